@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# build.sh — build, boot, test and benchmark armos.
+#
+#   ./build.sh            build the kernel ELF (out/kernel.elf) and the hosted tools
+#   ./build.sh run        boot armos in qemu-system-aarch64 -M virt (serial console here;
+#                         quit QEMU with Ctrl-A x). Extra words go to the kernel command
+#                         line, e.g. ./build.sh run selftest
+#   ./build.sh test       every host test, fuzz target (briefly) and guest test in QEMU
+#   ./build.sh bench      benchmarks: Go benchmarks + boot figures, out/bench.txt
+#
+# Each command installs what it needs from Debian's packages (apt-get) when run as
+# root; otherwise it prints the exact apt-get line to run.
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$(pwd)
+OUT=$ROOT/out
+export CGO_ENABLED=0
+
+# Debian packages each command needs, and a command that proves each is there.
+RUN_PKGS="qemu-system-arm"
+TEST_PKGS="qemu-system-arm device-tree-compiler iproute2 iputils-ping iputils-arping socat tcpdump"
+
+need_cmd_for_pkg() {
+	case "$1" in
+	qemu-system-arm) echo qemu-system-aarch64 ;;
+	device-tree-compiler) echo dtc ;;
+	iproute2) echo ip ;;
+	iputils-ping) echo ping ;;
+	iputils-arping) echo arping ;;
+	*) echo "$1" ;;
+	esac
+}
+
+# ensure_pkgs PKG... installs the Debian packages whose commands are missing.
+ensure_pkgs() {
+	local missing=()
+	for p in "$@"; do
+		command -v "$(need_cmd_for_pkg "$p")" >/dev/null 2>&1 || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "build.sh: missing packages: ${missing[*]}" >&2
+		echo "build.sh: run as root, or install them first with:" >&2
+		echo "    sudo apt-get update && sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
+		exit 1
+	fi
+	echo "build.sh: installing ${missing[*]} (apt-get)" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >&2
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+}
+
+ensure_go() {
+	if ! command -v go >/dev/null 2>&1; then
+		echo "build.sh: the Go toolchain (1.26) is required: install it and put 'go' on PATH" >&2
+		exit 1
+	fi
+}
+
+# build_kernel builds the kernel ELF with the stock toolchain as a linux/arm64 binary
+# linked at 0x40201000 so QEMU places the DTB at 0x40000000 (see docs/boot.md).
+build_kernel() {
+	mkdir -p "$OUT"
+	GOOS=linux GOARCH=arm64 go build -trimpath \
+		-ldflags "-T 0x40201000 -E main.boot -R 0x1000" \
+		-o "$OUT/kernel.elf" ./microkernel
+}
+
+build_host() {
+	mkdir -p "$OUT"
+	go build -o "$OUT/netd" ./servers/netd
+}
+
+cmd_build() {
+	ensure_go
+	build_kernel
+	build_host
+	echo "build.sh: built $OUT/kernel.elf and $OUT/netd"
+}
+
+cmd_run() {
+	ensure_go
+	ensure_pkgs $RUN_PKGS
+	build_kernel
+	local append="${*:-}"
+	exec qemu-system-aarch64 -M virt -cpu cortex-a72 -m "${ARMOS_MEM:-512M}" -nographic \
+		-netdev user,id=n0,hostfwd=udp:127.0.0.1:${ARMOS_ECHO_PORT:-5555}-:7 \
+		-device virtio-net-device,netdev=n0 \
+		-kernel "$OUT/kernel.elf" -append "$append"
+}
+
+# fuzz_all runs every Fuzz target for FUZZTIME (default 5s) each.
+fuzz_all() {
+	local fuzztime=${FUZZTIME:-5s}
+	local pkg targets t
+	for pkg in $(go list ./...); do
+		targets=$(go test -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz' || true)
+		for t in $targets; do
+			echo "build.sh: fuzz $pkg $t ($fuzztime)"
+			go test -run='^$' -fuzz="^${t}\$" -fuzztime="$fuzztime" "$pkg" >"$OUT/fuzz.log" 2>&1 ||
+				{ cat "$OUT/fuzz.log"; echo "build.sh: fuzz target $t in $pkg failed" >&2; exit 1; }
+		done
+	done
+}
+
+cmd_test() {
+	ensure_go
+	ensure_pkgs $TEST_PKGS
+	mkdir -p "$OUT"
+	echo "build.sh: go vet (host and linux/arm64)"
+	go vet ./...
+	GOOS=linux GOARCH=arm64 go vet ./...
+	build_kernel
+	fuzz_all
+	echo "build.sh: go test ./... (host tests, hosted integration, real peers, guest tests in QEMU)"
+	go test -count=1 -timeout 30m ./...
+}
+
+cmd_bench() {
+	ensure_go
+	ensure_pkgs $TEST_PKGS
+	mkdir -p "$OUT"
+	build_kernel
+	go test -run='^$' -bench=. -benchmem -count=1 -timeout 30m ./... | tee "$OUT/bench.txt"
+}
+
+case "${1:-build}" in
+build) cmd_build ;;
+run) shift; cmd_run "$@" ;;
+test) cmd_test ;;
+bench) cmd_bench ;;
+*)
+	echo "usage: ./build.sh [build|run [kernel args...]|test|bench]" >&2
+	exit 2
+	;;
+esac
