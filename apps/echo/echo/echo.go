@@ -1,0 +1,78 @@
+// Package echo is the UDP echo service of the handbook's networking exercise
+// (chapter 36, exercise 2; RFC 862): bind UDP port 7 and send every datagram
+// back, unchanged, to the address it came from.
+//
+// The service is written against net.PacketConn only, so the same code runs
+// inside armos (over libsocket's PacketConn adapter talking to netd), in
+// hosted netd (the same adapter over libipc's in-memory transport) and, in
+// its unit tests, over a Linux UDP socket on loopback.
+package echo
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"sync/atomic"
+	"time"
+)
+
+// Port is the well-known UDP echo port (RFC 862).
+const Port = 7
+
+// MaxDatagram is the largest UDP payload IPv4 can carry (65535 - 20 - 8); the
+// receive buffer has this size so no datagram is ever truncated.
+const MaxDatagram = 65507
+
+// Stats counts what a Server did. Read it with Server.Stats.
+type Stats struct {
+	Echoed      uint64 // datagrams sent back
+	Bytes       uint64 // payload bytes sent back
+	WriteErrors uint64 // datagrams that could not be sent back (lost, counted)
+}
+
+// Server echoes datagrams on one PacketConn. Create it with New, then Run.
+type Server struct {
+	conn                       net.PacketConn
+	echoed, bytes, writeErrors atomic.Uint64
+}
+
+// New returns a server that will echo on conn. The caller keeps ownership of
+// conn (Run does not close it).
+func New(conn net.PacketConn) *Server { return &Server{conn: conn} }
+
+// Stats returns a snapshot of the counters; safe to call while Run runs.
+func (s *Server) Stats() Stats {
+	return Stats{Echoed: s.echoed.Load(), Bytes: s.bytes.Load(), WriteErrors: s.writeErrors.Load()}
+}
+
+// Run echoes datagrams until ctx ends (then it returns nil) or reading fails
+// (then it returns the error). A datagram that cannot be sent back is counted
+// in WriteErrors and the service carries on: UDP promises no delivery, and one
+// unreachable client must not stop the service for the others.
+func (s *Server) Run(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() {
+		// Wake a blocked ReadFrom; Run's caller still owns the conn.
+		_ = s.conn.SetReadDeadline(time.Unix(1, 0))
+	})
+	defer stop()
+	buf := make([]byte, MaxDatagram)
+	for {
+		n, from, err := s.conn.ReadFrom(buf)
+		if err != nil {
+			if ctx.Err() != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+				return nil
+			}
+			return err
+		}
+		if _, err := s.conn.WriteTo(buf[:n], from); err != nil {
+			s.writeErrors.Add(1)
+			continue
+		}
+		s.echoed.Add(1)
+		s.bytes.Add(uint64(n))
+	}
+}
+
+// Run echoes datagrams on conn until ctx ends; see Server.Run.
+func Run(ctx context.Context, conn net.PacketConn) error { return New(conn).Run(ctx) }

@@ -1,0 +1,432 @@
+package libipc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+)
+
+// Bounds of a Conn.
+const (
+	// RecvQueueLen bounds the requests and one-way messages a Conn without a
+	// server holds for Recv. When it is full, one-way messages are dropped
+	// and requests refused with ErrNoBufs; both are counted in ConnStats.
+	RecvQueueLen = 64
+	// OutboxLen bounds the replies a Conn holds while the peer's queue is
+	// full. Replies never block a handler: when the outbox is full too the
+	// reply is dropped and counted in ConnStats.DroppedReplies.
+	OutboxLen = 64
+)
+
+// ConnStats counts what happened on one connection.
+type ConnStats struct {
+	Calls          uint64 // requests sent by Call
+	Replies        uint64 // replies and error replies sent
+	Malformed      uint64 // received messages whose envelope could not be read
+	Stray          uint64 // replies matching no pending call (late, after cancel)
+	PeerErrors     uint64 // error replies with ID 0 (the peer could not read our message)
+	DroppedRecv    uint64 // incoming messages dropped because RecvQueueLen was full
+	DroppedReplies uint64 // replies dropped because the peer's queue and OutboxLen were full
+}
+
+// reply is what the reader hands to a waiting Call.
+type reply struct {
+	h       Header
+	body    []byte
+	handles []Cap
+	err     error
+}
+
+// Conn is a message connection over an Endpoint: concurrent Calls are
+// multiplexed on it and matched to their replies by request ID; one-way
+// messages go with Send; incoming requests and one-way messages are read with
+// Recv (client side) or dispatched to a Mux (when the Conn belongs to a
+// Server). A Conn is safe for concurrent use.
+//
+// One goroutine per Conn reads the endpoint. When the peer goes away, every
+// pending Call fails at once with an error wrapping ErrPeerClosed, and Done
+// is closed.
+type Conn struct {
+	ep      Endpoint
+	deliver func(*Request) bool // server conns: hand a request to the dispatcher
+	srv     *Server
+
+	nextID atomic.Uint32
+
+	mu      sync.Mutex
+	pending map[uint32]chan reply
+	err     error // why the conn ended; set once, before done closes
+
+	done     chan struct{}
+	incoming chan *Request
+	outbox   chan Message
+	outOnce  sync.Once
+
+	// Value is free for the owner (for example a server's per-client state).
+	// Libipc never touches it. Server handlers run on one goroutine, so they
+	// may use it without locking.
+	Value any
+
+	stats struct {
+		calls, replies, malformed, stray, peerErrors, droppedRecv, droppedReplies atomic.Uint64
+	}
+}
+
+// NewConn starts a connection over ep. Incoming requests and one-way
+// messages are queued for Recv. Close the Conn to release ep.
+func NewConn(ep Endpoint) *Conn {
+	c := newConn(ep)
+	c.incoming = make(chan *Request, RecvQueueLen)
+	go c.readLoop()
+	return c
+}
+
+func newConn(ep Endpoint) *Conn {
+	return &Conn{
+		ep:      ep,
+		pending: make(map[uint32]chan reply),
+		done:    make(chan struct{}),
+		outbox:  make(chan Message, OutboxLen),
+	}
+}
+
+// Endpoint returns the endpoint the connection runs on.
+func (c *Conn) Endpoint() Endpoint { return c.ep }
+
+// Done is closed when the connection has ended (peer closed, Close called).
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Err returns why the connection ended (wrapping ErrPeerClosed or ErrClosed),
+// or nil while it is open.
+func (c *Conn) Err() error {
+	select {
+	case <-c.done:
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.err
+	default:
+		return nil
+	}
+}
+
+// Close closes the endpoint; pending Calls fail with ErrClosed.
+func (c *Conn) Close() error {
+	err := c.ep.Close()
+	c.finish(ErrClosed)
+	if errors.Is(err, ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+// Stats returns the connection's counters.
+func (c *Conn) Stats() ConnStats {
+	s := &c.stats
+	return ConnStats{
+		Calls: s.calls.Load(), Replies: s.replies.Load(), Malformed: s.malformed.Load(),
+		Stray: s.stray.Load(), PeerErrors: s.peerErrors.Load(),
+		DroppedRecv: s.droppedRecv.Load(), DroppedReplies: s.droppedReplies.Load(),
+	}
+}
+
+// finish ends the connection once: records why and fails every pending call.
+func (c *Conn) finish(why error) {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.err = why
+	pend := c.pending
+	c.pending = nil
+	close(c.done)
+	c.mu.Unlock()
+	for _, ch := range pend {
+		ch <- reply{err: why}
+	}
+}
+
+// bufPool holds encode buffers; transports copy Data on send, so a buffer
+// goes back to the pool as soon as Send returns.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// send encodes and sends one message, blocking while the peer's queue is
+// full (block) or failing with ErrWouldBlock (!block).
+func (c *Conn) send(ctx context.Context, h Header, body any, hs []Cap, block bool) error {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	b, err := AppendMessage((*bp)[:0], h, body)
+	if err != nil {
+		return err
+	}
+	*bp = b
+	m := Message{Data: b, Caps: hs}
+	if block {
+		return c.ep.Send(ctx, m)
+	}
+	return c.ep.TrySend(m)
+}
+
+var replyChans = sync.Pool{New: func() any { return make(chan reply, 1) }}
+
+// Call sends req as a request for op and waits for the reply, decoding it
+// into resp (a pointer; nil to only check the reply body). An error reply
+// comes back as a *RemoteError (errors.Is works on its code); a connection
+// that ends first gives an error wrapping ErrPeerClosed or ErrClosed; ctx
+// ending gives ctx.Err(). Caps in the reply are closed.
+func (c *Conn) Call(ctx context.Context, op Op, req, resp any) error {
+	hs, err := c.CallCaps(ctx, op, req, resp, nil)
+	for _, h := range hs {
+		h.Close()
+	}
+	return err
+}
+
+// CallCaps is Call that also moves caps: out go with the request, and
+// the caps in the reply are returned (the caller owns them).
+func (c *Conn) CallCaps(ctx context.Context, op Op, req, resp any, out []Cap) ([]Cap, error) {
+	ch := replyChans.Get().(chan reply)
+	c.mu.Lock()
+	if c.pending == nil {
+		err := c.err
+		c.mu.Unlock()
+		replyChans.Put(ch)
+		return nil, fmt.Errorf("libipc: call %v: %w", op, err)
+	}
+	id := c.nextID.Add(1)
+	for _, busy := c.pending[id]; id == 0 || busy; _, busy = c.pending[id] {
+		id = c.nextID.Add(1)
+	}
+	c.pending[id] = ch
+	c.mu.Unlock()
+
+	h := Header{Version: Version, Kind: KindRequest, Op: op, ID: id}
+	if err := c.send(ctx, h, req, out, true); err != nil {
+		c.abandon(id, ch)
+		return nil, fmt.Errorf("libipc: call %v: %w", op, err)
+	}
+	c.stats.calls.Add(1)
+	var r reply
+	select {
+	case r = <-ch:
+		replyChans.Put(ch)
+	case <-ctx.Done():
+		c.abandon(id, ch)
+		return nil, ctx.Err()
+	}
+	if r.err != nil {
+		return nil, fmt.Errorf("libipc: call %v: %w", op, r.err)
+	}
+	if r.h.Op != op {
+		closeAll(r.handles)
+		return nil, &FrameError{Reason: ReasonUnknownOp, Op: r.h.Op,
+			Err: fmt.Errorf("reply for %v to a call of %v", r.h.Op, op)}
+	}
+	if r.h.Kind == KindError {
+		closeAll(r.handles)
+		var eb ErrorBody
+		if err := DecodeBody(r.body, &eb); err != nil {
+			return nil, err
+		}
+		return nil, &RemoteError{Op: op, Code: eb.Code, Msg: eb.Msg}
+	}
+	if err := DecodeBody(r.body, resp); err != nil {
+		closeAll(r.handles)
+		fe := err.(*FrameError)
+		fe.Op = op
+		return nil, fe
+	}
+	return r.handles, nil
+}
+
+// abandon removes a pending call; if the reader already claimed it, the
+// reply it sends is drained (and its caps closed) so ch can be reused.
+func (c *Conn) abandon(id uint32, ch chan reply) {
+	c.mu.Lock()
+	_, mine := c.pending[id]
+	if mine {
+		delete(c.pending, id)
+	}
+	c.mu.Unlock()
+	if !mine {
+		r := <-ch
+		closeAll(r.handles)
+	}
+	replyChans.Put(ch)
+}
+
+func closeAll(hs []Cap) {
+	for _, h := range hs {
+		h.Close()
+	}
+}
+
+// Send sends msg as a one-way message for op, waiting while the peer's
+// queue is full.
+func (c *Conn) Send(ctx context.Context, op Op, msg any) error {
+	return c.SendCaps(ctx, op, msg, nil)
+}
+
+// SendCaps is Send that also moves caps to the peer.
+func (c *Conn) SendCaps(ctx context.Context, op Op, msg any, hs []Cap) error {
+	h := Header{Version: Version, Kind: KindOneway, Op: op}
+	if err := c.send(ctx, h, msg, hs, true); err != nil {
+		return fmt.Errorf("libipc: send %v: %w", op, err)
+	}
+	return nil
+}
+
+// TrySend sends a one-way message without blocking; it fails with an error
+// wrapping ErrWouldBlock when the peer's queue is full.
+func (c *Conn) TrySend(op Op, msg any) error {
+	h := Header{Version: Version, Kind: KindOneway, Op: op}
+	if err := c.send(context.Background(), h, msg, nil, false); err != nil {
+		return fmt.Errorf("libipc: send %v: %w", op, err)
+	}
+	return nil
+}
+
+// Recv returns the next incoming request or one-way message of a client
+// Conn (one made by NewConn). A request must be answered with Reply or Fail.
+// After the connection ends and the queue is drained, Recv fails with the
+// reason (see Err).
+func (c *Conn) Recv(ctx context.Context) (*Request, error) {
+	if c.incoming == nil {
+		return nil, fmt.Errorf("libipc: Recv on a server connection: %w", ErrInvalid)
+	}
+	select {
+	case r := <-c.incoming:
+		return r, nil
+	default:
+	}
+	select {
+	case r := <-c.incoming:
+		return r, nil
+	case <-c.done:
+		select {
+		case r := <-c.incoming:
+			return r, nil
+		default:
+			return nil, c.Err()
+		}
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// readLoop reads the endpoint until it fails, routing replies to pending
+// calls and requests to deliver or the Recv queue.
+func (c *Conn) readLoop() {
+	for {
+		m, err := c.ep.Recv(context.Background())
+		if err != nil {
+			c.finish(err)
+			return
+		}
+		h, body, err := ParseHeader(m.Data)
+		if err != nil {
+			c.stats.malformed.Add(1)
+			closeAll(m.Caps)
+			var id uint32
+			if fe := err.(*FrameError); fe.Reason == ReasonBadVersion || fe.Reason == ReasonBadKind {
+				id = h.ID // the envelope was complete: answer the caller by ID
+			}
+			c.sendReply(Header{Version: Version, Kind: KindError, Op: h.Op, ID: id},
+				&ErrorBody{Code: CodeOf(err), Msg: err.Error()}, nil)
+			continue
+		}
+		switch h.Kind {
+		case KindReply, KindError:
+			c.route(h, body, m.Caps)
+		default:
+			c.incomingRequest(&Request{Header: h, Body: body, Caps: m.Caps, conn: c})
+		}
+	}
+}
+
+// route hands a reply to its pending call.
+func (c *Conn) route(h Header, body []byte, hs []Cap) {
+	c.mu.Lock()
+	ch, ok := c.pending[h.ID]
+	if ok {
+		delete(c.pending, h.ID)
+	}
+	c.mu.Unlock()
+	if ok {
+		ch <- reply{h: h, body: body, handles: hs}
+		return
+	}
+	closeAll(hs)
+	if h.ID == 0 && h.Kind == KindError {
+		c.stats.peerErrors.Add(1)
+	} else {
+		c.stats.stray.Add(1)
+	}
+}
+
+func (c *Conn) incomingRequest(r *Request) {
+	if c.deliver != nil {
+		if !c.deliver(r) {
+			closeAll(r.Caps)
+		}
+		return
+	}
+	select {
+	case c.incoming <- r:
+	default:
+		c.stats.droppedRecv.Add(1)
+		closeAll(r.Caps)
+		if r.Kind == KindRequest {
+			r.Fail(fmt.Errorf("libipc: receive queue full: %w", ErrNoBufs))
+		}
+	}
+}
+
+// sendReply sends a reply without ever blocking the caller: straight to the
+// endpoint if there is room, else through the bounded outbox drained by a
+// writer goroutine, else dropped and counted.
+func (c *Conn) sendReply(h Header, body any, hs []Cap) error {
+	if len(c.outbox) == 0 {
+		err := c.send(context.Background(), h, body, hs, false)
+		if err == nil {
+			c.stats.replies.Add(1)
+		}
+		if !errors.Is(err, ErrWouldBlock) {
+			return err
+		}
+	}
+	b, err := AppendMessage(nil, h, body)
+	if err != nil {
+		return err
+	}
+	c.outOnce.Do(func() { go c.writeLoop() })
+	select {
+	case c.outbox <- Message{Data: b, Caps: hs}:
+		return nil
+	default:
+		c.stats.droppedReplies.Add(1)
+		closeAll(hs)
+		return fmt.Errorf("libipc: reply %v: outbox full: %w", h.Op, ErrWouldBlock)
+	}
+}
+
+// writeLoop drains the outbox with blocking sends until the conn ends.
+func (c *Conn) writeLoop() {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-c.done; cancel() }()
+	for {
+		select {
+		case m := <-c.outbox:
+			if err := c.ep.Send(ctx, m); err != nil {
+				c.stats.droppedReplies.Add(1)
+				closeAll(m.Caps)
+				continue
+			}
+			c.stats.replies.Add(1)
+		case <-c.done:
+			return
+		}
+	}
+}

@@ -1,0 +1,83 @@
+// Package libipc is the user-side IPC layer of armos: msgpack message
+// framing, connections with request/reply matching, a server skeleton, and an
+// in-memory transport with the semantics of the kernel's channels (used by
+// hosted tests; the same API will run over kernel channels).
+//
+// # API summary
+//
+// Framing (envelope.go, codec.go, errors.go):
+//
+//	type Header struct{ Version uint8; Kind Kind; Op Op; ID uint32 }
+//	AppendMessage(dst []byte, h Header, body any) ([]byte, error)
+//	ParseHeader(msg []byte) (Header, body []byte, error)
+//	DecodeBody(body []byte, v any) error        // strict; errors are *FrameError
+//	DecodeMessage(msg []byte, v any) (Header, error)
+//	type Code uint16                            // errno-like; ErrPeerClosed, ErrWouldBlock, ...
+//	type RemoteError struct{ Op Op; Code Code; Msg string }   // unwraps to Code
+//	type FrameError struct{ Reason Reason; Op Op; Offset int; Err error }
+//	CodeOf(err error) Code
+//
+// Transport (transport.go, mem.go, broker.go):
+//
+//	type Endpoint interface{ TrySend; Send(ctx); TryRecv; Recv(ctx); Close }
+//	type Message struct{ Data []byte; Caps []Cap }   // ≤ MaxMessageSize bytes, ≤ MaxCaps caps
+//	NewPair(capacity int) (*MemEndpoint, *MemEndpoint)
+//	NewBroker() *Broker; (*Broker).Register(name, accept func(Endpoint)); Connect(ctx, name)
+//
+// Connections (conn.go, request.go):
+//
+//	NewConn(ep Endpoint) *Conn
+//	(*Conn).Call(ctx, op, req, resp any) error
+//	(*Conn).Send(ctx, op, msg any) error; TrySend(op, msg) error
+//	(*Conn).Recv(ctx) (*Request, error); Done(); Err(); Close()
+//	(*Request).Decode(v) / Reply(resp, caps...) / Fail(err)
+//
+// Server skeleton (server.go):
+//
+//	mux := NewMux()
+//	Handle[Req, Resp](mux, op, func(r *Request, req *Req) (*Resp, error))
+//	HandleDeferred[Req, Resp](mux, op, func(r *Request, req *Req, reply *Reply[Resp]))
+//	HandleOneway[Msg](mux, op, func(r *Request, msg *Msg))
+//	mux.OnConnect(func(*Conn)); mux.OnDisconnect(func(*Conn, error))
+//	srv := NewServer(mux); broker.Register("netd", srv.Accept); srv.Serve(ctx)
+//	srv.Post(func())   // run on the dispatch goroutine (timers, stack events)
+//
+// # Messages
+//
+// Every message is a msgpack envelope, a fixarray [Version, Kind, Op, ID] of
+// unsigned integers, followed by exactly one msgpack value, the body. Body
+// types are Go structs defined once in a protocol package shared by client
+// and server. Decoding is strict: a truncated message, bytes after the body,
+// a value of the wrong type, a field the struct lacks, a message over
+// MaxMessageSize, an unknown version or kind all give a *FrameError naming
+// the Reason and byte offset; a server answers such a request with an error
+// reply (KindError, body ErrorBody{Code, Msg}) and never panics.
+//
+// # Errors
+//
+// Error codes are Linux errno numbers (type Code, itself an error). Local
+// failures return the Err* codes, wrapped with context; error replies arrive
+// as *RemoteError, which unwraps to its Code, so errors.Is(err, ErrAddrInUse)
+// works whether the error was made locally or by the server.
+//
+// # Connections and servers
+//
+// A Conn multiplexes concurrent Calls on one endpoint, matching replies by
+// request ID. When the peer goes away every pending Call fails promptly with
+// an error wrapping ErrPeerClosed. A Server runs all handlers of all its
+// connections on one goroutine (seL4 microkit's model), so server state needs
+// no locks; a handler that must wait (a blocking recvfrom) keeps its
+// *Reply and answers later. Replies never block the server: when the
+// client's queue is full they wait in a bounded outbox, then are dropped and
+// counted.
+//
+// # Transport
+//
+// An Endpoint is one end of a bidirectional channel of bounded queues.
+// Messages are bytes (at most MaxMessageSize) plus caps (at most MaxCaps);
+// a full queue gives ErrWouldBlock (TrySend) or waits (Send); closing an end
+// makes the other see ErrPeerClosed after draining, drops and counts what
+// was queued for the closed end, and closes the caps inside. NewPair makes an
+// in-memory channel; Broker brokers connections by service name, as init
+// does under the kernel. docs/ipc.md describes all of this in more detail.
+package libipc

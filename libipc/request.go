@@ -1,0 +1,84 @@
+package libipc
+
+import (
+	"fmt"
+	"sync/atomic"
+)
+
+// Request is an incoming request or one-way message. A request (Kind ==
+// KindRequest) must be answered exactly once with Reply or Fail — either
+// before its handler returns or later (a deferred reply, see
+// HandleDeferred); answering a one-way message is an error.
+type Request struct {
+	Header
+	// Body is the undecoded msgpack body; decode it with Decode.
+	Body []byte
+	// Caps moved to the receiver with the message; the handler owns them.
+	Caps []Cap
+
+	conn     *Conn
+	answered atomic.Bool
+}
+
+// Conn returns the connection the request arrived on.
+func (r *Request) Conn() *Conn { return r.conn }
+
+// Decode strictly decodes the body into v (see DecodeBody).
+func (r *Request) Decode(v any) error {
+	if err := DecodeBody(r.Body, v); err != nil {
+		fe := err.(*FrameError)
+		fe.Op = r.Op
+		return fe
+	}
+	return nil
+}
+
+// Answered reports whether Reply or Fail has been called.
+func (r *Request) Answered() bool { return r.answered.Load() }
+
+func (r *Request) claim() error {
+	if r.Kind != KindRequest {
+		return fmt.Errorf("libipc: reply to %v %v: %w", r.Kind, r.Op, ErrInvalid)
+	}
+	if !r.answered.CompareAndSwap(false, true) {
+		return fmt.Errorf("libipc: %v already answered: %w", r.Op, ErrInvalid)
+	}
+	return nil
+}
+
+// Reply answers the request with resp as the body, moving caps hs to the
+// caller. It never blocks; it fails (wrapping ErrPeerClosed) if the caller
+// has gone away, in which case the reply is simply lost.
+func (r *Request) Reply(resp any, hs ...Cap) error {
+	if err := r.claim(); err != nil {
+		return err
+	}
+	h := Header{Version: Version, Kind: KindReply, Op: r.Op, ID: r.ID}
+	if err := r.conn.sendReply(h, resp, hs); err != nil {
+		if !errorsIsEncode(err) {
+			return err
+		}
+		// resp could not be encoded: tell the caller instead of leaving it hanging.
+		h.Kind = KindError
+		r.conn.sendReply(h, &ErrorBody{Code: ErrInternal, Msg: err.Error()}, nil)
+		return err
+	}
+	return nil
+}
+
+// Fail answers the request with an error reply carrying CodeOf(err) and
+// err's text. The caller's Call returns a *RemoteError with that code.
+func (r *Request) Fail(err error) error {
+	if cerr := r.claim(); cerr != nil {
+		return cerr
+	}
+	h := Header{Version: Version, Kind: KindError, Op: r.Op, ID: r.ID}
+	return r.conn.sendReply(h, &ErrorBody{Code: CodeOf(err), Msg: err.Error()}, nil)
+}
+
+// errorsIsEncode reports whether a sendReply error came from encoding the
+// body (as opposed to the transport).
+func errorsIsEncode(err error) bool {
+	c := CodeOf(err)
+	return c == ErrInternal || c == ErrTooLarge
+}

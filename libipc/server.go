@@ -1,0 +1,290 @@
+package libipc
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+)
+
+// DispatchQueueLen bounds the events (requests, connects, disconnects,
+// posted functions) waiting for a Server's dispatch goroutine. When it is
+// full, connection readers stop reading, so back-pressure reaches clients
+// through their endpoints' bounded queues.
+const DispatchQueueLen = 256
+
+// Mux maps ops to handlers. Register everything before serving; a Mux is
+// not safe to modify while a Server uses it.
+type Mux struct {
+	handlers     map[Op]func(*Request)
+	onConnect    func(*Conn)
+	onDisconnect func(*Conn, error)
+}
+
+// NewMux returns an empty Mux.
+func NewMux() *Mux { return &Mux{handlers: make(map[Op]func(*Request))} }
+
+// HandleRaw registers fn for op. fn gets the undecoded request and must
+// answer it (Reply/Fail), now or later, unless it is one-way.
+// Registering an op twice replaces the handler.
+func (m *Mux) HandleRaw(op Op, fn func(r *Request)) { m.handlers[op] = fn }
+
+// OnConnect registers fn to run (on the dispatch goroutine) when a
+// connection is accepted, before any of its requests.
+func (m *Mux) OnConnect(fn func(c *Conn)) { m.onConnect = fn }
+
+// OnDisconnect registers fn to run (on the dispatch goroutine) after a
+// connection's last request, when it has ended; err says why (wrapping
+// ErrPeerClosed when the client went away). Release per-client state here.
+func (m *Mux) OnDisconnect(fn func(c *Conn, err error)) { m.onDisconnect = fn }
+
+// Handle registers a synchronous typed handler for op: the request body is
+// strictly decoded into a *Req (a decode failure is answered with an error
+// reply and fn is not called), fn's *Resp becomes the reply, and a non-nil
+// error becomes an error reply with CodeOf(err).
+func Handle[Req, Resp any](m *Mux, op Op, fn func(r *Request, req *Req) (*Resp, error)) {
+	m.HandleRaw(op, func(r *Request) {
+		req := new(Req)
+		if err := r.Decode(req); err != nil {
+			failOrDrop(r, err)
+			return
+		}
+		resp, err := fn(r, req)
+		if r.Kind != KindRequest {
+			return
+		}
+		if err != nil {
+			r.Fail(err)
+			return
+		}
+		r.Reply(resp)
+	})
+}
+
+// Reply is the typed answer slot of a deferred request: keep it and call OK
+// or Fail exactly once, possibly long after the handler returned (a blocking
+// recvfrom answers when a datagram arrives).
+type Reply[Resp any] struct{ r *Request }
+
+// Request returns the request being answered.
+func (p *Reply[Resp]) Request() *Request { return p.r }
+
+// OK answers with resp. It fails wrapping ErrPeerClosed if the caller left.
+func (p *Reply[Resp]) OK(resp *Resp) error { return p.r.Reply(resp) }
+
+// Fail answers with an error reply (see Request.Fail).
+func (p *Reply[Resp]) Fail(err error) error { return p.r.Fail(err) }
+
+// Done reports whether the request has been answered.
+func (p *Reply[Resp]) Done() bool { return p.r.Answered() }
+
+// HandleDeferred registers a typed handler whose answer may come later: fn
+// receives the decoded request and a *Reply it may answer at once or keep.
+// If the caller's connection ends first, OK/Fail return an error wrapping
+// ErrPeerClosed (or ErrClosed); use Mux.OnDisconnect to drop kept replies.
+func HandleDeferred[Req, Resp any](m *Mux, op Op, fn func(r *Request, req *Req, reply *Reply[Resp])) {
+	m.HandleRaw(op, func(r *Request) {
+		req := new(Req)
+		if err := r.Decode(req); err != nil {
+			failOrDrop(r, err)
+			return
+		}
+		fn(r, req, &Reply[Resp]{r: r})
+	})
+}
+
+// HandleOneway registers a typed handler for one-way messages of op. A
+// request (expecting a reply) sent to it is answered with an empty reply
+// after fn returns.
+func HandleOneway[Msg any](m *Mux, op Op, fn func(r *Request, msg *Msg)) {
+	m.HandleRaw(op, func(r *Request) {
+		msg := new(Msg)
+		if err := r.Decode(msg); err != nil {
+			failOrDrop(r, err)
+			return
+		}
+		fn(r, msg)
+		if r.Kind == KindRequest && !r.Answered() {
+			r.Reply(nil)
+		}
+	})
+}
+
+// failOrDrop answers a bad request with an error; a bad one-way message has
+// nobody to answer and is only counted.
+func failOrDrop(r *Request, err error) {
+	if r.Kind == KindRequest {
+		r.Fail(err)
+		return
+	}
+	r.conn.stats.malformed.Add(1)
+}
+
+// ServerStats counts a Server's activity.
+type ServerStats struct {
+	Accepted   uint64 // connections accepted
+	Active     uint64 // connections open now
+	Dispatched uint64 // requests and one-way messages handed to handlers
+	UnknownOps uint64 // messages for ops with no handler
+	Panics     uint64 // handler panics recovered (answered with ErrInternal)
+}
+
+// event is one unit of work for the dispatch goroutine.
+type event struct {
+	req  *Request
+	conn *Conn // connect (req == nil, err == nil) or disconnect (err != nil)
+	err  error
+	fn   func()
+}
+
+// Server runs a Mux over any number of connections. Every handler,
+// OnConnect/OnDisconnect callback and Post-ed function runs on the single
+// goroutine inside Serve, one at a time, in arrival order per connection —
+// so a server's state needs no locks (the microkit model: one thread per
+// protection domain). Handlers must not block; a handler that has to wait
+// uses HandleDeferred and answers later.
+type Server struct {
+	mux    *Mux
+	events chan event
+	done   chan struct{}
+	stop   sync.Once
+
+	mu    sync.Mutex
+	conns map[*Conn]struct{}
+
+	accepted, active, dispatched, unknown, panics atomic.Uint64
+}
+
+// NewServer returns a server for mux. Call Serve to run it; Accept may be
+// called before or while it runs.
+func NewServer(mux *Mux) *Server {
+	return &Server{
+		mux:    mux,
+		events: make(chan event, DispatchQueueLen),
+		done:   make(chan struct{}),
+		conns:  make(map[*Conn]struct{}),
+	}
+}
+
+// Accept starts serving a client on ep. Its signature fits Broker.Register.
+// On a stopped server the endpoint is closed.
+func (s *Server) Accept(ep Endpoint) {
+	c := newConn(ep)
+	c.srv = s
+	c.deliver = func(r *Request) bool { return s.post(event{req: r}) }
+	s.mu.Lock()
+	select {
+	case <-s.done:
+		s.mu.Unlock()
+		ep.Close()
+		return
+	default:
+	}
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	s.accepted.Add(1)
+	s.active.Add(1)
+	s.post(event{conn: c})
+	go func() {
+		c.readLoop()
+		s.post(event{conn: c, err: c.Err()})
+	}()
+}
+
+// post queues an event, waiting for room; false if the server stopped.
+func (s *Server) post(e event) bool {
+	select {
+	case <-s.done:
+		return false
+	default:
+	}
+	select {
+	case s.events <- e:
+		return true
+	case <-s.done:
+		return false
+	}
+}
+
+// Post runs fn on the dispatch goroutine (for example to complete deferred
+// replies when a timer fires or the network stack has data). It waits for
+// room in the dispatch queue and returns false if the server has stopped.
+func (s *Server) Post(fn func()) bool { return s.post(event{fn: fn}) }
+
+// Serve runs the dispatch loop until ctx ends, then closes every connection
+// and returns ctx's error. Call it once.
+func (s *Server) Serve(ctx context.Context) error {
+	defer s.shutdown()
+	for {
+		select {
+		case e := <-s.events:
+			s.dispatch(e)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (s *Server) shutdown() {
+	s.stop.Do(func() {
+		s.mu.Lock()
+		close(s.done)
+		conns := s.conns
+		s.conns = nil
+		s.mu.Unlock()
+		for c := range conns {
+			c.Close()
+		}
+	})
+}
+
+// Stats returns the server's counters.
+func (s *Server) Stats() ServerStats {
+	return ServerStats{
+		Accepted: s.accepted.Load(), Active: s.active.Load(), Dispatched: s.dispatched.Load(),
+		UnknownOps: s.unknown.Load(), Panics: s.panics.Load(),
+	}
+}
+
+func (s *Server) dispatch(e event) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.panics.Add(1)
+			if e.req != nil && e.req.Kind == KindRequest && !e.req.Answered() {
+				e.req.Fail(fmt.Errorf("libipc: handler for %v panicked: %v: %w", e.req.Op, p, ErrInternal))
+			}
+		}
+	}()
+	switch {
+	case e.fn != nil:
+		e.fn()
+	case e.req != nil:
+		s.handle(e.req)
+	case e.err != nil:
+		s.mu.Lock()
+		if s.conns != nil {
+			delete(s.conns, e.conn)
+		}
+		s.mu.Unlock()
+		s.active.Add(^uint64(0))
+		if s.mux.onDisconnect != nil {
+			s.mux.onDisconnect(e.conn, e.err)
+		}
+	default:
+		if s.mux.onConnect != nil {
+			s.mux.onConnect(e.conn)
+		}
+	}
+}
+
+func (s *Server) handle(r *Request) {
+	fn, ok := s.mux.handlers[r.Op]
+	if !ok || r.Op == 0 {
+		s.unknown.Add(1)
+		closeAll(r.Caps)
+		failOrDrop(r, &FrameError{Reason: ReasonUnknownOp, Op: r.Op})
+		return
+	}
+	s.dispatched.Add(1)
+	fn(r)
+}

@@ -1,0 +1,176 @@
+package libsocket
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"armos/libipc"
+	"armos/libsocket/sockproto"
+)
+
+// Reconnection bounds: after netd dies, a Client tries to reach the new
+// instance ReconnectAttempts times, waiting ReconnectBackoff before the first
+// retry and doubling up to ReconnectMaxBackoff (about 6 s in all), then
+// gives up and returns the error.
+const (
+	ReconnectAttempts   = 64
+	ReconnectBackoff    = time.Millisecond
+	ReconnectMaxBackoff = 100 * time.Millisecond
+)
+
+// Stats counts a Client's recoveries from netd restarts.
+type Stats struct {
+	Reconnects      uint64 // new connections made after the old one died
+	ReconnectErrors uint64 // reconnections that gave up (ReconnectAttempts or ctx)
+	Replays         uint64 // sockets re-created in a new netd
+	ReplayErrors    uint64 // sockets whose state could not be replayed (port taken, ...)
+	Retries         uint64 // calls repeated on a new connection
+}
+
+// Client is a connection to netd's socket service. Create it with Dial
+// (which can reconnect after a netd restart) or NewClient (which cannot).
+type Client struct {
+	dialer libipc.Dialer // nil: no reconnection
+
+	mu     sync.Mutex
+	conn   *libipc.Conn
+	gen    uint64 // incremented by every reconnection
+	closed bool
+
+	redial sync.Mutex // one reconnection at a time
+	tags   atomic.Uint32
+
+	stats struct {
+		reconnects, reconnectErrors, replays, replayErrors, retries atomic.Uint64
+	}
+}
+
+// Dial connects to the socket service (sockproto.ServiceName) through d. The
+// Client keeps d to reconnect if netd restarts.
+func Dial(ctx context.Context, d libipc.Dialer) (*Client, error) {
+	ep, err := d.Connect(ctx, sockproto.ServiceName)
+	if err != nil {
+		return nil, fmt.Errorf("libsocket: dial %s: %w", sockproto.ServiceName, err)
+	}
+	return &Client{dialer: d, conn: libipc.NewConn(ep), gen: 1}, nil
+}
+
+// NewClient uses an existing connection to the socket service. Such a
+// Client cannot reconnect: when the connection ends, calls fail with an
+// error wrapping libipc.ErrPeerClosed.
+func NewClient(conn *libipc.Conn) *Client {
+	return &Client{conn: conn, gen: 1}
+}
+
+// Close closes the connection. netd then closes every socket of the Client
+// and frees their ports. Calls in progress fail with errors wrapping
+// libipc.ErrClosed.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	conn := c.conn
+	c.mu.Unlock()
+	return conn.Close()
+}
+
+// Stats returns the Client's counters.
+func (c *Client) Stats() Stats {
+	s := &c.stats
+	return Stats{
+		Reconnects: s.reconnects.Load(), ReconnectErrors: s.reconnectErrors.Load(),
+		Replays: s.replays.Load(), ReplayErrors: s.replayErrors.Load(), Retries: s.retries.Load(),
+	}
+}
+
+// current returns the connection and its generation.
+func (c *Client) current() (*libipc.Conn, uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.conn, c.gen
+}
+
+// canRetry reports whether err means netd went away and a reconnection may
+// help: the Client has a Dialer, was not closed, and err wraps
+// ErrPeerClosed.
+func (c *Client) canRetry(err error) bool {
+	if c.dialer == nil || !errors.Is(err, libipc.ErrPeerClosed) {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.closed
+}
+
+// reconnect replaces the connection of generation failed with a new one,
+// unless another caller already did.
+func (c *Client) reconnect(ctx context.Context, failed uint64) error {
+	c.redial.Lock()
+	defer c.redial.Unlock()
+	c.mu.Lock()
+	done, closed := c.gen != failed, c.closed
+	old := c.conn
+	c.mu.Unlock()
+	if closed {
+		return fmt.Errorf("libsocket: reconnect: %w", libipc.ErrClosed)
+	}
+	if done {
+		return nil
+	}
+	old.Close()
+	wait := ReconnectBackoff
+	var err error
+	for range ReconnectAttempts {
+		var ep libipc.Endpoint
+		ep, err = c.dialer.Connect(ctx, sockproto.ServiceName)
+		if err == nil {
+			c.mu.Lock()
+			c.conn = libipc.NewConn(ep)
+			c.gen++
+			c.mu.Unlock()
+			c.stats.reconnects.Add(1)
+			return nil
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+		wait = min(2*wait, ReconnectMaxBackoff)
+	}
+	c.stats.reconnectErrors.Add(1)
+	return fmt.Errorf("libsocket: reconnect %s: %w", sockproto.ServiceName, err)
+}
+
+// call makes one request on the current connection, reconnecting and
+// retrying while netd is being restarted. It is for calls that do not name
+// a socket (OpSocket).
+func (c *Client) call(ctx context.Context, op sockproto.Op, req, resp any) error {
+	for {
+		conn, gen := c.current()
+		err := conn.Call(ctx, libipc.Op(op), req, resp)
+		if err == nil || !c.canRetry(err) {
+			return err
+		}
+		c.stats.retries.Add(1)
+		if rerr := c.reconnect(ctx, gen); rerr != nil {
+			return rerr
+		}
+	}
+}
+
+// Socket creates an unbound UDP socket.
+func (c *Client) Socket(ctx context.Context) (*Socket, error) {
+	s := &Socket{c: c}
+	if err := s.create(ctx); err != nil {
+		return nil, opError("socket", netipZero, netipZero, err)
+	}
+	return s, nil
+}

@@ -1,0 +1,130 @@
+package libsocket
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"sync"
+	"time"
+
+	"armos/libipc"
+	"armos/libsocket/sockproto"
+)
+
+// RecvResult describes one received datagram.
+type RecvResult struct {
+	N         int            // bytes copied into the buffer
+	From      netip.AddrPort // sender
+	Size      int            // the datagram's full length
+	Truncated bool           // Size > N: the rest was discarded (MSG_TRUNC)
+}
+
+// RecvFrom receives one datagram into b, waiting as the socket's options
+// say: until one arrives (the default), at most the SetRecvTimeout duration
+// (then ETIMEDOUT), or not at all (SetNonBlocking: EAGAIN). A datagram
+// longer than b is truncated, as recvfrom(2) does. Cancelling ctx ends the
+// wait with ctx's error.
+func (s *Socket) RecvFrom(ctx context.Context, b []byte) (int, netip.AddrPort, error) {
+	r, err := s.Recv(ctx, b, 0, 0)
+	return r.N, r.From, err
+}
+
+// RecvFromTimeout is RecvFrom waiting at most d (measured by netd's clock):
+// ETIMEDOUT when nothing arrived in time. d must be positive.
+func (s *Socket) RecvFromTimeout(ctx context.Context, b []byte, d time.Duration) (int, netip.AddrPort, error) {
+	if d <= 0 {
+		return 0, netipZero, opError("recvfrom", s.LocalAddr(), netipZero, sockproto.EINVAL)
+	}
+	r, err := s.Recv(ctx, b, 0, d)
+	return r.N, r.From, err
+}
+
+// TryRecvFrom is the non-blocking RecvFrom (MSG_DONTWAIT): EAGAIN when
+// nothing is queued.
+func (s *Socket) TryRecvFrom(ctx context.Context, b []byte) (int, netip.AddrPort, error) {
+	r, err := s.Recv(ctx, b, sockproto.MsgDontWait, 0)
+	return r.N, r.From, err
+}
+
+// Recv is the general receive: flags are sockproto.Msg* flags, timeout > 0
+// overrides the socket's receive timeout for this call (0 keeps it).
+//
+// The request parks in netd until it can be answered (a deferred IPC
+// reply). If ctx ends first, Recv asks netd to cancel it and still waits
+// for the answer, so a datagram that arrived meanwhile is returned rather
+// than lost; otherwise the error wraps ctx's error.
+func (s *Socket) Recv(ctx context.Context, b []byte, flags uint32, timeout time.Duration) (RecvResult, error) {
+	tag := s.c.tags.Add(1)
+	if tag == 0 {
+		tag = s.c.tags.Add(1)
+	}
+	rc := recvCalls.Get().(*recvCall)
+	rc.req = sockproto.RecvFromReq{Max: uint32(min(len(b), sockproto.MaxDatagram)), Flags: flags, Timeout: int64(timeout), Tag: tag}
+	for {
+		conn, h, gen, err := s.live(ctx)
+		if err == nil {
+			err = ctx.Err()
+		}
+		if err != nil {
+			rc.release()
+			return RecvResult{}, opError("recvfrom", s.LocalAddr(), netipZero, err)
+		}
+		if rc.inUse { // an earlier round's cancel may still read rc
+			rc = &recvCall{req: rc.req}
+		}
+		rc.req.Handle = h
+		rc.resp = sockproto.RecvFromResp{Data: b[:0]}
+		rc.conn, rc.cancel = conn, sockproto.CancelReq{Handle: h, Tag: tag}
+		stop := func() bool { return true }
+		if ctx.Done() != nil {
+			stop = context.AfterFunc(ctx, rc.sendCancel)
+		}
+		err = conn.Call(context.Background(), libipc.Op(sockproto.OpRecvFrom), &rc.req, &rc.resp)
+		if !stop() {
+			rc.inUse = true // the cancel being sent reads rc: do not pool it
+		}
+		if err == nil {
+			n := copy(b, rc.resp.Data) // rc.resp.Data already is b unless the reply overflowed it
+			r := RecvResult{N: n, From: rc.resp.From.AddrPort(), Size: rc.resp.Size, Truncated: rc.resp.Truncated || rc.resp.Size > n}
+			rc.release()
+			return r, nil
+		}
+		if errors.Is(cause(err), sockproto.ECANCELED) && ctx.Err() != nil {
+			err = ctx.Err()
+		} else if s.c.canRetry(err) {
+			s.c.stats.retries.Add(1)
+			if rerr := s.c.reconnect(ctx, gen); rerr != nil {
+				rc.release()
+				return RecvResult{}, opError("recvfrom", s.LocalAddr(), netipZero, rerr)
+			}
+			continue
+		}
+		rc.release()
+		return RecvResult{}, opError("recvfrom", s.LocalAddr(), netipZero, s.closedErr(err))
+	}
+}
+
+// recvCall holds one receive's request and reply bodies, pooled so that a
+// receive does not allocate them.
+type recvCall struct {
+	req    sockproto.RecvFromReq
+	resp   sockproto.RecvFromResp
+	conn   *libipc.Conn
+	cancel sockproto.CancelReq
+	inUse  bool // a cancel may still read conn and cancel
+}
+
+var recvCalls = sync.Pool{New: func() any { return new(recvCall) }}
+
+// sendCancel asks netd to end the parked receive (run by context.AfterFunc).
+func (rc *recvCall) sendCancel() {
+	rc.conn.Call(context.Background(), libipc.Op(sockproto.OpCancel), &rc.cancel, nil)
+}
+
+func (rc *recvCall) release() {
+	if rc.inUse {
+		return // left to the GC
+	}
+	*rc = recvCall{}
+	recvCalls.Put(rc)
+}

@@ -1,0 +1,204 @@
+package sockproto
+
+import (
+	"strconv"
+
+	"armos/libipc"
+)
+
+// Handle names a socket on one client connection.
+type Handle uint32
+
+// Limits of the protocol.
+const (
+	// MaxDatagram is the largest UDP payload over IPv4 (65535 - 20 - 8).
+	// Larger sends fail with EMSGSIZE.
+	MaxDatagram = 65507
+	// MaxSocketsPerConn bounds the sockets one client connection may hold
+	// open; the next OpSocket fails with EMFILE.
+	MaxSocketsPerConn = 256
+)
+
+// Address families and socket types accepted by OpSocket (Linux values).
+const (
+	AFInet    = 2 // IPv4
+	SockDgram = 2 // datagrams (UDP)
+)
+
+// Flags for SendToReq.Flags and RecvFromReq.Flags.
+const (
+	// MsgDontWait makes one receive non-blocking: EAGAIN if nothing is queued.
+	MsgDontWait uint32 = 0x40
+	// knownFlags is the set of flags the service accepts.
+	knownFlags = MsgDontWait
+)
+
+// ValidFlags reports whether f uses only defined flags.
+func ValidFlags(f uint32) bool { return f&^knownFlags == 0 }
+
+// SocketReq creates a socket. Only Family AFInet and Type SockDgram exist.
+type SocketReq struct {
+	Family uint16 `msgpack:"family"`
+	Type   uint16 `msgpack:"type"`
+}
+
+// SocketResp returns the new socket's handle.
+type SocketResp struct {
+	Handle Handle `msgpack:"h"`
+}
+
+// HandleReq is the body of operations that need only a socket
+// (getsockname, getpeername, close).
+type HandleReq struct {
+	Handle Handle `msgpack:"h"`
+}
+
+// BindReq binds a socket to a local address. An unspecified IP (0.0.0.0)
+// means every local address; port 0 picks a free ephemeral port.
+type BindReq struct {
+	Handle Handle `msgpack:"h"`
+	Addr   Addr   `msgpack:"addr"`
+}
+
+// ConnectReq fixes a socket's peer: sends without an address go there and
+// only datagrams from there are received. An unbound socket is first bound
+// to an ephemeral port. A zero Peer dissolves the association.
+type ConnectReq struct {
+	Handle Handle `msgpack:"h"`
+	Peer   Addr   `msgpack:"peer"`
+}
+
+// AddrResp returns an address: the local one for bind, connect and
+// getsockname, the peer for getpeername.
+type AddrResp struct {
+	Addr Addr `msgpack:"addr"`
+}
+
+// SendToReq sends one datagram. To may be zero on a connected socket; an
+// unbound socket is first bound to an ephemeral port.
+type SendToReq struct {
+	Handle Handle `msgpack:"h"`
+	To     Addr   `msgpack:"to"`
+	Flags  uint32 `msgpack:"flags"`
+	Data   []byte `msgpack:"data"`
+}
+
+// SendToResp reports the bytes accepted (always the whole datagram).
+type SendToResp struct {
+	N int `msgpack:"n"`
+}
+
+// RecvFromReq receives one datagram.
+//
+// Blocking is decided by, in order: Flags&MsgDontWait or the socket's
+// OptNonBlock (answer at once, EAGAIN if empty); Timeout > 0 (this call
+// waits at most Timeout nanoseconds, then ETIMEDOUT); the socket's
+// OptRecvTimeout if non-zero; otherwise the call waits until a datagram
+// arrives or the socket is closed.
+//
+// Tag, when non-zero, names this call for OpCancel; the client keeps tags
+// unique among its parked receives on the socket.
+type RecvFromReq struct {
+	Handle  Handle `msgpack:"h"`
+	Max     uint32 `msgpack:"max"` // largest payload wanted; the rest is cut (Truncated)
+	Flags   uint32 `msgpack:"flags"`
+	Timeout int64  `msgpack:"timeout"` // nanoseconds, 0 = socket default
+	Tag     uint32 `msgpack:"tag"`
+}
+
+// CancelReq ends the parked recvfrom with the given Tag on a socket: it is
+// answered with ECANCELED unless a datagram or timeout answered it first.
+// A client that gives up waiting (a context ends, a deadline moves) sends
+// it and then still waits for the receive's reply, so a datagram that raced
+// with the cancel is returned rather than lost. Cancelling a tag that is
+// not parked is not an error.
+type CancelReq struct {
+	Handle Handle `msgpack:"h"`
+	Tag    uint32 `msgpack:"tag"`
+}
+
+// RecvFromResp carries a received datagram. Size is the datagram's full
+// length; Truncated says Data holds only its first Max bytes.
+type RecvFromResp struct {
+	From      Addr   `msgpack:"from"`
+	Data      []byte `msgpack:"data"`
+	Size      int    `msgpack:"size"`
+	Truncated bool   `msgpack:"trunc"`
+}
+
+// Opt is a socket option.
+type Opt uint16
+
+// Socket options. Values are int64; booleans are 0 or 1; durations are
+// nanoseconds.
+const (
+	// OptRecvQueue (SO_RCVBUF, counted in datagrams) bounds the receive
+	// queue; datagrams arriving when it is full are dropped and counted in
+	// OptRecvDrops. 1..MaxRecvQueue.
+	OptRecvQueue Opt = 1 + iota
+	// OptBroadcast (SO_BROADCAST) allows sending to broadcast addresses;
+	// without it such sends fail with EACCES.
+	OptBroadcast
+	// OptRecvTimeout (SO_RCVTIMEO) is the default blocking-receive timeout
+	// in nanoseconds; 0 waits forever.
+	OptRecvTimeout
+	// OptNonBlock (O_NONBLOCK) makes every receive non-blocking.
+	OptNonBlock
+	// OptRecvDrops (read-only, like SO_RXQ_OVFL) counts datagrams dropped
+	// because the receive queue was full.
+	OptRecvDrops
+	// OptRecvQueued (read-only, like SIOCINQ in datagrams) is the number of
+	// datagrams waiting in the receive queue.
+	OptRecvQueued
+	optEnd
+)
+
+// MaxRecvQueue is the largest receive queue a socket may ask for.
+const MaxRecvQueue = 1024
+
+// MaxRecvTimeout bounds OptRecvTimeout and RecvFromReq.Timeout (one day).
+const MaxRecvTimeout = int64(24 * 60 * 60 * 1e9)
+
+var optNames = [...]string{
+	OptRecvQueue:   "recvqueue",
+	OptBroadcast:   "broadcast",
+	OptRecvTimeout: "recvtimeout",
+	OptNonBlock:    "nonblock",
+	OptRecvDrops:   "recvdrops",
+	OptRecvQueued:  "recvqueued",
+}
+
+// Valid reports whether o is a defined option.
+func (o Opt) Valid() bool { return o >= OptRecvQueue && o < optEnd }
+
+// ReadOnly reports whether o can only be read.
+func (o Opt) ReadOnly() bool { return o == OptRecvDrops || o == OptRecvQueued }
+
+// String returns the option's name.
+func (o Opt) String() string {
+	if o.Valid() {
+		return optNames[o]
+	}
+	return "opt(" + strconv.Itoa(int(o)) + ")"
+}
+
+// SetSockOptReq sets an option.
+type SetSockOptReq struct {
+	Handle Handle `msgpack:"h"`
+	Opt    Opt    `msgpack:"opt"`
+	Value  int64  `msgpack:"v"`
+}
+
+// GetSockOptReq reads an option.
+type GetSockOptReq struct {
+	Handle Handle `msgpack:"h"`
+	Opt    Opt    `msgpack:"opt"`
+}
+
+// GetSockOptResp returns an option's value.
+type GetSockOptResp struct {
+	Value int64 `msgpack:"v"`
+}
+
+// Empty is the reply body of operations that return nothing.
+type Empty = libipc.Empty

@@ -1,0 +1,63 @@
+package guesttest
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// benchBoot boots the kernel (no self-tests) b.N times on memMiB and
+// reports QEMU-start-to-ready wall time, the kernel's own boot time (entry
+// to ready, from its ready line) and memory in use after boot.
+func benchBoot(b *testing.B, memMiB int) {
+	k := kernel(b)
+	var wall, inKernel time.Duration
+	var inUse int
+	for i := 0; i < b.N; i++ {
+		res, err := Run(k, Machine{MemoryMiB: memMiB}, DefaultTimeout)
+		if err != nil || res.TimedOut || res.ReadyAfter == 0 {
+			b.Fatalf("boot failed (timed out %v): %v\n%s", res.TimedOut, err, res.Output)
+		}
+		s, _ := ParseReady(res.Output)
+		wall += res.ReadyAfter
+		inKernel += time.Duration(s.BootMS * float64(time.Millisecond))
+		inUse = s.InUseKiB
+	}
+	b.ReportMetric(float64(wall.Milliseconds())/float64(b.N), "ms-qemu-start-to-ready")
+	b.ReportMetric(float64(inKernel.Microseconds())/1000/float64(b.N), "ms-entry-to-ready")
+	b.ReportMetric(float64(inUse), "KiB-in-use")
+}
+
+// BenchmarkBoot128M measures boot at -m 128M.
+func BenchmarkBoot128M(b *testing.B) { benchBoot(b, 128) }
+
+// BenchmarkBoot512M measures boot at -m 512M.
+func BenchmarkBoot512M(b *testing.B) { benchBoot(b, 512) }
+
+// BenchmarkMinMemory finds the smallest -m (in MiB) the kernel boots to
+// "ready" and powers off cleanly with, by bisection between 8 and 128.
+func BenchmarkMinMemory(b *testing.B) {
+	k := kernel(b)
+	boots := func(mem int) bool {
+		res, err := Run(k, Machine{MemoryMiB: mem}, DefaultTimeout)
+		return err == nil && !res.TimedOut && res.ReadyAfter != 0 && !containsFail(res.Output)
+	}
+	var lo, hi int
+	for i := 0; i < b.N; i++ {
+		lo, hi = 4, 128 // lo may fail, hi must boot
+		if !boots(hi) {
+			b.Fatalf("does not boot with %d MiB", hi)
+		}
+		for hi-lo > 1 {
+			mid := (lo + hi) / 2
+			if boots(mid) {
+				hi = mid
+			} else {
+				lo = mid
+			}
+		}
+	}
+	b.ReportMetric(float64(hi), "MiB-min")
+}
+
+func containsFail(out string) bool { return strings.Contains(out, FailMarker) }

@@ -1,0 +1,125 @@
+package guesttest
+
+import (
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+var (
+	buildOnce   sync.Once
+	kernelPath  string
+	buildErr    error
+	buildTmpDir string
+)
+
+// kernel builds the kernel once per test binary (skipping without QEMU).
+func kernel(tb testing.TB) string {
+	tb.Helper()
+	if !HaveQEMU() {
+		tb.Skip("qemu-system-aarch64 not installed (build.sh installs it)")
+	}
+	buildOnce.Do(func() {
+		buildTmpDir, buildErr = os.MkdirTemp("", "armos-guesttest")
+		if buildErr == nil {
+			kernelPath, buildErr = Build(buildTmpDir)
+		}
+	})
+	require.NoError(tb, buildErr)
+	return kernelPath
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildTmpDir != "" {
+		os.RemoveAll(buildTmpDir)
+	}
+	os.Exit(code)
+}
+
+// boot runs the kernel and fails the test on a timeout.
+func boot(t *testing.T, m Machine) string {
+	t.Helper()
+	res, err := Run(kernel(t), m, DefaultTimeout)
+	require.NoError(t, err)
+	require.False(t, res.TimedOut, "QEMU did not exit within %v; output:\n%s", DefaultTimeout, res.Output)
+	return res.Output
+}
+
+// TestBootReport boots without the self-tests and checks the banner: CPU,
+// EL, memory, the DTB's devices (with one virtio-net device), the command
+// line, the ready line and a clean power off.
+func TestBootReport(t *testing.T) {
+	out := boot(t, Machine{MemoryMiB: 256, Append: "console=ttyAMA0 hello",
+		Extra: []string{"-netdev", "user,id=n0", "-device", "virtio-net-device,netdev=n0"}})
+	for _, want := range []string{
+		"armos 0.1.0 (go1.",
+		"cpu: Cortex-A72 (MIDR 0x410fd083",
+		"entered at EL1",
+		"memory: 256 MiB at 0x40000000",
+		"uart: pl011 at 0x9000000 irq 33",
+		"gic: v2 distributor 0x8000000, cpu interface 0x8010000",
+		"timer: 62500000 Hz, virtual timer irq 27",
+		"psci: hvc",
+		"virtio: slot 0xa003e00 device id 1 irq 79",
+		"virtio: 1 of 32 slots populated",
+		`cmdline: "console=ttyAMA0 hello"`,
+		"armos: ready in ",
+		PowerOffLine,
+	} {
+		require.Contains(t, out, want)
+	}
+	require.NotContains(t, out, FailMarker)
+	_, ok := ParseReady(out)
+	require.True(t, ok)
+}
+
+// selftest boots with -append selftest and requires every test to pass.
+func selftest(t *testing.T, m Machine) {
+	m.Append = "selftest"
+	out := boot(t, m)
+	r := ParseSelftest(out)
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "selftest: PASS") {
+			t.Log(line)
+		}
+	}
+	require.NoError(t, r.Check(), "output:\n%s", out)
+	require.NotContains(t, out, FailMarker)
+	require.Contains(t, out, PowerOffLine)
+}
+
+// TestSelftestGICv2 runs the suite on the default machine (EL1, GICv2).
+func TestSelftestGICv2(t *testing.T) { selftest(t, Machine{}) }
+
+// TestSelftestEL2 runs the suite entered at EL2 (virtualization=on: the
+// kernel drops to EL1 and PSCI goes through SMC).
+func TestSelftestEL2(t *testing.T) {
+	out := boot(t, Machine{Virtualization: true})
+	require.Contains(t, out, "entered at EL2")
+	require.Contains(t, out, "psci: smc")
+	selftest(t, Machine{Virtualization: true})
+}
+
+// TestSelftestGICv3 runs the suite with a GICv3 (system-register CPU
+// interface, redistributors).
+func TestSelftestGICv3(t *testing.T) {
+	out := boot(t, Machine{GICVersion: 3})
+	require.Contains(t, out, "gic: v3 distributor 0x8000000, redistributor 0x80a0000")
+	selftest(t, Machine{GICVersion: 3})
+}
+
+// TestUnrecoveredPanicStopsQEMU checks the fault path: a nil dereference
+// nobody recovers becomes a Go panic with a goroutine traceback, then the
+// failure marker, and QEMU exits instead of hanging.
+func TestUnrecoveredPanicStopsQEMU(t *testing.T) {
+	out := boot(t, Machine{Append: "crash"})
+	require.Contains(t, out, "panic: runtime error: invalid memory address or nil pointer dereference")
+	require.Contains(t, out, "goroutine 1 [running]:")
+	require.Contains(t, out, "main.main()")
+	require.Contains(t, out, FailMarker)
+	require.NotContains(t, out, PowerOffLine)
+}

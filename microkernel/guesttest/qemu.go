@@ -1,0 +1,158 @@
+// Package guesttest builds the armos kernel and runs it in QEMU from host
+// tests: the boot report, the in-kernel self-test suite on each supported
+// machine variant, the fault path, and boot benchmarks.
+//
+// BuildCommand is the authoritative way to build the kernel (build.sh runs
+// the same command line); Run starts QEMU with a timeout and returns the
+// console output.
+package guesttest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// LinkFlags are the linker flags of the kernel: text at 0x40201000 so that
+// QEMU puts the DTB at 0x40000000 below it, entry main.boot, 4 KiB segment
+// alignment.
+const LinkFlags = "-T 0x40201000 -E main.boot -R 0x1000"
+
+// FailMarker is printed by the kernel before it stops because of a failure
+// (internal/rt.FailMarker).
+const FailMarker = "ARMOS-FAIL"
+
+// PowerOffLine is printed by the kernel on a clean power off.
+const PowerOffLine = "armos: power off"
+
+// DefaultTimeout bounds one QEMU run: TCG on a shared 2-core host is slow.
+const DefaultTimeout = 120 * time.Second
+
+// ModuleRoot returns the directory holding go.mod, searching up from the
+// working directory.
+func ModuleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("guesttest: go.mod not found")
+		}
+		dir = parent
+	}
+}
+
+// BuildCommand returns the command that builds the kernel ELF at output:
+//
+//	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 go build -ldflags "<LinkFlags>" -o output ./microkernel
+func BuildCommand(root, output string) *exec.Cmd {
+	cmd := exec.Command("go", "build", "-ldflags", LinkFlags, "-o", output, "./microkernel")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0")
+	return cmd
+}
+
+// Build builds the kernel into dir and returns the ELF's path.
+func Build(dir string) (string, error) {
+	root, err := ModuleRoot()
+	if err != nil {
+		return "", err
+	}
+	out := filepath.Join(dir, "kernel.elf")
+	if b, err := BuildCommand(root, out).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building the kernel: %v\n%s", err, b)
+	}
+	return out, nil
+}
+
+// Machine selects a QEMU virt configuration.
+type Machine struct {
+	MemoryMiB      int    // -m (default 256)
+	GICVersion     int    // 2 (default) or 3
+	Virtualization bool   // enter at EL2
+	Append         string // kernel command line
+	Extra          []string
+}
+
+// Args returns QEMU's command line for kernel on m.
+func (m Machine) Args(kernel string) []string {
+	mem := m.MemoryMiB
+	if mem == 0 {
+		mem = 256
+	}
+	machine := "virt"
+	if m.GICVersion == 3 {
+		machine += ",gic-version=3"
+	}
+	if m.Virtualization {
+		machine += ",virtualization=on"
+	}
+	args := []string{"-M", machine, "-cpu", "cortex-a72", "-m", fmt.Sprintf("%dM", mem),
+		"-nographic", "-no-reboot", "-net", "none", "-kernel", kernel}
+	if m.Append != "" {
+		args = append(args, "-append", m.Append)
+	}
+	return append(args, m.Extra...)
+}
+
+// Result is one QEMU run.
+type Result struct {
+	Output   string
+	TimedOut bool
+	Elapsed  time.Duration
+	// ReadyAfter is when the "armos: ready" line appeared (0 if it did not).
+	ReadyAfter time.Duration
+}
+
+// Run boots kernel on m and waits until QEMU exits or timeout passes.
+func Run(kernel string, m Machine, timeout time.Duration) (Result, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "qemu-system-aarch64", m.Args(kernel)...)
+	w := &watchWriter{start: time.Now(), mark: "armos: ready"}
+	cmd.Stdout, cmd.Stderr = w, w
+	cmd.Stdin = nil
+	err := cmd.Run()
+	res := Result{Output: w.buf.String(), Elapsed: time.Since(w.start), ReadyAfter: w.at}
+	if ctx.Err() != nil {
+		res.TimedOut = true
+		return res, nil
+	}
+	if err != nil {
+		return res, fmt.Errorf("qemu: %v\n%s", err, res.Output)
+	}
+	return res, nil
+}
+
+// watchWriter collects output and notes when a marker first appears.
+type watchWriter struct {
+	buf   bytes.Buffer
+	start time.Time
+	mark  string
+	at    time.Duration
+}
+
+func (w *watchWriter) Write(p []byte) (int, error) {
+	n, err := w.buf.Write(p)
+	if w.at == 0 && strings.Contains(w.buf.String(), w.mark) {
+		w.at = time.Since(w.start)
+	}
+	return n, err
+}
+
+// HaveQEMU reports whether qemu-system-aarch64 is installed.
+func HaveQEMU() bool {
+	_, err := exec.LookPath("qemu-system-aarch64")
+	return err == nil
+}

@@ -1,0 +1,168 @@
+#include "textflag.h"
+
+// func Read32(addr uintptr) uint32
+// Clobbers: R0.
+TEXT ·Read32(SB),NOSPLIT,$0-12
+	MOVD	addr+0(FP), R0
+	MOVWU	(R0), R0
+	MOVW	R0, ret+8(FP)
+	RET
+
+// func Write32(addr uintptr, v uint32)
+// Clobbers: R0, R1.
+TEXT ·Write32(SB),NOSPLIT,$0-12
+	MOVD	addr+0(FP), R0
+	MOVWU	v+8(FP), R1
+	MOVW	R1, (R0)
+	RET
+
+// func Read64(addr uintptr) uint64
+// Clobbers: R0.
+TEXT ·Read64(SB),NOSPLIT,$0-16
+	MOVD	addr+0(FP), R0
+	MOVD	(R0), R0
+	MOVD	R0, ret+8(FP)
+	RET
+
+// func Write64(addr uintptr, v uint64)
+// Clobbers: R0, R1.
+TEXT ·Write64(SB),NOSPLIT,$0-16
+	MOVD	addr+0(FP), R0
+	MOVD	v+8(FP), R1
+	MOVD	R1, (R0)
+	RET
+
+// func Counter() uint64
+// Clobbers: R0.
+TEXT ·Counter(SB),NOSPLIT,$0-8
+	ISB	$15
+	MRS	CNTVCT_EL0, R0
+	MOVD	R0, ret+0(FP)
+	RET
+
+// func CounterFreq() uint64
+// Clobbers: R0.
+TEXT ·CounterFreq(SB),NOSPLIT,$0-8
+	MRS	CNTFRQ_EL0, R0
+	MOVD	R0, ret+0(FP)
+	RET
+
+// func SetTimer(deadline uint64, ctl uint64)
+// Clobbers: R0, R1.
+TEXT ·SetTimer(SB),NOSPLIT,$0-16
+	MOVD	deadline+0(FP), R0
+	MOVD	ctl+8(FP), R1
+	MSR	R0, CNTV_CVAL_EL0
+	MSR	R1, CNTV_CTL_EL0
+	ISB	$15
+	RET
+
+// func ESR() uint64
+// Clobbers: R0.
+TEXT ·ESR(SB),NOSPLIT,$0-8
+	MRS	ESR_EL1, R0
+	MOVD	R0, ret+0(FP)
+	RET
+
+// func FAR() uint64
+// Clobbers: R0.
+TEXT ·FAR(SB),NOSPLIT,$0-8
+	MRS	FAR_EL1, R0
+	MOVD	R0, ret+0(FP)
+	RET
+
+// func MIDR() uint64
+// Clobbers: R0.
+TEXT ·MIDR(SB),NOSPLIT,$0-8
+	MRS	MIDR_EL1, R0
+	MOVD	R0, ret+0(FP)
+	RET
+
+// func ISAR0() uint64
+// Clobbers: R0.
+TEXT ·ISAR0(SB),NOSPLIT,$0-8
+	MRS	ID_AA64ISAR0_EL1, R0
+	MOVD	R0, ret+0(FP)
+	RET
+
+// func PFR0() uint64
+// Clobbers: R0.
+TEXT ·PFR0(SB),NOSPLIT,$0-8
+	MRS	ID_AA64PFR0_EL1, R0
+	MOVD	R0, ret+0(FP)
+	RET
+
+// func FlushTLB()
+// Clobbers: nothing.
+TEXT ·FlushTLB(SB),NOSPLIT,$0-0
+	DSB	$0xa	// ISHST
+	TLBI	VMALLE1
+	DSB	$0xb	// ISH
+	ISB	$15
+	RET
+
+// func SyncPTE()
+// Clobbers: nothing.
+TEXT ·SyncPTE(SB),NOSPLIT,$0-0
+	DSB	$0xa	// ISHST
+	ISB	$15
+	RET
+
+// func HVCCall(fn, a1, a2, a3 uint64) uint64
+// Clobbers: R0-R3 (and whatever the SMCCC lets firmware clobber: R4-R17).
+TEXT ·HVCCall(SB),NOSPLIT,$0-40
+	MOVD	fn+0(FP), R0
+	MOVD	a1+8(FP), R1
+	MOVD	a2+16(FP), R2
+	MOVD	a3+24(FP), R3
+	HVC	$0
+	MOVD	R0, ret+32(FP)
+	RET
+
+// func SMCCall(fn, a1, a2, a3 uint64) uint64
+// Clobbers: R0-R3 (and whatever the SMCCC lets firmware clobber: R4-R17).
+TEXT ·SMCCall(SB),NOSPLIT,$0-40
+	MOVD	fn+0(FP), R0
+	MOVD	a1+8(FP), R1
+	MOVD	a2+16(FP), R2
+	MOVD	a3+24(FP), R3
+	SMC	$0
+	MOVD	R0, ret+32(FP)
+	RET
+
+// func ICCInit()
+// Clobbers: R0.
+TEXT ·ICCInit(SB),NOSPLIT,$0-0
+	MRS	ICC_SRE_EL1, R0
+	ORR	$1, R0		// SRE: use the system register interface
+	MSR	R0, ICC_SRE_EL1
+	ISB	$15
+	MOVD	$0xff, R0
+	MSR	R0, ICC_PMR_EL1	// accept every priority
+	MOVD	$1, R0
+	MSR	R0, ICC_IGRPEN1_EL1	// enable Group 1 interrupts
+	ISB	$15
+	RET
+
+// func ICCAck() uint64
+// Clobbers: R0.
+TEXT ·ICCAck(SB),NOSPLIT,$0-8
+	MRS	ICC_IAR1_EL1, R0
+	DSB	$0xf
+	MOVD	R0, ret+0(FP)
+	RET
+
+// func ICCEOI(intid uint64)
+// Clobbers: R0.
+TEXT ·ICCEOI(SB),NOSPLIT,$0-8
+	MOVD	intid+0(FP), R0
+	MSR	R0, ICC_EOIR1_EL1
+	ISB	$15
+	RET
+
+// func WaitForInterrupt()
+// Clobbers: nothing.
+TEXT ·WaitForInterrupt(SB),NOSPLIT,$0-0
+	DSB	$0xf
+	WFI
+	RET

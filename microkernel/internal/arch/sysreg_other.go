@@ -1,0 +1,70 @@
+//go:build !arm64
+
+package arch
+
+// Host stand-ins for the arm64 assembly in sysreg_arm64.s. They let the
+// packages that sit on top of arch build and run their host unit tests; none
+// of them touches hardware. Counter advances by one on every call so that
+// code waiting for time to pass terminates.
+
+var hostCounter uint64
+
+// Read32 returns 0 on the host.
+func Read32(addr uintptr) uint32 { return 0 }
+
+// Write32 does nothing on the host.
+func Write32(addr uintptr, v uint32) {}
+
+// Read64 returns 0 on the host.
+func Read64(addr uintptr) uint64 { return 0 }
+
+// Write64 does nothing on the host.
+func Write64(addr uintptr, v uint64) {}
+
+// Counter returns a counter that advances by one per call on the host.
+func Counter() uint64 { hostCounter++; return hostCounter }
+
+// CounterFreq returns QEMU virt's 62.5 MHz on the host.
+func CounterFreq() uint64 { return 62500000 }
+
+// SetTimer does nothing on the host.
+func SetTimer(deadline uint64, ctl uint64) {}
+
+// ESR returns 0 on the host.
+func ESR() uint64 { return 0 }
+
+// FAR returns 0 on the host.
+func FAR() uint64 { return 0 }
+
+// MIDR returns 0 on the host.
+func MIDR() uint64 { return 0 }
+
+// ISAR0 returns 0 on the host.
+func ISAR0() uint64 { return 0 }
+
+// PFR0 returns 0 on the host.
+func PFR0() uint64 { return 0 }
+
+// FlushTLB does nothing on the host.
+func FlushTLB() {}
+
+// SyncPTE does nothing on the host.
+func SyncPTE() {}
+
+// HVCCall returns 0 on the host.
+func HVCCall(fn, a1, a2, a3 uint64) uint64 { return 0 }
+
+// SMCCall returns 0 on the host.
+func SMCCall(fn, a1, a2, a3 uint64) uint64 { return 0 }
+
+// ICCInit does nothing on the host.
+func ICCInit() {}
+
+// ICCAck returns 1023 (spurious) on the host.
+func ICCAck() uint64 { return 1023 }
+
+// ICCEOI does nothing on the host.
+func ICCEOI(intid uint64) {}
+
+// WaitForInterrupt does nothing on the host.
+func WaitForInterrupt() {}

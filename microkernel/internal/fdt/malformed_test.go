@@ -1,0 +1,172 @@
+package fdt
+
+import (
+	"bytes"
+	"encoding/binary"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestBuiltMachine(t *testing.T) {
+	b := minimalMachine()
+	b.rsv = [][2]uint64{{0x80000000, 0x10000}}
+	m, err := DecodeMachine(b.bytes())
+	require.NoError(t, err)
+	require.Equal(t, []Region{{0x80000000, 0x10000000}, {1 << 32, 0x1000}}, m.Memory)
+	require.Equal(t, []Reservation{{0x80000000, 0x10000}}, m.Reserved)
+	require.Equal(t, "console=ttyAMA0", m.Bootargs)
+	require.Equal(t, []byte{0, 0, 0, 1, 0, 0, 0, 2}, m.RNGSeed)
+	require.Equal(t, uint64(0x20003000), m.UART.Base, "translated through /soc ranges")
+	require.Equal(t, uint32(37), m.UART.IRQ.INTID)
+	require.Equal(t, 2, m.GIC.Version)
+	require.Equal(t, uint64(0x2000), m.GIC.CPUBase)
+	require.Equal(t, uint32(27), m.Timer.Virt.INTID)
+	require.Equal(t, PSCISMC, m.PSCIMethod)
+	require.Len(t, m.Virtio, 1, "disabled slot skipped")
+	require.Equal(t, uint32(48), m.Virtio[0].IRQ.INTID)
+	require.True(t, m.Virtio[0].IRQ.Edge())
+}
+
+func TestMachineErrors(t *testing.T) {
+	t.Run("no memory", func(t *testing.T) {
+		b := newBuilder()
+		b.begin("").begin("chosen").end().end()
+		_, err := DecodeMachine(b.bytes())
+		require.ErrorIs(t, err, ErrNoMemory)
+	})
+	t.Run("bad reg length", func(t *testing.T) {
+		b := newBuilder()
+		b.begin("").begin("memory").str("device_type", "memory").cells("reg", 0, 0x40000000, 0, 0x1000).end().end()
+		_, err := DecodeMachine(b.bytes())
+		require.ErrorIs(t, err, ErrMalformed)
+	})
+	t.Run("interrupt parent missing", func(t *testing.T) {
+		b := newBuilder()
+		b.begin("").begin("memory").str("device_type", "memory").cells("reg", 0, 0x40000000, 0x1000).end()
+		b.begin("uart").str("compatible", "arm,pl011").cells("reg", 0, 0x1000, 0x1000).cells("interrupts", 0, 1, 4).end().end()
+		_, err := DecodeMachine(b.bytes())
+		require.ErrorIs(t, err, ErrNotFound)
+	})
+	t.Run("unknown PSCI method", func(t *testing.T) {
+		b := newBuilder()
+		b.begin("").begin("memory").str("device_type", "memory").cells("reg", 0, 0x40000000, 0x1000).end()
+		b.begin("psci").str("compatible", "arm,psci").str("method", "svc").end().end()
+		_, err := DecodeMachine(b.bytes())
+		require.ErrorIs(t, err, ErrMalformed)
+	})
+	t.Run("PPI out of range", func(t *testing.T) {
+		b := newBuilder()
+		b.begin("").cells("interrupt-parent", 7).begin("memory").str("device_type", "memory").cells("reg", 0, 0x40000000, 0x1000).end()
+		b.begin("ic").cells("phandle", 7).cells("#interrupt-cells", 3).end()
+		b.begin("timer").str("compatible", "arm,armv8-timer").cells("interrupts", 1, 16, 4, 1, 14, 4, 1, 11, 4, 1, 10, 4).end().end()
+		_, err := DecodeMachine(b.bytes())
+		require.ErrorIs(t, err, ErrMalformed)
+	})
+}
+
+func TestParseStructureErrors(t *testing.T) {
+	cases := map[string]func(b *builder){
+		"unclosed node":     func(b *builder) { b.begin("") },
+		"extra end":         func(b *builder) { b.begin("").end().end() },
+		"prop outside node": func(b *builder) { b.prop("x", nil) },
+		"two roots":         func(b *builder) { b.begin("").end().begin("").end() },
+		"named root":        func(b *builder) { b.begin("root").end() },
+		"unknown token":     func(b *builder) { b.begin(""); b.u32(7); b.end() },
+		"empty child name":  func(b *builder) { b.begin("").begin("").end().end() },
+		"no root":           func(b *builder) {},
+	}
+	for name, build := range cases {
+		b := newBuilder()
+		build(b)
+		_, err := Parse(b.bytes())
+		require.ErrorIs(t, err, ErrMalformed, name)
+	}
+}
+
+func TestParseBounds(t *testing.T) {
+	t.Run("depth", func(t *testing.T) {
+		b := newBuilder()
+		b.begin("")
+		for i := 0; i <= MaxDepth; i++ {
+			b.begin("n")
+		}
+		for i := 0; i <= MaxDepth+1; i++ {
+			b.end()
+		}
+		_, err := Parse(b.bytes())
+		require.ErrorIs(t, err, ErrTooLarge)
+	})
+	t.Run("nodes", func(t *testing.T) {
+		b := newBuilder()
+		b.begin("")
+		for i := 0; i < MaxNodes; i++ {
+			b.begin("n").end()
+		}
+		b.end()
+		_, err := Parse(b.bytes())
+		require.ErrorIs(t, err, ErrTooLarge)
+	})
+	t.Run("property name offset", func(t *testing.T) {
+		b := newBuilder()
+		b.begin("")
+		b.u32(tokenProp)
+		b.u32(0)
+		b.u32(1 << 30)
+		b.end()
+		_, err := Parse(b.bytes())
+		require.ErrorIs(t, err, ErrMalformed)
+	})
+	t.Run("property length", func(t *testing.T) {
+		b := newBuilder()
+		b.begin("").str("a", "b")
+		b.u32(tokenProp)
+		b.u32(0xffffffff)
+		b.u32(0)
+		b.end()
+		_, err := Parse(b.bytes())
+		require.ErrorIs(t, err, ErrMalformed)
+	})
+	t.Run("blob shorter than totalsize", func(t *testing.T) {
+		blob := minimalMachine().bytes()
+		_, err := Parse(blob[:len(blob)-1])
+		require.ErrorIs(t, err, ErrMalformed)
+	})
+	t.Run("reservation block unterminated", func(t *testing.T) {
+		blob := minimalMachine().bytes()
+		h, err := ReadHeader(blob)
+		require.NoError(t, err)
+		// Point the reservation block at the last 8 bytes.
+		binary.BigEndian.PutUint32(blob[16:], h.TotalSize-8&^7)
+		_, err = Parse(blob)
+		require.Error(t, err)
+	})
+}
+
+// Every truncation of a real tree (with totalsize patched to match) must
+// fail cleanly, never panic.
+func TestParseEveryTruncation(t *testing.T) {
+	full := minimalMachine().bytes()
+	for n := 0; n < len(full); n++ {
+		b := bytes.Clone(full[:n])
+		if n >= 8 {
+			binary.BigEndian.PutUint32(b[4:], uint32(n))
+		}
+		_, err := Parse(b)
+		require.Error(t, err, "truncated to %d bytes", n)
+	}
+}
+
+func TestParseCopiesBlob(t *testing.T) {
+	blob := minimalMachine().bytes()
+	tr, err := Parse(blob)
+	require.NoError(t, err)
+	for i := range blob {
+		blob[i] = 0xff
+	}
+	c, ok := tr.Find("/chosen")
+	require.True(t, ok)
+	s, err := c.String("bootargs")
+	require.NoError(t, err)
+	require.Equal(t, "console=ttyAMA0", s)
+}

@@ -1,0 +1,421 @@
+package mm
+
+// PageTable builds a 4-level VMSAv8-64 stage 1 translation table (4 KiB
+// granule, 48-bit VA) for TTBR0_EL1, allocating table pages from a
+// PhysMem. Each table page's PhysMem tag counts its valid entries, so a
+// table that becomes empty is freed at once (the root is kept).
+//
+// Changing a valid descriptor into another valid one needs
+// break-before-make, so Map refuses to overwrite (ErrExists): Unmap, TLBI,
+// then Map. After Unmap/UnmapRange the caller must invalidate the TLB
+// (TLBI VAE1IS/ASIDE1IS + DSB ISH) before reusing freed pages.
+//
+// The zero PageTable is unusable until Init. Callers serialize access.
+type PageTable struct {
+	pm    *PhysMem
+	root  uint64
+	stats PageTableStats
+}
+
+// PageTableStats are a PageTable's counters.
+type PageTableStats struct {
+	Tables     uint64 // table pages currently owned (root included)
+	Pages      uint64 // valid level 3 page descriptors
+	Blocks     uint64 // valid level 1/2 block descriptors
+	AllocFails uint64 // table allocations that failed
+}
+
+// Init allocates an empty root table from pm.
+//
+//go:nosplit
+func (t *PageTable) Init(pm *PhysMem) Errno {
+	*t = PageTable{}
+	if pm == nil {
+		return ErrInvalid
+	}
+	root, e := pm.AllocZeroed()
+	if e != OK {
+		return e
+	}
+	pm.SetTag(root, 0)
+	t.pm, t.root = pm, root
+	t.stats.Tables = 1
+	return OK
+}
+
+// Root returns the physical address of the level 0 table (TTBR0_EL1.BADDR).
+//
+//go:nosplit
+func (t *PageTable) Root() uint64 { return t.root }
+
+// TTBR returns the TTBR0_EL1 value selecting this table with asid
+// (ASID in bits[63:48]).
+//
+//go:nosplit
+func (t *PageTable) TTBR(asid uint16) uint64 { return uint64(asid)<<48 | t.root }
+
+// Stats returns a snapshot of the counters.
+//
+//go:nosplit
+func (t *PageTable) Stats() PageTableStats { return t.stats }
+
+// tbl returns table page pa, or nil if pa is outside the window.
+//
+//go:nosplit
+func (t *PageTable) tbl(pa uint64) *[512]uint64 {
+	if t.pm == nil {
+		return nil
+	}
+	return t.pm.win.table(pa)
+}
+
+//go:nosplit
+func (t *PageTable) addCount(tablePA uint64, delta int32) {
+	n, _ := t.pm.Tag(tablePA)
+	t.pm.SetTag(tablePA, uint32(int32(n)+delta))
+}
+
+// checkMap validates a request to map size bytes at va -> pa.
+//
+//go:nosplit
+func checkMap(va, pa, size uint64, attr Attr) Errno {
+	if va&(size-1) != 0 || pa&(size-1) != 0 {
+		return ErrAlign
+	}
+	if va >= VALimit || pa >= 1<<PABits || VALimit-va < size {
+		return ErrRange
+	}
+	if attr&^attrAllowed != 0 {
+		return ErrBadAttr
+	}
+	return OK
+}
+
+// path records the tables visited by a walk: tables[l] is the level-l
+// table, idx[l] the entry used in it.
+type path struct {
+	tables [4]uint64
+	idx    [4]int
+	top    int // deepest level recorded
+}
+
+// descend walks from the root toward level `level` for va and returns the
+// level-`level` table's physical address, recording the path. With create,
+// missing tables are allocated; otherwise a missing one gives ErrNotMapped.
+// A block in the way gives ErrBlock; a borrowed table on a create walk
+// gives ErrBorrowed.
+//
+//go:nosplit
+func (t *PageTable) descend(va uint64, level int, create bool, p *path) (uint64, Errno) {
+	cur := t.root
+	for l := 0; l < level && l < 3; l++ {
+		tb := t.tbl(cur)
+		if tb == nil {
+			return 0, ErrRange
+		}
+		i := indexAt(va, l)
+		p.tables[l], p.idx[l], p.top = cur, i, l
+		d := tb[i]
+		switch {
+		case d&DescValid == 0:
+			if !create {
+				return 0, ErrNotMapped
+			}
+			next, e := t.pm.AllocZeroed()
+			if e != OK {
+				t.stats.AllocFails++
+				return 0, e
+			}
+			t.pm.SetTag(next, 0)
+			t.stats.Tables++
+			tb[i] = next | DescValid | DescTable
+			t.addCount(cur, 1)
+			cur = next
+			p.tables[l+1], p.top = cur, l+1
+		case d&descType == DescValid:
+			return 0, ErrBlock
+		case d&tableBorrowed != 0 && create:
+			return 0, ErrBorrowed
+		default:
+			cur = d & AddrMask
+		}
+	}
+	p.tables[level&3] = cur
+	p.idx[level&3] = indexAt(va, level)
+	p.top = level & 3
+	return cur, OK
+}
+
+// prune frees the tables on p from level `from` upward while they are
+// empty. Borrowed tables are never reached (walks that create refuse them).
+//
+//go:nosplit
+func (t *PageTable) prune(p *path, from int) {
+	for l := from; l > 0; l-- {
+		n, ok := t.pm.Tag(p.tables[l])
+		if !ok || n != 0 {
+			return
+		}
+		parent := t.tbl(p.tables[l-1])
+		if parent == nil || parent[p.idx[l-1]]&tablePinned != 0 {
+			return
+		}
+		parent[p.idx[l-1]] = 0
+		t.addCount(p.tables[l-1], -1)
+		if t.pm.Free(p.tables[l]) == OK {
+			t.stats.Tables--
+		}
+	}
+}
+
+// mapAt installs one leaf descriptor at level (1 or 2: block, 3: page).
+//
+//go:nosplit
+func (t *PageTable) mapAt(va, pa uint64, attr Attr, level int) Errno {
+	if t.pm == nil || t.root == 0 {
+		return ErrInvalid
+	}
+	if e := checkMap(va, pa, levelSize(level), attr); e != OK {
+		return e
+	}
+	var p path
+	tpa, e := t.descend(va, level, true, &p)
+	if e != OK {
+		t.prune(&p, p.top) // free tables this call created
+		return e
+	}
+	tb := t.tbl(tpa)
+	if tb == nil {
+		return ErrRange
+	}
+	i := indexAt(va, level)
+	if tb[i]&DescValid != 0 {
+		return ErrExists
+	}
+	d := pa | uint64(attr) | DescValid
+	if level == 3 {
+		d |= DescPage
+		t.stats.Pages++
+	} else {
+		t.stats.Blocks++
+	}
+	tb[i] = d
+	t.addCount(tpa, 1)
+	return OK
+}
+
+// Map maps the 4 KiB page at va to pa with attr. It fails with ErrExists if
+// va is already mapped, ErrBlock if a block covers it, ErrAlign/ErrRange/
+// ErrBadAttr for bad arguments and ErrNoMemory if a table page cannot be
+// allocated (tables created by the failed call are freed again).
+//
+//go:nosplit
+func (t *PageTable) Map(va, pa uint64, attr Attr) Errno {
+	return t.mapAt(va, pa, attr, 3)
+}
+
+// MapBlock maps one block of size Level2Size (2 MiB) or Level1Size (1 GiB).
+//
+//go:nosplit
+func (t *PageTable) MapBlock(va, pa, size uint64, attr Attr) Errno {
+	switch size {
+	case Level2Size:
+		return t.mapAt(va, pa, attr, 2)
+	case Level1Size:
+		return t.mapAt(va, pa, attr, 1)
+	}
+	return ErrInvalid
+}
+
+// MapRange maps [va, va+size) to [pa, pa+size). With blocks, it uses 1 GiB
+// and 2 MiB blocks wherever va, pa and the remaining size allow (the
+// kernel's linear map); otherwise only pages. On failure everything this
+// call mapped is unmapped again and the error is returned.
+//
+//go:nosplit
+func (t *PageTable) MapRange(va, pa, size uint64, attr Attr, blocks bool) Errno {
+	if size == 0 || size&pageMask != 0 {
+		return ErrInvalid
+	}
+	if e := checkMap(va, pa, PageSize, attr); e != OK {
+		return e
+	}
+	if VALimit-va < size || 1<<PABits-pa < size {
+		return ErrRange
+	}
+	done := uint64(0)
+	for done < size {
+		rem := size - done
+		v, p := va+done, pa+done
+		step, level := uint64(PageSize), 3
+		if blocks {
+			switch {
+			case (v|p)&(Level1Size-1) == 0 && rem >= Level1Size:
+				step, level = Level1Size, 1
+			case (v|p)&(Level2Size-1) == 0 && rem >= Level2Size:
+				step, level = Level2Size, 2
+			}
+		}
+		if e := t.mapAt(v, p, attr, level); e != OK {
+			if done > 0 {
+				t.UnmapRange(va, done, false)
+			}
+			return e
+		}
+		done += step
+	}
+	return OK
+}
+
+// Lookup translates va: the physical address (page or block offset
+// included), the leaf's attributes and whether va is mapped. Borrowed
+// tables are followed.
+//
+//go:nosplit
+func (t *PageTable) Lookup(va uint64) (uint64, Attr, bool) {
+	if va >= VALimit || t.pm == nil {
+		return 0, 0, false
+	}
+	cur := t.root
+	for l := 0; l < 4; l++ {
+		tb := t.tbl(cur)
+		if tb == nil {
+			return 0, 0, false
+		}
+		d := tb[indexAt(va, l)]
+		if d&DescValid == 0 {
+			return 0, 0, false
+		}
+		if l == 3 || d&descType == DescValid { // page, or block at level 1/2
+			if l == 0 || (l == 3 && d&DescPage == 0) {
+				return 0, 0, false // reserved encodings
+			}
+			size := levelSize(l)
+			pa := d&AddrMask&^(size-1) | va&(size-1)
+			return pa, Attr(d) & attrAllowed, true
+		}
+		cur = d & AddrMask
+	}
+	return 0, 0, false
+}
+
+// Unmap removes the page mapping at va and returns the physical page it
+// mapped (the caller frees it if it owns it). Tables left empty are freed.
+// It fails with ErrNotMapped, ErrBlock (va is inside a block: blocks are
+// not split), ErrBorrowed, or ErrAlign/ErrRange.
+//
+//go:nosplit
+func (t *PageTable) Unmap(va uint64) (uint64, Errno) {
+	if va&pageMask != 0 {
+		return 0, ErrAlign
+	}
+	if va >= VALimit {
+		return 0, ErrRange
+	}
+	if t.pm == nil {
+		return 0, ErrInvalid
+	}
+	var p path
+	cur := t.root
+	for l := 0; l < 3; l++ {
+		tb := t.tbl(cur)
+		if tb == nil {
+			return 0, ErrRange
+		}
+		i := indexAt(va, l)
+		p.tables[l], p.idx[l] = cur, i
+		d := tb[i]
+		switch {
+		case d&DescValid == 0:
+			return 0, ErrNotMapped
+		case d&descType == DescValid:
+			return 0, ErrBlock
+		case d&tableBorrowed != 0:
+			return 0, ErrBorrowed
+		}
+		cur = d & AddrMask
+	}
+	tb := t.tbl(cur)
+	if tb == nil {
+		return 0, ErrRange
+	}
+	i := indexAt(va, 3)
+	p.tables[3], p.idx[3] = cur, i
+	d := tb[i]
+	if d&DescValid == 0 {
+		return 0, ErrNotMapped
+	}
+	tb[i] = 0
+	t.stats.Pages--
+	t.addCount(cur, -1)
+	t.prune(&p, 3)
+	return d & AddrMask, OK
+}
+
+// UnmapRange removes every mapping in [va, va+size), skipping holes
+// quickly (a missing table skips its whole span). Blocks are removed when
+// the range covers them entirely; a partial overlap stops the walk with
+// ErrBlock. Borrowed tables are skipped untouched. With freeOwned, pages
+// mapped with AttrSWOwned are returned to the PhysMem. It returns the
+// number of 4 KiB pages' worth of address space unmapped; when it is
+// non-zero the caller must invalidate the TLB.
+//
+//go:nosplit
+func (t *PageTable) UnmapRange(va, size uint64, freeOwned bool) (uint64, Errno) {
+	if va&pageMask != 0 || size&pageMask != 0 {
+		return 0, ErrAlign
+	}
+	if va >= VALimit || VALimit-va < size {
+		return 0, ErrRange
+	}
+	if t.pm == nil {
+		return 0, ErrInvalid
+	}
+	end := va + size
+	pages := uint64(0)
+	for cur := va; cur < end; {
+		var p path
+		tpa := t.root
+		advanced := false
+		for l := 0; l < 4 && !advanced; l++ {
+			tb := t.tbl(tpa)
+			if tb == nil {
+				return pages, ErrRange
+			}
+			i := indexAt(cur, l)
+			p.tables[l], p.idx[l] = tpa, i
+			d := tb[i]
+			span := levelSize(l)
+			next := (cur | (span - 1)) + 1 // start of the next entry at this level
+			switch {
+			case d&DescValid == 0 || (l < 3 && d&descType == DescValid|DescTable && d&tableBorrowed != 0):
+				cur = next
+				advanced = true
+			case l == 3 || d&descType == DescValid: // leaf
+				if cur&(span-1) != 0 || end-cur < span {
+					return pages, ErrBlock
+				}
+				tb[i] = 0
+				t.addCount(tpa, -1)
+				if l == 3 {
+					t.stats.Pages--
+					if freeOwned && Attr(d)&AttrSWOwned != 0 {
+						t.pm.Free(d & AddrMask)
+					}
+				} else {
+					t.stats.Blocks--
+				}
+				pages += span >> PageShift
+				t.prune(&p, l)
+				cur = next
+				advanced = true
+			default:
+				tpa = d & AddrMask
+			}
+		}
+		if cur == 0 { // wrapped past 2^64: only possible at the very top
+			break
+		}
+	}
+	return pages, OK
+}

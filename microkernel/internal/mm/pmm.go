@@ -1,0 +1,370 @@
+package mm
+
+import "unsafe"
+
+// Range is a physical or virtual address range [Start, End).
+type Range struct {
+	Start, End uint64
+}
+
+// MaxReserved caps the reserved ranges PhysMem.Init accepts (kernel image,
+// DTB, boot page tables, initrd, firmware reservations...).
+const MaxReserved = 32
+
+// MaxPages caps the pages one PhysMem manages (page indices are uint32 and
+// noPage is reserved): 16 TiB of RAM.
+const MaxPages = 1<<32 - 2
+
+const noPage = ^uint32(0)
+
+// Marks kept in pageMeta.prev of pages that are not free.
+const (
+	markReserved = noPage     // withheld by Init, never allocatable
+	markUsed     = noPage - 1 // handed out by Alloc/AllocRun
+)
+
+// pageMeta is the per-page metadata word pair. For a free page, next/prev
+// link the free list; for an allocated page, next holds the owner's tag
+// (PhysMem.Tag) and prev is markUsed; for a reserved page prev is
+// markReserved.
+type pageMeta struct {
+	next, prev uint32
+}
+
+// PhysStats are the allocator's counters, in pages unless noted.
+type PhysStats struct {
+	Total       uint64 // pages handed to the allocator (free+used at Init)
+	Free        uint64
+	Used        uint64
+	Peak        uint64 // highest Used seen
+	Reserved    uint64 // pages withheld by Init: reserved ranges and metadata
+	Meta        uint64 // pages holding the allocator's own metadata
+	AllocFails  uint64 // Alloc/AllocRun calls that found no memory
+	DoubleFrees uint64 // Free of a page already free
+	BadFrees    uint64 // Free of an address outside, misaligned or never allocatable
+}
+
+// PhysMem is a physical page allocator over one Window minus reserved
+// ranges. Free pages sit on a doubly linked list threaded through a
+// metadata array (8 bytes per page) plus a free bitmap, both stored in the
+// managed memory itself at Init; the free pages are never written, so a
+// stray write into free memory cannot corrupt the allocator. Alloc and Free
+// are O(1); AllocRun (contiguous, for DMA) scans the bitmap.
+//
+// The zero PhysMem is empty (every Alloc fails). Callers serialize access.
+type PhysMem struct {
+	win    Window
+	base   uint64 // physical address of page index 0
+	npages uint32
+	meta   unsafe.Pointer // [npages]pageMeta
+	bitmap unsafe.Pointer // [ceil(npages/64)]uint64, bit set = free
+	head   uint32         // first free page, or noPage
+	stats  PhysStats
+}
+
+// Init takes over the page-aligned part of w, minus every page touching a
+// reserved range, and places its metadata in the lowest free pages. It
+// returns ErrInvalid for a window smaller than a few pages or too many
+// reserved ranges, ErrRange if the window is too large, and ErrNoMemory if
+// no room is left for the metadata. Init writes the metadata pages only.
+func (p *PhysMem) Init(w Window, reserved []Range) Errno {
+	*p = PhysMem{head: noPage}
+	if len(reserved) > MaxReserved {
+		return ErrInvalid
+	}
+	start := (w.Base + pageMask) &^ pageMask
+	end := (w.Base + w.Size) &^ pageMask
+	if start < w.Base || end <= start {
+		return ErrInvalid
+	}
+	n := (end - start) >> PageShift
+	if n > MaxPages {
+		return ErrRange
+	}
+	metaBytes := n*8 + (n+63)/64*8
+	metaPages := (metaBytes + pageMask) >> PageShift
+	// Lowest run of metaPages pages that avoids every reserved range.
+	mstart := start
+	for moved := true; moved; {
+		moved = false
+		mend := mstart + metaPages<<PageShift
+		if mend > end || mend < mstart {
+			return ErrNoMemory
+		}
+		for _, r := range reserved {
+			if r.Start < mend && r.End > mstart {
+				mstart = (r.End + pageMask) &^ pageMask
+				if mstart < r.End { // wrapped
+					return ErrNoMemory
+				}
+				moved = true
+			}
+		}
+	}
+	metaPtr := w.Ptr(mstart, metaBytes)
+	if metaPtr == nil {
+		return ErrNoMemory
+	}
+	p.win = w
+	p.base = start
+	p.npages = uint32(n)
+	p.meta = metaPtr
+	p.bitmap = unsafe.Add(metaPtr, n*8)
+	for i := uint64(0); i < (n+63)/64; i++ {
+		*p.word(uint32(i)) = 0
+	}
+	p.stats.Meta = metaPages
+	// Push in descending order so Alloc hands out ascending addresses.
+	mfirst := (mstart - start) >> PageShift
+	for i := n; i > 0; i-- {
+		idx := i - 1
+		pa := start + idx<<PageShift
+		if idx >= mfirst && idx < mfirst+metaPages || overlaps(reserved, pa) {
+			p.stats.Reserved++
+			m := p.metaAt(uint32(idx))
+			m.next, m.prev = 0, markReserved
+			continue
+		}
+		p.push(uint32(idx))
+		p.stats.Total++
+	}
+	p.stats.Free = p.stats.Total
+	return OK
+}
+
+func overlaps(rs []Range, pa uint64) bool {
+	for _, r := range rs {
+		if r.Start < pa+PageSize && r.End > pa {
+			return true
+		}
+	}
+	return false
+}
+
+//go:nosplit
+func (p *PhysMem) metaAt(i uint32) *pageMeta {
+	return (*pageMeta)(unsafe.Add(p.meta, uintptr(i)*8))
+}
+
+//go:nosplit
+func (p *PhysMem) word(w uint32) *uint64 {
+	return (*uint64)(unsafe.Add(p.bitmap, uintptr(w)*8))
+}
+
+//go:nosplit
+func (p *PhysMem) isFree(i uint32) bool {
+	return *p.word(i / 64)&(1<<(i%64)) != 0
+}
+
+// push puts page i at the head of the free list and marks it free.
+//
+//go:nosplit
+func (p *PhysMem) push(i uint32) {
+	m := p.metaAt(i)
+	m.next, m.prev = p.head, noPage
+	if p.head != noPage {
+		p.metaAt(p.head).prev = i
+	}
+	p.head = i
+	*p.word(i / 64) |= 1 << (i % 64)
+}
+
+// unlink removes free page i from the list and marks it allocated.
+//
+//go:nosplit
+func (p *PhysMem) unlink(i uint32) {
+	m := p.metaAt(i)
+	if m.prev != noPage {
+		p.metaAt(m.prev).next = m.next
+	} else {
+		p.head = m.next
+	}
+	if m.next != noPage {
+		p.metaAt(m.next).prev = m.prev
+	}
+	m.next, m.prev = 0, markUsed
+	*p.word(i / 64) &^= 1 << (i % 64)
+}
+
+//go:nosplit
+func (p *PhysMem) noteUsed(n uint64) {
+	p.stats.Free -= n
+	p.stats.Used += n
+	if p.stats.Used > p.stats.Peak {
+		p.stats.Peak = p.stats.Used
+	}
+}
+
+// Alloc returns the physical address of a free page (contents undefined).
+//
+//go:nosplit
+func (p *PhysMem) Alloc() (uint64, Errno) {
+	i := p.head
+	if i == noPage || i >= p.npages || !p.isFree(i) {
+		p.stats.AllocFails++
+		return 0, ErrNoMemory
+	}
+	p.unlink(i)
+	p.noteUsed(1)
+	return p.base + uint64(i)<<PageShift, OK
+}
+
+// AllocZeroed returns a free page filled with zeroes.
+//
+//go:nosplit
+func (p *PhysMem) AllocZeroed() (uint64, Errno) {
+	pa, e := p.Alloc()
+	if e != OK {
+		return 0, e
+	}
+	if pg := p.win.page(pa); pg != nil {
+		*pg = [PageSize]byte{}
+	}
+	return pa, OK
+}
+
+// index converts an allocated-page address to its index, validating it.
+//
+//go:nosplit
+func (p *PhysMem) index(pa uint64) (uint32, Errno) {
+	if pa&pageMask != 0 {
+		return 0, ErrAlign
+	}
+	if pa < p.base || (pa-p.base)>>PageShift >= uint64(p.npages) {
+		return 0, ErrRange
+	}
+	return uint32((pa - p.base) >> PageShift), OK
+}
+
+// Free returns the page at pa. A page that is already free is refused with
+// ErrDoubleFree; reserved and metadata pages with ErrNotAllocated; other
+// bad addresses with ErrAlign or ErrRange. Every refusal is counted.
+//
+//go:nosplit
+func (p *PhysMem) Free(pa uint64) Errno {
+	i, e := p.index(pa)
+	if e != OK {
+		p.stats.BadFrees++
+		return e
+	}
+	if p.isFree(i) {
+		p.stats.DoubleFrees++
+		return ErrDoubleFree
+	}
+	if p.metaAt(i).prev != markUsed {
+		p.stats.BadFrees++
+		return ErrNotAllocated
+	}
+	p.push(i)
+	p.stats.Free++
+	p.stats.Used--
+	return OK
+}
+
+// AllocRun returns n physically contiguous free pages whose base is aligned
+// to align bytes (a power of two >= PageSize, or 0 for PageSize), for DMA.
+// It scans the bitmap: O(total pages).
+//
+//go:nosplit
+func (p *PhysMem) AllocRun(n uint32, align uint64) (uint64, Errno) {
+	if align == 0 {
+		align = PageSize
+	}
+	if n == 0 || align < PageSize || align&(align-1) != 0 {
+		return 0, ErrInvalid
+	}
+	step := uint32(1)
+	if align>>PageShift < uint64(p.npages) {
+		step = uint32(align >> PageShift)
+	}
+	// First index whose address is aligned.
+	first := uint32(0)
+	if off := p.base & (align - 1); off != 0 {
+		skip := (align - off) >> PageShift
+		if skip >= uint64(p.npages) {
+			p.stats.AllocFails++
+			return 0, ErrNoMemory
+		}
+		first = uint32(skip)
+	}
+	for s := first; uint64(s)+uint64(n) <= uint64(p.npages); {
+		run := uint32(0)
+		for run < n && p.isFree(s+run) {
+			run++
+		}
+		if run == n {
+			for k := uint32(0); k < n; k++ {
+				p.unlink(s + k)
+			}
+			p.noteUsed(uint64(n))
+			return p.base + uint64(s)<<PageShift, OK
+		}
+		// Skip past the busy page, rounded up to the alignment step.
+		next := uint64(s) + uint64(run) + 1
+		next = (next - uint64(first) + uint64(step) - 1) / uint64(step) * uint64(step)
+		next += uint64(first)
+		if next > uint64(p.npages) {
+			break
+		}
+		s = uint32(next)
+	}
+	p.stats.AllocFails++
+	return 0, ErrNoMemory
+}
+
+// FreeRun returns n contiguous pages starting at pa (as from AllocRun). It
+// frees page by page and reports the first refusal.
+//
+//go:nosplit
+func (p *PhysMem) FreeRun(pa uint64, n uint32) Errno {
+	res := OK
+	for k := uint32(0); k < n; k++ {
+		if e := p.Free(pa + uint64(k)<<PageShift); e != OK && res == OK {
+			res = e
+		}
+	}
+	return res
+}
+
+// SetTag stores v in the metadata word of allocated page pa (the page
+// table code keeps its live-entry count there). It fails for pages that
+// are free or outside the allocator.
+//
+//go:nosplit
+func (p *PhysMem) SetTag(pa uint64, v uint32) bool {
+	i, e := p.index(pa)
+	if e != OK || p.isFree(i) || p.metaAt(i).prev != markUsed {
+		return false
+	}
+	p.metaAt(i).next = v
+	return true
+}
+
+// Tag returns the word stored by SetTag for allocated page pa.
+//
+//go:nosplit
+func (p *PhysMem) Tag(pa uint64) (uint32, bool) {
+	i, e := p.index(pa)
+	if e != OK || p.isFree(i) || p.metaAt(i).prev != markUsed {
+		return 0, false
+	}
+	return p.metaAt(i).next, true
+}
+
+// IsFree reports whether pa is a free page of this allocator.
+//
+//go:nosplit
+func (p *PhysMem) IsFree(pa uint64) bool {
+	i, e := p.index(pa)
+	return e == OK && p.isFree(i)
+}
+
+// Stats returns a snapshot of the counters.
+//
+//go:nosplit
+func (p *PhysMem) Stats() PhysStats { return p.stats }
+
+// Window returns the window the allocator manages.
+//
+//go:nosplit
+func (p *PhysMem) Window() *Window { return &p.win }

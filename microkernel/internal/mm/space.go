@@ -1,0 +1,273 @@
+package mm
+
+// AddressSpace joins a PageTable and a VMATable into demand-zero virtual
+// memory: mmap only records a region; the first access to each page faults,
+// and Fault maps a freshly zeroed page if the region allows the access.
+// munmap and madvise(MADV_DONTNEED) unmap and free the pages (a later
+// access faults in a zero page again, which is what the Go runtime expects
+// of DONTNEED).
+//
+// Whenever a call returns a non-zero page count, the caller must invalidate
+// the TLB for this address space (TLBI ASIDE1IS, or VAE1IS per page) before
+// the freed pages can be reused safely — they are already back in the
+// PhysMem, so do it before re-enabling interrupts or releasing the lock.
+type AddressSpace struct {
+	PT     PageTable
+	VMAs   VMATable
+	kernel bool
+	stats  SpaceStats
+}
+
+// SpaceStats are an AddressSpace's counters.
+type SpaceStats struct {
+	Faults    uint64 // Fault calls
+	ZeroFills uint64 // pages mapped by Fault
+	Spurious  uint64 // faults on pages already mapped with the access allowed
+	SegvMap   uint64 // faults outside every region
+	SegvAcc   uint64 // faults the region's protection forbids
+	OOM       uint64 // faults that found no free page or table
+	Zapped    uint64 // pages unmapped by Munmap/Madvise/MapFixed
+}
+
+// FaultResult tells the trap handler what Fault did.
+type FaultResult uint8
+
+// Fault outcomes.
+const (
+	// FaultMapped: a zero page was mapped; retry the instruction.
+	FaultMapped FaultResult = iota
+	// FaultSpurious: the page was already mapped with the access allowed
+	// (another thread won the race, or a stale TLB entry); retry.
+	FaultSpurious
+	// FaultSegvMapErr: no region at the address (SIGSEGV, SEGV_MAPERR).
+	FaultSegvMapErr
+	// FaultSegvAccErr: the region forbids the access (SIGSEGV, SEGV_ACCERR).
+	FaultSegvAccErr
+	// FaultOOM: no memory for the page or a table (SIGBUS / kill).
+	FaultOOM
+)
+
+// Access is the kind of access that faulted.
+type Access uint8
+
+// Access kinds.
+const (
+	AccessRead Access = iota
+	AccessWrite
+	AccessExec
+)
+
+// Init prepares an empty address space whose regions live in [lo, hi).
+// A kernel address space maps its pages global and EL1-only (the kernel's
+// own Go heap); a user one maps them per-ASID (nG) and EL0-accessible.
+//
+//go:nosplit
+func (as *AddressSpace) Init(pm *PhysMem, lo, hi uint64, kernel bool) Errno {
+	*as = AddressSpace{}
+	if hi > VALimit {
+		return ErrRange
+	}
+	if e := as.VMAs.Init(lo, hi); e != OK {
+		return e
+	}
+	if e := as.PT.Init(pm); e != OK {
+		return e
+	}
+	as.kernel = kernel
+	return OK
+}
+
+// Stats returns a snapshot of the counters.
+//
+//go:nosplit
+func (as *AddressSpace) Stats() SpaceStats { return as.stats }
+
+// AttrFor returns the descriptor attributes for pages of a region with
+// prot (meaningless for ProtNone, which is never mapped).
+//
+//go:nosplit
+func AttrFor(prot Prot, kernel bool) Attr {
+	var a Attr
+	if kernel {
+		a = AttrNormal | AttrSHInner | AttrAF | AttrUXN
+		if prot&ProtExec == 0 {
+			a |= AttrPXN
+		}
+	} else {
+		a = AttrNormal | AttrSHInner | AttrAF | AttrNG | AttrAPEL0 | AttrPXN
+		if prot&ProtExec == 0 {
+			a |= AttrUXN
+		}
+	}
+	if prot&ProtWrite == 0 {
+		a |= AttrAPRO
+	}
+	return a
+}
+
+// allows reports whether a region with prot permits access. As on Linux
+// arm64, write and exec permission imply read.
+//
+//go:nosplit
+func allows(prot Prot, acc Access) bool {
+	switch acc {
+	case AccessWrite:
+		return prot&ProtWrite != 0
+	case AccessExec:
+		return prot&ProtExec != 0
+	}
+	return prot != ProtNone
+}
+
+// attrAllows reports whether an existing leaf's attributes permit acc.
+//
+//go:nosplit
+func attrAllows(a Attr, acc Access, kernel bool) bool {
+	switch acc {
+	case AccessWrite:
+		return a&AttrAPRO == 0
+	case AccessExec:
+		if kernel {
+			return a&AttrPXN == 0
+		}
+		return a&AttrUXN == 0
+	}
+	return true
+}
+
+// Fault handles a translation or permission fault at va for acc.
+//
+//go:nosplit
+func (as *AddressSpace) Fault(va uint64, acc Access) FaultResult {
+	as.stats.Faults++
+	r, ok := as.VMAs.Find(va)
+	if !ok {
+		as.stats.SegvMap++
+		return FaultSegvMapErr
+	}
+	if !allows(r.Prot, acc) {
+		as.stats.SegvAcc++
+		return FaultSegvAccErr
+	}
+	page := va &^ pageMask
+	if _, attr, mapped := as.PT.Lookup(page); mapped {
+		if attrAllows(attr, acc, as.kernel) {
+			as.stats.Spurious++
+			return FaultSpurious
+		}
+		as.stats.SegvAcc++
+		return FaultSegvAccErr
+	}
+	pa, e := as.PT.pm.AllocZeroed()
+	if e != OK {
+		as.stats.OOM++
+		return FaultOOM
+	}
+	if e := as.PT.Map(page, pa, AttrFor(r.Prot, as.kernel)|AttrSWOwned); e != OK {
+		as.PT.pm.Free(pa)
+		as.stats.OOM++
+		return FaultOOM
+	}
+	as.stats.ZeroFills++
+	return FaultMapped
+}
+
+// Mmap creates a region of length bytes (rounded up to pages) with prot.
+// With fixed, it goes exactly at hint, replacing any regions and dropping
+// their pages (MAP_FIXED); otherwise hint is honoured if free, else the
+// lowest fitting gap is used. It returns the address and the number of
+// pages dropped (non-zero => TLB invalidation needed).
+//
+//go:nosplit
+func (as *AddressSpace) Mmap(hint, length uint64, prot Prot, flags uint8, fixed bool) (uint64, uint64, Errno) {
+	if length == 0 || length+pageMask < length {
+		return 0, 0, ErrInvalid
+	}
+	length = (length + pageMask) &^ pageMask
+	if !fixed {
+		addr, e := as.VMAs.Reserve(hint, length, prot, flags)
+		return addr, 0, e
+	}
+	if e := as.VMAs.CanSet(hint, length, prot, flags); e != OK {
+		return 0, 0, e
+	}
+	n, e := as.PT.UnmapRange(hint, length, true)
+	as.stats.Zapped += n
+	if e != OK {
+		return 0, n, e
+	}
+	return hint, n, as.VMAs.Set(hint, length, prot, flags)
+}
+
+// Munmap removes [addr, addr+length) (length rounded up to pages): regions
+// and pages. Holes are fine. It returns the number of pages dropped.
+//
+//go:nosplit
+func (as *AddressSpace) Munmap(addr, length uint64) (uint64, Errno) {
+	if length == 0 || length+pageMask < length {
+		return 0, ErrInvalid
+	}
+	length = (length + pageMask) &^ pageMask
+	if e := as.VMAs.CanClear(addr, length); e != OK {
+		return 0, e
+	}
+	n, e := as.PT.UnmapRange(addr, length, true)
+	as.stats.Zapped += n
+	if e != OK {
+		return n, e
+	}
+	return n, as.VMAs.Clear(addr, length)
+}
+
+// MadviseDontneed drops the pages of [addr, addr+length) but keeps the
+// regions: the next access faults in zeroes (MADV_DONTNEED). It returns
+// the number of pages dropped.
+//
+//go:nosplit
+func (as *AddressSpace) MadviseDontneed(addr, length uint64) (uint64, Errno) {
+	if length == 0 || length+pageMask < length {
+		return 0, ErrInvalid
+	}
+	length = (length + pageMask) &^ pageMask
+	if addr&pageMask != 0 {
+		return 0, ErrAlign
+	}
+	lo, hi := as.VMAs.Bounds()
+	if addr < lo || addr > hi || hi-addr < length {
+		return 0, ErrRange
+	}
+	n, e := as.PT.UnmapRange(addr, length, true)
+	as.stats.Zapped += n
+	return n, e
+}
+
+// Mprotect changes the protection of [addr, addr+length), which must be
+// fully covered by regions, and rewrites the descriptors of pages already
+// present (ProtNone drops them). It returns the number of descriptors
+// changed or dropped.
+//
+//go:nosplit
+func (as *AddressSpace) Mprotect(addr, length uint64, prot Prot) (uint64, Errno) {
+	if length == 0 || length+pageMask < length {
+		return 0, ErrInvalid
+	}
+	length = (length + pageMask) &^ pageMask
+	if e := as.VMAs.Protect(addr, length, prot); e != OK {
+		return 0, e
+	}
+	if prot == ProtNone {
+		n, e := as.PT.UnmapRange(addr, length, true)
+		as.stats.Zapped += n
+		return n, e
+	}
+	return as.PT.Protect(addr, length, AttrFor(prot, as.kernel))
+}
+
+// Destroy frees every page and table of the address space (borrowed
+// kernel tables excepted). Switch away and invalidate the ASID first.
+//
+//go:nosplit
+func (as *AddressSpace) Destroy() {
+	as.PT.Destroy(true)
+	*as = AddressSpace{}
+}

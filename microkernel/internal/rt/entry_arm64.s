@@ -1,0 +1,145 @@
+#include "textflag.h"
+
+#define EXC_STACK_SIZE	65536	// excStackSize in early.go
+
+// Boot entry: QEMU jumps here (via main.boot) with the MMU off, at EL2 or EL1.
+// See docs/boot.md for the whole sequence.
+
+// Early translation table entries (Arm ARM D8.3, VMSAv8-64 descriptors).
+// AttrIndx selects a MAIR_EL1 byte: 0 = Device-nGnRnE, 1 = Normal write-back.
+#define BLOCK_DEVICE	0x0060000000000401	// block, AttrIndx 0, AF, PXN, UXN (L1 or L2)
+// DEVICE_BASE: the lowest device QEMU virt has that the kernel uses (the GIC).
+#define DEVICE_BASE	0x08000000
+#define BLOCK_NORMAL	0x0000000000000705	// block, AttrIndx 1, SH inner, AF
+#define MAIR_VALUE	0xff00			// Attr0 = 0x00, Attr1 = 0xff
+// TCR_EL1: T0SZ=16 (48-bit VA), IRGN0=ORGN0=WBWA, SH0=inner, TG0=4K,
+// T1SZ=16, EPD1 (no TTBR1 walks), TG1=4K; IPS is filled from PARange.
+#define TCR_VALUE	0x80903510
+// SCTLR_EL1: M, C, I plus the ARMv8.0 RES1 bits (11, 20, 22, 23, 28, 29).
+#define SCTLR_VALUE	0x30d01805
+// SPSR_EL2 for the drop to EL1: EL1h with D, A, I and F masked.
+#define SPSR_EL1H_MASKED	0x3c5
+
+// func entry()
+// Clobbers: everything (it never returns; it becomes the runtime's m0).
+TEXT ·entry(SB),NOSPLIT|NOFRAME,$0
+	MRS	CNTVCT_EL0, R0
+	MOVD	$·entryTicks(SB), R1
+	MOVD	R0, (R1)
+	MRS	CurrentEL, R0
+	UBFX	$2, R0, $2, R0
+	MOVD	$·entryEL(SB), R1
+	MOVD	R0, (R1)
+	CMP	$2, R0
+	BNE	at_el1
+	// EL2: let EL1 run AArch64 with the counters, FP and GICv3 registers.
+	MOVD	$(1<<31), R0	// HCR_EL2.RW: EL1 is AArch64
+	WORD	$0xd51c1100	// MSR HCR_EL2, X0
+	MOVD	$3, R0		// CNTHCTL_EL2.EL1PCTEN | EL1PCEN
+	WORD	$0xd51ce100	// MSR CNTHCTL_EL2, X0
+	MOVD	$0, R0
+	WORD	$0xd51ce060	// MSR CNTVOFF_EL2, X0
+	MOVD	$0x33ff, R0	// CPTR_EL2: RES1 bits, TFP clear
+	WORD	$0xd51c1140	// MSR CPTR_EL2, X0
+	MRS	ID_AA64PFR0_EL1, R0
+	UBFX	$24, R0, $4, R0	// ID_AA64PFR0_EL1.GIC: system register interface present?
+	CBZ	R0, nogicv3
+	MOVD	$0xf, R0	// ICC_SRE_EL2: SRE, DFB, DIB, Enable (EL1 may use ICC_SRE_EL1)
+	WORD	$0xd51cc9a0	// MSR ICC_SRE_EL2, X0
+nogicv3:
+	MOVD	$SPSR_EL1H_MASKED, R0
+	WORD	$0xd51c4000	// MSR SPSR_EL2, X0
+	MOVD	$·el1entry(SB), R0
+	WORD	$0xd51c4020	// MSR ELR_EL2, X0
+	ISB	$15
+	ERET
+at_el1:
+	B	·el1entry(SB)
+
+// func el1entry()
+// Clobbers: everything (never returns).
+TEXT ·el1entry(SB),NOSPLIT|NOFRAME,$0
+	MOVD	$(3<<20), R0	// CPACR_EL1.FPEN: no FP/SIMD traps
+	MSR	R0, CPACR_EL1
+	ISB	$15
+	MOVD	$·excStack+EXC_STACK_SIZE(SB), R0
+	AND	$~15, R0
+	MOVD	R0, RSP		// SP_EL1: the trap stack from now on
+
+	// Three zeroed pages after the image: the L0, L1 and L2 tables of the
+	// boot map.
+	MOVD	$runtime·end(SB), R0
+	ADD	$0xffff, R0
+	AND	$~0xffff, R0
+	ADD	$4096, R0, R1
+	ADD	$8192, R0, R4
+	MOVD	R0, R2
+	MOVD	$1536, R3
+zero:
+	MOVD.P	ZR, 8(R2)
+	SUB	$1, R3
+	CBNZ	R3, zero
+	ORR	$3, R1, R2	// L0[0] -> L1 (table descriptor)
+	MOVD	R2, (R0)
+	ORR	$3, R4, R2	// L1[0] -> L2: the first GiB in 2 MiB blocks
+	MOVD	R2, (R1)
+	// [0, DEVICE_BASE) stays unmapped (QEMU's flash), so that nil
+	// dereferences fault; [DEVICE_BASE, 1 GiB) is device memory.
+	MOVD	$BLOCK_DEVICE, R2
+	ORR	$DEVICE_BASE, R2
+	MOVD	$(DEVICE_BASE>>21), R3
+	ADD	R3<<3, R4, R5
+dev:
+	MOVD.P	R2, 8(R5)
+	ADD	$(1<<21), R2
+	ADD	$1, R3
+	CMP	$512, R3
+	BNE	dev
+	MOVD	$(BLOCK_NORMAL|0x40000000), R2	// L1[1..3]: [1, 4 GiB) RAM
+	MOVD	R2, 8(R1)
+	MOVD	$(BLOCK_NORMAL|0x80000000), R2
+	MOVD	R2, 16(R1)
+	MOVD	$(BLOCK_NORMAL|0xc0000000), R2
+	MOVD	R2, 24(R1)
+	MOVD	$·kernelL0(SB), R3
+	MOVD	R0, (R3)
+	ADD	$12288, R0, R2
+	MOVD	$·bootFree(SB), R3
+	MOVD	R2, (R3)
+
+	MOVD	$MAIR_VALUE, R2
+	MSR	R2, MAIR_EL1
+	MRS	ID_AA64MMFR0_EL1, R2
+	AND	$7, R2		// PARange -> TCR_EL1.IPS
+	LSL	$32, R2
+	MOVD	$TCR_VALUE, R3
+	ORR	R2, R3
+	MSR	R3, TCR_EL1
+	MSR	R0, TTBR0_EL1
+	ISB	$15
+	TLBI	VMALLE1
+	DSB	$0xb
+	ISB	$15
+	MOVD	$SCTLR_VALUE, R2
+	MSR	R2, SCTLR_EL1
+	ISB	$15
+	MOVD	$·vectors(SB), R2
+	MSR	R2, VBAR_EL1
+	ISB	$15
+
+	// Go code before the runtime exists: g = trapG, whose zero stack guard
+	// lets function prologues pass (see docs/boot.md).
+	MOVD	$·trapG(SB), g
+	SUB	$16, RSP
+	BL	·earlyInit(SB)
+	ADD	$16, RSP
+
+	// Become the runtime's first thread: EL1t on SP_EL0, interrupts on.
+	MOVD	$·initialSP(SB), R0
+	MOVD	(R0), R0
+	MSR	$0, SPSel
+	MOVD	R0, RSP
+	MOVD	$0, g
+	MOVD	$0, R30
+	MSR	$2, DAIFClr
+	B	_rt0_arm64_linux(SB)

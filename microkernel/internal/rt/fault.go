@@ -1,0 +1,149 @@
+package rt
+
+import "armos/microkernel/internal/arch"
+
+// Kernel faults and the end of the kernel. A fault the kernel cannot serve
+// prints its cause and registers, then either becomes a Go panic (a SIGSEGV
+// frame for the runtime, which prints a goroutine traceback and exits) or,
+// when that is impossible, powers off. Every fatal path prints FailMarker
+// so that host tests see the failure.
+
+// FailMarker starts the console line that tells a host test the kernel died.
+const FailMarker = "ARMOS-FAIL"
+
+// ecNames names the exception classes a kernel fault can have.
+func ecName(ec uint64) string {
+	switch ec {
+	case ecUnknown:
+		return "undefined instruction"
+	case ecFPAccess:
+		return "FP/SIMD access trap"
+	case ecSysReg:
+		return "system register access trap"
+	case ecInstAbortSame, ecInstAbortLow:
+		return "instruction abort"
+	case ecPCAlign:
+		return "PC alignment fault"
+	case ecDataAbortSame, ecDataAbortLow:
+		return "data abort"
+	case ecSPAlign:
+		return "SP alignment fault"
+	case ecBRK:
+		return "breakpoint (BRK)"
+	case ecSVC64:
+		return "SVC"
+	}
+	return "unexpected exception class"
+}
+
+// dumpRegs prints the state of a faulting thread.
+func dumpRegs(tf *Frame, esr, far uint64) {
+	puts("  ESR ")
+	putHex(esr)
+	puts(" (EC ")
+	putHex(esr >> 26)
+	puts(": ")
+	puts(ecName(esr >> 26))
+	puts(")\n  FAR ")
+	putHex(far)
+	puts("  ELR ")
+	putHex(tf.PC)
+	puts("\n  SP  ")
+	putHex(tf.SP)
+	puts("  SPSR ")
+	putHex(tf.PSTATE)
+	puts("  tid ")
+	if cur != idle {
+		putDec(uint64(threads[cur].tid))
+	} else {
+		puts("idle")
+	}
+	for i := 0; i < 31; i++ {
+		if i%4 == 0 {
+			puts("\n ")
+		}
+		puts(" x")
+		putDec(uint64(i))
+		if i < 10 {
+			puts(" ")
+		}
+		puts(" ")
+		putHex(tf.X[i])
+	}
+	puts("\n")
+}
+
+// syncFault handles a synchronous exception the kernel cannot serve. If the
+// runtime has a handler it becomes a signal (SIGSEGV for a data abort): the
+// runtime turns it into a panic, which is either recovered or printed with
+// a goroutine traceback before the runtime exits (exit_group(2): see
+// exitKernel). Otherwise syncFault prints the cause and registers and
+// powers off.
+func syncFault(tf *Frame, esr, far uint64) {
+	if cur != idle && raiseFault(tf, esr, far) {
+		stats.FaultsRaised++
+		return
+	}
+	puts("\narmos: kernel fault: ")
+	puts(ecName(esr >> 26))
+	puts("\n")
+	dumpRegs(tf, esr, far)
+	puts(FailMarker)
+	puts(" kernel fault\n")
+	powerOff()
+}
+
+// outOfMemory stops the kernel when a demand-zero fault finds no page.
+func outOfMemory(tf *Frame, far uint64) {
+	puts("\narmos: out of physical memory at ")
+	putHex(far)
+	puts(" (")
+	putDec(physPages.inUse)
+	puts(" pages in use)\n")
+	puts(FailMarker)
+	puts(" out of memory\n")
+	powerOff()
+}
+
+// fatalTrap handles exceptions that must never happen: FIQ, SError, a fault
+// in trap context itself, or an exception from EL0.
+func fatalTrap(tf *Frame, kind uint64) {
+	puts("\narmos: fatal exception, kind ")
+	putDec(kind)
+	if kind == kindNested {
+		puts(" (fault inside trap code)")
+	}
+	puts("\n")
+	dumpRegs(tf, arch.ESR(), arch.FAR())
+	puts(FailMarker)
+	puts(" fatal exception\n")
+	powerOff()
+}
+
+// exitKernel ends the kernel with a status, as exit_group does: 0 is a
+// clean shutdown, anything else (the runtime exits with 2 after an
+// unrecovered panic) is reported as a failure.
+func exitKernel(code int) {
+	if code != 0 {
+		puts("armos: exit status ")
+		putDec(uint64(code))
+		puts("\n")
+		puts(FailMarker)
+		puts(" exit\n")
+	} else {
+		puts("armos: power off\n")
+	}
+	powerOff()
+}
+
+// powerOff asks PSCI to turn the machine off, and waits forever if that
+// fails.
+func powerOff() {
+	arch.PSCI(arch.PSCISystemOff)
+	for {
+		arch.WaitForInterrupt()
+	}
+}
+
+// PowerOff ends the kernel; code is its exit status (see exitKernel).
+func PowerOff(code int) { exitKernel(code) }

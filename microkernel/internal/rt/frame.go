@@ -1,0 +1,31 @@
+package rt
+
+// Frame is the register state of a kernel thread: what the exception vector
+// saves on entry (vectors_arm64.s) and restores on ERET. Its layout is fixed
+// by frame.h; frame_test.go keeps the two in step.
+//
+// A Frame holds no Go pointers (every field is an integer), so trap-level
+// code may copy Frames around without write barriers.
+type Frame struct {
+	X      [31]uint64 // X0..X30 (X18, the platform register, is never used by Go)
+	SP     uint64     // SP_EL0: the thread's stack pointer
+	PC     uint64     // ELR_EL1: where ERET resumes
+	PSTATE uint64     // SPSR_EL1: the thread's PSTATE (mode EL1t, DAIF)
+	FPSR   uint64
+	FPCR   uint64
+	Q      [32][2]uint64 // V0..V31, 128 bits each
+}
+
+// PSTATE values (Arm ARM, "SPSR_EL1"): M[3:0] selects the mode.
+const (
+	pstateEL1t = 0x4 // EL1 using SP_EL0: where the kernel's Go code runs
+	pstateEL1h = 0x5 // EL1 using SP_EL1: trap context
+	pstateI    = 1 << 7
+	pstateF    = 1 << 6
+)
+
+// Argument and result registers of the Linux arm64 system call convention.
+const (
+	regSyscallNo = 8 // X8 holds the system call number
+	regLR        = 30
+)

@@ -1,0 +1,26 @@
+package rt
+
+import "unsafe"
+
+// What the boot path learned, for package main's boot report.
+
+// EntryEL returns the exception level QEMU entered the kernel at (1 or 2).
+func EntryEL() int { return int(entryEL) }
+
+// EntryCounter returns the generic timer count at kernel entry.
+func EntryCounter() uint64 { return entryTicks }
+
+// DTB returns the device tree blob QEMU passed (nil if there was none).
+func DTB() []byte {
+	if !dtbOK {
+		return nil
+	}
+	size := uint32(be32(unsafe.Slice((*byte)(ptrOf(dtbAddr)), 8), 4))
+	if size > dtbMaxSize {
+		size = dtbMaxSize
+	}
+	return unsafe.Slice((*byte)(ptrOf(dtbAddr)), size)
+}
+
+// TimerFrequency returns CNTFRQ_EL0 in Hz.
+func TimerFrequency() uint64 { return counterFreq }

@@ -1,0 +1,50 @@
+package rt
+
+// Stats counts what the trap layer did. Fields only grow; they are updated
+// in trap context and read (racily, as whole words) by ordinary Go code.
+type Stats struct {
+	Syscalls    uint64 // system calls served
+	Switches    uint64 // thread switches
+	TimerIRQs   uint64 // timer interrupts
+	OtherIRQs   uint64 // other interrupts (acknowledged, not yet routed)
+	Clones      uint64 // threads created
+	CloneFailed uint64 // clone refused: thread table full (maxThreads)
+	FileFailed  uint64 // descriptor or interest table full (maxFiles, maxInterest)
+	FutexWaits  uint64
+	Mmaps       uint64
+	Madvises    uint64
+	SignalsSent uint64
+	Delivered   uint64 // signal frames built
+	Sigreturns  uint64
+	// FaultsRaised counts kernel faults handed to the runtime as signals.
+	FaultsRaised uint64
+}
+
+var stats Stats
+
+// MemStats describes physical memory as the trap layer sees it.
+type MemStats struct {
+	TotalPages  uint64 // pages managed by the page allocator
+	InUse       uint64 // pages handed out now (heap pages and page tables)
+	Peak        uint64 // most pages ever in use at once
+	Mapped      uint64 // demand-zero pages mapped now
+	Faults      uint64 // demand-zero faults served
+	AllocFailed uint64 // allocations that found no memory
+	KernelImage uint64 // bytes from the load address to the end of the image and boot tables
+}
+
+// ReadStats returns a snapshot of the trap layer's counters.
+func ReadStats() Stats { return stats }
+
+// ReadMemStats returns a snapshot of physical memory use.
+func ReadMemStats() MemStats {
+	return MemStats{
+		TotalPages:  physPages.total,
+		InUse:       physPages.inUse,
+		Peak:        physPages.peak,
+		Mapped:      kas.mapped,
+		Faults:      kas.faults,
+		AllocFailed: physPages.failed,
+		KernelImage: uint64(bootFree - bootInfo.MemBase),
+	}
+}

@@ -1,0 +1,83 @@
+package rt
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestPageAllocatorReusesFreedPages(t *testing.T) {
+	start, end := hostArena(t, 4)
+	var p pageAllocator
+	p.init(start, end)
+	require.EqualValues(t, 4, p.total)
+	var got []uintptr
+	for i := 0; i < 4; i++ {
+		pa := p.Alloc()
+		require.NotZero(t, pa)
+		*word(pa) = 0xdead
+		got = append(got, pa)
+	}
+	require.Zero(t, p.Alloc(), "exhausted allocator must return 0")
+	require.EqualValues(t, 1, p.failed)
+	p.Free(got[2])
+	again := p.Alloc()
+	require.Equal(t, got[2], again)
+	require.Zero(t, *word(again), "Alloc must return zeroed pages")
+	require.EqualValues(t, 4, p.inUse)
+	require.EqualValues(t, 4, p.peak)
+}
+
+func TestDemandZeroReserveFaultRelease(t *testing.T) {
+	resetKernel(t, 64)
+	base := p0() // 1 GiB aligned, inside the mmap window
+	before := physPages.inUse
+	require.True(t, kas.Reserve(base, 1<<30))
+	require.LessOrEqual(t, physPages.inUse-before, uint64(1), "reserving a whole GiB costs at most one table")
+	require.False(t, kas.Free(base, pageSize))
+	require.True(t, kas.Free(base+1<<30, pageSize))
+
+	va := base + 5*pageSize + 123
+	require.Zero(t, kas.Lookup(va))
+	require.True(t, kas.Fault(va))
+	pa := kas.Lookup(va)
+	require.NotZero(t, pa)
+	require.EqualValues(t, 123, pa&(pageSize-1))
+	require.EqualValues(t, 1, kas.mapped)
+	*word(pa &^ 7) = 42
+
+	// DONTNEED frees the page; the range stays reserved and faults in zero.
+	before = physPages.inUse
+	require.True(t, kas.Release(base, 16*pageSize, true))
+	require.Equal(t, before-1, physPages.inUse)
+	require.Zero(t, kas.Lookup(va))
+	require.True(t, kas.Fault(va))
+	require.Zero(t, *word(kas.Lookup(va) &^ 7))
+
+	// munmap of part of the reserved GiB splits it: outside stays reserved.
+	require.True(t, kas.Release(base, 1<<21, false))
+	require.False(t, kas.Fault(va), "unmapped address must not fault in")
+	require.True(t, kas.Fault(base+1<<21))
+	require.True(t, kas.Free(base, 1<<21))
+}
+
+func TestFaultOutsideMappingsFails(t *testing.T) {
+	resetKernel(t, 16)
+	require.False(t, kas.Fault(p0()))
+	require.Zero(t, physPages.inUse-1, "only the root table is allocated")
+}
+
+func TestPlaceHonoursFreeHintsOnly(t *testing.T) {
+	resetKernel(t, 64)
+	hint := p0()
+	require.Equal(t, hint, kas.Place(hint, 1<<20))
+	require.True(t, kas.Reserve(hint, 1<<20))
+	other := kas.Place(hint, 1<<20)
+	require.NotEqual(t, hint, other, "an occupied hint must not be reused")
+	require.True(t, inWindow(other, 1<<20))
+	require.Zero(t, kas.Place(0, mmapLimit), "a request larger than the window fails")
+	require.NotEqual(t, uintptr(0x1000), kas.Place(0x1000, pageSize), "hints below the window are ignored")
+}
+
+// p0 is a 1 GiB-aligned address inside the mmap window.
+func p0() uintptr { return 0x0000_4000_0000_0000 }

@@ -1,0 +1,70 @@
+//go:build arm64
+
+// Command microkernel is the armos kernel. QEMU enters it at boot (see
+// internal/rt and docs/boot.md); by the time main runs, the kernel's own Go
+// runtime is up, hosted by the trap layer in internal/rt.
+package main
+
+import (
+	"strings"
+
+	"armos/microkernel/internal/fdt"
+	"armos/microkernel/internal/rt"
+	"armos/microkernel/internal/selftest"
+)
+
+func main() {
+	m := readMachine()  // the device tree: RAM, UART, GIC, timer, virtio slots
+	report(m)           // the boot report: version, CPU, EL, memory, devices
+	args := bootArgs(m) // the kernel command line (-append)
+	ready()             // "ready" with the time since entry and memory in use
+	if args["crash"] {  // the fault path, for guest tests: an unrecovered nil dereference
+		crash()
+	}
+	if args["selftest"] { // in-kernel test suite (guest tests parse its lines)
+		failed := selftest.Run(selftest.Options{Only: only(m)})
+		rt.PowerOff(exitStatus(failed))
+	}
+	if !args["wait"] { // nothing else to run yet: power off
+		rt.PowerOff(0)
+	}
+	select {}
+}
+
+// bootArgs splits /chosen/bootargs into a set of words.
+func bootArgs(m *fdt.Machine) map[string]bool {
+	set := map[string]bool{}
+	if m != nil {
+		for _, w := range strings.Fields(m.Bootargs) {
+			set[w] = true
+		}
+	}
+	return set
+}
+
+// only returns the test names of a "selftest.only=a,b" boot argument.
+func only(m *fdt.Machine) []string {
+	for _, w := range strings.Fields(m.Bootargs) {
+		if v, ok := strings.CutPrefix(w, "selftest.only="); ok {
+			return strings.Split(v, ",")
+		}
+	}
+	return nil
+}
+
+// exitStatus is the kernel's exit status after the self-tests.
+func exitStatus(failed int) int {
+	if failed > 0 {
+		return 1
+	}
+	return 0
+}
+
+type crashNode struct{ next *crashNode }
+
+// crash dereferences nil without recovering: the runtime must print a panic
+// with a traceback and the kernel must stop with the failure marker.
+func crash() {
+	var n *crashNode
+	println(n.next)
+}

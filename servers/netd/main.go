@@ -1,0 +1,80 @@
+// Command netd is armos's network server: Ethernet, ARP, IPv4, ICMP and UDP
+// (package stack) behind the socket service (package sockets) that
+// applications reach with libsocket.
+//
+// Hosted on a development machine, netd runs against a Linux TAP device, so
+// that the Linux kernel's own network stack is its peer:
+//
+//	netd -tap tap0 -ip 10.99.0.2/24 [-gw 10.99.0.1] [-mac 02:00:0a:63:00:02] [-mtu 1500] [-apps echo]
+//
+// The Linux side is set up beforehand, e.g.
+//
+//	ip tuntap add dev tap0 mode tap && ip addr add 10.99.0.1/24 dev tap0 && ip link set tap0 up
+//
+// Hosted apps (-apps) run in-process and reach the socket service through
+// libipc's in-memory transport and Broker, with libsocket exactly as inside
+// armos. netd prints one "netd: ready ..." line when it serves, and on
+// SIGINT/SIGTERM prints its counters (netstat style) and exits 0.
+//
+// This file and the others of package main are wiring only: flags, and
+// connecting the link driver, the stack, the socket service and the apps.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"armos/servers/netd/link"
+	"armos/servers/netd/stack"
+)
+
+// readyPrefix starts the line netd prints once it serves (tests wait for it).
+const readyPrefix = "netd: ready"
+
+func main() {
+	opts, err := parseOptions(os.Args[1:], os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "netd:", err)
+		os.Exit(2)
+	}
+	if err := run(opts); err != nil {
+		fmt.Fprintln(os.Stderr, "netd:", err)
+		os.Exit(1)
+	}
+}
+
+func run(opts options) error {
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+
+	tap, err := link.OpenTAP(opts.tap)
+	if err != nil {
+		return err
+	}
+	mtu := opts.mtu
+	if mtu == 0 {
+		mtu = tap.MTU()
+	}
+	cfg := stack.Config{MAC: stack.MAC(opts.mac), Addr: opts.addr, Gateway: opts.gw, MTU: mtu, Dev: 1}
+	n, err := start(ctx, cfg, stack.SystemClock{}, tap, opts.apps)
+	if err != nil {
+		cancel()
+		if n != nil {
+			n.stop()
+		} else {
+			tap.Close()
+		}
+		return err
+	}
+	fmt.Printf("%s on %s ip %s mac %s mtu %d apps %s\n", readyPrefix, opts.tap, opts.addr, opts.mac, mtu, strings.Join(opts.apps, ","))
+
+	err = n.wait(ctx)
+	cancel()
+	n.stop()
+	n.report(os.Stdout)
+	return err
+}

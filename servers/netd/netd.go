@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/netip"
+	"sync"
+
+	"armos/apps/echo/echo"
+	"armos/libipc"
+	"armos/libsocket"
+	"armos/libsocket/sockproto"
+	"armos/servers/netd/link"
+	"armos/servers/netd/sockets"
+	"armos/servers/netd/stack"
+)
+
+// device is what netd runs on: a link driver that receives (for the pump)
+// and transmits (for the stack). link.TAP and link.Mem are devices.
+type device interface {
+	link.Device
+	stack.Link
+}
+
+// instance is one wired netd: device -> pump -> event loop (socket service)
+// -> stack -> device, with the socket service registered in a broker and the
+// hosted apps connected to it through that broker.
+type instance struct {
+	st     *stack.Stack
+	svc    *sockets.Service
+	pump   *link.Pump
+	broker *libipc.Broker
+
+	loopDone chan error // Service.Run's result
+	pumpDone chan error // Pump.Run's result
+	apps     sync.WaitGroup
+	echo     *echo.Server // nil unless -apps echo
+}
+
+// start wires an instance on dev and starts its event loop, its pump and
+// the named apps. It returns once every app is serving. ctx stops it all.
+func start(ctx context.Context, cfg stack.Config, clock stack.Clock, dev device, apps []string) (*instance, error) {
+	st, err := stack.New(cfg, dev, clock)
+	if err != nil {
+		return nil, err
+	}
+	n := &instance{
+		st:       st,
+		svc:      sockets.New(st, clock),
+		broker:   libipc.NewBroker(),
+		loopDone: make(chan error, 1),
+		pumpDone: make(chan error, 1),
+	}
+	n.broker.Register(sockproto.ServiceName, n.svc.Accept)
+	n.pump = link.NewPump(dev, st, n.svc.Post)
+	go func() { n.loopDone <- n.svc.Run(ctx) }()
+	go func() { n.pumpDone <- n.pump.Run(ctx) }()
+	for _, app := range apps {
+		if err := n.startApp(ctx, app); err != nil {
+			return n, fmt.Errorf("app %s: %w", app, err)
+		}
+	}
+	return n, nil
+}
+
+// startApp connects app to the socket service through the broker, exactly as
+// it would reach netd through init inside armos, and runs it.
+func (n *instance) startApp(ctx context.Context, app string) error {
+	switch app {
+	case "echo":
+		client, err := libsocket.Dial(ctx, n.broker)
+		if err != nil {
+			return err
+		}
+		conn, err := client.ListenPacket(ctx, netip.AddrPortFrom(netip.IPv4Unspecified(), echo.Port))
+		if err != nil {
+			client.Close()
+			return err
+		}
+		n.echo = echo.New(conn)
+		n.apps.Add(1)
+		go func() {
+			defer n.apps.Done()
+			defer client.Close()
+			_ = n.echo.Run(ctx) // after ctx ends its error is only the loop going away
+		}()
+		return nil
+	}
+	return fmt.Errorf("unknown app")
+}
+
+// wait blocks until the instance stops: ctx ended (nil) or the device
+// failed (its error). Once wait returns, the event loop has stopped, so the
+// stack may be read from this goroutine.
+func (n *instance) wait(ctx context.Context) error {
+	var err error
+	select {
+	case err = <-n.pumpDone:
+		if err != nil {
+			err = fmt.Errorf("device: %w", err)
+		}
+		// The device is gone: stop the loop too (it ends with ctx).
+	case <-ctx.Done():
+		err = <-n.pumpDone
+	}
+	return err
+}
+
+// stop waits for the loop and the apps to finish after ctx was cancelled.
+func (n *instance) stop() {
+	<-n.loopDone
+	n.apps.Wait()
+}
+
+// report prints netd's counters, netstat style.
+func (n *instance) report(w io.Writer) {
+	fmt.Fprint(w, n.st.Counters().String())
+	p := n.pump.Stats()
+	fmt.Fprintf(w, "pump:\n    %-20s %d\n    %-20s %d\n", "RxFrames", p.RxFrames, "RxQueueFull", p.RxQueueFull)
+	s := n.svc.Stats()
+	fmt.Fprintf(w, "sockets:\n    %-20s %d\n    %-20s %d\n    %-20s %d\n    %-20s %d\n",
+		"Requests", s.Requests, "Errors", s.Errors, "Delivered", s.Delivered, "LostReplies", s.LostReplies)
+	if n.echo != nil {
+		e := n.echo.Stats()
+		fmt.Fprintf(w, "echo:\n    %-20s %d\n    %-20s %d\n    %-20s %d\n", "Echoed", e.Echoed, "Bytes", e.Bytes, "WriteErrors", e.WriteErrors)
+	}
+}
+
+// counters reads the stack's counters on the event loop, so it is safe while
+// the instance runs; it fails if the loop has stopped or ctx ends first.
+func (n *instance) counters(ctx context.Context) (stack.Counters, error) {
+	ch := make(chan stack.Counters, 1)
+	if !n.svc.Post(func() { ch <- n.st.Counters() }) {
+		return stack.Counters{}, fmt.Errorf("netd: event loop stopped")
+	}
+	select {
+	case c := <-ch:
+		return c, nil
+	case <-ctx.Done():
+		return stack.Counters{}, ctx.Err()
+	}
+}

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+)
+
+// knownApps are the applications hosted netd can start in-process.
+var knownApps = []string{"echo"}
+
+// options are netd's command-line settings.
+type options struct {
+	tap  string       // TAP device to attach to
+	addr netip.Prefix // our IPv4 address and subnet
+	gw   netip.Addr   // default gateway; invalid for none
+	mac  net.HardwareAddr
+	mtu  int      // 0: the device's MTU
+	apps []string // apps to run in-process
+}
+
+// parseOptions parses args (without the program name). Errors name the bad
+// flag; usage goes to out.
+func parseOptions(args []string, out io.Writer) (options, error) {
+	fs := flag.NewFlagSet("netd", flag.ContinueOnError)
+	fs.SetOutput(out)
+	tap := fs.String("tap", "", "Linux TAP device to run on (hosted mode), e.g. tap0")
+	ip := fs.String("ip", "", "IPv4 address and prefix length, e.g. 10.99.0.2/24")
+	gw := fs.String("gw", "", "default gateway, e.g. 10.99.0.1 (optional)")
+	mac := fs.String("mac", "", "Ethernet address (default 02:00 followed by the IPv4 address)")
+	mtu := fs.Int("mtu", 0, "IP MTU (default: the device's)")
+	apps := fs.String("apps", "", "comma-separated apps to run in-process: "+strings.Join(knownApps, ", "))
+	if err := fs.Parse(args); err != nil {
+		return options{}, err
+	}
+	if fs.NArg() > 0 {
+		return options{}, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	var o options
+	var err error
+	if o.tap = *tap; o.tap == "" {
+		return o, errors.New("-tap is required (hosted netd runs on a Linux TAP device)")
+	}
+	if o.addr, err = netip.ParsePrefix(*ip); err != nil || !o.addr.Addr().Is4() {
+		return o, fmt.Errorf("-ip %q: want an IPv4 address with prefix length, e.g. 10.99.0.2/24", *ip)
+	}
+	if *gw != "" {
+		if o.gw, err = netip.ParseAddr(*gw); err != nil || !o.gw.Is4() || !o.addr.Contains(o.gw) {
+			return o, fmt.Errorf("-gw %q: want an IPv4 address inside %v", *gw, o.addr.Masked())
+		}
+	}
+	if *mac == "" {
+		a := o.addr.Addr().As4()
+		o.mac = net.HardwareAddr{0x02, 0x00, a[0], a[1], a[2], a[3]}
+	} else if o.mac, err = net.ParseMAC(*mac); err != nil || len(o.mac) != 6 || o.mac[0]&1 != 0 {
+		return o, fmt.Errorf("-mac %q: want a unicast Ethernet address, e.g. 02:00:0a:63:00:02", *mac)
+	}
+	if o.mtu = *mtu; o.mtu < 0 {
+		return o, fmt.Errorf("-mtu %d: must be positive", o.mtu)
+	}
+	for _, a := range strings.Split(*apps, ",") {
+		if a = strings.TrimSpace(a); a == "" {
+			continue
+		}
+		if !slices.Contains(knownApps, a) {
+			return o, fmt.Errorf("-apps: unknown app %q (known: %s)", a, strings.Join(knownApps, ", "))
+		}
+		if !slices.Contains(o.apps, a) {
+			o.apps = append(o.apps, a)
+		}
+	}
+	return o, nil
+}

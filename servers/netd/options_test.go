@@ -1,0 +1,71 @@
+package main
+
+import (
+	"io"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseOptions(t *testing.T) {
+	o, err := parseOptions([]string{"-tap", "tap0", "-ip", "10.99.0.2/24", "-apps", "echo"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, "tap0", o.tap)
+	assert.Equal(t, netip.MustParsePrefix("10.99.0.2/24"), o.addr)
+	assert.False(t, o.gw.IsValid())
+	assert.Equal(t, "02:00:0a:63:00:02", o.mac.String(), "default MAC derives from the address")
+	assert.Equal(t, []string{"echo"}, o.apps)
+	assert.Zero(t, o.mtu)
+
+	o, err = parseOptions([]string{"-tap", "t", "-ip", "10.0.2.15/24", "-gw", "10.0.2.2", "-mac", "52:54:00:12:34:56", "-mtu", "1400", "-apps", "echo, echo"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, netip.MustParseAddr("10.0.2.2"), o.gw)
+	assert.Equal(t, "52:54:00:12:34:56", o.mac.String())
+	assert.Equal(t, 1400, o.mtu)
+	assert.Equal(t, []string{"echo"}, o.apps, "duplicates collapse")
+}
+
+func TestParseOptionsRejectsBadInput(t *testing.T) {
+	for _, args := range [][]string{
+		{"-ip", "10.99.0.2/24"},                                              // no tap
+		{"-tap", "tap0"},                                                     // no address
+		{"-tap", "tap0", "-ip", "10.99.0.2"},                                 // no prefix length
+		{"-tap", "tap0", "-ip", "fe80::1/64"},                                // not IPv4
+		{"-tap", "tap0", "-ip", "10.99.0.2/24", "-gw", "10.1.1.1"},           // gateway off-subnet
+		{"-tap", "tap0", "-ip", "10.99.0.2/24", "-mac", "01:00:5e:00:00:01"}, // multicast MAC
+		{"-tap", "tap0", "-ip", "10.99.0.2/24", "-mac", "nope"},
+		{"-tap", "tap0", "-ip", "10.99.0.2/24", "-apps", "telnetd"},
+		{"-tap", "tap0", "-ip", "10.99.0.2/24", "-mtu", "-1"},
+		{"-tap", "tap0", "-ip", "10.99.0.2/24", "extra"},
+		{"-nosuchflag"},
+	} {
+		_, err := parseOptions(args, io.Discard)
+		assert.Error(t, err, "%q", args)
+	}
+}
+
+func FuzzParseOptions(f *testing.F) {
+	f.Add("-tap tap0 -ip 10.99.0.2/24 -apps echo")
+	f.Add("-tap t -ip 10.0.2.15/24 -gw 10.0.2.2 -mac 52:54:00:12:34:56 -mtu 1400")
+	f.Add("-tap tap0 -ip 10.99.0.2/24 -mac 01:00:5e:00:00:01")
+	f.Fuzz(func(t *testing.T, line string) {
+		o, err := parseOptions(strings.Fields(line), io.Discard)
+		if err != nil {
+			return
+		}
+		assert.NotEmpty(t, o.tap)
+		assert.True(t, o.addr.Addr().Is4())
+		require.Len(t, o.mac, 6)
+		assert.Zero(t, o.mac[0]&1, "unicast MAC")
+		assert.GreaterOrEqual(t, o.mtu, 0)
+		if o.gw.IsValid() {
+			assert.True(t, o.addr.Contains(o.gw))
+		}
+		for _, a := range o.apps {
+			assert.Contains(t, knownApps, a)
+		}
+	})
+}

@@ -1,0 +1,379 @@
+package sockets
+
+import (
+	"net/netip"
+	"time"
+
+	"armos/libipc"
+	"armos/libsocket/sockproto"
+)
+
+// register installs the protocol's handlers and the connection callbacks.
+// Every handler decodes strictly (a bad body is answered with EBADMSG by
+// way of libipc's FrameError), validates, acts, answers, and re-arms the
+// timer.
+func (s *Service) register(m *libipc.Mux) {
+	m.OnConnect(s.onConnect)
+	m.OnDisconnect(s.onDisconnect)
+	ops := map[sockproto.Op]func(*libipc.Request){
+		sockproto.OpSocket:      s.opSocket,
+		sockproto.OpBind:        s.opBind,
+		sockproto.OpConnect:     s.opConnect,
+		sockproto.OpSendTo:      s.opSendTo,
+		sockproto.OpRecvFrom:    s.opRecvFrom,
+		sockproto.OpGetSockName: s.opGetSockName,
+		sockproto.OpGetPeerName: s.opGetPeerName,
+		sockproto.OpSetSockOpt:  s.opSetSockOpt,
+		sockproto.OpGetSockOpt:  s.opGetSockOpt,
+		sockproto.OpClose:       s.opClose,
+		sockproto.OpCancel:      s.opCancel,
+	}
+	for op, fn := range ops {
+		m.HandleRaw(libipc.Op(op), func(r *libipc.Request) {
+			s.stats.requests.Add(1)
+			if r.Kind != libipc.KindRequest {
+				// Every socket op needs an answer; a one-way message is
+				// a client bug. There is no one to tell: drop it.
+				s.stats.errors.Add(1)
+				return
+			}
+			fn(r)
+			s.rearm()
+		})
+	}
+}
+
+func (s *Service) onConnect(c *libipc.Conn) {
+	c.Value = &client{conn: c, socks: make(map[sockproto.Handle]*socket)}
+	s.stats.clients.Add(1)
+}
+
+// onDisconnect closes every socket of a connection that ended.
+func (s *Service) onDisconnect(c *libipc.Conn, _ error) {
+	cl, ok := c.Value.(*client)
+	if !ok {
+		return
+	}
+	for _, sk := range cl.socks {
+		sk.close()
+		s.stats.closedByClient.Add(1)
+	}
+	c.Value = nil
+	s.stats.clients.Add(^uint64(0))
+	s.rearm()
+}
+
+// fail answers r with an error code.
+func (s *Service) fail(r *libipc.Request, e sockproto.Errno) {
+	s.stats.errors.Add(1)
+	if r.Fail(e) != nil {
+		s.stats.lostReplies.Add(1)
+	}
+}
+
+// reply answers r with resp.
+func (s *Service) reply(r *libipc.Request, resp any) {
+	if r.Reply(resp) != nil {
+		s.stats.lostReplies.Add(1)
+	}
+}
+
+// decode decodes r's body into v, answering a malformed body itself.
+func (s *Service) decode(r *libipc.Request, v any) bool {
+	if err := r.Decode(v); err != nil {
+		s.stats.errors.Add(1)
+		if r.Fail(err) != nil {
+			s.stats.lostReplies.Add(1)
+		}
+		return false
+	}
+	return true
+}
+
+// lookup finds the socket named h on r's connection.
+func (s *Service) lookup(r *libipc.Request, h sockproto.Handle) *socket {
+	cl, ok := r.Conn().Value.(*client)
+	if !ok {
+		return nil
+	}
+	return cl.socks[h]
+}
+
+// checkAddr validates an address from a client: IPv4 only (IPv4-mapped
+// IPv6 is unmapped).
+func checkAddr(a sockproto.Addr) (netip.AddrPort, sockproto.Errno) {
+	ap := a.AddrPort()
+	if !ap.IsValid() {
+		return ap, sockproto.EINVAL
+	}
+	ip := ap.Addr().Unmap()
+	if !ip.Is4() {
+		return ap, sockproto.EAFNOSUPPORT
+	}
+	return netip.AddrPortFrom(ip, ap.Port()), 0
+}
+
+func (s *Service) opSocket(r *libipc.Request) {
+	var req sockproto.SocketReq
+	if !s.decode(r, &req) {
+		return
+	}
+	cl, ok := r.Conn().Value.(*client)
+	switch {
+	case !ok:
+		s.fail(r, sockproto.EBADF)
+	case req.Family != sockproto.AFInet:
+		s.fail(r, sockproto.EAFNOSUPPORT)
+	case req.Type != sockproto.SockDgram:
+		s.fail(r, sockproto.EPROTONOSUPPORT)
+	case len(cl.socks) >= sockproto.MaxSocketsPerConn:
+		s.fail(r, sockproto.EMFILE)
+	default:
+		h := cl.newHandle()
+		cl.socks[h] = &socket{s: s, cl: cl, h: h}
+		s.stats.sockets.Add(1)
+		s.reply(r, &sockproto.SocketResp{Handle: h})
+	}
+}
+
+func (s *Service) opBind(r *libipc.Request) {
+	var req sockproto.BindReq
+	if !s.decode(r, &req) {
+		return
+	}
+	sk := s.lookup(r, req.Handle)
+	if sk == nil {
+		s.fail(r, sockproto.EBADF)
+		return
+	}
+	addr, e := checkAddr(req.Addr)
+	if e == 0 && sk.ep != nil {
+		e = sockproto.EINVAL // already bound
+	}
+	if e == 0 {
+		if err := sk.bind(addr); err != nil {
+			e = errnoOf(err)
+		}
+	}
+	if e != 0 {
+		s.fail(r, e)
+		return
+	}
+	s.reply(r, &sockproto.AddrResp{Addr: sockproto.AddrFrom(sk.local())})
+}
+
+func (s *Service) opConnect(r *libipc.Request) {
+	var req sockproto.ConnectReq
+	if !s.decode(r, &req) {
+		return
+	}
+	sk := s.lookup(r, req.Handle)
+	if sk == nil {
+		s.fail(r, sockproto.EBADF)
+		return
+	}
+	var peer netip.AddrPort
+	if req.Peer.IsValid() {
+		var e sockproto.Errno
+		if peer, e = checkAddr(req.Peer); e != 0 {
+			s.fail(r, e)
+			return
+		}
+		if sk.ep == nil {
+			if err := sk.bind(netip.AddrPortFrom(netip.IPv4Unspecified(), 0)); err != nil {
+				s.fail(r, errnoOf(err))
+				return
+			}
+		}
+	}
+	if sk.ep != nil {
+		if err := sk.ep.Connect(peer); err != nil {
+			s.fail(r, errnoOf(err))
+			return
+		}
+	}
+	s.reply(r, &sockproto.AddrResp{Addr: sockproto.AddrFrom(sk.local())})
+}
+
+func (s *Service) opSendTo(r *libipc.Request) {
+	req := &s.sendReq
+	*req = sockproto.SendToReq{Data: s.sendBuf[:0]} // decode into the reused buffer
+	if !s.decode(r, req) {
+		return
+	}
+	sk := s.lookup(r, req.Handle)
+	if sk == nil {
+		s.fail(r, sockproto.EBADF)
+		return
+	}
+	if !sockproto.ValidFlags(req.Flags) {
+		s.fail(r, sockproto.EINVAL)
+		return
+	}
+	if len(req.Data) > sockproto.MaxDatagram {
+		s.fail(r, sockproto.EMSGSIZE)
+		return
+	}
+	var to netip.AddrPort
+	if req.To.IsValid() {
+		var e sockproto.Errno
+		if to, e = checkAddr(req.To); e != 0 {
+			s.fail(r, e)
+			return
+		}
+	} else if sk.ep == nil || !sk.ep.RemoteAddr().IsValid() {
+		s.fail(r, sockproto.EDESTADDRREQ)
+		return
+	}
+	if sk.ep == nil {
+		if err := sk.bind(netip.AddrPortFrom(netip.IPv4Unspecified(), 0)); err != nil {
+			s.fail(r, errnoOf(err))
+			return
+		}
+	}
+	var err error
+	if to.IsValid() {
+		err = sk.ep.SendTo(req.Data, to)
+	} else {
+		err = sk.ep.Send(req.Data)
+	}
+	if err != nil {
+		s.fail(r, errnoOf(err))
+		return
+	}
+	s.sendResp.N = len(req.Data)
+	s.reply(r, &s.sendResp)
+}
+
+// replyDatagram dequeues the oldest datagram of sk into the reply to r,
+// keeping at most max bytes.
+func (s *Service) replyDatagram(sk *socket, r *libipc.Request, max uint32) {
+	n, meta, err := sk.ep.Dequeue(s.scratch[:min(int(max), len(s.scratch))])
+	if err != nil {
+		s.fail(r, errnoOf(err))
+		return
+	}
+	s.recvResp = sockproto.RecvFromResp{
+		From:      sockproto.AddrFrom(meta.From),
+		Data:      s.scratch[:n],
+		Size:      meta.Len,
+		Truncated: meta.Truncated(n),
+	}
+	s.stats.delivered.Add(1)
+	s.reply(r, &s.recvResp) // encodes at once: scratch is free again after
+}
+
+func (s *Service) opRecvFrom(r *libipc.Request) {
+	req := &s.recvReq
+	*req = sockproto.RecvFromReq{}
+	if !s.decode(r, req) {
+		return
+	}
+	sk := s.lookup(r, req.Handle)
+	switch {
+	case sk == nil:
+		s.fail(r, sockproto.EBADF)
+		return
+	case !sockproto.ValidFlags(req.Flags), req.Timeout < 0, req.Timeout > sockproto.MaxRecvTimeout:
+		s.fail(r, sockproto.EINVAL)
+		return
+	case sk.takeCancel(req.Tag):
+		s.stats.cancelled.Add(1)
+		s.fail(r, sockproto.ECANCELED)
+		return
+	}
+	if len(sk.waiters) == 0 && sk.ep != nil && sk.ep.Len() > 0 {
+		s.replyDatagram(sk, r, req.Max)
+		return
+	}
+	if req.Flags&sockproto.MsgDontWait != 0 || sk.nonBlock {
+		s.fail(r, sockproto.EAGAIN)
+		return
+	}
+	if len(sk.waiters) >= MaxParkedPerSocket {
+		s.stats.parkRefused.Add(1)
+		s.fail(r, sockproto.ENOBUFS)
+		return
+	}
+	timeout := time.Duration(req.Timeout)
+	if timeout == 0 {
+		timeout = sk.recvTimeout
+	}
+	w := &waiter{sk: sk, r: r, max: req.Max, tag: req.Tag, hidx: -1}
+	if timeout > 0 {
+		w.deadline = s.clock.Now().Add(timeout)
+	}
+	sk.park(w)
+}
+
+func (s *Service) opCancel(r *libipc.Request) {
+	var req sockproto.CancelReq
+	if !s.decode(r, &req) {
+		return
+	}
+	sk := s.lookup(r, req.Handle)
+	if sk == nil {
+		s.fail(r, sockproto.EBADF)
+		return
+	}
+	if req.Tag != 0 {
+		found := false
+		for _, w := range sk.waiters {
+			if w.tag == req.Tag {
+				sk.unpark(w)
+				s.stats.cancelled.Add(1)
+				s.fail(w.r, sockproto.ECANCELED)
+				found = true
+				break
+			}
+		}
+		if !found {
+			sk.rememberCancel(req.Tag)
+			s.stats.earlyCancels.Add(1)
+		}
+	}
+	s.reply(r, &sockproto.Empty{})
+}
+
+func (s *Service) opGetSockName(r *libipc.Request) {
+	var req sockproto.HandleReq
+	if !s.decode(r, &req) {
+		return
+	}
+	sk := s.lookup(r, req.Handle)
+	if sk == nil {
+		s.fail(r, sockproto.EBADF)
+		return
+	}
+	s.reply(r, &sockproto.AddrResp{Addr: sockproto.AddrFrom(sk.local())})
+}
+
+func (s *Service) opGetPeerName(r *libipc.Request) {
+	var req sockproto.HandleReq
+	if !s.decode(r, &req) {
+		return
+	}
+	sk := s.lookup(r, req.Handle)
+	switch {
+	case sk == nil:
+		s.fail(r, sockproto.EBADF)
+	case sk.ep == nil || !sk.ep.RemoteAddr().IsValid():
+		s.fail(r, sockproto.ENOTCONN)
+	default:
+		s.reply(r, &sockproto.AddrResp{Addr: sockproto.AddrFrom(sk.ep.RemoteAddr())})
+	}
+}
+
+func (s *Service) opClose(r *libipc.Request) {
+	var req sockproto.HandleReq
+	if !s.decode(r, &req) {
+		return
+	}
+	sk := s.lookup(r, req.Handle)
+	if sk == nil {
+		s.fail(r, sockproto.EBADF)
+		return
+	}
+	sk.close()
+	s.reply(r, &sockproto.Empty{})
+}

@@ -1,0 +1,92 @@
+package sockets_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"armos/libipc"
+	"armos/libsocket"
+	"armos/libsocket/sockproto"
+)
+
+// TestNetdRestartReplay kills netd under a running echo app and starts a new
+// one through the broker, as init does: the app's socket keeps working on
+// the same port with the same options, and the app never sees an error.
+func TestNetdRestartReplay(t *testing.T) {
+	h := newHarness(t)
+	ready := make(chan *libsocket.Socket, 1)
+	c := h.client()
+	appDone := make(chan struct{})
+	go func() {
+		defer close(appDone)
+		echoApp(t, c, ready)
+	}()
+	s := <-ready
+	require.NoError(t, s.SetRecvQueueLen(bg, 8))
+
+	// A client socket bound implicitly by its first send.
+	cl, err := c.Socket(bg)
+	require.NoError(t, err)
+	_, err = cl.SendTo(bg, []byte("before"), peerAddr)
+	require.NoError(t, err)
+	port := h.expect().src.Port()
+
+	h.send(peerAddr, ourEcho, []byte("one"))
+	assert.Equal(t, "one", string(h.expect().payload))
+	h.waitParked(1)
+
+	h.restart()
+	// The echo app's parked receive saw netd go away; it reconnected,
+	// replayed its socket and parked again in the new netd.
+	h.waitParked(1)
+	h.send(peerAddr, ourEcho, []byte("two"))
+	d := h.expect()
+	assert.Equal(t, "two", string(d.payload))
+	assert.Equal(t, ourEcho, d.src)
+
+	q, err := s.Option(bg, sockproto.OptRecvQueue)
+	require.NoError(t, err)
+	assert.EqualValues(t, 8, q, "options are replayed")
+
+	_, err = cl.SendTo(bg, []byte("after"), peerAddr)
+	require.NoError(t, err)
+	assert.Equal(t, port, h.expect().src.Port(), "the implicitly bound port is replayed too")
+
+	st := c.Stats()
+	assert.EqualValues(t, 1, st.Reconnects)
+	assert.EqualValues(t, 2, st.Replays)
+	assert.Zero(t, st.ReplayErrors)
+	select {
+	case <-appDone:
+		t.Fatal("the echo app saw an error")
+	default:
+	}
+}
+
+// TestRestartWithoutDialerFails: a Client made from a bare connection
+// cannot reconnect, and reports the dead peer.
+func TestRestartWithoutDialerFails(t *testing.T) {
+	h := newHarness(t)
+	c := h.client()
+	s, err := c.ListenUDP(bg, echoPort)
+	require.NoError(t, err)
+
+	ep, err := h.broker.Connect(bg, sockproto.ServiceName)
+	require.NoError(t, err)
+	bare := libsocket.NewClient(libipc.NewConn(ep))
+	b, err := bare.ListenUDP(bg, anyPort)
+	require.NoError(t, err)
+
+	h.restart()
+	_, err = b.SendTo(bg, []byte("x"), peerAddr)
+	require.Error(t, err)
+	assert.ErrorIs(t, err, libipc.ErrPeerClosed)
+
+	// The Dial-ed client recovers; the bare one's port was freed by the
+	// old netd's death (a new netd starts empty).
+	_, err = s.SendTo(bg, []byte("y"), peerAddr)
+	require.NoError(t, err)
+	assert.Equal(t, "y", string(h.expect().payload))
+}

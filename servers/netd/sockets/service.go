@@ -1,0 +1,172 @@
+package sockets
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"armos/libipc"
+	"armos/libsocket/sockproto"
+	"armos/servers/netd/stack"
+)
+
+// MaxParkedPerSocket bounds the blocking receives waiting on one socket; one
+// more is refused with ENOBUFS (counted in Stats.ParkRefused).
+const MaxParkedPerSocket = 16
+
+// Stats counts the service's activity. Fields are read with atomics, so
+// Stats may be called from any goroutine.
+type Stats struct {
+	Clients        uint64 // client connections open now
+	Sockets        uint64 // sockets open now
+	Parked         uint64 // receives parked now
+	Requests       uint64 // requests handled
+	Errors         uint64 // requests answered with an error
+	Delivered      uint64 // datagrams handed to clients
+	ParkRefused    uint64 // receives refused: MaxParkedPerSocket reached
+	Timeouts       uint64 // parked receives ended by their timeout
+	Cancelled      uint64 // parked receives ended by OpCancel
+	EarlyCancels   uint64 // cancels that arrived before their receive
+	LostReplies    uint64 // answers that could not be sent (client gone, queue full); a datagram in one is lost
+	ClosedByClient uint64 // sockets closed because their connection ended
+	Ticks          uint64 // timer ticks run
+}
+
+type statCounters struct {
+	clients, sockets, parked, requests, errors, delivered, parkRefused,
+	timeouts, cancelled, earlyCancels, lostReplies, closedByClient, ticks atomic.Uint64
+}
+
+// Service is netd's socket service. Create it with New, hand it client
+// endpoints with Accept, and run its event loop with Run. Except for
+// Accept, Post, Kick and Stats, its state belongs to the loop goroutine.
+type Service struct {
+	st    *stack.Stack
+	clock stack.Clock
+	srv   *libipc.Server
+
+	// Timer state, owned by the loop.
+	timer   *time.Timer
+	armed   time.Time   // when timer fires; zero when stopped
+	pending atomic.Bool // a tick is posted and not yet run
+	waits   waitHeap    // parked receives that have a deadline
+
+	// Reused on the loop to avoid per-datagram allocations: the payload
+	// buffer of a receive reply, and the decoded bodies of the hot ops.
+	scratch  []byte
+	sendBuf  []byte
+	sendReq  sockproto.SendToReq
+	sendResp sockproto.SendToResp
+	recvReq  sockproto.RecvFromReq
+	recvResp sockproto.RecvFromResp
+
+	stats statCounters
+}
+
+// New returns the socket service over st, reading time from clock (the
+// stack's clock; stack.SystemClock{} if nil). It registers nothing: give
+// Accept to the broker (init) under sockproto.ServiceName.
+func New(st *stack.Stack, clock stack.Clock) *Service {
+	if clock == nil {
+		clock = stack.SystemClock{}
+	}
+	s := &Service{st: st, clock: clock, scratch: make([]byte, sockproto.MaxDatagram)}
+	s.sendBuf = make([]byte, 0, sockproto.MaxDatagram)
+	s.timer = time.AfterFunc(time.Hour, s.fire)
+	s.timer.Stop()
+	mux := libipc.NewMux()
+	s.register(mux)
+	s.srv = libipc.NewServer(mux)
+	return s
+}
+
+// Accept serves a client connection on ep. It fits libipc.Broker.Register
+// and may be called from any goroutine, before or while Run runs.
+func (s *Service) Accept(ep libipc.Endpoint) { s.srv.Accept(ep) }
+
+// Server returns the underlying libipc server (for its Stats).
+func (s *Service) Server() *libipc.Server { return s.srv }
+
+// Run is netd's event loop: it dispatches requests, posted functions and
+// timer ticks one at a time until ctx ends, then closes every client
+// connection and returns ctx's error.
+func (s *Service) Run(ctx context.Context) error {
+	defer s.timer.Stop()
+	s.Post(func() {}) // arm the timer for deadlines set before Run
+	return s.srv.Serve(ctx)
+}
+
+// Post runs fn on the event loop, then re-arms the timer (fn may have
+// changed the stack's deadlines). netd's link reader uses it to hand frames
+// to the stack: svc.Post(func() { st.Input(frame) }). It waits while the
+// loop's queue is full and returns false if the loop has stopped.
+func (s *Service) Post(fn func()) bool {
+	return s.srv.Post(func() {
+		fn()
+		s.rearm()
+	})
+}
+
+// Kick makes the loop run due timers now: tests call it after advancing a
+// fake clock. It returns false if the loop has stopped.
+func (s *Service) Kick() bool { return s.srv.Post(s.tick) }
+
+// Stats returns the service's counters.
+func (s *Service) Stats() Stats {
+	c := &s.stats
+	return Stats{
+		Clients: c.clients.Load(), Sockets: c.sockets.Load(), Parked: c.parked.Load(),
+		Requests: c.requests.Load(), Errors: c.errors.Load(), Delivered: c.delivered.Load(),
+		ParkRefused: c.parkRefused.Load(), Timeouts: c.timeouts.Load(), Cancelled: c.cancelled.Load(),
+		EarlyCancels: c.earlyCancels.Load(), LostReplies: c.lostReplies.Load(),
+		ClosedByClient: c.closedByClient.Load(), Ticks: c.ticks.Load(),
+	}
+}
+
+// fire runs on the timer's goroutine: it posts one tick at a time.
+func (s *Service) fire() {
+	if s.pending.CompareAndSwap(false, true) {
+		if !s.srv.Post(s.tick) {
+			s.pending.Store(false)
+		}
+	}
+}
+
+// tick runs the stack's timers and times out due receives.
+func (s *Service) tick() {
+	s.pending.Store(false)
+	s.stats.ticks.Add(1)
+	s.armed = time.Time{}
+	s.st.Tick()
+	now := s.clock.Now()
+	for len(s.waits) > 0 && !s.waits[0].deadline.After(now) {
+		w := s.waits[0]
+		w.sk.unpark(w)
+		s.stats.timeouts.Add(1)
+		s.fail(w.r, sockproto.ETIMEDOUT)
+	}
+	s.rearm()
+}
+
+// rearm points the timer at the earliest deadline of the stack and the
+// parked receives. It runs at the end of every event.
+func (s *Service) rearm() {
+	next, ok := s.st.NextDeadline()
+	if len(s.waits) > 0 {
+		if d := s.waits[0].deadline; !ok || d.Before(next) {
+			next, ok = d, true
+		}
+	}
+	if !ok {
+		if !s.armed.IsZero() {
+			s.timer.Stop()
+			s.armed = time.Time{}
+		}
+		return
+	}
+	if next.Equal(s.armed) {
+		return
+	}
+	s.armed = next
+	s.timer.Reset(max(next.Sub(s.clock.Now()), 0))
+}

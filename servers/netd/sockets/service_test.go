@@ -1,0 +1,547 @@
+package sockets_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"armos/libipc"
+	"armos/libsocket"
+	"armos/libsocket/sockproto"
+	"armos/servers/netd/stack"
+)
+
+var (
+	bg       = context.Background()
+	anyPort  = netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
+	echoPort = netip.AddrPortFrom(netip.IPv4Unspecified(), 7)
+	peerAddr = netip.AddrPortFrom(peerIP, 5555)
+	ourEcho  = netip.AddrPortFrom(ourIP, 7)
+)
+
+// echoApp is the seed's exercise written against libsocket: a UDP echo
+// server on port 7. It returns when its socket fails (closed).
+func echoApp(t testing.TB, c *libsocket.Client, ready chan<- *libsocket.Socket) {
+	s, err := c.ListenUDP(bg, echoPort)
+	if !assert.NoError(t, err) {
+		close(ready)
+		return
+	}
+	ready <- s
+	buf := make([]byte, 2048)
+	for {
+		n, from, err := s.RecvFrom(bg, buf)
+		if err != nil {
+			return
+		}
+		if _, err := s.SendTo(bg, buf[:n], from); err != nil {
+			return
+		}
+	}
+}
+
+func startEcho(t testing.TB, h *harness) *libsocket.Socket {
+	ready := make(chan *libsocket.Socket, 1)
+	go echoApp(t, h.client(), ready)
+	s := <-ready
+	require.NotNil(t, s)
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestUDPEchoApp(t *testing.T) {
+	h := newHarness(t)
+	s := startEcho(t, h)
+	assert.Equal(t, echoPort, s.LocalAddr())
+
+	for i := range 5 {
+		msg := []byte(fmt.Sprintf("hello %d", i))
+		h.send(peerAddr, ourEcho, msg)
+		d := h.expect()
+		assert.Equal(t, ourEcho, d.src, "echo comes from port 7")
+		assert.Equal(t, peerAddr, d.dst, "echo goes back to the sender")
+		assert.Equal(t, msg, d.payload)
+	}
+	assert.EqualValues(t, 5, h.service().Stats().Delivered)
+}
+
+func TestBindConflict(t *testing.T) {
+	h := newHarness(t)
+	c := h.client()
+	s1, err := c.ListenUDP(bg, echoPort)
+	require.NoError(t, err)
+	defer s1.Close()
+
+	_, err = c.ListenUDP(bg, echoPort)
+	require.ErrorIs(t, err, libsocket.EADDRINUSE)
+	var oe *net.OpError
+	require.ErrorAs(t, err, &oe)
+	assert.Equal(t, "bind", oe.Op)
+	assert.Equal(t, "udp", oe.Net)
+	assert.Equal(t, "bind udp 0.0.0.0:7: address already in use", err.Error())
+
+	// Another client cannot take it either; after Close, it can.
+	other := h.client()
+	_, err = other.ListenUDP(bg, echoPort)
+	require.ErrorIs(t, err, libsocket.EADDRINUSE)
+	require.NoError(t, s1.Close())
+	s2, err := other.ListenUDP(bg, echoPort)
+	require.NoError(t, err)
+	s2.Close()
+
+	// A socket binds once.
+	s3, err := c.ListenUDP(bg, anyPort)
+	require.NoError(t, err)
+	assert.ErrorIs(t, s3.Bind(bg, netip.AddrPortFrom(netip.IPv4Unspecified(), 99)), libsocket.EINVAL)
+	// Only our address (or 0.0.0.0) can be bound.
+	s4, err := c.Socket(bg)
+	require.NoError(t, err)
+	assert.ErrorIs(t, s4.Bind(bg, netip.MustParseAddrPort("10.9.9.9:1")), libsocket.EADDRNOTAVAIL)
+	assert.ErrorIs(t, s4.Bind(bg, netip.MustParseAddrPort("[2001:db8::1]:1")), sockproto.EAFNOSUPPORT)
+}
+
+func TestEphemeralBind(t *testing.T) {
+	h := newHarness(t)
+	c := h.client()
+	a, err := c.ListenUDP(bg, anyPort)
+	require.NoError(t, err)
+	b, err := c.ListenUDP(bg, anyPort)
+	require.NoError(t, err)
+	pa, pb := a.LocalAddr().Port(), b.LocalAddr().Port()
+	assert.NotEqual(t, pa, pb)
+	for _, p := range []uint16{pa, pb} {
+		assert.GreaterOrEqual(t, p, uint16(stack.EphemeralFirst))
+		assert.LessOrEqual(t, p, uint16(stack.EphemeralLast))
+	}
+	name, err := a.GetSockName(bg)
+	require.NoError(t, err)
+	assert.Equal(t, a.LocalAddr(), name)
+
+	// An unbound socket is bound to an ephemeral port by its first send,
+	// and the datagram leaves from that port.
+	u, err := c.Socket(bg)
+	require.NoError(t, err)
+	name, err = u.GetSockName(bg)
+	require.NoError(t, err)
+	assert.Equal(t, anyPort, name, "unbound: 0.0.0.0:0")
+	_, err = u.SendTo(bg, []byte("x"), peerAddr)
+	require.NoError(t, err)
+	d := h.expect()
+	assert.Equal(t, u.LocalAddr().Port(), d.src.Port())
+	assert.GreaterOrEqual(t, d.src.Port(), uint16(stack.EphemeralFirst))
+}
+
+func TestRecvFromTimeout(t *testing.T) {
+	h := newHarness(t)
+	s, err := h.client().ListenUDP(bg, echoPort)
+	require.NoError(t, err)
+
+	errc := make(chan error, 1)
+	go func() {
+		_, _, err := s.RecvFromTimeout(bg, make([]byte, 100), time.Second)
+		errc <- err
+	}()
+	h.waitParked(1)
+	h.clock.Advance(999 * time.Millisecond)
+	h.service().Kick()
+	select {
+	case err := <-errc:
+		t.Fatalf("returned before its timeout: %v", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	h.clock.Advance(time.Millisecond)
+	h.service().Kick()
+	err = <-errc
+	require.ErrorIs(t, err, libsocket.ETIMEDOUT)
+	require.ErrorIs(t, err, os.ErrDeadlineExceeded)
+	var ne net.Error
+	require.ErrorAs(t, err, &ne)
+	assert.True(t, ne.Timeout())
+	assert.EqualValues(t, 1, h.service().Stats().Timeouts)
+	h.waitParked(0)
+
+	// The socket option does the same for plain RecvFrom.
+	require.NoError(t, s.SetRecvTimeout(bg, 2*time.Second))
+	go func() {
+		_, _, err := s.RecvFrom(bg, make([]byte, 100))
+		errc <- err
+	}()
+	h.waitParked(1)
+	h.clock.Advance(2 * time.Second)
+	h.service().Kick()
+	require.ErrorIs(t, <-errc, libsocket.ETIMEDOUT)
+}
+
+func TestRecvTimeoutDoesNotLoseLaterDatagram(t *testing.T) {
+	h := newHarness(t)
+	s, err := h.client().ListenUDP(bg, echoPort)
+	require.NoError(t, err)
+	go func() {
+		h.waitParked(1)
+		h.clock.Advance(time.Second)
+		h.service().Kick()
+	}()
+	_, _, err = s.RecvFromTimeout(bg, make([]byte, 10), time.Second)
+	require.ErrorIs(t, err, libsocket.ETIMEDOUT)
+	h.send(peerAddr, ourEcho, []byte("late"))
+	buf := make([]byte, 10)
+	n, from, err := s.TryRecvFrom(bg, buf)
+	require.NoError(t, err)
+	assert.Equal(t, "late", string(buf[:n]))
+	assert.Equal(t, peerAddr, from)
+}
+
+func TestNonBlockingRecv(t *testing.T) {
+	h := newHarness(t)
+	s, err := h.client().ListenUDP(bg, echoPort)
+	require.NoError(t, err)
+	buf := make([]byte, 100)
+	_, _, err = s.TryRecvFrom(bg, buf)
+	require.ErrorIs(t, err, libsocket.EAGAIN)
+	var ne net.Error
+	require.ErrorAs(t, err, &ne)
+	assert.True(t, ne.Timeout(), "EAGAIN is a timeout, as syscall.EAGAIN is")
+
+	require.NoError(t, s.SetNonBlocking(bg, true))
+	_, _, err = s.RecvFrom(bg, buf)
+	require.ErrorIs(t, err, libsocket.EAGAIN)
+
+	h.send(peerAddr, ourEcho, []byte("now"))
+	n, from, err := s.RecvFrom(bg, buf)
+	require.NoError(t, err)
+	assert.Equal(t, "now", string(buf[:n]))
+	assert.Equal(t, peerAddr, from)
+	assert.Zero(t, h.service().Stats().Parked)
+}
+
+func TestBroadcastGating(t *testing.T) {
+	h := newHarness(t)
+	c := h.client()
+	s, err := c.ListenUDP(bg, anyPort)
+	require.NoError(t, err)
+	for _, dst := range []netip.Addr{bcastIP, limitedBcast} {
+		_, err = s.SendTo(bg, []byte("hi"), netip.AddrPortFrom(dst, 9))
+		require.ErrorIs(t, err, libsocket.EACCES, dst)
+	}
+	on, err := s.Option(bg, sockproto.OptBroadcast)
+	require.NoError(t, err)
+	assert.Zero(t, on)
+
+	require.NoError(t, s.SetBroadcast(bg, true))
+	_, err = s.SendTo(bg, []byte("hi"), netip.AddrPortFrom(bcastIP, 9))
+	require.NoError(t, err)
+	d := h.expect()
+	assert.Equal(t, netip.AddrPortFrom(bcastIP, 9), d.dst)
+
+	// Broadcasts are received by a socket bound to 0.0.0.0.
+	r, err := c.ListenUDP(bg, netip.AddrPortFrom(netip.IPv4Unspecified(), 67))
+	require.NoError(t, err)
+	h.send(peerAddr, netip.AddrPortFrom(bcastIP, 67), []byte("dhcp?"))
+	buf := make([]byte, 100)
+	n, _, err := r.TryRecvFrom(bg, buf)
+	require.NoError(t, err)
+	assert.Equal(t, "dhcp?", string(buf[:n]))
+}
+
+func TestRecvQueueBoundCountsDrops(t *testing.T) {
+	h := newHarness(t)
+	s, err := h.client().ListenUDP(bg, echoPort)
+	require.NoError(t, err)
+	require.NoError(t, s.SetRecvQueueLen(bg, 4))
+	q, err := s.Option(bg, sockproto.OptRecvQueue)
+	require.NoError(t, err)
+	assert.EqualValues(t, 4, q)
+	assert.ErrorIs(t, s.SetRecvQueueLen(bg, 0), libsocket.EINVAL)
+	assert.ErrorIs(t, s.SetRecvQueueLen(bg, sockproto.MaxRecvQueue+1), libsocket.EINVAL)
+
+	for i := range 10 {
+		h.send(peerAddr, ourEcho, []byte{byte(i)})
+	}
+	drops, err := s.RecvDrops(bg)
+	require.NoError(t, err)
+	assert.EqualValues(t, 6, drops)
+	queued, err := s.Option(bg, sockproto.OptRecvQueued)
+	require.NoError(t, err)
+	assert.EqualValues(t, 4, queued)
+	var full uint64
+	h.onLoop(func() { full = h.st.Counters().UDP.RxQueueFull })
+	assert.EqualValues(t, 6, full, "the stack counts the same drops")
+
+	buf := make([]byte, 10)
+	for i := range 4 {
+		n, _, err := s.TryRecvFrom(bg, buf)
+		require.NoError(t, err)
+		assert.Equal(t, []byte{byte(i)}, buf[:n], "the oldest datagrams are kept, in order")
+	}
+	_, _, err = s.TryRecvFrom(bg, buf)
+	assert.ErrorIs(t, err, libsocket.EAGAIN)
+}
+
+func TestRecvTruncates(t *testing.T) {
+	h := newHarness(t)
+	s, err := h.client().ListenUDP(bg, echoPort)
+	require.NoError(t, err)
+	h.send(peerAddr, ourEcho, []byte("0123456789"))
+	buf := make([]byte, 4)
+	r, err := s.Recv(bg, buf, sockproto.MsgDontWait, 0)
+	require.NoError(t, err)
+	assert.Equal(t, libsocket.RecvResult{N: 4, From: peerAddr, Size: 10, Truncated: true}, r)
+	assert.Equal(t, "0123", string(buf))
+}
+
+func TestBadHandle(t *testing.T) {
+	h := newHarness(t)
+	c := h.client()
+	s, err := c.ListenUDP(bg, echoPort)
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	_, err = s.SendTo(bg, []byte("x"), peerAddr)
+	require.ErrorIs(t, err, net.ErrClosed, "a closed Socket fails locally")
+	assert.ErrorIs(t, s.Close(), net.ErrClosed)
+
+	// On the wire: a handle that was never issued, or one closed, or one
+	// from another connection, is EBADF.
+	ep, err := h.broker.Connect(bg, sockproto.ServiceName)
+	require.NoError(t, err)
+	conn := libipc.NewConn(ep)
+	defer conn.Close()
+	var sr sockproto.SocketResp
+	require.NoError(t, conn.Call(bg, libipc.Op(sockproto.OpSocket), &sockproto.SocketReq{Family: sockproto.AFInet, Type: sockproto.SockDgram}, &sr))
+	calls := []struct {
+		op  sockproto.Op
+		req any
+	}{
+		{sockproto.OpBind, &sockproto.BindReq{Handle: 999, Addr: sockproto.AddrFrom(anyPort)}},
+		{sockproto.OpSendTo, &sockproto.SendToReq{Handle: 999, To: sockproto.AddrFrom(peerAddr)}},
+		{sockproto.OpRecvFrom, &sockproto.RecvFromReq{Handle: 999}},
+		{sockproto.OpClose, &sockproto.HandleReq{Handle: 0}},
+		{sockproto.OpGetSockOpt, &sockproto.GetSockOptReq{Handle: 999, Opt: sockproto.OptBroadcast}},
+	}
+	for _, c := range calls {
+		err := conn.Call(bg, libipc.Op(c.op), c.req, nil)
+		assert.ErrorIs(t, err, libipc.ErrClosed, "%v", c.op) // EBADF is libipc's ErrClosed code
+		var re *libipc.RemoteError
+		require.ErrorAs(t, err, &re)
+		assert.Equal(t, sockproto.EBADF, sockproto.ErrnoOf(re.Code))
+	}
+	// Handle numbers are per connection: sr.Handle on another connection is not this socket.
+	ep2, err := h.broker.Connect(bg, sockproto.ServiceName)
+	require.NoError(t, err)
+	conn2 := libipc.NewConn(ep2)
+	defer conn2.Close()
+	err = conn2.Call(bg, libipc.Op(sockproto.OpGetSockName), &sockproto.HandleReq{Handle: sr.Handle}, nil)
+	var re *libipc.RemoteError
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, sockproto.EBADF, sockproto.ErrnoOf(re.Code))
+}
+
+func TestClientDisconnectClosesSockets(t *testing.T) {
+	h := newHarness(t)
+	c, err := libsocket.Dial(bg, h.broker)
+	require.NoError(t, err)
+	s, err := c.ListenUDP(bg, echoPort)
+	require.NoError(t, err)
+	_, err = c.ListenUDP(bg, anyPort)
+	require.NoError(t, err)
+	errc := make(chan error, 1)
+	go func() {
+		_, _, err := s.RecvFrom(bg, make([]byte, 10))
+		errc <- err
+	}()
+	h.waitParked(1)
+	assert.EqualValues(t, 2, h.service().Stats().Sockets)
+
+	require.NoError(t, c.Close())
+	require.ErrorIs(t, <-errc, libipc.ErrClosed)
+	require.Eventually(t, func() bool {
+		st := h.service().Stats()
+		return st.Sockets == 0 && st.Parked == 0 && st.Clients == 0
+	}, 5*time.Second, time.Millisecond)
+	assert.EqualValues(t, 2, h.service().Stats().ClosedByClient)
+
+	// Port 7 is free again.
+	s2, err := h.client().ListenUDP(bg, echoPort)
+	require.NoError(t, err)
+	s2.Close()
+	// A datagram to the dead socket's port is not queued anywhere.
+	var eps int
+	h.onLoop(func() { eps = len(h.st.UDPEndpoints()) })
+	assert.Zero(t, eps)
+}
+
+func TestConnectedSocket(t *testing.T) {
+	h := newHarness(t)
+	c := h.client()
+	s, err := c.DialUDP(bg, netip.AddrPortFrom(peerIP, 9))
+	require.NoError(t, err)
+	assert.Equal(t, ourIP.Is4(), s.LocalAddr().Addr().Is4())
+	assert.NotZero(t, s.LocalAddr().Port(), "connect binds an ephemeral port")
+	peer, err := s.GetPeerName(bg)
+	require.NoError(t, err)
+	assert.Equal(t, netip.AddrPortFrom(peerIP, 9), peer)
+
+	_, err = s.Send(bg, []byte("ping"))
+	require.NoError(t, err)
+	d := h.expect()
+	assert.Equal(t, netip.AddrPortFrom(peerIP, 9), d.dst)
+	assert.Equal(t, "ping", string(d.payload))
+
+	// Only the peer's datagrams are received.
+	local := netip.AddrPortFrom(ourIP, s.LocalAddr().Port())
+	h.send(netip.AddrPortFrom(peerIP, 10), local, []byte("stranger"))
+	h.send(netip.AddrPortFrom(peerIP, 9), local, []byte("pong"))
+	buf := make([]byte, 10)
+	n, from, err := s.TryRecvFrom(bg, buf)
+	require.NoError(t, err)
+	assert.Equal(t, "pong", string(buf[:n]))
+	assert.Equal(t, netip.AddrPortFrom(peerIP, 9), from)
+
+	// Unconnected sockets have no peer.
+	u, err := c.ListenUDP(bg, anyPort)
+	require.NoError(t, err)
+	_, err = u.Send(bg, []byte("x"))
+	assert.ErrorIs(t, err, libsocket.EDESTADDRREQ)
+	_, err = u.GetPeerName(bg)
+	assert.ErrorIs(t, err, libsocket.ENOTCONN)
+}
+
+func TestSendTooLarge(t *testing.T) {
+	h := newHarness(t)
+	s, err := h.client().ListenUDP(bg, anyPort)
+	require.NoError(t, err)
+	_, err = s.SendTo(bg, make([]byte, sockproto.MaxDatagram+1), peerAddr)
+	require.ErrorIs(t, err, libsocket.EMSGSIZE)
+	// A datagram larger than the MTU goes, fragmented by the stack.
+	big := bytes.Repeat([]byte{0xab}, 4000)
+	_, err = s.SendTo(bg, big, peerAddr)
+	require.NoError(t, err)
+}
+
+func TestCloseWakesParkedRecv(t *testing.T) {
+	h := newHarness(t)
+	s, err := h.client().ListenUDP(bg, echoPort)
+	require.NoError(t, err)
+	errc := make(chan error, 1)
+	go func() {
+		_, _, err := s.RecvFrom(bg, make([]byte, 10))
+		errc <- err
+	}()
+	h.waitParked(1)
+	require.NoError(t, s.Close())
+	assert.ErrorIs(t, <-errc, net.ErrClosed)
+	h.waitParked(0)
+}
+
+func TestContextCancelsParkedRecv(t *testing.T) {
+	h := newHarness(t)
+	s, err := h.client().ListenUDP(bg, echoPort)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(bg)
+	errc := make(chan error, 1)
+	go func() {
+		_, _, err := s.RecvFrom(ctx, make([]byte, 10))
+		errc <- err
+	}()
+	h.waitParked(1)
+	cancel()
+	require.ErrorIs(t, <-errc, context.Canceled)
+	h.waitParked(0)
+	assert.EqualValues(t, 1, h.service().Stats().Cancelled)
+
+	// The cancelled receive does not swallow the next datagram.
+	h.send(peerAddr, ourEcho, []byte("kept"))
+	buf := make([]byte, 10)
+	n, _, err := s.TryRecvFrom(bg, buf)
+	require.NoError(t, err)
+	assert.Equal(t, "kept", string(buf[:n]))
+
+	// A context that is already done never parks.
+	_, _, err = s.RecvFrom(ctx, buf)
+	require.ErrorIs(t, err, context.Canceled)
+}
+
+func TestParkedRecvsServedInOrder(t *testing.T) {
+	h := newHarness(t)
+	s, err := h.client().ListenUDP(bg, echoPort)
+	require.NoError(t, err)
+	got := make(chan string, 2)
+	for range 2 {
+		go func() {
+			buf := make([]byte, 10)
+			n, _, err := s.RecvFrom(bg, buf)
+			if assert.NoError(t, err) {
+				got <- string(buf[:n])
+			}
+		}()
+	}
+	h.waitParked(2)
+	h.send(peerAddr, ourEcho, []byte("a"))
+	h.send(peerAddr, ourEcho, []byte("b"))
+	r := []string{<-got, <-got}
+	assert.ElementsMatch(t, []string{"a", "b"}, r)
+}
+
+func TestSocketOptionsValidated(t *testing.T) {
+	h := newHarness(t)
+	s, err := h.client().Socket(bg)
+	require.NoError(t, err)
+	assert.ErrorIs(t, s.SetOption(bg, sockproto.OptBroadcast, 2), libsocket.EINVAL)
+	assert.ErrorIs(t, s.SetOption(bg, sockproto.OptRecvTimeout, -1), libsocket.EINVAL)
+	assert.ErrorIs(t, s.SetOption(bg, sockproto.OptRecvDrops, 0), sockproto.ENOPROTOOPT, "read-only")
+	assert.ErrorIs(t, s.SetOption(bg, sockproto.Opt(77), 0), sockproto.ENOPROTOOPT)
+	_, err = s.Option(bg, sockproto.Opt(77))
+	assert.ErrorIs(t, err, sockproto.ENOPROTOOPT)
+
+	// Options set before bind apply to the bound socket.
+	require.NoError(t, s.SetRecvQueueLen(bg, 2))
+	require.NoError(t, s.Bind(bg, echoPort))
+	for range 3 {
+		h.send(peerAddr, ourEcho, []byte("x"))
+	}
+	drops, err := s.RecvDrops(bg)
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, drops)
+	q, err := s.Option(bg, sockproto.OptRecvQueue)
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, q)
+}
+
+func TestTooManyParkedRecvs(t *testing.T) {
+	h := newHarness(t)
+	s, err := h.client().ListenUDP(bg, echoPort)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(bg)
+	defer cancel()
+	for range 16 {
+		go s.RecvFrom(ctx, make([]byte, 1))
+	}
+	h.waitParked(16)
+	_, _, err = s.RecvFrom(bg, make([]byte, 1))
+	require.ErrorIs(t, err, sockproto.ENOBUFS)
+	assert.EqualValues(t, 1, h.service().Stats().ParkRefused)
+	cancel()
+	h.waitParked(0)
+}
+
+func TestErrorsAreOpErrors(t *testing.T) {
+	h := newHarness(t)
+	s, err := h.client().ListenUDP(bg, anyPort)
+	require.NoError(t, err)
+	_, err = s.SendTo(bg, []byte("x"), netip.AddrPortFrom(bcastIP, 9))
+	var oe *net.OpError
+	require.ErrorAs(t, err, &oe)
+	assert.Equal(t, "sendto", oe.Op)
+	assert.Equal(t, s.LocalAddr().String(), oe.Source.String())
+	assert.Equal(t, "10.0.2.255:9", oe.Addr.String())
+	assert.True(t, errors.Is(err, libsocket.EACCES))
+	assert.False(t, oe.Timeout())
+}

@@ -1,0 +1,145 @@
+package sockets
+
+import (
+	"net/netip"
+	"time"
+
+	"armos/libipc"
+	"armos/libsocket/sockproto"
+	"armos/servers/netd/stack"
+)
+
+// cancelMemory is how many early cancels (a cancel that overtook its
+// receive) a socket remembers; older ones are forgotten.
+const cancelMemory = 8
+
+// client is the state of one connection: its sockets by handle.
+type client struct {
+	conn  *libipc.Conn
+	socks map[sockproto.Handle]*socket
+	next  sockproto.Handle
+}
+
+// socket is one datagram socket. Options set before the socket is bound
+// are kept here and applied to the endpoint when it is created.
+type socket struct {
+	s  *Service
+	cl *client
+	h  sockproto.Handle
+	ep *stack.UDPEndpoint // nil until bound
+
+	queueLen    int // 0: the stack's default
+	broadcast   bool
+	nonBlock    bool
+	recvTimeout time.Duration
+
+	waiters []*waiter // parked receives, oldest first
+
+	cancelled [cancelMemory]uint32 // tags cancelled before their receive came
+	cancelPos int
+}
+
+// newHandle returns an unused non-zero handle.
+func (cl *client) newHandle() sockproto.Handle {
+	for {
+		cl.next++
+		if _, busy := cl.socks[cl.next]; cl.next != 0 && !busy {
+			return cl.next
+		}
+	}
+}
+
+// bind creates the socket's endpoint at addr and applies pending options.
+func (sk *socket) bind(addr netip.AddrPort) error {
+	ep, err := sk.s.st.BindUDP(addr)
+	if err != nil {
+		return err
+	}
+	if sk.queueLen > 0 {
+		if err := ep.SetQueueLen(sk.queueLen); err != nil {
+			ep.Close()
+			return err
+		}
+	}
+	ep.SetBroadcast(sk.broadcast)
+	ep.SetNotify(sk.deliver)
+	sk.ep = ep
+	return nil
+}
+
+// local returns the bound address (0.0.0.0:0 while unbound).
+func (sk *socket) local() netip.AddrPort {
+	if sk.ep == nil {
+		return netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
+	}
+	return sk.ep.LocalAddr()
+}
+
+// park queues a receive until a datagram, its deadline or a cancel.
+func (sk *socket) park(w *waiter) {
+	sk.waiters = append(sk.waiters, w)
+	if !w.deadline.IsZero() {
+		sk.s.waits.add(w)
+	}
+	sk.s.stats.parked.Add(1)
+}
+
+// unpark removes w from the socket's queue and the deadline heap.
+func (sk *socket) unpark(w *waiter) {
+	for i, x := range sk.waiters {
+		if x == w {
+			copy(sk.waiters[i:], sk.waiters[i+1:])
+			sk.waiters[len(sk.waiters)-1] = nil
+			sk.waiters = sk.waiters[:len(sk.waiters)-1]
+			break
+		}
+	}
+	sk.s.waits.remove(w)
+	sk.s.stats.parked.Add(^uint64(0))
+}
+
+// deliver answers parked receives while datagrams are queued. It is the
+// endpoint's notify callback (run inside stack.Input, on the loop).
+func (sk *socket) deliver() {
+	for len(sk.waiters) > 0 && sk.ep != nil && sk.ep.Len() > 0 {
+		w := sk.waiters[0]
+		sk.unpark(w)
+		sk.s.replyDatagram(sk, w.r, w.max)
+	}
+}
+
+// rememberCancel records a cancel whose receive has not arrived.
+func (sk *socket) rememberCancel(tag uint32) {
+	sk.cancelled[sk.cancelPos] = tag
+	sk.cancelPos = (sk.cancelPos + 1) % cancelMemory
+}
+
+// takeCancel reports (and forgets) whether tag was cancelled early.
+func (sk *socket) takeCancel(tag uint32) bool {
+	if tag == 0 {
+		return false
+	}
+	for i, t := range sk.cancelled {
+		if t == tag {
+			sk.cancelled[i] = 0
+			return true
+		}
+	}
+	return false
+}
+
+// close ends the socket: parked receives fail with EBADF and the endpoint
+// (and its port) is released.
+func (sk *socket) close() {
+	for len(sk.waiters) > 0 {
+		w := sk.waiters[0]
+		sk.unpark(w)
+		sk.s.fail(w.r, sockproto.EBADF)
+	}
+	if sk.ep != nil {
+		sk.ep.Close()
+		sk.ep = nil
+	}
+	delete(sk.cl.socks, sk.h)
+	sk.s.stats.sockets.Add(^uint64(0))
+}

@@ -1,0 +1,258 @@
+package stack
+
+import (
+	"net/netip"
+	"slices"
+	"time"
+
+	"armos/libipc/skbuff"
+	"armos/servers/netd/wire"
+)
+
+// arpInput handles a received ARP packet (b starts at the ARP header) and
+// frees b. It follows RFC 826's merge rule: a packet from a sender already in
+// the cache updates that entry (this is how a gratuitous ARP moves an
+// address); a request for our address also adds its sender, and is
+// answered.
+func (s *Stack) arpInput(b *skbuff.Buf) {
+	defer freeBuf(b)
+	s.c.ARP.RxPackets++
+	a, err := wire.ParseARP(b.Bytes())
+	if err != nil {
+		s.c.ARP.RxMalformed++
+		return
+	}
+	op := a.Op()
+	switch op {
+	case wire.ARPRequest:
+		s.c.ARP.RxRequests++
+	case wire.ARPReply:
+		s.c.ARP.RxReplies++
+	default:
+		s.c.ARP.RxBadOpcode++
+		return
+	}
+	ours := s.cfg.Addr.Addr()
+	smac, sip, tip := a.SenderMAC(), a.SenderIP(), a.TargetIP()
+	if smac.IsMulticast() || smac.IsZero() || sip == ours || s.isBroadcast(sip) || sip.IsMulticast() {
+		// Someone claiming our address, or nonsense: learn nothing.
+		s.c.ARP.RxBadSender++
+		return
+	}
+	now := s.clock.Now()
+	learnt := false
+	if sip.IsValid() && !sip.IsUnspecified() {
+		if n := s.arp.lookup(sip); n != nil {
+			switch {
+			case n.state == neighIncomplete:
+				s.c.ARP.Resolved++
+			case sip == tip:
+				s.c.ARP.GratuitousUpdate++
+			default:
+				s.c.ARP.Refreshed++
+			}
+			s.arpConfirm(n, smac, now)
+			learnt = true
+		} else if tip == ours && op == wire.ARPRequest {
+			// Like Linux (arp_accept=0): a request to us creates an
+			// entry, an unsolicited reply does not.
+			n, evicted, dropped := s.arp.insert(sip, neighReachable, now)
+			s.countEviction(evicted, dropped)
+			s.c.ARP.Learned++
+			s.arpConfirm(n, smac, now)
+			learnt = true
+		}
+	}
+	if tip != ours {
+		if !learnt {
+			s.c.ARP.RxNotForUs++
+		}
+		return
+	}
+	if op == wire.ARPRequest {
+		// Answer, including RFC 5227 probes (sender 0.0.0.0).
+		s.sendARP(wire.ARPReply, smac, smac, sip)
+	}
+}
+
+// arpConfirm records that addr is at mac: it completes an incomplete entry
+// (sending its queued packets), refreshes a reachable or probing one, and
+// moves an entry whose MAC changed.
+func (s *Stack) arpConfirm(n *neighbor, mac MAC, now time.Time) {
+	n.mac = mac
+	n.state = neighReachable
+	n.deadline = now.Add(ARPEntryLifetime)
+	n.confirmed = now
+	n.sent = 0
+	n.used = false
+	for b := s.arp.dequeue(n); b != nil; b = s.arp.dequeue(n) {
+		n.used = true
+		_ = s.sendFrame(b, mac, wire.EtherTypeIPv4)
+	}
+}
+
+func (s *Stack) countEviction(evicted bool, dropped int) {
+	if evicted {
+		s.c.ARP.Evictions++
+		s.c.ARP.PendingEvicted += uint64(dropped)
+	}
+}
+
+// sendARP transmits an ARP packet from our address to target (at tmac in the
+// packet, sent to the Ethernet address dst).
+func (s *Stack) sendARP(op wire.ARPOp, dst, tmac MAC, target netip.Addr) {
+	b := skbuff.Get()
+	p, err := b.Put(wire.ARPLen)
+	if err != nil {
+		s.c.Link.TxNoBuffer++
+		freeBuf(b)
+		return
+	}
+	r := wire.ARPRepr{Op: op, SenderMAC: s.cfg.MAC, SenderIP: s.cfg.Addr.Addr(), TargetMAC: tmac, TargetIP: target}
+	if !target.Is4() {
+		r.TargetIP = netip.IPv4Unspecified()
+	}
+	_ = r.Emit(p)
+	if op == wire.ARPReply {
+		s.c.ARP.TxReplies++
+	} else {
+		s.c.ARP.TxRequests++
+	}
+	_ = s.sendFrame(b, dst, wire.EtherTypeARP)
+}
+
+// arpSolicit sends the next request for n if the global rate limit allows,
+// and schedules the one after. A rate-limited request is retried when the
+// next token is due, without using up one of n's retries.
+func (s *Stack) arpSolicit(n *neighbor, now time.Time) {
+	if !s.arpLimit.take(now) {
+		s.c.ARP.RateLimited++
+		n.deadline = s.arpLimit.nextToken(now)
+		return
+	}
+	if n.state == neighProbe {
+		// Like Linux's unicast probes: ask the neighbour we know.
+		s.sendARP(wire.ARPRequest, n.mac, n.mac, n.addr)
+	} else {
+		s.sendARP(wire.ARPRequest, wire.BroadcastMAC, MAC{}, n.addr)
+	}
+	n.sent++
+	n.deadline = now.Add(ARPRetransmit)
+}
+
+// resolveAndSend sends the IPv4 packet in b to the neighbour hop, resolving
+// hop's Ethernet address first if needed (b then waits in hop's bounded
+// queue). It takes ownership of b.
+func (s *Stack) resolveAndSend(b *skbuff.Buf, hop netip.Addr) error {
+	n := s.arp.lookup(hop)
+	if n != nil && n.state != neighIncomplete {
+		n.used = true
+		return s.sendFrame(b, n.mac, wire.EtherTypeIPv4)
+	}
+	now := s.clock.Now()
+	fresh := n == nil
+	if fresh {
+		var evicted bool
+		var dropped int
+		n, evicted, dropped = s.arp.insert(hop, neighIncomplete, now)
+		s.countEviction(evicted, dropped)
+	}
+	switch d := s.arp.enqueue(n, b); {
+	case d < 0:
+		s.c.ARP.PendingOverflow++
+	default:
+		s.c.ARP.QueuedPackets++
+		s.c.ARP.PendingOverflow += uint64(d)
+	}
+	if fresh {
+		s.arpSolicit(n, now)
+	}
+	return nil
+}
+
+// arpTick runs the cache's timers.
+func (s *Stack) arpTick(now time.Time) {
+	for i := range s.arp.slots {
+		n := &s.arp.slots[i]
+		if n.state == neighFree || now.Before(n.deadline) {
+			continue
+		}
+		switch n.state {
+		case neighIncomplete:
+			if n.sent >= ARPMaxRetries {
+				s.c.ARP.ResolveFailed++
+				s.c.ARP.PendingTimeout += uint64(s.arp.remove(n))
+				continue
+			}
+		case neighReachable:
+			s.c.ARP.Expired++
+			if !n.used {
+				s.arp.remove(n)
+				continue
+			}
+			n.state, n.sent = neighProbe, 0
+		case neighProbe:
+			if n.sent >= ARPMaxRetries {
+				s.c.ARP.ProbeFailed++
+				s.arp.remove(n)
+				continue
+			}
+		}
+		s.arpSolicit(n, now)
+	}
+}
+
+// arpNextDeadline returns the earliest ARP timer.
+func (s *Stack) arpNextDeadline() (time.Time, bool) {
+	var t time.Time
+	for i := range s.arp.slots {
+		n := &s.arp.slots[i]
+		if n.state != neighFree && (t.IsZero() || n.deadline.Before(t)) {
+			t = n.deadline
+		}
+	}
+	return t, !t.IsZero()
+}
+
+// ARPEntry describes one neighbour cache entry, for the `arp` command.
+type ARPEntry struct {
+	Addr    netip.Addr
+	MAC     MAC           // zero while incomplete
+	State   string        // "incomplete", "reachable" or "probe"
+	Expires time.Duration // reachable: time left; otherwise time to the next request
+	Queued  int           // packets waiting for resolution
+}
+
+// ARPTable returns the neighbour cache sorted by address.
+func (s *Stack) ARPTable() []ARPEntry {
+	now := s.clock.Now()
+	out := make([]ARPEntry, 0, s.arp.len())
+	for i := range s.arp.slots {
+		n := &s.arp.slots[i]
+		if n.state == neighFree {
+			continue
+		}
+		out = append(out, ARPEntry{Addr: n.addr, MAC: n.mac, State: n.state.String(), Expires: n.deadline.Sub(now), Queued: n.pending.Len()})
+	}
+	slices.SortFunc(out, func(a, b ARPEntry) int { return a.Addr.Compare(b.Addr) })
+	return out
+}
+
+// Announce broadcasts a gratuitous ARP request for our address (sender and
+// target both our address), so neighbours update their caches: netd calls
+// it at start and after a restart. It is subject to the request rate limit.
+func (s *Stack) Announce() {
+	if !s.arpLimit.take(s.clock.Now()) {
+		s.c.ARP.RateLimited++
+		return
+	}
+	s.sendARP(wire.ARPRequest, wire.BroadcastMAC, MAC{}, s.cfg.Addr.Addr())
+}
+
+// isBroadcast reports whether a is the limited broadcast address or our
+// subnet's directed broadcast.
+func (s *Stack) isBroadcast(a netip.Addr) bool {
+	return a == limitedBroadcast || (s.bcast.IsValid() && a == s.bcast)
+}
+
+var limitedBroadcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})

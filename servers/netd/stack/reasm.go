@@ -1,0 +1,240 @@
+package stack
+
+import (
+	"net/netip"
+	"time"
+)
+
+// IPv4 reassembly (RFC 791 section 3.2, RFC 815 for the bookkeeping), with
+// Linux's policies since 4.19: a fragment wholly inside data already received
+// is a duplicate and ignored; any other overlap discards the whole datagram
+// (the defence against overlapping-fragment attacks); incomplete datagrams
+// are dropped after ReasmTimeout; memory is bounded by ReasmMaxBytes and the
+// number of datagrams by ReasmMaxDatagrams, and fragments over either bound
+// are refused.
+
+// maxIPv4Len is the largest IPv4 datagram, header included.
+const maxIPv4Len = 65535
+
+// reasmKey identifies the fragments of one datagram (RFC 791: source,
+// destination, protocol and identification).
+type reasmKey struct {
+	src, dst netip.Addr
+	id       uint16
+	proto    uint8
+}
+
+// span is a received byte range [start, end) of a datagram's payload.
+type span struct{ start, end int }
+
+// reassembly collects one datagram's fragments.
+type reassembly struct {
+	key      reasmKey
+	deadline time.Time
+	// data holds the payload received so far at its offsets; it grows as
+	// fragments arrive (capacity counted against ReasmMaxBytes).
+	data []byte
+	// have lists the received ranges, sorted and merged.
+	have []span
+	// total is the payload length, known once the last fragment (MF=0)
+	// arrives; -1 until then.
+	total int
+	// header is the IPv4 header of the first fragment (offset 0), kept to
+	// rebuild the datagram and to quote in a time-exceeded error.
+	header    [60]byte
+	headerLen int
+	// frags counts the fragments held.
+	frags int
+}
+
+// fragment is a parsed fragment as the reassembler needs it.
+type fragment struct {
+	key     reasmKey
+	offset  int  // payload offset in bytes
+	more    bool // MF flag
+	header  []byte
+	payload []byte
+}
+
+// reasmResult is what adding a fragment did.
+type reasmResult uint8
+
+const (
+	reasmHeld         reasmResult = iota // fragment stored, datagram incomplete
+	reasmComplete                        // datagram complete: see the returned reassembly
+	reasmDuplicate                       // fragment ignored: already received
+	reasmOverlap                         // datagram discarded: overlapping fragment
+	reasmTooBig                          // datagram discarded: past 65535 bytes
+	reasmInconsistent                    // datagram discarded: conflicting ends
+	reasmBadFragment                     // fragment ignored: empty after trimming
+	reasmNoMemory                        // fragment refused: memory or datagram bound
+)
+
+// reassembler holds the datagrams being reassembled.
+type reassembler struct {
+	list []*reassembly // ≤ ReasmMaxDatagrams, oldest first
+	mem  int           // bytes of data capacity held
+}
+
+func (r *reassembler) find(k reasmKey) (int, *reassembly) {
+	for i, d := range r.list {
+		if d.key == k {
+			return i, d
+		}
+	}
+	return -1, nil
+}
+
+// drop removes the reassembly at index i and returns how many fragments it
+// held.
+func (r *reassembler) drop(i int) int {
+	d := r.list[i]
+	r.mem -= cap(d.data)
+	r.list = append(r.list[:i], r.list[i+1:]...)
+	return d.frags
+}
+
+// add stores f. On reasmComplete it returns the completed reassembly (already
+// removed from the table); its header and data[:total] form the datagram.
+// held is the number of fragments discarded along with a datagram on
+// reasmOverlap, reasmTooBig and reasmInconsistent.
+func (r *reassembler) add(f *fragment, now time.Time) (res reasmResult, done *reassembly, held int) {
+	start := f.offset
+	end := start + len(f.payload)
+	if f.more {
+		// Every fragment but the last carries a multiple of 8 bytes;
+		// like Linux, trim a non-conforming one.
+		end &^= 7
+		if end <= start {
+			return reasmBadFragment, nil, 0
+		}
+	}
+	i, d := r.find(f.key)
+	if len(f.header)+end > maxIPv4Len {
+		if d != nil {
+			held = r.drop(i)
+		}
+		return reasmTooBig, nil, held
+	}
+	if d == nil {
+		if len(r.list) >= ReasmMaxDatagrams {
+			return reasmNoMemory, nil, 0
+		}
+		d = &reassembly{key: f.key, deadline: now.Add(ReasmTimeout), total: -1}
+		r.list = append(r.list, d)
+		i = len(r.list) - 1
+	}
+	// Ends must agree: one last fragment, nothing beyond it.
+	if !f.more {
+		if (d.total >= 0 && d.total != end) || d.highest() > end {
+			return reasmInconsistent, nil, r.drop(i)
+		}
+	} else if d.total >= 0 && end > d.total {
+		return reasmInconsistent, nil, r.drop(i)
+	}
+	// Duplicate or overlap?
+	for _, s := range d.have {
+		if start >= s.start && end <= s.end {
+			return reasmDuplicate, nil, 0
+		}
+		if start < s.end && end > s.start {
+			return reasmOverlap, nil, r.drop(i)
+		}
+	}
+	if end > len(d.data) {
+		grow := end - cap(d.data)
+		if grow > 0 && r.mem+grow > ReasmMaxBytes {
+			if d.frags == 0 {
+				r.drop(i)
+			}
+			return reasmNoMemory, nil, 0
+		}
+		if end > cap(d.data) {
+			size := end
+			if f.more && size < 2*cap(d.data) {
+				size = min(2*cap(d.data), maxIPv4Len)
+				if r.mem+size-cap(d.data) > ReasmMaxBytes {
+					size = end
+				}
+			}
+			nd := make([]byte, end, size)
+			copy(nd, d.data)
+			r.mem += size - cap(d.data)
+			d.data = nd
+		} else {
+			d.data = d.data[:end]
+		}
+	}
+	copy(d.data[start:end], f.payload)
+	d.insertSpan(span{start, end})
+	d.frags++
+	if !f.more {
+		d.total = end
+	}
+	if start == 0 {
+		d.headerLen = copy(d.header[:], f.header)
+	}
+	if d.total >= 0 && len(d.have) == 1 && d.have[0] == (span{0, d.total}) {
+		r.drop(i)
+		return reasmComplete, d, 0
+	}
+	return reasmHeld, nil, 0
+}
+
+// highest returns the end of the highest byte received.
+func (d *reassembly) highest() int {
+	if len(d.have) == 0 {
+		return 0
+	}
+	return d.have[len(d.have)-1].end
+}
+
+// insertSpan adds a range that overlaps no existing one, merging neighbours.
+func (d *reassembly) insertSpan(n span) {
+	i := 0
+	for i < len(d.have) && d.have[i].end < n.start {
+		i++
+	}
+	// d.have[i] is the first span that could touch n.
+	if i < len(d.have) && d.have[i].end == n.start {
+		d.have[i].end = n.end
+		if i+1 < len(d.have) && d.have[i+1].start == n.end {
+			d.have[i].end = d.have[i+1].end
+			d.have = append(d.have[:i+1], d.have[i+2:]...)
+		}
+		return
+	}
+	if i < len(d.have) && d.have[i].start == n.end {
+		d.have[i].start = n.start
+		return
+	}
+	d.have = append(d.have, span{})
+	copy(d.have[i+1:], d.have[i:])
+	d.have[i] = n
+}
+
+// expire removes every reassembly whose deadline has passed, calling fn for
+// each (before removal) so the stack can count it and send "fragment
+// reassembly time exceeded".
+func (r *reassembler) expire(now time.Time, fn func(d *reassembly)) {
+	for i := 0; i < len(r.list); {
+		d := r.list[i]
+		if now.Before(d.deadline) {
+			i++
+			continue
+		}
+		fn(d)
+		r.drop(i)
+	}
+}
+
+// nextDeadline returns the earliest reassembly deadline.
+func (r *reassembler) nextDeadline() (time.Time, bool) {
+	var t time.Time
+	for _, d := range r.list {
+		if t.IsZero() || d.deadline.Before(t) {
+			t = d.deadline
+		}
+	}
+	return t, !t.IsZero()
+}

@@ -1,0 +1,150 @@
+package stack
+
+import (
+	"bytes"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var reasmT0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func testPayload(n int) []byte {
+	p := make([]byte, n)
+	for i := range p {
+		p[i] = byte(i*7 + i>>8)
+	}
+	return p
+}
+
+func frag(p []byte, off, end int, more bool) *fragment {
+	return &fragment{
+		key:     reasmKey{src: netip.MustParseAddr("10.0.0.2"), dst: netip.MustParseAddr("10.0.0.1"), id: 7, proto: 17},
+		offset:  off,
+		more:    more,
+		header:  make([]byte, 20),
+		payload: p[off:end],
+	}
+}
+
+func TestReassemblerOrders(t *testing.T) {
+	p := testPayload(3000)
+	pieces := [][3]int{{0, 1480, 1}, {1480, 2960, 1}, {2960, 3000, 0}}
+	orders := map[string][]int{"in order": {0, 1, 2}, "reversed": {2, 1, 0}, "last first": {2, 0, 1}, "middle first": {1, 2, 0}}
+	for name, order := range orders {
+		t.Run(name, func(t *testing.T) {
+			var r reassembler
+			for k, idx := range order {
+				pc := pieces[idx]
+				res, done, _ := r.add(frag(p, pc[0], pc[1], pc[2] == 1), reasmT0)
+				if k < len(order)-1 {
+					require.Equal(t, reasmHeld, res)
+					require.Nil(t, done)
+					continue
+				}
+				require.Equal(t, reasmComplete, res)
+				require.Equal(t, 3000, done.total)
+				require.True(t, bytes.Equal(p, done.data[:done.total]))
+				require.Equal(t, 20, done.headerLen)
+			}
+			assert.Empty(t, r.list)
+			assert.Zero(t, r.mem, "memory returned after completion")
+		})
+	}
+}
+
+func TestReassemblerDuplicateAndOverlap(t *testing.T) {
+	p := testPayload(2000)
+	var r reassembler
+	res, _, _ := r.add(frag(p, 0, 800, true), reasmT0)
+	require.Equal(t, reasmHeld, res)
+	res, _, _ = r.add(frag(p, 0, 800, true), reasmT0)
+	require.Equal(t, reasmDuplicate, res, "exact duplicate")
+	res, _, _ = r.add(frag(p, 8, 400, true), reasmT0)
+	require.Equal(t, reasmDuplicate, res, "fragment inside received data")
+	require.Len(t, r.list, 1)
+
+	res, _, held := r.add(frag(p, 792, 1600, true), reasmT0)
+	require.Equal(t, reasmOverlap, res, "partial overlap discards the datagram")
+	require.Equal(t, 1, held)
+	require.Empty(t, r.list)
+	require.Zero(t, r.mem)
+}
+
+func TestReassemblerInconsistentEnds(t *testing.T) {
+	p := testPayload(2000)
+	var r reassembler
+	_, _, _ = r.add(frag(p, 0, 800, true), reasmT0)
+	res, _, _ := r.add(frag(p, 1600, 2000, false), reasmT0)
+	require.Equal(t, reasmHeld, res)
+	res, _, held := r.add(frag(p, 800, 1800, false), reasmT0)
+	require.Equal(t, reasmInconsistent, res, "second last fragment with another end")
+	require.Equal(t, 2, held)
+
+	_, _, _ = r.add(frag(p, 800, 1600, true), reasmT0)
+	res, _, _ = r.add(frag(p, 0, 400, false), reasmT0)
+	require.Equal(t, reasmInconsistent, res, "last fragment ending before received data")
+}
+
+func TestReassemblerTrimsAndBounds(t *testing.T) {
+	p := testPayload(70000)
+	var r reassembler
+	res, _, _ := r.add(frag(p, 0, 5, true), reasmT0)
+	require.Equal(t, reasmBadFragment, res, "non-last fragment under 8 bytes is empty after trimming")
+
+	res, _, _ = r.add(frag(p, 65528, 65536, false), reasmT0)
+	require.Equal(t, reasmTooBig, res, "ping of death")
+
+	// More datagrams than ReasmMaxDatagrams are refused.
+	for i := range ReasmMaxDatagrams {
+		f := frag(p, 0, 8, true)
+		f.key.id = uint16(i)
+		res, _, _ = r.add(f, reasmT0)
+		require.Equal(t, reasmHeld, res)
+	}
+	f := frag(p, 0, 8, true)
+	f.key.id = 9999
+	res, _, _ = r.add(f, reasmT0)
+	require.Equal(t, reasmNoMemory, res)
+	require.Len(t, r.list, ReasmMaxDatagrams)
+}
+
+func TestReassemblerMemoryBound(t *testing.T) {
+	p := testPayload(65000)
+	var r reassembler
+	refused := 0
+	for i := range 8 {
+		f := frag(p, 64000, 64008, true) // forces 64 KB of data each
+		f.key.id = uint16(i)
+		res, _, _ := r.add(f, reasmT0)
+		if res == reasmNoMemory {
+			refused++
+		}
+		require.LessOrEqual(t, r.mem, ReasmMaxBytes)
+	}
+	require.Positive(t, refused)
+	require.LessOrEqual(t, len(r.list), ReasmMaxBytes/64000)
+}
+
+func TestReassemblerExpire(t *testing.T) {
+	p := testPayload(2000)
+	var r reassembler
+	_, _, _ = r.add(frag(p, 0, 800, true), reasmT0)
+	dl, ok := r.nextDeadline()
+	require.True(t, ok)
+	require.Equal(t, reasmT0.Add(ReasmTimeout), dl)
+
+	var expired []*reassembly
+	r.expire(reasmT0.Add(ReasmTimeout-time.Nanosecond), func(d *reassembly) { expired = append(expired, d) })
+	require.Empty(t, expired)
+	r.expire(reasmT0.Add(ReasmTimeout), func(d *reassembly) { expired = append(expired, d) })
+	require.Len(t, expired, 1)
+	require.Equal(t, 20, expired[0].headerLen, "first fragment's header kept for the ICMP error")
+	require.Empty(t, r.list)
+	require.Zero(t, r.mem)
+	_, ok = r.nextDeadline()
+	require.False(t, ok)
+}
