@@ -426,7 +426,15 @@ func (c *Conn) writeLoop() {
 			}
 			c.stats.replies.Add(1)
 		case <-c.done:
-			return
+			for {
+				select {
+				case m := <-c.outbox:
+					c.stats.droppedReplies.Add(1)
+					closeAll(m.Caps)
+				default:
+					return
+				}
+			}
 		}
 	}
 }

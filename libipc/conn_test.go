@@ -471,3 +471,83 @@ func mustMsg(t *testing.T, k libipc.Kind, op libipc.Op, id uint32, body any) []b
 	require.NoError(t, err)
 	return b
 }
+
+func TestTryPost(t *testing.T) {
+	srv := libipc.NewServer(libipc.NewMux())
+	// Not serving yet: the dispatch queue fills and TryPost refuses.
+	for i := 0; i < libipc.DispatchQueueLen; i++ {
+		require.NoError(t, srv.TryPost(func() {}))
+	}
+	assert.ErrorIs(t, srv.TryPost(func() {}), libipc.ErrWouldBlock)
+	assert.Equal(t, uint64(1), srv.Stats().PostFull)
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go srv.Serve(ctx)
+	require.True(t, srv.Post(func() { close(ran) }))
+	select {
+	case <-ran:
+	case <-time.After(waitTimeout):
+		t.Fatal("posted function never ran")
+	}
+	cancel()
+	require.Eventually(t, func() bool { return errors.Is(srv.TryPost(func() {}), libipc.ErrClosed) }, waitTimeout, time.Millisecond)
+}
+
+func TestRepliesNeverBlockServer(t *testing.T) {
+	mux := libipc.NewMux()
+	conns := make(chan *libipc.Conn, 2)
+	mux.OnConnect(func(c *libipc.Conn) { conns <- c })
+	libipc.Handle(mux, opEcho, func(r *libipc.Request, req *echoReq) (*echoResp, error) {
+		return &echoResp{N: req.N}, nil
+	})
+	srv := libipc.NewServer(mux)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go srv.Serve(ctx)
+
+	// A client that sends requests but never reads its replies.
+	const qlen, n = 2, 80
+	raw, end := libipc.NewPair(qlen)
+	defer raw.Close()
+	srv.Accept(end)
+	sc := <-conns
+	go func() {
+		for i := 0; i < n; i++ {
+			if raw.Send(context.Background(), libipc.Message{Data: mustMsg(t, libipc.KindRequest, opEcho, uint32(i+1), &echoReq{N: i})}) != nil {
+				return
+			}
+		}
+	}()
+	// qlen replies fit the queue, OutboxLen wait in the outbox, one is in
+	// the writer's hands (or not yet), the rest are dropped and counted.
+	kept := qlen + libipc.OutboxLen
+	require.Eventually(t, func() bool {
+		d := sc.Stats().DroppedReplies
+		return d == uint64(n-kept) || d == uint64(n-kept-1)
+	}, waitTimeout, time.Millisecond, "dropped: %d", sc.Stats().DroppedReplies)
+
+	// The server is not stuck: another client is served meanwhile.
+	a, b := libipc.NewPair(4)
+	srv.Accept(b)
+	c := libipc.NewConn(a)
+	defer c.Close()
+	var resp echoResp
+	require.NoError(t, c.Call(testCtx(t), opEcho, &echoReq{N: 5}, &resp))
+	assert.Equal(t, 5, resp.N)
+
+	// The slow client gets the replies that were kept, in order.
+	got := 0
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		m, err := raw.Recv(ctx)
+		cancel()
+		if err != nil {
+			break
+		}
+		h, err := libipc.DecodeMessage(m.Data, &resp)
+		require.NoError(t, err)
+		assert.Equal(t, libipc.KindReply, h.Kind)
+		got++
+	}
+	assert.Equal(t, uint64(n), uint64(got)+sc.Stats().DroppedReplies, "every reply is delivered or counted")
+}

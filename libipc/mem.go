@@ -20,8 +20,9 @@ type MemStats struct {
 }
 
 // memPipe is the state shared by the two ends of an in-memory pair. One
-// mutex guards both queues; changed is closed (and replaced) on every state
-// change, waking all blocked callers, which then re-check.
+// mutex guards both queues. changed is made when a caller has to wait and
+// closed at the next state change, waking all waiters, which then re-check;
+// with nobody waiting a state change costs no allocation.
 type memPipe struct {
 	capacity int
 
@@ -46,14 +47,25 @@ func NewPair(capacity int) (*MemEndpoint, *MemEndpoint) {
 	if capacity < 1 {
 		capacity = DefaultQueueLen
 	}
-	p := &memPipe{capacity: capacity, changed: make(chan struct{})}
+	p := &memPipe{capacity: capacity}
 	return &MemEndpoint{p: p, side: 0}, &MemEndpoint{p: p, side: 1}
 }
 
 // signal wakes every waiter; called with p.mu held.
 func (p *memPipe) signal() {
-	close(p.changed)
-	p.changed = make(chan struct{})
+	if p.changed != nil {
+		close(p.changed)
+		p.changed = nil
+	}
+}
+
+// waitChan returns the channel closed at the next state change; called with
+// p.mu held.
+func (p *memPipe) waitChan() <-chan struct{} {
+	if p.changed == nil {
+		p.changed = make(chan struct{})
+	}
+	return p.changed
 }
 
 func checkBounds(m Message) error {
@@ -76,7 +88,7 @@ func (e *MemEndpoint) trySendLocked(m Message) (<-chan struct{}, error) {
 	case p.closed[peer]:
 		return nil, ErrPeerClosed
 	case len(p.queue[peer]) >= p.capacity:
-		return p.changed, ErrWouldBlock
+		return p.waitChan(), ErrWouldBlock
 	}
 	m.Data = append([]byte(nil), m.Data...) // the kernel copies too
 	if len(m.Caps) > 0 {
@@ -141,7 +153,7 @@ func (e *MemEndpoint) tryRecvLocked() (Message, <-chan struct{}, error) {
 	case p.closed[1-e.side]:
 		return Message{}, nil, ErrPeerClosed
 	}
-	return Message{}, p.changed, ErrWouldBlock
+	return Message{}, p.waitChan(), ErrWouldBlock
 }
 
 // TryRecv implements Endpoint.
@@ -215,5 +227,5 @@ func (e *MemEndpoint) Poll() (ready bool, changed <-chan struct{}) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	ready = len(p.queue[e.side]) > 0 || p.closed[0] || p.closed[1]
-	return ready, p.changed
+	return ready, p.waitChan()
 }

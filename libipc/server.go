@@ -127,6 +127,7 @@ type ServerStats struct {
 	Dispatched uint64 // requests and one-way messages handed to handlers
 	UnknownOps uint64 // messages for ops with no handler
 	Panics     uint64 // handler panics recovered (answered with ErrInternal)
+	PostFull   uint64 // TryPost calls refused because the dispatch queue was full
 }
 
 // event is one unit of work for the dispatch goroutine.
@@ -152,7 +153,7 @@ type Server struct {
 	mu    sync.Mutex
 	conns map[*Conn]struct{}
 
-	accepted, active, dispatched, unknown, panics atomic.Uint64
+	accepted, active, dispatched, unknown, panics, postFull atomic.Uint64
 }
 
 // NewServer returns a server for mux. Call Serve to run it; Accept may be
@@ -209,7 +210,28 @@ func (s *Server) post(e event) bool {
 // Post runs fn on the dispatch goroutine (for example to complete deferred
 // replies when a timer fires or the network stack has data). It waits for
 // room in the dispatch queue and returns false if the server has stopped.
+// Call it from other goroutines only: code already on the dispatch goroutine
+// (a handler, a callback) just calls fn, and posting from there could wait
+// forever on a full queue; TryPost never waits.
 func (s *Server) Post(fn func()) bool { return s.post(event{fn: fn}) }
+
+// TryPost is Post without waiting: it fails with ErrWouldBlock when the
+// dispatch queue is full (counted in ServerStats.PostFull) and with
+// ErrClosed when the server has stopped.
+func (s *Server) TryPost(fn func()) error {
+	select {
+	case <-s.done:
+		return ErrClosed
+	default:
+	}
+	select {
+	case s.events <- event{fn: fn}:
+		return nil
+	default:
+		s.postFull.Add(1)
+		return ErrWouldBlock
+	}
+}
 
 // Serve runs the dispatch loop until ctx ends, then closes every connection
 // and returns ctx's error. Call it once.
@@ -242,7 +264,7 @@ func (s *Server) shutdown() {
 func (s *Server) Stats() ServerStats {
 	return ServerStats{
 		Accepted: s.accepted.Load(), Active: s.active.Load(), Dispatched: s.dispatched.Load(),
-		UnknownOps: s.unknown.Load(), Panics: s.panics.Load(),
+		UnknownOps: s.unknown.Load(), Panics: s.panics.Load(), PostFull: s.postFull.Load(),
 	}
 }
 

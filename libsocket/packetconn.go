@@ -138,7 +138,8 @@ func (p *PacketConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) 
 		switch {
 		case errors.Is(err, net.ErrClosed):
 			return 0, netipZero, p.opErr("read", netipZero, net.ErrClosed)
-		case why == errDeadlineMoved, why == errDeadlinePassed, errors.Is(err, ETIMEDOUT):
+		case why == errDeadlineMoved, why == errDeadlinePassed,
+			!dl.IsZero() && errors.Is(err, ETIMEDOUT): // netd's timer for our deadline
 			continue // check the (possibly new) deadline again
 		}
 		var oe *net.OpError

@@ -22,6 +22,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -37,6 +39,9 @@ const readyPrefix = "netd: ready"
 
 func main() {
 	opts, err := parseOptions(os.Args[1:], os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "netd:", err)
 		os.Exit(2)
@@ -70,7 +75,11 @@ func run(opts options) error {
 		}
 		return err
 	}
-	fmt.Printf("%s on %s ip %s mac %s mtu %d apps %s\n", readyPrefix, opts.tap, opts.addr, opts.mac, mtu, strings.Join(opts.apps, ","))
+	apps := strings.Join(opts.apps, ",")
+	if apps == "" {
+		apps = "-"
+	}
+	fmt.Printf("%s on %s ip %s mac %s mtu %d apps %s\n", readyPrefix, opts.tap, opts.addr, opts.mac, mtu, apps)
 
 	err = n.wait(ctx)
 	cancel()

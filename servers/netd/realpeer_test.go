@@ -178,6 +178,11 @@ func TestRealPeer(t *testing.T) {
 	ns := peertest.NewNS(t)
 	ns.AddTap(t, peerDev, linuxSide)
 	netd := startNetd(t, ns, bin, "-tap", peerDev, "-ip", netdCIDR, "-gw", "10.99.0.1", "-apps", "echo")
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("netd output:\n%s", netd.output())
+		}
+	})
 	ctx := context.Background()
 
 	t.Run("ping", func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"unsafe"
 
 	"armos/microkernel/internal/arch"
+	"armos/microkernel/internal/mm"
 )
 
 // Boot before the Go runtime exists. entry_arm64.s has dropped to EL1,
@@ -41,8 +42,11 @@ var (
 	initialSP uintptr    // the Linux initial stack pointer for _rt0_arm64_linux
 	bootInfo  BootInfo
 	dtbOK     bool
-	physPages pageAllocator
-	kas       addrSpace // the kernel's address space
+	physPages mm.PhysMem
+	// bootReserved is what the page allocator must not hand out: the DTB,
+	// the kernel image and the boot tables (a global: no allocation).
+	bootReserved [1]mm.Range
+	kas          addrSpace // the kernel's address space
 )
 
 // ELF auxiliary vector keys (include/uapi/linux/auxvec.h).
@@ -78,7 +82,16 @@ func earlyInit() {
 	if memEnd > 4<<30 { // the boot map covers RAM up to 4 GiB
 		memEnd = 4 << 30
 	}
-	physPages.init(bootFree, memEnd)
+	w, e := mm.IdentityWindow(uint64(bootInfo.MemBase), uint64(memEnd-bootInfo.MemBase))
+	bootReserved[0] = mm.Range{Start: uint64(bootInfo.MemBase), End: uint64(bootFree)}
+	if e == mm.OK {
+		e = physPages.Init(w, bootReserved[:])
+	}
+	if e != mm.OK {
+		puts(FailMarker)
+		puts(" cannot set up the page allocator\n")
+		powerOff()
+	}
 	kas = addrSpace{root: kernelL0, pages: &physPages}
 	initThreads()
 	initFiles()

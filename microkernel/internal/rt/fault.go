@@ -36,6 +36,28 @@ func ecName(ec uint64) string {
 	return "unexpected exception class"
 }
 
+// faultStatusName decodes the DFSC/IFSC field of an abort's ESR (Arm ARM,
+// "ISS encoding for an exception from a Data Abort").
+func faultStatusName(fsc uint64) string {
+	switch fsc & 0x3c {
+	case 0x00:
+		return "address size fault"
+	case 0x04:
+		return "translation fault"
+	case 0x08:
+		return "access flag fault"
+	case 0x0c:
+		return "permission fault"
+	}
+	switch fsc {
+	case 0x10:
+		return "synchronous external abort"
+	case 0x21:
+		return "alignment fault"
+	}
+	return "other fault status"
+}
+
 // dumpRegs prints the state of a faulting thread.
 func dumpRegs(tf *Frame, esr, far uint64) {
 	puts("  ESR ")
@@ -44,6 +66,15 @@ func dumpRegs(tf *Frame, esr, far uint64) {
 	putHex(esr >> 26)
 	puts(": ")
 	puts(ecName(esr >> 26))
+	if ec := esr >> 26; ec == ecDataAbortSame || ec == ecDataAbortLow || ec == ecInstAbortSame {
+		puts(", ")
+		puts(faultStatusName(esr & 0x3f))
+		if ec != ecInstAbortSame && esr&(1<<6) != 0 { // ISS.WnR
+			puts(", write")
+		} else if ec != ecInstAbortSame {
+			puts(", read")
+		}
+	}
 	puts(")\n  FAR ")
 	putHex(far)
 	puts("  ELR ")
@@ -98,7 +129,7 @@ func outOfMemory(tf *Frame, far uint64) {
 	puts("\narmos: out of physical memory at ")
 	putHex(far)
 	puts(" (")
-	putDec(physPages.inUse)
+	putDec(physPages.Stats().Used)
 	puts(" pages in use)\n")
 	puts(FailMarker)
 	puts(" out of memory\n")

@@ -24,13 +24,14 @@ var stats Stats
 
 // MemStats describes physical memory as the trap layer sees it.
 type MemStats struct {
-	TotalPages  uint64 // pages managed by the page allocator
+	TotalPages  uint64 // allocatable pages
 	InUse       uint64 // pages handed out now (heap pages and page tables)
 	Peak        uint64 // most pages ever in use at once
+	MetaPages   uint64 // the page allocator's own metadata
 	Mapped      uint64 // demand-zero pages mapped now
 	Faults      uint64 // demand-zero faults served
 	AllocFailed uint64 // allocations that found no memory
-	KernelImage uint64 // bytes from the load address to the end of the image and boot tables
+	KernelImage uint64 // bytes from the start of RAM (DTB) to the end of the image and boot tables
 }
 
 // ReadStats returns a snapshot of the trap layer's counters.
@@ -38,13 +39,15 @@ func ReadStats() Stats { return stats }
 
 // ReadMemStats returns a snapshot of physical memory use.
 func ReadMemStats() MemStats {
+	ps := physPages.Stats()
 	return MemStats{
-		TotalPages:  physPages.total,
-		InUse:       physPages.inUse,
-		Peak:        physPages.peak,
+		TotalPages:  ps.Total,
+		InUse:       ps.Used,
+		Peak:        ps.Peak,
+		MetaPages:   ps.Meta,
 		Mapped:      kas.mapped,
 		Faults:      kas.faults,
-		AllocFailed: physPages.failed,
+		AllocFailed: ps.AllocFails,
 		KernelImage: uint64(bootFree - bootInfo.MemBase),
 	}
 }

@@ -3,6 +3,10 @@ package rt
 import (
 	"testing"
 	"unsafe"
+
+	"github.com/stretchr/testify/require"
+
+	"armos/microkernel/internal/mm"
 )
 
 // hostArena gives a test "physical memory": page-aligned host memory whose
@@ -21,9 +25,12 @@ func hostArena(t *testing.T, pages int) (start, end uintptr) {
 func resetKernel(t *testing.T, pages int) {
 	t.Helper()
 	start, end := hostArena(t, pages)
-	physPages.init(start, end)
-	root := physPages.Alloc()
-	kas = addrSpace{root: root, pages: &physPages}
+	w, e := mm.NewWindow(uint64(start), uint64(end-start), ptrOf(start))
+	require.Equal(t, mm.OK, e)
+	require.Equal(t, mm.OK, physPages.Init(w, nil))
+	kas = addrSpace{pages: &physPages}
+	kas.root = kas.alloc()
+	require.NotZero(t, kas.root)
 	threads = [maxThreads]thread{}
 	files = [maxFiles]file{}
 	sigactions = [nsig + 1]sigaction{}

@@ -50,7 +50,7 @@ func trap(kind uint64, tf *Frame) {
 			if isTranslationFault(esr) && kas.Fault(far) {
 				break
 			}
-			if isTranslationFault(esr) && physPages.failed != 0 {
+			if isTranslationFault(esr) && kas.outOfMemory {
 				outOfMemory(tf, uint64(far))
 			}
 			syncFault(tf, esr, uint64(far))

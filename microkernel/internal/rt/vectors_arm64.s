@@ -27,7 +27,9 @@
 	MOVD	$kind, R0; \
 	B	·trapCommon(SB)
 
-// The table itself. Never called.
+// func vectors()
+// The table itself (VBAR_EL1 points here); never called. Each entry
+// clobbers SP_EL1 (by FRAME_SIZE) after saving X0/X1, then R0 = kind.
 TEXT ·vectors(SB),NOSPLIT|NOFRAME,$0
 	PCALIGN	$2048
 	ENTRY(KIND_SYNC)	// current EL, SP0: synchronous
@@ -47,6 +49,7 @@ TEXT ·vectors(SB),NOSPLIT|NOFRAME,$0
 	ENTRY(KIND_LOWER)
 	ENTRY(KIND_LOWER)
 
+// func trapCommon()
 // trapCommon saves the interrupted thread into the Frame at RSP (X0/X1 are
 // already there, R0 holds the kind), calls trap(kind, frame) with g = trapG,
 // then restores whatever Frame trap left there (possibly another thread's)

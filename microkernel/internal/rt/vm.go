@@ -12,7 +12,10 @@ package rt
 // tables of reserved entries down to level 3 and maps a fresh zeroed page.
 // munmap and madvise(DONTNEED) free the pages again.
 
-import "armos/microkernel/internal/arch"
+import (
+	"armos/microkernel/internal/arch"
+	"armos/microkernel/internal/mm"
+)
 
 // VMSAv8-64 descriptor bits (Arm ARM D8.3).
 const (
@@ -52,10 +55,21 @@ const (
 // addrSpace is a translation table plus the allocator its pages come from.
 type addrSpace struct {
 	root   uintptr // level 0 table
-	pages  *pageAllocator
+	pages  *mm.PhysMem
 	cursor uintptr // next mmap address to try when there is no hint
 	mapped uint64  // demand-zero pages currently mapped
 	faults uint64  // demand-zero faults served
+	// outOfMemory is set when the last Fault failed for lack of a page.
+	outOfMemory bool
+}
+
+// alloc returns a zeroed physical page, or 0 when memory is exhausted.
+func (as *addrSpace) alloc() uintptr {
+	pa, e := as.pages.AllocZeroed()
+	if e != mm.OK {
+		return 0
+	}
+	return uintptr(pa)
 }
 
 // span returns the size covered by one entry at level (0..3).
@@ -92,7 +106,7 @@ func (as *addrSpace) walk(tbl uintptr, level int, va, end uintptr, op int, found
 				return true
 			}
 			if level == 3 && (op == opUnmap || op == opDontNeed) {
-				as.pages.Free(uintptr(d & descAddrMask))
+				as.pages.Free(d & descAddrMask)
 				as.mapped--
 				*e = 0
 				if op == opDontNeed {
@@ -123,7 +137,7 @@ func (as *addrSpace) walk(tbl uintptr, level int, va, end uintptr, op int, found
 				if full {
 					*e = descReserved
 				} else {
-					sub := as.pages.Alloc()
+					sub := as.alloc()
 					if sub == 0 {
 						return false
 					}
@@ -142,7 +156,7 @@ func (as *addrSpace) walk(tbl uintptr, level int, va, end uintptr, op int, found
 // split replaces the reserved entry *e at level with a table whose 512
 // entries are all reserved, and returns the new table (0 if out of memory).
 func (as *addrSpace) split(e *uint64, level int) uintptr {
-	sub := as.pages.Alloc()
+	sub := as.alloc()
 	if sub == 0 {
 		return 0
 	}
@@ -184,8 +198,9 @@ func (as *addrSpace) Free(va, n uintptr) bool {
 
 // Fault serves a translation fault at va: if va is reserved it maps a fresh
 // zeroed page there and returns true; it returns false for an address that
-// was never mmapped (or when memory is exhausted; see outOfMemory).
+// was never mmapped, or when memory is exhausted (then outOfMemory is set).
 func (as *addrSpace) Fault(va uintptr) bool {
+	as.outOfMemory = false
 	tbl := as.root
 	for level := 0; level < levels; level++ {
 		e := &table(tbl)[(va>>(39-9*uint(level)))&511]
@@ -198,11 +213,13 @@ func (as *addrSpace) Fault(va uintptr) bool {
 		case d&descReserved != 0 && level < 3:
 			tbl = as.split(e, level)
 			if tbl == 0 {
+				as.outOfMemory = true
 				return false
 			}
 		case d&descReserved != 0:
-			pa := as.pages.Alloc()
+			pa := as.alloc()
 			if pa == 0 {
+				as.outOfMemory = true
 				return false
 			}
 			*e = uint64(pa) | pageDataDesc

@@ -6,34 +6,12 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestPageAllocatorReusesFreedPages(t *testing.T) {
-	start, end := hostArena(t, 4)
-	var p pageAllocator
-	p.init(start, end)
-	require.EqualValues(t, 4, p.total)
-	var got []uintptr
-	for i := 0; i < 4; i++ {
-		pa := p.Alloc()
-		require.NotZero(t, pa)
-		*word(pa) = 0xdead
-		got = append(got, pa)
-	}
-	require.Zero(t, p.Alloc(), "exhausted allocator must return 0")
-	require.EqualValues(t, 1, p.failed)
-	p.Free(got[2])
-	again := p.Alloc()
-	require.Equal(t, got[2], again)
-	require.Zero(t, *word(again), "Alloc must return zeroed pages")
-	require.EqualValues(t, 4, p.inUse)
-	require.EqualValues(t, 4, p.peak)
-}
-
 func TestDemandZeroReserveFaultRelease(t *testing.T) {
 	resetKernel(t, 64)
 	base := p0() // 1 GiB aligned, inside the mmap window
-	before := physPages.inUse
+	before := physPages.Stats().Used
 	require.True(t, kas.Reserve(base, 1<<30))
-	require.LessOrEqual(t, physPages.inUse-before, uint64(1), "reserving a whole GiB costs at most one table")
+	require.LessOrEqual(t, physPages.Stats().Used-before, uint64(1), "reserving a whole GiB costs at most one table")
 	require.False(t, kas.Free(base, pageSize))
 	require.True(t, kas.Free(base+1<<30, pageSize))
 
@@ -47,9 +25,9 @@ func TestDemandZeroReserveFaultRelease(t *testing.T) {
 	*word(pa &^ 7) = 42
 
 	// DONTNEED frees the page; the range stays reserved and faults in zero.
-	before = physPages.inUse
+	before = physPages.Stats().Used
 	require.True(t, kas.Release(base, 16*pageSize, true))
-	require.Equal(t, before-1, physPages.inUse)
+	require.Equal(t, before-1, physPages.Stats().Used)
 	require.Zero(t, kas.Lookup(va))
 	require.True(t, kas.Fault(va))
 	require.Zero(t, *word(kas.Lookup(va) &^ 7))
@@ -64,7 +42,7 @@ func TestDemandZeroReserveFaultRelease(t *testing.T) {
 func TestFaultOutsideMappingsFails(t *testing.T) {
 	resetKernel(t, 16)
 	require.False(t, kas.Fault(p0()))
-	require.Zero(t, physPages.inUse-1, "only the root table is allocated")
+	require.EqualValues(t, 1, physPages.Stats().Used, "only the root table is allocated")
 }
 
 func TestPlaceHonoursFreeHintsOnly(t *testing.T) {
@@ -81,3 +59,17 @@ func TestPlaceHonoursFreeHintsOnly(t *testing.T) {
 
 // p0 is a 1 GiB-aligned address inside the mmap window.
 func p0() uintptr { return 0x0000_4000_0000_0000 }
+
+func TestFaultReportsOutOfMemory(t *testing.T) {
+	resetKernel(t, 8)
+	base := p0()
+	require.True(t, kas.Reserve(base, 1<<30))
+	faulted := 0
+	for va := base; kas.Fault(va); va += pageSize {
+		faulted++
+	}
+	require.True(t, kas.outOfMemory, "the failing fault must say it ran out of memory")
+	require.Positive(t, faulted)
+	require.False(t, kas.Fault(base+1<<30))
+	require.False(t, kas.outOfMemory, "an unmapped address is not an out-of-memory fault")
+}

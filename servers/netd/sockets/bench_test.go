@@ -1,6 +1,7 @@
 package sockets_test
 
 import (
+	"armos/servers/netd/sockets/sockettest"
 	"fmt"
 	"testing"
 
@@ -16,19 +17,19 @@ import (
 func BenchmarkUDPEcho(b *testing.B) {
 	for _, size := range []int{64, 1024} {
 		b.Run(sizeName(size), func(b *testing.B) {
-			h := newHarness(b)
+			h := sockettest.New(b)
 			startEcho(b, h)
-			frame := udpFrame(peerMAC, ourMAC, peerAddr, ourEcho, make([]byte, size))
-			st, svc := h.netd()
-			h.send(peerAddr, ourEcho, []byte("warm up ARP"))
-			h.expect()
-			h.waitParked(1)
+			frame := sockettest.UDPFrame(sockettest.PeerMAC, sockettest.OurMAC, peerAddr, ourEcho, make([]byte, size))
+			st, svc := h.Netd()
+			h.SendUDP(peerAddr, ourEcho, []byte("warm up ARP"))
+			h.Expect()
+			h.WaitParked(1)
 			b.SetBytes(int64(size))
 			b.ReportAllocs()
 			b.ResetTimer()
 			for range b.N {
 				svc.Post(func() { st.Input(stacktest.Buf(frame)) })
-				<-h.udp
+				<-h.Datagrams()
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "datagrams/s")
 		})
@@ -38,15 +39,15 @@ func BenchmarkUDPEcho(b *testing.B) {
 // BenchmarkSendTo measures an application's send path alone: libsocket,
 // IPC, the socket service and the stack's UDP/IPv4/Ethernet output.
 func BenchmarkSendTo(b *testing.B) {
-	h := newHarness(b)
-	s, err := h.client().ListenUDP(bg, anyPort)
+	h := sockettest.New(b)
+	s, err := h.Client().ListenUDP(bg, anyPort)
 	if err != nil {
 		b.Fatal(err)
 	}
 	if _, err := s.SendTo(bg, []byte("warm up ARP"), peerAddr); err != nil {
 		b.Fatal(err)
 	}
-	h.expect()
+	h.Expect()
 	payload := make([]byte, 64)
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -54,7 +55,7 @@ func BenchmarkSendTo(b *testing.B) {
 		if _, err := s.SendTo(bg, payload, peerAddr); err != nil {
 			b.Fatal(err)
 		}
-		<-h.udp
+		<-h.Datagrams()
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "datagrams/s")
 }

@@ -1,6 +1,7 @@
 package sockets_test
 
 import (
+	"armos/servers/netd/sockets/sockettest"
 	"context"
 	"net/netip"
 	"testing"
@@ -50,10 +51,10 @@ func FuzzServiceRequest(f *testing.F) {
 	} {
 		f.Add(s)
 	}
-	h := newHarness(f)
-	svc := h.service()
+	h := sockettest.New(f)
+	svc := h.Service()
 	f.Fuzz(func(t *testing.T, msg []byte) {
-		ep, err := h.broker.Connect(context.Background(), sockproto.ServiceName)
+		ep, err := h.Broker.Connect(context.Background(), sockproto.ServiceName)
 		require.NoError(t, err)
 		defer ep.Close()
 		if err := ep.TrySend(libipc.Message{Data: msg}); err != nil {

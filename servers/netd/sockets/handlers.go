@@ -55,7 +55,7 @@ func (s *Service) onDisconnect(c *libipc.Conn, _ error) {
 		return
 	}
 	for _, sk := range cl.socks {
-		sk.close()
+		sk.close(false)
 		s.stats.closedByClient.Add(1)
 	}
 	c.Value = nil
@@ -374,6 +374,6 @@ func (s *Service) opClose(r *libipc.Request) {
 		s.fail(r, sockproto.EBADF)
 		return
 	}
-	sk.close()
+	sk.close(true)
 	s.reply(r, &sockproto.Empty{})
 }

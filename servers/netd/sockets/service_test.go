@@ -1,6 +1,7 @@
 package sockets_test
 
 import (
+	"armos/servers/netd/sockets/sockettest"
 	"bytes"
 	"context"
 	"errors"
@@ -24,8 +25,8 @@ var (
 	bg       = context.Background()
 	anyPort  = netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
 	echoPort = netip.AddrPortFrom(netip.IPv4Unspecified(), 7)
-	peerAddr = netip.AddrPortFrom(peerIP, 5555)
-	ourEcho  = netip.AddrPortFrom(ourIP, 7)
+	peerAddr = netip.AddrPortFrom(sockettest.PeerIP, 5555)
+	ourEcho  = netip.AddrPortFrom(sockettest.OurIP, 7)
 )
 
 // echoApp is the seed's exercise written against libsocket: a UDP echo
@@ -49,9 +50,9 @@ func echoApp(t testing.TB, c *libsocket.Client, ready chan<- *libsocket.Socket) 
 	}
 }
 
-func startEcho(t testing.TB, h *harness) *libsocket.Socket {
+func startEcho(t testing.TB, h *sockettest.Netd) *libsocket.Socket {
 	ready := make(chan *libsocket.Socket, 1)
-	go echoApp(t, h.client(), ready)
+	go echoApp(t, h.Client(), ready)
 	s := <-ready
 	require.NotNil(t, s)
 	t.Cleanup(func() { s.Close() })
@@ -59,24 +60,24 @@ func startEcho(t testing.TB, h *harness) *libsocket.Socket {
 }
 
 func TestUDPEchoApp(t *testing.T) {
-	h := newHarness(t)
+	h := sockettest.New(t)
 	s := startEcho(t, h)
 	assert.Equal(t, echoPort, s.LocalAddr())
 
 	for i := range 5 {
 		msg := []byte(fmt.Sprintf("hello %d", i))
-		h.send(peerAddr, ourEcho, msg)
-		d := h.expect()
-		assert.Equal(t, ourEcho, d.src, "echo comes from port 7")
-		assert.Equal(t, peerAddr, d.dst, "echo goes back to the sender")
-		assert.Equal(t, msg, d.payload)
+		h.SendUDP(peerAddr, ourEcho, msg)
+		d := h.Expect()
+		assert.Equal(t, ourEcho, d.Src, "echo comes from port 7")
+		assert.Equal(t, peerAddr, d.Dst, "echo goes back to the sender")
+		assert.Equal(t, msg, d.Payload)
 	}
-	assert.EqualValues(t, 5, h.service().Stats().Delivered)
+	assert.EqualValues(t, 5, h.Service().Stats().Delivered)
 }
 
 func TestBindConflict(t *testing.T) {
-	h := newHarness(t)
-	c := h.client()
+	h := sockettest.New(t)
+	c := h.Client()
 	s1, err := c.ListenUDP(bg, echoPort)
 	require.NoError(t, err)
 	defer s1.Close()
@@ -90,7 +91,7 @@ func TestBindConflict(t *testing.T) {
 	assert.Equal(t, "bind udp 0.0.0.0:7: address already in use", err.Error())
 
 	// Another client cannot take it either; after Close, it can.
-	other := h.client()
+	other := h.Client()
 	_, err = other.ListenUDP(bg, echoPort)
 	require.ErrorIs(t, err, libsocket.EADDRINUSE)
 	require.NoError(t, s1.Close())
@@ -110,8 +111,8 @@ func TestBindConflict(t *testing.T) {
 }
 
 func TestEphemeralBind(t *testing.T) {
-	h := newHarness(t)
-	c := h.client()
+	h := sockettest.New(t)
+	c := h.Client()
 	a, err := c.ListenUDP(bg, anyPort)
 	require.NoError(t, err)
 	b, err := c.ListenUDP(bg, anyPort)
@@ -135,14 +136,14 @@ func TestEphemeralBind(t *testing.T) {
 	assert.Equal(t, anyPort, name, "unbound: 0.0.0.0:0")
 	_, err = u.SendTo(bg, []byte("x"), peerAddr)
 	require.NoError(t, err)
-	d := h.expect()
-	assert.Equal(t, u.LocalAddr().Port(), d.src.Port())
-	assert.GreaterOrEqual(t, d.src.Port(), uint16(stack.EphemeralFirst))
+	d := h.Expect()
+	assert.Equal(t, u.LocalAddr().Port(), d.Src.Port())
+	assert.GreaterOrEqual(t, d.Src.Port(), uint16(stack.EphemeralFirst))
 }
 
 func TestRecvFromTimeout(t *testing.T) {
-	h := newHarness(t)
-	s, err := h.client().ListenUDP(bg, echoPort)
+	h := sockettest.New(t)
+	s, err := h.Client().ListenUDP(bg, echoPort)
 	require.NoError(t, err)
 
 	errc := make(chan error, 1)
@@ -150,24 +151,24 @@ func TestRecvFromTimeout(t *testing.T) {
 		_, _, err := s.RecvFromTimeout(bg, make([]byte, 100), time.Second)
 		errc <- err
 	}()
-	h.waitParked(1)
-	h.clock.Advance(999 * time.Millisecond)
-	h.service().Kick()
+	h.WaitParked(1)
+	h.Clock.Advance(999 * time.Millisecond)
+	h.Service().Kick()
 	select {
 	case err := <-errc:
 		t.Fatalf("returned before its timeout: %v", err)
 	case <-time.After(20 * time.Millisecond):
 	}
-	h.clock.Advance(time.Millisecond)
-	h.service().Kick()
+	h.Clock.Advance(time.Millisecond)
+	h.Service().Kick()
 	err = <-errc
 	require.ErrorIs(t, err, libsocket.ETIMEDOUT)
 	require.ErrorIs(t, err, os.ErrDeadlineExceeded)
 	var ne net.Error
 	require.ErrorAs(t, err, &ne)
 	assert.True(t, ne.Timeout())
-	assert.EqualValues(t, 1, h.service().Stats().Timeouts)
-	h.waitParked(0)
+	assert.EqualValues(t, 1, h.Service().Stats().Timeouts)
+	h.WaitParked(0)
 
 	// The socket option does the same for plain RecvFrom.
 	require.NoError(t, s.SetRecvTimeout(bg, 2*time.Second))
@@ -175,24 +176,24 @@ func TestRecvFromTimeout(t *testing.T) {
 		_, _, err := s.RecvFrom(bg, make([]byte, 100))
 		errc <- err
 	}()
-	h.waitParked(1)
-	h.clock.Advance(2 * time.Second)
-	h.service().Kick()
+	h.WaitParked(1)
+	h.Clock.Advance(2 * time.Second)
+	h.Service().Kick()
 	require.ErrorIs(t, <-errc, libsocket.ETIMEDOUT)
 }
 
 func TestRecvTimeoutDoesNotLoseLaterDatagram(t *testing.T) {
-	h := newHarness(t)
-	s, err := h.client().ListenUDP(bg, echoPort)
+	h := sockettest.New(t)
+	s, err := h.Client().ListenUDP(bg, echoPort)
 	require.NoError(t, err)
 	go func() {
-		h.waitParked(1)
-		h.clock.Advance(time.Second)
-		h.service().Kick()
+		h.WaitParked(1)
+		h.Clock.Advance(time.Second)
+		h.Service().Kick()
 	}()
 	_, _, err = s.RecvFromTimeout(bg, make([]byte, 10), time.Second)
 	require.ErrorIs(t, err, libsocket.ETIMEDOUT)
-	h.send(peerAddr, ourEcho, []byte("late"))
+	h.SendUDP(peerAddr, ourEcho, []byte("late"))
 	buf := make([]byte, 10)
 	n, from, err := s.TryRecvFrom(bg, buf)
 	require.NoError(t, err)
@@ -201,8 +202,8 @@ func TestRecvTimeoutDoesNotLoseLaterDatagram(t *testing.T) {
 }
 
 func TestNonBlockingRecv(t *testing.T) {
-	h := newHarness(t)
-	s, err := h.client().ListenUDP(bg, echoPort)
+	h := sockettest.New(t)
+	s, err := h.Client().ListenUDP(bg, echoPort)
 	require.NoError(t, err)
 	buf := make([]byte, 100)
 	_, _, err = s.TryRecvFrom(bg, buf)
@@ -215,20 +216,20 @@ func TestNonBlockingRecv(t *testing.T) {
 	_, _, err = s.RecvFrom(bg, buf)
 	require.ErrorIs(t, err, libsocket.EAGAIN)
 
-	h.send(peerAddr, ourEcho, []byte("now"))
+	h.SendUDP(peerAddr, ourEcho, []byte("now"))
 	n, from, err := s.RecvFrom(bg, buf)
 	require.NoError(t, err)
 	assert.Equal(t, "now", string(buf[:n]))
 	assert.Equal(t, peerAddr, from)
-	assert.Zero(t, h.service().Stats().Parked)
+	assert.Zero(t, h.Service().Stats().Parked)
 }
 
 func TestBroadcastGating(t *testing.T) {
-	h := newHarness(t)
-	c := h.client()
+	h := sockettest.New(t)
+	c := h.Client()
 	s, err := c.ListenUDP(bg, anyPort)
 	require.NoError(t, err)
-	for _, dst := range []netip.Addr{bcastIP, limitedBcast} {
+	for _, dst := range []netip.Addr{sockettest.BcastIP, sockettest.LimitedBcast} {
 		_, err = s.SendTo(bg, []byte("hi"), netip.AddrPortFrom(dst, 9))
 		require.ErrorIs(t, err, libsocket.EACCES, dst)
 	}
@@ -237,15 +238,15 @@ func TestBroadcastGating(t *testing.T) {
 	assert.Zero(t, on)
 
 	require.NoError(t, s.SetBroadcast(bg, true))
-	_, err = s.SendTo(bg, []byte("hi"), netip.AddrPortFrom(bcastIP, 9))
+	_, err = s.SendTo(bg, []byte("hi"), netip.AddrPortFrom(sockettest.BcastIP, 9))
 	require.NoError(t, err)
-	d := h.expect()
-	assert.Equal(t, netip.AddrPortFrom(bcastIP, 9), d.dst)
+	d := h.Expect()
+	assert.Equal(t, netip.AddrPortFrom(sockettest.BcastIP, 9), d.Dst)
 
 	// Broadcasts are received by a socket bound to 0.0.0.0.
 	r, err := c.ListenUDP(bg, netip.AddrPortFrom(netip.IPv4Unspecified(), 67))
 	require.NoError(t, err)
-	h.send(peerAddr, netip.AddrPortFrom(bcastIP, 67), []byte("dhcp?"))
+	h.SendUDP(peerAddr, netip.AddrPortFrom(sockettest.BcastIP, 67), []byte("dhcp?"))
 	buf := make([]byte, 100)
 	n, _, err := r.TryRecvFrom(bg, buf)
 	require.NoError(t, err)
@@ -253,8 +254,8 @@ func TestBroadcastGating(t *testing.T) {
 }
 
 func TestRecvQueueBoundCountsDrops(t *testing.T) {
-	h := newHarness(t)
-	s, err := h.client().ListenUDP(bg, echoPort)
+	h := sockettest.New(t)
+	s, err := h.Client().ListenUDP(bg, echoPort)
 	require.NoError(t, err)
 	require.NoError(t, s.SetRecvQueueLen(bg, 4))
 	q, err := s.Option(bg, sockproto.OptRecvQueue)
@@ -264,7 +265,7 @@ func TestRecvQueueBoundCountsDrops(t *testing.T) {
 	assert.ErrorIs(t, s.SetRecvQueueLen(bg, sockproto.MaxRecvQueue+1), libsocket.EINVAL)
 
 	for i := range 10 {
-		h.send(peerAddr, ourEcho, []byte{byte(i)})
+		h.SendUDP(peerAddr, ourEcho, []byte{byte(i)})
 	}
 	drops, err := s.RecvDrops(bg)
 	require.NoError(t, err)
@@ -273,7 +274,8 @@ func TestRecvQueueBoundCountsDrops(t *testing.T) {
 	require.NoError(t, err)
 	assert.EqualValues(t, 4, queued)
 	var full uint64
-	h.onLoop(func() { full = h.st.Counters().UDP.RxQueueFull })
+	st, _ := h.Netd()
+	h.OnLoop(func() { full = st.Counters().UDP.RxQueueFull })
 	assert.EqualValues(t, 6, full, "the stack counts the same drops")
 
 	buf := make([]byte, 10)
@@ -287,10 +289,10 @@ func TestRecvQueueBoundCountsDrops(t *testing.T) {
 }
 
 func TestRecvTruncates(t *testing.T) {
-	h := newHarness(t)
-	s, err := h.client().ListenUDP(bg, echoPort)
+	h := sockettest.New(t)
+	s, err := h.Client().ListenUDP(bg, echoPort)
 	require.NoError(t, err)
-	h.send(peerAddr, ourEcho, []byte("0123456789"))
+	h.SendUDP(peerAddr, ourEcho, []byte("0123456789"))
 	buf := make([]byte, 4)
 	r, err := s.Recv(bg, buf, sockproto.MsgDontWait, 0)
 	require.NoError(t, err)
@@ -299,8 +301,8 @@ func TestRecvTruncates(t *testing.T) {
 }
 
 func TestBadHandle(t *testing.T) {
-	h := newHarness(t)
-	c := h.client()
+	h := sockettest.New(t)
+	c := h.Client()
 	s, err := c.ListenUDP(bg, echoPort)
 	require.NoError(t, err)
 	require.NoError(t, s.Close())
@@ -310,7 +312,7 @@ func TestBadHandle(t *testing.T) {
 
 	// On the wire: a handle that was never issued, or one closed, or one
 	// from another connection, is EBADF.
-	ep, err := h.broker.Connect(bg, sockproto.ServiceName)
+	ep, err := h.Broker.Connect(bg, sockproto.ServiceName)
 	require.NoError(t, err)
 	conn := libipc.NewConn(ep)
 	defer conn.Close()
@@ -334,7 +336,7 @@ func TestBadHandle(t *testing.T) {
 		assert.Equal(t, sockproto.EBADF, sockproto.ErrnoOf(re.Code))
 	}
 	// Handle numbers are per connection: sr.Handle on another connection is not this socket.
-	ep2, err := h.broker.Connect(bg, sockproto.ServiceName)
+	ep2, err := h.Broker.Connect(bg, sockproto.ServiceName)
 	require.NoError(t, err)
 	conn2 := libipc.NewConn(ep2)
 	defer conn2.Close()
@@ -345,8 +347,8 @@ func TestBadHandle(t *testing.T) {
 }
 
 func TestClientDisconnectClosesSockets(t *testing.T) {
-	h := newHarness(t)
-	c, err := libsocket.Dial(bg, h.broker)
+	h := sockettest.New(t)
+	c, err := libsocket.Dial(bg, h.Broker)
 	require.NoError(t, err)
 	s, err := c.ListenUDP(bg, echoPort)
 	require.NoError(t, err)
@@ -357,53 +359,54 @@ func TestClientDisconnectClosesSockets(t *testing.T) {
 		_, _, err := s.RecvFrom(bg, make([]byte, 10))
 		errc <- err
 	}()
-	h.waitParked(1)
-	assert.EqualValues(t, 2, h.service().Stats().Sockets)
+	h.WaitParked(1)
+	assert.EqualValues(t, 2, h.Service().Stats().Sockets)
 
 	require.NoError(t, c.Close())
 	require.ErrorIs(t, <-errc, libipc.ErrClosed)
 	require.Eventually(t, func() bool {
-		st := h.service().Stats()
+		st := h.Service().Stats()
 		return st.Sockets == 0 && st.Parked == 0 && st.Clients == 0
 	}, 5*time.Second, time.Millisecond)
-	assert.EqualValues(t, 2, h.service().Stats().ClosedByClient)
+	assert.EqualValues(t, 2, h.Service().Stats().ClosedByClient)
 
 	// Port 7 is free again.
-	s2, err := h.client().ListenUDP(bg, echoPort)
+	s2, err := h.Client().ListenUDP(bg, echoPort)
 	require.NoError(t, err)
 	s2.Close()
 	// A datagram to the dead socket's port is not queued anywhere.
 	var eps int
-	h.onLoop(func() { eps = len(h.st.UDPEndpoints()) })
+	st, _ := h.Netd()
+	h.OnLoop(func() { eps = len(st.UDPEndpoints()) })
 	assert.Zero(t, eps)
 }
 
 func TestConnectedSocket(t *testing.T) {
-	h := newHarness(t)
-	c := h.client()
-	s, err := c.DialUDP(bg, netip.AddrPortFrom(peerIP, 9))
+	h := sockettest.New(t)
+	c := h.Client()
+	s, err := c.DialUDP(bg, netip.AddrPortFrom(sockettest.PeerIP, 9))
 	require.NoError(t, err)
-	assert.Equal(t, ourIP.Is4(), s.LocalAddr().Addr().Is4())
+	assert.Equal(t, sockettest.OurIP.Is4(), s.LocalAddr().Addr().Is4())
 	assert.NotZero(t, s.LocalAddr().Port(), "connect binds an ephemeral port")
 	peer, err := s.GetPeerName(bg)
 	require.NoError(t, err)
-	assert.Equal(t, netip.AddrPortFrom(peerIP, 9), peer)
+	assert.Equal(t, netip.AddrPortFrom(sockettest.PeerIP, 9), peer)
 
 	_, err = s.Send(bg, []byte("ping"))
 	require.NoError(t, err)
-	d := h.expect()
-	assert.Equal(t, netip.AddrPortFrom(peerIP, 9), d.dst)
-	assert.Equal(t, "ping", string(d.payload))
+	d := h.Expect()
+	assert.Equal(t, netip.AddrPortFrom(sockettest.PeerIP, 9), d.Dst)
+	assert.Equal(t, "ping", string(d.Payload))
 
 	// Only the peer's datagrams are received.
-	local := netip.AddrPortFrom(ourIP, s.LocalAddr().Port())
-	h.send(netip.AddrPortFrom(peerIP, 10), local, []byte("stranger"))
-	h.send(netip.AddrPortFrom(peerIP, 9), local, []byte("pong"))
+	local := netip.AddrPortFrom(sockettest.OurIP, s.LocalAddr().Port())
+	h.SendUDP(netip.AddrPortFrom(sockettest.PeerIP, 10), local, []byte("stranger"))
+	h.SendUDP(netip.AddrPortFrom(sockettest.PeerIP, 9), local, []byte("pong"))
 	buf := make([]byte, 10)
 	n, from, err := s.TryRecvFrom(bg, buf)
 	require.NoError(t, err)
 	assert.Equal(t, "pong", string(buf[:n]))
-	assert.Equal(t, netip.AddrPortFrom(peerIP, 9), from)
+	assert.Equal(t, netip.AddrPortFrom(sockettest.PeerIP, 9), from)
 
 	// Unconnected sockets have no peer.
 	u, err := c.ListenUDP(bg, anyPort)
@@ -415,8 +418,8 @@ func TestConnectedSocket(t *testing.T) {
 }
 
 func TestSendTooLarge(t *testing.T) {
-	h := newHarness(t)
-	s, err := h.client().ListenUDP(bg, anyPort)
+	h := sockettest.New(t)
+	s, err := h.Client().ListenUDP(bg, anyPort)
 	require.NoError(t, err)
 	_, err = s.SendTo(bg, make([]byte, sockproto.MaxDatagram+1), peerAddr)
 	require.ErrorIs(t, err, libsocket.EMSGSIZE)
@@ -427,23 +430,23 @@ func TestSendTooLarge(t *testing.T) {
 }
 
 func TestCloseWakesParkedRecv(t *testing.T) {
-	h := newHarness(t)
-	s, err := h.client().ListenUDP(bg, echoPort)
+	h := sockettest.New(t)
+	s, err := h.Client().ListenUDP(bg, echoPort)
 	require.NoError(t, err)
 	errc := make(chan error, 1)
 	go func() {
 		_, _, err := s.RecvFrom(bg, make([]byte, 10))
 		errc <- err
 	}()
-	h.waitParked(1)
+	h.WaitParked(1)
 	require.NoError(t, s.Close())
 	assert.ErrorIs(t, <-errc, net.ErrClosed)
-	h.waitParked(0)
+	h.WaitParked(0)
 }
 
 func TestContextCancelsParkedRecv(t *testing.T) {
-	h := newHarness(t)
-	s, err := h.client().ListenUDP(bg, echoPort)
+	h := sockettest.New(t)
+	s, err := h.Client().ListenUDP(bg, echoPort)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(bg)
 	errc := make(chan error, 1)
@@ -451,14 +454,14 @@ func TestContextCancelsParkedRecv(t *testing.T) {
 		_, _, err := s.RecvFrom(ctx, make([]byte, 10))
 		errc <- err
 	}()
-	h.waitParked(1)
+	h.WaitParked(1)
 	cancel()
 	require.ErrorIs(t, <-errc, context.Canceled)
-	h.waitParked(0)
-	assert.EqualValues(t, 1, h.service().Stats().Cancelled)
+	h.WaitParked(0)
+	assert.EqualValues(t, 1, h.Service().Stats().Cancelled)
 
 	// The cancelled receive does not swallow the next datagram.
-	h.send(peerAddr, ourEcho, []byte("kept"))
+	h.SendUDP(peerAddr, ourEcho, []byte("kept"))
 	buf := make([]byte, 10)
 	n, _, err := s.TryRecvFrom(bg, buf)
 	require.NoError(t, err)
@@ -470,8 +473,8 @@ func TestContextCancelsParkedRecv(t *testing.T) {
 }
 
 func TestParkedRecvsServedInOrder(t *testing.T) {
-	h := newHarness(t)
-	s, err := h.client().ListenUDP(bg, echoPort)
+	h := sockettest.New(t)
+	s, err := h.Client().ListenUDP(bg, echoPort)
 	require.NoError(t, err)
 	got := make(chan string, 2)
 	for range 2 {
@@ -483,16 +486,16 @@ func TestParkedRecvsServedInOrder(t *testing.T) {
 			}
 		}()
 	}
-	h.waitParked(2)
-	h.send(peerAddr, ourEcho, []byte("a"))
-	h.send(peerAddr, ourEcho, []byte("b"))
+	h.WaitParked(2)
+	h.SendUDP(peerAddr, ourEcho, []byte("a"))
+	h.SendUDP(peerAddr, ourEcho, []byte("b"))
 	r := []string{<-got, <-got}
 	assert.ElementsMatch(t, []string{"a", "b"}, r)
 }
 
 func TestSocketOptionsValidated(t *testing.T) {
-	h := newHarness(t)
-	s, err := h.client().Socket(bg)
+	h := sockettest.New(t)
+	s, err := h.Client().Socket(bg)
 	require.NoError(t, err)
 	assert.ErrorIs(t, s.SetOption(bg, sockproto.OptBroadcast, 2), libsocket.EINVAL)
 	assert.ErrorIs(t, s.SetOption(bg, sockproto.OptRecvTimeout, -1), libsocket.EINVAL)
@@ -505,7 +508,7 @@ func TestSocketOptionsValidated(t *testing.T) {
 	require.NoError(t, s.SetRecvQueueLen(bg, 2))
 	require.NoError(t, s.Bind(bg, echoPort))
 	for range 3 {
-		h.send(peerAddr, ourEcho, []byte("x"))
+		h.SendUDP(peerAddr, ourEcho, []byte("x"))
 	}
 	drops, err := s.RecvDrops(bg)
 	require.NoError(t, err)
@@ -516,27 +519,27 @@ func TestSocketOptionsValidated(t *testing.T) {
 }
 
 func TestTooManyParkedRecvs(t *testing.T) {
-	h := newHarness(t)
-	s, err := h.client().ListenUDP(bg, echoPort)
+	h := sockettest.New(t)
+	s, err := h.Client().ListenUDP(bg, echoPort)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(bg)
 	defer cancel()
 	for range 16 {
 		go s.RecvFrom(ctx, make([]byte, 1))
 	}
-	h.waitParked(16)
+	h.WaitParked(16)
 	_, _, err = s.RecvFrom(bg, make([]byte, 1))
 	require.ErrorIs(t, err, sockproto.ENOBUFS)
-	assert.EqualValues(t, 1, h.service().Stats().ParkRefused)
+	assert.EqualValues(t, 1, h.Service().Stats().ParkRefused)
 	cancel()
-	h.waitParked(0)
+	h.WaitParked(0)
 }
 
 func TestErrorsAreOpErrors(t *testing.T) {
-	h := newHarness(t)
-	s, err := h.client().ListenUDP(bg, anyPort)
+	h := sockettest.New(t)
+	s, err := h.Client().ListenUDP(bg, anyPort)
 	require.NoError(t, err)
-	_, err = s.SendTo(bg, []byte("x"), netip.AddrPortFrom(bcastIP, 9))
+	_, err = s.SendTo(bg, []byte("x"), netip.AddrPortFrom(sockettest.BcastIP, 9))
 	var oe *net.OpError
 	require.ErrorAs(t, err, &oe)
 	assert.Equal(t, "sendto", oe.Op)

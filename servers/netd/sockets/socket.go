@@ -128,13 +128,16 @@ func (sk *socket) takeCancel(tag uint32) bool {
 	return false
 }
 
-// close ends the socket: parked receives fail with EBADF and the endpoint
-// (and its port) is released.
-func (sk *socket) close() {
+// close ends the socket: parked receives fail with EBADF (when answer is
+// set; a connection that ended has no one to answer) and the endpoint (and
+// its port) is released.
+func (sk *socket) close(answer bool) {
 	for len(sk.waiters) > 0 {
 		w := sk.waiters[0]
 		sk.unpark(w)
-		sk.s.fail(w.r, sockproto.EBADF)
+		if answer {
+			sk.s.fail(w.r, sockproto.EBADF)
+		}
 	}
 	if sk.ep != nil {
 		sk.ep.Close()

@@ -219,3 +219,18 @@ func TestMaxDatagramThroughTwoStacks(t *testing.T) {
 	assert.Equal(t, 5000, rtt[0].Len)
 	assert.Equal(t, time.Millisecond, rtt[0].RTT)
 }
+
+func TestNoTimeExceededAboutICMPError(t *testing.T) {
+	f := newFixture(t, 0)
+	f.learn(peer)
+	// The first fragment of a (large) ICMP error never completes: RFC 1122
+	// forbids an ICMP error about it.
+	errMsg := stacktest.ICMP(wire.ICMPv4Repr{Type: wire.ICMPv4DstUnreachable, Code: wire.ICMPv4HostUnreachable}, pattern(1200))
+	pkt := stacktest.IPv4(wire.IPv4Repr{Src: peer.Addr, Dst: ourAddr, Protocol: wire.IPProtocolICMP, ID: 77}, errMsg)
+	f.inject(stacktest.Ethernet(ourMAC, peer.MAC, wire.EtherTypeIPv4, stacktest.Fragments(pkt, 576)[0]))
+	f.tick(stack.ReasmTimeout)
+	f.quiet()
+	assert.EqualValues(t, 1, f.counter("ipv4.ReasmTimeout"))
+	assert.EqualValues(t, 1, f.counter("icmp.ErrSuppressed"))
+	assert.Zero(t, f.counter("icmp.TxTimeExceeded"))
+}

@@ -73,3 +73,53 @@ func TestPingBothWaysBetweenStacks(t *testing.T) {
 	assert.EqualValues(t, 1, n.a.Counters().ARP.TxRequests)
 	assert.LessOrEqual(t, n.maxFrameSz, wire.EthernetMaxFrameLen)
 }
+
+func TestLostARPRequestIsRetransmitted(t *testing.T) {
+	n := newNet(t, 0)
+	lost := 0
+	n.la.Fault = func(frame []byte) bool {
+		if frame[12] == 0x08 && frame[13] == 0x06 && lost == 0 { // first ARP frame
+			lost++
+			return true
+		}
+		return false
+	}
+	var replies []stack.EchoReply
+	n.a.SetEchoHandler(func(r stack.EchoReply) { replies = append(replies, r) })
+	require.NoError(t, n.a.Ping(n.bAddr, 1, 1, nil))
+	n.pump()
+	assert.Empty(t, replies, "the request was lost")
+	assert.Equal(t, 1, n.la.Dropped)
+
+	n.clock.Advance(stack.ARPRetransmit)
+	n.a.Tick()
+	n.pump()
+	require.Len(t, replies, 1, "the queued ping went out after the retry")
+	assert.Equal(t, stack.ARPRetransmit, replies[0].RTT)
+	assert.EqualValues(t, 2, n.a.Counters().ARP.TxRequests)
+}
+
+func TestCorruptedFramesAreCountedNotDelivered(t *testing.T) {
+	n := newNet(t, 0)
+	ea, err := n.a.BindUDP(netip.MustParseAddrPort("0.0.0.0:1"))
+	require.NoError(t, err)
+	eb, err := n.b.BindUDP(netip.MustParseAddrPort("0.0.0.0:2"))
+	require.NoError(t, err)
+	require.NoError(t, ea.SendTo([]byte("resolve first"), ap(n.bAddr, 2)))
+	n.pump()
+	require.Equal(t, 1, eb.Len())
+
+	// Flip a payload bit in every IPv4 frame: the UDP checksum catches it.
+	n.la.Fault = func(frame []byte) bool {
+		if frame[12] == 0x08 && frame[13] == 0x00 {
+			frame[wire.EthernetHeaderLen+wire.IPv4MinHeaderLen+wire.UDPHeaderLen] ^= 0x80 // first payload byte
+		}
+		return false
+	}
+	for range 5 {
+		require.NoError(t, ea.SendTo([]byte("fragile"), ap(n.bAddr, 2)))
+	}
+	n.pump()
+	assert.Equal(t, 1, eb.Len())
+	assert.EqualValues(t, 5, n.b.Counters().UDP.RxBadChecksum)
+}

@@ -28,6 +28,11 @@ type Link struct {
 	// OnTransmit, if set, is called with each frame's bytes (valid only
 	// during the call) before the buffer is freed.
 	OnTransmit func(frame []byte)
+	// Fault, if set, is the fault injector (smoltcp's FaultInjector): it
+	// sees each frame (and may corrupt it in place) and returns true to
+	// drop it silently, as a lossy wire would. Dropped counts those.
+	Fault   func(frame []byte) (drop bool)
+	Dropped int
 }
 
 // Transmit records a copy of b's bytes and frees b.
@@ -36,6 +41,10 @@ func (l *Link) Transmit(b *skbuff.Buf) error {
 	l.Transmitted++
 	if l.Down {
 		return ErrLinkDown
+	}
+	if l.Fault != nil && l.Fault(b.Bytes()) {
+		l.Dropped++
+		return nil
 	}
 	if l.OnTransmit != nil {
 		l.OnTransmit(b.Bytes())

@@ -1,6 +1,7 @@
-package sockets_test
+package libsocket_test
 
 import (
+	"armos/servers/netd/sockets/sockettest"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -15,9 +16,9 @@ import (
 // one through the broker, as init does: the app's socket keeps working on
 // the same port with the same options, and the app never sees an error.
 func TestNetdRestartReplay(t *testing.T) {
-	h := newHarness(t)
+	h := sockettest.New(t)
 	ready := make(chan *libsocket.Socket, 1)
-	c := h.client()
+	c := h.Client()
 	appDone := make(chan struct{})
 	go func() {
 		defer close(appDone)
@@ -31,20 +32,20 @@ func TestNetdRestartReplay(t *testing.T) {
 	require.NoError(t, err)
 	_, err = cl.SendTo(bg, []byte("before"), peerAddr)
 	require.NoError(t, err)
-	port := h.expect().src.Port()
+	port := h.Expect().Src.Port()
 
-	h.send(peerAddr, ourEcho, []byte("one"))
-	assert.Equal(t, "one", string(h.expect().payload))
-	h.waitParked(1)
+	h.SendUDP(peerAddr, ourEcho, []byte("one"))
+	assert.Equal(t, "one", string(h.Expect().Payload))
+	h.WaitParked(1)
 
-	h.restart()
+	h.Restart()
 	// The echo app's parked receive saw netd go away; it reconnected,
 	// replayed its socket and parked again in the new netd.
-	h.waitParked(1)
-	h.send(peerAddr, ourEcho, []byte("two"))
-	d := h.expect()
-	assert.Equal(t, "two", string(d.payload))
-	assert.Equal(t, ourEcho, d.src)
+	h.WaitParked(1)
+	h.SendUDP(peerAddr, ourEcho, []byte("two"))
+	d := h.Expect()
+	assert.Equal(t, "two", string(d.Payload))
+	assert.Equal(t, ourEcho, d.Src)
 
 	q, err := s.Option(bg, sockproto.OptRecvQueue)
 	require.NoError(t, err)
@@ -52,7 +53,7 @@ func TestNetdRestartReplay(t *testing.T) {
 
 	_, err = cl.SendTo(bg, []byte("after"), peerAddr)
 	require.NoError(t, err)
-	assert.Equal(t, port, h.expect().src.Port(), "the implicitly bound port is replayed too")
+	assert.Equal(t, port, h.Expect().Src.Port(), "the implicitly bound port is replayed too")
 
 	st := c.Stats()
 	assert.EqualValues(t, 1, st.Reconnects)
@@ -68,18 +69,18 @@ func TestNetdRestartReplay(t *testing.T) {
 // TestRestartWithoutDialerFails: a Client made from a bare connection
 // cannot reconnect, and reports the dead peer.
 func TestRestartWithoutDialerFails(t *testing.T) {
-	h := newHarness(t)
-	c := h.client()
+	h := sockettest.New(t)
+	c := h.Client()
 	s, err := c.ListenUDP(bg, echoPort)
 	require.NoError(t, err)
 
-	ep, err := h.broker.Connect(bg, sockproto.ServiceName)
+	ep, err := h.Broker.Connect(bg, sockproto.ServiceName)
 	require.NoError(t, err)
 	bare := libsocket.NewClient(libipc.NewConn(ep))
 	b, err := bare.ListenUDP(bg, anyPort)
 	require.NoError(t, err)
 
-	h.restart()
+	h.Restart()
 	_, err = b.SendTo(bg, []byte("x"), peerAddr)
 	require.Error(t, err)
 	assert.ErrorIs(t, err, libipc.ErrPeerClosed)
@@ -88,5 +89,5 @@ func TestRestartWithoutDialerFails(t *testing.T) {
 	// old netd's death (a new netd starts empty).
 	_, err = s.SendTo(bg, []byte("y"), peerAddr)
 	require.NoError(t, err)
-	assert.Equal(t, "y", string(h.expect().payload))
+	assert.Equal(t, "y", string(h.Expect().Payload))
 }
