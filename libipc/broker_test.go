@@ -84,3 +84,26 @@ func TestAcceptOnStoppedServerClosesEndpoint(t *testing.T) {
 	assert.ErrorIs(t, err, libipc.ErrPeerClosed)
 	assert.False(t, srv.Post(func() {}))
 }
+
+func TestServeNamed(t *testing.T) {
+	b := libipc.NewBroker()
+	var _ libipc.Registrar = b
+	mux := libipc.NewMux()
+	libipc.Handle(mux, opEcho, func(r *libipc.Request, req *echoReq) (*echoResp, error) {
+		return &echoResp{Text: "named " + req.Text}, nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- libipc.ServeNamed(ctx, b, "echo", mux) }()
+	ep, err := b.ConnectWait(testCtx(t), "echo")
+	require.NoError(t, err)
+	c := libipc.NewConn(ep)
+	defer c.Close()
+	var resp echoResp
+	require.NoError(t, c.Call(testCtx(t), opEcho, &echoReq{Text: "x"}, &resp))
+	assert.Equal(t, "named x", resp.Text)
+	cancel()
+	assert.ErrorIs(t, <-served, context.Canceled)
+	<-c.Done()
+	assert.ErrorIs(t, c.Err(), libipc.ErrPeerClosed)
+}

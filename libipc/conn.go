@@ -184,8 +184,9 @@ func (c *Conn) Call(ctx context.Context, op Op, req, resp any) error {
 	return err
 }
 
-// CallCaps is Call that also moves caps: out go with the request, and
-// the caps in the reply are returned (the caller owns them).
+// CallCaps is Call that also moves caps: out go with the request (if the
+// request cannot be sent they stay with the caller), and the caps in the
+// reply are returned (the caller owns them).
 func (c *Conn) CallCaps(ctx context.Context, op Op, req, resp any, out []Cap) ([]Cap, error) {
 	ch := replyChans.Get().(chan reply)
 	c.mu.Lock()
@@ -228,6 +229,7 @@ func (c *Conn) CallCaps(ctx context.Context, op Op, req, resp any, out []Cap) ([
 		closeAll(r.handles)
 		var eb ErrorBody
 		if err := DecodeBody(r.body, &eb); err != nil {
+			err.(*FrameError).Op = op
 			return nil, err
 		}
 		return nil, &RemoteError{Op: op, Code: eb.Code, Msg: eb.Msg}
@@ -386,19 +388,23 @@ func (c *Conn) incomingRequest(r *Request) {
 
 // sendReply sends a reply without ever blocking the caller: straight to the
 // endpoint if there is room, else through the bounded outbox drained by a
-// writer goroutine, else dropped and counted.
+// writer goroutine, else dropped and counted. Caps of a reply that cannot be
+// sent are closed.
 func (c *Conn) sendReply(h Header, body any, hs []Cap) error {
 	if len(c.outbox) == 0 {
 		err := c.send(context.Background(), h, body, hs, false)
 		if err == nil {
 			c.stats.replies.Add(1)
+			return nil
 		}
 		if !errors.Is(err, ErrWouldBlock) {
+			closeAll(hs)
 			return err
 		}
 	}
 	b, err := AppendMessage(nil, h, body)
 	if err != nil {
+		closeAll(hs)
 		return err
 	}
 	c.outOnce.Do(func() { go c.writeLoop() })

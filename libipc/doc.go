@@ -22,14 +22,17 @@
 //	type Endpoint interface{ TrySend; Send(ctx); TryRecv; Recv(ctx); Close }
 //	type Message struct{ Data []byte; Caps []Cap }   // ≤ MaxMessageSize bytes, ≤ MaxCaps caps
 //	NewPair(capacity int) (*MemEndpoint, *MemEndpoint)
-//	NewBroker() *Broker; (*Broker).Register(name, accept func(Endpoint)); Connect(ctx, name)
+//	WaitAny(ctx, ws ...Waitable) (int, error)        // wait on many endpoints
+//	NewBroker() *Broker; (*Broker).Register(name, accept func(Endpoint)); Unregister(name)
+//	(*Broker).Connect(ctx, name) (Endpoint, error); ConnectWait(ctx, name)   // Broker is a Dialer
 //
 // Connections (conn.go, request.go):
 //
 //	NewConn(ep Endpoint) *Conn
 //	(*Conn).Call(ctx, op, req, resp any) error
 //	(*Conn).Send(ctx, op, msg any) error; TrySend(op, msg) error
-//	(*Conn).Recv(ctx) (*Request, error); Done(); Err(); Close()
+//	(*Conn).Recv(ctx) (*Request, error); Done(); Err(); Close(); Stats()
+//	(*Conn).CallCaps(ctx, op, req, resp, out []Cap) ([]Cap, error); SendCaps(...)
 //	(*Request).Decode(v) / Reply(resp, caps...) / Fail(err)
 //
 // Server skeleton (server.go):
@@ -40,7 +43,8 @@
 //	HandleOneway[Msg](mux, op, func(r *Request, msg *Msg))
 //	mux.OnConnect(func(*Conn)); mux.OnDisconnect(func(*Conn, error))
 //	srv := NewServer(mux); broker.Register("netd", srv.Accept); srv.Serve(ctx)
-//	srv.Post(func())   // run on the dispatch goroutine (timers, stack events)
+//	srv.Post(func()) bool; srv.TryPost(func()) error   // run fn on the dispatch goroutine
+//	ServeNamed(ctx, reg Registrar, name, mux) error    // NewServer + Register + Serve
 //
 // # Messages
 //

@@ -48,7 +48,7 @@ func (r *Request) claim() error {
 
 // Reply answers the request with resp as the body, moving caps hs to the
 // caller. It never blocks; it fails (wrapping ErrPeerClosed) if the caller
-// has gone away, in which case the reply is simply lost.
+// has gone away, in which case the reply is simply lost and hs are closed.
 func (r *Request) Reply(resp any, hs ...Cap) error {
 	if err := r.claim(); err != nil {
 		return err

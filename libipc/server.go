@@ -185,8 +185,10 @@ func (s *Server) Accept(ep Endpoint) {
 	s.mu.Unlock()
 	s.accepted.Add(1)
 	s.active.Add(1)
-	s.post(event{conn: c})
 	go func() {
+		// The connect event is posted here, not in Accept, so Accept never
+		// waits for the dispatch queue (it may run on the dispatch goroutine).
+		s.post(event{conn: c})
 		c.readLoop()
 		s.post(event{conn: c, err: c.Err()})
 	}()
@@ -234,7 +236,8 @@ func (s *Server) TryPost(fn func()) error {
 }
 
 // Serve runs the dispatch loop until ctx ends, then closes every connection
-// and returns ctx's error. Call it once.
+// and returns ctx's error. Call it once. OnDisconnect is not called for the
+// connections Serve closes on its way out.
 func (s *Server) Serve(ctx context.Context) error {
 	defer s.shutdown()
 	for {
@@ -309,4 +312,19 @@ func (s *Server) handle(r *Request) {
 	}
 	s.dispatched.Add(1)
 	fn(r)
+}
+
+// Registrar publishes a service under a name: Broker implements it for
+// hosted runs, and init's registration service will under the kernel.
+type Registrar interface {
+	Register(name string, accept func(Endpoint))
+}
+
+// ServeNamed is the whole life of a simple server: it makes a Server for
+// mux, registers it as name with reg, and serves until ctx ends. A server's
+// main.go can be just its Mux wiring and this call.
+func ServeNamed(ctx context.Context, reg Registrar, name string, mux *Mux) error {
+	srv := NewServer(mux)
+	reg.Register(name, srv.Accept)
+	return srv.Serve(ctx)
 }

@@ -23,6 +23,7 @@ const (
 	EDESTADDRREQ  = sockproto.EDESTADDRREQ
 	EACCES        = sockproto.EACCES
 	ECONNREFUSED  = sockproto.ECONNREFUSED
+	EHOSTUNREACH  = sockproto.EHOSTUNREACH
 	EMFILE        = sockproto.EMFILE
 	ENETUNREACH   = sockproto.ENETUNREACH
 )

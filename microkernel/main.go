@@ -6,7 +6,10 @@
 package main
 
 import (
+	"runtime"
 	"strings"
+	"syscall"
+	"unsafe"
 
 	"armos/microkernel/internal/fdt"
 	"armos/microkernel/internal/rt"
@@ -14,21 +17,22 @@ import (
 )
 
 func main() {
-	m := readMachine()  // the device tree: RAM, UART, GIC, timer, virtio slots
+	m := readMachine()  // the device tree: RAM, UART, GIC, timer, virtio slots, RTC
 	report(m)           // the boot report: version, CPU, EL, memory, devices
 	args := bootArgs(m) // the kernel command line (-append)
 	ready()             // "ready" with the time since entry and memory in use
-	if args["crash"] {  // the fault path, for guest tests: an unrecovered nil dereference
+	switch {
+	case args["crash"]: // fault path test: an unrecovered nil dereference
 		crash()
-	}
-	if args["selftest"] { // in-kernel test suite (guest tests parse its lines)
+	case args["crashregs"]: // the same with SIGSEGV blocked: the kernel's fault report
+		crashWithSIGSEGVBlocked()
+	case args["selftest"]: // in-kernel test suite (guest tests parse its lines)
 		failed := selftest.Run(selftest.Options{Only: only(m)})
 		rt.PowerOff(exitStatus(failed))
+	case args["wait"]: // stay up (nothing else runs yet)
+		select {}
 	}
-	if !args["wait"] { // nothing else to run yet: power off
-		rt.PowerOff(0)
-	}
-	select {}
+	rt.PowerOff(0)
 }
 
 // bootArgs splits /chosen/bootargs into a set of words.
@@ -67,4 +71,15 @@ type crashNode struct{ next *crashNode }
 func crash() {
 	var n *crashNode
 	println(n.next)
+}
+
+// crashWithSIGSEGVBlocked blocks SIGSEGV on this thread and dereferences
+// nil, so the runtime cannot take the fault: the trap layer prints the
+// exception (ESR decoded, FAR, registers) and powers off with the failure
+// marker.
+func crashWithSIGSEGVBlocked() {
+	runtime.LockOSThread()
+	set := uint64(1) << (syscall.SIGSEGV - 1)
+	syscall.RawSyscall6(syscall.SYS_RT_SIGPROCMASK, 0 /* SIG_BLOCK */, uintptr(unsafe.Pointer(&set)), 0, 8, 0, 0)
+	crash()
 }

@@ -150,6 +150,10 @@ const (
 	// OptRecvQueued (read-only, like SIOCINQ in datagrams) is the number of
 	// datagrams waiting in the receive queue.
 	OptRecvQueued
+	// OptError (SO_ERROR, read-only) returns and clears the socket's pending
+	// asynchronous error as an Errno number (0 for none): ECONNREFUSED or
+	// EHOSTUNREACH after an ICMP error answered a connected socket's send.
+	OptError
 	optEnd
 )
 
@@ -166,13 +170,14 @@ var optNames = [...]string{
 	OptNonBlock:    "nonblock",
 	OptRecvDrops:   "recvdrops",
 	OptRecvQueued:  "recvqueued",
+	OptError:       "error",
 }
 
 // Valid reports whether o is a defined option.
 func (o Opt) Valid() bool { return o >= OptRecvQueue && o < optEnd }
 
 // ReadOnly reports whether o can only be read.
-func (o Opt) ReadOnly() bool { return o == OptRecvDrops || o == OptRecvQueued }
+func (o Opt) ReadOnly() bool { return o == OptRecvDrops || o == OptRecvQueued || o == OptError }
 
 // String returns the option's name.
 func (o Opt) String() string {

@@ -36,7 +36,8 @@ const (
 	EISCONN         Errno = 106 // operation not allowed on a connected socket
 	ENOTCONN        Errno = 107 // getpeername/send without address on an unconnected socket
 	ETIMEDOUT       Errno = 110 // blocking receive timed out
-	ECONNREFUSED    Errno = 111 // reserved: ICMP port unreachable for a connected peer (not produced yet)
+	ECONNREFUSED    Errno = 111 // ICMP port unreachable answered a connected socket's datagram
+	EHOSTUNREACH    Errno = 113 // another ICMP destination unreachable answered it
 	ECANCELED       Errno = 125 // a parked recvfrom ended by OpCancel
 )
 
@@ -62,6 +63,7 @@ var errnoText = map[Errno]string{
 	ENOTCONN:        "socket is not connected",
 	ETIMEDOUT:       "timed out",
 	ECONNREFUSED:    "connection refused",
+	EHOSTUNREACH:    "no route to host",
 	ECANCELED:       "operation canceled",
 }
 

@@ -123,3 +123,20 @@ func TestUnrecoveredPanicStopsQEMU(t *testing.T) {
 	require.Contains(t, out, FailMarker)
 	require.NotContains(t, out, PowerOffLine)
 }
+
+// TestKernelFaultReport checks the kernel's own fault report, used when the
+// runtime cannot take a fault as a signal (here: SIGSEGV blocked).
+func TestKernelFaultReport(t *testing.T) {
+	out := boot(t, Machine{Append: "crashregs"})
+	for _, want := range []string{
+		"armos: kernel fault: data abort",
+		"(EC 0x0000000000000025: data abort, translation fault, read)",
+		"FAR 0x0000000000000000",
+		"x0  0x",
+		"x30 0x",
+		FailMarker + " kernel fault",
+	} {
+		require.Contains(t, out, want)
+	}
+	require.NotContains(t, out, PowerOffLine)
+}

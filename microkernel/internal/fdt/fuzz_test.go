@@ -68,6 +68,10 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		require.NotEmpty(t, m.Memory)
+		for _, r := range m.Memory {
+			require.NotZero(t, r.Size)
+			require.GreaterOrEqual(t, r.Base+r.Size, r.Base, "memory regions never wrap")
+		}
 		require.LessOrEqual(t, len(m.Virtio), MaxVirtio)
 		if m.HasGIC {
 			require.Contains(t, []int{2, 3}, m.GIC.Version)

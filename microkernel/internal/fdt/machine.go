@@ -3,6 +3,7 @@ package fdt
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Compatible strings the kernel looks for.
@@ -76,7 +77,8 @@ type Virtio struct {
 type Machine struct {
 	// Memory lists RAM regions from every device_type = "memory" node.
 	Memory []Region
-	// Reserved is the memory reservation block.
+	// Reserved is the memory reservation block plus the regions of the
+	// /reserved-memory node's children: RAM the kernel must not allocate.
 	Reserved []Reservation
 
 	Bootargs   string // /chosen/bootargs ("" if absent)
@@ -116,8 +118,11 @@ func DecodeMachine(blob []byte) (*Machine, error) {
 // present and malformed is an error, so the kernel never runs with half-read
 // hardware descriptions. Nodes with status other than "okay"/"ok" are skipped.
 func (t *Tree) Machine() (*Machine, error) {
-	m := &Machine{Reserved: t.Reserved}
+	m := &Machine{Reserved: append([]Reservation(nil), t.Reserved...)}
 	if err := t.memory(m); err != nil {
+		return nil, err
+	}
+	if err := t.reservedMemory(m); err != nil {
 		return nil, err
 	}
 	if err := t.chosen(m); err != nil {
@@ -166,6 +171,9 @@ func (t *Tree) memory(m *Machine) error {
 			if r.Size == 0 {
 				continue
 			}
+			if r.Base+r.Size < r.Base {
+				return malformed("memory node %s: region %#x+%#x wraps", n.Path(), r.Base, r.Size)
+			}
 			if len(m.Memory) == MaxMemoryRegions {
 				return fmt.Errorf("%w: more than %d memory regions", ErrTooLarge, MaxMemoryRegions)
 			}
@@ -174,6 +182,31 @@ func (t *Tree) memory(m *Machine) error {
 	}
 	if len(m.Memory) == 0 {
 		return ErrNoMemory
+	}
+	return nil
+}
+
+// reservedMemory adds the regions of /reserved-memory's children
+// (Devicetree Specification 3.5) to m.Reserved.
+func (t *Tree) reservedMemory(m *Machine) error {
+	rm, ok := t.Find("/reserved-memory")
+	if !ok {
+		return nil
+	}
+	for _, c := range rm.Children {
+		if !c.Has("reg") {
+			continue // dynamically placed pools have no address yet
+		}
+		regs, err := c.RegTranslated()
+		if err != nil {
+			return fmt.Errorf("reserved memory %s: %w", c.Path(), err)
+		}
+		for _, r := range regs {
+			if len(m.Reserved) >= MaxReserved+MaxMemoryRegions {
+				return fmt.Errorf("%w: too many reserved regions", ErrTooLarge)
+			}
+			m.Reserved = append(m.Reserved, Reservation{Address: r.Base, Size: r.Size})
+		}
 	}
 	return nil
 }
@@ -241,8 +274,36 @@ func (t *Tree) gic(m *Machine) error {
 	return nil
 }
 
+// stdoutNode resolves /chosen/stdout-path ("/pl011@9000000", an alias
+// such as "serial0", either optionally followed by ":115200n8").
+func (t *Tree) stdoutNode(path string) *Node {
+	if i := strings.IndexByte(path, ':'); i >= 0 {
+		path = path[:i]
+	}
+	if path == "" {
+		return nil
+	}
+	if !strings.HasPrefix(path, "/") {
+		aliases, ok := t.Find("/aliases")
+		if !ok {
+			return nil
+		}
+		target, err := aliases.String(path)
+		if err != nil {
+			return nil
+		}
+		path = target
+	}
+	n, _ := t.Find(path)
+	return n
+}
+
 func (t *Tree) uart(m *Machine) error {
-	n, _ := t.firstEnabled(CompatPL011)
+	// The console is the PL011 /chosen/stdout-path names, else the first one.
+	n := t.stdoutNode(m.StdoutPath)
+	if n == nil || !n.IsCompatible(CompatPL011) || !enabled(n) {
+		n, _ = t.firstEnabled(CompatPL011)
+	}
 	if n == nil {
 		return nil
 	}

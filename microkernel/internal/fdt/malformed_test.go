@@ -28,6 +28,20 @@ func TestBuiltMachine(t *testing.T) {
 	require.True(t, m.Virtio[0].IRQ.Edge())
 }
 
+func TestReservedMemoryNode(t *testing.T) {
+	b := newBuilder()
+	b.rsv = [][2]uint64{{0x40000000, 0x1000}}
+	b.begin("").cells("#address-cells", 2).cells("#size-cells", 2)
+	b.begin("memory").str("device_type", "memory").cells("reg", 0, 0x40000000, 0, 0x8000000).end()
+	b.begin("reserved-memory").cells("#address-cells", 2).cells("#size-cells", 2).prop("ranges", nil)
+	b.begin("secmon@40100000").cells("reg", 0, 0x40100000, 0, 0x200000).prop("no-map", nil).end()
+	b.begin("pool").cells("size", 0, 0x100000).end()
+	b.end().end()
+	m, err := DecodeMachine(b.bytes())
+	require.NoError(t, err)
+	require.Equal(t, []Reservation{{0x40000000, 0x1000}, {0x40100000, 0x200000}}, m.Reserved)
+}
+
 func TestMachineErrors(t *testing.T) {
 	t.Run("no memory", func(t *testing.T) {
 		b := newBuilder()
@@ -38,6 +52,13 @@ func TestMachineErrors(t *testing.T) {
 	t.Run("bad reg length", func(t *testing.T) {
 		b := newBuilder()
 		b.begin("").begin("memory").str("device_type", "memory").cells("reg", 0, 0x40000000, 0, 0x1000).end().end()
+		_, err := DecodeMachine(b.bytes())
+		require.ErrorIs(t, err, ErrMalformed)
+	})
+	t.Run("memory wraps", func(t *testing.T) {
+		b := newBuilder()
+		b.begin("").cells("#size-cells", 2).begin("memory").str("device_type", "memory").
+			cells("reg", 0xffffffff, 0xfffff000, 0, 0x2000).end().end()
 		_, err := DecodeMachine(b.bytes())
 		require.ErrorIs(t, err, ErrMalformed)
 	})
@@ -169,4 +190,32 @@ func TestParseCopiesBlob(t *testing.T) {
 	s, err := c.String("bootargs")
 	require.NoError(t, err)
 	require.Equal(t, "console=ttyAMA0", s)
+}
+
+func TestUARTFollowsStdoutPath(t *testing.T) {
+	build := func(stdout string) []byte {
+		b := newBuilder()
+		b.begin("").cells("#address-cells", 1).cells("#size-cells", 1).cells("interrupt-parent", 1)
+		b.begin("memory").str("device_type", "memory").cells("reg", 0x40000000, 0x1000).end()
+		b.begin("ic").cells("phandle", 1).cells("#interrupt-cells", 3).end()
+		b.begin("aliases").str("serial0", "/uart@2000").end()
+		b.begin("chosen").str("stdout-path", stdout).end()
+		b.begin("uart@1000").str("compatible", "arm,pl011").cells("reg", 0x1000, 0x1000).cells("interrupts", 0, 1, 4).end()
+		b.begin("uart@2000").str("compatible", "arm,pl011").cells("reg", 0x2000, 0x1000).cells("interrupts", 0, 2, 4).end()
+		b.end()
+		return b.bytes()
+	}
+	for stdout, want := range map[string]uint64{
+		"/uart@2000":          0x2000,
+		"/uart@2000:115200n8": 0x2000,
+		"serial0:115200n8":    0x2000,
+		"/uart@1000":          0x1000,
+		"":                    0x1000, // no stdout-path: first PL011
+		"/nowhere":            0x1000,
+		"serial9":             0x1000,
+	} {
+		m, err := DecodeMachine(build(stdout))
+		require.NoError(t, err, stdout)
+		require.Equal(t, want, m.UART.Base, "stdout-path %q", stdout)
+	}
 }

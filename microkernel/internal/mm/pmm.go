@@ -17,20 +17,6 @@ const MaxPages = 1<<32 - 2
 
 const noPage = ^uint32(0)
 
-// Marks kept in pageMeta.prev of pages that are not free.
-const (
-	markReserved = noPage     // withheld by Init, never allocatable
-	markUsed     = noPage - 1 // handed out by Alloc/AllocRun
-)
-
-// pageMeta is the per-page metadata word pair. For a free page, next/prev
-// link the free list; for an allocated page, next holds the owner's tag
-// (PhysMem.Tag) and prev is markUsed; for a reserved page prev is
-// markReserved.
-type pageMeta struct {
-	next, prev uint32
-}
-
 // PhysStats are the allocator's counters, in pages unless noted.
 type PhysStats struct {
 	Total       uint64 // pages handed to the allocator (free+used at Init)
@@ -45,21 +31,38 @@ type PhysStats struct {
 }
 
 // PhysMem is a physical page allocator over one Window minus reserved
-// ranges. Free pages sit on a doubly linked list threaded through a
-// metadata array (8 bytes per page) plus a free bitmap, both stored in the
-// managed memory itself at Init; the free pages are never written, so a
-// stray write into free memory cannot corrupt the allocator. Alloc and Free
-// are O(1); AllocRun (contiguous, for DMA) scans the bitmap.
+// ranges. Its metadata lives in the managed memory itself (placed by Init
+// in the lowest usable pages), about 4.03 bytes per page, 0.1 % of RAM:
+//
+//   - link[i] (uint32): for a free page, the index of the next free page
+//     (a singly linked LIFO list); for an allocated page, the owner's tag
+//     (SetTag/Tag; the page tables keep their live-entry counts there);
+//   - a free bitmap and a used bitmap (1 bit each per page): the source of
+//     truth. A page in neither is reserved (never allocatable).
+//
+// Free pages are never written, so a stray write into free memory cannot
+// corrupt the allocator. Alloc and Free are O(1); AllocRun (contiguous, for
+// DMA) scans the bitmap and then the free list.
 //
 // The zero PhysMem is empty (every Alloc fails). Callers serialize access.
 type PhysMem struct {
-	win    Window
-	base   uint64 // physical address of page index 0
-	npages uint32
-	meta   unsafe.Pointer // [npages]pageMeta
-	bitmap unsafe.Pointer // [ceil(npages/64)]uint64, bit set = free
-	head   uint32         // first free page, or noPage
-	stats  PhysStats
+	win      Window
+	base     uint64 // physical address of page index 0
+	npages   uint32
+	link     unsafe.Pointer // [npages]uint32
+	freeBits unsafe.Pointer // [ceil(npages/64)]uint64, bit set = free
+	usedBits unsafe.Pointer // [ceil(npages/64)]uint64, bit set = allocated
+	head     uint32         // first free page, or noPage
+	stats    PhysStats
+}
+
+// metaLayout returns the byte offsets of the bitmaps and the metadata size
+// for n pages.
+func metaLayout(n uint64) (freeOff, usedOff, total uint64) {
+	words := (n + 63) / 64
+	freeOff = (n*4 + 7) &^ 7
+	usedOff = freeOff + words*8
+	return freeOff, usedOff, usedOff + words*8
 }
 
 // Init takes over the page-aligned part of w, minus every page touching a
@@ -81,7 +84,7 @@ func (p *PhysMem) Init(w Window, reserved []Range) Errno {
 	if n > MaxPages {
 		return ErrRange
 	}
-	metaBytes := n*8 + (n+63)/64*8
+	freeOff, usedOff, metaBytes := metaLayout(n)
 	metaPages := (metaBytes + pageMask) >> PageShift
 	// Lowest run of metaPages pages that avoids every reserved range.
 	mstart := start
@@ -108,10 +111,12 @@ func (p *PhysMem) Init(w Window, reserved []Range) Errno {
 	p.win = w
 	p.base = start
 	p.npages = uint32(n)
-	p.meta = metaPtr
-	p.bitmap = unsafe.Add(metaPtr, n*8)
+	p.link = metaPtr
+	p.freeBits = unsafe.Add(metaPtr, freeOff)
+	p.usedBits = unsafe.Add(metaPtr, usedOff)
 	for i := uint64(0); i < (n+63)/64; i++ {
-		*p.word(uint32(i)) = 0
+		*p.freeWord(uint32(i)) = 0
+		*p.usedWord(uint32(i)) = 0
 	}
 	p.stats.Meta = metaPages
 	// Push in descending order so Alloc hands out ascending addresses.
@@ -121,8 +126,7 @@ func (p *PhysMem) Init(w Window, reserved []Range) Errno {
 		pa := start + idx<<PageShift
 		if idx >= mfirst && idx < mfirst+metaPages || overlaps(reserved, pa) {
 			p.stats.Reserved++
-			m := p.metaAt(uint32(idx))
-			m.next, m.prev = 0, markReserved
+			*p.linkAt(uint32(idx)) = 0
 			continue
 		}
 		p.push(uint32(idx))
@@ -142,48 +146,47 @@ func overlaps(rs []Range, pa uint64) bool {
 }
 
 //go:nosplit
-func (p *PhysMem) metaAt(i uint32) *pageMeta {
-	return (*pageMeta)(unsafe.Add(p.meta, uintptr(i)*8))
+func (p *PhysMem) linkAt(i uint32) *uint32 {
+	return (*uint32)(unsafe.Add(p.link, uintptr(i)*4))
 }
 
 //go:nosplit
-func (p *PhysMem) word(w uint32) *uint64 {
-	return (*uint64)(unsafe.Add(p.bitmap, uintptr(w)*8))
+func (p *PhysMem) freeWord(w uint32) *uint64 {
+	return (*uint64)(unsafe.Add(p.freeBits, uintptr(w)*8))
+}
+
+//go:nosplit
+func (p *PhysMem) usedWord(w uint32) *uint64 {
+	return (*uint64)(unsafe.Add(p.usedBits, uintptr(w)*8))
 }
 
 //go:nosplit
 func (p *PhysMem) isFree(i uint32) bool {
-	return *p.word(i / 64)&(1<<(i%64)) != 0
+	return *p.freeWord(i/64)&(1<<(i%64)) != 0
+}
+
+//go:nosplit
+func (p *PhysMem) isUsed(i uint32) bool {
+	return *p.usedWord(i/64)&(1<<(i%64)) != 0
 }
 
 // push puts page i at the head of the free list and marks it free.
 //
 //go:nosplit
 func (p *PhysMem) push(i uint32) {
-	m := p.metaAt(i)
-	m.next, m.prev = p.head, noPage
-	if p.head != noPage {
-		p.metaAt(p.head).prev = i
-	}
+	*p.linkAt(i) = p.head
 	p.head = i
-	*p.word(i / 64) |= 1 << (i % 64)
+	*p.freeWord(i / 64) |= 1 << (i % 64)
+	*p.usedWord(i / 64) &^= 1 << (i % 64)
 }
 
-// unlink removes free page i from the list and marks it allocated.
+// take marks free page i allocated (already off the list) with tag 0.
 //
 //go:nosplit
-func (p *PhysMem) unlink(i uint32) {
-	m := p.metaAt(i)
-	if m.prev != noPage {
-		p.metaAt(m.prev).next = m.next
-	} else {
-		p.head = m.next
-	}
-	if m.next != noPage {
-		p.metaAt(m.next).prev = m.prev
-	}
-	m.next, m.prev = 0, markUsed
-	*p.word(i / 64) &^= 1 << (i % 64)
+func (p *PhysMem) take(i uint32) {
+	*p.linkAt(i) = 0
+	*p.freeWord(i / 64) &^= 1 << (i % 64)
+	*p.usedWord(i / 64) |= 1 << (i % 64)
 }
 
 //go:nosplit
@@ -204,7 +207,8 @@ func (p *PhysMem) Alloc() (uint64, Errno) {
 		p.stats.AllocFails++
 		return 0, ErrNoMemory
 	}
-	p.unlink(i)
+	p.head = *p.linkAt(i)
+	p.take(i)
 	p.noteUsed(1)
 	return p.base + uint64(i)<<PageShift, OK
 }
@@ -223,7 +227,7 @@ func (p *PhysMem) AllocZeroed() (uint64, Errno) {
 	return pa, OK
 }
 
-// index converts an allocated-page address to its index, validating it.
+// index converts a page address to its index, validating it.
 //
 //go:nosplit
 func (p *PhysMem) index(pa uint64) (uint32, Errno) {
@@ -251,7 +255,7 @@ func (p *PhysMem) Free(pa uint64) Errno {
 		p.stats.DoubleFrees++
 		return ErrDoubleFree
 	}
-	if p.metaAt(i).prev != markUsed {
+	if !p.isUsed(i) {
 		p.stats.BadFrees++
 		return ErrNotAllocated
 	}
@@ -293,14 +297,16 @@ func (p *PhysMem) AllocRun(n uint32, align uint64) (uint64, Errno) {
 			run++
 		}
 		if run == n {
-			for k := uint32(0); k < n; k++ {
-				p.unlink(s + k)
-			}
+			p.unlinkRun(s, n)
 			p.noteUsed(uint64(n))
 			return p.base + uint64(s)<<PageShift, OK
 		}
-		// Skip past the busy page, rounded up to the alignment step.
+		// Skip past the busy page and any all-busy bitmap words after it,
+		// then round up to the alignment step.
 		next := uint64(s) + uint64(run) + 1
+		for next%64 == 0 && next < uint64(p.npages) && *p.freeWord(uint32(next/64)) == 0 {
+			next += 64
+		}
 		next = (next - uint64(first) + uint64(step) - 1) / uint64(step) * uint64(step)
 		next += uint64(first)
 		if next > uint64(p.npages) {
@@ -310,6 +316,32 @@ func (p *PhysMem) AllocRun(n uint32, align uint64) (uint64, Errno) {
 	}
 	p.stats.AllocFails++
 	return 0, ErrNoMemory
+}
+
+// unlinkRun takes the free pages [s, s+n) off the free list (one pass over
+// the list, bounded by the page count) and marks them allocated.
+//
+//go:nosplit
+func (p *PhysMem) unlinkRun(s, n uint32) {
+	prev := noPage
+	left := n
+	for i, steps := p.head, uint32(0); i != noPage && i < p.npages && left > 0 && steps <= p.npages; steps++ {
+		next := *p.linkAt(i)
+		if i >= s && i-s < n {
+			if prev == noPage {
+				p.head = next
+			} else {
+				*p.linkAt(prev) = next
+			}
+			left--
+		} else {
+			prev = i
+		}
+		i = next
+	}
+	for k := uint32(0); k < n; k++ {
+		p.take(s + k)
+	}
 }
 
 // FreeRun returns n contiguous pages starting at pa (as from AllocRun). It
@@ -333,10 +365,10 @@ func (p *PhysMem) FreeRun(pa uint64, n uint32) Errno {
 //go:nosplit
 func (p *PhysMem) SetTag(pa uint64, v uint32) bool {
 	i, e := p.index(pa)
-	if e != OK || p.isFree(i) || p.metaAt(i).prev != markUsed {
+	if e != OK || !p.isUsed(i) {
 		return false
 	}
-	p.metaAt(i).next = v
+	*p.linkAt(i) = v
 	return true
 }
 
@@ -345,10 +377,10 @@ func (p *PhysMem) SetTag(pa uint64, v uint32) bool {
 //go:nosplit
 func (p *PhysMem) Tag(pa uint64) (uint32, bool) {
 	i, e := p.index(pa)
-	if e != OK || p.isFree(i) || p.metaAt(i).prev != markUsed {
+	if e != OK || !p.isUsed(i) {
 		return 0, false
 	}
-	return p.metaAt(i).next, true
+	return *p.linkAt(i), true
 }
 
 // IsFree reports whether pa is a free page of this allocator.

@@ -7,20 +7,20 @@ import (
 )
 
 func TestPhysInitReservesMetadataAndRanges(t *testing.T) {
-	const size = 4 << 20                                          // 1024 pages: 8 KiB links + 128 B bitmap = 3 metadata pages
+	const size = 4 << 20 // 1024 pages: 4 KiB links + 2 x 128 B bitmaps = 2 metadata pages
 	kernel := Range{testRAMBase + 0x10000, testRAMBase + 0x20800} // 17 pages, ragged end
 	p, _ := newPhys(t, size, kernel)
 	st := p.Stats()
-	require.Equal(t, uint64(3), st.Meta)
-	require.Equal(t, uint64(3+17), st.Reserved)
-	require.Equal(t, uint64(1024-20), st.Total)
+	require.Equal(t, uint64(2), st.Meta)
+	require.Equal(t, uint64(2+17), st.Reserved)
+	require.Equal(t, uint64(1024-19), st.Total)
 	require.Equal(t, st.Total, st.Free)
 	require.Zero(t, st.Used)
 
 	// Metadata takes the lowest pages; allocation starts right after.
 	pa, e := p.Alloc()
 	require.Equal(t, OK, e)
-	require.Equal(t, uint64(testRAMBase+3*PageSize), pa)
+	require.Equal(t, uint64(testRAMBase+2*PageSize), pa)
 
 	// No page touching the reserved range is ever handed out.
 	for {
@@ -30,13 +30,20 @@ func TestPhysInitReservesMetadataAndRanges(t *testing.T) {
 			break
 		}
 		require.False(t, pa+PageSize > kernel.Start && pa < kernel.End, "allocated reserved page %#x", pa)
-		require.GreaterOrEqual(t, pa, uint64(testRAMBase+3*PageSize))
+		require.GreaterOrEqual(t, pa, uint64(testRAMBase+2*PageSize))
 	}
 	st = p.Stats()
 	require.Zero(t, st.Free)
 	require.Equal(t, st.Total, st.Used)
 	require.Equal(t, st.Total, st.Peak)
 	require.Equal(t, uint64(1), st.AllocFails)
+}
+
+func TestPhysMetadataSize(t *testing.T) {
+	// 512 MiB of RAM (QEMU's -m 512M): 131072 pages need 512 KiB of links
+	// and 2 x 16 KiB of bitmaps: 136 pages, about 0.1 %.
+	_, _, total := metaLayout(512 << 20 >> PageShift)
+	require.Equal(t, uint64(512<<10+32<<10), total)
 }
 
 func TestPhysMetadataAvoidsReservedLowMemory(t *testing.T) {
@@ -195,5 +202,39 @@ func BenchmarkPhysAllocZeroed(b *testing.B) {
 	for b.Loop() {
 		pa, _ := p.AllocZeroed()
 		_ = p.Free(pa)
+	}
+}
+
+func TestPhysAllocRunAfterBusyWords(t *testing.T) {
+	p, _ := newPhys(t, 2<<20) // 512 pages
+	var held []uint64
+	for {
+		pa, e := p.Alloc()
+		if e != OK {
+			break
+		}
+		held = append(held, pa)
+	}
+	// Free a run of 8 pages near the top, behind many all-busy bitmap words.
+	top := held[len(held)-20:]
+	for _, pa := range top[:8] {
+		require.Equal(t, OK, p.Free(pa))
+	}
+	run, e := p.AllocRun(8, 0)
+	require.Equal(t, OK, e)
+	require.Equal(t, top[0], run)
+	_, e = p.AllocRun(1, 0)
+	require.Equal(t, ErrNoMemory, e)
+}
+
+func BenchmarkPhysAllocRun(b *testing.B) {
+	p, _ := newPhys(b, 64<<20)
+	for range 8000 { // a busy low half: the scan must skip it
+		_, _ = p.Alloc()
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		run, _ := p.AllocRun(16, 64<<10)
+		_ = p.FreeRun(run, 16)
 	}
 }

@@ -225,6 +225,15 @@ func (as *AddressSpace) Munmap(addr, length uint64) (uint64, Errno) {
 //
 //go:nosplit
 func (as *AddressSpace) MadviseDontneed(addr, length uint64) (uint64, Errno) {
+	return as.Zap(addr, length)
+}
+
+// Zap unmaps every page in [addr, addr+length) (length rounded up to
+// pages) and frees the ones the address space owns, leaving the regions
+// alone. It is the common core of munmap, MAP_FIXED and MADV_DONTNEED.
+//
+//go:nosplit
+func (as *AddressSpace) Zap(addr, length uint64) (uint64, Errno) {
 	if length == 0 || length+pageMask < length {
 		return 0, ErrInvalid
 	}

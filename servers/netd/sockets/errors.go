@@ -34,6 +34,10 @@ func errnoOf(err error) sockproto.Errno {
 		return sockproto.EDESTADDRREQ
 	case errors.Is(err, stack.ErrNoBuffer):
 		return sockproto.ENOBUFS
+	case errors.Is(err, stack.ErrConnRefused):
+		return sockproto.ECONNREFUSED
+	case errors.Is(err, stack.ErrHostUnreachable):
+		return sockproto.EHOSTUNREACH
 	}
 	return sockproto.EIO
 }

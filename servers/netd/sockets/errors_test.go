@@ -25,6 +25,8 @@ func TestErrnoOfStackErrors(t *testing.T) {
 		stack.ErrInvalidAddr:        sockproto.EINVAL,
 		stack.ErrNotConnected:       sockproto.EDESTADDRREQ,
 		stack.ErrNoBuffer:           sockproto.ENOBUFS,
+		stack.ErrConnRefused:        sockproto.ECONNREFUSED,
+		stack.ErrHostUnreachable:    sockproto.EHOSTUNREACH,
 		errors.New("link on fire"):  sockproto.EIO,
 		sockproto.ETIMEDOUT:         sockproto.ETIMEDOUT,
 	} {

@@ -44,7 +44,10 @@ func (s *Service) register(m *libipc.Mux) {
 }
 
 func (s *Service) onConnect(c *libipc.Conn) {
-	c.Value = &client{conn: c, socks: make(map[sockproto.Handle]*socket)}
+	s.nextClient++
+	cl := &client{id: s.nextClient, conn: c, socks: make(map[sockproto.Handle]*socket)}
+	c.Value = cl
+	s.clients[cl] = struct{}{}
 	s.stats.clients.Add(1)
 }
 
@@ -59,6 +62,7 @@ func (s *Service) onDisconnect(c *libipc.Conn, _ error) {
 		s.stats.closedByClient.Add(1)
 	}
 	c.Value = nil
+	delete(s.clients, cl)
 	s.stats.clients.Add(^uint64(0))
 	s.rearm()
 }
@@ -231,6 +235,10 @@ func (s *Service) opSendTo(r *libipc.Request) {
 			return
 		}
 	}
+	if e := sk.takeError(); e != 0 {
+		s.fail(r, e) // an earlier send was refused (ICMP), as send(2) reports
+		return
+	}
 	var err error
 	if to.IsValid() {
 		err = sk.ep.SendTo(req.Data, to)
@@ -280,6 +288,10 @@ func (s *Service) opRecvFrom(r *libipc.Request) {
 	case sk.takeCancel(req.Tag):
 		s.stats.cancelled.Add(1)
 		s.fail(r, sockproto.ECANCELED)
+		return
+	}
+	if e := sk.takeError(); e != 0 {
+		s.fail(r, e)
 		return
 	}
 	if len(sk.waiters) == 0 && sk.ep != nil && sk.ep.Len() > 0 {

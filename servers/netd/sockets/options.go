@@ -124,6 +124,8 @@ func (sk *socket) option(opt sockproto.Opt) (int64, sockproto.Errno) {
 			return 0, 0
 		}
 		return int64(sk.ep.Len()), 0
+	case sockproto.OptError:
+		return int64(sk.takeError()), 0
 	}
 	return 0, sockproto.ENOPROTOOPT
 }

@@ -45,6 +45,9 @@ type Service struct {
 	clock stack.Clock
 	srv   *libipc.Server
 
+	clients    map[*client]struct{} // connected clients
+	nextClient uint64
+
 	// Timer state, owned by the loop.
 	timer   *time.Timer
 	armed   time.Time   // when timer fires; zero when stopped
@@ -70,7 +73,7 @@ func New(st *stack.Stack, clock stack.Clock) *Service {
 	if clock == nil {
 		clock = stack.SystemClock{}
 	}
-	s := &Service{st: st, clock: clock, scratch: make([]byte, sockproto.MaxDatagram)}
+	s := &Service{st: st, clock: clock, clients: make(map[*client]struct{}), scratch: make([]byte, sockproto.MaxDatagram)}
 	s.sendBuf = make([]byte, 0, sockproto.MaxDatagram)
 	s.timer = time.AfterFunc(time.Hour, s.fire)
 	s.timer.Stop()

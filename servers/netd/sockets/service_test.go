@@ -1,6 +1,7 @@
 package sockets_test
 
 import (
+	"armos/servers/netd/sockets"
 	"armos/servers/netd/sockets/sockettest"
 	"bytes"
 	"context"
@@ -547,4 +548,78 @@ func TestErrorsAreOpErrors(t *testing.T) {
 	assert.Equal(t, "10.0.2.255:9", oe.Addr.String())
 	assert.True(t, errors.Is(err, libsocket.EACCES))
 	assert.False(t, oe.Timeout())
+}
+
+func TestSocketsListing(t *testing.T) {
+	h := sockettest.New(t)
+	a := h.Client()
+	s1, err := a.ListenUDP(bg, echoPort)
+	require.NoError(t, err)
+	require.NoError(t, s1.SetRecvQueueLen(bg, 5))
+	_, err = a.DialUDP(bg, peerAddr)
+	require.NoError(t, err)
+	b := h.Client()
+	_, err = b.Socket(bg)
+	require.NoError(t, err)
+	h.SendUDP(peerAddr, ourEcho, []byte("q"))
+
+	var list []sockets.SocketInfo
+	h.OnLoop(func() { list = h.Service().Sockets() })
+	require.Len(t, list, 3)
+	assert.Equal(t, echoPort, list[0].Local)
+	assert.Equal(t, 1, list[0].Queued)
+	assert.Equal(t, 5, list[0].QueueLen)
+	assert.Equal(t, peerAddr, list[1].Peer)
+	assert.Equal(t, list[0].Client, list[1].Client)
+	assert.Greater(t, list[2].Client, list[1].Client)
+	assert.False(t, list[2].Local.IsValid(), "unbound")
+}
+
+func TestConnRefused(t *testing.T) {
+	h := sockettest.New(t)
+	s, err := h.Client().DialUDP(bg, netip.AddrPortFrom(sockettest.PeerIP, 9))
+	require.NoError(t, err)
+
+	// A receive is parked; the peer answers our datagram with ICMP port
+	// unreachable: the receive fails with ECONNREFUSED.
+	errc := make(chan error, 1)
+	go func() {
+		_, _, err := s.RecvFrom(bg, make([]byte, 10))
+		errc <- err
+	}()
+	h.WaitParked(1)
+	_, err = s.Send(bg, []byte("anyone?"))
+	require.NoError(t, err)
+	h.Inject(sockettest.PortUnreachable(h.Expect()))
+	err = <-errc
+	require.ErrorIs(t, err, libsocket.ECONNREFUSED)
+	assert.Equal(t, "recvfrom", err.(*net.OpError).Op)
+
+	// Reported once: then the socket works again. The next refusal is
+	// reported by the next send, as send(2) does, or read with OptError.
+	_, err = s.Send(bg, []byte("again"))
+	require.NoError(t, err)
+	h.Inject(sockettest.PortUnreachable(h.Expect()))
+	_, err = s.Send(bg, []byte("third"))
+	require.ErrorIs(t, err, libsocket.ECONNREFUSED)
+	h.Quiet() // the failed send sent nothing
+
+	_, err = s.Send(bg, []byte("fourth"))
+	require.NoError(t, err)
+	h.Inject(sockettest.PortUnreachable(h.Expect()))
+	v, err := s.Option(bg, sockproto.OptError)
+	require.NoError(t, err)
+	assert.EqualValues(t, libsocket.ECONNREFUSED, v)
+	v, err = s.Option(bg, sockproto.OptError)
+	require.NoError(t, err)
+	assert.Zero(t, v, "reading SO_ERROR clears it")
+
+	// Unconnected sockets are not told (they cannot know which send failed).
+	u, err := h.Client().ListenUDP(bg, anyPort)
+	require.NoError(t, err)
+	_, err = u.SendTo(bg, []byte("x"), netip.AddrPortFrom(sockettest.PeerIP, 9))
+	require.NoError(t, err)
+	h.Inject(sockettest.PortUnreachable(h.Expect()))
+	_, err = u.SendTo(bg, []byte("y"), netip.AddrPortFrom(sockettest.PeerIP, 9))
+	require.NoError(t, err)
 }

@@ -15,6 +15,7 @@ const cancelMemory = 8
 
 // client is the state of one connection: its sockets by handle.
 type client struct {
+	id    uint64 // connection number, for netstat
 	conn  *libipc.Conn
 	socks map[sockproto.Handle]*socket
 	next  sockproto.Handle
@@ -98,14 +99,35 @@ func (sk *socket) unpark(w *waiter) {
 	sk.s.stats.parked.Add(^uint64(0))
 }
 
-// deliver answers parked receives while datagrams are queued. It is the
-// endpoint's notify callback (run inside stack.Input, on the loop).
+// deliver answers parked receives while datagrams are queued, or with the
+// pending asynchronous error (ECONNREFUSED) first, as Linux reports sk_err
+// before the queue. It is the endpoint's notify callback (run inside
+// stack.Input, on the loop).
 func (sk *socket) deliver() {
-	for len(sk.waiters) > 0 && sk.ep != nil && sk.ep.Len() > 0 {
+	for len(sk.waiters) > 0 && sk.ep != nil {
 		w := sk.waiters[0]
+		if err := sk.ep.TakeError(); err != nil {
+			sk.unpark(w)
+			sk.s.fail(w.r, errnoOf(err))
+			continue
+		}
+		if sk.ep.Len() == 0 {
+			return
+		}
 		sk.unpark(w)
 		sk.s.replyDatagram(sk, w.r, w.max)
 	}
+}
+
+// takeError returns and clears the socket's pending asynchronous error.
+func (sk *socket) takeError() sockproto.Errno {
+	if sk.ep == nil {
+		return 0
+	}
+	if err := sk.ep.TakeError(); err != nil {
+		return errnoOf(err)
+	}
+	return 0
 }
 
 // rememberCancel records a cancel whose receive has not arrived.

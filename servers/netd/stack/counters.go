@@ -81,7 +81,7 @@ type IPv4Counters struct {
 	ReasmOverlap      uint64 // drop: reassemblies discarded for overlapping fragments
 	ReasmDuplicate    uint64 // drop: exact duplicate fragments ignored
 	ReasmTooBig       uint64 // drop: fragments reaching past 65535 bytes
-	ReasmBadFragment  uint64 // drop: a non-last fragment whose length is not a multiple of 8
+	ReasmBadFragment  uint64 // drop: a fragment with no data (after trimming a non-last one to 8-byte units)
 	ReasmInconsistent uint64 // drop: reassemblies with conflicting last fragments
 	ReasmNoMemory     uint64 // drop: fragments refused because of ReasmMaxBytes/ReasmMaxDatagrams
 	ReasmFragsDropped uint64 // drop: fragments thrown away with a failed reassembly
@@ -125,7 +125,7 @@ type UDPCounters struct {
 	RxNoPort      uint64 // drop: no endpoint bound (port unreachable may be sent)
 	RxNoPortBcast uint64 // drop: no endpoint bound, broadcast (never answered)
 	RxFiltered    uint64 // drop: endpoint connected to another peer
-	RxQueueFull   uint64 // drop: endpoint receive queue full (sum over endpoints)
+	RxQueueFull   uint64 // drop: endpoint receive queue full, by count or bytes (sum over endpoints)
 	RxDelivered   uint64 // datagrams queued on an endpoint
 	RxICMPErrors  uint64 // ICMP unreachable errors reported to a connected endpoint
 	TxDatagrams   uint64 // datagrams sent

@@ -3,6 +3,7 @@ package stack_test
 import (
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -68,8 +69,8 @@ func (f *fixture) learn(h stacktest.Host) {
 }
 
 // tick advances the clock by d and runs the timers.
-func (f *fixture) tick(d interface{ Nanoseconds() int64 }) {
-	f.clock.Advance(durationOf(d))
+func (f *fixture) tick(d time.Duration) {
+	f.clock.Advance(d)
 	f.s.Tick()
 }
 
@@ -90,3 +91,5 @@ func (f *fixture) bind(ap string) *stack.UDPEndpoint {
 }
 
 func ap(a netip.Addr, port uint16) netip.AddrPort { return netip.AddrPortFrom(a, port) }
+
+func netipUnspecified() netip.Addr { return netip.IPv4Unspecified() }

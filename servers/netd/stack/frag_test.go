@@ -234,3 +234,17 @@ func TestNoTimeExceededAboutICMPError(t *testing.T) {
 	assert.EqualValues(t, 1, f.counter("icmp.ErrSuppressed"))
 	assert.Zero(t, f.counter("icmp.TxTimeExceeded"))
 }
+
+func TestUDPQueueBoundsReassembledBytes(t *testing.T) {
+	f := newFixture(t, 0)
+	ep := f.bind("0.0.0.0:7")
+	big := pattern(60000)
+	for id := range 6 {
+		for _, fr := range udpFragments(big, 1500, uint16(id)) {
+			f.inject(fr)
+		}
+	}
+	assert.EqualValues(t, 6, f.counter("ipv4.Reassembled"))
+	assert.Equal(t, stack.UDPMaxQueueBytes/65536, ep.Len(), "held to the byte bound, not the count")
+	assert.EqualValues(t, 6-ep.Len(), ep.Stats().RxDropped)
+}

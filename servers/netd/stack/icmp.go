@@ -12,7 +12,8 @@ import (
 const icmpQuoteMax = 576 - wire.IPv4MinHeaderLen - wire.ICMPv4HeaderLen
 
 // icmpInput handles an ICMP message (payload) carried by the datagram with
-// header hdr, and frees b.
+// header hdr, and frees b. bcast tells whether the datagram was broadcast at
+// the IP or the Ethernet layer.
 func (s *Stack) icmpInput(b *skbuff.Buf, hdr wire.IPv4, payload []byte, bcast bool) {
 	defer freeBuf(b)
 	s.c.ICMP.RxMessages++
@@ -28,7 +29,7 @@ func (s *Stack) icmpInput(b *skbuff.Buf, hdr wire.IPv4, payload []byte, bcast bo
 	switch m.Type() {
 	case wire.ICMPv4Echo:
 		s.c.ICMP.RxEchoRequests++
-		if bcast {
+		if s.isBroadcast(hdr.Dst()) {
 			s.c.ICMP.RxEchoBroadcast++
 			return
 		}

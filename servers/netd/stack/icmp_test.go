@@ -95,6 +95,12 @@ func TestPingSelfLoopsBack(t *testing.T) {
 	var got []stack.EchoReply
 	f.s.SetEchoHandler(func(r stack.EchoReply) { got = append(got, r) })
 	require.NoError(t, f.s.Ping(ourAddr, 5, 6, []byte("me")))
+	// The request was delivered on the way out of Ping; the reply it caused
+	// waits for the next call into the stack, which is due at once.
+	dl, ok := f.s.NextDeadline()
+	require.True(t, ok)
+	assert.Equal(t, f.clock.Now(), dl)
+	f.s.Tick()
 	f.quiet()
 	require.Len(t, got, 1)
 	assert.Equal(t, ourAddr, got[0].From)
@@ -170,4 +176,14 @@ func TestICMPMalformedDropped(t *testing.T) {
 	assert.EqualValues(t, 1, c.RxTruncated)
 	assert.EqualValues(t, 1, c.RxBadChecksum)
 	assert.Zero(t, c.TxEchoReplies)
+}
+
+func TestEchoInEthernetBroadcastToOurAddressIsAnswered(t *testing.T) {
+	// RFC 1122 lets a host ignore echo requests to an IP broadcast
+	// address; one to our unicast address is answered even if the frame
+	// was an Ethernet broadcast (as Linux does).
+	f := newFixture(t, 0)
+	f.learn(peer)
+	f.inject(peer.EchoFrame(wire.BroadcastMAC, ourAddr, wire.ICMPv4Echo, 3, 3, nil))
+	stacktest.Frame(t, f.next(), stacktest.HasIPv4(ourAddr, peer.Addr, wire.IPProtocolICMP, stacktest.HasEcho(wire.ICMPv4EchoReply, 3, 3, nil)))
 }

@@ -179,3 +179,22 @@ func TestCountersTable(t *testing.T) {
 	_, ok := f.s.Counters().Get("nope.Nothing")
 	assert.False(t, ok)
 }
+
+func TestIPv4OptionsAreSkipped(t *testing.T) {
+	f := newFixture(t, 0)
+	f.learn(peer)
+	ep := f.bind("0.0.0.0:7")
+	pkt := stacktest.IPv4(wire.IPv4Repr{Src: peer.Addr, Dst: ourAddr, Protocol: wire.IPProtocolUDP, Options: []byte{1, 1, 1, 0}},
+		stacktest.UDP(ap(peer.Addr, 4000), ap(ourAddr, 7), []byte("opts")))
+	f.inject(stacktest.Ethernet(ourMAC, peer.MAC, wire.EtherTypeIPv4, pkt))
+	buf := make([]byte, 16)
+	n, _, err := ep.Dequeue(buf)
+	require.NoError(t, err)
+	assert.Equal(t, "opts", string(buf[:n]))
+
+	// A closed port's error quotes the header with its options.
+	pkt = stacktest.IPv4(wire.IPv4Repr{Src: peer.Addr, Dst: ourAddr, Protocol: wire.IPProtocolUDP, Options: []byte{1, 1, 1, 0}},
+		stacktest.UDP(ap(peer.Addr, 4000), ap(ourAddr, 8), []byte("opts")))
+	f.inject(stacktest.Ethernet(ourMAC, peer.MAC, wire.EtherTypeIPv4, pkt))
+	stacktest.Frame(t, f.next(), stacktest.HasICMP(wire.ICMPv4DstUnreachable, wire.ICMPv4PortUnreachable), stacktest.Quotes(pkt))
+}

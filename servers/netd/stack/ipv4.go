@@ -26,11 +26,9 @@ func (s *Stack) ipInput(b *skbuff.Buf, l2bcast, looped bool) {
 			s.c.IPv4.RxBadTotalLen++
 		case wire.ErrBadChecksum:
 			s.c.IPv4.RxBadChecksum++
-		default: // wire.ErrTruncated
-			if len(b.Bytes()) >= wire.IPv4MinHeaderLen && int(b.Bytes()[0]&0xf)*4 <= len(b.Bytes()) {
-				// The header is whole but the total length runs past
-				// the frame.
-				s.c.IPv4.RxBadTotalLen++
+		default: // wire.ErrTruncated: the header, or the datagram?
+			if _, herr := wire.ParseIPv4Header(b.Bytes()); herr == nil {
+				s.c.IPv4.RxBadTotalLen++ // total length runs past the frame
 			} else {
 				s.c.IPv4.RxTruncated++
 			}
@@ -287,16 +285,17 @@ func (s *Stack) loopback(b *skbuff.Buf) error {
 	return nil
 }
 
-// runLoopback delivers the looped datagrams queued so far (and those they
-// cause, up to LoopbackQueueLen at a time). Every API entry point calls it
-// on its way out.
+// runLoopback delivers the looped datagrams queued so far. Every API entry
+// point calls it on its way out. Datagrams queued while it runs (an endpoint
+// answering itself) wait for the next call, which NextDeadline makes due at
+// once, so a loop of replies cannot monopolise the owner's event loop.
 func (s *Stack) runLoopback() {
 	if s.inLoopback {
 		return
 	}
 	s.inLoopback = true
-	for b := s.loopQ.Dequeue(); b != nil; b = s.loopQ.Dequeue() {
-		s.ipInput(b, false, true)
+	for n := s.loopQ.Len(); n > 0; n-- {
+		s.ipInput(s.loopQ.Dequeue(), false, true)
 	}
 	s.inLoopback = false
 }

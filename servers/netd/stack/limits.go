@@ -51,6 +51,10 @@ const (
 	// until SetQueueLen changes it; UDPMaxQueueLen caps SetQueueLen.
 	UDPDefaultQueueLen = 64
 	UDPMaxQueueLen     = 4096
+	// UDPMaxQueueBytes bounds the memory one endpoint's queue holds (like
+	// Linux's rmem_default, 208 KiB): reassembled datagrams can be 64 KiB
+	// each. A datagram is always accepted into an empty queue.
+	UDPMaxQueueBytes = 256 << 10
 	// EphemeralFirst and EphemeralLast are the ports Bind picks from for port
 	// 0 (Linux ip_local_port_range).
 	EphemeralFirst = 32768

@@ -12,7 +12,7 @@ type IPPacket struct {
 	Protocol  uint8
 	TTL       uint8
 	TOS       uint8
-	Broadcast bool   // Dst is a broadcast address (limited or subnet-directed)
+	Broadcast bool   // sent to a broadcast address (IP or Ethernet): never answer with an error
 	Header    []byte // the IPv4 header (of the first fragment if reassembled)
 	Payload   []byte // the transport header and data
 }

@@ -66,7 +66,7 @@ const (
 	reasmOverlap                         // datagram discarded: overlapping fragment
 	reasmTooBig                          // datagram discarded: past 65535 bytes
 	reasmInconsistent                    // datagram discarded: conflicting ends
-	reasmBadFragment                     // fragment ignored: empty after trimming
+	reasmBadFragment                     // fragment ignored: empty (after trimming)
 	reasmNoMemory                        // fragment refused: memory or datagram bound
 )
 
@@ -105,9 +105,9 @@ func (r *reassembler) add(f *fragment, now time.Time) (res reasmResult, done *re
 		// Every fragment but the last carries a multiple of 8 bytes;
 		// like Linux, trim a non-conforming one.
 		end &^= 7
-		if end <= start {
-			return reasmBadFragment, nil, 0
-		}
+	}
+	if end <= start {
+		return reasmBadFragment, nil, 0 // empty (after trimming)
 	}
 	i, d := r.find(f.key)
 	if len(f.header)+end > maxIPv4Len {

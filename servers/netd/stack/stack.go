@@ -125,7 +125,8 @@ func (s *Stack) Counters() Counters { return s.c }
 func (s *Stack) Now() time.Time { return s.clock.Now() }
 
 // Tick runs every timer that is due: ARP retransmissions, expiry and
-// failures (dropping packets that waited in vain), and reassembly timeouts.
+// failures (dropping packets that waited in vain), and reassembly timeouts;
+// it also delivers datagrams waiting on the loopback queue.
 // Calling it early or often is harmless.
 func (s *Stack) Tick() {
 	defer s.runLoopback()
@@ -137,6 +138,9 @@ func (s *Stack) Tick() {
 // NextDeadline returns when Tick next needs to run, and false if no timer is
 // pending (the owner can then wait for input alone).
 func (s *Stack) NextDeadline() (time.Time, bool) {
+	if s.loopQ.Len() > 0 {
+		return s.clock.Now(), true // looped datagrams to deliver
+	}
 	t, ok := s.arpNextDeadline()
 	if r, rok := s.reasm.nextDeadline(); rok && (!ok || r.Before(t)) {
 		t, ok = r, true

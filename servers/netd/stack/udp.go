@@ -28,11 +28,11 @@ func (s *Stack) udpInput(b *skbuff.Buf, hdr wire.IPv4, payload []byte, bcast boo
 		return
 	}
 	ep := s.udp[u.DstPort()]
-	if ep != nil && !ep.local.Addr().IsUnspecified() && (bcast || dst != ep.local.Addr()) {
+	if ep != nil && !ep.local.Addr().IsUnspecified() && dst != ep.local.Addr() {
 		ep = nil // bound to our unicast address: broadcasts are not for it
 	}
 	if ep == nil {
-		if bcast {
+		if bcast { // at either layer: never answered (RFC 1122 3.2.2)
 			s.c.UDP.RxNoPortBcast++
 		} else {
 			s.c.UDP.RxNoPort++

@@ -22,6 +22,7 @@ type UDPEndpoint struct {
 	head  int
 	n     int
 	limit int
+	bytes int // memory held by queued datagrams (see truesize)
 
 	notify func()
 	stats  EndpointStats
@@ -135,6 +136,7 @@ func (ep *UDPEndpoint) Dequeue(p []byte) (n int, meta RecvMeta, err error) {
 	d := &ep.ring[ep.head]
 	n = copy(p, d.data)
 	meta = RecvMeta{From: d.from, To: d.to, Len: len(d.data)}
+	ep.bytes -= truesize(d.buf, d.data)
 	if d.buf != nil {
 		_ = d.buf.Free()
 	}
@@ -228,7 +230,8 @@ func (ep *UDPEndpoint) deliver(buf *skbuff.Buf, data []byte, from netip.AddrPort
 		freeBuf(buf)
 		return false
 	}
-	if ep.n >= ep.limit {
+	size := truesize(buf, data)
+	if ep.n >= ep.limit || (ep.n > 0 && ep.bytes+size > UDPMaxQueueBytes) {
 		ep.stats.RxDropped++
 		ep.s.c.UDP.RxQueueFull++
 		freeBuf(buf)
@@ -239,6 +242,7 @@ func (ep *UDPEndpoint) deliver(buf *skbuff.Buf, data []byte, from netip.AddrPort
 	}
 	ep.ring[(ep.head+ep.n)%len(ep.ring)] = udpDatagram{buf: buf, data: data, from: from, to: to}
 	ep.n++
+	ep.bytes += size
 	ep.stats.RxDatagrams++
 	ep.stats.RxBytes += uint64(len(data))
 	ep.s.c.UDP.RxDelivered++
@@ -252,4 +256,14 @@ func freeBuf(b *skbuff.Buf) {
 	if b != nil {
 		_ = b.Free()
 	}
+}
+
+// truesize is the memory a queued datagram holds, charged against
+// UDPMaxQueueBytes: a whole packet buffer, or a reassembled datagram's heap
+// slice (Linux charges skb->truesize the same way).
+func truesize(buf *skbuff.Buf, data []byte) int {
+	if buf != nil {
+		return skbuff.MaxPacketSize
+	}
+	return cap(data)
 }

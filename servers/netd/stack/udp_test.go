@@ -101,6 +101,7 @@ func TestUDPBindConflictsAndEphemeralPorts(t *testing.T) {
 	a := f.bind("0.0.0.0:7")
 	_, err := f.s.BindUDP(netip.MustParseAddrPort("0.0.0.0:7"))
 	require.ErrorIs(t, err, stack.ErrAddrInUse)
+	assert.EqualError(t, err, "bind 0.0.0.0:7: address already in use")
 	_, err = f.s.BindUDP(ap(ourAddr, 7))
 	require.ErrorIs(t, err, stack.ErrAddrInUse, "wildcard and specific conflict")
 	_, err = f.s.BindUDP(netip.MustParseAddrPort("10.0.2.99:8"))
@@ -301,4 +302,26 @@ func TestUDPConnectedEndpointLearnsPortUnreachable(t *testing.T) {
 	assert.NoError(t, free.TakeError(), "unconnected endpoints are not told")
 	assert.EqualValues(t, 1, f.counter("udp.RxICMPErrors"))
 	f.quiet()
+}
+
+func TestUDPSelfEchoDoesNotMonopolise(t *testing.T) {
+	f := newFixture(t, 0)
+	ep := f.bind("0.0.0.0:7")
+	buf := make([]byte, 64)
+	echoes := 0
+	ep.SetNotify(func() {
+		n, meta, err := ep.Dequeue(buf)
+		require.NoError(t, err)
+		echoes++
+		require.NoError(t, ep.SendTo(buf[:n], meta.From)) // to itself
+	})
+	require.NoError(t, ep.SendTo([]byte("loop"), ap(ourAddr, 7)))
+	// Each call into the stack moves the loop one step; the owner learns
+	// through NextDeadline that more is due now.
+	assert.Equal(t, 1, echoes)
+	dl, ok := f.s.NextDeadline()
+	require.True(t, ok)
+	assert.Equal(t, f.clock.Now(), dl)
+	f.s.Tick()
+	assert.Equal(t, 2, echoes)
 }

@@ -351,3 +351,31 @@ func arpReply(smac stack.MAC, sip netip.Addr, tmac stack.MAC, tip netip.Addr) []
 	copy(a[24:28], t4[:])
 	return f
 }
+
+// PortUnreachable builds the ICMP "port unreachable" the peer would send
+// back for datagram d (which netd sent to it), quoting d's IP header and
+// first 8 bytes of UDP, as RFC 792 asks.
+func PortUnreachable(d Datagram) []byte {
+	orig := UDPFrame(OurMAC, PeerMAC, d.Src, d.Dst, d.Payload)[14:]
+	quote := orig[:min(len(orig), 20+8)]
+	icmp := make([]byte, 8+len(quote))
+	icmp[0], icmp[1] = 3, 3 // destination unreachable, port unreachable
+	copy(icmp[8:], quote)
+	binary.BigEndian.PutUint16(icmp[2:], checksum(icmp, 0))
+
+	f := make([]byte, 14+20+len(icmp))
+	copy(f[0:6], OurMAC[:])
+	copy(f[6:12], PeerMAC[:])
+	binary.BigEndian.PutUint16(f[12:], 0x0800)
+	ip := f[14:34]
+	ip[0] = 0x45
+	binary.BigEndian.PutUint16(ip[2:], uint16(20+len(icmp)))
+	ip[8] = 64
+	ip[9] = 1
+	s4, d4 := d.Dst.Addr().As4(), d.Src.Addr().As4()
+	copy(ip[12:16], s4[:])
+	copy(ip[16:20], d4[:])
+	binary.BigEndian.PutUint16(ip[10:], checksum(ip, 0))
+	copy(f[34:], icmp)
+	return f
+}

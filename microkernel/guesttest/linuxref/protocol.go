@@ -1,0 +1,128 @@
+package linuxref
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// The console lines the guest's /init prints (on /dev/console, the PL011)
+// and the host parses. ReadyLine and EchoReadyLine start the lines the
+// runner times.
+const (
+	ReadyMarker     = "linuxref: ready"
+	EchoReadyMarker = "linuxref: echo ready"
+	PowerOffLine    = "linuxref: power off"
+	// FailMarker starts a line /init prints before it gives up.
+	FailMarker = "LINUXREF-FAIL"
+)
+
+// Kernel command line options /init obeys.
+const (
+	// OptPowerOff: power off (PSCI SYSTEM_OFF, QEMU exits) once ready,
+	// after the network is up if OptNet is given too.
+	OptPowerOff = "linuxref.poweroff"
+	// OptNet=ADDR/PREFIX: load the virtio-net modules, bring up eth0 with
+	// that address and serve UDP echo on port 7.
+	OptNet = "linuxref.net"
+)
+
+// DefaultGuestAddr is slirp's usual guest address, used by the runner.
+var DefaultGuestAddr = netip.MustParsePrefix("10.0.2.15/24")
+
+// Options are what the guest reads from its kernel command line.
+type Options struct {
+	PowerOff bool
+	Net      netip.Prefix // invalid (zero) means no network
+}
+
+// String formats o as kernel command line words (the inverse of
+// ParseCmdline for the linuxref.* options).
+func (o Options) String() string {
+	var w []string
+	if o.Net.IsValid() {
+		w = append(w, OptNet+"="+o.Net.String())
+	}
+	if o.PowerOff {
+		w = append(w, OptPowerOff)
+	}
+	return strings.Join(w, " ")
+}
+
+// ParseCmdline reads the linuxref.* options from a kernel command line
+// (/proc/cmdline). Other words are ignored; a bad linuxref.net address is
+// an error, so the guest can say so instead of silently staying offline.
+func ParseCmdline(cmdline string) (Options, error) {
+	var o Options
+	for _, w := range strings.Fields(cmdline) {
+		k, v, hasV := strings.Cut(w, "=")
+		switch k {
+		case OptPowerOff:
+			o.PowerOff = !hasV || v == "1" || v == "y"
+		case OptNet:
+			p, err := netip.ParsePrefix(v)
+			if err != nil || !p.Addr().Is4() {
+				return Options{}, fmt.Errorf("%s: want an IPv4 ADDR/PREFIX, got %q", OptNet, v)
+			}
+			o.Net = p
+		}
+	}
+	return o, nil
+}
+
+// Ready is what the guest reports when /init starts: the kernel's
+// uptime (CLOCK_BOOTTIME, which starts near kernel entry) and memory from
+// /proc/meminfo. InUseKiB is MemTotal - MemFree; TotalKiB is MemTotal
+// (RAM minus what the kernel reserved for itself, e.g. its image).
+type Ready struct {
+	UptimeMS float64
+	InUseKiB int
+	TotalKiB int
+}
+
+// String formats r as the ready line (without a newline).
+func (r Ready) String() string {
+	return fmt.Sprintf("%s in %.1f ms; memory in use %d KiB of %d KiB",
+		ReadyMarker, r.UptimeMS, r.InUseKiB, r.TotalKiB)
+}
+
+// ParseReady finds the ready line in console output and parses it.
+func ParseReady(out string) (Ready, bool) {
+	for _, l := range strings.Split(out, "\n") {
+		l = strings.TrimRight(l, "\r")
+		i := strings.Index(l, ReadyMarker+" in ")
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(l[i+len(ReadyMarker):])
+		// in X ms; memory in use N KiB of T KiB
+		if len(f) != 11 || f[0] != "in" || f[2] != "ms;" || f[3] != "memory" || f[4] != "in" ||
+			f[5] != "use" || f[7] != "KiB" || f[8] != "of" || f[10] != "KiB" {
+			continue
+		}
+		ms, err1 := strconv.ParseFloat(f[1], 64)
+		use, err2 := strconv.Atoi(f[6])
+		tot, err3 := strconv.Atoi(f[9])
+		if err1 != nil || err2 != nil || err3 != nil || !(ms >= 0) || math.IsInf(ms, 0) || use < 0 || tot < 0 {
+			continue
+		}
+		return Ready{UptimeMS: ms, InUseKiB: use, TotalKiB: tot}, true
+	}
+	return Ready{}, false
+}
+
+// Failure returns the first FailMarker line of console output, if any.
+func Failure(out string) (string, bool) {
+	for _, l := range strings.Split(out, "\n") {
+		if i := strings.Index(l, FailMarker); i >= 0 {
+			return strings.TrimSpace(l[i:]), true
+		}
+	}
+	return "", false
+}
+
+// GuestModuleList is the file in the initramfs listing the modules /init
+// loads for the network, one path a line, dependencies first.
+const GuestModuleList = "/etc/linuxref/modules"
