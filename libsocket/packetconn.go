@@ -8,6 +8,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"armos/libsocket/sockproto"
 )
 
 // PacketConn adapts a Socket to net.PacketConn (and the Read/Write half of
@@ -123,7 +125,10 @@ func (p *PacketConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) 
 			timeout = time.Until(dl)
 			timer = time.AfterFunc(timeout, func() { cancel(errDeadlinePassed) })
 		}
-		r, err := p.s.Recv(ctx, b, 0, max(timeout, 0))
+		// netd bounds a receive's timeout; a farther deadline is enforced
+		// here, re-issuing the receive when netd's shorter timeout ends.
+		timeout = min(max(timeout, 0), time.Duration(sockproto.MaxRecvTimeout))
+		r, err := p.s.Recv(ctx, b, 0, timeout)
 		if timer != nil {
 			timer.Stop()
 		}

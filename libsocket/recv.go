@@ -30,7 +30,8 @@ func (s *Socket) RecvFrom(ctx context.Context, b []byte) (int, netip.AddrPort, e
 }
 
 // RecvFromTimeout is RecvFrom waiting at most d (measured by netd's clock):
-// ETIMEDOUT when nothing arrived in time. d must be positive.
+// ETIMEDOUT when nothing arrived in time. d must be positive and at most
+// sockproto.MaxRecvTimeout (a day), else EINVAL.
 func (s *Socket) RecvFromTimeout(ctx context.Context, b []byte, d time.Duration) (int, netip.AddrPort, error) {
 	if d <= 0 {
 		return 0, netipZero, opError("recvfrom", s.LocalAddr(), netipZero, sockproto.EINVAL)

@@ -198,7 +198,10 @@ func (s *Socket) Connect(ctx context.Context, peer netip.AddrPort) error {
 		return opError("connect", s.LocalAddr(), peer, err)
 	}
 	s.mu.Lock()
-	s.local, s.peer = resp.Addr.AddrPort(), peer
+	if local := resp.Addr.AddrPort(); local.Port() != 0 { // still unbound after a disconnect
+		s.local = local
+	}
+	s.peer = peer
 	s.mu.Unlock()
 	return nil
 }

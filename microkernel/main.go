@@ -26,6 +26,8 @@ func main() {
 		crash()
 	case args["crashregs"]: // the same with SIGSEGV blocked: the kernel's fault report
 		crashWithSIGSEGVBlocked()
+	case args["oom"]: // out-of-memory path test: keep allocating until RAM runs out
+		exhaustMemory()
 	case args["selftest"]: // in-kernel test suite (guest tests parse its lines)
 		failed := selftest.Run(selftest.Options{Only: only(m)})
 		rt.PowerOff(exitStatus(failed))
@@ -82,4 +84,19 @@ func crashWithSIGSEGVBlocked() {
 	set := uint64(1) << (syscall.SIGSEGV - 1)
 	syscall.RawSyscall6(syscall.SYS_RT_SIGPROCMASK, 0 /* SIG_BLOCK */, uintptr(unsafe.Pointer(&set)), 0, 8, 0, 0)
 	crash()
+}
+
+// hog keeps exhaustMemory's allocations reachable.
+var hog [][]byte
+
+// exhaustMemory allocates and touches memory until the kernel runs out of
+// physical pages, which must stop it with the out-of-memory report.
+func exhaustMemory() {
+	for {
+		b := make([]byte, 1<<20)
+		for i := 0; i < len(b); i += 4096 {
+			b[i] = 1
+		}
+		hog = append(hog, b)
+	}
 }

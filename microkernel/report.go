@@ -113,8 +113,8 @@ func report(m *fdt.Machine) {
 func ready() {
 	ms := rt.ReadMemStats()
 	bootNS := rt.Nanotime() - rt.CounterToNS(rt.EntryCounter())
-	inUse := ms.InUse*4096 + ms.MetaPages*4096 + ms.KernelImage
-	fmt.Printf("armos: ready in %.1f ms; memory in use %d KiB (pages %d KiB + page metadata %d KiB + DTB/image/boot tables %d KiB) of %d MiB\n",
-		float64(bootNS)/1e6, inUse>>10, ms.InUse*4, ms.MetaPages*4, ms.KernelImage>>10,
-		(ms.TotalPages*4096+ms.MetaPages*4096+ms.KernelImage)>>20)
+	inUse := (ms.InUse+ms.MetaPages)*4096 + ms.KernelImage + ms.DTB
+	fmt.Printf("armos: ready in %.1f ms; memory in use %d KiB (pages %d KiB + page metadata %d KiB + image and boot tables %d KiB + DTB %d KiB) of %d MiB\n",
+		float64(bootNS)/1e6, inUse>>10, ms.InUse*4, ms.MetaPages*4, ms.KernelImage>>10, ms.DTB>>10,
+		ms.RAM>>20)
 }

@@ -11,9 +11,16 @@ type Handle uint32
 
 // Limits of the protocol.
 const (
-	// MaxDatagram is the largest UDP payload over IPv4 (65535 - 20 - 8).
-	// Larger sends fail with EMSGSIZE.
-	MaxDatagram = 65507
+	// MaxOverhead bounds what a SendToReq or RecvFromResp adds around its
+	// payload in an IPC message: envelope, map keys, handle, address,
+	// lengths (under 70 bytes; TestMaxDatagramFits checks).
+	MaxOverhead = 128
+	// MaxDatagram is the largest UDP payload the protocol carries: what fits
+	// in one IPC message (libipc.MaxMessageSize) besides MaxOverhead. It is
+	// 99 bytes below IPv4's own limit (65507): larger sends fail with
+	// EMSGSIZE, and larger received datagrams are truncated (RecvFromResp
+	// Size tells their full length).
+	MaxDatagram = libipc.MaxMessageSize - MaxOverhead
 	// MaxSocketsPerConn bounds the sockets one client connection may hold
 	// open; the next OpSocket fails with EMFILE.
 	MaxSocketsPerConn = 256

@@ -155,3 +155,21 @@ func TestErrnoAsLibipcCode(t *testing.T) {
 	assert.Equal(t, ETIMEDOUT, ErrnoOf(libipc.ErrTimeout))
 	assert.Equal(t, libipc.ErrClosed, EBADF.Code())
 }
+
+// The largest send and the largest receive reply fit in one IPC message,
+// even with the largest header values and an IPv6 address.
+func TestMaxDatagramFits(t *testing.T) {
+	v6 := AddrFrom(netip.MustParseAddrPort("[2001:db8::1]:65535"))
+	h := libipc.Header{Version: libipc.Version, Kind: libipc.KindRequest, Op: 0xffff, ID: 0xffffffff}
+	data := make([]byte, MaxDatagram)
+	for _, body := range []any{
+		&SendToReq{Handle: 0xffffffff, To: v6, Flags: 0xffffffff, Data: data},
+		&RecvFromResp{From: v6, Data: data, Size: 1 << 62, Truncated: true},
+	} {
+		b, err := libipc.AppendMessage(nil, h, body)
+		require.NoError(t, err, "%T", body)
+		assert.LessOrEqual(t, len(b)-len(data), MaxOverhead, "%T: overhead within the bound", body)
+	}
+	_, err := libipc.AppendMessage(nil, h, &SendToReq{Data: make([]byte, libipc.MaxMessageSize)})
+	assert.ErrorIs(t, err, libipc.ErrTooLarge, "the bound is real")
+}

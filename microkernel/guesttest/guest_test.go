@@ -140,3 +140,13 @@ func TestKernelFaultReport(t *testing.T) {
 	}
 	require.NotContains(t, out, PowerOffLine)
 }
+
+// TestOutOfMemoryStopsQEMU keeps allocating (-append oom) on a small
+// machine: the first demand-zero fault that finds no free page stops the
+// kernel with a clear message instead of hanging.
+func TestOutOfMemoryStopsQEMU(t *testing.T) {
+	out := boot(t, Machine{MemoryMiB: 32, Append: "oom"})
+	require.Contains(t, out, "armos: out of physical memory at ")
+	require.Contains(t, out, FailMarker+" out of memory")
+	require.NotContains(t, out, PowerOffLine)
+}

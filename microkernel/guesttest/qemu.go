@@ -31,8 +31,9 @@ const FailMarker = "ARMOS-FAIL"
 // PowerOffLine is printed by the kernel on a clean power off.
 const PowerOffLine = "armos: power off"
 
-// DefaultTimeout bounds one QEMU run: TCG on a shared 2-core host is slow.
-const DefaultTimeout = 120 * time.Second
+// DefaultTimeout bounds one QEMU run: TCG on a shared 2-core host is slow
+// (the self-test suite takes 20-50 s there; the margin is for slower CI).
+const DefaultTimeout = 240 * time.Second
 
 // ModuleRoot returns the directory holding go.mod, searching up from the
 // working directory.

@@ -11,8 +11,8 @@ import (
 // The "newc" (SVR4, no CRC) cpio format, as the Linux kernel's initramfs
 // unpacker reads it: each entry is a 110-byte ASCII header — the magic
 // "070701" and thirteen 8-digit hexadecimal fields — followed by the
-// NUL-terminated name padded to a multiple of 4 bytes (counting the
-// header), then the data padded to a multiple of 4. The archive ends with
+// NUL-terminated name, padded so the data starts at an offset (from the
+// archive's start) that is a multiple of 4, then the data, padded likewise. The archive ends with
 // an entry named "TRAILER!!!".
 const (
 	cpioMagic      = "070701"
@@ -66,7 +66,7 @@ var ErrCPIOClosed = errors.New("cpio: archive already closed")
 // cleanName validates name and returns it without a leading "/".
 func cleanName(name string) (string, error) {
 	n := strings.TrimPrefix(name, "/")
-	if n == "" || path.Clean(n) != n || n == ".." || strings.HasPrefix(n, "../") {
+	if n == "" || path.Clean(n) != n || n == "." || n == ".." || strings.HasPrefix(n, "../") {
 		return "", fmt.Errorf("cpio: bad entry name %q", name)
 	}
 	if len(n)+1 > MaxCPIOName || strings.IndexByte(n, 0) >= 0 || n == cpioTrailer {

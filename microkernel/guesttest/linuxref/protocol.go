@@ -72,45 +72,73 @@ func ParseCmdline(cmdline string) (Options, error) {
 	return o, nil
 }
 
-// Ready is what the guest reports when /init starts: the kernel's
-// uptime (CLOCK_BOOTTIME, which starts near kernel entry) and memory from
-// /proc/meminfo. InUseKiB is MemTotal - MemFree; TotalKiB is MemTotal
-// (RAM minus what the kernel reserved for itself, e.g. its image).
+// Ready is what the guest reports when /init starts. UptimeMS is
+// CLOCK_BOOTTIME, which starts when the kernel sets up timekeeping (a
+// little after entry: what the kernel did before that is not counted).
+// CounterMS is the generic timer's virtual counter (CNTVCT_EL0 over
+// CNTFRQ_EL0), which QEMU starts at 0 when the machine starts, so it
+// covers everything from the first instruction on. InUseKiB is MemTotal -
+// MemFree from /proc/meminfo; TotalKiB is MemTotal (RAM minus what the
+// kernel reserved for itself, e.g. its image).
 type Ready struct {
-	UptimeMS float64
-	InUseKiB int
-	TotalKiB int
+	UptimeMS  float64
+	CounterMS float64
+	InUseKiB  int
+	TotalKiB  int
 }
+
+// readyFormat is the ready line; readyPattern is the same line as words,
+// with %f and %d where the numbers go.
+const readyFormat = "%s in %.1f ms; counter %.1f ms; memory in use %d KiB of %d KiB"
+
+var readyPattern = strings.Fields("in %f ms; counter %f ms; memory in use %d KiB of %d KiB")
 
 // String formats r as the ready line (without a newline).
 func (r Ready) String() string {
-	return fmt.Sprintf("%s in %.1f ms; memory in use %d KiB of %d KiB",
-		ReadyMarker, r.UptimeMS, r.InUseKiB, r.TotalKiB)
+	return fmt.Sprintf(readyFormat, ReadyMarker, r.UptimeMS, r.CounterMS, r.InUseKiB, r.TotalKiB)
 }
 
 // ParseReady finds the ready line in console output and parses it.
 func ParseReady(out string) (Ready, bool) {
 	for _, l := range strings.Split(out, "\n") {
-		l = strings.TrimRight(l, "\r")
 		i := strings.Index(l, ReadyMarker+" in ")
 		if i < 0 {
 			continue
 		}
-		f := strings.Fields(l[i+len(ReadyMarker):])
-		// in X ms; memory in use N KiB of T KiB
-		if len(f) != 11 || f[0] != "in" || f[2] != "ms;" || f[3] != "memory" || f[4] != "in" ||
-			f[5] != "use" || f[7] != "KiB" || f[8] != "of" || f[10] != "KiB" {
-			continue
+		if r, ok := parseReadyWords(strings.Fields(l[i+len(ReadyMarker):])); ok {
+			return r, true
 		}
-		ms, err1 := strconv.ParseFloat(f[1], 64)
-		use, err2 := strconv.Atoi(f[6])
-		tot, err3 := strconv.Atoi(f[9])
-		if err1 != nil || err2 != nil || err3 != nil || !(ms >= 0) || math.IsInf(ms, 0) || use < 0 || tot < 0 {
-			continue
-		}
-		return Ready{UptimeMS: ms, InUseKiB: use, TotalKiB: tot}, true
 	}
 	return Ready{}, false
+}
+
+func parseReadyWords(f []string) (Ready, bool) {
+	if len(f) != len(readyPattern) {
+		return Ready{}, false
+	}
+	var floats []float64
+	var ints []int
+	for i, p := range readyPattern {
+		switch p {
+		case "%f":
+			v, err := strconv.ParseFloat(f[i], 64)
+			if err != nil || !(v >= 0) || math.IsInf(v, 0) {
+				return Ready{}, false
+			}
+			floats = append(floats, v)
+		case "%d":
+			v, err := strconv.Atoi(f[i])
+			if err != nil || v < 0 {
+				return Ready{}, false
+			}
+			ints = append(ints, v)
+		default:
+			if f[i] != p {
+				return Ready{}, false
+			}
+		}
+	}
+	return Ready{UptimeMS: floats[0], CounterMS: floats[1], InUseKiB: ints[0], TotalKiB: ints[1]}, true
 }
 
 // Failure returns the first FailMarker line of console output, if any.

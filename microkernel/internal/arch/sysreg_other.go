@@ -2,24 +2,29 @@
 
 package arch
 
+import "unsafe"
+
 // Host stand-ins for the arm64 assembly in sysreg_arm64.s. They let the
 // packages that sit on top of arch build and run their host unit tests; none
-// of them touches hardware. Counter advances by one on every call so that
-// code waiting for time to pass terminates.
+// of them touches hardware. MMIO accessors read and write ordinary memory,
+// so tests can hand the drivers a fake register block; Counter advances by
+// one on every call so that code waiting for time to pass terminates.
 
 var hostCounter uint64
 
-// Read32 returns 0 on the host.
-func Read32(addr uintptr) uint32 { return 0 }
+func reg(addr uintptr) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&addr)) }
 
-// Write32 does nothing on the host.
-func Write32(addr uintptr, v uint32) {}
+// Read32 loads from ordinary memory on the host.
+func Read32(addr uintptr) uint32 { return *(*uint32)(reg(addr)) }
 
-// Read64 returns 0 on the host.
-func Read64(addr uintptr) uint64 { return 0 }
+// Write32 stores to ordinary memory on the host.
+func Write32(addr uintptr, v uint32) { *(*uint32)(reg(addr)) = v }
 
-// Write64 does nothing on the host.
-func Write64(addr uintptr, v uint64) {}
+// Read64 loads from ordinary memory on the host.
+func Read64(addr uintptr) uint64 { return *(*uint64)(reg(addr)) }
+
+// Write64 stores to ordinary memory on the host.
+func Write64(addr uintptr, v uint64) { *(*uint64)(reg(addr)) = v }
 
 // Counter returns a counter that advances by one per call on the host.
 func Counter() uint64 { hostCounter++; return hostCounter }

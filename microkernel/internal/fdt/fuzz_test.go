@@ -23,6 +23,23 @@ func FuzzParse(f *testing.F) {
 		f.Add(packed)
 	}
 	f.Add(minimalMachine().bytes())
+	// A GICv3 board with aliases, reserved memory and a disabled node.
+	b := newBuilder()
+	b.rsv = [][2]uint64{{0x40000000, 0x1000}}
+	b.begin("").cells("#address-cells", 2).cells("#size-cells", 2).cells("interrupt-parent", 3)
+	b.begin("aliases").str("serial0", "/pl011@9000000").end()
+	b.begin("chosen").str("stdout-path", "serial0:115200n8").str("bootargs", "a b").end()
+	b.begin("memory@40000000").str("device_type", "memory").cells("reg", 0, 0x40000000, 0, 0x8000000).end()
+	b.begin("reserved-memory").cells("#address-cells", 2).cells("#size-cells", 2).prop("ranges", nil)
+	b.begin("fw@40100000").cells("reg", 0, 0x40100000, 0, 0x100000).end().end()
+	b.begin("intc@8000000").str("compatible", "arm,gic-v3").cells("phandle", 3).cells("#interrupt-cells", 3).
+		cells("reg", 0, 0x8000000, 0, 0x10000, 0, 0x80a0000, 0, 0xf60000).end()
+	b.begin("pl011@9000000").str("compatible", "arm,pl011").cells("reg", 0, 0x9000000, 0, 0x1000).cells("interrupts", 0, 1, 4).end()
+	b.begin("pl011@9040000").str("compatible", "arm,pl011").str("status", "disabled").cells("reg", 0, 0x9040000, 0, 0x1000).end()
+	b.begin("timer").str("compatible", "arm,armv8-timer").cells("interrupts", 1, 13, 4, 1, 14, 4, 1, 11, 4, 1, 10, 4).end()
+	b.begin("psci").str("compatible", "arm,psci-1.0").str("method", "hvc").end()
+	b.end()
+	f.Add(b.bytes())
 	f.Add([]byte{0xd0, 0x0d, 0xfe, 0xed})
 	f.Fuzz(func(t *testing.T, blob []byte) {
 		tr, err := Parse(blob)

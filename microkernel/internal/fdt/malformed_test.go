@@ -219,3 +219,51 @@ func TestUARTFollowsStdoutPath(t *testing.T) {
 		require.Equal(t, want, m.UART.Base, "stdout-path %q", stdout)
 	}
 }
+
+func TestPropertyDecoders(t *testing.T) {
+	b := newBuilder()
+	b.begin("").cells("interrupt-parent", 9)
+	b.begin("n").prop("raw", []byte("abc")).prop("list", []byte("a\x00\x00b\x00")).prop("empty", nil).
+		cells("two", 1, 2).prop("interrupts", []byte{0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 4}).end()
+	b.end()
+	tr, err := Parse(b.bytes())
+	require.NoError(t, err)
+	n, ok := tr.Find("/n")
+	require.True(t, ok)
+	require.Equal(t, "", n.UnitAddress())
+	require.Equal(t, "", tr.Root.UnitAddress())
+
+	_, err = n.String("raw")
+	require.ErrorIs(t, err, ErrMalformed, "not NUL-terminated")
+	_, err = n.Strings("raw")
+	require.ErrorIs(t, err, ErrMalformed)
+	l, err := n.Strings("list")
+	require.NoError(t, err)
+	require.Equal(t, []string{"a", "", "b"}, l)
+	l, err = n.Strings("empty")
+	require.NoError(t, err)
+	require.Empty(t, l)
+	l, err = n.Strings("missing")
+	require.NoError(t, err)
+	require.Nil(t, l)
+	_, err = n.U32("two")
+	require.ErrorIs(t, err, ErrMalformed)
+	_, err = n.U32("missing")
+	require.ErrorIs(t, err, ErrNotFound)
+	require.False(t, n.IsCompatible("x"))
+
+	_, err = tr.Interrupts(n)
+	require.ErrorIs(t, err, ErrNotFound, "interrupt-parent phandle 9 does not exist")
+
+	require.Equal(t, uint64(0x3000), Region{Base: 0x1000, Size: 0x2000}.End())
+	require.Equal(t, ^uint64(0), Region{Base: ^uint64(0) - 1, Size: 8}.End(), "saturates")
+
+	var nilNode *Node
+	_, ok = nilNode.Prop("x")
+	require.False(t, ok)
+	require.Nil(t, nilNode.Child("x"))
+	require.Equal(t, "", nilNode.Path())
+	var nilTree *Tree
+	_, ok = nilTree.Find("/")
+	require.False(t, ok)
+}

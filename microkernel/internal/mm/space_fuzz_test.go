@@ -21,20 +21,58 @@ func FuzzAddressSpace(f *testing.F) {
 		as := new(AddressSpace)
 		const lo = 0x40_0000
 		require.Equal(t, OK, as.Init(p, lo, lo+span*PageSize, false))
+		shadow := make([]byte, span*PageSize) // what the process would read
+		drop := func(addr, length uint64) {
+			from, to := addr-lo, addr-lo+length
+			if to > uint64(len(shadow)) {
+				to = uint64(len(shadow))
+			}
+			if from < to {
+				clear(shadow[from:to])
+			}
+		}
 		for len(ops) >= 4 {
-			op, pg0, n, arg := ops[0]%6, uint64(ops[1])%span, uint64(ops[2])%32+1, ops[3]
+			op, pg0, n, arg := ops[0]%8, uint64(ops[1])%span, uint64(ops[2])%32+1, ops[3]
 			ops = ops[4:]
 			addr, length := lo+pg0*PageSize, n*PageSize
 			prot := Prot(arg % 8)
 			switch op {
 			case 0:
-				_, _, _ = as.Mmap(addr, length, prot, arg>>6, arg&8 != 0)
+				if _, _, e := as.Mmap(addr, length, prot, arg>>6, arg&8 != 0); e == OK && arg&8 != 0 {
+					drop(addr, length)
+				}
 			case 1:
-				_, _ = as.Munmap(addr, length)
+				if _, e := as.Munmap(addr, length); e == OK {
+					drop(addr, length)
+				}
 			case 2:
-				_, _ = as.MadviseDontneed(addr, length)
+				if _, e := as.MadviseDontneed(addr, length); e == OK {
+					drop(addr, length)
+				}
 			case 3:
-				_, _ = as.Mprotect(addr, length, prot)
+				if _, e := as.Mprotect(addr, length, prot); e == OK && prot == ProtNone {
+					drop(addr, length)
+				}
+			case 6: // CopyOut a pattern at an unaligned address
+				va := addr + uint64(arg)*7
+				src := make([]byte, int(n)*200)
+				for i := range src {
+					src[i] = byte(i) ^ arg
+				}
+				done, e := as.CopyOut(va, src)
+				require.LessOrEqual(t, done, len(src))
+				if e == OK {
+					require.Equal(t, len(src), done)
+				}
+				copy(shadow[va-lo:], src[:done])
+			case 7: // CopyIn and compare with what was written
+				va := addr + uint64(arg)*7
+				dst := make([]byte, int(n)*200)
+				done, e := as.CopyIn(dst, va)
+				if e == OK {
+					require.Equal(t, len(dst), done)
+				}
+				require.Equal(t, shadow[va-lo:va-lo+uint64(done)], dst[:done])
 			case 4, 5:
 				acc := Access(arg % 3)
 				va := addr + uint64(arg)*13

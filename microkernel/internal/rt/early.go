@@ -33,6 +33,7 @@ var (
 	entryEL    uint64  // exception level QEMU entered the kernel at
 	kernelL0   uintptr // level 0 translation table of the boot map
 	bootFree   uintptr // first free physical byte after the image and boot tables
+	imageText  uintptr // runtime.text: the image starts one page below (ELF headers)
 )
 
 var (
@@ -44,8 +45,8 @@ var (
 	dtbOK     bool
 	physPages mm.PhysMem
 	// bootReserved is what the page allocator must not hand out: the DTB,
-	// the kernel image and the boot tables (a global: no allocation).
-	bootReserved [1]mm.Range
+	// and the kernel image with the boot tables (a global: no allocation).
+	bootReserved [2]mm.Range
 	kas          addrSpace // the kernel's address space
 )
 
@@ -83,7 +84,8 @@ func earlyInit() {
 		memEnd = 4 << 30
 	}
 	w, e := mm.IdentityWindow(uint64(bootInfo.MemBase), uint64(memEnd-bootInfo.MemBase))
-	bootReserved[0] = mm.Range{Start: uint64(bootInfo.MemBase), End: uint64(bootFree)}
+	bootReserved[0] = mm.Range{Start: dtbAddr, End: dtbAddr + uint64(dtbSize(blob))}
+	bootReserved[1] = mm.Range{Start: uint64(imageStart()), End: uint64(bootFree)}
 	if e == mm.OK {
 		e = physPages.Init(w, bootReserved[:])
 	}
@@ -103,6 +105,13 @@ func earlyInit() {
 	arch.DisarmTimer()
 	initialSP = buildInitialStack(addrOf(&m0Stack[len(m0Stack)-1])+8, hwcap(arch.ISAR0(), arch.PFR0()), randomSeed())
 }
+
+// dtbSize returns the DTB's total size (ScanDTB has validated it).
+func dtbSize(blob []byte) uintptr { return uintptr(be32(blob, 4)) }
+
+// imageStart returns the lowest address of the loaded image: the page of
+// ELF headers below the text (see the link flags in docs/boot.md).
+func imageStart() uintptr { return imageText - pageSize }
 
 // randomSeed returns the 16 bytes behind AT_RANDOM: the DTB's rng-seed
 // mixed with the counter (the counter alone when there is no seed).

@@ -106,6 +106,9 @@ dev:
 	ADD	$12288, R0, R2
 	MOVD	$·bootFree(SB), R3
 	MOVD	R2, (R3)
+	MOVD	$runtime·text(SB), R2
+	MOVD	$·imageText(SB), R3
+	MOVD	R2, (R3)
 
 	MOVD	$MAIR_VALUE, R2
 	MSR	R2, MAIR_EL1

@@ -31,7 +31,9 @@ type MemStats struct {
 	Mapped      uint64 // demand-zero pages mapped now
 	Faults      uint64 // demand-zero faults served
 	AllocFailed uint64 // allocations that found no memory
-	KernelImage uint64 // bytes from the start of RAM (DTB) to the end of the image and boot tables
+	KernelImage uint64 // bytes of the loaded image plus the boot translation tables
+	DTB         uint64 // bytes of the device tree blob (kept: main parses it)
+	RAM         uint64 // bytes of RAM (the DTB's memory node)
 }
 
 // ReadStats returns a snapshot of the trap layer's counters.
@@ -48,6 +50,8 @@ func ReadMemStats() MemStats {
 		Mapped:      kas.mapped,
 		Faults:      kas.faults,
 		AllocFailed: ps.AllocFails,
-		KernelImage: uint64(bootFree - bootInfo.MemBase),
+		KernelImage: uint64(bootFree - imageStart()),
+		DTB:         bootReserved[0].End - bootReserved[0].Start,
+		RAM:         uint64(bootInfo.MemSize),
 	}
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"armos/microkernel/internal/arch"
 	"armos/microkernel/internal/mm"
 )
 
@@ -40,4 +41,9 @@ func resetKernel(t *testing.T, pages int) {
 	sliceEnd = 0
 	initThreads()
 	initFiles()
+	// Console output goes to a fake PL011 in ordinary memory (the host
+	// stand-ins of the MMIO accessors read and write memory).
+	uart := make([]uint32, 64)
+	arch.SetUART(uintptr(unsafe.Pointer(&uart[0])))
+	t.Cleanup(func() { arch.SetUART(arch.EarlyUART); _ = uart[0] })
 }

@@ -10,6 +10,11 @@ import (
 	"armos/servers/netd/stack"
 )
 
+// MinTickInterval is the shortest wait between two timer ticks when a
+// deadline is already due at the time of the last tick (so a deadline that
+// a tick fails to clear cannot make the loop spin).
+const MinTickInterval = time.Millisecond
+
 // MaxParkedPerSocket bounds the blocking receives waiting on one socket; one
 // more is refused with ENOBUFS (counted in Stats.ParkRefused).
 const MaxParkedPerSocket = 16
@@ -49,10 +54,12 @@ type Service struct {
 	nextClient uint64
 
 	// Timer state, owned by the loop.
-	timer   *time.Timer
-	armed   time.Time   // when timer fires; zero when stopped
-	pending atomic.Bool // a tick is posted and not yet run
-	waits   waitHeap    // parked receives that have a deadline
+	timer    *time.Timer
+	armed    time.Time   // when timer fires; zero when stopped
+	lastTick time.Time   // clock reading at the last tick
+	rearmFn  func()      // s.rearm as a func value, made once
+	pending  atomic.Bool // a tick is posted and not yet run
+	waits    waitHeap    // parked receives that have a deadline
 
 	// Reused on the loop to avoid per-datagram allocations: the payload
 	// buffer of a receive reply, and the decoded bodies of the hot ops.
@@ -75,6 +82,7 @@ func New(st *stack.Stack, clock stack.Clock) *Service {
 	}
 	s := &Service{st: st, clock: clock, clients: make(map[*client]struct{}), scratch: make([]byte, sockproto.MaxDatagram)}
 	s.sendBuf = make([]byte, 0, sockproto.MaxDatagram)
+	s.rearmFn = s.rearm
 	s.timer = time.AfterFunc(time.Hour, s.fire)
 	s.timer.Stop()
 	mux := libipc.NewMux()
@@ -102,12 +110,13 @@ func (s *Service) Run(ctx context.Context) error {
 // Post runs fn on the event loop, then re-arms the timer (fn may have
 // changed the stack's deadlines). netd's link reader uses it to hand frames
 // to the stack: svc.Post(func() { st.Input(frame) }). It waits while the
-// loop's queue is full and returns false if the loop has stopped.
+// loop's queue is full and returns false if the loop has stopped. Never call
+// it from the loop itself (a handler or a posted function): with the queue
+// full it would wait for itself.
 func (s *Service) Post(fn func()) bool {
-	return s.srv.Post(func() {
-		fn()
-		s.rearm()
-	})
+	// Two events rather than a closure around fn: posting allocates
+	// nothing when fn is a stored func value (the link's drain function).
+	return s.srv.Post(fn) && s.srv.Post(s.rearmFn)
 }
 
 // Kick makes the loop run due timers now: tests call it after advancing a
@@ -142,6 +151,7 @@ func (s *Service) tick() {
 	s.armed = time.Time{}
 	s.st.Tick()
 	now := s.clock.Now()
+	s.lastTick = now
 	for len(s.waits) > 0 && !s.waits[0].deadline.After(now) {
 		w := s.waits[0]
 		w.sk.unpark(w)
@@ -171,5 +181,10 @@ func (s *Service) rearm() {
 		return
 	}
 	s.armed = next
-	s.timer.Reset(max(next.Sub(s.clock.Now()), 0))
+	now := s.clock.Now()
+	d := next.Sub(now)
+	if d <= 0 && !now.After(s.lastTick) {
+		d = MinTickInterval // a tick at this very time already ran
+	}
+	s.timer.Reset(max(d, 0))
 }

@@ -20,6 +20,7 @@ import (
 	"armos/libsocket"
 	"armos/libsocket/sockproto"
 	"armos/servers/netd/stack"
+	"armos/servers/netd/stack/stacktest"
 )
 
 var (
@@ -424,10 +425,50 @@ func TestSendTooLarge(t *testing.T) {
 	require.NoError(t, err)
 	_, err = s.SendTo(bg, make([]byte, sockproto.MaxDatagram+1), peerAddr)
 	require.ErrorIs(t, err, libsocket.EMSGSIZE)
-	// A datagram larger than the MTU goes, fragmented by the stack.
-	big := bytes.Repeat([]byte{0xab}, 4000)
+	assert.LessOrEqual(t, sockproto.MaxDatagram, stack.MaxUDPPayload)
+
+	// The service checks too, for clients that do not.
+	ep, err := h.Broker.Connect(bg, sockproto.ServiceName)
+	require.NoError(t, err)
+	conn := libipc.NewConn(ep)
+	defer conn.Close()
+	var sr sockproto.SocketResp
+	require.NoError(t, conn.Call(bg, libipc.Op(sockproto.OpSocket), &sockproto.SocketReq{Family: sockproto.AFInet, Type: sockproto.SockDgram}, &sr))
+	req := sockproto.SendToReq{Handle: sr.Handle, To: sockproto.AddrFrom(peerAddr), Data: make([]byte, sockproto.MaxDatagram+1)}
+	err = conn.Call(bg, libipc.Op(sockproto.OpSendTo), &req, nil)
+	var re *libipc.RemoteError
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, sockproto.EMSGSIZE, sockproto.ErrnoOf(re.Code))
+
+	// The largest datagram goes, fragmented by the stack.
+	big := bytes.Repeat([]byte{0xab}, sockproto.MaxDatagram)
 	_, err = s.SendTo(bg, big, peerAddr)
 	require.NoError(t, err)
+	st, _ := h.Netd()
+	var c stack.Counters
+	h.OnLoop(func() { c = st.Counters() })
+	assert.EqualValues(t, 1, c.IPv4.TxFragmented)
+	assert.EqualValues(t, (sockproto.MaxDatagram+8+1479)/1480, c.IPv4.TxFragments)
+}
+
+// A datagram larger than the protocol carries (IPv4 allows 65507 bytes) is
+// received truncated to MaxDatagram, with its full size reported.
+func TestRecvLargestDatagram(t *testing.T) {
+	h := sockettest.New(t)
+	s, err := h.Client().ListenUDP(bg, echoPort)
+	require.NoError(t, err)
+	payload := bytes.Repeat([]byte{0x5a}, stack.MaxUDPPayload)
+	pkt := sockettest.UDPFrame(sockettest.PeerMAC, sockettest.OurMAC, peerAddr, ourEcho, payload)
+	for _, frag := range stacktest.Fragments(pkt[14:], 1500) {
+		h.Inject(append(append([]byte(nil), pkt[:14]...), frag...))
+	}
+	buf := make([]byte, 70000)
+	r, err := s.Recv(bg, buf, sockproto.MsgDontWait, 0)
+	require.NoError(t, err)
+	assert.Equal(t, sockproto.MaxDatagram, r.N)
+	assert.Equal(t, stack.MaxUDPPayload, r.Size)
+	assert.True(t, r.Truncated)
+	assert.Equal(t, payload[:r.N], buf[:r.N])
 }
 
 func TestCloseWakesParkedRecv(t *testing.T) {

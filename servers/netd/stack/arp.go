@@ -3,6 +3,7 @@ package stack
 import (
 	"net/netip"
 	"slices"
+	"strconv"
 	"time"
 
 	"armos/libipc/skbuff"
@@ -221,6 +222,20 @@ type ARPEntry struct {
 	State   string        // "incomplete", "reachable" or "probe"
 	Expires time.Duration // reachable: time left; otherwise time to the next request
 	Queued  int           // packets waiting for resolution
+}
+
+// String formats the entry like a line of `arp -n`:
+// "10.0.2.2 at 52:55:0a:00:02:02 reachable 59s".
+func (e ARPEntry) String() string {
+	mac := "(incomplete)"
+	if e.State != "incomplete" {
+		mac = e.MAC.String()
+	}
+	s := e.Addr.String() + " at " + mac + " " + e.State + " " + e.Expires.Round(time.Second).String()
+	if e.Queued > 0 {
+		s += " queued " + strconv.Itoa(e.Queued)
+	}
+	return s
 }
 
 // ARPTable returns the neighbour cache sorted by address.

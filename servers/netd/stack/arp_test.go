@@ -53,6 +53,7 @@ func TestARPResolvesAndSendsQueued(t *testing.T) {
 	require.Len(t, tab, 1)
 	assert.Equal(t, "incomplete", tab[0].State)
 	assert.Equal(t, 3, tab[0].Queued)
+	assert.Equal(t, "10.0.2.20 at (incomplete) incomplete 1s queued 3", tab[0].String())
 
 	f.inject(peer.ARPReply(ourMAC, ourAddr))
 	for i := range 3 {
@@ -63,6 +64,7 @@ func TestARPResolvesAndSendsQueued(t *testing.T) {
 	tab = f.s.ARPTable()
 	require.Len(t, tab, 1)
 	assert.Equal(t, stack.ARPEntry{Addr: peer.Addr, MAC: peer.MAC, State: "reachable", Expires: stack.ARPEntryLifetime}, tab[0])
+	assert.Equal(t, "10.0.2.20 at 02:00:00:00:00:20 reachable 1m0s", tab[0].String())
 	c := f.s.Counters().ARP
 	assert.EqualValues(t, 1, c.Resolved)
 	assert.EqualValues(t, 3, c.QueuedPackets)

@@ -97,23 +97,24 @@ type IPv4Counters struct {
 
 // ICMPCounters counts ICMPv4 messages.
 type ICMPCounters struct {
-	RxMessages        uint64 // ICMP messages received
-	RxTruncated       uint64 // drop: shorter than the ICMP header
-	RxBadChecksum     uint64 // drop: checksum wrong
-	RxEchoRequests    uint64 // echo requests received (and answered unless dropped)
-	RxEchoReplies     uint64 // echo replies received
-	RxEchoUnmatched   uint64 // echo replies matching no outstanding ping
-	RxDestUnreachable uint64 // destination-unreachable errors received
-	RxTimeExceeded    uint64 // time-exceeded errors received
-	RxOtherTypes      uint64 // messages of other types (ignored)
-	RxEchoBroadcast   uint64 // drop: echo requests to a broadcast address (like Linux icmp_echo_ignore_broadcasts)
-	TxEchoRequests    uint64 // echo requests sent (ping)
-	TxEchoReplies     uint64 // echo replies sent
-	TxDestUnreachable uint64 // port/protocol unreachable errors sent
-	TxTimeExceeded    uint64 // reassembly-time-exceeded errors sent
-	ErrRateLimited    uint64 // errors not sent because of the rate limit
-	ErrSuppressed     uint64 // errors not sent by rule: broadcast, ICMP error, bad source
-	PingTableFull     uint64 // outstanding pings forgotten because the table was full
+	RxMessages         uint64 // ICMP messages received
+	RxTruncated        uint64 // drop: shorter than the ICMP header
+	RxBadChecksum      uint64 // drop: checksum wrong
+	RxEchoRequests     uint64 // echo requests received (and answered unless dropped)
+	RxEchoReplies      uint64 // echo replies received
+	RxEchoUnmatched    uint64 // echo replies matching no outstanding ping
+	RxDestUnreachable  uint64 // destination-unreachable errors received
+	RxTimeExceeded     uint64 // time-exceeded errors received
+	RxOtherTypes       uint64 // messages of other types (ignored)
+	RxEchoBroadcast    uint64 // drop: echo requests to a broadcast address (like Linux icmp_echo_ignore_broadcasts)
+	TxEchoRequests     uint64 // echo requests sent (ping)
+	TxEchoReplies      uint64 // echo replies sent
+	TxDestUnreachable  uint64 // port/protocol unreachable errors sent
+	TxTimeExceeded     uint64 // reassembly-time-exceeded errors sent
+	ErrPeerRateLimited uint64 // errors not sent because of the per-destination limit
+	ErrRateLimited     uint64 // errors not sent because of the global limit
+	ErrSuppressed      uint64 // errors not sent by rule: broadcast, ICMP error, bad source
+	PingTableFull      uint64 // outstanding pings forgotten because the table was full
 }
 
 // UDPCounters counts UDP datagrams. Per-endpoint counts are in EndpointStats.

@@ -75,15 +75,21 @@ func (s *Stack) echoReply(src netip.Addr, m wire.ICMPv4) {
 // icmpError sends an ICMP error of type typ and code about the datagram
 // with header hdr and payload, unless a rule forbids it (RFC 1122 3.2.2: never
 // about a broadcast, never about an ICMP error, never to a source that does
-// not name one host) or the rate limit is exhausted. Both cases are counted.
+// not name one host) or a rate limit is exhausted: per destination, then
+// for all errors, as Linux does. All cases are counted.
 func (s *Stack) icmpError(typ wire.ICMPv4Type, code wire.ICMPv4Code, hdr wire.IPv4, payload []byte, bcast bool) {
 	src := hdr.Src()
-	if bcast || !src.Is4() || src.IsUnspecified() || src.IsMulticast() || s.isBroadcast(src) || src.IsLoopback() ||
+	if bcast || !src.Is4() || src.IsUnspecified() || src.IsMulticast() || s.isBroadcast(src) ||
 		(hdr.Protocol() == wire.IPProtocolICMP && (len(payload) == 0 || wire.ICMPv4Type(payload[0]).IsError())) {
 		s.c.ICMP.ErrSuppressed++
 		return
 	}
-	if !s.icmpLimit.take(s.clock.Now()) {
+	now := s.clock.Now()
+	if !s.icmpPeers.allow(src, now) {
+		s.c.ICMP.ErrPeerRateLimited++
+		return
+	}
+	if !s.icmpLimit.take(now) {
 		s.c.ICMP.ErrRateLimited++
 		return
 	}
@@ -149,7 +155,7 @@ func (s *Stack) Ping(dst netip.Addr, id, seq uint16, data []byte) error {
 // anywhere cannot tell which send failed.
 func (s *Stack) udpUnreachable(m wire.ICMPv4) {
 	orig, err := m.Original()
-	if err != nil || orig.Protocol() != wire.IPProtocolUDP || orig.Src() != s.cfg.Addr.Addr() {
+	if err != nil || orig.Protocol() != wire.IPProtocolUDP || orig.Src() != s.SourceAddr(orig.Dst()) {
 		return
 	}
 	quoted := orig[orig.HeaderLen():]

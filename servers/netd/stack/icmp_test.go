@@ -1,6 +1,7 @@
 package stack_test
 
 import (
+	"net/netip"
 	"testing"
 	"time"
 
@@ -131,18 +132,42 @@ func TestPortUnreachableNeverForBroadcast(t *testing.T) {
 	assert.Zero(t, f.counter("icmp.TxDestUnreachable"))
 }
 
-func TestPortUnreachableIsRateLimited(t *testing.T) {
+func TestPortUnreachableIsRateLimitedPerDestination(t *testing.T) {
 	f := newFixture(t, 0)
 	f.learn(peer)
-	n := stack.ICMPErrorBurst + 10
-	for range n {
+	for range stack.ICMPPeerBurst + 4 {
 		f.inject(peer.UDPFrame(ourMAC, 4000, ap(ourAddr, 9999), nil))
 	}
+	assert.Equal(t, stack.ICMPPeerBurst, f.link.Len())
+	assert.EqualValues(t, 4, f.counter("icmp.ErrPeerRateLimited"))
+	f.link.Drain()
+	// Another host still gets its errors.
+	f.learn(peer2)
+	f.inject(peer2.UDPFrame(ourMAC, 4000, ap(ourAddr, 9999), nil))
+	stacktest.Frame(t, f.next(), stacktest.DstMAC(peer2.MAC), stacktest.HasICMP(wire.ICMPv4DstUnreachable, wire.ICMPv4PortUnreachable))
+	// And the first one again after a second.
+	f.clock.Advance(time.Second / stack.ICMPPeerPerSecond)
+	f.inject(peer.UDPFrame(ourMAC, 4000, ap(ourAddr, 9999), nil))
+	f.inject(peer.UDPFrame(ourMAC, 4000, ap(ourAddr, 9999), nil))
+	assert.Equal(t, 1, f.link.Len(), "one token back after one interval")
+}
+
+func TestPortUnreachableIsRateLimitedGlobally(t *testing.T) {
+	f := newFixture(t, 0)
+	f.learn(gateway)
+	// Many sources beyond the gateway, one datagram each.
+	n := stack.ICMPErrorBurst + 10
+	for i := range n {
+		h := stacktest.Host{MAC: gateway.MAC, Addr: netip.AddrFrom4([4]byte{192, 0, 2, byte(i + 1)})}
+		f.inject(h.UDPFrame(ourMAC, 4000, ap(ourAddr, 9999), nil))
+	}
 	assert.Equal(t, stack.ICMPErrorBurst, f.link.Len())
+	assert.EqualValues(t, stack.ICMPErrorBurst, f.counter("icmp.TxDestUnreachable"))
 	assert.EqualValues(t, 10, f.counter("icmp.ErrRateLimited"))
+	assert.Zero(t, f.counter("icmp.ErrPeerRateLimited"))
 	f.link.Drain()
 	f.clock.Advance(time.Second / stack.ICMPErrorsPerSecond)
-	f.inject(peer.UDPFrame(ourMAC, 4000, ap(ourAddr, 9999), nil))
+	f.inject(stacktest.Host{MAC: gateway.MAC, Addr: remote}.UDPFrame(ourMAC, 4000, ap(ourAddr, 9999), nil))
 	assert.Equal(t, 1, f.link.Len(), "one token back after one interval")
 }
 

@@ -39,13 +39,15 @@ func (s *Stack) ipInput(b *skbuff.Buf, l2bcast, looped bool) {
 	_ = b.Trim(len(ip)) // drop Ethernet padding
 	src, dst := ip.Src(), ip.Dst()
 	ours := s.cfg.Addr.Addr()
-	if s.isBroadcast(src) || src.IsMulticast() || (src == ours && !looped) {
+	// Martians: broadcast or multicast sources, and from the wire our own
+	// or a loopback address (RFC 1122 3.2.1.3).
+	if s.isBroadcast(src) || src.IsMulticast() || (!looped && (src == ours || src.IsLoopback())) {
 		s.c.IPv4.RxBadSource++
 		freeBuf(b)
 		return
 	}
 	bcast := s.isBroadcast(dst)
-	if dst != ours && !bcast {
+	if dst != ours && !bcast && !(looped && dst.IsLoopback()) {
 		s.c.IPv4.RxNotForUs++
 		freeBuf(b)
 		return
@@ -162,7 +164,7 @@ func (s *Stack) route(dst netip.Addr) (route, error) {
 		return route{}, ErrInvalidAddr
 	case s.isBroadcast(dst):
 		return route{broadcast: true}, nil
-	case dst == s.cfg.Addr.Addr():
+	case dst == s.cfg.Addr.Addr() || dst.IsLoopback():
 		return route{loopback: true}, nil
 	case dst.IsMulticast():
 		// No IGMP: multicast is sent as Ethernet broadcast.
@@ -204,7 +206,7 @@ func (s *Stack) newSegment(n int) (b *skbuff.Buf, seg []byte, err error) {
 func (s *Stack) sendSegment(b *skbuff.Buf, seg []byte, dst netip.Addr, proto wire.IPProtocol, rt route) error {
 	s.c.IPv4.TxPackets++
 	s.ipID++
-	r := wire.IPv4Repr{Src: s.cfg.Addr.Addr(), Dst: dst, Protocol: proto, TTL: DefaultTTL, ID: s.ipID}
+	r := wire.IPv4Repr{Src: s.SourceAddr(dst), Dst: dst, Protocol: proto, TTL: DefaultTTL, ID: s.ipID}
 	if b != nil {
 		r.PayloadLen = len(seg)
 		return s.sendPacket(b, &r, rt)
@@ -251,8 +253,20 @@ func (s *Stack) sendPacket(b *skbuff.Buf, r *wire.IPv4Repr, rt route) error {
 	return s.resolveAndSend(b, rt.hop)
 }
 
+// SourceAddr returns the source address of datagrams the stack sends to dst:
+// 127.0.0.1 for loopback destinations (127.0.0.0/8), else the interface
+// address.
+func (s *Stack) SourceAddr(dst netip.Addr) netip.Addr {
+	if dst.IsLoopback() {
+		return localhost
+	}
+	return s.cfg.Addr.Addr()
+}
+
+var localhost = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+
 // SendIP sends payload (a complete transport segment, checksummed by the
-// caller against our address, Config().Addr) to dst as IP protocol proto,
+// caller against SourceAddr(dst)) to dst as IP protocol proto,
 // fragmenting it if needed. It is how a protocol server registered with
 // RegisterProtocol transmits.
 func (s *Stack) SendIP(dst netip.Addr, proto uint8, payload []byte) error {

@@ -43,6 +43,12 @@ const (
 	// the ICMP errors the stack sends (Linux icmp_msgs_burst/icmp_msgs_per_sec).
 	ICMPErrorBurst      = 50
 	ICMPErrorsPerSecond = 1000
+	// ICMPPeerBurst and ICMPPeerPerSecond limit the errors sent to any one
+	// destination (Linux icmp_ratelimit: 1 s, with a burst of 6), tracked
+	// for the last ICMPPeerTable destinations.
+	ICMPPeerBurst     = 6
+	ICMPPeerPerSecond = 1
+	ICMPPeerTable     = 64
 	// PingOutstanding bounds the echo requests remembered for round-trip
 	// times; the oldest is forgotten when it is full (counted).
 	PingOutstanding = 64

@@ -1,6 +1,9 @@
 package stack
 
-import "time"
+import (
+	"net/netip"
+	"time"
+)
 
 // tokenBucket is a rate limiter: up to burst events at once, refilled at one
 // token per interval. It reads time only from the values it is given.
@@ -53,4 +56,35 @@ func (b *tokenBucket) nextToken(now time.Time) time.Time {
 		return now
 	}
 	return b.last.Add(b.interval)
+}
+
+// peerLimiter rate-limits per destination address with a token bucket for
+// each of the last ICMPPeerTable destinations; a new destination takes the
+// least recently used slot (and starts with a full burst, as a forgotten
+// Linux inet_peer does).
+type peerLimiter struct {
+	slots [ICMPPeerTable]peerSlot
+}
+
+type peerSlot struct {
+	addr netip.Addr
+	tb   tokenBucket
+	used time.Time
+}
+
+// allow reports whether one more message to addr is within its limit.
+func (p *peerLimiter) allow(addr netip.Addr, now time.Time) bool {
+	victim := 0
+	for i := range p.slots {
+		sl := &p.slots[i]
+		if sl.addr == addr {
+			sl.used = now
+			return sl.tb.take(now)
+		}
+		if !sl.addr.IsValid() || (p.slots[victim].addr.IsValid() && sl.used.Before(p.slots[victim].used)) {
+			victim = i
+		}
+	}
+	p.slots[victim] = peerSlot{addr: addr, tb: newTokenBucket(ICMPPeerBurst, ICMPPeerPerSecond), used: now}
+	return p.slots[victim].tb.take(now)
 }

@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"net/netip"
 	"testing"
 	"time"
 
@@ -25,4 +26,22 @@ func TestTokenBucket(t *testing.T) {
 		require.True(t, b.take(now))
 	}
 	require.False(t, b.take(now), "refill capped at burst")
+}
+
+func TestPeerLimiterTracksLeastRecentlyUsed(t *testing.T) {
+	var p peerLimiter
+	now := reasmT0
+	addr := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}) }
+	for range ICMPPeerBurst {
+		require.True(t, p.allow(addr(0), now))
+	}
+	require.False(t, p.allow(addr(0), now), "burst used up")
+	// Fill the rest of the table, then one more: addr(0), the least
+	// recently used, is forgotten and starts afresh.
+	for i := 1; i <= ICMPPeerTable; i++ {
+		now = now.Add(time.Millisecond)
+		require.True(t, p.allow(addr(i), now))
+	}
+	require.True(t, p.allow(addr(0), now), "forgotten peer starts with a full burst")
+	require.True(t, p.allow(addr(ICMPPeerTable), now), "recent peer kept")
 }

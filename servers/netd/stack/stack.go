@@ -51,7 +51,8 @@ type Stack struct {
 	reasm reassembler
 	ipID  uint16
 
-	icmpLimit tokenBucket
+	icmpLimit tokenBucket // all ICMP errors
+	icmpPeers peerLimiter // ICMP errors per destination
 	pings     pingTable
 	onEcho    func(EchoReply)
 

@@ -71,7 +71,7 @@ func (s *Stack) sendUDP(ep *UDPEndpoint, payload []byte, dst netip.AddrPort) err
 		return err
 	}
 	copy(seg[wire.UDPHeaderLen:], payload)
-	_ = wire.UDPRepr{SrcPort: ep.local.Port(), DstPort: dst.Port()}.Emit(seg, s.cfg.Addr.Addr(), da)
+	_ = wire.UDPRepr{SrcPort: ep.local.Port(), DstPort: dst.Port()}.Emit(seg, s.SourceAddr(da), da)
 	if err := s.sendSegment(b, seg, da, wire.IPProtocolUDP, rt); err != nil {
 		s.c.UDP.TxErrors++
 		return err

@@ -43,7 +43,7 @@ type udpDatagram struct {
 type EndpointStats struct {
 	RxDatagrams uint64 // datagrams queued
 	RxBytes     uint64 // payload bytes queued
-	RxDropped   uint64 // drop: queue full
+	RxDropped   uint64 // drop: queue full (UDPEndpoint.QueueLen datagrams or UDPMaxQueueBytes)
 	RxFiltered  uint64 // drop: from a peer other than the connected one
 	TxDatagrams uint64 // datagrams sent
 	TxBytes     uint64 // payload bytes sent

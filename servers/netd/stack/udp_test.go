@@ -325,3 +325,33 @@ func TestUDPSelfEchoDoesNotMonopolise(t *testing.T) {
 	f.s.Tick()
 	assert.Equal(t, 2, echoes)
 }
+
+func TestUDPToLocalhost(t *testing.T) {
+	f := newFixture(t, 0)
+	a := f.bind("0.0.0.0:1000")
+	b := f.bind("0.0.0.0:2000")
+	localhost := netip.MustParseAddr("127.0.0.1")
+	require.NoError(t, a.SendTo([]byte("lo"), ap(localhost, 2000)))
+	f.quiet()
+	buf := make([]byte, 10)
+	n, meta, err := b.Dequeue(buf)
+	require.NoError(t, err)
+	assert.Equal(t, "lo", string(buf[:n]))
+	assert.Equal(t, ap(localhost, 1000), meta.From)
+	assert.Equal(t, localhost, meta.To)
+
+	// A closed port on localhost refuses a connected sender, as on Linux.
+	require.NoError(t, a.Connect(ap(localhost, 3000)))
+	require.NoError(t, a.Send([]byte("anyone?")))
+	f.s.Tick() // the ICMP error was looped back after the send
+	assert.ErrorIs(t, a.TakeError(), stack.ErrConnRefused)
+	f.quiet()
+
+	// From the wire, loopback addresses are martians.
+	lo := stacktest.Host{MAC: peer.MAC, Addr: localhost}
+	f.inject(lo.UDPFrame(ourMAC, 1, ap(ourAddr, 2000), nil))
+	f.inject(peer.UDPFrame(ourMAC, 1, ap(localhost, 2000), nil))
+	assert.EqualValues(t, 1, f.counter("ipv4.RxBadSource"))
+	assert.EqualValues(t, 1, f.counter("ipv4.RxNotForUs"))
+	assert.Zero(t, b.Len())
+}

@@ -205,7 +205,8 @@ func (h *Netd) Quiet() {
 }
 
 // peer plays the other host: it answers ARP requests for PeerIP and passes
-// UDP datagrams to h.udp (dropping and counting them when it is full).
+// unfragmented UDP datagrams to h.udp (dropping and counting them when it
+// is full); fragments are ignored.
 func (h *Netd) peer() {
 	for f := range h.link.frames {
 		if len(f) < 14 {
@@ -310,7 +311,8 @@ func parseUDP(f []byte) (Datagram, bool) {
 	ip := f[14:]
 	ihl := int(ip[0]&0x0f) * 4
 	total := int(binary.BigEndian.Uint16(ip[2:]))
-	if ip[9] != 17 || total > len(ip) || ihl+8 > total {
+	fragment := binary.BigEndian.Uint16(ip[6:])&0x3fff != 0 // MF or an offset: not reassembled here
+	if ip[9] != 17 || fragment || total > len(ip) || ihl+8 > total {
 		return Datagram{}, false
 	}
 	s := netip.AddrFrom4([4]byte(ip[12:16]))

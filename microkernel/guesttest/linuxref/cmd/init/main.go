@@ -39,6 +39,7 @@ func fail(opts linuxref.Options, format string, args ...any) {
 }
 
 func main() {
+	cnt, freq := counter()
 	mountAll()
 	up := uptime()
 	mem, memErr := meminfo()
@@ -51,6 +52,9 @@ func main() {
 		fail(opts, "meminfo: %v", memErr)
 	}
 	mem.UptimeMS = float64(up.Microseconds()) / 1000
+	if freq != 0 {
+		mem.CounterMS = float64(cnt) / float64(freq) * 1000
+	}
 	say("%s", mem)
 	if optErr != nil {
 		fail(opts, "command line: %v", optErr)

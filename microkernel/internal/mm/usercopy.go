@@ -1,0 +1,87 @@
+package mm
+
+import "unsafe"
+
+// Copy-in/copy-out: the kernel touches a process's memory only through its
+// page table, never by dereferencing a user pointer. Each page is
+// translated with Lookup, checked against the access, and reached through
+// the PhysMem's Window; a page not present yet is faulted in exactly as
+// the process's own access would (demand zero), so the kernel sees the
+// same memory and the same errors the process would.
+
+// userPage translates va for a kernel access on behalf of the process,
+// faulting the page in if needed, and returns the kernel pointer to va and
+// the bytes left in its page.
+//
+//go:nosplit
+func (as *AddressSpace) userPage(va uint64, acc Access) (unsafe.Pointer, uint64, Errno) {
+	pa, attr, ok := as.PT.Lookup(va)
+	if !ok {
+		switch as.Fault(va, acc) {
+		case FaultMapped, FaultSpurious:
+		case FaultSegvMapErr:
+			return nil, 0, ErrNoVMA
+		case FaultSegvAccErr:
+			return nil, 0, ErrAccess
+		default:
+			return nil, 0, ErrNoMemory
+		}
+		if pa, attr, ok = as.PT.Lookup(va); !ok {
+			return nil, 0, ErrNotMapped
+		}
+	}
+	if !as.kernel && attr&AttrAPEL0 == 0 {
+		return nil, 0, ErrAccess // a kernel page seen through a user table
+	}
+	if acc == AccessWrite && attr&AttrAPRO != 0 {
+		return nil, 0, ErrAccess
+	}
+	left := PageSize - va&pageMask
+	ptr := as.PT.pm.win.Ptr(pa, left)
+	if ptr == nil {
+		return nil, 0, ErrRange // not RAM the kernel can reach (a device page)
+	}
+	return ptr, left, OK
+}
+
+// CopyIn copies len(dst) bytes from the process's address va into dst. It
+// returns the number of bytes copied and, if short, why (ErrNoVMA: EFAULT,
+// ErrAccess, ErrNoMemory, ErrRange).
+//
+//go:nosplit
+func (as *AddressSpace) CopyIn(dst []byte, va uint64) (int, Errno) {
+	done := 0
+	for done < len(dst) {
+		if va+uint64(done) < va {
+			return done, ErrRange
+		}
+		ptr, left, e := as.userPage(va+uint64(done), AccessRead)
+		if e != OK {
+			return done, e
+		}
+		n := copy(dst[done:], unsafe.Slice((*byte)(ptr), left))
+		done += n
+	}
+	return done, OK
+}
+
+// CopyOut copies src into the process's memory at va, which must be
+// writable by the process. It returns the number of bytes copied and, if
+// short, why.
+//
+//go:nosplit
+func (as *AddressSpace) CopyOut(va uint64, src []byte) (int, Errno) {
+	done := 0
+	for done < len(src) {
+		if va+uint64(done) < va {
+			return done, ErrRange
+		}
+		ptr, left, e := as.userPage(va+uint64(done), AccessWrite)
+		if e != OK {
+			return done, e
+		}
+		n := copy(unsafe.Slice((*byte)(ptr), left), src[done:])
+		done += n
+	}
+	return done, OK
+}
