@@ -1,6 +1,13 @@
-// Package mm manages memory for the armos kernel: physical pages (PhysMem),
-// AArch64 translation tables (PageTable), per-address-space mmap regions
-// (VMATable) and demand-zero paging on top of them (AddressSpace).
+// Package mm manages memory for the armos kernel:
+//
+//   - PhysMem: the physical page allocator (pmm.go);
+//   - PageTable: AArch64 translation tables, descriptors named as in the
+//     Arm ARM (pagetable.go, desc.go, tables.go);
+//   - VMATable: the mmap regions of an address space (vma.go);
+//   - AddressSpace: demand-zero paging, mmap/munmap/madvise/mprotect and
+//     page faults on top of the three (space.go), plus copy-in/copy-out
+//     through the process's own table (usercopy.go);
+//   - ASIDs: address space identifiers (asid.go).
 //
 // Trap-context rules. The kernel calls this package from its trap path
 // (the kernel's own runtime's mmap/madvise, page faults) on the exception

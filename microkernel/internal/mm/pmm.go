@@ -162,12 +162,12 @@ func (p *PhysMem) usedWord(w uint32) *uint64 {
 
 //go:nosplit
 func (p *PhysMem) isFree(i uint32) bool {
-	return *p.freeWord(i/64)&(1<<(i%64)) != 0
+	return *p.freeWord(i / 64)&(1<<(i%64)) != 0
 }
 
 //go:nosplit
 func (p *PhysMem) isUsed(i uint32) bool {
-	return *p.usedWord(i/64)&(1<<(i%64)) != 0
+	return *p.usedWord(i / 64)&(1<<(i%64)) != 0
 }
 
 // push puts page i at the head of the free list and marks it free.
@@ -304,7 +304,7 @@ func (p *PhysMem) AllocRun(n uint32, align uint64) (uint64, Errno) {
 		// Skip past the busy page and any all-busy bitmap words after it,
 		// then round up to the alignment step.
 		next := uint64(s) + uint64(run) + 1
-		for next%64 == 0 && next < uint64(p.npages) && *p.freeWord(uint32(next/64)) == 0 {
+		for next%64 == 0 && next < uint64(p.npages) && *p.freeWord(uint32(next / 64)) == 0 {
 			next += 64
 		}
 		next = (next - uint64(first) + uint64(step) - 1) / uint64(step) * uint64(step)

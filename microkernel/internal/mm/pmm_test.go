@@ -7,7 +7,7 @@ import (
 )
 
 func TestPhysInitReservesMetadataAndRanges(t *testing.T) {
-	const size = 4 << 20 // 1024 pages: 4 KiB links + 2 x 128 B bitmaps = 2 metadata pages
+	const size = 4 << 20                                          // 1024 pages: 4 KiB links + 2 x 128 B bitmaps = 2 metadata pages
 	kernel := Range{testRAMBase + 0x10000, testRAMBase + 0x20800} // 17 pages, ragged end
 	p, _ := newPhys(t, size, kernel)
 	st := p.Stats()

@@ -40,8 +40,8 @@ func fail(opts linuxref.Options, format string, args ...any) {
 
 func main() {
 	cnt, freq := counter()
-	mountAll()
 	up := uptime()
+	mountAll()
 	mem, memErr := meminfo()
 	cmdline, err := os.ReadFile("/proc/cmdline")
 	opts, optErr := linuxref.ParseCmdline(string(cmdline))
