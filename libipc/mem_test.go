@@ -55,10 +55,11 @@ func TestBackPressure(t *testing.T) {
 	// A blocking send waits for room and proceeds once the peer drains.
 	sent := make(chan error, 1)
 	go func() { sent <- a.Send(context.Background(), msg("3")) }()
+	require.Eventually(t, func() bool { return libipc.HasWaiter(a) }, waitTimeout, time.Millisecond)
 	select {
 	case err := <-sent:
 		t.Fatalf("Send returned %v while the queue was full", err)
-	case <-time.After(20 * time.Millisecond):
+	default:
 	}
 	m, err := b.TryRecv()
 	require.NoError(t, err)
@@ -139,7 +140,8 @@ func TestCloseWakesBlockedCalls(t *testing.T) {
 	recvA, _ := libipc.NewPair(1)
 	recvErr := make(chan error, 1)
 	go func() { _, err := recvA.Recv(context.Background()); recvErr <- err }()
-	time.Sleep(5 * time.Millisecond)
+	require.Eventually(t, func() bool { return libipc.HasWaiter(a) && libipc.HasWaiter(recvA) }, waitTimeout, time.Millisecond,
+		"both calls blocked before the Close that must wake them")
 	require.NoError(t, b.Close())
 	require.NoError(t, recvA.Close())
 	for _, ch := range []chan error{sendErr, recvErr} {

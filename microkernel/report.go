@@ -28,6 +28,9 @@ const (
 	rtcDR       = 0x000 // RTCDR: seconds since the epoch
 )
 
+// rtcLine is the boot report's RTC line ("" without an RTC).
+var rtcLine string
+
 // readMachine parses the DTB QEMU passed and sets the wall clock from the
 // PL031 RTC. A kernel without a usable DTB has already stopped in early
 // boot; a parse error here is reported and the boot goes on with what the
@@ -47,7 +50,7 @@ func readMachine() *fdt.Machine {
 		if regs, err := n.Reg(); err == nil && len(regs) > 0 {
 			secs := arch.Read32(uintptr(regs[0].Base) + rtcDR)
 			rt.SetRealtimeBase(uint64(secs) * 1e9)
-			fmt.Printf("rtc: pl031 at %#x: %s\n", regs[0].Base, time.Unix(int64(secs), 0).UTC().Format(time.RFC3339))
+			rtcLine = fmt.Sprintf("rtc: pl031 at %#x: %s", regs[0].Base, time.Unix(int64(secs), 0).UTC().Format(time.RFC3339))
 			break
 		}
 	}
@@ -70,6 +73,8 @@ func cpuName(midr uint64) string {
 func report(m *fdt.Machine) {
 	fmt.Printf("armos %s (%s) on QEMU virt\n", Version, runtime.Version())
 	fmt.Printf("cpu: %s, entered at EL%d\n", cpuName(arch.MIDR()), rt.EntryEL())
+	fmt.Printf("sched: 1 physical CPU time-sliced as %d (GOMAXPROCS %d), %d kernel threads so far\n",
+		runtime.NumCPU(), runtime.GOMAXPROCS(0), rt.ReadStats().Clones+1)
 	if m == nil {
 		return
 	}
@@ -93,6 +98,9 @@ func report(m *fdt.Machine) {
 		fmt.Printf("timer: %d Hz, virtual timer irq %d\n", rt.TimerFrequency(), m.Timer.Virt.INTID)
 	}
 	fmt.Printf("psci: %s\n", m.PSCIMethod)
+	if rtcLine != "" {
+		fmt.Println(rtcLine)
+	}
 	n := 0
 	for _, v := range m.Virtio {
 		if arch.Read32(uintptr(v.Base)+virtioMagic) != virtioMagicWord {

@@ -18,6 +18,7 @@ import (
 	"armos/libsocket"
 	"armos/servers/netd/link"
 	"armos/servers/netd/stack"
+	"armos/servers/netd/stack/stacktest"
 )
 
 // hostedWait bounds each blocking step of the hosted tests.
@@ -34,15 +35,20 @@ func hostedConfig(p netip.Prefix) stack.Config {
 }
 
 // hostedPair runs two netd instances on the ends of an in-memory link: one
-// with the echo app (10.99.0.2), one for a test client (10.99.0.1). It
-// returns the client-side instance, the echo-side one and the client end of
-// the link (for fault injection on client->echo frames).
-func hostedPair(t testing.TB) (client, server *instance, clientEnd *link.Mem) {
+// with the echo app (10.99.0.2), one for a test client (10.99.0.1), both
+// reading time from clock. It returns the client-side instance, the
+// echo-side one and the client end of the link (for fault injection on
+// client->echo frames).
+//
+// With a fake clock no netd timer ever fires (no ARP retransmission or
+// expiry, no reassembly timeout), so only a fault-free link completes every
+// exchange; tests that lose frames need stack.SystemClock{}.
+func hostedPair(t testing.TB, clock stack.Clock) (client, server *instance, clientEnd *link.Mem) {
 	ctx, cancel := context.WithCancel(context.Background())
 	a, b := link.NewMemPair(nil)
-	server, err := start(ctx, hostedConfig(echoAddr), stack.SystemClock{}, a, []string{"echo"})
+	server, err := start(ctx, hostedConfig(echoAddr), clock, a, []string{"echo"})
 	require.NoError(t, err)
-	client, err = start(ctx, hostedConfig(clientAddr), stack.SystemClock{}, b, nil)
+	client, err = start(ctx, hostedConfig(clientAddr), clock, b, nil)
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		cancel()
@@ -109,8 +115,10 @@ func payload(seq uint32, size int) []byte {
 // TestHostedEchoOverMemLink: the echo app inside one hosted netd answers a
 // libsocket client of another across an in-memory Ethernet link, for
 // datagrams up to well beyond the MTU (fragmented and reassembled both ways).
+// Both netds run on a fake clock that never moves: every exchange completes
+// without a single timer (ARP is resolved by request and reply alone).
 func TestHostedEchoOverMemLink(t *testing.T) {
-	client, server, _ := hostedPair(t)
+	client, server, _ := hostedPair(t, stacktest.NewFakeClock())
 	pc := dialClient(t, client)
 	sizes := []int{4, 64, 1472, 1473, 3000, 8000}
 	for i, size := range sizes {
@@ -140,7 +148,7 @@ func TestHostedEchoOverMemLink(t *testing.T) {
 // frames lost and a fifth duplicated, every datagram still gets echoed after
 // retries (UDP's contract is the application's job).
 func TestHostedEchoSurvivesLossAndDuplication(t *testing.T) {
-	client, _, clientEnd := hostedPair(t)
+	client, _, clientEnd := hostedPair(t, stack.SystemClock{})
 	clientEnd.SetFaults(link.Faults{DropPct: 20, DuplicatePct: 20, Seed: 7})
 	pc := dialClient(t, client)
 	for i := range 20 {
@@ -158,7 +166,7 @@ func TestHostedEchoSurvivesLossAndDuplication(t *testing.T) {
 // corrupted once ARP has resolved, a datagram either comes back intact or
 // not at all, and the echo side counts what it threw away.
 func TestHostedCorruptionIsNeverDelivered(t *testing.T) {
-	client, server, clientEnd := hostedPair(t)
+	client, server, clientEnd := hostedPair(t, stack.SystemClock{})
 	pc := dialClient(t, client)
 	_, err := roundTrip(t, pc, payload(999, 16), 1, hostedWait) // resolve ARP first
 	require.NoError(t, err)

@@ -15,7 +15,7 @@ import (
 // compares it with what `dtc -I dtb -O dts` printed for the same blob
 // (testdata/*.dts): every node, property and value must agree.
 func TestMatchesDtc(t *testing.T) {
-	for _, name := range []string{"virt", "virt-net", "virt-gicv3", "virt-el2", "virt-128m"} {
+	for _, name := range []string{"virt", "virt-net", "virt-gicv3", "virt-el2", "virt-128m", "virt-smp4"} {
 		t.Run(name, func(t *testing.T) {
 			tr, err := Parse(fixture(t, name))
 			require.NoError(t, err)

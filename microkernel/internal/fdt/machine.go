@@ -25,6 +25,17 @@ const MaxMemoryRegions = 64
 // MaxVirtio caps the virtio-mmio slots Machine collects.
 const MaxVirtio = 256
 
+// MaxCPUs caps the CPUs Machine collects.
+const MaxCPUs = 512
+
+// CPU is one /cpus/cpu@N node.
+type CPU struct {
+	// MPIDR is the CPU's affinity value (its "reg"): the PSCI CPU_ON target.
+	MPIDR uint64
+	// EnableMethod is "psci" on QEMU virt ("" if absent).
+	EnableMethod string
+}
+
 // UART describes the PL011 console.
 type UART struct {
 	Path string
@@ -99,6 +110,10 @@ type Machine struct {
 
 	// Virtio lists the virtio-mmio slots in tree order.
 	Virtio []Virtio
+
+	// CPUs lists the enabled CPUs in tree order (the boot CPU is not
+	// necessarily first: compare MPIDR_EL1).
+	CPUs []CPU
 }
 
 // ErrNoMemory reports a tree without any usable memory node.
@@ -141,6 +156,9 @@ func (t *Tree) Machine() (*Machine, error) {
 		return nil, err
 	}
 	if err := t.virtio(m); err != nil {
+		return nil, err
+	}
+	if err := t.cpus(m); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -375,6 +393,33 @@ func (t *Tree) virtio(m *Machine) error {
 			return fmt.Errorf("%w: more than %d virtio-mmio nodes", ErrTooLarge, MaxVirtio)
 		}
 		m.Virtio = append(m.Virtio, Virtio{Path: n.Path(), Base: regs[0].Base, Size: regs[0].Size, IRQ: irqs[0]})
+	}
+	return nil
+}
+
+func (t *Tree) cpus(m *Machine) error {
+	cpus, ok := t.Find("/cpus")
+	if !ok {
+		return nil
+	}
+	for _, c := range cpus.Children {
+		if dt, ok := c.Prop("device_type"); !ok || string(dt) != "cpu\x00" || !enabled(c) {
+			continue
+		}
+		regs, err := c.Reg()
+		if err != nil {
+			return fmt.Errorf("cpu %s: %w", c.Path(), err)
+		}
+		cpu := CPU{MPIDR: regs[0].Base}
+		if c.Has("enable-method") {
+			if cpu.EnableMethod, err = c.String("enable-method"); err != nil {
+				return err
+			}
+		}
+		if len(m.CPUs) == MaxCPUs {
+			return fmt.Errorf("%w: more than %d CPUs", ErrTooLarge, MaxCPUs)
+		}
+		m.CPUs = append(m.CPUs, cpu)
 	}
 	return nil
 }

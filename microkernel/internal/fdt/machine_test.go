@@ -89,6 +89,18 @@ func TestMachineQEMUVariants(t *testing.T) {
 	})
 }
 
+func TestMachineSMP(t *testing.T) {
+	one, err := DecodeMachine(fixture(t, "virt"))
+	require.NoError(t, err)
+	require.Equal(t, []CPU{{MPIDR: 0}}, one.CPUs, "a single CPU has no enable-method")
+
+	m, err := DecodeMachine(fixture(t, "virt-smp4"))
+	require.NoError(t, err)
+	require.Equal(t, []CPU{{0, "psci"}, {1, "psci"}, {2, "psci"}, {3, "psci"}}, m.CPUs)
+	require.Equal(t, uint32(TriggerLevelHigh|0xf<<8), m.Timer.Virt.Flags, "PPI mask names 4 CPUs")
+	require.Equal(t, []Region{{Base: 0x40000000, Size: 256 << 20}}, m.Memory)
+}
+
 func TestMachineRNGSeedDiffersPerBoot(t *testing.T) {
 	a, err := DecodeMachine(fixture(t, "virt"))
 	require.NoError(t, err)

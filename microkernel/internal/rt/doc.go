@@ -11,15 +11,17 @@
 // delivery (signal.go) and kernel faults (fault.go).
 //
 // Trap-level code rule. Everything reachable from trap runs on the
-// exception stack (SP_EL1) with interrupts masked. It never allocates,
-// takes no Go locks, stores no Go pointers (thread and file tables hold
-// integers only, so no write barrier can fire), uses no interfaces, maps or
-// defer, and calls nothing in the runtime. Instead of marking every
-// function //go:nosplit (the linker's nosplit limit cannot hold the page
-// table walk), the vector code sets g to trapG, a fake g whose stack guard
-// is 0: every function prologue's stack check passes, so morestack is never
-// reached; the exception stack is sized for the deepest path. The same
-// trick lets earlyInit run Go code before the runtime exists.
+// exception stack (SP_EL1) with interrupts masked. It is //go:nosplit, never
+// allocates, takes no Go locks, stores no Go pointers (thread and file
+// tables hold integers only, so no write barrier can fire), uses no
+// interfaces, maps or defer, and calls nothing in the runtime. The linker
+// checks the nosplit chains. The one exception is the recursive page-table
+// walk (addrSpace.walk), which no nosplit analysis can bound: for it, and
+// for anything else with a stack check, the vector code sets g to trapG, a
+// fake g whose stack guard is 0, so every prologue check passes and
+// morestack is never reached on the exception stack (64 KiB, sized for the
+// deepest path). The same trick lets earlyInit run Go code before the
+// runtime exists.
 //
 // docs/boot.md describes the boot sequence, the memory map and every place
 // where armos relies on Go runtime internals.

@@ -12,6 +12,8 @@ import "armos/microkernel/internal/arch"
 const FailMarker = "ARMOS-FAIL"
 
 // ecNames names the exception classes a kernel fault can have.
+//
+//go:nosplit
 func ecName(ec uint64) string {
 	switch ec {
 	case ecUnknown:
@@ -38,6 +40,8 @@ func ecName(ec uint64) string {
 
 // faultStatusName decodes the DFSC/IFSC field of an abort's ESR (Arm ARM,
 // "ISS encoding for an exception from a Data Abort").
+//
+//go:nosplit
 func faultStatusName(fsc uint64) string {
 	switch fsc & 0x3c {
 	case 0x00:
@@ -59,6 +63,8 @@ func faultStatusName(fsc uint64) string {
 }
 
 // dumpRegs prints the state of a faulting thread.
+//
+//go:nosplit
 func dumpRegs(tf *Frame, esr, far uint64) {
 	puts("  ESR ")
 	putHex(esr)
@@ -110,6 +116,8 @@ func dumpRegs(tf *Frame, esr, far uint64) {
 // a goroutine traceback before the runtime exits (exit_group(2): see
 // exitKernel). Otherwise syncFault prints the cause and registers and
 // powers off.
+//
+//go:nosplit
 func syncFault(tf *Frame, esr, far uint64) {
 	if cur != idle && raiseFault(tf, esr, far) {
 		stats.FaultsRaised++
@@ -125,6 +133,8 @@ func syncFault(tf *Frame, esr, far uint64) {
 }
 
 // outOfMemory stops the kernel when a demand-zero fault finds no page.
+//
+//go:nosplit
 func outOfMemory(tf *Frame, far uint64) {
 	puts("\narmos: out of physical memory at ")
 	putHex(far)
@@ -138,6 +148,8 @@ func outOfMemory(tf *Frame, far uint64) {
 
 // fatalTrap handles exceptions that must never happen: FIQ, SError, a fault
 // in trap context itself, or an exception from EL0.
+//
+//go:nosplit
 func fatalTrap(tf *Frame, kind uint64) {
 	puts("\narmos: fatal exception, kind ")
 	putDec(kind)
@@ -154,6 +166,8 @@ func fatalTrap(tf *Frame, kind uint64) {
 // exitKernel ends the kernel with a status, as exit_group does: 0 is a
 // clean shutdown, anything else (the runtime exits with 2 after an
 // unrecovered panic) is reported as a failure.
+//
+//go:nosplit
 func exitKernel(code int) {
 	if code != 0 {
 		puts("armos: exit status ")
@@ -169,6 +183,8 @@ func exitKernel(code int) {
 
 // powerOff asks PSCI to turn the machine off, and waits forever if that
 // fails.
+//
+//go:nosplit
 func powerOff() {
 	arch.PSCI(arch.PSCISystemOff)
 	for {

@@ -11,9 +11,13 @@ import "unsafe"
 const pageSize = 4096
 
 // word returns the 64-bit word at physical (= virtual) address pa.
+//
+//go:nosplit
 func word(pa uintptr) *uint64 { return *(**uint64)(unsafe.Pointer(&pa)) }
 
 // ptrOf converts a physical (= virtual) address to a pointer without a
 // uintptr-to-Pointer conversion that vet would flag: the memory it names is
 // not Go-managed (page tables, device memory) or is reached on purpose.
+//
+//go:nosplit
 func ptrOf(pa uintptr) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&pa)) }

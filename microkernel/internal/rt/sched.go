@@ -76,6 +76,8 @@ var (
 const idle = -1
 
 // initThreads makes the boot thread (the runtime's m0) thread 0, running.
+//
+//go:nosplit
 func initThreads() {
 	threads[0] = thread{state: tsRunning, tid: 1}
 	nextTid = 2
@@ -85,6 +87,8 @@ func initThreads() {
 
 // newThread claims a free slot for a clone child whose registers are regs.
 // It returns the slot index or -1 when the table is full.
+//
+//go:nosplit
 func newThread(regs *Frame) int {
 	for i := range threads {
 		if threads[i].state == tsFree {
@@ -108,6 +112,8 @@ func newThread(regs *Frame) int {
 
 // block makes the running thread wait for reason until woken or until
 // deadline (a counter value; 0 for none).
+//
+//go:nosplit
 func block(reason uint8, deadline uint64) {
 	t := &threads[cur]
 	t.state = tsBlocked
@@ -118,6 +124,8 @@ func block(reason uint8, deadline uint64) {
 
 // wake makes a blocked thread runnable with result as its system call's
 // return value (X0). Its registers are saved in regs: it is not running.
+//
+//go:nosplit
 func wake(i int, result uint64) {
 	t := &threads[i]
 	t.regs.X[0] = result
@@ -128,6 +136,8 @@ func wake(i int, result uint64) {
 
 // expire wakes every blocked thread whose deadline has passed at now, with
 // the result its call returns on timeout.
+//
+//go:nosplit
 func expire(now uint64) {
 	for i := 0; i < highWater; i++ {
 		t := &threads[i]
@@ -145,6 +155,8 @@ func expire(now uint64) {
 
 // pickNext returns the next runnable thread after cur in round-robin order,
 // cur itself if it is the only one still running, or idle.
+//
+//go:nosplit
 func pickNext() int {
 	start := cur
 	if start == idle {
@@ -165,6 +177,8 @@ func pickNext() int {
 // schedule switches tf, the Frame the trap will return into, to the next
 // thread to run. The running thread, if still running, goes to the back of
 // the round robin.
+//
+//go:nosplit
 func schedule(tf *Frame, now uint64) {
 	reschedule = false
 	next := pickNext()
@@ -197,6 +211,8 @@ func schedule(tf *Frame, now uint64) {
 
 // startSlice starts a quantum for the running thread if anyone else is
 // waiting to run.
+//
+//go:nosplit
 func startSlice(now uint64) {
 	sliceEnd = 0
 	for i := 0; i < highWater; i++ {
@@ -209,6 +225,8 @@ func startSlice(now uint64) {
 
 // idleContext loads the idle loop into tf: EL1t, interrupts enabled, on
 // its own small stack.
+//
+//go:nosplit
 func idleContext(tf *Frame) {
 	*tf = idleFrame
 	tf.PC = uint64(idleLoopPC())
@@ -218,6 +236,8 @@ func idleContext(tf *Frame) {
 
 // nextEvent returns the counter value at which the timer must fire next
 // (the earliest deadline or the end of the quantum), or 0 for never.
+//
+//go:nosplit
 func nextEvent() uint64 {
 	ev := sliceEnd
 	for i := 0; i < highWater; i++ {
@@ -230,6 +250,8 @@ func nextEvent() uint64 {
 }
 
 // findTid returns the slot of the live thread with tid, or -1.
+//
+//go:nosplit
 func findTid(tid int32) int {
 	for i := 0; i < highWater; i++ {
 		if threads[i].state != tsFree && threads[i].tid == tid {

@@ -137,3 +137,17 @@ func TestTimeConversions(t *testing.T) {
 	require.EqualValues(t, uint64(1)<<60, nsToTicks(^uint64(0)), "2^64 ns at 62.5 MHz")
 	require.Equal(t, ^uint64(0), ticksToNS(^uint64(0)), "saturates")
 }
+
+func TestQuantumExpiryPreempts(t *testing.T) {
+	resetKernel(t, 16)
+	var tf Frame
+	tf.PC = 0x100
+	svc(&tf, sysClone, cloneVM|cloneThread, 0x9000)
+	require.Equal(t, 0, cur)
+	sliceEnd = 1 // the quantum is over (the host counter is past 1)
+	finishTrap(&tf)
+	require.Equal(t, 1, cur, "the timer interrupt hands the CPU to the other thread")
+	require.Equal(t, uint8(tsRunnable), threads[0].state)
+	require.EqualValues(t, 0x100, threads[0].regs.PC, "the preempted thread's registers are saved")
+	require.NotZero(t, sliceEnd, "a new quantum started because thread 0 waits")
+}

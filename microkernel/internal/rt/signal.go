@@ -41,6 +41,8 @@ const (
 
 // deliverSignals delivers the lowest pending unblocked signal of the
 // running thread, whose registers are in tf.
+//
+//go:nosplit
 func deliverSignals(tf *Frame) {
 	s := &threads[cur].sigs
 	p := s.pending &^ s.mask
@@ -60,6 +62,8 @@ func deliverSignals(tf *Frame) {
 // (SIGSEGV, SIGBUS, SIGILL or SIGTRAP by exception class). It returns false
 // if the runtime cannot take it (no handler, or the signal is blocked: the
 // fault happened inside the handler).
+//
+//go:nosplit
 func raiseFault(tf *Frame, esr, far uint64) bool {
 	sig := uint64(sigSEGV)
 	switch esr >> 26 {
@@ -78,6 +82,8 @@ func raiseFault(tf *Frame, esr, far uint64) bool {
 
 // pushSignal builds a signal frame for sig on the running thread and points
 // tf at its handler. It returns false if there is no handler to run.
+//
+//go:nosplit
 func pushSignal(tf *Frame, sig uint64, code int32, addr uint64) bool {
 	act := &sigactions[sig]
 	if act.Handler == sigDefault || act.Handler == sigIgnore {
@@ -146,6 +152,8 @@ func pushSignal(tf *Frame, sig uint64, code int32, addr uint64) bool {
 }
 
 // rt_sigreturn(): the frame is at SP, where the handler found it.
+//
+//go:nosplit
 func sysRtSigreturnFn(tf *Frame) uint64 {
 	frame := uintptr(tf.SP)
 	base := userMem(frame, sigframeSize)
@@ -176,18 +184,22 @@ func sysRtSigreturnFn(tf *Frame) uint64 {
 	return tf.X[0] // syscall stores this back into X0
 }
 
+//go:nosplit
 func put32(b *[sigframeSize]byte, off int, v uint32) {
 	*(*uint32)(unsafe.Pointer(&b[off])) = v
 }
 
+//go:nosplit
 func put64(b *[sigframeSize]byte, off int, v uint64) {
 	*(*uint64)(unsafe.Pointer(&b[off])) = v
 }
 
+//go:nosplit
 func get32(b *[sigframeSize]byte, off int) uint32 {
 	return *(*uint32)(unsafe.Pointer(&b[off]))
 }
 
+//go:nosplit
 func get64(b *[sigframeSize]byte, off int) uint64 {
 	return *(*uint64)(unsafe.Pointer(&b[off]))
 }

@@ -61,6 +61,8 @@ type file struct {
 var files [maxFiles]file
 
 // initFiles opens the console as descriptors 0, 1 and 2.
+//
+//go:nosplit
 func initFiles() {
 	for i := 0; i < 3; i++ {
 		files[i].kind = fileConsole
@@ -68,6 +70,8 @@ func initFiles() {
 }
 
 // allocFile returns a fresh descriptor of the given kind or -EMFILE.
+//
+//go:nosplit
 func allocFile(kind uint8) uint64 {
 	for fd := range files {
 		if files[fd].kind == fileNone {
@@ -80,6 +84,8 @@ func allocFile(kind uint8) uint64 {
 }
 
 // fileAt returns the open file fd or nil.
+//
+//go:nosplit
 func fileAt(fd uint64) *file {
 	if fd >= maxFiles || files[fd].kind == fileNone {
 		return nil
@@ -88,6 +94,8 @@ func fileAt(fd uint64) *file {
 }
 
 // write(fd, buf, count)
+//
+//go:nosplit
 func sysWriteFn(tf *Frame) uint64 {
 	f, n := fileAt(tf.X[0]), uintptr(tf.X[2])
 	if f == nil {
@@ -114,6 +122,8 @@ func sysWriteFn(tf *Frame) uint64 {
 
 // read(fd, buf, count): an eventfd hands over and clears its count; the
 // console has no input yet (EOF).
+//
+//go:nosplit
 func sysReadFn(tf *Frame) uint64 {
 	f, n := fileAt(tf.X[0]), uintptr(tf.X[2])
 	if f == nil {
@@ -141,6 +151,8 @@ func sysReadFn(tf *Frame) uint64 {
 }
 
 // close(fd)
+//
+//go:nosplit
 func sysCloseFn(tf *Frame) uint64 {
 	f := fileAt(tf.X[0])
 	if f == nil || f.kind == fileConsole {
@@ -151,6 +163,8 @@ func sysCloseFn(tf *Frame) uint64 {
 }
 
 // fcntl(fd, cmd, arg): enough for the runtime's check that 0-2 are open.
+//
+//go:nosplit
 func sysFcntlFn(tf *Frame) uint64 {
 	if fileAt(tf.X[0]) == nil {
 		return errno(EBADF)
@@ -165,9 +179,13 @@ func sysFcntlFn(tf *Frame) uint64 {
 }
 
 // openat(...): there is no file system.
+//
+//go:nosplit
 func sysOpenatFn(tf *Frame) uint64 { return errno(ENOENT) }
 
 // eventfd2(initval, flags)
+//
+//go:nosplit
 func sysEventfd2Fn(tf *Frame) uint64 {
 	fd := allocFile(fileEventfd)
 	if int64(fd) >= 0 {
@@ -177,9 +195,13 @@ func sysEventfd2Fn(tf *Frame) uint64 {
 }
 
 // epoll_create1(flags)
+//
+//go:nosplit
 func sysEpollCreate1Fn(tf *Frame) uint64 { return allocFile(fileEpoll) }
 
 // epoll_ctl(epfd, op, fd, event)
+//
+//go:nosplit
 func sysEpollCtlFn(tf *Frame) uint64 {
 	ep, fd := fileAt(tf.X[0]), int32(tf.X[2])
 	if ep == nil || ep.kind != fileEpoll || fileAt(uint64(fd)) == nil {
@@ -229,6 +251,8 @@ func sysEpollCtlFn(tf *Frame) uint64 {
 
 // epollReady writes up to max ready events of ep to the array at events and
 // returns how many. Only eventfds become ready (readable when non-zero).
+//
+//go:nosplit
 func epollReady(ep *file, events uintptr, max int32) int32 {
 	var n int32
 	for i := 0; i < ep.nint && n < max; i++ {
@@ -249,6 +273,8 @@ func epollReady(ep *file, events uintptr, max int32) int32 {
 
 // epoll_pwait(epfd, events, maxevents, timeout_ms, sigmask): returns ready
 // events at once, else blocks until an eventfd is written or the timeout.
+//
+//go:nosplit
 func sysEpollPwaitFn(tf *Frame) uint64 {
 	ep, max, timeout := fileAt(tf.X[0]), int32(tf.X[2]), int32(tf.X[3])
 	if ep == nil || ep.kind != fileEpoll {
@@ -271,6 +297,8 @@ func sysEpollPwaitFn(tf *Frame) uint64 {
 }
 
 // eventfdSignalled wakes the epoll waiters that now have events.
+//
+//go:nosplit
 func eventfdSignalled(fd int32) {
 	for i := 0; i < highWater; i++ {
 		t := &threads[i]

@@ -15,6 +15,8 @@ const (
 )
 
 // roundPage rounds n up to a whole number of pages (0 on overflow).
+//
+//go:nosplit
 func roundPage(n uint64) uintptr {
 	if n > mmapLimit {
 		return 0
@@ -23,6 +25,8 @@ func roundPage(n uint64) uintptr {
 }
 
 // mmap(addr, length, prot, flags, fd, offset)
+//
+//go:nosplit
 func sysMmapFn(tf *Frame) uint64 {
 	addr, flags := uintptr(tf.X[0]), tf.X[3]
 	n := roundPage(tf.X[1])
@@ -48,6 +52,8 @@ func sysMmapFn(tf *Frame) uint64 {
 }
 
 // munmap(addr, length)
+//
+//go:nosplit
 func sysMunmapFn(tf *Frame) uint64 {
 	addr, n := uintptr(tf.X[0]), roundPage(tf.X[1])
 	if addr&(pageSize-1) != 0 || n == 0 || !inWindow(addr, n) {
@@ -62,6 +68,8 @@ func sysMunmapFn(tf *Frame) uint64 {
 // madvise(addr, length, advice): DONTNEED (and FREE) give the pages back to
 // the page allocator; the range stays mapped and reads back zero, as the Go
 // runtime's scavenger expects. Other advice is accepted and ignored.
+//
+//go:nosplit
 func sysMadviseFn(tf *Frame) uint64 {
 	addr, n, advice := uintptr(tf.X[0]), roundPage(tf.X[1]), tf.X[2]
 	if advice != madvDontneed && advice != madvFree {

@@ -45,6 +45,8 @@ type sigState struct {
 var sigactions [nsig + 1]sigaction
 
 // rt_sigaction(sig, act, oldact, sigsetsize)
+//
+//go:nosplit
 func sysRtSigactionFn(tf *Frame) uint64 {
 	sig := tf.X[0]
 	if sig < 1 || sig > nsig {
@@ -68,6 +70,8 @@ func sysRtSigactionFn(tf *Frame) uint64 {
 }
 
 // rt_sigprocmask(how, set, oldset, sigsetsize)
+//
+//go:nosplit
 func sysRtSigprocmaskFn(tf *Frame) uint64 {
 	s := &threads[cur].sigs
 	if old := uintptr(tf.X[2]); old != 0 {
@@ -98,6 +102,8 @@ func sysRtSigprocmaskFn(tf *Frame) uint64 {
 }
 
 // sigaltstack(ss, old_ss)
+//
+//go:nosplit
 func sysSigaltstackFn(tf *Frame) uint64 {
 	s := &threads[cur].sigs
 	if old := uintptr(tf.X[1]); old != 0 {
@@ -128,18 +134,26 @@ func sysSigaltstackFn(tf *Frame) uint64 {
 }
 
 // onAltStack reports whether sp lies on the thread's alternate stack.
+//
+//go:nosplit
 func onAltStack(s *sigState, sp uint64) bool {
 	return s.alt.Size != 0 && sp > s.alt.SP && sp <= s.alt.SP+s.alt.Size
 }
 
 // tgkill(tgid, tid, sig)
+//
+//go:nosplit
 func sysTgkillFn(tf *Frame) uint64 { return kill(int32(tf.X[1]), tf.X[2]) }
 
 // tkill(tid, sig)
+//
+//go:nosplit
 func sysTkillFn(tf *Frame) uint64 { return kill(int32(tf.X[0]), tf.X[1]) }
 
 // kill marks sig pending on thread tid; it is delivered when the thread next
 // returns from a trap (signal.go).
+//
+//go:nosplit
 func kill(tid int32, sig uint64) uint64 {
 	i := findTid(tid)
 	if i < 0 {

@@ -25,6 +25,8 @@ const virtualCPUs = 2
 
 // clone(flags, stack, ptid, tls, ctid): the child resumes after the SVC with
 // X0 = 0 on the given stack (runtime·clone finds mp, gp, fn there).
+//
+//go:nosplit
 func sysCloneFn(tf *Frame) uint64 {
 	flags, stack := tf.X[0], tf.X[1]
 	if flags&(cloneVM|cloneThread) != cloneVM|cloneThread || stack == 0 {
@@ -45,6 +47,8 @@ func sysCloneFn(tf *Frame) uint64 {
 
 // exit(code): the runtime has already told whoever waits for this M
 // (exitThread stores to m.freeWait before the call).
+//
+//go:nosplit
 func sysExitFn(tf *Frame) uint64 {
 	threads[cur].state = tsFree
 	reschedule = true
@@ -52,6 +56,8 @@ func sysExitFn(tf *Frame) uint64 {
 }
 
 // exit_group(code) ends the kernel.
+//
+//go:nosplit
 func sysExitGroupFn(tf *Frame) uint64 {
 	exitKernel(int(int32(tf.X[0])))
 	return 0
@@ -60,6 +66,8 @@ func sysExitGroupFn(tf *Frame) uint64 {
 // futex(addr, op, val, timeout, ...): FUTEX_WAIT blocks while *addr == val
 // (until woken or the relative timeout passes); FUTEX_WAKE wakes up to val
 // waiters.
+//
+//go:nosplit
 func sysFutexFn(tf *Frame) uint64 {
 	addr, op, val := uintptr(tf.X[0]), tf.X[1]&^(futexPrivateFlag|futexClockRT), uint32(tf.X[2])
 	if addr&3 != 0 {
@@ -93,6 +101,8 @@ func sysFutexFn(tf *Frame) uint64 {
 }
 
 // futexWakeAddr wakes up to n threads waiting on addr and returns how many.
+//
+//go:nosplit
 func futexWakeAddr(addr uintptr, n int) int {
 	woken := 0
 	for i := 0; i < highWater && woken < n; i++ {
@@ -106,19 +116,27 @@ func futexWakeAddr(addr uintptr, n int) int {
 }
 
 // sched_yield()
+//
+//go:nosplit
 func sysSchedYieldFn(tf *Frame) uint64 {
 	reschedule = true
 	return 0
 }
 
 // gettid()
+//
+//go:nosplit
 func sysGettidFn(tf *Frame) uint64 { return uint64(threads[cur].tid) }
 
 // getpid(): the kernel is process 1.
+//
+//go:nosplit
 func sysGetpidFn(tf *Frame) uint64 { return 1 }
 
 // sched_getaffinity(pid, size, mask): virtualCPUs CPUs; returns the bytes
 // written.
+//
+//go:nosplit
 func sysAffinityFn(tf *Frame) uint64 {
 	if tf.X[1] < 8 {
 		return errno(EINVAL)

@@ -11,6 +11,8 @@ const (
 
 // clock_gettime(clock, ts): every clock but REALTIME is the monotonic
 // counter time.
+//
+//go:nosplit
 func sysClockGettimeFn(tf *Frame) uint64 {
 	p := userMem(uintptr(tf.X[1]), unsafe.Sizeof(timespec{}))
 	if p == nil {
@@ -26,6 +28,8 @@ func sysClockGettimeFn(tf *Frame) uint64 {
 }
 
 // nanosleep(req, rem): blocks the thread until the deadline.
+//
+//go:nosplit
 func sysNanosleepFn(tf *Frame) uint64 {
 	p := userMem(uintptr(tf.X[0]), unsafe.Sizeof(timespec{}))
 	if p == nil {

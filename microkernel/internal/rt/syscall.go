@@ -64,6 +64,8 @@ const (
 )
 
 // errno encodes a Linux error as a system call result (-e).
+//
+//go:nosplit
 func errno(e int) uint64 { return uint64(-int64(e)) }
 
 // sysEntry is one row of the table.
@@ -123,6 +125,8 @@ var reported [maxSyscall / 64]uint64
 
 // syscall dispatches the SVC whose registers are in tf and stores the result
 // in X0 (unless the handler blocked the thread or replaced tf).
+//
+//go:nosplit
 func syscall(tf *Frame) {
 	nr := tf.X[regSyscallNo]
 	stats.Syscalls++
@@ -137,6 +141,8 @@ func syscall(tf *Frame) {
 }
 
 // nosys names an unimplemented call once.
+//
+//go:nosplit
 func nosys(nr uint64) {
 	if nr < maxSyscall {
 		if reported[nr/64]&(1<<(nr%64)) != 0 {

@@ -17,9 +17,13 @@ var (
 )
 
 // now reads the counter.
+//
+//go:nosplit
 func now() uint64 { return arch.Counter() }
 
 // ticksToNS converts counter ticks to nanoseconds.
+//
+//go:nosplit
 func ticksToNS(t uint64) uint64 {
 	hi, lo := bits.Mul64(t, 1_000_000_000)
 	if hi >= counterFreq {
@@ -31,6 +35,8 @@ func ticksToNS(t uint64) uint64 {
 
 // nsToTicks converts nanoseconds to counter ticks, rounding up so that a
 // sleep never ends early.
+//
+//go:nosplit
 func nsToTicks(ns uint64) uint64 {
 	hi, lo := bits.Mul64(ns, counterFreq)
 	if hi >= 1_000_000_000 {
@@ -50,6 +56,8 @@ type timespec struct {
 
 // timespecNS returns the duration a user timespec names, in ns (negative
 // values count as 0).
+//
+//go:nosplit
 func timespecNS(ts *timespec) uint64 {
 	if ts.Sec < 0 || ts.Nsec < 0 {
 		return 0
@@ -59,6 +67,8 @@ func timespecNS(ts *timespec) uint64 {
 
 // deadlineAfter returns the counter value ns from now (never 0, which means
 // "no deadline").
+//
+//go:nosplit
 func deadlineAfter(ns uint64) uint64 {
 	d := now() + nsToTicks(ns)
 	if d == 0 {

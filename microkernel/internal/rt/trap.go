@@ -38,6 +38,8 @@ const (
 
 // trap is called by trapCommon with the interrupted thread's registers in
 // tf. On return, tf holds the registers of the thread to resume.
+//
+//go:nosplit
 func trap(kind uint64, tf *Frame) {
 	switch kind {
 	case kindSync:
@@ -67,12 +69,16 @@ func trap(kind uint64, tf *Frame) {
 
 // isTranslationFault reports whether a data abort's DFSC (ESR_EL1[5:0]) is
 // a translation fault at any level (0b0001LL).
+//
+//go:nosplit
 func isTranslationFault(esr uint64) bool { return esr&0x3c == 0x04 }
 
 // timerIntid is the virtual timer's INTID (from the DTB).
 var timerIntid uint32
 
 // irq acknowledges and handles every pending interrupt.
+//
+//go:nosplit
 func irq() {
 	for {
 		id := arch.GICAck()
@@ -92,6 +98,8 @@ func irq() {
 // finishTrap wakes threads whose deadline passed, switches threads if the
 // running one blocked, yielded or used up its quantum, delivers pending
 // signals and arms the timer for the next event.
+//
+//go:nosplit
 func finishTrap(tf *Frame) {
 	t := now()
 	expire(t)

@@ -6,6 +6,8 @@ import "unsafe"
 // of it is mapped (faulting in reserved pages), or nil if any page is not
 // part of the address space. Trap code reaches the runtime's memory only
 // through it, so a bad pointer becomes EFAULT instead of a nested fault.
+//
+//go:nosplit
 func userMem(addr uintptr, n uintptr) unsafe.Pointer {
 	if addr == 0 || addr+n < addr {
 		return nil

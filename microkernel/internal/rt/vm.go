@@ -64,6 +64,8 @@ type addrSpace struct {
 }
 
 // alloc returns a zeroed physical page, or 0 when memory is exhausted.
+//
+//go:nosplit
 func (as *addrSpace) alloc() uintptr {
 	pa, e := as.pages.AllocZeroed()
 	if e != mm.OK {
@@ -73,9 +75,13 @@ func (as *addrSpace) alloc() uintptr {
 }
 
 // span returns the size covered by one entry at level (0..3).
+//
+//go:nosplit
 func span(level int) uintptr { return 1 << (39 - 9*uint(level)) }
 
 // table returns the 512 entries of the table page at pa.
+//
+//go:nosplit
 func table(pa uintptr) *[512]uint64 {
 	return (*[512]uint64)(ptrOf(pa))
 }
@@ -155,6 +161,8 @@ func (as *addrSpace) walk(tbl uintptr, level int, va, end uintptr, op int, found
 
 // split replaces the reserved entry *e at level with a table whose 512
 // entries are all reserved, and returns the new table (0 if out of memory).
+//
+//go:nosplit
 func (as *addrSpace) split(e *uint64, level int) uintptr {
 	sub := as.alloc()
 	if sub == 0 {
@@ -169,6 +177,8 @@ func (as *addrSpace) split(e *uint64, level int) uintptr {
 }
 
 // Reserve marks [va, va+n) demand-zero. It returns false when out of memory.
+//
+//go:nosplit
 func (as *addrSpace) Reserve(va, n uintptr) bool {
 	var f bool
 	ok := as.walk(as.root, 0, va, va+n, opReserve, &f)
@@ -178,6 +188,8 @@ func (as *addrSpace) Reserve(va, n uintptr) bool {
 
 // Release frees the pages of [va, va+n); with keep the range stays reserved
 // (madvise DONTNEED) and otherwise it becomes unmapped (munmap).
+//
+//go:nosplit
 func (as *addrSpace) Release(va, n uintptr, keep bool) bool {
 	op := opUnmap
 	if keep {
@@ -190,6 +202,8 @@ func (as *addrSpace) Release(va, n uintptr, keep bool) bool {
 }
 
 // Free reports whether nothing in [va, va+n) is reserved or mapped.
+//
+//go:nosplit
 func (as *addrSpace) Free(va, n uintptr) bool {
 	var found bool
 	as.walk(as.root, 0, va, va+n, opProbe, &found)
@@ -199,6 +213,8 @@ func (as *addrSpace) Free(va, n uintptr) bool {
 // Fault serves a translation fault at va: if va is reserved it maps a fresh
 // zeroed page there and returns true; it returns false for an address that
 // was never mmapped, or when memory is exhausted (then outOfMemory is set).
+//
+//go:nosplit
 func (as *addrSpace) Fault(va uintptr) bool {
 	as.outOfMemory = false
 	tbl := as.root
@@ -235,6 +251,8 @@ func (as *addrSpace) Fault(va uintptr) bool {
 }
 
 // Lookup returns the physical address mapped at va, or 0.
+//
+//go:nosplit
 func (as *addrSpace) Lookup(va uintptr) uintptr {
 	tbl := as.root
 	for level := 0; level < levels; level++ {
@@ -254,6 +272,8 @@ func (as *addrSpace) Lookup(va uintptr) uintptr {
 // Place chooses where an mmap of n bytes goes: hint if the whole range is
 // free and inside the window, else the next free range at the cursor.
 // It returns 0 if the window is exhausted.
+//
+//go:nosplit
 func (as *addrSpace) Place(hint, n uintptr) uintptr {
 	if hint != 0 && inWindow(hint, n) && as.Free(hint, n) {
 		return hint
@@ -272,6 +292,8 @@ func (as *addrSpace) Place(hint, n uintptr) uintptr {
 }
 
 // inWindow reports whether [va, va+n) lies inside the mmap window.
+//
+//go:nosplit
 func inWindow(va, n uintptr) bool {
 	return va >= mmapBase && n <= mmapLimit && va <= mmapLimit-n
 }

@@ -76,7 +76,7 @@ func testPreemptSpin() (string, error) {
 	}
 	stop.Store(true)
 	<-done
-	if ticks < 5 {
+	if ticks < 3 { // a starved goroutine would manage 0 or 1
 		return "", fmt.Errorf("only %d sleeps finished in 200ms beside a spinning goroutine", ticks)
 	}
 	return fmt.Sprintf("%d sleeps beside a spinner", ticks), nil

@@ -17,17 +17,14 @@ type UDP []byte
 // a length field below 8 is ErrBadLength. The checksum needs the IPv4
 // addresses: check it with VerifyChecksum.
 func ParseUDP(b []byte) (UDP, error) {
-	if len(b) < UDPHeaderLen {
+	u, err := ParseUDPHeader(b)
+	if err != nil {
+		return nil, err
+	}
+	if int(u.Length()) > len(u) {
 		return nil, ErrTruncated
 	}
-	n := int(binary.BigEndian.Uint16(b[4:6]))
-	if n < UDPHeaderLen {
-		return nil, ErrBadLength
-	}
-	if n > len(b) {
-		return nil, ErrTruncated
-	}
-	return UDP(b[:n]), nil
+	return u, nil
 }
 
 // ParseUDPHeader checks only the header of a UDP datagram, for the 8 bytes an
