@@ -144,6 +144,7 @@ func benchLinuxBoot(b *testing.B, memMiB int) {
 		upSum += uptimes[i]
 		cntSum += counters[i]
 	}
+	b.Logf("-m %dM: QEMU start to ready per boot %v", memMiB, walls)
 	b.ReportMetric(ms(sum)/float64(b.N), "ms-qemu-start-to-ready")
 	b.ReportMetric(ms(median(walls)), "ms-qemu-start-to-ready-median")
 	b.ReportMetric(ms(upSum)/float64(b.N), "ms-entry-to-ready")

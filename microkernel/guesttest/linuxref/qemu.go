@@ -72,6 +72,7 @@ func Start(g Guest, m Machine, timeout time.Duration) (*Instance, error) {
 	cmd := exec.CommandContext(ctx, "qemu-system-aarch64", m.Args(g)...)
 	w := newWatcher(ReadyMarker, EchoReadyMarker, FailMarker)
 	cmd.Stdout, cmd.Stderr = w, w
+	cmd.WaitDelay = time.Second // don't hang on output a killed QEMU's children hold
 	w.start = time.Now()
 	if err := cmd.Start(); err != nil {
 		cancel()
@@ -149,11 +150,12 @@ func Boot(g Guest, m Machine, timeout time.Duration) (Result, error) {
 		return Result{}, err
 	}
 	at, werr := in.WaitFor(ReadyMarker)
+	if werr != nil {
+		in.Stop()
+		return Result{Output: in.Output(), Elapsed: time.Since(in.w.start)}, werr
+	}
 	err = in.Wait()
 	res := Result{Output: in.Output(), ReadyAfter: at, Elapsed: time.Since(in.w.start)}
-	if werr != nil {
-		return res, werr
-	}
 	if err != nil {
 		return res, fmt.Errorf("qemu: %w\n%s", err, res.Output)
 	}

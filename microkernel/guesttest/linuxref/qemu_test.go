@@ -1,6 +1,8 @@
 package linuxref
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -40,4 +42,56 @@ func TestWatcherTimesMarkersSplitAcrossWrites(t *testing.T) {
 	require.Equal(t, first, w.at[ReadyMarker], "the first appearance counts")
 	require.NotContains(t, w.at, EchoReadyMarker)
 	require.Equal(t, "[ 0.1] boot\nlinuxref: ready in 1.0 ms; memory in use 1 KiB of 2 KiB\nlinuxref: ready again\n", w.buf.String())
+}
+
+// fakeQEMU puts a qemu-system-aarch64 on PATH that runs script (sh) and
+// records its arguments in DIR/args.
+func fakeQEMU(t *testing.T, script string) string {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "qemu-system-aarch64")
+	require.NoError(t, os.WriteFile(p, []byte("#!/bin/sh\necho \"$@\" > "+dir+"/args\n"+script), 0o755))
+	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	return dir
+}
+
+func TestBootParsesTheGuestsLines(t *testing.T) {
+	dir := fakeQEMU(t, `echo '[    1.0] Run /init as init process'
+sleep 0.05
+printf 'linuxref: ready in 812.5 ms; counter 1500.0 ms; memory in use 20112 KiB of 103000 KiB\r\n'
+echo 'linuxref: power off'
+exit 0
+`)
+	res, err := Boot(Guest{Kernel: "vmlinuz", Initrd: "initrd"}, Machine{MemoryMiB: 128}, 10*time.Second)
+	require.NoError(t, err)
+	require.Equal(t, Ready{UptimeMS: 812.5, CounterMS: 1500, InUseKiB: 20112, TotalKiB: 103000}, res.Ready)
+	require.GreaterOrEqual(t, res.ReadyAfter, 50*time.Millisecond, "timed from QEMU's start to the ready line")
+	require.GreaterOrEqual(t, res.Elapsed, res.ReadyAfter)
+	args, err := os.ReadFile(filepath.Join(dir, "args"))
+	require.NoError(t, err)
+	require.Contains(t, string(args), "-m 128M")
+	require.Contains(t, string(args), "linuxref.poweroff", "Boot asks the guest to power off")
+}
+
+func TestBootReportsGuestFailure(t *testing.T) {
+	fakeQEMU(t, "echo 'LINUXREF-FAIL meminfo: no such file'\nexec sleep 30\n")
+	start := time.Now()
+	_, err := Boot(Guest{}, Machine{}, 20*time.Second)
+	require.ErrorContains(t, err, "LINUXREF-FAIL meminfo: no such file")
+	require.Less(t, time.Since(start), 15*time.Second, "a failed guest is stopped, not waited out")
+}
+
+func TestWaitForQEMUExitingEarly(t *testing.T) {
+	fakeQEMU(t, "echo 'qemu-system-aarch64: -kernel vmlinuz: no such file' >&2\nexit 1\n")
+	in, err := Start(Guest{}, Machine{EchoPort: 5599}, 10*time.Second)
+	require.NoError(t, err)
+	_, err = in.WaitFor(EchoReadyMarker)
+	require.ErrorContains(t, err, "qemu exited before")
+	require.ErrorContains(t, err, "no such file")
+	require.Error(t, in.Wait())
+}
+
+func TestStartWithoutQEMU(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	_, err := Start(Guest{}, Machine{}, time.Second)
+	require.ErrorContains(t, err, "qemu-system-aarch64")
 }

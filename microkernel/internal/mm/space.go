@@ -26,6 +26,7 @@ type SpaceStats struct {
 	SegvMap   uint64 // faults outside every region
 	SegvAcc   uint64 // faults the region's protection forbids
 	OOM       uint64 // faults that found no free page or table
+	MapErrors uint64 // faults in a region the table cannot map (block or borrowed range)
 	Zapped    uint64 // pages unmapped by Munmap/Madvise/MapFixed
 }
 
@@ -37,7 +38,8 @@ const (
 	// FaultMapped: a zero page was mapped; retry the instruction.
 	FaultMapped FaultResult = iota
 	// FaultSpurious: the page was already mapped with the access allowed
-	// (another thread won the race, or a stale TLB entry); retry.
+	// (another thread won the race, or a stale TLB entry: invalidate the
+	// entry for the address, TLBI VAE1, before retrying).
 	FaultSpurious
 	// FaultSegvMapErr: no region at the address (SIGSEGV, SEGV_MAPERR).
 	FaultSegvMapErr
@@ -165,8 +167,14 @@ func (as *AddressSpace) Fault(va uint64, acc Access) FaultResult {
 	}
 	if e := as.PT.Map(page, pa, AttrFor(r.Prot, as.kernel)|AttrSWOwned); e != OK {
 		as.PT.pm.Free(pa)
-		as.stats.OOM++
-		return FaultOOM
+		if e == ErrNoMemory {
+			as.stats.OOM++
+			return FaultOOM
+		}
+		// A region over something this table cannot map (a block, a
+		// borrowed kernel table): the address is not usable.
+		as.stats.MapErrors++
+		return FaultSegvMapErr
 	}
 	as.stats.ZeroFills++
 	return FaultMapped

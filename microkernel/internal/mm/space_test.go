@@ -167,6 +167,13 @@ func TestKernelWindowShared(t *testing.T) {
 		require.Equal(t, kattr, attr)
 	}
 
+	// A user region over the kernel window cannot be faulted in.
+	require.Equal(t, OK, user2.VMAs.Init(userLo, 1<<48))
+	_, _, e = user2.Mmap(1<<47+Level0Size-PageSize, PageSize, ProtRead, 0, true)
+	require.Equal(t, OK, e)
+	require.Equal(t, FaultSegvMapErr, user2.Fault(1<<47+Level0Size-PageSize, AccessRead))
+	require.Equal(t, uint64(1), user2.Stats().MapErrors)
+
 	// User tables never write into or free the kernel's.
 	require.Equal(t, ErrBorrowed, user1.PT.Map(1<<47, testRAMBase, UserRW))
 	_, e = user1.PT.Unmap(heap)

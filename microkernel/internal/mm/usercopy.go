@@ -85,3 +85,27 @@ func (as *AddressSpace) CopyOut(va uint64, src []byte) (int, Errno) {
 	}
 	return done, OK
 }
+
+// Load writes src into the process's memory at va like CopyOut, but also
+// into pages the process may only read or execute: the ELF loader filling
+// text and read-only data. The region must exist and not be PROT_NONE.
+// After loading executable pages the caller must clean the D-cache to the
+// point of unification and invalidate the I-cache (DC CVAU, IC IVAU or
+// IC IALLUIS) before the process runs them.
+//
+//go:nosplit
+func (as *AddressSpace) Load(va uint64, src []byte) (int, Errno) {
+	done := 0
+	for done < len(src) {
+		if va+uint64(done) < va {
+			return done, ErrRange
+		}
+		ptr, left, e := as.userPage(va+uint64(done), AccessRead)
+		if e != OK {
+			return done, e
+		}
+		n := copy(unsafe.Slice((*byte)(ptr), left), src[done:])
+		done += n
+	}
+	return done, OK
+}

@@ -84,3 +84,25 @@ func BenchmarkCopyIn4K(b *testing.B) {
 		_, _ = as.CopyIn(buf, addr+100)
 	}
 }
+
+func TestLoadFillsReadOnlyText(t *testing.T) {
+	as, _, _ := newSpace(t, 1<<20, false)
+	text, _, e := as.Mmap(0x40_0000, 2*PageSize, ProtRead|ProtExec, 0, true)
+	require.Equal(t, OK, e)
+	code := bytes.Repeat([]byte{0x1f, 0x20, 0x03, 0xd5}, 1500) // NOPs across two pages
+	_, e = as.CopyOut(text, code)
+	require.Equal(t, ErrAccess, e, "the process cannot write its text...")
+	n, e := as.Load(text, code)
+	require.Equal(t, OK, e, "...but the loader can")
+	require.Equal(t, len(code), n)
+	got := make([]byte, len(code))
+	_, e = as.CopyIn(got, text)
+	require.Equal(t, OK, e)
+	require.Equal(t, code, got)
+	_, attr, _ := as.PT.Lookup(text)
+	require.Equal(t, UserRX|AttrSWOwned, attr, "pages keep the region's protection")
+
+	none, _, _ := as.Mmap(0, PageSize, ProtNone, 0, false)
+	_, e = as.Load(none, code[:4])
+	require.Equal(t, ErrAccess, e)
+}

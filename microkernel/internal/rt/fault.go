@@ -119,9 +119,13 @@ func dumpRegs(tf *Frame, esr, far uint64) {
 //
 //go:nosplit
 func syncFault(tf *Frame, esr, far uint64) {
-	if cur != idle && raiseFault(tf, esr, far) {
-		stats.FaultsRaised++
-		return
+	if cur != idle {
+		lastRaised.regs = *tf // before raiseFault points tf at the handler
+		if raiseFault(tf, esr, far) {
+			stats.FaultsRaised++
+			lastRaised.esr, lastRaised.far, lastRaised.tid = esr, far, threads[cur].tid
+			return
+		}
 	}
 	puts("\narmos: kernel fault: ")
 	puts(ecName(esr >> 26))
@@ -131,6 +135,21 @@ func syncFault(tf *Frame, esr, far uint64) {
 	puts(" kernel fault\n")
 	powerOff()
 }
+
+// raisedFault is a kernel fault handed to the runtime as a signal, kept so
+// that the kernel can still print the exception if the resulting Go panic
+// is not recovered (exitKernel).
+type raisedFault struct {
+	regs     Frame // the registers at the fault
+	esr, far uint64
+	tid      int32 // 0: none yet
+}
+
+var lastRaised raisedFault
+
+// goPanicStatus is the exit status of a Go program that died of an
+// unrecovered panic or fatal signal.
+const goPanicStatus = 2
 
 // outOfMemory stops the kernel when a demand-zero fault finds no page.
 //
@@ -169,6 +188,14 @@ func fatalTrap(tf *Frame, kind uint64) {
 //
 //go:nosplit
 func exitKernel(code int) {
+	if code == goPanicStatus && lastRaised.tid != 0 && cur != idle && lastRaised.tid == threads[cur].tid {
+		// The runtime has printed the panic and the goroutine traceback;
+		// add the exception it most likely came from.
+		puts("armos: last fault raised as a signal on this thread: ")
+		puts(ecName(lastRaised.esr >> 26))
+		puts("\n")
+		dumpRegs(&lastRaised.regs, lastRaised.esr, lastRaised.far)
+	}
 	if code != 0 {
 		puts("armos: exit status ")
 		putDec(uint64(code))

@@ -10,6 +10,11 @@ import "unsafe"
 // console); a full table fails with EMFILE, counted in Stats.FileFailed.
 const maxFiles = 16
 
+// maxConsoleWrite bounds one console write; a longer one is a short write
+// (the caller writes the rest again, as with any Linux file). It keeps
+// userMem from faulting in an arbitrarily large buffer in trap context.
+const maxConsoleWrite = 64 << 10
+
 // maxInterest bounds one epoll instance's interest list.
 const maxInterest = 8
 
@@ -100,6 +105,14 @@ func sysWriteFn(tf *Frame) uint64 {
 	f, n := fileAt(tf.X[0]), uintptr(tf.X[2])
 	if f == nil {
 		return errno(EBADF)
+	}
+	switch {
+	case f.kind == fileConsole && n > maxConsoleWrite:
+		n = maxConsoleWrite
+	case f.kind == fileEventfd && n > 8:
+		n = 8 // an eventfd write takes exactly 8 bytes
+	case f.kind == fileEpoll:
+		return errno(EINVAL)
 	}
 	p := userMem(uintptr(tf.X[1]), n)
 	if p == nil && n != 0 {

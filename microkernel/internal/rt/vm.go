@@ -217,6 +217,9 @@ func (as *addrSpace) Free(va, n uintptr) bool {
 //go:nosplit
 func (as *addrSpace) Fault(va uintptr) bool {
 	as.outOfMemory = false
+	if !inTable(va) {
+		return false
+	}
 	tbl := as.root
 	for level := 0; level < levels; level++ {
 		e := &table(tbl)[(va>>(39-9*uint(level)))&511]
@@ -254,6 +257,9 @@ func (as *addrSpace) Fault(va uintptr) bool {
 //
 //go:nosplit
 func (as *addrSpace) Lookup(va uintptr) uintptr {
+	if !inTable(va) {
+		return 0
+	}
 	tbl := as.root
 	for level := 0; level < levels; level++ {
 		d := table(tbl)[(va>>(39-9*uint(level)))&511]
@@ -290,6 +296,15 @@ func (as *addrSpace) Place(hint, n uintptr) uintptr {
 	}
 	return 0
 }
+
+// inTable reports whether va can be translated by the TTBR0 table at all.
+// The walks index each level with va's bits [47:12] only, so an address
+// with any of bits [63:48] set would alias a low address: its fault would
+// map a page the retried access can never reach (a fault loop), and a
+// system call argument would pass userMem's check and fault in trap code.
+//
+//go:nosplit
+func inTable(va uintptr) bool { return va < mmapLimit }
 
 // inWindow reports whether [va, va+n) lies inside the mmap window.
 //

@@ -73,3 +73,16 @@ func TestFaultReportsOutOfMemory(t *testing.T) {
 	require.False(t, kas.Fault(base+1<<30))
 	require.False(t, kas.outOfMemory, "an unmapped address is not an out-of-memory fault")
 }
+
+func TestAddressesAbove48BitsNeverAliasLowOnes(t *testing.T) {
+	resetKernel(t, 64)
+	va := p0() + 5*pageSize
+	require.True(t, kas.Reserve(p0(), 1<<30))
+	high := va | 0xffff<<48 // same bits [47:0]: the walk's indices match va's
+	require.False(t, kas.Fault(high), "a fault above 2^48 must become SIGSEGV, not map va's page")
+	require.Zero(t, kas.mapped)
+	require.True(t, kas.Fault(va))
+	require.Zero(t, kas.Lookup(high), "an address above 2^48 translates to nothing")
+	require.Zero(t, kas.Lookup(va|1<<48))
+	require.NotZero(t, kas.Lookup(va))
+}

@@ -41,6 +41,7 @@ var suite = []test{
 	{"select-timeout", testSelectTimeout},
 	{"realtime-clock", testRealtimeClock},
 	{"mutex-across-threads", testMutexAcrossThreads},
+	{"fpsimd-across-switches", testFPSIMDAcrossSwitches},
 	{"preempt-spinning-goroutine", testPreemptSpin},
 	{"gc-while-spinning", testGCWhileSpinning},
 	{"demand-paging", testDemandPaging},

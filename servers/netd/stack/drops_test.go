@@ -3,6 +3,7 @@ package stack_test
 import (
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -132,4 +133,18 @@ func TestTransmitCountersMatchTheLink(t *testing.T) {
 	assert.EqualValues(t, 1, c.IPv4.TxPackets)
 	assert.EqualValues(t, 2, c.Link.TxFrames)
 	assert.EqualValues(t, wire.EthernetMinFrameLen+len(fr), c.Link.TxBytes)
+}
+
+func TestAnnounceIsRateLimited(t *testing.T) {
+	f := newFixture(t, 0)
+	for range stack.ARPRequestBurst + 2 {
+		f.s.Announce()
+	}
+	assert.Equal(t, stack.ARPRequestBurst, f.link.Len())
+	assert.EqualValues(t, 2, f.counter("arp.RateLimited"))
+	assert.EqualValues(t, stack.ARPRequestBurst, f.counter("arp.TxRequests"))
+	f.link.Drain()
+	f.tick(time.Second / stack.ARPRequestsPerSecond)
+	f.s.Announce()
+	assert.Equal(t, 1, f.link.Len(), "a token came back")
 }

@@ -63,9 +63,11 @@ func main() {
 		if err := loadModules(linuxref.GuestModuleList); err != nil {
 			fail(opts, "%v", err)
 		}
+		start := time.Now()
 		if err := upInterface("eth0", opts.Net); err != nil {
 			fail(opts, "eth0: %v", err)
 		}
+		say("linuxref: eth0 up as %s in %.1f ms", opts.Net, float64(time.Since(start).Microseconds())/1000)
 		ready := make(chan error, 1)
 		go echo(ready)
 		if err := <-ready; err != nil {
