@@ -2,6 +2,7 @@ package guesttest
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -37,4 +38,17 @@ func TestMachineArgs(t *testing.T) {
 	args := Machine{GICVersion: 3, Virtualization: true, MemoryMiB: 128, Append: "selftest"}.Args("k.elf")
 	require.Equal(t, []string{"-M", "virt,gic-version=3,virtualization=on", "-cpu", "cortex-a72", "-m", "128M",
 		"-nographic", "-no-reboot", "-net", "none", "-kernel", "k.elf", "-append", "selftest"}, args)
+}
+
+func TestMedian(t *testing.T) {
+	ms := func(v ...int) []time.Duration {
+		var ds []time.Duration
+		for _, x := range v {
+			ds = append(ds, time.Duration(x)*time.Millisecond)
+		}
+		return ds
+	}
+	require.Equal(t, 30*time.Millisecond, median(ms(900, 30, 10)), "an outlier does not move the median")
+	require.Equal(t, 25*time.Millisecond, median(ms(40, 10, 20, 30)))
+	require.Zero(t, median(nil))
 }

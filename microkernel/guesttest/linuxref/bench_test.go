@@ -123,13 +123,13 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // CLOCK_BOOTTIME, which misses the kernel's work before timekeeping starts;
 // ms-vm-counter-at-ready is the guest's virtual counter, which runs from
 // QEMU's machine start.
-func benchLinuxBoot(b *testing.B, memMiB int) {
+func benchLinuxBoot(b *testing.B, memMiB int, extra ...string) {
 	g := linuxGuest(b)
 	b.ResetTimer()
 	var walls, uptimes, counters []time.Duration
 	var inUse int
 	for i := 0; i < b.N; i++ {
-		res, err := Boot(g, Machine{MemoryMiB: memMiB}, DefaultTimeout)
+		res, err := Boot(g, Machine{MemoryMiB: memMiB, Extra: extra}, DefaultTimeout)
 		if err != nil {
 			b.Fatalf("Linux boot: %v", err)
 		}
@@ -157,6 +157,12 @@ func BenchmarkLinuxBoot128M(b *testing.B) { benchLinuxBoot(b, 128) }
 
 // BenchmarkLinuxBoot512M is BenchmarkBoot512M for Linux.
 func BenchmarkLinuxBoot512M(b *testing.B) { benchLinuxBoot(b, 512) }
+
+// BenchmarkLinuxBootIcount512M boots with -icount shift=0, so the guest
+// clock advances 1 ns per guest instruction: ms-entry-to-ready becomes an
+// instruction count (in millions) that host load does not move (the
+// counter still includes idle time, which icount skips ahead).
+func BenchmarkLinuxBootIcount512M(b *testing.B) { benchLinuxBoot(b, 512, "-icount", "shift=0") }
 
 // BenchmarkLinuxEchoReady512M boots Linux with a virtio-net device on slirp
 // b.N times and reports QEMU start to the UDP echo server being up (the

@@ -17,8 +17,21 @@ func reg(addr uintptr) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer
 // Read32 loads from ordinary memory on the host.
 func Read32(addr uintptr) uint32 { return *(*uint32)(reg(addr)) }
 
+// hostWrite32 is SetHostWrite32Hook's observer (nil: none).
+var hostWrite32 func(addr uintptr, v uint32)
+
+// SetHostWrite32Hook makes every host Write32 call f first (nil removes
+// it), so that host tests can capture what trap code prints on the
+// console. It exists only off arm64.
+func SetHostWrite32Hook(f func(addr uintptr, v uint32)) { hostWrite32 = f }
+
 // Write32 stores to ordinary memory on the host.
-func Write32(addr uintptr, v uint32) { *(*uint32)(reg(addr)) = v }
+func Write32(addr uintptr, v uint32) {
+	if hostWrite32 != nil {
+		hostWrite32(addr, v)
+	}
+	*(*uint32)(reg(addr)) = v
+}
 
 // Read64 loads from ordinary memory on the host.
 func Read64(addr uintptr) uint64 { return *(*uint64)(reg(addr)) }

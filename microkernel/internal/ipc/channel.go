@@ -70,7 +70,7 @@ type Endpoint struct {
 	sent, received, dropped, bytes, handoffs, full atomic.Uint64
 }
 
-func (e *Endpoint) objType() Type        { return TypeChannel }
+func (e *Endpoint) objType() Type       { return TypeChannel }
 func (e *Endpoint) state() *signalState { return &e.sig }
 
 // EndpointStats are an endpoint's counters: messages it sent and received,
@@ -235,10 +235,12 @@ func (t *Table) send(h Handle, data []byte, hs []Handle, reply *Reply) Errno {
 	m.nh = len(hs)
 	m.reply = reply
 	var w *recvWaiter
-	for _, x := range peer.waiters {
-		if x.msg == nil && x.fits(m) {
-			w = x
-			break
+	if peer.q.n == 0 { // hand-off only when nothing is queued: delivery stays FIFO
+		for _, x := range peer.waiters {
+			if x.msg == nil && x.fits(m) {
+				w = x
+				break
+			}
 		}
 	}
 	if w == nil && peer.q.n >= QueueLen {

@@ -44,13 +44,13 @@ type Table struct {
 	k  *Kernel
 	mu sync.Mutex
 	// guarded by mu
-	slots    []slot              // grows up to MaxHandles
+	slots    []slot             // grows up to MaxHandles
 	free     [MaxHandles]uint16 // ring (FIFO) of free slot indices, reused once slots is full
 	freeHead int
 	freeN    int
-	used     int    // slots holding an Object
-	reserved int    // slots promised to blocked receivers and callers
-	dead     bool   // Destroy ran
+	used     int  // slots holding an Object
+	reserved int  // slots promised to blocked receivers and callers
+	dead     bool // Destroy ran
 }
 
 // NewTable returns an empty table accounted to k.

@@ -25,8 +25,8 @@ func requireClean(t testing.TB, k *Kernel) {
 
 // fakeIRQ records mask/unmask calls.
 type fakeIRQ struct {
-	masked   map[uint32]bool
-	unmasks  int
+	masked  map[uint32]bool
+	unmasks int
 }
 
 func newFakeIRQ() *fakeIRQ { return &fakeIRQ{masked: map[uint32]bool{}} }

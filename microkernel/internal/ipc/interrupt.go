@@ -45,7 +45,7 @@ type InterruptStats struct {
 	Pending     bool
 }
 
-func (i *Interrupt) objType() Type        { return TypeInterrupt }
+func (i *Interrupt) objType() Type       { return TypeInterrupt }
 func (i *Interrupt) state() *signalState { return &i.sig }
 
 // NewInterrupt binds intid (EBUSY if already bound, until the object's

@@ -91,16 +91,16 @@ func NewKernel() *Kernel {
 // QueuedBytes and SharedPages at zero: that is the no-leak invariant the
 // tests check.
 type Stats struct {
-	Live             [numTypes]int64 // live objects by Type
-	Handles          int64           // handles installed in tables
-	Tables           int64           // live handle tables
-	QueuedMessages   int64           // messages in channel queues
-	QueuedBytes      int64           // their payload bytes
-	SharedPages      int64           // pages held by shared-memory objects
-	DroppedMessages  int64           // messages discarded because their receiver closed
-	DroppedReplies   int64           // replies whose caller had gone
-	Collected        int64           // endpoints freed by Collect (handle cycles in flight)
-	IRQCoalesced     int64           // interrupt signals that found one already pending
+	Live            [numTypes]int64 // live objects by Type
+	Handles         int64           // handles installed in tables
+	Tables          int64           // live handle tables
+	QueuedMessages  int64           // messages in channel queues
+	QueuedBytes     int64           // their payload bytes
+	SharedPages     int64           // pages held by shared-memory objects
+	DroppedMessages int64           // messages discarded because their receiver closed
+	DroppedReplies  int64           // replies whose caller had gone
+	Collected       int64           // endpoints freed by Collect (handle cycles in flight)
+	IRQCoalesced    int64           // interrupt signals that found one already pending
 }
 
 // LiveObjects is the total of Live.

@@ -21,7 +21,7 @@ func TestSharedMemoryAccounting(t *testing.T) {
 	require.Equal(t, OK, e)
 	assert.Equal(t, int64(2), k.Stats().SharedPages)
 	ha, _ := a.Install(s, DefaultRights(TypeSharedMem))
-	hb, e := a.Dup(ha, RightMap|RightRead)
+	hb, e := a.Dup(ha, RightMap|RightRead|RightTransfer)
 	require.Equal(t, OK, e)
 	// Hand the duplicate to b, map in both.
 	ca, cb := k.NewChannel()
@@ -67,22 +67,20 @@ func TestProcessTeardownWakesPeersAndFreesAll(t *testing.T) {
 	_, _ = app.Table().TimerCreate()
 	x, _ := mustChannel(t, app.Table())
 	require.Equal(t, OK, app.Table().Send(ac, []byte("sock"), []Handle{x}))
+	res, e := netd.Table().Recv(nc, make([]byte, 8), make([]Handle, 1))
+	require.Equal(t, OK, e)
+	require.Equal(t, 1, res.NHandles)
+	// netd now holds x. app calls netd, which keeps the reply capability
+	// (deferred).
 	ctx, cancel := context.WithCancel(context.Background())
 	callErr := make(chan Errno, 1)
 	go func() {
-		res, e := netd.Table().RecvWait(context.Background(), nc, make([]byte, 8), make([]Handle, 1))
-		require.Equal(t, OK, e)
-		_ = res
-		_, e = app.Table().Call(ctx, ac, []byte("q"), nil, nil, nil)
+		_, e := app.Table().Call(ctx, ac, []byte("q"), nil, nil, nil)
 		callErr <- e
 	}()
-	netdSide := func() {
-		res, e := netd.Table().RecvWait(context.Background(), nc, make([]byte, 8), nil)
-		require.Equal(t, OK, e)
-		require.NotEqual(t, InvalidHandle, res.Reply) // kept: deferred
-	}
-	require.Eventually(t, func() bool { return k.Stats().QueuedMessages == 0 }, 5*time.Second, time.Millisecond)
-	netdSide()
+	res, e = netd.Table().RecvWait(context.Background(), nc, make([]byte, 8), nil)
+	require.Equal(t, OK, e)
+	require.NotEqual(t, InvalidHandle, res.Reply)
 
 	// app dies: the kernel cancels its threads, then tears it down.
 	cancel()

@@ -16,7 +16,7 @@ type Process struct {
 	code   int
 }
 
-func (p *Process) objType() Type        { return TypeProcess }
+func (p *Process) objType() Type       { return TypeProcess }
 func (p *Process) state() *signalState { return &p.sig }
 
 // NewProcess makes a process with an empty handle table.

@@ -21,7 +21,7 @@ type Timer struct {
 	closed   bool
 }
 
-func (tm *Timer) objType() Type        { return TypeTimer }
+func (tm *Timer) objType() Type       { return TypeTimer }
 func (tm *Timer) state() *signalState { return &tm.sig }
 
 // TimerCreate makes a disarmed timer.

@@ -99,7 +99,7 @@ func (t *Table) WaitSetAdd(ws, h Handle, mask Signals, key uint64) Errno {
 		return e
 	}
 	w := s.obj.(*WaitSet)
-	s, _, e = t.lookupLocked(h, TypeNone, RightWait)
+	s, _, e = t.lookupLocked(h, TypeNone, 0)
 	if e != OK {
 		t.mu.Unlock()
 		return e
@@ -108,6 +108,10 @@ func (t *Table) WaitSetAdd(ws, h Handle, mask Signals, key uint64) Errno {
 	if !ok {
 		t.mu.Unlock()
 		return EPROTOTYPE
+	}
+	if s.rights&RightWait == 0 {
+		t.mu.Unlock()
+		return EACCES
 	}
 	en := &waitEntry{ws: w, obj: obj, mask: mask, key: key}
 	w.mu.Lock()

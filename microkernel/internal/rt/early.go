@@ -97,11 +97,16 @@ func earlyInit() {
 	kas = addrSpace{root: kernelL0, pages: &physPages}
 	initThreads()
 	initFiles()
-	if bootInfo.GICVersion != 0 {
-		arch.GICInit(bootInfo.GICVersion, bootInfo.GICDist, bootInfo.GICCPU)
-		timerIntid = bootInfo.TimerIntid
-		arch.GICEnable(timerIntid)
+	if bootInfo.GICVersion == 0 || bootInfo.TimerIntid == 0 {
+		// Without the timer interrupt nothing could sleep or be
+		// preempted: the kernel would hang silently later.
+		puts(FailMarker)
+		puts(" no GIC or virtual timer interrupt in the device tree\n")
+		powerOff()
 	}
+	arch.GICInit(bootInfo.GICVersion, bootInfo.GICDist, bootInfo.GICCPU)
+	timerIntid = bootInfo.TimerIntid
+	arch.GICEnable(timerIntid)
 	arch.DisarmTimer()
 	initialSP = buildInitialStack(addrOf(&m0Stack[len(m0Stack)-1])+8, hwcap(arch.ISAR0(), arch.PFR0()), randomSeed())
 }

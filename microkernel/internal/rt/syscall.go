@@ -120,8 +120,10 @@ var syscalls = [maxSyscall]sysEntry{
 	sysGetrandom: {"getrandom", nil},
 }
 
-// reported remembers which unimplemented calls were named on the console.
-var reported [maxSyscall / 64]uint64
+// reported remembers which unimplemented calls were named on the console;
+// bit maxSyscall stands for every number beyond the table, named once for
+// all (the first one seen).
+var reported [maxSyscall/64 + 1]uint64
 
 // syscall dispatches the SVC whose registers are in tf and stores the result
 // in X0 (unless the handler blocked the thread or replaced tf).
@@ -144,12 +146,14 @@ func syscall(tf *Frame) {
 //
 //go:nosplit
 func nosys(nr uint64) {
-	if nr < maxSyscall {
-		if reported[nr/64]&(1<<(nr%64)) != 0 {
-			return
-		}
-		reported[nr/64] |= 1 << (nr % 64)
+	bit := nr
+	if bit > maxSyscall {
+		bit = maxSyscall
 	}
+	if reported[bit/64]&(1<<(bit%64)) != 0 {
+		return
+	}
+	reported[bit/64] |= 1 << (bit % 64)
 	puts("armos: syscall ")
 	if nr < maxSyscall && syscalls[nr].name != "" {
 		puts(syscalls[nr].name)

@@ -43,7 +43,16 @@ func resetKernel(t *testing.T, pages int) {
 	initFiles()
 	// Console output goes to a fake PL011 in ordinary memory (the host
 	// stand-ins of the MMIO accessors read and write memory).
+	reported = [len(reported)]uint64{}
 	uart := make([]uint32, 64)
-	arch.SetUART(uintptr(unsafe.Pointer(&uart[0])))
+	consoleBase = uintptr(unsafe.Pointer(&uart[0]))
+	arch.SetUART(consoleBase)
 	t.Cleanup(func() { arch.SetUART(arch.EarlyUART); _ = uart[0] })
 }
+
+// consoleBase is the fake PL011 of the current test (its data register is
+// at offset 0).
+var consoleBase uintptr
+
+// addrOfBytes returns the address of b's first byte.
+func addrOfBytes(b []byte) uintptr { return uintptr(unsafe.Pointer(&b[0])) }
