@@ -77,12 +77,18 @@ func (a *Addr) DecodeMsgpack(d *msgpack.Decoder) error {
 		*a = Addr{}
 		return d.DecodeNil()
 	case msgpcode.IsBin(c):
-		b, err := d.DecodeBytes()
+		// Check the declared length before reading: DecodeBytes would
+		// allocate whatever length a hostile header claims (up to 4 GiB).
+		n, err := d.DecodeBytesLen()
 		if err != nil {
 			return err
 		}
-		if len(b) != addrLen6 {
+		if n != addrLen6 {
 			return ErrBadAddr
+		}
+		var b [addrLen6]byte
+		if err := d.ReadFull(b[:]); err != nil {
+			return err
 		}
 		ip := netip.AddrFrom16([16]byte(b[:16]))
 		*a = Addr(netip.AddrPortFrom(ip, uint16(b[16])<<8|uint16(b[17])))
