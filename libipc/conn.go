@@ -35,6 +35,7 @@ type ConnStats struct {
 type reply struct {
 	h       Header
 	body    []byte
+	buf     []byte // the message buffer body lies in; Call releases it after decoding
 	handles []Cap
 	err     error
 }
@@ -220,6 +221,9 @@ func (c *Conn) CallCaps(ctx context.Context, op Op, req, resp any, out []Cap) ([
 	if r.err != nil {
 		return nil, fmt.Errorf("libipc: call %v: %w", op, r.err)
 	}
+	// The decoder copies what it keeps (the body is read through a
+	// bytes.Reader), so the buffer is free again once decoding is over.
+	defer releaseBuf(r.buf)
 	if r.h.Op != op {
 		closeAll(r.handles)
 		return nil, &FrameError{Reason: ReasonUnknownOp, Op: r.h.Op,
@@ -255,6 +259,7 @@ func (c *Conn) abandon(id uint32, ch chan reply) {
 	if !mine {
 		r := <-ch
 		closeAll(r.handles)
+		releaseBuf(r.buf)
 	}
 	replyChans.Put(ch)
 }
@@ -331,6 +336,7 @@ func (c *Conn) readLoop() {
 		if err != nil {
 			c.stats.malformed.Add(1)
 			closeAll(m.Caps)
+			m.Release() // the error refers to offsets only, never to the bytes
 			var id uint32
 			if fe := err.(*FrameError); fe.Reason == ReasonBadVersion || fe.Reason == ReasonBadKind {
 				id = h.ID // the envelope was complete: answer the caller by ID
@@ -341,15 +347,15 @@ func (c *Conn) readLoop() {
 		}
 		switch h.Kind {
 		case KindReply, KindError:
-			c.route(h, body, m.Caps)
+			c.route(h, body, m.Data, m.Caps)
 		default:
-			c.incomingRequest(&Request{Header: h, Body: body, Caps: m.Caps, conn: c})
+			c.incomingRequest(&Request{Header: h, Body: body, Caps: m.Caps, conn: c, buf: m.Data})
 		}
 	}
 }
 
 // route hands a reply to its pending call.
-func (c *Conn) route(h Header, body []byte, hs []Cap) {
+func (c *Conn) route(h Header, body, buf []byte, hs []Cap) {
 	c.mu.Lock()
 	ch, ok := c.pending[h.ID]
 	if ok {
@@ -357,10 +363,11 @@ func (c *Conn) route(h Header, body []byte, hs []Cap) {
 	}
 	c.mu.Unlock()
 	if ok {
-		ch <- reply{h: h, body: body, handles: hs}
+		ch <- reply{h: h, body: body, buf: buf, handles: hs}
 		return
 	}
 	closeAll(hs)
+	releaseBuf(buf)
 	if h.ID == 0 && h.Kind == KindError {
 		c.stats.peerErrors.Add(1)
 	} else {
@@ -372,6 +379,7 @@ func (c *Conn) incomingRequest(r *Request) {
 	if c.deliver != nil {
 		if !c.deliver(r) {
 			closeAll(r.Caps)
+			r.ReleaseBody()
 		}
 		return
 	}
@@ -380,6 +388,7 @@ func (c *Conn) incomingRequest(r *Request) {
 	default:
 		c.stats.droppedRecv.Add(1)
 		closeAll(r.Caps)
+		r.ReleaseBody()
 		if r.Kind == KindRequest {
 			r.Fail(fmt.Errorf("libipc: receive queue full: %w", ErrNoBufs))
 		}
@@ -402,18 +411,26 @@ func (c *Conn) sendReply(h Header, body any, hs []Cap) error {
 			return err
 		}
 	}
-	b, err := AppendMessage(nil, h, body)
+	bp := bufPool.Get().(*[]byte)
+	b, err := AppendMessage((*bp)[:0], h, body)
 	if err != nil {
+		bufPool.Put(bp)
 		closeAll(hs)
 		return err
 	}
+	*bp = b
+	// The outbox keeps its own copy in a free-list buffer; writeLoop
+	// releases it once the endpoint has copied it (or the reply is dropped).
+	m := Message{Data: copyToBuf(b), Caps: hs}
+	bufPool.Put(bp)
 	c.outOnce.Do(func() { go c.writeLoop() })
 	select {
-	case c.outbox <- Message{Data: b, Caps: hs}:
+	case c.outbox <- m:
 		return nil
 	default:
 		c.stats.droppedReplies.Add(1)
 		closeAll(hs)
+		m.Release()
 		return fmt.Errorf("libipc: reply %v: outbox full: %w", h.Op, ErrWouldBlock)
 	}
 }
@@ -425,7 +442,9 @@ func (c *Conn) writeLoop() {
 	for {
 		select {
 		case m := <-c.outbox:
-			if err := c.ep.Send(ctx, m); err != nil {
+			err := c.ep.Send(ctx, m) // copies m.Data
+			m.Release()
+			if err != nil {
 				c.stats.droppedReplies.Add(1)
 				closeAll(m.Caps)
 				continue
@@ -437,6 +456,7 @@ func (c *Conn) writeLoop() {
 				case m := <-c.outbox:
 					c.stats.droppedReplies.Add(1)
 					closeAll(m.Caps)
+					m.Release()
 				default:
 					return
 				}

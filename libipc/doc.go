@@ -17,10 +17,11 @@
 //	type FrameError struct{ Reason Reason; Op Op; Offset int; Err error }
 //	CodeOf(err error) Code
 //
-// Transport (transport.go, mem.go, broker.go):
+// Transport (transport.go, mem.go, msgbuf.go, broker.go):
 //
 //	type Endpoint interface{ TrySend; Send(ctx); TryRecv; Recv(ctx); Close }
 //	type Message struct{ Data []byte; Caps []Cap }   // ≤ MaxMessageSize bytes, ≤ MaxCaps caps
+//	(*Message).Release(); MessageBufStats() BufStats // give a received buffer back
 //	NewPair(capacity int) (*MemEndpoint, *MemEndpoint)
 //	WaitAny(ctx, ws ...Waitable) (int, error)        // wait on many endpoints
 //	NewBroker() *Broker; (*Broker).Register(name, accept func(Endpoint)); Unregister(name)
@@ -33,7 +34,7 @@
 //	(*Conn).Send(ctx, op, msg any) error; TrySend(op, msg) error
 //	(*Conn).Recv(ctx) (*Request, error); Done(); Err(); Close(); Stats()
 //	(*Conn).CallCaps(ctx, op, req, resp, out []Cap) ([]Cap, error); SendCaps(...)
-//	(*Request).Decode(v) / Reply(resp, caps...) / Fail(err)
+//	(*Request).Decode(v) / Reply(resp, caps...) / Fail(err) / ReleaseBody()
 //
 // Server skeleton (server.go):
 //
@@ -84,4 +85,16 @@
 // was queued for the closed end, and closes the caps inside. NewPair makes an
 // in-memory channel; Broker brokers connections by service name, as init
 // does under the kernel. docs/ipc.md describes all of this in more detail.
+//
+// # Costs
+//
+// The steady-state path reuses what it can: the in-memory transport copies
+// Data into buffers from a bounded free list (BufFreeLen per size class) and
+// the receiver owns a received buffer until it gives it back
+// (Message.Release, Request.ReleaseBody) or drops it; Conn gives back reply
+// buffers once decoded and the typed handler wrappers give back request
+// buffers before calling the handler. Blocked Send/Recv calls wait on
+// pooled one-token wake-up channels; reply slots of Call are pooled too. A
+// Call round trip then allocates only the Request and what decoding the
+// bodies needs (TestCallRoundTripAllocations holds the budget).
 package libipc

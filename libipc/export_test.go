@@ -7,5 +7,16 @@ package libipc
 func HasWaiter(e *MemEndpoint) bool {
 	e.p.mu.Lock()
 	defer e.p.mu.Unlock()
-	return e.p.changed != nil
+	return len(e.p.waiters) > 0 || e.p.changed != nil
 }
+
+// Waiters returns how many blocked Send/Recv calls are registered on e's
+// pair; a call that gave up (ctx ended) must have removed itself.
+func Waiters(e *MemEndpoint) int {
+	e.p.mu.Lock()
+	defer e.p.mu.Unlock()
+	return len(e.p.waiters)
+}
+
+// BufClasses returns the capacities of the message buffer size classes.
+func BufClasses() []int { return bufClasses[:] }

@@ -20,16 +20,21 @@ type MemStats struct {
 }
 
 // memPipe is the state shared by the two ends of an in-memory pair. One
-// mutex guards both queues. changed is made when a caller has to wait and
-// closed at the next state change, waking all waiters, which then re-check;
-// with nobody waiting a state change costs no allocation.
+// mutex guards both queues. A goroutine that has to wait in Send or Recv
+// registers a wake-up channel in waiters; every state change (signal) posts
+// one token to each registered channel and empties the list, and the woken
+// goroutines re-check. The wake-up channels come from wakePool and go back to
+// it once their waiter is done, so steady-state waiting allocates nothing.
+// changed serves Poll (WaitAny) only: it is made when Poll is called and
+// closed at the next state change.
 type memPipe struct {
 	capacity int
 
 	mu      sync.Mutex
 	queue   [2][]Message // queue[i]: messages waiting for end i
 	closed  [2]bool
-	changed chan struct{}
+	waiters []chan struct{} // wake-up channels of blocked Send/Recv calls
+	changed chan struct{}   // Poll's broadcast channel, nil when nobody polls
 
 	stats [2]struct{ sent, received, full, dropped atomic.Uint64 }
 }
@@ -51,21 +56,71 @@ func NewPair(capacity int) (*MemEndpoint, *MemEndpoint) {
 	return &MemEndpoint{p: p, side: 0}, &MemEndpoint{p: p, side: 1}
 }
 
+// wakePool recycles the wake-up channels of blocked Send/Recv calls. Each
+// has room for one token. Invariant: a channel in the pool is empty and in no
+// pipe's waiters list.
+var wakePool = sync.Pool{New: func() any { return make(chan struct{}, 1) }}
+
 // signal wakes every waiter; called with p.mu held.
 func (p *memPipe) signal() {
+	for i, w := range p.waiters {
+		select {
+		case w <- struct{}{}:
+		default: // already holds a token
+		}
+		p.waiters[i] = nil
+	}
+	p.waiters = p.waiters[:0]
 	if p.changed != nil {
 		close(p.changed)
 		p.changed = nil
 	}
 }
 
-// waitChan returns the channel closed at the next state change; called with
-// p.mu held.
+// waitChan returns Poll's channel, closed at the next state change; called
+// with p.mu held.
 func (p *memPipe) waitChan() <-chan struct{} {
 	if p.changed == nil {
 		p.changed = make(chan struct{})
 	}
 	return p.changed
+}
+
+// addWaiter registers a wake-up channel for the next state change; called
+// with p.mu held. The caller must pass it to await.
+func (p *memPipe) addWaiter() chan struct{} {
+	w := wakePool.Get().(chan struct{})
+	p.waiters = append(p.waiters, w)
+	return w
+}
+
+// await blocks until w receives the token of the next state change or ctx
+// ends, then returns w to the pool. Called without p.mu held.
+func (p *memPipe) await(ctx context.Context, w chan struct{}) error {
+	select {
+	case <-w: // signal removed w from the list before posting the token
+		wakePool.Put(w)
+		return nil
+	case <-ctx.Done():
+	}
+	p.mu.Lock()
+	for i, x := range p.waiters {
+		if x == w {
+			last := len(p.waiters) - 1
+			p.waiters[i] = p.waiters[last]
+			p.waiters[last] = nil
+			p.waiters = p.waiters[:last]
+			break
+		}
+	}
+	p.mu.Unlock()
+	// No signal can reach w any more; drop a token it may have got meanwhile.
+	select {
+	case <-w:
+	default:
+	}
+	wakePool.Put(w)
+	return ctx.Err()
 }
 
 func checkBounds(m Message) error {
@@ -78,26 +133,26 @@ func checkBounds(m Message) error {
 	return nil
 }
 
-// trySend queues m; with p.mu held. It returns the wait channel when the
-// queue is full.
-func (e *MemEndpoint) trySendLocked(m Message) (<-chan struct{}, error) {
+// trySendLocked queues m; with p.mu held. It fails with ErrWouldBlock when
+// the queue is full.
+func (e *MemEndpoint) trySendLocked(m Message) error {
 	p, peer := e.p, 1-e.side
 	switch {
 	case p.closed[e.side]:
-		return nil, ErrClosed
+		return ErrClosed
 	case p.closed[peer]:
-		return nil, ErrPeerClosed
+		return ErrPeerClosed
 	case len(p.queue[peer]) >= p.capacity:
-		return p.waitChan(), ErrWouldBlock
+		return ErrWouldBlock
 	}
-	m.Data = append([]byte(nil), m.Data...) // the kernel copies too
+	m.Data = copyToBuf(m.Data) // the kernel copies too; the receiver owns the copy
 	if len(m.Caps) > 0 {
 		m.Caps = append([]Cap(nil), m.Caps...)
 	}
 	p.queue[peer] = append(p.queue[peer], m)
 	p.stats[e.side].sent.Add(1)
 	p.signal()
-	return nil, nil
+	return nil
 }
 
 // TrySend implements Endpoint.
@@ -106,7 +161,7 @@ func (e *MemEndpoint) TrySend(m Message) error {
 		return err
 	}
 	e.p.mu.Lock()
-	_, err := e.trySendLocked(m)
+	err := e.trySendLocked(m)
 	e.p.mu.Unlock()
 	if err == ErrWouldBlock {
 		e.p.stats[e.side].full.Add(1)
@@ -119,27 +174,28 @@ func (e *MemEndpoint) Send(ctx context.Context, m Message) error {
 	if err := checkBounds(m); err != nil {
 		return err
 	}
+	p := e.p
 	for {
-		e.p.mu.Lock()
-		wait, err := e.trySendLocked(m)
-		e.p.mu.Unlock()
+		p.mu.Lock()
+		err := e.trySendLocked(m)
 		if err != ErrWouldBlock {
+			p.mu.Unlock()
 			return err
 		}
-		select {
-		case <-wait:
-		case <-ctx.Done():
-			return ctx.Err()
+		w := p.addWaiter()
+		p.mu.Unlock()
+		if err := p.await(ctx, w); err != nil {
+			return err
 		}
 	}
 }
 
-func (e *MemEndpoint) tryRecvLocked() (Message, <-chan struct{}, error) {
+func (e *MemEndpoint) tryRecvLocked() (Message, error) {
 	p := e.p
 	q := p.queue[e.side]
 	switch {
 	case p.closed[e.side]:
-		return Message{}, nil, ErrClosed
+		return Message{}, ErrClosed
 	case len(q) > 0:
 		m := q[0]
 		q[0] = Message{}
@@ -149,34 +205,35 @@ func (e *MemEndpoint) tryRecvLocked() (Message, <-chan struct{}, error) {
 		}
 		p.stats[e.side].received.Add(1)
 		p.signal()
-		return m, nil, nil
+		return m, nil
 	case p.closed[1-e.side]:
-		return Message{}, nil, ErrPeerClosed
+		return Message{}, ErrPeerClosed
 	}
-	return Message{}, p.waitChan(), ErrWouldBlock
+	return Message{}, ErrWouldBlock
 }
 
 // TryRecv implements Endpoint.
 func (e *MemEndpoint) TryRecv() (Message, error) {
 	e.p.mu.Lock()
-	m, _, err := e.tryRecvLocked()
+	m, err := e.tryRecvLocked()
 	e.p.mu.Unlock()
 	return m, err
 }
 
 // Recv implements Endpoint.
 func (e *MemEndpoint) Recv(ctx context.Context) (Message, error) {
+	p := e.p
 	for {
-		e.p.mu.Lock()
-		m, wait, err := e.tryRecvLocked()
-		e.p.mu.Unlock()
+		p.mu.Lock()
+		m, err := e.tryRecvLocked()
 		if err != ErrWouldBlock {
+			p.mu.Unlock()
 			return m, err
 		}
-		select {
-		case <-wait:
-		case <-ctx.Done():
-			return Message{}, ctx.Err()
+		w := p.addWaiter()
+		p.mu.Unlock()
+		if err := p.await(ctx, w); err != nil {
+			return Message{}, err
 		}
 	}
 }
@@ -199,6 +256,7 @@ func (e *MemEndpoint) Close() error {
 	p.signal()
 	p.mu.Unlock()
 	for _, m := range dropped {
+		m.Release() // nobody will ever see it
 		for _, h := range m.Caps {
 			h.Close()
 		}

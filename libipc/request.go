@@ -11,13 +11,32 @@ import (
 // HandleDeferred); answering a one-way message is an error.
 type Request struct {
 	Header
-	// Body is the undecoded msgpack body; decode it with Decode.
+	// Body is the undecoded msgpack body; decode it with Decode. It lies in
+	// the transport's message buffer, which HandleRaw handlers and Recv
+	// callers own (and may keep). The typed handlers (Handle, HandleDeferred,
+	// HandleOneway) get the body already decoded: their wrapper gives the
+	// buffer back to the transport before calling them, and Body is nil.
+	// See ReleaseBody.
 	Body []byte
 	// Caps moved to the receiver with the message; the handler owns them.
 	Caps []Cap
 
 	conn     *Conn
+	buf      []byte // the message buffer Body lies in
 	answered atomic.Bool
+}
+
+// ReleaseBody gives the message buffer holding Body back to the transport's
+// free list and sets Body to nil. Call it once the body has been decoded
+// (Decode copies everything it keeps, so decoded values stay valid) and
+// nothing refers to Body or a slice of it any more; a handler that keeps a
+// request for a deferred reply may release its body first. Not calling it is
+// always safe: the buffer is then left to the garbage collector. Calling it
+// more than once does nothing.
+func (r *Request) ReleaseBody() {
+	r.Body = nil
+	releaseBuf(r.buf)
+	r.buf = nil
 }
 
 // Conn returns the connection the request arrived on.

@@ -45,7 +45,9 @@ func (m *Mux) OnDisconnect(fn func(c *Conn, err error)) { m.onDisconnect = fn }
 func Handle[Req, Resp any](m *Mux, op Op, fn func(r *Request, req *Req) (*Resp, error)) {
 	m.HandleRaw(op, func(r *Request) {
 		req := new(Req)
-		if err := r.Decode(req); err != nil {
+		err := r.Decode(req)
+		r.ReleaseBody()
+		if err != nil {
 			failOrDrop(r, err)
 			return
 		}
@@ -85,7 +87,9 @@ func (p *Reply[Resp]) Done() bool { return p.r.Answered() }
 func HandleDeferred[Req, Resp any](m *Mux, op Op, fn func(r *Request, req *Req, reply *Reply[Resp])) {
 	m.HandleRaw(op, func(r *Request) {
 		req := new(Req)
-		if err := r.Decode(req); err != nil {
+		err := r.Decode(req)
+		r.ReleaseBody()
+		if err != nil {
 			failOrDrop(r, err)
 			return
 		}
@@ -99,7 +103,9 @@ func HandleDeferred[Req, Resp any](m *Mux, op Op, fn func(r *Request, req *Req, 
 func HandleOneway[Msg any](m *Mux, op Op, fn func(r *Request, msg *Msg)) {
 	m.HandleRaw(op, func(r *Request) {
 		msg := new(Msg)
-		if err := r.Decode(msg); err != nil {
+		err := r.Decode(msg)
+		r.ReleaseBody()
+		if err != nil {
 			failOrDrop(r, err)
 			return
 		}
