@@ -44,12 +44,11 @@ func (r *Request) Conn() *Conn { return r.conn }
 
 // Decode strictly decodes the body into v (see DecodeBody).
 func (r *Request) Decode(v any) error {
-	if err := DecodeBody(r.Body, v); err != nil {
-		fe := err.(*FrameError)
+	err := DecodeBody(r.Body, v)
+	if fe, ok := err.(*FrameError); ok {
 		fe.Op = r.Op
-		return fe
 	}
-	return nil
+	return err
 }
 
 // Answered reports whether Reply or Fail has been called.

@@ -56,7 +56,7 @@ func Dial(ctx context.Context, d libipc.Dialer) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("libsocket: dial %s: %w", sockproto.ServiceName, err)
 	}
-	return &Client{dialer: d, conn: libipc.NewConn(ep), gen: 1}, nil
+	return &Client{dialer: d, conn: libipc.NewConn(watch(ep)), gen: 1}, nil
 }
 
 // NewClient uses an existing connection to the socket service. Such a
@@ -95,9 +95,9 @@ func (c *Client) current() (*libipc.Conn, uint64) {
 
 // canRetry reports whether err means netd went away and a reconnection may
 // help: the Client has a Dialer, was not closed, and err wraps
-// ErrPeerClosed.
+// ErrPeerClosed but is not netd's refusal (ENFILE, see watchedEndpoint).
 func (c *Client) canRetry(err error) bool {
-	if c.dialer == nil || !errors.Is(err, libipc.ErrPeerClosed) {
+	if c.dialer == nil || !errors.Is(err, libipc.ErrPeerClosed) || errors.Is(err, errRefused) {
 		return false
 	}
 	c.mu.Lock()
@@ -128,7 +128,7 @@ func (c *Client) reconnect(ctx context.Context, failed uint64) error {
 		ep, err = c.dialer.Connect(ctx, sockproto.ServiceName)
 		if err == nil {
 			c.mu.Lock()
-			c.conn = libipc.NewConn(ep)
+			c.conn = libipc.NewConn(watch(ep))
 			c.gen++
 			c.mu.Unlock()
 			c.stats.reconnects.Add(1)

@@ -25,6 +25,7 @@ const (
 	ECONNREFUSED  = sockproto.ECONNREFUSED
 	EHOSTUNREACH  = sockproto.EHOSTUNREACH
 	EMFILE        = sockproto.EMFILE
+	ENFILE        = sockproto.ENFILE
 	ENETUNREACH   = sockproto.ENETUNREACH
 )
 

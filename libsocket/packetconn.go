@@ -60,24 +60,22 @@ func (c *Client) ListenPacket(ctx context.Context, laddr netip.AddrPort) (*Packe
 
 // ListenUDP creates a socket bound to laddr.
 func (c *Client) ListenUDP(ctx context.Context, laddr netip.AddrPort) (*Socket, error) {
-	s, err := c.Socket(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.Bind(ctx, laddr); err != nil {
-		s.Close()
-		return nil, err
-	}
-	return s, nil
+	return c.socketWith(ctx, func(s *Socket) error { return s.Bind(ctx, laddr) })
 }
 
 // DialUDP creates a socket connected to raddr (bound to an ephemeral port).
 func (c *Client) DialUDP(ctx context.Context, raddr netip.AddrPort) (*Socket, error) {
+	return c.socketWith(ctx, func(s *Socket) error { return s.Connect(ctx, raddr) })
+}
+
+// socketWith creates a socket and sets it up with setup, closing it if
+// that fails.
+func (c *Client) socketWith(ctx context.Context, setup func(*Socket) error) (*Socket, error) {
 	s, err := c.Socket(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.Connect(ctx, raddr); err != nil {
+	if err := setup(s); err != nil {
 		s.Close()
 		return nil, err
 	}

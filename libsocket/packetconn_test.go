@@ -1,7 +1,6 @@
 package libsocket_test
 
 import (
-	"armos/servers/netd/sockets/sockettest"
 	"errors"
 	"net"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"armos/libsocket"
+	"armos/servers/netd/sockets/sockettest"
 )
 
 // requireTimeout checks err is a Go-style deadline error from op.

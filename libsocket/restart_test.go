@@ -1,7 +1,6 @@
 package libsocket_test
 
 import (
-	"armos/servers/netd/sockets/sockettest"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -10,6 +9,7 @@ import (
 	"armos/libipc"
 	"armos/libsocket"
 	"armos/libsocket/sockproto"
+	"armos/servers/netd/sockets/sockettest"
 )
 
 // TestNetdRestartReplay kills netd under a running echo app and starts a new

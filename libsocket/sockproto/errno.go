@@ -22,6 +22,7 @@ const (
 	EACCES          Errno = 13  // send to a broadcast address without OptBroadcast
 	EMFILE          Errno = 24  // too many sockets on this connection
 	EINVAL          Errno = 22  // invalid argument (bad address, bad option value, already bound)
+	ENFILE          Errno = 23  // netd holds too many client connections; this one was refused
 	ENOSYS          Errno = 38  // unknown operation
 	EBADMSG         Errno = 74  // malformed request (undecodable envelope or body)
 	EDESTADDRREQ    Errno = 89  // send without a destination on an unconnected socket
@@ -48,6 +49,7 @@ var errnoText = map[Errno]string{
 	EACCES:          "permission denied (broadcast not enabled)",
 	EMFILE:          "too many open sockets",
 	EINVAL:          "invalid argument",
+	ENFILE:          "too many client connections to netd",
 	ENOSYS:          "function not implemented (unknown operation)",
 	EBADMSG:         "bad message (malformed request)",
 	EDESTADDRREQ:    "destination address required",

@@ -1,10 +1,10 @@
 package sockets_test
 
 import (
-	"armos/servers/netd/sockets/sockettest"
 	"fmt"
 	"testing"
 
+	"armos/servers/netd/sockets/sockettest"
 	"armos/servers/netd/stack/stacktest"
 )
 

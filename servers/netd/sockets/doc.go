@@ -40,6 +40,16 @@
 // Parked receives are served first-come first-served; at most
 // MaxParkedPerSocket wait on one socket.
 //
+// # Bounds
+//
+// Everything a client can make the service hold is bounded by a named
+// constant and its refusals are counted in Stats: connections by MaxClients
+// (the next is sent an ENFILE report and closed; RefusedClients), sockets
+// per connection by sockproto.MaxSocketsPerConn (EMFILE; SocketsRefused),
+// parked receives per socket by MaxParkedPerSocket (ENOBUFS; ParkRefused),
+// and each socket's receive queue by its OptRecvQueue (drops counted by the
+// endpoint and the stack).
+//
 // Handles are per connection: a handle number means nothing on another
 // connection (EBADF), so one application cannot touch another's sockets.
 //

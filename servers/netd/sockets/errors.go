@@ -7,37 +7,38 @@ import (
 	"armos/servers/netd/stack"
 )
 
-// errnoOf maps an error from the stack to the code sent to the client.
+// stackErrnos maps the stack's errors to the codes sent to clients, in
+// the order they are tried.
+var stackErrnos = []struct {
+	err error
+	e   sockproto.Errno
+}{
+	{stack.ErrAddrInUse, sockproto.EADDRINUSE},
+	{stack.ErrAddrNotAvailable, sockproto.EADDRNOTAVAIL},
+	{stack.ErrNoEphemeralPorts, sockproto.EADDRNOTAVAIL},
+	{stack.ErrClosed, sockproto.EBADF},
+	{stack.ErrWouldBlock, sockproto.EAGAIN},
+	{stack.ErrMessageTooLong, sockproto.EMSGSIZE},
+	{stack.ErrBroadcastForbidden, sockproto.EACCES},
+	{stack.ErrNoRoute, sockproto.ENETUNREACH},
+	{stack.ErrInvalidAddr, sockproto.EINVAL},
+	{stack.ErrNotConnected, sockproto.EDESTADDRREQ},
+	{stack.ErrNoBuffer, sockproto.ENOBUFS},
+	{stack.ErrConnRefused, sockproto.ECONNREFUSED},
+	{stack.ErrHostUnreachable, sockproto.EHOSTUNREACH},
+}
+
+// errnoOf maps an error from the stack to the code sent to the client (EIO
+// when no better code is known).
 func errnoOf(err error) sockproto.Errno {
 	var e sockproto.Errno
 	if errors.As(err, &e) {
 		return e
 	}
-	switch {
-	case errors.Is(err, stack.ErrAddrInUse):
-		return sockproto.EADDRINUSE
-	case errors.Is(err, stack.ErrAddrNotAvailable), errors.Is(err, stack.ErrNoEphemeralPorts):
-		return sockproto.EADDRNOTAVAIL
-	case errors.Is(err, stack.ErrClosed):
-		return sockproto.EBADF
-	case errors.Is(err, stack.ErrWouldBlock):
-		return sockproto.EAGAIN
-	case errors.Is(err, stack.ErrMessageTooLong):
-		return sockproto.EMSGSIZE
-	case errors.Is(err, stack.ErrBroadcastForbidden):
-		return sockproto.EACCES
-	case errors.Is(err, stack.ErrNoRoute):
-		return sockproto.ENETUNREACH
-	case errors.Is(err, stack.ErrInvalidAddr):
-		return sockproto.EINVAL
-	case errors.Is(err, stack.ErrNotConnected):
-		return sockproto.EDESTADDRREQ
-	case errors.Is(err, stack.ErrNoBuffer):
-		return sockproto.ENOBUFS
-	case errors.Is(err, stack.ErrConnRefused):
-		return sockproto.ECONNREFUSED
-	case errors.Is(err, stack.ErrHostUnreachable):
-		return sockproto.EHOSTUNREACH
+	for _, m := range stackErrnos {
+		if errors.Is(err, m.err) {
+			return m.e
+		}
 	}
 	return sockproto.EIO
 }

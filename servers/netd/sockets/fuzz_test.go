@@ -1,7 +1,6 @@
 package sockets_test
 
 import (
-	"armos/servers/netd/sockets/sockettest"
 	"context"
 	"net/netip"
 	"testing"
@@ -11,6 +10,7 @@ import (
 
 	"armos/libipc"
 	"armos/libsocket/sockproto"
+	"armos/servers/netd/sockets/sockettest"
 )
 
 // seedRequest encodes one well-formed request.

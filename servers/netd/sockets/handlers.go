@@ -64,13 +64,20 @@ func (s *Service) onDisconnect(c *libipc.Conn, _ error) {
 	c.Value = nil
 	delete(s.clients, cl)
 	s.stats.clients.Add(^uint64(0))
+	s.admitted.Add(-1)
 	s.rearm()
 }
 
 // fail answers r with an error code.
-func (s *Service) fail(r *libipc.Request, e sockproto.Errno) {
+func (s *Service) fail(r *libipc.Request, e sockproto.Errno) { s.failWith(r, e) }
+
+// failErr answers r with the code of an error from the stack.
+func (s *Service) failErr(r *libipc.Request, err error) { s.failWith(r, errnoOf(err)) }
+
+// failWith answers r with err (libipc.CodeOf picks the code).
+func (s *Service) failWith(r *libipc.Request, err error) {
 	s.stats.errors.Add(1)
-	if r.Fail(e) != nil {
+	if r.Fail(err) != nil {
 		s.stats.lostReplies.Add(1)
 	}
 }
@@ -82,16 +89,45 @@ func (s *Service) reply(r *libipc.Request, resp any) {
 	}
 }
 
-// decode decodes r's body into v, answering a malformed body itself.
+// answer answers r with resp, or with e when it is not 0.
+func (s *Service) answer(r *libipc.Request, resp any, e sockproto.Errno) {
+	if e != 0 {
+		s.fail(r, e)
+		return
+	}
+	s.reply(r, resp)
+}
+
+// replyAddr answers r with an address.
+func (s *Service) replyAddr(r *libipc.Request, a netip.AddrPort) {
+	s.reply(r, &sockproto.AddrResp{Addr: sockproto.AddrFrom(a)})
+}
+
+// decode decodes r's body into v, answering a malformed body itself. The
+// body's buffer goes back to libipc's free list at once: the decoder copies
+// what it keeps, and no handler reads r.Body after decoding.
 func (s *Service) decode(r *libipc.Request, v any) bool {
-	if err := r.Decode(v); err != nil {
-		s.stats.errors.Add(1)
-		if r.Fail(err) != nil {
-			s.stats.lostReplies.Add(1)
-		}
+	err := r.Decode(v)
+	r.ReleaseBody()
+	if err != nil {
+		s.failWith(r, err)
 		return false
 	}
 	return true
+}
+
+// target decodes r's body into req and returns the socket named by *h (a
+// field of req) on r's connection. When the body is malformed (EBADMSG) or
+// the handle names no socket (EBADF) it answers r itself and returns nil.
+func (s *Service) target(r *libipc.Request, req any, h *sockproto.Handle) *socket {
+	if !s.decode(r, req) {
+		return nil
+	}
+	sk := s.lookup(r, *h)
+	if sk == nil {
+		s.fail(r, sockproto.EBADF)
+	}
+	return sk
 }
 
 // lookup finds the socket named h on r's connection.
@@ -131,6 +167,7 @@ func (s *Service) opSocket(r *libipc.Request) {
 	case req.Type != sockproto.SockDgram:
 		s.fail(r, sockproto.EPROTONOSUPPORT)
 	case len(cl.socks) >= sockproto.MaxSocketsPerConn:
+		s.stats.socketsRefused.Add(1)
 		s.fail(r, sockproto.EMFILE)
 	default:
 		h := cl.newHandle()
@@ -142,38 +179,29 @@ func (s *Service) opSocket(r *libipc.Request) {
 
 func (s *Service) opBind(r *libipc.Request) {
 	var req sockproto.BindReq
-	if !s.decode(r, &req) {
-		return
-	}
-	sk := s.lookup(r, req.Handle)
+	sk := s.target(r, &req, &req.Handle)
 	if sk == nil {
-		s.fail(r, sockproto.EBADF)
 		return
 	}
 	addr, e := checkAddr(req.Addr)
 	if e == 0 && sk.ep != nil {
 		e = sockproto.EINVAL // already bound
 	}
-	if e == 0 {
-		if err := sk.bind(addr); err != nil {
-			e = errnoOf(err)
-		}
-	}
 	if e != 0 {
 		s.fail(r, e)
 		return
 	}
-	s.reply(r, &sockproto.AddrResp{Addr: sockproto.AddrFrom(sk.local())})
+	if err := sk.bind(addr); err != nil {
+		s.failErr(r, err)
+		return
+	}
+	s.replyAddr(r, sk.local())
 }
 
 func (s *Service) opConnect(r *libipc.Request) {
 	var req sockproto.ConnectReq
-	if !s.decode(r, &req) {
-		return
-	}
-	sk := s.lookup(r, req.Handle)
+	sk := s.target(r, &req, &req.Handle)
 	if sk == nil {
-		s.fail(r, sockproto.EBADF)
 		return
 	}
 	var peer netip.AddrPort
@@ -183,57 +211,46 @@ func (s *Service) opConnect(r *libipc.Request) {
 			s.fail(r, e)
 			return
 		}
-		if sk.ep == nil {
-			if err := sk.bind(netip.AddrPortFrom(netip.IPv4Unspecified(), 0)); err != nil {
-				s.fail(r, errnoOf(err))
-				return
-			}
+		if err := sk.autoBind(); err != nil {
+			s.failErr(r, err)
+			return
 		}
 	}
 	if sk.ep != nil {
 		if err := sk.ep.Connect(peer); err != nil {
-			s.fail(r, errnoOf(err))
+			s.failErr(r, err)
 			return
 		}
 	}
-	s.reply(r, &sockproto.AddrResp{Addr: sockproto.AddrFrom(sk.local())})
+	s.replyAddr(r, sk.local())
 }
 
 func (s *Service) opSendTo(r *libipc.Request) {
 	req := &s.sendReq
 	*req = sockproto.SendToReq{Data: s.sendBuf[:0]} // decode into the reused buffer
-	if !s.decode(r, req) {
-		return
-	}
-	sk := s.lookup(r, req.Handle)
+	sk := s.target(r, req, &req.Handle)
 	if sk == nil {
-		s.fail(r, sockproto.EBADF)
-		return
-	}
-	if !sockproto.ValidFlags(req.Flags) {
-		s.fail(r, sockproto.EINVAL)
-		return
-	}
-	if len(req.Data) > sockproto.MaxDatagram {
-		s.fail(r, sockproto.EMSGSIZE)
 		return
 	}
 	var to netip.AddrPort
-	if req.To.IsValid() {
-		var e sockproto.Errno
-		if to, e = checkAddr(req.To); e != 0 {
-			s.fail(r, e)
-			return
-		}
-	} else if sk.ep == nil || !sk.ep.RemoteAddr().IsValid() {
-		s.fail(r, sockproto.EDESTADDRREQ)
+	e := sockproto.Errno(0)
+	switch {
+	case !sockproto.ValidFlags(req.Flags):
+		e = sockproto.EINVAL
+	case len(req.Data) > sockproto.MaxDatagram:
+		e = sockproto.EMSGSIZE
+	case req.To.IsValid():
+		to, e = checkAddr(req.To)
+	case !sk.connected():
+		e = sockproto.EDESTADDRREQ
+	}
+	if e != 0 {
+		s.fail(r, e)
 		return
 	}
-	if sk.ep == nil {
-		if err := sk.bind(netip.AddrPortFrom(netip.IPv4Unspecified(), 0)); err != nil {
-			s.fail(r, errnoOf(err))
-			return
-		}
+	if err := sk.autoBind(); err != nil {
+		s.failErr(r, err)
+		return
 	}
 	if e := sk.takeError(); e != 0 {
 		s.fail(r, e) // an earlier send was refused (ICMP), as send(2) reports
@@ -246,7 +263,7 @@ func (s *Service) opSendTo(r *libipc.Request) {
 		err = sk.ep.Send(req.Data)
 	}
 	if err != nil {
-		s.fail(r, errnoOf(err))
+		s.failErr(r, err)
 		return
 	}
 	s.sendResp.N = len(req.Data)
@@ -258,7 +275,7 @@ func (s *Service) opSendTo(r *libipc.Request) {
 func (s *Service) replyDatagram(sk *socket, r *libipc.Request, max uint32) {
 	n, meta, err := sk.ep.Dequeue(s.scratch[:min(int(max), len(s.scratch))])
 	if err != nil {
-		s.fail(r, errnoOf(err))
+		s.failErr(r, err)
 		return
 	}
 	s.recvResp = sockproto.RecvFromResp{
@@ -274,14 +291,11 @@ func (s *Service) replyDatagram(sk *socket, r *libipc.Request, max uint32) {
 func (s *Service) opRecvFrom(r *libipc.Request) {
 	req := &s.recvReq
 	*req = sockproto.RecvFromReq{}
-	if !s.decode(r, req) {
+	sk := s.target(r, req, &req.Handle)
+	if sk == nil {
 		return
 	}
-	sk := s.lookup(r, req.Handle)
 	switch {
-	case sk == nil:
-		s.fail(r, sockproto.EBADF)
-		return
 	case !sockproto.ValidFlags(req.Flags), req.Timeout < 0, req.Timeout > sockproto.MaxRecvTimeout:
 		s.fail(r, sockproto.EINVAL)
 		return
@@ -320,26 +334,16 @@ func (s *Service) opRecvFrom(r *libipc.Request) {
 
 func (s *Service) opCancel(r *libipc.Request) {
 	var req sockproto.CancelReq
-	if !s.decode(r, &req) {
-		return
-	}
-	sk := s.lookup(r, req.Handle)
+	sk := s.target(r, &req, &req.Handle)
 	if sk == nil {
-		s.fail(r, sockproto.EBADF)
 		return
 	}
 	if req.Tag != 0 {
-		found := false
-		for _, w := range sk.waiters {
-			if w.tag == req.Tag {
-				sk.unpark(w)
-				s.stats.cancelled.Add(1)
-				s.fail(w.r, sockproto.ECANCELED)
-				found = true
-				break
-			}
-		}
-		if !found {
+		if w := sk.waiterTagged(req.Tag); w != nil {
+			sk.unpark(w)
+			s.stats.cancelled.Add(1)
+			s.fail(w.r, sockproto.ECANCELED)
+		} else {
 			sk.rememberCancel(req.Tag)
 			s.stats.earlyCancels.Add(1)
 		}
@@ -349,43 +353,27 @@ func (s *Service) opCancel(r *libipc.Request) {
 
 func (s *Service) opGetSockName(r *libipc.Request) {
 	var req sockproto.HandleReq
-	if !s.decode(r, &req) {
-		return
+	if sk := s.target(r, &req, &req.Handle); sk != nil {
+		s.replyAddr(r, sk.local())
 	}
-	sk := s.lookup(r, req.Handle)
-	if sk == nil {
-		s.fail(r, sockproto.EBADF)
-		return
-	}
-	s.reply(r, &sockproto.AddrResp{Addr: sockproto.AddrFrom(sk.local())})
 }
 
 func (s *Service) opGetPeerName(r *libipc.Request) {
 	var req sockproto.HandleReq
-	if !s.decode(r, &req) {
-		return
-	}
-	sk := s.lookup(r, req.Handle)
+	sk := s.target(r, &req, &req.Handle)
 	switch {
 	case sk == nil:
-		s.fail(r, sockproto.EBADF)
-	case sk.ep == nil || !sk.ep.RemoteAddr().IsValid():
+	case !sk.connected():
 		s.fail(r, sockproto.ENOTCONN)
 	default:
-		s.reply(r, &sockproto.AddrResp{Addr: sockproto.AddrFrom(sk.ep.RemoteAddr())})
+		s.replyAddr(r, sk.ep.RemoteAddr())
 	}
 }
 
 func (s *Service) opClose(r *libipc.Request) {
 	var req sockproto.HandleReq
-	if !s.decode(r, &req) {
-		return
+	if sk := s.target(r, &req, &req.Handle); sk != nil {
+		sk.close(true)
+		s.reply(r, &sockproto.Empty{})
 	}
-	sk := s.lookup(r, req.Handle)
-	if sk == nil {
-		s.fail(r, sockproto.EBADF)
-		return
-	}
-	sk.close(true)
-	s.reply(r, &sockproto.Empty{})
 }

@@ -10,37 +10,17 @@ import (
 
 func (s *Service) opSetSockOpt(r *libipc.Request) {
 	var req sockproto.SetSockOptReq
-	if !s.decode(r, &req) {
-		return
+	if sk := s.target(r, &req, &req.Handle); sk != nil {
+		s.answer(r, &sockproto.Empty{}, sk.setOption(req.Opt, req.Value))
 	}
-	sk := s.lookup(r, req.Handle)
-	if sk == nil {
-		s.fail(r, sockproto.EBADF)
-		return
-	}
-	if e := sk.setOption(req.Opt, req.Value); e != 0 {
-		s.fail(r, e)
-		return
-	}
-	s.reply(r, &sockproto.Empty{})
 }
 
 func (s *Service) opGetSockOpt(r *libipc.Request) {
 	var req sockproto.GetSockOptReq
-	if !s.decode(r, &req) {
-		return
+	if sk := s.target(r, &req, &req.Handle); sk != nil {
+		v, e := sk.option(req.Opt)
+		s.answer(r, &sockproto.GetSockOptResp{Value: v}, e)
 	}
-	sk := s.lookup(r, req.Handle)
-	if sk == nil {
-		s.fail(r, sockproto.EBADF)
-		return
-	}
-	v, e := sk.option(req.Opt)
-	if e != 0 {
-		s.fail(r, e)
-		return
-	}
-	s.reply(r, &sockproto.GetSockOptResp{Value: v})
 }
 
 // boolOpt validates a boolean option value.

@@ -19,11 +19,21 @@ const MinTickInterval = time.Millisecond
 // more is refused with ENOBUFS (counted in Stats.ParkRefused).
 const MaxParkedPerSocket = 16
 
+// MaxClients bounds the client connections the service holds at once. A
+// connection beyond it is refused: the service sends it an error report
+// (libipc's unsolicited error reply, ID 0, code ENFILE) and closes it, and
+// counts it in Stats.RefusedClients. libsocket turns the report into
+// ENFILE for the application. (Each client's sockets are bounded too, by
+// sockproto.MaxSocketsPerConn.)
+const MaxClients = 256
+
 // Stats counts the service's activity. Fields are read with atomics, so
 // Stats may be called from any goroutine.
 type Stats struct {
 	Clients        uint64 // client connections open now
+	RefusedClients uint64 // connections refused: MaxClients reached
 	Sockets        uint64 // sockets open now
+	SocketsRefused uint64 // OpSocket refused with EMFILE: sockproto.MaxSocketsPerConn reached
 	Parked         uint64 // receives parked now
 	Requests       uint64 // requests handled
 	Errors         uint64 // requests answered with an error
@@ -38,7 +48,7 @@ type Stats struct {
 }
 
 type statCounters struct {
-	clients, sockets, parked, requests, errors, delivered, parkRefused,
+	clients, refusedClients, sockets, socketsRefused, parked, requests, errors, delivered, parkRefused,
 	timeouts, cancelled, earlyCancels, lostReplies, closedByClient, ticks atomic.Uint64
 }
 
@@ -52,6 +62,7 @@ type Service struct {
 
 	clients    map[*client]struct{} // connected clients
 	nextClient uint64
+	admitted   atomic.Int64 // connections accepted and not yet disconnected (any goroutine)
 
 	// Timer state, owned by the loop.
 	timer    *time.Timer
@@ -80,7 +91,10 @@ func New(st *stack.Stack, clock stack.Clock) *Service {
 	if clock == nil {
 		clock = stack.SystemClock{}
 	}
-	s := &Service{st: st, clock: clock, clients: make(map[*client]struct{}), scratch: make([]byte, sockproto.MaxDatagram)}
+	s := &Service{
+		st: st, clock: clock, clients: make(map[*client]struct{}),
+		scratch: make([]byte, sockproto.MaxDatagram),
+	}
 	s.sendBuf = make([]byte, 0, sockproto.MaxDatagram)
 	s.rearmFn = s.rearm
 	s.timer = time.AfterFunc(time.Hour, s.fire)
@@ -91,9 +105,44 @@ func New(st *stack.Stack, clock stack.Clock) *Service {
 	return s
 }
 
-// Accept serves a client connection on ep. It fits libipc.Broker.Register
-// and may be called from any goroutine, before or while Run runs.
-func (s *Service) Accept(ep libipc.Endpoint) { s.srv.Accept(ep) }
+// Accept serves a client connection on ep, or refuses it when MaxClients
+// connections are open. It fits libipc.Broker.Register and may be called
+// from any goroutine, before or while Run runs.
+func (s *Service) Accept(ep libipc.Endpoint) {
+	if !s.admit() {
+		s.stats.refusedClients.Add(1)
+		refuse(ep)
+		return
+	}
+	s.srv.Accept(ep)
+}
+
+// admit takes one of the MaxClients connection slots; onDisconnect gives
+// it back.
+func (s *Service) admit() bool {
+	for {
+		n := s.admitted.Load()
+		if n >= MaxClients {
+			return false
+		}
+		if s.admitted.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// refuse tells the client on ep why it is turned away, with an error
+// report (ID 0, ENFILE), and closes ep. The report is sent without waiting:
+// if the client's queue is full it is lost, and the client sees only the
+// closed connection.
+func refuse(ep libipc.Endpoint) {
+	h := libipc.Header{Version: libipc.Version, Kind: libipc.KindError, ID: 0}
+	body := &libipc.ErrorBody{Code: sockproto.ENFILE.Code(), Msg: "netd: too many clients"}
+	if msg, err := libipc.AppendMessage(nil, h, body); err == nil {
+		_ = ep.TrySend(libipc.Message{Data: msg})
+	}
+	_ = ep.Close()
+}
 
 // Server returns the underlying libipc server (for its Stats).
 func (s *Service) Server() *libipc.Server { return s.srv }
@@ -127,7 +176,8 @@ func (s *Service) Kick() bool { return s.srv.Post(s.tick) }
 func (s *Service) Stats() Stats {
 	c := &s.stats
 	return Stats{
-		Clients: c.clients.Load(), Sockets: c.sockets.Load(), Parked: c.parked.Load(),
+		Clients: c.clients.Load(), RefusedClients: c.refusedClients.Load(),
+		Sockets: c.sockets.Load(), SocketsRefused: c.socketsRefused.Load(), Parked: c.parked.Load(),
 		Requests: c.requests.Load(), Errors: c.errors.Load(), Delivered: c.delivered.Load(),
 		ParkRefused: c.parkRefused.Load(), Timeouts: c.timeouts.Load(), Cancelled: c.cancelled.Load(),
 		EarlyCancels: c.earlyCancels.Load(), LostReplies: c.lostReplies.Load(),

@@ -1,8 +1,6 @@
 package sockets_test
 
 import (
-	"armos/servers/netd/sockets"
-	"armos/servers/netd/sockets/sockettest"
 	"bytes"
 	"context"
 	"errors"
@@ -19,6 +17,8 @@ import (
 	"armos/libipc"
 	"armos/libsocket"
 	"armos/libsocket/sockproto"
+	"armos/servers/netd/sockets"
+	"armos/servers/netd/sockets/sockettest"
 	"armos/servers/netd/stack"
 	"armos/servers/netd/stack/stacktest"
 )
@@ -144,9 +144,7 @@ func TestEphemeralBind(t *testing.T) {
 }
 
 func TestRecvFromTimeout(t *testing.T) {
-	h := sockettest.New(t)
-	s, err := h.Client().ListenUDP(bg, echoPort)
-	require.NoError(t, err)
+	h, s := listenEcho(t)
 
 	errc := make(chan error, 1)
 	go func() {
@@ -163,7 +161,7 @@ func TestRecvFromTimeout(t *testing.T) {
 	}
 	h.Clock.Advance(time.Millisecond)
 	h.Service().Kick()
-	err = <-errc
+	err := <-errc
 	require.ErrorIs(t, err, libsocket.ETIMEDOUT)
 	require.ErrorIs(t, err, os.ErrDeadlineExceeded)
 	var ne net.Error
@@ -185,15 +183,13 @@ func TestRecvFromTimeout(t *testing.T) {
 }
 
 func TestRecvTimeoutDoesNotLoseLaterDatagram(t *testing.T) {
-	h := sockettest.New(t)
-	s, err := h.Client().ListenUDP(bg, echoPort)
-	require.NoError(t, err)
+	h, s := listenEcho(t)
 	go func() {
 		h.WaitParked(1)
 		h.Clock.Advance(time.Second)
 		h.Service().Kick()
 	}()
-	_, _, err = s.RecvFromTimeout(bg, make([]byte, 10), time.Second)
+	_, _, err := s.RecvFromTimeout(bg, make([]byte, 10), time.Second)
 	require.ErrorIs(t, err, libsocket.ETIMEDOUT)
 	h.SendUDP(peerAddr, ourEcho, []byte("late"))
 	buf := make([]byte, 10)
@@ -204,11 +200,9 @@ func TestRecvTimeoutDoesNotLoseLaterDatagram(t *testing.T) {
 }
 
 func TestNonBlockingRecv(t *testing.T) {
-	h := sockettest.New(t)
-	s, err := h.Client().ListenUDP(bg, echoPort)
-	require.NoError(t, err)
+	h, s := listenEcho(t)
 	buf := make([]byte, 100)
-	_, _, err = s.TryRecvFrom(bg, buf)
+	_, _, err := s.TryRecvFrom(bg, buf)
 	require.ErrorIs(t, err, libsocket.EAGAIN)
 	var ne net.Error
 	require.ErrorAs(t, err, &ne)
@@ -256,9 +250,7 @@ func TestBroadcastGating(t *testing.T) {
 }
 
 func TestRecvQueueBoundCountsDrops(t *testing.T) {
-	h := sockettest.New(t)
-	s, err := h.Client().ListenUDP(bg, echoPort)
-	require.NoError(t, err)
+	h, s := listenEcho(t)
 	require.NoError(t, s.SetRecvQueueLen(bg, 4))
 	q, err := s.Option(bg, sockproto.OptRecvQueue)
 	require.NoError(t, err)
@@ -290,10 +282,27 @@ func TestRecvQueueBoundCountsDrops(t *testing.T) {
 	assert.ErrorIs(t, err, libsocket.EAGAIN)
 }
 
-func TestRecvTruncates(t *testing.T) {
+// recvAsync runs a RecvFrom (10-byte buffer) on s in a goroutine and
+// returns the channel its error will come on.
+func recvAsync(ctx context.Context, s *libsocket.Socket) <-chan error {
+	errc := make(chan error, 1)
+	go func() {
+		_, _, err := s.RecvFrom(ctx, make([]byte, 10))
+		errc <- err
+	}()
+	return errc
+}
+
+// listenEcho starts a hosted netd and a client socket bound to echoPort.
+func listenEcho(t *testing.T) (*sockettest.Netd, *libsocket.Socket) {
 	h := sockettest.New(t)
 	s, err := h.Client().ListenUDP(bg, echoPort)
 	require.NoError(t, err)
+	return h, s
+}
+
+func TestRecvTruncates(t *testing.T) {
+	h, s := listenEcho(t)
 	h.SendUDP(peerAddr, ourEcho, []byte("0123456789"))
 	buf := make([]byte, 4)
 	r, err := s.Recv(bg, buf, sockproto.MsgDontWait, 0)
@@ -356,11 +365,7 @@ func TestClientDisconnectClosesSockets(t *testing.T) {
 	require.NoError(t, err)
 	_, err = c.ListenUDP(bg, anyPort)
 	require.NoError(t, err)
-	errc := make(chan error, 1)
-	go func() {
-		_, _, err := s.RecvFrom(bg, make([]byte, 10))
-		errc <- err
-	}()
+	errc := recvAsync(bg, s)
 	h.WaitParked(1)
 	assert.EqualValues(t, 2, h.Service().Stats().Sockets)
 
@@ -454,9 +459,7 @@ func TestSendTooLarge(t *testing.T) {
 // A datagram larger than the protocol carries (IPv4 allows 65507 bytes) is
 // received truncated to MaxDatagram, with its full size reported.
 func TestRecvLargestDatagram(t *testing.T) {
-	h := sockettest.New(t)
-	s, err := h.Client().ListenUDP(bg, echoPort)
-	require.NoError(t, err)
+	h, s := listenEcho(t)
 	payload := bytes.Repeat([]byte{0x5a}, stack.MaxUDPPayload)
 	pkt := sockettest.UDPFrame(sockettest.PeerMAC, sockettest.OurMAC, peerAddr, ourEcho, payload)
 	for _, frag := range stacktest.Fragments(pkt[14:], 1500) {
@@ -472,14 +475,8 @@ func TestRecvLargestDatagram(t *testing.T) {
 }
 
 func TestCloseWakesParkedRecv(t *testing.T) {
-	h := sockettest.New(t)
-	s, err := h.Client().ListenUDP(bg, echoPort)
-	require.NoError(t, err)
-	errc := make(chan error, 1)
-	go func() {
-		_, _, err := s.RecvFrom(bg, make([]byte, 10))
-		errc <- err
-	}()
+	h, s := listenEcho(t)
+	errc := recvAsync(bg, s)
 	h.WaitParked(1)
 	require.NoError(t, s.Close())
 	assert.ErrorIs(t, <-errc, net.ErrClosed)
@@ -487,15 +484,9 @@ func TestCloseWakesParkedRecv(t *testing.T) {
 }
 
 func TestContextCancelsParkedRecv(t *testing.T) {
-	h := sockettest.New(t)
-	s, err := h.Client().ListenUDP(bg, echoPort)
-	require.NoError(t, err)
+	h, s := listenEcho(t)
 	ctx, cancel := context.WithCancel(bg)
-	errc := make(chan error, 1)
-	go func() {
-		_, _, err := s.RecvFrom(ctx, make([]byte, 10))
-		errc <- err
-	}()
+	errc := recvAsync(ctx, s)
 	h.WaitParked(1)
 	cancel()
 	require.ErrorIs(t, <-errc, context.Canceled)
@@ -515,9 +506,7 @@ func TestContextCancelsParkedRecv(t *testing.T) {
 }
 
 func TestParkedRecvsServedInOrder(t *testing.T) {
-	h := sockettest.New(t)
-	s, err := h.Client().ListenUDP(bg, echoPort)
-	require.NoError(t, err)
+	h, s := listenEcho(t)
 	got := make(chan string, 2)
 	for range 2 {
 		go func() {
@@ -561,16 +550,14 @@ func TestSocketOptionsValidated(t *testing.T) {
 }
 
 func TestTooManyParkedRecvs(t *testing.T) {
-	h := sockettest.New(t)
-	s, err := h.Client().ListenUDP(bg, echoPort)
-	require.NoError(t, err)
+	h, s := listenEcho(t)
 	ctx, cancel := context.WithCancel(bg)
 	defer cancel()
 	for range 16 {
 		go s.RecvFrom(ctx, make([]byte, 1))
 	}
 	h.WaitParked(16)
-	_, _, err = s.RecvFrom(bg, make([]byte, 1))
+	_, _, err := s.RecvFrom(bg, make([]byte, 1))
 	require.ErrorIs(t, err, sockproto.ENOBUFS)
 	assert.EqualValues(t, 1, h.Service().Stats().ParkRefused)
 	cancel()
@@ -623,11 +610,7 @@ func TestConnRefused(t *testing.T) {
 
 	// A receive is parked; the peer answers our datagram with ICMP port
 	// unreachable: the receive fails with ECONNREFUSED.
-	errc := make(chan error, 1)
-	go func() {
-		_, _, err := s.RecvFrom(bg, make([]byte, 10))
-		errc <- err
-	}()
+	errc := recvAsync(bg, s)
 	h.WaitParked(1)
 	_, err = s.Send(bg, []byte("anyone?"))
 	require.NoError(t, err)

@@ -68,6 +68,28 @@ func (sk *socket) bind(addr netip.AddrPort) error {
 	return nil
 }
 
+// autoBind binds an unbound socket to an ephemeral port on every local
+// address, as a first connect or send does.
+func (sk *socket) autoBind() error {
+	if sk.ep != nil {
+		return nil
+	}
+	return sk.bind(netip.AddrPortFrom(netip.IPv4Unspecified(), 0))
+}
+
+// connected reports whether the socket has a peer (OpConnect).
+func (sk *socket) connected() bool { return sk.ep != nil && sk.ep.RemoteAddr().IsValid() }
+
+// waiterTagged returns the parked receive with tag, or nil.
+func (sk *socket) waiterTagged(tag uint32) *waiter {
+	for _, w := range sk.waiters {
+		if w.tag == tag {
+			return w
+		}
+	}
+	return nil
+}
+
 // local returns the bound address (0.0.0.0:0 while unbound).
 func (sk *socket) local() netip.AddrPort {
 	if sk.ep == nil {
