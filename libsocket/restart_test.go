@@ -22,7 +22,7 @@ func TestNetdRestartReplay(t *testing.T) {
 	appDone := make(chan struct{})
 	go func() {
 		defer close(appDone)
-		echoApp(t, c, ready)
+		sockettest.EchoApp(t, c, ready)
 	}()
 	s := <-ready
 	require.NoError(t, s.SetRecvQueueLen(bg, 8))

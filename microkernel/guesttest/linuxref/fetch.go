@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"armos/microkernel/guesttest"
 )
 
 // MetaPackage is the Debian package whose dependency is the current cloud
@@ -33,31 +35,12 @@ type Artifacts struct {
 // ErrNotFetched means the cache directory holds no unpacked kernel.
 var ErrNotFetched = errors.New("linuxref: Linux kernel not fetched")
 
-// ModuleRoot returns the directory holding go.mod, searching up from the
-// working directory.
-func ModuleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("linuxref: go.mod not found")
-		}
-		dir = parent
-	}
-}
-
 // DefaultDir is $LINUXREF_DIR if set, else out/linuxref under the module root.
 func DefaultDir() (string, error) {
 	if d := os.Getenv(DirEnv); d != "" {
 		return filepath.Abs(d)
 	}
-	root, err := ModuleRoot()
+	root, err := guesttest.ModuleRoot()
 	if err != nil {
 		return "", err
 	}

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"armos/microkernel/guesttest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -48,7 +49,7 @@ func TestDefaultDir(t *testing.T) {
 	t.Setenv(DirEnv, "")
 	d, err = DefaultDir()
 	require.NoError(t, err)
-	root, err := ModuleRoot()
+	root, err := guesttest.ModuleRoot()
 	require.NoError(t, err)
 	require.Equal(t, filepath.Join(root, "out", "linuxref"), d)
 }

@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+
+	"armos/microkernel/guesttest"
 )
 
 // InitPackage is the import path of the guest's /init.
@@ -17,7 +19,7 @@ const guestModuleDir = "/lib/modules"
 
 // BuildInit compiles cmd/init as a static linux/arm64 binary at output.
 func BuildInit(output string) error {
-	root, err := ModuleRoot()
+	root, err := guesttest.ModuleRoot()
 	if err != nil {
 		return err
 	}

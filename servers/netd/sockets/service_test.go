@@ -31,30 +31,9 @@ var (
 	ourEcho  = netip.AddrPortFrom(sockettest.OurIP, 7)
 )
 
-// echoApp is the seed's exercise written against libsocket: a UDP echo
-// server on port 7. It returns when its socket fails (closed).
-func echoApp(t testing.TB, c *libsocket.Client, ready chan<- *libsocket.Socket) {
-	s, err := c.ListenUDP(bg, echoPort)
-	if !assert.NoError(t, err) {
-		close(ready)
-		return
-	}
-	ready <- s
-	buf := make([]byte, 2048)
-	for {
-		n, from, err := s.RecvFrom(bg, buf)
-		if err != nil {
-			return
-		}
-		if _, err := s.SendTo(bg, buf[:n], from); err != nil {
-			return
-		}
-	}
-}
-
 func startEcho(t testing.TB, h *sockettest.Netd) *libsocket.Socket {
 	ready := make(chan *libsocket.Socket, 1)
-	go echoApp(t, h.Client(), ready)
+	go sockettest.EchoApp(t, h.Client(), ready)
 	s := <-ready
 	require.NotNil(t, s)
 	t.Cleanup(func() { s.Close() })
