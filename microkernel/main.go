@@ -31,6 +31,10 @@ func main() {
 	case args["selftest"]: // in-kernel test suite (guest tests parse its lines)
 		failed := selftest.Run(selftest.Options{Only: only(m)})
 		rt.PowerOff(exitStatus(failed))
+	case args["userhello"]: // the first user process: apps/hello at EL0
+		runHello()
+	case args["usercrash"]: // the same, dereferencing nil: only it is killed
+		runHello("crash")
 	case args["wait"]: // stay up (nothing else runs yet)
 		select {}
 	}

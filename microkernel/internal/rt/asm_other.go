@@ -7,3 +7,12 @@ package rt
 
 func idleLoopPC() uintptr  { return 0x1000 }
 func sigreturnPC() uintptr { return 0x2000 }
+
+func setTTBR0(v uintptr)     {}
+func getTPIDR0() uint64      { return 0 }
+func setTPIDR0(v uint64)     {}
+func maskIRQ() uint64        { return 0 }
+func restoreIRQ(daif uint64) {}
+
+// SyncICache is a no-op on the host.
+func SyncICache() {}

@@ -54,6 +54,9 @@ type thread struct {
 	epMax    int32   // waitEpoll: its capacity
 	sigs     sigState
 	switches uint64 // times switched in
+
+	user     uintptr // the UserContext while the thread is at EL0 (user.go), else 0
+	userTTBR uint64  // its TTBR0 value while at EL0, else 0
 }
 
 var (
@@ -100,6 +103,7 @@ func newThread(regs *Frame) int {
 			t.deadline = 0
 			t.sigs = sigState{}
 			t.switches = 0
+			t.user, t.userTTBR = 0, 0
 			nextTid++
 			if i >= highWater {
 				highWater = i + 1

@@ -18,6 +18,8 @@ type Stats struct {
 	Sigreturns  uint64
 	// FaultsRaised counts kernel faults handed to the runtime as signals.
 	FaultsRaised uint64
+	// UserEntries counts EnterUser calls (returns to EL0).
+	UserEntries uint64
 }
 
 var stats Stats

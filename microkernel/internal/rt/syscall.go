@@ -132,6 +132,10 @@ var reported [maxSyscall/64 + 1]uint64
 func syscall(tf *Frame) {
 	nr := tf.X[regSyscallNo]
 	stats.Syscalls++
+	if nr == sysEnterUser {
+		enterUser(tf)
+		return
+	}
 	if nr < maxSyscall {
 		if fn := syscalls[nr].fn; fn != nil {
 			tf.X[0] = fn(tf)

@@ -13,12 +13,13 @@ import "armos/microkernel/internal/arch"
 
 // Trap kinds (vectors_arm64.s).
 const (
-	kindSync   = 0
-	kindIRQ    = 1
-	kindFIQ    = 2
-	kindSError = 3
-	kindNested = 4
-	kindLower  = 5
+	kindSync     = 0
+	kindIRQ      = 1
+	kindFIQ      = 2
+	kindSError   = 3
+	kindNested   = 4
+	kindLower    = 5 // synchronous, SError or FIQ from EL0
+	kindLowerIRQ = 6 // IRQ from EL0
 )
 
 // Exception classes, ESR_EL1.EC (Arm ARM D17.2.37, "ESR_EL1").
@@ -61,10 +62,20 @@ func trap(kind uint64, tf *Frame) {
 		}
 	case kindIRQ:
 		irq()
+	case kindLower:
+		if !lowerTrap(tf) {
+			fatalTrap(tf, kind)
+		}
+	case kindLowerIRQ:
+		if !leaveUser(tf, TrapIRQ, 0, 0) {
+			fatalTrap(tf, kind)
+		}
+		irq()
 	default:
 		fatalTrap(tf, kind)
 	}
 	finishTrap(tf)
+	syncTTBR()
 }
 
 // isTranslationFault reports whether a data abort's DFSC (ESR_EL1[5:0]) is
@@ -108,8 +119,12 @@ func finishTrap(tf *Frame) {
 	} else if sliceEnd == 0 {
 		startSlice(t)
 	}
-	if cur != idle {
+	if cur != idle && threads[cur].user == 0 { // signals wait while at EL0
 		deliverSignals(tf)
+	} else if cur != idle && sliceEnd == 0 {
+		// At EL0 the thread gets a quantum even when nothing else is
+		// runnable: the timer brings a spinning user thread back.
+		sliceEnd = t + nsToTicks(quantumNS)
 	}
 	if ev := nextEvent(); ev != 0 {
 		arch.ArmTimer(ev)

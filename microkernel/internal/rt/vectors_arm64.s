@@ -11,7 +11,8 @@
 #define KIND_FIQ	2
 #define KIND_SERROR	3
 #define KIND_NESTED	4	// anything taken on SP_EL1: fatal
-#define KIND_LOWER	5	// from EL0: not used yet
+#define KIND_LOWER	5	// from EL0: synchronous, FIQ, SError (user.go)
+#define KIND_LOWER_IRQ	6	// from EL0: IRQ
 
 // SUB_FRAME and ADD_FRAME move SP_EL1 by FRAME_SIZE (800) as raw
 // instructions: the linker's nosplit analysis would otherwise count the
@@ -41,7 +42,7 @@ TEXT ·vectors(SB),NOSPLIT|NOFRAME,$0
 	ENTRY(KIND_NESTED)
 	ENTRY(KIND_NESTED)
 	ENTRY(KIND_LOWER)	// lower EL, AArch64
-	ENTRY(KIND_LOWER)
+	ENTRY(KIND_LOWER_IRQ)
 	ENTRY(KIND_LOWER)
 	ENTRY(KIND_LOWER)
 	ENTRY(KIND_LOWER)	// lower EL, AArch32

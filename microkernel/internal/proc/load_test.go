@@ -1,0 +1,165 @@
+package proc
+
+import (
+	"encoding/binary"
+	"testing"
+
+	"armos/microkernel/internal/mm"
+	"armos/microkernel/internal/rt"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// cString reads a NUL-terminated string from the process.
+func cString(t *testing.T, as *mm.AddressSpace, va uint64) string {
+	var out []byte
+	b := make([]byte, 1)
+	for {
+		_, e := as.CopyIn(b, va)
+		require.Equal(t, mm.OK, e)
+		if b[0] == 0 {
+			return string(out)
+		}
+		out = append(out, b[0])
+		va++
+	}
+}
+
+func TestLoadHello(t *testing.T) {
+	file := helloELF(t)
+	img, err := ParseELF(file)
+	require.NoError(t, err)
+	as := userSpace(t, 16<<20)
+	rnd := [16]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
+	entry, sp, err := Load(as, img, file, StackArgs{Argv: []string{"hello"}, Envp: []string{"HOME=/"}, Random: rnd}, direct)
+	require.NoError(t, err)
+	assert.Equal(t, img.Entry, entry)
+	assert.Zero(t, sp%16)
+
+	// Every segment reads back as the file bytes, then zeroes (.bss).
+	for _, s := range img.Segments {
+		got := make([]byte, s.Memsz)
+		n, e := as.CopyIn(got, s.Vaddr)
+		require.Equal(t, mm.OK, e)
+		require.Equal(t, int(s.Memsz), n)
+		require.Equal(t, file[s.Off:s.Off+s.Filesz], got[:s.Filesz])
+		require.Equal(t, make([]byte, s.Memsz-s.Filesz), got[s.Filesz:])
+	}
+	// Text is not writable by the process.
+	_, e := as.CopyOut(img.Entry, []byte{0})
+	assert.NotEqual(t, mm.OK, e)
+
+	// The initial stack: argc, argv, envp, auxv as the Go runtime reads it.
+	word := func(i uint64) uint64 {
+		var b [8]byte
+		_, e := as.CopyIn(b[:], sp+8*i)
+		require.Equal(t, mm.OK, e)
+		return binary.LittleEndian.Uint64(b[:])
+	}
+	require.Equal(t, uint64(1), word(0))
+	assert.Equal(t, "hello", cString(t, as, word(1)))
+	assert.Zero(t, word(2))
+	assert.Equal(t, "HOME=/", cString(t, as, word(3)))
+	assert.Zero(t, word(4))
+	aux := map[uint64]uint64{}
+	for i := uint64(5); ; i += 2 {
+		if word(i) == AtNull {
+			break
+		}
+		aux[word(i)] = word(i + 1)
+	}
+	assert.Equal(t, uint64(PageSize), aux[AtPagesz])
+	assert.Equal(t, img.Entry, aux[AtEntry])
+	assert.Equal(t, img.PhdrAddr, aux[AtPhdr])
+	assert.Equal(t, img.Phnum, aux[AtPhnum])
+	var r [16]byte
+	_, e = as.CopyIn(r[:], aux[AtRandom])
+	require.Equal(t, mm.OK, e)
+	assert.Equal(t, rnd, r)
+	assert.Equal(t, "hello", cString(t, as, aux[AtExecfn]))
+	// The program headers are readable where AT_PHDR says.
+	ph := make([]byte, phdrSize)
+	_, e = as.CopyIn(ph, aux[AtPhdr])
+	require.Equal(t, mm.OK, e)
+	off := binary.LittleEndian.Uint64(file[32:])
+	assert.Equal(t, file[off:off+phdrSize], ph)
+}
+
+func TestBuildStackLimits(t *testing.T) {
+	_, _, err := BuildStack(StackTop, StackArgs{Argv: []string{string(make([]byte, MaxStackSetup))}})
+	require.ErrorIs(t, err, ErrStackTooBig)
+	_, _, err = BuildStack(StackTop+8, StackArgs{})
+	require.ErrorIs(t, err, ErrStackTooBig)
+	b, sp, err := BuildStack(StackTop, StackArgs{})
+	require.NoError(t, err)
+	assert.Equal(t, uint64(StackTop), sp+uint64(len(b)))
+	assert.Zero(t, binary.LittleEndian.Uint64(b)) // argc 0
+}
+
+// direct is the host's guard: no interrupts to mask.
+func direct(fn func()) { fn() }
+
+func BenchmarkParseELF(b *testing.B) {
+	f := HelloELF
+	b.SetBytes(int64(len(f)))
+	for b.Loop() {
+		if _, err := ParseELF(f); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkLoadHello measures making the hello process image: parse, map
+// and fill the segments, build and write the initial stack.
+func BenchmarkLoadHello(b *testing.B) {
+	f := HelloELF
+	pm := newPhys(b, 8<<20)
+	var as mm.AddressSpace
+	for b.Loop() {
+		img, err := ParseELF(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if e := as.Init(pm, UserBase, UserLimit, false); e != mm.OK {
+			b.Fatal(e)
+		}
+		if _, _, err := Load(&as, img, f, StackArgs{Argv: []string{"hello"}}, direct); err != nil {
+			b.Fatal(err)
+		}
+		as.Destroy()
+	}
+	if pm.Stats().Used != 0 {
+		b.Fatalf("%d pages leaked", pm.Stats().Used)
+	}
+}
+
+// TestKernelWindowInUserSpace: every process table maps the kernel's RAM
+// window (the trap path runs there before it switches tables), but the
+// process cannot reach it through copy-in, its regions cannot overlap it, and
+// tearing the process down frees only the process's own pages and tables.
+func TestKernelWindowInUserSpace(t *testing.T) {
+	pm := newPhys(t, 4<<20)
+	var as mm.AddressSpace
+	require.Equal(t, mm.OK, as.Init(pm, UserBase, UserLimit, false))
+	require.Equal(t, mm.OK, rt.KernelWindow(&as.PT))
+	pa, attr, ok := as.PT.Lookup(0x4020_1000)
+	require.True(t, ok)
+	assert.Equal(t, uint64(0x4020_1000), pa)
+	assert.Equal(t, mm.Attr(0), attr&mm.AttrAPEL0, "kernel window is EL1-only")
+	assert.NotEqual(t, mm.Attr(0), attr&mm.AttrUXN, "and not executable at EL0")
+	_, e := as.CopyIn(make([]byte, 8), 0x4020_1000)
+	assert.NotEqual(t, mm.OK, e)
+	_, _, e = as.Mmap(0x4000_0000, PageSize, mm.ProtRead, 0, true)
+	assert.NotEqual(t, mm.OK, e, "no region below UserBase")
+
+	file := helloELF(t)
+	img, err := ParseELF(file)
+	require.NoError(t, err)
+	_, _, err = Load(&as, img, file, StackArgs{Argv: []string{"hello"}}, direct)
+	require.NoError(t, err)
+	as.Destroy()
+	st := pm.Stats()
+	assert.Zero(t, st.Used)
+	assert.Zero(t, st.BadFrees)
+}

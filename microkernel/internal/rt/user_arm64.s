@@ -1,0 +1,48 @@
+#include "textflag.h"
+
+// func setTTBR0(v uintptr)
+// Clobbers: R0.
+TEXT ·setTTBR0(SB),NOSPLIT,$0-8
+	MOVD	v+0(FP), R0
+	DSB	$0xb
+	MSR	R0, TTBR0_EL1
+	ISB	$15
+	RET
+
+// func getTPIDR0() uint64
+// Clobbers: R0.
+TEXT ·getTPIDR0(SB),NOSPLIT,$0-8
+	MRS	TPIDR_EL0, R0
+	MOVD	R0, ret+0(FP)
+	RET
+
+// func setTPIDR0(v uint64)
+// Clobbers: R0.
+TEXT ·setTPIDR0(SB),NOSPLIT,$0-8
+	MOVD	v+0(FP), R0
+	MSR	R0, TPIDR_EL0
+	RET
+
+// func maskIRQ() uint64
+// Clobbers: R0.
+TEXT ·maskIRQ(SB),NOSPLIT,$0-8
+	MRS	DAIF, R0
+	MSR	$2, DAIFSet
+	MOVD	R0, ret+0(FP)
+	RET
+
+// func restoreIRQ(daif uint64)
+// Clobbers: R0.
+TEXT ·restoreIRQ(SB),NOSPLIT,$0-8
+	MOVD	daif+0(FP), R0
+	MSR	R0, DAIF
+	RET
+
+// func SyncICache()
+// Clobbers: nothing.
+TEXT ·SyncICache(SB),NOSPLIT,$0-0
+	DSB	$0xb
+	WORD	$0xd508711f	// IC IALLUIS
+	DSB	$0xb
+	ISB	$15
+	RET
