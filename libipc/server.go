@@ -44,11 +44,8 @@ func (m *Mux) OnDisconnect(fn func(c *Conn, err error)) { m.onDisconnect = fn }
 // error becomes an error reply with CodeOf(err).
 func Handle[Req, Resp any](m *Mux, op Op, fn func(r *Request, req *Req) (*Resp, error)) {
 	m.HandleRaw(op, func(r *Request) {
-		req := new(Req)
-		err := r.Decode(req)
-		r.ReleaseBody()
-		if err != nil {
-			failOrDrop(r, err)
+		req, ok := decodeTyped[Req](r)
+		if !ok {
 			return
 		}
 		resp, err := fn(r, req)
@@ -61,6 +58,20 @@ func Handle[Req, Resp any](m *Mux, op Op, fn func(r *Request, req *Req) (*Resp, 
 		}
 		r.Reply(resp)
 	})
+}
+
+// decodeTyped strictly decodes r's body into a new T and gives the body's
+// buffer back. A malformed body is answered (or, for a one-way message,
+// dropped) here, and ok is false.
+func decodeTyped[T any](r *Request) (v *T, ok bool) {
+	v = new(T)
+	err := r.Decode(v)
+	r.ReleaseBody()
+	if err != nil {
+		failOrDrop(r, err)
+		return nil, false
+	}
+	return v, true
 }
 
 // Reply is the typed answer slot of a deferred request: keep it and call OK
@@ -86,11 +97,8 @@ func (p *Reply[Resp]) Done() bool { return p.r.Answered() }
 // ErrPeerClosed (or ErrClosed); use Mux.OnDisconnect to drop kept replies.
 func HandleDeferred[Req, Resp any](m *Mux, op Op, fn func(r *Request, req *Req, reply *Reply[Resp])) {
 	m.HandleRaw(op, func(r *Request) {
-		req := new(Req)
-		err := r.Decode(req)
-		r.ReleaseBody()
-		if err != nil {
-			failOrDrop(r, err)
+		req, ok := decodeTyped[Req](r)
+		if !ok {
 			return
 		}
 		fn(r, req, &Reply[Resp]{r: r})
@@ -102,11 +110,8 @@ func HandleDeferred[Req, Resp any](m *Mux, op Op, fn func(r *Request, req *Req, 
 // after fn returns.
 func HandleOneway[Msg any](m *Mux, op Op, fn func(r *Request, msg *Msg)) {
 	m.HandleRaw(op, func(r *Request) {
-		msg := new(Msg)
-		err := r.Decode(msg)
-		r.ReleaseBody()
-		if err != nil {
-			failOrDrop(r, err)
+		msg, ok := decodeTyped[Msg](r)
+		if !ok {
 			return
 		}
 		fn(r, msg)
