@@ -71,19 +71,7 @@ func (as *AddressSpace) CopyIn(dst []byte, va uint64) (int, Errno) {
 //
 //go:nosplit
 func (as *AddressSpace) CopyOut(va uint64, src []byte) (int, Errno) {
-	done := 0
-	for done < len(src) {
-		if va+uint64(done) < va {
-			return done, ErrRange
-		}
-		ptr, left, e := as.userPage(va+uint64(done), AccessWrite)
-		if e != OK {
-			return done, e
-		}
-		n := copy(unsafe.Slice((*byte)(ptr), left), src[done:])
-		done += n
-	}
-	return done, OK
+	return as.write(va, src, AccessWrite)
 }
 
 // Load writes src into the process's memory at va like CopyOut, but also
@@ -95,12 +83,22 @@ func (as *AddressSpace) CopyOut(va uint64, src []byte) (int, Errno) {
 //
 //go:nosplit
 func (as *AddressSpace) Load(va uint64, src []byte) (int, Errno) {
+	return as.write(va, src, AccessRead)
+}
+
+// write copies src into the process's memory at va, page by page, mapping
+// each page as a fault with access acc would: AccessWrite honours the
+// process's protections (CopyOut), AccessRead lets the kernel fill pages the
+// process may only read or execute (Load).
+//
+//go:nosplit
+func (as *AddressSpace) write(va uint64, src []byte, acc Access) (int, Errno) {
 	done := 0
 	for done < len(src) {
 		if va+uint64(done) < va {
 			return done, ErrRange
 		}
-		ptr, left, e := as.userPage(va+uint64(done), AccessRead)
+		ptr, left, e := as.userPage(va+uint64(done), acc)
 		if e != OK {
 			return done, e
 		}
