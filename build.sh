@@ -4,7 +4,11 @@
 #   ./build.sh            build the kernel ELF (out/kernel.elf) and the hosted tools
 #   ./build.sh run        boot armos in qemu-system-aarch64 -M virt (serial console here;
 #                         quit QEMU with Ctrl-A x). Extra words go to the kernel command
-#                         line, e.g. ./build.sh run selftest
+#                         line, e.g. ./build.sh run selftest; programs to run follow "--":
+#                           ./build.sh run -- hello
+#                           ./build.sh run --add path/to/prog -- prog arg1 arg2
+#                         (--add puts any static linux/arm64 binary into the boot image
+#                         as /bin/<its name>; several --add and "--" commands are fine)
 #   ./build.sh test       every host test, fuzz target (briefly) and guest test in QEMU
 #   ./build.sh bench      benchmarks: Go benchmarks + boot figures, out/bench.txt
 #
@@ -58,12 +62,31 @@ ensure_go() {
 }
 
 # build_kernel builds the kernel ELF with the stock toolchain as a linux/arm64 binary
-# linked at 0x40201000 so QEMU places the DTB at 0x40000000 (see docs/boot.md).
+# linked in the kernel's linear map, loaded at 0x40201000 so QEMU places the DTB at
+# 0x40000000 (see docs/boot.md; microkernel/internal/kbuild does both steps).
 build_kernel() {
 	mkdir -p "$OUT"
-	GOOS=linux GOARCH=arm64 go build -trimpath \
-		-ldflags "-T 0x40201000 -E main.boot -R 0x1000" \
-		-o "$OUT/kernel.elf" ./microkernel
+	go run ./microkernel/cmd/mkkernel -o "$OUT/kernel.elf"
+}
+
+# The programs every boot image carries, as /bin/<name>: the armos apps that run
+# today and the test programs (microkernel/guesttest/progs).
+IMAGE_PROGS="apps/hello microkernel/guesttest/progs/gort microkernel/guesttest/progs/exitcode
+	microkernel/guesttest/progs/spawn microkernel/guesttest/progs/pingpong
+	microkernel/guesttest/progs/badptr microkernel/guesttest/progs/memhog
+	microkernel/guesttest/progs/threadbomb microkernel/guesttest/progs/sysfuzz"
+
+# build_image EXTRA... builds the programs and packs them, plus EXTRA
+# (path-in-image=host-file words), into out/armos.img, the boot image QEMU hands
+# the kernel through fw_cfg.
+build_image() {
+	mkdir -p "$OUT/bin"
+	local items=() p
+	for p in $IMAGE_PROGS; do
+		GOOS=linux GOARCH=arm64 go build -trimpath -o "$OUT/bin/$(basename "$p")" "./$p"
+		items+=("/bin/$(basename "$p")=$OUT/bin/$(basename "$p")")
+	done
+	go run ./microkernel/cmd/mkimage -o "$OUT/armos.img" "${items[@]}" "$@"
 }
 
 build_host() {
@@ -74,19 +97,36 @@ build_host() {
 cmd_build() {
 	ensure_go
 	build_kernel
+	build_image
 	build_host
-	echo "build.sh: built $OUT/kernel.elf and $OUT/netd"
+	echo "build.sh: built $OUT/kernel.elf, $OUT/armos.img and $OUT/netd"
 }
 
 cmd_run() {
 	ensure_go
 	ensure_pkgs $RUN_PKGS
+	local words=() extra=()
+	while [ $# -gt 0 ]; do
+		case "$1" in
+		--add)
+			[ $# -ge 2 ] || { echo "build.sh: --add needs a file" >&2; exit 2; }
+			[ -f "$2" ] || { echo "build.sh: --add $2: no such file" >&2; exit 2; }
+			extra+=("/bin/$(basename "$2")=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")")
+			shift 2
+			;;
+		*)
+			words+=("$1")
+			shift
+			;;
+		esac
+	done
 	build_kernel
-	local append="${*:-}"
+	build_image "${extra[@]}"
 	exec qemu-system-aarch64 -M virt -cpu cortex-a72 -m "${ARMOS_MEM:-512M}" -nographic \
 		-netdev user,id=n0,hostfwd=udp:127.0.0.1:${ARMOS_ECHO_PORT:-5555}-:7 \
 		-device virtio-net-device,netdev=n0 \
-		-kernel "$OUT/kernel.elf" -append "$append"
+		-fw_cfg name=opt/armos/image,file="$OUT/armos.img" \
+		-kernel "$OUT/kernel.elf" -append "${words[*]:-}"
 }
 
 # fuzz_all runs every Fuzz target briefly: FUZZTIME executions each (default

@@ -6,6 +6,7 @@
 package main
 
 import (
+	"fmt"
 	"runtime"
 	"strings"
 	"syscall"
@@ -20,7 +21,22 @@ func main() {
 	m := readMachine()  // the device tree: RAM, UART, GIC, timer, virtio slots, RTC
 	report(m)           // the boot report: version, CPU, EL, memory, devices
 	args := bootArgs(m) // the kernel command line (-append)
+	fs := openImage()   // the boot image: programs to run
 	ready()             // "ready" with the time since entry and memory in use
+	if _, cmds := commands(m.Bootargs); len(cmds) > 0 {
+		// How each program started and ended is on the console; a
+		// program that cannot start is the program's failure, not the
+		// kernel's, so the kernel powers off cleanly either way.
+		if fs == nil {
+			fmt.Println("armos: no boot image: nothing to run")
+		} else {
+			runCommands(fs, cmds)
+		}
+		if args["wait"] {
+			select {}
+		}
+		rt.PowerOff(0)
+	}
 	switch {
 	case args["crash"]: // fault path test: an unrecovered nil dereference
 		crash()
@@ -31,21 +47,19 @@ func main() {
 	case args["selftest"]: // in-kernel test suite (guest tests parse its lines)
 		failed := selftest.Run(selftest.Options{Only: only(m)})
 		rt.PowerOff(exitStatus(failed))
-	case args["userhello"]: // the first user process: apps/hello at EL0
-		runHello()
-	case args["usercrash"]: // the same, dereferencing nil: only it is killed
-		runHello("crash")
 	case args["wait"]: // stay up (nothing else runs yet)
 		select {}
 	}
 	rt.PowerOff(0)
 }
 
-// bootArgs splits /chosen/bootargs into a set of words.
+// bootArgs splits the kernel's part of /chosen/bootargs (before any
+// "--") into a set of words.
 func bootArgs(m *fdt.Machine) map[string]bool {
 	set := map[string]bool{}
 	if m != nil {
-		for _, w := range strings.Fields(m.Bootargs) {
+		kernel, _ := commands(m.Bootargs)
+		for _, w := range kernel {
 			set[w] = true
 		}
 	}

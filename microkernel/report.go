@@ -48,7 +48,7 @@ func readMachine() *fdt.Machine {
 	}
 	for _, n := range t.FindCompatible(compatPL031) {
 		if regs, err := n.Reg(); err == nil && len(regs) > 0 {
-			secs := arch.Read32(uintptr(regs[0].Base) + rtcDR)
+			secs := arch.Read32(rt.DeviceAddr(regs[0].Base) + rtcDR)
 			rt.SetRealtimeBase(uint64(secs) * 1e9)
 			rtcLine = fmt.Sprintf("rtc: pl031 at %#x: %s", regs[0].Base, time.Unix(int64(secs), 0).UTC().Format(time.RFC3339))
 			break
@@ -103,10 +103,10 @@ func report(m *fdt.Machine) {
 	}
 	n := 0
 	for _, v := range m.Virtio {
-		if arch.Read32(uintptr(v.Base)+virtioMagic) != virtioMagicWord {
+		if arch.Read32(rt.DeviceAddr(v.Base)+virtioMagic) != virtioMagicWord {
 			continue
 		}
-		id := arch.Read32(uintptr(v.Base) + virtioDeviceID)
+		id := arch.Read32(rt.DeviceAddr(v.Base) + virtioDeviceID)
 		if id == 0 {
 			continue
 		}

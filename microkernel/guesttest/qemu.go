@@ -2,7 +2,7 @@
 // tests: the boot report, the in-kernel self-test suite on each supported
 // machine variant, the fault path, and boot benchmarks.
 //
-// BuildCommand is the authoritative way to build the kernel (build.sh runs
+// Build (kbuild.Build) is the authoritative way to build the kernel (build.sh runs
 // the same command line); Run starts QEMU with a timeout and returns the
 // console output.
 package guesttest
@@ -17,12 +17,9 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-)
 
-// LinkFlags are the linker flags of the kernel: text at 0x40201000 so that
-// QEMU puts the DTB at 0x40000000 below it, entry main.boot, 4 KiB segment
-// alignment.
-const LinkFlags = "-T 0x40201000 -E main.boot -R 0x1000"
+	"armos/microkernel/internal/kbuild"
+)
 
 // FailMarker is printed by the kernel before it stops because of a failure
 // (internal/rt.FailMarker).
@@ -54,27 +51,58 @@ func ModuleRoot() (string, error) {
 	}
 }
 
-// BuildCommand returns the command that builds the kernel ELF at output:
-//
-//	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 go build -ldflags "<LinkFlags>" -o output ./microkernel
-func BuildCommand(root, output string) *exec.Cmd {
-	cmd := exec.Command("go", "build", "-ldflags", LinkFlags, "-o", output, "./microkernel")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0")
-	return cmd
-}
-
-// Build builds the kernel into dir and returns the ELF's path.
+// Build builds the kernel into dir and returns the ELF's path
+// (kbuild.Build: the authoritative build, which build.sh runs too).
 func Build(dir string) (string, error) {
 	root, err := ModuleRoot()
 	if err != nil {
 		return "", err
 	}
 	out := filepath.Join(dir, "kernel.elf")
-	if b, err := BuildCommand(root, out).CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building the kernel: %v\n%s", err, b)
+	if err := kbuild.Build(root, out); err != nil {
+		return "", err
 	}
 	return out, nil
+}
+
+// BuildImage builds each Go package (module-relative, e.g.
+// "microkernel/guesttest/progs/gort") for linux/arm64 and packs them as
+// /bin/<base name> into a boot image in dir, plus extra image paths
+// mapped to host files. It returns the image's path.
+func BuildImage(dir string, pkgs []string, extra map[string]string) (string, error) {
+	root, err := ModuleRoot()
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		return "", err
+	}
+	args := []string{"run", "./microkernel/cmd/mkimage", "-o", filepath.Join(dir, "armos.img")}
+	for _, p := range pkgs {
+		out := filepath.Join(bin, filepath.Base(p))
+		cmd := exec.Command("go", "build", "-trimpath", "-o", out, "./"+p)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("building %s: %v\n%s", p, err, b)
+		}
+		args = append(args, "/bin/"+filepath.Base(p)+"="+out)
+	}
+	allowAny := false
+	for in, host := range extra {
+		args = append(args, in+"="+host)
+		allowAny = true
+	}
+	if allowAny {
+		args = append(args[:4], append([]string{"-allow-any"}, args[4:]...)...)
+	}
+	cmd := exec.Command("go", args...)
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("packing the boot image: %v\n%s", err, b)
+	}
+	return filepath.Join(dir, "armos.img"), nil
 }
 
 // Machine selects a QEMU virt configuration.
@@ -83,6 +111,7 @@ type Machine struct {
 	GICVersion     int    // 2 (default) or 3
 	Virtualization bool   // enter at EL2
 	Append         string // kernel command line
+	Image          string // boot image (fw_cfg opt/armos/image), if any
 	Extra          []string
 }
 
@@ -103,6 +132,9 @@ func (m Machine) Args(kernel string) []string {
 		"-nographic", "-no-reboot", "-net", "none", "-kernel", kernel}
 	if m.Append != "" {
 		args = append(args, "-append", m.Append)
+	}
+	if m.Image != "" {
+		args = append(args, "-fw_cfg", "name=opt/armos/image,file="+m.Image)
 	}
 	return append(args, m.Extra...)
 }

@@ -66,3 +66,21 @@ func ICCEOI(intid uint64)
 
 // WaitForInterrupt executes WFI.
 func WaitForInterrupt()
+
+// TLBIAll invalidates all EL1&0 TLB entries on every core (DSB ISHST,
+// TLBI VMALLE1IS, DSB ISH, ISB).
+func TLBIAll()
+
+// TLBIASID invalidates every non-global TLB entry of asid on every core.
+func TLBIASID(asid uint16)
+
+// TLBIRange invalidates the TLB entries of pages pages from va under asid
+// on every core, in the order the Arm ARM requires after descriptors were
+// cleared: DSB ISHST, TLBI VAE1IS per page, DSB ISH, ISB.
+func TLBIRange(va, pages uint64, asid uint16)
+
+// TLBIRangeGlobal is TLBIRange for global (kernel) entries: TLBI VAAE1IS.
+func TLBIRangeGlobal(va, pages uint64)
+
+// MMFR0 reads ID_AA64MMFR0_EL1 (memory model features: PARange, ASIDBits).
+func MMFR0() uint64

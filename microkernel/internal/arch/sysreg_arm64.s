@@ -166,3 +166,77 @@ TEXT ·WaitForInterrupt(SB),NOSPLIT,$0-0
 	DSB	$0xf
 	WFI
 	RET
+
+// func TLBIAll()
+// Invalidates every stage 1 EL1&0 TLB entry of every ASID on every core
+// (the inner shareable domain), after the table writes are visible.
+// Clobbers: nothing.
+TEXT ·TLBIAll(SB),NOSPLIT,$0-0
+	DSB	$0xa	// ISHST: descriptor writes before the invalidation
+	TLBI	VMALLE1IS
+	DSB	$0xb	// ISH: invalidation complete everywhere
+	ISB	$15
+	RET
+
+// func TLBIASID(asid uint16)
+// Invalidates every non-global entry of one ASID on every core.
+// Clobbers: R0.
+TEXT ·TLBIASID(SB),NOSPLIT,$0-2
+	MOVHU	asid+0(FP), R0
+	LSL	$48, R0
+	DSB	$0xa
+	TLBI	ASIDE1IS, R0
+	DSB	$0xb
+	ISB	$15
+	RET
+
+// func TLBIRange(va uint64, pages uint64, asid uint16)
+// Invalidates the entries for pages pages from va, of one ASID (non-global
+// entries; VAE1IS also invalidates the walk-cache entries for each VA).
+// Clobbers: R0, R1, R2.
+TEXT ·TLBIRange(SB),NOSPLIT,$0-18
+	MOVD	va+0(FP), R0
+	MOVD	pages+8(FP), R1
+	MOVHU	asid+16(FP), R2
+	LSR	$12, R0
+	UBFX	$0, R0, $44, R0	// VA[55:12] -> Xt[43:0]
+	ORR	R2<<48, R0
+	DSB	$0xa
+	CBZ	R1, done
+loop:
+	TLBI	VAE1IS, R0
+	ADD	$1, R0
+	SUB	$1, R1
+	CBNZ	R1, loop
+done:
+	DSB	$0xb
+	ISB	$15
+	RET
+
+// func TLBIRangeGlobal(va uint64, pages uint64)
+// Invalidates the entries for pages pages from va in every ASID, global
+// ones included (kernel mappings).
+// Clobbers: R0, R1.
+TEXT ·TLBIRangeGlobal(SB),NOSPLIT,$0-16
+	MOVD	va+0(FP), R0
+	MOVD	pages+8(FP), R1
+	LSR	$12, R0
+	UBFX	$0, R0, $44, R0
+	DSB	$0xa
+	CBZ	R1, done
+loop:
+	TLBI	VAAE1IS, R0
+	ADD	$1, R0
+	SUB	$1, R1
+	CBNZ	R1, loop
+done:
+	DSB	$0xb
+	ISB	$15
+	RET
+
+// func MMFR0() uint64
+// Clobbers: R0.
+TEXT ·MMFR0(SB),NOSPLIT,$0-8
+	MRS	ID_AA64MMFR0_EL1, R0
+	MOVD	R0, ret+0(FP)
+	RET

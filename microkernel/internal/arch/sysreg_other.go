@@ -86,3 +86,15 @@ func ICCEOI(intid uint64) {}
 
 // WaitForInterrupt does nothing on the host.
 func WaitForInterrupt() {}
+
+// TLB maintenance has nothing to do on the host; TLBICalls counts the calls
+// so host tests can check that code invalidates where it must.
+var TLBICalls uint64
+
+func TLBIAll()                                { TLBICalls++ }
+func TLBIASID(asid uint16)                    { TLBICalls++ }
+func TLBIRange(va, pages uint64, asid uint16) { TLBICalls++ }
+func TLBIRangeGlobal(va, pages uint64)        { TLBICalls++ }
+
+// MMFR0 on the host: 16-bit ASIDs, 48-bit physical addresses.
+func MMFR0() uint64 { return 0x25 }

@@ -1,99 +1,78 @@
 package mm
 
-// ASIDs hands out address space identifiers for TTBR0_EL1.ASID, so each
-// process's non-global (nG) TLB entries are kept apart and a context switch
-// needs no TLB flush. ASID 0 is reserved for the kernel's own address
-// space. Allocation is first-fit from a rotating cursor over a bitmap, so a
-// freed ASID is reused as late as possible (its stale TLB entries must
-// still be invalidated with TLBI ASIDE1IS before reuse: Free's caller does
-// that). When all are in use, Alloc fails with ErrFull and counts it; the
-// caller may then fall back to a shared ASID with full flushes.
+// ASIDSpace hands out address space identifiers (TTBR0_EL1.ASID) by
+// generation, so that each process's non-global TLB entries stay apart and
+// switching between processes flushes nothing.
+//
+// A process keeps the ASID it was given for as long as the generation it
+// got it in is current. ASIDs are handed out in order and never reused
+// within a generation, so a process that dies needs no TLB invalidation for
+// its ASID to be safe: nobody can run under that ASID again until the
+// space rolls over. When the numbers run out, the generation advances and
+// the caller flushes the whole TLB once; every process then gets a fresh
+// ASID the next time it is switched in (Use with its stale tag).
+//
+// ASID 0 belongs to the kernel, whose tables hold only global entries.
+// With more than one CPU, a rollover must also keep the ASIDs active on the
+// other CPUs (as Linux does); armos runs one CPU today.
 //
 // The zero value is unusable until Init. Callers serialize access.
-type ASIDs struct {
-	bits  [MaxASIDs / 64]uint64 // bit set = in use
-	limit uint32                // number of ASIDs: 256 or 65536
-	next  uint32                // where the next search starts
-	used  uint32
-	fails uint64
+type ASIDSpace struct {
+	gen       uint64 // current generation, from 1
+	next      uint32 // next ASID to hand out in this generation
+	limit     uint32 // number of ASIDs: 1<<8 or 1<<16 (or fewer, for tests)
+	rollovers uint64
+}
+
+// ASIDTag is what a process keeps: its ASID and the generation it is valid in.
+type ASIDTag struct {
+	Gen  uint64
+	ASID uint16
 }
 
 // MaxASIDs is the number of ASIDs with 16-bit ASIDs (TCR_EL1.AS = 1);
 // with 8-bit ASIDs (AS = 0) there are 256.
 const MaxASIDs = 1 << 16
 
-// Init resets the allocator for 8- or 16-bit ASIDs and reserves ASID 0.
+// Init starts generation 1 with limit ASIDs (at least 2: 0 is the kernel's
+// and at least one for processes; at most MaxASIDs).
 //
 //go:nosplit
-func (a *ASIDs) Init(bits int) Errno {
-	*a = ASIDs{}
-	switch bits {
-	case 8:
-		a.limit = 256
-	case 16:
-		a.limit = MaxASIDs
-	default:
+func (s *ASIDSpace) Init(limit uint32) Errno {
+	if limit < 2 || limit > MaxASIDs {
 		return ErrInvalid
 	}
-	a.bits[0] = 1 // ASID 0: the kernel
-	a.used = 1
-	a.next = 1
+	*s = ASIDSpace{gen: 1, next: 1, limit: limit}
 	return OK
 }
 
-// Alloc returns a free ASID (never 0). Full bitmap words are skipped, so a
-// search costs at most limit/64 word tests plus one word's bits.
+// Use returns the ASID to run tag's address space with, assigning a new
+// one when tag is from an older generation (or new). flushAll reports that
+// the generation rolled over: the caller must invalidate every non-global
+// TLB entry (TLBI VMALLE1IS) before running under the returned ASID.
 //
 //go:nosplit
-func (a *ASIDs) Alloc() (uint16, Errno) {
-	if a.limit == 0 || a.used >= a.limit {
-		a.fails++
-		return 0, ErrFull
+func (s *ASIDSpace) Use(tag *ASIDTag) (asid uint16, flushAll bool) {
+	if tag.Gen == s.gen && tag.ASID != 0 {
+		return tag.ASID, false
 	}
-	for k := uint32(0); k < a.limit; k++ {
-		id := (a.next + k) % a.limit
-		w, b := id/64, id%64
-		if w >= uint32(len(a.bits)) {
-			break
-		}
-		if b == 0 && a.bits[w] == ^uint64(0) {
-			k += 63 // whole word in use
-			continue
-		}
-		if a.bits[w]&(1<<b) == 0 {
-			a.bits[w] |= 1 << b
-			a.used++
-			a.next = (id + 1) % a.limit
-			return uint16(id), OK
-		}
+	if s.next >= s.limit {
+		s.gen++
+		s.next = 1
+		s.rollovers++
+		flushAll = true
 	}
-	a.fails++
-	return 0, ErrFull
+	tag.Gen, tag.ASID = s.gen, uint16(s.next)
+	s.next++
+	return tag.ASID, flushAll
 }
 
-// Free releases id. Freeing 0, an ASID out of range or one not in use is
-// refused (ErrInvalid / ErrDoubleFree).
+// Generation returns the current generation.
 //
 //go:nosplit
-func (a *ASIDs) Free(id uint16) Errno {
-	if id == 0 || uint32(id) >= a.limit {
-		return ErrInvalid
-	}
-	w, b := uint32(id)/64, uint32(id)%64
-	if w >= uint32(len(a.bits)) || a.bits[w]&(1<<b) == 0 {
-		return ErrDoubleFree
-	}
-	a.bits[w] &^= 1 << b
-	a.used--
-	return OK
-}
+func (s *ASIDSpace) Generation() uint64 { return s.gen }
 
-// InUse returns the number of ASIDs allocated, the kernel's included.
+// Rollovers returns how many times the space ran out and started over.
 //
 //go:nosplit
-func (a *ASIDs) InUse() uint32 { return a.used }
-
-// Failures returns how many Alloc calls found no free ASID.
-//
-//go:nosplit
-func (a *ASIDs) Failures() uint64 { return a.fails }
+func (s *ASIDSpace) Rollovers() uint64 { return s.rollovers }

@@ -6,50 +6,54 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestASIDs(t *testing.T) {
-	var a ASIDs
-	_, e := a.Alloc()
-	require.Equal(t, ErrFull, e, "zero value is empty")
-	require.Equal(t, ErrInvalid, a.Init(12))
-	require.Equal(t, OK, a.Init(8))
-	seen := map[uint16]bool{}
-	for range 255 {
-		id, e := a.Alloc()
-		require.Equal(t, OK, e)
-		require.NotZero(t, id, "0 is the kernel's")
-		require.False(t, seen[id])
-		seen[id] = true
-	}
-	_, e = a.Alloc()
-	require.Equal(t, ErrFull, e)
-	require.Equal(t, uint64(1), a.Failures(), "Init reset the counter")
-	require.Equal(t, uint32(256), a.InUse())
-
-	require.Equal(t, OK, a.Free(17))
-	require.Equal(t, ErrDoubleFree, a.Free(17))
-	require.Equal(t, ErrInvalid, a.Free(0))
-	require.Equal(t, ErrInvalid, a.Free(256))
-	id, e := a.Alloc()
-	require.Equal(t, OK, e)
-	require.Equal(t, uint16(17), id)
-
-	// Freed ASIDs are reused as late as possible.
-	require.Equal(t, OK, a.Init(16))
-	x, _ := a.Alloc()
-	y, _ := a.Alloc()
-	require.Equal(t, OK, a.Free(x))
-	z, _ := a.Alloc()
-	require.Equal(t, uint16(1), x)
-	require.Equal(t, uint16(2), y)
-	require.Equal(t, uint16(3), z, "the cursor moves on instead of reusing 1")
+func TestASIDSpaceKeepsTagsWithinAGeneration(t *testing.T) {
+	var s ASIDSpace
+	require.Equal(t, ErrInvalid, s.Init(1))
+	require.Equal(t, ErrInvalid, s.Init(MaxASIDs+1))
+	require.Equal(t, OK, s.Init(256))
+	var a, b ASIDTag
+	ia, flush := s.Use(&a)
+	require.False(t, flush)
+	require.Equal(t, uint16(1), ia, "ASID 0 is the kernel's")
+	ib, _ := s.Use(&b)
+	require.Equal(t, uint16(2), ib)
+	again, flush := s.Use(&a)
+	require.Equal(t, ia, again, "a current tag keeps its ASID")
+	require.False(t, flush)
 }
 
-func BenchmarkASIDAllocFree(b *testing.B) {
-	var a ASIDs
-	require.Equal(b, OK, a.Init(16))
-	b.ReportAllocs()
-	for b.Loop() {
-		id, _ := a.Alloc()
-		_ = a.Free(id)
+// TestASIDSpaceRollover exhausts a small space: the next request starts a
+// new generation (flush once), and stale tags get fresh, distinct ASIDs.
+func TestASIDSpaceRollover(t *testing.T) {
+	var s ASIDSpace
+	require.Equal(t, OK, s.Init(4)) // ASIDs 1..3 for processes
+	tags := make([]ASIDTag, 5)
+	for i := 0; i < 3; i++ {
+		_, flush := s.Use(&tags[i])
+		require.False(t, flush)
+	}
+	id, flush := s.Use(&tags[3])
+	require.True(t, flush, "the fourth process forces a rollover")
+	require.Equal(t, uint16(1), id)
+	require.Equal(t, uint64(2), s.Generation())
+	require.Equal(t, uint64(1), s.Rollovers())
+	seen := map[uint16]bool{id: true}
+	for _, i := range []int{0, 1} { // stale tags from generation 1
+		id, flush := s.Use(&tags[i])
+		require.False(t, flush)
+		require.False(t, seen[id], "ASIDs within a generation are distinct")
+		seen[id] = true
+	}
+	_, flush = s.Use(&tags[2])
+	require.True(t, flush, "and the space rolls over again")
+}
+
+func TestASIDSpaceNeverHandsOutZero(t *testing.T) {
+	var s ASIDSpace
+	require.Equal(t, OK, s.Init(2))
+	for i := 0; i < 10; i++ {
+		var tag ASIDTag
+		id, _ := s.Use(&tag)
+		require.NotZero(t, id)
 	}
 }

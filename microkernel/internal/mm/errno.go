@@ -23,6 +23,8 @@ const (
 	ErrBorrowed           // the address lies in a table shared from another PageTable
 	ErrNoVMA              // no region covers the address
 	ErrAccess             // the region's protection forbids the access
+	ErrBatchFull          // a FreeBatch filled up: flush the TLB, release it and resume
+	ErrLimit              // the address space's memory limit is reached
 	numErrno
 )
 
@@ -42,6 +44,8 @@ var errnoText = [numErrno]string{
 	ErrBorrowed:     "mm: address in a shared (borrowed) table",
 	ErrNoVMA:        "mm: no mapping region at address",
 	ErrAccess:       "mm: access not permitted by region protection",
+	ErrBatchFull:    "mm: free batch full (resume after TLB invalidation)",
+	ErrLimit:        "mm: address space memory limit reached",
 }
 
 // Error returns the text of e.

@@ -1,5 +1,7 @@
 package mm
 
+import "unsafe"
+
 // PageTable builds a 4-level VMSAv8-64 stage 1 translation table (4 KiB
 // granule, 48-bit VA) for TTBR0_EL1, allocating table pages from a
 // PhysMem. Each table page's PhysMem tag counts its valid entries, so a
@@ -12,15 +14,29 @@ package mm
 //
 // The zero PageTable is unusable until Init. Callers serialize access.
 type PageTable struct {
-	pm    *PhysMem
-	root  uint64
-	stats PageTableStats
+	// pmAddr is the PhysMem's address as an integer, not a pointer: page
+	// tables live in memory the garbage collector does not manage
+	// (processes in the kernel) and are written by trap code, which must
+	// never store a Go pointer (a write barrier would call into the
+	// runtime). The PhysMem must stay alive and in place (a global, or an
+	// object its owner keeps referenced: Go's collector does not move).
+	pmAddr uintptr
+	root   uint64
+	stats  PageTableStats
+}
+
+// phys returns the PhysMem the table allocates from, or nil.
+//
+//go:nosplit
+func (t *PageTable) phys() *PhysMem {
+	return *(**PhysMem)(unsafe.Pointer(&t.pmAddr))
 }
 
 // PageTableStats are a PageTable's counters.
 type PageTableStats struct {
 	Tables     uint64 // table pages currently owned (root included)
 	Pages      uint64 // valid level 3 page descriptors
+	Owned      uint64 // of those, pages mapped with AttrSWOwned (freed with the mapping)
 	Blocks     uint64 // valid level 1/2 block descriptors
 	AllocFails uint64 // table allocations that failed
 }
@@ -38,7 +54,7 @@ func (t *PageTable) Init(pm *PhysMem) Errno {
 		return e
 	}
 	pm.SetTag(root, 0)
-	t.pm, t.root = pm, root
+	t.pmAddr, t.root = uintptr(unsafe.Pointer(pm)), root
 	t.stats.Tables = 1
 	return OK
 }
@@ -63,16 +79,16 @@ func (t *PageTable) Stats() PageTableStats { return t.stats }
 //
 //go:nosplit
 func (t *PageTable) tbl(pa uint64) *[512]uint64 {
-	if t.pm == nil {
+	if t.phys() == nil {
 		return nil
 	}
-	return t.pm.win.table(pa)
+	return t.phys().win.table(pa)
 }
 
 //go:nosplit
 func (t *PageTable) addCount(tablePA uint64, delta int32) {
-	n, _ := t.pm.Tag(tablePA)
-	t.pm.SetTag(tablePA, uint32(int32(n)+delta))
+	n, _ := t.phys().Tag(tablePA)
+	t.phys().SetTag(tablePA, uint32(int32(n)+delta))
 }
 
 // checkMap validates a request to map size bytes at va -> pa.
@@ -121,12 +137,12 @@ func (t *PageTable) descend(va uint64, level int, create bool, p *path) (uint64,
 			if !create {
 				return 0, ErrNotMapped
 			}
-			next, e := t.pm.AllocZeroed()
+			next, e := t.phys().AllocZeroed()
 			if e != OK {
 				t.stats.AllocFails++
 				return 0, e
 			}
-			t.pm.SetTag(next, 0)
+			t.phys().SetTag(next, 0)
 			t.stats.Tables++
 			tb[i] = next | DescValid | DescTable
 			t.addCount(cur, 1)
@@ -148,11 +164,14 @@ func (t *PageTable) descend(va uint64, level int, create bool, p *path) (uint64,
 
 // prune frees the tables on p from level `from` upward while they are
 // empty. Borrowed tables are never reached (walks that create refuse them).
+// With a batch, the freed table pages go there (walk caches may still
+// hold them until the caller's TLB invalidation); without, they are freed
+// at once. A prune frees at most three tables.
 //
 //go:nosplit
-func (t *PageTable) prune(p *path, from int) {
+func (t *PageTable) prune(p *path, from int, b *FreeBatch) {
 	for l := from; l > 0; l-- {
-		n, ok := t.pm.Tag(p.tables[l])
+		n, ok := t.phys().Tag(p.tables[l])
 		if !ok || n != 0 {
 			return
 		}
@@ -162,8 +181,11 @@ func (t *PageTable) prune(p *path, from int) {
 		}
 		parent[p.idx[l-1]] = 0
 		t.addCount(p.tables[l-1], -1)
-		if t.pm.Free(p.tables[l]) == OK {
-			t.stats.Tables--
+		t.stats.Tables--
+		if b != nil {
+			b.add(p.tables[l])
+		} else {
+			t.phys().Free(p.tables[l])
 		}
 	}
 }
@@ -172,7 +194,7 @@ func (t *PageTable) prune(p *path, from int) {
 //
 //go:nosplit
 func (t *PageTable) mapAt(va, pa uint64, attr Attr, level int) Errno {
-	if t.pm == nil || t.root == 0 {
+	if t.phys() == nil || t.root == 0 {
 		return ErrInvalid
 	}
 	if e := checkMap(va, pa, levelSize(level), attr); e != OK {
@@ -181,7 +203,7 @@ func (t *PageTable) mapAt(va, pa uint64, attr Attr, level int) Errno {
 	var p path
 	tpa, e := t.descend(va, level, true, &p)
 	if e != OK {
-		t.prune(&p, p.top) // free tables this call created
+		t.prune(&p, p.top, nil) // free tables this call created (never used by a walk)
 		return e
 	}
 	tb := t.tbl(tpa)
@@ -196,6 +218,9 @@ func (t *PageTable) mapAt(va, pa uint64, attr Attr, level int) Errno {
 	if level == 3 {
 		d |= DescPage
 		t.stats.Pages++
+		if attr&AttrSWOwned != 0 {
+			t.stats.Owned++
+		}
 	} else {
 		t.stats.Blocks++
 	}
@@ -273,7 +298,7 @@ func (t *PageTable) MapRange(va, pa, size uint64, attr Attr, blocks bool) Errno 
 //
 //go:nosplit
 func (t *PageTable) Lookup(va uint64) (uint64, Attr, bool) {
-	if va >= VALimit || t.pm == nil {
+	if va >= VALimit || t.phys() == nil {
 		return 0, 0, false
 	}
 	cur := t.root
@@ -300,7 +325,9 @@ func (t *PageTable) Lookup(va uint64) (uint64, Attr, bool) {
 }
 
 // Unmap removes the page mapping at va and returns the physical page it
-// mapped (the caller frees it if it owns it). Tables left empty are freed.
+// mapped (the caller frees it if it owns it). Tables left empty are freed
+// at once, so use it only on a table no TLB holds; live tables go through
+// UnmapRangeBatch.
 // It fails with ErrNotMapped, ErrBlock (va is inside a block: blocks are
 // not split), ErrBorrowed, or ErrAlign/ErrRange.
 //
@@ -312,7 +339,7 @@ func (t *PageTable) Unmap(va uint64) (uint64, Errno) {
 	if va >= VALimit {
 		return 0, ErrRange
 	}
-	if t.pm == nil {
+	if t.phys() == nil {
 		return 0, ErrInvalid
 	}
 	var p path
@@ -347,29 +374,63 @@ func (t *PageTable) Unmap(va uint64) (uint64, Errno) {
 	}
 	tb[i] = 0
 	t.stats.Pages--
+	if Attr(d)&AttrSWOwned != 0 {
+		t.stats.Owned--
+	}
 	t.addCount(cur, -1)
-	t.prune(&p, 3)
+	t.prune(&p, 3, nil)
 	return d & AddrMask, OK
 }
 
-// UnmapRange removes every mapping in [va, va+size), skipping holes
+// UnmapRange removes every mapping in [va, va+size) of a table no TLB
+// holds (being built, or never loaded), freeing emptied tables and, with
+// freeOwned, the pages mapped with AttrSWOwned at once. It returns the
+// number of 4 KiB pages' worth of address space unmapped. Live tables use
+// UnmapRangeBatch, which defers every free until after the TLB flush.
+// Not nosplit: its batch is bigger than the nosplit stack allowance.
+func (t *PageTable) UnmapRange(va, size uint64, freeOwned bool) (uint64, Errno) {
+	var b FreeBatch
+	total := uint64(0)
+	for {
+		n, next, e := t.unmapRange(va, size, &b, freeOwned)
+		total += n
+		b.Release(t.phys())
+		if e != ErrBatchFull {
+			return total, e
+		}
+		size -= next - va
+		va = next
+	}
+}
+
+// UnmapRangeBatch removes every mapping in [va, va+size), skipping holes
 // quickly (a missing table skips its whole span). Blocks are removed when
 // the range covers them entirely; a partial overlap stops the walk with
-// ErrBlock. Borrowed tables are skipped untouched. With freeOwned, pages
-// mapped with AttrSWOwned are returned to the PhysMem. It returns the
-// number of 4 KiB pages' worth of address space unmapped; when it is
-// non-zero the caller must invalidate the TLB.
+// ErrBlock. Borrowed tables are skipped untouched. Pages mapped with
+// AttrSWOwned and tables left empty are put into b, not freed: the caller
+// invalidates the TLB for the range and then calls b.Release. When b fills
+// up, it stops with ErrBatchFull and returns next, the address to resume
+// from once b is released. pages is the number of 4 KiB pages' worth of
+// address space unmapped by this call (non-zero: the TLB needs
+// invalidating).
 //
 //go:nosplit
-func (t *PageTable) UnmapRange(va, size uint64, freeOwned bool) (uint64, Errno) {
+func (t *PageTable) UnmapRangeBatch(va, size uint64, b *FreeBatch) (pages, next uint64, e Errno) {
+	return t.unmapRange(va, size, b, true)
+}
+
+// unmapRange is UnmapRangeBatch; owned pages go into b only with freeOwned.
+//
+//go:nosplit
+func (t *PageTable) unmapRange(va, size uint64, b *FreeBatch, freeOwned bool) (uint64, uint64, Errno) {
 	if va&pageMask != 0 || size&pageMask != 0 {
-		return 0, ErrAlign
+		return 0, va, ErrAlign
 	}
 	if va >= VALimit || VALimit-va < size {
-		return 0, ErrRange
+		return 0, va, ErrRange
 	}
-	if t.pm == nil {
-		return 0, ErrInvalid
+	if t.phys() == nil || b == nil {
+		return 0, va, ErrInvalid
 	}
 	end := va + size
 	pages := uint64(0)
@@ -380,7 +441,7 @@ func (t *PageTable) UnmapRange(va, size uint64, freeOwned bool) (uint64, Errno) 
 		for l := 0; l < 4 && !advanced; l++ {
 			tb := t.tbl(tpa)
 			if tb == nil {
-				return pages, ErrRange
+				return pages, cur, ErrRange
 			}
 			i := indexAt(cur, l)
 			p.tables[l], p.idx[l] = tpa, i
@@ -393,20 +454,28 @@ func (t *PageTable) UnmapRange(va, size uint64, freeOwned bool) (uint64, Errno) 
 				advanced = true
 			case l == 3 || d&descType == DescValid: // leaf
 				if cur&(span-1) != 0 || end-cur < span {
-					return pages, ErrBlock
+					return pages, cur, ErrBlock
+				}
+				// Room for this page and the up to three tables its
+				// removal may empty.
+				if b.n+4 > FreeBatchCap {
+					return pages, cur, ErrBatchFull
 				}
 				tb[i] = 0
 				t.addCount(tpa, -1)
 				if l == 3 {
 					t.stats.Pages--
-					if freeOwned && Attr(d)&AttrSWOwned != 0 {
-						t.pm.Free(d & AddrMask)
+					if Attr(d)&AttrSWOwned != 0 {
+						t.stats.Owned--
+						if freeOwned {
+							b.add(d & AddrMask)
+						}
 					}
 				} else {
 					t.stats.Blocks--
 				}
 				pages += span >> PageShift
-				t.prune(&p, l)
+				t.prune(&p, l, b)
 				cur = next
 				advanced = true
 			default:
@@ -417,5 +486,5 @@ func (t *PageTable) UnmapRange(va, size uint64, freeOwned bool) (uint64, Errno) 
 			break
 		}
 	}
-	return pages, OK
+	return pages, end, OK
 }

@@ -7,15 +7,19 @@ package mm
 // access faults in a zero page again, which is what the Go runtime expects
 // of DONTNEED).
 //
-// Whenever a call returns a non-zero page count, the caller must invalidate
-// the TLB for this address space (TLBI ASIDE1IS, or VAE1IS per page) before
-// the freed pages can be reused safely — they are already back in the
-// PhysMem, so do it before re-enabling interrupts or releasing the lock.
+// Calls that remove or change mappings take an Invalidate: it runs after
+// the descriptors are cleared and before the pages behind them go back to
+// the PhysMem (see FreeBatch), so no TLB can reach a page once it is
+// reused.
 type AddressSpace struct {
 	PT     PageTable
 	VMAs   VMATable
 	kernel bool
-	stats  SpaceStats
+	// Limit caps the pages the space may own (data pages it faulted in
+	// plus its table pages); 0 means no limit. A fault beyond it fails
+	// with FaultLimit.
+	Limit uint64
+	stats SpaceStats
 }
 
 // SpaceStats are an AddressSpace's counters.
@@ -26,6 +30,7 @@ type SpaceStats struct {
 	SegvMap   uint64 // faults outside every region
 	SegvAcc   uint64 // faults the region's protection forbids
 	OOM       uint64 // faults that found no free page or table
+	LimitHits uint64 // faults refused because the space reached its Limit
 	MapErrors uint64 // faults in a region the table cannot map (block or borrowed range)
 	Zapped    uint64 // pages unmapped by Munmap/Madvise/MapFixed
 }
@@ -47,6 +52,8 @@ const (
 	FaultSegvAccErr
 	// FaultOOM: no memory for the page or a table (SIGBUS / kill).
 	FaultOOM
+	// FaultLimit: the address space owns Limit pages already (kill).
+	FaultLimit
 )
 
 // Access is the kind of access that faulted.
@@ -83,6 +90,40 @@ func (as *AddressSpace) Init(pm *PhysMem, lo, hi uint64, kernel bool) Errno {
 //
 //go:nosplit
 func (as *AddressSpace) Stats() SpaceStats { return as.stats }
+
+// OwnedPages returns the physical pages the space holds: the data pages it
+// owns plus its translation tables (the root included; borrowed tables are
+// not counted).
+//
+//go:nosplit
+func (as *AddressSpace) OwnedPages() uint64 {
+	st := as.PT.Stats()
+	return st.Owned + st.Tables
+}
+
+// unmap removes every mapping in [va, va+size) batch by batch: clear the
+// descriptors, invalidate the TLB (inv), then free the pages. It returns
+// the pages' worth of address space unmapped. Not nosplit: the batch is
+// bigger than the nosplit stack allowance (in trap context the fake g's
+// zero stack guard makes the prologue pass; the exception stack has room).
+func (as *AddressSpace) unmap(va, size uint64, inv Invalidate) (uint64, Errno) {
+	var b FreeBatch
+	total := uint64(0)
+	for {
+		n, next, e := as.PT.UnmapRangeBatch(va, size, &b)
+		total += n
+		if inv != nil && (n != 0 || b.Len() != 0) {
+			inv(va, next-va)
+		}
+		b.Release(as.PT.phys())
+		if e != ErrBatchFull {
+			as.stats.Zapped += total
+			return total, e
+		}
+		size -= next - va
+		va = next
+	}
+}
 
 // AttrFor returns the descriptor attributes for pages of a region with
 // prot (meaningless for ProtNone, which is never mapped).
@@ -137,9 +178,9 @@ func attrAllows(a Attr, acc Access, kernel bool) bool {
 	return true
 }
 
-// Fault handles a translation or permission fault at va for acc.
-//
-//go:nosplit
+// Fault handles a translation or permission fault at va for acc. (Not
+// nosplit: its callers' chains would exceed the nosplit allowance; in trap
+// context the fake g's zero stack guard makes its prologue pass.)
 func (as *AddressSpace) Fault(va uint64, acc Access) FaultResult {
 	as.stats.Faults++
 	r, ok := as.VMAs.Find(va)
@@ -160,13 +201,18 @@ func (as *AddressSpace) Fault(va uint64, acc Access) FaultResult {
 		as.stats.SegvAcc++
 		return FaultSegvAccErr
 	}
-	pa, e := as.PT.pm.AllocZeroed()
+	// The page and up to three new tables must fit the limit.
+	if as.Limit != 0 && as.OwnedPages()+4 > as.Limit {
+		as.stats.LimitHits++
+		return FaultLimit
+	}
+	pa, e := as.PT.phys().AllocZeroed()
 	if e != OK {
 		as.stats.OOM++
 		return FaultOOM
 	}
 	if e := as.PT.Map(page, pa, AttrFor(r.Prot, as.kernel)|AttrSWOwned); e != OK {
-		as.PT.pm.Free(pa)
+		as.PT.phys().Free(pa)
 		if e == ErrNoMemory {
 			as.stats.OOM++
 			return FaultOOM
@@ -182,12 +228,12 @@ func (as *AddressSpace) Fault(va uint64, acc Access) FaultResult {
 
 // Mmap creates a region of length bytes (rounded up to pages) with prot.
 // With fixed, it goes exactly at hint, replacing any regions and dropping
-// their pages (MAP_FIXED); otherwise hint is honoured if free, else the
-// lowest fitting gap is used. It returns the address and the number of
-// pages dropped (non-zero => TLB invalidation needed).
+// their pages (MAP_FIXED, invalidated through inv); otherwise hint is
+// honoured if free, else the lowest fitting gap is used. It returns the
+// address and the number of pages dropped.
 //
 //go:nosplit
-func (as *AddressSpace) Mmap(hint, length uint64, prot Prot, flags uint8, fixed bool) (uint64, uint64, Errno) {
+func (as *AddressSpace) Mmap(hint, length uint64, prot Prot, flags uint8, fixed bool, inv Invalidate) (uint64, uint64, Errno) {
 	if length == 0 || length+pageMask < length {
 		return 0, 0, ErrInvalid
 	}
@@ -199,8 +245,7 @@ func (as *AddressSpace) Mmap(hint, length uint64, prot Prot, flags uint8, fixed 
 	if e := as.VMAs.CanSet(hint, length, prot, flags); e != OK {
 		return 0, 0, e
 	}
-	n, e := as.PT.UnmapRange(hint, length, true)
-	as.stats.Zapped += n
+	n, e := as.unmap(hint, length, inv)
 	if e != OK {
 		return 0, n, e
 	}
@@ -211,7 +256,7 @@ func (as *AddressSpace) Mmap(hint, length uint64, prot Prot, flags uint8, fixed 
 // and pages. Holes are fine. It returns the number of pages dropped.
 //
 //go:nosplit
-func (as *AddressSpace) Munmap(addr, length uint64) (uint64, Errno) {
+func (as *AddressSpace) Munmap(addr, length uint64, inv Invalidate) (uint64, Errno) {
 	if length == 0 || length+pageMask < length {
 		return 0, ErrInvalid
 	}
@@ -219,8 +264,7 @@ func (as *AddressSpace) Munmap(addr, length uint64) (uint64, Errno) {
 	if e := as.VMAs.CanClear(addr, length); e != OK {
 		return 0, e
 	}
-	n, e := as.PT.UnmapRange(addr, length, true)
-	as.stats.Zapped += n
+	n, e := as.unmap(addr, length, inv)
 	if e != OK {
 		return n, e
 	}
@@ -232,8 +276,8 @@ func (as *AddressSpace) Munmap(addr, length uint64) (uint64, Errno) {
 // the number of pages dropped.
 //
 //go:nosplit
-func (as *AddressSpace) MadviseDontneed(addr, length uint64) (uint64, Errno) {
-	return as.Zap(addr, length)
+func (as *AddressSpace) MadviseDontneed(addr, length uint64, inv Invalidate) (uint64, Errno) {
+	return as.Zap(addr, length, inv)
 }
 
 // Zap unmaps every page in [addr, addr+length) (length rounded up to
@@ -241,7 +285,7 @@ func (as *AddressSpace) MadviseDontneed(addr, length uint64) (uint64, Errno) {
 // alone. It is the common core of munmap, MAP_FIXED and MADV_DONTNEED.
 //
 //go:nosplit
-func (as *AddressSpace) Zap(addr, length uint64) (uint64, Errno) {
+func (as *AddressSpace) Zap(addr, length uint64, inv Invalidate) (uint64, Errno) {
 	if length == 0 || length+pageMask < length {
 		return 0, ErrInvalid
 	}
@@ -253,18 +297,16 @@ func (as *AddressSpace) Zap(addr, length uint64) (uint64, Errno) {
 	if addr < lo || addr > hi || hi-addr < length {
 		return 0, ErrRange
 	}
-	n, e := as.PT.UnmapRange(addr, length, true)
-	as.stats.Zapped += n
-	return n, e
+	return as.unmap(addr, length, inv)
 }
 
 // Mprotect changes the protection of [addr, addr+length), which must be
 // fully covered by regions, and rewrites the descriptors of pages already
-// present (ProtNone drops them). It returns the number of descriptors
-// changed or dropped.
+// present (ProtNone drops them), invalidating them through inv. It
+// returns the number of descriptors changed or dropped.
 //
 //go:nosplit
-func (as *AddressSpace) Mprotect(addr, length uint64, prot Prot) (uint64, Errno) {
+func (as *AddressSpace) Mprotect(addr, length uint64, prot Prot, inv Invalidate) (uint64, Errno) {
 	if length == 0 || length+pageMask < length {
 		return 0, ErrInvalid
 	}
@@ -273,11 +315,16 @@ func (as *AddressSpace) Mprotect(addr, length uint64, prot Prot) (uint64, Errno)
 		return 0, e
 	}
 	if prot == ProtNone {
-		n, e := as.PT.UnmapRange(addr, length, true)
-		as.stats.Zapped += n
-		return n, e
+		return as.unmap(addr, length, inv)
 	}
-	return as.PT.Protect(addr, length, AttrFor(prot, as.kernel))
+	// Only permissions change (valid to valid, same output address and
+	// memory type): no break-before-make, but stale permissive entries
+	// must go before the call returns.
+	n, e := as.PT.Protect(addr, length, AttrFor(prot, as.kernel))
+	if n != 0 && inv != nil {
+		inv(addr, length)
+	}
+	return n, e
 }
 
 // Destroy frees every page and table of the address space (borrowed

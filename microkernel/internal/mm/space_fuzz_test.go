@@ -38,19 +38,19 @@ func FuzzAddressSpace(f *testing.F) {
 			prot := Prot(arg % 8)
 			switch op {
 			case 0:
-				if _, _, e := as.Mmap(addr, length, prot, arg>>6, arg&8 != 0); e == OK && arg&8 != 0 {
+				if _, _, e := as.Mmap(addr, length, prot, arg>>6, arg&8 != 0, nil); e == OK && arg&8 != 0 {
 					drop(addr, length)
 				}
 			case 1:
-				if _, e := as.Munmap(addr, length); e == OK {
+				if _, e := as.Munmap(addr, length, nil); e == OK {
 					drop(addr, length)
 				}
 			case 2:
-				if _, e := as.MadviseDontneed(addr, length); e == OK {
+				if _, e := as.MadviseDontneed(addr, length, nil); e == OK {
 					drop(addr, length)
 				}
 			case 3:
-				if _, e := as.Mprotect(addr, length, prot); e == OK && prot == ProtNone {
+				if _, e := as.Mprotect(addr, length, prot, nil); e == OK && prot == ProtNone {
 					drop(addr, length)
 				}
 			case 6: // CopyOut a pattern at an unaligned address

@@ -24,14 +24,14 @@ func TestDemandZeroFault(t *testing.T) {
 	base := p.Stats().Used
 	// The Go runtime's pattern: a large PROT_NONE reservation at a hint...
 	const hint = 0xc000000000
-	addr, n, e := as.Mmap(hint, 64<<20, ProtNone, 0, false)
+	addr, n, e := as.Mmap(hint, 64<<20, ProtNone, 0, false, nil)
 	require.Equal(t, OK, e)
 	require.Equal(t, uint64(hint), addr)
 	require.Zero(t, n)
 	require.Equal(t, FaultSegvAccErr, as.Fault(addr, AccessRead), "PROT_NONE faults are SIGSEGV")
 
 	// ...then a MAP_FIXED RW commit of its first 4 MiB.
-	_, _, e = as.Mmap(addr, 4<<20, ProtRead|ProtWrite, 0, true)
+	_, _, e = as.Mmap(addr, 4<<20, ProtRead|ProtWrite, 0, true, nil)
 	require.Equal(t, OK, e)
 	require.Equal(t, base, p.Stats().Used, "mmap allocates nothing")
 
@@ -49,7 +49,7 @@ func TestDemandZeroFault(t *testing.T) {
 	require.Equal(t, FaultSegvMapErr, as.Fault(^uint64(0), AccessRead))
 
 	// madvise(DONTNEED): the page goes back to the allocator, the next touch sees zeroes.
-	n, e = as.MadviseDontneed(addr, 4<<20)
+	n, e = as.MadviseDontneed(addr, 4<<20, nil)
 	require.Equal(t, OK, e)
 	require.Equal(t, uint64(1), n)
 	require.Equal(t, base, p.Stats().Used, "page and its now-empty tables freed")
@@ -67,7 +67,7 @@ func TestDemandZeroFault(t *testing.T) {
 	require.Equal(t, uint64(1), st.Zapped)
 
 	// munmap drops region and pages; the tables go too.
-	n, e = as.Munmap(addr, 64<<20)
+	n, e = as.Munmap(addr, 64<<20, nil)
 	require.Equal(t, OK, e)
 	require.Equal(t, uint64(1), n)
 	require.Zero(t, as.VMAs.Len())
@@ -77,14 +77,14 @@ func TestDemandZeroFault(t *testing.T) {
 
 func TestMapFixedReplacesPages(t *testing.T) {
 	as, p, _ := newSpace(t, 1<<20, false)
-	addr, _, e := as.Mmap(0, 16*PageSize, ProtRead|ProtWrite, 0, false)
+	addr, _, e := as.Mmap(0, 16*PageSize, ProtRead|ProtWrite, 0, false, nil)
 	require.Equal(t, OK, e)
 	require.Equal(t, uint64(userLo), addr, "first fit from the bottom")
 	for i := uint64(0); i < 4; i++ {
 		require.Equal(t, FaultMapped, as.Fault(addr+i*PageSize, AccessWrite))
 	}
 	used := p.Stats().Used
-	_, n, e := as.Mmap(addr+2*PageSize, 4*PageSize, ProtRead, 0, true)
+	_, n, e := as.Mmap(addr+2*PageSize, 4*PageSize, ProtRead, 0, true, nil)
 	require.Equal(t, OK, e)
 	require.Equal(t, uint64(2), n, "pages 2 and 3 dropped")
 	require.Equal(t, used-2, p.Stats().Used)
@@ -93,21 +93,21 @@ func TestMapFixedReplacesPages(t *testing.T) {
 	_, attr, _ := as.PT.Lookup(addr + 2*PageSize)
 	require.Equal(t, UserRO|AttrSWOwned, attr)
 
-	_, _, e = as.Mmap(addr+1, PageSize, ProtRead, 0, true)
+	_, _, e = as.Mmap(addr+1, PageSize, ProtRead, 0, true, nil)
 	require.Equal(t, ErrAlign, e)
-	_, _, e = as.Mmap(0, 0, ProtRead, 0, false)
+	_, _, e = as.Mmap(0, 0, ProtRead, 0, false, nil)
 	require.Equal(t, ErrInvalid, e)
-	_, _, e = as.Mmap(0, ^uint64(0), ProtRead, 0, false)
+	_, _, e = as.Mmap(0, ^uint64(0), ProtRead, 0, false, nil)
 	require.Equal(t, ErrInvalid, e)
-	_, _, e = as.Mmap(userHi, PageSize, ProtRead, 0, true)
+	_, _, e = as.Mmap(userHi, PageSize, ProtRead, 0, true, nil)
 	require.Equal(t, ErrRange, e)
 }
 
 func TestMprotect(t *testing.T) {
 	as, _, _ := newSpace(t, 1<<20, false)
-	addr, _, _ := as.Mmap(0, 4*PageSize, ProtRead|ProtWrite, 0, false)
+	addr, _, _ := as.Mmap(0, 4*PageSize, ProtRead|ProtWrite, 0, false, nil)
 	require.Equal(t, FaultMapped, as.Fault(addr, AccessWrite))
-	n, e := as.Mprotect(addr, 4*PageSize, ProtRead)
+	n, e := as.Mprotect(addr, 4*PageSize, ProtRead, nil)
 	require.Equal(t, OK, e)
 	require.Equal(t, uint64(1), n)
 	_, attr, ok := as.PT.Lookup(addr)
@@ -115,18 +115,18 @@ func TestMprotect(t *testing.T) {
 	require.Equal(t, UserRO|AttrSWOwned, attr, "present page rewritten, still owned")
 	require.Equal(t, FaultSegvAccErr, as.Fault(addr, AccessWrite))
 
-	n, e = as.Mprotect(addr, PageSize, ProtNone)
+	n, e = as.Mprotect(addr, PageSize, ProtNone, nil)
 	require.Equal(t, OK, e)
 	require.Equal(t, uint64(1), n)
 	_, _, ok = as.PT.Lookup(addr)
 	require.False(t, ok, "PROT_NONE drops the page")
-	_, e = as.Mprotect(addr, 8*PageSize, ProtRead)
+	_, e = as.Mprotect(addr, 8*PageSize, ProtRead, nil)
 	require.Equal(t, ErrNoVMA, e, "range not fully covered")
 }
 
 func TestFaultOOM(t *testing.T) {
 	as, p, _ := newSpace(t, 8*PageSize, false) // 1 metadata + root + 6 pages
-	addr, _, _ := as.Mmap(0, 64*PageSize, ProtRead|ProtWrite, 0, false)
+	addr, _, _ := as.Mmap(0, 64*PageSize, ProtRead|ProtWrite, 0, false, nil)
 	got := 0
 	for i := uint64(0); i < 64; i++ {
 		r := as.Fault(addr+i*PageSize, AccessWrite)
@@ -154,7 +154,7 @@ func TestKernelWindowShared(t *testing.T) {
 	require.Equal(t, OK, user2.PT.ShareFrom(&kern.PT, 1<<47, Level0Size))
 
 	// The kernel's heap faults in after sharing and is visible everywhere.
-	heap, _, e := kern.Mmap(1<<47+64<<30, 1<<20, ProtRead|ProtWrite, 0, true)
+	heap, _, e := kern.Mmap(1<<47+64<<30, 1<<20, ProtRead|ProtWrite, 0, true, nil)
 	require.Equal(t, OK, e)
 	require.Equal(t, FaultMapped, kern.Fault(heap, AccessWrite))
 	kpa, kattr, ok := kern.PT.Lookup(heap)
@@ -169,7 +169,7 @@ func TestKernelWindowShared(t *testing.T) {
 
 	// A user region over the kernel window cannot be faulted in.
 	require.Equal(t, OK, user2.VMAs.Init(userLo, 1<<48))
-	_, _, e = user2.Mmap(1<<47+Level0Size-PageSize, PageSize, ProtRead, 0, true)
+	_, _, e = user2.Mmap(1<<47+Level0Size-PageSize, PageSize, ProtRead, 0, true, nil)
 	require.Equal(t, OK, e)
 	require.Equal(t, FaultSegvMapErr, user2.Fault(1<<47+Level0Size-PageSize, AccessRead))
 	require.Equal(t, uint64(1), user2.Stats().MapErrors)
@@ -188,10 +188,10 @@ func TestKernelWindowShared(t *testing.T) {
 
 	// The kernel unmapping its last page in the window keeps the shared
 	// level 1 table alive (pinned): user2 still translates through it.
-	_, e = kern.Munmap(heap, 1<<20)
+	_, e = kern.Munmap(heap, 1<<20, nil)
 	require.Equal(t, OK, e)
 	require.Equal(t, uint64(2), kern.PT.Stats().Tables, "root + the pinned level 1 table")
-	_, _, e = kern.Mmap(heap, 1<<20, ProtRead|ProtWrite, 0, true)
+	_, _, e = kern.Mmap(heap, 1<<20, ProtRead|ProtWrite, 0, true, nil)
 	require.Equal(t, OK, e)
 	_, _, ok = user2.PT.Lookup(heap)
 	require.False(t, ok)
@@ -221,24 +221,24 @@ func TestAttrFor(t *testing.T) {
 
 func TestFaultPathZeroAllocs(t *testing.T) {
 	as, _, _ := newSpace(t, 1<<20, false)
-	addr, _, _ := as.Mmap(0, 16*PageSize, ProtRead|ProtWrite, 0, false)
+	addr, _, _ := as.Mmap(0, 16*PageSize, ProtRead|ProtWrite, 0, false, nil)
 	allocs := testing.AllocsPerRun(50, func() {
 		_ = as.Fault(addr, AccessWrite)
-		_, _ = as.MadviseDontneed(addr, 16*PageSize)
-		a, _, _ := as.Mmap(0, PageSize, ProtRead, 0, false)
-		_, _ = as.Munmap(a, PageSize)
+		_, _ = as.MadviseDontneed(addr, 16*PageSize, nil)
+		a, _, _ := as.Mmap(0, PageSize, ProtRead, 0, false, nil)
+		_, _ = as.Munmap(a, PageSize, nil)
 	})
 	require.Zero(t, allocs)
 }
 
 func BenchmarkFaultZeroFill(b *testing.B) {
 	as, _, _ := newSpace(b, 8<<20, false)
-	addr, _, _ := as.Mmap(0, 64*PageSize, ProtRead|ProtWrite, 0, false)
+	addr, _, _ := as.Mmap(0, 64*PageSize, ProtRead|ProtWrite, 0, false, nil)
 	require.Equal(b, FaultMapped, as.Fault(addr+PageSize, AccessWrite)) // keep tables alive
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = as.Fault(addr, AccessWrite)
-		_, _ = as.MadviseDontneed(addr, PageSize)
+		_, _ = as.MadviseDontneed(addr, PageSize, nil)
 	}
 }
 

@@ -14,7 +14,7 @@ package mm
 //
 //go:nosplit
 func (t *PageTable) ShareFrom(src *PageTable, va, size uint64) Errno {
-	if t.pm == nil || src == nil || src.pm == nil || src == t || src.root == t.root {
+	if t.phys() == nil || src == nil || src.phys() == nil || src == t || src.root == t.root {
 		return ErrInvalid
 	}
 	if va&(Level0Size-1) != 0 || size&(Level0Size-1) != 0 || size == 0 {
@@ -66,7 +66,7 @@ func (t *PageTable) ShareFrom(src *PageTable, va, size uint64) Errno {
 //
 //go:nosplit
 func (t *PageTable) Destroy(freeOwned bool) {
-	if t.pm == nil {
+	if t.phys() == nil {
 		*t = PageTable{}
 		return
 	}
@@ -80,7 +80,7 @@ func (t *PageTable) Destroy(freeOwned bool) {
 		tb := t.tbl(stack[l])
 		if tb == nil || next[l] >= entries {
 			if l > 0 && tb != nil {
-				t.pm.Free(stack[l])
+				t.phys().Free(stack[l])
 			}
 			l--
 			continue
@@ -97,11 +97,14 @@ func (t *PageTable) Destroy(freeOwned bool) {
 			}
 			stack[l+1], next[l+1] = d&AddrMask, 0
 			l++
-		case l == 3 && freeOwned && Attr(d)&AttrSWOwned != 0:
-			t.pm.Free(d & AddrMask)
+		case l == 3 && Attr(d)&AttrSWOwned != 0:
+			t.stats.Owned--
+			if freeOwned {
+				t.phys().Free(d & AddrMask)
+			}
 		}
 	}
-	t.pm.Free(t.root)
+	t.phys().Free(t.root)
 	*t = PageTable{}
 }
 
@@ -121,7 +124,7 @@ func (t *PageTable) Protect(va, size uint64, attr Attr) (uint64, Errno) {
 	if attr&^attrAllowed != 0 {
 		return 0, ErrBadAttr
 	}
-	if t.pm == nil {
+	if t.phys() == nil {
 		return 0, ErrInvalid
 	}
 	changed := uint64(0)

@@ -9,39 +9,65 @@ import "unsafe"
 // the process's own access would (demand zero), so the kernel sees the
 // same memory and the same errors the process would.
 
-// userPage translates va for a kernel access on behalf of the process,
-// faulting the page in if needed, and returns the kernel pointer to va and
-// the bytes left in its page.
+// userPA translates va for a kernel access on behalf of the process,
+// faulting the page in if needed, and returns the physical address of va
+// and the bytes left in its page.
 //
 //go:nosplit
-func (as *AddressSpace) userPage(va uint64, acc Access) (unsafe.Pointer, uint64, Errno) {
+func (as *AddressSpace) userPA(va uint64, acc Access) (uint64, uint64, Errno) {
 	pa, attr, ok := as.PT.Lookup(va)
 	if !ok {
 		switch as.Fault(va, acc) {
 		case FaultMapped, FaultSpurious:
 		case FaultSegvMapErr:
-			return nil, 0, ErrNoVMA
+			return 0, 0, ErrNoVMA
 		case FaultSegvAccErr:
-			return nil, 0, ErrAccess
+			return 0, 0, ErrAccess
+		case FaultLimit:
+			return 0, 0, ErrLimit
 		default:
-			return nil, 0, ErrNoMemory
+			return 0, 0, ErrNoMemory
 		}
 		if pa, attr, ok = as.PT.Lookup(va); !ok {
-			return nil, 0, ErrNotMapped
+			return 0, 0, ErrNotMapped
 		}
 	}
 	if !as.kernel && attr&AttrAPEL0 == 0 {
-		return nil, 0, ErrAccess // a kernel page seen through a user table
+		return 0, 0, ErrAccess // a kernel page seen through a user table
 	}
 	if acc == AccessWrite && attr&AttrAPRO != 0 {
-		return nil, 0, ErrAccess
+		return 0, 0, ErrAccess
 	}
-	left := PageSize - va&pageMask
-	ptr := as.PT.pm.win.Ptr(pa, left)
+	return pa, PageSize - va&pageMask, OK
+}
+
+// userPage is userPA as a kernel pointer (through the PhysMem's window).
+//
+//go:nosplit
+func (as *AddressSpace) userPage(va uint64, acc Access) (unsafe.Pointer, uint64, Errno) {
+	pa, left, e := as.userPA(va, acc)
+	if e != OK {
+		return nil, 0, e
+	}
+	ptr := as.PT.phys().win.Ptr(pa, left)
 	if ptr == nil {
 		return nil, 0, ErrRange // not RAM the kernel can reach (a device page)
 	}
 	return ptr, left, OK
+}
+
+// WritablePA translates va for a write on the process's behalf by a
+// device (DMA straight into the process's page): the page is faulted in
+// as the process's own write would be. It returns the physical address of
+// va and the bytes left in its page.
+//
+//go:nosplit
+func (as *AddressSpace) WritablePA(va uint64) (uint64, uint64, Errno) {
+	pa, left, e := as.userPA(va, AccessWrite)
+	if e == OK && as.PT.phys().win.Ptr(pa, left) == nil {
+		return 0, 0, ErrRange
+	}
+	return pa, left, e
 }
 
 // CopyIn copies len(dst) bytes from the process's address va into dst. It

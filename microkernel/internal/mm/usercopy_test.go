@@ -9,7 +9,7 @@ import (
 
 func TestCopyOutInAcrossPages(t *testing.T) {
 	as, p, _ := newSpace(t, 1<<20, false)
-	addr, _, e := as.Mmap(0, 4*PageSize, ProtRead|ProtWrite, 0, false)
+	addr, _, e := as.Mmap(0, 4*PageSize, ProtRead|ProtWrite, 0, false, nil)
 	require.Equal(t, OK, e)
 	msg := bytes.Repeat([]byte("armos!"), 2000) // 12000 bytes from offset 100: pages 0-2
 	n, e := as.CopyOut(addr+100, msg)
@@ -33,8 +33,8 @@ func TestCopyOutInAcrossPages(t *testing.T) {
 
 func TestCopyOutChecksProtection(t *testing.T) {
 	as, _, _ := newSpace(t, 1<<20, false)
-	ro, _, _ := as.Mmap(0, PageSize, ProtRead, 0, false)
-	none, _, _ := as.Mmap(0, PageSize, ProtNone, 0, false)
+	ro, _, _ := as.Mmap(0, PageSize, ProtRead, 0, false, nil)
+	none, _, _ := as.Mmap(0, PageSize, ProtNone, 0, false, nil)
 	n, e := as.CopyOut(ro, []byte("x"))
 	require.Equal(t, ErrAccess, e)
 	require.Zero(t, n)
@@ -64,7 +64,7 @@ func TestCopyOutChecksProtection(t *testing.T) {
 
 func TestCopyZeroAllocs(t *testing.T) {
 	as, _, _ := newSpace(t, 1<<20, false)
-	addr, _, _ := as.Mmap(0, 2*PageSize, ProtRead|ProtWrite, 0, false)
+	addr, _, _ := as.Mmap(0, 2*PageSize, ProtRead|ProtWrite, 0, false, nil)
 	buf := make([]byte, 6000)
 	allocs := testing.AllocsPerRun(50, func() {
 		_, _ = as.CopyOut(addr+10, buf)
@@ -75,7 +75,7 @@ func TestCopyZeroAllocs(t *testing.T) {
 
 func BenchmarkCopyIn4K(b *testing.B) {
 	as, _, _ := newSpace(b, 1<<20, false)
-	addr, _, _ := as.Mmap(0, 2*PageSize, ProtRead|ProtWrite, 0, false)
+	addr, _, _ := as.Mmap(0, 2*PageSize, ProtRead|ProtWrite, 0, false, nil)
 	buf := make([]byte, PageSize)
 	_, _ = as.CopyOut(addr, make([]byte, 2*PageSize))
 	b.SetBytes(PageSize)
@@ -87,7 +87,7 @@ func BenchmarkCopyIn4K(b *testing.B) {
 
 func TestLoadFillsReadOnlyText(t *testing.T) {
 	as, _, _ := newSpace(t, 1<<20, false)
-	text, _, e := as.Mmap(0x40_0000, 2*PageSize, ProtRead|ProtExec, 0, true)
+	text, _, e := as.Mmap(0x40_0000, 2*PageSize, ProtRead|ProtExec, 0, true, nil)
 	require.Equal(t, OK, e)
 	code := bytes.Repeat([]byte{0x1f, 0x20, 0x03, 0xd5}, 1500) // NOPs across two pages
 	_, e = as.CopyOut(text, code)
@@ -102,7 +102,7 @@ func TestLoadFillsReadOnlyText(t *testing.T) {
 	_, attr, _ := as.PT.Lookup(text)
 	require.Equal(t, UserRX|AttrSWOwned, attr, "pages keep the region's protection")
 
-	none, _, _ := as.Mmap(0, PageSize, ProtNone, 0, false)
+	none, _, _ := as.Mmap(0, PageSize, ProtNone, 0, false, nil)
 	_, e = as.Load(none, code[:4])
 	require.Equal(t, ErrAccess, e)
 }

@@ -359,3 +359,21 @@ func (vt *VMATable) Protect(start, length uint64, prot Prot) Errno {
 	}
 	return OK
 }
+
+// Covered reports whether regions cover all of [start, start+length).
+//
+//go:nosplit
+func (vt *VMATable) Covered(start, length uint64) bool {
+	end := start + length
+	if end < start {
+		return false
+	}
+	for at := start; at < end; {
+		r, ok := vt.Find(at)
+		if !ok {
+			return false
+		}
+		at = r.End
+	}
+	return true
+}

@@ -53,9 +53,9 @@ func TestTTBRAndExecFaults(t *testing.T) {
 	// Exec faults check UXN for user pages, PXN for kernel pages.
 	for _, kernel := range []bool{false, true} {
 		as, _, _ := newSpace(t, 1<<20, kernel)
-		code, _, e := as.Mmap(0, PageSize, ProtRead|ProtExec, 0, false)
+		code, _, e := as.Mmap(0, PageSize, ProtRead|ProtExec, 0, false, nil)
 		require.Equal(t, OK, e)
-		data, _, e := as.Mmap(0, PageSize, ProtRead|ProtWrite, 0, false)
+		data, _, e := as.Mmap(0, PageSize, ProtRead|ProtWrite, 0, false, nil)
 		require.Equal(t, OK, e)
 		require.Equal(t, FaultMapped, as.Fault(code, AccessExec))
 		require.Equal(t, FaultSpurious, as.Fault(code, AccessExec))

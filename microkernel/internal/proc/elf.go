@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"armos/microkernel/internal/mm"
 )
 
 // ELF64 constants (System V gABI, "ELF-64 Object File Format").
@@ -11,6 +13,7 @@ const (
 	elfHeaderSize = 64
 	phdrSize      = 56
 	etExec        = 2
+	etDyn         = 3
 	emAArch64     = 183
 	ptLoad        = 1
 	pfX           = 1
@@ -22,21 +25,21 @@ const (
 // binary has about seven.
 const MaxSegments = 32
 
-// The user address range. [0, 4 GiB) is the kernel's boot map (devices,
-// kernel image, RAM) in every address space, so user programs are linked at
-// 4 GiB or above (apps/hello: -T 0x100001000); at 2^47 the kernel window
-// starts (docs/memory.md).
+// The range a program's segments may occupy: the user half from
+// mm.UserLow (the Go linker's default text address is 0x10000) up to the
+// pages the kernel maps into every process and the initial stack below
+// them (docs/memory.md).
 const (
-	UserBase  = 1 << 32
-	UserLimit = 1 << 47
-	PageSize  = 4096
+	UserBase  = mm.UserLow
+	UserLimit = StackTop - StackSize
+	PageSize  = mm.PageSize
 )
 
 // Errors ParseELF returns (wrapped with details).
 var (
-	ErrNotELF   = errors.New("proc: not an ELF64 little-endian file")
-	ErrNotARM64 = errors.New("proc: not a static arm64 executable")
-	ErrBadELF   = errors.New("proc: malformed ELF")
+	ErrNotELF   = errors.New("not an ELF64 little-endian file")
+	ErrNotARM64 = errors.New("not a static linux/arm64 executable")
+	ErrBadELF   = errors.New("malformed ELF")
 )
 
 // Segment is one PT_LOAD program header, validated.
@@ -70,8 +73,13 @@ func ParseELF(f []byte) (*Image, error) {
 		return nil, ErrNotELF
 	}
 	le := binary.LittleEndian
-	if le.Uint16(f[16:]) != etExec || le.Uint16(f[18:]) != emAArch64 {
-		return nil, ErrNotARM64
+	switch typ, machine := le.Uint16(f[16:]), le.Uint16(f[18:]); {
+	case machine != emAArch64:
+		return nil, fmt.Errorf("%w: machine %d (arm64 is %d)", ErrNotARM64, machine, emAArch64)
+	case typ == etDyn:
+		return nil, fmt.Errorf("%w: position-independent (ET_DYN); build with CGO_ENABLED=0 -buildmode=exe", ErrNotARM64)
+	case typ != etExec:
+		return nil, fmt.Errorf("%w: ELF type %d is not an executable", ErrNotARM64, typ)
 	}
 	img := &Image{Entry: le.Uint64(f[24:])}
 	phoff := le.Uint64(f[32:])
@@ -92,7 +100,7 @@ func ParseELF(f []byte) (*Image, error) {
 		switch le.Uint32(p) {
 		case ptLoad:
 		case 3: // PT_INTERP
-			return nil, fmt.Errorf("%w: dynamically linked (PT_INTERP)", ErrNotARM64)
+			return nil, fmt.Errorf("%w: dynamically linked (PT_INTERP); build with CGO_ENABLED=0", ErrNotARM64)
 		default:
 			continue
 		}

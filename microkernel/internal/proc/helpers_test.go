@@ -1,9 +1,11 @@
 package proc
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"unsafe"
 
@@ -12,25 +14,34 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// helloELF returns the embedded hello binary (the real program the kernel
-// runs), checked to be what apps/hello builds to today.
+var (
+	helloOnce sync.Once
+	helloFile []byte
+	helloErr  error
+)
+
+// helloELF returns apps/hello built as every armos program is: a static
+// linux/arm64 Go binary in the toolchain's default layout.
 func helloELF(t testing.TB) []byte {
 	t.Helper()
-	require.NotEmpty(t, HelloELF, "userbin/hello.elf missing: run go generate ./microkernel/internal/proc")
-	return HelloELF
+	helloOnce.Do(func() { helloFile, helloErr = buildHello() })
+	require.NoError(t, helloErr)
+	return helloFile
 }
 
-// buildHello builds apps/hello exactly as go:generate does and returns it.
-func buildHello(t testing.TB) []byte {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), "hello")
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w -T 0x100001000 -R 0x1000", "-o", out, "armos/apps/hello")
+func buildHello() ([]byte, error) {
+	dir, err := os.MkdirTemp("", "armos-hello")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	out := filepath.Join(dir, "hello")
+	cmd := exec.Command("go", "build", "-trimpath", "-o", out, "armos/apps/hello")
 	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0")
-	b, err := cmd.CombinedOutput()
-	require.NoError(t, err, string(b))
-	f, err := os.ReadFile(out)
-	require.NoError(t, err)
-	return f
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("go build apps/hello: %v\n%s", err, b)
+	}
+	return os.ReadFile(out)
 }
 
 // newPhys returns a page allocator over size bytes of host RAM.
@@ -48,7 +59,17 @@ func newPhys(t testing.TB, size uint64) *mm.PhysMem {
 func userSpace(t testing.TB, size uint64) *mm.AddressSpace {
 	t.Helper()
 	as := new(mm.AddressSpace)
-	require.Equal(t, mm.OK, as.Init(newPhys(t, size), UserBase, UserLimit, false))
+	require.Equal(t, mm.OK, as.Init(newPhys(t, size), mm.UserLow, mm.UserHigh, false))
 	t.Cleanup(as.Destroy)
 	return as
+}
+
+// direct is the host's Space: the loader's steps run on as, no lock.
+func direct(as *mm.AddressSpace) Space {
+	return func(fn func(as *mm.AddressSpace) mm.Errno) error {
+		if e := fn(as); e != mm.OK {
+			return e
+		}
+		return nil
+	}
 }

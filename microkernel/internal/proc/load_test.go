@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"armos/microkernel/internal/mm"
-	"armos/microkernel/internal/rt"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -32,7 +31,7 @@ func TestLoadHello(t *testing.T) {
 	require.NoError(t, err)
 	as := userSpace(t, 16<<20)
 	rnd := [16]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
-	entry, sp, err := Load(as, img, file, StackArgs{Argv: []string{"hello"}, Envp: []string{"HOME=/"}, Random: rnd}, direct)
+	entry, sp, err := Load(direct(as), img, file, StackArgs{Argv: []string{"hello"}, Envp: []string{"HOME=/"}, Random: rnd})
 	require.NoError(t, err)
 	assert.Equal(t, img.Entry, entry)
 	assert.Zero(t, sp%16)
@@ -97,11 +96,8 @@ func TestBuildStackLimits(t *testing.T) {
 	assert.Zero(t, binary.LittleEndian.Uint64(b)) // argc 0
 }
 
-// direct is the host's guard: no interrupts to mask.
-func direct(fn func()) { fn() }
-
 func BenchmarkParseELF(b *testing.B) {
-	f := HelloELF
+	f := helloELF(b)
 	b.SetBytes(int64(len(f)))
 	for b.Loop() {
 		if _, err := ParseELF(f); err != nil {
@@ -113,7 +109,7 @@ func BenchmarkParseELF(b *testing.B) {
 // BenchmarkLoadHello measures making the hello process image: parse, map
 // and fill the segments, build and write the initial stack.
 func BenchmarkLoadHello(b *testing.B) {
-	f := HelloELF
+	f := helloELF(b)
 	pm := newPhys(b, 8<<20)
 	var as mm.AddressSpace
 	for b.Loop() {
@@ -121,10 +117,10 @@ func BenchmarkLoadHello(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if e := as.Init(pm, UserBase, UserLimit, false); e != mm.OK {
+		if e := as.Init(pm, mm.UserLow, mm.UserHigh, false); e != mm.OK {
 			b.Fatal(e)
 		}
-		if _, _, err := Load(&as, img, f, StackArgs{Argv: []string{"hello"}}, direct); err != nil {
+		if _, _, err := Load(direct(&as), img, f, StackArgs{Argv: []string{"hello"}}); err != nil {
 			b.Fatal(err)
 		}
 		as.Destroy()
@@ -134,29 +130,18 @@ func BenchmarkLoadHello(b *testing.B) {
 	}
 }
 
-// TestKernelWindowInUserSpace: every process table maps the kernel's RAM
-// window (the trap path runs there before it switches tables), but the
-// process cannot reach it through copy-in, its regions cannot overlap it, and
-// tearing the process down frees only the process's own pages and tables.
-func TestKernelWindowInUserSpace(t *testing.T) {
-	pm := newPhys(t, 4<<20)
+// TestLoadedImageIsFreedWhole: tearing a loaded image down gives every
+// page and table back, and the process cannot read the kernel half.
+func TestLoadedImageIsFreedWhole(t *testing.T) {
+	pm := newPhys(t, 8<<20)
 	var as mm.AddressSpace
-	require.Equal(t, mm.OK, as.Init(pm, UserBase, UserLimit, false))
-	require.Equal(t, mm.OK, rt.KernelWindow(&as.PT))
-	pa, attr, ok := as.PT.Lookup(0x4020_1000)
-	require.True(t, ok)
-	assert.Equal(t, uint64(0x4020_1000), pa)
-	assert.Equal(t, mm.Attr(0), attr&mm.AttrAPEL0, "kernel window is EL1-only")
-	assert.NotEqual(t, mm.Attr(0), attr&mm.AttrUXN, "and not executable at EL0")
-	_, e := as.CopyIn(make([]byte, 8), 0x4020_1000)
-	assert.NotEqual(t, mm.OK, e)
-	_, _, e = as.Mmap(0x4000_0000, PageSize, mm.ProtRead, 0, true)
-	assert.NotEqual(t, mm.OK, e, "no region below UserBase")
-
+	require.Equal(t, mm.OK, as.Init(pm, mm.UserLow, mm.UserHigh, false))
+	_, _, e := as.Mmap(mm.LinearBase, PageSize, mm.ProtRead, 0, true, nil)
+	assert.NotEqual(t, mm.OK, e, "no region in the kernel half")
 	file := helloELF(t)
 	img, err := ParseELF(file)
 	require.NoError(t, err)
-	_, _, err = Load(&as, img, file, StackArgs{Argv: []string{"hello"}}, direct)
+	_, _, err = Load(direct(&as), img, file, StackArgs{Argv: []string{"hello"}})
 	require.NoError(t, err)
 	as.Destroy()
 	st := pm.Stats()

@@ -7,20 +7,22 @@ import (
 
 // Auxiliary vector keys (Linux include/uapi/linux/auxvec.h).
 const (
-	AtNull   = 0
-	AtPhdr   = 3
-	AtPhent  = 4
-	AtPhnum  = 5
-	AtPagesz = 6
-	AtEntry  = 9
-	AtUID    = 11
-	AtEUID   = 12
-	AtGID    = 13
-	AtEGID   = 14
-	AtHwcap  = 16
-	AtSecure = 23
-	AtRandom = 25
-	AtExecfn = 31
+	AtNull        = 0
+	AtPhdr        = 3
+	AtPhent       = 4
+	AtPhnum       = 5
+	AtPagesz      = 6
+	AtEntry       = 9
+	AtClktck      = 17
+	AtSysinfoEhdr = 33
+	AtUID         = 11
+	AtEUID        = 12
+	AtGID         = 13
+	AtEGID        = 14
+	AtHwcap       = 16
+	AtSecure      = 23
+	AtRandom      = 25
+	AtExecfn      = 31
 )
 
 // MaxStackSetup bounds the initial stack image (strings, vectors, random

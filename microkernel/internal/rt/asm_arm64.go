@@ -6,6 +6,7 @@ package rt
 
 func entry()
 func el1entry()
+func el1high()
 func vectors()
 func trapCommon()
 func idleLoop()

@@ -8,9 +8,13 @@ package rt
 func idleLoopPC() uintptr  { return 0x1000 }
 func sigreturnPC() uintptr { return 0x2000 }
 
-func setTTBR0(v uintptr)     {}
-func getTPIDR0() uint64      { return 0 }
-func setTPIDR0(v uint64)     {}
+func setTTBR0(v uintptr) {}
+
+// hostTPIDR stands in for TPIDR_EL0 on the host.
+var hostTPIDR uint64
+
+func getTPIDR0() uint64      { return hostTPIDR }
+func setTPIDR0(v uint64)     { hostTPIDR = v }
 func maskIRQ() uint64        { return 0 }
 func restoreIRQ(daif uint64) {}
 

@@ -2,8 +2,11 @@ package rt
 
 import "armos/microkernel/internal/arch"
 
-// Console output for trap-level code: strings, hex and decimal numbers
-// straight to the PL011, no formatting package, no allocation.
+// Console output: trap-level code prints strings, hex and decimal numbers
+// straight to the PL011, no formatting package, no allocation. Processes
+// write to the console through descriptors 1 and 2; each of their lines is
+// prefixed with the process's name, so the output of several processes
+// stays readable (and parseable by host tests).
 
 //go:nosplit
 func puts(s string) {
@@ -45,4 +48,84 @@ func putDec(v uint64) {
 		}
 	}
 	putBytes(buf[i:])
+}
+
+// putName prints a process's name.
+//
+//go:nosplit
+func putName(p *process) {
+	for _, c := range p.name {
+		if c == 0 {
+			break
+		}
+		arch.PutByte(c)
+	}
+}
+
+// lastWriter is the process whose output the console shows last, and
+// whether that output ended a line.
+var (
+	lastWriter    = -1
+	lastEndedLine = true
+)
+
+// consoleLine makes sure the next byte of process p starts where it
+// should: a process's unfinished line interrupted by another's output is
+// ended first.
+//
+//go:nosplit
+func consoleLine(p int) {
+	if lastWriter != p && !lastEndedLine {
+		arch.PutByte('\n')
+		lastEndedLine = true
+		if lastWriter >= 0 && procPage[lastWriter] != 0 {
+			pr(lastWriter).atLineStart = true
+		}
+	}
+	lastWriter = p
+}
+
+// consoleWrite writes up to maxIOChunk bytes at va of the running process
+// to the console and returns how many (a short write beyond that: callers
+// loop). Lines of user processes start with "name: ".
+func consoleWrite(p int, va, n uint64) uint64 {
+	if n > maxIOChunk {
+		n = maxIOChunk
+	}
+	pp := pr(p)
+	var buf [256]byte
+	done := uint64(0)
+	for done < n {
+		k := n - done
+		if k > uint64(len(buf)) {
+			k = uint64(len(buf))
+		}
+		if !copyIn(buf[:k], va+done) {
+			if done == 0 {
+				return errno(EFAULT)
+			}
+			return done
+		}
+		consoleLine(p)
+		for _, c := range buf[:k] {
+			if p != 0 && pp.atLineStart {
+				putName(pp)
+				puts(": ")
+			}
+			arch.PutByte(c)
+			pp.atLineStart = c == '\n'
+		}
+		lastEndedLine = buf[k-1] == '\n'
+		done += k
+	}
+	return done
+}
+
+// kmsgStart prepares the console for a kernel message (which ends with a
+// newline): a process's unfinished line is ended first.
+//
+//go:nosplit
+func kmsgStart() {
+	consoleLine(-1)
+	lastEndedLine = true
 }

@@ -14,6 +14,8 @@ type BootInfo struct {
 	TimerIntid       uint32  // INTID of the EL1 virtual timer (a PPI)
 	PSCISMC          bool    // /psci method is "smc"
 	RNGSeed          []byte  // /chosen/rng-seed (aliases the blob)
+	Bootargs         []byte  // /chosen/bootargs without its NUL (aliases the blob)
+	FwCfg            uintptr // QEMU's fw_cfg device (compatible "qemu,fw-cfg-mmio"), 0 if none
 }
 
 // Flattened devicetree tokens (Devicetree Specification v0.4, 5.4.1).
@@ -31,6 +33,7 @@ const (
 type nodeProps struct {
 	name                          []byte
 	reg, compat, ints, method, rn []byte
+	args                          []byte
 }
 
 // ScanDTB extracts BootInfo from a DTB without allocating. It only looks at
@@ -98,6 +101,8 @@ func ScanDTB(blob []byte, bi *BootInfo) bool {
 				cur.method = val
 			case eq(name, "rng-seed"):
 				cur.rn = val
+			case eq(name, "bootargs"):
+				cur.args = cstring(val)
 			}
 		case fdtNop:
 		case fdtEnd:
@@ -115,7 +120,9 @@ func classify(n *nodeProps, bi *BootInfo) {
 	case hasPrefix(n.name, "memory") && len(n.reg) >= 16 && bi.MemSize == 0:
 		bi.MemBase, bi.MemSize = uintptr(be64(n.reg, 0)), uintptr(be64(n.reg, 8))
 	case eq(n.name, "chosen"):
-		bi.RNGSeed = n.rn
+		bi.RNGSeed, bi.Bootargs = n.rn, n.args
+	case hasCompat(n.compat, "qemu,fw-cfg-mmio") && len(n.reg) >= 8:
+		bi.FwCfg = uintptr(be64(n.reg, 0))
 	case eq(n.name, "psci") || hasPrefix(n.name, "psci@"):
 		bi.PSCISMC = hasPrefix(n.method, "smc")
 	case hasCompat(n.compat, "arm,pl011") && len(n.reg) >= 8 && bi.UART == 0:
@@ -174,4 +181,36 @@ func hasCompat(v []byte, s string) bool {
 		v = v[len(c)+1:]
 	}
 	return false
+}
+
+// bootArgValue returns the value of word key=value in the kernel command
+// line (nil if absent).
+func bootArgValue(args []byte, key string) []byte {
+	for len(args) > 0 {
+		for len(args) > 0 && args[0] == ' ' {
+			args = args[1:]
+		}
+		end := 0
+		for end < len(args) && args[end] != ' ' {
+			end++
+		}
+		w := args[:end]
+		args = args[end:]
+		if len(w) > len(key) && w[len(key)] == '=' && eq(w[:len(key)], key) {
+			return w[len(key)+1:]
+		}
+	}
+	return nil
+}
+
+// atou parses a decimal number (0 if b is not one).
+func atou(b []byte) uint64 {
+	var v uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0
+		}
+		v = v*10 + uint64(c-'0')
+	}
+	return v
 }

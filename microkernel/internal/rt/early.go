@@ -19,25 +19,31 @@ const dtbAddr = 0x40000000
 // dtbMaxSize bounds how much of the DTB area is read.
 const dtbMaxSize = 1 << 20
 
-// excStackSize is the size of the exception stack (EXC_STACK_SIZE in
-// entry_arm64.s): trap code runs there.
-const excStackSize = 65536
+// Stacks in the image's BSS: the exception stack (trap code runs there),
+// the emergency stack that fatal nested exceptions switch to, and the stack
+// the runtime's first thread starts on (the runtime uses its top 64 KiB as
+// m0's g0 stack). The exception and m0 stacks each carry two spare pages:
+// the lowest whole page inside the array is left unmapped as a guard
+// (kmap.go), so an overflow faults instead of overwriting what lies below.
+const (
+	excStackSize  = 65536 + 2*pageSize // EXC_STACK_SIZE in entry_arm64.s
+	nestStackSize = 8192               // NEST_STACK_SIZE in vectors_arm64.s
+	m0StackSize   = 256<<10 + 2*pageSize
+)
 
-// m0StackSize is the stack the runtime's first thread starts on; the
-// runtime uses the top 64 KiB of it as m0's g0 stack.
-const m0StackSize = 256 << 10
-
-// Set by entry_arm64.s before earlyInit.
+// Set by entry_arm64.s before earlyInit, with the MMU off: the addresses
+// are physical.
 var (
 	entryTicks uint64  // CNTVCT_EL0 at entry
 	entryEL    uint64  // exception level QEMU entered the kernel at
-	kernelL0   uintptr // level 0 translation table of the boot map
+	bootL0     uintptr // level 0 translation table of the boot map
 	bootFree   uintptr // first free physical byte after the image and boot tables
 	imageText  uintptr // runtime.text: the image starts one page below (ELF headers)
 )
 
 var (
 	excStack  [excStackSize / 8]uint64
+	nestStack [nestStackSize / 8]uint64
 	m0Stack   [m0StackSize / 8]uint64
 	trapG     [32]uint64 // a fake g: stack.lo, stack.hi, stackguard0 = 0
 	initialSP uintptr    // the Linux initial stack pointer for _rt0_arm64_linux
@@ -47,7 +53,6 @@ var (
 	// bootReserved is what the page allocator must not hand out: the DTB,
 	// and the kernel image with the boot tables (a global: no allocation).
 	bootReserved [2]mm.Range
-	kas          addrSpace // the kernel's address space
 )
 
 // ELF auxiliary vector keys (include/uapi/linux/auxvec.h).
@@ -64,11 +69,12 @@ const (
 // the timer, and builds the Linux initial stack. It runs before the Go
 // runtime: no allocation, no runtime calls.
 func earlyInit() {
+	arch.SetUART(kva(arch.EarlyUART))
 	counterFreq = arch.CounterFreq()
-	blob := unsafe.Slice((*byte)(ptrOf(dtbAddr)), dtbMaxSize)
+	blob := unsafe.Slice((*byte)(ptrOf(kva(dtbAddr))), dtbMaxSize)
 	dtbOK = ScanDTB(blob, &bootInfo)
 	if bootInfo.UART != 0 {
-		arch.SetUART(bootInfo.UART)
+		arch.SetUART(kva(bootInfo.UART))
 	}
 	puts("armos: early boot at EL")
 	putDec(entryEL)
@@ -83,7 +89,7 @@ func earlyInit() {
 	if memEnd > 4<<30 { // the boot map covers RAM up to 4 GiB
 		memEnd = 4 << 30
 	}
-	w, e := mm.IdentityWindow(uint64(bootInfo.MemBase), uint64(memEnd-bootInfo.MemBase))
+	w, e := mm.NewWindow(uint64(bootInfo.MemBase), uint64(memEnd-bootInfo.MemBase), ptrOf(kva(bootInfo.MemBase)))
 	bootReserved[0] = mm.Range{Start: dtbAddr, End: dtbAddr + uint64(dtbSize(blob))}
 	bootReserved[1] = mm.Range{Start: uint64(imageStart()), End: uint64(bootFree)}
 	if e == mm.OK {
@@ -94,9 +100,30 @@ func earlyInit() {
 		puts(" cannot set up the page allocator\n")
 		powerOff()
 	}
-	kas = addrSpace{root: kernelL0, pages: &physPages}
-	initThreads()
+	if e := mapKernel(uint64(bootInfo.MemBase), uint64(memEnd)); e != mm.OK {
+		puts(FailMarker)
+		puts(" cannot build the kernel's translation tables: ")
+		puts(e.Error())
+		puts("\n")
+		powerOff()
+	}
+	asidLimit := uint32(256)
+	if (arch.MMFR0()>>4)&0xf == 2 { // 16-bit ASIDs, enabled in TCR_EL1 by entry_arm64.s
+		asidLimit = 1 << 16
+	}
+	if n := atou(bootArgValue(bootInfo.Bootargs, "armos.asids")); n >= 2 && n < uint64(asidLimit) {
+		asidLimit = uint32(n) // tests force ASID rollovers with a small space
+	}
+	initProcs(asidLimit)
 	initFiles()
+	initThreads()
+	if !initUserPages() {
+		puts(FailMarker)
+		puts(" out of memory at boot\n")
+		powerOff()
+	}
+	rng.seed(bootInfo.RNGSeed)
+	initBootImage()
 	if bootInfo.GICVersion == 0 || bootInfo.TimerIntid == 0 {
 		// Without the timer interrupt nothing could sleep or be
 		// preempted: the kernel would hang silently later.
@@ -104,11 +131,12 @@ func earlyInit() {
 		puts(" no GIC or virtual timer interrupt in the device tree\n")
 		powerOff()
 	}
-	arch.GICInit(bootInfo.GICVersion, bootInfo.GICDist, bootInfo.GICCPU)
+	arch.GICInit(bootInfo.GICVersion, kva(bootInfo.GICDist), kva(bootInfo.GICCPU))
 	timerIntid = bootInfo.TimerIntid
 	arch.GICEnable(timerIntid)
 	arch.DisarmTimer()
-	initialSP = buildInitialStack(addrOf(&m0Stack[len(m0Stack)-1])+8, hwcap(arch.ISAR0(), arch.PFR0()), randomSeed())
+	hwcapValue = hwcap(arch.ISAR0(), arch.PFR0())
+	initialSP = buildInitialStack(addrOf(&m0Stack[len(m0Stack)-1])+8, hwcapValue, randomSeed())
 }
 
 // dtbSize returns the DTB's total size (ScanDTB has validated it).

@@ -11,14 +11,23 @@
 // DEVICE_BASE: the lowest device QEMU virt has that the kernel uses (the GIC).
 #define DEVICE_BASE	0x08000000
 #define BLOCK_NORMAL	0x0000000000000705	// block, AttrIndx 1, SH inner, AF
-#define MAIR_VALUE	0xff00			// Attr0 = 0x00, Attr1 = 0xff
+// MAIR_EL1 = mm.MAIRValue: Attr0 Device-nGnRnE, Attr1 Normal WB,
+// Attr2 Device-nGnRE, Attr3 Normal non-cacheable (mm/desc.go).
+#define MAIR_VALUE	0x4404ff00
 // TCR_EL1: T0SZ=16 (48-bit VA), IRGN0=ORGN0=WBWA, SH0=inner, TG0=4K,
-// T1SZ=16, EPD1 (no TTBR1 walks), TG1=4K; IPS is filled from PARange.
+// T1SZ=16, EPD1 (no TTBR1 walks), TG1=4K; IPS is filled from PARange and
+// AS (16-bit ASIDs) from ASIDBits.
 #define TCR_VALUE	0x80903510
+#define TCR_AS		(1<<36)
 // SCTLR_EL1: M, C, I plus the ARMv8.0 RES1 bits (11, 20, 22, 23, 28, 29).
 #define SCTLR_VALUE	0x30d01805
 // SPSR_EL2 for the drop to EL1: EL1h with D, A, I and F masked.
 #define SPSR_EL1H_MASKED	0x3c5
+// LINEAR_BASE = mm.LinearBase: physical address p is at LINEAR_BASE+p once
+// the MMU is on. The kernel is linked there (LinkFlags in guesttest), so
+// until the MMU is on, every symbol address formed PC-relatively (MOVD
+// $sym(SB) assembles to ADRP+ADD) is the physical one.
+#define LINEAR_BASE	0x0000800000000000
 
 // func entry()
 // Clobbers: everything (it never returns; it becomes the runtime's m0).
@@ -64,10 +73,11 @@ TEXT ·el1entry(SB),NOSPLIT|NOFRAME,$0
 	ISB	$15
 	MOVD	$·excStack+EXC_STACK_SIZE(SB), R0
 	AND	$~15, R0
-	MOVD	R0, RSP		// SP_EL1: the trap stack from now on
+	MOVD	R0, RSP		// SP_EL1: the trap stack (physical until the MMU is on)
 
 	// Three zeroed pages after the image: the L0, L1 and L2 tables of the
-	// boot map.
+	// boot map. L0[0] (the identity map, needed while the MMU comes on)
+	// and L0[256] (the linear map at LINEAR_BASE) share one L1 table.
 	MOVD	$runtime·end(SB), R0
 	ADD	$0xffff, R0
 	AND	$~0xffff, R0
@@ -79,8 +89,9 @@ zero:
 	MOVD.P	ZR, 8(R2)
 	SUB	$1, R3
 	CBNZ	R3, zero
-	ORR	$3, R1, R2	// L0[0] -> L1 (table descriptor)
+	ORR	$3, R1, R2	// L0[0] and L0[256] -> L1 (table descriptors)
 	MOVD	R2, (R0)
+	MOVD	R2, 2048(R0)
 	ORR	$3, R4, R2	// L1[0] -> L2: the first GiB in 2 MiB blocks
 	MOVD	R2, (R1)
 	// [0, DEVICE_BASE) stays unmapped (QEMU's flash), so that nil
@@ -101,7 +112,7 @@ dev:
 	MOVD	R2, 16(R1)
 	MOVD	$(BLOCK_NORMAL|0xc0000000), R2
 	MOVD	R2, 24(R1)
-	MOVD	$·kernelL0(SB), R3
+	MOVD	$·bootL0(SB), R3
 	MOVD	R0, (R3)
 	ADD	$12288, R0, R2
 	MOVD	$·bootFree(SB), R3
@@ -113,10 +124,15 @@ dev:
 	MOVD	$MAIR_VALUE, R2
 	MSR	R2, MAIR_EL1
 	MRS	ID_AA64MMFR0_EL1, R2
+	UBFX	$4, R2, $4, R4	// ASIDBits: 2 means 16-bit ASIDs
 	AND	$7, R2		// PARange -> TCR_EL1.IPS
 	LSL	$32, R2
 	MOVD	$TCR_VALUE, R3
 	ORR	R2, R3
+	CMP	$2, R4
+	BNE	asid8
+	ORR	$TCR_AS, R3
+asid8:
 	MSR	R3, TCR_EL1
 	MSR	R0, TTBR0_EL1
 	ISB	$15
@@ -126,6 +142,23 @@ dev:
 	MOVD	$SCTLR_VALUE, R2
 	MSR	R2, SCTLR_EL1
 	ISB	$15
+
+	// The MMU is on, still running at the identity address: continue at
+	// the linked (linear-map) address of el1high.
+	MOVD	$LINEAR_BASE, R9
+	MOVD	$·el1high(SB), R0
+	ADD	R9, R0
+	B	(R0)
+
+// func el1high()
+// The rest of the boot at the kernel's linked addresses: trap stack and
+// vectors, earlyInit (which replaces the boot map with the kernel's own
+// tables, dropping the identity map), then the Go runtime.
+// Clobbers: everything (never returns).
+TEXT ·el1high(SB),NOSPLIT|NOFRAME,$0
+	MOVD	$·excStack+EXC_STACK_SIZE(SB), R0
+	AND	$~15, R0
+	MOVD	R0, RSP		// SP_EL1 at its linear-map address
 	MOVD	$·vectors(SB), R2
 	MSR	R2, VBAR_EL1
 	ISB	$15

@@ -91,7 +91,10 @@ func dumpRegs(tf *Frame, esr, far uint64) {
 	putHex(tf.PSTATE)
 	puts("  tid ")
 	if cur != idle {
-		putDec(uint64(threads[cur].tid))
+		putDec(uint64(th(cur).tid))
+		puts(" (")
+		putName(pr(curProc()))
+		puts(")")
 	} else {
 		puts("idle")
 	}
@@ -123,10 +126,11 @@ func syncFault(tf *Frame, esr, far uint64) {
 		lastRaised.regs = *tf // before raiseFault points tf at the handler
 		if raiseFault(tf, esr, far) {
 			stats.FaultsRaised++
-			lastRaised.esr, lastRaised.far, lastRaised.tid = esr, far, threads[cur].tid
+			lastRaised.esr, lastRaised.far, lastRaised.tid = esr, far, th(cur).tid
 			return
 		}
 	}
+	kmsgStart()
 	puts("\narmos: kernel fault: ")
 	puts(ecName(esr >> 26))
 	puts("\n")
@@ -170,10 +174,15 @@ func outOfMemory(tf *Frame, far uint64) {
 //
 //go:nosplit
 func fatalTrap(tf *Frame, kind uint64) {
+	kmsgStart()
 	puts("\narmos: fatal exception, kind ")
 	putDec(kind)
 	if kind == kindNested {
-		puts(" (fault inside trap code)")
+		puts(" (fault inside trap code")
+		if far := arch.FAR(); far >= uint64(excGuard) && far < uint64(excGuard)+pageSize {
+			puts(": exception stack overflow into its guard page")
+		}
+		puts(")")
 	}
 	puts("\n")
 	dumpRegs(tf, arch.ESR(), arch.FAR())
@@ -188,7 +197,7 @@ func fatalTrap(tf *Frame, kind uint64) {
 //
 //go:nosplit
 func exitKernel(code int) {
-	if code == goPanicStatus && lastRaised.tid != 0 && cur != idle && lastRaised.tid == threads[cur].tid {
+	if code == goPanicStatus && lastRaised.tid != 0 && cur != idle && lastRaised.tid == th(cur).tid {
 		// The runtime has printed the panic and the goroutine traceback;
 		// add the exception it most likely came from.
 		puts("armos: last fault raised as a signal on this thread: ")

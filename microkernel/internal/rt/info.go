@@ -15,12 +15,16 @@ func DTB() []byte {
 	if !dtbOK {
 		return nil
 	}
-	size := uint32(be32(unsafe.Slice((*byte)(ptrOf(dtbAddr)), 8), 4))
+	size := uint32(be32(unsafe.Slice((*byte)(ptrOf(kva(dtbAddr))), 8), 4))
 	if size > dtbMaxSize {
 		size = dtbMaxSize
 	}
-	return unsafe.Slice((*byte)(ptrOf(dtbAddr)), size)
+	return unsafe.Slice((*byte)(ptrOf(kva(dtbAddr))), size)
 }
 
 // TimerFrequency returns CNTFRQ_EL0 in Hz.
 func TimerFrequency() uint64 { return counterFreq }
+
+// DeviceAddr returns the kernel address of the device register block at
+// physical address pa (its place in the linear map).
+func DeviceAddr(pa uint64) uintptr { return kva(uintptr(pa)) }

@@ -1,27 +1,49 @@
 package rt
 
-// Kernel threads and the scheduler.
+// Threads and the scheduler.
 //
-// Every Go M of the kernel is a kernel thread created by the emulated clone
-// (sys_thread.go). A thread is either running (its registers live in the
-// trap Frame on the exception stack), runnable or blocked (its registers are
-// saved in threads[i].regs). Trap code runs to completion on one exception
-// stack, so threads need no kernel stacks of their own: switching threads is
-// copying Frames.
+// A thread is either a kernel thread (an M of the kernel's own Go runtime,
+// running at EL1 on SP_EL0) or a user thread (a thread of a process,
+// running at EL0). Both live in one table and one round-robin run queue:
+// there are no per-thread kernel stacks, because trap code runs to
+// completion on the exception stack. A running thread's registers are in
+// the trap Frame; a runnable or blocked one's are saved in its thread
+// struct. Switching threads is copying Frames (and TTBR0 when the process
+// changes, see process.go).
 //
-// Policy: round robin over the thread table. A thread runs until it blocks
-// (futex, nanosleep, epoll_pwait), yields, exits or uses up its quantum
-// (the timer interrupt preempts it). With nothing runnable, the idle context
-// (idleLoop: WFI) runs with the timer armed for the earliest deadline.
+// Each thread struct has a page of its own, handed out by the page
+// allocator when the thread is created (4 KiB per thread; Linux spends 16
+// KiB on a kernel stack alone). The table holds at most maxThreads threads
+// across all processes; a process holds at most its own limit.
+//
+// Data structures, all O(1) on the hot paths:
+//   - the run queue and every wait queue (futex buckets, pipes, epoll
+//     instances, children, services) are doubly linked lists of thread
+//     slots (queues below);
+//   - deadlines (futex and sleep timeouts, epoll timeouts) sit in a binary
+//     min-heap of thread slots, so the timer is armed for the earliest one
+//     and expiry pops only what is due;
+//   - a thread ID names its slot (low tidSlotBits bits) and the slot's
+//     generation, so looking a thread up by ID is one array index.
+//
+// Policy: a thread runs until it blocks, yields, exits or its quantum ends
+// (the timer preempts it when another thread is runnable). With nothing
+// runnable the idle context (idleLoop: WFI) runs with the timer armed for
+// the earliest deadline.
 
-// maxThreads bounds the thread table; clone fails with EAGAIN beyond it
-// (counted in Stats.CloneFailed). The Go runtime creates one M per P plus
-// sysmon, GC and blocked-syscall threads: tens, not hundreds.
-const maxThreads = 128
+// Table geometry.
+const (
+	tidSlotBits = 12
+	maxThreads  = 1 << tidSlotBits
+	// quantumNS is how long a thread runs before the timer preempts it
+	// when another thread is runnable.
+	quantumNS = 4_000_000
+)
 
 // Thread states.
 const (
 	tsFree = iota
+	tsNew  // created with its process, not started yet
 	tsRunnable
 	tsRunning
 	tsBlocked
@@ -33,182 +55,270 @@ const (
 	waitFutex
 	waitSleep
 	waitEpoll
+	waitPipe
+	waitEventfd
+	waitChild
+	waitVfork
+	waitService
+	waitSignal
 )
 
-// quantumNS is how long a thread runs before the timer preempts it when
-// another thread is runnable.
-const quantumNS = 4_000_000
-
-// thread is one kernel thread. It holds no Go pointers.
+// thread is one thread. It holds no Go pointers.
 type thread struct {
-	regs  Frame // saved registers while not running
-	state uint8
-	wait  uint8
-	tid   int32
-
-	deadline  uint64  // counter value at which a blocked thread times out; 0: never
-	futexAddr uintptr // waitFutex: the futex word
-
-	epfd     int32   // waitEpoll: the epoll instance
-	epEvents uintptr // waitEpoll: the caller's epoll_event array
-	epMax    int32   // waitEpoll: its capacity
+	regs     Frame  // saved registers while not running
+	tls      uint64 // TPIDR_EL0 (user threads)
+	deadline uint64 // counter value at which a blocked thread times out (if in the heap)
+	tmo      uint64 // what its system call returns on timeout
+	key      uint64 // waitFutex: the futex word's address
+	retryDL  uint64 // the deadline a call woken to retry keeps (files.go)
+	switches uint64
+	clearTID uint64 // CLONE_CHILD_CLEARTID: zeroed and woken at exit
 	sigs     sigState
-	switches uint64 // times switched in
 
-	user     uintptr // the UserContext while the thread is at EL0 (user.go), else 0
-	userTTBR uint64  // its TTBR0 value while at EL0, else 0
+	tid        int32
+	proc       int16 // process slot (0: the kernel)
+	next, prev int16 // links on the run queue or a wait queue
+	queue      int16 // the queue the thread is on, or -1
+	heapIdx    int16 // position in the deadline heap, or -1
+	pnext      int16 // the process's thread list (circular)
+	pprev      int16
+	state      uint8
+	wait       uint8
+	intr       bool // the wait ends with EINTR when a signal arrives
+	user       bool // runs at EL0
 }
 
 var (
-	threads [maxThreads]thread
-	// cur is the index of the running thread, or idle when none is.
-	cur     int
-	nextTid int32
-	// highWater is one past the highest thread index ever used, so scans
-	// stay short.
-	highWater int
-	// sliceEnd is the counter value at which the running thread's quantum
-	// ends (0: no other thread was runnable when it was switched in).
-	sliceEnd uint64
-	// reschedule asks the trap exit path to pick a thread.
+	// thrPage holds each slot's thread page (kernel address), 0 if free.
+	thrPage [maxThreads]uintptr
+	// slotGen counts the lives of each slot: part of the thread ID.
+	slotGen [maxThreads]uint32
+	// freeSlot is a stack of free slots (filled by initThreads).
+	freeSlot  [maxThreads]int16
+	nFreeSlot int
+	nThreads  int
+
+	// cur is the slot of the running thread, or idle.
+	cur int
+	// reschedule asks the trap exit path to pick a thread; schedDirty
+	// asks it to re-evaluate the quantum and the timer.
 	reschedule bool
-	idleFrame  Frame
-	idleStack  [4096 / 8]uint64
+	schedDirty bool
+	// sliceEnd is the counter value at which the running thread's quantum
+	// ends (0: nothing else was runnable when it was switched in).
+	sliceEnd uint64
+	// armedAt is what the timer is programmed for (0: disarmed).
+	armedAt   uint64
+	idleFrame Frame
+	idleStack [4096 / 8]uint64
 )
 
 const idle = -1
 
-// initThreads makes the boot thread (the runtime's m0) thread 0, running.
+// th returns the thread in slot i.
 //
 //go:nosplit
+func th(i int) *thread { return (*thread)(ptrOf(thrPage[i])) }
+
+// initThreads empties the thread table and makes the boot thread (the
+// runtime's m0) the running kernel thread.
 func initThreads() {
-	threads[0] = thread{state: tsRunning, tid: 1}
-	nextTid = 2
-	cur = 0
-	highWater = 1
-}
-
-// newThread claims a free slot for a clone child whose registers are regs.
-// It returns the slot index or -1 when the table is full.
-//
-//go:nosplit
-func newThread(regs *Frame) int {
-	for i := range threads {
-		if threads[i].state == tsFree {
-			t := &threads[i]
-			t.regs = *regs
-			t.state = tsRunnable
-			t.wait = waitNone
-			t.tid = nextTid
-			t.deadline = 0
-			t.sigs = sigState{}
-			t.switches = 0
-			t.user, t.userTTBR = 0, 0
-			nextTid++
-			if i >= highWater {
-				highWater = i + 1
-			}
-			return i
-		}
+	nFreeSlot = 0
+	for i := maxThreads - 1; i >= 0; i-- {
+		thrPage[i] = 0
+		freeSlot[nFreeSlot] = int16(i)
+		nFreeSlot++
 	}
-	return -1
+	nThreads = 0
+	initQueues()
+	heapN = 0
+	cur = idle
+	var f Frame
+	i := newThread(0, &f, false)
+	th(i).state = tsRunning
+	cur = i
 }
 
-// block makes the running thread wait for reason until woken or until
-// deadline (a counter value; 0 for none).
+// newThread creates a thread of process p whose registers are regs,
+// linked into the process but not yet runnable (the caller calls
+// makeRunnable). It returns the slot, or -1 when the table or memory is
+// exhausted.
 //
 //go:nosplit
-func block(reason uint8, deadline uint64) {
-	t := &threads[cur]
+func newThread(p int, regs *Frame, user bool) int {
+	if nFreeSlot == 0 {
+		return -1
+	}
+	_, va := allocPages(1)
+	if va == 0 {
+		return -1
+	}
+	nFreeSlot--
+	i := int(freeSlot[nFreeSlot])
+	thrPage[i] = va
+	slotGen[i]++
+	if slotGen[i] >= 1<<(31-tidSlotBits) {
+		slotGen[i] = 1
+	}
+	t := th(i)
+	t.regs = *regs
+	t.tid = int32(slotGen[i])<<tidSlotBits | int32(i)
+	t.proc = int16(p)
+	t.queue, t.heapIdx = -1, -1
+	t.user = user
+	t.sigs.alt.Flags = ssDisable
+	nThreads++
+	procAddThread(p, i)
+	return i
+}
+
+// freeThread removes thread i from every queue and its process and frees
+// its page. If it is the running thread, the next trap exit switches away
+// (its registers are discarded).
+//
+//go:nosplit
+func freeThread(i int) {
+	t := th(i)
+	unlink(i)
+	procRemoveThread(int(t.proc), i)
+	t.state = tsFree
+	physPages.Free(physOf(thrPage[i]))
+	thrPage[i] = 0
+	freeSlot[nFreeSlot] = int16(i)
+	nFreeSlot++
+	nThreads--
+	if i == cur {
+		cur = idle
+		reschedule = true
+	}
+}
+
+// findTid returns the slot of the live thread with tid, or -1.
+//
+//go:nosplit
+func findTid(tid int32) int {
+	if tid <= 0 {
+		return -1
+	}
+	i := int(tid & (maxThreads - 1))
+	if thrPage[i] == 0 || th(i).tid != tid {
+		return -1
+	}
+	return i
+}
+
+// makeRunnable puts thread i at the back of the run queue.
+//
+//go:nosplit
+func makeRunnable(i int) {
+	t := th(i)
+	t.state = tsRunnable
+	t.wait = waitNone
+	enqueue(qRun, i)
+	schedDirty = true
+}
+
+// block makes the running thread, whose registers are in tf, wait on
+// queue q (or none, -1) for reason until woken or until deadline (a counter
+// value; 0: never), when its call returns tmo. With intr, a signal for the
+// thread ends the wait with EINTR.
+//
+//go:nosplit
+func block(tf *Frame, q int16, reason uint8, deadline uint64, tmo uint64, intr bool) {
+	t := th(cur)
+	t.regs = *tf
+	if t.user {
+		t.tls = getTPIDR0()
+	}
 	t.state = tsBlocked
 	t.wait = reason
-	t.deadline = deadline
+	t.intr = intr
+	t.tmo = tmo
+	if q >= 0 {
+		enqueue(q, cur)
+	}
+	if deadline != 0 {
+		t.deadline = deadline
+		heapPush(cur)
+	}
 	reschedule = true
 }
 
-// wake makes a blocked thread runnable with result as its system call's
-// return value (X0). Its registers are saved in regs: it is not running.
+// unlink takes thread i off its queue and out of the deadline heap.
+//
+//go:nosplit
+func unlink(i int) {
+	t := th(i)
+	if t.queue >= 0 {
+		dequeue(i)
+	}
+	if t.heapIdx >= 0 {
+		heapRemove(i)
+	}
+}
+
+// wake makes blocked thread i runnable with result as its system call's
+// return value (its registers are saved: it is not running).
 //
 //go:nosplit
 func wake(i int, result uint64) {
-	t := &threads[i]
+	t := th(i)
+	unlink(i)
 	t.regs.X[0] = result
-	t.state = tsRunnable
-	t.wait = waitNone
-	t.deadline = 0
+	makeRunnable(i)
 }
 
-// expire wakes every blocked thread whose deadline has passed at now, with
-// the result its call returns on timeout.
+// expire wakes every blocked thread whose deadline has passed at now.
 //
 //go:nosplit
 func expire(now uint64) {
-	for i := 0; i < highWater; i++ {
-		t := &threads[i]
-		if t.state != tsBlocked || t.deadline == 0 || t.deadline > now {
-			continue
+	for heapN > 0 {
+		i := int(theap[0])
+		t := th(i)
+		if t.deadline > now {
+			return
 		}
-		switch t.wait {
-		case waitFutex:
-			wake(i, errno(ETIMEDOUT))
-		default: // nanosleep and epoll_pwait return 0 on timeout
-			wake(i, 0)
-		}
+		wake(i, t.tmo)
 	}
-}
-
-// pickNext returns the next runnable thread after cur in round-robin order,
-// cur itself if it is the only one still running, or idle.
-//
-//go:nosplit
-func pickNext() int {
-	start := cur
-	if start == idle {
-		start = highWater - 1
-	}
-	for k := 1; k <= highWater; k++ {
-		i := (start + k) % highWater
-		if threads[i].state == tsRunnable {
-			return i
-		}
-	}
-	if cur != idle && threads[cur].state == tsRunning {
-		return cur
-	}
-	return idle
 }
 
 // schedule switches tf, the Frame the trap will return into, to the next
 // thread to run. The running thread, if still running, goes to the back of
-// the round robin.
+// the run queue (or keeps running if nothing else is runnable).
 //
 //go:nosplit
 func schedule(tf *Frame, now uint64) {
 	reschedule = false
-	next := pickNext()
-	if next == cur {
-		if cur != idle {
-			startSlice(now)
-		}
-		return
-	}
 	if cur != idle {
-		t := &threads[cur]
-		t.regs = *tf
+		t := th(cur)
 		if t.state == tsRunning {
+			if queues[qRun].head < 0 {
+				startSlice(now)
+				return
+			}
+			t.regs = *tf
+			if t.user {
+				t.tls = getTPIDR0()
+			}
 			t.state = tsRunnable
+			enqueue(qRun, cur)
 		}
 	}
-	cur = next
-	if next == idle {
+	next := popQueue(qRun)
+	if next < 0 {
+		cur = idle
 		idleContext(tf)
 		sliceEnd = 0
 		return
 	}
-	t := &threads[next]
+	cur = next
+	t := th(next)
 	t.state = tsRunning
 	t.switches++
 	*tf = t.regs
+	if t.user {
+		setTPIDR0(t.tls)
+	}
 	stats.Switches++
 	startSlice(now)
 }
@@ -219,11 +329,8 @@ func schedule(tf *Frame, now uint64) {
 //go:nosplit
 func startSlice(now uint64) {
 	sliceEnd = 0
-	for i := 0; i < highWater; i++ {
-		if threads[i].state == tsRunnable {
-			sliceEnd = now + nsToTicks(quantumNS)
-			return
-		}
+	if queues[qRun].head >= 0 {
+		sliceEnd = now + nsToTicks(quantumNS)
 	}
 }
 
@@ -244,23 +351,199 @@ func idleContext(tf *Frame) {
 //go:nosplit
 func nextEvent() uint64 {
 	ev := sliceEnd
-	for i := 0; i < highWater; i++ {
-		t := &threads[i]
-		if t.state == tsBlocked && t.deadline != 0 && (ev == 0 || t.deadline < ev) {
-			ev = t.deadline
+	if heapN > 0 {
+		if d := th(int(theap[0])).deadline; ev == 0 || d < ev {
+			ev = d
 		}
 	}
 	return ev
 }
 
-// findTid returns the slot of the live thread with tid, or -1.
+// Wait queues: doubly linked lists of thread slots through thread.next and
+// prev. Queue 0 is the run queue; then the futex hash buckets; the rest are
+// handed out to kernel objects (pipes, epoll instances, processes...).
+const (
+	qRun         = 0
+	qFutex       = 1
+	futexBuckets = 256
+	qFirstFree   = qFutex + futexBuckets
+	maxQueues    = 4096
+)
+
+type waitQueue struct {
+	head, tail int16
+}
+
+var (
+	queues    [maxQueues]waitQueue
+	freeQueue [maxQueues]int16
+	nFreeQ    int
+)
+
+// initQueues empties every queue and the free list.
 //
 //go:nosplit
-func findTid(tid int32) int {
-	for i := 0; i < highWater; i++ {
-		if threads[i].state != tsFree && threads[i].tid == tid {
-			return i
-		}
+func initQueues() {
+	for i := range queues {
+		queues[i] = waitQueue{-1, -1}
 	}
-	return -1
+	nFreeQ = 0
+	for q := maxQueues - 1; q >= qFirstFree; q-- {
+		freeQueue[nFreeQ] = int16(q)
+		nFreeQ++
+	}
+}
+
+// allocQueue returns a fresh empty queue, or -1 when none is left.
+//
+//go:nosplit
+func allocQueue() int16 {
+	if nFreeQ == 0 {
+		return -1
+	}
+	nFreeQ--
+	return freeQueue[nFreeQ]
+}
+
+// freeQueueID returns queue q (which must be empty) to the free list.
+//
+//go:nosplit
+func freeQueueID(q int16) {
+	if q < qFirstFree {
+		return
+	}
+	queues[q] = waitQueue{-1, -1}
+	freeQueue[nFreeQ] = q
+	nFreeQ++
+}
+
+// enqueue appends thread i to queue q.
+//
+//go:nosplit
+func enqueue(q int16, i int) {
+	t := th(i)
+	t.queue = q
+	t.next = -1
+	t.prev = queues[q].tail
+	if queues[q].tail >= 0 {
+		th(int(queues[q].tail)).next = int16(i)
+	} else {
+		queues[q].head = int16(i)
+	}
+	queues[q].tail = int16(i)
+}
+
+// dequeue removes thread i from its queue.
+//
+//go:nosplit
+func dequeue(i int) {
+	t := th(i)
+	q := t.queue
+	if t.prev >= 0 {
+		th(int(t.prev)).next = t.next
+	} else {
+		queues[q].head = t.next
+	}
+	if t.next >= 0 {
+		th(int(t.next)).prev = t.prev
+	} else {
+		queues[q].tail = t.prev
+	}
+	t.queue, t.next, t.prev = -1, -1, -1
+}
+
+// popQueue removes and returns the first thread of q, or -1.
+//
+//go:nosplit
+func popQueue(q int16) int {
+	i := int(queues[q].head)
+	if i >= 0 {
+		dequeue(i)
+	}
+	return i
+}
+
+// wakeQueue wakes up to n threads of q (all of them for n < 0) with result
+// and returns how many it woke.
+//
+//go:nosplit
+func wakeQueue(q int16, n int, result uint64) int {
+	woken := 0
+	for (n < 0 || woken < n) && queues[q].head >= 0 {
+		wake(int(queues[q].head), result)
+		woken++
+	}
+	return woken
+}
+
+// The deadline heap: a binary min-heap of thread slots keyed by deadline.
+var (
+	theap [maxThreads]int16
+	heapN int
+)
+
+//go:nosplit
+func heapLess(a, b int) bool { return th(int(theap[a])).deadline < th(int(theap[b])).deadline }
+
+//go:nosplit
+func heapSwap(a, b int) {
+	theap[a], theap[b] = theap[b], theap[a]
+	th(int(theap[a])).heapIdx = int16(a)
+	th(int(theap[b])).heapIdx = int16(b)
+}
+
+//go:nosplit
+func heapUp(k int) {
+	for k > 0 {
+		p := (k - 1) / 2
+		if !heapLess(k, p) {
+			return
+		}
+		heapSwap(k, p)
+		k = p
+	}
+}
+
+//go:nosplit
+func heapDown(k int) {
+	for {
+		l := 2*k + 1
+		if l >= heapN {
+			return
+		}
+		m := l
+		if r := l + 1; r < heapN && heapLess(r, l) {
+			m = r
+		}
+		if !heapLess(m, k) {
+			return
+		}
+		heapSwap(k, m)
+		k = m
+	}
+}
+
+// heapPush adds thread i (its deadline set) to the heap.
+//
+//go:nosplit
+func heapPush(i int) {
+	theap[heapN] = int16(i)
+	th(i).heapIdx = int16(heapN)
+	heapN++
+	heapUp(heapN - 1)
+	schedDirty = true
+}
+
+// heapRemove takes thread i out of the heap.
+//
+//go:nosplit
+func heapRemove(i int) {
+	k := int(th(i).heapIdx)
+	heapN--
+	if k != heapN {
+		heapSwap(k, heapN)
+		heapDown(k)
+		heapUp(k)
+	}
+	th(i).heapIdx = -1
 }

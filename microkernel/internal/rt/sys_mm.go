@@ -1,84 +1,239 @@
 package rt
 
-// Memory system calls: the Go runtime reserves large PROT_NONE ranges and
-// commits pieces of them with MAP_FIXED; all of it is demand-zero here (see
-// vm.go). Protections are not enforced: the runtime never relies on a fault
-// from PROT_NONE memory.
+import "armos/microkernel/internal/mm"
 
-// mmap flags and madvise advice (include/uapi/asm-generic/mman*.h).
+// Memory system calls, for the kernel's runtime and for processes alike:
+// each works on the calling process's mm.AddressSpace (the kernel's is its
+// heap window). Everything is demand-zero: mmap only records a region,
+// the first touch of each page maps a zeroed one, munmap and
+// madvise(DONTNEED) give pages back, and every change clears descriptors,
+// invalidates the TLB (by ASID, or globally for the kernel) and only then
+// frees pages (mm.FreeBatch).
+
+// mmap flags, protections and madvise advice (include/uapi/asm-generic/mman*.h).
 const (
-	mapFixed     = 0x10
-	mapAnonymous = 0x20
+	mapShared         = 0x01
+	mapPrivate        = 0x02
+	mapFixed          = 0x10
+	mapAnonymous      = 0x20
+	mapFixedNoreplace = 0x100000
+	protMask          = 7
 
 	madvDontneed = 4
 	madvFree     = 8
 )
 
-// roundPage rounds n up to a whole number of pages (0 on overflow).
+// pageRound rounds n up to whole pages; ok is false on overflow or 0.
 //
 //go:nosplit
-func roundPage(n uint64) uintptr {
-	if n > mmapLimit {
-		return 0
+func pageRound(n uint64) (uint64, bool) {
+	if n == 0 || n > mm.VALimit {
+		return 0, false
 	}
-	return uintptr(n+pageSize-1) &^ (pageSize - 1)
+	return (n + pageSize - 1) &^ (pageSize - 1), true
+}
+
+// spaceInv returns the running process's address space and the TLB
+// invalidation mm must use for it.
+//
+//go:nosplit
+func spaceInv() (*mm.AddressSpace, int) {
+	p := curProc()
+	return space(p), int(pr(p).asOwner)
+}
+
+// mmErr maps an mm failure to the errno Linux gives.
+//
+//go:nosplit
+func mmErr(e mm.Errno) uint64 {
+	switch e {
+	case mm.ErrAlign, mm.ErrInvalid, mm.ErrRange:
+		return errno(EINVAL)
+	case mm.ErrExists:
+		return errno(EEXIST)
+	}
+	return errno(ENOMEM)
 }
 
 // mmap(addr, length, prot, flags, fd, offset)
-//
-//go:nosplit
 func sysMmapFn(tf *Frame) uint64 {
-	addr, flags := uintptr(tf.X[0]), tf.X[3]
-	n := roundPage(tf.X[1])
-	if flags&mapAnonymous == 0 || n == 0 {
+	addr, prot, flags := tf.X[0], tf.X[2], tf.X[3]
+	if tf.X[1] == 0 || prot&^protMask != 0 || tf.X[5]&(pageSize-1) != 0 {
 		return errno(EINVAL)
 	}
-	if flags&mapFixed != 0 {
-		if addr&(pageSize-1) != 0 || !inWindow(addr, n) {
+	n, ok := pageRound(tf.X[1])
+	if !ok {
+		return errno(ENOMEM) // longer than the address space, as Linux says
+	}
+	if flags&mapAnonymous == 0 {
+		return errno(ENODEV) // no file mappings yet
+	}
+	if flags&(mapShared|mapPrivate) == 0 {
+		return errno(EINVAL)
+	}
+	as, owner := spaceInv()
+	if owner == 0 && prot&uint64(mm.ProtExec) != 0 {
+		return errno(EPERM) // the kernel never maps its heap executable
+	}
+	inv := func(va, size uint64) { invalidate(owner, va, size) }
+	fixed := flags&(mapFixed|mapFixedNoreplace) != 0
+	if fixed {
+		if addr&(pageSize-1) != 0 {
 			return errno(EINVAL)
 		}
-		if !kas.Release(addr, n, false) || !kas.Reserve(addr, n) {
+		if lo, hi := as.VMAs.Bounds(); addr < lo || addr > hi || n > hi-addr {
 			return errno(ENOMEM)
 		}
-		stats.Mmaps++
-		return uint64(addr)
+		if flags&mapFixedNoreplace != 0 && !as.VMAs.IsFree(addr, n) {
+			return errno(EEXIST)
+		}
 	}
-	va := kas.Place(addr&^(pageSize-1), n)
-	if va == 0 || !kas.Reserve(va, n) {
-		return errno(ENOMEM)
+	va, _, e := as.Mmap(addr&^(pageSize-1), n, mm.Prot(prot), 0, fixed, inv)
+	if e != mm.OK {
+		return mmErr(e)
 	}
 	stats.Mmaps++
-	return uint64(va)
+	return va
 }
 
 // munmap(addr, length)
-//
-//go:nosplit
 func sysMunmapFn(tf *Frame) uint64 {
-	addr, n := uintptr(tf.X[0]), roundPage(tf.X[1])
-	if addr&(pageSize-1) != 0 || n == 0 || !inWindow(addr, n) {
+	n, ok := pageRound(tf.X[1])
+	addr := tf.X[0]
+	as, owner := spaceInv()
+	_, hi := as.VMAs.Bounds()
+	if !ok || addr&(pageSize-1) != 0 || addr > hi || n > hi-addr {
 		return errno(EINVAL)
 	}
-	if !kas.Release(addr, n, false) {
+	lo, _ := as.VMAs.Bounds()
+	if addr+n <= lo {
+		return 0 // nothing of ours there: Linux succeeds
+	}
+	if addr < lo {
+		n -= lo - addr
+		addr = lo
+	}
+	inv := func(va, size uint64) { invalidate(owner, va, size) }
+	if _, e := as.Munmap(addr, n, inv); e != mm.OK {
+		return mmErr(e)
+	}
+	return 0
+}
+
+// madvise(addr, length, advice): DONTNEED (and FREE) give the pages back
+// to the page allocator; the range stays mapped and reads back zero, as
+// the Go runtime's scavenger expects. Other advice is accepted and ignored.
+//
+//go:nosplit
+func sysMadviseFn(tf *Frame) uint64 {
+	addr, advice := tf.X[0], tf.X[2]
+	if addr&(pageSize-1) != 0 || int64(tf.X[1]) < 0 {
+		return errno(EINVAL)
+	}
+	if tf.X[1] == 0 {
+		return 0
+	}
+	n, ok := pageRound(tf.X[1])
+	if !ok {
+		return errno(EINVAL)
+	}
+	as, owner := spaceInv()
+	if !as.VMAs.Covered(addr, n) {
+		return errno(ENOMEM) // Linux: part of the range is not mapped
+	}
+	if advice != madvDontneed && advice != madvFree {
+		return 0
+	}
+	inv := func(va, size uint64) { invalidate(owner, va, size) }
+	if _, e := as.MadviseDontneed(addr, n, inv); e != mm.OK {
+		return mmErr(e)
+	}
+	stats.Madvises++
+	return 0
+}
+
+// mprotect(addr, length, prot)
+//
+//go:nosplit
+func sysMprotectFn(tf *Frame) uint64 {
+	addr, prot := tf.X[0], tf.X[2]
+	if addr&(pageSize-1) != 0 || prot&^protMask != 0 {
+		return errno(EINVAL)
+	}
+	if tf.X[1] == 0 {
+		return 0
+	}
+	n, ok := pageRound(tf.X[1])
+	if !ok {
+		return errno(ENOMEM)
+	}
+	as, owner := spaceInv()
+	if owner == 0 && prot&uint64(mm.ProtExec) != 0 {
+		return errno(EPERM)
+	}
+	inv := func(va, size uint64) { invalidate(owner, va, size) }
+	if _, e := as.Mprotect(addr, n, mm.Prot(prot), inv); e != mm.OK {
+		if e == mm.ErrNoVMA || e == mm.ErrRange {
+			return errno(ENOMEM)
+		}
+		return mmErr(e)
+	}
+	return 0
+}
+
+// msync(addr, length, flags): anonymous memory has nothing to write back;
+// the range must be mapped.
+//
+//go:nosplit
+func sysMsyncFn(tf *Frame) uint64 {
+	const msAsync, msInvalidate, msSync = 1, 2, 4
+	addr, flags := tf.X[0], tf.X[2]
+	if addr&(pageSize-1) != 0 || flags&^(msAsync|msInvalidate|msSync) != 0 || flags&(msAsync|msSync) == msAsync|msSync {
+		return errno(EINVAL)
+	}
+	if tf.X[1] == 0 {
+		return 0
+	}
+	n, ok := pageRound(tf.X[1])
+	if !ok {
+		return errno(ENOMEM)
+	}
+	as, _ := spaceInv()
+	if !as.VMAs.Covered(addr, n) {
 		return errno(ENOMEM)
 	}
 	return 0
 }
 
-// madvise(addr, length, advice): DONTNEED (and FREE) give the pages back to
-// the page allocator; the range stays mapped and reads back zero, as the Go
-// runtime's scavenger expects. Other advice is accepted and ignored.
-//
-//go:nosplit
-func sysMadviseFn(tf *Frame) uint64 {
-	addr, n, advice := uintptr(tf.X[0]), roundPage(tf.X[1]), tf.X[2]
-	if advice != madvDontneed && advice != madvFree {
-		return 0
-	}
-	if addr&(pageSize-1) != 0 || !inWindow(addr, n) {
+// mincore(addr, length, vec): one byte per page, 1 if resident. The whole
+// range must be mapped (ENOMEM otherwise).
+func sysMincoreFn(tf *Frame) uint64 {
+	addr, vec := tf.X[0], tf.X[2]
+	if addr&(pageSize-1) != 0 {
 		return errno(EINVAL)
 	}
-	kas.Release(addr, n, true)
-	stats.Madvises++
+	n, ok := pageRound(tf.X[1])
+	if !ok {
+		return errno(ENOMEM)
+	}
+	as, _ := spaceInv()
+	var buf [64]byte
+	for done := uint64(0); done < n; {
+		k := uint64(0)
+		for ; k < uint64(len(buf)) && done+k*pageSize < n; k++ {
+			va := addr + done + k*pageSize
+			if _, found := as.VMAs.Find(va); !found {
+				return errno(ENOMEM)
+			}
+			buf[k] = 0
+			if _, _, mapped := as.PT.Lookup(va); mapped {
+				buf[k] = 1
+			}
+		}
+		if !copyOut(vec+done/pageSize, buf[:k]) {
+			return errno(EFAULT)
+		}
+		done += k * pageSize
+	}
 	return 0
 }

@@ -2,17 +2,34 @@ package rt
 
 import "unsafe"
 
-// Signal system calls. The runtime installs handlers for every signal at
+// Signal system calls. The Go runtime installs handlers for every signal at
 // start (rt_sigaction must succeed), gives each M an alternate signal stack
 // and sends SIGURG to a thread (tgkill) to preempt the goroutine running
 // there. Delivery builds a Linux rt_sigframe (signal.go).
 
-// Signal numbers and flags (include/uapi/asm-generic/signal.h).
+// Signal numbers (include/uapi/asm-generic/signal.h) and flags.
 const (
-	sigBUS  = 7
-	sigSEGV = 11
-	sigURG  = 23
-	nsig    = 64
+	sigHUP   = 1
+	sigINT   = 2
+	sigQUIT  = 3
+	sigILL   = 4
+	sigTRAP  = 5
+	sigABRT  = 6
+	sigBUS   = 7
+	sigFPE   = 8
+	sigKILL  = 9
+	sigUSR1  = 10
+	sigSEGV  = 11
+	sigUSR2  = 12
+	sigPIPE  = 13
+	sigALRM  = 14
+	sigTERM  = 15
+	sigCHLD  = 17
+	sigCONT  = 18
+	sigSTOP  = 19
+	sigURG   = 23
+	sigWINCH = 28
+	nsig     = 64
 
 	sigBlock   = 0
 	sigUnblock = 1
@@ -20,6 +37,8 @@ const (
 
 	ssOnstack = 1
 	ssDisable = 2
+	// minSigstksz is MINSIGSTKSZ on arm64.
+	minSigstksz = 5120
 )
 
 // sigaction is struct sigaction as the arm64 kernel takes it.
@@ -38,33 +57,37 @@ type stackT struct {
 // sigState is a thread's signal state.
 type sigState struct {
 	mask    uint64 // blocked signals (bit sig-1)
-	pending uint64 // sent, not yet delivered
+	pending uint64 // sent to this thread, not yet delivered
 	alt     stackT // alternate signal stack (Flags ssDisable when none)
 }
 
-var sigactions [nsig + 1]sigaction
-
 // rt_sigaction(sig, act, oldact, sigsetsize)
-//
-//go:nosplit
 func sysRtSigactionFn(tf *Frame) uint64 {
 	sig := tf.X[0]
-	if sig < 1 || sig > nsig {
+	if sig < 1 || sig > nsig || tf.X[3] != 8 {
 		return errno(EINVAL)
 	}
-	if old := uintptr(tf.X[2]); old != 0 {
-		p := userMem(old, unsafe.Sizeof(sigaction{}))
-		if p == nil {
-			return errno(EFAULT)
-		}
-		*(*sigaction)(p) = sigactions[sig]
+	pp := pr(curProc())
+	var act sigaction
+	if tf.X[1] != 0 && !copyIn(bytesOf(unsafe.Pointer(&act), unsafe.Sizeof(act)), tf.X[1]) {
+		return errno(EFAULT)
 	}
-	if act := uintptr(tf.X[1]); act != 0 {
-		p := userMem(act, unsafe.Sizeof(sigaction{}))
-		if p == nil {
+	if old := tf.X[2]; old != 0 {
+		o := pp.sigact[sig]
+		if !copyOut(old, bytesOf(unsafe.Pointer(&o), unsafe.Sizeof(o))) {
 			return errno(EFAULT)
 		}
-		sigactions[sig] = *(*sigaction)(p)
+	}
+	if tf.X[1] != 0 {
+		if sig == sigKILL || sig == sigSTOP {
+			return errno(EINVAL)
+		}
+		act.Mask &^= unblockable
+		pp.sigact[sig] = act
+		if act.Handler == sigIgnore || (act.Handler == sigDefault && defaultIgnored(sig)) {
+			// Pending instances of a now-ignored signal are discarded.
+			pp.sigPending &^= sigBit(sig)
+		}
 	}
 	return 0
 }
@@ -73,20 +96,24 @@ func sysRtSigactionFn(tf *Frame) uint64 {
 //
 //go:nosplit
 func sysRtSigprocmaskFn(tf *Frame) uint64 {
-	s := &threads[cur].sigs
-	if old := uintptr(tf.X[2]); old != 0 {
-		p := userMem(old, 8)
-		if p == nil {
-			return errno(EFAULT)
-		}
-		*(*uint64)(p) = s.mask
+	if tf.X[3] != 8 {
+		return errno(EINVAL)
 	}
-	if set := uintptr(tf.X[1]); set != 0 {
-		p := userMem(set, 8)
-		if p == nil {
+	s := &th(cur).sigs
+	var v uint64
+	if set := tf.X[1]; set != 0 {
+		var ok bool
+		if v, ok = readU64(set); !ok {
 			return errno(EFAULT)
 		}
-		v := *(*uint64)(p)
+		if tf.X[0] > sigSetmask {
+			return errno(EINVAL)
+		}
+	}
+	if old := tf.X[2]; old != 0 && !writeU64(old, s.mask) {
+		return errno(EFAULT)
+	}
+	if tf.X[1] != 0 {
 		switch tf.X[0] {
 		case sigBlock:
 			s.mask |= v
@@ -94,9 +121,8 @@ func sysRtSigprocmaskFn(tf *Frame) uint64 {
 			s.mask &^= v
 		case sigSetmask:
 			s.mask = v
-		default:
-			return errno(EINVAL)
 		}
+		s.mask &^= unblockable
 	}
 	return 0
 }
@@ -105,29 +131,35 @@ func sysRtSigprocmaskFn(tf *Frame) uint64 {
 //
 //go:nosplit
 func sysSigaltstackFn(tf *Frame) uint64 {
-	s := &threads[cur].sigs
-	if old := uintptr(tf.X[1]); old != 0 {
-		p := userMem(old, unsafe.Sizeof(stackT{}))
-		if p == nil {
-			return errno(EFAULT)
-		}
+	s := &th(cur).sigs
+	var n stackT
+	if ss := tf.X[0]; ss != 0 && !copyIn(bytesOf(unsafe.Pointer(&n), unsafe.Sizeof(n)), ss) {
+		return errno(EFAULT)
+	}
+	if old := tf.X[1]; old != 0 {
 		o := s.alt
 		if o.Size == 0 {
 			o.Flags = ssDisable
 		} else if onAltStack(s, tf.SP) {
 			o.Flags = ssOnstack
 		}
-		*(*stackT)(p) = o
-	}
-	if ss := uintptr(tf.X[0]); ss != 0 {
-		p := userMem(ss, unsafe.Sizeof(stackT{}))
-		if p == nil {
+		if !copyOut(old, bytesOf(unsafe.Pointer(&o), unsafe.Sizeof(o))) {
 			return errno(EFAULT)
 		}
-		n := *(*stackT)(p)
-		if n.Flags&ssDisable != 0 {
-			n = stackT{Flags: ssDisable}
+	}
+	if tf.X[0] != 0 {
+		if onAltStack(s, tf.SP) {
+			return errno(EPERM)
 		}
+		switch {
+		case n.Flags&ssDisable != 0:
+			n = stackT{Flags: ssDisable}
+		case n.Flags&^ssOnstack != 0:
+			return errno(EINVAL)
+		case n.Size < minSigstksz:
+			return errno(ENOMEM)
+		}
+		n.Flags &^= ssOnstack
 		s.alt = n
 	}
 	return 0
@@ -141,28 +173,93 @@ func onAltStack(s *sigState, sp uint64) bool {
 }
 
 // tgkill(tgid, tid, sig)
-//
-//go:nosplit
-func sysTgkillFn(tf *Frame) uint64 { return kill(int32(tf.X[1]), tf.X[2]) }
+func sysTgkillFn(tf *Frame) uint64 {
+	i := findTid(int32(tf.X[1]))
+	if int32(tf.X[0]) <= 0 || int32(tf.X[1]) <= 0 {
+		return errno(EINVAL)
+	}
+	if i < 0 || pr(int(th(i).proc)).pid != int32(tf.X[0]) {
+		return errno(ESRCH)
+	}
+	return killThread(i, tf.X[2])
+}
 
 // tkill(tid, sig)
-//
-//go:nosplit
-func sysTkillFn(tf *Frame) uint64 { return kill(int32(tf.X[0]), tf.X[1]) }
-
-// kill marks sig pending on thread tid; it is delivered when the thread next
-// returns from a trap (signal.go).
-//
-//go:nosplit
-func kill(tid int32, sig uint64) uint64 {
-	i := findTid(tid)
+func sysTkillFn(tf *Frame) uint64 {
+	if int32(tf.X[0]) <= 0 {
+		return errno(EINVAL)
+	}
+	i := findTid(int32(tf.X[0]))
 	if i < 0 {
 		return errno(ESRCH)
 	}
-	if sig < 1 || sig > nsig {
+	return killThread(i, tf.X[1])
+}
+
+// killThread sends sig (0: only check) to thread i of the caller's
+// process or of another process.
+func killThread(i int, sig uint64) uint64 {
+	if sig > nsig {
 		return errno(EINVAL)
 	}
-	threads[i].sigs.pending |= 1 << (sig - 1)
-	stats.SignalsSent++
+	if !maySignal(int(th(i).proc)) {
+		return errno(EPERM)
+	}
+	if sig != 0 {
+		stats.SignalsSent++
+		signalThread(i, sig)
+	}
 	return 0
 }
+
+// kill(pid, sig): pid > 0 names a process; 0 and -1 (the caller's group,
+// everyone) reach every process the caller may signal except the kernel
+// and, for -1, itself; a negative pid names a process group, which here is
+// the single process -pid.
+func sysKillFn(tf *Frame) uint64 {
+	pid, sig := int32(tf.X[0]), tf.X[1]
+	if sig > nsig {
+		return errno(EINVAL)
+	}
+	self := curProc()
+	if pid == 0 || pid == -1 {
+		n := 0
+		for p := 1; p < maxProcs; p++ {
+			if procPage[p] == 0 || pr(p).state != psLive || (pid == -1 && p == self) || !maySignal(p) {
+				continue
+			}
+			if pid == 0 && p != self && pr(p).parent != int16(self) {
+				continue
+			}
+			n++
+			if sig != 0 {
+				sendSignal(p, sig)
+			}
+		}
+		if n == 0 {
+			return errno(ESRCH)
+		}
+		return 0
+	}
+	if pid < 0 {
+		pid = -pid
+	}
+	p := findPid(pid)
+	if p < 0 || pr(p).state == psFree {
+		return errno(ESRCH)
+	}
+	if !maySignal(p) {
+		return errno(EPERM)
+	}
+	if sig != 0 && pr(p).state == psLive {
+		sendSignal(p, sig)
+	}
+	return 0
+}
+
+// maySignal reports whether the running thread may signal process p: the
+// kernel may signal anyone; a process may signal any process but the
+// kernel.
+//
+//go:nosplit
+func maySignal(p int) bool { return p != 0 || curProc() == 0 }

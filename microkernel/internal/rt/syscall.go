@@ -1,66 +1,131 @@
 package rt
 
-// The system call table of the kernel's own Go runtime: number -> handler.
+// THE system call table: number -> handler, for the kernel's own Go
+// runtime (SVC at EL1) and for every process (SVC from EL0) alike.
 //
-// The runtime issues Linux arm64 system calls (SVC #0, number in X8,
-// arguments in X0..X5, result or -errno in X0). This table is the whole
-// contract between the stock runtime and armos; docs/boot.md says why each
-// call is needed. Calls not in the table return -ENOSYS and are named once on
-// the console.
+// Calls use the Linux arm64 convention (SVC #0, number in X8, arguments in
+// X0..X5, result or -errno in X0) and Linux's numbers
+// (include/uapi/asm-generic/unistd.h; TestSyscallNumbersMatchLinux checks
+// them against the Go toolchain's syscall package). A handler runs in trap
+// context on behalf of the running thread (cur) and its process
+// (curProc()); it reaches that process's memory only through the copy
+// helpers (uaccess.go). Rows marked service are completed by ordinary
+// kernel Go code (the file system calls and execve: ServiceCall); calls
+// not in the table return -ENOSYS and are named once on the console.
 
-// Linux arm64 system call numbers (include/uapi/asm-generic/unistd.h).
+// Linux arm64 system call numbers.
 const (
+	sysGetcwd           = 17
 	sysEventfd2         = 19
 	sysEpollCreate1     = 20
 	sysEpollCtl         = 21
 	sysEpollPwait       = 22
+	sysDup              = 23
+	sysDup3             = 24
 	sysFcntl            = 25
+	sysIoctl            = 29
+	sysFaccessat        = 48
+	sysChdir            = 49
 	sysOpenat           = 56
 	sysClose            = 57
+	sysPipe2            = 59
+	sysGetdents64       = 61
+	sysLseek            = 62
 	sysRead             = 63
 	sysWrite            = 64
+	sysReadv            = 65
+	sysWritev           = 66
 	sysPread64          = 67
+	sysReadlinkat       = 78
+	sysNewfstatat       = 79
+	sysFstat            = 80
 	sysExit             = 93
 	sysExitGroup        = 94
+	sysWaitid           = 95
+	sysSetTidAddress    = 96
 	sysFutex            = 98
+	sysSetRobustList    = 99
 	sysNanosleep        = 101
 	sysClockGettime     = 113
-	sysSchedYield       = 124
+	sysClockGetres      = 114
+	sysClockNanosleep   = 115
+	sysSchedSetaffinity = 122
 	sysSchedGetaffinity = 123
+	sysSchedYield       = 124
+	sysKill             = 129
 	sysTkill            = 130
 	sysTgkill           = 131
 	sysSigaltstack      = 132
 	sysRtSigaction      = 134
 	sysRtSigprocmask    = 135
+	sysRtSigpending     = 136
 	sysRtSigreturn      = 139
+	sysGetresuid        = 148
+	sysGetresgid        = 150
+	sysTimes            = 153
+	sysGetrusage        = 165
+	sysMsync            = 227
+	sysUname            = 160
+	sysUmask            = 166
 	sysPrctl            = 167
+	sysGettimeofday     = 169
 	sysGetpid           = 172
+	sysGetppid          = 173
+	sysGetuid           = 174
+	sysGeteuid          = 175
+	sysGetgid           = 176
+	sysGetegid          = 177
 	sysGettid           = 178
+	sysSysinfo          = 179
 	sysMunmap           = 215
 	sysClone            = 220
+	sysExecve           = 221
 	sysMmap             = 222
+	sysMprotect         = 226
+	sysMincore          = 232
 	sysMadvise          = 233
+	sysWait4            = 260
 	sysPrlimit64        = 261
 	sysGetrandom        = 278
+	sysStatx            = 291
+	sysFaccessat2       = 439
+	sysRseq             = 293
+	sysPidfdOpen        = 434
+	sysClone3           = 435
+	sysPidfdSendSignal  = 424
 
 	maxSyscall = 512
 )
 
 // Linux errno values (include/uapi/asm-generic/errno-base.h, errno.h).
 const (
-	EPERM     = 1
-	ENOENT    = 2
-	EINTR     = 4
-	EBADF     = 9
-	EAGAIN    = 11
-	ENOMEM    = 12
-	EFAULT    = 14
-	ESRCH     = 3
-	EEXIST    = 17
-	EINVAL    = 22
-	EMFILE    = 24
-	ENOSYS    = 38
-	ETIMEDOUT = 110
+	EPERM        = 1
+	ENOENT       = 2
+	ESRCH        = 3
+	EINTR        = 4
+	EIO          = 5
+	ENOEXEC      = 8
+	EBADF        = 9
+	ECHILD       = 10
+	EAGAIN       = 11
+	ENOMEM       = 12
+	EACCES       = 13
+	EFAULT       = 14
+	EEXIST       = 17
+	ENODEV       = 19
+	ENOTDIR      = 20
+	EISDIR       = 21
+	EINVAL       = 22
+	ENFILE       = 23
+	EMFILE       = 24
+	ENOTTY       = 25
+	ENOSPC       = 28
+	ESPIPE       = 29
+	EPIPE        = 32
+	ERANGE       = 34
+	ENAMETOOLONG = 36
+	ENOSYS       = 38
+	ETIMEDOUT    = 110
 )
 
 // errno encodes a Linux error as a system call result (-e).
@@ -70,55 +135,114 @@ func errno(e int) uint64 { return uint64(-int64(e)) }
 
 // sysEntry is one row of the table.
 type sysEntry struct {
-	name string
-	fn   func(tf *Frame) uint64 // nil: -ENOSYS, reported once
+	name    string
+	fn      func(tf *Frame) uint64 // nil: -ENOSYS, reported once
+	service bool                   // completed by kernel Go code (ServiceCall)
 }
 
 // syscalls is THE table. It is statically initialized data (no init code),
-// because the runtime calls mmap before any package is initialized.
+// because the kernel's runtime calls mmap before any package is initialized.
 var syscalls = [maxSyscall]sysEntry{
 	// memory (sys_mm.go)
-	sysMmap:    {"mmap", sysMmapFn},       // demand-zero anonymous memory; MAP_FIXED commits
-	sysMunmap:  {"munmap", sysMunmapFn},   // frees pages and address space
-	sysMadvise: {"madvise", sysMadviseFn}, // DONTNEED really frees; other advice ignored
+	sysMmap:     {name: "mmap", fn: sysMmapFn},         // demand-zero anonymous memory; MAP_FIXED replaces
+	sysMunmap:   {name: "munmap", fn: sysMunmapFn},     // frees pages and address space
+	sysMadvise:  {name: "madvise", fn: sysMadviseFn},   // DONTNEED really frees; other advice ignored
+	sysMprotect: {name: "mprotect", fn: sysMprotectFn}, // enforced by the MMU
+	sysMincore:  {name: "mincore", fn: sysMincoreFn},
+	sysMsync:    {name: "msync", fn: sysMsyncFn},
 
-	// threads and time (sys_thread.go, sys_time.go)
-	sysClone:            {"clone", sysCloneFn},                // a new kernel thread sharing everything
-	sysExit:             {"exit", sysExitFn},                  // ends the calling thread
-	sysExitGroup:        {"exit_group", sysExitGroupFn},       // ends the kernel: powers off
-	sysFutex:            {"futex", sysFutexFn},                // WAIT/WAKE (private), with timeouts
-	sysSchedYield:       {"sched_yield", sysSchedYieldFn},     // round robin to the next thread
-	sysGettid:           {"gettid", sysGettidFn},              // thread id
-	sysGetpid:           {"getpid", sysGetpidFn},              // always 1
-	sysSchedGetaffinity: {"sched_getaffinity", sysAffinityFn}, // NumCPU, hence GOMAXPROCS
-	sysNanosleep:        {"nanosleep", sysNanosleepFn},        // blocks until a deadline
-	sysClockGettime:     {"clock_gettime", sysClockGettimeFn}, // generic timer
+	// threads and processes (sys_thread.go)
+	sysClone:            {name: "clone", fn: sysCloneFn}, // threads; vfork for os/exec
+	sysExit:             {name: "exit", fn: sysExitFn},   // ends the thread (the last one ends the process)
+	sysExitGroup:        {name: "exit_group", fn: sysExitGroupFn},
+	sysWait4:            {name: "wait4", fn: sysWait4Fn},
+	sysWaitid:           {name: "waitid", fn: sysWaitidFn},
+	sysSetTidAddress:    {name: "set_tid_address", fn: sysSetTidAddressFn},
+	sysSetRobustList:    {name: "set_robust_list", fn: sysZeroFn}, // accepted; futex owner death is not tracked
+	sysFutex:            {name: "futex", fn: sysFutexFn},          // WAIT/WAKE (+BITSET), with timeouts
+	sysSchedYield:       {name: "sched_yield", fn: sysSchedYieldFn},
+	sysGettid:           {name: "gettid", fn: sysGettidFn},
+	sysGetpid:           {name: "getpid", fn: sysGetpidFn},
+	sysGetppid:          {name: "getppid", fn: sysGetppidFn},
+	sysSchedGetaffinity: {name: "sched_getaffinity", fn: sysAffinityFn},
+	sysSchedSetaffinity: {name: "sched_setaffinity", fn: sysSetAffinityFn},
 
-	// files: console, epoll, eventfd (sys_file.go)
-	sysWrite:        {"write", sysWriteFn},                // fd 1, 2: PL011; eventfd: signal
-	sysRead:         {"read", sysReadFn},                  // eventfd: take the count
-	sysClose:        {"close", sysCloseFn},                // epoll and eventfd descriptors
-	sysFcntl:        {"fcntl", sysFcntlFn},                // F_GETFD on live fds returns 0
-	sysEpollCreate1: {"epoll_create1", sysEpollCreate1Fn}, // the netpoller
-	sysEpollCtl:     {"epoll_ctl", sysEpollCtlFn},         // ADD/MOD/DEL on eventfds
-	sysEpollPwait:   {"epoll_pwait", sysEpollPwaitFn},     // blocks with a timeout (timers)
-	sysEventfd2:     {"eventfd2", sysEventfd2Fn},          // the netpoller's wakeup
-	sysOpenat:       {"openat", sysOpenatFn},              // no file system: ENOENT
+	// time (sys_time.go)
+	sysNanosleep:      {name: "nanosleep", fn: sysNanosleepFn},
+	sysClockNanosleep: {name: "clock_nanosleep", fn: sysClockNanosleepFn},
+	sysClockGettime:   {name: "clock_gettime", fn: sysClockGettimeFn},
+	sysClockGetres:    {name: "clock_getres", fn: sysClockGetresFn},
+	sysGettimeofday:   {name: "gettimeofday", fn: sysGettimeofdayFn},
 
-	// signals (sys_signal.go)
-	sysRtSigaction:   {"rt_sigaction", sysRtSigactionFn},     // records handlers
-	sysRtSigprocmask: {"rt_sigprocmask", sysRtSigprocmaskFn}, // per-thread mask
-	sysSigaltstack:   {"sigaltstack", sysSigaltstackFn},      // per-thread alternate stack
-	sysTgkill:        {"tgkill", sysTgkillFn},                // SIGURG: async preemption
-	sysTkill:         {"tkill", sysTkillFn},
-	sysRtSigreturn:   {"rt_sigreturn", sysRtSigreturnFn}, // back from a handler
+	// descriptors: console, pipes, eventfd, epoll, files (files.go)
+	sysRead:         {name: "read", fn: sysReadFn},
+	sysReadv:        {name: "readv", fn: sysReadvFn},
+	sysPread64:      {name: "pread64", fn: sysPreadFn},
+	sysWrite:        {name: "write", fn: sysWriteFn},
+	sysWritev:       {name: "writev", fn: sysWritevFn},
+	sysLseek:        {name: "lseek", fn: sysLseekFn},
+	sysClose:        {name: "close", fn: sysCloseFn},
+	sysDup:          {name: "dup", fn: sysDupFn},
+	sysDup3:         {name: "dup3", fn: sysDup3Fn},
+	sysFcntl:        {name: "fcntl", fn: sysFcntlFn},
+	sysPipe2:        {name: "pipe2", fn: sysPipe2Fn},
+	sysEventfd2:     {name: "eventfd2", fn: sysEventfd2Fn},
+	sysEpollCreate1: {name: "epoll_create1", fn: sysEpollCreate1Fn},
+	sysEpollCtl:     {name: "epoll_ctl", fn: sysEpollCtlFn},
+	sysEpollPwait:   {name: "epoll_pwait", fn: sysEpollPwaitFn},
+	sysFstat:        {name: "fstat", fn: sysFstatFn},
+	sysIoctl:        {name: "ioctl", fn: sysIoctlFn},
 
-	// known and refused: the runtime copes with an error
-	sysPread64:   {"pread64", nil},
-	sysPrctl:     {"prctl", nil},
-	sysPrlimit64: {"prlimit64", nil},
-	sysGetrandom: {"getrandom", nil},
+	// the boot image's file system and execve: kernel Go code (service.go)
+	sysOpenat:     {name: "openat", service: true},
+	sysNewfstatat: {name: "newfstatat", service: true},
+	sysFaccessat:  {name: "faccessat", service: true},
+	sysFaccessat2: {name: "faccessat2", service: true},
+	sysReadlinkat: {name: "readlinkat", service: true},
+	sysGetdents64: {name: "getdents64", service: true},
+	sysChdir:      {name: "chdir", service: true},
+	sysExecve:     {name: "execve", service: true},
+	sysGetcwd:     {name: "getcwd", fn: sysGetcwdFn},
+	sysUmask:      {name: "umask", fn: sysUmaskFn},
+
+	// signals (sys_signal.go, signal.go)
+	sysRtSigaction:   {name: "rt_sigaction", fn: sysRtSigactionFn},
+	sysRtSigprocmask: {name: "rt_sigprocmask", fn: sysRtSigprocmaskFn},
+	sysSigaltstack:   {name: "sigaltstack", fn: sysSigaltstackFn},
+	sysKill:          {name: "kill", fn: sysKillFn},
+	sysTgkill:        {name: "tgkill", fn: sysTgkillFn}, // SIGURG: async preemption
+	sysTkill:         {name: "tkill", fn: sysTkillFn},
+	sysRtSigreturn:   {name: "rt_sigreturn", fn: sysRtSigreturnFn},
+	sysRtSigpending:  {name: "rt_sigpending", fn: sysRtSigpendingFn},
+
+	// identity, limits, randomness, system information (sys_misc.go, rng.go)
+	sysGetuid:    {name: "getuid", fn: sysZeroFn},
+	sysGeteuid:   {name: "geteuid", fn: sysZeroFn},
+	sysGetgid:    {name: "getgid", fn: sysZeroFn},
+	sysGetegid:   {name: "getegid", fn: sysZeroFn},
+	sysGetresuid: {name: "getresuid", fn: sysGetresFn},
+	sysGetresgid: {name: "getresgid", fn: sysGetresFn},
+	sysGetrusage: {name: "getrusage", fn: sysGetrusageFn},
+	sysTimes:     {name: "times", fn: sysTimesFn},
+	sysUname:     {name: "uname", fn: sysUnameFn},
+	sysPrlimit64: {name: "prlimit64", fn: sysPrlimitFn},
+	sysPrctl:     {name: "prctl", fn: sysPrctlFn},
+	sysGetrandom: {name: "getrandom", fn: sysGetrandomFn},
+	sysSysinfo:   {name: "sysinfo", fn: sysSysinfoFn},
+
+	// Probed by programs that fall back without them (Go's os/exec and
+	// runtime, glibc): refused quietly with ENOSYS.
+	sysPidfdOpen:       {name: "pidfd_open", fn: sysNoneFn},
+	sysPidfdSendSignal: {name: "pidfd_send_signal", fn: sysNoneFn},
+	sysClone3:          {name: "clone3", fn: sysNoneFn},
+	sysRseq:            {name: "rseq", fn: sysNoneFn},
+	sysStatx:           {name: "statx", fn: sysNoneFn},
 }
+
+// sysNoneFn refuses a call that programs probe and do without.
+//
+//go:nosplit
+func sysNoneFn(tf *Frame) uint64 { return errno(ENOSYS) }
 
 // reported remembers which unimplemented calls were named on the console;
 // bit maxSyscall stands for every number beyond the table, named once for
@@ -132,13 +256,25 @@ var reported [maxSyscall/64 + 1]uint64
 func syscall(tf *Frame) {
 	nr := tf.X[regSyscallNo]
 	stats.Syscalls++
-	if nr == sysEnterUser {
-		enterUser(tf)
-		return
-	}
+	p := curProc()
+	pr(p).syscalls++
 	if nr < maxSyscall {
-		if fn := syscalls[nr].fn; fn != nil {
-			tf.X[0] = fn(tf)
+		e := &syscalls[nr]
+		if e.fn != nil {
+			r := e.fn(tf)
+			if cur != idle && th(cur).state == tsRunning {
+				tf.X[0] = r
+			}
+			return
+		}
+		if e.service {
+			if p != 0 {
+				deferToService(tf)
+				return
+			}
+			// The kernel's runtime looks for a few optional files
+			// (transparent huge page size, cgroups): it has none.
+			tf.X[0] = errno(ENOENT)
 			return
 		}
 	}
@@ -158,6 +294,7 @@ func nosys(nr uint64) {
 		return
 	}
 	reported[bit/64] |= 1 << (bit % 64)
+	kmsgStart()
 	puts("armos: syscall ")
 	if nr < maxSyscall && syscalls[nr].name != "" {
 		puts(syscalls[nr].name)
@@ -165,5 +302,7 @@ func nosys(nr uint64) {
 	}
 	puts("(")
 	putDec(nr)
-	puts(") not implemented: ENOSYS\n")
+	puts(") not implemented: ENOSYS (first seen in ")
+	putName(pr(curProc()))
+	puts(")\n")
 }

@@ -9,7 +9,10 @@ package rt
 // take Go locks, store Go pointers, use interfaces, maps or defer, or call
 // into the runtime.
 
-import "armos/microkernel/internal/arch"
+import (
+	"armos/microkernel/internal/arch"
+	"armos/microkernel/internal/mm"
+)
 
 // Trap kinds (vectors_arm64.s).
 const (
@@ -34,55 +37,212 @@ const (
 	ecDataAbortLow  = 0x24
 	ecDataAbortSame = 0x25
 	ecSPAlign       = 0x26
+	ecFPException   = 0x2c
 	ecBRK           = 0x3c
 )
 
 // trap is called by trapCommon with the interrupted thread's registers in
 // tf. On return, tf holds the registers of the thread to resume.
 //
-//go:nosplit
+// Not nosplit: trap-level call chains (the system calls, mm's fault path)
+// are deeper than the linker's nosplit allowance. They run with g = trapG,
+// whose zero stack guard makes every prologue check pass, on the 64 KiB
+// exception stack, whose guard page turns an overflow into a fault report.
 func trap(kind uint64, tf *Frame) {
+	if klock.held {
+		lockViolation(tf, arch.ESR(), arch.FAR())
+	}
+	full := true
 	switch kind {
 	case kindSync:
 		esr := arch.ESR()
 		switch esr >> 26 {
 		case ecSVC64:
 			syscall(tf)
+			full = reschedule || schedDirty || (cur != idle && signalsPending(cur))
 		case ecDataAbortSame:
-			far := uintptr(arch.FAR())
-			if isTranslationFault(esr) && kas.Fault(far) {
-				break
-			}
-			if isTranslationFault(esr) && kas.outOfMemory {
-				outOfMemory(tf, uint64(far))
-			}
-			syncFault(tf, esr, uint64(far))
+			kernelFault(tf, esr, arch.FAR())
 		default:
 			syncFault(tf, esr, arch.FAR())
 		}
-	case kindIRQ:
-		irq()
 	case kindLower:
-		if !lowerTrap(tf) {
+		esr := arch.ESR()
+		if tf.PSTATE&0xf != 0 || cur == idle || !th(cur).user {
 			fatalTrap(tf, kind)
 		}
-	case kindLowerIRQ:
-		if !leaveUser(tf, TrapIRQ, 0, 0) {
-			fatalTrap(tf, kind)
+		switch esr >> 26 {
+		case ecSVC64:
+			syscall(tf)
+			full = reschedule || schedDirty || (cur != idle && signalsPending(cur))
+		case ecInstAbortLow, ecDataAbortLow:
+			userFault(tf, esr, arch.FAR())
+		default:
+			userException(tf, esr, arch.FAR())
 		}
+	case kindIRQ, kindLowerIRQ:
 		irq()
 	default:
 		fatalTrap(tf, kind)
 	}
-	finishTrap(tf)
+	if full {
+		finishTrap(tf)
+	}
 	syncTTBR()
 }
 
-// isTranslationFault reports whether a data abort's DFSC (ESR_EL1[5:0]) is
-// a translation fault at any level (0b0001LL).
+// dataAccess returns the kind of access a data or instruction abort made.
+//
+//go:nosplit
+func dataAccess(esr uint64) mm.Access {
+	switch {
+	case esr>>26 == ecInstAbortLow || esr>>26 == ecInstAbortSame:
+		return mm.AccessExec
+	case esr&(1<<6) != 0 && esr&(1<<8) == 0: // WnR, not a cache maintenance op
+		return mm.AccessWrite
+	}
+	return mm.AccessRead
+}
+
+// isTranslationFault reports whether an abort's DFSC/IFSC (ESR_EL1[5:0])
+// is a translation fault at any level (0b0001LL).
 //
 //go:nosplit
 func isTranslationFault(esr uint64) bool { return esr&0x3c == 0x04 }
+
+// isPermissionFault reports a permission fault at any level (0b0011LL).
+//
+//go:nosplit
+func isPermissionFault(esr uint64) bool { return esr&0x3c == 0x0c }
+
+// kernelFault serves a data abort of the kernel's own Go code: a
+// demand-zero page of its heap window, or a fault the runtime gets as a
+// signal (syncFault).
+//
+//go:nosplit
+func kernelFault(tf *Frame, esr, far uint64) {
+	if isTranslationFault(esr) && far >= mm.KernelHeapBase && far < mm.KernelHeapEnd {
+		switch kas.Fault(far, dataAccess(esr)) {
+		case mm.FaultMapped:
+			return
+		case mm.FaultSpurious:
+			arch.TLBIRangeGlobal(far&^(pageSize-1), 1)
+			return
+		case mm.FaultOOM, mm.FaultLimit:
+			outOfMemory(tf, far)
+		}
+	}
+	syncFault(tf, esr, far)
+}
+
+// userFault serves an instruction or data abort from EL0: demand-zero
+// paging, or a signal (SIGSEGV with SEGV_MAPERR or SEGV_ACCERR, SIGBUS for
+// alignment), or the end of the process when it is out of memory.
+func userFault(tf *Frame, esr, far uint64) {
+	p := curProc()
+	pp := pr(p)
+	pp.faults++
+	fsc := esr & 0x3f
+	if fsc == 0x21 { // alignment fault
+		forceSignal(tf, sigBUS, busAdrerr, far, esr)
+		return
+	}
+	if !isTranslationFault(esr) && !isPermissionFault(esr) && esr&0x3c != 0x08 {
+		forceSignal(tf, sigBUS, busAdrerr, far, esr)
+		return
+	}
+	acc := dataAccess(esr)
+	switch space(p).Fault(far, acc) {
+	case mm.FaultMapped:
+		if acc == mm.AccessExec {
+			SyncICache()
+		}
+		stats.UserFaults++
+	case mm.FaultSpurious:
+		invalidate(int(pp.asOwner), far&^(pageSize-1), pageSize)
+	case mm.FaultSegvMapErr:
+		forceSignal(tf, sigSEGV, segvMaperr, far, esr)
+	case mm.FaultSegvAccErr:
+		forceSignal(tf, sigSEGV, segvAccerr, far, esr)
+	case mm.FaultLimit:
+		killProcessFault(p, sigKILL, "out of memory: reached its limit of ", uint64(space(p).Limit)*pageSize>>20, tf.PC, far)
+	default:
+		killProcessFault(p, sigKILL, "out of memory: no free page; RAM in use by it (MiB) ", space(p).OwnedPages()*pageSize>>20, tf.PC, far)
+	}
+}
+
+// userException turns any other synchronous exception from EL0 into its
+// signal.
+func userException(tf *Frame, esr, far uint64) {
+	switch esr >> 26 {
+	case ecBRK:
+		forceSignal(tf, sigTRAP, trapBrkpt, tf.PC, esr)
+	case ecPCAlign, ecSPAlign:
+		forceSignal(tf, sigBUS, busAdrerr, far, esr)
+	case ecFPException:
+		forceSignal(tf, sigFPE, 0, tf.PC, esr)
+	default: // undefined instruction, trapped system register access...
+		forceSignal(tf, sigILL, illIllopc, tf.PC, esr)
+	}
+}
+
+// forceSignal delivers a synchronous signal for the instruction that
+// faulted, or ends the process if it cannot take it (no handler, blocked,
+// or no room for the frame), as Linux does.
+func forceSignal(tf *Frame, sig uint64, code int32, addr, esr uint64) {
+	t := th(cur)
+	p := int(t.proc)
+	if t.sigs.mask&sigBit(sig) == 0 && pushSignal(tf, sig, code, addr) {
+		stats.FaultsRaised++
+		return
+	}
+	killProcessFault(p, sig, "", 0, tf.PC, addr)
+}
+
+// killProcess ends process p by signal sig with a one-line reason on the
+// console.
+func killProcess(p int, sig uint64, reason string) {
+	pp := pr(p)
+	if pp.state != psLive {
+		return
+	}
+	kmsgStart()
+	puts("armos: process ")
+	putName(pp)
+	puts(" (pid ")
+	putDec(uint64(pp.pid))
+	puts(") killed: ")
+	puts(reason)
+	puts("\n")
+	exitProcess(p, uint32(sig), true)
+}
+
+// killProcessFault is killProcess for a fault: "SIGSEGV at pc X addr Y",
+// with reason and a number first when given.
+func killProcessFault(p int, sig uint64, reason string, n uint64, pc, addr uint64) {
+	pp := pr(p)
+	if pp.state != psLive {
+		return
+	}
+	kmsgStart()
+	puts("armos: process ")
+	putName(pp)
+	puts(" (pid ")
+	putDec(uint64(pp.pid))
+	puts(") killed: ")
+	puts(sigName(sig))
+	if reason != "" {
+		puts(" (")
+		puts(reason)
+		putDec(n)
+		puts(" MiB)")
+	}
+	puts(" at pc ")
+	putHex(pc)
+	puts(" addr ")
+	putHex(addr)
+	puts("\n")
+	exitProcess(p, uint32(sig), true)
+}
 
 // timerIntid is the virtual timer's INTID (from the DTB).
 var timerIntid uint32
@@ -98,6 +258,7 @@ func irq() {
 		}
 		if id == timerIntid {
 			arch.DisarmTimer()
+			armedAt = 0
 			stats.TimerIRQs++
 		} else {
 			stats.OtherIRQs++
@@ -109,26 +270,29 @@ func irq() {
 // finishTrap wakes threads whose deadline passed, switches threads if the
 // running one blocked, yielded or used up its quantum, delivers pending
 // signals and arms the timer for the next event.
-//
-//go:nosplit
 func finishTrap(tf *Frame) {
+	schedDirty = false
 	t := now()
-	expire(t)
+	if heapN > 0 && th(int(theap[0])).deadline <= t {
+		expire(t)
+	}
 	if reschedule || cur == idle || (sliceEnd != 0 && t >= sliceEnd) {
 		schedule(tf, t)
 	} else if sliceEnd == 0 {
 		startSlice(t)
 	}
-	if cur != idle && threads[cur].user == 0 { // signals wait while at EL0
+	if cur != idle && signalsPending(cur) {
 		deliverSignals(tf)
-	} else if cur != idle && sliceEnd == 0 {
-		// At EL0 the thread gets a quantum even when nothing else is
-		// runnable: the timer brings a spinning user thread back.
-		sliceEnd = t + nsToTicks(quantumNS)
+		if reschedule { // the signal ended the process
+			schedule(tf, t)
+		}
 	}
-	if ev := nextEvent(); ev != 0 {
-		arch.ArmTimer(ev)
-	} else {
-		arch.DisarmTimer()
+	if ev := nextEvent(); ev != armedAt {
+		if ev != 0 {
+			arch.ArmTimer(ev)
+		} else {
+			arch.DisarmTimer()
+		}
+		armedAt = ev
 	}
 }

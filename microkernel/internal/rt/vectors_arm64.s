@@ -14,6 +14,8 @@
 #define KIND_LOWER	5	// from EL0: synchronous, FIQ, SError (user.go)
 #define KIND_LOWER_IRQ	6	// from EL0: IRQ
 
+#define NEST_STACK_SIZE	8192	// nestStackSize in early.go
+
 // SUB_FRAME and ADD_FRAME move SP_EL1 by FRAME_SIZE (800) as raw
 // instructions: the linker's nosplit analysis would otherwise count the
 // trap frame against the goroutine stack limit, but this is the exception
@@ -28,6 +30,22 @@
 	MOVD	$kind, R0; \
 	B	·trapCommon(SB)
 
+// NESTED_ENTRY is the entry for exceptions taken in trap context itself
+// (on SP_EL1), which are always fatal. It first moves SP_EL1 to the
+// emergency stack, so that an overflow of the exception stack into its
+// guard page (whose own fault would otherwise recurse) still reaches the
+// fault report. X0 is parked in TPIDR_EL1 (unused by armos) meanwhile.
+#define NESTED_ENTRY \
+	PCALIGN	$128; \
+	MSR	R0, TPIDR_EL1; \
+	MOVD	$·nestStack+NEST_STACK_SIZE(SB), R0; \
+	MOVD	R0, RSP; \
+	MRS	TPIDR_EL1, R0; \
+	SUB_FRAME; \
+	STP	(R0, R1), (FRAME_X0+0)(RSP); \
+	MOVD	$KIND_NESTED, R0; \
+	B	·trapCommon(SB)
+
 // func vectors()
 // The table itself (VBAR_EL1 points here); never called. Each entry
 // clobbers SP_EL1 (by FRAME_SIZE) after saving X0/X1, then R0 = kind.
@@ -37,10 +55,10 @@ TEXT ·vectors(SB),NOSPLIT|NOFRAME,$0
 	ENTRY(KIND_IRQ)		// current EL, SP0: IRQ
 	ENTRY(KIND_FIQ)
 	ENTRY(KIND_SERROR)
-	ENTRY(KIND_NESTED)	// current EL, SPx
-	ENTRY(KIND_NESTED)
-	ENTRY(KIND_NESTED)
-	ENTRY(KIND_NESTED)
+	NESTED_ENTRY		// current EL, SPx
+	NESTED_ENTRY
+	NESTED_ENTRY
+	NESTED_ENTRY
 	ENTRY(KIND_LOWER)	// lower EL, AArch64
 	ENTRY(KIND_LOWER_IRQ)
 	ENTRY(KIND_LOWER)
@@ -65,12 +83,13 @@ TEXT ·trapCommon(SB),NOSPLIT|NOFRAME,$0
 	STP	(R12, R13), (FRAME_X0+96)(RSP)
 	STP	(R14, R15), (FRAME_X0+112)(RSP)
 	STP	(R16, R17), (FRAME_X0+128)(RSP)
-	STP	(R19, R20), (FRAME_X0+152)(RSP)
-	STP	(R21, R22), (FRAME_X0+168)(RSP)
-	STP	(R23, R24), (FRAME_X0+184)(RSP)
-	STP	(R25, R26), (FRAME_X0+200)(RSP)
-	STP	(R27, g), (FRAME_X0+216)(RSP)
-	STP	(R29, R30), (FRAME_X0+232)(RSP)
+	STP	(R18_PLATFORM, R19), (FRAME_X0+144)(RSP)
+	STP	(R20, R21), (FRAME_X0+160)(RSP)
+	STP	(R22, R23), (FRAME_X0+176)(RSP)
+	STP	(R24, R25), (FRAME_X0+192)(RSP)
+	STP	(R26, R27), (FRAME_X0+208)(RSP)
+	STP	(g, R29), (FRAME_X0+224)(RSP)
+	MOVD	R30, (FRAME_X0+240)(RSP)
 	MRS	SP_EL0, R1
 	MOVD	R1, FRAME_SP(RSP)
 	MRS	ELR_EL1, R1
@@ -136,12 +155,13 @@ TEXT ·trapCommon(SB),NOSPLIT|NOFRAME,$0
 	LDP	(FRAME_X0+96)(RSP), (R12, R13)
 	LDP	(FRAME_X0+112)(RSP), (R14, R15)
 	LDP	(FRAME_X0+128)(RSP), (R16, R17)
-	LDP	(FRAME_X0+152)(RSP), (R19, R20)
-	LDP	(FRAME_X0+168)(RSP), (R21, R22)
-	LDP	(FRAME_X0+184)(RSP), (R23, R24)
-	LDP	(FRAME_X0+200)(RSP), (R25, R26)
-	LDP	(FRAME_X0+216)(RSP), (R27, g)
-	LDP	(FRAME_X0+232)(RSP), (R29, R30)
+	LDP	(FRAME_X0+144)(RSP), (R18_PLATFORM, R19)
+	LDP	(FRAME_X0+160)(RSP), (R20, R21)
+	LDP	(FRAME_X0+176)(RSP), (R22, R23)
+	LDP	(FRAME_X0+192)(RSP), (R24, R25)
+	LDP	(FRAME_X0+208)(RSP), (R26, R27)
+	LDP	(FRAME_X0+224)(RSP), (g, R29)
+	MOVD	(FRAME_X0+240)(RSP), R30
 	LDP	(FRAME_X0+0)(RSP), (R0, R1)
 	ADD_FRAME
 	ERET

@@ -1,0 +1,187 @@
+package guesttest
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// Processes: static linux/arm64 Go programs from the boot image run as
+// armos processes. The test programs (progs/) pass on Linux too, so these
+// tests check Linux behaviour, not armos quirks.
+
+// testProgs are the programs in the test boot image.
+var testProgs = []string{
+	"apps/hello",
+	"microkernel/guesttest/progs/gort",
+	"microkernel/guesttest/progs/exitcode",
+	"microkernel/guesttest/progs/spawn",
+	"microkernel/guesttest/progs/pingpong",
+	"microkernel/guesttest/progs/badptr",
+	"microkernel/guesttest/progs/memhog",
+	"microkernel/guesttest/progs/threadbomb",
+	"microkernel/guesttest/progs/sysfuzz",
+}
+
+var (
+	imageOnce sync.Once
+	imagePath string
+	imageErr  error
+)
+
+// testImage builds the boot image of the test programs once per test binary.
+func testImage(tb testing.TB) string {
+	tb.Helper()
+	kernel(tb)
+	imageOnce.Do(func() {
+		dir := filepath.Join(buildTmpDir, "image")
+		imagePath, imageErr = BuildImage(dir, testProgs, nil)
+	})
+	require.NoError(tb, imageErr)
+	return imagePath
+}
+
+// runPrograms boots the kernel with the test image running cmds (each a
+// command line) and returns the console output, after the checks every
+// such run must pass: a clean power off, no failure marker, and a census
+// after the processes equal to the one before (every page, thread, file
+// and queue they held came back).
+func runPrograms(t *testing.T, m Machine, cmds ...string) string {
+	t.Helper()
+	m.Image = testImage(t)
+	m.Append = strings.TrimSpace(m.Append + " -- " + strings.Join(cmds, " -- "))
+	out := boot(t, m)
+	require.NotContains(t, out, FailMarker, out)
+	require.Contains(t, out, PowerOffLine, out)
+	before := regexp.MustCompile(`armos: census before (.*)\n`).FindStringSubmatch(out)
+	after := regexp.MustCompile(`armos: census after  (.*)\n`).FindStringSubmatch(out)
+	require.NotNil(t, before, out)
+	require.NotNil(t, after, out)
+	require.Equal(t, before[1], after[1], "everything the processes held must come back")
+	return out
+}
+
+// exitStatus returns the status the kernel reported for the process name
+// (the first one of that name), or fails.
+func exitStatus(t *testing.T, out, name string) int {
+	t.Helper()
+	m := regexp.MustCompile(`armos: process ` + regexp.QuoteMeta(name) + ` \(pid \d+\) (?:exited with status|killed by signal \d+ \(status) (\d+)`).FindStringSubmatch(out)
+	require.NotNil(t, m, "no exit line for %s in:\n%s", name, out)
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+// summary requires a program's "N passed, 0 failed" line.
+func summary(t *testing.T, out, name string) {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `: (\d+) passed, (\d+) failed$`).FindStringSubmatch(out)
+	require.NotNil(t, m, "%s printed no summary:\n%s", name, out)
+	require.Equal(t, "0", m[2], "%s had failures:\n%s", name, out)
+	n, _ := strconv.Atoi(m[1])
+	require.Greater(t, n, 0)
+}
+
+// TestProcesses runs the Go runtime suite and the process suite side by
+// side with programs that exit in every way: status codes, an unrecovered
+// panic, a nil dereference (a Go panic from a delivered SIGSEGV). Each
+// line of a process's output reaches the console prefixed with its name.
+func TestProcesses(t *testing.T) {
+	t.Parallel()
+	out := runPrograms(t, Machine{MemoryMiB: 512},
+		"gort", "hello", "exitcode 3", "exitcode -panic", "exitcode -segv", "spawn", "pingpong -n 200")
+	summary(t, out, "gort")     // goroutines, timers, GC, faults, preemption, signals, pipes, epoll...
+	summary(t, out, "spawn")    // os/exec: vfork+execve, pipes, wait4, kill
+	summary(t, out, "pingpong") // pipes between processes, futexes between threads
+	require.Contains(t, out, "\nhello: hello from EL0\n")
+	require.Equal(t, 0, exitStatus(t, out, "hello"))
+	require.Equal(t, 0, exitStatus(t, out, "gort"))
+	// Three exitcode processes: statuses 3, 2 (panic) and 2 (SIGSEGV).
+	statuses := regexp.MustCompile(`armos: process exitcode \(pid \d+\) exited with status (\d+)`).FindAllStringSubmatch(out, -1)
+	require.Len(t, statuses, 3)
+	var got []string
+	for _, s := range statuses {
+		got = append(got, s[1])
+	}
+	require.ElementsMatch(t, []string{"3", "2", "2"}, got)
+	require.Contains(t, out, "exitcode: panic: exitcode: deliberate panic")
+	require.Contains(t, out, "exitcode: panic: runtime error: invalid memory address or nil pointer dereference")
+	require.Contains(t, out, "exitcode: [signal SIGSEGV: segmentation violation code=0x1 addr=0x0")
+	require.NotContains(t, out, "not implemented", "every call these programs make is served")
+}
+
+// TestHostilePrograms runs the programs that attack the kernel: bad
+// pointers to every call (EFAULT, the process lives on), allocating until
+// the memory limit (only it dies, its memory returns), threads without
+// limit (a clear limit), and a syscall fuzzer. The kernel stays up and
+// the census comes back to where it started.
+func TestHostilePrograms(t *testing.T) {
+	t.Parallel()
+	cmds := []string{"badptr", "memhog", "threadbomb"}
+	for seed := 1; seed <= 4; seed++ {
+		cmds = append(cmds, "sysfuzz -seed "+strconv.Itoa(seed)+" -count 2000 -timeout 60s")
+	}
+	out := runPrograms(t, Machine{MemoryMiB: 512}, cmds...)
+	summary(t, out, "badptr")
+	require.Equal(t, 0, exitStatus(t, out, "badptr"))
+	require.Regexp(t, `armos: process memhog \(pid \d+\) killed: SIGKILL \(out of memory: reached its limit of \d+ MiB\)`, out)
+	require.Equal(t, 137, exitStatus(t, out, "memhog"))
+	require.Regexp(t, `armos: process threadbomb \(pid \d+\) reached its thread limit \(\d+\): clone fails with EAGAIN`, out)
+	require.Contains(t, out, "threadbomb: runtime: failed to create new OS thread")
+	require.NotEqual(t, 0, exitStatus(t, out, "threadbomb"))
+	fuzzed := regexp.MustCompile(`sysfuzz: sysfuzz: (\d+) calls`).FindAllStringSubmatch(out, -1)
+	require.Len(t, fuzzed, 4, "every fuzzer run finishes (exits or is killed, the kernel lives)")
+}
+
+// TestBadImagesAreRefused puts programs the kernel must refuse into the
+// image (not ELF, truncated, another machine's, dynamically linked): each
+// gets a line naming it and why, and the kernel carries on with the good
+// one.
+func TestBadImagesAreRefused(t *testing.T) {
+	t.Parallel()
+	kernel(t)
+	dir := t.TempDir()
+	hello, err := os.ReadFile(filepath.Join(filepath.Dir(testImage(t)), "bin", "hello"))
+	require.NoError(t, err)
+	self, err := os.ReadFile("/proc/self/exe") // the host's own (x86-64, dynamic) test binary
+	require.NoError(t, err)
+	files := map[string][]byte{
+		"notelf":    []byte("#!/bin/sh\necho not an ELF\n"),
+		"truncated": hello[:3000],
+		"hostbin":   self,
+	}
+	extra := map[string]string{}
+	for name, b := range files {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, b, 0o755))
+		extra["/bin/"+name] = p
+	}
+	img, err := BuildImage(filepath.Join(dir, "img"), []string{"apps/hello"}, extra)
+	require.NoError(t, err)
+	out := boot(t, Machine{Image: img, Append: "-- notelf -- truncated -- hostbin -- hello"})
+	require.Contains(t, out, "armos: cannot start /bin/notelf: /bin/notelf: not an ELF64 little-endian file")
+	require.Regexp(t, `armos: cannot start /bin/truncated: /bin/truncated: (segment \d+: )?malformed ELF`, out)
+	require.Contains(t, out, "armos: cannot start /bin/hostbin: /bin/hostbin: not a static linux/arm64 executable: machine 62")
+	require.Contains(t, out, "\nhello: hello from EL0\n")
+	require.NotContains(t, out, FailMarker)
+	require.Contains(t, out, PowerOffLine)
+}
+
+// TestASIDRollover runs process-heavy programs with only 4 ASIDs, so the
+// ASID space rolls over again and again (each rollover flushes the TLB
+// once): processes keep their memory apart regardless.
+func TestASIDRollover(t *testing.T) {
+	t.Parallel()
+	out := runPrograms(t, Machine{Append: "armos.asids=4"}, "spawn", "gort -run threads|gc|pipe", "pingpong -n 50")
+	summary(t, out, "spawn")
+	summary(t, out, "pingpong")
+	m := regexp.MustCompile(`armos: asid rollovers (\d+)`).FindStringSubmatch(out)
+	require.NotNil(t, m, out)
+	n, _ := strconv.Atoi(m[1])
+	require.Greater(t, n, 2, "with 3 usable ASIDs and a dozen processes the space must roll over")
+}

@@ -1,0 +1,79 @@
+package rt
+
+// The kernel lock.
+//
+// All state of the trap layer — the page allocator, every translation
+// table, threads, processes, wait queues, files — is guarded by one kernel
+// lock. Trap code holds it implicitly: it runs to completion on the
+// exception stack with interrupts masked, and on one CPU nothing else can
+// run meanwhile. Ordinary kernel Go code (goroutines: the process loader,
+// the reaper, system-call services) takes it with Locked.
+//
+// The rules for a locked section, which make the lock a real one rather
+// than "interrupts happen to be off":
+//
+//   - it never blocks, never allocates, never makes a system call and never
+//     takes a fault (not even a demand-zero fault of the kernel heap: touch
+//     the memory it will use beforehand; Locked pre-grows the stack);
+//   - it reaches process memory only through the copy helpers that walk
+//     the process's tables (never through a user pointer);
+//   - it takes no other lock: the kernel lock is the innermost lock of the
+//     kernel, below every Go mutex (docs/kernel-locking.md has the order).
+//
+// Each rule is checked: any exception taken while a locked section runs
+// (a system call, which is how allocation and blocking reach the kernel,
+// or a fault) stops the kernel with a report naming the rule, instead of
+// corrupting what the section was updating. With several CPUs the lock
+// becomes a ticket spinlock taken here and at trap entry; the discipline
+// above is what makes that change safe.
+
+// klock is the kernel lock's state. held is set while ordinary Go code is
+// inside Locked; trap code never sets it (it holds the lock by running).
+var klock struct {
+	held  bool
+	count uint64 // locked sections entered (for tests and statistics)
+}
+
+// Locked runs fn holding the kernel lock. fn must follow the rules above.
+func Locked(fn func()) {
+	touchStack()
+	d := maskIRQ()
+	if klock.held {
+		restoreIRQ(d)
+		panic("rt: Locked called while the kernel lock is held")
+	}
+	klock.held = true
+	klock.count++
+	fn()
+	klock.held = false
+	restoreIRQ(d)
+}
+
+// touchStack grows the goroutine's stack to hold 16 KiB more and touches
+// it, so that code inside Locked neither calls morestack (which may
+// allocate) nor takes a demand-zero fault on a fresh stack page.
+//
+//go:noinline
+func touchStack() {
+	var b [16 << 10]byte
+	for i := 0; i < len(b); i += pageSize {
+		b[i] = 1
+	}
+	stackSink = b[len(b)-1]
+}
+
+var stackSink byte
+
+// lockViolation reports an exception taken inside a locked section and
+// stops the kernel: whatever the section was changing is half done.
+//
+//go:nosplit
+func lockViolation(tf *Frame, esr, far uint64) {
+	puts("\narmos: kernel lock rule broken: an exception (")
+	puts(ecName(esr >> 26))
+	puts(") inside a locked section; a locked section must not allocate, block, make system calls or fault\n")
+	dumpRegs(tf, esr, far)
+	puts(FailMarker)
+	puts(" kernel lock violation\n")
+	powerOff()
+}

@@ -1,0 +1,113 @@
+package rt
+
+import (
+	"unsafe"
+
+	"armos/microkernel/internal/mm"
+)
+
+// Copy-in and copy-out: the only way trap code reaches the memory of the
+// process that made a system call (the kernel's own runtime included).
+// Each page is translated through the process's tables (mm.AddressSpace
+// CopyIn/CopyOut), faulted in as the process's own access would be, and
+// reached through the linear map; a user pointer is never dereferenced,
+// so a bad one is EFAULT, never a kernel fault. Kernel-half addresses are
+// refused for user processes (their pages are EL1-only).
+
+// copyIn fills dst from address va of the running thread's process. (Not
+// nosplit, like mm's fault path it may run: trapG passes its prologue.)
+func copyIn(dst []byte, va uint64) bool {
+	if len(dst) == 0 {
+		return true
+	}
+	_, e := space(curProc()).CopyIn(dst, va)
+	return e == mm.OK
+}
+
+// copyOut writes src to address va of the running thread's process.
+func copyOut(va uint64, src []byte) bool {
+	if len(src) == 0 {
+		return true
+	}
+	_, e := space(curProc()).CopyOut(va, src)
+	return e == mm.OK
+}
+
+// bytesOf views n bytes at p (a kernel object) as a slice.
+//
+//go:nosplit
+func bytesOf(p unsafe.Pointer, n uintptr) []byte { return unsafe.Slice((*byte)(p), n) }
+
+// readU64 and friends copy one integer in or out.
+//
+//go:nosplit
+func readU64(va uint64) (uint64, bool) {
+	var v uint64
+	ok := copyIn(bytesOf(unsafe.Pointer(&v), 8), va)
+	return v, ok
+}
+
+//go:nosplit
+func readU32(va uint64) (uint32, bool) {
+	var v uint32
+	ok := copyIn(bytesOf(unsafe.Pointer(&v), 4), va)
+	return v, ok
+}
+
+//go:nosplit
+func writeU64(va, v uint64) bool { return copyOut(va, bytesOf(unsafe.Pointer(&v), 8)) }
+
+//go:nosplit
+func writeU32(va uint64, v uint32) bool { return copyOut(va, bytesOf(unsafe.Pointer(&v), 4)) }
+
+// readTimespec reads a struct timespec as nanoseconds (negative parts
+// count as 0); ok is false for a bad pointer, valid false for a nanosecond
+// field outside [0, 1e9).
+//
+//go:nosplit
+func readTimespec(va uint64) (ns uint64, ok, valid bool) {
+	var ts timespec
+	if !copyIn(bytesOf(unsafe.Pointer(&ts), unsafe.Sizeof(ts)), va) {
+		return 0, false, false
+	}
+	if ts.Nsec < 0 || ts.Nsec >= 1_000_000_000 || ts.Sec < 0 {
+		return 0, true, false
+	}
+	if uint64(ts.Sec) > (1<<63-1)/1_000_000_000-1 {
+		return 1<<63 - 1, true, true
+	}
+	return uint64(ts.Sec)*1_000_000_000 + uint64(ts.Nsec), true, true
+}
+
+// writeTimespec stores ns as a struct timespec.
+//
+//go:nosplit
+func writeTimespec(va uint64, ns uint64) bool {
+	ts := timespec{Sec: int64(ns / 1_000_000_000), Nsec: int64(ns % 1_000_000_000)}
+	return copyOut(va, bytesOf(unsafe.Pointer(&ts), unsafe.Sizeof(ts)))
+}
+
+// copyInString reads a NUL-terminated string of at most len(buf)-1 bytes
+// at va into buf; it returns the length, or -EFAULT / -ENAMETOOLONG.
+//
+//go:nosplit
+func copyInString(buf []byte, va uint64) int {
+	n := 0
+	for n < len(buf) {
+		// Up to the end of the page at a time: never past the string's page.
+		chunk := int(pageSize - (va+uint64(n))%pageSize)
+		if chunk > len(buf)-n {
+			chunk = len(buf) - n
+		}
+		if !copyIn(buf[n:n+chunk], va+uint64(n)) {
+			return -EFAULT
+		}
+		for k := n; k < n+chunk; k++ {
+			if buf[k] == 0 {
+				return k
+			}
+		}
+		n += chunk
+	}
+	return -ENAMETOOLONG
+}
