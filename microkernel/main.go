@@ -44,6 +44,10 @@ func main() {
 		crashWithSIGSEGVBlocked()
 	case args["oom"]: // out-of-memory path test: keep allocating until RAM runs out
 		exhaustMemory()
+	case args["crashstack"]: // the exception stack's guard page: overflow it in trap code
+		rt.OverflowTrapStack()
+	case args["crashlock"]: // the kernel lock's checks: a system call inside a locked section
+		rt.ViolateLock()
 	case args["selftest"]: // in-kernel test suite (guest tests parse its lines)
 		failed := selftest.Run(selftest.Options{Only: only(m)})
 		rt.PowerOff(exitStatus(failed))

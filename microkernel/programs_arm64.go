@@ -118,6 +118,8 @@ func runCommands(fs *proc.FS, cmds [][]string) int {
 	fmt.Printf("armos: census after  %s\n", after)
 	fmt.Printf("armos: asid rollovers %d, address space switches %d, thread switches %d, system calls %d\n",
 		st.ASIDRollovers, st.TTBRSwitches, st.Switches, st.Syscalls)
+	lm := rt.LongestMasked()
+	fmt.Printf("armos: longest interrupts-masked interval %d ns of counter time (guest instructions under -icount shift=0) in %s\n", lm.NS, lm.Where)
 	return failed
 }
 

@@ -56,6 +56,7 @@ func boot(t *testing.T, m Machine) string {
 // EL, memory, the DTB's devices (with one virtio-net device), the command
 // line, the ready line and a clean power off.
 func TestBootReport(t *testing.T) {
+	t.Parallel()
 	out := boot(t, Machine{MemoryMiB: 256, Append: "console=ttyAMA0 hello",
 		Extra: []string{"-netdev", "user,id=n0", "-device", "virtio-net-device,netdev=n0"}})
 	for _, want := range []string{
@@ -99,6 +100,8 @@ var requiredSelftests = []string{
 	"gc-while-spinning",          // GC stops the world beside spinners (SIGURG)
 	"demand-paging",              // mmap is demand-zero; madvise frees
 	"gc-churn-10x-memory",        // runtime.GC + churn of 10x RAM, bounded pages
+	"kernel-wx",                  // the kernel's text is read-only: writing it faults
+	"memory-attributes",          // MAIR from mm; Normal RAM, Device MMIO; guard pages unmapped
 }
 
 // selftest boots with -append selftest, requires every test to pass and
@@ -122,6 +125,7 @@ func selftest(t *testing.T, m Machine) string {
 
 // TestSelftestGICv2 runs the suite on the default machine (EL1, GICv2).
 func TestSelftestGICv2(t *testing.T) {
+	t.Parallel()
 	out := selftest(t, Machine{})
 	require.Contains(t, out, "entered at EL1")
 	require.Contains(t, out, "gic: v2 distributor 0x8000000, cpu interface 0x8010000")
@@ -130,6 +134,7 @@ func TestSelftestGICv2(t *testing.T) {
 // TestSelftestEL2 runs the suite entered at EL2 (virtualization=on: the
 // kernel drops to EL1 and PSCI goes through SMC).
 func TestSelftestEL2(t *testing.T) {
+	t.Parallel()
 	out := selftest(t, Machine{Virtualization: true})
 	require.Contains(t, out, "entered at EL2")
 	require.Contains(t, out, "psci: smc")
@@ -138,6 +143,7 @@ func TestSelftestEL2(t *testing.T) {
 // TestSelftestGICv3 runs the suite with a GICv3 (system-register CPU
 // interface, redistributors).
 func TestSelftestGICv3(t *testing.T) {
+	t.Parallel()
 	out := selftest(t, Machine{GICVersion: 3})
 	require.Contains(t, out, "gic: v3 distributor 0x8000000, redistributor 0x80a0000")
 }
@@ -148,6 +154,7 @@ func TestSelftestGICv3(t *testing.T) {
 // this cannot catch a missing ICC_SRE_EL2 write; real hardware would.) A
 // short run of the tests that need timer interrupts keeps it cheap.
 func TestGICv3EnteredAtEL2(t *testing.T) {
+	t.Parallel()
 	tests := []string{"sleep-10ms", "mutex-across-threads", "fpsimd-across-switches", "preempt-spinning-goroutine"}
 	out := boot(t, Machine{GICVersion: 3, Virtualization: true,
 		Append: "selftest selftest.only=" + strings.Join(tests, ",")})
@@ -163,6 +170,7 @@ func TestGICv3EnteredAtEL2(t *testing.T) {
 // nobody recovers becomes a Go panic with a goroutine traceback, then the
 // failure marker, and QEMU exits instead of hanging.
 func TestUnrecoveredPanicStopsQEMU(t *testing.T) {
+	t.Parallel()
 	out := boot(t, Machine{Append: "crash"})
 	require.Contains(t, out, "panic: runtime error: invalid memory address or nil pointer dereference")
 	require.Contains(t, out, "goroutine 1 [running]:")
@@ -187,6 +195,7 @@ func TestUnrecoveredPanicStopsQEMU(t *testing.T) {
 // TestKernelFaultReport checks the kernel's own fault report, used when the
 // runtime cannot take a fault as a signal (here: SIGSEGV blocked).
 func TestKernelFaultReport(t *testing.T) {
+	t.Parallel()
 	out := boot(t, Machine{Append: "crashregs"})
 	for _, want := range []string{
 		"armos: kernel fault: data abort",
@@ -201,10 +210,40 @@ func TestKernelFaultReport(t *testing.T) {
 	require.NotContains(t, out, PowerOffLine)
 }
 
+// TestSelftestCPUMax runs the suite on -cpu max: LSE atomics (a different
+// HWCAP), PAN on.
+func TestSelftestCPUMax(t *testing.T) {
+	t.Parallel()
+	out := selftest(t, Machine{CPU: "max"})
+	require.Contains(t, out, "PAN true")
+}
+
+// TestTrapStackOverflow overflows the exception stack in trap code
+// (-append crashstack): its guard page stops it, and the fault report (on
+// the emergency stack) says so.
+func TestTrapStackOverflow(t *testing.T) {
+	t.Parallel()
+	out := boot(t, Machine{Append: "crashstack"})
+	require.Contains(t, out, "armos: fatal exception, kind 4 (fault inside trap code: exception stack overflow into its guard page)")
+	require.Contains(t, out, "data abort, translation fault, write")
+	require.Contains(t, out, FailMarker+" fatal exception")
+}
+
+// TestKernelLockViolation breaks the kernel lock's rules on purpose
+// (-append crashlock: a system call inside a locked section): the check
+// fires and stops the kernel with a report naming the rule.
+func TestKernelLockViolation(t *testing.T) {
+	t.Parallel()
+	out := boot(t, Machine{Append: "crashlock"})
+	require.Contains(t, out, "armos: kernel lock rule broken: an exception (SVC) inside a locked section")
+	require.Contains(t, out, FailMarker+" kernel lock violation")
+}
+
 // TestOutOfMemoryStopsQEMU keeps allocating (-append oom) on a small
 // machine: the first demand-zero fault that finds no free page stops the
 // kernel with a clear message instead of hanging.
 func TestOutOfMemoryStopsQEMU(t *testing.T) {
+	t.Parallel()
 	out := boot(t, Machine{MemoryMiB: 32, Append: "oom"})
 	require.Contains(t, out, "armos: out of physical memory at ")
 	require.Contains(t, out, FailMarker+" out of memory")

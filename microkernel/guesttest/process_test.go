@@ -27,6 +27,7 @@ var testProgs = []string{
 	"microkernel/guesttest/progs/memhog",
 	"microkernel/guesttest/progs/threadbomb",
 	"microkernel/guesttest/progs/sysfuzz",
+	"microkernel/guesttest/progs/regs",
 }
 
 var (
@@ -94,7 +95,8 @@ func summary(t *testing.T, out, name string) {
 func TestProcesses(t *testing.T) {
 	t.Parallel()
 	out := runPrograms(t, Machine{MemoryMiB: 512},
-		"gort", "hello", "exitcode 3", "exitcode -panic", "exitcode -segv", "spawn", "pingpong -n 200")
+		"gort", "hello", "exitcode 3", "exitcode -panic", "exitcode -segv", "spawn", "pingpong -n 200",
+		"regs -seed 1 -rounds 2000000", "regs -seed 2 -rounds 2000000")
 	summary(t, out, "gort")     // goroutines, timers, GC, faults, preemption, signals, pipes, epoll...
 	summary(t, out, "spawn")    // os/exec: vfork+execve, pipes, wait4, kill
 	summary(t, out, "pingpong") // pipes between processes, futexes between threads
@@ -113,6 +115,50 @@ func TestProcesses(t *testing.T) {
 	require.Contains(t, out, "exitcode: panic: runtime error: invalid memory address or nil pointer dereference")
 	require.Contains(t, out, "exitcode: [signal SIGSEGV: segmentation violation code=0x1 addr=0x0")
 	require.NotContains(t, out, "not implemented", "every call these programs make is served")
+	// Every general register, x18 included, survives preemption by the
+	// other processes (two regs processes with different values spin at once).
+	require.Equal(t, 2, strings.Count(out, "regs: 1 passed, 0 failed"), out)
+}
+
+// TestProcessChurn is the stress test: 1000 processes are started and end
+// (four at a time) while other processes fault, map and unmap memory and
+// allocate; afterwards the census is back where it started.
+func TestProcessChurn(t *testing.T) {
+	t.Parallel()
+	out := runPrograms(t, Machine{MemoryMiB: 512}, "spawn -run churn -churn 1000", "gort -run gc|mmap|fault|threads", "memhog -max 96", "badptr")
+	require.Regexp(t, `spawn: churn: 1000 children in \S+, 0 failed`, out)
+	summary(t, out, "spawn")
+	summary(t, out, "gort")
+	summary(t, out, "badptr")
+	require.Equal(t, 0, exitStatus(t, out, "memhog"))
+}
+
+// TestInterruptLatency runs a mixed load (process creation and teardown,
+// faults, pipes, a thread bomb, the fuzzer) under -icount shift=0, where
+// the counter measures guest instructions, and bounds the longest time the
+// kernel kept interrupts masked: a trap or a locked section.
+func TestInterruptLatency(t *testing.T) {
+	t.Parallel()
+	out := runPrograms(t, Machine{MemoryMiB: 512, Extra: []string{"-icount", "shift=0"}},
+		"spawn", "gort", "memhog", "threadbomb", "pingpong -n 100", "sysfuzz -seed 7 -count 1000 -timeout 60s")
+	m := regexp.MustCompile(`armos: longest interrupts-masked interval (\d+) ns of counter time \(guest instructions under -icount shift=0\) in (.*)\n`).FindStringSubmatch(out)
+	require.NotNil(t, m, out)
+	n, _ := strconv.Atoi(m[1])
+	t.Logf("longest interrupts-masked interval: %d instructions, in %s", n, m[2])
+	require.LessOrEqual(t, n, 100_000, "interrupts masked for %d instructions in %s", n, m[2])
+}
+
+// TestPANStopsKernelAccessToUserMemory boots on a CPU with PAN (-cpu max)
+// and has the kernel read process memory through the user's address, which
+// it must never do: PAN turns that into a permission fault in trap code,
+// with the fault report, instead of a silent read.
+func TestPANStopsKernelAccessToUserMemory(t *testing.T) {
+	t.Parallel()
+	m := Machine{Append: "armos.debug=1 -- exitcode -kernelpeek", Image: testImage(t), CPU: "max"}
+	out := boot(t, m)
+	require.Contains(t, out, "armos: fatal exception, kind 4 (fault inside trap code)", out)
+	require.Regexp(t, `permission fault, read\)`, out)
+	require.NotContains(t, out, "kernel peek returned")
 }
 
 // TestHostilePrograms runs the programs that attack the kernel: bad

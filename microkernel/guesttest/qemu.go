@@ -108,6 +108,7 @@ func BuildImage(dir string, pkgs []string, extra map[string]string) (string, err
 // Machine selects a QEMU virt configuration.
 type Machine struct {
 	MemoryMiB      int    // -m (default 256)
+	CPU            string // -cpu (default cortex-a72)
 	GICVersion     int    // 2 (default) or 3
 	Virtualization bool   // enter at EL2
 	Append         string // kernel command line
@@ -128,7 +129,11 @@ func (m Machine) Args(kernel string) []string {
 	if m.Virtualization {
 		machine += ",virtualization=on"
 	}
-	args := []string{"-M", machine, "-cpu", "cortex-a72", "-m", fmt.Sprintf("%dM", mem),
+	cpu := m.CPU
+	if cpu == "" {
+		cpu = "cortex-a72"
+	}
+	args := []string{"-M", machine, "-cpu", cpu, "-m", fmt.Sprintf("%dM", mem),
 		"-nographic", "-no-reboot", "-net", "none", "-kernel", kernel}
 	if m.Append != "" {
 		args = append(args, "-append", m.Append)

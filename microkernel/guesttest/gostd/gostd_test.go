@@ -2,6 +2,7 @@ package gostd
 
 import (
 	"debug/elf"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -154,4 +155,35 @@ func TestBuild(t *testing.T) {
 
 	_, err = Build(dir, "no/such/package")
 	require.ErrorContains(t, err, "no/such/package")
+}
+
+// SKIPS.md lists exactly the table's skips, with the same reasons, details
+// and scope: its rows are "| package | test | reason | detail | scope |".
+func TestSkipsDocumented(t *testing.T) {
+	md, err := os.ReadFile("SKIPS.md")
+	require.NoError(t, err)
+	want := map[string]string{}
+	for _, p := range Packages {
+		for _, sk := range p.Skips {
+			scope := "all runs"
+			if sk.CIOnly {
+				scope = "CI only"
+			}
+			want[p.Path+" "+sk.Test] = strings.Join([]string{sk.Reason, sk.Detail, scope}, " | ")
+		}
+	}
+	got := map[string]string{}
+	for line := range strings.Lines(string(md)) {
+		cells := strings.Split(strings.Trim(strings.TrimSpace(line), "|"), " | ")
+		if len(cells) != 5 || !testName.MatchString(strings.TrimSpace(cells[1])) {
+			continue
+		}
+		for i := range cells {
+			cells[i] = strings.TrimSpace(cells[i])
+		}
+		key := cells[0] + " " + cells[1]
+		require.NotContains(t, got, key, "SKIPS.md lists %s twice", key)
+		got[key] = strings.Join(cells[2:], " | ")
+	}
+	require.Equal(t, want, got, "SKIPS.md is out of date with the table in gostd.go")
 }

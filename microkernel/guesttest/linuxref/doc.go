@@ -16,10 +16,16 @@
 //   - cpio.go, cpioread.go: a writer (and a reader, for tests and checks)
 //     of the "newc" cpio format the kernel unpacks as its initramfs.
 //   - initramfs.go: builds the guest's /init (cmd/init, a static Go
-//     program) and packs it with the modules into an initramfs.
+//     program) and packs it with the modules, and any extra files (e.g.
+//     a benchmark program), into an initramfs.
 //   - protocol.go: the console lines /init prints and the host parses,
 //     and the kernel command line options /init obeys.
-//   - qemu.go: boots the guest and times QEMU start to each console line.
+//   - run.go: running programs in the guest (linuxref.run=/bin/prog,arg):
+//     the argument encoding, the line prefixing and the exit lines, the
+//     same as armos prints for its processes.
+//   - qemu.go: boots the guest (optionally with -icount shift=0, or more
+//     kernel command line words such as kpti=0) and times QEMU start to
+//     each console line.
 //   - echo.go: the host side of the UDP echo RTT measurement.
 //
 // Nothing here needs network, root or QEMU except Fetch, the guest boot and

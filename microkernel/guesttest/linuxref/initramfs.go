@@ -32,11 +32,20 @@ func BuildInit(output string) error {
 	return nil
 }
 
+// GuestFile is a host file to pack into the initramfs, e.g. a program for
+// OptRun to run.
+type GuestFile struct {
+	Path string // where it goes in the guest, e.g. "/bin/sysbench"
+	Host string // the host file
+	Mode uint32 // permission bits; 0 means 0755
+}
+
 // Initramfs packs an initramfs (uncompressed newc cpio): /init, a
 // /dev/console node for the kernel to open before devtmpfs is mounted,
 // the mount points, the given modules (host paths, in load order) under
-// /lib/modules and their list in GuestModuleList.
-func Initramfs(initBinary []byte, modules []string) ([]byte, error) {
+// /lib/modules and their list in GuestModuleList, and the extra files
+// (with any parent directories they need).
+func Initramfs(initBinary []byte, modules []string, extra ...GuestFile) ([]byte, error) {
 	var buf bytes.Buffer
 	w := NewCPIOWriter(&buf)
 	for _, d := range []string{"dev", "proc", "sys", "etc/linuxref", guestModuleDir[1:]} {
@@ -61,6 +70,19 @@ func Initramfs(initBinary []byte, modules []string) ([]byte, error) {
 	}
 	if err := w.File(GuestModuleList, 0o644, list.Bytes()); err != nil {
 		return nil, err
+	}
+	for _, f := range extra {
+		data, err := os.ReadFile(f.Host)
+		if err != nil {
+			return nil, err
+		}
+		mode := f.Mode
+		if mode == 0 {
+			mode = 0o755
+		}
+		if err := w.File(f.Path, mode, data); err != nil {
+			return nil, err
+		}
 	}
 	if err := w.File("init", 0o755, initBinary); err != nil {
 		return nil, err
@@ -93,8 +115,9 @@ type Guest struct {
 	Modules []string
 }
 
-// Prepare builds /init and the initramfs for a into workDir.
-func Prepare(a Artifacts, workDir string) (Guest, error) {
+// Prepare builds /init and the initramfs for a into workDir, with the
+// extra files (e.g. programs for OptRun) packed in too.
+func Prepare(a Artifacts, workDir string, extra ...GuestFile) (Guest, error) {
 	initPath := filepath.Join(workDir, "init")
 	if err := BuildInit(initPath); err != nil {
 		return Guest{}, err
@@ -107,7 +130,7 @@ func Prepare(a Artifacts, workDir string) (Guest, error) {
 	if err != nil {
 		return Guest{}, err
 	}
-	img, err := Initramfs(initBin, mods)
+	img, err := Initramfs(initBin, mods, extra...)
 	if err != nil {
 		return Guest{}, err
 	}

@@ -16,7 +16,10 @@ func TestInitramfsLayout(t *testing.T) {
 		require.NoError(t, os.WriteFile(p, []byte("module "+n), 0o644))
 		mods = append(mods, p)
 	}
-	img, err := Initramfs([]byte("\x7fELF init"), mods)
+	prog := filepath.Join(dir, "sysbench")
+	require.NoError(t, os.WriteFile(prog, []byte("\x7fELF sysbench"), 0o600))
+	img, err := Initramfs([]byte("\x7fELF init"), mods,
+		GuestFile{Path: "/bin/sysbench", Host: prog}, GuestFile{Path: "/etc/x/conf", Host: prog, Mode: 0o644})
 	require.NoError(t, err)
 
 	es, n, err := ReadCPIO(img)
@@ -39,6 +42,14 @@ func TestInitramfsLayout(t *testing.T) {
 	require.Equal(t, "/lib/modules/virtio_ring.ko\n/lib/modules/virtio.ko\n",
 		string(byName[GuestModuleList[1:]].Data), "the list keeps the load order")
 
+	sb := byName["bin/sysbench"]
+	require.Equal(t, uint32(ModeRegular|0o755), sb.Mode, "extra files are executable by default")
+	require.Equal(t, "\x7fELF sysbench", string(sb.Data))
+	require.Equal(t, uint32(ModeDir|0o755), byName["bin"].Mode, "parents are created")
+	require.Equal(t, uint32(ModeRegular|0o644), byName["etc/x/conf"].Mode)
+
 	_, err = Initramfs(nil, []string{filepath.Join(dir, "missing.ko")})
+	require.Error(t, err)
+	_, err = Initramfs(nil, nil, GuestFile{Path: "/bin/x", Host: filepath.Join(dir, "missing")})
 	require.Error(t, err)
 }

@@ -27,6 +27,12 @@ const (
 	// OptNet=ADDR/PREFIX: load the virtio-net modules, bring up eth0 with
 	// that address and serve UDP echo on port 7.
 	OptNet = "linuxref.net"
+	// OptRun=ARGS: run a program (ARGS is its os.Args, EncodeArgs'
+	// encoding: "/bin/sysbench,all") after the ready line and the network,
+	// print its output and how it ended (see run.go). Repeatable: the
+	// programs run one after another, in command line order, before any
+	// power off.
+	OptRun = "linuxref.run"
 )
 
 // DefaultGuestAddr is slirp's usual guest address, used by the runner.
@@ -36,6 +42,7 @@ var DefaultGuestAddr = netip.MustParsePrefix("10.0.2.15/24")
 type Options struct {
 	PowerOff bool
 	Net      netip.Prefix // invalid (zero) means no network
+	Run      [][]string   // programs to run in turn, each its os.Args
 }
 
 // String formats o as kernel command line words (the inverse of
@@ -45,6 +52,9 @@ func (o Options) String() string {
 	if o.Net.IsValid() {
 		w = append(w, OptNet+"="+o.Net.String())
 	}
+	for _, args := range o.Run {
+		w = append(w, OptRun+"="+EncodeArgs(args))
+	}
 	if o.PowerOff {
 		w = append(w, OptPowerOff)
 	}
@@ -52,8 +62,9 @@ func (o Options) String() string {
 }
 
 // ParseCmdline reads the linuxref.* options from a kernel command line
-// (/proc/cmdline). Other words are ignored; a bad linuxref.net address is
-// an error, so the guest can say so instead of silently staying offline.
+// (/proc/cmdline). Other words are ignored; a bad linuxref.net address or
+// linuxref.run command is an error, so the guest can say so instead of
+// silently doing less.
 func ParseCmdline(cmdline string) (Options, error) {
 	var o Options
 	for _, w := range strings.Fields(cmdline) {
@@ -67,6 +78,12 @@ func ParseCmdline(cmdline string) (Options, error) {
 				return Options{}, fmt.Errorf("%s: want an IPv4 ADDR/PREFIX, got %q", OptNet, v)
 			}
 			o.Net = p
+		case OptRun:
+			args, err := DecodeArgs(v)
+			if err != nil {
+				return Options{}, fmt.Errorf("%s: %v", OptRun, err)
+			}
+			o.Run = append(o.Run, args)
 		}
 	}
 	return o, nil

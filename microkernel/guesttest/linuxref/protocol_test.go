@@ -18,6 +18,17 @@ func TestParseCmdline(t *testing.T) {
 	require.Equal(t, Options{}, o)
 	require.Equal(t, "", o.String())
 
+	o, err = ParseCmdline("console=ttyAMA0 linuxref.run=/bin/sysbench,all linuxref.run=/bin/p,a%20b linuxref.poweroff")
+	require.NoError(t, err)
+	require.Equal(t, Options{PowerOff: true, Run: [][]string{{"/bin/sysbench", "all"}, {"/bin/p", "a b"}}}, o,
+		"each linuxref.run is a command, in order")
+	require.Equal(t, "linuxref.run=/bin/sysbench,all linuxref.run=/bin/p,a%20b linuxref.poweroff", o.String())
+
+	for _, bad := range []string{"linuxref.run", "linuxref.run=", "linuxref.run=,x", "linuxref.run=/bin/p,%zz"} {
+		_, err = ParseCmdline(bad)
+		require.ErrorContains(t, err, OptRun, bad)
+	}
+
 	_, err = ParseCmdline("linuxref.net=10.0.2.15")
 	require.ErrorContains(t, err, "ADDR/PREFIX")
 	_, err = ParseCmdline("linuxref.net=fe80::1/64")
@@ -84,6 +95,7 @@ func FuzzParseCmdline(f *testing.F) {
 	f.Add("console=ttyAMA0 quiet panic=-1 linuxref.net=10.0.2.15/24 linuxref.poweroff")
 	f.Add("linuxref.poweroff=y linuxref.net=192.168.1.2/32")
 	f.Add("linuxref.net=::1/128")
+	f.Add("linuxref.run=/bin/sysbench,all,-n,%2C linuxref.run=/x")
 	f.Fuzz(func(t *testing.T, s string) {
 		o, err := ParseCmdline(s)
 		if err != nil {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"armos/microkernel/guesttest"
 )
 
 // DefaultTimeout bounds one boot: TCG on a shared 2-core host is slow.
@@ -26,8 +28,15 @@ type Machine struct {
 	// EchoPort > 0 adds a virtio-net-device on slirp with UDP port
 	// 127.0.0.1:EchoPort forwarded to the guest's port 7; 0 means -net none.
 	EchoPort int
-	Options  Options  // the linuxref.* options (Net is set from EchoPort if unset)
-	Extra    []string // more QEMU arguments
+	Options  Options // the linuxref.* options (Net is set from EchoPort if unset)
+	// Cmdline is more kernel command line words, after BaseCmdline and
+	// before the linuxref.* options (e.g. "kpti=0").
+	Cmdline string
+	// Icount adds guesttest.IcountArgs (-icount shift=0): the guest's
+	// clock then advances 1 ns per instruction, so times measured inside
+	// the guest are instruction counts, which host load does not move.
+	Icount bool
+	Extra  []string // more QEMU arguments
 }
 
 // Args returns QEMU's command line for g on m.
@@ -41,6 +50,9 @@ func (m Machine) Args(g Guest) []string {
 		opts.Net = DefaultGuestAddr
 	}
 	cmdline := BaseCmdline
+	if s := strings.TrimSpace(m.Cmdline); s != "" {
+		cmdline += " " + s
+	}
 	if s := opts.String(); s != "" {
 		cmdline += " " + s
 	}
@@ -53,6 +65,9 @@ func (m Machine) Args(g Guest) []string {
 		args = append(args, "-net", "none")
 	}
 	args = append(args, "-kernel", g.Kernel, "-initrd", g.Initrd, "-append", cmdline)
+	if m.Icount {
+		args = append(args, guesttest.IcountArgs...)
+	}
 	return append(args, m.Extra...)
 }
 

@@ -21,6 +21,13 @@ func TestMachineArgs(t *testing.T) {
 		"-kernel", "vmlinuz", "-initrd", "initrd.cpio",
 		"-append", "console=ttyAMA0 quiet panic=-1 linuxref.net=10.0.2.15/24", "-icount", "shift=0"},
 		Machine{EchoPort: 5556, Extra: []string{"-icount", "shift=0"}}.Args(g))
+
+	require.Equal(t, []string{"-M", "virt", "-cpu", "cortex-a72", "-m", "512M", "-nographic", "-no-reboot",
+		"-net", "none", "-kernel", "vmlinuz", "-initrd", "initrd.cpio",
+		"-append", "console=ttyAMA0 quiet panic=-1 kpti=0 linuxref.run=/bin/sysbench,all linuxref.poweroff",
+		"-icount", "shift=0", "-d", "guest_errors"},
+		Machine{MemoryMiB: 512, Icount: true, Cmdline: " kpti=0 ", Extra: []string{"-d", "guest_errors"},
+			Options: Options{PowerOff: true, Run: [][]string{{"/bin/sysbench", "all"}}}}.Args(g))
 }
 
 func TestWatcherTimesMarkersSplitAcrossWrites(t *testing.T) {

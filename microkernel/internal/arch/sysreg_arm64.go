@@ -84,3 +84,13 @@ func TLBIRangeGlobal(va, pages uint64)
 
 // MMFR0 reads ID_AA64MMFR0_EL1 (memory model features: PARange, ASIDBits).
 func MMFR0() uint64
+
+// EnableEL0VirtualCounter lets EL0 read the virtual counter (CNTKCTL_EL1.EL0VCTEN).
+func EnableEL0VirtualCounter()
+
+// EnablePAN turns on Privileged Access Never if the CPU has it and reports
+// whether it did.
+func EnablePAN() bool
+
+// MAIR reads MAIR_EL1 (the memory attribute encodings descriptors index).
+func MAIR() uint64

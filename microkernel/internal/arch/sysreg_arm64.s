@@ -240,3 +240,42 @@ TEXT ·MMFR0(SB),NOSPLIT,$0-8
 	MRS	ID_AA64MMFR0_EL1, R0
 	MOVD	R0, ret+0(FP)
 	RET
+
+// func EnableEL0VirtualCounter()
+// Lets EL0 read CNTVCT_EL0 (CNTKCTL_EL1.EL0VCTEN, bit 1): the vDSO reads
+// the clock without a system call. Clobbers: R0.
+TEXT ·EnableEL0VirtualCounter(SB),NOSPLIT,$0-0
+	MRS	CNTKCTL_EL1, R0
+	ORR	$2, R0
+	MSR	R0, CNTKCTL_EL1
+	ISB	$15
+	RET
+
+// func EnablePAN() bool
+// Turns on Privileged Access Never when the CPU has it (ID_AA64MMFR1_EL1.PAN):
+// SCTLR_EL1.SPAN cleared, so every exception taken to EL1 sets PSTATE.PAN,
+// and PSTATE.PAN set now. With PAN, an EL1 access to a page EL0 may access
+// faults: the kernel reaches process memory only through its own mappings.
+// Clobbers: R0, R1.
+TEXT ·EnablePAN(SB),NOSPLIT,$0-1
+	MRS	ID_AA64MMFR1_EL1, R0
+	UBFX	$20, R0, $4, R0
+	CBZ	R0, nopan
+	MRS	SCTLR_EL1, R1
+	AND	$~(1<<23), R1		// SPAN = 0
+	MSR	R1, SCTLR_EL1
+	ISB	$15
+	WORD	$0xd500419f		// MSR PAN, #1
+	MOVD	$1, R0
+	MOVB	R0, ret+0(FP)
+	RET
+nopan:
+	MOVB	ZR, ret+0(FP)
+	RET
+
+// func MAIR() uint64
+// Clobbers: R0.
+TEXT ·MAIR(SB),NOSPLIT,$0-8
+	MRS	MAIR_EL1, R0
+	MOVD	R0, ret+0(FP)
+	RET

@@ -98,3 +98,12 @@ func TLBIRangeGlobal(va, pages uint64)        { TLBICalls++ }
 
 // MMFR0 on the host: 16-bit ASIDs, 48-bit physical addresses.
 func MMFR0() uint64 { return 0x25 }
+
+// EnableEL0VirtualCounter has nothing to enable on the host.
+func EnableEL0VirtualCounter() {}
+
+// EnablePAN: no PAN on the host.
+func EnablePAN() bool { return false }
+
+// MAIR on the host: what the kernel loads (mm.MAIRValue).
+func MAIR() uint64 { return 0x4404ff00 }

@@ -404,7 +404,9 @@ func (t *PageTable) UnmapRange(va, size uint64, freeOwned bool) (uint64, Errno) 
 }
 
 // UnmapRangeBatch removes every mapping in [va, va+size), skipping holes
-// quickly (a missing table skips its whole span). Blocks are removed when
+// quickly (a missing table skips its whole span). It also stops with
+// ErrBatchFull after examining unmapBudget descriptors, so one call's work
+// is bounded however sparse the range. Blocks are removed when
 // the range covers them entirely; a partial overlap stops the walk with
 // ErrBlock. Borrowed tables are skipped untouched. Pages mapped with
 // AttrSWOwned and tables left empty are put into b, not freed: the caller
@@ -434,11 +436,16 @@ func (t *PageTable) unmapRange(va, size uint64, b *FreeBatch, freeOwned bool) (u
 	}
 	end := va + size
 	pages := uint64(0)
+	budget := unmapBudget
 	for cur := va; cur < end; {
+		if budget <= 0 {
+			return pages, cur, ErrBatchFull
+		}
 		var p path
 		tpa := t.root
 		advanced := false
 		for l := 0; l < 4 && !advanced; l++ {
+			budget--
 			tb := t.tbl(tpa)
 			if tb == nil {
 				return pages, cur, ErrRange
@@ -449,10 +456,23 @@ func (t *PageTable) unmapRange(va, size uint64, b *FreeBatch, freeOwned bool) (u
 			span := levelSize(l)
 			next := (cur | (span - 1)) + 1 // start of the next entry at this level
 			switch {
-			case d&DescValid == 0 || (l < 3 && d&descType == DescValid|DescTable && d&tableBorrowed != 0):
+			case l == 3:
+				// The rest of this level 3 table in one loop, without
+				// walking down from the root for each entry.
+				var n uint64
+				var e Errno
+				start := cur
+				cur, n, e = t.unmapTable3(&p, cur, end, b, freeOwned)
+				pages += n
+				budget -= int((cur - start) >> PageShift)
+				if e != OK {
+					return pages, cur, e
+				}
+				advanced = true
+			case d&DescValid == 0 || (d&descType == DescValid|DescTable && d&tableBorrowed != 0):
 				cur = next
 				advanced = true
-			case l == 3 || d&descType == DescValid: // leaf
+			case d&descType == DescValid: // a block
 				if cur&(span-1) != 0 || end-cur < span {
 					return pages, cur, ErrBlock
 				}
@@ -463,17 +483,7 @@ func (t *PageTable) unmapRange(va, size uint64, b *FreeBatch, freeOwned bool) (u
 				}
 				tb[i] = 0
 				t.addCount(tpa, -1)
-				if l == 3 {
-					t.stats.Pages--
-					if Attr(d)&AttrSWOwned != 0 {
-						t.stats.Owned--
-						if freeOwned {
-							b.add(d & AddrMask)
-						}
-					}
-				} else {
-					t.stats.Blocks--
-				}
+				t.stats.Blocks--
 				pages += span >> PageShift
 				t.prune(&p, l, b)
 				cur = next
@@ -487,4 +497,54 @@ func (t *PageTable) unmapRange(va, size uint64, b *FreeBatch, freeOwned bool) (u
 		}
 	}
 	return pages, end, OK
+}
+
+// unmapBudget bounds the descriptors one UnmapRangeBatch call examines
+// (about 10 instructions each).
+const unmapBudget = 512
+
+// unmapTable3 removes the pages from cur up to end or the end of the level
+// 3 table on path p (p.tables[3]), prunes the table if it empties, and
+// returns where it stopped, the pages removed and ErrBatchFull if b filled.
+//
+//go:nosplit
+func (t *PageTable) unmapTable3(p *path, cur, end uint64, b *FreeBatch, freeOwned bool) (uint64, uint64, Errno) {
+	tpa := p.tables[3]
+	tb := t.tbl(tpa)
+	if tb == nil {
+		return cur, 0, ErrRange
+	}
+	stop := (cur | (Level2Size - 1)) + 1 // the end of this table's span
+	if stop > end || stop == 0 {
+		stop = end
+	}
+	pages := uint64(0)
+	for ; cur < stop; cur += PageSize {
+		i := indexAt(cur, 3)
+		d := tb[i]
+		if d&DescValid == 0 {
+			continue
+		}
+		// Room for this page and the up to three tables its removal
+		// may empty.
+		if b.n+4 > FreeBatchCap {
+			return cur, pages, ErrBatchFull
+		}
+		tb[i] = 0
+		t.stats.Pages--
+		if Attr(d)&AttrSWOwned != 0 {
+			t.stats.Owned--
+			if freeOwned {
+				b.add(d & AddrMask)
+			}
+		}
+		pages++
+		t.addCount(tpa, -1)
+		if n, _ := t.phys().Tag(tpa); n == 0 {
+			p.idx[3] = i
+			t.prune(p, 3, b) // the table is empty: it goes (and emptied parents)
+			return cur + PageSize, pages, OK
+		}
+	}
+	return cur, pages, OK
 }

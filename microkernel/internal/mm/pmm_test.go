@@ -7,20 +7,20 @@ import (
 )
 
 func TestPhysInitReservesMetadataAndRanges(t *testing.T) {
-	const size = 4 << 20                                          // 1024 pages: 4 KiB links + 2 x 128 B bitmaps = 2 metadata pages
+	const size = 4 << 20                                          // 1024 pages: 2 x 4 KiB links + 2 x 128 B bitmaps = 3 metadata pages
 	kernel := Range{testRAMBase + 0x10000, testRAMBase + 0x20800} // 17 pages, ragged end
 	p, _ := newPhys(t, size, kernel)
 	st := p.Stats()
-	require.Equal(t, uint64(2), st.Meta)
-	require.Equal(t, uint64(2+17), st.Reserved)
-	require.Equal(t, uint64(1024-19), st.Total)
+	require.Equal(t, uint64(3), st.Meta)
+	require.Equal(t, uint64(3+17), st.Reserved)
+	require.Equal(t, uint64(1024-20), st.Total)
 	require.Equal(t, st.Total, st.Free)
 	require.Zero(t, st.Used)
 
 	// Metadata takes the lowest pages; allocation starts right after.
 	pa, e := p.Alloc()
 	require.Equal(t, OK, e)
-	require.Equal(t, uint64(testRAMBase+2*PageSize), pa)
+	require.Equal(t, uint64(testRAMBase+3*PageSize), pa)
 
 	// No page touching the reserved range is ever handed out.
 	for {
@@ -30,7 +30,7 @@ func TestPhysInitReservesMetadataAndRanges(t *testing.T) {
 			break
 		}
 		require.False(t, pa+PageSize > kernel.Start && pa < kernel.End, "allocated reserved page %#x", pa)
-		require.GreaterOrEqual(t, pa, uint64(testRAMBase+2*PageSize))
+		require.GreaterOrEqual(t, pa, uint64(testRAMBase+3*PageSize))
 	}
 	st = p.Stats()
 	require.Zero(t, st.Free)
@@ -40,10 +40,11 @@ func TestPhysInitReservesMetadataAndRanges(t *testing.T) {
 }
 
 func TestPhysMetadataSize(t *testing.T) {
-	// 512 MiB of RAM (QEMU's -m 512M): 131072 pages need 512 KiB of links
-	// and 2 x 16 KiB of bitmaps: 136 pages, about 0.1 %.
-	_, _, total := metaLayout(512 << 20 >> PageShift)
-	require.Equal(t, uint64(512<<10+32<<10), total)
+	// 512 MiB of RAM (QEMU's -m 512M): 131072 pages need 2 x 512 KiB of
+	// links (next and previous) and 2 x 16 KiB of bitmaps: 264 pages,
+	// about 0.2 %.
+	_, _, _, total := metaLayout(512 << 20 >> PageShift)
+	require.Equal(t, uint64(1024<<10+32<<10), total)
 }
 
 func TestPhysMetadataAvoidsReservedLowMemory(t *testing.T) {
@@ -152,7 +153,7 @@ func TestPhysAllocRunSkipsHoles(t *testing.T) {
 	require.Equal(t, ErrNoMemory, e)
 	run, e := p.AllocRun(7, 0)
 	require.Equal(t, OK, e)
-	require.Equal(t, held[0], run)
+	require.Equal(t, held[248], run, "the highest 7-page run: the scan goes down from the top")
 }
 
 func TestPhysZeroValueAndBadInit(t *testing.T) {

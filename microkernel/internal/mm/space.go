@@ -107,22 +107,48 @@ func (as *AddressSpace) OwnedPages() uint64 {
 // bigger than the nosplit stack allowance (in trap context the fake g's
 // zero stack guard makes the prologue pass; the exception stack has room).
 func (as *AddressSpace) unmap(va, size uint64, inv Invalidate) (uint64, Errno) {
+	_, n, e := as.unmapSome(va, size, inv, 0)
+	return n, e
+}
+
+// unmapSome is unmap for at most maxBatches batches (0: no limit). It
+// returns where it stopped (va+size when done) and the pages unmapped.
+func (as *AddressSpace) unmapSome(va, size uint64, inv Invalidate, maxBatches int) (uint64, uint64, Errno) {
 	var b FreeBatch
 	total := uint64(0)
-	for {
-		n, next, e := as.PT.UnmapRangeBatch(va, size, &b)
+	end := va + size
+	for k := 1; ; k++ {
+		n, next, e := as.PT.UnmapRangeBatch(va, end-va, &b)
 		total += n
 		if inv != nil && (n != 0 || b.Len() != 0) {
 			inv(va, next-va)
 		}
 		b.Release(as.PT.phys())
+		as.stats.Zapped += n
 		if e != ErrBatchFull {
-			as.stats.Zapped += total
-			return total, e
+			return end, total, e
 		}
-		size -= next - va
 		va = next
+		if maxBatches != 0 && k >= maxBatches {
+			return va, total, OK
+		}
 	}
+}
+
+// UnmapSome unmaps pages of [addr, addr+length) (page-aligned, within the
+// space's bounds), regions untouched, for at most maxBatches batches of
+// bounded work, and returns the address it reached: addr+length when it
+// is done. System calls use it to stay short: they resume from there.
+func (as *AddressSpace) UnmapSome(addr, length uint64, inv Invalidate, maxBatches int) (uint64, Errno) {
+	if length == 0 || length&pageMask != 0 || addr&pageMask != 0 {
+		return addr, ErrAlign
+	}
+	lo, hi := as.VMAs.Bounds()
+	if addr < lo || addr > hi || hi-addr < length {
+		return addr, ErrRange
+	}
+	next, _, e := as.unmapSome(addr, length, inv, maxBatches)
+	return next, e
 }
 
 // AttrFor returns the descriptor attributes for pages of a region with

@@ -49,7 +49,7 @@ func (f *FS) image(p string) (*Image, []byte, error) {
 
 // stackArgs returns the initial stack contents for argv and env.
 func stackArgs(argv, env []string) StackArgs {
-	a := StackArgs{Argv: argv, Envp: env, Auxv: [][2]uint64{{AtHwcap, rt.HWCAP()}}}
+	a := StackArgs{Argv: argv, Envp: env, Auxv: [][2]uint64{{AtHwcap, rt.HWCAP()}, {AtSysinfoEhdr, rt.VDSOAddr()}}}
 	rt.Random(a.Random[:])
 	return a
 }

@@ -250,26 +250,31 @@ var hwcapValue uint64
 // address space is emptied. It returns the pid to load into (WithSpace).
 func ExecBegin(c ServiceCall) (int32, error) {
 	var err error
-	Locked(func() {
-		i := serviceThread(c.Tid)
-		if i < 0 {
-			err = ErrNoProcess
-			return
-		}
-		p := int(th(i).proc)
-		pp := pr(p)
-		// Every other thread goes (exec keeps only the caller).
-		for j := int(pp.threadHead); pp.nthreads > 1; {
-			next := int(th(j).pnext)
-			if j != i {
-				freeThread(j)
+	// Every other thread goes (exec keeps only the caller), a bounded
+	// number per locked step.
+	for more := true; more && err == nil; {
+		Locked(func() {
+			i := serviceThread(c.Tid)
+			if i < 0 {
+				err = ErrNoProcess
+				return
 			}
-			j = next
-		}
-		if pp.asOwner == int16(p) {
-			pp.reapAt = mm.UserLow // emptied step by step below
-		}
-	})
+			pp := pr(int(th(i).proc))
+			j := int(pp.threadHead)
+			for k := 0; k < reapThreads && pp.nthreads > 1; k++ {
+				if j == i {
+					j = int(th(j).pnext)
+				}
+				next := int(th(j).pnext)
+				freeThread(j)
+				j = next
+			}
+			more = pp.nthreads > 1
+			if !more && pp.asOwner == int16(th(i).proc) {
+				pp.reapAt = mm.UserLow // emptied step by step below
+			}
+		})
+	}
 	if err != nil {
 		return 0, err
 	}

@@ -20,3 +20,5 @@ func restoreIRQ(daif uint64) {}
 
 // SyncICache is a no-op on the host.
 func SyncICache() {}
+
+func preemptPending() bool { return false }

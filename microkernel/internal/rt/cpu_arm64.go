@@ -16,3 +16,8 @@ func restoreIRQ(daif uint64)
 // SyncICache makes instructions written through the data side visible to
 // instruction fetch (all cores): DSB, IC IALLUIS, DSB, ISB.
 func SyncICache()
+
+// preemptPending reports whether the runtime has asked the calling
+// goroutine to yield at its next function prologue (cooperative
+// preemption).
+func preemptPending() bool

@@ -46,3 +46,16 @@ TEXT ·SyncICache(SB),NOSPLIT,$0-0
 	DSB	$0xb
 	ISB	$15
 	RET
+
+// func preemptPending() bool
+// Reports whether the Go runtime has asked the calling goroutine to stop at
+// its next function prologue: g.stackguard0 (offset 16) holds stackPreempt
+// (runtime/stack.go: uintptrMask & -1314). docs/boot.md §8 lists this
+// reliance on runtime internals. Clobbers: R0, R1.
+TEXT ·preemptPending(SB),NOSPLIT,$0-1
+	MOVD	16(g), R0
+	MOVD	$0xfffffffffffffade, R1
+	CMP	R0, R1
+	CSET	EQ, R0
+	MOVB	R0, ret+0(FP)
+	RET

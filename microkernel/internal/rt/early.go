@@ -114,9 +114,15 @@ func earlyInit() {
 	if n := atou(bootArgValue(bootInfo.Bootargs, "armos.asids")); n >= 2 && n < uint64(asidLimit) {
 		asidLimit = uint32(n) // tests force ASID rollovers with a small space
 	}
+	debugAllowed = bootArgValue(bootInfo.Bootargs, "armos.debug") != nil
 	initProcs(asidLimit)
 	initFiles()
 	initThreads()
+	arch.EnableEL0VirtualCounter() // for the vDSO
+	if arch.EnablePAN() {
+		panEnabled = true
+		pstateKernel |= pstatePAN
+	}
 	if !initUserPages() {
 		puts(FailMarker)
 		puts(" out of memory at boot\n")

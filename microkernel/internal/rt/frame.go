@@ -23,7 +23,15 @@ const (
 	pstateEL1h = 0x5 // EL1 using SP_EL1: trap context
 	pstateI    = 1 << 7
 	pstateF    = 1 << 6
+	pstatePAN  = 1 << 22
 )
+
+// pstateKernel is the PSTATE a kernel thread resumes with: EL1t, plus PAN
+// when the CPU has it (early.go).
+var pstateKernel uint64 = pstateEL1t
+
+// panEnabled reports whether Privileged Access Never is on.
+var panEnabled bool
 
 // Argument and result registers of the Linux arm64 system call convention.
 const (

@@ -1,6 +1,10 @@
 package rt
 
-import "unsafe"
+import (
+	"unsafe"
+
+	"armos/microkernel/internal/mm"
+)
 
 // What the boot path learned, for package main's boot report.
 
@@ -28,3 +32,21 @@ func TimerFrequency() uint64 { return counterFreq }
 // DeviceAddr returns the kernel address of the device register block at
 // physical address pa (its place in the linear map).
 func DeviceAddr(pa uint64) uintptr { return kva(uintptr(pa)) }
+
+// PAN reports whether Privileged Access Never is on (CPUs with ARMv8.1).
+func PAN() bool { return panEnabled }
+
+// KernelMapping returns the descriptor attributes the kernel's tables give
+// virtual address va, and whether it is mapped at all.
+func KernelMapping(va uintptr) (attr uint64, ok bool) {
+	Locked(func() {
+		var a mm.Attr
+		_, a, ok = kas.PT.Lookup(uint64(va))
+		attr = uint64(a)
+	})
+	return attr, ok
+}
+
+// GuardPages returns the addresses of the exception stack's and the first
+// thread's guard pages.
+func GuardPages() (exc, m0 uintptr) { return excGuard, m0Guard }

@@ -1,5 +1,10 @@
 package rt
 
+import (
+	goruntime "runtime"
+	"unsafe"
+)
+
 // The kernel lock.
 //
 // All state of the trap layer — the page allocator, every translation
@@ -35,16 +40,33 @@ var klock struct {
 }
 
 // Locked runs fn holding the kernel lock. fn must follow the rules above.
+//
+// Masking interrupts keeps the kernel from switching threads, but the Go
+// runtime could still switch goroutines inside fn: a goroutine asked to
+// yield (sysmon after 10 ms, or a GC phase change) stops at its next
+// function prologue and the Go scheduler runs another goroutine on this
+// thread, with the lock still held. So Locked enters only when no such
+// request is pending; with interrupts masked on the one CPU, nothing can
+// make a new one until fn returns.
 func Locked(fn func()) {
 	touchStack()
 	d := maskIRQ()
+	for preemptPending() {
+		restoreIRQ(d)
+		goruntime.Gosched()
+		d = maskIRQ()
+	}
 	if klock.held {
 		restoreIRQ(d)
 		panic("rt: Locked called while the kernel lock is held")
 	}
 	klock.held = true
 	klock.count++
+	start := now()
 	fn()
+	if d := now() - start; d > masked.max {
+		masked.max, masked.kind, masked.nr = d, maskedLocked, uint64(**(**uintptr)(unsafe.Pointer(&fn)))
+	}
 	klock.held = false
 	restoreIRQ(d)
 }

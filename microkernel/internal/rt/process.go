@@ -348,8 +348,12 @@ func invalidate(p int, va, size uint64) {
 }
 
 // exitProcess ends process p with wait status status (killed: by a
-// signal): every thread goes, its address space is queued for the reaper,
-// a vfork parent waiting for it resumes. It may free the running thread.
+// signal): none of its threads runs again, its descriptors close, a vfork
+// parent waiting for it resumes, and the reaper (a kernel goroutine) frees
+// its threads and its address space in bounded steps. The running thread,
+// if it is one of p's, stops at once.
+//
+//go:nosplit
 func exitProcess(p int, status uint32, killed bool) {
 	pp := pr(p)
 	if pp.state != psLive || p == 0 {
@@ -358,10 +362,8 @@ func exitProcess(p int, status uint32, killed bool) {
 	pp.state = psDying
 	pp.exitStatus = status
 	pp.killed = killed
-	for pp.threadHead >= 0 {
-		i := int(pp.threadHead)
-		clearChildTID(i)
-		freeThread(i)
+	if cur != idle && int(th(cur).proc) == p {
+		park(cur)
 	}
 	closeAllFiles(p)
 	releaseVfork(p, -1)
@@ -370,6 +372,28 @@ func exitProcess(p int, status uint32, killed bool) {
 	futexWakeKernel(uintptr(unsafe.Pointer(&dyingSeq)))
 	stats.ProcExits++
 }
+
+// park takes thread i of a dying process out of the running: off every
+// queue, never scheduled again, left for the reaper to free.
+//
+//go:nosplit
+func park(i int) {
+	unlink(i)
+	th(i).state = tsBlocked
+	th(i).wait = waitDead
+	if i == cur {
+		cur = idle
+		reschedule = true
+	}
+}
+
+// dying reports whether thread i belongs to a process that is ending.
+//
+//go:nosplit
+func dying(i int) bool { return pr(int(th(i).proc)).state != psLive }
+
+// reapThreads is how many threads one reaper step frees.
+const reapThreads = 32
 
 // releaseVfork wakes the parent thread a vfork child p holds, with the
 // child's pid as clone's result (or result when >= 0).
@@ -397,6 +421,12 @@ func reapStep() bool {
 			continue
 		}
 		pp := pr(p)
+		if pp.threadHead >= 0 {
+			for k := 0; k < reapThreads && pp.threadHead >= 0; k++ {
+				freeThread(int(pp.threadHead))
+			}
+			return true
+		}
 		if pp.asOwner == int16(p) && pp.reapAt < mm.UserHigh {
 			var b mm.FreeBatch
 			n, next, e := pp.as.PT.UnmapRangeBatch(pp.reapAt, mm.UserHigh-pp.reapAt, &b)

@@ -61,6 +61,7 @@ const (
 	waitVfork
 	waitService
 	waitSignal
+	waitDead // its process is ending: never runs again, freed by the reaper
 )
 
 // thread is one thread. It holds no Go pointers.
@@ -305,6 +306,10 @@ func schedule(tf *Frame, now uint64) {
 		}
 	}
 	next := popQueue(qRun)
+	for next >= 0 && dying(next) {
+		park(next) // a thread of an ending process: the reaper frees it
+		next = popQueue(qRun)
+	}
 	if next < 0 {
 		cur = idle
 		idleContext(tf)
@@ -342,7 +347,7 @@ func idleContext(tf *Frame) {
 	*tf = idleFrame
 	tf.PC = uint64(idleLoopPC())
 	tf.SP = uint64(addrOf(&idleStack[len(idleStack)-2]))
-	tf.PSTATE = pstateEL1t
+	tf.PSTATE = pstateKernel
 }
 
 // nextEvent returns the counter value at which the timer must fire next

@@ -330,7 +330,7 @@ func sysRtSigreturnFn(tf *Frame) uint64 {
 	tf.PC = b.get64(mc + scPC)
 	// Only the condition flags may change: the mode stays what the thread
 	// runs at (EL0t, or EL1t for the kernel's runtime), interrupts on.
-	mode := uint64(pstateEL1t)
+	mode := pstateKernel
 	if t.user {
 		mode = pstateEL0t
 	}

@@ -87,6 +87,17 @@ func sysMmapFn(tf *Frame) uint64 {
 		if flags&mapFixedNoreplace != 0 && !as.VMAs.IsFree(addr, n) {
 			return errno(EEXIST)
 		}
+		// Whatever is mapped there goes first, a bounded part per call.
+		if e := as.VMAs.CanSet(addr, n, mm.Prot(prot), 0); e != mm.OK {
+			return mmErr(e)
+		}
+		next, e := as.UnmapSome(addr, n, inv, callBatches)
+		if e != mm.OK {
+			return mmErr(e)
+		}
+		if next < addr+n {
+			return restartCall // same arguments: the unmapped part is quick to pass again
+		}
 	}
 	va, _, e := as.Mmap(addr&^(pageSize-1), n, mm.Prot(prot), 0, fixed, inv)
 	if e != mm.OK {
@@ -114,11 +125,27 @@ func sysMunmapFn(tf *Frame) uint64 {
 		addr = lo
 	}
 	inv := func(va, size uint64) { invalidate(owner, va, size) }
-	if _, e := as.Munmap(addr, n, inv); e != mm.OK {
+	if e := as.VMAs.CanClear(addr, n); e != mm.OK {
 		return mmErr(e)
+	}
+	next, e := as.UnmapSome(addr, n, inv, callBatches)
+	if e != mm.OK {
+		return mmErr(e)
+	}
+	// The unmapped part's regions go now; the rest, if any, next time.
+	if e := as.VMAs.Clear(addr, next-addr); e != mm.OK {
+		return mmErr(e)
+	}
+	if next < addr+n {
+		tf.X[0], tf.X[1] = next, addr+n-next
+		return restartCall
 	}
 	return 0
 }
+
+// callBatches bounds the unmapping batches one memory call does before it
+// restarts itself for the rest (each batch is a bounded piece of work).
+const callBatches = 4
 
 // madvise(addr, length, advice): DONTNEED (and FREE) give the pages back
 // to the page allocator; the range stays mapped and reads back zero, as
@@ -145,8 +172,13 @@ func sysMadviseFn(tf *Frame) uint64 {
 		return 0
 	}
 	inv := func(va, size uint64) { invalidate(owner, va, size) }
-	if _, e := as.MadviseDontneed(addr, n, inv); e != mm.OK {
+	next, e := as.UnmapSome(addr, n, inv, callBatches)
+	if e != mm.OK {
 		return mmErr(e)
+	}
+	if next < addr+n {
+		tf.X[0], tf.X[1] = next, addr+n-next
+		return restartCall
 	}
 	stats.Madvises++
 	return 0

@@ -128,6 +128,12 @@ const (
 	ETIMEDOUT    = 110
 )
 
+// restartCall is what a handler returns when it did a bounded part of a
+// long call (munmap of a huge range...) and rewrote the argument registers
+// to describe the rest: the caller makes the call again. It is never a
+// result a program sees (Linux's ERESTARTNOINTR plays the same role).
+const restartCall = ^uint64(512)
+
 // errno encodes a Linux error as a system call result (-e).
 //
 //go:nosplit
@@ -235,8 +241,11 @@ var syscalls = [maxSyscall]sysEntry{
 	sysPidfdOpen:       {name: "pidfd_open", fn: sysNoneFn},
 	sysPidfdSendSignal: {name: "pidfd_send_signal", fn: sysNoneFn},
 	sysClone3:          {name: "clone3", fn: sysNoneFn},
-	sysRseq:            {name: "rseq", fn: sysNoneFn},
-	sysStatx:           {name: "statx", fn: sysNoneFn},
+
+	// armos: deliberate faults for the guest tests (debug.go)
+	sysArmosDebug: {name: "armos_debug", fn: sysArmosDebugFn},
+	sysRseq:       {name: "rseq", fn: sysNoneFn},
+	sysStatx:      {name: "statx", fn: sysNoneFn},
 }
 
 // sysNoneFn refuses a call that programs probe and do without.
@@ -262,6 +271,13 @@ func syscall(tf *Frame) {
 		e := &syscalls[nr]
 		if e.fn != nil {
 			r := e.fn(tf)
+			if r == restartCall {
+				// The handler did part of the work and left the rest in
+				// the argument registers: the thread makes the call again
+				// (interrupts are taken in between).
+				tf.PC -= 4
+				return
+			}
 			if cur != idle && th(cur).state == tsRunning {
 				tf.X[0] = r
 			}

@@ -78,8 +78,10 @@ func deadlineAfter(ns uint64) uint64 {
 }
 
 // SetRealtimeBase sets CLOCK_REALTIME: unixNS is the wall-clock time now.
+// The vDSO's data page follows.
 func SetRealtimeBase(unixNS uint64) {
 	realtimeBase = unixNS - ticksToNS(now())
+	publishRealtime()
 }
 
 // Nanotime returns the monotonic time since the counter started, in ns.

@@ -10,6 +10,8 @@ package rt
 // into the runtime.
 
 import (
+	goruntime "runtime"
+
 	"armos/microkernel/internal/arch"
 	"armos/microkernel/internal/mm"
 )
@@ -52,6 +54,7 @@ func trap(kind uint64, tf *Frame) {
 	if klock.held {
 		lockViolation(tf, arch.ESR(), arch.FAR())
 	}
+	start, nr := now(), tf.X[regSyscallNo]
 	full := true
 	switch kind {
 	case kindSync:
@@ -88,6 +91,75 @@ func trap(kind uint64, tf *Frame) {
 		finishTrap(tf)
 	}
 	syncTTBR()
+	noteMasked(start, kind, nr)
+}
+
+// Interrupt latency: every trap runs with interrupts masked, and so does
+// every locked section; the longest such interval is kept (counter ticks),
+// with what it was, for the kernel's report and the latency guest test.
+var masked struct {
+	max  uint64
+	kind uint64 // trap kind, or maskedLocked
+	nr   uint64 // the system call number for a system call
+}
+
+// maskedLocked marks a locked section in masked.kind.
+const maskedLocked = 100
+
+// noteMasked records the interval since start if it is the longest yet
+// (nr: X8 at entry, the system call number of a system call).
+//
+//go:nosplit
+func noteMasked(start, kind, nr uint64) {
+	d := now() - start
+	if d <= masked.max {
+		return
+	}
+	masked.max, masked.kind, masked.nr = d, kind, nr
+}
+
+// MaskedInterval is the longest time interrupts stayed masked.
+type MaskedInterval struct {
+	NS    uint64 // in counter time; guest instructions under -icount shift=0
+	Where string // what ran: a trap kind or system call, or a locked section
+}
+
+// LongestMasked returns the longest interrupts-masked interval so far.
+func LongestMasked() MaskedInterval {
+	var m MaskedInterval
+	var kind, nr uint64
+	Locked(func() { m.NS, kind, nr = ticksToNS(masked.max), masked.kind, masked.nr })
+	switch kind {
+	case kindSync, kindLower:
+		m.Where = "trap from EL1, x8 " + itoa(nr)
+		if kind == kindLower {
+			m.Where = "trap from EL0, x8 " + itoa(nr)
+		}
+		if nr < maxSyscall && syscalls[nr].name != "" {
+			m.Where += " (" + syscalls[nr].name + ")"
+		}
+	case kindIRQ, kindLowerIRQ:
+		m.Where = "interrupt"
+	case maskedLocked:
+		m.Where = "a locked section (" + funcName(uintptr(nr)) + ")"
+	default:
+		m.Where = "trap kind " + itoa(kind)
+	}
+	return m
+}
+
+// itoa formats v in decimal.
+func itoa(v uint64) string {
+	var b [20]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + v%10)
+		v /= 10
+		if v == 0 {
+			return string(b[i:])
+		}
+	}
 }
 
 // dataAccess returns the kind of access a data or instruction abort made.
@@ -295,4 +367,12 @@ func finishTrap(tf *Frame) {
 		}
 		armedAt = ev
 	}
+}
+
+// funcName names the function whose code starts at pc.
+func funcName(pc uintptr) string {
+	if f := goruntime.FuncForPC(pc); f != nil {
+		return f.Name()
+	}
+	return "unknown function"
 }

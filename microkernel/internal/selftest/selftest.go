@@ -46,6 +46,8 @@ var suite = []test{
 	{"gc-while-spinning", testGCWhileSpinning},
 	{"demand-paging", testDemandPaging},
 	{"gc-churn-10x-memory", testChurn},
+	{"kernel-wx", testKernelWX},
+	{"memory-attributes", testMemoryAttributes},
 }
 
 // Run runs the suite and returns the number of failures.

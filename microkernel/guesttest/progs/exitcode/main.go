@@ -16,7 +16,9 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"syscall"
 	"time"
+	"unsafe"
 )
 
 // node is dereferenced through a nil pointer by -segv.
@@ -29,6 +31,8 @@ func main() {
 	doPanic := flag.Bool("panic", false, "panic (exit status 2)")
 	doSegv := flag.Bool("segv", false, "dereference a nil pointer without recovering (exit status 2)")
 	sleep := flag.Duration("sleep", 0, "sleep this long, then exit 0")
+	peek := flag.Bool("kernelpeek", false, "armos only (booted with armos.debug=1): ask the kernel to read this\n"+
+		"process's memory through its user address, which it must never do; with PAN the kernel faults")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: exitcode [N | -panic | -segv | -sleep D]\n")
 		flag.PrintDefaults()
@@ -36,6 +40,12 @@ func main() {
 	flag.Parse()
 
 	switch {
+	case *peek:
+		// armos_debug (500), operation 2: read a word through a user
+		// pointer from the kernel. Elsewhere the call does not exist.
+		v := uint64(0x5eed)
+		r, _, e := syscall.RawSyscall(500, 2, uintptr(unsafe.Pointer(&v)), 0)
+		fmt.Printf("exitcode: kernel peek returned %#x (errno %d)\n", r, e)
 	case *doPanic:
 		fmt.Println("exitcode: panicking")
 		panic("exitcode: deliberate panic")

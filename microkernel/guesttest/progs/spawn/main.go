@@ -14,6 +14,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -26,6 +27,10 @@ import (
 
 	"armos/microkernel/guesttest/progs/check"
 )
+
+// churn is the number of short-lived children checkChurn starts (0: it
+// does nothing): a stress test of process creation and teardown.
+var churn = flag.Int("churn", 0, "start this many children that exit at once, four at a time (the churn check)")
 
 // childEnv names the environment variable that makes the program a child
 // and selects its behaviour; see child.
@@ -44,6 +49,7 @@ func main() {
 	check.Add("concurrent", checkConcurrent)
 	check.Add("kill", checkKill)
 	check.Add("panic", checkPanic)
+	check.Add("churn", checkChurn)
 	check.Main()
 }
 
@@ -326,4 +332,36 @@ func checkPanic(t *check.T) {
 			t.Errorf("%s: stderr %q lacks %q and a goroutine trace", mode, stderr.String(), msg)
 		}
 	}
+}
+
+// checkChurn starts -churn children, four at a time, each exiting at once
+// with status 0, and checks every one's status.
+func checkChurn(t *check.T) {
+	if *churn == 0 {
+		t.Logf("skipped: -churn 0")
+		return
+	}
+	start := time.Now()
+	sem := make(chan struct{}, 4)
+	errs := make(chan error, *churn)
+	for i := 0; i < *churn; i++ {
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem }()
+			cmd := exec.Command(os.Args[0], "0")
+			cmd.Env = []string{childEnv + "=exit"}
+			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+			errs <- cmd.Run()
+		}()
+	}
+	failed := 0
+	for i := 0; i < *churn; i++ {
+		if err := <-errs; err != nil {
+			failed++
+			if failed <= 3 {
+				t.Errorf("child: %v", err)
+			}
+		}
+	}
+	fmt.Printf("spawn: churn: %d children in %v, %d failed\n", *churn, time.Since(start).Round(time.Millisecond), failed)
 }

@@ -5,7 +5,8 @@
 // ready line (kernel uptime and memory in use) on the console, and then,
 // as the kernel command line asks (see linuxref.ParseCmdline): loads the
 // virtio-net modules listed in /etc/linuxref/modules, brings up eth0,
-// serves UDP echo on port 7, and powers the machine off.
+// serves UDP echo on port 7, runs programs from the initramfs one after
+// another (run.go), and powers the machine off.
 package main
 
 import (
@@ -32,6 +33,9 @@ func say(format string, args ...any) {
 // must not exit, or the kernel panics).
 func fail(opts linuxref.Options, format string, args ...any) {
 	say(linuxref.FailMarker+" "+format, args...)
+	for _, args := range opts.Run {
+		run(opts, args)
+	}
 	if opts.PowerOff {
 		powerOff()
 	}
@@ -75,6 +79,9 @@ func main() {
 		}
 		say("%s on %s:7 in %.1f ms", linuxref.EchoReadyMarker, opts.Net.Addr(),
 			float64(uptime().Microseconds())/1000)
+	}
+	for _, args := range opts.Run {
+		run(opts, args)
 	}
 	if opts.PowerOff {
 		powerOff()

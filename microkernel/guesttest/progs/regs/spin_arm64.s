@@ -1,0 +1,329 @@
+#include "textflag.h"
+
+// Frame layout (offsets from RSP after the prologue):
+//   8..112    x18..x30 as the caller had them
+//   120       the rounds left
+//   128..368  the expected value of x1..x30 (x_n at 120+8n)
+#define SAVED(n)	(8+8*((n)-18))
+#define LEFT	120
+#define WANT(n)	(120+8*(n))
+
+// func spin(seed, rounds uint64) uint64
+// Fills x1..x30 with seed + n<<32 + n, then for rounds rounds checks
+// each against the value kept in the frame, using x0 as the only scratch
+// register; returns 0, or the number of the first register that changed.
+// Everything Go expects preserved (x18-x30, with g in x28) is saved in
+// the frame first and restored before returning.
+// Clobbers: R0-R17.
+TEXT ·spin(SB),NOSPLIT,$384-24
+	MOVD	R18_PLATFORM, SAVED(18)(RSP)
+	MOVD	R19, SAVED(19)(RSP)
+	MOVD	R20, SAVED(20)(RSP)
+	MOVD	R21, SAVED(21)(RSP)
+	MOVD	R22, SAVED(22)(RSP)
+	MOVD	R23, SAVED(23)(RSP)
+	MOVD	R24, SAVED(24)(RSP)
+	MOVD	R25, SAVED(25)(RSP)
+	MOVD	R26, SAVED(26)(RSP)
+	MOVD	R27, SAVED(27)(RSP)
+	MOVD	g, SAVED(28)(RSP)
+	MOVD	R29, SAVED(29)(RSP)
+	MOVD	R30, SAVED(30)(RSP)
+	MOVD	rounds+8(FP), R0
+	MOVD	R0, LEFT(RSP)
+	// The expected values: x1 = seed+1<<32+1, each next one 1<<32+1 more.
+	MOVD	seed+0(FP), R0
+	MOVD	$0x100000001, R1
+	ADD	R1, R0
+	MOVD	R0, WANT(1)(RSP)
+	ADD	R1, R0
+	MOVD	R0, WANT(2)(RSP)
+	ADD	R1, R0
+	MOVD	R0, WANT(3)(RSP)
+	ADD	R1, R0
+	MOVD	R0, WANT(4)(RSP)
+	ADD	R1, R0
+	MOVD	R0, WANT(5)(RSP)
+	ADD	R1, R0
+	MOVD	R0, WANT(6)(RSP)
+	ADD	R1, R0
+	MOVD	R0, WANT(7)(RSP)
+	ADD	R1, R0
+	MOVD	R0, WANT(8)(RSP)
+	ADD	R1, R0
+	MOVD	R0, WANT(9)(RSP)
+	ADD	R1, R0
+	MOVD	R0, WANT(10)(RSP)
+	ADD	R1, R0
+	MOVD	R0, WANT(11)(RSP)
+	ADD	R1, R0
+	MOVD	R0, WANT(12)(RSP)
+	ADD	R1, R0
+	MOVD	R0, WANT(13)(RSP)
+	ADD	R1, R0
+	MOVD	R0, WANT(14)(RSP)
+	ADD	R1, R0
+	MOVD	R0, WANT(15)(RSP)
+	ADD	R1, R0
+	MOVD	R0, WANT(16)(RSP)
+	ADD	R1, R0
+	MOVD	R0, WANT(17)(RSP)
+	ADD	R1, R0
+	MOVD	R0, WANT(18)(RSP)
+	ADD	R1, R0
+	MOVD	R0, WANT(19)(RSP)
+	ADD	R1, R0
+	MOVD	R0, WANT(20)(RSP)
+	ADD	R1, R0
+	MOVD	R0, WANT(21)(RSP)
+	ADD	R1, R0
+	MOVD	R0, WANT(22)(RSP)
+	ADD	R1, R0
+	MOVD	R0, WANT(23)(RSP)
+	ADD	R1, R0
+	MOVD	R0, WANT(24)(RSP)
+	ADD	R1, R0
+	MOVD	R0, WANT(25)(RSP)
+	ADD	R1, R0
+	MOVD	R0, WANT(26)(RSP)
+	ADD	R1, R0
+	MOVD	R0, WANT(27)(RSP)
+	ADD	R1, R0
+	MOVD	R0, WANT(28)(RSP)
+	ADD	R1, R0
+	MOVD	R0, WANT(29)(RSP)
+	ADD	R1, R0
+	MOVD	R0, WANT(30)(RSP)
+	MOVD	WANT(1)(RSP), R1
+	MOVD	WANT(2)(RSP), R2
+	MOVD	WANT(3)(RSP), R3
+	MOVD	WANT(4)(RSP), R4
+	MOVD	WANT(5)(RSP), R5
+	MOVD	WANT(6)(RSP), R6
+	MOVD	WANT(7)(RSP), R7
+	MOVD	WANT(8)(RSP), R8
+	MOVD	WANT(9)(RSP), R9
+	MOVD	WANT(10)(RSP), R10
+	MOVD	WANT(11)(RSP), R11
+	MOVD	WANT(12)(RSP), R12
+	MOVD	WANT(13)(RSP), R13
+	MOVD	WANT(14)(RSP), R14
+	MOVD	WANT(15)(RSP), R15
+	MOVD	WANT(16)(RSP), R16
+	MOVD	WANT(17)(RSP), R17
+	MOVD	WANT(18)(RSP), R18_PLATFORM
+	MOVD	WANT(19)(RSP), R19
+	MOVD	WANT(20)(RSP), R20
+	MOVD	WANT(21)(RSP), R21
+	MOVD	WANT(22)(RSP), R22
+	MOVD	WANT(23)(RSP), R23
+	MOVD	WANT(24)(RSP), R24
+	MOVD	WANT(25)(RSP), R25
+	MOVD	WANT(26)(RSP), R26
+	MOVD	WANT(27)(RSP), R27
+	MOVD	WANT(28)(RSP), g
+	MOVD	WANT(29)(RSP), R29
+	MOVD	WANT(30)(RSP), R30
+loop:
+	MOVD	WANT(1)(RSP), R0
+	CMP	R0, R1
+	BNE	bad1
+	MOVD	WANT(2)(RSP), R0
+	CMP	R0, R2
+	BNE	bad2
+	MOVD	WANT(3)(RSP), R0
+	CMP	R0, R3
+	BNE	bad3
+	MOVD	WANT(4)(RSP), R0
+	CMP	R0, R4
+	BNE	bad4
+	MOVD	WANT(5)(RSP), R0
+	CMP	R0, R5
+	BNE	bad5
+	MOVD	WANT(6)(RSP), R0
+	CMP	R0, R6
+	BNE	bad6
+	MOVD	WANT(7)(RSP), R0
+	CMP	R0, R7
+	BNE	bad7
+	MOVD	WANT(8)(RSP), R0
+	CMP	R0, R8
+	BNE	bad8
+	MOVD	WANT(9)(RSP), R0
+	CMP	R0, R9
+	BNE	bad9
+	MOVD	WANT(10)(RSP), R0
+	CMP	R0, R10
+	BNE	bad10
+	MOVD	WANT(11)(RSP), R0
+	CMP	R0, R11
+	BNE	bad11
+	MOVD	WANT(12)(RSP), R0
+	CMP	R0, R12
+	BNE	bad12
+	MOVD	WANT(13)(RSP), R0
+	CMP	R0, R13
+	BNE	bad13
+	MOVD	WANT(14)(RSP), R0
+	CMP	R0, R14
+	BNE	bad14
+	MOVD	WANT(15)(RSP), R0
+	CMP	R0, R15
+	BNE	bad15
+	MOVD	WANT(16)(RSP), R0
+	CMP	R0, R16
+	BNE	bad16
+	MOVD	WANT(17)(RSP), R0
+	CMP	R0, R17
+	BNE	bad17
+	MOVD	WANT(18)(RSP), R0
+	CMP	R0, R18_PLATFORM
+	BNE	bad18
+	MOVD	WANT(19)(RSP), R0
+	CMP	R0, R19
+	BNE	bad19
+	MOVD	WANT(20)(RSP), R0
+	CMP	R0, R20
+	BNE	bad20
+	MOVD	WANT(21)(RSP), R0
+	CMP	R0, R21
+	BNE	bad21
+	MOVD	WANT(22)(RSP), R0
+	CMP	R0, R22
+	BNE	bad22
+	MOVD	WANT(23)(RSP), R0
+	CMP	R0, R23
+	BNE	bad23
+	MOVD	WANT(24)(RSP), R0
+	CMP	R0, R24
+	BNE	bad24
+	MOVD	WANT(25)(RSP), R0
+	CMP	R0, R25
+	BNE	bad25
+	MOVD	WANT(26)(RSP), R0
+	CMP	R0, R26
+	BNE	bad26
+	MOVD	WANT(27)(RSP), R0
+	CMP	R0, R27
+	BNE	bad27
+	MOVD	WANT(28)(RSP), R0
+	CMP	R0, g
+	BNE	bad28
+	MOVD	WANT(29)(RSP), R0
+	CMP	R0, R29
+	BNE	bad29
+	MOVD	WANT(30)(RSP), R0
+	CMP	R0, R30
+	BNE	bad30
+	MOVD	LEFT(RSP), R0
+	SUBS	$1, R0
+	MOVD	R0, LEFT(RSP)
+	BNE	loop
+	MOVD	$0, R0
+	B	done
+bad1:
+	MOVD	$1, R0
+	B	done
+bad2:
+	MOVD	$2, R0
+	B	done
+bad3:
+	MOVD	$3, R0
+	B	done
+bad4:
+	MOVD	$4, R0
+	B	done
+bad5:
+	MOVD	$5, R0
+	B	done
+bad6:
+	MOVD	$6, R0
+	B	done
+bad7:
+	MOVD	$7, R0
+	B	done
+bad8:
+	MOVD	$8, R0
+	B	done
+bad9:
+	MOVD	$9, R0
+	B	done
+bad10:
+	MOVD	$10, R0
+	B	done
+bad11:
+	MOVD	$11, R0
+	B	done
+bad12:
+	MOVD	$12, R0
+	B	done
+bad13:
+	MOVD	$13, R0
+	B	done
+bad14:
+	MOVD	$14, R0
+	B	done
+bad15:
+	MOVD	$15, R0
+	B	done
+bad16:
+	MOVD	$16, R0
+	B	done
+bad17:
+	MOVD	$17, R0
+	B	done
+bad18:
+	MOVD	$18, R0
+	B	done
+bad19:
+	MOVD	$19, R0
+	B	done
+bad20:
+	MOVD	$20, R0
+	B	done
+bad21:
+	MOVD	$21, R0
+	B	done
+bad22:
+	MOVD	$22, R0
+	B	done
+bad23:
+	MOVD	$23, R0
+	B	done
+bad24:
+	MOVD	$24, R0
+	B	done
+bad25:
+	MOVD	$25, R0
+	B	done
+bad26:
+	MOVD	$26, R0
+	B	done
+bad27:
+	MOVD	$27, R0
+	B	done
+bad28:
+	MOVD	$28, R0
+	B	done
+bad29:
+	MOVD	$29, R0
+	B	done
+bad30:
+	MOVD	$30, R0
+	B	done
+done:
+	MOVD	SAVED(18)(RSP), R18_PLATFORM
+	MOVD	SAVED(19)(RSP), R19
+	MOVD	SAVED(20)(RSP), R20
+	MOVD	SAVED(21)(RSP), R21
+	MOVD	SAVED(22)(RSP), R22
+	MOVD	SAVED(23)(RSP), R23
+	MOVD	SAVED(24)(RSP), R24
+	MOVD	SAVED(25)(RSP), R25
+	MOVD	SAVED(26)(RSP), R26
+	MOVD	SAVED(27)(RSP), R27
+	MOVD	SAVED(28)(RSP), g
+	MOVD	SAVED(29)(RSP), R29
+	MOVD	SAVED(30)(RSP), R30
+	MOVD	R0, ret+16(FP)
+	RET
