@@ -53,6 +53,14 @@ type guestRun struct {
 // linux reports whether the run boots the Linux reference guest.
 func (r guestRun) linux() bool { return r.os != "armos" }
 
+// label names the run in file names: os, or os-icount.
+func (r guestRun) label() string {
+	if r.icount {
+		return r.os + "-icount"
+	}
+	return r.os
+}
+
 // unit is the metric suffix for a figure of this run: times are
 // instructions under icount.
 func (r guestRun) unit(f guesttest.SysbenchFigure) string {
@@ -91,11 +99,14 @@ type runOutcome struct {
 // without KPTI) with it, with and without icount, and reports every
 // figure as "<os>-<figure>-ns/op" (wall), "<os>-<figure>-insns/op"
 // (icount) and "<os>-idlemem-KiB/proc", the median over b.N iterations,
-// where <os> is armos, linux or linux-nokpti. A figure armos
-// fails is logged with its reason and counted in armos-failures (the
-// benchmark still reports the rest); a Linux failure, or a guest that
-// gives no figure at all, fails the benchmark. Without the fetched Linux
-// kernel it fails with the command that fetches it.
+// where <os> is armos, linux or linux-nokpti. It prints the last
+// iteration's figures side by side, and keeps every run's console and
+// that table in out/procbench (under the module root).
+//
+// A figure armos fails is printed with its reason and counted in
+// armos-failures (the benchmark still reports the rest); a Linux failure,
+// or a guest that gives no figure at all, fails the benchmark. Without the
+// fetched Linux kernel it fails with the command that fetches it.
 func BenchmarkProcesses(b *testing.B) {
 	k := guesttest.KernelForTest(b)
 	dir := b.TempDir()
@@ -103,17 +114,22 @@ func BenchmarkProcesses(b *testing.B) {
 	require.NoError(b, err)
 	prog := filepath.Join(dir, "armos", "bin", "sysbench")
 	g := procbenchLinuxGuest(b, filepath.Join(dir, "linux"), prog)
+	root, err := guesttest.ModuleRoot()
+	require.NoError(b, err)
+	outDir := filepath.Join(root, "out", "procbench")
+	require.NoError(b, os.MkdirAll(outDir, 0o755))
 	args := []string{"all"}
 	if s := os.Getenv(sysbenchArgsEnv); s != "" {
 		args = strings.Fields(s)
 	}
 
 	values := map[string][]float64{} // metric -> one value per iteration
-	failures := map[string][]float64{}
+	var armosFailures []float64      // per iteration
 	var last map[guestRun]runOutcome
 	b.ResetTimer()
 	for range b.N {
 		last = map[guestRun]runOutcome{}
+		failures := 0
 		for _, r := range procbenchRuns {
 			var o runOutcome
 			if r.linux() {
@@ -122,15 +138,19 @@ func BenchmarkProcesses(b *testing.B) {
 				o = runArmosSysbench(k, img, r.icount, args)
 			}
 			last[r] = o
-			b.Logf("%s: %d figures in %v", r, len(o.figs), o.elapsed.Round(time.Second))
-			if len(o.figs) == 0 {
-				b.Fatalf("%s gave no figures (failures %q); console:\n%s", r, o.fails, o.output)
-			}
-			if len(o.fails) > 0 {
-				if r.linux() {
-					b.Fatalf("the Linux reference failed: %q; console:\n%s", o.fails, o.output)
+			console := filepath.Join(outDir, r.label()+".log")
+			require.NoError(b, os.WriteFile(console, []byte(o.output), 0o644))
+			fmt.Printf("procbench: %s: %d figures in %v (console: %s)\n", r, len(o.figs), o.elapsed.Round(time.Second), console)
+			switch {
+			case len(o.figs) == 0:
+				b.Fatalf("%s gave no figures (failures %q); console %s ends:\n%s", r, o.fails, console, lastLines(o.output, 40))
+			case len(o.fails) > 0 && r.linux():
+				b.Fatalf("the Linux reference failed: %q; console %s ends:\n%s", o.fails, console, lastLines(o.output, 40))
+			case len(o.fails) > 0:
+				failures += len(o.fails)
+				for _, f := range o.fails {
+					fmt.Printf("procbench: %s FAILED: %s\n", r, f)
 				}
-				b.Logf("%s FAILED %q; console:\n%s", r, o.fails, o.output)
 			}
 			for name, f := range o.figs {
 				if r.icount && f.Unit != "ns/op" {
@@ -140,24 +160,16 @@ func BenchmarkProcesses(b *testing.B) {
 				values[key] = append(values[key], f.PerOp)
 			}
 		}
-		// Whatever Linux measured and armos did not is an armos failure.
-		for _, icount := range []bool{false, true} {
-			a, l := last[guestRun{os: "armos", icount: icount}], last[guestRun{os: "linux", icount: icount}]
-			missing := 0
-			for name := range l.figs {
-				if _, ok := a.figs[name]; !ok {
-					missing++
-				}
-			}
-			failures["armos-failures"] = append(failures["armos-failures"], float64(missing))
-		}
+		armosFailures = append(armosFailures, float64(failures))
 	}
 	b.StopTimer()
 	for key, vs := range values {
 		b.ReportMetric(medianOf(vs), key)
 	}
-	b.ReportMetric(slices.Max(failures["armos-failures"]), "armos-failures")
-	b.Log("\n" + procbenchTable(last))
+	b.ReportMetric(slices.Max(armosFailures), "armos-failures")
+	table := procbenchTable(last)
+	require.NoError(b, os.WriteFile(filepath.Join(outDir, "table.txt"), []byte(table), 0o644))
+	fmt.Print(table)
 }
 
 // runArmosSysbench boots armos running sysbench args and collects the
@@ -181,7 +193,14 @@ func runArmosSysbench(kernel, img string, icount bool, args []string) runOutcome
 	case !strings.Contains(res.Output, guesttest.PowerOffLine):
 		o.fails = append(o.fails, "no power off")
 	}
-	exit := regexp.MustCompile(`armos: process sysbench \(pid \d+\) (.*)`).FindStringSubmatch(res.Output)
+	// The kernel reports the end of every process (sysbench's children
+	// too): find the one it started.
+	started := regexp.MustCompile(`armos: started /bin/sysbench as pid (\d+)`).FindStringSubmatch(res.Output)
+	if started == nil {
+		o.fails = append(o.fails, "sysbench did not start: "+lineWith(res.Output, "cannot start"))
+		return o
+	}
+	exit := regexp.MustCompile(`armos: process sysbench \(pid ` + started[1] + `\) (.*)`).FindStringSubmatch(res.Output)
 	if exit == nil {
 		o.fails = append(o.fails, "no exit line for sysbench")
 	} else if strings.TrimSpace(exit[1]) != "exited with status 0" {
@@ -292,6 +311,12 @@ func cell(f guesttest.SysbenchFigure, ok bool) string {
 	return fmt.Sprintf("%.1f %s", f.PerOp, unit)
 }
 
+// lastLines returns the last n lines of out.
+func lastLines(out string, n int) string {
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
 // lineWith returns the first line of out containing s.
 func lineWith(out, s string) string {
 	for _, l := range strings.Split(out, "\n") {
@@ -356,4 +381,7 @@ func TestProcbenchTable(t *testing.T) {
 	require.Equal(t, "armos-null-insns/op", "armos-null-"+guestRun{os: "armos", icount: true}.unit(fig("null", 1, "ns/op")))
 	require.Equal(t, 2.5, medianOf([]float64{9, 1, 2, 3}))
 	require.Equal(t, 2.0, medianOf([]float64{9, 1, 2}))
+	require.Equal(t, "b\nc", lastLines("a\nb\nc\n", 2))
+	require.Equal(t, "a", lastLines("a", 5))
+	require.Equal(t, "linux-nokpti-icount", guestRun{os: "linux-nokpti", icount: true}.label())
 }

@@ -1,7 +1,7 @@
 // Package linuxref is the Linux reference guest for armos benchmarks: every
 // armos figure (boot to ready, UDP echo RTT, memory in use) is reported next
 // to the same figure for a stock Debian arm64 Linux kernel booted in the
-// same QEMU machine (-M virt -cpu cortex-a72) in the same run (DESIGN.md §6).
+// same QEMU machine (-M virt -cpu cortex-a72) in the same run (docs/design.md §6).
 //
 // The pieces, one file each:
 //

@@ -1,26 +1,19 @@
-// Package proc runs user programs at EL0: static linux/arm64 ELF
-// executables such as the Go program apps/hello (boot argument `userhello`).
+// Package proc starts user programs: static linux/arm64 ELF executables
+// from the boot image, run as armos processes (docs/processes.md).
 //
-// Loading: ParseELF validates the file (every offset, size and address is
-// checked against the file and the user range [4 GiB, 2^47) before use),
-// Load maps the PT_LOAD segments as regions of an mm.AddressSpace and fills
-// them through mm's Load, then writes the Linux initial stack (BuildStack:
-// argc, argv, envp, auxv with AT_PHDR, AT_RANDOM, AT_HWCAP...). The
-// process's table also maps the kernel's RAM window [1 GiB, 4 GiB) EL1-only
-// (rt.KernelWindow), so the exception vectors work under its TTBR0.
+// FS is the file system processes see: the boot image's tree (indexed by
+// internal/bootimg, read through the kernel's fw_cfg device) plus a few
+// special files. Spawn loads a program into a new process: ParseELF
+// validates the file (every offset, size and address is checked against the
+// file and the user range before use), Load maps the PT_LOAD segments as
+// regions of the process's mm.AddressSpace and fills them chunk by chunk,
+// each chunk one bounded locked section (rt.WithSpace), then writes the
+// Linux initial stack (BuildStack: argc, argv, envp, auxv with AT_PHDR,
+// AT_RANDOM, AT_HWCAP, AT_SYSINFO_EHDR...); rt.StartProcess runs it.
 //
-// Running (DESIGN.md section 3): each user thread is a kernel goroutine
-// looping over rt.EnterUser, which runs the thread at EL0 until the next
-// exception. The goroutine then serves the system call (sys.go: one table,
-// number to handler), the page fault (demand-zero paging by
-// mm.AddressSpace.Fault) or nothing (an interrupt). A fault the process
-// cannot survive kills the process alone, with a one-line reason. Every
-// access to user memory goes through the address space (CopyIn/CopyOut),
-// never through a user pointer; every mm call runs with interrupts masked
-// (rt.WithIRQsOff), because the page allocator is shared with the trap layer
-// and there is one CPU.
-//
-// Not yet: signal delivery to processes (tgkill is accepted and dropped, so
-// processes run with GODEBUG=asyncpreemptoff=1; a SIGSEGV kills), files
-// beyond fd 1 and 2, more than one process at a time (fixed ASID 1).
+// FS.Serve completes the system calls the trap layer hands to kernel Go
+// code (rt.ServiceCall): openat, newfstatat, faccessat, readlinkat,
+// getdents64, chdir on the image, and execve, which loads the new image
+// into the caller's own fresh address space (a vfork child keeps running in
+// its parent's until then) and switches to it (rt.ExecBegin, ExecCommit).
 package proc
