@@ -13,11 +13,12 @@
 #   ./build.sh bench      benchmarks: Go benchmarks + boot figures, out/bench.txt
 #
 # Each command installs what it needs from Debian's packages (apt-get) when run as
-# root; otherwise it prints the exact apt-get line to run.
+# root; otherwise it prints the exact apt-get line to run. Build output goes to
+# out/ (ARMOS_OUT overrides it).
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
-OUT=$ROOT/out
+OUT=${ARMOS_OUT:-$ROOT/out}
 export CGO_ENABLED=0
 
 # Debian packages each command needs, and a command that proves each is there.
@@ -74,7 +75,8 @@ build_kernel() {
 IMAGE_PROGS="apps/hello microkernel/guesttest/progs/gort microkernel/guesttest/progs/exitcode
 	microkernel/guesttest/progs/spawn microkernel/guesttest/progs/pingpong
 	microkernel/guesttest/progs/badptr microkernel/guesttest/progs/memhog
-	microkernel/guesttest/progs/threadbomb microkernel/guesttest/progs/sysfuzz"
+	microkernel/guesttest/progs/threadbomb microkernel/guesttest/progs/sysfuzz
+	microkernel/guesttest/progs/regs"
 
 # build_image EXTRA... builds the programs and packs them, plus EXTRA
 # (path-in-image=host-file words), into out/armos.img, the boot image QEMU hands

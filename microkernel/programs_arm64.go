@@ -14,8 +14,8 @@ import (
 // Running programs from the boot image.
 //
 // The kernel command line names programs after "--": each "--" starts a
-// command (program path, then its arguments); a program without a "/" is
-// looked up in /bin. All commands start at once; the kernel reports each
+// command (NAME=value words to add to the environment, then the program
+// path, then its arguments); a program without a "/" is looked up in /bin. All commands start at once; the kernel reports each
 // one's end, then (unless "wait" was given) powers off when all have
 // ended:
 //
@@ -46,6 +46,19 @@ func commands(cmdline string) (kernel []string, cmds [][]string) {
 		}
 	}
 	return kernel, out
+}
+
+// splitEnv splits a command's leading NAME=value words off: they extend
+// the default environment.
+func splitEnv(c []string) (env, rest []string) {
+	i := 0
+	for i < len(c) && strings.Contains(c[i], "=") && !strings.HasPrefix(c[i], "=") && !strings.Contains(c[i], "/") {
+		i++
+	}
+	if i == 0 {
+		return nil, c
+	}
+	return append(append([]string(nil), proc.DefaultEnv...), c[:i]...), c[i:]
 }
 
 // programPath returns where a command's program lives.
@@ -87,8 +100,14 @@ func runCommands(fs *proc.FS, cmds [][]string) int {
 	var wg sync.WaitGroup
 	failed := 0
 	for _, c := range cmds {
+		env, c := splitEnv(c)
+		if len(c) == 0 {
+			fmt.Printf("armos: command with no program: %q\n", env)
+			failed++
+			continue
+		}
 		p := programPath(c[0])
-		pid, err := fs.Spawn(proc.Spec{Path: p, Argv: append([]string{p}, c[1:]...), Limits: defaultLimits()})
+		pid, err := fs.Spawn(proc.Spec{Path: p, Argv: append([]string{p}, c[1:]...), Env: env, Limits: defaultLimits()})
 		if err != nil {
 			fmt.Printf("armos: cannot start %s: %v\n", p, err)
 			failed++

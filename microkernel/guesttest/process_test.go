@@ -140,7 +140,7 @@ func TestProcessChurn(t *testing.T) {
 func TestInterruptLatency(t *testing.T) {
 	t.Parallel()
 	out := runPrograms(t, Machine{MemoryMiB: 512, Extra: []string{"-icount", "shift=0"}},
-		"spawn", "gort", "memhog", "threadbomb", "pingpong -n 100", "sysfuzz -seed 7 -count 1000 -timeout 60s")
+		"spawn", "gort", "memhog", "GOTRACEBACK=none threadbomb", "pingpong -n 100", "sysfuzz -seed 7 -count 1000 -timeout 60s")
 	m := regexp.MustCompile(`armos: longest interrupts-masked interval (\d+) ns of counter time \(guest instructions under -icount shift=0\) in (.*)\n`).FindStringSubmatch(out)
 	require.NotNil(t, m, out)
 	n, _ := strconv.Atoi(m[1])
@@ -168,7 +168,7 @@ func TestPANStopsKernelAccessToUserMemory(t *testing.T) {
 // the census comes back to where it started.
 func TestHostilePrograms(t *testing.T) {
 	t.Parallel()
-	cmds := []string{"badptr", "memhog", "threadbomb"}
+	cmds := []string{"badptr", "memhog", "GOTRACEBACK=none threadbomb"}
 	for seed := 1; seed <= 4; seed++ {
 		cmds = append(cmds, "sysfuzz -seed "+strconv.Itoa(seed)+" -count 2000 -timeout 60s")
 	}

@@ -352,3 +352,17 @@ func TestWritevDoesNotBlockAfterPartialWrite(t *testing.T) {
 		"BUG: writev blocked after writing its first buffer; the retry will replay the second buffer's (base, len) as (iov, iovcnt)")
 	require.EqualValues(t, 10, r)
 }
+
+// TestWritevChecksDescriptorFirst: as on Linux, writev with a bad
+// descriptor (or one not open for writing) is EBADF even when every
+// buffer is empty.
+func TestWritevChecksDescriptorFirst(t *testing.T) {
+	resetKernel(t, 256)
+	u, tf := newUserFrame(t, 4)
+	r, _ := pipeFds(t, u, tf, 0)
+	iov := u.put(0, append(le64(u.scratch), le64(0)...))
+	require.Equal(t, errno(EBADF), svc(tf, sysReadv, 99, iov, 0))
+	require.Equal(t, errno(EBADF), svc(tf, sysWritev, 99, iov, 0),
+		"BUG: writev(bad fd) with nothing to write returns 0: sysWritevFn looks the descriptor up only per buffer")
+	require.Equal(t, errno(EBADF), svc(tf, sysWritev, r, iov, 1), "read end")
+}

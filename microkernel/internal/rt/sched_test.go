@@ -275,3 +275,30 @@ func TestSchedYieldReschedules(t *testing.T) {
 	require.Equal(t, b, cur)
 	require.Equal(t, []int{u.main}, runQueue())
 }
+
+// TestQuantumEndPreempts: at the trap exit after its quantum ended the
+// running thread goes to the back of the run queue; before, it keeps
+// running; alone, it gets no quantum at all.
+func TestQuantumEndPreempts(t *testing.T) {
+	resetKernel(t, 256)
+	u, tf := newUserFrame(t, 4)
+	b := u.spawnThread(tf, u.top(4))
+	sliceEnd = 0
+	finishTrap(tf)
+	require.Equal(t, u.main, cur, "a quantum starts; nobody is preempted yet")
+	require.NotZero(t, sliceEnd)
+	require.Equal(t, sliceEnd, armedAt, "the timer is armed for the quantum's end")
+	finishTrap(tf)
+	require.Equal(t, u.main, cur)
+	sliceEnd = now() - 1 // the quantum is over
+	finishTrap(tf)
+	require.Equal(t, b, cur)
+	require.Equal(t, []int{u.main}, runQueue())
+
+	// Alone: no quantum, no timer.
+	svc(tf, sysExit, 0)
+	finishTrap(tf)
+	require.Equal(t, u.main, cur)
+	require.Zero(t, sliceEnd)
+	require.Zero(t, armedAt)
+}

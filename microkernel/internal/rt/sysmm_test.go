@@ -243,3 +243,36 @@ func TestDroppedPagesAreInvalidated(t *testing.T) {
 	require.Zero(t, svc(tf, sysMadvise, a+2*pageSize, pageSize, madvDontneed))
 	require.Equal(t, n, tlbiCalls())
 }
+
+// TestMincoreZeroLength: Linux's mincore with length 0 succeeds (it
+// checks the start's alignment and writes nothing).
+func TestMincoreZeroLength(t *testing.T) {
+	resetKernel(t, 256)
+	_, tf := newUserFrame(t, 4)
+	require.Equal(t, errno(EINVAL), svc(tf, sysMincore, scratchVA+1, 0, scratchVA))
+	require.Zero(t, svc(tf, sysMincore, scratchVA, 0, scratchVA),
+		"BUG: mincore(addr, 0, vec) is ENOMEM (pageRound refuses 0); Linux returns 0")
+}
+
+// TestKernelMmap: the kernel's own runtime maps its heap window through
+// the same calls; it never maps anything executable, and what it unmaps
+// is invalidated globally.
+func TestKernelMmap(t *testing.T) {
+	resetKernel(t, 256)
+	var tf Frame
+	a := svc(&tf, sysMmap, 0, 4*pageSize, protRW, anonPriv, neg(-1), 0)
+	require.GreaterOrEqual(t, a, uint64(mm.KernelHeapBase))
+	require.Less(t, a, uint64(mm.KernelHeapEnd))
+	_, e := kas.CopyOut(a, []byte{1, 2, 3})
+	require.Equal(t, mm.OK, e)
+	require.Equal(t, errno(EPERM), svc(&tf, sysMmap, 0, pageSize, protRW|uint64(mm.ProtExec), anonPriv, neg(-1), 0))
+	require.Equal(t, errno(EPERM), svc(&tf, sysMprotect, a, pageSize, uint64(mm.ProtRead|mm.ProtExec)))
+	n := tlbiCalls()
+	require.Zero(t, svc(&tf, sysMadvise, a, pageSize, madvDontneed))
+	if hostStandIns {
+		require.Equal(t, n+1, tlbiCalls(), "a global invalidation of the kernel's page")
+	}
+	require.Zero(t, svc(&tf, sysMunmap, a, 4*pageSize))
+	_, found := kas.VMAs.Find(a)
+	require.False(t, found)
+}
