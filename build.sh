@@ -76,7 +76,8 @@ IMAGE_PROGS="apps/hello microkernel/guesttest/progs/gort microkernel/guesttest/p
 	microkernel/guesttest/progs/spawn microkernel/guesttest/progs/pingpong
 	microkernel/guesttest/progs/badptr microkernel/guesttest/progs/memhog
 	microkernel/guesttest/progs/threadbomb microkernel/guesttest/progs/sysfuzz
-	microkernel/guesttest/progs/regs"
+	microkernel/guesttest/progs/regs
+	microkernel/guesttest/progs/runlist"
 
 # build_image EXTRA... builds the programs and packs them, plus EXTRA
 # (path-in-image=host-file words), into out/armos.img, the boot image QEMU hands

@@ -274,7 +274,7 @@ func procbenchTable(runs map[guestRun]runOutcome) string {
 		for _, icount := range []bool{false, true} {
 			for _, os := range procbenchOSes {
 				f, ok := figureOf(runs, os, icount, name)
-				fmt.Fprintf(&sb, " %18s", cell(f, ok))
+				fmt.Fprintf(&sb, " %18s", cell(f, ok, icount))
 			}
 			a, aok := figureOf(runs, "armos", icount, name)
 			l, lok := figureOf(runs, "linux", icount, name)
@@ -300,13 +300,17 @@ func figureOf(runs map[guestRun]runOutcome, os string, icount bool, name string)
 	return guesttest.SysbenchFigure{}, false
 }
 
-func cell(f guesttest.SysbenchFigure, ok bool) string {
+// cell formats a figure for the table: ns, instructions (icount) or KiB.
+func cell(f guesttest.SysbenchFigure, ok, icount bool) string {
 	if !ok {
 		return "-"
 	}
 	unit := "ns"
-	if f.Unit == "KiB/proc" {
+	switch {
+	case f.Unit == "KiB/proc":
 		unit = "KiB"
+	case icount:
+		unit = "insns"
 	}
 	return fmt.Sprintf("%.1f %s", f.PerOp, unit)
 }
@@ -377,7 +381,7 @@ func TestProcbenchTable(t *testing.T) {
 	require.Equal(t, []string{"figure", "armos", "linux", "linux-nokpti", "armos/linux",
 		"armos", "insns", "linux", "insns", "linux-nokpti", "insns", "armos/linux"}, strings.Fields(lines[0]))
 	require.Equal(t, []string{"idlemem", "900.0", "KiB", "1800.0", "KiB", "-", "0.50", "-", "-", "-", "-"}, strings.Fields(lines[1]))
-	require.Equal(t, []string{"null", "300.0", "ns", "600.0", "ns", "400.0", "ns", "0.50", "-", "250.0", "ns", "-", "-"}, strings.Fields(lines[2]))
+	require.Equal(t, []string{"null", "300.0", "ns", "600.0", "ns", "400.0", "ns", "0.50", "-", "250.0", "insns", "-", "-"}, strings.Fields(lines[2]))
 	require.Equal(t, "armos-null-insns/op", "armos-null-"+guestRun{os: "armos", icount: true}.unit(fig("null", 1, "ns/op")))
 	require.Equal(t, 2.5, medianOf([]float64{9, 1, 2, 3}))
 	require.Equal(t, 2.0, medianOf([]float64{9, 1, 2}))

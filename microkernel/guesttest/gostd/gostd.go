@@ -15,8 +15,8 @@
 // The table was established by running each binary under Linux user-mode
 // emulation (qemu-aarch64-static -cpu cortex-a72) in a sandbox that mimics
 // armos: chroot into a read-only directory with only the binary, /dev/null
-// and QEMU, an empty environment except HOME=/, no network namespace
-// interfaces up, pinned to one CPU. The host test in this package re-runs
+// and QEMU, an empty environment except HOME=/, a network namespace with no
+// interface up, pinned to one CPU. The host test in this package re-runs
 // that oracle when ARMOS_GOSTD_ORACLE is set.
 //
 // Packages marked CI form the subset that armos's CI runs in the guest; it
@@ -276,7 +276,7 @@ var Packages = []Package{
 	{Path: "log/slog", Timeout: 5 * time.Minute},
 	{
 		Path:    "encoding/gob",
-		Timeout: 10 * time.Minute,
+		Timeout: 5 * time.Minute,
 		Skips: []Skip{
 			{"TestLargeSlice", NeedsMemory, "round-trips slices of 2-20 Mi elements; the Go heap peaks near 550 MB", false},
 		},

@@ -179,6 +179,11 @@ func Boot(g Guest, m Machine, timeout time.Duration) (Result, error) {
 		return res, fmt.Errorf("no parsable ready line in:\n%s", res.Output)
 	}
 	res.Ready = r
+	if line, failed := Failure(res.Output); failed {
+		// After the ready line, e.g. a linuxref.run program that
+		// could not be started.
+		return res, fmt.Errorf("guest failed: %s", line)
+	}
 	return res, nil
 }
 

@@ -87,6 +87,16 @@ func TestBootReportsGuestFailure(t *testing.T) {
 	require.Less(t, time.Since(start), 15*time.Second, "a failed guest is stopped, not waited out")
 }
 
+func TestBootReportsFailureAfterReady(t *testing.T) {
+	fakeQEMU(t, `echo 'linuxref: ready in 1.0 ms; counter 1.5 ms; memory in use 1 KiB of 2 KiB'
+echo 'LINUXREF-FAIL cannot start /bin/nothere: no such file or directory'
+echo 'linuxref: power off'
+`)
+	res, err := Boot(Guest{}, Machine{}, 10*time.Second)
+	require.ErrorContains(t, err, "guest failed: LINUXREF-FAIL cannot start /bin/nothere")
+	require.Equal(t, 1, res.Ready.InUseKiB, "the result is still filled in")
+}
+
 func TestWaitForQEMUExitingEarly(t *testing.T) {
 	fakeQEMU(t, "echo 'qemu-system-aarch64: -kernel vmlinuz: no such file' >&2\nexit 1\n")
 	in, err := Start(Guest{}, Machine{EchoPort: 5599}, 10*time.Second)

@@ -68,6 +68,7 @@ type process struct {
 	pages         uint32 // pages holding this struct
 	atLineStart   bool   // console output: next byte starts a line
 	warnedThreads bool   // the thread limit was reported
+	keepCaps      bool   // prctl(PR_SET_KEEPCAPS): there are no capabilities, the flag is kept
 
 	syscalls  uint64
 	faults    uint64

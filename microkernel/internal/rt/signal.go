@@ -108,7 +108,7 @@ func sendSignal(p int, sig uint64) {
 	}
 	stats.SignalsSent++
 	if sig == sigKILL {
-		killProcess(p, sigKILL, "killed by SIGKILL")
+		killProcess(p, sigKILL, "SIGKILL")
 		return
 	}
 	if ignored(p, sig) {
@@ -144,7 +144,7 @@ func sendSignal(p int, sig uint64) {
 func signalThread(i int, sig uint64) {
 	t := th(i)
 	if sig == sigKILL {
-		killProcess(int(t.proc), sigKILL, "killed by SIGKILL")
+		killProcess(int(t.proc), sigKILL, "SIGKILL")
 		return
 	}
 	if ignored(int(t.proc), sig) {

@@ -85,9 +85,20 @@ func sysZeroFn(tf *Frame) uint64 { return 0 }
 // prctl(option, ...): PR_SET_NAME and PR_GET_NAME on the process name;
 // everything else is refused with EINVAL (Go tolerates it).
 func sysPrctlFn(tf *Frame) uint64 {
-	const prSetName, prGetName = 15, 16
+	const prGetKeepcaps, prSetKeepcaps, prSetName, prGetName = 7, 8, 15, 16
 	pp := pr(curProc())
 	switch tf.X[0] {
+	case prGetKeepcaps: // there are no capabilities to keep: the flag is all there is
+		if pp.keepCaps {
+			return 1
+		}
+		return 0
+	case prSetKeepcaps:
+		if tf.X[1] > 1 {
+			return errno(EINVAL)
+		}
+		pp.keepCaps = tf.X[1] == 1
+		return 0
 	case prSetName:
 		var b [16]byte
 		n := copyInString(b[:], tf.X[1])

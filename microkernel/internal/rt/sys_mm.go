@@ -145,7 +145,7 @@ func sysMunmapFn(tf *Frame) uint64 {
 
 // callBatches bounds the unmapping batches one memory call does before it
 // restarts itself for the rest (each batch is a bounded piece of work).
-const callBatches = 4
+const callBatches = 2
 
 // madvise(addr, length, advice): DONTNEED (and FREE) give the pages back
 // to the page allocator; the range stays mapped and reads back zero, as

@@ -109,21 +109,22 @@ func main() {
 		}
 		return max(1, int(float64(f.defaultN)**scale))
 	}
-	info()
-	switch cmd {
-	case "all":
-		start := time.Now()
-		for _, f := range figures {
-			measure(f, count(f))
-		}
-		fmt.Printf("sysbench: all done in %.1f ms\n", ms(time.Since(start)))
-	default:
+	run := figures
+	if cmd != "all" {
 		i := indexOf(cmd)
 		if i < 0 {
 			usage()
 			os.Exit(2)
 		}
-		measure(figures[i], count(figures[i]))
+		run = figures[i : i+1]
+	}
+	info()
+	start := time.Now()
+	for _, f := range run {
+		measure(f, count(f))
+	}
+	if cmd == "all" {
+		fmt.Printf("sysbench: all done in %.1f ms\n", ms(time.Since(start)))
 	}
 	if failed {
 		os.Exit(1)

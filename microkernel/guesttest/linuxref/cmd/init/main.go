@@ -33,9 +33,6 @@ func say(format string, args ...any) {
 // must not exit, or the kernel panics).
 func fail(opts linuxref.Options, format string, args ...any) {
 	say(linuxref.FailMarker+" "+format, args...)
-	for _, args := range opts.Run {
-		run(opts, args)
-	}
 	if opts.PowerOff {
 		powerOff()
 	}
