@@ -175,7 +175,7 @@ func TestHostilePrograms(t *testing.T) {
 	out := runPrograms(t, Machine{MemoryMiB: 512}, cmds...)
 	summary(t, out, "badptr")
 	require.Equal(t, 0, exitStatus(t, out, "badptr"))
-	require.Regexp(t, `armos: process memhog \(pid \d+\) killed: SIGKILL \(out of memory: reached its limit of \d+ MiB\)`, out)
+	require.Regexp(t, `armos: process memhog \(pid \d+\) killed by SIGKILL \(out of memory: reached its limit of \d+ MiB\)`, out)
 	require.Equal(t, 137, exitStatus(t, out, "memhog"))
 	require.Regexp(t, `armos: process threadbomb \(pid \d+\) reached its thread limit \(\d+\): clone fails with EAGAIN`, out)
 	require.Contains(t, out, "threadbomb: runtime: failed to create new OS thread")

@@ -24,15 +24,16 @@ type AddressSpace struct {
 
 // SpaceStats are an AddressSpace's counters.
 type SpaceStats struct {
-	Faults    uint64 // Fault calls
-	ZeroFills uint64 // pages mapped by Fault
-	Spurious  uint64 // faults on pages already mapped with the access allowed
-	SegvMap   uint64 // faults outside every region
-	SegvAcc   uint64 // faults the region's protection forbids
-	OOM       uint64 // faults that found no free page or table
-	LimitHits uint64 // faults refused because the space reached its Limit
-	MapErrors uint64 // faults in a region the table cannot map (block or borrowed range)
-	Zapped    uint64 // pages unmapped by Munmap/Madvise/MapFixed
+	Faults      uint64 // Fault calls
+	ZeroFills   uint64 // pages mapped by Fault
+	SharedFills uint64 // shared pages (RegionShared) mapped by Fault
+	Spurious    uint64 // faults on pages already mapped with the access allowed
+	SegvMap     uint64 // faults outside every region
+	SegvAcc     uint64 // faults the region's protection forbids
+	OOM         uint64 // faults that found no free page or table
+	LimitHits   uint64 // faults refused because the space reached its Limit
+	MapErrors   uint64 // faults in a region the table cannot map (block or borrowed range)
+	Zapped      uint64 // pages unmapped by Munmap/Madvise/MapFixed
 }
 
 // FaultResult tells the trap handler what Fault did.
@@ -152,11 +153,18 @@ func (as *AddressSpace) UnmapSome(addr, length uint64, inv Invalidate, maxBatche
 }
 
 // AttrFor returns the descriptor attributes for pages of a region with
-// prot (meaningless for ProtNone, which is never mapped).
+// prot. A user page made ProtNone stays mapped, keeping its contents, but
+// only for the kernel and read-only (AP = EL1 read-only, never
+// executable): the process faults on any access, and the kernel's copy
+// routines refuse it (userPA checks AttrAPEL0). Kernel address spaces
+// never map ProtNone pages (Mprotect drops them).
 //
 //go:nosplit
 func AttrFor(prot Prot, kernel bool) Attr {
 	var a Attr
+	if prot == ProtNone && !kernel {
+		return AttrNormal | AttrSHInner | AttrAF | AttrNG | AttrPXN | AttrUXN | AttrAPRO
+	}
 	if kernel {
 		a = AttrNormal | AttrSHInner | AttrAF | AttrUXN
 		if prot&ProtExec == 0 {
@@ -232,6 +240,9 @@ func (as *AddressSpace) Fault(va uint64, acc Access) FaultResult {
 		as.stats.LimitHits++
 		return FaultLimit
 	}
+	if r.Flags&RegionShared != 0 && Backing != nil {
+		return as.faultShared(r, page)
+	}
 	pa, e := as.PT.phys().AllocZeroed()
 	if e != OK {
 		as.stats.OOM++
@@ -249,6 +260,37 @@ func (as *AddressSpace) Fault(va uint64, acc Access) FaultResult {
 		return FaultSegvMapErr
 	}
 	as.stats.ZeroFills++
+	return FaultMapped
+}
+
+// Shared, file-backed regions. A region whose Flags carry RegionShared is
+// backed by pages someone else owns (a page cache of the program files):
+// its faults map the page Backing returns, without AttrSWOwned, so
+// unmapping never frees it. Only read-only regions are shared (no copy on
+// write is needed). Flags' other bits are the backer's to interpret.
+const RegionShared = 0x80
+
+// Backing finds the shared page for page va of region r of address space
+// as (ok false: none, the fault is SIGBUS-like: FaultOOM). It is set once,
+// before any address space has a shared region, and runs in trap context.
+var Backing func(as *AddressSpace, r VMA, va uint64) (pa uint64, ok bool)
+
+// faultShared maps the backer's page at page (a read-only region).
+func (as *AddressSpace) faultShared(r VMA, page uint64) FaultResult {
+	pa, ok := Backing(as, r, page)
+	if !ok {
+		as.stats.OOM++
+		return FaultOOM
+	}
+	if e := as.PT.Map(page, pa, AttrFor(r.Prot&^ProtWrite, as.kernel)); e != OK {
+		if e == ErrNoMemory {
+			as.stats.OOM++
+			return FaultOOM
+		}
+		as.stats.MapErrors++
+		return FaultSegvMapErr
+	}
+	as.stats.SharedFills++
 	return FaultMapped
 }
 
@@ -328,8 +370,10 @@ func (as *AddressSpace) Zap(addr, length uint64, inv Invalidate) (uint64, Errno)
 
 // Mprotect changes the protection of [addr, addr+length), which must be
 // fully covered by regions, and rewrites the descriptors of pages already
-// present (ProtNone drops them), invalidating them through inv. It
-// returns the number of descriptors changed or dropped.
+// present, invalidating them through inv. As on Linux, pages made
+// ProtNone keep their contents (see AttrFor); only a kernel address space,
+// which cannot hide a page from itself, drops them. It returns the number
+// of descriptors changed or dropped.
 //
 //go:nosplit
 func (as *AddressSpace) Mprotect(addr, length uint64, prot Prot, inv Invalidate) (uint64, Errno) {
@@ -340,7 +384,7 @@ func (as *AddressSpace) Mprotect(addr, length uint64, prot Prot, inv Invalidate)
 	if e := as.VMAs.Protect(addr, length, prot); e != OK {
 		return 0, e
 	}
-	if prot == ProtNone {
+	if prot == ProtNone && as.kernel {
 		return as.unmap(addr, length, inv)
 	}
 	// Only permissions change (valid to valid, same output address and

@@ -119,9 +119,42 @@ func TestMprotect(t *testing.T) {
 	require.Equal(t, OK, e)
 	require.Equal(t, uint64(1), n)
 	_, _, ok = as.PT.Lookup(addr)
-	require.False(t, ok, "PROT_NONE drops the page")
+	require.True(t, ok, "PROT_NONE keeps the page (and its contents), as Linux does")
+	require.Equal(t, FaultSegvAccErr, as.Fault(addr, AccessRead), "the process cannot read it")
+	_, e = as.CopyIn(make([]byte, 8), addr)
+	require.Equal(t, ErrAccess, e, "nor can the kernel on its behalf")
 	_, e = as.Mprotect(addr, 8*PageSize, ProtRead, nil)
 	require.Equal(t, ErrNoVMA, e, "range not fully covered")
+}
+
+// TestMprotectNoneKeepsContents: mprotect(PROT_NONE) then back to
+// PROT_READ|PROT_WRITE gives the same bytes back (programs use PROT_NONE
+// for guard pages and to catch stray accesses, not to drop data).
+func TestMprotectNoneKeepsContents(t *testing.T) {
+	as, _, _ := newSpace(t, 1<<20, false)
+	addr, _, _ := as.Mmap(0, 2*PageSize, ProtRead|ProtWrite, 0, false, nil)
+	_, e := as.CopyOut(addr+100, []byte("still here"))
+	require.Equal(t, OK, e)
+	owned := as.OwnedPages()
+	_, e = as.Mprotect(addr, 2*PageSize, ProtNone, nil)
+	require.Equal(t, OK, e)
+	require.Equal(t, owned, as.OwnedPages(), "no page freed")
+	_, e = as.CopyOut(addr+100, []byte("x"))
+	require.Equal(t, ErrAccess, e)
+	_, e = as.Mprotect(addr, 2*PageSize, ProtRead|ProtWrite, nil)
+	require.Equal(t, OK, e)
+	got := make([]byte, 10)
+	_, e = as.CopyIn(got, addr+100)
+	require.Equal(t, OK, e)
+	require.Equal(t, "still here", string(got))
+	_, attr, _ := as.PT.Lookup(addr)
+	require.Equal(t, UserRW|AttrSWOwned, attr)
+	// Munmap frees the PROT_NONE pages like any others.
+	_, e = as.Mprotect(addr, 2*PageSize, ProtNone, nil)
+	require.Equal(t, OK, e)
+	_, e = as.Munmap(addr, 2*PageSize, nil)
+	require.Equal(t, OK, e)
+	require.Less(t, as.OwnedPages(), owned)
 }
 
 func TestFaultOOM(t *testing.T) {

@@ -68,7 +68,20 @@ func pageUp(v uint64) uint64   { return (v + PageSize - 1) &^ (PageSize - 1) }
 // any input: every offset and size is checked against the file, every
 // segment must lie in [UserBase, UserLimit), have file offset and address
 // congruent modulo the page size, and not share a page with another segment.
-func ParseELF(f []byte) (*Image, error) {
+func ParseELF(f []byte) (*Image, error) { return ParseELFHeaders(f, uint64(len(f))) }
+
+// HeaderBytes is how much of a file ParseELFHeaders normally needs: the
+// ELF header and the program headers follow it in every executable the Go
+// linker writes.
+const HeaderBytes = 4096
+
+// ParseELFHeaders is ParseELF for a file of size bytes of which f holds
+// the beginning: the ELF header and the program headers must lie in f;
+// segments are checked against size.
+func ParseELFHeaders(f []byte, size uint64) (*Image, error) {
+	if uint64(len(f)) > size {
+		f = f[:size]
+	}
 	if len(f) < elfHeaderSize || string(f[:4]) != "\x7fELF" || f[4] != 2 || f[5] != 1 {
 		return nil, ErrNotELF
 	}
@@ -92,7 +105,7 @@ func ParseELF(f []byte) (*Image, error) {
 		return nil, fmt.Errorf("%w: %d program headers (1..%d allowed)", ErrBadELF, phnum, MaxSegments)
 	}
 	if phoff > uint64(len(f)) || phnum*phdrSize > uint64(len(f))-phoff {
-		return nil, fmt.Errorf("%w: program headers outside the file", ErrBadELF)
+		return nil, fmt.Errorf("%w: program headers outside the file's first %d bytes", ErrBadELF, len(f))
 	}
 	img.Phnum = phnum
 	for i := uint64(0); i < phnum; i++ {
@@ -104,7 +117,7 @@ func ParseELF(f []byte) (*Image, error) {
 		default:
 			continue
 		}
-		s, err := segment(p, uint64(len(f)))
+		s, err := segment(p, size)
 		if err != nil {
 			return nil, fmt.Errorf("segment %d: %w", i, err)
 		}

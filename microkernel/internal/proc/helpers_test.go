@@ -64,12 +64,28 @@ func userSpace(t testing.TB, size uint64) *mm.AddressSpace {
 	return as
 }
 
-// direct is the host's Space: the loader's steps run on as, no lock.
-func direct(as *mm.AddressSpace) Space {
-	return func(fn func(as *mm.AddressSpace) mm.Errno) error {
-		if e := fn(as); e != mm.OK {
-			return e
-		}
+// directTarget is the host's Target: the loader's steps run on as, no
+// lock, no page cache (every segment is copied).
+type directTarget struct{ as *mm.AddressSpace }
+
+func (d directTarget) Step(fn func(as *mm.AddressSpace) mm.Errno) error {
+	if e := fn(d.as); e != mm.OK {
+		return e
+	}
+	return nil
+}
+
+func (d directTarget) Share(va, size uint64, prot mm.Prot, off uint64) (bool, error) {
+	return false, nil
+}
+
+// direct returns the target for as.
+func direct(as *mm.AddressSpace) Target { return directTarget{as} }
+
+// fileSource reads f.
+func fileSource(f []byte) Source {
+	return func(off uint64, dst []byte) error {
+		copy(dst, f[off:])
 		return nil
 	}
 }

@@ -19,19 +19,30 @@ const (
 // interrupts masked (64 KiB is a few thousand instructions of memmove).
 const loadChunk = 64 << 10
 
-// Space runs one step of the loader on the target address space. In the
-// kernel it takes the kernel lock (rt.WithSpace); host tests call fn
-// directly. fn must not allocate or block (it runs as a locked section).
-type Space func(fn func(as *mm.AddressSpace) mm.Errno) error
+// Target is the address space a program is loaded into.
+type Target interface {
+	// Step runs one step of the loader on the address space. In the
+	// kernel it takes the kernel lock (rt.WithSpace); fn must not
+	// allocate or block.
+	Step(fn func(as *mm.AddressSpace) mm.Errno) error
+	// Share makes [va, va+size) a read-only region backed by the page
+	// cache's copy of the program file, file offset off at va; false
+	// means the segment must be copied instead.
+	Share(va, size uint64, prot mm.Prot, off uint64) (bool, error)
+}
 
-// Load maps img's segments into the address space behind space (regions
-// with the segments' protection; pages are filled from file chunk by chunk
-// through mm.AddressSpace.Load, and the part past Filesz reads as zero by
-// demand-zero paging), reserves the stack and writes the initial stack
-// built from args. It returns the entry point and the initial stack
-// pointer. The address space must be fresh. The caller does the I-cache
-// maintenance before the program runs.
-func Load(space Space, img *Image, file []byte, args StackArgs) (entry, sp uint64, err error) {
+// Source reads the program file: len(dst) bytes at offset off.
+type Source func(off uint64, dst []byte) error
+
+// Load maps img's segments into t, then reserves the stack and writes the
+// initial stack built from args, and returns the entry point and the
+// initial stack pointer. Read-only segments whose bytes all come from the
+// file (text, read-only data) are shared from the page cache when t can;
+// the others are regions with the segments' protection, filled from src
+// chunk by chunk through mm.AddressSpace.Load (the part past Filesz reads
+// as zero by demand-zero paging). The address space must be fresh. The
+// caller does the I-cache maintenance before the program runs.
+func Load(t Target, img *Image, src Source, args StackArgs) (entry, sp uint64, err error) {
 	aux := [][2]uint64{
 		{AtPhdr, img.PhdrAddr}, {AtPhent, phdrSize}, {AtPhnum, img.Phnum},
 		{AtPagesz, PageSize}, {AtEntry, img.Entry}, {AtClktck, 100},
@@ -43,12 +54,22 @@ func Load(space Space, img *Image, file []byte, args StackArgs) (entry, sp uint6
 		return 0, 0, err
 	}
 	step := func(what string, at uint64, fn func(as *mm.AddressSpace) mm.Errno) error {
-		if err := space(fn); err != nil {
+		if err := t.Step(fn); err != nil {
 			return fmt.Errorf("%s at %#x: %w", what, at, err)
 		}
 		return nil
 	}
+	buf := make([]byte, loadChunk)
 	for _, s := range img.Segments {
+		if s.Prot&2 == 0 && s.Filesz == s.Memsz && s.Prot != 0 {
+			shared, err := t.Share(s.Vaddr, s.Memsz, mm.Prot(s.Prot), s.Off)
+			if err != nil {
+				return 0, 0, fmt.Errorf("share segment at %#x: %w", s.Vaddr, err)
+			}
+			if shared {
+				continue
+			}
+		}
 		lo, hi := pageDown(s.Vaddr), pageUp(s.Vaddr+s.Memsz)
 		if err := step("map segment", s.Vaddr, func(as *mm.AddressSpace) mm.Errno {
 			_, _, e := as.Mmap(lo, hi-lo, mm.Prot(s.Prot), 0, true, nil)
@@ -60,8 +81,10 @@ func Load(space Space, img *Image, file []byte, args StackArgs) (entry, sp uint6
 			continue
 		}
 		for off := uint64(0); off < s.Filesz; off += loadChunk {
-			n := min(s.Filesz-off, loadChunk)
-			chunk := file[s.Off+off : s.Off+off+n]
+			chunk := buf[:min(s.Filesz-off, loadChunk)]
+			if err := src(s.Off+off, chunk); err != nil {
+				return 0, 0, fmt.Errorf("read segment at %#x: %w", s.Vaddr+off, err)
+			}
 			if err := step("load segment", s.Vaddr+off, func(as *mm.AddressSpace) mm.Errno {
 				_, e := as.Load(s.Vaddr+off, chunk)
 				return e

@@ -31,7 +31,7 @@ func TestLoadHello(t *testing.T) {
 	require.NoError(t, err)
 	as := userSpace(t, 16<<20)
 	rnd := [16]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
-	entry, sp, err := Load(direct(as), img, file, StackArgs{Argv: []string{"hello"}, Envp: []string{"HOME=/"}, Random: rnd})
+	entry, sp, err := Load(direct(as), img, fileSource(file), StackArgs{Argv: []string{"hello"}, Envp: []string{"HOME=/"}, Random: rnd})
 	require.NoError(t, err)
 	assert.Equal(t, img.Entry, entry)
 	assert.Zero(t, sp%16)
@@ -120,7 +120,7 @@ func BenchmarkLoadHello(b *testing.B) {
 		if e := as.Init(pm, mm.UserLow, mm.UserHigh, false); e != mm.OK {
 			b.Fatal(e)
 		}
-		if _, _, err := Load(direct(&as), img, f, StackArgs{Argv: []string{"hello"}}); err != nil {
+		if _, _, err := Load(direct(&as), img, fileSource(f), StackArgs{Argv: []string{"hello"}}); err != nil {
 			b.Fatal(err)
 		}
 		as.Destroy()
@@ -141,7 +141,7 @@ func TestLoadedImageIsFreedWhole(t *testing.T) {
 	file := helloELF(t)
 	img, err := ParseELF(file)
 	require.NoError(t, err)
-	_, _, err = Load(direct(&as), img, file, StackArgs{Argv: []string{"hello"}})
+	_, _, err = Load(direct(&as), img, fileSource(file), StackArgs{Argv: []string{"hello"}})
 	require.NoError(t, err)
 	as.Destroy()
 	st := pm.Stats()

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path"
 
+	"armos/microkernel/internal/bootimg"
+
 	"armos/microkernel/internal/mm"
 	"armos/microkernel/internal/rt"
 )
@@ -19,32 +21,60 @@ type Spec struct {
 // DefaultEnv is the environment of programs the kernel starts.
 var DefaultEnv = []string{"HOME=/", "PATH=/bin", "TERM=dumb"}
 
-// MaxExecutable bounds the size of a program file the loader accepts
-// (it is read into kernel memory whole).
+// MaxExecutable bounds the size of a program file the loader accepts.
 const MaxExecutable = 256 << 20
 
-// image returns the parsed executable at p (symbolic links followed) and
-// its bytes, or an error naming the file and what is wrong with it.
-func (f *FS) image(p string) (*Image, []byte, error) {
+// program is a program file of the image, checked and parsed.
+type program struct {
+	entry *bootimg.Entry
+	img   *Image
+}
+
+// image returns the program at p (symbolic links followed), parsed from
+// its headers, or an error naming the file and what is wrong with it.
+func (f *FS) image(p string) (program, error) {
 	e, err := f.Lookup(p, false)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", p, err)
+		return program{}, fmt.Errorf("%s: %w", p, err)
 	}
 	if e.IsDir() || !e.IsRegular() {
-		return nil, nil, fmt.Errorf("%s: not a regular file", p)
+		return program{}, fmt.Errorf("%s: not a regular file", p)
 	}
 	if e.Perm()&0o111 == 0 {
-		return nil, nil, fmt.Errorf("%s: not executable (mode %o)", p, e.Perm())
+		return program{}, fmt.Errorf("%s: not executable (mode %o)", p, e.Perm())
 	}
-	file, err := f.ReadFile(e, MaxExecutable)
+	if e.Size > MaxExecutable {
+		return program{}, fmt.Errorf("%s: %d bytes, more than the %d allowed", p, e.Size, MaxExecutable)
+	}
+	hdr := make([]byte, min(e.Size, HeaderBytes))
+	if err := f.read(e.DataOff, hdr); err != nil {
+		return program{}, fmt.Errorf("%s: reading the boot image: %w", p, err)
+	}
+	img, err := ParseELFHeaders(hdr, e.Size)
 	if err != nil {
-		return nil, nil, err
+		return program{}, fmt.Errorf("%s: %w", p, err)
 	}
-	img, err := ParseELF(file)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", p, err)
-	}
-	return img, file, nil
+	return program{entry: e, img: img}, nil
+}
+
+// load loads prog into the address space process pid owns.
+func (f *FS) load(pid int32, prog program, args StackArgs) (entry, sp uint64, err error) {
+	src := func(off uint64, dst []byte) error { return f.read(prog.entry.DataOff+off, dst) }
+	return Load(kernelTarget{pid: pid, file: prog.entry}, prog.img, src, args)
+}
+
+// kernelTarget loads into a process through the kernel's process API.
+type kernelTarget struct {
+	pid  int32
+	file *bootimg.Entry
+}
+
+func (t kernelTarget) Step(fn func(as *mm.AddressSpace) mm.Errno) error {
+	return rt.WithSpace(t.pid, fn)
+}
+
+func (t kernelTarget) Share(va, size uint64, prot mm.Prot, off uint64) (bool, error) {
+	return rt.MapFile(t.pid, va, size, prot, t.file.DataOff, t.file.Size, off)
 }
 
 // stackArgs returns the initial stack contents for argv and env.
@@ -57,7 +87,7 @@ func stackArgs(argv, env []string) StackArgs {
 // Spawn starts the program s describes as a new process, a child of the
 // kernel, and returns its pid. Collect it with rt.WaitProcess.
 func (f *FS) Spawn(s Spec) (int32, error) {
-	img, file, err := f.image(s.Path)
+	prog, err := f.image(s.Path)
 	if err != nil {
 		return 0, err
 	}
@@ -72,8 +102,7 @@ func (f *FS) Spawn(s Spec) (int32, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", s.Path, err)
 	}
-	space := func(fn func(as *mm.AddressSpace) mm.Errno) error { return rt.WithSpace(pid, fn) }
-	entry, sp, err := Load(space, img, file, stackArgs(argv, env))
+	entry, sp, err := f.load(pid, prog, stackArgs(argv, env))
 	if err == nil {
 		rt.SyncICache()
 		err = rt.StartProcess(pid, entry, sp)
@@ -90,7 +119,7 @@ func (f *FS) Spawn(s Spec) (int32, error) {
 // Errors before the point of no return (lookup, ELF checks) are returned
 // as errnos for the call; a failure while loading kills the process.
 func (f *FS) exec(c rt.ServiceCall, p string, argv, env []string) uint64 {
-	img, file, err := f.image(p)
+	prog, err := f.image(p)
 	if err != nil {
 		return rt.Errno(execErrno(err))
 	}
@@ -101,8 +130,7 @@ func (f *FS) exec(c rt.ServiceCall, p string, argv, env []string) uint64 {
 	if err != nil {
 		return rt.Errno(3) // ESRCH: the caller is gone
 	}
-	space := func(fn func(as *mm.AddressSpace) mm.Errno) error { return rt.WithSpace(pid, fn) }
-	entry, sp, err := Load(space, img, file, stackArgs(argv, env))
+	entry, sp, err := f.load(pid, prog, stackArgs(argv, env))
 	if err == nil {
 		rt.SyncICache()
 		err = rt.ExecCommit(c, path.Base(p), entry, sp)

@@ -299,6 +299,7 @@ func ExecBegin(c ServiceCall) (int32, error) {
 			pp.reapAt = mm.UserHigh
 			lo, hi := pp.as.VMAs.Bounds()
 			pp.as.VMAs.Init(lo, hi)
+			resetFileMaps(pp)
 			if e := mapUserPages(&pp.as); e != mm.OK {
 				return e
 			}
@@ -325,6 +326,11 @@ func ExecCommit(c ServiceCall, name string, entry, sp uint64) error {
 		pp := pr(p)
 		vforked := pp.asOwner != int16(p)
 		pp.asOwner = int16(p)
+		if vforked {
+			// The vfork parent's address space is free to go, if the
+			// parent has ended meanwhile: the reaper looks again.
+			wakeReaper()
+		}
 		closeOnExec(p)
 		for s := range pp.sigact {
 			if pp.sigact[s].Handler != sigIgnore {

@@ -6,8 +6,9 @@ import "fmt"
 // gives everything back: after every process has ended and been collected,
 // a census equals the one taken before they started.
 type Census struct {
-	// Pages in use outside the kernel's own heap and its own threads
-	// (which the kernel's runtime grows and shrinks on its own): process
+	// Pages in use outside the kernel's own heap, its own threads (which
+	// the kernel's runtime grows and shrinks on its own) and the page
+	// cache (which keeps program files for the next process): process
 	// structs, user threads, address spaces, pipes, epoll lists.
 	Pages     uint64
 	Processes int // user processes in any state
@@ -37,7 +38,7 @@ func TakeCensus() Census {
 				c.Threads++
 			}
 		}
-		c.Pages = physPages.Stats().Used - kas.OwnedPages() - uint64(kthreads)
+		c.Pages = physPages.Stats().Used - kas.OwnedPages() - uint64(kthreads) - cachePages
 		for p := 1; p < maxProcs; p++ {
 			if procPage[p] != 0 {
 				c.Processes++

@@ -241,8 +241,7 @@ func TestCensusAfterKilledProcess(t *testing.T) {
 	svc(tf, sysNanosleep, u.putTimespec(64, 1, 0), 0)
 	requireBlocked(t, u.main, waitSleep)
 
-	cur = 0 // the kernel runs
-	th(0).state = tsRunning
+	runKernel()
 	require.NoError(t, Kill(u.pid, sigKILL))
 	require.Equal(t, uint8(psDying), pr(u.p).state)
 	require.True(t, pr(u.p).killed)

@@ -79,6 +79,11 @@ const (
 	epollOneshot = 1 << 30
 	epollET      = 1 << 31
 	epollCloexec = oCLOEXEC
+	// epollWakeup (EPOLLWAKEUP) is accepted and means nothing here.
+	epollWakeup = 1 << 29
+	// epollPrivate are the interest bits that are not events: what a
+	// oneshot interest keeps when it fires (disarmed until EPOLL_CTL_MOD).
+	epollPrivate = epollWakeup | epollOneshot | epollET | epollExcl
 )
 
 // fcntl commands.
@@ -634,37 +639,59 @@ func readObject(tf *Frame, o int32, va, n uint64, at bool, off uint64) uint64 {
 
 // write(fd, buf, count)
 func sysWriteFn(tf *Frame) uint64 {
-	o := fdObject(tf.X[0])
-	if o < 0 {
-		return errno(EBADF)
+	o, e := writableFd(tf.X[0])
+	if e != 0 {
+		return e
 	}
-	ob := &objs[o]
-	if ob.flags&oAccMode == oRDONLY && ob.kind != objConsole {
-		return errno(EBADF)
-	}
-	va, n := tf.X[1], tf.X[2]
-	if !accessOK(va, n) {
+	if !accessOK(tf.X[1], tf.X[2]) {
 		return errno(EFAULT)
 	}
-	switch ob.kind {
+	return writeObject(tf, o, tf.X[1], tf.X[2], true)
+}
+
+// writableFd returns the object of descriptor fd if it is open for
+// writing, else the error (EBADF).
+//
+//go:nosplit
+func writableFd(fd uint64) (int32, uint64) {
+	o := fdObject(fd)
+	if o < 0 {
+		return -1, errno(EBADF)
+	}
+	if objs[o].flags&oAccMode == oRDONLY && objs[o].kind != objConsole {
+		return -1, errno(EBADF)
+	}
+	return o, 0
+}
+
+// writeObject writes up to n bytes at va to object o. With mayBlock false
+// a full pipe or eventfd is EAGAIN, as if it were non-blocking.
+func writeObject(tf *Frame, o int32, va, n uint64, mayBlock bool) uint64 {
+	switch objs[o].kind {
 	case objConsole:
 		return consoleWrite(curProc(), va, n)
 	case objNull:
 		return n
 	case objPipeWrite:
-		return pipeWrite(tf, o, va, n)
+		return pipeWrite(tf, o, va, n, mayBlock)
 	case objEventfd:
-		return eventfdWrite(tf, o, va, n)
+		return eventfdWrite(tf, o, va, n, mayBlock)
 	}
 	return errno(EINVAL)
 }
 
-// iovec is struct iovec.
 type iovec struct{ base, len uint64 }
 
 // writev(fd, iov, iovcnt): each buffer in turn, stopping at a short write.
+// Only the first buffer that has bytes may block, and then the whole call
+// is retried (its registers are the writev's own); once something is
+// written, a full pipe ends the call with what was written.
 func sysWritevFn(tf *Frame) uint64 {
 	fd, iov, cnt := tf.X[0], tf.X[1], tf.X[2]
+	o, e := writableFd(fd)
+	if e != 0 {
+		return e
+	}
 	if cnt > 1024 {
 		return errno(EINVAL)
 	}
@@ -672,26 +699,23 @@ func sysWritevFn(tf *Frame) uint64 {
 	for k := uint64(0); k < cnt; k++ {
 		var v iovec
 		if !copyIn(bytesOf(unsafe.Pointer(&v), unsafe.Sizeof(v)), iov+k*16) {
-			return errno(EFAULT)
+			return partial(total, errno(EFAULT))
 		}
 		if int64(v.len) < 0 {
-			return errno(EINVAL)
+			return partial(total, errno(EINVAL))
 		}
 		if v.len == 0 {
 			continue
 		}
-		sub := *tf
-		sub.X[0], sub.X[1], sub.X[2] = fd, v.base, v.len
-		r := sysWriteFn(&sub)
+		if !accessOK(v.base, v.len) {
+			return partial(total, errno(EFAULT))
+		}
+		r := writeObject(tf, o, v.base, v.len, total == 0)
+		if th(cur).state == tsBlocked {
+			return r // total is 0: the writev is retried as it was made
+		}
 		if int64(r) < 0 {
-			if total > 0 {
-				return total
-			}
-			if th(cur).state == tsBlocked {
-				// The first buffer blocked: the whole writev is retried.
-				th(cur).regs = *tf
-			}
-			return r
+			return partial(total, r)
 		}
 		total += r
 		if r < v.len {
@@ -699,6 +723,17 @@ func sysWritevFn(tf *Frame) uint64 {
 		}
 	}
 	return total
+}
+
+// partial is the result of a call that failed with err after moving
+// done bytes: the bytes if any, else the error.
+//
+//go:nosplit
+func partial(done, err uint64) uint64 {
+	if done > 0 {
+		return done
+	}
+	return err
 }
 
 // lseek(fd, offset, whence)
@@ -873,19 +908,19 @@ func pipeRead(tf *Frame, o int32, va, n uint64) uint64 {
 // pipeWrite writes to a pipe's write end. A blocking write that does not
 // fit writes what fits and returns it (a short write: every caller loops),
 // or blocks when nothing fits.
-func pipeWrite(tf *Frame, o int32, va, n uint64) uint64 {
+func pipeWrite(tf *Frame, o int32, va, n uint64, mayBlock bool) uint64 {
 	ob := &objs[o]
 	ps := &pipes[ob.pipe]
+	if n == 0 {
+		return 0 // as on Linux, even with no reader: no EPIPE, no SIGPIPE
+	}
 	if ps.readers == 0 {
 		signalThread(cur, sigPIPE)
 		return errno(EPIPE)
 	}
-	if n == 0 {
-		return 0
-	}
 	space := pipeCapacity - (ps.wr - ps.rd)
 	if space == 0 {
-		if ob.flags&oNONBLOCK != 0 {
+		if ob.flags&oNONBLOCK != 0 || !mayBlock {
 			return errno(EAGAIN)
 		}
 		return blockOn(tf, ps.wq, waitPipe, 0, 0)
@@ -973,7 +1008,7 @@ func eventfdRead(tf *Frame, o int32, va, n uint64) uint64 {
 // eventfdWrite adds to the counter.
 //
 //go:nosplit
-func eventfdWrite(tf *Frame, o int32, va, n uint64) uint64 {
+func eventfdWrite(tf *Frame, o int32, va, n uint64, mayBlock bool) uint64 {
 	ob := &objs[o]
 	if n < 8 {
 		return errno(EINVAL)
@@ -986,7 +1021,7 @@ func eventfdWrite(tf *Frame, o int32, va, n uint64) uint64 {
 		return errno(EINVAL)
 	}
 	if ob.count+v < ob.count || ob.count+v > ^uint64(0)-1 {
-		if ob.flags&oNONBLOCK != 0 {
+		if ob.flags&oNONBLOCK != 0 || !mayBlock {
 			return errno(EAGAIN)
 		}
 		return blockOn(tf, objQueue(o), waitEventfd, 0, 0)
@@ -1231,8 +1266,8 @@ func epollCollect(es *epollState, va uint64, max int32) (int32, int) {
 		if !in.used {
 			continue
 		}
-		if in.events&epollET != 0 && !in.pending {
-			continue
+		if in.events&epollET != 0 && !in.pending || in.events&^epollPrivate == 0 {
+			continue // no change since the last report, or a disarmed oneshot
 		}
 		ready := poll(in.obj) & (in.events | epollErr | epollHup)
 		if ready == 0 {
@@ -1247,7 +1282,7 @@ func epollCollect(es *epollState, va uint64, max int32) (int32, int) {
 			break
 		}
 		if in.events&epollOneshot != 0 {
-			in.events = 0
+			in.events &= epollPrivate
 		}
 		in.pending = false
 		n++

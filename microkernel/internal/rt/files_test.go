@@ -205,8 +205,7 @@ func TestConsoleObjectIsNeverFreed(t *testing.T) {
 	collect(t, u.pid)
 	require.Equal(t, uint8(objConsole), objs[consoleObj].kind)
 	// The kernel closes its own too, more than once over.
-	cur = 0
-	th(0).state = tsRunning
+	runKernel()
 	var tf0 Frame
 	for fd := uint64(0); fd < 3; fd++ {
 		require.Zero(t, svc(&tf0, sysClose, fd))

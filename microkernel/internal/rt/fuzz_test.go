@@ -87,6 +87,27 @@ func checkRunning(t *testing.T) {
 	require.NotZero(t, int(x.proc), "a user call ended in a kernel thread")
 }
 
+// serveOne completes one queued service call, if there is one, as the
+// kernel's service would: openat gets /dev/null, anything else ENOENT.
+// (NextServiceCall waits for a call, so it is only called when a live
+// process has one queued.)
+func serveOne() {
+	ready := false
+	for i := 0; i < maxThreads && !ready; i++ {
+		ready = thrPage[i] != 0 && th(i).state == tsBlocked && th(i).wait == waitService &&
+			pr(int(th(i).proc)).state == psLive
+	}
+	if !ready {
+		return
+	}
+	c := NextServiceCall()
+	if c.Nr == sysOpenat {
+		c.Complete(OpenFile(c, FileObject{Special: SpecialNull, Flags: oRDWR}))
+		return
+	}
+	c.Complete(Errno(ENOENT))
+}
+
 // runSyscalls makes the system calls data describes as threads of a user
 // process (and whatever processes and threads those calls create), each
 // followed by the trap exit path (expiry, scheduling, signal delivery),
@@ -126,6 +147,12 @@ func runSyscalls(t *testing.T, data []byte) {
 			continue
 		case op == 0xfe:
 			schedule(tf, now()) // a timer interrupt
+			continue
+		case op == 0xfd:
+			serveOne() // the kernel's service goroutine runs
+			continue
+		case op == 0xfc:
+			expire(now() + nsToTicks(uint64(in.byte())*10_000_000)) // time passes
 			continue
 		}
 		var nr uint64

@@ -129,6 +129,16 @@ func switchTo(t testing.TB, tf *Frame, i int) {
 	}
 }
 
+// runKernel makes the kernel's boot thread (slot 0, parked runnable by
+// newUser) the running thread again: the next calls are the kernel's own.
+func runKernel() {
+	if cur != idle && thrPage[cur] != 0 && th(cur).state == tsRunning {
+		th(cur).state = tsRunnable
+	}
+	cur = 0
+	th(0).state = tsRunning
+}
+
 // retry executes the SVC a thread woken to retry resumes on: its PC must
 // be on the instruction (userPC-4); the SVC moves it past, as the hardware
 // does, and the call is made again with the registers as they are.

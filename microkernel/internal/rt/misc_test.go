@@ -118,8 +118,7 @@ func TestSchedAffinity(t *testing.T) {
 	require.Equal(t, errno(EFAULT), svc(tf, sysSchedSetaffinity, 0, 8, 0x8))
 
 	// The kernel: the answer lands in its own heap.
-	cur = 0
-	th(0).state = tsRunning
+	runKernel()
 	heap := kernelScratch(t, 1)
 	require.EqualValues(t, 8, svc(&tk, sysSchedGetaffinity, 0, 8, heap))
 	var b [8]byte

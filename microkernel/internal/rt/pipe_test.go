@@ -78,7 +78,6 @@ func TestPipeEndOfFileAndEPIPE(t *testing.T) {
 	require.Equal(t, uint8(psDying), pr(u.p).state)
 	require.True(t, pr(u.p).killed)
 	require.Equal(t, uint32(sigPIPE), pr(u.p).exitStatus)
-	_ = r
 }
 
 // TestPipeEPIPEWithSIGPIPEIgnored: with SIGPIPE ignored the write only
@@ -321,7 +320,7 @@ func TestReadvWritev(t *testing.T) {
 func TestWritevBlockedOnFullPipeRetriesWholeCall(t *testing.T) {
 	resetKernel(t, 256)
 	u, tf := newUserFrame(t, 8)
-	r, w := pipeFds(t, u, tf, 0)
+	_, w := pipeFds(t, u, tf, 0)
 	for k := 0; k < pipeCapacity/maxIOChunk; k++ {
 		require.EqualValues(t, maxIOChunk, svc(tf, sysWrite, w, u.scratch, maxIOChunk))
 	}
@@ -332,7 +331,6 @@ func TestWritevBlockedOnFullPipeRetriesWholeCall(t *testing.T) {
 	saved := th(u.main).regs
 	require.Equal(t, [3]uint64{w, iov, 1}, [3]uint64{saved.X[0], saved.X[1], saved.X[2]},
 		"BUG: a blocked writev saved the registers of its inner write (X1 = buffer, X2 = length), so the retry runs writev(fd, buffer, length)")
-	_ = r
 }
 
 // TestWritevDoesNotBlockAfterPartialWrite: when a later buffer of a writev
@@ -365,4 +363,18 @@ func TestWritevChecksDescriptorFirst(t *testing.T) {
 	require.Equal(t, errno(EBADF), svc(tf, sysWritev, 99, iov, 0),
 		"BUG: writev(bad fd) with nothing to write returns 0: sysWritevFn looks the descriptor up only per buffer")
 	require.Equal(t, errno(EBADF), svc(tf, sysWritev, r, iov, 1), "read end")
+}
+
+// TestZeroLengthWriteToBrokenPipe: Linux's pipe_write returns 0 for an
+// empty write before it looks for readers ("null write succeeds"): no
+// EPIPE, no SIGPIPE. (Go's os.File.Write makes such a call for an empty
+// slice.)
+func TestZeroLengthWriteToBrokenPipe(t *testing.T) {
+	resetKernel(t, 256)
+	u, tf := newUserFrame(t, 4)
+	r, w := pipeFds(t, u, tf, 0)
+	require.Zero(t, svc(tf, sysClose, r))
+	require.Zero(t, svc(tf, sysWrite, w, u.scratch, 0),
+		"BUG: pipeWrite checks for readers before the zero length: EPIPE and a SIGPIPE that kills the process")
+	require.Zero(t, th(u.main).sigs.pending)
 }

@@ -49,7 +49,10 @@ type process struct {
 	asid   mm.ASIDTag
 	sigact [nsig + 1]sigaction
 	fds    [maxFds]fdEntry
-	name   [16]byte
+	// fileMaps are the shared regions backed by the page cache (the
+	// program's read-only segments): region Flags k+1 | RegionShared.
+	fileMaps [maxFileMaps]fileMap
+	name     [16]byte
 
 	pid, ppid     int32
 	slot          int16
@@ -203,6 +206,7 @@ func newProcess(parent int, name string) (int, int, int) {
 	for i := range p.fds {
 		p.fds[i] = fdEntry{obj: -1}
 	}
+	resetFileMaps(p)
 	setName(p, name)
 	var f Frame
 	i := newThread(slot, &f, true)
@@ -369,9 +373,16 @@ func exitProcess(p int, status uint32, killed bool) {
 	closeAllFiles(p)
 	releaseVfork(p, -1)
 	pp.reapAt = mm.UserLow
+	wakeReaper()
+	stats.ProcExits++
+}
+
+// wakeReaper tells the reaper there may be work.
+//
+//go:nosplit
+func wakeReaper() {
 	dyingSeq++
 	futexWakeKernel(uintptr(unsafe.Pointer(&dyingSeq)))
-	stats.ProcExits++
 }
 
 // park takes thread i of a dying process out of the running: off every
@@ -428,6 +439,12 @@ func reapStep() bool {
 			}
 			return true
 		}
+		if borrowed(p) {
+			// A vfork child still runs in p's address space (Linux's
+			// child holds the mm): p's teardown, and its zombie status,
+			// wait until the child execs or has ended.
+			continue
+		}
 		if pp.asOwner == int16(p) && pp.reapAt < mm.UserHigh {
 			var b mm.FreeBatch
 			n, next, e := pp.as.PT.UnmapRangeBatch(pp.reapAt, mm.UserHigh-pp.reapAt, &b)
@@ -447,6 +464,19 @@ func reapStep() bool {
 		pp.as.Destroy()
 		becomeZombie(p)
 		return true
+	}
+	return false
+}
+
+// borrowed reports whether another process, not yet ended, runs in the
+// address space of process p (a vfork child before its exec).
+//
+//go:nosplit
+func borrowed(p int) bool {
+	for c := 1; c < maxProcs; c++ {
+		if c != p && procPage[c] != 0 && pr(c).asOwner == int16(p) && pr(c).state != psZombie {
+			return true
+		}
 	}
 	return false
 }

@@ -1,6 +1,7 @@
 package rt
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -51,13 +52,17 @@ func TestNewProcessFailsCleanly(t *testing.T) {
 			require.Zero(t, int(e))
 		}
 		census := TakeCensus()
-		free := physPages.Stats().Free
+		free, kernelTables := physPages.Stats().Free, kas.OwnedPages()
 		pid, err := NewProcess("tight", Limits{})
 		if err != nil {
 			failures++
-			require.ErrorIs(t, err, ErrNoMemory, "%d pages left", left)
+			// (With no page for the first thread, newProcess says EAGAIN,
+			// which NewProcess reports as ErrNoSlot.)
+			require.True(t, errors.Is(err, ErrNoMemory) || errors.Is(err, ErrNoSlot), "%d pages left: %v", left, err)
 			require.Equal(t, census, TakeCensus(), "%d pages left", left)
-			require.Equal(t, free, physPages.Stats().Free, "%d pages left", left)
+			// The kernel may keep the level 1 tables of its window that
+			// it made for sharing (ShareFrom); nothing else is kept.
+			require.Equal(t, free-physPages.Stats().Free, kas.OwnedPages()-kernelTables, "%d pages left", left)
 			continue
 		}
 		require.NoError(t, Kill(pid, sigKILL))
@@ -79,7 +84,7 @@ func TestCloneFailsCleanlyWithoutMemory(t *testing.T) {
 	}
 	census := TakeCensus()
 	require.Equal(t, errno(EAGAIN), svc(tf, sysClone, goCloneFlags, u.top(1), 0, 0, 0))
-	require.Equal(t, errno(EAGAIN), svc(tf, sysClone, vforkFlags, 0, 0, 0, 0), "vfork: no room for a process")
+	require.Equal(t, errno(ENOMEM), svc(tf, sysClone, vforkFlags, 0, 0, 0, 0), "vfork: no room for a process")
 	require.Equal(t, errno(ENOMEM), svc(tf, sysPipe2, u.scratch, 0))
 	require.Equal(t, errno(ENOMEM), svc(tf, sysEpollCreate1, 0))
 	require.Equal(t, census, TakeCensus())

@@ -26,8 +26,12 @@ type ServiceCall struct {
 	Args [6]uint64
 }
 
+// The ring holds thread ids, not slots: a thread that dies with its call
+// queued leaves a stale entry, which must never name the next thread in
+// that slot. Every live thread has at most one entry; stale ones are
+// dropped when the ring would overflow (compactServiceRing).
 var (
-	svcRing          [maxThreads]int16
+	svcRing          [maxThreads]int32
 	svcHead, svcTail uint32
 	// svcSeq counts queued calls; NextServiceCall futex-waits on it.
 	svcSeq uint32
@@ -38,11 +42,31 @@ var (
 //go:nosplit
 func deferToService(tf *Frame) {
 	block(tf, -1, waitService, 0, 0, false)
-	svcRing[svcTail%maxThreads] = int16(cur)
+	if svcTail-svcHead == maxThreads {
+		compactServiceRing()
+	}
+	svcRing[svcTail%maxThreads] = th(cur).tid
 	svcTail++
 	svcSeq++
 	stats.ServiceCalls++
 	futexWakeKernel(uintptr(unsafe.Pointer(&svcSeq)))
+}
+
+// compactServiceRing drops the entries of threads no longer waiting for
+// the service. The running thread waits in its call and has no entry yet,
+// so a full ring always holds at least one stale entry.
+//
+//go:nosplit
+func compactServiceRing() {
+	kept := svcHead
+	for k := svcHead; k != svcTail; k++ {
+		tid := svcRing[k%maxThreads]
+		if serviceThread(tid) >= 0 {
+			svcRing[kept%maxThreads] = tid
+			kept++
+		}
+	}
+	svcTail = kept
 }
 
 // NextServiceCall returns the next queued call, waiting for one.
@@ -54,11 +78,10 @@ func NextServiceCall() ServiceCall {
 		Locked(func() {
 			seen = svcSeq
 			for svcHead != svcTail {
-				i := int(svcRing[svcHead%maxThreads])
+				i := serviceThread(svcRing[svcHead%maxThreads])
 				svcHead++
-				// The thread may have died meanwhile (its process was killed).
-				if thrPage[i] == 0 || th(i).state != tsBlocked || th(i).wait != waitService {
-					continue
+				if i < 0 {
+					continue // its process was killed meanwhile
 				}
 				t := th(i)
 				c = ServiceCall{Tid: t.tid, Pid: pr(int(t.proc)).pid, Nr: t.regs.X[regSyscallNo]}
@@ -80,12 +103,14 @@ func futexWaitWord(w *uint32, seen uint32) {
 	gosys.Syscall6(gosys.SYS_FUTEX, uintptr(unsafe.Pointer(w)), futexWaitPrivate, uintptr(seen), 0, 0, 0)
 }
 
-// serviceThread returns the slot of the thread waiting in call c, or -1.
+// serviceThread returns the slot of thread tid if it waits in a service
+// call and its process lives, else -1: the call of a process being killed
+// is not served (its thread stays blocked until the reaper frees it).
 //
 //go:nosplit
 func serviceThread(tid int32) int {
 	i := findTid(tid)
-	if i < 0 || th(i).state != tsBlocked || th(i).wait != waitService {
+	if i < 0 || th(i).state != tsBlocked || th(i).wait != waitService || pr(int(th(i).proc)).state != psLive {
 		return -1
 	}
 	return i
@@ -160,16 +185,15 @@ func WriteProcess(pid int32, va uint64, src []byte) error {
 	})
 }
 
-// ReadProcessString reads a NUL-terminated string of at most max bytes
-// at va of process pid.
+// ReadProcessString reads a NUL-terminated string at va of process pid;
+// the string and its NUL take at most max bytes (Linux's PATH_MAX
+// convention), or it is an error.
 func ReadProcessString(pid int32, va uint64, max int) (string, error) {
 	buf := make([]byte, 0, 256)
 	chunk := make([]byte, 256)
 	for len(buf) < max {
 		n := pageSize - int(va%pageSize)
-		if n > len(chunk) {
-			n = len(chunk)
-		}
+		n = min(n, len(chunk), max-len(buf))
 		if err := ReadProcess(pid, va, chunk[:n]); err != nil {
 			return "", err
 		}

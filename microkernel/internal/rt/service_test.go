@@ -10,7 +10,7 @@ import (
 )
 
 // The service queue (calls completed by kernel Go code), the process
-// memory API it uses, execve's two halves, and the kernel lock.
+// memory API it uses, and execve's two halves.
 
 // TestServiceCallRoundTrip: a service row blocks the calling thread; the
 // kernel picks the call up with its pid, tid and arguments, and Complete
@@ -80,8 +80,7 @@ func TestServiceCallOfKilledProcessIsRefused(t *testing.T) {
 	svc(tfa, sysOpenat, neg(-100), a.put(0, []byte("a\x00")), 0)
 	c := NextServiceCall()
 	require.Equal(t, a.pid, c.Pid)
-	cur = 0 // the kernel runs; a's thread waits
-	th(0).state = tsRunning
+	runKernel() // a's thread waits in its call
 	exitProcess(a.p, sigKILL, true)
 
 	assert.Equal(t, errno(ESRCH), OpenFile(c, FileObject{Special: SpecialNull}),
@@ -192,7 +191,7 @@ func TestReadProcessStringHonoursMax(t *testing.T) {
 	resetKernel(t, 256)
 	u, _ := newUserFrame(t, 4)
 	va := u.put(pageSize-3, []byte("hello, world\x00"))
-	s, err := ReadProcessString(u.pid, va, 12)
+	s, err := ReadProcessString(u.pid, va, 13) // with its NUL
 	require.NoError(t, err)
 	require.Equal(t, "hello, world", s)
 	s, err = ReadProcessString(u.pid, va, 4)
@@ -245,27 +244,4 @@ func TestExecOfThreadedProcess(t *testing.T) {
 	require.Equal(t, "y", ProcessName(u.pid))
 	require.ErrorIs(t, ExecCommit(c, "z", 0, 0), ErrNoProcess, "the call is over")
 	checkKernel(t)
-}
-
-// TestLocked: a locked section runs with the lock held and leaves it
-// free; taking it again inside panics (the rule is checked, not assumed).
-func TestLocked(t *testing.T) {
-	resetKernel(t, 16)
-	count := klock.count
-	ran := false
-	Locked(func() {
-		ran = true
-		require.True(t, klock.held)
-	})
-	require.True(t, ran)
-	require.False(t, klock.held)
-	require.Equal(t, count+1, klock.count)
-
-	t.Cleanup(func() { klock.held = false })
-	require.PanicsWithValue(t, "rt: Locked called while the kernel lock is held", func() {
-		Locked(func() { Locked(func() {}) })
-	})
-	klock.held = false
-	Locked(func() {})
-	require.False(t, klock.held)
 }

@@ -108,7 +108,7 @@ func sendSignal(p int, sig uint64) {
 	}
 	stats.SignalsSent++
 	if sig == sigKILL {
-		killProcess(p, sigKILL, "SIGKILL")
+		killProcess(p, sigKILL, "")
 		return
 	}
 	if ignored(p, sig) {
@@ -144,7 +144,7 @@ func sendSignal(p int, sig uint64) {
 func signalThread(i int, sig uint64) {
 	t := th(i)
 	if sig == sigKILL {
-		killProcess(int(t.proc), sigKILL, "SIGKILL")
+		killProcess(int(t.proc), sigKILL, "")
 		return
 	}
 	if ignored(int(t.proc), sig) {
@@ -229,7 +229,7 @@ func defaultAction(sig uint64) {
 	if p == 0 {
 		return // the kernel's runtime handles everything it unblocks
 	}
-	killProcess(p, sig, sigName(sig))
+	killProcess(p, sig, "")
 }
 
 // pushSignal builds a signal frame for sig on the running thread (whose

@@ -239,7 +239,7 @@ func TestSigreturnWithBadFrameKills(t *testing.T) {
 	svc(tf, sysRtSigreturn)
 	require.Equal(t, uint8(psDying), pr(u.p).state)
 	require.Equal(t, uint32(sigSEGV), pr(u.p).exitStatus)
-	require.Contains(t, out.String(), "killed: bad signal frame in rt_sigreturn\n")
+	require.Contains(t, out.String(), "killed by SIGSEGV (bad signal frame in rt_sigreturn)\n")
 }
 
 // TestKernelSignalFrameReturnsToEL1t: the kernel's own runtime gets the
@@ -398,8 +398,7 @@ func TestSignalInterruptsBlockedCalls(t *testing.T) {
 	efd := svc(tf, sysEventfd2, 0, 0)
 	w := u.putU32(64, 0)
 	ts := u.putTimespec(128, 5, 0)
-	kid := u.newChild(1)
-	_ = kid
+	u.newChild(1) // something for wait4 to wait for
 	b := u.spawnThread(tf, u.top(8))
 
 	type blocking struct {
@@ -479,20 +478,20 @@ func TestDefaultActions(t *testing.T) {
 	require.Equal(t, uint8(psDying), pr(u.p).state)
 	require.Equal(t, uint32(sigTERM), pr(u.p).exitStatus)
 	require.True(t, pr(u.p).killed)
-	require.Contains(t, out.String(), fmt.Sprintf("armos: process test (pid %d) killed: SIGTERM\n", u.pid))
+	require.Contains(t, out.String(), fmt.Sprintf("armos: process test (pid %d) killed by SIGTERM\n", u.pid))
 	require.Equal(t, idle, cur)
 
 	v, tf2 := newUserFrame(t, 4)
 	setAction(t, v, tf2, sigUSR1, sigaction{Handler: handlerPC})
 	th(v.main).sigs.mask = ^uint64(0) &^ uint64(unblockable)
 	svc(tf2, sysNanosleep, v.putTimespec(0, 10, 0), 0)
-	cur = 0
-	th(0).state = tsRunning
+	runKernel()
 	var tk Frame
 	require.Zero(t, svc(&tk, sysKill, uint64(v.pid), sigKILL))
 	require.Equal(t, uint8(psDying), pr(v.p).state, "SIGKILL ignores masks and handlers")
 	require.Equal(t, uint32(sigKILL), pr(v.p).exitStatus)
-	require.Contains(t, out.String(), "killed by SIGKILL")
+	require.Contains(t, out.String(), fmt.Sprintf("armos: process test (pid %d) killed", v.pid))
+	require.Contains(t, out.String(), "SIGKILL")
 }
 
 // dataAbort is an ESR of a data abort from EL0: a translation fault at
@@ -581,7 +580,7 @@ func TestForcedSignalBlockedKills(t *testing.T) {
 	forceSignal(tf, sigSEGV, segvMaperr, 0xdead, dataAbort(false, false))
 	require.Equal(t, uint8(psDying), pr(u.p).state)
 	require.Equal(t, uint32(sigSEGV), pr(u.p).exitStatus)
-	line := fmt.Sprintf("armos: process test (pid %d) killed: SIGSEGV at pc 0x0000000000401234 addr 0x000000000000dead\n", u.pid)
+	line := fmt.Sprintf("armos: process test (pid %d) killed by SIGSEGV at pc 0x0000000000401234 addr 0x000000000000dead\n", u.pid)
 	require.Equal(t, 1, strings.Count(out.String(), line), "%q", out.String())
 
 	// No handler at all: the same.
@@ -589,7 +588,7 @@ func TestForcedSignalBlockedKills(t *testing.T) {
 	userFault(tf2, dataAbort(false, false), 0x10)
 	require.Equal(t, uint8(psDying), pr(v.p).state)
 	require.Equal(t, uint32(sigSEGV), pr(v.p).exitStatus)
-	require.Contains(t, out.String(), "killed: SIGSEGV at pc")
+	require.Contains(t, out.String(), "killed by SIGSEGV at pc")
 
 	// Other exceptions: BRK is SIGTRAP, an undefined instruction SIGILL.
 	w, tf3 := newUserFrame(t, 4)
@@ -614,5 +613,31 @@ func TestUserFaultBeyondLimitKills(t *testing.T) {
 	require.Equal(t, uint8(psDying), pr(u.p).state)
 	require.Equal(t, uint32(sigKILL), pr(u.p).exitStatus)
 	require.True(t, pr(u.p).killed)
-	require.Contains(t, out.String(), fmt.Sprintf("armos: process test (pid %d) killed: SIGKILL (out of memory: reached its limit of ", u.pid))
+	require.Contains(t, out.String(), fmt.Sprintf("armos: process test (pid %d) killed by SIGKILL (out of memory: reached its limit of ", u.pid))
+}
+
+// TestRestartedCallResumesOnSVCAfterHandler: with SA_RESTART, a pipe read
+// interrupted by a signal runs the handler first; the frame's PC is the
+// SVC and x0 the original descriptor, so sigreturn makes the call again.
+func TestRestartedCallResumesOnSVCAfterHandler(t *testing.T) {
+	resetKernel(t, 256)
+	u, tf := newUserFrame(t, 8)
+	r, _ := pipeFds(t, u, tf, 0)
+	setAction(t, u, tf, sigUSR1, sigaction{Handler: handlerPC, Flags: saRestart})
+	svc(tf, sysRead, r, u.scratch+64, 8)
+	requireBlocked(t, u.main, waitPipe)
+	signalThread(u.main, sigUSR1)
+	requireRetrying(t, u.main, sysRead)
+	switchTo(t, tf, u.main)
+	finishTrap(tf)
+	require.Equal(t, uint64(handlerPC), tf.PC)
+	frame := tf.SP
+	require.Equal(t, uint64(userPC-4), u.u64(frame+frameMC+scPC), "resumes on the SVC")
+	require.Equal(t, r, u.u64(frame+frameMC+scRegs), "with the original x0")
+	require.Equal(t, uint64(sysRead), u.u64(frame+frameMC+scRegs+8*regSyscallNo))
+	svc(tf, sysRtSigreturn)
+	require.Equal(t, uint64(userPC-4), tf.PC)
+	require.Equal(t, r, tf.X[0])
+	retry(t, tf)
+	requireBlocked(t, u.main, waitPipe)
 }

@@ -204,6 +204,12 @@ func sysMprotectFn(tf *Frame) uint64 {
 		return errno(EPERM)
 	}
 	inv := func(va, size uint64) { invalidate(owner, va, size) }
+	if prot&uint64(mm.ProtWrite) != 0 && sharedIn(as, addr, n) {
+		// A program's text and read-only data are pages of the page
+		// cache, shared by every process of that program: like Linux for
+		// a read-only shared file mapping, they cannot be made writable.
+		return errno(EACCES)
+	}
 	if _, e := as.Mprotect(addr, n, mm.Prot(prot), inv); e != mm.OK {
 		if e == mm.ErrNoVMA || e == mm.ErrRange {
 			return errno(ENOMEM)
@@ -244,6 +250,9 @@ func sysMincoreFn(tf *Frame) uint64 {
 	if addr&(pageSize-1) != 0 {
 		return errno(EINVAL)
 	}
+	if tf.X[1] == 0 {
+		return 0
+	}
 	n, ok := pageRound(tf.X[1])
 	if !ok {
 		return errno(ENOMEM)
@@ -268,4 +277,18 @@ func sysMincoreFn(tf *Frame) uint64 {
 		done += k * pageSize
 	}
 	return 0
+}
+
+// sharedIn reports whether any region in [addr, addr+n) is shared (backed
+// by the page cache).
+//
+//go:nosplit
+func sharedIn(as *mm.AddressSpace, addr, n uint64) bool {
+	for i := 0; i < as.VMAs.Len(); i++ {
+		r, _ := as.VMAs.At(i)
+		if r.Flags&mm.RegionShared != 0 && r.Start < addr+n && r.End > addr {
+			return true
+		}
+	}
+	return false
 }

@@ -147,7 +147,8 @@ func TestMadvise(t *testing.T) {
 }
 
 // TestMprotect: protections are enforced (copy-out into a read-only page
-// fails), PROT_NONE drops the pages, holes are ENOMEM.
+// fails, nothing reaches a PROT_NONE page, whose contents survive as on
+// Linux), holes are ENOMEM.
 func TestMprotect(t *testing.T) {
 	resetKernel(t, 256)
 	u, tf := newUserFrame(t, 4)
@@ -162,10 +163,11 @@ func TestMprotect(t *testing.T) {
 	require.EqualValues(t, 3, svc(tf, sysWrite, w, a, 3), "still readable")
 	before := u.owned()
 	require.Zero(t, svc(tf, sysMprotect, a+2*pageSize, pageSize, 0))
-	require.Equal(t, before-1, u.owned(), "PROT_NONE drops the page")
-	require.Equal(t, errno(EFAULT), svc(tf, sysWrite, w, a+2*pageSize, 1))
+	require.Equal(t, before, u.owned(), "PROT_NONE keeps the page, as on Linux")
+	require.Equal(t, errno(EFAULT), svc(tf, sysWrite, w, a+2*pageSize, 1), "but nobody may touch it")
+	require.Equal(t, errno(EFAULT), svc(tf, sysRead, r, a+2*pageSize, 1))
 	require.Zero(t, svc(tf, sysMprotect, a+2*pageSize, pageSize, protRW))
-	require.Equal(t, []byte{0}, u.get(a+2*pageSize, 1), "zero again")
+	require.Equal(t, []byte{3}, u.get(a+2*pageSize, 1), "its contents come back")
 
 	require.Zero(t, svc(tf, sysMunmap, a+pageSize, pageSize))
 	require.Equal(t, errno(ENOMEM), svc(tf, sysMprotect, a, 3*pageSize, protRW), "a hole")
@@ -275,4 +277,83 @@ func TestKernelMmap(t *testing.T) {
 	require.Zero(t, svc(&tf, sysMunmap, a, 4*pageSize))
 	_, found := kas.VMAs.Find(a)
 	require.False(t, found)
+}
+
+// TestMemoryCallsRestartInBoundedSteps: munmap, madvise and MAP_FIXED of a
+// big populated range do a bounded number of batches per call and restart
+// themselves (PC back on the SVC, the argument registers describing what
+// is left) until done; each step frees at most a few batches.
+func TestMemoryCallsRestartInBoundedSteps(t *testing.T) {
+	const pages = 700
+	resetKernel(t, 1600)
+	u, tf := newUserFrame(t, 1)
+	populate := func() uint64 {
+		a := svc(tf, sysMmap, 0, pages*pageSize, protRW, anonPriv, neg(-1), 0)
+		require.Less(t, a, uint64(mm.UserHigh))
+		for k := uint64(0); k < pages; k++ {
+			u.touch(a+k*pageSize, 1)
+		}
+		return a
+	}
+	// run makes the call and follows its restarts; it returns the result
+	// and the number of restarts.
+	run := func(nr uint64, args ...uint64) (uint64, int) {
+		t.Helper()
+		tf.PC = userPC
+		svc(tf, nr, args...)
+		restarts := 0
+		for tf.PC == userPC-4 {
+			restarts++
+			require.Less(t, restarts, pages)
+			before := u.owned()
+			retry(t, tf)
+			require.LessOrEqual(t, before-u.owned(), uint64(4*mm.FreeBatchCap), "a bounded step")
+		}
+		require.Equal(t, uint64(userPC), tf.PC)
+		return tf.X[0], restarts
+	}
+
+	a := populate()
+	r, restarts := run(sysMunmap, a, pages*pageSize)
+	require.Zero(t, r)
+	require.Positive(t, restarts)
+	require.Zero(t, u.owned())
+	_, found := pr(u.p).as.VMAs.Find(a + (pages-1)*pageSize)
+	require.False(t, found, "the whole range is gone")
+
+	a = populate()
+	r, restarts = run(sysMadvise, a, pages*pageSize, madvDontneed)
+	require.Zero(t, r)
+	require.Positive(t, restarts)
+	require.Zero(t, u.owned())
+	_, found = pr(u.p).as.VMAs.Find(a + (pages-1)*pageSize)
+	require.True(t, found, "madvise keeps the region")
+
+	for k := uint64(0); k < pages; k++ {
+		u.touch(a+k*pageSize, 1)
+	}
+	r, restarts = run(sysMmap, a, pages*pageSize, uint64(mm.ProtRead), anonPriv|mapFixed, neg(-1), 0)
+	require.Equal(t, a, r)
+	require.Positive(t, restarts)
+	require.Zero(t, u.owned())
+	v, _ := pr(u.p).as.VMAs.Find(a)
+	require.Equal(t, mm.ProtRead, v.Prot, "replaced")
+	checkKernel(t)
+}
+
+// TestMprotectNoneKeepsPages: a user PROT_NONE keeps its page, made
+// inaccessible: a fault on it is SIGSEGV with SEGV_ACCERR, not a fresh
+// zero page.
+func TestMprotectNoneKeepsPages(t *testing.T) {
+	resetKernel(t, 256)
+	u, tf := newUserFrame(t, 8)
+	setAction(t, u, tf, sigSEGV, sigaction{Handler: handlerPC, Flags: saNodefer})
+	a := svc(tf, sysMmap, 0, pageSize, protRW, anonPriv, neg(-1), 0)
+	u.touch(a, 9)
+	require.Zero(t, svc(tf, sysMprotect, a, pageSize, 0))
+	tf.SP, tf.PC = u.top(8), userPC
+	userFault(tf, dataAbort(false, true), a+8)
+	require.Equal(t, uint64(handlerPC), tf.PC)
+	require.Equal(t, uint32(segvAccerr), u.u32(tf.SP+8))
+	require.Equal(t, uint8(psLive), pr(u.p).state)
 }

@@ -270,22 +270,32 @@ func forceSignal(tf *Frame, sig uint64, code int32, addr, esr uint64) {
 	killProcessFault(p, sig, "", 0, tf.PC, addr)
 }
 
-// killProcess ends process p by signal sig with a one-line reason on the
-// console.
+// killProcess ends process p by signal sig with one line on the console:
+// "killed by SIGNAME", then " (reason)" when reason is not empty.
 func killProcess(p int, sig uint64, reason string) {
 	pp := pr(p)
 	if pp.state != psLive {
 		return
 	}
+	putKilled(pp, sig)
+	if reason != "" {
+		puts(" (")
+		puts(reason)
+		puts(")")
+	}
+	puts("\n")
+	exitProcess(p, uint32(sig), true)
+}
+
+// putKilled starts a kill line: "armos: process NAME (pid N) killed by SIG".
+func putKilled(pp *process, sig uint64) {
 	kmsgStart()
 	puts("armos: process ")
 	putName(pp)
 	puts(" (pid ")
 	putDec(uint64(pp.pid))
-	puts(") killed: ")
-	puts(reason)
-	puts("\n")
-	exitProcess(p, uint32(sig), true)
+	puts(") killed by ")
+	puts(sigName(sig))
 }
 
 // killProcessFault is killProcess for a fault: "SIGSEGV at pc X addr Y",
@@ -295,13 +305,7 @@ func killProcessFault(p int, sig uint64, reason string, n uint64, pc, addr uint6
 	if pp.state != psLive {
 		return
 	}
-	kmsgStart()
-	puts("armos: process ")
-	putName(pp)
-	puts(" (pid ")
-	putDec(uint64(pp.pid))
-	puts(") killed: ")
-	puts(sigName(sig))
+	putKilled(pp, sig)
 	if reason != "" {
 		puts(" (")
 		puts(reason)
