@@ -14,7 +14,8 @@
 #
 # Each command installs what it needs from Debian's packages (apt-get) when run as
 # root; otherwise it prints the exact apt-get line to run. Build output goes to
-# out/ (ARMOS_OUT overrides it).
+# out/ (ARMOS_OUT overrides it). For run: ARMOS_MEM sets -m (default 512M),
+# ARMOS_QEMU_ARGS adds QEMU words (e.g. "-icount shift=0" to count instructions).
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
@@ -125,7 +126,8 @@ cmd_run() {
 	done
 	build_kernel
 	build_image "${extra[@]}"
-	exec qemu-system-aarch64 -M virt -cpu cortex-a72 -m "${ARMOS_MEM:-512M}" -nographic \
+	# shellcheck disable=SC2086 # ARMOS_QEMU_ARGS is words on purpose
+	exec qemu-system-aarch64 -M virt -cpu cortex-a72 -m "${ARMOS_MEM:-512M}" -nographic ${ARMOS_QEMU_ARGS:-} \
 		-netdev user,id=n0,hostfwd=udp:127.0.0.1:${ARMOS_ECHO_PORT:-5555}-:7 \
 		-device virtio-net-device,netdev=n0 \
 		-fw_cfg name=opt/armos/image,file="$OUT/armos.img" \

@@ -94,3 +94,9 @@ func EnablePAN() bool
 
 // MAIR reads MAIR_EL1 (the memory attribute encodings descriptors index).
 func MAIR() uint64
+
+// TranslateEL0 returns PAR_EL1 after an EL0 read (write) address
+// translation of va through the current tables: bit 0 set if the access
+// would fault, else the physical address (bits [51:12]) and MAIR attribute
+// encoding (bits [63:56]).
+func TranslateEL0(va uint64, write bool) uint64

@@ -279,3 +279,24 @@ TEXT ·MAIR(SB),NOSPLIT,$0-8
 	MRS	MAIR_EL1, R0
 	MOVD	R0, ret+0(FP)
 	RET
+
+// func TranslateEL0(va uint64, write bool) uint64
+// Asks the MMU whether EL0 may read (or write) va under the current
+// TTBR0_EL1 tables, as the process itself would: AT S1E0R (S1E0W), then
+// PAR_EL1 (bit 0 set: it may not; else the physical address in bits
+// [51:12] and the memory attribute encoding in [63:56]). Run with
+// interrupts masked (trap context), so nothing else's AT overwrites
+// PAR_EL1 between the two instructions. Clobbers: R0, R1, PAR_EL1.
+TEXT ·TranslateEL0(SB),NOSPLIT,$0-24
+	MOVD	va+0(FP), R0
+	MOVBU	write+8(FP), R1
+	CBNZ	R1, atwrite
+	WORD	$0xd5087840		// AT S1E0R, X0
+	B	atdone
+atwrite:
+	WORD	$0xd5087860		// AT S1E0W, X0
+atdone:
+	ISB	$15
+	MRS	PAR_EL1, R0
+	MOVD	R0, ret+16(FP)
+	RET

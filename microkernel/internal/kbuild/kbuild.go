@@ -36,12 +36,24 @@ func Command(root, output string) *exec.Cmd {
 	return cmd
 }
 
-// Build builds the kernel ELF at output from the module at root.
+// Build builds the kernel ELF at output from the module at root. The
+// linker's output is kept beside it (output + ".linked") and relocated
+// into output: go build leaves a file it finds up to date alone, so
+// relocating in place would patch an already patched file on the next
+// build of an unchanged tree.
 func Build(root, output string) error {
-	if b, err := Command(root, output).CombinedOutput(); err != nil {
+	linked := output + ".linked"
+	if b, err := Command(root, linked).CombinedOutput(); err != nil {
 		return fmt.Errorf("building the kernel: %v\n%s", err, b)
 	}
-	return Relocate(output, mm.LinearBase)
+	b, err := os.ReadFile(linked)
+	if err != nil {
+		return err
+	}
+	if err := relocate(b, mm.LinearBase); err != nil {
+		return fmt.Errorf("%s: %w", linked, err)
+	}
+	return os.WriteFile(output, b, 0o755)
 }
 
 // Relocate rewrites the ELF file at path so that every PT_LOAD segment's

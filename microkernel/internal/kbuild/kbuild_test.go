@@ -61,3 +61,20 @@ func TestRelocateRefusesBadInput(t *testing.T) {
 	require.NoError(t, err, string(b))
 	require.ErrorContains(t, Relocate(out, mm.LinearBase), "below", "a program linked low cannot be relocated down")
 }
+
+// TestBuildTwice: building the kernel again from an unchanged tree (go
+// build then finds its output up to date) gives the same relocated
+// kernel, not an error: "./build.sh run" twice in a row must boot twice.
+func TestBuildTwice(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "kernel.elf")
+	require.NoError(t, Build("../../..", out))
+	first, err := os.ReadFile(out)
+	require.NoError(t, err)
+	require.NoError(t, Build("../../..", out), "second build of the same tree")
+	second, err := os.ReadFile(out)
+	require.NoError(t, err)
+	require.Equal(t, first, second)
+	f, err := elf.NewFile(bytes.NewReader(second))
+	require.NoError(t, err)
+	require.Less(t, f.Entry, uint64(mm.LinearBase), "relocated once: entry at its physical address")
+}

@@ -278,6 +278,18 @@ func ExecBegin(c ServiceCall) (int32, error) {
 	if err != nil {
 		return 0, err
 	}
+	// A vfork child still running in this address space keeps it: the
+	// new image goes into the child's own space (emptied below all the
+	// same: it may hold the vDSO pages, which are mapped afresh).
+	err = withProcess(c.Pid, func(p int) error {
+		if pr(p).asOwner == int16(p) {
+			handSpaceToVforkChild(p)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
 	// Empty an owned address space in bounded steps.
 	for more := true; more && err == nil; {
 		err = withProcess(c.Pid, func(p int) error {

@@ -120,6 +120,7 @@ func earlyInit() {
 	initFiles()
 	initThreads()
 	arch.EnableEL0VirtualCounter() // for the vDSO
+	atUsable = true                // copyIn/copyOut may ask the MMU
 	if arch.EnablePAN() {
 		panEnabled = true
 		pstateKernel |= pstatePAN

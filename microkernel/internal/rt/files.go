@@ -151,7 +151,19 @@ type interest struct {
 // epollState is an epoll instance's page.
 type epollState struct {
 	n   int32
+	hi  int32 // 1 + the highest slot in use: the scans stop there
 	ins [maxInterests]interest
+}
+
+// dropInterest frees slot i of es and lowers hi past free slots.
+//
+//go:nosplit
+func (es *epollState) dropInterest(i int) {
+	es.ins[i] = interest{}
+	es.n--
+	for es.hi > 0 && !es.ins[es.hi-1].used {
+		es.hi--
+	}
 }
 
 var (
@@ -253,8 +265,6 @@ func fdObject(fd uint64) int32 {
 func getObject(o int32) { objs[o].refs++ }
 
 // putObject drops a reference to o; the last one closes it.
-//
-//go:nosplit
 func putObject(o int32) {
 	ob := &objs[o]
 	ob.refs--
@@ -1103,7 +1113,7 @@ func sysEpollCtlFn(tf *Frame) uint64 {
 		return errno(EFAULT)
 	}
 	slot := -1
-	for i := 0; i < maxInterests; i++ {
+	for i := 0; i < int(es.hi); i++ {
 		if es.ins[i].used && es.ins[i].fd == int32(fd) && es.ins[i].obj == o {
 			slot = i
 			break
@@ -1126,6 +1136,7 @@ func sysEpollCtlFn(tf *Frame) uint64 {
 		}
 		es.ins[slot] = interest{used: true, pending: true, fd: int32(fd), obj: o, events: ev.Events, data: ev.Data}
 		es.n++
+		es.hi = max(es.hi, int32(slot+1))
 	case epollCtlMod:
 		if slot < 0 {
 			return errno(ENOENT)
@@ -1136,8 +1147,7 @@ func sysEpollCtlFn(tf *Frame) uint64 {
 			return errno(ENOENT)
 		}
 		unwatch(o, ep, int16(slot))
-		es.ins[slot] = interest{}
-		es.n--
+		es.dropInterest(slot)
 		return 0
 	default:
 		return errno(EINVAL)
@@ -1184,8 +1194,7 @@ func unwatchAll(o int32) {
 			continue
 		}
 		if es := epollOf(wt.ep); es != nil && es.ins[wt.idx].used && es.ins[wt.idx].obj == o {
-			es.ins[wt.idx] = interest{}
-			es.n--
+			es.dropInterest(int(wt.idx))
 		}
 		objs[o].watch[w].ep = -1
 	}
@@ -1199,13 +1208,13 @@ func epollRelease(ep int32) {
 	if es == nil {
 		return
 	}
-	for i := 0; i < maxInterests; i++ {
+	for i := 0; i < int(es.hi); i++ {
 		if es.ins[i].used {
 			unwatch(es.ins[i].obj, ep, int16(i))
 			es.ins[i] = interest{}
 		}
 	}
-	es.n = 0
+	es.n, es.hi = 0, 0
 }
 
 // epollForgetFd is called when descriptor fd of process p (naming object
@@ -1261,7 +1270,7 @@ func sysEpollPwaitFn(tf *Frame) uint64 {
 //go:nosplit
 func epollCollect(es *epollState, va uint64, max int32) (int32, int) {
 	var n int32
-	for i := 0; i < maxInterests && n < max; i++ {
+	for i := 0; i < int(es.hi) && n < max; i++ {
 		in := &es.ins[i]
 		if !in.used {
 			continue

@@ -525,3 +525,34 @@ type ProcInfo struct {
 	ExitStatus uint32
 	Killed     bool
 }
+
+// handSpaceToVforkChild gives the address space of process p to a live
+// vfork child still running in it (as on Linux, where the child holds a
+// reference to the mm): the two swap address spaces, ASIDs and shared
+// mappings, so p is left with the child's own, never used, space; other
+// such children follow the space to its new owner. It reports whether
+// there was a child. (Not nosplit: the swap goes through the stack; it
+// runs in the exec service's locked section.)
+func handSpaceToVforkChild(p int) bool {
+	pp := pr(p)
+	k := -1
+	for c := 1; c < maxProcs; c++ {
+		if c != p && procPage[c] != 0 && pr(c).state == psLive && pr(c).asOwner == int16(p) {
+			k = c
+			break
+		}
+	}
+	if k < 0 {
+		return false
+	}
+	kp := pr(k)
+	pp.as, kp.as = kp.as, pp.as
+	pp.asid, kp.asid = kp.asid, pp.asid
+	pp.fileMaps, kp.fileMaps = kp.fileMaps, pp.fileMaps
+	for c := 1; c < maxProcs; c++ {
+		if procPage[c] != 0 && pr(c).asOwner == int16(p) && c != p {
+			pr(c).asOwner = int16(k)
+		}
+	}
+	return true
+}

@@ -185,8 +185,6 @@ func sysMadviseFn(tf *Frame) uint64 {
 }
 
 // mprotect(addr, length, prot)
-//
-//go:nosplit
 func sysMprotectFn(tf *Frame) uint64 {
 	addr, prot := tf.X[0], tf.X[2]
 	if addr&(pageSize-1) != 0 || prot&^protMask != 0 {

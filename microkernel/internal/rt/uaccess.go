@@ -3,6 +3,7 @@ package rt
 import (
 	"unsafe"
 
+	"armos/microkernel/internal/arch"
 	"armos/microkernel/internal/mm"
 )
 
@@ -14,10 +15,46 @@ import (
 // so a bad one is EFAULT, never a kernel fault. Kernel-half addresses are
 // refused for user processes (their pages are EL1-only).
 
+//
+// The common case, a small buffer in one page the process already has
+// mapped with the access allowed, takes a shorter path: the MMU itself is
+// asked (AT S1E0R/W through the tables the process runs on, which checks
+// exactly what the process's own access would) and the page is reached
+// through the linear map; anything else (not mapped yet, forbidden, not
+// ordinary RAM, crossing a page, the kernel's own process) goes through
+// mm's walk, which faults pages in and gives the precise error.
+
+// atUsable is set at boot: the MMU runs the running process's tables in
+// trap context. Off (host tests) every copy walks the tables.
+var atUsable bool
+
+// parPA masks the physical page address out of PAR_EL1.
+const parPA = 0x000f_ffff_ffff_f000
+
+// fastUser returns a kernel pointer to the n bytes at va of the running
+// process if they lie in one page it may already access (write: for
+// writing) as ordinary RAM, else nil.
+//
+//go:nosplit
+func fastUser(va uint64, n int, write bool) unsafe.Pointer {
+	if !atUsable || va&(pageSize-1)+uint64(n) > pageSize || curProc() == 0 {
+		return nil
+	}
+	par := arch.TranslateEL0(va, write)
+	if par&1 != 0 || par>>56 != mm.MAIRNormalWB {
+		return nil
+	}
+	return physPages.Window().Ptr(par&parPA|va&(pageSize-1), uint64(n))
+}
+
 // copyIn fills dst from address va of the running thread's process. (Not
 // nosplit, like mm's fault path it may run: trapG passes its prologue.)
 func copyIn(dst []byte, va uint64) bool {
 	if len(dst) == 0 {
+		return true
+	}
+	if p := fastUser(va, len(dst), false); p != nil {
+		copy(dst, unsafe.Slice((*byte)(p), len(dst)))
 		return true
 	}
 	_, e := space(curProc()).CopyIn(dst, va)
@@ -27,6 +64,10 @@ func copyIn(dst []byte, va uint64) bool {
 // copyOut writes src to address va of the running thread's process.
 func copyOut(va uint64, src []byte) bool {
 	if len(src) == 0 {
+		return true
+	}
+	if p := fastUser(va, len(src), true); p != nil {
+		copy(unsafe.Slice((*byte)(p), len(src)), src)
 		return true
 	}
 	_, e := space(curProc()).CopyOut(va, src)
