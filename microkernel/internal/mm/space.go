@@ -397,6 +397,31 @@ func (as *AddressSpace) Mprotect(addr, length uint64, prot Prot, inv Invalidate)
 	return n, e
 }
 
+// MprotectSome is Mprotect in bounded steps: the regions change at once,
+// then at most maxBatches batches of descriptors are rewritten (or, for a
+// kernel space's ProtNone, unmapped), invalidated before it returns. It
+// returns where it stopped: addr+length when done, else the caller calls
+// it again for the rest (the regions' change is idempotent).
+//
+//go:nosplit
+func (as *AddressSpace) MprotectSome(addr, length uint64, prot Prot, inv Invalidate, maxBatches int) (uint64, Errno) {
+	if length == 0 || length&pageMask != 0 || addr&pageMask != 0 {
+		return addr, ErrAlign
+	}
+	if e := as.VMAs.Protect(addr, length, prot); e != OK {
+		return addr, e
+	}
+	if prot == ProtNone && as.kernel {
+		next, _, e := as.unmapSome(addr, length, inv, maxBatches)
+		return next, e
+	}
+	n, next, e := as.PT.ProtectSome(addr, length, AttrFor(prot, as.kernel), maxBatches*unmapBudget)
+	if n != 0 && inv != nil {
+		inv(addr, next-addr)
+	}
+	return next, e
+}
+
 // Destroy frees every page and table of the address space (borrowed
 // kernel tables excepted). Switch away and invalidate the ASID first.
 //

@@ -115,26 +115,42 @@ func (t *PageTable) Destroy(freeOwned bool) {
 //
 //go:nosplit
 func (t *PageTable) Protect(va, size uint64, attr Attr) (uint64, Errno) {
+	n, _, e := t.ProtectSome(va, size, attr, 0)
+	return n, e
+}
+
+// ProtectSome is Protect that stops after examining budget descriptors
+// (0: no limit), returning the changes made and where it stopped (va+size
+// when done): mprotect of a huge range in bounded steps.
+//
+//go:nosplit
+func (t *PageTable) ProtectSome(va, size uint64, attr Attr, budget int) (uint64, uint64, Errno) {
 	if va&pageMask != 0 || size&pageMask != 0 {
-		return 0, ErrAlign
+		return 0, va, ErrAlign
 	}
 	if va >= VALimit || VALimit-va < size {
-		return 0, ErrRange
+		return 0, va, ErrRange
 	}
 	if attr&^attrAllowed != 0 {
-		return 0, ErrBadAttr
+		return 0, va, ErrBadAttr
 	}
 	if t.phys() == nil {
-		return 0, ErrInvalid
+		return 0, va, ErrInvalid
 	}
 	changed := uint64(0)
 	end := va + size
 	for cur := va; cur < end; {
+		if budget > 0 {
+			if budget == 1 {
+				return changed, cur, OK
+			}
+			budget--
+		}
 		tpa := t.root
 		for l := 0; l < 4; l++ {
 			tb := t.tbl(tpa)
 			if tb == nil {
-				return changed, ErrRange
+				return changed, cur, ErrRange
 			}
 			i := indexAt(cur, l)
 			d := tb[i]
@@ -155,5 +171,5 @@ func (t *PageTable) Protect(va, size uint64, attr Attr) (uint64, Errno) {
 			tpa = d & AddrMask
 		}
 	}
-	return changed, OK
+	return changed, end, OK
 }

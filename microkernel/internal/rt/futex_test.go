@@ -62,6 +62,12 @@ func TestFutexWakeCountAndOrder(t *testing.T) {
 	requireBlocked(t, ws[2], waitFutex)
 	requireBlocked(t, ws[3], waitFutex)
 
+	require.EqualValues(t, 1, svc(tf, sysFutex, a, futexWakePriv, 0), "a count of 0 wakes one, as on Linux")
+	requireWoken(t, ws[2], 0)
+	switchTo(t, tf, ws[2])
+	svc(tf, sysFutex, a, futexWaitPriv, 0, 0)
+	requireBlocked(t, ws[2], waitFutex)
+	switchTo(t, tf, u.main)
 	require.EqualValues(t, 1, svc(tf, sysFutex, a, futexWakePriv, 10), "only one left on that word")
 	require.Zero(t, svc(tf, sysFutex, a, futexWakePriv, 10))
 	requireBlocked(t, ws[3], waitFutex)

@@ -213,7 +213,10 @@ func newProcess(parent int, name string) (int, int, int) {
 	if i < 0 {
 		p.as.Destroy()
 		dropProcess(slot)
-		return -1, -1, EAGAIN
+		if nFreeSlot == 0 {
+			return -1, -1, EAGAIN // the thread table is full
+		}
+		return -1, -1, ENOMEM
 	}
 	th(i).state = tsNew
 	p.pid = th(i).tid

@@ -208,11 +208,16 @@ func sysMprotectFn(tf *Frame) uint64 {
 		// a read-only shared file mapping, they cannot be made writable.
 		return errno(EACCES)
 	}
-	if _, e := as.Mprotect(addr, n, mm.Prot(prot), inv); e != mm.OK {
+	next, e := as.MprotectSome(addr, n, mm.Prot(prot), inv, callBatches)
+	if e != mm.OK {
 		if e == mm.ErrNoVMA || e == mm.ErrRange {
 			return errno(ENOMEM)
 		}
 		return mmErr(e)
+	}
+	if next < addr+n {
+		tf.X[0], tf.X[1] = next, addr+n-next
+		return restartCall
 	}
 	return 0
 }
@@ -241,6 +246,10 @@ func sysMsyncFn(tf *Frame) uint64 {
 	return 0
 }
 
+// mincorePages bounds the pages one mincore call looks at before it
+// restarts for the rest (each is a region lookup and a table walk).
+const mincorePages = 256 * callBatches
+
 // mincore(addr, length, vec): one byte per page, 1 if resident. The whole
 // range must be mapped (ENOMEM otherwise).
 func sysMincoreFn(tf *Frame) uint64 {
@@ -255,6 +264,20 @@ func sysMincoreFn(tf *Frame) uint64 {
 	if !ok {
 		return errno(ENOMEM)
 	}
+	more := n > mincorePages*pageSize
+	if more {
+		n = mincorePages * pageSize // a bounded part per call
+	}
+	if r := mincoreRange(addr, n, vec); r != 0 || !more {
+		return r
+	}
+	// The rest is a restart, as for munmap.
+	tf.X[0], tf.X[1], tf.X[2] = addr+n, tf.X[1]-n, vec+n/pageSize
+	return restartCall
+}
+
+// mincoreRange does mincore for the n bytes (whole pages) at addr.
+func mincoreRange(addr, n, vec uint64) uint64 {
 	as, _ := spaceInv()
 	var buf [64]byte
 	for done := uint64(0); done < n; {

@@ -407,12 +407,14 @@ func sysFutexFn(tf *Frame) uint64 {
 		if op == futexOpWakeBitset && uint32(tf.X[5]) == 0 {
 			return errno(EINVAL)
 		}
-		return uint64(futexWake(owner, addr, int(int32(val))))
+		// As on Linux (futex_wake counts after waking), a count of 0 or
+		// less still wakes one waiter.
+		return uint64(futexWake(owner, addr, max(1, int(int32(val)))))
 	}
 	return errno(ENOSYS)
 }
 
-// futexWake wakes up to n (n <= 0: none... Linux wakes none for 0) threads
+// futexWake wakes up to n threads
 // waiting on the word at addr of address space owner, and returns how many.
 //
 //go:nosplit

@@ -357,3 +357,43 @@ func TestMprotectNoneKeepsPages(t *testing.T) {
 	require.Equal(t, uint32(segvAccerr), u.u32(tf.SP+8))
 	require.Equal(t, uint8(psLive), pr(u.p).state)
 }
+
+// TestMprotectAndMincoreRestartInBoundedSteps: mprotect and mincore over
+// more pages than one call may handle restart for the rest (their
+// registers describe it), and the end result is the whole range done.
+func TestMprotectAndMincoreRestartInBoundedSteps(t *testing.T) {
+	const pages = 2600
+	resetKernel(t, 3200)
+	u, tf := newUserFrame(t, 1)
+	a := svc(tf, sysMmap, 0, pages*pageSize, protRW, anonPriv, neg(-1), 0)
+	require.Less(t, a, uint64(mm.UserHigh))
+	for k := uint64(0); k < pages; k += 2 {
+		u.touch(a+k*pageSize, 1)
+	}
+	follow := func(nr uint64, args ...uint64) int {
+		t.Helper()
+		tf.PC = userPC
+		svc(tf, nr, args...)
+		restarts := 0
+		for tf.PC == userPC-4 {
+			restarts++
+			require.Less(t, restarts, pages)
+			retry(t, tf)
+		}
+		require.Equal(t, uint64(userPC), tf.PC)
+		require.Zero(t, tf.X[0])
+		return restarts
+	}
+	require.Positive(t, follow(sysMprotect, a, pages*pageSize, uint64(mm.ProtRead)))
+	for k := uint64(0); k < pages; k += 2 {
+		_, attr, ok := pr(u.p).as.PT.Lookup(a + k*pageSize)
+		require.True(t, ok)
+		require.NotZero(t, attr&mm.AttrAPRO, "page %d read-only", k)
+	}
+	vec := u.scratch
+	require.Positive(t, follow(sysMincore, a, pages*pageSize, vec))
+	got := u.get(vec, pages)
+	for k := range got {
+		require.Equal(t, byte(1-k%2), got[k], "page %d", k)
+	}
+}
