@@ -27,6 +27,7 @@ type SpaceStats struct {
 	Faults      uint64 // Fault calls
 	ZeroFills   uint64 // pages mapped by Fault
 	SharedFills uint64 // shared pages (RegionShared) mapped by Fault
+	FileCopies  uint64 // private copies of file pages (RegionPrivate) made by Fault
 	Spurious    uint64 // faults on pages already mapped with the access allowed
 	SegvMap     uint64 // faults outside every region
 	SegvAcc     uint64 // faults the region's protection forbids
@@ -240,8 +241,8 @@ func (as *AddressSpace) Fault(va uint64, acc Access) FaultResult {
 		as.stats.LimitHits++
 		return FaultLimit
 	}
-	if r.Flags&RegionShared != 0 && Backing != nil {
-		return as.faultShared(r, page)
+	if r.Flags&(RegionShared|RegionPrivate) != 0 && Backing != nil {
+		return as.faultFile(r, page)
 	}
 	pa, e := as.PT.phys().AllocZeroed()
 	if e != OK {
@@ -263,26 +264,63 @@ func (as *AddressSpace) Fault(va uint64, acc Access) FaultResult {
 	return FaultMapped
 }
 
-// Shared, file-backed regions. A region whose Flags carry RegionShared is
-// backed by pages someone else owns (a page cache of the program files):
-// its faults map the page Backing returns, without AttrSWOwned, so
-// unmapping never frees it. Only read-only regions are shared (no copy on
-// write is needed). Flags' other bits are the backer's to interpret.
-const RegionShared = 0x80
+// File-backed regions. A region whose Flags carry RegionShared or
+// RegionPrivate is backed by pages someone else owns (the page cache of
+// the program files), which Backing finds; Flags' other bits
+// (RegionKeyMask) are the backer's to interpret.
+//
+//   - RegionShared: faults map the backer's page itself, read-only and
+//     without AttrSWOwned, so unmapping never frees it (a program's text
+//     and read-only data, one copy for every process running it).
+//   - RegionPrivate: the first touch of a page, read or write, copies the
+//     backer's page into a page of the process's own (the bytes past the
+//     file's part zeroed), mapped with the region's protection: a
+//     program's initialized data, read from the cache only for the pages
+//     the process uses, with no zero-fill before the copy.
+const (
+	RegionShared  = 0x80
+	RegionPrivate = 0x40
+	RegionKeyMask = 0x3f
+)
 
-// Backing finds the shared page for page va of region r of address space
-// as (ok false: none, the fault is SIGBUS-like: FaultOOM). It is set once,
-// before any address space has a shared region, and runs in trap context.
-var Backing func(as *AddressSpace, r VMA, va uint64) (pa uint64, ok bool)
+// Backing finds the backer's page for page va of file-backed region r of
+// address space as, and how many of its bytes belong to the mapping
+// (valid; a private copy zeroes the rest); ok false: none, and the fault
+// fails like an out-of-memory one (FaultOOM). It is set once, before any
+// address space has a file-backed region, and runs in trap context.
+var Backing func(as *AddressSpace, r VMA, va uint64) (pa, valid uint64, ok bool)
 
-// faultShared maps the backer's page at page (a read-only region).
-func (as *AddressSpace) faultShared(r VMA, page uint64) FaultResult {
-	pa, ok := Backing(as, r, page)
+// faultFile maps page of file-backed region r.
+func (as *AddressSpace) faultFile(r VMA, page uint64) FaultResult {
+	src, valid, ok := Backing(as, r, page)
 	if !ok {
 		as.stats.OOM++
 		return FaultOOM
 	}
-	if e := as.PT.Map(page, pa, AttrFor(r.Prot&^ProtWrite, as.kernel)); e != OK {
+	pa, attr := src, AttrFor(r.Prot&^ProtWrite, as.kernel)
+	if r.Flags&RegionShared == 0 {
+		var e Errno
+		if pa, e = as.PT.phys().Alloc(); e != OK {
+			as.stats.OOM++
+			return FaultOOM
+		}
+		valid = min(valid, PageSize)
+		dst, from := as.PT.phys().win.page(pa), as.PT.phys().win.page(src)
+		if dst == nil || valid > 0 && from == nil {
+			as.PT.phys().Free(pa)
+			as.stats.MapErrors++
+			return FaultSegvMapErr
+		}
+		if valid > 0 {
+			copy(dst[:valid], from[:valid])
+		}
+		clear(dst[valid:])
+		attr = AttrFor(r.Prot, as.kernel) | AttrSWOwned
+	}
+	if e := as.PT.Map(page, pa, attr); e != OK {
+		if attr&AttrSWOwned != 0 {
+			as.PT.phys().Free(pa)
+		}
 		if e == ErrNoMemory {
 			as.stats.OOM++
 			return FaultOOM
@@ -290,7 +328,11 @@ func (as *AddressSpace) faultShared(r VMA, page uint64) FaultResult {
 		as.stats.MapErrors++
 		return FaultSegvMapErr
 	}
-	as.stats.SharedFills++
+	if attr&AttrSWOwned != 0 {
+		as.stats.FileCopies++
+	} else {
+		as.stats.SharedFills++
+	}
 	return FaultMapped
 }
 

@@ -75,8 +75,77 @@ func (d directTarget) Step(fn func(as *mm.AddressSpace) mm.Errno) error {
 	return nil
 }
 
-func (d directTarget) Share(va, size uint64, prot mm.Prot, off uint64) (bool, error) {
+func (d directTarget) MapFile(va, size, filesz uint64, prot mm.Prot, off uint64, private bool) (bool, error) {
 	return false, nil
+}
+
+// cacheTarget is a Target with a page cache, as the kernel's: MapFile
+// makes file-backed regions (mm.RegionShared/RegionPrivate) whose pages
+// come from a copy of the file in pages of the space's allocator, made
+// on first use (mm.Backing is set for the test).
+type cacheTarget struct {
+	directTarget
+	phys  *mm.PhysMem
+	file  []byte
+	pages map[uint64]uint64 // file page -> physical page
+	maps  []cacheMap
+	reads int // file pages copied into the cache
+}
+
+type cacheMap struct {
+	delta   int64
+	limit   uint64
+	private bool
+}
+
+// withCache returns a cacheTarget loading file into a fresh address space
+// over size bytes.
+func withCache(t *testing.T, size uint64, file []byte) (*cacheTarget, *mm.AddressSpace) {
+	t.Helper()
+	phys := newPhys(t, size)
+	as := new(mm.AddressSpace)
+	require.Equal(t, mm.OK, as.Init(phys, mm.UserLow, mm.UserHigh, false))
+	t.Cleanup(as.Destroy)
+	c := &cacheTarget{directTarget: directTarget{as}, phys: phys, file: file, pages: map[uint64]uint64{}}
+	saved := mm.Backing
+	t.Cleanup(func() { mm.Backing = saved })
+	mm.Backing = c.backing
+	return c, as
+}
+
+func (c *cacheTarget) MapFile(va, size, filesz uint64, prot mm.Prot, off uint64, private bool) (bool, error) {
+	if va%PageSize != off%PageSize || !private && prot&mm.ProtWrite != 0 {
+		return false, nil
+	}
+	flag := uint8(mm.RegionShared)
+	if private {
+		flag = mm.RegionPrivate
+	}
+	c.maps = append(c.maps, cacheMap{delta: int64(off/PageSize) - int64(va/PageSize), limit: va + filesz, private: private})
+	lo, hi := pageDown(va), pageUp(va+size)
+	if e := c.as.VMAs.Set(lo, hi-lo, prot, flag|uint8(len(c.maps))); e != mm.OK {
+		return false, e
+	}
+	return true, nil
+}
+
+func (c *cacheTarget) backing(as *mm.AddressSpace, r mm.VMA, va uint64) (uint64, uint64, bool) {
+	m := c.maps[int(r.Flags&mm.RegionKeyMask)-1]
+	if va >= m.limit {
+		return 0, 0, m.private
+	}
+	idx := uint64(int64(va/PageSize) + m.delta)
+	pa, ok := c.pages[idx]
+	if !ok {
+		var e mm.Errno
+		if pa, e = c.phys.AllocZeroed(); e != mm.OK {
+			return 0, 0, false
+		}
+		copy(unsafe.Slice((*byte)(c.phys.Window().Ptr(pa, PageSize)), PageSize), c.file[min(idx*PageSize, uint64(len(c.file))):])
+		c.pages[idx] = pa
+		c.reads++
+	}
+	return pa, min(m.limit-va, PageSize), true
 }
 
 // direct returns the target for as.

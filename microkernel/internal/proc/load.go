@@ -25,10 +25,12 @@ type Target interface {
 	// kernel it takes the kernel lock (rt.WithSpace); fn must not
 	// allocate or block.
 	Step(fn func(as *mm.AddressSpace) mm.Errno) error
-	// Share makes [va, va+size) a read-only region backed by the page
-	// cache's copy of the program file, file offset off at va; false
-	// means the segment must be copied instead.
-	Share(va, size uint64, prot mm.Prot, off uint64) (bool, error)
+	// MapFile makes [va, va+size) a region backed by the page cache's
+	// copy of the program file, file offset off at va, filesz bytes of
+	// it (the rest reads zero): shared and read-only, or with private a
+	// copy of each page on first touch. False means the segment must be
+	// copied instead.
+	MapFile(va, size, filesz uint64, prot mm.Prot, off uint64, private bool) (bool, error)
 }
 
 // Source reads the program file: len(dst) bytes at offset off.
@@ -38,9 +40,11 @@ type Source func(off uint64, dst []byte) error
 // initial stack built from args, and returns the entry point and the
 // initial stack pointer. Read-only segments whose bytes all come from the
 // file (text, read-only data) are shared from the page cache when t can;
-// the others are regions with the segments' protection, filled from src
-// chunk by chunk through mm.AddressSpace.Load (the part past Filesz reads
-// as zero by demand-zero paging). The address space must be fresh. The
+// the others are regions with the segments' protection whose file part is
+// a private mapping of the cache (copied page by page as the process
+// touches it) or, when t cannot map it, filled from src chunk by chunk
+// through mm.AddressSpace.Load (the part past Filesz reads as zero by
+// demand-zero paging). The address space must be fresh. The
 // caller does the I-cache maintenance before the program runs.
 func Load(t Target, img *Image, src Source, args StackArgs) (entry, sp uint64, err error) {
 	aux := [][2]uint64{
@@ -62,7 +66,7 @@ func Load(t Target, img *Image, src Source, args StackArgs) (entry, sp uint64, e
 	buf := make([]byte, loadChunk)
 	for _, s := range img.Segments {
 		if s.Prot&2 == 0 && s.Filesz == s.Memsz && s.Prot != 0 {
-			shared, err := t.Share(s.Vaddr, s.Memsz, mm.Prot(s.Prot), s.Off)
+			shared, err := t.MapFile(s.Vaddr, s.Memsz, s.Filesz, mm.Prot(s.Prot), s.Off, false)
 			if err != nil {
 				return 0, 0, fmt.Errorf("share segment at %#x: %w", s.Vaddr, err)
 			}
@@ -77,7 +81,16 @@ func Load(t Target, img *Image, src Source, args StackArgs) (entry, sp uint64, e
 		}); err != nil {
 			return 0, 0, err
 		}
-		if s.Prot == 0 {
+		if s.Prot == 0 || s.Filesz == 0 {
+			continue
+		}
+		// The file's part, over the zero-filled region: private copies
+		// of the cache's pages, made as the process touches them.
+		mapped, err := t.MapFile(s.Vaddr, s.Filesz, s.Filesz, mm.Prot(s.Prot), s.Off, true)
+		if err != nil {
+			return 0, 0, fmt.Errorf("map segment at %#x: %w", s.Vaddr, err)
+		}
+		if mapped {
 			continue
 		}
 		for off := uint64(0); off < s.Filesz; off += loadChunk {

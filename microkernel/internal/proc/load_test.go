@@ -27,11 +27,41 @@ func cString(t *testing.T, as *mm.AddressSpace, va uint64) string {
 
 func TestLoadHello(t *testing.T) {
 	file := helloELF(t)
+	t.Run("copied", func(t *testing.T) { testLoadHello(t, file, direct(userSpace(t, 16<<20))) })
+	t.Run("page-cache", func(t *testing.T) {
+		c, as := withCache(t, 16<<20, file)
+		testLoadHello(t, file, c)
+		require.Len(t, c.maps, 3, "text and read-only data shared, data private")
+		// Text is shared: mapped as the cache's page itself, not owned.
+		img, err := ParseELF(file)
+		require.NoError(t, err)
+		pa, attr, ok := as.PT.Lookup(img.Entry)
+		require.True(t, ok)
+		require.Zero(t, attr&mm.AttrSWOwned)
+		require.Equal(t, c.pages[(img.Entry-img.Segments[0].Vaddr+img.Segments[0].Off)/PageSize], pa&^(PageSize-1))
+		// Data is the process's own copy: writable, and the cache's page
+		// stays as the file has it.
+		for _, s := range img.Segments {
+			if s.Prot&2 == 0 || s.Filesz == 0 {
+				continue
+			}
+			_, e := as.CopyOut(s.Vaddr, []byte{0xAA})
+			require.Equal(t, mm.OK, e)
+			cached := c.pages[s.Off/PageSize]
+			require.Equal(t, file[s.Off], *(*byte)(c.phys.Window().Ptr(cached+s.Off%PageSize, 1)))
+			require.Positive(t, as.Stats().FileCopies)
+		}
+	})
+}
+
+// testLoadHello loads hello through target t and checks the result.
+func testLoadHello(t *testing.T, file []byte, tg Target) {
 	img, err := ParseELF(file)
 	require.NoError(t, err)
-	as := userSpace(t, 16<<20)
+	var as *mm.AddressSpace
+	require.NoError(t, tg.Step(func(a *mm.AddressSpace) mm.Errno { as = a; return mm.OK }))
 	rnd := [16]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
-	entry, sp, err := Load(direct(as), img, fileSource(file), StackArgs{Argv: []string{"hello"}, Envp: []string{"HOME=/"}, Random: rnd})
+	entry, sp, err := Load(tg, img, fileSource(file), StackArgs{Argv: []string{"hello"}, Envp: []string{"HOME=/"}, Random: rnd})
 	require.NoError(t, err)
 	assert.Equal(t, img.Entry, entry)
 	assert.Zero(t, sp%16)

@@ -66,11 +66,24 @@ const (
 	eLOOP        = 40
 )
 
+// ServiceWorkers is how many calls are served at once: a slow one (an
+// execve loading a large program) leaves the others to the rest. Workers
+// live for good, so their stacks, grown once, serve every later call (a
+// goroutine per call paid a stack growth, ~30k instructions, each time).
+const ServiceWorkers = 4
+
 // Serve completes system-call services forever. Run it in a goroutine.
 func (f *FS) Serve() {
+	for range ServiceWorkers - 1 {
+		go f.serveCalls()
+	}
+	f.serveCalls()
+}
+
+// serveCalls is one service worker.
+func (f *FS) serveCalls() {
 	for {
-		c := rt.NextServiceCall()
-		go f.handle(c)
+		f.handle(rt.NextServiceCall())
 	}
 }
 

@@ -73,8 +73,9 @@ func (t kernelTarget) Step(fn func(as *mm.AddressSpace) mm.Errno) error {
 	return rt.WithSpace(t.pid, fn)
 }
 
-func (t kernelTarget) Share(va, size uint64, prot mm.Prot, off uint64) (bool, error) {
-	return rt.MapFile(t.pid, va, size, prot, t.file.DataOff, t.file.Size, off)
+func (t kernelTarget) MapFile(va, size, filesz uint64, prot mm.Prot, off uint64, private bool) (bool, error) {
+	return rt.MapFile(t.pid, rt.FileMapping{VA: va, Size: size, Prot: prot, DataOff: t.file.DataOff,
+		FileSize: t.file.Size, Off: off, Filesz: filesz, Private: private})
 }
 
 // stackArgs returns the initial stack contents for argv and env.

@@ -22,3 +22,5 @@ func restoreIRQ(daif uint64) {}
 func SyncICache() {}
 
 func preemptPending() bool { return false }
+
+func touchStack() { touchStackGo() }

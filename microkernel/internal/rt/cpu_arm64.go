@@ -21,3 +21,7 @@ func SyncICache()
 // goroutine to yield at its next function prologue (cooperative
 // preemption).
 func preemptPending() bool
+
+// touchStack makes touchStackBytes of stack below the caller present
+// (lock.go).
+func touchStack()

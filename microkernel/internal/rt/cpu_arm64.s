@@ -59,3 +59,16 @@ TEXT ·preemptPending(SB),NOSPLIT,$0-1
 	CSET	EQ, R0
 	MOVB	R0, ret+0(FP)
 	RET
+
+// func touchStack()
+// A 16 KiB frame (touchStackBytes): the prologue the assembler adds grows
+// the goroutine's stack as a Go function with that frame would; then one
+// load in each 4 KiB of the frame faults in any page not present yet (a
+// read of the kernel heap maps a zeroed page for good). Clobbers: R0.
+TEXT ·touchStack(SB),$16384-0
+	MOVD	8(RSP), R0
+	MOVD	4096(RSP), R0
+	MOVD	8192(RSP), R0
+	MOVD	12288(RSP), R0
+	MOVD	16384(RSP), R0
+	RET

@@ -115,7 +115,7 @@ func earlyInit() {
 		asidLimit = uint32(n) // tests force ASID rollovers with a small space
 	}
 	debugAllowed = bootArgValue(bootInfo.Bootargs, "armos.debug") != nil
-	mm.Backing = sharedPage // the page cache backs programs' read-only segments
+	mm.Backing = filePage // the page cache backs programs' segments
 	initProcs(asidLimit)
 	initFiles()
 	initThreads()

@@ -71,13 +71,20 @@ func Locked(fn func()) {
 	restoreIRQ(d)
 }
 
-// touchStack grows the goroutine's stack to hold 16 KiB more and touches
-// it, so that code inside Locked neither calls morestack (which may
-// allocate) nor takes a demand-zero fault on a fresh stack page.
+// touchStackBytes is the stack a locked section may use: touchStack
+// grows the goroutine's stack to hold that much more below the caller and
+// touches each page of it, so that code inside Locked neither calls
+// morestack (which may allocate) nor takes a demand-zero fault on a fresh
+// stack page. It is assembly on arm64 (a 16 KiB frame whose prologue
+// grows the stack, then one load per page: a Go array would be zeroed,
+// 16 KiB of stores on every Locked); touchStackGo elsewhere.
+const touchStackBytes = 16 << 10
+
+// touchStackGo is touchStack in Go.
 //
 //go:noinline
-func touchStack() {
-	var b [16 << 10]byte
+func touchStackGo() {
+	var b [touchStackBytes]byte
 	for i := 0; i < len(b); i += pageSize {
 		b[i] = 1
 	}

@@ -15,6 +15,11 @@ import (
 // a second process of the same program costs no text pages at all, and
 // runs code QEMU has already translated.
 //
+// A program's initialized data is a private file-backed region: each
+// page the process touches is copied from the cache into a page of its
+// own on first touch (mm.RegionPrivate), so no process reads its data from
+// the image, and pages it never touches cost nothing.
+//
 // Cached pages belong to the kernel, not to any process: they are never
 // freed with a process, and the census counts them apart. The cache keeps
 // at most cacheLimitPages pages; past that, programs are loaded by copying
@@ -125,43 +130,73 @@ func cachePage(slot int, idx uint64) (uint64, bool) {
 	return pa, true
 }
 
-// fileMap says which cached file backs a shared region of a process and
-// how its pages line up: file page = va/pageSize + delta.
+// fileMap says which cached file backs a file-backed region of a process
+// and how its pages line up: file page = va/pageSize + delta; bytes at or
+// past va limit are not the file's (a private copy zeroes them).
 type fileMap struct {
 	slot  int16
 	delta int64
+	limit uint64
 }
 
-// maxFileMaps bounds the shared regions of one process (a program has two:
-// text and read-only data).
+// maxFileMaps bounds the file-backed regions of one process (a Go program
+// has three: text, read-only data, initialized data).
 const maxFileMaps = 8
 
-// sharedPage is mm.Backing: the cached page for page va of shared region
-// r of address space as (the first field of its process).
+// filePage is mm.Backing: the cached page for page va of file-backed
+// region r of address space as (the first field of its process), and the
+// bytes of it the mapping takes.
 //
 //go:nosplit
-func sharedPage(as *mm.AddressSpace, r mm.VMA, va uint64) (uint64, bool) {
+func filePage(as *mm.AddressSpace, r mm.VMA, va uint64) (uint64, uint64, bool) {
 	p := (*process)(unsafe.Pointer(as))
-	k := int(r.Flags &^ mm.RegionShared)
+	k := int(r.Flags & mm.RegionKeyMask)
 	if k < 1 || k > maxFileMaps || p.fileMaps[k-1].slot < 0 {
-		return 0, false
+		return 0, 0, false
 	}
 	m := p.fileMaps[k-1]
 	idx := int64(va/pageSize) + m.delta
-	if idx < 0 {
-		return 0, false
+	if va >= m.limit {
+		// Past the file's bytes: a private page starts zeroed.
+		return 0, 0, r.Flags&mm.RegionPrivate != 0
 	}
-	return cachePage(int(m.slot), uint64(idx))
+	if idx < 0 {
+		return 0, 0, false
+	}
+	pa, ok := cachePage(int(m.slot), uint64(idx))
+	return pa, min(m.limit-va, pageSize), ok
 }
 
-// MapFile makes [va, va+size) of the address space process pid owns a
-// shared read-only region backed by the cached image file at dataOff
-// (fileSize bytes), file offset fileOff at va (congruent modulo the page
-// size). It reports false when the cache cannot take the file (the loader
-// then copies the segment).
-func MapFile(pid int32, va, size uint64, prot mm.Prot, dataOff, fileSize, fileOff uint64) (bool, error) {
-	if prot&mm.ProtWrite != 0 || va%pageSize != fileOff%pageSize {
+// FileMapping describes a region of a process backed by an image file
+// through the page cache (MapFile).
+type FileMapping struct {
+	VA, Size uint64  // the region (whole pages around it)
+	Prot     mm.Prot // its protection
+	// DataOff and FileSize place the image file; Off is the file offset
+	// at VA (congruent to VA modulo the page size); Filesz the bytes from
+	// the file at VA (the rest of the region reads zero).
+	DataOff, FileSize, Off, Filesz uint64
+	// Private: each page the process touches is its own copy (writable
+	// data); otherwise the region is read-only and shares the cache's
+	// pages (text, read-only data; Filesz must cover it).
+	Private bool
+}
+
+// MapFile makes m's region of the address space process pid owns a
+// file-backed region. It reports false when it cannot (the cache is full
+// or m is not a mapping it takes): the loader then copies the segment.
+func MapFile(pid int32, m FileMapping) (bool, error) {
+	lo := m.VA &^ (pageSize - 1)
+	hi := (m.VA + m.Size + pageSize - 1) &^ (pageSize - 1)
+	if m.VA%pageSize != m.Off%pageSize || m.Size == 0 || hi <= lo || m.Filesz > m.Size || m.Off+m.Filesz > m.FileSize {
 		return false, nil
+	}
+	flag := uint8(mm.RegionPrivate)
+	if !m.Private {
+		if m.Prot&mm.ProtWrite != 0 || m.Filesz != m.Size {
+			return false, nil
+		}
+		flag = mm.RegionShared
 	}
 	ok := false
 	err := withProcess(pid, func(p int) error {
@@ -176,16 +211,14 @@ func MapFile(pid int32, va, size uint64, prot mm.Prot, dataOff, fileSize, fileOf
 				break
 			}
 		}
-		slot := cacheSlot(dataOff, fileSize)
+		slot := cacheSlot(m.DataOff, m.FileSize)
 		if k < 0 || slot < 0 {
 			return nil
 		}
-		lo := va &^ (pageSize - 1)
-		hi := (va + size + pageSize - 1) &^ (pageSize - 1)
-		if e := pp.as.VMAs.Set(lo, hi-lo, prot, uint8(mm.RegionShared|k+1)); e != mm.OK {
+		if e := pp.as.VMAs.Set(lo, hi-lo, m.Prot, flag|uint8(k+1)); e != mm.OK {
 			return e
 		}
-		pp.fileMaps[k] = fileMap{slot: int16(slot), delta: int64(fileOff/pageSize) - int64(va/pageSize)}
+		pp.fileMaps[k] = fileMap{slot: int16(slot), delta: int64(m.Off/pageSize) - int64(m.VA/pageSize), limit: m.VA + m.Filesz}
 		ok = true
 		return nil
 	})

@@ -47,7 +47,7 @@ func resetKernel(t testing.TB, pages int) {
 	svcHead, svcTail = 0, 0
 	lastWriter, lastEndedLine = -1, true
 	reported = [len(reported)]uint64{}
-	mm.Backing = sharedPage
+	mm.Backing = filePage
 	cache = [maxCachedFiles]cachedFile{}
 	cachePages = 0
 	initProcs(256)
