@@ -324,6 +324,59 @@ func (t *PageTable) Lookup(va uint64) (uint64, Attr, bool) {
 	return 0, 0, false
 }
 
+// Replace points the valid page descriptor at va to pa with attr, break
+// before make: the old descriptor is cleared, inv runs (the caller's TLB
+// invalidation of va: no walker may still hold the old translation), then
+// the new one is written. Owned counts follow attr's AttrSWOwned; the old
+// page is the caller's to free. It fails with ErrNotMapped unless va is a
+// level 3 page mapping.
+//
+//go:nosplit
+func (t *PageTable) Replace(va, pa uint64, attr Attr, inv func()) Errno {
+	if va&pageMask != 0 || pa&pageMask != 0 {
+		return ErrAlign
+	}
+	if va >= VALimit || t.phys() == nil {
+		return ErrRange
+	}
+	if attr&^attrAllowed != 0 {
+		return ErrBadAttr
+	}
+	cur := t.root
+	for l := 0; l < 3; l++ {
+		tb := t.tbl(cur)
+		if tb == nil {
+			return ErrRange
+		}
+		d := tb[indexAt(va, l)]
+		if d&DescValid == 0 || d&descType == DescValid || d&tableBorrowed != 0 {
+			return ErrNotMapped
+		}
+		cur = d & AddrMask
+	}
+	tb := t.tbl(cur)
+	if tb == nil {
+		return ErrRange
+	}
+	i := indexAt(va, 3)
+	d := tb[i]
+	if d&DescValid == 0 || d&DescPage == 0 {
+		return ErrNotMapped
+	}
+	tb[i] = 0
+	if inv != nil {
+		inv()
+	}
+	tb[i] = pa | uint64(attr) | DescValid | DescPage
+	if Attr(d)&AttrSWOwned != 0 {
+		t.stats.Owned--
+	}
+	if attr&AttrSWOwned != 0 {
+		t.stats.Owned++
+	}
+	return OK
+}
+
 // Unmap removes the page mapping at va and returns the physical page it
 // mapped (the caller frees it if it owns it). Tables left empty are freed
 // at once, so use it only on a table no TLB holds; live tables go through

@@ -28,6 +28,8 @@ type SpaceStats struct {
 	ZeroFills   uint64 // pages mapped by Fault
 	SharedFills uint64 // shared pages (RegionShared) mapped by Fault
 	FileCopies  uint64 // private copies of file pages (RegionPrivate) made by Fault
+	ZeroMaps    uint64 // read faults that mapped the zero page
+	ZeroCopies  uint64 // writes that replaced the zero page with a page of the space's own
 	Spurious    uint64 // faults on pages already mapped with the access allowed
 	SegvMap     uint64 // faults outside every region
 	SegvAcc     uint64 // faults the region's protection forbids
@@ -66,7 +68,32 @@ const (
 	AccessRead Access = iota
 	AccessWrite
 	AccessExec
+	// accessFill is the loader's write into a page the process may only
+	// read or execute (Load): permitted like a read, but it needs a page
+	// of the space's own, never the zero page.
+	accessFill
 )
+
+// The zero page. A read fault of anonymous user memory maps ZeroPage, one
+// page of zeros shared by every process, read-only and not owned, instead
+// of allocating: memory a program only reads (untouched heap metadata,
+// fresh stacks scanned by the collector) costs nothing, as on Linux. The
+// first write to such a page is a permission fault that replaces it with
+// a zeroed page of the space's own (copy on write of the zero page), break
+// before make with InvalidatePage between the two descriptors.
+var (
+	// ZeroPage is the zero page's physical address; 0 disables it (every
+	// fault allocates). Set once, before any user space exists.
+	ZeroPage uint64
+	// InvalidatePage drops the TLB entries of page va of user space as
+	// (by its ASID). It must be set with ZeroPage.
+	InvalidatePage func(as *AddressSpace, va uint64)
+)
+
+// isZero reports whether the page at pa (an address in it) is the zero page.
+//
+//go:nosplit
+func isZero(pa uint64) bool { return ZeroPage != 0 && pa&^pageMask == ZeroPage }
 
 // Init prepares an empty address space whose regions live in [lo, hi).
 // A kernel address space maps its pages global and EL1-only (the kernel's
@@ -228,7 +255,9 @@ func (as *AddressSpace) Fault(va uint64, acc Access) FaultResult {
 		return FaultSegvAccErr
 	}
 	page := va &^ pageMask
-	if _, attr, mapped := as.PT.Lookup(page); mapped {
+	pa, attr, mapped := as.PT.Lookup(page)
+	zero := mapped && isZero(pa)
+	if mapped && !(zero && (acc == AccessWrite || acc == accessFill)) {
 		if attrAllows(attr, acc, as.kernel) {
 			as.stats.Spurious++
 			return FaultSpurious
@@ -241,8 +270,22 @@ func (as *AddressSpace) Fault(va uint64, acc Access) FaultResult {
 		as.stats.LimitHits++
 		return FaultLimit
 	}
+	if zero {
+		return as.copyZero(r, page)
+	}
 	if r.Flags&(RegionShared|RegionPrivate) != 0 && Backing != nil {
 		return as.faultFile(r, page)
+	}
+	if acc == AccessRead && ZeroPage != 0 && !as.kernel {
+		zprot := r.Prot &^ ProtWrite
+		if zprot == ProtNone {
+			zprot = ProtRead // write-only memory is readable on arm64
+		}
+		if e := as.PT.Map(page, ZeroPage, AttrFor(zprot, false)); e == OK {
+			as.stats.ZeroMaps++
+			return FaultMapped
+		}
+		// No table for it: allocate below, whose failure is the answer.
 	}
 	pa, e := as.PT.phys().AllocZeroed()
 	if e != OK {
@@ -261,6 +304,30 @@ func (as *AddressSpace) Fault(va uint64, acc Access) FaultResult {
 		return FaultSegvMapErr
 	}
 	as.stats.ZeroFills++
+	return FaultMapped
+}
+
+// copyZero gives page (mapped to the zero page) a zeroed page of the
+// space's own with the region's protection: the first write to memory
+// that was only read so far.
+func (as *AddressSpace) copyZero(r VMA, page uint64) FaultResult {
+	pa, e := as.PT.phys().AllocZeroed()
+	if e != OK {
+		as.stats.OOM++
+		return FaultOOM
+	}
+	inv := func() {
+		if InvalidatePage != nil {
+			InvalidatePage(as, page)
+		}
+	}
+	if e := as.PT.Replace(page, pa, AttrFor(r.Prot, as.kernel)|AttrSWOwned, inv); e != OK {
+		as.PT.phys().Free(pa)
+		as.stats.MapErrors++
+		return FaultSegvMapErr
+	}
+	as.stats.ZeroFills++
+	as.stats.ZeroCopies++
 	return FaultMapped
 }
 

@@ -161,6 +161,9 @@ func (t *PageTable) ProtectSome(va, size uint64, attr Attr, budget int) (uint64,
 			}
 			if l == 3 {
 				nd := d&(AddrMask|descType) | uint64(attr&^AttrSWOwned) | d&uint64(AttrSWOwned)
+				if isZero(d & AddrMask) {
+					nd |= uint64(AttrAPRO) // the zero page is never writable
+				}
 				if nd != d {
 					tb[i] = nd
 					changed++

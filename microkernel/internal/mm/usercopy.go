@@ -16,7 +16,7 @@ import "unsafe"
 //go:nosplit
 func (as *AddressSpace) userPA(va uint64, acc Access) (uint64, uint64, Errno) {
 	pa, attr, ok := as.PT.Lookup(va)
-	if !ok {
+	if !ok || acc != AccessRead && acc != AccessExec && isZero(pa) {
 		switch as.Fault(va, acc) {
 		case FaultMapped, FaultSpurious:
 		case FaultSegvMapErr:
@@ -109,12 +109,12 @@ func (as *AddressSpace) CopyOut(va uint64, src []byte) (int, Errno) {
 //
 //go:nosplit
 func (as *AddressSpace) Load(va uint64, src []byte) (int, Errno) {
-	return as.write(va, src, AccessRead)
+	return as.write(va, src, accessFill)
 }
 
 // write copies src into the process's memory at va, page by page, mapping
 // each page as a fault with access acc would: AccessWrite honours the
-// process's protections (CopyOut), AccessRead lets the kernel fill pages the
+// process's protections (CopyOut), accessFill lets the kernel fill pages the
 // process may only read or execute (Load).
 //
 //go:nosplit

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"path"
 	"strings"
+	"sync"
 
 	"armos/microkernel/internal/bootimg"
 )
@@ -16,6 +17,13 @@ import (
 type FS struct {
 	ix   *bootimg.Index
 	read bootimg.ReadFunc
+
+	// images caches the parsed ELF headers of the programs run so far,
+	// by the file's offset in the image (the image never changes): a
+	// program started again is neither read nor parsed again. It holds
+	// at most one entry per file of the image.
+	imagesMu sync.Mutex
+	images   map[uint64]*Image
 }
 
 // NewFS indexes an image of size bytes read through read.

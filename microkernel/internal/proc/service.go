@@ -442,15 +442,22 @@ func readStrings(c rt.ServiceCall, va uint64, total *int) ([]string, uint64) {
 		return nil, 0
 	}
 	var out []string
-	var ptr [8]byte
+	var ptrs [64 * 8]byte // pointers read at once, never past a page's end
+	have := 0             // pointers in ptrs, from index base
+	base := 0
 	for i := 0; ; i++ {
 		if i >= maxArgs {
 			return nil, rt.Errno(eE2BIG)
 		}
-		if rt.ReadProcess(c.Pid, va+uint64(8*i), ptr[:]) != nil {
-			return nil, rt.Errno(eFAULT)
+		if i-base >= have {
+			at := va + uint64(8*i)
+			n := min(len(ptrs), 8*max(1, int(4096-at%4096)/8))
+			if rt.ReadProcess(c.Pid, at, ptrs[:n]) != nil {
+				return nil, rt.Errno(eFAULT)
+			}
+			base, have = i, n/8
 		}
-		p := binary.LittleEndian.Uint64(ptr[:])
+		p := binary.LittleEndian.Uint64(ptrs[8*(i-base):])
 		if p == 0 {
 			return out, 0
 		}

@@ -46,14 +46,26 @@ func (f *FS) image(p string) (program, error) {
 	if e.Size > MaxExecutable {
 		return program{}, fmt.Errorf("%s: %d bytes, more than the %d allowed", p, e.Size, MaxExecutable)
 	}
+	f.imagesMu.Lock()
+	img := f.images[e.DataOff]
+	f.imagesMu.Unlock()
+	if img != nil {
+		return program{entry: e, img: img}, nil
+	}
 	hdr := make([]byte, min(e.Size, HeaderBytes))
 	if err := f.read(e.DataOff, hdr); err != nil {
 		return program{}, fmt.Errorf("%s: reading the boot image: %w", p, err)
 	}
-	img, err := ParseELFHeaders(hdr, e.Size)
+	img, err = ParseELFHeaders(hdr, e.Size)
 	if err != nil {
 		return program{}, fmt.Errorf("%s: %w", p, err)
 	}
+	f.imagesMu.Lock()
+	if f.images == nil {
+		f.images = map[uint64]*Image{}
+	}
+	f.images[e.DataOff] = img
+	f.imagesMu.Unlock()
 	return program{entry: e, img: img}, nil
 }
 

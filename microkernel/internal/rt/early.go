@@ -115,7 +115,7 @@ func earlyInit() {
 		asidLimit = uint32(n) // tests force ASID rollovers with a small space
 	}
 	debugAllowed = bootArgValue(bootInfo.Bootargs, "armos.debug") != nil
-	mm.Backing = filePage // the page cache backs programs' segments
+	straceInit(bootArgValue(bootInfo.Bootargs, "armos.strace"))
 	initProcs(asidLimit)
 	initFiles()
 	initThreads()
@@ -125,7 +125,7 @@ func earlyInit() {
 		panEnabled = true
 		pstateKernel |= pstatePAN
 	}
-	if !initUserPages() {
+	if !initUserPages() || !initPageSharing() {
 		puts(FailMarker)
 		puts(" out of memory at boot\n")
 		powerOff()

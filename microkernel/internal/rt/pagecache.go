@@ -225,6 +225,29 @@ func MapFile(pid int32, m FileMapping) (bool, error) {
 	return ok, err
 }
 
+// initPageSharing sets up what address spaces share: the page cache
+// behind programs' segments and the zero page behind memory only read so
+// far (mm.ZeroPage). It reports false when there is no page for the zero
+// page.
+func initPageSharing() bool {
+	mm.Backing = filePage
+	pa, va := allocPages(1)
+	if va == 0 {
+		return false
+	}
+	mm.ZeroPage = pa
+	mm.InvalidatePage = invalidateSpacePage
+	return true
+}
+
+// invalidateSpacePage is mm.InvalidatePage: as is the first field of its
+// process.
+//
+//go:nosplit
+func invalidateSpacePage(as *mm.AddressSpace, va uint64) {
+	invalidate(int((*process)(unsafe.Pointer(as)).slot), va, pageSize)
+}
+
 // CachePages returns the pages the page cache holds.
 func CachePages() uint64 {
 	var n uint64

@@ -70,6 +70,8 @@ type process struct {
 	reapAt        uint64 // next address the reaper unmaps from
 	pages         uint32 // pages holding this struct
 	atLineStart   bool   // console output: next byte starts a line
+	traced        bool   // its system calls are printed (strace.go)
+	straceAt      uint64 // counter at its last traced call
 	warnedThreads bool   // the thread limit was reported
 	keepCaps      bool   // prctl(PR_SET_KEEPCAPS): there are no capabilities, the flag is kept
 
@@ -203,6 +205,7 @@ func newProcess(parent int, name string) (int, int, int) {
 	p.state = psLive
 	p.atLineStart = true
 	p.spawned = now()
+	p.straceAt = p.spawned
 	for i := range p.fds {
 		p.fds[i] = fdEntry{obj: -1}
 	}
@@ -231,6 +234,7 @@ func setName(p *process, name string) {
 	for i := 0; i < len(name) && i < len(p.name)-1; i++ {
 		p.name[i] = name[i]
 	}
+	p.traced = traced(int(p.slot))
 }
 
 // dropProcess frees the struct of process slot (its address space and

@@ -137,6 +137,7 @@ func vforkCall(tf *Frame, flags, stack uint64) uint64 {
 	}
 	cp := pr(c)
 	cp.name = pr(p).name
+	cp.traced, cp.straceAt = pr(p).traced, now()
 	cp.asOwner = pr(p).asOwner
 	copyFiles(c, p)
 	cp.sigact = pr(p).sigact

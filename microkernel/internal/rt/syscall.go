@@ -267,6 +267,11 @@ func syscall(tf *Frame) {
 	stats.Syscalls++
 	p := curProc()
 	pr(p).syscalls++
+	var args [6]uint64
+	trace := pr(p).traced
+	if trace {
+		copy(args[:], tf.X[:6])
+	}
 	if nr < maxSyscall {
 		e := &syscalls[nr]
 		if e.fn != nil {
@@ -276,15 +281,32 @@ func syscall(tf *Frame) {
 				// the argument registers: the thread makes the call again
 				// (interrupts are taken in between).
 				tf.PC -= 4
+				if trace {
+					straceLine(p, nr, &args, 0, "restart")
+				}
 				return
 			}
-			if cur != idle && th(cur).state == tsRunning {
+			running := cur != idle && th(cur).state == tsRunning
+			if running {
 				tf.X[0] = r
+			}
+			if trace {
+				switch {
+				case running:
+					straceLine(p, nr, &args, r, "")
+				case nr == sysExit || nr == sysExitGroup || pr(p).state != psLive:
+					straceLine(p, nr, &args, 0, "ended")
+				default:
+					straceLine(p, nr, &args, 0, "blocked")
+				}
 			}
 			return
 		}
 		if e.service {
 			if p != 0 {
+				if trace {
+					straceLine(p, nr, &args, 0, "service")
+				}
 				deferToService(tf)
 				return
 			}

@@ -47,7 +47,6 @@ func resetKernel(t testing.TB, pages int) {
 	svcHead, svcTail = 0, 0
 	lastWriter, lastEndedLine = -1, true
 	reported = [len(reported)]uint64{}
-	mm.Backing = filePage
 	cache = [maxCachedFiles]cachedFile{}
 	cachePages = 0
 	initProcs(256)
@@ -55,6 +54,7 @@ func resetKernel(t testing.TB, pages int) {
 	initThreads()
 	sigtrampPA = 0
 	require.True(t, initUserPages())
+	require.True(t, initPageSharing())
 	// Console output goes to a fake PL011 in ordinary memory (the host
 	// stand-ins of the MMIO accessors read and write memory).
 	uart := make([]uint32, 64)

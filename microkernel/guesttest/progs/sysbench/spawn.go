@@ -184,19 +184,46 @@ func freeKiB() (int64, error) {
 	return int64(si.Freeram * unit / 1024), nil
 }
 
-// vmRSS reads a process's resident set from /proc/PID/status (Linux; on
-// a system without /proc it fails and the figure is left out).
-func vmRSS(pid int) (int64, error) {
+// procMem is what /proc/PID/status says of a process's memory, in KiB.
+type procMem struct {
+	rss  int64 // VmRSS: resident pages, shared file pages (text) included
+	anon int64 // RssAnon + VmPTE: its own anonymous pages and page tables
+}
+
+// procStatus reads a process's memory from /proc/PID/status (Linux; on a
+// system without /proc it fails and the figures are left out).
+func procStatus(pid int) (procMem, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
-		return 0, err
+		return procMem{}, err
 	}
+	var m procMem
+	seen := 0
 	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
-			return strconv.ParseInt(f[1], 10, 64)
+		f := strings.Fields(l)
+		if len(f) < 2 {
+			continue
+		}
+		v, err := strconv.ParseInt(f[1], 10, 64)
+		if err != nil {
+			continue
+		}
+		switch f[0] {
+		case "VmRSS:":
+			m.rss = v
+			seen |= 1
+		case "RssAnon:":
+			m.anon += v
+			seen |= 2
+		case "VmPTE:":
+			m.anon += v
+			seen |= 4
 		}
 	}
-	return 0, errors.New("no VmRSS")
+	if seen != 7 {
+		return procMem{}, errors.New("no VmRSS, RssAnon or VmPTE")
+	}
+	return m, nil
 }
 
 // idleChild is a started "idle" child.
@@ -245,8 +272,10 @@ func (c *idleChild) stop() error {
 // taken once free RAM has settled (settledFreeKiB). That counts
 // everything the kernel spends on them (user pages, page tables, kernel
 // stacks, process structures), the same way on every OS. Where the kernel
-// has /proc it also reports the children's VmRSS as idlemem-rss (user pages
-// only). An untimed
+// has /proc it also reports the children's VmRSS as idlemem-rss (user
+// pages, shared text included) and RssAnon + VmPTE as idlemem-anon (each
+// child's own pages and page tables: where the rest of idlemem goes is the
+// kernel's). An untimed
 // first child warms up the parent (its os/exec and pipe paths) so its own
 // growth is not counted.
 func benchIdleMem(n int) error {
@@ -284,11 +313,12 @@ func benchIdleMem(n int) error {
 	if err != nil {
 		return errors.Join(err, stopAll())
 	}
-	var rss int64
+	var mem procMem
 	rssOK := true
 	for _, c := range kids {
-		r, err := vmRSS(c.cmd.Process.Pid)
-		rss += r
+		m, err := procStatus(c.cmd.Process.Pid)
+		mem.rss += m.rss
+		mem.anon += m.anon
 		rssOK = rssOK && err == nil
 	}
 	if err := stopAll(); err != nil {
@@ -302,7 +332,8 @@ func benchIdleMem(n int) error {
 		before, with, n, after)
 	reportKiB("idlemem", n, before-with)
 	if rssOK {
-		reportKiB("idlemem-rss", n, rss)
+		reportKiB("idlemem-rss", n, mem.rss)
+		reportKiB("idlemem-anon", n, mem.anon)
 	}
 	return nil
 }
