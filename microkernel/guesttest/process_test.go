@@ -94,7 +94,7 @@ func summary(t *testing.T, out, name string) {
 // line of a process's output reaches the console prefixed with its name.
 func TestProcesses(t *testing.T) {
 	t.Parallel()
-	out := runPrograms(t, Machine{MemoryMiB: 512},
+	out := runPrograms(t, Machine{MemoryMiB: 512, Append: "armos.strace=hello"},
 		"gort", "hello", "exitcode 3", "exitcode -panic", "exitcode -segv", "spawn", "pingpong -n 200",
 		"regs -seed 1 -rounds 2000000", "regs -seed 2 -rounds 2000000")
 	summary(t, out, "gort")     // goroutines, timers, GC, faults, preemption, signals, pipes, epoll...
@@ -118,6 +118,13 @@ func TestProcesses(t *testing.T) {
 	// Every general register, x18 included, survives preemption by the
 	// other processes (two regs processes with different values spin at once).
 	require.Equal(t, 2, strings.Count(out, "regs: 1 passed, 0 failed"), out)
+
+	// armos.strace=hello traces hello's system calls, and only hello's:
+	// its write of the greeting with the bytes written, and its end.
+	require.Regexp(t, `strace: hello\[\d+\] \+\d+ write\(0x1, 0x[0-9a-f]+, 0xf\) = 0xf\n`, out)
+	require.Regexp(t, `strace: hello\[\d+\] \+\d+ exit_group\(0x0, 0x0, 0x0\) \.\.\. ended\n`, out)
+	require.Regexp(t, `strace: hello\[\d+\] \+\d+ rt_sigaction\(`, out)
+	require.NotContains(t, out, "strace: gort[")
 }
 
 // TestProcessChurn is the stress test: 1000 processes are started and end
