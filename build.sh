@@ -24,11 +24,12 @@ export CGO_ENABLED=0
 
 # Debian packages each command needs, and a command that proves each is there.
 RUN_PKGS="qemu-system-arm"
-TEST_PKGS="qemu-system-arm device-tree-compiler iproute2 iputils-ping iputils-arping socat"
+TEST_PKGS="qemu-system-arm qemu-user-static device-tree-compiler iproute2 iputils-ping iputils-arping socat"
 
 need_cmd_for_pkg() {
 	case "$1" in
 	qemu-system-arm) echo qemu-system-aarch64 ;;
+	qemu-user-static) echo qemu-aarch64-static ;;
 	device-tree-compiler) echo dtc ;;
 	iproute2) echo ip ;;
 	iputils-ping) echo ping ;;
