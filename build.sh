@@ -167,8 +167,9 @@ cmd_test() {
 
 # cmd_bench runs every Go benchmark, then the boot benchmarks: armos and a
 # Linux guest (Debian's arm64 cloud kernel, fetched with apt-get into
-# out/linuxref) in the same QEMU, alternating, in the same run. Results go to
-# out/bench.txt.
+# out/linuxref) in the same QEMU, alternating, in the same run, then the
+# process benchmarks (progs/sysbench on both, out/procbench/table.txt).
+# Results go to out/bench.txt.
 cmd_bench() {
 	ensure_go
 	ensure_pkgs $TEST_PKGS
@@ -188,6 +189,8 @@ cmd_bench() {
 			./microkernel/guesttest ./microkernel/guesttest/linuxref
 		go test -run='^$' -bench='MinMemory|EchoReady' -benchtime=1x -count=1 -timeout 30m \
 			./microkernel/guesttest ./microkernel/guesttest/linuxref
+		go test -run='^$' -bench='Processes' -benchtime=1x -count=1 -timeout 60m \
+			./microkernel/guesttest
 		go test -run='^$' -bench='UDPEchoRTT' -benchtime=2000x -count=1 -timeout 30m \
 			./microkernel/guesttest/linuxref
 	} 2>&1 | tee "$OUT/bench.txt"

@@ -10,6 +10,11 @@
 //   - pingpong: pipe ping-pong between two processes and futex ping-pong
 //     between two threads (also a benchmark).
 //   - badptr: bad pointers and wrapping lengths passed to system calls.
+//   - regs: every general register (x0-x30, x18 included) across preemption.
+//   - runlist: runs a list of test binaries (Go's standard library tests)
+//     one after another and summarizes them (TestGoStdTests).
+//   - sysbench: the process benchmarks, the same binary on armos and Linux
+//     (BenchmarkProcesses).
 //   - memhog, threadbomb, sysfuzz: hostile programs that only run in armos.
 //
 // The check programs (gort, spawn, pingpong, badptr) print one line per
