@@ -78,7 +78,7 @@ IMAGE_PROGS="apps/hello microkernel/guesttest/progs/gort microkernel/guesttest/p
 	microkernel/guesttest/progs/spawn microkernel/guesttest/progs/pingpong
 	microkernel/guesttest/progs/badptr microkernel/guesttest/progs/memhog
 	microkernel/guesttest/progs/threadbomb microkernel/guesttest/progs/sysfuzz
-	microkernel/guesttest/progs/regs
+	microkernel/guesttest/progs/regs microkernel/guesttest/progs/devtest
 	microkernel/guesttest/progs/runlist"
 
 # build_image EXTRA... builds the programs and packs them, plus EXTRA

@@ -20,6 +20,7 @@ import (
 func main() {
 	m := readMachine()  // the device tree: RAM, UART, GIC, timer, virtio slots, RTC
 	report(m)           // the boot report: version, CPU, EL, memory, devices
+	registerDevices(m)  // the virtio devices driver processes may be granted
 	args := bootArgs(m) // the kernel command line (-append)
 	fs := openImage()   // the boot image: programs to run
 	ready()             // "ready" with the time since entry and memory in use

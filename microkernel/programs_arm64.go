@@ -3,10 +3,13 @@ package main
 import (
 	"fmt"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"armos/microkernel/internal/arch"
+	"armos/microkernel/internal/fdt"
 	"armos/microkernel/internal/proc"
 	"armos/microkernel/internal/rt"
 )
@@ -14,8 +17,8 @@ import (
 // Running programs from the boot image.
 //
 // The kernel command line names programs after "--": each "--" starts a
-// command (NAME=value words to add to the environment, then the program
-// path, then its arguments); a program without a "/" is looked up in /bin. All commands start at once; the kernel reports each
+// command (NAME=value words to add to the environment, grant:KIND words
+// naming devices to grant it, then the program path, then its arguments); a program without a "/" is looked up in /bin. All commands start at once; the kernel reports each
 // one's end, then (unless "wait" was given) powers off when all have
 // ended:
 //
@@ -61,6 +64,69 @@ func splitEnv(c []string) (env, rest []string) {
 	return append(append([]string(nil), proc.DefaultEnv...), c[:i]...), c[i:]
 }
 
+// splitGrants splits a command's leading grant:KIND words off and returns
+// the devices they name: KIND is a virtio device kind (net, blk, console,
+// rng, 9p, gpu, input, vsock) — the first such device not granted by an
+// earlier word — or a slot's address (grant:0x0a003e00).
+func splitGrants(c []string) (devs []int, rest []string, err error) {
+	all := rt.Devices()
+	taken := map[int]bool{}
+	for len(c) > 0 && strings.HasPrefix(c[0], "grant:") {
+		kind := strings.TrimPrefix(c[0], "grant:")
+		d := findDevice(all, kind, taken)
+		if d < 0 {
+			return nil, nil, fmt.Errorf("%s: no such device free", c[0])
+		}
+		taken[d] = true
+		devs = append(devs, d)
+		c = c[1:]
+	}
+	return devs, c, nil
+}
+
+// virtioKinds are the virtio device IDs by name (Virtual I/O Device spec
+// 1.2, 5).
+var virtioKinds = map[string]uint32{"net": 1, "blk": 2, "console": 3, "rng": 4, "9p": 9, "gpu": 16, "input": 18, "vsock": 19}
+
+// findDevice returns the device kind names (a kind or a slot address)
+// that is not in taken and not granted already, or -1.
+func findDevice(all []rt.Device, kind string, taken map[int]bool) int {
+	addr, isAddr := uint64(0), false
+	if v, err := strconv.ParseUint(kind, 0, 64); err == nil {
+		addr, isAddr = v, true
+	}
+	id, isKind := virtioKinds[kind]
+	for i, d := range all {
+		if taken[i] || rt.DeviceOwner(i) != 0 {
+			continue
+		}
+		if isAddr && d.Base == addr || isKind && d.Kind == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// registerDevices records the populated virtio-mmio slots as devices the
+// kernel may grant to driver processes.
+func registerDevices(m *fdt.Machine) {
+	if m == nil {
+		return
+	}
+	for _, v := range m.Virtio {
+		if arch.Read32(rt.DeviceAddr(v.Base)+virtioMagic) != virtioMagicWord {
+			continue
+		}
+		id := arch.Read32(rt.DeviceAddr(v.Base) + virtioDeviceID)
+		if id == 0 {
+			continue
+		}
+		if _, err := rt.RegisterDevice(rt.Device{Base: v.Base, Size: v.Size, IRQ: v.IRQ.INTID, Kind: id}); err != nil {
+			fmt.Printf("armos: virtio slot %#x: %v\n", v.Base, err)
+		}
+	}
+}
+
 // programPath returns where a command's program lives.
 func programPath(name string) string {
 	if strings.Contains(name, "/") {
@@ -101,13 +167,19 @@ func runCommands(fs *proc.FS, cmds [][]string) int {
 	failed := 0
 	for _, c := range cmds {
 		env, c := splitEnv(c)
+		devs, c, err := splitGrants(c)
+		if err != nil {
+			fmt.Printf("armos: cannot start a command: %v\n", err)
+			failed++
+			continue
+		}
 		if len(c) == 0 {
 			fmt.Printf("armos: command with no program: %q\n", env)
 			failed++
 			continue
 		}
 		p := programPath(c[0])
-		pid, err := fs.Spawn(proc.Spec{Path: p, Argv: append([]string{p}, c[1:]...), Env: env, Limits: defaultLimits()})
+		pid, err := fs.Spawn(proc.Spec{Path: p, Argv: append([]string{p}, c[1:]...), Env: env, Limits: defaultLimits(), Devices: devs})
 		if err != nil {
 			fmt.Printf("armos: cannot start %s: %v\n", p, err)
 			failed++

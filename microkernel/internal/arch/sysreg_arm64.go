@@ -8,6 +8,12 @@ func Read32(addr uintptr) uint32
 // Write32 stores a 32-bit device register.
 func Write32(addr uintptr, v uint32)
 
+// Read8, Write8 and Read16 are the narrow accesses (virtio device
+// configuration space has 8- and 16-bit fields; Write16 is in dma_arm64.go).
+func Read8(addr uintptr) uint8
+func Write8(addr uintptr, v uint8)
+func Read16(addr uintptr) uint16
+
 // Read64 loads a 64-bit device register.
 func Read64(addr uintptr) uint64
 

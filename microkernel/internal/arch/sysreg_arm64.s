@@ -16,6 +16,30 @@ TEXT ·Write32(SB),NOSPLIT,$0-12
 	MOVW	R1, (R0)
 	RET
 
+// func Read8(addr uintptr) uint8
+// Clobbers: R0.
+TEXT ·Read8(SB),NOSPLIT,$0-9
+	MOVD	addr+0(FP), R0
+	MOVBU	(R0), R0
+	MOVB	R0, ret+8(FP)
+	RET
+
+// func Write8(addr uintptr, v uint8)
+// Clobbers: R0, R1.
+TEXT ·Write8(SB),NOSPLIT,$0-9
+	MOVD	addr+0(FP), R0
+	MOVBU	v+8(FP), R1
+	MOVB	R1, (R0)
+	RET
+
+// func Read16(addr uintptr) uint16
+// Clobbers: R0.
+TEXT ·Read16(SB),NOSPLIT,$0-10
+	MOVD	addr+0(FP), R0
+	MOVHU	(R0), R0
+	MOVH	R0, ret+8(FP)
+	RET
+
 // func Read64(addr uintptr) uint64
 // Clobbers: R0.
 TEXT ·Read64(SB),NOSPLIT,$0-16

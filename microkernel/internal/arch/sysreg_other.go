@@ -33,6 +33,11 @@ func Write32(addr uintptr, v uint32) {
 	*(*uint32)(reg(addr)) = v
 }
 
+// Read8, Write8 and Read16 load and store ordinary memory on the host.
+func Read8(addr uintptr) uint8     { return *(*uint8)(reg(addr)) }
+func Write8(addr uintptr, v uint8) { *(*uint8)(reg(addr)) = v }
+func Read16(addr uintptr) uint16   { return *(*uint16)(reg(addr)) }
+
 // Read64 loads from ordinary memory on the host.
 func Read64(addr uintptr) uint64 { return *(*uint64)(reg(addr)) }
 

@@ -128,6 +128,9 @@ const (
 	UserRW = AttrNormal | AttrSHInner | AttrAF | AttrNG | AttrAPEL0 | AttrPXN | AttrUXN
 	// UserRO: process read-only data.
 	UserRO = UserRW | AttrAPRO
+	// UserDevice: a device's registers granted to a driver process:
+	// per-ASID, EL0 RW, never executable, Device-nGnRE.
+	UserDevice = AttrDevice | AttrAF | AttrNG | AttrAPEL0 | AttrPXN | AttrUXN
 	// UserRX: process text.
 	UserRX = AttrNormal | AttrSHInner | AttrAF | AttrNG | AttrAPEL0 | AttrAPRO | AttrPXN
 )

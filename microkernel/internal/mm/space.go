@@ -255,6 +255,16 @@ func (as *AddressSpace) Fault(va uint64, acc Access) FaultResult {
 		return FaultSegvAccErr
 	}
 	page := va &^ pageMask
+	if r.Flags&RegionDevice != 0 {
+		// A device's registers are mapped whole when granted; a page
+		// missing there (dropped by madvise) is not demand-zero memory.
+		if _, attr, mapped := as.PT.Lookup(page); mapped && attrAllows(attr, acc, as.kernel) {
+			as.stats.Spurious++
+			return FaultSpurious
+		}
+		as.stats.SegvMap++
+		return FaultSegvMapErr
+	}
 	pa, attr, mapped := as.PT.Lookup(page)
 	zero := mapped && isZero(pa)
 	if mapped && !(zero && (acc == AccessWrite || acc == accessFill)) {
@@ -347,8 +357,35 @@ func (as *AddressSpace) copyZero(r VMA, page uint64) FaultResult {
 const (
 	RegionShared  = 0x80
 	RegionPrivate = 0x40
-	RegionKeyMask = 0x3f
+	// RegionDevice marks a region mapping a device's registers (MapDevice):
+	// never demand-paged, never re-protected.
+	RegionDevice  = 0x20
+	RegionKeyMask = 0x1f
 )
+
+// MapDevice maps the device page at pa (page-aligned) read-write for the
+// process, as Device-nGnRE memory, in a one-page region of its own at the
+// lowest free address, and returns that address. The page is not owned:
+// unmapping it frees nothing.
+//
+//go:nosplit
+func (as *AddressSpace) MapDevice(pa uint64) (uint64, Errno) {
+	if pa&pageMask != 0 {
+		return 0, ErrAlign
+	}
+	if as.kernel {
+		return 0, ErrInvalid
+	}
+	va, _, e := as.Mmap(0, PageSize, ProtRead|ProtWrite, RegionDevice, false, nil)
+	if e != OK {
+		return 0, e
+	}
+	if e := as.PT.Map(va, pa, UserDevice); e != OK {
+		as.VMAs.Clear(va, PageSize)
+		return 0, e
+	}
+	return va, OK
+}
 
 // Backing finds the backer's page for page va of file-backed region r of
 // address space as, and how many of its bytes belong to the mapping
@@ -490,6 +527,9 @@ func (as *AddressSpace) Mprotect(addr, length uint64, prot Prot, inv Invalidate)
 		return 0, ErrInvalid
 	}
 	length = (length + pageMask) &^ pageMask
+	if e := as.canProtect(addr, length, prot); e != OK {
+		return 0, e
+	}
 	if e := as.VMAs.Protect(addr, length, prot); e != OK {
 		return 0, e
 	}
@@ -506,6 +546,19 @@ func (as *AddressSpace) Mprotect(addr, length uint64, prot Prot, inv Invalidate)
 	return n, e
 }
 
+// canProtect refuses protections some regions cannot take: a device's
+// registers keep theirs, and pages shared with other processes (the page
+// cache's) never become writable (ErrAccess: EACCES).
+//
+//go:nosplit
+func (as *AddressSpace) canProtect(addr, length uint64, prot Prot) Errno {
+	f := as.VMAs.FlagsIn(addr, length)
+	if f&RegionDevice != 0 || f&RegionShared != 0 && prot&ProtWrite != 0 {
+		return ErrAccess
+	}
+	return OK
+}
+
 // MprotectSome is Mprotect in bounded steps: the regions change at once,
 // then at most maxBatches batches of descriptors are rewritten (or, for a
 // kernel space's ProtNone, unmapped), invalidated before it returns. It
@@ -516,6 +569,9 @@ func (as *AddressSpace) Mprotect(addr, length uint64, prot Prot, inv Invalidate)
 func (as *AddressSpace) MprotectSome(addr, length uint64, prot Prot, inv Invalidate, maxBatches int) (uint64, Errno) {
 	if length == 0 || length&pageMask != 0 || addr&pageMask != 0 {
 		return addr, ErrAlign
+	}
+	if e := as.canProtect(addr, length, prot); e != OK {
+		return addr, e
 	}
 	if e := as.VMAs.Protect(addr, length, prot); e != OK {
 		return addr, e

@@ -360,7 +360,20 @@ func (vt *VMATable) Protect(start, length uint64, prot Prot) Errno {
 	return OK
 }
 
-// Covered reports whether regions cover all of [start, start+length).
+// FlagsIn returns the union of the flags of the regions overlapping
+// [start, start+length).
+//
+//go:nosplit
+func (vt *VMATable) FlagsIn(start, length uint64) uint8 {
+	var f uint8
+	end := start + length
+	for k := vt.firstEndAbove(start); k < vt.n && k < MaxVMAs && vt.v[k].Start < end; k++ {
+		f |= vt.v[k].Flags
+	}
+	return f
+}
+
+// Covered reports whether [start, start+length) is covered by regions.
 //
 //go:nosplit
 func (vt *VMATable) Covered(start, length uint64) bool {

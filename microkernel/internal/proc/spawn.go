@@ -16,6 +16,9 @@ type Spec struct {
 	Argv   []string  // argv[0] included; default: {Path}
 	Env    []string  // default: DefaultEnv
 	Limits rt.Limits // what the process may hold
+	// Devices are granted to the process before it starts, in order: its
+	// grant numbers 0, 1, ... (rt.GrantDevice, docs/devices.md).
+	Devices []int
 }
 
 // DefaultEnv is the environment of programs the kernel starts.
@@ -115,7 +118,16 @@ func (f *FS) Spawn(s Spec) (int32, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", s.Path, err)
 	}
-	entry, sp, err := f.load(pid, prog, stackArgs(argv, env))
+	for _, d := range s.Devices {
+		if _, err = rt.GrantDevice(pid, d); err != nil {
+			err = fmt.Errorf("device %d: %w", d, err)
+			break
+		}
+	}
+	var entry, sp uint64
+	if err == nil {
+		entry, sp, err = f.load(pid, prog, stackArgs(argv, env))
+	}
 	if err == nil {
 		rt.SyncICache()
 		err = rt.StartProcess(pid, entry, sp)

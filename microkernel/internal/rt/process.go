@@ -52,7 +52,10 @@ type process struct {
 	// fileMaps are the shared regions backed by the page cache (the
 	// program's read-only segments): region Flags k+1 | RegionShared.
 	fileMaps [maxFileMaps]fileMap
-	name     [16]byte
+	// grants are the devices granted to the process (devices.go), by
+	// grant number: an index into devs, or -1.
+	grants [maxGrants]int8
+	name   [16]byte
 
 	pid, ppid     int32
 	slot          int16
@@ -210,6 +213,7 @@ func newProcess(parent int, name string) (int, int, int) {
 		p.fds[i] = fdEntry{obj: -1}
 	}
 	resetFileMaps(p)
+	resetGrants(p)
 	setName(p, name)
 	var f Frame
 	i := newThread(slot, &f, true)
@@ -378,6 +382,7 @@ func exitProcess(p int, status uint32, killed bool) {
 		park(cur)
 	}
 	closeAllFiles(p)
+	releaseGrants(p)
 	releaseVfork(p, -1)
 	pp.reapAt = mm.UserLow
 	wakeReaper()

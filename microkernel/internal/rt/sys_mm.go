@@ -171,6 +171,9 @@ func sysMadviseFn(tf *Frame) uint64 {
 	if advice != madvDontneed && advice != madvFree {
 		return 0
 	}
+	if as.VMAs.FlagsIn(addr, n)&mm.RegionDevice != 0 {
+		return errno(EINVAL) // device registers are not memory to drop (Linux: VM_PFNMAP)
+	}
 	inv := func(va, size uint64) { invalidate(owner, va, size) }
 	next, e := as.UnmapSome(addr, n, inv, callBatches)
 	if e != mm.OK {
@@ -202,17 +205,18 @@ func sysMprotectFn(tf *Frame) uint64 {
 		return errno(EPERM)
 	}
 	inv := func(va, size uint64) { invalidate(owner, va, size) }
-	if prot&uint64(mm.ProtWrite) != 0 && sharedIn(as, addr, n) {
+	next, e := as.MprotectSome(addr, n, mm.Prot(prot), inv, callBatches)
+	switch e {
+	case mm.OK:
+	case mm.ErrNoVMA, mm.ErrRange:
+		return errno(ENOMEM)
+	case mm.ErrAccess:
 		// A program's text and read-only data are pages of the page
 		// cache, shared by every process of that program: like Linux for
-		// a read-only shared file mapping, they cannot be made writable.
+		// a read-only shared file mapping, they cannot be made writable;
+		// nor can a device's registers change protection.
 		return errno(EACCES)
-	}
-	next, e := as.MprotectSome(addr, n, mm.Prot(prot), inv, callBatches)
-	if e != mm.OK {
-		if e == mm.ErrNoVMA || e == mm.ErrRange {
-			return errno(ENOMEM)
-		}
+	default:
 		return mmErr(e)
 	}
 	if next < addr+n {
@@ -298,18 +302,4 @@ func mincoreRange(addr, n, vec uint64) uint64 {
 		done += k * pageSize
 	}
 	return 0
-}
-
-// sharedIn reports whether any region in [addr, addr+n) is shared (backed
-// by the page cache).
-//
-//go:nosplit
-func sharedIn(as *mm.AddressSpace, addr, n uint64) bool {
-	for i := 0; i < as.VMAs.Len(); i++ {
-		r, _ := as.VMAs.At(i)
-		if r.Flags&mm.RegionShared != 0 && r.Start < addr+n && r.End > addr {
-			return true
-		}
-	}
-	return false
 }

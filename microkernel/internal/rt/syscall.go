@@ -244,8 +244,13 @@ var syscalls = [maxSyscall]sysEntry{
 
 	// armos: deliberate faults for the guest tests (debug.go)
 	sysArmosDebug: {name: "armos_debug", fn: sysArmosDebugFn},
-	sysRseq:       {name: "rseq", fn: sysNoneFn},
-	sysStatx:      {name: "statx", fn: sysNoneFn},
+	// armos: device grants (devices.go)
+	sysArmosDevInfo:  {name: "armos_dev_info", fn: sysArmosDevInfoFn},
+	sysArmosDevMap:   {name: "armos_dev_map", fn: sysArmosDevMapFn},
+	sysArmosDevRead:  {name: "armos_dev_read", fn: sysArmosDevReadFn},
+	sysArmosDevWrite: {name: "armos_dev_write", fn: sysArmosDevWriteFn},
+	sysRseq:          {name: "rseq", fn: sysNoneFn},
+	sysStatx:         {name: "statx", fn: sysNoneFn},
 }
 
 // sysNoneFn refuses a call that programs probe and do without.

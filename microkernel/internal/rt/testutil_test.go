@@ -47,6 +47,7 @@ func resetKernel(t testing.TB, pages int) {
 	svcHead, svcTail = 0, 0
 	lastWriter, lastEndedLine = -1, true
 	reported = [len(reported)]uint64{}
+	devs.n = 0
 	cache = [maxCachedFiles]cachedFile{}
 	cachePages = 0
 	initProcs(256)

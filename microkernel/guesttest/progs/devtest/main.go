@@ -1,0 +1,161 @@
+// Command devtest checks armos's device grants from the driver's side
+// (docs/devices.md): it is started with devices granted to it
+// (grant:KIND words on the kernel command line) and checks what it may and
+// may not reach. It only runs in armos: the calls are armos's own.
+//
+// Usage:
+//
+//	devtest -kind N -map shared|exclusive   grant 0 is a virtio device of
+//	                                        kind N; "shared": another
+//	                                        device on its page is not ours,
+//	                                        so armos_dev_map is refused;
+//	                                        "exclusive": it is mapped
+//	devtest -none                           no grants: every call is EBADF
+//
+// plus the check package's flags (-run, -v, -list, -timeout).
+package main
+
+import (
+	"flag"
+	"syscall"
+	"unsafe"
+
+	"armos/microkernel/guesttest/progs/check"
+)
+
+// armos system calls (microkernel/internal/rt/devices.go).
+const (
+	sysDevInfo  = 501
+	sysDevMap   = 502
+	sysDevRead  = 503
+	sysDevWrite = 504
+)
+
+// virtio-mmio registers (Virtual I/O Device spec 1.2, 4.2.2).
+const (
+	regMagic     = 0x000
+	regVersion   = 0x004
+	regDeviceID  = 0x008
+	regVendorID  = 0x00c
+	regStatus    = 0x070
+	virtioMagic  = 0x74726976 // "virt"
+	qemuVendorID = 0x554d4551 // "QEMU"
+	slotSize     = 0x200
+)
+
+type devInfo struct {
+	Base, Size uint64
+	IRQ, Kind  uint32
+}
+
+var (
+	kind = flag.Uint("kind", 0, "the virtio device kind grant 0 must be")
+	mode = flag.String("map", "", "shared: armos_dev_map must be refused; exclusive: it must map")
+	none = flag.Bool("none", false, "the process holds no device")
+)
+
+// pointerAt turns an address the kernel returned (a mapping, not Go
+// memory) into a pointer.
+func pointerAt(a uintptr) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&a)) }
+
+func call(nr uintptr, a ...uintptr) (uintptr, syscall.Errno) {
+	var args [4]uintptr
+	copy(args[:], a)
+	r, _, e := syscall.RawSyscall6(nr, args[0], args[1], args[2], args[3], 0, 0)
+	return r, e
+}
+
+func main() {
+	flag.Parse()
+	if *none {
+		check.Add("no-grants", func(t *check.T) {
+			var info devInfo
+			for g := uintptr(0); g < 9; g++ {
+				if _, e := call(sysDevInfo, g, uintptr(unsafe.Pointer(&info))); e != syscall.EBADF {
+					t.Errorf("armos_dev_info(%d): %v, want EBADF", g, e)
+				}
+				if _, e := call(sysDevRead, g, 0, 4); e != syscall.EBADF {
+					t.Errorf("armos_dev_read(%d): %v, want EBADF", g, e)
+				}
+				if _, e := call(sysDevMap, g); e != syscall.EBADF {
+					t.Errorf("armos_dev_map(%d): %v, want EBADF", g, e)
+				}
+			}
+		})
+		check.Main()
+		return
+	}
+	var info devInfo
+	check.Add("info", func(t *check.T) {
+		if _, e := call(sysDevInfo, 0, uintptr(unsafe.Pointer(&info))); e != 0 {
+			t.Fatalf("armos_dev_info(0): %v", e)
+		}
+		if info.Kind != uint32(*kind) || info.Size != slotSize || info.IRQ == 0 || info.Base%slotSize != 0 {
+			t.Errorf("grant 0 is %+v, want a virtio-mmio slot of kind %d with an IRQ", info, *kind)
+		}
+		if _, e := call(sysDevInfo, 1, uintptr(unsafe.Pointer(&info))); e != syscall.EBADF {
+			t.Errorf("armos_dev_info(1): %v, want EBADF (one grant only)", e)
+		}
+	})
+	check.Add("mediated-registers", func(t *check.T) {
+		want := map[uintptr]uintptr{regMagic: virtioMagic, regDeviceID: uintptr(*kind), regVendorID: qemuVendorID}
+		for off, w := range want {
+			if v, e := call(sysDevRead, 0, off, 4); e != 0 || v != w {
+				t.Errorf("register %#x: %#x, %v; want %#x", off, v, e, w)
+			}
+		}
+		if v, e := call(sysDevRead, 0, regVersion, 4); e != 0 || v != 1 && v != 2 {
+			t.Errorf("version: %d, %v", v, e)
+		}
+		// Status: reset (0), then ACKNOWLEDGE (1) reads back, then reset.
+		for _, s := range []uintptr{0, 1, 0} {
+			if _, e := call(sysDevWrite, 0, regStatus, 4, s); e != 0 {
+				t.Fatalf("write status %d: %v", s, e)
+			}
+			if v, e := call(sysDevRead, 0, regStatus, 4); e != 0 || v != s {
+				t.Errorf("status after writing %d: %d, %v", s, v, e)
+			}
+		}
+	})
+	check.Add("neighbour-unreachable", func(t *check.T) {
+		// The next slot starts at offset 0x200 of this grant's registers:
+		// out of reach, as is any misaligned or oversized access.
+		for _, a := range [][2]uintptr{{slotSize, 4}, {slotSize - 2, 4}, {regMagic + 1, 4}, {0, 8}, {0, 3}, {^uintptr(0) &^ 3, 4}} {
+			if _, e := call(sysDevRead, 0, a[0], a[1]); e != syscall.EINVAL {
+				t.Errorf("read offset %#x width %d: %v, want EINVAL", a[0], a[1], e)
+			}
+			if _, e := call(sysDevWrite, 0, a[0], a[1], 0); e != syscall.EINVAL {
+				t.Errorf("write offset %#x width %d: %v, want EINVAL", a[0], a[1], e)
+			}
+		}
+	})
+	check.Add("map", func(t *check.T) {
+		va, e := call(sysDevMap, 0)
+		switch *mode {
+		case "shared":
+			if e != syscall.EACCES {
+				t.Errorf("armos_dev_map on a page shared with another's device: %#x, %v; want EACCES", va, e)
+			}
+		case "exclusive":
+			if e != 0 {
+				t.Fatalf("armos_dev_map: %v", e)
+			}
+			if va%slotSize != 0 || va&0xfff != uintptr(info.Base&0xfff) {
+				t.Fatalf("mapped at %#x for registers at %#x", va, info.Base)
+			}
+			regs := (*[slotSize / 4]uint32)(pointerAt(va))
+			reg := func(off uintptr) uint32 { return regs[off/4] }
+			if reg(regMagic) != virtioMagic || reg(regDeviceID) != uint32(*kind) {
+				t.Errorf("through the mapping: magic %#x device %d", reg(regMagic), reg(regDeviceID))
+			}
+			regs[regStatus/4] = 1
+			if v, _ := call(sysDevRead, 0, regStatus, 4); v != 1 {
+				t.Errorf("a store through the mapping did not reach the device: status %d", v)
+			}
+			regs[regStatus/4] = 0
+		default:
+			t.Fatalf("-map %q: want shared or exclusive", *mode)
+		}
+	})
+	check.Main()
+}

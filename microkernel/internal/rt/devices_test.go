@@ -1,0 +1,128 @@
+package rt
+
+import (
+	"encoding/binary"
+	"testing"
+	"unsafe"
+
+	"github.com/stretchr/testify/require"
+
+	"armos/microkernel/internal/mm"
+)
+
+// fakeDevices registers devices: a and b over host memory, sharing one
+// page (two virtio-mmio slots 0x200 apart), each with its "magic" as its
+// first word and its kind at offset 8; c on a page of its own.
+func fakeDevices(t *testing.T) (a, b, c int, mem []byte) {
+	t.Helper()
+	mem = make([]byte, 3*pageSize)
+	base := (uint64(uintptr(unsafe.Pointer(&mem[0]))) + pageSize - 1) &^ (pageSize - 1)
+	off := base - uint64(uintptr(unsafe.Pointer(&mem[0])))
+	pa := base - mm.LinearBase // DeviceAddr adds the linear map's base back
+	reg := func(at uint64, kind uint32) int {
+		binary.LittleEndian.PutUint32(mem[off+at-pa:], 0x74726976)
+		binary.LittleEndian.PutUint32(mem[off+at-pa+8:], kind)
+		n, err := RegisterDevice(Device{Base: at, Size: 0x200, IRQ: 48 + kind, Kind: kind})
+		require.NoError(t, err)
+		return n
+	}
+	a, b = reg(pa, 1), reg(pa+0x200, 4)
+	// c is only mapped, never read through the kernel: a real address
+	// (the host's memory is not below the 48-bit physical limit).
+	c, err := RegisterDevice(Device{Base: 0x0a00_3e00, Size: 0x200, IRQ: 79, Kind: 2})
+	require.NoError(t, err)
+	return a, b, c, mem
+}
+
+// TestDeviceGrantsIsolate: a process reaches only the devices granted to
+// it, only within their registers; it gets its device's page mapped only
+// when no other device on that page belongs to someone else; a device has
+// one holder at a time, released when the holder ends.
+func TestDeviceGrantsIsolate(t *testing.T) {
+	resetKernel(t, 256)
+	a, b, c, _ := fakeDevices(t)
+	base := TakeCensus()
+	u, tf := newUserFrame(t, 1)
+	v, tfv := newUserFrame(t, 1)
+
+	g, err := GrantDevice(u.pid, a)
+	require.NoError(t, err)
+	require.Zero(t, g)
+	_, err = GrantDevice(v.pid, a)
+	require.ErrorIs(t, err, ErrDeviceTaken)
+	_, err = GrantDevice(u.pid, 99)
+	require.ErrorIs(t, err, ErrNoDevice)
+	require.Equal(t, u.pid, DeviceOwner(a))
+
+	switchTo(t, tf, u.main)
+	info := u.put(0, make([]byte, 24))
+	require.Zero(t, svc(tf, sysArmosDevInfo, 0, info))
+	d := Devices()[a]
+	require.Equal(t, d.Base, u.u64(info))
+	require.Equal(t, uint64(0x200), u.u64(info+8))
+	require.Equal(t, d.IRQ, u.u32(info+16))
+	require.Equal(t, uint32(1), u.u32(info+20))
+	require.Equal(t, errno(EBADF), svc(tf, sysArmosDevInfo, 1, info), "no grant 1")
+	require.Equal(t, errno(EFAULT), svc(tf, sysArmosDevInfo, 0, 8))
+
+	// Mediated access: its registers, and nothing else.
+	require.Equal(t, uint64(0x74726976), svc(tf, sysArmosDevRead, 0, 0, 4))
+	require.Equal(t, uint64(1), svc(tf, sysArmosDevRead, 0, 8, 4))
+	require.Zero(t, svc(tf, sysArmosDevWrite, 0, 0x70, 4, 0xabcd))
+	require.Equal(t, uint64(0xabcd), svc(tf, sysArmosDevRead, 0, 0x70, 4))
+	require.Equal(t, uint64(0xcd), svc(tf, sysArmosDevRead, 0, 0x70, 1))
+	require.Equal(t, uint64(0xabcd), svc(tf, sysArmosDevRead, 0, 0x70, 2))
+	for _, bad := range [][2]uint64{{0x200, 4}, {0x1fe, 4}, {0x71, 4}, {0x70, 3}, {0x70, 8}, {1 << 63, 4}} {
+		require.Equal(t, errno(EINVAL), svc(tf, sysArmosDevRead, 0, bad[0], bad[1]), "offset %#x width %d", bad[0], bad[1])
+		require.Equal(t, errno(EINVAL), svc(tf, sysArmosDevWrite, 0, bad[0], bad[1], 0))
+	}
+	require.Equal(t, errno(EBADF), svc(tf, sysArmosDevRead, 1, 0, 4))
+	require.Equal(t, errno(EBADF), svc(tf, sysArmosDevWrite, maxGrants, 0, 4, 0))
+
+	// b shares a's page and is not u's: no mapping.
+	require.Equal(t, errno(EACCES), svc(tf, sysArmosDevMap, 0))
+	_, err = GrantDevice(v.pid, b)
+	require.NoError(t, err)
+	require.Equal(t, errno(EACCES), svc(tf, sysArmosDevMap, 0), "b is v's")
+	switchTo(t, tfv, v.main)
+	require.Equal(t, errno(EACCES), svc(tfv, sysArmosDevMap, 0), "nor may v map a's page")
+	require.Equal(t, uint64(4), svc(tfv, sysArmosDevRead, 0, 8, 4), "v reads its own b")
+
+	// c has its page to itself: mapped, Device memory, EL0 read-write.
+	switchTo(t, tf, u.main)
+	gc, err := GrantDevice(u.pid, c)
+	require.NoError(t, err)
+	va := svc(tf, sysArmosDevMap, uint64(gc))
+	require.Less(t, va, uint64(mm.UserHigh))
+	pa, attr, ok := pr(u.p).as.PT.Lookup(va &^ (pageSize - 1))
+	require.True(t, ok)
+	require.Equal(t, Devices()[c].Base&^(pageSize-1), pa)
+	require.Equal(t, uint64(0xe00), va%pageSize, "the address of its registers in the page")
+	require.Equal(t, mm.UserDevice, attr)
+	// Its protection stays; its page is not memory to drop.
+	require.Equal(t, errno(EACCES), svc(tf, sysMprotect, va&^(pageSize-1), pageSize, uint64(mm.ProtRead)))
+	require.Equal(t, errno(EINVAL), svc(tf, sysMadvise, va&^(pageSize-1), pageSize, madvDontneed))
+	require.Zero(t, svc(tf, sysMunmap, va&^(pageSize-1), pageSize))
+	require.Equal(t, mm.FaultSegvMapErr, pr(u.p).as.Fault(va, mm.AccessRead), "unmapped: gone")
+
+	// When u ends, its devices are free again; nothing leaked.
+	exitProcess(u.p, 0, false)
+	require.Zero(t, DeviceOwner(a))
+	require.Zero(t, DeviceOwner(c))
+	require.Equal(t, v.pid, DeviceOwner(b))
+	endAll(t)
+	require.Equal(t, base, TakeCensus())
+}
+
+// TestRegisterDeviceRefusesStraddlingRegisters: a device's registers must
+// lie within one page (a grant maps or mediates exactly one page).
+func TestRegisterDeviceRefusesStraddlingRegisters(t *testing.T) {
+	resetKernel(t, 64)
+	_, err := RegisterDevice(Device{Base: 0xa000e00, Size: 0x400})
+	require.ErrorIs(t, err, ErrBadDevice)
+	_, err = RegisterDevice(Device{Base: 0xa000e00, Size: 0})
+	require.ErrorIs(t, err, ErrBadDevice)
+	n, err := RegisterDevice(Device{Base: 0xa000e00, Size: 0x200})
+	require.NoError(t, err)
+	require.Zero(t, n)
+}
