@@ -3,6 +3,7 @@ package rt
 import (
 	"unsafe"
 
+	"armos/abi"
 	"armos/microkernel/internal/mm"
 )
 
@@ -51,6 +52,8 @@ const (
 	objEventfd
 	objEpoll
 	objFile
+	objChannel // an IPC channel end (chan.go)
+	objReply   // the reply capability of an IPC call (chan.go)
 )
 
 // Open flags (include/uapi/asm-generic/fcntl.h).
@@ -97,10 +100,12 @@ const (
 	fdCloexec     = 1
 )
 
-// fdEntry is one descriptor: the object it names (-1: closed) and FD_CLOEXEC.
+// fdEntry is one descriptor: the object it names (-1: closed), FD_CLOEXEC
+// and the abi.Right* bits taken away from it (none: every right).
 type fdEntry struct {
 	obj     int32
 	cloexec bool
+	deny    uint8
 }
 
 // watcher is an epoll interest watching an object.
@@ -125,6 +130,19 @@ type object struct {
 	fileMode uint32
 	fileIno  uint64
 	watch    [maxWatchers]watcher
+
+	gen uint32 // lives of this slot: part of the object's ID (objID)
+	// channel ends (chan.go): the peer (-1 once it closed) and the queue
+	// of messages sent to this end, its length, the descriptors and bytes
+	// in it
+	peer         int32
+	mhead, mtail uintptr
+	mn, mh       uint16
+	mbytes       uint32
+	// reply objects: the caller waiting (its tid; 0 when answered) and
+	// the address of its abi.Call
+	caller int32
+	callVA uint64
 }
 
 // pipeState is a pipe: a ring buffer of pipePages pages and its two ends.
@@ -186,6 +204,9 @@ func initFiles() {
 	for i := range pipes {
 		pipes[i] = pipeState{}
 	}
+	ipcPages, ipcPageLimit, relMsgs, releasing = 0, 0, 0, false
+	ipcStats = IPCStats{}
+	handoffSlice = false
 	objs[consoleObj].kind = objConsole
 	objs[consoleObj].flags = oRDWR
 	objs[consoleObj].refs = 1 // never freed
@@ -201,7 +222,7 @@ func allocObject(kind uint8, flags uint32) int32 {
 	for i := 1; i < maxObjects; i++ {
 		if objs[i].kind == objFree {
 			o := &objs[i]
-			*o = object{kind: kind, flags: flags, refs: 1, q: -1, pipe: -1}
+			*o = object{kind: kind, flags: flags, refs: 1, q: -1, pipe: -1, peer: -1, gen: o.gen + 1}
 			for w := range o.watch {
 				o.watch[w].ep = -1
 			}
@@ -264,8 +285,15 @@ func fdObject(fd uint64) int32 {
 //go:nosplit
 func getObject(o int32) { objs[o].refs++ }
 
-// putObject drops a reference to o; the last one closes it.
+// putObject drops a reference to o; the last one closes it (and what an
+// IPC endpoint's queue held: drainReleases).
 func putObject(o int32) {
+	dropObject(o)
+	drainReleases()
+}
+
+// dropObject drops a reference to o; the last one closes it.
+func dropObject(o int32) {
 	ob := &objs[o]
 	ob.refs--
 	if ob.refs > 0 || o == consoleObj {
@@ -276,6 +304,10 @@ func putObject(o int32) {
 		closePipeEnd(o)
 	case objEpoll:
 		epollRelease(o)
+	case objChannel:
+		closeEndpoint(o)
+	case objReply:
+		closeReply(o)
 	}
 	// Waiters retry and find the descriptor closed.
 	if ob.q >= 0 {
@@ -461,6 +493,8 @@ func poll(o int32) uint32 {
 		return ev
 	case objFile:
 		return epollIn | epollOut
+	case objChannel:
+		return pollChannel(o)
 	}
 	return 0
 }
@@ -485,8 +519,17 @@ func sysDupFn(tf *Frame) uint64 {
 	if o < 0 {
 		return errno(EBADF)
 	}
+	p := curProc()
+	deny := pr(p).fds[tf.X[0]].deny
+	if fdRights(p, int(tf.X[0]))&abi.RightDup == 0 {
+		return errno(EACCES)
+	}
 	getObject(o)
-	return newFd(o, false)
+	fd := newFd(o, false)
+	if int64(fd) >= 0 {
+		pr(p).fds[fd].deny = deny
+	}
+	return fd
 }
 
 // dup3(old, new, flags)
@@ -501,9 +544,14 @@ func sysDup3Fn(tf *Frame) uint64 {
 		return errno(EINVAL)
 	}
 	p := curProc()
+	if fdRights(p, int(tf.X[0]))&abi.RightDup == 0 {
+		return errno(EACCES)
+	}
+	deny := pr(p).fds[tf.X[0]].deny
 	getObject(o)
 	closeFd(p, int(tf.X[1]))
 	installFd(p, int(tf.X[1]), o, tf.X[2]&oCLOEXEC != 0)
+	pr(p).fds[tf.X[1]].deny = deny
 	return tf.X[1]
 }
 
@@ -522,12 +570,16 @@ func sysFcntlFn(tf *Frame) uint64 {
 		if tf.X[2] >= maxFds {
 			return errno(EINVAL)
 		}
+		if fdRights(p, int(tf.X[0]))&abi.RightDup == 0 {
+			return errno(EACCES)
+		}
 		fd := lowestFd(p, int(tf.X[2]))
 		if fd < 0 {
 			return errno(EMFILE)
 		}
 		getObject(o)
 		installFd(p, fd, o, tf.X[1] == fDupfdCloexec)
+		pr(p).fds[fd].deny = e.deny
 		return uint64(fd)
 	case fGetfd:
 		if e.cloexec {

@@ -61,6 +61,9 @@ const (
 	waitVfork
 	waitService
 	waitSignal
+	waitChanRecv // an IPC receive (chan.go)
+	waitChanSend // an IPC send waiting for room
+	waitReply    // an IPC call waiting for its answer
 	waitDead // its process is ending: never runs again, freed by the reaper
 )
 
@@ -108,6 +111,10 @@ var (
 	// sliceEnd is the counter value at which the running thread's quantum
 	// ends (0: nothing else was runnable when it was switched in).
 	sliceEnd uint64
+	// handoffSlice says the thread at the front of the run queue was
+	// handed the CPU by the running one (wakeFront): switched to, it
+	// keeps the current slice.
+	handoffSlice bool
 	// armedAt is what the timer is programmed for (0: disarmed).
 	armedAt   uint64
 	idleFrame Frame
@@ -219,6 +226,21 @@ func makeRunnable(i int) {
 	schedDirty = true
 }
 
+// wakeFront is wake for a thread the running one hands the CPU to (IPC):
+// it goes to the front of the run queue.
+//
+//go:nosplit
+func wakeFront(i int, result uint64) {
+	t := th(i)
+	unlink(i)
+	t.regs.X[0] = result
+	t.state = tsRunnable
+	t.wait = waitNone
+	enqueueFront(qRun, i)
+	schedDirty = true
+	handoffSlice = true
+}
+
 // block makes the running thread, whose registers are in tf, wait on
 // queue q (or none, -1) for reason until woken or until deadline (a counter
 // value; 0: never), when its call returns tmo. With intr, a signal for the
@@ -325,6 +347,14 @@ func schedule(tf *Frame, now uint64) {
 		setTPIDR0(t.tls)
 	}
 	stats.Switches++
+	if handoffSlice && sliceEnd > now {
+		// A direct switch (IPC): the thread runs out the rest of the
+		// slice of the one that handed it the CPU, so a pair calling
+		// each other cannot keep the others from running.
+		handoffSlice = false
+		return
+	}
+	handoffSlice = false
 	startSlice(now)
 }
 
@@ -436,6 +466,22 @@ func enqueue(q int16, i int) {
 		queues[q].head = int16(i)
 	}
 	queues[q].tail = int16(i)
+}
+
+// enqueueFront puts thread i at the head of queue q.
+//
+//go:nosplit
+func enqueueFront(q int16, i int) {
+	t := th(i)
+	t.queue = q
+	t.prev = -1
+	t.next = queues[q].head
+	if queues[q].head >= 0 {
+		th(int(queues[q].head)).prev = int16(i)
+	} else {
+		queues[q].tail = int16(i)
+	}
+	queues[q].head = int16(i)
 }
 
 // dequeue removes thread i from its queue.

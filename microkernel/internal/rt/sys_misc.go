@@ -238,10 +238,11 @@ type statBuf struct {
 
 // File type bits.
 const (
-	sIFIFO = 0o010000
-	sIFCHR = 0o020000
-	sIFDIR = 0o040000
-	sIFREG = 0o100000
+	sIFIFO  = 0o010000
+	sIFSOCK = 0o140000
+	sIFCHR  = 0o020000
+	sIFDIR  = 0o040000
+	sIFREG  = 0o100000
 )
 
 // fstatObject fills st for object o.
@@ -262,8 +263,10 @@ func fstatObject(o int32, st *statBuf) {
 		st.Rdev = 1<<8 | 3
 	case objPipeRead, objPipeWrite:
 		st.Mode = sIFIFO | 0o600
-	case objEventfd, objEpoll:
+	case objEventfd, objEpoll, objReply:
 		st.Mode = 0o600
+	case objChannel:
+		st.Mode = sIFSOCK | 0o600
 	case objFile:
 		st.Mode = ob.fileMode
 		st.Size = int64(ob.fileSize)

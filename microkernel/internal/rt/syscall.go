@@ -1,5 +1,7 @@
 package rt
 
+import "armos/abi"
+
 // THE system call table: number -> handler, for the kernel's own Go
 // runtime (SVC at EL1) and for every process (SVC from EL0) alike.
 //
@@ -94,7 +96,7 @@ const (
 	sysClone3           = 435
 	sysPidfdSendSignal  = 424
 
-	maxSyscall = 512
+	maxSyscall = 528
 )
 
 // Linux errno values (include/uapi/asm-generic/errno-base.h, errno.h).
@@ -249,8 +251,16 @@ var syscalls = [maxSyscall]sysEntry{
 	sysArmosDevMap:   {name: "armos_dev_map", fn: sysArmosDevMapFn},
 	sysArmosDevRead:  {name: "armos_dev_read", fn: sysArmosDevReadFn},
 	sysArmosDevWrite: {name: "armos_dev_write", fn: sysArmosDevWriteFn},
-	sysRseq:          {name: "rseq", fn: sysNoneFn},
-	sysStatx:         {name: "statx", fn: sysNoneFn},
+	// armos: IPC channels (chan.go, docs/kernel-ipc.md)
+	abi.SysChanCreate: {name: "armos_chan_create", fn: sysChanCreateFn},
+	abi.SysChanSend:   {name: "armos_chan_send", fn: sysChanSendFn},
+	abi.SysChanRecv:   {name: "armos_chan_recv", fn: sysChanRecvFn},
+	abi.SysChanCall:   {name: "armos_chan_call", fn: sysChanCallFn},
+	abi.SysReply:      {name: "armos_reply", fn: sysReplyFn},
+	abi.SysHandleDup:  {name: "armos_handle_dup", fn: sysHandleDupFn},
+	abi.SysHandleInfo: {name: "armos_handle_info", fn: sysHandleInfoFn},
+	sysRseq:           {name: "rseq", fn: sysNoneFn},
+	sysStatx:          {name: "statx", fn: sysNoneFn},
 }
 
 // sysNoneFn refuses a call that programs probe and do without.

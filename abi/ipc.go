@@ -1,0 +1,100 @@
+// Package abi is the contract between the armos kernel and its programs for
+// the calls armos adds to the Linux arm64 system-call ABI: numbers, argument
+// structures, flags and bounds. The kernel (microkernel/internal/rt) and the
+// user side (libipc/kipc) both import it, so the two cannot drift apart.
+// docs/kernel-ipc.md explains every call.
+package abi
+
+// System-call numbers of the IPC calls (arguments in x0..x5, number in x8,
+// result or -errno in x0, as for every Linux call).
+const (
+	// SysChanCreate (flags, *[2]int32 out) makes a channel and returns
+	// its two ends as descriptors. flags: O_CLOEXEC, O_NONBLOCK.
+	SysChanCreate = 510
+	// SysChanSend (fd, *Msg, flags) queues a message for the peer.
+	SysChanSend = 511
+	// SysChanRecv (fd, *Msg, deadline) takes the next message.
+	SysChanRecv = 512
+	// SysChanCall (fd, *Call, deadline) sends Call.Req with a reply
+	// capability and waits for the answer in Call.Rep.
+	SysChanCall = 513
+	// SysReply (replyfd, *Msg) answers a call and closes replyfd.
+	SysReply = 514
+	// SysHandleDup (fd, rights, flags) returns a new descriptor for the
+	// same object with at most rights. flags: O_CLOEXEC.
+	SysHandleDup = 515
+	// SysHandleInfo (fd, *HandleInfo out) describes a descriptor.
+	SysHandleInfo = 516
+)
+
+// Deadlines of the blocking calls are CLOCK_MONOTONIC nanoseconds.
+const (
+	// NoDeadline waits as long as it takes.
+	NoDeadline = 0
+	// DontWait never blocks (the call fails with EAGAIN instead).
+	DontWait = ^uint64(0)
+)
+
+// Msg describes one message in the caller's memory. For SysChanSend: Data
+// and Len are the bytes, Fds and NFds the descriptors to transfer. For
+// SysChanRecv (and the reply half of a Call): Data and Cap are the buffer,
+// Fds and FdCap the room for descriptors; the kernel writes Len, NFds (the
+// sizes received, or those needed when it fails with EMSGSIZE) and Reply
+// (the reply capability of a call, or -1).
+type Msg struct {
+	Data  uint64
+	Len   uint32
+	Cap   uint32
+	Fds   uint64
+	NFds  uint32
+	FdCap uint32
+	Reply int32
+	Flags uint32
+}
+
+// MsgSize is the size of Msg in memory.
+const MsgSize = 40
+
+// Call is SysChanCall's argument: the request and the reply buffers.
+type Call struct {
+	Req Msg
+	Rep Msg
+}
+
+// HandleInfo is what SysHandleInfo reports.
+type HandleInfo struct {
+	Type   uint32 // TypeChannel, TypeReply, or TypeOther (pipes, files...)
+	Rights uint32 // what this descriptor may do
+	ID     uint64 // the object's identity, unique while it lives
+	Peer   uint64 // a channel end: its peer's ID (0 once the peer is gone)
+}
+
+// Object types.
+const (
+	TypeOther   = 0
+	TypeChannel = 1
+	TypeReply   = 2
+)
+
+// Rights of a descriptor. Every descriptor starts with RightsAll;
+// SysHandleDup and transfers can only take rights away.
+const (
+	RightRecv     = 1 << 0 // receive (and read readiness)
+	RightSend     = 1 << 1 // send, call, reply
+	RightDup      = 1 << 2 // duplicate (dup, SysHandleDup, copy in a message)
+	RightTransfer = 1 << 3 // move to another process in a message
+	RightsAll     = RightRecv | RightSend | RightDup | RightTransfer
+)
+
+// FdCopy marks a descriptor in Msg.Fds to be copied into the message
+// (the sender keeps it; needs RightDup) rather than moved (needs
+// RightTransfer).
+const FdCopy = 1 << 30
+
+// Bounds of channels, the same as libipc's.
+const (
+	MaxMessageBytes   = 64 << 10 // bytes of one message
+	MaxMessageHandles = 4        // descriptors in one message
+	QueueLen          = 64       // messages queued in one direction
+	QueueBytes        = 256 << 10
+)

@@ -1,0 +1,886 @@
+package rt
+
+import (
+	"unsafe"
+
+	"armos/abi"
+)
+
+// IPC channels: the way armos processes talk (docs/kernel-ipc.md).
+//
+// A channel is two endpoint objects, each reached through descriptors like
+// any other object here, so a process waits for its channels with epoll
+// (Go's netpoller included), passes them to children like pipes, and
+// closes them with close(2). A message is bytes (at most
+// abi.MaxMessageBytes) and descriptors (at most abi.MaxMessageHandles),
+// moved or copied from the sender's table into the receiver's.
+//
+// Queued messages live in pages of their own (kmsg): the first page holds
+// the header and the first bytes, further pages the rest. Each endpoint
+// queues at most abi.QueueLen messages and abi.QueueBytes bytes sent to
+// it; a full queue is EAGAIN for a non-blocking sender and blocks a
+// blocking one. All queued messages together hold at most ipcPageLimit
+// pages (ENOBUFS beyond, counted).
+//
+// Hand-off: a sender that finds a thread blocked receiving on the peer
+// completes that receive itself (copying into the receiver's buffers
+// through its tables) and puts the receiver at the front of the run
+// queue, so that a caller blocking for the answer switches straight to
+// it, which keeps what is left of the caller's time slice (no starving
+// of others by a ping-pong pair).
+//
+// Calls: SysChanCall sends a message carrying a fresh reply object and
+// blocks the caller for the answer. The receiver gets a descriptor for
+// the reply object; SysReply copies the answer straight into the
+// caller's reply buffers, moves the descriptors, closes the reply
+// descriptor and switches to the caller. A reply object closed
+// unanswered (dropped, its holder dead) fails the call with EPIPE; a
+// caller that stopped waiting (deadline, death) makes SysReply fail with
+// EPIPE, counted. The caller's wait is not interrupted by signals (a
+// retry would send the request twice); its deadline bounds it.
+//
+// Cycles: an endpoint may not travel through its own channel, nor while
+// messages queued to it hold descriptors (EBUSY), so endpoints in transit
+// never hold each other and every one is freed when its holders close;
+// no collector is needed.
+
+// Error numbers beyond syscall.go's.
+const (
+	EBUSY       = 16
+	EMSGSIZE    = 90
+	EPROTOTYPE  = 91
+	ENOBUFS     = 105
+	ECONNRESET  = 104
+	ipcFdDenied = ^uint8(0) &^ abi.RightsAll
+)
+
+// kmsg is the header of a queued message, at the start of its first page.
+type kmsg struct {
+	next  uintptr // the next message in its queue, or in relMsgs
+	len   uint32
+	nh    uint32
+	reply int32 // the reply object of a call, or -1
+	_     uint32
+	h     [abi.MaxMessageHandles]int32 // objects carried (one reference each)
+	deny  [abi.MaxMessageHandles]uint8 // rights taken away from each
+	extra [kmsgExtra]uintptr           // pages after the first (kernel addresses)
+}
+
+const (
+	kmsgHdr   = 256
+	kmsgFirst = pageSize - kmsgHdr // bytes in the first page
+	kmsgExtra = (abi.MaxMessageBytes - kmsgFirst + pageSize - 1) / pageSize
+)
+
+var (
+	// ipcPages counts the pages of queued messages; ipcPageLimit bounds
+	// them (a quarter of RAM, set when the first message is queued).
+	ipcPages, ipcPageLimit uint64
+	// relMsgs lists messages whose descriptors are being released (a
+	// closing endpoint's queue), drained iteratively by putObject.
+	relMsgs   uintptr
+	releasing bool
+	// ipcBounce carries a reply from the replier's memory into the
+	// caller's (the kernel lock is held: one CPU uses it at a time).
+	ipcBounce [pageSize]byte
+)
+
+// IPCStats are the channel counters (netstat-like).
+type IPCStats struct {
+	Sent, Received, Handoffs, Calls, Replies uint64
+	Full       uint64 // sends refused or blocked: the peer's queue was full
+	NoBufs     uint64 // sends refused: every message page in use
+	Dropped    uint64 // messages dropped with the endpoint they were queued to
+	ReplyLost  uint64 // replies to callers that had stopped waiting
+	CallFailed uint64 // calls ended by a reply object closed unanswered
+	Pages      uint64 // pages of queued messages now
+}
+
+var ipcStats IPCStats
+
+// ReadIPCStats returns a snapshot of the channel counters.
+func ReadIPCStats() IPCStats {
+	s := ipcStats
+	s.Pages = ipcPages
+	return s
+}
+
+//go:nosplit
+func msgAt(va uintptr) *kmsg { return (*kmsg)(ptrOf(va)) }
+
+// msgPages returns how many pages a message of n bytes takes.
+//
+//go:nosplit
+func msgPages(n uint32) uint32 {
+	if n <= kmsgFirst {
+		return 1
+	}
+	return 1 + (n-kmsgFirst+pageSize-1)/pageSize
+}
+
+// newMsg allocates the pages of a message of n bytes (header zeroed), or
+// returns 0 (ENOBUFS: over the limit or out of memory).
+//
+//go:nosplit
+func newMsg(n uint32) uintptr {
+	np := msgPages(n)
+	if ipcPageLimit == 0 {
+		ipcPageLimit = physPages.Stats().Total / 4
+	}
+	if ipcPages+uint64(np) > ipcPageLimit {
+		return 0
+	}
+	_, va := allocPages(1)
+	if va == 0 {
+		return 0
+	}
+	m := msgAt(va)
+	*m = kmsg{len: n, reply: -1}
+	for i := uint32(1); i < np; i++ {
+		_, x := allocPages(1)
+		if x == 0 {
+			m.len = kmsgFirst * i // what is allocated so far
+			freeMsgPages(va)
+			return 0
+		}
+		m.extra[i-1] = x
+	}
+	ipcPages += uint64(np)
+	return va
+}
+
+// freeMsgPages frees a message's pages (not what it carries).
+//
+//go:nosplit
+func freeMsgPages(va uintptr) {
+	m := msgAt(va)
+	np := msgPages(m.len)
+	for i := uint32(1); i < np; i++ {
+		if m.extra[i-1] != 0 {
+			freePages(physOf(m.extra[i-1]), 1)
+		}
+	}
+	if ipcPages >= uint64(np) {
+		ipcPages -= uint64(np)
+	}
+	freePages(physOf(va), 1)
+}
+
+// msgChunk returns the part of message m's data from off on that is
+// contiguous in kernel memory.
+//
+//go:nosplit
+func msgChunk(va uintptr, off uint32) []byte {
+	m := msgAt(va)
+	if off < kmsgFirst {
+		return bytesOf(ptrOf(va+kmsgHdr+uintptr(off)), uintptr(min(m.len, kmsgFirst)-off))
+	}
+	k := off - kmsgFirst
+	page := m.extra[k/pageSize]
+	end := min(m.len-kmsgFirst-k/pageSize*pageSize, pageSize)
+	return bytesOf(ptrOf(page+uintptr(k%pageSize)), uintptr(end-k%pageSize))
+}
+
+// userCopyIn and userCopyOut reach the memory of process p, which need
+// not be the running one.
+func userCopyIn(p int, dst []byte, va uint64) bool {
+	if p == curProc() {
+		return copyIn(dst, va)
+	}
+	_, e := space(p).CopyIn(dst, va)
+	return e == 0
+}
+
+func userCopyOut(p int, va uint64, src []byte) bool {
+	if p == curProc() {
+		return copyOut(va, src)
+	}
+	_, e := space(p).CopyOut(va, src)
+	return e == 0
+}
+
+// fillMsg copies n bytes at va of the running process into message m.
+func fillMsg(m uintptr, va uint64) bool {
+	n := msgAt(m).len
+	for off := uint32(0); off < n; {
+		c := msgChunk(m, off)
+		if !copyIn(c, va+uint64(off)) {
+			return false
+		}
+		off += uint32(len(c))
+	}
+	return true
+}
+
+// releaseMsg drops what a message carries and frees its pages.
+func releaseMsg(m uintptr) {
+	km := msgAt(m)
+	for i := uint32(0); i < km.nh; i++ {
+		putObject(km.h[i])
+	}
+	if km.reply >= 0 {
+		putObject(km.reply)
+	}
+	freeMsgPages(m)
+}
+
+// drainReleases frees the messages on relMsgs, including those their
+// release adds (endpoints carried in them closing in turn).
+func drainReleases() {
+	if releasing {
+		return
+	}
+	releasing = true
+	for relMsgs != 0 {
+		m := relMsgs
+		relMsgs = msgAt(m).next
+		releaseMsg(m)
+	}
+	releasing = false
+}
+
+// objID is the identity of object o in this life (abi.HandleInfo.ID).
+//
+//go:nosplit
+func objID(o int32) uint64 { return uint64(objs[o].gen)<<16 | uint64(o) + 1 }
+
+// fdRights returns the rights of descriptor fd of process p.
+//
+//go:nosplit
+func fdRights(p, fd int) uint8 { return abi.RightsAll &^ pr(p).fds[fd].deny }
+
+// chanFd returns the object of descriptor fd of the running process if it
+// is of kind and has right, else the error.
+//
+//go:nosplit
+func chanFd(fd uint64, kind uint8, right uint8) (int32, uint64) {
+	o := fdObject(fd)
+	if o < 0 {
+		return -1, errno(EBADF)
+	}
+	if objs[o].kind != kind {
+		return -1, errno(EPROTOTYPE)
+	}
+	if fdRights(curProc(), int(fd))&right == 0 {
+		return -1, errno(EACCES)
+	}
+	return o, 0
+}
+
+// readMsgArg copies an abi.Msg in from the running process.
+func readMsgArg(va uint64, m *abi.Msg) bool {
+	return copyIn(bytesOf(unsafe.Pointer(m), abi.MsgSize), va)
+}
+
+// armos_chan_create(flags, fds)
+func sysChanCreateFn(tf *Frame) uint64 {
+	flags := uint32(tf.X[0])
+	if flags&^(oCLOEXEC|oNONBLOCK) != 0 {
+		return errno(EINVAL)
+	}
+	p := curProc()
+	a := lowestFd(p, 0)
+	if a < 0 {
+		return errno(EMFILE)
+	}
+	pr(p).fds[a].obj = -2 // held while looking for the second
+	b := lowestFd(p, a+1)
+	pr(p).fds[a].obj = -1
+	if b < 0 {
+		return errno(EMFILE)
+	}
+	oa := allocObject(objChannel, oRDWR|flags&oNONBLOCK)
+	if oa < 0 {
+		return errno(ENFILE)
+	}
+	ob := allocObject(objChannel, oRDWR|flags&oNONBLOCK)
+	if ob < 0 {
+		objs[oa].kind = objFree
+		return errno(ENFILE)
+	}
+	if objQueue(oa) < 0 || objQueue(ob) < 0 {
+		putObject(oa)
+		putObject(ob)
+		return errno(ENFILE)
+	}
+	objs[oa].peer, objs[ob].peer = ob, oa
+	fds := [2]int32{int32(a), int32(b)}
+	if !copyOut(tf.X[1], bytesOf(unsafe.Pointer(&fds), 8)) {
+		putObject(oa)
+		putObject(ob)
+		return errno(EFAULT)
+	}
+	installFd(p, a, oa, flags&oCLOEXEC != 0)
+	installFd(p, b, ob, flags&oCLOEXEC != 0)
+	return 0
+}
+
+// closeEndpoint is the last close of endpoint o: what is queued to it is
+// dropped (its descriptors released), and the peer learns at once.
+func closeEndpoint(o int32) {
+	ob := &objs[o]
+	for m := ob.mhead; m != 0; {
+		next := msgAt(m).next
+		msgAt(m).next = relMsgs
+		relMsgs = m
+		ipcStats.Dropped++
+		m = next
+	}
+	ob.mhead, ob.mtail, ob.mn, ob.mh, ob.mbytes = 0, 0, 0, 0, 0
+	if peer := ob.peer; peer >= 0 {
+		ob.peer = -1
+		objs[peer].peer = -1
+		if q := objs[peer].q; q >= 0 {
+			wakeQueueRetry(q) // receivers see ECONNRESET, senders EPIPE
+		}
+		notify(peer)
+	}
+}
+
+// closeReply is the last close of reply object o: a caller still waiting
+// for it fails with EPIPE.
+//
+//go:nosplit
+func closeReply(o int32) {
+	if i := replyCaller(o); i >= 0 {
+		ipcStats.CallFailed++
+		wake(i, errno(EPIPE))
+	}
+	objs[o].caller = 0
+}
+
+// replyCaller returns the slot of the thread still waiting for reply
+// object o, or -1.
+//
+//go:nosplit
+func replyCaller(o int32) int {
+	i := findTid(objs[o].caller)
+	if i < 0 {
+		return -1
+	}
+	t := th(i)
+	if t.state != tsBlocked || t.wait != waitReply || t.key != objID(o) || pr(int(t.proc)).state != psLive {
+		return -1
+	}
+	return i
+}
+
+// sendPlan is a message checked and ready to commit.
+type sendPlan struct {
+	fds  [abi.MaxMessageHandles]int32
+	objs [abi.MaxMessageHandles]int32
+	copy [abi.MaxMessageHandles]bool
+	nh   uint32
+}
+
+// checkSend validates a message sent through endpoint o by the running
+// process (its descriptors: rights, repeats, cycles) and whether the peer
+// has room; 0 or the error (EAGAIN: full).
+func checkSend(o int32, m *abi.Msg, plan *sendPlan) uint64 {
+	peer := objs[o].peer
+	if peer < 0 {
+		return errno(EPIPE)
+	}
+	if m.Len > abi.MaxMessageBytes || m.NFds > abi.MaxMessageHandles {
+		return errno(EMSGSIZE)
+	}
+	if !accessOK(m.Data, uint64(m.Len)) {
+		return errno(EFAULT)
+	}
+	plan.nh = m.NFds
+	if m.NFds > 0 && !copyIn(bytesOf(unsafe.Pointer(&plan.fds), uintptr(4*m.NFds)), m.Fds) {
+		return errno(EFAULT)
+	}
+	if e := checkFds(o, peer, plan); e != 0 {
+		return e
+	}
+	po := &objs[peer]
+	if po.mn >= abi.QueueLen || po.mbytes+m.Len > abi.QueueBytes {
+		ipcStats.Full++
+		return errno(EAGAIN)
+	}
+	return 0
+}
+
+// buildMsg makes the message of a checked send: data copied in, the
+// descriptors taken out of the running process's table (moved) or
+// referenced again (copied). 0 if there is no room or the data is not
+// readable (*e says which).
+func buildMsg(m *abi.Msg, plan *sendPlan, reply int32, e *uint64) uintptr {
+	km := newMsg(m.Len)
+	if km == 0 {
+		ipcStats.NoBufs++
+		*e = errno(ENOBUFS)
+		return 0
+	}
+	if !fillMsg(km, m.Data) {
+		freeMsgPages(km)
+		*e = errno(EFAULT)
+		return 0
+	}
+	k := msgAt(km)
+	p := curProc()
+	for i := uint32(0); i < plan.nh; i++ {
+		fd := int(plan.fds[i])
+		k.h[i] = plan.objs[i]
+		k.deny[i] = pr(p).fds[fd].deny
+		if plan.copy[i] {
+			getObject(plan.objs[i])
+		} else {
+			pr(p).fds[fd] = fdEntry{obj: -1}
+			epollForgetFd(p, fd, plan.objs[i])
+		}
+	}
+	k.nh = plan.nh
+	k.reply = reply
+	return km
+}
+
+// enqueueMsg gives message km to endpoint dst: straight to a thread
+// blocked receiving there if it can take it, else into the queue.
+func enqueueMsg(dst int32, km uintptr) {
+	ipcStats.Sent++
+	d := &objs[dst]
+	if d.mn == 0 && d.q >= 0 {
+		for i := int(queues[d.q].head); i >= 0; i = int(th(i).next) {
+			t := th(i)
+			if t.wait != waitChanRecv || pr(int(t.proc)).state != psLive {
+				continue
+			}
+			if deliver(km, int(t.proc), t.regs.X[1]) == 0 {
+				ipcStats.Handoffs++
+				ipcStats.Received++
+				freeMsgPages(km)
+				wakeFront(i, 0)
+				return
+			}
+			break // it cannot take it: it will find it queued and learn why
+		}
+	}
+	k := msgAt(km)
+	k.next = 0
+	if d.mtail != 0 {
+		msgAt(d.mtail).next = km
+	} else {
+		d.mhead = km
+	}
+	d.mtail = km
+	d.mn++
+	d.mh += uint16(k.nh)
+	d.mbytes += k.len
+	if d.q >= 0 {
+		wakeQueueRetry(d.q)
+	}
+	notify(dst)
+}
+
+// deliver completes a receive of message km by process p into the
+// abi.Msg at msgVA: the data, the descriptors (installed close-on-exec)
+// and the reply descriptor. 0 or the error; on an error nothing changed
+// except the sizes written back (EMSGSIZE says what is needed).
+func deliver(km uintptr, p int, msgVA uint64) uint64 {
+	var m abi.Msg
+	k := msgAt(km)
+	if !userCopyIn(p, bytesOf(unsafe.Pointer(&m), abi.MsgSize), msgVA) {
+		return errno(EFAULT)
+	}
+	if k.len > m.Cap || k.nh > m.FdCap {
+		m.Len, m.NFds = k.len, k.nh
+		if !userCopyOut(p, msgVA, bytesOf(unsafe.Pointer(&m), abi.MsgSize)) {
+			return errno(EFAULT)
+		}
+		return errno(EMSGSIZE)
+	}
+	// Pick descriptors for what it carries.
+	var fds [abi.MaxMessageHandles + 1]int32
+	need := int(k.nh)
+	if k.reply >= 0 {
+		need++
+	}
+	from := 0
+	for i := 0; i < need; i++ {
+		fd := lowestFd(p, from)
+		if fd < 0 {
+			return errno(EMFILE)
+		}
+		fds[i] = int32(fd)
+		from = fd + 1
+	}
+	for off := uint32(0); off < k.len; {
+		c := msgChunk(km, off)
+		if !userCopyOut(p, m.Data+uint64(off), c) {
+			return errno(EFAULT)
+		}
+		off += uint32(len(c))
+	}
+	if k.nh > 0 && !userCopyOut(p, m.Fds, bytesOf(unsafe.Pointer(&fds), uintptr(4*k.nh))) {
+		return errno(EFAULT)
+	}
+	m.Len, m.NFds, m.Reply = k.len, k.nh, -1
+	if k.reply >= 0 {
+		m.Reply = fds[k.nh]
+	}
+	if !userCopyOut(p, msgVA, bytesOf(unsafe.Pointer(&m), abi.MsgSize)) {
+		return errno(EFAULT)
+	}
+	for i := uint32(0); i < k.nh; i++ {
+		pr(p).fds[fds[i]] = fdEntry{obj: k.h[i], cloexec: true, deny: k.deny[i]}
+	}
+	if k.reply >= 0 {
+		pr(p).fds[fds[k.nh]] = fdEntry{obj: k.reply, cloexec: true, deny: abi.RightDup}
+	}
+	k.nh, k.reply = 0, -1 // moved: the pages can go
+	return 0
+}
+
+// sendFlags of armos_chan_send: none yet.
+
+// checkFds checks the descriptors of plan (read from the running
+// process) for a message through endpoint o with peer: they exist, are
+// not repeated, have the right their transfer needs, are not an end of
+// this channel, and are not endpoints holding descriptors in transit.
+//
+//go:nosplit
+func checkFds(o, peer int32, plan *sendPlan) uint64 {
+	p := curProc()
+	for i := uint32(0); i < plan.nh; i++ {
+		fd := plan.fds[i]
+		plan.copy[i] = fd&abi.FdCopy != 0
+		fd &^= abi.FdCopy
+		plan.fds[i] = fd
+		if fd < 0 || fd >= maxFds || pr(p).fds[fd].obj < 0 {
+			return errno(EBADF)
+		}
+		for j := uint32(0); j < i; j++ {
+			if plan.fds[j] == fd {
+				return errno(EINVAL)
+			}
+		}
+		x := pr(p).fds[fd].obj
+		need := uint8(abi.RightTransfer)
+		if plan.copy[i] {
+			need = abi.RightDup
+		}
+		if fdRights(p, int(fd))&need == 0 {
+			return errno(EPERM)
+		}
+		if x == o || x == peer {
+			return errno(EINVAL) // an end through its own channel
+		}
+		if objs[x].kind == objChannel && objs[x].mh > 0 {
+			return errno(EBUSY) // it holds descriptors in transit: no cycles
+		}
+		if x == consoleObj {
+			return errno(EPERM)
+		}
+		plan.objs[i] = x
+	}
+	return 0
+}
+
+// armos_chan_send(fd, msg, flags)
+func sysChanSendFn(tf *Frame) uint64 {
+	o, e := chanFd(tf.X[0], objChannel, abi.RightSend)
+	if e != 0 {
+		return e
+	}
+	if tf.X[2] != 0 {
+		return errno(EINVAL)
+	}
+	var m abi.Msg
+	if !readMsgArg(tf.X[1], &m) {
+		return errno(EFAULT)
+	}
+	var plan sendPlan
+	if e := checkSend(o, &m, &plan); e != 0 {
+		if e == errno(EAGAIN) && objs[o].flags&oNONBLOCK == 0 {
+			return blockOn(tf, objQueue(objs[o].peer), waitChanSend, 0, 0)
+		}
+		return e
+	}
+	km := buildMsg(&m, &plan, -1, &e)
+	if km == 0 {
+		return e
+	}
+	enqueueMsg(objs[o].peer, km)
+	return 0
+}
+
+// recvDeadline turns a deadline argument into a counter value for block:
+// 0 none; abi.DontWait and passed deadlines report themselves.
+//
+//go:nosplit
+func recvDeadline(arg uint64) (dl uint64, dontWait, passed bool) {
+	switch arg {
+	case abi.NoDeadline:
+		return 0, false, false
+	case abi.DontWait:
+		return 0, true, false
+	}
+	dl = nsToTicks(arg)
+	if dl <= now() {
+		return 0, false, true
+	}
+	return dl, false, false
+}
+
+// armos_chan_recv(fd, msg, deadline)
+func sysChanRecvFn(tf *Frame) uint64 {
+	retryDeadline()
+	o, e := chanFd(tf.X[0], objChannel, abi.RightRecv)
+	if e != 0 {
+		return e
+	}
+	ob := &objs[o]
+	if ob.mn == 0 {
+		if ob.peer < 0 {
+			return errno(ECONNRESET)
+		}
+		dl, dontWait, passed := recvDeadline(tf.X[2])
+		if dontWait || ob.flags&oNONBLOCK != 0 {
+			return errno(EAGAIN)
+		}
+		if passed {
+			return errno(ETIMEDOUT)
+		}
+		return blockOn(tf, objQueue(o), waitChanRecv, dl, errno(ETIMEDOUT))
+	}
+	km := ob.mhead
+	k := msgAt(km)
+	nh := k.nh
+	if e := deliver(km, curProc(), tf.X[1]); e != 0 {
+		return e
+	}
+	wasFull := ob.mn >= abi.QueueLen || ob.mbytes >= abi.QueueBytes-abi.MaxMessageBytes
+	ob.mhead = k.next
+	if ob.mhead == 0 {
+		ob.mtail = 0
+	}
+	ob.mn--
+	ob.mbytes -= k.len
+	ob.mh -= uint16(nh)
+	freeMsgPages(km)
+	ipcStats.Received++
+	if wasFull && ob.peer >= 0 {
+		wakeQueueRetry(ob.q) // senders waiting for room
+		notify(ob.peer)
+	}
+	return 0
+}
+
+// armos_chan_call(fd, call, deadline)
+func sysChanCallFn(tf *Frame) uint64 {
+	o, e := chanFd(tf.X[0], objChannel, abi.RightSend)
+	if e != 0 {
+		return e
+	}
+	var c abi.Call
+	if !copyIn(bytesOf(unsafe.Pointer(&c), unsafe.Sizeof(c)), tf.X[1]) {
+		return errno(EFAULT)
+	}
+	dl, dontWait, passed := recvDeadline(tf.X[2])
+	if dontWait {
+		return errno(EINVAL) // a call always waits for its answer
+	}
+	if passed {
+		return errno(ETIMEDOUT)
+	}
+	var plan sendPlan
+	if e := checkSend(o, &c.Req, &plan); e != 0 {
+		if e == errno(EAGAIN) && objs[o].flags&oNONBLOCK == 0 {
+			return blockOn(tf, objQueue(objs[o].peer), waitChanSend, dl, errno(ETIMEDOUT))
+		}
+		return e
+	}
+	r := allocObject(objReply, oRDWR)
+	if r < 0 {
+		return errno(ENFILE)
+	}
+	km := buildMsg(&c.Req, &plan, r, &e)
+	if km == 0 {
+		objs[r].kind = objFree
+		return e
+	}
+	ipcStats.Calls++
+	t := th(cur)
+	objs[r].caller = t.tid
+	objs[r].callVA = tf.X[1]
+	block(tf, -1, waitReply, dl, errno(ETIMEDOUT), false)
+	t.key = objID(r)
+	enqueueMsg(objs[o].peer, km)
+	handoffSlice = true
+	return 0
+}
+
+// armos_reply(replyfd, msg)
+func sysReplyFn(tf *Frame) uint64 {
+	p := curProc()
+	o, e := chanFd(tf.X[0], objReply, abi.RightSend)
+	if e != 0 {
+		return e
+	}
+	var m abi.Msg
+	if !readMsgArg(tf.X[1], &m) {
+		return errno(EFAULT)
+	}
+	caller := replyCaller(o)
+	if caller < 0 {
+		ipcStats.ReplyLost++
+		closeFd(p, int(tf.X[0]))
+		return errno(EPIPE)
+	}
+	// Check it as a send (rights, cycles, sizes) without a queue.
+	var plan sendPlan
+	if m.Len > abi.MaxMessageBytes || m.NFds > abi.MaxMessageHandles {
+		return errno(EMSGSIZE)
+	}
+	if e := checkHandles(o, &m, &plan); e != 0 {
+		return e
+	}
+	cp := int(th(caller).proc)
+	repVA := objs[o].callVA + abi.MsgSize
+	var rep abi.Msg
+	if !userCopyIn(cp, bytesOf(unsafe.Pointer(&rep), abi.MsgSize), repVA) {
+		objs[o].caller = 0
+		closeFd(p, int(tf.X[0]))
+		wakeFront(caller, errno(EFAULT))
+		return 0
+	}
+	if m.Len > rep.Cap || m.NFds > rep.FdCap {
+		return errno(EMSGSIZE) // the replier may answer again with less
+	}
+	var fds [abi.MaxMessageHandles]int32
+	from := 0
+	for i := uint32(0); i < m.NFds; i++ {
+		fd := lowestFd(cp, from)
+		if fd < 0 {
+			return errno(EMFILE)
+		}
+		fds[i] = int32(fd)
+		from = fd + 1
+	}
+	// The bytes: replier's memory -> bounce page -> caller's memory.
+	for off := uint32(0); off < m.Len; {
+		n := min(m.Len-off, pageSize)
+		b := ipcBounce[:n]
+		if !copyIn(b, m.Data+uint64(off)) {
+			return errno(EFAULT)
+		}
+		if !userCopyOut(cp, rep.Data+uint64(off), b) {
+			objs[o].caller = 0
+			closeFd(p, int(tf.X[0]))
+			wakeFront(caller, errno(EFAULT))
+			return 0
+		}
+		off += n
+	}
+	rep.Len, rep.NFds, rep.Reply = m.Len, m.NFds, -1
+	if (m.NFds > 0 && !userCopyOut(cp, rep.Fds, bytesOf(unsafe.Pointer(&fds), uintptr(4*m.NFds)))) ||
+		!userCopyOut(cp, repVA, bytesOf(unsafe.Pointer(&rep), abi.MsgSize)) {
+		objs[o].caller = 0
+		closeFd(p, int(tf.X[0]))
+		wakeFront(caller, errno(EFAULT))
+		return 0
+	}
+	for i := uint32(0); i < m.NFds; i++ {
+		fd := int(plan.fds[i])
+		x := plan.objs[i]
+		deny := pr(p).fds[fd].deny
+		if plan.copy[i] {
+			getObject(x)
+		} else {
+			pr(p).fds[fd] = fdEntry{obj: -1}
+			epollForgetFd(p, fd, x)
+		}
+		pr(cp).fds[fds[i]] = fdEntry{obj: x, cloexec: true, deny: deny}
+	}
+	objs[o].caller = 0
+	closeFd(p, int(tf.X[0]))
+	ipcStats.Replies++
+	wakeFront(caller, 0)
+	return 0
+}
+
+// checkHandles checks the descriptors of a reply (as checkSend does for
+// a message, with no channel of its own to refuse).
+func checkHandles(o int32, m *abi.Msg, plan *sendPlan) uint64 {
+	plan.nh = m.NFds
+	if !accessOK(m.Data, uint64(m.Len)) {
+		return errno(EFAULT)
+	}
+	if m.NFds > 0 && !copyIn(bytesOf(unsafe.Pointer(&plan.fds), uintptr(4*m.NFds)), m.Fds) {
+		return errno(EFAULT)
+	}
+	return checkFds(o, -1, plan)
+}
+
+// armos_handle_dup(fd, rights, flags)
+//
+//go:nosplit
+func sysHandleDupFn(tf *Frame) uint64 {
+	p := curProc()
+	o := fdObject(tf.X[0])
+	if o < 0 {
+		return errno(EBADF)
+	}
+	if tf.X[2]&^oCLOEXEC != 0 || tf.X[1]&^abi.RightsAll != 0 {
+		return errno(EINVAL)
+	}
+	have := fdRights(p, int(tf.X[0]))
+	if have&abi.RightDup == 0 {
+		return errno(EACCES)
+	}
+	want := uint8(tf.X[1])
+	if want&^have != 0 {
+		return errno(EPERM)
+	}
+	fd := lowestFd(p, 0)
+	if fd < 0 {
+		return errno(EMFILE)
+	}
+	getObject(o)
+	pr(p).fds[fd] = fdEntry{obj: o, cloexec: tf.X[2]&oCLOEXEC != 0, deny: ^want &^ ipcFdDenied}
+	return uint64(fd)
+}
+
+// armos_handle_info(fd, info)
+func sysHandleInfoFn(tf *Frame) uint64 {
+	p := curProc()
+	o := fdObject(tf.X[0])
+	if o < 0 {
+		return errno(EBADF)
+	}
+	info := abi.HandleInfo{Type: abi.TypeOther, Rights: uint32(fdRights(p, int(tf.X[0]))), ID: objID(o)}
+	switch objs[o].kind {
+	case objChannel:
+		info.Type = abi.TypeChannel
+		if peer := objs[o].peer; peer >= 0 {
+			info.Peer = objID(peer)
+		}
+	case objReply:
+		info.Type = abi.TypeReply
+	}
+	if !copyOut(tf.X[1], bytesOf(unsafe.Pointer(&info), unsafe.Sizeof(info))) {
+		return errno(EFAULT)
+	}
+	return 0
+}
+
+// pollChannel is an endpoint's readiness for epoll.
+//
+//go:nosplit
+func pollChannel(o int32) uint32 {
+	ob := &objs[o]
+	var ev uint32
+	if ob.mn > 0 {
+		ev |= epollIn
+	}
+	if ob.peer < 0 {
+		return ev | epollHup | epollRdhup
+	}
+	po := &objs[ob.peer]
+	if po.mn < abi.QueueLen && po.mbytes+abi.MaxMessageBytes <= abi.QueueBytes {
+		ev |= epollOut
+	}
+	return ev
+}

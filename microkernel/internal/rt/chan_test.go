@@ -1,0 +1,450 @@
+package rt
+
+import (
+	"bytes"
+	"testing"
+	"unsafe"
+
+	"github.com/stretchr/testify/require"
+
+	"armos/abi"
+)
+
+// IPC channels (chan.go): messages, descriptors in transit, rights, bounds,
+// blocking, calls and replies, teardown.
+
+// Scratch layout of the channel tests (offsets in a process's scratch).
+const (
+	offFds           = 0             // [2]int32 from chan_create
+	offMsg           = 64            // an abi.Msg (send)
+	offRMsg          = 128           // an abi.Msg (receive)
+	offCall          = 192           // an abi.Call
+	offHs            = 320           // descriptors to send
+	offRHs           = 352           // descriptors received
+	offInfo          = 384           // abi.HandleInfo
+	offSrc           = pageSize      // data to send: 17 pages
+	offDst           = 20 * pageSize // receive buffer: 17 pages
+	chanScratchPages = 40
+)
+
+// chanPair makes a channel in u and returns its two descriptors.
+func chanPair(t *testing.T, u *uproc, tf *Frame, flags uint64) (uint64, uint64) {
+	t.Helper()
+	require.Zero(t, svc(tf, abi.SysChanCreate, flags, u.scratch+offFds))
+	return uint64(u.u32(u.scratch + offFds)), uint64(u.u32(u.scratch + offFds + 4))
+}
+
+// putMsg stores an abi.Msg at off and returns its address.
+func (u *uproc) putMsg(off uint64, m abi.Msg) uint64 {
+	return u.put(off, bytesOfStruct(&m))
+}
+
+// getMsg reads back the abi.Msg at va.
+func (u *uproc) getMsg(va uint64) abi.Msg {
+	var m abi.Msg
+	copy(bytesOfStruct(&m), u.get(va, abi.MsgSize))
+	return m
+}
+
+// send sends data and fds on fd and returns the result.
+func (u *uproc) send(tf *Frame, fd uint64, data []byte, fds ...int32) uint64 {
+	m := abi.Msg{Data: u.put(offSrc, data), Len: uint32(len(data)), Fds: u.scratch + offHs, NFds: uint32(len(fds))}
+	if len(fds) > 0 {
+		u.put(offHs, unsafe.Slice((*byte)(unsafe.Pointer(&fds[0])), 4*len(fds)))
+	}
+	return svc(tf, abi.SysChanSend, fd, u.putMsg(offMsg, m), 0)
+}
+
+// recvArgs stores a receive Msg with room for capBytes and capFds.
+func (u *uproc) recvArgs(capBytes, capFds uint32) uint64 {
+	return u.putMsg(offRMsg, abi.Msg{Data: u.scratch + offDst, Cap: capBytes, Fds: u.scratch + offRHs, FdCap: capFds, Reply: 77})
+}
+
+// recv receives on fd with deadline dl and returns the result, the data,
+// the descriptors and the reply descriptor.
+func (u *uproc) recv(tf *Frame, fd uint64, dl uint64) (uint64, []byte, []int32, int32) {
+	r := svc(tf, abi.SysChanRecv, fd, u.recvArgs(abi.MaxMessageBytes, abi.MaxMessageHandles), dl)
+	return r, nil, nil, 0
+}
+
+// received reads what the last receive (into the recvArgs layout) got.
+func (u *uproc) received() ([]byte, []int32, int32) {
+	m := u.getMsg(u.scratch + offRMsg)
+	data := u.get(u.scratch+offDst, int(m.Len))
+	var fds []int32
+	for i := uint32(0); i < m.NFds; i++ {
+		fds = append(fds, u.i32(u.scratch+offRHs+4*uint64(i)))
+	}
+	return data, fds, m.Reply
+}
+
+// TestChanMessagesOfEverySize: messages of sizes around every page
+// boundary of the kernel's message layout arrive intact, in order, and
+// every message page is freed once received.
+func TestChanMessagesOfEverySize(t *testing.T) {
+	resetKernel(t, 1024)
+	u, tf := newUserFrame(t, chanScratchPages)
+	a, b := chanPair(t, u, tf, oNONBLOCK)
+	sizes := []int{0, 1, kmsgFirst - 1, kmsgFirst, kmsgFirst + 1, kmsgFirst + pageSize, 40000, abi.MaxMessageBytes}
+	var sent [][]byte
+	for i, n := range sizes {
+		d := pattern(n, i)
+		sent = append(sent, d)
+		require.Zero(t, u.send(tf, a, d), "send %d bytes", n)
+	}
+	require.Equal(t, uint32(epollIn|epollOut), poll(fdObject(b)))
+	for i := range sizes {
+		r, _, _, _ := u.recv(tf, b, abi.DontWait)
+		require.Zero(t, r, "recv %d", i)
+		data, fds, reply := u.received()
+		require.True(t, bytes.Equal(sent[i], data), "message %d (%d bytes) damaged", i, sizes[i])
+		require.Empty(t, fds)
+		require.Equal(t, int32(-1), reply)
+	}
+	r, _, _, _ := u.recv(tf, b, abi.DontWait)
+	require.Equal(t, errno(EAGAIN), r)
+	require.Zero(t, ipcPages, "message pages freed")
+	require.EqualValues(t, len(sizes), ReadIPCStats().Received)
+	// The other direction works too.
+	require.Zero(t, u.send(tf, b, []byte("back")))
+	r, _, _, _ = u.recv(tf, a, abi.DontWait)
+	require.Zero(t, r)
+	data, _, _ := u.received()
+	require.Equal(t, "back", string(data))
+}
+
+// TestChanRefusals: every error path returns its errno and changes nothing.
+func TestChanRefusals(t *testing.T) {
+	resetKernel(t, 1024)
+	u, tf := newUserFrame(t, chanScratchPages)
+	a, b := chanPair(t, u, tf, oNONBLOCK)
+	pr, pw := pipeFds(t, u, tf, 0)
+
+	require.Equal(t, errno(EBADF), u.send(tf, 200, nil))
+	require.Equal(t, errno(EPROTOTYPE), u.send(tf, pw, nil), "a pipe is not a channel")
+	require.Equal(t, errno(EMSGSIZE), u.send(tf, a, make([]byte, abi.MaxMessageBytes+1)))
+	require.Equal(t, errno(EMSGSIZE), u.send(tf, a, nil, 0, 1, 2, int32(pr), int32(pw)), "5 descriptors")
+	require.Equal(t, errno(EBADF), u.send(tf, a, nil, 99))
+	require.Equal(t, errno(EINVAL), u.send(tf, a, nil, int32(pr), int32(pr)), "repeated")
+	require.Equal(t, errno(EINVAL), u.send(tf, a, nil, int32(a)), "own end")
+	require.Equal(t, errno(EINVAL), u.send(tf, a, nil, int32(b)), "peer end")
+	require.Equal(t, errno(EPERM), u.send(tf, a, nil, 1), "the console")
+	require.Equal(t, errno(EFAULT), svc(tf, abi.SysChanSend, a, 0x10, 0))
+	require.Equal(t, errno(EINVAL), svc(tf, abi.SysChanSend, a, u.putMsg(offMsg, abi.Msg{}), 1), "unknown flag")
+	require.Equal(t, errno(EINVAL), svc(tf, abi.SysChanCreate, 1, u.scratch+offFds))
+	m := abi.Msg{Data: 0xdead_0000, Len: 10}
+	require.Equal(t, errno(EFAULT), svc(tf, abi.SysChanSend, a, u.putMsg(offMsg, m), 0), "unreadable data")
+	require.Zero(t, objs[fdObject(b)].mn, "nothing was queued by a refused send")
+	require.NotEqual(t, int32(-1), fdObject(pr), "descriptors stay with the sender on errors")
+
+	// A receive buffer that is too small leaves the message queued and
+	// says what is needed.
+	require.Zero(t, u.send(tf, a, []byte("hello"), int32(pr)))
+	require.Negative(t, fdObject(pr), "moved out of the sender's table")
+	r := svc(tf, abi.SysChanRecv, b, u.recvArgs(4, 1), abi.DontWait)
+	require.Equal(t, errno(EMSGSIZE), r)
+	require.Equal(t, uint32(5), u.getMsg(u.scratch+offRMsg).Len)
+	r = svc(tf, abi.SysChanRecv, b, u.recvArgs(5, 0), abi.DontWait)
+	require.Equal(t, errno(EMSGSIZE), r)
+	require.Equal(t, uint32(1), u.getMsg(u.scratch+offRMsg).NFds)
+	r = svc(tf, abi.SysChanRecv, b, u.recvArgs(5, 1), abi.DontWait)
+	require.Zero(t, r)
+	data, fds, _ := u.received()
+	require.Equal(t, "hello", string(data))
+	require.Len(t, fds, 1)
+	require.Equal(t, uint8(objPipeRead), objs[fdObject(uint64(fds[0]))].kind, "the pipe arrived")
+	require.True(t, pr_(u).fds[fds[0]].cloexec, "received descriptors are close-on-exec")
+
+	// Rights: a send-only duplicate cannot receive, dup or transfer.
+	so := svc(tf, abi.SysHandleDup, a, abi.RightSend, 0)
+	require.Positive(t, int64(so))
+	require.Equal(t, errno(EACCES), svc(tf, abi.SysChanRecv, so, u.recvArgs(10, 0), abi.DontWait))
+	require.Equal(t, errno(EACCES), svc(tf, abi.SysHandleDup, so, abi.RightSend, 0))
+	require.Equal(t, errno(EACCES), svc(tf, sysDup, so))
+	require.Equal(t, errno(EINVAL), svc(tf, abi.SysHandleDup, a, 0x10, 0), "unknown right")
+	_, b2 := chanPair(t, u, tf, oNONBLOCK)
+	require.Equal(t, errno(EPERM), u.send(tf, b2, nil, int32(so)), "no transfer right")
+	require.Zero(t, u.send(tf, so, []byte("x")), "it can send")
+	var info abi.HandleInfo
+	require.Zero(t, svc(tf, abi.SysHandleInfo, so, u.scratch+offInfo))
+	copy(bytesOfStruct(&info), u.get(u.scratch+offInfo, int(unsafe.Sizeof(info))))
+	require.Equal(t, abi.HandleInfo{Type: abi.TypeChannel, Rights: abi.RightSend, ID: objID(fdObject(a)), Peer: objID(fdObject(b))}, info)
+}
+
+// pr_ is the process struct of u (pr is taken by a local in the tests).
+func pr_(u *uproc) *process { return pr(u.p) }
+
+// TestChanBackPressureAndPeerClosed: a queue takes 64 messages, then
+// EAGAIN, and EPOLLOUT comes back when the receiver drains; closing one
+// end makes sends fail with EPIPE at once while the other side drains
+// what is queued and then sees ECONNRESET; queued descriptors go too.
+func TestChanBackPressureAndPeerClosed(t *testing.T) {
+	resetKernel(t, 1024)
+	u, tf := newUserFrame(t, chanScratchPages)
+	a, b := chanPair(t, u, tf, oNONBLOCK)
+	for i := 0; i < abi.QueueLen; i++ {
+		require.Zero(t, u.send(tf, a, []byte{byte(i)}))
+	}
+	require.Equal(t, errno(EAGAIN), u.send(tf, a, []byte{1}))
+	require.Zero(t, poll(fdObject(a))&epollOut, "not writable when full")
+	require.EqualValues(t, 1, ReadIPCStats().Full)
+	r, _, _, _ := u.recv(tf, b, abi.DontWait)
+	require.Zero(t, r)
+	require.NotZero(t, poll(fdObject(a))&epollOut, "writable again")
+	// Bytes bound: four 64 KiB messages fill the 256 KiB.
+	c, d := chanPair(t, u, tf, oNONBLOCK)
+	big := make([]byte, abi.MaxMessageBytes)
+	for i := 0; i < abi.QueueBytes/abi.MaxMessageBytes; i++ {
+		require.Zero(t, u.send(tf, c, big))
+	}
+	require.Equal(t, errno(EAGAIN), u.send(tf, c, []byte{1}))
+
+	// Peer closed, with descriptors queued to the closing end.
+	p1, p2 := pipeFds(t, u, tf, 0)
+	require.Zero(t, u.send(tf, d, []byte("to c"), int32(p1)))
+	before := TakeCensus()
+	require.Zero(t, svc(tf, sysClose, c))
+	after := TakeCensus()
+	require.Equal(t, before.Objects-2, after.Objects, "c and the pipe end in its queue are gone")
+	require.NotZero(t, poll(fdObject(uint64(p2)))&epollErr, "the pipe's writer sees its reader gone")
+	require.Equal(t, errno(EPIPE), u.send(tf, d, []byte("x")))
+	require.Equal(t, uint32(epollIn|epollHup|epollRdhup), poll(fdObject(d)))
+	for i := 0; i < abi.QueueBytes/abi.MaxMessageBytes; i++ {
+		r, _, _, _ := u.recv(tf, d, abi.DontWait)
+		require.Zero(t, r, "queued messages are still delivered")
+	}
+	r, _, _, _ = u.recv(tf, d, abi.DontWait)
+	require.Equal(t, errno(ECONNRESET), r)
+	require.EqualValues(t, 1, ReadIPCStats().Dropped)
+}
+
+// TestChanNoCycles: an end cannot travel while messages queued to it
+// carry descriptors, so ends in transit never hold each other.
+func TestChanNoCycles(t *testing.T) {
+	resetKernel(t, 1024)
+	u, tf := newUserFrame(t, chanScratchPages)
+	c0, c1 := chanPair(t, u, tf, oNONBLOCK)
+	d0, d1 := chanPair(t, u, tf, oNONBLOCK)
+	require.Zero(t, u.send(tf, d0, nil, int32(c1)), "c1 into d1's queue")
+	require.Equal(t, errno(EBUSY), u.send(tf, c0, nil, int32(d1)), "d1 holds c1: it may not go into c1's queue")
+	// Closing everything frees everything.
+	base := len(allObjects())
+	for _, fd := range []uint64{c0, d0, d1} {
+		require.Zero(t, svc(tf, sysClose, fd))
+	}
+	require.Equal(t, base-4, len(allObjects()))
+	require.Zero(t, ipcPages)
+}
+
+// allObjects lists the objects in use.
+func allObjects() []int {
+	var out []int
+	for i := range objs {
+		if objs[i].kind != objFree {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// TestChanBlockedReceiverGetsHandOff: a thread blocked receiving gets the
+// next message straight into its buffers and runs next; a deadline ends
+// the wait with ETIMEDOUT; a closing peer wakes it to ECONNRESET.
+func TestChanBlockedReceiverGetsHandOff(t *testing.T) {
+	resetKernel(t, 1024)
+	u, tf := newUserFrame(t, chanScratchPages)
+	a, b := chanPair(t, u, tf, 0)
+	other := u.spawnThread(tf, u.top(chanScratchPages)-8*pageSize)
+	main := cur
+	u.recv(tf, b, abi.NoDeadline)
+	requireBlocked(t, main, waitChanRecv)
+	switchTo(t, tf, other)
+	require.Zero(t, u.send(tf, a, []byte("direct")))
+	requireWoken(t, main, 0)
+	require.Equal(t, main, runQueue()[0], "the receiver runs next")
+	require.EqualValues(t, 1, ReadIPCStats().Handoffs)
+	data, _, _ := u.received()
+	require.Equal(t, "direct", string(data))
+	require.Zero(t, objs[fdObject(b)].mn, "never queued")
+
+	// Deadline.
+	switchTo(t, tf, main)
+	svc(tf, abi.SysChanRecv, b, u.recvArgs(100, 0), ticksToNS(now())+1_000_000)
+	requireBlocked(t, main, waitChanRecv)
+	expire(th(main).deadline)
+	requireWoken(t, main, errno(ETIMEDOUT))
+	// A passed deadline is ETIMEDOUT at once.
+	switchTo(t, tf, main)
+	require.Equal(t, errno(ETIMEDOUT), svc(tf, abi.SysChanRecv, b, u.recvArgs(100, 0), 1))
+
+	// Peer closed while blocked.
+	_, _, _, _ = u.recv(tf, b, abi.NoDeadline)
+	requireBlocked(t, main, waitChanRecv)
+	switchTo(t, tf, other)
+	require.Zero(t, svc(tf, sysClose, a))
+	requireRetrying(t, main, abi.SysChanRecv)
+	switchTo(t, tf, main)
+	require.Equal(t, errno(ECONNRESET), retry(t, tf))
+}
+
+// TestChanBlockingSendWaitsForRoom: a blocking sender to a full queue
+// blocks, and retries when the receiver makes room.
+func TestChanBlockingSendWaitsForRoom(t *testing.T) {
+	resetKernel(t, 1024)
+	u, tf := newUserFrame(t, chanScratchPages)
+	a, b := chanPair(t, u, tf, 0)
+	for i := 0; i < abi.QueueLen; i++ {
+		require.Zero(t, u.send(tf, a, []byte{byte(i)}))
+	}
+	other := u.spawnThread(tf, u.top(chanScratchPages)-8*pageSize)
+	main := cur
+	u.send(tf, a, []byte("late"))
+	requireBlocked(t, main, waitChanSend)
+	switchTo(t, tf, other)
+	r, _, _, _ := u.recv(tf, b, abi.NoDeadline)
+	require.Zero(t, r)
+	requireRetrying(t, main, abi.SysChanSend)
+	switchTo(t, tf, main)
+	require.Zero(t, retry(t, tf))
+	require.EqualValues(t, abi.QueueLen, objs[fdObject(b)].mn)
+}
+
+// callSetup makes a client (u) and a server process holding the two ends
+// of a channel; the server is blocked receiving. It returns the server,
+// the client's end and the server's end.
+func callSetup(t *testing.T) (u *uproc, tf *Frame, srv *uproc, cfd, sfd uint64) {
+	resetKernel(t, 2048)
+	u, tf = newUserFrame(t, chanScratchPages)
+	a, b := chanPair(t, u, tf, 0)
+	srv = u.newChild(chanScratchPages)
+	o := fdObject(b)
+	getObject(o)
+	sfd = 5
+	installFd(srv.p, int(sfd), o, false)
+	require.Zero(t, svc(tf, sysClose, b))
+	switchTo(t, tf, srv.main)
+	srv.recv(tf, sfd, abi.NoDeadline)
+	requireBlocked(t, srv.main, waitChanRecv)
+	switchTo(t, tf, u.main)
+	return u, tf, srv, a, sfd
+}
+
+// call makes u call on fd with req, with a reply buffer of repCap bytes.
+func (u *uproc) call(tf *Frame, fd uint64, req []byte, repCap uint32, dl uint64) uint64 {
+	c := abi.Call{
+		Req: abi.Msg{Data: u.put(offSrc, req), Len: uint32(len(req))},
+		Rep: abi.Msg{Data: u.scratch + offDst, Cap: repCap, Fds: u.scratch + offRHs, FdCap: abi.MaxMessageHandles},
+	}
+	return svc(tf, abi.SysChanCall, fd, u.put(offCall, bytesOfStruct(&c)), dl)
+}
+
+// reply answers on reply descriptor rfd with data and fds.
+func (u *uproc) reply(tf *Frame, rfd int32, data []byte, fds ...int32) uint64 {
+	m := abi.Msg{Data: u.put(offSrc, data), Len: uint32(len(data)), Fds: u.scratch + offHs, NFds: uint32(len(fds))}
+	if len(fds) > 0 {
+		u.put(offHs, unsafe.Slice((*byte)(unsafe.Pointer(&fds[0])), 4*len(fds)))
+	}
+	return svc(tf, abi.SysReply, uint64(rfd), u.putMsg(offMsg, m))
+}
+
+// TestChanCallAndReply: a call hands the request to the blocked server,
+// which runs next; its reply lands in the caller's buffers with a
+// descriptor, and the caller runs next; the reply descriptor is gone.
+func TestChanCallAndReply(t *testing.T) {
+	u, tf, srv, cfd, _ := callSetup(t)
+	u.call(tf, cfd, []byte("ping"), 100, abi.NoDeadline)
+	requireBlocked(t, u.main, waitReply)
+	requireWoken(t, srv.main, 0)
+	require.Equal(t, []int{srv.main}, runQueue()[:1], "a direct switch to the server")
+	data, fds, rfd := srv.received()
+	require.Equal(t, "ping", string(data))
+	require.Empty(t, fds)
+	require.GreaterOrEqual(t, rfd, int32(3))
+	require.Equal(t, uint8(objReply), objs[pr(srv.p).fds[rfd].obj].kind)
+
+	switchTo(t, tf, srv.main)
+	require.Equal(t, errno(EACCES), svc(tf, sysDup, uint64(rfd)), "a reply cannot be duplicated")
+	_, e2 := pipeFds(t, srv, tf, 0)
+	require.Equal(t, errno(EMSGSIZE), srv.reply(tf, rfd, make([]byte, 101)), "bigger than the caller's buffer")
+	require.Zero(t, srv.reply(tf, rfd, []byte("pong"), int32(e2)))
+	require.Negative(t, pr(srv.p).fds[rfd].obj, "the reply descriptor is consumed")
+	requireWoken(t, u.main, 0)
+	require.Equal(t, u.main, runQueue()[0])
+	c := u.getCall()
+	require.Equal(t, uint32(4), c.Rep.Len)
+	require.Equal(t, uint32(1), c.Rep.NFds)
+	require.Equal(t, "pong", string(u.get(u.scratch+offDst, 4)))
+	fd := u.i32(u.scratch + offRHs)
+	require.Equal(t, uint8(objPipeWrite), objs[pr(u.p).fds[fd].obj].kind, "the descriptor moved to the caller")
+	require.EqualValues(t, 1, ReadIPCStats().Calls)
+	require.EqualValues(t, 1, ReadIPCStats().Replies)
+	require.Equal(t, errno(EBADF), srv.reply(tf, rfd, nil))
+}
+
+// getCall reads back the abi.Call of the last call.
+func (u *uproc) getCall() abi.Call {
+	var c abi.Call
+	copy(bytesOfStruct(&c), u.get(u.scratch+offCall, int(unsafe.Sizeof(c))))
+	return c
+}
+
+// TestChanCallFailures: a reply object closed unanswered fails the call
+// with EPIPE; a caller whose deadline passed makes the late reply EPIPE;
+// a server that dies with the request queued fails the call too.
+func TestChanCallFailures(t *testing.T) {
+	u, tf, srv, cfd, _ := callSetup(t)
+	u.call(tf, cfd, []byte("a"), 100, abi.NoDeadline)
+	_, _, rfd := srv.received()
+	switchTo(t, tf, srv.main)
+	require.Zero(t, svc(tf, sysClose, uint64(rfd)))
+	requireWoken(t, u.main, errno(EPIPE))
+	require.EqualValues(t, 1, ReadIPCStats().CallFailed)
+
+	// Deadline, then a late reply.
+	srv.recv(tf, 5, abi.NoDeadline)
+	requireBlocked(t, srv.main, waitChanRecv)
+	switchTo(t, tf, u.main)
+	u.call(tf, cfd, []byte("b"), 100, ticksToNS(now())+1_000_000)
+	requireBlocked(t, u.main, waitReply)
+	expire(th(u.main).deadline)
+	requireWoken(t, u.main, errno(ETIMEDOUT))
+	_, _, rfd = srv.received()
+	switchTo(t, tf, srv.main)
+	require.Equal(t, errno(EPIPE), srv.reply(tf, rfd, []byte("late")))
+	require.EqualValues(t, 1, ReadIPCStats().ReplyLost)
+	require.Negative(t, pr(srv.p).fds[rfd].obj)
+
+	// The server dies with a call queued (it is not receiving).
+	switchTo(t, tf, u.main)
+	u.call(tf, cfd, []byte("c"), 100, abi.NoDeadline)
+	requireBlocked(t, u.main, waitReply)
+	exitProcess(srv.p, 9, true)
+	requireWoken(t, u.main, errno(EPIPE))
+	reapAll(t)
+	switchTo(t, tf, u.main)
+	require.Equal(t, errno(EPIPE), u.send(tf, cfd, []byte("x")), "the peer died")
+}
+
+// TestChanProcessExitGivesEverythingBack: a process that dies holding
+// channel ends, with messages and descriptors queued both ways and calls
+// pending, leaves nothing behind.
+func TestChanProcessExitGivesEverythingBack(t *testing.T) {
+	resetKernel(t, 2048)
+	u, tf := newUserFrame(t, chanScratchPages)
+	before := TakeCensus()
+	kid := u.newChild(chanScratchPages)
+	switchTo(t, tf, kid.main)
+	a, b := chanPair(t, kid, tf, oNONBLOCK)
+	c, d := chanPair(t, kid, tf, oNONBLOCK)
+	p1, _ := pipeFds(t, kid, tf, 0)
+	require.Zero(t, kid.send(tf, a, make([]byte, 50000), int32(c), int32(p1)))
+	require.Zero(t, kid.send(tf, b, []byte("x")))
+	_ = d
+	require.NotZero(t, ipcPages)
+	exitProcess(kid.p, 0, false)
+	reapAll(t)
+	switchTo(t, tf, u.main)
+	require.Equal(t, uint64(kid.pid), svc(tf, sysWait4, uint64(kid.pid), 0, 0, 0))
+	require.Zero(t, ipcPages, "message pages freed")
+	require.Equal(t, before, TakeCensus())
+}
