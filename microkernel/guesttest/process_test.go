@@ -29,6 +29,7 @@ var testProgs = []string{
 	"microkernel/guesttest/progs/sysfuzz",
 	"microkernel/guesttest/progs/regs",
 	"microkernel/guesttest/progs/devtest",
+	"microkernel/guesttest/progs/ipctest",
 }
 
 var (
@@ -148,7 +149,8 @@ func TestProcessChurn(t *testing.T) {
 func TestInterruptLatency(t *testing.T) {
 	t.Parallel()
 	out := runPrograms(t, Machine{MemoryMiB: 512, Extra: []string{"-icount", "shift=0"}},
-		"spawn", "gort", "memhog", "GOTRACEBACK=none threadbomb", "pingpong -n 100", "sysfuzz -seed 7 -count 1000 -timeout 60s")
+		"spawn", "gort", "memhog", "GOTRACEBACK=none threadbomb", "pingpong -n 100", "sysfuzz -seed 7 -count 1000 -timeout 60s",
+		"ipctest -run sizes|call|libipc", "ipctest -fuzz 5000 -seed 11")
 	m := regexp.MustCompile(`armos: longest interrupts-masked interval (\d+) ns of counter time \(guest instructions under -icount shift=0\) in (.*)\n`).FindStringSubmatch(out)
 	require.NotNil(t, m, out)
 	n, _ := strconv.Atoi(m[1])

@@ -88,12 +88,12 @@ var (
 // IPCStats are the channel counters (netstat-like).
 type IPCStats struct {
 	Sent, Received, Handoffs, Calls, Replies uint64
-	Full       uint64 // sends refused or blocked: the peer's queue was full
-	NoBufs     uint64 // sends refused: every message page in use
-	Dropped    uint64 // messages dropped with the endpoint they were queued to
-	ReplyLost  uint64 // replies to callers that had stopped waiting
-	CallFailed uint64 // calls ended by a reply object closed unanswered
-	Pages      uint64 // pages of queued messages now
+	Full                                     uint64 // sends refused or blocked: the peer's queue was full
+	NoBufs                                   uint64 // sends refused: every message page in use
+	Dropped                                  uint64 // messages dropped with the endpoint they were queued to
+	ReplyLost                                uint64 // replies to callers that had stopped waiting
+	CallFailed                               uint64 // calls ended by a reply object closed unanswered
+	Pages                                    uint64 // pages of queued messages now
 }
 
 var ipcStats IPCStats
@@ -637,11 +637,11 @@ func sysChanRecvFn(tf *Frame) uint64 {
 			return errno(ECONNRESET)
 		}
 		dl, dontWait, passed := recvDeadline(tf.X[2])
-		if dontWait || ob.flags&oNONBLOCK != 0 {
-			return errno(EAGAIN)
-		}
 		if passed {
 			return errno(ETIMEDOUT)
+		}
+		if dontWait || ob.flags&oNONBLOCK != 0 {
+			return errno(EAGAIN)
 		}
 		return blockOn(tf, objQueue(o), waitChanRecv, dl, errno(ETIMEDOUT))
 	}

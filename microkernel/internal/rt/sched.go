@@ -64,7 +64,7 @@ const (
 	waitChanRecv // an IPC receive (chan.go)
 	waitChanSend // an IPC send waiting for room
 	waitReply    // an IPC call waiting for its answer
-	waitDead // its process is ending: never runs again, freed by the reaper
+	waitDead     // its process is ending: never runs again, freed by the reaper
 )
 
 // thread is one thread. It holds no Go pointers.

@@ -1,0 +1,397 @@
+package libipc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"armos/abi"
+)
+
+// The kernel transport: an Endpoint over an armos channel descriptor, with
+// the same semantics as the in-memory one (MemEndpoint), so Conn, Server,
+// the Broker's users, netd and libsocket run on it unchanged.
+//
+// The descriptor is non-blocking and registered with the Go runtime's
+// network poller (through os.File), so a goroutine waiting in Recv or Send
+// parks like one waiting on a socket and holds no thread: a server with
+// many connections needs no thread per connection. Context cancellation
+// sets a deadline on the file, which wakes the waiter.
+//
+// Caps: a KernelEndpoint or a KernelHandle travels in a message as its
+// descriptor. libipc's contract is that caps move to the receiver: the
+// descriptor is copied into the message (abi.FdCopy, which needs
+// abi.RightDup) and the sender's is closed once the send succeeded, so the
+// os.File never outlives the descriptor it wraps. Received descriptors
+// become KernelEndpoints (channels) or KernelHandles (anything else).
+
+// KernelEndpoint is one end of a kernel channel.
+type KernelEndpoint struct {
+	f  *os.File
+	rc syscall.RawConn
+	fd int
+
+	recvMu sync.Mutex // one receiver at a time: the read deadline is per file
+	sendMu sync.Mutex
+	once   sync.Once
+	closed atomic.Bool
+}
+
+// KernelHandle is any other descriptor carried as a cap (a reply
+// capability, a pipe...). Close closes it.
+type KernelHandle struct {
+	mu sync.Mutex
+	fd int // -1 once closed or sent
+}
+
+// NewKernelHandle wraps descriptor fd (taking it over).
+func NewKernelHandle(fd int) *KernelHandle { return &KernelHandle{fd: fd} }
+
+// Fd returns the descriptor (-1 once closed or sent).
+func (h *KernelHandle) Fd() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.fd
+}
+
+// Close closes the descriptor.
+func (h *KernelHandle) Close() error {
+	h.mu.Lock()
+	fd := h.fd
+	h.fd = -1
+	h.mu.Unlock()
+	if fd < 0 {
+		return ErrClosed
+	}
+	return syscall.Close(fd)
+}
+
+// NewKernelPair makes a kernel channel and returns its two ends.
+func NewKernelPair() (*KernelEndpoint, *KernelEndpoint, error) {
+	a, b, err := KChanCreate(syscall.O_CLOEXEC | syscall.O_NONBLOCK)
+	if err != nil {
+		return nil, nil, fmt.Errorf("libipc: kernel channel: %w", kernelErr(err))
+	}
+	ea, err := newKernelEndpoint(a)
+	if err != nil {
+		syscall.Close(a)
+		syscall.Close(b)
+		return nil, nil, err
+	}
+	eb, err := newKernelEndpoint(b)
+	if err != nil {
+		ea.Close()
+		syscall.Close(b)
+		return nil, nil, err
+	}
+	return ea, eb, nil
+}
+
+// KernelEndpointFromFd takes over channel descriptor fd (for instance the
+// bootstrap channel init passes a child as descriptor 3).
+func KernelEndpointFromFd(fd int) (*KernelEndpoint, error) {
+	info, err := KHandleInfo(fd)
+	if err != nil {
+		return nil, fmt.Errorf("libipc: descriptor %d: %w", fd, kernelErr(err))
+	}
+	if info.Type != abi.TypeChannel {
+		return nil, fmt.Errorf("libipc: descriptor %d is not a channel: %w", fd, ErrInvalid)
+	}
+	return newKernelEndpoint(fd)
+}
+
+func newKernelEndpoint(fd int) (*KernelEndpoint, error) {
+	if err := syscall.SetNonblock(fd, true); err != nil {
+		return nil, fmt.Errorf("libipc: descriptor %d: %w", fd, err)
+	}
+	f := os.NewFile(uintptr(fd), "armos-channel")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("libipc: descriptor %d: %w", fd, err)
+	}
+	return &KernelEndpoint{f: f, rc: rc, fd: fd}, nil
+}
+
+// Fd returns the endpoint's descriptor (valid until Close).
+func (e *KernelEndpoint) Fd() int { return e.fd }
+
+// kernelErr maps a system call error to the libipc sentinels.
+func kernelErr(err error) error {
+	var en syscall.Errno
+	if !errors.As(err, &en) {
+		return err
+	}
+	switch en {
+	case syscall.EAGAIN:
+		return ErrWouldBlock
+	case syscall.EPIPE, syscall.ECONNRESET:
+		return ErrPeerClosed
+	case syscall.EBADF:
+		return ErrClosed
+	case syscall.EMSGSIZE:
+		return ErrTooLarge
+	case syscall.ENOBUFS:
+		return ErrNoBufs
+	case syscall.EINVAL:
+		return ErrInvalid
+	case syscall.EPERM, syscall.EACCES:
+		return ErrPermission
+	case syscall.ETIMEDOUT:
+		return ErrTimeout
+	case syscall.EBUSY:
+		return ErrBusy
+	}
+	return Code(en)
+}
+
+// capFds returns the descriptors of caps, marked to be copied.
+func capFds(caps []Cap, fds *[MaxCaps]int32) ([]int32, error) {
+	out := fds[:0]
+	for _, c := range caps {
+		switch h := c.(type) {
+		case *KernelEndpoint:
+			out = append(out, int32(h.fd)|abi.FdCopy)
+		case *KernelHandle:
+			fd := h.Fd()
+			if fd < 0 {
+				return nil, fmt.Errorf("libipc: sending a closed handle: %w", ErrClosed)
+			}
+			out = append(out, int32(fd)|abi.FdCopy)
+		default:
+			return nil, fmt.Errorf("libipc: a %T cannot travel through a kernel channel: %w", c, ErrInvalid)
+		}
+	}
+	return out, nil
+}
+
+// trySend makes one non-blocking send attempt on descriptor fd.
+func (e *KernelEndpoint) trySend(fd int, m Message) error {
+	var buf [MaxCaps]int32
+	fds, err := capFds(m.Caps, &buf)
+	if err != nil {
+		return err
+	}
+	if err := KSend(fd, m.Data, fds); err != nil {
+		return kernelErr(err)
+	}
+	for _, c := range m.Caps { // moved: the receiver has its copy now
+		c.Close()
+	}
+	return nil
+}
+
+// TrySend implements Endpoint.
+func (e *KernelEndpoint) TrySend(m Message) error {
+	if err := checkBounds(m); err != nil {
+		return err
+	}
+	var err error
+	if cerr := e.rc.Write(func(fd uintptr) bool {
+		err = e.trySend(int(fd), m)
+		return true
+	}); cerr != nil {
+		return e.fileErr(cerr)
+	}
+	return err
+}
+
+// Send implements Endpoint: it waits (in the network poller) while the
+// peer's queue is full.
+func (e *KernelEndpoint) Send(ctx context.Context, m Message) error {
+	if err := checkBounds(m); err != nil {
+		return err
+	}
+	e.sendMu.Lock()
+	defer e.sendMu.Unlock()
+	stop := e.deadlineOnDone(ctx, e.f.SetWriteDeadline)
+	defer stop()
+	var err error
+	cerr := e.rc.Write(func(fd uintptr) bool {
+		err = e.trySend(int(fd), m)
+		return err != ErrWouldBlock
+	})
+	if cerr != nil {
+		return e.ctxErr(ctx, e.fileErr(cerr))
+	}
+	return err
+}
+
+// deadlineOnDone arranges for set(past) when ctx ends, which wakes a
+// waiter in the poller; stop undoes it.
+func (e *KernelEndpoint) deadlineOnDone(ctx context.Context, set func(time.Time) error) (stop func()) {
+	if ctx.Done() == nil {
+		return func() {}
+	}
+	if ctx.Err() != nil {
+		set(time.Unix(1, 0))
+		return func() { set(time.Time{}) }
+	}
+	unreg := context.AfterFunc(ctx, func() { set(time.Unix(1, 0)) })
+	return func() {
+		if !unreg() {
+			set(time.Time{}) // it fired: clear the deadline for the next call
+		}
+	}
+}
+
+// fileErr maps an error of the os.File layer.
+func (e *KernelEndpoint) fileErr(err error) error {
+	switch {
+	case e.closed.Load() || errors.Is(err, os.ErrClosed):
+		return ErrClosed
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return err
+	}
+	return kernelErr(err)
+}
+
+// ctxErr reports ctx's error for a wait its end interrupted.
+func (e *KernelEndpoint) ctxErr(ctx context.Context, err error) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+// recvScratch holds the largest message while it is received; the
+// Message gets a right-sized buffer from the free list (msgbuf.go).
+var recvScratch = sync.Pool{New: func() any { b := make([]byte, MaxMessageSize); return &b }}
+
+// tryRecv makes one non-blocking receive attempt on descriptor fd.
+func (e *KernelEndpoint) tryRecv(fd int) (Message, error) {
+	bp := recvScratch.Get().(*[]byte)
+	defer recvScratch.Put(bp)
+	var fds [MaxCaps]int32
+	n, nfds, reply, err := KRecv(fd, *bp, fds[:], abi.DontWait)
+	if err != nil {
+		return Message{}, kernelErr(err)
+	}
+	m := Message{Data: copyToBuf((*bp)[:n])}
+	if nfds > 0 {
+		m.Caps = make([]Cap, 0, nfds)
+		for _, hfd := range fds[:nfds] {
+			m.Caps = append(m.Caps, wrapReceived(int(hfd)))
+		}
+	}
+	if reply >= 0 {
+		// A call made with KCall: plain receivers answer nothing, so the
+		// caller learns (EPIPE) rather than waiting for its deadline.
+		syscall.Close(reply)
+	}
+	return m, nil
+}
+
+// wrapReceived makes a Cap of a received descriptor.
+func wrapReceived(fd int) Cap {
+	if info, err := KHandleInfo(fd); err == nil && info.Type == abi.TypeChannel {
+		if ep, err := newKernelEndpoint(fd); err == nil {
+			return ep
+		}
+	}
+	return NewKernelHandle(fd)
+}
+
+// TryRecv implements Endpoint.
+func (e *KernelEndpoint) TryRecv() (Message, error) {
+	var m Message
+	var err error
+	if cerr := e.rc.Read(func(fd uintptr) bool {
+		m, err = e.tryRecv(int(fd))
+		return true
+	}); cerr != nil {
+		return Message{}, e.fileErr(cerr)
+	}
+	return m, err
+}
+
+// Recv implements Endpoint: it waits in the network poller.
+func (e *KernelEndpoint) Recv(ctx context.Context) (Message, error) {
+	e.recvMu.Lock()
+	defer e.recvMu.Unlock()
+	stop := e.deadlineOnDone(ctx, e.f.SetReadDeadline)
+	defer stop()
+	var m Message
+	var err error
+	cerr := e.rc.Read(func(fd uintptr) bool {
+		m, err = e.tryRecv(int(fd))
+		return err != ErrWouldBlock
+	})
+	if cerr != nil {
+		return Message{}, e.ctxErr(ctx, e.fileErr(cerr))
+	}
+	return m, err
+}
+
+// Call sends req as a kernel call and waits for the reply (ctx's deadline
+// bounds the wait; the reply must fit MaxMessageSize). The peer must
+// answer with Reply on the reply descriptor it receives.
+func (e *KernelEndpoint) Call(ctx context.Context, req []byte) ([]byte, error) {
+	dl := uint64(abi.NoDeadline)
+	if d, ok := ctx.Deadline(); ok {
+		dl = monotonicAt(d)
+	}
+	bp := recvScratch.Get().(*[]byte)
+	defer recvScratch.Put(bp)
+	var out []byte
+	var err error
+	call := func(fd uintptr) bool {
+		var n int
+		n, _, err = KCall(int(fd), req, nil, *bp, nil, dl)
+		if err == nil {
+			out = copyToBuf((*bp)[:n])
+		}
+		return err != syscall.EAGAIN
+	}
+	// Concurrent calls must not serialize: the common path holds no lock.
+	cerr := e.rc.Control(func(fd uintptr) { call(fd) })
+	if cerr == nil && err == syscall.EAGAIN {
+		// The server's queue is full: wait for room in the poller (this
+		// path holds the file's write lock, so congested calls queue up).
+		cerr = e.rc.Write(call)
+	}
+	if cerr != nil {
+		return nil, e.fileErr(cerr)
+	}
+	if err != nil {
+		return nil, kernelErr(err)
+	}
+	return out, nil
+}
+
+// Close implements Endpoint.
+func (e *KernelEndpoint) Close() error {
+	err := error(ErrClosed)
+	e.once.Do(func() { e.closed.Store(true); err = e.f.Close() })
+	return err
+}
+
+// monoBase ties the runtime's monotonic clock to CLOCK_MONOTONIC.
+var monoBase = sync.OnceValues(func() (time.Time, uint64) {
+	var ts syscall.Timespec
+	t := time.Now()
+	clockGettime(&ts)
+	return t, uint64(ts.Nano())
+})
+
+// monotonicAt converts t to CLOCK_MONOTONIC nanoseconds (a past time to
+// 1, which has passed).
+func monotonicAt(t time.Time) uint64 {
+	t0, m0 := monoBase()
+	d := t.Sub(t0)
+	if d < 0 && uint64(-d) >= m0 {
+		return 1
+	}
+	return uint64(int64(m0) + int64(d))
+}
+
+func clockGettime(ts *syscall.Timespec) {
+	const clockMonotonic = 1
+	syscall.RawSyscall(syscall.SYS_CLOCK_GETTIME, clockMonotonic, uintptr(unsafe.Pointer(ts)), 0)
+}

@@ -1,0 +1,140 @@
+package libipc
+
+import (
+	"runtime"
+	"syscall"
+	"unsafe"
+
+	"armos/abi"
+)
+
+// The armos IPC system calls (abi, docs/kernel-ipc.md) as Go functions.
+// They work in armos processes; elsewhere (a Linux host) every one fails
+// with ENOSYS. Errors are syscall.Errno values.
+
+// KChanCreate makes a kernel channel and returns its two descriptors.
+// flags: syscall.O_CLOEXEC, syscall.O_NONBLOCK.
+func KChanCreate(flags int) (int, int, error) {
+	var fds [2]int32
+	_, _, e := syscall.RawSyscall(abi.SysChanCreate, uintptr(flags), uintptr(unsafe.Pointer(&fds)), 0)
+	if e != 0 {
+		return -1, -1, e
+	}
+	return int(fds[0]), int(fds[1]), nil
+}
+
+// KSend sends data and fds (each moved, or copied when or'ed with
+// abi.FdCopy) on channel descriptor fd. It blocks while the peer's queue
+// is full only if fd is blocking.
+func KSend(fd int, data []byte, fds []int32) error {
+	m := abi.Msg{Len: uint32(len(data)), NFds: uint32(len(fds))}
+	if len(data) > 0 {
+		m.Data = uint64(uintptr(unsafe.Pointer(&data[0])))
+	}
+	if len(fds) > 0 {
+		m.Fds = uint64(uintptr(unsafe.Pointer(&fds[0])))
+	}
+	_, _, e := syscall.Syscall(abi.SysChanSend, uintptr(fd), uintptr(unsafe.Pointer(&m)), 0)
+	runtime.KeepAlive(data)
+	runtime.KeepAlive(fds)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// KRecv receives the next message on channel descriptor fd into buf and
+// fds, waiting until deadline (abi.NoDeadline, abi.DontWait, or
+// CLOCK_MONOTONIC ns). It returns the bytes and descriptors received and
+// the reply descriptor of a call (-1 for a plain message). With EMSGSIZE
+// n and nfds are what the message needs; it stays queued.
+func KRecv(fd int, buf []byte, fds []int32, deadline uint64) (n, nfds, reply int, err error) {
+	m := abi.Msg{Cap: uint32(len(buf)), FdCap: uint32(len(fds))}
+	if len(buf) > 0 {
+		m.Data = uint64(uintptr(unsafe.Pointer(&buf[0])))
+	}
+	if len(fds) > 0 {
+		m.Fds = uint64(uintptr(unsafe.Pointer(&fds[0])))
+	}
+	var e syscall.Errno
+	if deadline == abi.DontWait {
+		_, _, e = syscall.RawSyscall(abi.SysChanRecv, uintptr(fd), uintptr(unsafe.Pointer(&m)), uintptr(deadline))
+	} else {
+		_, _, e = syscall.Syscall(abi.SysChanRecv, uintptr(fd), uintptr(unsafe.Pointer(&m)), uintptr(deadline))
+	}
+	runtime.KeepAlive(buf)
+	runtime.KeepAlive(fds)
+	if e != 0 {
+		return int(m.Len), int(m.NFds), -1, e
+	}
+	return int(m.Len), int(m.NFds), int(m.Reply), nil
+}
+
+// KCall sends req (with reqFds) on channel descriptor fd with a reply
+// capability and waits until deadline for the answer, which lands in rep
+// and repFds; it returns their sizes.
+func KCall(fd int, req []byte, reqFds []int32, rep []byte, repFds []int32, deadline uint64) (n, nfds int, err error) {
+	var c abi.Call
+	c.Req.Len, c.Req.NFds = uint32(len(req)), uint32(len(reqFds))
+	if len(req) > 0 {
+		c.Req.Data = uint64(uintptr(unsafe.Pointer(&req[0])))
+	}
+	if len(reqFds) > 0 {
+		c.Req.Fds = uint64(uintptr(unsafe.Pointer(&reqFds[0])))
+	}
+	c.Rep.Cap, c.Rep.FdCap = uint32(len(rep)), uint32(len(repFds))
+	if len(rep) > 0 {
+		c.Rep.Data = uint64(uintptr(unsafe.Pointer(&rep[0])))
+	}
+	if len(repFds) > 0 {
+		c.Rep.Fds = uint64(uintptr(unsafe.Pointer(&repFds[0])))
+	}
+	_, _, e := syscall.Syscall(abi.SysChanCall, uintptr(fd), uintptr(unsafe.Pointer(&c)), uintptr(deadline))
+	runtime.KeepAlive(req)
+	runtime.KeepAlive(reqFds)
+	runtime.KeepAlive(rep)
+	runtime.KeepAlive(repFds)
+	if e != 0 {
+		return 0, 0, e
+	}
+	return int(c.Rep.Len), int(c.Rep.NFds), nil
+}
+
+// KReply answers the call whose reply descriptor is rfd with data and fds;
+// rfd is closed unless the error is EMSGSIZE or EMFILE (the caller's
+// buffers or table cannot take it: answer again with less).
+func KReply(rfd int, data []byte, fds []int32) error {
+	m := abi.Msg{Len: uint32(len(data)), NFds: uint32(len(fds))}
+	if len(data) > 0 {
+		m.Data = uint64(uintptr(unsafe.Pointer(&data[0])))
+	}
+	if len(fds) > 0 {
+		m.Fds = uint64(uintptr(unsafe.Pointer(&fds[0])))
+	}
+	_, _, e := syscall.RawSyscall(abi.SysReply, uintptr(rfd), uintptr(unsafe.Pointer(&m)), 0)
+	runtime.KeepAlive(data)
+	runtime.KeepAlive(fds)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// KHandleDup returns a new descriptor for fd's object with at most rights.
+func KHandleDup(fd int, rights uint32, flags int) (int, error) {
+	r, _, e := syscall.RawSyscall(abi.SysHandleDup, uintptr(fd), uintptr(rights), uintptr(flags))
+	if e != 0 {
+		return -1, e
+	}
+	return int(r), nil
+}
+
+// KHandleInfo describes descriptor fd.
+func KHandleInfo(fd int) (abi.HandleInfo, error) {
+	var info abi.HandleInfo
+	_, _, e := syscall.RawSyscall(abi.SysHandleInfo, uintptr(fd), uintptr(unsafe.Pointer(&info)), 0)
+	if e != 0 {
+		return info, e
+	}
+	return info, nil
+}
