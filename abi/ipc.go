@@ -25,6 +25,14 @@ const (
 	SysHandleDup = 515
 	// SysHandleInfo (fd, *HandleInfo out) describes a descriptor.
 	SysHandleInfo = 516
+	// SysReplyRecv (replyfd, *Msg, fd, *Msg, deadline) is SysReply then
+	// SysChanRecv in one call, a server's loop (replyfd -1: receive only).
+	// The reply's own errno goes into the first Msg's Flags: EPIPE (the
+	// caller stopped waiting) does not stop the receive, any other
+	// failure is returned with nothing received. A blocked receive
+	// retries as SysChanRecv: the call's registers are rewritten to be
+	// one (x8 and x0..x2).
+	SysReplyRecv = 517
 )
 
 // Deadlines of the blocking calls are CLOCK_MONOTONIC nanoseconds.
@@ -40,7 +48,8 @@ const (
 // SysChanRecv (and the reply half of a Call): Data and Cap are the buffer,
 // Fds and FdCap the room for descriptors; the kernel writes Len, NFds (the
 // sizes received, or those needed when it fails with EMSGSIZE) and Reply
-// (the reply capability of a call, or -1).
+// (the reply capability of a call, or -1). In SysReplyRecv's reply Msg,
+// the kernel writes the reply's errno into Flags (0: answered).
 type Msg struct {
 	Data  uint64
 	Len   uint32

@@ -138,3 +138,34 @@ func KHandleInfo(fd int) (abi.HandleInfo, error) {
 	}
 	return info, nil
 }
+
+// KReplyRecv answers the call of rfd with data (when rfd >= 0), then
+// receives on fd like KRecv: a server's loop in one system call.
+// replyErr is the reply's own failure (nil: answered): EPIPE (the caller
+// stopped waiting) does not stop the receive; any other reply failure
+// leaves rfd open and is also err, with nothing received.
+func KReplyRecv(rfd int, data []byte, fd int, buf []byte, fds []int32, deadline uint64) (n, nfds, reply int, replyErr, err error) {
+	rm := abi.Msg{Len: uint32(len(data))}
+	if len(data) > 0 {
+		rm.Data = uint64(uintptr(unsafe.Pointer(&data[0])))
+	}
+	m := abi.Msg{Cap: uint32(len(buf)), FdCap: uint32(len(fds))}
+	if len(buf) > 0 {
+		m.Data = uint64(uintptr(unsafe.Pointer(&buf[0])))
+	}
+	if len(fds) > 0 {
+		m.Fds = uint64(uintptr(unsafe.Pointer(&fds[0])))
+	}
+	_, _, e := syscall.Syscall6(abi.SysReplyRecv, uintptr(rfd), uintptr(unsafe.Pointer(&rm)), uintptr(fd),
+		uintptr(unsafe.Pointer(&m)), uintptr(deadline), 0)
+	runtime.KeepAlive(data)
+	runtime.KeepAlive(buf)
+	runtime.KeepAlive(fds)
+	if rm.Flags != 0 {
+		replyErr = syscall.Errno(rm.Flags)
+	}
+	if e != 0 {
+		return int(m.Len), int(m.NFds), -1, replyErr, e
+	}
+	return int(m.Len), int(m.NFds), int(m.Reply), replyErr, nil
+}

@@ -56,6 +56,15 @@ func (as *AddressSpace) userPage(va uint64, acc Access) (unsafe.Pointer, uint64,
 	return ptr, left, OK
 }
 
+// WritablePtr returns a kernel pointer to va for writing on the process's
+// behalf (the page faulted in as the process's own write would be) and
+// the bytes left in its page.
+//
+//go:nosplit
+func (as *AddressSpace) WritablePtr(va uint64) (unsafe.Pointer, uint64, Errno) {
+	return as.userPage(va, AccessWrite)
+}
+
 // WritablePA translates va for a write on the process's behalf by a
 // device (DMA straight into the process's page): the page is faulted in
 // as the process's own write would be. It returns the physical address of

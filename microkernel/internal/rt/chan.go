@@ -436,27 +436,56 @@ func buildMsg(m *abi.Msg, plan *sendPlan, reply int32, e *uint64) uintptr {
 	return km
 }
 
-// enqueueMsg gives message km to endpoint dst: straight to a thread
-// blocked receiving there if it can take it, else into the queue.
-func enqueueMsg(dst int32, km uintptr) {
-	ipcStats.Sent++
+// sendTo gives the message m (checked into plan) from the running
+// process to endpoint dst: straight into the buffers of a thread blocked
+// receiving there, which then runs next, or else into dst's queue. 0 or
+// the sender's error.
+func sendTo(dst int32, m *abi.Msg, plan *sendPlan, reply int32) uint64 {
 	d := &objs[dst]
 	if d.mn == 0 && d.q >= 0 {
-		for i := int(queues[d.q].head); i >= 0; i = int(th(i).next) {
-			t := th(i)
-			if t.wait != waitChanRecv || pr(int(t.proc)).state != psLive {
-				continue
-			}
-			if deliver(km, int(t.proc), t.regs.X[1]) == 0 {
+		if i := blockedReceiver(d.q); i >= 0 {
+			e, dstFault := xfer(m, plan, reply, int(th(i).proc), th(i).regs.X[1])
+			if e == 0 {
+				ipcStats.Sent++
 				ipcStats.Handoffs++
 				ipcStats.Received++
-				freeMsgPages(km)
 				wakeFront(i, 0)
-				return
+				return 0
 			}
-			break // it cannot take it: it will find it queued and learn why
+			if !dstFault {
+				return e
+			}
+			// It cannot take it: queued, it retries and learns why.
 		}
 	}
+	var e uint64
+	km := buildMsg(m, plan, reply, &e)
+	if km == 0 {
+		return e
+	}
+	queueMsg(dst, km)
+	return 0
+}
+
+// blockedReceiver returns the first thread of wait queue q blocked
+// receiving (not sending) whose process lives, or -1.
+//
+//go:nosplit
+func blockedReceiver(q int16) int {
+	for i := int(queues[q].head); i >= 0; i = int(th(i).next) {
+		t := th(i)
+		if t.wait == waitChanRecv && pr(int(t.proc)).state == psLive {
+			return i
+		}
+	}
+	return -1
+}
+
+// queueMsg appends message km to endpoint dst's queue and wakes its
+// waiters.
+func queueMsg(dst int32, km uintptr) {
+	ipcStats.Sent++
+	d := &objs[dst]
 	k := msgAt(km)
 	k.next = 0
 	if d.mtail != 0 {
@@ -472,6 +501,98 @@ func enqueueMsg(dst int32, km uintptr) {
 		wakeQueueRetry(d.q)
 	}
 	notify(dst)
+}
+
+// xfer moves message m (its bytes and plan's descriptors, from the
+// running process), and the reply object reply if not -1, straight into
+// the receive abi.Msg at dstVA of process dp. 0, or an error with
+// dstFault telling whose: the destination's (its Msg or buffer
+// unreachable, too small, its table full: nothing moved, though its
+// buffer may have been written) or the sender's (its bytes unreadable).
+func xfer(m *abi.Msg, plan *sendPlan, reply int32, dp int, dstVA uint64) (e uint64, dstFault bool) {
+	var d abi.Msg
+	if !userCopyIn(dp, bytesOf(unsafe.Pointer(&d), abi.MsgSize), dstVA) {
+		return errno(EFAULT), true
+	}
+	if m.Len > d.Cap || plan.nh > d.FdCap {
+		return errno(EMSGSIZE), true
+	}
+	var fds [abi.MaxMessageHandles + 1]int32
+	need := int(plan.nh)
+	if reply >= 0 {
+		need++
+	}
+	from := 0
+	for i := 0; i < need; i++ {
+		fd := lowestFd(dp, from)
+		if fd < 0 {
+			return errno(EMFILE), true
+		}
+		fds[i] = int32(fd)
+		from = fd + 1
+	}
+	if dp == curProc() {
+		// Within one process: the bytes go through the bounce page.
+		for off := uint32(0); off < m.Len; {
+			n := min(m.Len-off, pageSize)
+			if !copyIn(ipcBounce[:n], m.Data+uint64(off)) {
+				return errno(EFAULT), false
+			}
+			if !copyOut(d.Data+uint64(off), ipcBounce[:n]) {
+				return errno(EFAULT), true
+			}
+			off += n
+		}
+	} else {
+		for off := uint32(0); off < m.Len; {
+			dst, ok := userWindow(dp, d.Data+uint64(off), m.Len-off)
+			if !ok {
+				return errno(EFAULT), true
+			}
+			if !copyIn(dst, m.Data+uint64(off)) {
+				return errno(EFAULT), false
+			}
+			off += uint32(len(dst))
+		}
+	}
+	if plan.nh > 0 && !userCopyOut(dp, d.Fds, bytesOf(unsafe.Pointer(&fds), uintptr(4*plan.nh))) {
+		return errno(EFAULT), true
+	}
+	d.Len, d.NFds, d.Reply = m.Len, plan.nh, -1
+	if reply >= 0 {
+		d.Reply = fds[plan.nh]
+	}
+	if !userCopyOut(dp, dstVA, bytesOf(unsafe.Pointer(&d), abi.MsgSize)) {
+		return errno(EFAULT), true
+	}
+	p := curProc()
+	for i := uint32(0); i < plan.nh; i++ {
+		fd := int(plan.fds[i])
+		x := plan.objs[i]
+		deny := pr(p).fds[fd].deny
+		if plan.copy[i] {
+			getObject(x)
+		} else {
+			pr(p).fds[fd] = fdEntry{obj: -1}
+			epollForgetFd(p, fd, x)
+		}
+		pr(dp).fds[fds[i]] = fdEntry{obj: x, cloexec: true, deny: deny}
+	}
+	if reply >= 0 {
+		pr(dp).fds[fds[plan.nh]] = fdEntry{obj: reply, cloexec: true, deny: abi.RightDup}
+	}
+	return 0, false
+}
+
+// userWindow returns kernel access to the bytes at va of process p, at
+// most n and within one page, for writing, faulting the page in as p's
+// own write would.
+func userWindow(p int, va uint64, n uint32) ([]byte, bool) {
+	ptr, left, e := space(p).WritablePtr(va)
+	if e != 0 {
+		return nil, false
+	}
+	return bytesOf(ptr, uintptr(min(uint64(n), left))), true
 }
 
 // deliver completes a receive of message km by process p into the
@@ -598,12 +719,7 @@ func sysChanSendFn(tf *Frame) uint64 {
 		}
 		return e
 	}
-	km := buildMsg(&m, &plan, -1, &e)
-	if km == 0 {
-		return e
-	}
-	enqueueMsg(objs[o].peer, km)
-	return 0
+	return sendTo(objs[o].peer, &m, &plan, -1)
 }
 
 // recvDeadline turns a deadline argument into a counter value for block:
@@ -696,40 +812,44 @@ func sysChanCallFn(tf *Frame) uint64 {
 	if r < 0 {
 		return errno(ENFILE)
 	}
-	km := buildMsg(&c.Req, &plan, r, &e)
-	if km == 0 {
+	t := th(cur)
+	objs[r].caller = t.tid
+	objs[r].callVA = tf.X[1]
+	if e := sendTo(objs[o].peer, &c.Req, &plan, r); e != 0 {
+		objs[r].caller = 0
 		objs[r].kind = objFree
 		return e
 	}
 	ipcStats.Calls++
-	t := th(cur)
-	objs[r].caller = t.tid
-	objs[r].callVA = tf.X[1]
 	block(tf, -1, waitReply, dl, errno(ETIMEDOUT), false)
 	t.key = objID(r)
-	enqueueMsg(objs[o].peer, km)
 	handoffSlice = true
 	return 0
 }
 
 // armos_reply(replyfd, msg)
 func sysReplyFn(tf *Frame) uint64 {
+	return reply(tf, tf.X[0], tf.X[1])
+}
+
+// reply answers the call of reply descriptor rfd with the abi.Msg at
+// msgVA: straight into the caller's reply buffers; the caller runs next.
+func reply(tf *Frame, rfd, msgVA uint64) uint64 {
 	p := curProc()
-	o, e := chanFd(tf.X[0], objReply, abi.RightSend)
+	o, e := chanFd(rfd, objReply, abi.RightSend)
 	if e != 0 {
 		return e
 	}
 	var m abi.Msg
-	if !readMsgArg(tf.X[1], &m) {
+	if !readMsgArg(msgVA, &m) {
 		return errno(EFAULT)
 	}
 	caller := replyCaller(o)
 	if caller < 0 {
 		ipcStats.ReplyLost++
-		closeFd(p, int(tf.X[0]))
+		closeFd(p, int(rfd))
 		return errno(EPIPE)
 	}
-	// Check it as a send (rights, cycles, sizes) without a queue.
 	var plan sendPlan
 	if m.Len > abi.MaxMessageBytes || m.NFds > abi.MaxMessageHandles {
 		return errno(EMSGSIZE)
@@ -737,68 +857,40 @@ func sysReplyFn(tf *Frame) uint64 {
 	if e := checkHandles(o, &m, &plan); e != 0 {
 		return e
 	}
-	cp := int(th(caller).proc)
-	repVA := objs[o].callVA + abi.MsgSize
-	var rep abi.Msg
-	if !userCopyIn(cp, bytesOf(unsafe.Pointer(&rep), abi.MsgSize), repVA) {
-		objs[o].caller = 0
-		closeFd(p, int(tf.X[0]))
-		wakeFront(caller, errno(EFAULT))
-		return 0
-	}
-	if m.Len > rep.Cap || m.NFds > rep.FdCap {
-		return errno(EMSGSIZE) // the replier may answer again with less
-	}
-	var fds [abi.MaxMessageHandles]int32
-	from := 0
-	for i := uint32(0); i < m.NFds; i++ {
-		fd := lowestFd(cp, from)
-		if fd < 0 {
-			return errno(EMFILE)
-		}
-		fds[i] = int32(fd)
-		from = fd + 1
-	}
-	// The bytes: replier's memory -> bounce page -> caller's memory.
-	for off := uint32(0); off < m.Len; {
-		n := min(m.Len-off, pageSize)
-		b := ipcBounce[:n]
-		if !copyIn(b, m.Data+uint64(off)) {
-			return errno(EFAULT)
-		}
-		if !userCopyOut(cp, rep.Data+uint64(off), b) {
-			objs[o].caller = 0
-			closeFd(p, int(tf.X[0]))
-			wakeFront(caller, errno(EFAULT))
-			return 0
-		}
-		off += n
-	}
-	rep.Len, rep.NFds, rep.Reply = m.Len, m.NFds, -1
-	if (m.NFds > 0 && !userCopyOut(cp, rep.Fds, bytesOf(unsafe.Pointer(&fds), uintptr(4*m.NFds)))) ||
-		!userCopyOut(cp, repVA, bytesOf(unsafe.Pointer(&rep), abi.MsgSize)) {
-		objs[o].caller = 0
-		closeFd(p, int(tf.X[0]))
-		wakeFront(caller, errno(EFAULT))
-		return 0
-	}
-	for i := uint32(0); i < m.NFds; i++ {
-		fd := int(plan.fds[i])
-		x := plan.objs[i]
-		deny := pr(p).fds[fd].deny
-		if plan.copy[i] {
-			getObject(x)
-		} else {
-			pr(p).fds[fd] = fdEntry{obj: -1}
-			epollForgetFd(p, fd, x)
-		}
-		pr(cp).fds[fds[i]] = fdEntry{obj: x, cloexec: true, deny: deny}
+	e, dstFault := xfer(&m, &plan, -1, int(th(caller).proc), objs[o].callVA+abi.MsgSize)
+	switch {
+	case e == 0:
+		ipcStats.Replies++
+	case !dstFault || e == errno(EMSGSIZE) || e == errno(EMFILE):
+		return e // the replier's to fix: it may answer again
+	default:
+		ipcStats.CallFailed++ // the caller's buffers are bad: it learns
 	}
 	objs[o].caller = 0
-	closeFd(p, int(tf.X[0]))
-	ipcStats.Replies++
-	wakeFront(caller, 0)
+	closeFd(p, int(rfd))
+	wakeFront(caller, e)
 	return 0
+}
+
+// armos_reply_recv(replyfd, msg, fd, recvmsg, deadline): reply, then
+// receive on fd, in one call (a server's loop). A reply that fails
+// returns its error without receiving. The receive is an ordinary
+// armos_chan_recv: the registers are rewritten to be one (number and
+// arguments), so that a blocked receive retries as such.
+func sysReplyRecvFn(tf *Frame) uint64 {
+	if int64(tf.X[0]) >= 0 {
+		if e := reply(tf, tf.X[0], tf.X[1]); e != 0 {
+			if !writeU32(tf.X[1]+36, uint32(-int64(e))) {
+				return errno(EFAULT)
+			}
+			if e != errno(EPIPE) {
+				return e
+			}
+		}
+	}
+	tf.X[0], tf.X[1], tf.X[2] = tf.X[2], tf.X[3], tf.X[4]
+	tf.X[regSyscallNo] = abi.SysChanRecv
+	return sysChanRecvFn(tf)
 }
 
 // checkHandles checks the descriptors of a reply (as checkSend does for

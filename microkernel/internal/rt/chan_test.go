@@ -448,3 +448,51 @@ func TestChanProcessExitGivesEverythingBack(t *testing.T) {
 	require.Zero(t, ipcPages, "message pages freed")
 	require.Equal(t, before, TakeCensus())
 }
+
+// TestChanReplyRecv: a server answers and waits for the next call in one
+// system call; blocked, it is an ordinary receive (registers rewritten),
+// and the next call is handed to it directly. A reply to a caller that
+// gave up is reported in the reply's Flags and the receive goes on.
+func TestChanReplyRecv(t *testing.T) {
+	u, tf, srv, cfd, sfd := callSetup(t)
+	for round := 0; round < 3; round++ {
+		u.call(tf, cfd, []byte{'q', byte(round)}, 100, abi.NoDeadline)
+		requireWoken(t, srv.main, 0)
+		data, _, rfd := srv.received()
+		require.Equal(t, []byte{'q', byte(round)}, data)
+		switchTo(t, tf, srv.main)
+		rep := srv.putMsg(offMsg, abi.Msg{Data: srv.put(offSrc, []byte{'a', byte(round)}), Len: 2})
+		svc(tf, abi.SysReplyRecv, uint64(rfd), rep, sfd, srv.recvArgs(abi.MaxMessageBytes, 4), abi.NoDeadline)
+		requireWoken(t, u.main, 0)
+		require.Equal(t, []byte{'a', byte(round)}, u.get(u.scratch+offDst, 2))
+		requireBlocked(t, srv.main, waitChanRecv)
+		require.Equal(t, uint64(abi.SysChanRecv), th(srv.main).regs.X[regSyscallNo], "a plain receive now")
+		require.Equal(t, sfd, th(srv.main).regs.X[0])
+		require.Zero(t, srv.getMsg(rep).Flags)
+		switchTo(t, tf, u.main)
+	}
+	// A late reply: EPIPE in Flags, and the receive still happens.
+	u.call(tf, cfd, []byte("late"), 100, ticksToNS(now())+1_000_000)
+	expire(th(u.main).deadline)
+	requireWoken(t, u.main, errno(ETIMEDOUT))
+	_, _, rfd := srv.received()
+	switchTo(t, tf, u.main)
+	require.Zero(t, u.send(tf, cfd, []byte("next")))
+	switchTo(t, tf, srv.main)
+	rep := srv.putMsg(offMsg, abi.Msg{Data: srv.put(offSrc, []byte("x")), Len: 1})
+	require.Zero(t, svc(tf, abi.SysReplyRecv, uint64(rfd), rep, sfd, srv.recvArgs(100, 4), abi.DontWait))
+	require.Equal(t, uint32(EPIPE), srv.getMsg(rep).Flags)
+	data, _, _ := srv.received()
+	require.Equal(t, "next", string(data))
+	// A reply the caller cannot take stops before the receive.
+	switchTo(t, tf, u.main)
+	u.call(tf, cfd, []byte("big"), 1, abi.NoDeadline)
+	switchTo(t, tf, srv.main)
+	r := svc(tf, abi.SysChanRecv, sfd, srv.recvArgs(100, 4), abi.DontWait)
+	require.Zero(t, r)
+	_, _, rfd = srv.received()
+	rep = srv.putMsg(offMsg, abi.Msg{Data: srv.put(offSrc, []byte("too big")), Len: 7})
+	require.Equal(t, errno(EMSGSIZE), svc(tf, abi.SysReplyRecv, uint64(rfd), rep, sfd, srv.recvArgs(100, 4), abi.DontWait))
+	require.Equal(t, uint32(EMSGSIZE), srv.getMsg(rep).Flags)
+	require.GreaterOrEqual(t, pr(srv.p).fds[rfd].obj, int32(0), "the reply descriptor stays for a second answer")
+}

@@ -257,6 +257,7 @@ var syscalls = [maxSyscall]sysEntry{
 	abi.SysChanRecv:   {name: "armos_chan_recv", fn: sysChanRecvFn},
 	abi.SysChanCall:   {name: "armos_chan_call", fn: sysChanCallFn},
 	abi.SysReply:      {name: "armos_reply", fn: sysReplyFn},
+	abi.SysReplyRecv:  {name: "armos_reply_recv", fn: sysReplyRecvFn},
 	abi.SysHandleDup:  {name: "armos_handle_dup", fn: sysHandleDupFn},
 	abi.SysHandleInfo: {name: "armos_handle_info", fn: sysHandleInfoFn},
 	sysRseq:           {name: "rseq", fn: sysNoneFn},

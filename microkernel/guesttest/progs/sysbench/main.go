@@ -14,6 +14,8 @@
 //	sysbench clock [-n N]          time.Now, time.Since, raw clock_gettime, a call
 //	sysbench futex [-n N]          FUTEX_WAIT/FUTEX_WAKE ping-pong between 2 threads
 //	sysbench pipe [-n N]           1-byte pipe ping-pong with a child process
+//	sysbench msg [-n N]            1/64/1500-byte round trips and one-way messages
+//	                               with a child: pipes, Unix sockets (Linux), IPC (armos)
 //	sysbench fault [-n N]          first write to fresh anonymous pages
 //	sysbench spawn [-n N]          os/exec start, start to child's main, start to wait
 //	sysbench idlemem [-n N]        memory held by N idle child processes
@@ -30,6 +32,9 @@
 //	sysbench stamp                 print CLOCK_MONOTONIC at main entry, exit
 //	sysbench echo                  answer each byte on fd 0 with it plus one on fd 1
 //	sysbench idle [-d D]           print "ready", then sleep D (default 1h)
+//	sysbench echomsg IN OUT        answer each message read on fd IN with itself on fd OUT
+//	sysbench sinkunix              count messages on fd 3, answer a 1-byte one with the count
+//	sysbench ipcsrv                armos: answer calls on channel fd 3, count messages
 //
 // Each measurement prints one machine-readable line,
 //
@@ -47,6 +52,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -66,6 +72,7 @@ var figures = []figure{
 	{"clock", 200_000, benchClock, "time.Now, time.Since, a noinline call (N each), raw clock_gettime(CLOCK_MONOTONIC) (N/2)"},
 	{"futex", 10_000, benchFutex, "FUTEX_WAIT/FUTEX_WAKE ping-pong between two locked threads (op = round trip)"},
 	{"pipe", 3_000, benchPipe, "1-byte ping-pong with a child over blocking pipes, and over Go's polled os.Pipe (op = round trip)"},
+	{"msg", 3_000, benchMsg, "1/64/1500-byte round trips with a child over pipes, Unix seqpacket sockets (Linux) or armos IPC calls, and one-way messages (op = round trip or message)"},
 	{"fault", 50_000, benchFault, "first write to each page of fresh anonymous mappings (op = page)"},
 	{"spawn", 40, benchSpawn, "os/exec Start, Start to the child's main, Start to Wait of a child that exits at once"},
 	{"idlemem", 16, benchIdleMem, "free memory taken by N idle child processes (op = process)"},
@@ -88,6 +95,14 @@ func main() {
 			os.Exit(echo())
 		case "idle":
 			os.Exit(idle(os.Args[2:]))
+		case "echomsg":
+			in, _ := strconv.Atoi(os.Args[2])
+			out, _ := strconv.Atoi(os.Args[3])
+			os.Exit(echoMsg(in, out))
+		case "sinkunix":
+			os.Exit(sinkUnix())
+		case "ipcsrv":
+			os.Exit(ipcServe())
 		}
 	}
 	if len(os.Args) < 2 {
@@ -145,7 +160,7 @@ func usage() {
 	for _, f := range figures {
 		fmt.Fprintf(os.Stderr, "  %-8s %s (default -n %d)\n", f.name, f.help, f.defaultN)
 	}
-	fmt.Fprintln(os.Stderr, "child modes: exit, stamp, echo, idle [-d D]")
+	fmt.Fprintln(os.Stderr, "child modes: exit, stamp, echo, idle [-d D], echomsg IN OUT, sinkunix, ipcsrv")
 }
 
 // info prints what the figures depend on.
