@@ -444,7 +444,8 @@ func sendTo(dst int32, m *abi.Msg, plan *sendPlan, reply int32) uint64 {
 	d := &objs[dst]
 	if d.mn == 0 && d.q >= 0 {
 		if i := blockedReceiver(d.q); i >= 0 {
-			e, dstFault := xfer(m, plan, reply, int(th(i).proc), th(i).regs.X[1])
+			t := th(i)
+			e, dstFault := xfer(m, plan, reply, int(t.proc), t.regs.X[1], &t.rmsg)
 			if e == 0 {
 				ipcStats.Sent++
 				ipcStats.Handoffs++
@@ -505,15 +506,13 @@ func queueMsg(dst int32, km uintptr) {
 
 // xfer moves message m (its bytes and plan's descriptors, from the
 // running process), and the reply object reply if not -1, straight into
-// the receive abi.Msg at dstVA of process dp. 0, or an error with
-// dstFault telling whose: the destination's (its Msg or buffer
-// unreachable, too small, its table full: nothing moved, though its
-// buffer may have been written) or the sender's (its bytes unreadable).
-func xfer(m *abi.Msg, plan *sendPlan, reply int32, dp int, dstVA uint64) (e uint64, dstFault bool) {
-	var d abi.Msg
-	if !userCopyIn(dp, bytesOf(unsafe.Pointer(&d), abi.MsgSize), dstVA) {
-		return errno(EFAULT), true
-	}
+// a receive of process dp: rm is its abi.Msg as read when the receiver
+// blocked (or made its call), dstVA where it lives. 0, or an error with
+// dstFault telling whose: the destination's (its buffer unreachable, too
+// small, its table full: nothing moved, though its buffer may have been
+// written) or the sender's (its bytes unreadable).
+func xfer(m *abi.Msg, plan *sendPlan, reply int32, dp int, dstVA uint64, rm *abi.Msg) (e uint64, dstFault bool) {
+	d := *rm
 	if m.Len > d.Cap || plan.nh > d.FdCap {
 		return errno(EMSGSIZE), true
 	}
@@ -759,6 +758,11 @@ func sysChanRecvFn(tf *Frame) uint64 {
 		if dontWait || ob.flags&oNONBLOCK != 0 {
 			return errno(EAGAIN)
 		}
+		// A sender hands its message straight to this receive (xfer):
+		// it works from the Msg as it is now.
+		if !readMsgArg(tf.X[1], &th(cur).rmsg) {
+			return errno(EFAULT)
+		}
 		return blockOn(tf, objQueue(o), waitChanRecv, dl, errno(ETIMEDOUT))
 	}
 	km := ob.mhead
@@ -821,6 +825,7 @@ func sysChanCallFn(tf *Frame) uint64 {
 		return e
 	}
 	ipcStats.Calls++
+	t.rmsg = c.Rep // the reply goes there (xfer)
 	block(tf, -1, waitReply, dl, errno(ETIMEDOUT), false)
 	t.key = objID(r)
 	handoffSlice = true
@@ -857,7 +862,8 @@ func reply(tf *Frame, rfd, msgVA uint64) uint64 {
 	if e := checkHandles(o, &m, &plan); e != 0 {
 		return e
 	}
-	e, dstFault := xfer(&m, &plan, -1, int(th(caller).proc), objs[o].callVA+abi.MsgSize)
+	ct := th(caller)
+	e, dstFault := xfer(&m, &plan, -1, int(ct.proc), objs[o].callVA+abi.MsgSize, &ct.rmsg)
 	switch {
 	case e == 0:
 		ipcStats.Replies++

@@ -1,5 +1,7 @@
 package rt
 
+import "armos/abi"
+
 // Threads and the scheduler.
 //
 // A thread is either a kernel thread (an M of the kernel's own Go runtime,
@@ -78,6 +80,9 @@ type thread struct {
 	switches uint64
 	clearTID uint64 // CLONE_CHILD_CLEARTID: zeroed and woken at exit
 	sigs     sigState
+	// rmsg is the abi.Msg of the IPC receive (or the reply half of the
+	// call) the thread is blocked in, read when it blocked (chan.go).
+	rmsg abi.Msg
 
 	tid        int32
 	proc       int16 // process slot (0: the kernel)
