@@ -61,6 +61,11 @@ type Msg struct {
 	Flags uint32
 }
 
+// RecvPeek in a receive's Msg.Flags reports the next message's sizes
+// (Len, NFds; Reply 0 for a call, -1 otherwise) without taking it: a
+// readiness check. It waits like a receive when nothing is queued.
+const RecvPeek = 1
+
 // MsgSize is the size of Msg in memory.
 const MsgSize = 40
 

@@ -7,7 +7,7 @@ package libipc
 func HasWaiter(e *MemEndpoint) bool {
 	e.p.mu.Lock()
 	defer e.p.mu.Unlock()
-	return len(e.p.waiters) > 0 || e.p.changed != nil
+	return len(e.p.waiters) > 0 || len(e.p.watchers) > 0
 }
 
 // Waiters returns how many blocked Send/Recv calls are registered on e's

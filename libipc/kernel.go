@@ -365,6 +365,39 @@ func (e *KernelEndpoint) Call(ctx context.Context, req []byte) ([]byte, error) {
 	return out, nil
 }
 
+// Watch implements Waitable: ready when Recv would not block. Otherwise
+// a goroutine waits in the network poller on a duplicate of the
+// descriptor (its own deadline, so Recv is not disturbed) and gives wake
+// a token when a message or the peer's close arrives; stop closes the
+// duplicate, which ends it.
+func (e *KernelEndpoint) Watch(wake chan<- struct{}) (ready bool, stop func()) {
+	if e.closed.Load() {
+		return true, nil
+	}
+	if err := KPeek(e.fd, abi.DontWait); err != syscall.EAGAIN {
+		return true, nil
+	}
+	fd2, err := syscall.Dup(e.fd)
+	if err != nil {
+		return true, nil // let the caller's Recv report what is wrong
+	}
+	syscall.CloseOnExec(fd2)
+	f2 := os.NewFile(uintptr(fd2), "armos-channel-watch")
+	rc2, err := f2.SyscallConn()
+	if err != nil {
+		f2.Close()
+		return true, nil
+	}
+	go func() {
+		rc2.Read(func(fd uintptr) bool { return KPeek(int(fd), abi.DontWait) != syscall.EAGAIN })
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	}()
+	return false, func() { f2.Close() }
+}
+
 // Close implements Endpoint.
 func (e *KernelEndpoint) Close() error {
 	err := error(ErrClosed)

@@ -169,3 +169,15 @@ func KReplyRecv(rfd int, data []byte, fd int, buf []byte, fds []int32, deadline 
 	}
 	return int(m.Len), int(m.NFds), int(m.Reply), replyErr, nil
 }
+
+// KPeek reports whether a message waits on channel descriptor fd: nil if
+// one does (it stays queued), ECONNRESET if the peer is gone and nothing
+// is left, EAGAIN if nothing is queued (with abi.DontWait).
+func KPeek(fd int, deadline uint64) error {
+	m := abi.Msg{Flags: abi.RecvPeek}
+	_, _, e := syscall.RawSyscall(abi.SysChanRecv, uintptr(fd), uintptr(unsafe.Pointer(&m)), uintptr(deadline))
+	if e != 0 {
+		return e
+	}
+	return nil
+}

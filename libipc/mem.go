@@ -33,8 +33,8 @@ type memPipe struct {
 	mu      sync.Mutex
 	queue   [2][]Message // queue[i]: messages waiting for end i
 	closed  [2]bool
-	waiters []chan struct{} // wake-up channels of blocked Send/Recv calls
-	changed chan struct{}   // Poll's broadcast channel, nil when nobody polls
+	waiters  []chan struct{}   // wake-up channels of blocked Send/Recv calls
+	watchers []chan<- struct{} // WaitAny's wake-up channels (Watch), until stopped
 
 	stats [2]struct{ sent, received, full, dropped atomic.Uint64 }
 }
@@ -71,19 +71,12 @@ func (p *memPipe) signal() {
 		p.waiters[i] = nil
 	}
 	p.waiters = p.waiters[:0]
-	if p.changed != nil {
-		close(p.changed)
-		p.changed = nil
+	for _, w := range p.watchers {
+		select {
+		case w <- struct{}{}:
+		default:
+		}
 	}
-}
-
-// waitChan returns Poll's channel, closed at the next state change; called
-// with p.mu held.
-func (p *memPipe) waitChan() <-chan struct{} {
-	if p.changed == nil {
-		p.changed = make(chan struct{})
-	}
-	return p.changed
 }
 
 // addWaiter registers a wake-up channel for the next state change; called
@@ -277,13 +270,25 @@ func (e *MemEndpoint) Queued() int {
 	return len(e.p.queue[e.side])
 }
 
-// Poll reports whether Recv would return at once (a message is queued, or
-// either end is closed) and returns a channel that is closed at the next
-// state change of the pair. It implements Waitable.
-func (e *MemEndpoint) Poll() (ready bool, changed <-chan struct{}) {
+// Watch reports whether Recv would return at once (a message is queued,
+// or either end is closed) and otherwise gives wake a token at the pair's
+// next state change, until stop. It implements Waitable.
+func (e *MemEndpoint) Watch(wake chan<- struct{}) (ready bool, stop func()) {
 	p := e.p
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	ready = len(p.queue[e.side]) > 0 || p.closed[0] || p.closed[1]
-	return ready, p.waitChan()
+	if len(p.queue[e.side]) > 0 || p.closed[0] || p.closed[1] {
+		return true, nil
+	}
+	p.watchers = append(p.watchers, wake)
+	return false, func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for i, w := range p.watchers {
+			if w == wake {
+				p.watchers = append(p.watchers[:i], p.watchers[i+1:]...)
+				return
+			}
+		}
+	}
 }

@@ -475,7 +475,7 @@ func sendTo(dst int32, m *abi.Msg, plan *sendPlan, reply int32) uint64 {
 func blockedReceiver(q int16) int {
 	for i := int(queues[q].head); i >= 0; i = int(th(i).next) {
 		t := th(i)
-		if t.wait == waitChanRecv && pr(int(t.proc)).state == psLive {
+		if t.wait == waitChanRecv && t.rmsg.Flags&abi.RecvPeek == 0 && pr(int(t.proc)).state == psLive {
 			return i
 		}
 	}
@@ -598,12 +598,9 @@ func userWindow(p int, va uint64, n uint32) ([]byte, bool) {
 // abi.Msg at msgVA: the data, the descriptors (installed close-on-exec)
 // and the reply descriptor. 0 or the error; on an error nothing changed
 // except the sizes written back (EMSGSIZE says what is needed).
-func deliver(km uintptr, p int, msgVA uint64) uint64 {
-	var m abi.Msg
+func deliver(km uintptr, p int, msgVA uint64, rm *abi.Msg) uint64 {
+	m := *rm
 	k := msgAt(km)
-	if !userCopyIn(p, bytesOf(unsafe.Pointer(&m), abi.MsgSize), msgVA) {
-		return errno(EFAULT)
-	}
 	if k.len > m.Cap || k.nh > m.FdCap {
 		m.Len, m.NFds = k.len, k.nh
 		if !userCopyOut(p, msgVA, bytesOf(unsafe.Pointer(&m), abi.MsgSize)) {
@@ -747,6 +744,13 @@ func sysChanRecvFn(tf *Frame) uint64 {
 		return e
 	}
 	ob := &objs[o]
+	var m abi.Msg
+	if !readMsgArg(tf.X[1], &m) {
+		return errno(EFAULT)
+	}
+	if m.Flags&^abi.RecvPeek != 0 {
+		return errno(EINVAL)
+	}
 	if ob.mn == 0 {
 		if ob.peer < 0 {
 			return errno(ECONNRESET)
@@ -760,15 +764,23 @@ func sysChanRecvFn(tf *Frame) uint64 {
 		}
 		// A sender hands its message straight to this receive (xfer):
 		// it works from the Msg as it is now.
-		if !readMsgArg(tf.X[1], &th(cur).rmsg) {
-			return errno(EFAULT)
-		}
+		th(cur).rmsg = m
 		return blockOn(tf, objQueue(o), waitChanRecv, dl, errno(ETIMEDOUT))
 	}
 	km := ob.mhead
 	k := msgAt(km)
 	nh := k.nh
-	if e := deliver(km, curProc(), tf.X[1]); e != 0 {
+	if m.Flags&abi.RecvPeek != 0 {
+		m.Len, m.NFds, m.Reply = k.len, k.nh, -1
+		if k.reply >= 0 {
+			m.Reply = 0
+		}
+		if !copyOut(tf.X[1], bytesOf(unsafe.Pointer(&m), abi.MsgSize)) {
+			return errno(EFAULT)
+		}
+		return 0
+	}
+	if e := deliver(km, curProc(), tf.X[1], &m); e != 0 {
 		return e
 	}
 	wasFull := ob.mn >= abi.QueueLen || ob.mbytes >= abi.QueueBytes-abi.MaxMessageBytes

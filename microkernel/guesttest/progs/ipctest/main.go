@@ -58,6 +58,8 @@ func main() {
 	check.Add("call-deferred", checkCallDeferred)
 	check.Add("call-server-dies", checkCallServerDies)
 	check.Add("libipc-server", checkLibipcServer)
+	check.Add("waitany", checkWaitAny)
+	check.Add("peek", checkPeek)
 	check.Main()
 }
 
@@ -543,6 +545,76 @@ func checkLibipcServer(t *check.T) {
 	c.Close()
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("child: %v", err)
+	}
+}
+
+// checkWaitAny: one wait over kernel and in-memory endpoints wakes for a
+// message on any of them, and for a closed peer; its context ends it.
+func checkWaitAny(t *check.T) {
+	a1, b1 := pair(t)
+	a2, b2 := pair(t)
+	ma, mb := libipc.NewPair(4)
+	defer b1.Close()
+	defer b2.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	if _, err := libipc.WaitAny(ctx, b1, b2, mb); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("nothing ready: %v", err)
+	}
+	for _, c := range []struct {
+		send func() error
+		want int
+	}{
+		{func() error { return a2.TrySend(libipc.Message{Data: []byte("2")}) }, 1},
+		{func() error { return ma.TrySend(libipc.Message{Data: []byte("m")}) }, 2},
+		{func() error { return a1.Close() }, 0},
+	} {
+		got := make(chan int, 1)
+		go func() {
+			i, err := libipc.WaitAny(ctxT(t), b1, b2, mb)
+			if err != nil {
+				i = -1
+			}
+			got <- i
+		}()
+		time.Sleep(20 * time.Millisecond)
+		if err := c.send(); err != nil {
+			t.Fatalf("send: %v", err)
+		}
+		if i := <-got; i != c.want {
+			t.Fatalf("WaitAny woke for %d, want %d", i, c.want)
+		}
+		// Drain what made it ready.
+		switch c.want {
+		case 1:
+			b2.Recv(ctxT(t))
+		case 2:
+			mb.Recv(ctxT(t))
+		}
+	}
+	a2.Close()
+}
+
+// checkPeek: a peek reports a waiting message's sizes without taking it.
+func checkPeek(t *check.T) {
+	a, b, _ := libipc.KChanCreate(syscall.O_CLOEXEC)
+	defer syscall.Close(a)
+	defer syscall.Close(b)
+	if err := libipc.KPeek(b, abi.DontWait); err != syscall.EAGAIN {
+		t.Fatalf("peek empty: %v", err)
+	}
+	libipc.KSend(a, []byte("12345"), nil)
+	m := abi.Msg{Flags: abi.RecvPeek}
+	if _, _, e := syscall.Syscall(abi.SysChanRecv, uintptr(b), uintptr(unsafe.Pointer(&m)), uintptr(abi.DontWait)); e != 0 || m.Len != 5 || m.Reply != -1 {
+		t.Fatalf("peek: %v %+v", e, m)
+	}
+	buf := make([]byte, 8)
+	if n, _, _, err := libipc.KRecv(b, buf, nil, abi.DontWait); err != nil || n != 5 {
+		t.Fatalf("recv after peek: %d %v", n, err)
+	}
+	syscall.Close(a)
+	if err := libipc.KPeek(b, abi.DontWait); err != syscall.ECONNRESET {
+		t.Fatalf("peek after close: %v", err)
 	}
 }
 
