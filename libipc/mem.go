@@ -30,9 +30,9 @@ type MemStats struct {
 type memPipe struct {
 	capacity int
 
-	mu      sync.Mutex
-	queue   [2][]Message // queue[i]: messages waiting for end i
-	closed  [2]bool
+	mu       sync.Mutex
+	queue    [2][]Message // queue[i]: messages waiting for end i
+	closed   [2]bool
 	waiters  []chan struct{}   // wake-up channels of blocked Send/Recv calls
 	watchers []chan<- struct{} // WaitAny's wake-up channels (Watch), until stopped
 
