@@ -79,7 +79,8 @@ IMAGE_PROGS="apps/hello microkernel/guesttest/progs/gort microkernel/guesttest/p
 	microkernel/guesttest/progs/badptr microkernel/guesttest/progs/memhog
 	microkernel/guesttest/progs/threadbomb microkernel/guesttest/progs/sysfuzz
 	microkernel/guesttest/progs/regs microkernel/guesttest/progs/devtest
-	microkernel/guesttest/progs/runlist"
+	microkernel/guesttest/progs/runlist microkernel/guesttest/progs/ipctest
+	microkernel/guesttest/progs/nettest servers/init servers/netd apps/echo"
 
 # build_image EXTRA... builds the programs and packs them, plus EXTRA
 # (path-in-image=host-file words), into out/armos.img, the boot image QEMU hands
@@ -91,7 +92,8 @@ build_image() {
 		GOOS=linux GOARCH=arm64 go build -trimpath -o "$OUT/bin/$(basename "$p")" "./$p"
 		items+=("/bin/$(basename "$p")=$OUT/bin/$(basename "$p")")
 	done
-	go run ./microkernel/cmd/mkimage -o "$OUT/armos.img" "${items[@]}" "$@"
+	go run ./microkernel/cmd/mkimage -o "$OUT/armos.img" "${items[@]}" \
+		/etc/init.conf=servers/init/init.conf "$@"
 }
 
 build_host() {

@@ -34,7 +34,8 @@ type Stats struct {
 // Client is a connection to netd's socket service. Create it with Dial
 // (which can reconnect after a netd restart) or NewClient (which cannot).
 type Client struct {
-	dialer libipc.Dialer // nil: no reconnection
+	dialer  libipc.Dialer // nil: no reconnection
+	service string        // the name the dialer connects to
 
 	mu     sync.Mutex
 	conn   *libipc.Conn
@@ -52,11 +53,17 @@ type Client struct {
 // Dial connects to the socket service (sockproto.ServiceName) through d. The
 // Client keeps d to reconnect if netd restarts.
 func Dial(ctx context.Context, d libipc.Dialer) (*Client, error) {
-	ep, err := d.Connect(ctx, sockproto.ServiceName)
+	return DialService(ctx, d, sockproto.ServiceName)
+}
+
+// DialService is Dial to a socket service registered under another name
+// (a second netd, on another interface).
+func DialService(ctx context.Context, d libipc.Dialer, service string) (*Client, error) {
+	ep, err := d.Connect(ctx, service)
 	if err != nil {
-		return nil, fmt.Errorf("libsocket: dial %s: %w", sockproto.ServiceName, err)
+		return nil, fmt.Errorf("libsocket: dial %s: %w", service, err)
 	}
-	return &Client{dialer: d, conn: libipc.NewConn(watch(ep)), gen: 1}, nil
+	return &Client{dialer: d, service: service, conn: libipc.NewConn(watch(ep)), gen: 1}, nil
 }
 
 // NewClient uses an existing connection to the socket service. Such a
@@ -125,7 +132,7 @@ func (c *Client) reconnect(ctx context.Context, failed uint64) error {
 	var err error
 	for range ReconnectAttempts {
 		var ep libipc.Endpoint
-		ep, err = c.dialer.Connect(ctx, sockproto.ServiceName)
+		ep, err = c.dialer.Connect(ctx, c.service)
 		if err == nil {
 			c.mu.Lock()
 			c.conn = libipc.NewConn(watch(ep))
@@ -146,7 +153,7 @@ func (c *Client) reconnect(ctx context.Context, failed uint64) error {
 		wait = min(2*wait, ReconnectMaxBackoff)
 	}
 	c.stats.reconnectErrors.Add(1)
-	return fmt.Errorf("libsocket: reconnect %s: %w", sockproto.ServiceName, err)
+	return fmt.Errorf("libsocket: reconnect %s: %w", c.service, err)
 }
 
 // call makes one request on the current connection, reconnecting and

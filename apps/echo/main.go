@@ -1,11 +1,12 @@
 // Command echo is the UDP echo server of the handbook's exercise (RFC 862):
 // it binds UDP port 7 and returns every datagram to its sender.
 //
-// It is wiring only: the service is package echo, run over the process's
-// ordinary UDP socket (net.ListenPacket). On a Linux host, or in the Linux
-// guest used for side-by-side benchmarks, that is the kernel's socket; under
-// armos the Linux-ABI socket calls reach netd. Hosted netd runs the same
-// package in-process over libsocket instead (netd -apps echo).
+// It is wiring only: the service is package echo. Started by armos's init,
+// it reaches netd's socket service through libsocket (by name, through
+// init), and survives a netd restart as libsocket does. Anywhere else (a
+// Linux host, the Linux guest of the side-by-side benchmarks) it uses the
+// process's ordinary UDP socket (net.ListenPacket). Hosted netd runs the
+// same package in-process (netd -apps echo).
 package main
 
 import (
@@ -13,33 +14,72 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"armos/apps/echo/echo"
+	"armos/libipc"
+	"armos/libsocket"
+	"armos/libsocket/sockproto"
 )
 
 func main() {
 	addr := flag.String("addr", fmt.Sprintf(":%d", echo.Port), "UDP address to serve on")
+	service := flag.String("service", sockproto.ServiceName, "under armos: the socket service to use")
 	flag.Parse()
 
-	conn, err := net.ListenPacket("udp4", *addr)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	conn, err := listen(ctx, *addr, *service)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "echo:", err)
 		os.Exit(1)
 	}
 	defer conn.Close()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 
 	srv := echo.New(conn)
 	fmt.Printf("echo: ready on udp %s\n", conn.LocalAddr())
 	err = srv.Run(ctx)
 	st := srv.Stats()
 	fmt.Printf("echo: %d datagrams (%d bytes) echoed, %d replies lost\n", st.Echoed, st.Bytes, st.WriteErrors)
-	if err != nil {
+	if err != nil && ctx.Err() == nil {
 		fmt.Fprintln(os.Stderr, "echo:", err)
 		os.Exit(1)
 	}
+}
+
+// listen opens the UDP socket: through libsocket when init started us,
+// else the system's.
+func listen(ctx context.Context, addr, service string) (net.PacketConn, error) {
+	boot, err := libipc.Bootstrap()
+	if err != nil {
+		return net.ListenPacket("udp4", addr)
+	}
+	ap, err := netip.ParseAddrPort(addrWithHost(addr))
+	if err != nil {
+		return nil, fmt.Errorf("-addr %q: %w", addr, err)
+	}
+	client, err := libsocket.DialService(ctx, waitDialer{boot}, service)
+	if err != nil {
+		return nil, err
+	}
+	return client.ListenPacket(ctx, ap)
+}
+
+// addrWithHost turns ":7" into "0.0.0.0:7".
+func addrWithHost(a string) string {
+	if len(a) > 0 && a[0] == ':' {
+		return "0.0.0.0" + a
+	}
+	return a
+}
+
+// waitDialer connects by name, waiting for the service to be registered
+// (echo may start before netd is ready, or while it restarts).
+type waitDialer struct{ c *libipc.InitClient }
+
+func (d waitDialer) Connect(ctx context.Context, name string) (libipc.Endpoint, error) {
+	return d.c.ConnectWait(ctx, name)
 }

@@ -30,6 +30,10 @@ var testProgs = []string{
 	"microkernel/guesttest/progs/regs",
 	"microkernel/guesttest/progs/devtest",
 	"microkernel/guesttest/progs/ipctest",
+	"microkernel/guesttest/progs/nettest",
+	"servers/init",
+	"servers/netd",
+	"apps/echo",
 }
 
 var (
@@ -44,7 +48,14 @@ func testImage(tb testing.TB) string {
 	kernel(tb)
 	imageOnce.Do(func() {
 		dir := filepath.Join(buildTmpDir, "image")
-		imagePath, imageErr = BuildImage(dir, testProgs, nil)
+		root, err := ModuleRoot()
+		if err != nil {
+			imageErr = err
+			return
+		}
+		imagePath, imageErr = BuildImage(dir, testProgs, map[string]string{
+			"/etc/init.conf": filepath.Join(root, "servers", "init", "init.conf"),
+		})
 	})
 	require.NoError(tb, imageErr)
 	return imagePath

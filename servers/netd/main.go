@@ -30,9 +30,54 @@ import (
 	"strings"
 	"syscall"
 
+	"armos/libipc"
 	"armos/servers/netd/link"
 	"armos/servers/netd/stack"
 )
+
+// openDevice opens what netd runs on: a TAP device (hosted), or an IPC
+// link through init: "connect:NAME" connects to the link provider NAME (a
+// NIC driver), "serve:NAME" registers NAME and takes the first connection
+// as the link (a peer netd connects to it). It returns the device, how to
+// name it, and its MTU.
+func openDevice(ctx context.Context, opts options) (device, string, int, error) {
+	if opts.tap != "" {
+		tap, err := link.OpenTAP(opts.tap)
+		if err != nil {
+			return nil, "", 0, err
+		}
+		return tap, opts.tap, tap.MTU(), nil
+	}
+	boot, err := libipc.Bootstrap()
+	if err != nil {
+		return nil, "", 0, fmt.Errorf("-link %s: %w", opts.link, err)
+	}
+	if name, ok := strings.CutPrefix(opts.link, "connect:"); ok {
+		ep, err := boot.ConnectWait(ctx, name)
+		if err != nil {
+			return nil, "", 0, err
+		}
+		return link.NewChan(ep), opts.link, stack.DefaultMTU, nil
+	}
+	name := strings.TrimPrefix(opts.link, "serve:")
+	first := make(chan libipc.Endpoint, 1)
+	err = boot.RegisterErr(ctx, name, func(ep libipc.Endpoint) {
+		select {
+		case first <- ep:
+		default:
+			ep.Close() // one peer only
+		}
+	})
+	if err != nil {
+		return nil, "", 0, err
+	}
+	select {
+	case ep := <-first:
+		return link.NewChan(ep), opts.link, stack.DefaultMTU, nil
+	case <-ctx.Done():
+		return nil, "", 0, ctx.Err()
+	}
+}
 
 // readyPrefix starts the line netd prints once it serves (tests wait for it).
 const readyPrefix = "netd: ready"
@@ -56,30 +101,37 @@ func run(opts options) error {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 
-	tap, err := link.OpenTAP(opts.tap)
+	dev, where, mtu, err := openDevice(ctx, opts)
 	if err != nil {
 		return err
 	}
-	mtu := opts.mtu
-	if mtu == 0 {
-		mtu = tap.MTU()
+	if opts.mtu != 0 {
+		mtu = opts.mtu
 	}
 	cfg := stack.Config{MAC: stack.MAC(opts.mac), Addr: opts.addr, Gateway: opts.gw, MTU: mtu, Dev: 1}
-	n, err := start(ctx, cfg, stack.SystemClock{}, tap, opts.apps)
+	n, err := start(ctx, cfg, stack.SystemClock{}, dev, opts.apps)
 	if err != nil {
 		cancel()
 		if n != nil {
 			n.stop()
 		} else {
-			tap.Close()
+			dev.Close()
 		}
 		return err
+	}
+	// Started by init: the socket service is reachable by name.
+	if boot, berr := libipc.Bootstrap(); berr == nil {
+		if err := boot.RegisterErr(ctx, opts.service, n.svc.Accept); err != nil {
+			cancel()
+			n.stop()
+			return err
+		}
 	}
 	apps := strings.Join(opts.apps, ",")
 	if apps == "" {
 		apps = "-"
 	}
-	fmt.Printf("%s on %s ip %s mac %s mtu %d apps %s\n", readyPrefix, opts.tap, opts.addr, opts.mac, mtu, apps)
+	fmt.Printf("%s on %s ip %s mac %s mtu %d apps %s service %s\n", readyPrefix, where, opts.addr, opts.mac, mtu, apps, opts.service)
 
 	err = n.wait(ctx)
 	cancel()

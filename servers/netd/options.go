@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"armos/libsocket/sockproto"
 )
 
 // knownApps are the applications hosted netd can start in-process.
@@ -16,7 +18,9 @@ var knownApps = []string{"echo"}
 
 // options are netd's command-line settings.
 type options struct {
-	tap  string       // TAP device to attach to
+	tap     string       // TAP device to attach to
+	link    string       // or an IPC link: "serve:NAME" or "connect:NAME" (through init)
+	service string       // the name of the socket service
 	addr netip.Prefix // our IPv4 address and subnet
 	gw   netip.Addr   // default gateway; invalid for none
 	mac  net.HardwareAddr
@@ -30,6 +34,8 @@ func parseOptions(args []string, out io.Writer) (options, error) {
 	fs := flag.NewFlagSet("netd", flag.ContinueOnError)
 	fs.SetOutput(out)
 	tap := fs.String("tap", "", "Linux TAP device to run on (hosted mode), e.g. tap0")
+	lnk := fs.String("link", "", "an IPC link through init instead of -tap: serve:NAME (be the link provider NAME, for a peer netd) or connect:NAME (a NIC driver's or peer's service)")
+	service := fs.String("service", sockproto.ServiceName, "the name the socket service is registered under")
 	ip := fs.String("ip", "", "IPv4 address and prefix length, e.g. 10.99.0.2/24")
 	gw := fs.String("gw", "", "default gateway, e.g. 10.99.0.1 (optional)")
 	mac := fs.String("mac", "", "Ethernet address (default 02:00 followed by the IPv4 address)")
@@ -43,8 +49,18 @@ func parseOptions(args []string, out io.Writer) (options, error) {
 	}
 	var o options
 	var err error
-	if o.tap = *tap; o.tap == "" {
-		return o, errors.New("-tap is required (hosted netd runs on a Linux TAP device)")
+	o.tap, o.link, o.service = *tap, *lnk, *service
+	switch {
+	case o.tap == "" && o.link == "":
+		return o, errors.New("-tap or -link is required (hosted netd runs on a Linux TAP device, netd in armos on an IPC link)")
+	case o.tap != "" && o.link != "":
+		return o, errors.New("-tap and -link exclude each other")
+	case o.link != "" && !strings.HasPrefix(o.link, "serve:") && !strings.HasPrefix(o.link, "connect:"):
+		return o, fmt.Errorf("-link %q: want serve:NAME or connect:NAME", o.link)
+	case o.link != "" && strings.TrimLeft(strings.TrimPrefix(strings.TrimPrefix(o.link, "serve:"), "connect:"), " ") == "":
+		return o, fmt.Errorf("-link %q: the name is missing", o.link)
+	case o.service == "":
+		return o, errors.New("-service: the name is empty")
 	}
 	if o.addr, err = netip.ParsePrefix(*ip); err != nil || !o.addr.Addr().Is4() {
 		return o, fmt.Errorf("-ip %q: want an IPv4 address with prefix length, e.g. 10.99.0.2/24", *ip)

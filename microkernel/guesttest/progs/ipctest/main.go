@@ -36,6 +36,7 @@ const childEnv = "ARMOS_IPCTEST_CHILD"
 var (
 	fuzzCount = flag.Int("fuzz", 0, "make this many random IPC calls, then exit")
 	fuzzSeed  = flag.Uint64("seed", 1, "seed of -fuzz")
+	role      = flag.String("role", "", "run as a service of init: crashy (registers \"crashy\", exits with status 3 after 300ms)")
 )
 
 func main() {
@@ -45,6 +46,14 @@ func main() {
 	flag.Parse()
 	if *fuzzCount > 0 {
 		os.Exit(fuzz(*fuzzCount, *fuzzSeed))
+	}
+	if *role == "crashy" {
+		os.Exit(crashy())
+	}
+	if _, err := libipc.Bootstrap(); err == nil {
+		// Started by init: its name service and restarts.
+		check.Add("init-names", checkInitNames)
+		check.Add("init-restart", checkInitRestart)
 	}
 	check.Add("pair", checkPair)
 	check.Add("sizes", checkSizes)
@@ -615,6 +624,91 @@ func checkPeek(t *check.T) {
 	syscall.Close(a)
 	if err := libipc.KPeek(b, abi.DontWait); err != syscall.ECONNRESET {
 		t.Fatalf("peek after close: %v", err)
+	}
+}
+
+// crashy is a service that registers "crashy", lives 300ms and exits
+// with status 3: init restarts it, backing off.
+func crashy() int {
+	boot, err := libipc.Bootstrap()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ipctest crashy:", err)
+		return 1
+	}
+	err = boot.RegisterErr(context.Background(), "crashy", func(ep libipc.Endpoint) {
+		ep.TrySend(libipc.Message{Data: []byte(fmt.Sprint(os.Getpid()))})
+		ep.Close()
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ipctest crashy:", err)
+		return 1
+	}
+	time.Sleep(300 * time.Millisecond)
+	return 3
+}
+
+// checkInitNames: init's name service: an unknown name is ErrNotFound, a
+// name can be served by one process only, Services lists the names, and
+// a connection reaches the service's accept function.
+func checkInitNames(t *check.T) {
+	boot, _ := libipc.Bootstrap()
+	if _, err := boot.Connect(ctxT(t), "no-such-service"); !errors.Is(err, libipc.ErrNotFound) {
+		t.Fatalf("unknown service: %v", err)
+	}
+	accepted := make(chan libipc.Endpoint, 1)
+	if err := boot.RegisterErr(ctxT(t), "ipctest.names", func(ep libipc.Endpoint) { accepted <- ep }); err != nil {
+		t.Fatalf("register: %v", err)
+	}
+	if err := boot.RegisterErr(ctxT(t), "netd.sockets", func(libipc.Endpoint) {}); !errors.Is(err, libipc.ErrExists) {
+		t.Fatalf("registering netd's name: %v", err)
+	}
+	ep, err := boot.Connect(ctxT(t), "ipctest.names")
+	if err != nil {
+		t.Fatalf("connect to myself: %v", err)
+	}
+	srv := <-accepted
+	if err := ep.TrySend(libipc.Message{Data: []byte("hi")}); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	if m, err := srv.Recv(ctxT(t)); err != nil || string(m.Data) != "hi" {
+		t.Fatalf("recv on the accepted end: %q %v", m.Data, err)
+	}
+	ep.Close()
+	srv.Close()
+	svcs, err := boot.Services(ctxT(t))
+	if err != nil {
+		t.Fatalf("services: %v", err)
+	}
+	names := map[string]int{}
+	for _, s := range svcs {
+		names[s.Name] = s.Pid
+	}
+	if names["ipctest.names"] != os.Getpid() || names["netd.sockets"] == 0 {
+		t.Fatalf("services %v", svcs)
+	}
+}
+
+// checkInitRestart: the crashy service dies every 300ms; each time init
+// restarts it (with growing delays) and a new connection reaches a new
+// process.
+func checkInitRestart(t *check.T) {
+	boot, _ := libipc.Bootstrap()
+	pids := map[string]bool{}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(pids) < 3 && time.Now().Before(deadline) {
+		ep, err := boot.ConnectWait(ctxT(t), "crashy")
+		if err != nil {
+			t.Fatalf("connect: %v", err)
+		}
+		m, err := ep.Recv(ctxT(t))
+		ep.Close()
+		if err == nil {
+			pids[string(m.Data)] = true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(pids) < 3 {
+		t.Fatalf("reached %d crashy processes, want 3", len(pids))
 	}
 }
 

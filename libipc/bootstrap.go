@@ -1,0 +1,203 @@
+package libipc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+)
+
+// The bootstrap protocol between init and the processes it starts. init
+// gives each process one end of a kernel channel as a descriptor and names
+// it in the environment (BootstrapEnv); over it the process, as a client
+// of init:
+//
+//	InitRegister {Name}          serve Name: init sends InitAccept for each client
+//	InitConnect  {Name, Wait}    a new endpoint connected to service Name (the
+//	                             reply's one cap); Wait: until Name is registered
+//	InitServices {}              the registered names and their pids
+//
+// and init, on the same connection, sends the service one-way
+// InitAccept {Name} messages carrying the server end of each new connection.
+// A service that dies is unregistered; clients that Connect with Wait after
+// a restart reach the new instance (libsocket's reconnection does that).
+
+// BootstrapEnv names the environment variable that holds the descriptor of
+// a process's bootstrap channel to init.
+const BootstrapEnv = "ARMOS_BOOTSTRAP"
+
+// Ops of the bootstrap protocol.
+const (
+	InitRegister Op = 1
+	InitConnect  Op = 2
+	InitAccept   Op = 3
+	InitServices Op = 4
+)
+
+// InitName is the body of InitRegister, InitConnect and InitAccept.
+type InitName struct {
+	Name string
+	Wait bool `msgpack:",omitempty"`
+}
+
+// InitService is one entry of InitServicesResp.
+type InitService struct {
+	Name string
+	Pid  int
+}
+
+// InitServicesResp is the reply to InitServices.
+type InitServicesResp struct {
+	Services []InitService
+}
+
+// InitClient is a process's connection to init: a Dialer (Connect by
+// name) and a Registrar (serve a name).
+type InitClient struct {
+	conn *Conn
+
+	mu      sync.Mutex
+	accepts map[string]func(Endpoint)
+	done    chan struct{}
+}
+
+var (
+	bootOnce   sync.Once
+	bootClient *InitClient
+	bootErr    error
+)
+
+// Bootstrap returns the process's connection to init (the same one on
+// every call), or an error if init did not start this process.
+func Bootstrap() (*InitClient, error) {
+	bootOnce.Do(func() {
+		s, ok := os.LookupEnv(BootstrapEnv)
+		if !ok {
+			bootErr = fmt.Errorf("libipc: no bootstrap channel (%s unset): not started by init: %w", BootstrapEnv, ErrNotFound)
+			return
+		}
+		fd, err := strconv.Atoi(s)
+		if err != nil || fd < 0 {
+			bootErr = fmt.Errorf("libipc: %s=%q: %w", BootstrapEnv, s, ErrInvalid)
+			return
+		}
+		ep, err := KernelEndpointFromFd(fd)
+		if err != nil {
+			bootErr = err
+			return
+		}
+		bootClient = NewInitClient(ep)
+	})
+	return bootClient, bootErr
+}
+
+// NewInitClient speaks the bootstrap protocol on ep (Bootstrap's
+// endpoint, or an in-memory one in tests).
+func NewInitClient(ep Endpoint) *InitClient {
+	c := &InitClient{conn: NewConn(ep), accepts: map[string]func(Endpoint){}, done: make(chan struct{})}
+	go c.loop()
+	return c
+}
+
+// loop takes init's InitAccept messages and hands their endpoints to the
+// registered accept functions.
+func (c *InitClient) loop() {
+	defer close(c.done)
+	for {
+		r, err := c.conn.Recv(context.Background())
+		if err != nil {
+			return
+		}
+		var n InitName
+		if r.Op != InitAccept || r.Decode(&n) != nil || len(r.Caps) != 1 {
+			closeAll(r.Caps)
+			if r.Kind == KindRequest {
+				r.Fail(fmt.Errorf("libipc: init client: unexpected %v: %w", r.Op, ErrInvalid))
+			}
+			continue
+		}
+		ep, ok := r.Caps[0].(Endpoint)
+		c.mu.Lock()
+		accept := c.accepts[n.Name]
+		c.mu.Unlock()
+		if !ok || accept == nil {
+			closeAll(r.Caps)
+			continue
+		}
+		accept(ep)
+	}
+}
+
+// Register implements Registrar: init will hand accept the server end of
+// every connection to name. A failure to register (init gone, the name
+// taken by another process) is returned by RegisterErr; Register itself
+// panics on it only through ServeNamed's contract of no error, so use
+// RegisterErr where the error matters.
+func (c *InitClient) Register(name string, accept func(Endpoint)) {
+	_ = c.RegisterErr(context.Background(), name, accept)
+}
+
+// RegisterErr registers name and reports whether init accepted it.
+func (c *InitClient) RegisterErr(ctx context.Context, name string, accept func(Endpoint)) error {
+	c.mu.Lock()
+	c.accepts[name] = accept
+	c.mu.Unlock()
+	if err := c.conn.Call(ctx, InitRegister, &InitName{Name: name}, nil); err != nil {
+		c.mu.Lock()
+		delete(c.accepts, name)
+		c.mu.Unlock()
+		return fmt.Errorf("libipc: register %q with init: %w", name, err)
+	}
+	return nil
+}
+
+// Connect implements Dialer: a new endpoint connected to service name, or
+// an error wrapping ErrNotFound if nobody serves it.
+func (c *InitClient) Connect(ctx context.Context, name string) (Endpoint, error) {
+	return c.connect(ctx, name, false)
+}
+
+// ConnectWait is Connect that waits until name is registered (a service
+// starting, or restarting after a crash).
+func (c *InitClient) ConnectWait(ctx context.Context, name string) (Endpoint, error) {
+	return c.connect(ctx, name, true)
+}
+
+func (c *InitClient) connect(ctx context.Context, name string, wait bool) (Endpoint, error) {
+	caps, err := c.conn.CallCaps(ctx, InitConnect, &InitName{Name: name, Wait: wait}, nil, nil)
+	if err != nil {
+		return nil, fmt.Errorf("libipc: connect %q: %w", name, err)
+	}
+	if len(caps) != 1 {
+		closeAll(caps)
+		return nil, fmt.Errorf("libipc: connect %q: init sent %d caps: %w", name, len(caps), ErrMalformed)
+	}
+	ep, ok := caps[0].(Endpoint)
+	if !ok {
+		caps[0].Close()
+		return nil, fmt.Errorf("libipc: connect %q: not an endpoint: %w", name, ErrMalformed)
+	}
+	return ep, nil
+}
+
+// Services lists the registered services.
+func (c *InitClient) Services(ctx context.Context) ([]InitService, error) {
+	var resp InitServicesResp
+	if err := c.conn.Call(ctx, InitServices, &Empty{}, &resp); err != nil {
+		return nil, err
+	}
+	return resp.Services, nil
+}
+
+// Close ends the connection to init (the process's services are
+// unregistered).
+func (c *InitClient) Close() error {
+	err := c.conn.Close()
+	<-c.done
+	if errors.Is(err, ErrClosed) {
+		return nil
+	}
+	return err
+}

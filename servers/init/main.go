@@ -1,0 +1,429 @@
+// Command init is armos's first process: it starts the system's services
+// and applications, hands each a bootstrap channel, connects clients to
+// services by name, restarts services that die, and reports every exit.
+//
+// Usage (the kernel starts it from its command line: "-- init ARGS"):
+//
+//	init [-conf FILE] [-start NAMES] [-exit] [ENTRY...]
+//
+// What to start comes from a small configuration file in the boot image
+// (-conf, default /etc/init.conf) and from the command line: each ENTRY is
+// one more configuration line with its words joined by commas, e.g.
+// "app,ping,/bin/ping,-c,3,10.0.2.2". -start keeps only the named entries
+// (comma-separated). With -exit, init stops the services and exits once
+// every app has ended (the kernel then powers off: what tests want);
+// without it, it runs for ever, as an operating system's init does.
+//
+// Configuration lines (# starts a comment):
+//
+//	service NAME PATH [ARGS...]   a server: restarted when it dies
+//	app NAME PATH [ARGS...]       an application: run once, its exit reported
+//
+// Entries start in file order. Every process gets descriptor 3, its end of
+// a bootstrap channel to init, named by ARMOS_BOOTSTRAP=3 in its
+// environment; libipc.Bootstrap speaks the protocol (Register a service
+// name, Connect to one). Console lines:
+//
+//	init: started netd (pid 4101)
+//	init: netd (pid 4101) exited with status 2
+//	init: restarting netd in 100ms (restart 1)
+//	init: echo (pid 4102) killed by signal 9
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"armos/libipc"
+)
+
+// Restart backoff: the delay doubles at each consecutive failure up to
+// maxBackoff, and is reset once a service has run for stableAfter.
+var (
+	minBackoff  = 100 * time.Millisecond
+	maxBackoff  = 10 * time.Second
+	stableAfter = 10 * time.Second
+)
+
+// entry is one line of the configuration.
+type entry struct {
+	service bool
+	name    string
+	argv    []string
+}
+
+// parseConfig reads configuration lines; errors name the line.
+func parseConfig(r io.Reader, source string) ([]entry, error) {
+	var out []entry
+	sc := bufio.NewScanner(r)
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		if i := strings.IndexByte(line, '#'); i >= 0 {
+			line = line[:i]
+		}
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		e, err := parseEntry(f)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", source, n, err)
+		}
+		out = append(out, e)
+	}
+	return out, sc.Err()
+}
+
+// parseEntry parses the words of one entry.
+func parseEntry(f []string) (entry, error) {
+	if len(f) < 3 {
+		return entry{}, fmt.Errorf("want KIND NAME PATH [ARGS...], got %q", strings.Join(f, " "))
+	}
+	var e entry
+	switch f[0] {
+	case "service":
+		e.service = true
+	case "app":
+	default:
+		return entry{}, fmt.Errorf("unknown kind %q (service or app)", f[0])
+	}
+	e.name, e.argv = f[1], f[2:]
+	return e, nil
+}
+
+// child is one started entry.
+type child struct {
+	e       entry
+	cmd     *exec.Cmd
+	conn    *libipc.Conn
+	started time.Time
+	done    chan struct{} // closed when it has ended
+}
+
+// initd is init's state.
+type initd struct {
+	ctx context.Context
+
+	mu       sync.Mutex
+	services map[string]*child            // registered names
+	waiting  map[string][]*libipc.Request // Connect{Wait} until registered
+	children map[*child]bool              // live ones
+	backoff  map[string]time.Duration     // next restart delay per entry
+	restarts map[string]int
+	stopping bool // stopAll began: nothing restarts
+	apps     sync.WaitGroup
+}
+
+func main() {
+	conf := flag.String("conf", "/etc/init.conf", "configuration file")
+	only := flag.String("start", "", "start only these entries (comma-separated names)")
+	exit := flag.Bool("exit", false, "stop the services and exit when every app has ended")
+	flag.Parse()
+	entries, err := loadEntries(*conf, flag.Args(), *only)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "init:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	d := &initd{ctx: ctx, services: map[string]*child{}, waiting: map[string][]*libipc.Request{},
+		children: map[*child]bool{}, backoff: map[string]time.Duration{}, restarts: map[string]int{}}
+	for _, e := range entries {
+		if !e.service {
+			d.apps.Add(1)
+		}
+		if err := d.start(e); err != nil {
+			fmt.Printf("init: cannot start %s: %v\n", e.name, err)
+			if !e.service {
+				d.apps.Done()
+			} else {
+				d.scheduleRestart(e)
+			}
+		}
+	}
+	appsDone := make(chan struct{})
+	go func() { d.apps.Wait(); close(appsDone) }()
+	if *exit {
+		select {
+		case <-appsDone:
+		case <-ctx.Done():
+		}
+	} else {
+		<-ctx.Done()
+	}
+	d.stopAll()
+}
+
+// loadEntries reads the configuration file (a missing default file is
+// an empty configuration), adds the command-line entries, and keeps only
+// the names in only (if given).
+func loadEntries(conf string, extra []string, only string) ([]entry, error) {
+	var entries []entry
+	f, err := os.Open(conf)
+	switch {
+	case err == nil:
+		entries, err = parseConfig(f, conf)
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+	case errors.Is(err, os.ErrNotExist):
+	default:
+		return nil, err
+	}
+	for _, x := range extra {
+		e, err := parseEntry(strings.Split(x, ","))
+		if err != nil {
+			return nil, fmt.Errorf("command line %q: %w", x, err)
+		}
+		entries = append(entries, e)
+	}
+	if only == "" {
+		return entries, nil
+	}
+	keep := map[string]bool{}
+	for _, n := range strings.Split(only, ",") {
+		keep[strings.TrimSpace(n)] = true
+	}
+	var out []entry
+	for _, e := range entries {
+		if keep[e.name] {
+			out = append(out, e)
+			delete(keep, e.name)
+		}
+	}
+	for n := range keep {
+		return nil, fmt.Errorf("-start: no entry named %q", n)
+	}
+	return out, nil
+}
+
+// start starts entry e with a fresh bootstrap channel.
+func (d *initd) start(e entry) error {
+	mine, theirs, err := libipc.NewKernelPair()
+	if err != nil {
+		return err
+	}
+	f := os.NewFile(uintptr(theirs.Fd()), "bootstrap")
+	cmd := exec.Command(e.argv[0], e.argv[1:]...)
+	cmd.Env = append(os.Environ(), libipc.BootstrapEnv+"=3")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
+	cmd.ExtraFiles = []*os.File{f}
+	err = cmd.Start()
+	theirs.Close() // the child has its copy
+	if err != nil {
+		mine.Close()
+		return err
+	}
+	c := &child{e: e, cmd: cmd, conn: libipc.NewConn(mine), started: time.Now(), done: make(chan struct{})}
+	d.mu.Lock()
+	d.children[c] = true
+	d.mu.Unlock()
+	fmt.Printf("init: started %s (pid %d)\n", e.name, cmd.Process.Pid)
+	go d.serve(c)
+	go d.wait(c)
+	return nil
+}
+
+// serve answers child c's bootstrap requests until its channel closes.
+func (d *initd) serve(c *child) {
+	for {
+		r, err := c.conn.Recv(context.Background())
+		if err != nil {
+			return
+		}
+		d.handle(c, r)
+	}
+}
+
+// handle answers one bootstrap request.
+func (d *initd) handle(c *child, r *libipc.Request) {
+	switch r.Op {
+	case libipc.InitRegister:
+		var n libipc.InitName
+		if err := r.Decode(&n); err != nil {
+			r.Fail(err)
+			return
+		}
+		d.mu.Lock()
+		if owner := d.services[n.Name]; owner != nil && owner != c {
+			d.mu.Unlock()
+			r.Fail(fmt.Errorf("init: %q is served by %s (pid %d): %w", n.Name, owner.e.name, owner.cmd.Process.Pid, libipc.ErrExists))
+			return
+		}
+		d.services[n.Name] = c
+		waiting := d.waiting[n.Name]
+		delete(d.waiting, n.Name)
+		d.mu.Unlock()
+		r.Reply(&libipc.Empty{})
+		for _, w := range waiting {
+			d.connect(w, n.Name, true)
+		}
+	case libipc.InitConnect:
+		var n libipc.InitName
+		if err := r.Decode(&n); err != nil {
+			r.Fail(err)
+			return
+		}
+		d.connect(r, n.Name, n.Wait)
+	case libipc.InitServices:
+		var resp libipc.InitServicesResp
+		d.mu.Lock()
+		for name, s := range d.services {
+			resp.Services = append(resp.Services, libipc.InitService{Name: name, Pid: s.cmd.Process.Pid})
+		}
+		d.mu.Unlock()
+		r.Reply(&resp)
+	default:
+		if r.Kind == libipc.KindRequest {
+			r.Fail(fmt.Errorf("init: op %v: %w", r.Op, libipc.ErrUnknownOp))
+		}
+		for _, h := range r.Caps {
+			h.Close()
+		}
+	}
+}
+
+// connect answers a Connect for name: a new channel, one end to the
+// service (InitAccept), the other in the reply. Unregistered: ErrNotFound,
+// or with wait the request waits for the registration.
+func (d *initd) connect(r *libipc.Request, name string, wait bool) {
+	d.mu.Lock()
+	s := d.services[name]
+	if s == nil {
+		if wait {
+			d.waiting[name] = append(d.waiting[name], r)
+			d.mu.Unlock()
+			return
+		}
+		d.mu.Unlock()
+		r.Fail(fmt.Errorf("init: no service %q: %w", name, libipc.ErrNotFound))
+		return
+	}
+	d.mu.Unlock()
+	client, server, err := libipc.NewKernelPair()
+	if err != nil {
+		r.Fail(err)
+		return
+	}
+	if err := s.conn.SendCaps(d.ctx, libipc.InitAccept, &libipc.InitName{Name: name}, []libipc.Cap{server}); err != nil {
+		server.Close()
+		client.Close()
+		r.Fail(fmt.Errorf("init: service %q: %w", name, err))
+		return
+	}
+	r.Reply(&libipc.Empty{}, client)
+}
+
+// wait reports child c's end, unregisters its services and restarts it
+// if it is a service.
+func (d *initd) wait(c *child) {
+	err := c.cmd.Wait()
+	c.conn.Close()
+	d.mu.Lock()
+	delete(d.children, c)
+	for name, s := range d.services {
+		if s == c {
+			delete(d.services, name)
+		}
+	}
+	stopping := d.stopping || d.ctx.Err() != nil
+	d.mu.Unlock()
+	close(c.done)
+	fmt.Printf("init: %s (pid %d) %s\n", c.e.name, c.cmd.Process.Pid, describeExit(err))
+	if !c.e.service {
+		d.apps.Done()
+		return
+	}
+	if stopping {
+		return
+	}
+	d.mu.Lock()
+	if time.Since(c.started) >= stableAfter {
+		d.backoff[c.e.name] = 0
+	}
+	d.mu.Unlock()
+	d.scheduleRestart(c.e)
+}
+
+// scheduleRestart restarts service e after its backoff, which doubles.
+func (d *initd) scheduleRestart(e entry) {
+	d.mu.Lock()
+	delay := d.backoff[e.name]
+	if delay == 0 {
+		delay = minBackoff
+	}
+	d.backoff[e.name] = min(2*delay, maxBackoff)
+	d.restarts[e.name]++
+	n := d.restarts[e.name]
+	d.mu.Unlock()
+	fmt.Printf("init: restarting %s in %v (restart %d)\n", e.name, delay, n)
+	go func() {
+		t := time.NewTimer(delay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-d.ctx.Done():
+			return
+		}
+		d.mu.Lock()
+		stopping := d.stopping
+		d.mu.Unlock()
+		if stopping {
+			return
+		}
+		if err := d.start(e); err != nil {
+			fmt.Printf("init: cannot start %s: %v\n", e.name, err)
+			d.scheduleRestart(e)
+		}
+	}()
+}
+
+// describeExit words how a process ended.
+func describeExit(err error) string {
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return "exited with status 0"
+	case errors.As(err, &ee):
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return fmt.Sprintf("killed by signal %d", ws.Signal())
+		}
+		return fmt.Sprintf("exited with status %d", ee.ExitCode())
+	}
+	return "ended: " + err.Error()
+}
+
+// stopAll ends every child: SIGTERM, then SIGKILL after a second.
+func (d *initd) stopAll() {
+	d.mu.Lock()
+	d.stopping = true
+	var live []*child
+	for c := range d.children {
+		live = append(live, c)
+	}
+	d.mu.Unlock()
+	for _, c := range live {
+		c.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	deadline := time.After(time.Second)
+	for _, c := range live {
+		select {
+		case <-c.done:
+		case <-deadline:
+			c.cmd.Process.Kill()
+			<-c.done
+		}
+	}
+}
