@@ -33,6 +33,14 @@ const (
 	// retries as SysChanRecv: the call's registers are rewritten to be
 	// one (x8 and x0..x2).
 	SysReplyRecv = 517
+	// SysShmCreate (size, flags) makes a shared-memory object of size
+	// bytes (whole pages, zeroed; at most 2 MiB) and returns its
+	// descriptor; mmap(addr, len, prot, MAP_SHARED, fd, off) maps it, in
+	// as many processes as hold it. flags: O_CLOEXEC.
+	SysShmCreate = 518
+	// SysShmInfo (fd, *[n]uint64, n) returns the object's page count and
+	// writes the physical address of its first n pages (for DMA).
+	SysShmInfo = 519
 )
 
 // Deadlines of the blocking calls are CLOCK_MONOTONIC nanoseconds.
@@ -88,6 +96,7 @@ const (
 	TypeOther   = 0
 	TypeChannel = 1
 	TypeReply   = 2
+	TypeShm     = 3
 )
 
 // Rights of a descriptor. Every descriptor starts with RightsAll;
@@ -97,7 +106,8 @@ const (
 	RightSend     = 1 << 1 // send, call, reply
 	RightDup      = 1 << 2 // duplicate (dup, SysHandleDup, copy in a message)
 	RightTransfer = 1 << 3 // move to another process in a message
-	RightsAll     = RightRecv | RightSend | RightDup | RightTransfer
+	RightMap      = 1 << 4 // map shared memory, learn its physical pages
+	RightsAll     = RightRecv | RightSend | RightDup | RightTransfer | RightMap
 )
 
 // FdCopy marks a descriptor in Msg.Fds to be copied into the message

@@ -181,3 +181,29 @@ func KPeek(fd int, deadline uint64) error {
 	}
 	return nil
 }
+
+// KShmCreate makes a shared-memory object of size bytes (whole pages,
+// zeroed) and returns its descriptor; syscall.Mmap(fd, off, n,
+// PROT_READ|PROT_WRITE, MAP_SHARED) maps it.
+func KShmCreate(size int, flags int) (int, error) {
+	r, _, e := syscall.RawSyscall(abi.SysShmCreate, uintptr(size), uintptr(flags), 0)
+	if e != 0 {
+		return -1, e
+	}
+	return int(r), nil
+}
+
+// KShmInfo returns the page count of shared-memory object fd and fills
+// pas with the physical addresses of its first pages (for DMA).
+func KShmInfo(fd int, pas []uint64) (int, error) {
+	var p uintptr
+	if len(pas) > 0 {
+		p = uintptr(unsafe.Pointer(&pas[0]))
+	}
+	r, _, e := syscall.RawSyscall(abi.SysShmInfo, uintptr(fd), p, uintptr(len(pas)))
+	runtime.KeepAlive(pas)
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
+}

@@ -361,6 +361,11 @@ const (
 	// never demand-paged, never re-protected.
 	RegionDevice  = 0x20
 	RegionKeyMask = 0x1f
+	// RegionWritableShared, a key bit, makes a RegionShared region's
+	// pages mapped with the region's own protection, writes included:
+	// shared memory between processes (the backer's pages are theirs
+	// together). Without it shared pages are read-only (the page cache).
+	RegionWritableShared = 0x10
 )
 
 // MapDevice maps the device page at pa (page-aligned) read-write for the
@@ -402,6 +407,9 @@ func (as *AddressSpace) faultFile(r VMA, page uint64) FaultResult {
 		return FaultOOM
 	}
 	pa, attr := src, AttrFor(r.Prot&^ProtWrite, as.kernel)
+	if r.Flags&RegionShared != 0 && r.Flags&RegionWritableShared != 0 {
+		attr = AttrFor(r.Prot, as.kernel)
+	}
 	if r.Flags&RegionShared == 0 {
 		var e Errno
 		if pa, e = as.PT.phys().Alloc(); e != OK {

@@ -969,6 +969,8 @@ func sysHandleInfoFn(tf *Frame) uint64 {
 		}
 	case objReply:
 		info.Type = abi.TypeReply
+	case objShm:
+		info.Type = abi.TypeShm
 	}
 	if !copyOut(tf.X[1], bytesOf(unsafe.Pointer(&info), unsafe.Sizeof(info))) {
 		return errno(EFAULT)

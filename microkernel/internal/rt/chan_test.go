@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"armos/abi"
+	"armos/microkernel/internal/mm"
 )
 
 // IPC channels (chan.go): messages, descriptors in transit, rights, bounds,
@@ -161,7 +162,7 @@ func TestChanRefusals(t *testing.T) {
 	require.Equal(t, errno(EACCES), svc(tf, abi.SysChanRecv, so, u.recvArgs(10, 0), abi.DontWait))
 	require.Equal(t, errno(EACCES), svc(tf, abi.SysHandleDup, so, abi.RightSend, 0))
 	require.Equal(t, errno(EACCES), svc(tf, sysDup, so))
-	require.Equal(t, errno(EINVAL), svc(tf, abi.SysHandleDup, a, 0x10, 0), "unknown right")
+	require.Equal(t, errno(EINVAL), svc(tf, abi.SysHandleDup, a, 0x20, 0), "unknown right")
 	_, b2 := chanPair(t, u, tf, oNONBLOCK)
 	require.Equal(t, errno(EPERM), u.send(tf, b2, nil, int32(so)), "no transfer right")
 	require.Zero(t, u.send(tf, so, []byte("x")), "it can send")
@@ -495,4 +496,68 @@ func TestChanReplyRecv(t *testing.T) {
 	require.Equal(t, errno(EMSGSIZE), svc(tf, abi.SysReplyRecv, uint64(rfd), rep, sfd, srv.recvArgs(100, 4), abi.DontWait))
 	require.Equal(t, uint32(EMSGSIZE), srv.getMsg(rep).Flags)
 	require.GreaterOrEqual(t, pr(srv.p).fds[rfd].obj, int32(0), "the reply descriptor stays for a second answer")
+}
+
+// TestShmSharedBetweenProcesses: a shared-memory object mapped by two
+// processes shows each one's writes to the other; it travels in a
+// message; its pages go when the last descriptor and mapping are gone;
+// mapping it privately, executable, or beyond its end is refused.
+func TestShmSharedBetweenProcesses(t *testing.T) {
+	resetKernel(t, 2048)
+	u, tf := newUserFrame(t, chanScratchPages)
+	kid := u.newChild(chanScratchPages)
+	fd := svc(tf, abi.SysShmCreate, 3*pageSize, 0)
+	require.Positive(t, int64(fd))
+	require.EqualValues(t, 3, shmPages)
+	const shared = uint64(mapShared)
+	require.Equal(t, errno(EINVAL), svc(tf, sysMmap, 0, pageSize, protRW, uint64(mapPrivate), fd, 0), "no private copies")
+	require.Equal(t, errno(EACCES), svc(tf, sysMmap, 0, pageSize, protRW|uint64(mm.ProtExec), shared, fd, 0), "W^X")
+	require.Equal(t, errno(EINVAL), svc(tf, sysMmap, 0, 2*pageSize, protRW, shared, fd, 2*pageSize), "past its end")
+	require.Equal(t, errno(ENODEV), svc(tf, sysMmap, 0, pageSize, protRW, shared, 1, 0), "the console is not mappable")
+	va := svc(tf, sysMmap, 0, 3*pageSize, protRW, shared, fd, 0)
+	require.Less(t, va, uint64(1<<47))
+	_, e := pr(u.p).as.CopyOut(va+pageSize+10, []byte("from the parent"))
+	require.Equal(t, mm.OK, e)
+	// Give the object to the child in a message; it maps the second page.
+	a, b := chanPair(t, u, tf, oNONBLOCK)
+	require.Zero(t, u.send(tf, a, []byte("shm"), int32(fd)|abi.FdCopy))
+	o := fdObject(b)
+	getObject(o)
+	installFd(kid.p, 7, o, false)
+	switchTo(t, tf, kid.main)
+	r, _, _, _ := kid.recv(tf, 7, abi.DontWait)
+	require.Zero(t, r)
+	_, fds, _ := kid.received()
+	require.Len(t, fds, 1)
+	kva := svc(tf, sysMmap, 0, pageSize, protRW, shared, uint64(fds[0]), pageSize)
+	require.Less(t, kva, uint64(1<<47))
+	got := make([]byte, 15)
+	_, e = pr(kid.p).as.CopyIn(got, kva+10)
+	require.Equal(t, mm.OK, e)
+	require.Equal(t, "from the parent", string(got))
+	_, e = pr(kid.p).as.CopyOut(kva+100, []byte("from the child"))
+	require.Equal(t, mm.OK, e)
+	_, e = pr(u.p).as.CopyIn(got[:14], va+pageSize+100)
+	require.Equal(t, mm.OK, e)
+	require.Equal(t, "from the child", string(got[:14]))
+	n := svc(tf, abi.SysShmInfo, uint64(fds[0]), kid.scratch+offInfo, 3)
+	require.EqualValues(t, 3, n)
+	require.NotZero(t, kid.u64(kid.scratch+offInfo+8), "physical addresses for DMA")
+
+	// Everything closed and unmapped: the pages go.
+	require.Zero(t, svc(tf, sysClose, uint64(fds[0])))
+	exitProcess(kid.p, 0, false)
+	reapAll(t)
+	switchTo(t, tf, u.main)
+	require.Equal(t, uint64(kid.pid), svc(tf, sysWait4, uint64(kid.pid), 0, 0, 0))
+	require.EqualValues(t, 3, shmPages, "the parent still maps it")
+	require.Zero(t, svc(tf, sysClose, fd))
+	require.Zero(t, svc(tf, sysClose, a))
+	require.Zero(t, svc(tf, sysClose, b))
+	require.Zero(t, svc(tf, sysMunmap, va, 3*pageSize))
+	require.EqualValues(t, 3, shmPages, "a mapping holds the object until exec or exit")
+	svc(tf, sysExitGroup, 0)
+	reapAll(t)
+	runKernel()
+	require.Zero(t, shmPages, "its last mapping went with the process")
 }

@@ -54,6 +54,7 @@ const (
 	objFile
 	objChannel // an IPC channel end (chan.go)
 	objReply   // the reply capability of an IPC call (chan.go)
+	objShm     // shared memory (shm.go)
 )
 
 // Open flags (include/uapi/asm-generic/fcntl.h).
@@ -308,6 +309,8 @@ func dropObject(o int32) {
 		closeEndpoint(o)
 	case objReply:
 		closeReply(o)
+	case objShm:
+		closeShm(o)
 	}
 	// Waiters retry and find the descriptor closed.
 	if ob.q >= 0 {

@@ -137,11 +137,15 @@ type fileMap struct {
 	slot  int16
 	delta int64
 	limit uint64
+	// shm is 1 + the shared-memory object mapped (chan.go's neighbour
+	// shm.go), 0 for a cache mapping; the mapping holds a reference.
+	shm int32
 }
 
 // maxFileMaps bounds the file-backed regions of one process (a Go program
-// has three: text, read-only data, initialized data).
-const maxFileMaps = 8
+// has three: text, read-only data, initialized data; shared memory
+// mappings take the others). Region keys are 1..maxFileMaps.
+const maxFileMaps = 15
 
 // filePage is mm.Backing: the cached page for page va of file-backed
 // region r of address space as (the first field of its process), and the
@@ -150,11 +154,17 @@ const maxFileMaps = 8
 //go:nosplit
 func filePage(as *mm.AddressSpace, r mm.VMA, va uint64) (uint64, uint64, bool) {
 	p := (*process)(unsafe.Pointer(as))
-	k := int(r.Flags & mm.RegionKeyMask)
-	if k < 1 || k > maxFileMaps || p.fileMaps[k-1].slot < 0 {
+	k := int(r.Flags & mm.RegionKeyMask &^ mm.RegionWritableShared)
+	if k < 1 || k > maxFileMaps {
 		return 0, 0, false
 	}
 	m := p.fileMaps[k-1]
+	if m.shm > 0 {
+		return shmPage(m.shm-1, int64(va/pageSize)+m.delta)
+	}
+	if m.slot < 0 {
+		return 0, 0, false
+	}
 	idx := int64(va/pageSize) + m.delta
 	if va >= m.limit {
 		// Past the file's bytes: a private page starts zeroed.
@@ -206,7 +216,7 @@ func MapFile(pid int32, m FileMapping) (bool, error) {
 		}
 		k := -1
 		for i := range pp.fileMaps {
-			if pp.fileMaps[i].slot < 0 {
+			if pp.fileMaps[i].slot < 0 && pp.fileMaps[i].shm == 0 {
 				k = i
 				break
 			}
@@ -255,11 +265,15 @@ func CachePages() uint64 {
 	return n
 }
 
-// resetFileMaps forgets a process's shared regions (a new process, exec).
-//
-//go:nosplit
+// resetFileMaps forgets a process's file-backed regions (a new process,
+// exec, the end of its address space), dropping the references its
+// shared-memory mappings held: its pages must be unmapped by then.
 func resetFileMaps(p *process) {
 	for i := range p.fileMaps {
+		if s := p.fileMaps[i].shm; s > 0 {
+			p.fileMaps[i].shm = 0
+			putObject(s - 1)
+		}
 		p.fileMaps[i] = fileMap{slot: -1}
 	}
 }

@@ -474,6 +474,7 @@ func reapStep() bool {
 			arch.TLBIASID(pp.asid.ASID)
 		}
 		pp.as.Destroy()
+		resetFileMaps(pp) // shared memory it mapped: nothing maps it here any more
 		becomeZombie(p)
 		return true
 	}

@@ -1,6 +1,9 @@
 package rt
 
-import "armos/microkernel/internal/mm"
+import (
+	"armos/abi"
+	"armos/microkernel/internal/mm"
+)
 
 // Memory system calls, for the kernel's runtime and for processes alike:
 // each works on the calling process's mm.AddressSpace (the kernel's is its
@@ -65,11 +68,25 @@ func sysMmapFn(tf *Frame) uint64 {
 	if !ok {
 		return errno(ENOMEM) // longer than the address space, as Linux says
 	}
-	if flags&mapAnonymous == 0 {
-		return errno(ENODEV) // no file mappings yet
-	}
 	if flags&(mapShared|mapPrivate) == 0 {
 		return errno(EINVAL)
+	}
+	shm := int32(-1)
+	if flags&mapAnonymous == 0 {
+		// Shared memory (shm.go) is the one kind of file mapped.
+		o, e := chanFd(tf.X[4], objShm, abi.RightMap)
+		switch {
+		case e == errno(EPROTOTYPE):
+			return errno(ENODEV)
+		case e != 0:
+			return e
+		case flags&mapShared == 0:
+			return errno(EINVAL) // no private copies of shared memory
+		}
+		if e := shmCheck(o, n, prot, tf.X[5]); e != 0 {
+			return e
+		}
+		shm = o
 	}
 	as, owner := spaceInv()
 	if owner == 0 && prot&uint64(mm.ProtExec) != 0 {
@@ -98,6 +115,9 @@ func sysMmapFn(tf *Frame) uint64 {
 		if next < addr+n {
 			return restartCall // same arguments: the unmapped part is quick to pass again
 		}
+	}
+	if shm >= 0 {
+		return shmMap(shm, addr, n, prot, tf.X[5], fixed)
 	}
 	va, _, e := as.Mmap(addr&^(pageSize-1), n, mm.Prot(prot), 0, fixed, inv)
 	if e != mm.OK {

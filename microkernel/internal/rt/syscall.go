@@ -260,6 +260,8 @@ var syscalls = [maxSyscall]sysEntry{
 	abi.SysReplyRecv:  {name: "armos_reply_recv", fn: sysReplyRecvFn},
 	abi.SysHandleDup:  {name: "armos_handle_dup", fn: sysHandleDupFn},
 	abi.SysHandleInfo: {name: "armos_handle_info", fn: sysHandleInfoFn},
+	abi.SysShmCreate:  {name: "armos_shm_create", fn: sysShmCreateFn},
+	abi.SysShmInfo:    {name: "armos_shm_info", fn: sysShmInfoFn},
 	sysRseq:           {name: "rseq", fn: sysNoneFn},
 	sysStatx:          {name: "statx", fn: sysNoneFn},
 }

@@ -71,7 +71,7 @@ func TestMmapAnonymous(t *testing.T) {
 		want                    uint64
 	}{
 		{"length 0", 0, 0, protRW, anonPriv, 0, errno(EINVAL)},
-		{"file mapping", 0, pageSize, protRW, mapPrivate, 0, errno(ENODEV)},
+		{"file mapping", 0, pageSize, protRW, mapPrivate, 0, errno(EBADF)},
 		{"neither shared nor private", 0, pageSize, protRW, mapAnonymous, 0, errno(EINVAL)},
 		{"bad prot", 0, pageSize, 8, anonPriv, 0, errno(EINVAL)},
 		{"unaligned offset", 0, pageSize, protRW, anonPriv, 100, errno(EINVAL)},

@@ -22,7 +22,8 @@ import (
 // message and page comes back.
 func fuzz(count int, seed uint64) int {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	var fds []int // descriptors the fuzzer made
+	var fds []int      // descriptors the fuzzer made
+	var callable []int // ends whose peer the server thread answers
 	buf := make([]byte, abi.MaxMessageBytes+8)
 	var fdbuf [8]int32
 	fdAddr := uint64(uintptr(unsafe.Pointer(&fdbuf[0])))
@@ -129,6 +130,15 @@ func fuzz(count int, seed uint64) int {
 			results[op+" "+e.Error()]++
 		}
 	}
+	errnoOf := func(err error) syscall.Errno {
+		if err == nil {
+			return 0
+		}
+		if e, ok := err.(syscall.Errno); ok {
+			return e
+		}
+		return syscall.EINVAL
+	}
 	forget := func(fd int) {
 		for i, x := range fds {
 			if x == fd {
@@ -138,7 +148,35 @@ func fuzz(count int, seed uint64) int {
 		}
 	}
 	for i := 0; i < count; i++ {
-		switch op := rng.IntN(10); op {
+		switch op := rng.IntN(12); op {
+		case 10:
+			// Shared memory: create, map (maybe badly), touch, unmap.
+			size := []int{0, 1, 4096, 3 * 4096, 2 << 20, 2<<20 + 1}[rng.IntN(6)]
+			fd, err := libipc.KShmCreate(size, []int{0, syscall.O_CLOEXEC, 4}[rng.IntN(3)])
+			note("shm", errnoOf(err))
+			if err == nil && len(fds) < 60 {
+				fds = append(fds, fd)
+			} else if err == nil {
+				syscall.Close(fd)
+			}
+		case 11:
+			fd := pick()
+			n := []int{4096, 8192, 3 * 4096, 1 << 20}[rng.IntN(4)]
+			flags := []int{syscall.MAP_SHARED, syscall.MAP_PRIVATE, syscall.MAP_SHARED | syscall.MAP_FIXED}[rng.IntN(3)]
+			prot := []int{syscall.PROT_READ | syscall.PROT_WRITE, syscall.PROT_READ, syscall.PROT_EXEC}[rng.IntN(3)]
+			if flags&syscall.MAP_FIXED != 0 {
+				flags = syscall.MAP_SHARED // never over the runtime's memory
+			}
+			mem, err := syscall.Mmap(fd, int64(rng.IntN(3))*4096, n, prot, flags)
+			note("mmap", errnoOf(err))
+			if err == nil {
+				if prot&syscall.PROT_WRITE != 0 {
+					mem[0], mem[len(mem)-1] = 1, 2
+				} else {
+					_ = mem[len(mem)-1]
+				}
+				syscall.Munmap(mem)
+			}
 		case 0, 1:
 			if len(fds) > 60 {
 				continue
@@ -155,6 +193,7 @@ func fuzz(count int, seed uint64) int {
 					syscall.SetNonblock(int(pair[1]), true)
 					forget(int(pair[1]))
 					shared <- int(pair[1])
+					callable = append(callable, int(pair[0]))
 				} else {
 					syscall.SetNonblock(int(pair[0]), true)
 					syscall.SetNonblock(int(pair[1]), true)
@@ -190,7 +229,13 @@ func fuzz(count int, seed uint64) int {
 			var c abi.Call
 			c.Req, c.Rep = msg(), msg()
 			c.Req.NFds = 0
-			_, _, e := syscall.Syscall(abi.SysChanCall, uintptr(pick()), ptr(uintptr(unsafe.Pointer(&c))), uintptr(deadline()))
+			fd := pick()
+			if len(callable) > 0 && rng.IntN(2) == 0 {
+				fd = callable[rng.IntN(len(callable))]
+				c.Req.Data, c.Req.Len = uint64(uintptr(unsafe.Pointer(&buf[0]))), 16
+				c.Rep.Data, c.Rep.Cap = uint64(uintptr(unsafe.Pointer(&buf[0]))), 4096
+			}
+			_, _, e := syscall.Syscall(abi.SysChanCall, uintptr(fd), ptr(uintptr(unsafe.Pointer(&c))), uintptr(deadline()))
 			note("call", e)
 			if e == 0 && c.Rep.Fds == fdAddr {
 				for _, f := range fdbuf[:min(c.Rep.NFds, 4)] {

@@ -69,6 +69,7 @@ func main() {
 	check.Add("libipc-server", checkLibipcServer)
 	check.Add("waitany", checkWaitAny)
 	check.Add("peek", checkPeek)
+	check.Add("shm", checkShm)
 	check.Main()
 }
 
@@ -712,6 +713,45 @@ func checkInitRestart(t *check.T) {
 	}
 }
 
+// checkShm: shared memory made here, mapped here and, after travelling
+// in a message, in a child: each sees the other's writes.
+func checkShm(t *check.T) {
+	const size = 3 * 4096
+	fd, err := libipc.KShmCreate(size, syscall.O_CLOEXEC)
+	if err != nil {
+		t.Fatalf("shm create: %v", err)
+	}
+	mem, err := syscall.Mmap(fd, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+	if err != nil {
+		t.Fatalf("mmap: %v", err)
+	}
+	defer syscall.Munmap(mem)
+	copy(mem[5000:], "written by the parent")
+	pas := make([]uint64, 3)
+	if n, err := libipc.KShmInfo(fd, pas); err != nil || n != 3 || pas[0] == 0 || pas[0] == pas[1] {
+		t.Fatalf("shm info: %d %v %#x", n, err, pas)
+	}
+	if _, err := syscall.Mmap(fd, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE); err != syscall.EINVAL {
+		t.Fatalf("private mapping: %v", err)
+	}
+	a, b := pair(t)
+	defer a.Close()
+	cmd := startChild(t, "shm", b)
+	if err := a.Send(ctxT(t), libipc.Message{Data: []byte("map this"), Caps: []libipc.Cap{libipc.NewKernelHandle(fd)}}); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	if m, err := a.Recv(ctxT(t)); err != nil || string(m.Data) != "done" {
+		t.Fatalf("child: %q %v", m.Data, err)
+	}
+	if got := string(mem[9000:9020]); got != "written by the child" {
+		t.Fatalf("parent reads %q", got)
+	}
+	a.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("child: %v", err)
+	}
+}
+
 // child runs a child role on descriptor 3 and returns the exit status.
 func child(role string) int {
 	fail := func(format string, args ...any) int {
@@ -732,6 +772,30 @@ func child(role string) int {
 		return fail("%v", err)
 	}
 	switch role {
+	case "shm":
+		m, err := ep.Recv(ctx)
+		if err != nil || len(m.Caps) != 1 {
+			return fail("recv: %v", err)
+		}
+		h, ok := m.Caps[0].(*libipc.KernelHandle)
+		if !ok {
+			return fail("cap is a %T", m.Caps[0])
+		}
+		mem, err := syscall.Mmap(h.Fd(), 4096, 8192, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+		if err != nil {
+			return fail("mmap: %v", err)
+		}
+		if got := string(mem[5000-4096 : 5000-4096+21]); got != "written by the parent" {
+			return fail("child reads %q", got)
+		}
+		copy(mem[9000-4096:], "written by the child")
+		syscall.Munmap(mem)
+		h.Close()
+		if err := ep.Send(ctx, libipc.Message{Data: []byte("done")}); err != nil {
+			return fail("send: %v", err)
+		}
+		ep.Recv(ctx) // until the parent closes
+		return 0
 	case "echo":
 		for {
 			m, err := ep.Recv(ctx)
