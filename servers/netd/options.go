@@ -21,11 +21,11 @@ type options struct {
 	tap     string       // TAP device to attach to
 	link    string       // or an IPC link: "serve:NAME" or "connect:NAME" (through init)
 	service string       // the name of the socket service
-	addr netip.Prefix // our IPv4 address and subnet
-	gw   netip.Addr   // default gateway; invalid for none
-	mac  net.HardwareAddr
-	mtu  int      // 0: the device's MTU
-	apps []string // apps to run in-process
+	addr    netip.Prefix // our IPv4 address and subnet
+	gw      netip.Addr   // default gateway; invalid for none
+	mac     net.HardwareAddr
+	mtu     int      // 0: the device's MTU
+	apps    []string // apps to run in-process
 }
 
 // parseOptions parses args (without the program name). Errors name the bad

@@ -26,6 +26,16 @@ func TestParseOptions(t *testing.T) {
 	assert.Equal(t, "52:54:00:12:34:56", o.mac.String())
 	assert.Equal(t, 1400, o.mtu)
 	assert.Equal(t, []string{"echo"}, o.apps, "duplicates collapse")
+	assert.Equal(t, "netd.sockets", o.service)
+
+	// Inside armos: an IPC link through init, another service name.
+	o, err = parseOptions([]string{"-link", "connect:lan0", "-ip", "10.99.0.1/24", "-service", "peer.sockets"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, "connect:lan0", o.link)
+	assert.Empty(t, o.tap)
+	assert.Equal(t, "peer.sockets", o.service)
+	_, err = parseOptions([]string{"-link", "serve:lan0", "-ip", "10.99.0.2/24"}, io.Discard)
+	require.NoError(t, err)
 }
 
 func TestParseOptionsRejectsBadInput(t *testing.T) {
@@ -40,6 +50,11 @@ func TestParseOptionsRejectsBadInput(t *testing.T) {
 		{"-tap", "tap0", "-ip", "10.99.0.2/24", "-apps", "telnetd"},
 		{"-tap", "tap0", "-ip", "10.99.0.2/24", "-mtu", "-1"},
 		{"-tap", "tap0", "-ip", "10.99.0.2/24", "extra"},
+		{"-tap", "tap0", "-link", "serve:lan0", "-ip", "10.99.0.2/24"}, // both
+		{"-link", "lan0", "-ip", "10.99.0.2/24"},                       // no serve:/connect:
+		{"-link", "connect:", "-ip", "10.99.0.2/24"},                   // no name
+		{"-link", "serve:x", "-ip", "10.99.0.2/24", "-service", ""},
+		{"-ip", "10.99.0.2/24", "-link", "dial:x"},
 		{"-nosuchflag"},
 	} {
 		_, err := parseOptions(args, io.Discard)
@@ -56,7 +71,8 @@ func FuzzParseOptions(f *testing.F) {
 		if err != nil {
 			return
 		}
-		assert.NotEmpty(t, o.tap)
+		assert.True(t, o.tap != "" || o.link != "", "a device")
+		assert.NotEmpty(t, o.service)
 		assert.True(t, o.addr.Addr().Is4())
 		require.Len(t, o.mac, 6)
 		assert.Zero(t, o.mac[0]&1, "unicast MAC")

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseConfig(t *testing.T) {
+	es, err := parseConfig(strings.NewReader(`
+# comment
+service netd  /bin/netd -link serve:lan0 -ip 10.99.0.2/24   # trailing comment
+app     ping  /bin/ping -c 3 10.0.2.2
+
+`), "test.conf")
+	require.NoError(t, err)
+	require.Equal(t, []entry{
+		{service: true, name: "netd", argv: []string{"/bin/netd", "-link", "serve:lan0", "-ip", "10.99.0.2/24"}},
+		{service: false, name: "ping", argv: []string{"/bin/ping", "-c", "3", "10.0.2.2"}},
+	}, es)
+
+	for _, bad := range []string{"service netd", "daemon x /bin/x", "app"} {
+		_, err := parseConfig(strings.NewReader("\n"+bad+"\n"), "bad.conf")
+		require.ErrorContains(t, err, "bad.conf:2:", bad)
+	}
+}
+
+func TestLoadEntries(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "init.conf")
+	require.NoError(t, os.WriteFile(conf, []byte("service netd /bin/netd\nservice echo /bin/echo\n"), 0o644))
+	es, err := loadEntries(conf, []string{"app,nettest,/bin/nettest,-service,peer.sockets"}, "")
+	require.NoError(t, err)
+	require.Len(t, es, 3)
+	require.Equal(t, []string{"/bin/nettest", "-service", "peer.sockets"}, es[2].argv)
+
+	es, err = loadEntries(conf, nil, "echo")
+	require.NoError(t, err)
+	require.Len(t, es, 1)
+	require.Equal(t, "echo", es[0].name)
+
+	_, err = loadEntries(conf, nil, "nosuch")
+	require.ErrorContains(t, err, `no entry named "nosuch"`)
+	_, err = loadEntries(conf, []string{"bogus"}, "")
+	require.Error(t, err)
+	es, err = loadEntries(filepath.Join(dir, "missing.conf"), []string{"app,a,/bin/a"}, "")
+	require.NoError(t, err, "a missing configuration file is an empty one")
+	require.Len(t, es, 1)
+}
+
+func FuzzParseConfig(f *testing.F) {
+	f.Add("service netd /bin/netd -ip 10.99.0.2/24\napp x /bin/x # c\n")
+	f.Add("app\n#\n\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		es, err := parseConfig(strings.NewReader(text), "fuzz")
+		if err != nil {
+			return
+		}
+		for _, e := range es {
+			require.NotEmpty(t, e.name)
+			require.NotEmpty(t, e.argv)
+			require.NotContains(t, strings.Join(e.argv, " "), "#")
+		}
+	})
+}
