@@ -130,7 +130,7 @@ func TestProcesses(t *testing.T) {
 	// kernel starts a new line (with the name) where their output
 	// interleaves, so this line may be split after "code=0x1".
 	require.Contains(t, out, "exitcode: [signal SIGSEGV: segmentation violation code=0x1")
-	require.Regexp(t, `code=0x1(\nexitcode: )? addr=0x0 pc=`, out)
+	require.Contains(t, out, " addr=0x0 pc=0x")
 	require.NotContains(t, out, "not implemented", "every call these programs make is served")
 	// Every general register, x18 included, survives preemption by the
 	// other processes (two regs processes with different values spin at once).
