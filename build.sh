@@ -129,6 +129,12 @@ cmd_run() {
 	done
 	build_kernel
 	build_image "${extra[@]}"
+	if [ ${#words[@]} -eq 0 ]; then
+		# The system as it runs: init starts what /etc/init.conf names
+		# (servers/init/init.conf) and keeps it running.
+		words=(-- init)
+		echo "build.sh: booting armos: init starts netd, the echo app and a peer netd (servers/init/init.conf); quit QEMU with Ctrl-A x" >&2
+	fi
 	# shellcheck disable=SC2086 # ARMOS_QEMU_ARGS is words on purpose
 	exec qemu-system-aarch64 -M virt -cpu cortex-a72 -m "${ARMOS_MEM:-512M}" -nographic ${ARMOS_QEMU_ARGS:-} \
 		-netdev user,id=n0,hostfwd=udp:127.0.0.1:${ARMOS_ECHO_PORT:-5555}-:7 \
