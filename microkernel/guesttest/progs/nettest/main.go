@@ -44,6 +44,7 @@ func main() {
 	check.Add("recv-timeout", checkRecvTimeout)
 	check.Add("recv-nonblocking", checkRecvNonBlocking)
 	check.Add("many-sockets", checkManySockets)
+	check.Add("garbage", checkGarbage)
 	check.Main()
 }
 
@@ -70,8 +71,10 @@ func setup(t *check.T) *libsocket.Client {
 	return client
 }
 
+// ctxT bounds one step; its timer ends with the step or the program.
 func ctxT() context.Context {
-	ctx, _ := context.WithTimeout(context.Background(), wait)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	time.AfterFunc(wait, cancel)
 	return ctx
 }
 
@@ -252,4 +255,56 @@ func checkManySockets(t *check.T) {
 			t.Errorf("socket %d: %v", g, err)
 		}
 	}
+}
+
+// checkGarbage: the socket service, a separate process, gets garbage on a
+// connection of its own: bytes that are no envelope (answered with an
+// error of ID 0), a request
+// whose body is not the op's (an error reply, EBADMSG), an unknown op (an
+// error reply), a message over the bound (refused by the kernel). It keeps
+// serving: the echo still comes back.
+func checkGarbage(t *check.T) {
+	setup(t)
+	boot, _ := libipc.Bootstrap()
+	ep, err := boot.Connect(ctxT(), *service)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer ep.Close()
+	send := func(b []byte) {
+		if err := ep.Send(ctxT(), libipc.Message{Data: b}); err != nil {
+			t.Fatalf("send: %v", err)
+		}
+	}
+	send([]byte{0xde, 0xad, 0xbe, 0xef})
+	send(nil)
+	hdr := func(op sockproto.Op, id uint32) []byte {
+		return libipc.AppendHeader(nil, libipc.Header{Version: libipc.Version, Kind: libipc.KindRequest, Op: libipc.Op(op), ID: id})
+	}
+	send(append(hdr(sockproto.OpBind, 7), 0xc1, 0xc1)) // 0xc1: never valid msgpack
+	send(append(hdr(999, 8), 0xc0))
+	if err := ep.TrySend(libipc.Message{Data: make([]byte, 70000)}); !errors.Is(err, libipc.ErrTooLarge) {
+		t.Fatalf("oversize: %v", err)
+	}
+	// Error replies: ID 7 (the bad body), ID 8 (the unknown op), and ID 0
+	// for what had no readable header.
+	got := map[uint32]libipc.Code{}
+	for got[7] == 0 || got[8] == 0 {
+		m, err := ep.Recv(ctxT())
+		if err != nil {
+			t.Fatalf("waiting for error replies: %v (got %v)", err, got)
+		}
+		var eb libipc.ErrorBody
+		h, err := libipc.DecodeMessage(m.Data, &eb)
+		if err != nil || h.Kind != libipc.KindError {
+			t.Fatalf("reply %+v: %v", h, err)
+		}
+		got[h.ID] = eb.Code
+	}
+	if got[7] != libipc.ErrMalformed || got[8] == 0 {
+		t.Fatalf("error replies %v", got)
+	}
+	s := socket(t)
+	defer s.Close()
+	roundTrip(t, s, payload(4242, 100))
 }
