@@ -8,8 +8,9 @@ package abi
 // System-call numbers of the IPC calls (arguments in x0..x5, number in x8,
 // result or -errno in x0, as for every Linux call).
 const (
-	// SysChanCreate (flags, *[2]int32 out) makes a channel and returns
-	// its two ends as descriptors. flags: O_CLOEXEC, O_NONBLOCK.
+	// SysChanCreate (flags, *[2]int32 out, qlen) makes a channel and
+	// returns its two ends as descriptors. flags: O_CLOEXEC, O_NONBLOCK;
+	// qlen bounds each direction's queue (0: QueueLen, at most QueueLen).
 	SysChanCreate = 510
 	// SysChanSend (fd, *Msg, flags) queues a message for the peer.
 	SysChanSend = 511

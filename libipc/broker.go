@@ -58,7 +58,10 @@ func (b *Broker) Connect(ctx context.Context, name string) (Endpoint, error) {
 	if !ok {
 		return nil, fmt.Errorf("libipc: connect %q: %w", name, ErrNotFound)
 	}
-	client, server := NewPair(BrokerQueueLen)
+	client, server, err := TransportPair(BrokerQueueLen)
+	if err != nil {
+		return nil, fmt.Errorf("libipc: connect %q: %w", name, err)
+	}
 	accept(server)
 	return client, nil
 }

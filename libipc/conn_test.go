@@ -110,6 +110,15 @@ func (ts *testServer) onServer(t *testing.T, fn func()) {
 	}
 }
 
+// newPair makes a pair on the transport libipc.TransportEnv selects: the
+// in-memory one, or kernel channels when these tests run in armos.
+func newPair(t testing.TB, capacity int) (libipc.Endpoint, libipc.Endpoint) {
+	t.Helper()
+	a, b, err := libipc.TransportPair(capacity)
+	require.NoError(t, err)
+	return a, b
+}
+
 func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	t.Cleanup(cancel)
@@ -327,7 +336,7 @@ func TestOnewayBothWays(t *testing.T) {
 
 func TestClientAnswersServerRequest(t *testing.T) {
 	// Conn is symmetric: the peer of a NewConn can be another NewConn.
-	a, b := libipc.NewPair(8)
+	a, b := newPair(t, 8)
 	ca, cb := libipc.NewConn(a), libipc.NewConn(b)
 	defer ca.Close()
 	defer cb.Close()
@@ -399,7 +408,7 @@ func TestCallSendsAndReceivesCaps(t *testing.T) {
 	// Brokering by message: the reply carries a new endpoint.
 	mux := libipc.NewMux()
 	mux.HandleRaw(opEcho, func(r *libipc.Request) {
-		mine, theirs := libipc.NewPair(4)
+		mine, theirs := newPair(t, 4)
 		go func() {
 			m, err := mine.Recv(context.Background())
 			if err == nil {
@@ -412,7 +421,7 @@ func TestCallSendsAndReceivesCaps(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go srv.Serve(ctx)
-	a, b := libipc.NewPair(4)
+	a, b := newPair(t, 4)
 	srv.Accept(b)
 	c := libipc.NewConn(a)
 	defer c.Close()
@@ -429,7 +438,7 @@ func TestCallSendsAndReceivesCaps(t *testing.T) {
 }
 
 func TestRecvQueueOverflowCounted(t *testing.T) {
-	a, b := libipc.NewPair(libipc.RecvQueueLen * 2)
+	a, b := newPair(t, libipc.RecvQueueLen * 2)
 	c := libipc.NewConn(a)
 	defer c.Close()
 	peer := libipc.NewConn(b)
@@ -451,7 +460,7 @@ func TestRecvQueueOverflowCounted(t *testing.T) {
 }
 
 func TestRecvAfterPeerClosedDrainsThenFails(t *testing.T) {
-	a, b := libipc.NewPair(8)
+	a, b := newPair(t, 8)
 	c := libipc.NewConn(a)
 	defer c.Close()
 	require.NoError(t, b.Send(testCtx(t), libipc.Message{Data: mustMsg(t, libipc.KindOneway, opNotify, 0, &echoReq{Text: "last"})}))
@@ -507,7 +516,7 @@ func TestRepliesNeverBlockServer(t *testing.T) {
 
 	// A client that sends requests but never reads its replies.
 	const qlen, n = 2, 80
-	raw, end := libipc.NewPair(qlen)
+	raw, end := newPair(t, qlen)
 	defer raw.Close()
 	srv.Accept(end)
 	sc := <-conns
@@ -527,7 +536,7 @@ func TestRepliesNeverBlockServer(t *testing.T) {
 	}, waitTimeout, time.Millisecond, "dropped: %d", sc.Stats().DroppedReplies)
 
 	// The server is not stuck: another client is served meanwhile.
-	a, b := libipc.NewPair(4)
+	a, b := newPair(t, 4)
 	srv.Accept(b)
 	c := libipc.NewConn(a)
 	defer c.Close()

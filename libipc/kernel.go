@@ -73,8 +73,15 @@ func (h *KernelHandle) Close() error {
 }
 
 // NewKernelPair makes a kernel channel and returns its two ends.
-func NewKernelPair() (*KernelEndpoint, *KernelEndpoint, error) {
-	a, b, err := KChanCreate(syscall.O_CLOEXEC | syscall.O_NONBLOCK)
+func NewKernelPair() (*KernelEndpoint, *KernelEndpoint, error) { return NewKernelPairCap(0) }
+
+// NewKernelPairCap is NewKernelPair with each direction's queue bounded at
+// capacity messages (below 1 or above abi.QueueLen: abi.QueueLen).
+func NewKernelPairCap(capacity int) (*KernelEndpoint, *KernelEndpoint, error) {
+	if capacity < 1 || capacity > abi.QueueLen {
+		capacity = abi.QueueLen
+	}
+	a, b, err := KChanCreateQueue(syscall.O_CLOEXEC|syscall.O_NONBLOCK, capacity)
 	if err != nil {
 		return nil, nil, fmt.Errorf("libipc: kernel channel: %w", kernelErr(err))
 	}
@@ -427,4 +434,24 @@ func monotonicAt(t time.Time) uint64 {
 func clockGettime(ts *syscall.Timespec) {
 	const clockMonotonic = 1
 	syscall.RawSyscall(syscall.SYS_CLOCK_GETTIME, clockMonotonic, uintptr(unsafe.Pointer(ts)), 0)
+}
+
+// TransportEnv names the environment variable that selects the transport
+// of TransportPair (and so of the Broker): "kernel" for kernel channels,
+// anything else the in-memory transport. Test suites written against the
+// in-memory transport run over kernel channels with it set (in armos).
+const TransportEnv = "LIBIPC_TRANSPORT"
+
+// TransportPair makes a pair on the transport TransportEnv selects, with
+// queues of capacity messages.
+func TransportPair(capacity int) (Endpoint, Endpoint, error) {
+	if os.Getenv(TransportEnv) == "kernel" {
+		a, b, err := NewKernelPairCap(capacity)
+		if err != nil {
+			return nil, nil, err
+		}
+		return a, b, nil
+	}
+	a, b := NewPair(capacity)
+	return a, b, nil
 }

@@ -14,9 +14,13 @@ import (
 
 // KChanCreate makes a kernel channel and returns its two descriptors.
 // flags: syscall.O_CLOEXEC, syscall.O_NONBLOCK.
-func KChanCreate(flags int) (int, int, error) {
+func KChanCreate(flags int) (int, int, error) { return KChanCreateQueue(flags, 0) }
+
+// KChanCreateQueue is KChanCreate with each direction's queue bounded at
+// qlen messages (0: abi.QueueLen, the most).
+func KChanCreateQueue(flags, qlen int) (int, int, error) {
 	var fds [2]int32
-	_, _, e := syscall.RawSyscall(abi.SysChanCreate, uintptr(flags), uintptr(unsafe.Pointer(&fds)), 0)
+	_, _, e := syscall.RawSyscall(abi.SysChanCreate, uintptr(flags), uintptr(unsafe.Pointer(&fds)), uintptr(qlen))
 	if e != 0 {
 		return -1, -1, e
 	}

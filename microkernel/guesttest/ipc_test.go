@@ -1,10 +1,17 @@
 package guesttest
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"armos/microkernel/guesttest/gostd"
 )
 
 // TestIPC runs the IPC checks (progs/ipctest: kernel channels through
@@ -63,4 +70,48 @@ func TestInitAndNetwork(t *testing.T) {
 	require.Regexp(t, `init: ipctest \(pid \d+\) exited with status 0\n`, out)
 	require.Regexp(t, `echo: \d+ datagrams \(\d+ bytes\) echoed, 0 replies lost`, out)
 	require.Equal(t, 0, exitStatus(t, out, "init"))
+}
+
+// TestLibipcSuitesOverKernelChannels runs the test binaries of libipc and
+// libsocket, built unchanged with `go test -c` for linux/arm64, as armos
+// processes with LIBIPC_TRANSPORT=kernel: every pair their tests make
+// through libipc.TransportPair — the Broker's connections (every Conn,
+// Server and libsocket test) and the Conn tests' own pairs — is then a
+// kernel channel, so the suites written against the in-memory transport
+// check the kernel transport. (The in-memory transport's own tests,
+// mem_test.go, still test it.)
+func TestLibipcSuitesOverKernelChannels(t *testing.T) {
+	t.Parallel()
+	kernel(t)
+	dir := t.TempDir()
+	pkgs := []string{"armos/libipc", "armos/libsocket"}
+	bins, err := gostd.Build(filepath.Join(dir, "bin"), pkgs...)
+	require.NoError(t, err)
+	var list strings.Builder
+	extra := map[string]string{}
+	for _, p := range pkgs {
+		name := gostd.BinaryName(p)
+		extra["/bin/"+name] = bins[p]
+		fmt.Fprintf(&list, "/bin/%s -test.v -test.short\n", name)
+	}
+	listFile := filepath.Join(dir, "suites.txt")
+	require.NoError(t, os.WriteFile(listFile, []byte(list.String()), 0o644))
+	extra["/etc/suites.txt"] = listFile
+	img, err := BuildImage(filepath.Join(dir, "img"), []string{"microkernel/guesttest/progs/runlist"}, extra)
+	require.NoError(t, err)
+	res, err := Run(kernel(t), Machine{MemoryMiB: 512, Image: img,
+		Append: "-- LIBIPC_TRANSPORT=kernel runlist /etc/suites.txt"}, 10*time.Minute)
+	require.NoError(t, err)
+	require.False(t, res.TimedOut, "QEMU did not finish:\n%s", tail(res.Output, 200))
+	out := res.Output
+	require.NotContains(t, out, FailMarker, tail(out, 200))
+	runs := splitRunlist(out)
+	for _, p := range pkgs {
+		r, ok := runs["/bin/"+gostd.BinaryName(p)]
+		require.True(t, ok, "%s did not run:\n%s", p, tail(out, 100))
+		c := gostd.ParseTestOutput(r.output)
+		t.Logf("%-16s %s", p, c)
+		require.True(t, c.OK(), "%s: %s\nfailures: %v\n%s", p, c, c.Failures, tail(r.output, 80))
+		require.Equal(t, "0", r.status, "%s exit status", p)
+	}
 }

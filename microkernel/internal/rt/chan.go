@@ -272,11 +272,15 @@ func readMsgArg(va uint64, m *abi.Msg) bool {
 	return copyIn(bytesOf(unsafe.Pointer(m), abi.MsgSize), va)
 }
 
-// armos_chan_create(flags, fds)
+// armos_chan_create(flags, fds, qlen)
 func sysChanCreateFn(tf *Frame) uint64 {
 	flags := uint32(tf.X[0])
-	if flags&^(oCLOEXEC|oNONBLOCK) != 0 {
+	if flags&^(oCLOEXEC|oNONBLOCK) != 0 || tf.X[2] > abi.QueueLen {
 		return errno(EINVAL)
+	}
+	qlen := uint8(tf.X[2])
+	if qlen == 0 {
+		qlen = abi.QueueLen
 	}
 	p := curProc()
 	a := lowestFd(p, 0)
@@ -304,6 +308,7 @@ func sysChanCreateFn(tf *Frame) uint64 {
 		return errno(ENFILE)
 	}
 	objs[oa].peer, objs[ob].peer = ob, oa
+	objs[oa].qlen, objs[ob].qlen = qlen, qlen
 	fds := [2]int32{int32(a), int32(b)}
 	if !copyOut(tf.X[1], bytesOf(unsafe.Pointer(&fds), 8)) {
 		putObject(oa)
@@ -395,7 +400,7 @@ func checkSend(o int32, m *abi.Msg, plan *sendPlan) uint64 {
 		return e
 	}
 	po := &objs[peer]
-	if po.mn >= abi.QueueLen || po.mbytes+m.Len > abi.QueueBytes {
+	if po.mn >= uint16(po.qlen) || po.mbytes+m.Len > abi.QueueBytes {
 		ipcStats.Full++
 		return errno(EAGAIN)
 	}
@@ -783,7 +788,7 @@ func sysChanRecvFn(tf *Frame) uint64 {
 	if e := deliver(km, curProc(), tf.X[1], &m); e != 0 {
 		return e
 	}
-	wasFull := ob.mn >= abi.QueueLen || ob.mbytes >= abi.QueueBytes-abi.MaxMessageBytes
+	wasFull := ob.mn >= uint16(ob.qlen) || ob.mbytes >= abi.QueueBytes-abi.MaxMessageBytes
 	ob.mhead = k.next
 	if ob.mhead == 0 {
 		ob.mtail = 0
@@ -991,7 +996,7 @@ func pollChannel(o int32) uint32 {
 		return ev | epollHup | epollRdhup
 	}
 	po := &objs[ob.peer]
-	if po.mn < abi.QueueLen && po.mbytes+abi.MaxMessageBytes <= abi.QueueBytes {
+	if po.mn < uint16(po.qlen) && po.mbytes+abi.MaxMessageBytes <= abi.QueueBytes {
 		ev |= epollOut
 	}
 	return ev

@@ -140,6 +140,7 @@ type object struct {
 	mhead, mtail uintptr
 	mn, mh       uint16
 	mbytes       uint32
+	qlen         uint8 // the queue's bound in messages (abi.QueueLen or less)
 	// reply objects: the caller waiting (its tid; 0 when answered) and
 	// the address of its abi.Call
 	caller int32
