@@ -42,6 +42,15 @@ const (
 	// SysShmInfo (fd, *[n]uint64, n) returns the object's page count and
 	// writes the physical address of its first n pages (for DMA).
 	SysShmInfo = 519
+	// SysDevIRQ (grant, flags) returns a descriptor for the interrupt of
+	// the process's granted device grant (docs/devices.md). When the
+	// device interrupts, the kernel masks the interrupt and the
+	// descriptor becomes readable: read(8 bytes) returns how many
+	// interrupts came since the last read (blocking, or EAGAIN when
+	// non-blocking); write(8 bytes) acknowledges, unmasking it (after the
+	// driver has cleared the device's own interrupt status). flags:
+	// O_CLOEXEC, O_NONBLOCK.
+	SysDevIRQ = 520
 )
 
 // Deadlines of the blocking calls are CLOCK_MONOTONIC nanoseconds.

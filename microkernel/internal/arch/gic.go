@@ -103,6 +103,18 @@ func GICEnable(intid uint32) {
 	Write32(gicd+gicdISENABLER+word, bit)
 }
 
+// GICDisable masks one interrupt (the enable bit GICEnable set).
+//
+//go:nosplit
+func GICDisable(intid uint32) {
+	bit := uint32(1) << (intid % 32)
+	if gicVersion == 3 && intid < 32 {
+		Write32(gicr+gicrSGIBase+gicrISENABLER0+0x80, bit) // GICR_ICENABLER0
+		return
+	}
+	Write32(gicd+gicdISENABLER+0x80+uintptr(intid/32)*4, bit) // GICD_ICENABLER<n>
+}
+
 // GICAck acknowledges the highest-priority pending interrupt and returns its
 // INTID (IntidSpurious if none).
 //

@@ -32,7 +32,7 @@ import (
 // virtio driver touches registers only to set up queues, notify and
 // acknowledge interrupts; its data moves through DMA memory, not
 // registers, so the mediated path costs a system call per notification.
-// Interrupt delivery to drivers comes with the driver (issue 8).
+// A device's interrupt reaches its driver as a descriptor (irq.go).
 
 // Device is an MMIO device the kernel can grant to a driver process.
 type Device struct {

@@ -55,6 +55,7 @@ const (
 	objChannel // an IPC channel end (chan.go)
 	objReply   // the reply capability of an IPC call (chan.go)
 	objShm     // shared memory (shm.go)
+	objIRQ     // a device's interrupt (irq.go)
 )
 
 // Open flags (include/uapi/asm-generic/fcntl.h).
@@ -140,7 +141,8 @@ type object struct {
 	mhead, mtail uintptr
 	mn, mh       uint16
 	mbytes       uint32
-	qlen         uint8 // the queue's bound in messages (abi.QueueLen or less)
+	qlen         uint8  // the queue's bound in messages (abi.QueueLen or less)
+	intid        uint32 // an interrupt object's INTID
 	// reply objects: the caller waiting (its tid; 0 when answered) and
 	// the address of its abi.Call
 	caller int32
@@ -209,6 +211,8 @@ func initFiles() {
 	ipcPages, ipcPageLimit, relMsgs, releasing = 0, 0, 0, false
 	ipcStats = IPCStats{}
 	handoffSlice = false
+	irqObj = [maxINTID]int32{}
+	shmPages = 0
 	objs[consoleObj].kind = objConsole
 	objs[consoleObj].flags = oRDWR
 	objs[consoleObj].refs = 1 // never freed
@@ -312,6 +316,8 @@ func dropObject(o int32) {
 		closeReply(o)
 	case objShm:
 		closeShm(o)
+	case objIRQ:
+		closeIRQ(o)
 	}
 	// Waiters retry and find the descriptor closed.
 	if ob.q >= 0 {
@@ -499,6 +505,11 @@ func poll(o int32) uint32 {
 		return epollIn | epollOut
 	case objChannel:
 		return pollChannel(o)
+	case objIRQ:
+		if ob.count > 0 {
+			return epollIn | epollOut
+		}
+		return epollOut
 	}
 	return 0
 }
@@ -699,6 +710,8 @@ func readObject(tf *Frame, o int32, va, n uint64, at bool, off uint64) uint64 {
 		return eventfdRead(tf, o, va, n)
 	case objFile:
 		return fileRead(o, va, n, at, off)
+	case objIRQ:
+		return irqRead(tf, o, va, n)
 	}
 	return errno(EINVAL)
 }
@@ -742,6 +755,8 @@ func writeObject(tf *Frame, o int32, va, n uint64, mayBlock bool) uint64 {
 		return pipeWrite(tf, o, va, n, mayBlock)
 	case objEventfd:
 		return eventfdWrite(tf, o, va, n, mayBlock)
+	case objIRQ:
+		return irqAck(o, n)
 	}
 	return errno(EINVAL)
 }

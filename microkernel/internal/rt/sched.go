@@ -66,6 +66,7 @@ const (
 	waitChanRecv // an IPC receive (chan.go)
 	waitChanSend // an IPC send waiting for room
 	waitReply    // an IPC call waiting for its answer
+	waitIRQ      // a driver reading its interrupt object
 	waitDead     // its process is ending: never runs again, freed by the reaper
 )
 

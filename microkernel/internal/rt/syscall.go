@@ -262,6 +262,7 @@ var syscalls = [maxSyscall]sysEntry{
 	abi.SysHandleInfo: {name: "armos_handle_info", fn: sysHandleInfoFn},
 	abi.SysShmCreate:  {name: "armos_shm_create", fn: sysShmCreateFn},
 	abi.SysShmInfo:    {name: "armos_shm_info", fn: sysShmInfoFn},
+	abi.SysDevIRQ:     {name: "armos_dev_irq", fn: sysDevIRQFn},
 	sysRseq:           {name: "rseq", fn: sysNoneFn},
 	sysStatx:          {name: "statx", fn: sysNoneFn},
 }

@@ -338,6 +338,7 @@ func irq() {
 			stats.TimerIRQs++
 		} else {
 			stats.OtherIRQs++
+			deviceIRQ(id)
 		}
 		arch.GICEOI(id)
 	}

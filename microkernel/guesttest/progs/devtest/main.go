@@ -16,10 +16,15 @@
 package main
 
 import (
+	"bytes"
+	"encoding/binary"
 	"flag"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 
+	"armos/abi"
+	"armos/libipc"
 	"armos/microkernel/guesttest/progs/check"
 )
 
@@ -33,14 +38,25 @@ const (
 
 // virtio-mmio registers (Virtual I/O Device spec 1.2, 4.2.2).
 const (
-	regMagic     = 0x000
-	regVersion   = 0x004
-	regDeviceID  = 0x008
-	regVendorID  = 0x00c
-	regStatus    = 0x070
-	virtioMagic  = 0x74726976 // "virt"
-	qemuVendorID = 0x554d4551 // "QEMU"
-	slotSize     = 0x200
+	regMagic    = 0x000
+	regVersion  = 0x004
+	regDeviceID = 0x008
+	regVendorID = 0x00c
+	regStatus   = 0x070
+	// legacy (version 1) queue and interrupt registers
+	regGuestFeatures = 0x020
+	regGuestPageSize = 0x028
+	regQueueSel      = 0x030
+	regQueueNumMax   = 0x034
+	regQueueNum      = 0x038
+	regQueueAlign    = 0x03c
+	regQueuePFN      = 0x040
+	regQueueNotify   = 0x050
+	regIntStatus     = 0x060
+	regIntAck        = 0x064
+	virtioMagic      = 0x74726976 // "virt"
+	qemuVendorID     = 0x554d4551 // "QEMU"
+	slotSize         = 0x200
 )
 
 type devInfo struct {
@@ -157,5 +173,107 @@ func main() {
 			t.Fatalf("-map %q: want shared or exclusive", *mode)
 		}
 	})
+	if *kind == 4 {
+		check.Add("irq-virtqueue", checkIRQ)
+	}
 	check.Main()
+}
+
+// checkIRQ drives the granted virtio-rng device (legacy virtio-mmio, QEMU
+// 7.2's default) through one request: a virtqueue in shared memory whose
+// physical address the kernel reveals (armos_shm_info), a descriptor for
+// a 64-byte buffer, a notify; then it waits for the device's interrupt on
+// its interrupt object, reads the used ring, acknowledges the device and
+// the object. Only the grant's holder may open the interrupt, once.
+func checkIRQ(t *check.T) {
+	reg := func(off uintptr) uint32 {
+		v, e := call(sysDevRead, 0, off, 4)
+		if e != 0 {
+			t.Fatalf("read register %#x: %v", off, e)
+		}
+		return uint32(v)
+	}
+	set := func(off uintptr, v uint32) {
+		if _, e := call(sysDevWrite, 0, off, 4, uintptr(v)); e != 0 {
+			t.Fatalf("write register %#x: %v", off, e)
+		}
+	}
+	if v := reg(regVersion); v != 1 {
+		t.Fatalf("virtio-mmio version %d: this check drives the legacy interface (QEMU 7.2's default)", v)
+	}
+	irq, _, e := syscall.RawSyscall(abi.SysDevIRQ, 0, syscall.O_CLOEXEC, 0)
+	if e != 0 {
+		t.Fatalf("armos_dev_irq: %v", e)
+	}
+	defer syscall.Close(int(irq))
+	if _, _, e := syscall.RawSyscall(abi.SysDevIRQ, 0, 0, 0); e != syscall.EBUSY {
+		t.Errorf("a second interrupt object: %v, want EBUSY", e)
+	}
+	if _, _, e := syscall.RawSyscall(abi.SysDevIRQ, 5, 0, 0); e != syscall.EBADF {
+		t.Errorf("an interrupt of no grant: %v, want EBADF", e)
+	}
+	// Two pages: the queue (descriptors, available and used rings with a
+	// 256-byte alignment, all in one page) and the buffer.
+	shm, err := libipc.KShmCreate(2*4096, syscall.O_CLOEXEC)
+	if err != nil {
+		t.Fatalf("shm: %v", err)
+	}
+	defer syscall.Close(shm)
+	mem, err := syscall.Mmap(shm, 0, 2*4096, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+	if err != nil {
+		t.Fatalf("mmap: %v", err)
+	}
+	defer syscall.Munmap(mem)
+	pas := make([]uint64, 2)
+	if _, err := libipc.KShmInfo(shm, pas); err != nil {
+		t.Fatalf("shm info: %v", err)
+	}
+	const qsize, availOff, usedOff = 8, 16 * 8, 256
+	set(regStatus, 0)
+	set(regStatus, 1|2) // ACKNOWLEDGE | DRIVER
+	set(regGuestFeatures, 0)
+	set(regGuestPageSize, 4096)
+	set(regQueueSel, 0)
+	if m := reg(regQueueNumMax); m < qsize {
+		t.Fatalf("queue max %d", m)
+	}
+	set(regQueueNum, qsize)
+	set(regQueueAlign, usedOff)
+	set(regQueuePFN, uint32(pas[0]>>12))
+	set(regStatus, 1|2|4) // DRIVER_OK
+	le := binary.LittleEndian
+	le.PutUint64(mem[0:], pas[1]) // descriptor 0: the buffer page, device-writable
+	le.PutUint32(mem[8:], 64)
+	le.PutUint16(mem[12:], 2)                                            // VIRTQ_DESC_F_WRITE
+	le.PutUint16(mem[availOff+4:], 0)                                    // avail.ring[0] = descriptor 0
+	atomic.StoreUint32((*uint32)(unsafe.Pointer(&mem[availOff])), 1<<16) // avail.flags 0, avail.idx 1
+	set(regQueueNotify, 0)
+
+	var n [8]byte
+	if _, err := syscall.Read(int(irq), n[:]); err != nil || le.Uint64(n[:]) == 0 {
+		t.Fatalf("waiting for the interrupt: %v, count %d", err, le.Uint64(n[:]))
+	}
+	st := reg(regIntStatus)
+	if st&1 == 0 {
+		t.Errorf("interrupt status %#x: no used buffer", st)
+	}
+	set(regIntAck, st)
+	if _, err := syscall.Write(int(irq), n[:]); err != nil {
+		t.Errorf("acknowledging the interrupt object: %v", err)
+	}
+	if idx := le.Uint16(mem[usedOff+2:]); idx != 1 {
+		t.Fatalf("used.idx %d, want 1", idx)
+	}
+	if id, l := le.Uint32(mem[usedOff+4:]), le.Uint32(mem[usedOff+8:]); id != 0 || l == 0 || l > 64 {
+		t.Errorf("used element: id %d len %d", id, l)
+	}
+	if bytes.Equal(mem[4096:4096+32], make([]byte, 32)) {
+		t.Errorf("the device wrote nothing random into the buffer")
+	}
+	// Non-blocking: no interrupt pending now.
+	syscall.SetNonblock(int(irq), true)
+	if _, err := syscall.Read(int(irq), n[:]); err != syscall.EAGAIN {
+		t.Errorf("read with nothing pending: %v, want EAGAIN", err)
+	}
+	set(regStatus, 0) // reset: the device forgets the queue
 }
