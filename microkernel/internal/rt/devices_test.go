@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"armos/abi"
+	"armos/microkernel/internal/arch"
 	"armos/microkernel/internal/mm"
 )
 
@@ -125,4 +127,72 @@ func TestRegisterDeviceRefusesStraddlingRegisters(t *testing.T) {
 	n, err := RegisterDevice(Device{Base: 0xa000e00, Size: 0x200})
 	require.NoError(t, err)
 	require.Zero(t, n)
+}
+
+// fakeGIC points the GIC driver at host memory (a GICv2 distributor and
+// CPU interface) and returns the distributor's words.
+// The memory stays for the test binary's life: the driver keeps pointing
+// at it.
+func fakeGIC(t *testing.T) []uint32 {
+	t.Helper()
+	clear(gicDist)
+	clear(gicCPU)
+	arch.GICInit(2, uintptr(unsafe.Pointer(&gicDist[0])), uintptr(unsafe.Pointer(&gicCPU[0])))
+	return gicDist
+}
+
+var gicDist, gicCPU = make([]uint32, 0x1000/4), make([]uint32, 0x1000/4)
+
+// TestIRQObject: the holder of a grant opens its device's interrupt once;
+// an interrupt masks it and makes the object readable (count), a write
+// unmasks it, closing masks it and frees the INTID for another opener.
+func TestIRQObject(t *testing.T) {
+	resetKernel(t, 512)
+	dist := fakeGIC(t)
+	a, _, _, _ := fakeDevices(t)
+	u, tf := newUserFrame(t, 4)
+	g, err := GrantDevice(u.pid, a)
+	require.NoError(t, err)
+	intid := devs.d[a].IRQ
+	enabled := func() bool { return dist[(0x100+intid/32*4)/4]&(1<<(intid%32)) != 0 }
+	cleared := func() bool { return dist[(0x180+intid/32*4)/4]&(1<<(intid%32)) != 0 }
+
+	require.Equal(t, errno(EBADF), svc(tf, abi.SysDevIRQ, 5, 0))
+	require.Equal(t, errno(EINVAL), svc(tf, abi.SysDevIRQ, uint64(g), 0x4))
+	fd := svc(tf, abi.SysDevIRQ, uint64(g), oNONBLOCK)
+	require.Positive(t, int64(fd))
+	require.True(t, enabled(), "opening unmasks it")
+	require.Equal(t, errno(EBUSY), svc(tf, abi.SysDevIRQ, uint64(g), 0))
+	buf := u.scratch + 64
+	require.Equal(t, errno(EAGAIN), svc(tf, sysRead, fd, buf, 8))
+	require.Equal(t, uint32(epollOut), poll(fdObject(fd)))
+
+	deviceIRQ(intid)
+	deviceIRQ(intid)
+	require.True(t, cleared(), "the interrupt path masks it")
+	require.Equal(t, uint32(epollIn|epollOut), poll(fdObject(fd)))
+	require.Equal(t, errno(EINVAL), svc(tf, sysRead, fd, buf, 4))
+	require.EqualValues(t, 8, svc(tf, sysRead, fd, buf, 8))
+	require.EqualValues(t, 2, u.u64(buf))
+	require.Equal(t, errno(EAGAIN), svc(tf, sysRead, fd, buf, 8))
+	dist[(0x100+intid/32*4)/4] = 0
+	require.EqualValues(t, 8, svc(tf, sysWrite, fd, buf, 8))
+	require.True(t, enabled(), "a write acknowledges: unmasked")
+
+	// A blocking reader waits and is woken by the interrupt.
+	require.Zero(t, svc(tf, sysFcntl, fd, fSetfl, 0))
+	svc(tf, sysRead, fd, buf, 8)
+	requireBlocked(t, u.main, waitIRQ)
+	deviceIRQ(intid)
+	requireRetrying(t, u.main, sysRead)
+	switchTo(t, tf, u.main)
+	require.EqualValues(t, 8, retry(t, tf))
+
+	dist[(0x180+intid/32*4)/4] = 0
+	require.Zero(t, svc(tf, sysClose, fd))
+	require.True(t, cleared(), "closing masks it")
+	require.Zero(t, irqObj[intid])
+	fd = svc(tf, abi.SysDevIRQ, uint64(g), 0)
+	require.Positive(t, int64(fd), "free again")
+	deviceIRQ(999) // nobody's: ignored
 }
