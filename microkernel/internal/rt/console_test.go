@@ -34,7 +34,7 @@ func TestENOSYSIsNamedOnceOnTheConsole(t *testing.T) {
 	require.Equal(t, errno(ENOSYS), svc(&tf, 300))
 	require.Equal(t, errno(ENOSYS), svc(&tf, 1<<20))
 	require.Equal(t, errno(ENOSYS), svc(&tf, 1<<21))
-	require.Equal(t, errno(ENOSYS), svc(&tf, sysPidfdOpen), "probed calls are refused quietly")
+	require.Equal(t, errno(ENOSYS), svc(&tf, sysPidfdSendSignal), "probed calls are refused quietly")
 	require.Equal(t,
 		"armos: syscall (300) not implemented: ENOSYS (first seen in test)\n"+
 			"armos: syscall (1048576) not implemented: ENOSYS (first seen in test)\n",

@@ -196,3 +196,34 @@ func TestIRQObject(t *testing.T) {
 	require.Positive(t, int64(fd), "free again")
 	deviceIRQ(999) // nobody's: ignored
 }
+
+// TestPidfd: a process descriptor becomes readable when its process ends,
+// and wakes an epoll waiter; bad arguments are refused.
+func TestPidfd(t *testing.T) {
+	resetKernel(t, 512)
+	u, tf := newUserFrame(t, 4)
+	kid := u.newChild(2)
+	require.Equal(t, errno(EINVAL), svc(tf, sysPidfdOpen, uint64(kid.pid), 1))
+	require.Equal(t, errno(EINVAL), svc(tf, sysPidfdOpen, 0, 0))
+	require.Equal(t, errno(ESRCH), svc(tf, sysPidfdOpen, 99999, 0))
+	fd := svc(tf, sysPidfdOpen, uint64(kid.pid), oNONBLOCK)
+	require.Positive(t, int64(fd))
+	require.True(t, pr(u.p).fds[fd].cloexec)
+	require.Zero(t, poll(fdObject(fd)))
+	ep := svc(tf, sysEpollCreate1, 0)
+	ev := u.put(512, bytesOfStruct(&epollEvent{Events: epollIn, Data: 77}))
+	require.Zero(t, svc(tf, sysEpollCtl, ep, epollCtlAdd, fd, ev))
+	out := u.scratch + 1024
+	svc(tf, sysEpollPwait, ep, out, 4, neg(-1), 0, 8)
+	requireBlocked(t, u.main, waitEpoll)
+	exitProcess(kid.p, 0, false)
+	requireRetrying(t, u.main, sysEpollPwait)
+	switchTo(t, tf, u.main)
+	require.EqualValues(t, 1, retry(t, tf))
+	require.EqualValues(t, 77, u.u64(out+8), "the process descriptor's event")
+	require.Equal(t, uint32(epollIn), poll(fdObject(fd)))
+	reapAll(t)
+	require.Equal(t, uint64(kid.pid), svc(tf, sysWait4, uint64(kid.pid), 0, 0, 0))
+	require.Equal(t, uint32(epollIn), poll(fdObject(fd)), "still readable once reaped")
+	require.Equal(t, errno(EINVAL), svc(tf, sysRead, fd, out, 8))
+}

@@ -56,6 +56,7 @@ const (
 	objReply   // the reply capability of an IPC call (chan.go)
 	objShm     // shared memory (shm.go)
 	objIRQ     // a device's interrupt (irq.go)
+	objPidfd   // a process, readable once it has ended (irq.go)
 )
 
 // Open flags (include/uapi/asm-generic/fcntl.h).
@@ -143,6 +144,7 @@ type object struct {
 	mbytes       uint32
 	qlen         uint8  // the queue's bound in messages (abi.QueueLen or less)
 	intid        uint32 // an interrupt object's INTID
+	pid          int32  // a process descriptor's process
 	// reply objects: the caller waiting (its tid; 0 when answered) and
 	// the address of its abi.Call
 	caller int32
@@ -510,6 +512,11 @@ func poll(o int32) uint32 {
 			return epollIn | epollOut
 		}
 		return epollOut
+	case objPidfd:
+		if p := findPid(ob.pid); p < 0 || pr(p).state != psLive {
+			return epollIn
+		}
+		return 0
 	}
 	return 0
 }

@@ -116,3 +116,39 @@ func closeIRQ(o int32) {
 		arch.GICDisable(id)
 	}
 }
+
+// Process descriptors (pidfd_open, as on Linux): a descriptor for a
+// process that epoll reports readable (EPOLLIN) once the process has
+// ended, so one wait covers channels, interrupts and process exits. Only
+// pidfd_open is served: waitid(P_PIDFD) and pidfd_send_signal are not, so
+// Go's os package (which checks all three) keeps to wait4 and kill.
+
+// pidfd_open(pid, flags)
+//
+//go:nosplit
+func sysPidfdOpenFn(tf *Frame) uint64 {
+	pid := int32(tf.X[0])
+	if tf.X[1]&^oNONBLOCK != 0 || int64(tf.X[0]) <= 0 || uint64(pid) != tf.X[0] {
+		return errno(EINVAL)
+	}
+	if findPid(pid) < 0 {
+		return errno(ESRCH)
+	}
+	o := allocObject(objPidfd, oRDONLY|uint32(tf.X[1])&oNONBLOCK)
+	if o < 0 {
+		return errno(ENFILE)
+	}
+	objs[o].pid = pid
+	return newFd(o, true) // pidfds are close-on-exec, as on Linux
+}
+
+// processEnded tells the descriptors of process pid that it has ended.
+//
+//go:nosplit
+func processEnded(pid int32) {
+	for i := range objs {
+		if objs[i].kind == objPidfd && objs[i].pid == pid {
+			notify(int32(i))
+		}
+	}
+}

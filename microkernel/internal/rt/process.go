@@ -383,6 +383,7 @@ func exitProcess(p int, status uint32, killed bool) {
 	}
 	closeAllFiles(p)
 	releaseGrants(p)
+	processEnded(pp.pid)
 	releaseVfork(p, -1)
 	pp.reapAt = mm.UserLow
 	wakeReaper()

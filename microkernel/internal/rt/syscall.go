@@ -240,7 +240,7 @@ var syscalls = [maxSyscall]sysEntry{
 
 	// Probed by programs that fall back without them (Go's os/exec and
 	// runtime, glibc): refused quietly with ENOSYS.
-	sysPidfdOpen:       {name: "pidfd_open", fn: sysNoneFn},
+	sysPidfdOpen:       {name: "pidfd_open", fn: sysPidfdOpenFn}, // a process's end, for epoll (irq.go)
 	sysPidfdSendSignal: {name: "pidfd_send_signal", fn: sysNoneFn},
 	sysClone3:          {name: "clone3", fn: sysNoneFn},
 

@@ -70,10 +70,14 @@ func main() {
 	check.Add("waitany", checkWaitAny)
 	check.Add("peek", checkPeek)
 	check.Add("shm", checkShm)
+	check.Add("wait-many", checkWaitMany)
 	check.Main()
 }
 
 const wait = 10 * time.Second
+
+// wait10s bounds a loop of waits.
+const wait10s = 10 * time.Second
 
 func ctxT(t *check.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
@@ -750,6 +754,70 @@ func checkShm(t *check.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("child: %v", err)
 	}
+}
+
+// checkWaitMany: one epoll wait covers a channel and a process's end
+// (pidfd_open): it reports the channel's message, then the child's death.
+func checkWaitMany(t *check.T) {
+	a, b := pair(t)
+	defer a.Close()
+	cmd := startChild(t, "echo", b)
+	pidfd, _, e := syscall.Syscall(434, uintptr(cmd.Process.Pid), 0, 0) // pidfd_open
+	if e != 0 {
+		t.Fatalf("pidfd_open: %v", e)
+	}
+	defer syscall.Close(int(pidfd))
+	ep, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		t.Fatalf("epoll: %v", err)
+	}
+	defer syscall.Close(ep)
+	// A second descriptor for the channel end, so Go's poller keeps its own.
+	chfd, err := syscall.Dup(a.Fd())
+	if err != nil {
+		t.Fatalf("dup: %v", err)
+	}
+	defer syscall.Close(chfd)
+	for _, fd := range []int{chfd, int(pidfd)} {
+		if err := syscall.EpollCtl(ep, syscall.EPOLL_CTL_ADD, fd, &syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(fd)}); err != nil {
+			t.Fatalf("epoll_ctl %d: %v", fd, err)
+		}
+	}
+	wait := func() map[int32]uint32 {
+		evs := make([]syscall.EpollEvent, 4)
+		for {
+			n, err := syscall.EpollWait(ep, evs, 10_000)
+			if err == syscall.EINTR {
+				continue
+			}
+			if err != nil || n < 1 {
+				t.Fatalf("epoll_wait: %d %v", n, err)
+			}
+			got := map[int32]uint32{}
+			for _, ev := range evs[:n] {
+				got[ev.Fd] = ev.Events
+			}
+			return got
+		}
+	}
+	a.TrySend(libipc.Message{Data: []byte("ping")}) // echoed back
+	if got := wait(); got[int32(chfd)]&syscall.EPOLLIN == 0 || got[int32(pidfd)] != 0 {
+		t.Fatalf("woke for %v, want the channel %d alone", got, chfd)
+	}
+	a.Recv(ctxT(t))
+	cmd.Process.Kill()
+	// The child's death: its process descriptor, and the channel's hang-up.
+	for deadline := time.Now().Add(wait10s); ; {
+		got := wait()
+		if got[int32(pidfd)]&syscall.EPOLLIN != 0 {
+			break
+		}
+		if got[int32(chfd)]&syscall.EPOLLHUP == 0 || time.Now().After(deadline) {
+			t.Fatalf("woke for %v, want the process %d", got, pidfd)
+		}
+		time.Sleep(5 * time.Millisecond) // the hang-up came first: the exit follows
+	}
+	cmd.Wait()
 }
 
 // child runs a child role on descriptor 3 and returns the exit status.
