@@ -214,3 +214,30 @@ type GetSockOptResp struct {
 
 // Empty is the reply body of operations that return nothing.
 type Empty = libipc.Empty
+
+// PingReq sends one ICMP echo request to Dst (port ignored) with Size
+// bytes of data and sequence number Seq; the answer waits for the echo
+// reply, at most Timeout nanoseconds (0: MaxPingTimeout).
+type PingReq struct {
+	Dst     Addr   `msgpack:"dst"`
+	Seq     uint16 `msgpack:"seq"`
+	Size    uint32 `msgpack:"size"`
+	Timeout int64  `msgpack:"timeout"`
+}
+
+// PingResp reports the echo reply: who answered, the round-trip time by
+// netd's clock (ns), the reply's data length and IPv4 TTL.
+type PingResp struct {
+	From Addr   `msgpack:"from"`
+	Seq  uint16 `msgpack:"seq"`
+	RTT  int64  `msgpack:"rtt"`
+	Len  uint32 `msgpack:"len"`
+	TTL  uint8  `msgpack:"ttl"`
+}
+
+// Ping bounds.
+const (
+	MaxPingSize    = 65507                 // data bytes in one echo request
+	MaxPingTimeout = int64(60_000_000_000) // a minute
+	MaxPings       = 64                    // outstanding pings per netd (ENOBUFS beyond)
+)

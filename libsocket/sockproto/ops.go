@@ -22,6 +22,7 @@ const (
 	OpGetSockOpt                // GetSockOptReq -> GetSockOptResp
 	OpClose                     // HandleReq -> Empty
 	OpCancel                    // CancelReq -> Empty (ends a parked recvfrom with ECANCELED)
+	OpPing                      // PingReq -> PingResp (deferred until the echo reply or the timeout)
 	opEnd                       // first unused op
 )
 
@@ -37,6 +38,7 @@ var opNames = [...]string{
 	OpGetSockOpt:  "getsockopt",
 	OpClose:       "close",
 	OpCancel:      "cancel",
+	OpPing:        "ping",
 }
 
 // Valid reports whether op is a defined operation.

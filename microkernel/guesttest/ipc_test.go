@@ -43,7 +43,9 @@ func TestIPC(t *testing.T) {
 //   - nettest, a libsocket client of the peer netd, passes netd's hosted
 //     integration scenarios in the guest: UDP echo of 4 to 8000 bytes
 //     (fragmented and reassembled both ways, ARP resolved on the way),
-//     blocking, timed and non-blocking receives, eight sockets at once;
+//     blocking, timed and non-blocking receives, eight sockets at once,
+//     ICMP echo (small and fragmented) and a silent host timing out, and
+//     garbage sent to the socket service answered with errors;
 //   - init's name service (unknown names, one owner per name, the list)
 //     and its restarts: the crashy service is restarted with growing
 //     delays, and every exit is reported with its status;

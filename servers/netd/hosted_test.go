@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"armos/libsocket"
+	"armos/libsocket/sockproto"
 	"armos/servers/netd/link"
 	"armos/servers/netd/stack"
 	"armos/servers/netd/stack/stacktest"
@@ -198,4 +199,32 @@ func TestHostedCorruptionIsNeverDelivered(t *testing.T) {
 		}
 	}
 	assert.NotZero(t, discarded, "the echo side counted corrupted frames it threw away:\n%v", c)
+}
+
+// TestHostedPing: a libsocket client of one netd pings the other across
+// the link: small and fragmented echo requests come back with their
+// sequence numbers and a round-trip time; a host nobody answers for times
+// out; bad requests are refused.
+func TestHostedPing(t *testing.T) {
+	client, _, _ := hostedPair(t, stack.SystemClock{})
+	ctx, cancel := context.WithTimeout(context.Background(), hostedWait)
+	defer cancel()
+	cl, err := libsocket.Dial(ctx, client.broker)
+	require.NoError(t, err)
+	defer cl.Close()
+	for seq, size := range []int{56, 0, 3000} {
+		r, err := cl.Ping(ctx, echoAddr.Addr(), uint16(seq+1), size, 5*time.Second)
+		require.NoError(t, err, "size %d", size)
+		assert.Equal(t, echoAddr.Addr(), r.From)
+		assert.Equal(t, uint16(seq+1), r.Seq)
+		assert.Equal(t, size, r.Len)
+		assert.Equal(t, uint8(64), r.TTL)
+		assert.Positive(t, r.RTT)
+	}
+	_, err = cl.Ping(ctx, netip.MustParseAddr("10.99.0.9"), 1, 8, 200*time.Millisecond)
+	require.ErrorIs(t, err, sockproto.ETIMEDOUT, "nobody answers for 10.99.0.9")
+	_, err = cl.Ping(ctx, netip.MustParseAddr("::1"), 1, 8, time.Second)
+	require.ErrorIs(t, err, sockproto.EAFNOSUPPORT)
+	_, err = cl.Ping(ctx, echoAddr.Addr(), 1, sockproto.MaxPingSize+1, time.Second)
+	require.ErrorIs(t, err, sockproto.EINVAL)
 }

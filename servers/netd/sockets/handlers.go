@@ -27,6 +27,7 @@ func (s *Service) register(m *libipc.Mux) {
 		sockproto.OpGetSockOpt:  s.opGetSockOpt,
 		sockproto.OpClose:       s.opClose,
 		sockproto.OpCancel:      s.opCancel,
+		sockproto.OpPing:        s.opPing,
 	}
 	for op, fn := range ops {
 		m.HandleRaw(libipc.Op(op), func(r *libipc.Request) {
@@ -60,6 +61,11 @@ func (s *Service) onDisconnect(c *libipc.Conn, _ error) {
 	for _, sk := range cl.socks {
 		sk.close(false)
 		s.stats.closedByClient.Add(1)
+	}
+	for id, p := range s.pings { // its pings: nobody to answer
+		if p.r.Conn() == c {
+			delete(s.pings, id)
+		}
 	}
 	c.Value = nil
 	delete(s.clients, cl)

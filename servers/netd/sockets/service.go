@@ -62,6 +62,10 @@ type Service struct {
 
 	clients    map[*client]struct{} // connected clients
 	nextClient uint64
+
+	// Pings waiting for their echo reply (ping.go), by ICMP identifier.
+	pings      map[uint16]*pendingPing
+	nextPingID uint16
 	admitted   atomic.Int64 // connections accepted and not yet disconnected (any goroutine)
 
 	// Timer state, owned by the loop.
@@ -94,7 +98,9 @@ func New(st *stack.Stack, clock stack.Clock) *Service {
 	s := &Service{
 		st: st, clock: clock, clients: make(map[*client]struct{}),
 		scratch: make([]byte, sockproto.MaxDatagram),
+		pings:   make(map[uint16]*pendingPing),
 	}
+	st.SetEchoHandler(s.echoReply)
 	s.sendBuf = make([]byte, 0, sockproto.MaxDatagram)
 	s.rearmFn = s.rearm
 	s.timer = time.AfterFunc(time.Hour, s.fire)
@@ -208,6 +214,7 @@ func (s *Service) tick() {
 		s.stats.timeouts.Add(1)
 		s.fail(w.r, sockproto.ETIMEDOUT)
 	}
+	s.expirePings(now)
 	s.rearm()
 }
 
@@ -219,6 +226,9 @@ func (s *Service) rearm() {
 		if d := s.waits[0].deadline; !ok || d.Before(next) {
 			next, ok = d, true
 		}
+	}
+	if d, pok := s.nextPingDeadline(); pok && (!ok || d.Before(next)) {
+		next, ok = d, true
 	}
 	if !ok {
 		if !s.armed.IsZero() {

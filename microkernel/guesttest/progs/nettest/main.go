@@ -1,7 +1,8 @@
 // Command nettest runs netd's integration scenarios inside armos: a client
 // of one netd's socket service (reached by name through init) exchanges
 // UDP datagrams with the echo app behind another netd, across an Ethernet
-// link that is a kernel channel between the two netd processes. ARP is
+// link that is a kernel channel between the two netd processes, and pings
+// the echo netd. ARP is
 // resolved on the way (the first datagram waits for it); datagrams larger
 // than the MTU are fragmented and reassembled both ways; receives block,
 // time out, or do not wait. It needs init (libipc.Bootstrap).
@@ -45,6 +46,7 @@ func main() {
 	check.Add("recv-nonblocking", checkRecvNonBlocking)
 	check.Add("many-sockets", checkManySockets)
 	check.Add("garbage", checkGarbage)
+	check.Add("ping", checkPing)
 	check.Main()
 }
 
@@ -307,4 +309,23 @@ func checkGarbage(t *check.T) {
 	s := socket(t)
 	defer s.Close()
 	roundTrip(t, s, payload(4242, 100))
+}
+
+// checkPing: ICMP echo across the link through the socket service: small
+// and fragmented requests come back; a silent host times out.
+func checkPing(t *check.T) {
+	c := setup(t)
+	for seq, size := range []int{56, 0, 3000} {
+		r, err := c.Ping(ctxT(), peer.Addr(), uint16(seq+1), size, 5*time.Second)
+		if err != nil {
+			t.Fatalf("ping %d bytes: %v", size, err)
+		}
+		if r.From != peer.Addr() || r.Seq != uint16(seq+1) || r.Len != size || r.RTT <= 0 {
+			t.Fatalf("ping %d bytes: %+v", size, r)
+		}
+	}
+	_, err := c.Ping(ctxT(), netip.MustParseAddr("10.99.0.9"), 1, 8, 200*time.Millisecond)
+	if !errors.Is(err, sockproto.ETIMEDOUT) {
+		t.Fatalf("ping of a silent host: %v", err)
+	}
 }
