@@ -438,7 +438,7 @@ func TestCallSendsAndReceivesCaps(t *testing.T) {
 }
 
 func TestRecvQueueOverflowCounted(t *testing.T) {
-	a, b := newPair(t, libipc.RecvQueueLen * 2)
+	a, b := newPair(t, libipc.RecvQueueLen*2)
 	c := libipc.NewConn(a)
 	defer c.Close()
 	peer := libipc.NewConn(b)
