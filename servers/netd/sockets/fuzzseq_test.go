@@ -146,7 +146,7 @@ func (c *seqClient) send(op sockproto.Op, body []byte, decoded any) bool {
 	if err := c.ep.TrySend(libipc.Message{Data: msg}); err != nil {
 		return false
 	}
-	if op >= sockproto.OpSocket && op <= sockproto.OpCancel {
+	if op.Valid() {
 		c.sent++ // unknown ops are answered by libipc, not counted by the service
 	}
 	c.pending[c.nextID] = pending{op: op, req: decoded}
@@ -209,7 +209,7 @@ func (c *seqClient) answered(p pending, hdr libipc.Header, body []byte) {
 		var eb libipc.ErrorBody
 		require.NoError(t, libipc.DecodeBody(body, &eb))
 		require.NotZero(t, eb.Code)
-		if p.op >= sockproto.OpSocket && p.op <= sockproto.OpCancel {
+		if p.op.Valid() {
 			c.errors++
 		}
 		return
@@ -257,7 +257,7 @@ func (c *seqClient) answered(p pending, hdr libipc.Header, body []byte) {
 // check compares the service's counters with the model (one client).
 func (c *seqClient) check(svc *sockets.Service, base sockets.Stats) {
 	st := svc.Stats()
-	require.EqualValues(c.t, len(c.pending), st.Parked, "pending requests are exactly the parked receives")
+	require.EqualValues(c.t, len(c.pending), st.Parked+st.Pings, "pending requests are exactly the parked receives and pings")
 	require.EqualValues(c.t, len(c.handles), st.Sockets)
 	require.EqualValues(c.t, 1, st.Clients)
 	require.Equal(c.t, base.Requests+c.sent, st.Requests, "every request counted once")

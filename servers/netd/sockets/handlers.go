@@ -65,6 +65,7 @@ func (s *Service) onDisconnect(c *libipc.Conn, _ error) {
 	for id, p := range s.pings { // its pings: nobody to answer
 		if p.r.Conn() == c {
 			delete(s.pings, id)
+			s.stats.pings.Add(^uint64(0))
 		}
 	}
 	c.Value = nil

@@ -58,6 +58,7 @@ func (s *Service) opPing(r *libipc.Request) {
 		return
 	}
 	s.pings[id] = &pendingPing{r: r, dst: ap.Addr(), seq: req.Seq, deadline: s.clock.Now().Add(timeout)}
+	s.stats.pings.Add(1)
 }
 
 // echoReply is the stack's echo handler: the ping it answers is replied.
@@ -67,6 +68,8 @@ func (s *Service) echoReply(er stack.EchoReply) {
 		return
 	}
 	delete(s.pings, er.ID)
+	s.stats.pings.Add(^uint64(0))
+	s.stats.pingReplies.Add(1)
 	s.reply(p.r, &sockproto.PingResp{
 		From: sockproto.AddrFrom(netip.AddrPortFrom(er.From, 0)), Seq: er.Seq,
 		RTT: int64(er.RTT), Len: uint32(er.Len), TTL: er.TTL,
@@ -78,7 +81,8 @@ func (s *Service) expirePings(now time.Time) {
 	for id, p := range s.pings {
 		if !p.deadline.After(now) {
 			delete(s.pings, id)
-			s.stats.timeouts.Add(1)
+			s.stats.pings.Add(^uint64(0))
+			s.stats.pingTimeouts.Add(1)
 			s.fail(p.r, sockproto.ETIMEDOUT)
 		}
 	}

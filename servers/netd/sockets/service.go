@@ -45,11 +45,15 @@ type Stats struct {
 	LostReplies    uint64 // answers that could not be sent (client gone, queue full); a datagram in one is lost
 	ClosedByClient uint64 // sockets closed because their connection ended
 	Ticks          uint64 // timer ticks run
+	Pings          uint64 // pings waiting for their echo reply now
+	PingReplies    uint64 // pings answered by an echo reply
+	PingTimeouts   uint64 // pings ended by their timeout
 }
 
 type statCounters struct {
 	clients, refusedClients, sockets, socketsRefused, parked, requests, errors, delivered, parkRefused,
 	timeouts, cancelled, earlyCancels, lostReplies, closedByClient, ticks atomic.Uint64
+	pings, pingReplies, pingTimeouts atomic.Uint64
 }
 
 // Service is netd's socket service. Create it with New, hand it client
@@ -188,6 +192,7 @@ func (s *Service) Stats() Stats {
 		ParkRefused: c.parkRefused.Load(), Timeouts: c.timeouts.Load(), Cancelled: c.cancelled.Load(),
 		EarlyCancels: c.earlyCancels.Load(), LostReplies: c.lostReplies.Load(),
 		ClosedByClient: c.closedByClient.Load(), Ticks: c.ticks.Load(),
+		Pings: c.pings.Load(), PingReplies: c.pingReplies.Load(), PingTimeouts: c.pingTimeouts.Load(),
 	}
 }
 
