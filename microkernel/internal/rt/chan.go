@@ -130,14 +130,14 @@ func newMsg(n uint32) uintptr {
 	if ipcPages+uint64(np) > ipcPageLimit {
 		return 0
 	}
-	_, va := allocPages(1)
+	_, va := allocPageRaw() // the header is set here, the data copied in
 	if va == 0 {
 		return 0
 	}
 	m := msgAt(va)
 	*m = kmsg{len: n, reply: -1}
 	for i := uint32(1); i < np; i++ {
-		_, x := allocPages(1)
+		_, x := allocPageRaw()
 		if x == 0 {
 			m.len = kmsgFirst * i // what is allocated so far
 			freeMsgPages(va)

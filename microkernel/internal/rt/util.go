@@ -53,6 +53,24 @@ func allocPages(n uint32) (pa uint64, va uintptr) {
 	return pa, uintptr(p)
 }
 
+// allocPageRaw returns one page without clearing it, for storage whose
+// every byte read is first written (IPC message pages: their header is
+// set and only the message's own bytes are ever read back).
+//
+//go:nosplit
+func allocPageRaw() (pa uint64, va uintptr) {
+	pa, e := physPages.Alloc()
+	if e != mm.OK {
+		return 0, 0
+	}
+	p := physPages.Window().Ptr(pa, pageSize)
+	if p == nil {
+		physPages.Free(pa)
+		return 0, 0
+	}
+	return pa, uintptr(p)
+}
+
 // freePages gives back n pages allocated by allocPages.
 //
 //go:nosplit

@@ -181,22 +181,24 @@ func fuzz(count int, seed uint64) int {
 			if len(fds) > 60 {
 				continue
 			}
-			var pair [2]int32
-			flags := []uintptr{0, syscall.O_NONBLOCK, syscall.O_CLOEXEC, 0x40}[rng.IntN(4)]
-			_, _, e := syscall.RawSyscall(abi.SysChanCreate, flags, ptr(uintptr(unsafe.Pointer(&pair))), uintptr(rng.IntN(3)))
+			// Room around the two descriptors: a pointer one byte off
+			// still writes inside it. Every channel is non-blocking (a
+			// blocking end nobody reads would stall the fuzzer, not the
+			// kernel); the descriptors are known only when the pointer
+			// was the real one.
+			var out [4]int32
+			pair := out[1:3]
+			flags := []uintptr{0, syscall.O_CLOEXEC, 0x40, 0x41}[rng.IntN(4)] | syscall.O_NONBLOCK
+			p := ptr(uintptr(unsafe.Pointer(&pair[0])))
+			_, _, e := syscall.RawSyscall(abi.SysChanCreate, flags, p, uintptr(rng.IntN(3)))
 			note("create", e)
-			if e == 0 {
-				fds = append(fds, int(pair[0]), int(pair[1]))
+			if e == 0 && p == uintptr(unsafe.Pointer(&pair[0])) {
+				fds = append(fds, int(pair[0]))
 				if rng.IntN(3) == 0 {
-					// make it non-blocking so nothing waits forever
-					syscall.SetNonblock(int(pair[0]), true)
-					syscall.SetNonblock(int(pair[1]), true)
-					forget(int(pair[1]))
-					shared <- int(pair[1])
+					shared <- int(pair[1]) // the answering thread's end
 					callable = append(callable, int(pair[0]))
 				} else {
-					syscall.SetNonblock(int(pair[0]), true)
-					syscall.SetNonblock(int(pair[1]), true)
+					fds = append(fds, int(pair[1]))
 				}
 			}
 		case 2, 3:
