@@ -39,9 +39,11 @@ func (s *Stack) ipInput(b *skbuff.Buf, l2bcast, looped bool) {
 	_ = b.Trim(len(ip)) // drop Ethernet padding
 	src, dst := ip.Src(), ip.Dst()
 	ours := s.cfg.Addr.Addr()
-	// Martians: broadcast or multicast sources, and from the wire our own
-	// or a loopback address (RFC 1122 3.2.1.3).
-	if s.isBroadcast(src) || src.IsMulticast() || (!looped && (src == ours || src.IsLoopback())) {
+	// Martians (RFC 1812 5.3.7, Linux's martian checks): broadcast,
+	// multicast, "this network" (0.0.0.0/8: netd is no DHCP server, so no
+	// client's 0.0.0.0 is for it) and reserved (240.0.0.0/4) sources, and
+	// from the wire our own or a loopback address (RFC 1122 3.2.1.3).
+	if s.isBroadcast(src) || src.IsMulticast() || martianNet(src) || (!looped && (src == ours || src.IsLoopback())) {
 		s.c.IPv4.RxBadSource++
 		freeBuf(b)
 		return
@@ -61,6 +63,12 @@ func (s *Stack) ipInput(b *skbuff.Buf, l2bcast, looped bool) {
 	hl := ip.HeaderLen()
 	_, _ = b.Pull(hl)
 	s.deliver(b, ip[:hl], b.Bytes(), bcast || l2bcast)
+}
+
+// martianNet reports sources no host may use: 0.0.0.0/8 and 240.0.0.0/4.
+func martianNet(a netip.Addr) bool {
+	b := a.As4()
+	return b[0] == 0 || b[0] >= 240
 }
 
 // deliver hands a datagram to its protocol. hdr is its IPv4 header and

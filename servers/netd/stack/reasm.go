@@ -3,6 +3,8 @@ package stack
 import (
 	"net/netip"
 	"time"
+
+	"armos/servers/netd/wire"
 )
 
 // IPv4 reassembly (RFC 791 section 3.2, RFC 815 for the bookkeeping), with
@@ -110,7 +112,11 @@ func (r *reassembler) add(f *fragment, now time.Time) (res reasmResult, done *re
 		return reasmBadFragment, nil, 0 // empty (after trimming)
 	}
 	i, d := r.find(f.key)
-	if len(f.header)+end > maxIPv4Len {
+	// Too big whatever header the first fragment brings: refuse now. The
+	// exact bound (the first fragment's header, which the datagram is
+	// rebuilt with, plus the total) is checked once complete, as Linux's
+	// ip_frag_reasm does: the first fragment may come last.
+	if wire.IPv4MinHeaderLen+end > maxIPv4Len {
 		if d != nil {
 			held = r.drop(i)
 		}
@@ -175,7 +181,10 @@ func (r *reassembler) add(f *fragment, now time.Time) (res reasmResult, done *re
 		d.headerLen = copy(d.header[:], f.header)
 	}
 	if d.total >= 0 && len(d.have) == 1 && d.have[0] == (span{0, d.total}) {
-		r.drop(i)
+		held := r.drop(i)
+		if d.headerLen+d.total > maxIPv4Len {
+			return reasmTooBig, nil, held
+		}
 		return reasmComplete, d, 0
 	}
 	return reasmHeld, nil, 0

@@ -153,6 +153,41 @@ func TestReassemblerExpire(t *testing.T) {
 // offset in 8-byte units, length, flags) of one pattern payload, and checks
 // that memory accounting stays exact and bounded and that any completed
 // datagram is exactly the pattern.
+// TestReassemblyBoundUsesFirstHeader: a first fragment with a 60-byte
+// header and later fragments with 20-byte headers whose payload ends at
+// 65,515 would rebuild a 65,575-byte datagram: refused, whichever
+// fragment comes last (the bound is checked with the first fragment's
+// header, as the datagram is rebuilt with it). 20 + 65,515 exactly fits.
+func TestReassemblyBoundUsesFirstHeader(t *testing.T) {
+	p := testPayload(maxIPv4Len)
+	key := reasmKey{src: netip.MustParseAddr("10.0.0.2"), dst: netip.MustParseAddr("10.0.0.1"), id: 9, proto: 17}
+	const total = maxIPv4Len - 20 // 65,515: fits a 20-byte header, not a 60-byte one
+	frag := func(off, n, hl int, more bool) *fragment {
+		return &fragment{key: key, offset: off, more: more, header: make([]byte, hl), payload: p[off : off+n]}
+	}
+	for _, firstLast := range []bool{false, true} {
+		for _, hl := range []int{60, 20} {
+			var r reassembler
+			frags := []*fragment{frag(0, 32768, hl, true), frag(32768, total-32768, 20, false)}
+			if firstLast {
+				frags[0], frags[1] = frags[1], frags[0]
+			}
+			res, _, _ := r.add(frags[0], reasmT0)
+			require.Equal(t, reasmHeld, res)
+			res, done, _ := r.add(frags[1], reasmT0)
+			if hl == 60 {
+				require.Equal(t, reasmTooBig, res, "first header %d, first fragment last %v", hl, firstLast)
+				require.Nil(t, done)
+			} else {
+				require.Equal(t, reasmComplete, res)
+				require.Equal(t, maxIPv4Len, done.headerLen+done.total)
+			}
+			require.Empty(t, r.list)
+			require.Zero(t, r.mem)
+		}
+	}
+}
+
 func FuzzReassembler(f *testing.F) {
 	f.Add([]byte{0, 0, 100, 0, 1, 0, 100, 0, 50, 0})  // offset 0 len 100 MF, then...
 	f.Add([]byte{0, 10, 0, 0, 0, 0, 0, 0x20, 0, 1})   // last first
@@ -172,7 +207,7 @@ func FuzzReassembler(f *testing.F) {
 				key:     reasmKey{src: netip.MustParseAddr("10.0.0.2"), dst: netip.MustParseAddr("10.0.0.1"), id: uint16(flags >> 4), proto: 17},
 				offset:  off,
 				more:    flags&1 != 0,
-				header:  make([]byte, 20),
+				header:  make([]byte, []int{20, 24, 40, 60}[flags>>2&3]), // the header length varies per fragment
 				payload: p[off : off+n],
 			}
 			if flags&2 != 0 {
