@@ -213,8 +213,8 @@ func (s *Stack) newSegment(n int) (b *skbuff.Buf, seg []byte, err error) {
 // fragmenting it when b is nil. It takes ownership of b.
 func (s *Stack) sendSegment(b *skbuff.Buf, seg []byte, dst netip.Addr, proto wire.IPProtocol, rt route) error {
 	s.c.IPv4.TxPackets++
-	s.ipID++
-	r := wire.IPv4Repr{Src: s.SourceAddr(dst), Dst: dst, Protocol: proto, TTL: DefaultTTL, ID: s.ipID}
+	src := s.SourceAddr(dst)
+	r := wire.IPv4Repr{Src: src, Dst: dst, Protocol: proto, TTL: DefaultTTL, ID: s.ipID.next(src, dst, uint8(proto))}
 	if b != nil {
 		r.PayloadLen = len(seg)
 		return s.sendPacket(b, &r, rt)

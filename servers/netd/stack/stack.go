@@ -49,7 +49,7 @@ type Stack struct {
 	arpLimit tokenBucket
 
 	reasm reassembler
-	ipID  uint16
+	ipID  ipIDGen
 
 	icmpLimit tokenBucket // all ICMP errors
 	icmpPeers peerLimiter // ICMP errors per destination
@@ -99,12 +99,12 @@ func New(cfg Config, link Link, clock Clock) (*Stack, error) {
 	}
 	s.arp.init()
 	s.loopQ.Init(LoopbackQueueLen)
-	// Start the ephemeral search and IP ids somewhere that depends on the
-	// time, so a restarted netd does not reuse its predecessor's first
-	// choices at once.
+	// Start the ephemeral search somewhere that depends on the time, so
+	// a restarted netd does not reuse its predecessor's first choices at
+	// once; IP identifications are random per destination (ipid.go).
 	ns := clock.Now().UnixNano()
 	s.nextEphemeral = int(uint64(ns) % (EphemeralLast - EphemeralFirst + 1))
-	s.ipID = uint16(ns >> 10)
+	s.ipID.init()
 	return s, nil
 }
 
