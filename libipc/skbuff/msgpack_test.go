@@ -171,7 +171,20 @@ func FuzzDecode(f *testing.F) {
 			require.Equal(t, 0, b.Len())
 			return
 		}
-		require.GreaterOrEqual(t, b.Headroom(), 0)
+		// The window is the one the input describes: the front at the
+		// encoded data offset, the end at start + len(bytes).
+		var raw []any
+		require.NoError(t, msgpack.Unmarshal(in, &raw), "it decoded as a Buf, so it is an array or nil")
+		if raw == nil { // nil decodes to the zero Buf (TestMsgpackNilDecodesToZeroBuf)
+			require.Equal(t, 0, b.Len())
+			require.Equal(t, 0, b.Headroom())
+			return
+		}
+		require.Len(t, raw, encodedFields)
+		start, data := asInt(t, raw[1]), asInt(t, raw[2])
+		payload, _ := raw[6].([]byte)
+		require.Equal(t, data, b.Headroom(), "the front is the encoded data offset")
+		require.Equal(t, start+len(payload)-data, b.Len(), "the end is start + the bytes")
 		require.LessOrEqual(t, b.Headroom()+b.Len(), MaxPacketSize)
 		for l := LinkLayer; l < numLayers; l++ {
 			_, _ = b.Header(l)
@@ -183,6 +196,31 @@ func FuzzDecode(f *testing.F) {
 		require.NoError(t, msgpack.Unmarshal(enc, &again))
 		require.Equal(t, snapshot(&b), snapshot(&again))
 	})
+}
+
+// asInt converts a decoded msgpack integer.
+func asInt(t *testing.T, v any) int {
+	t.Helper()
+	switch n := v.(type) {
+	case int8:
+		return int(n)
+	case int16:
+		return int(n)
+	case int32:
+		return int(n)
+	case int64:
+		return int(n)
+	case uint8:
+		return int(n)
+	case uint16:
+		return int(n)
+	case uint32:
+		return int(n)
+	case uint64:
+		return int(n)
+	}
+	t.Fatalf("not an integer: %T %v", v, v)
+	return 0
 }
 
 func BenchmarkEncode(b *testing.B) {

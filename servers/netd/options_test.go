@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -76,7 +77,19 @@ func FuzzParseOptions(f *testing.F) {
 		assert.True(t, o.addr.Addr().Is4())
 		require.Len(t, o.mac, 6)
 		assert.Zero(t, o.mac[0]&1, "unicast MAC")
-		assert.GreaterOrEqual(t, o.mtu, 0)
+		// The MTU is what -mtu said (the last one given), or 0 without it.
+		wantMTU := 0
+		fields := strings.Fields(line)
+		for i, w := range fields {
+			if (w == "-mtu" || w == "--mtu") && i+1 < len(fields) {
+				wantMTU, _ = strconv.Atoi(fields[i+1])
+			} else if v, ok := strings.CutPrefix(strings.TrimPrefix(w, "-"), "-mtu="); ok {
+				wantMTU, _ = strconv.Atoi(v)
+			} else if v, ok := strings.CutPrefix(w, "-mtu="); ok {
+				wantMTU, _ = strconv.Atoi(v)
+			}
+		}
+		assert.Equal(t, wantMTU, o.mtu)
 		if o.gw.IsValid() {
 			assert.True(t, o.addr.Contains(o.gw))
 		}
