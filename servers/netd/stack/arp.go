@@ -56,12 +56,19 @@ func (s *Stack) arpInput(b *skbuff.Buf) {
 			learnt = true
 		} else if tip == ours && op == wire.ARPRequest {
 			// Like Linux (arp_accept=0): a request to us creates an
-			// entry, an unsolicited reply does not.
-			n, evicted, dropped := s.arp.insert(sip, neighReachable, now)
-			s.countEviction(evicted, dropped)
-			s.c.ARP.Learned++
-			s.arpConfirm(n, smac, now)
-			learnt = true
+			// entry, an unsolicited reply does not; and only for a
+			// sender on our subnet (we never send to others directly),
+			// never at the cost of an entry in use or the gateway's.
+			if !s.cfg.Addr.Contains(sip) {
+				s.c.ARP.RxOffSubnet++
+			} else if n, evicted, dropped := s.arp.insertUnsolicited(sip, s.cfg.Gateway, now); n == nil {
+				s.c.ARP.NotCached++
+			} else {
+				s.countEviction(evicted, dropped)
+				s.c.ARP.Learned++
+				s.arpConfirm(n, smac, now)
+				learnt = true
+			}
 		}
 	}
 	if tip != ours {
@@ -146,11 +153,12 @@ func (s *Stack) arpSolicit(n *neighbor, now time.Time) {
 // queue). It takes ownership of b.
 func (s *Stack) resolveAndSend(b *skbuff.Buf, hop netip.Addr) error {
 	n := s.arp.lookup(hop)
+	now := s.clock.Now()
 	if n != nil && n.state != neighIncomplete {
 		n.used = true
+		n.lastUsed = now
 		return s.sendFrame(b, n.mac, wire.EtherTypeIPv4)
 	}
-	now := s.clock.Now()
 	fresh := n == nil
 	if fresh {
 		var evicted bool
@@ -158,6 +166,7 @@ func (s *Stack) resolveAndSend(b *skbuff.Buf, hop netip.Addr) error {
 		n, evicted, dropped = s.arp.insert(hop, neighIncomplete, now)
 		s.countEviction(evicted, dropped)
 	}
+	n.lastUsed = now
 	switch d := s.arp.enqueue(n, b); {
 	case d < 0:
 		s.c.ARP.PendingOverflow++

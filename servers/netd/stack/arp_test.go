@@ -256,3 +256,59 @@ func TestAnnounceSendsGratuitousARP(t *testing.T) {
 	f.s.Announce()
 	stacktest.Frame(t, f.next(), stacktest.DstMAC(wire.BroadcastMAC), stacktest.HasARP(wire.ARPRequest, ourMAC, ourAddr, wire.MAC{}, ourAddr))
 }
+
+// TestARPSpoofedRequestsKeepFriends: requests to us from 300 strangers on
+// the subnet fill the cache but cannot evict the gateway's entry or one
+// that carried traffic in the last ARPKeepRecent; a request from off the
+// subnet is answered but cached not at all; once idle long enough, a
+// friend is evictable again.
+func TestARPSpoofedRequestsKeepFriends(t *testing.T) {
+	f := newFixture(t, 0)
+	ep := f.bind("0.0.0.0:5000")
+	f.learn(gateway)
+	f.learn(peer)
+	send := func() {
+		require.NoError(t, ep.SendTo([]byte("x"), ap(peer.Addr, 7)))
+		stacktest.Frame(t, f.next(), stacktest.DstMAC(peer.MAC))
+	}
+	send()
+	for i := 0; i < 300; i++ {
+		h := stacktest.Host{MAC: wire.MAC{0x02, 9, 0, 0, byte(i >> 8), byte(i)}, Addr: netip.AddrFrom4([4]byte{10, 0, 2, byte(30 + i%200)})}
+		if i%50 == 0 {
+			f.clock.Advance(time.Second)
+			send() // the peer keeps carrying traffic
+		}
+		f.learn(h)
+	}
+	has := func(a netip.Addr) bool {
+		for _, e := range f.s.ARPTable() {
+			if e.Addr == a {
+				return true
+			}
+		}
+		return false
+	}
+	require.Len(t, f.s.ARPTable(), stack.ARPCacheSize)
+	assert.True(t, has(gwAddr), "the gateway stays")
+	assert.True(t, has(peer.Addr), "a neighbour in use stays")
+	assert.Positive(t, f.counter("arp.Evictions"))
+
+	// Off the subnet: answered, not cached.
+	stranger := stacktest.Host{MAC: wire.MAC{0x02, 8, 0, 0, 0, 1}, Addr: netip.MustParseAddr("192.0.2.9")}
+	f.inject(stranger.ARPRequest(ourAddr))
+	stacktest.Frame(t, f.next(), stacktest.HasARP(wire.ARPReply, ourMAC, ourAddr, stranger.MAC, stranger.Addr))
+	assert.False(t, has(stranger.Addr))
+	assert.EqualValues(t, 1, f.counter("arp.RxOffSubnet"))
+
+	// Idle for longer than ARPKeepRecent, the peer may go; the gateway not.
+	f.clock.Advance(stack.ARPKeepRecent + time.Second)
+	for i := 0; i < 300; i++ {
+		h := stacktest.Host{MAC: wire.MAC{0x02, 7, 0, 0, byte(i >> 8), byte(i)}, Addr: netip.AddrFrom4([4]byte{10, 0, 2, byte(30 + i%200)})}
+		f.clock.Advance(time.Millisecond)
+		if h.Addr != ourAddr && h.Addr != peer.Addr {
+			f.learn(h)
+		}
+	}
+	assert.False(t, has(peer.Addr), "an idle neighbour is evicted like any other")
+	assert.True(t, has(gwAddr), "the gateway is never evicted by strangers")
+}

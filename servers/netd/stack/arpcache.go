@@ -57,6 +57,9 @@ type neighbor struct {
 	// confirmed is when the mapping was last learnt or confirmed (or, for an
 	// incomplete entry, created); the oldest entry is evicted first.
 	confirmed time.Time
+	// lastUsed is when a packet was last sent through the entry (or it
+	// was created for one): recent traffic protects it (ARPKeepRecent).
+	lastUsed time.Time
 	// pending holds packets (IPv4 datagrams with room for the Ethernet
 	// header) waiting for resolution. Bounded by ARPPendingPerAddr.
 	pending skbuff.Queue
@@ -110,6 +113,34 @@ func (c *arpCache) insert(addr netip.Addr, st neighState, now time.Time) (n *nei
 	n.pending.Init(ARPPendingPerAddr)
 	c.index[addr] = slot
 	return n, evicted, dropped
+}
+
+// insertUnsolicited is insert for an entry nobody asked for (the sender
+// of a request to us): a full cache gives up only an entry that is not
+// protected — not the gateway's, not one that carried traffic in the
+// last ARPKeepRecent — else it returns nil (answer, but do not cache:
+// what Linux's gc thresholds amount to). 128 spoofed requests cannot
+// evict the gateway.
+func (c *arpCache) insertUnsolicited(addr, gateway netip.Addr, now time.Time) (n *neighbor, evicted bool, dropped int) {
+	if len(c.index) < ARPCacheSize {
+		return c.insert(addr, neighReachable, now)
+	}
+	slot := -1
+	for i := range c.slots {
+		e := &c.slots[i]
+		if e.state == neighFree || e.state == neighIncomplete || e.addr == gateway || now.Sub(e.lastUsed) < ARPKeepRecent {
+			continue // incomplete entries have traffic waiting
+		}
+		if slot < 0 || e.confirmed.Before(c.slots[slot].confirmed) {
+			slot = i
+		}
+	}
+	if slot < 0 {
+		return nil, false, 0
+	}
+	dropped = c.remove(&c.slots[slot])
+	n, _, _ = c.insert(addr, neighReachable, now)
+	return n, true, dropped
 }
 
 // victim picks the slot to evict from a full cache: the least recently

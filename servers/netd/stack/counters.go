@@ -56,6 +56,8 @@ type ARPCounters struct {
 	ProbeFailed      uint64 // expired entries removed after unanswered re-requests
 	ResolveFailed    uint64 // incomplete entries given up after ARPMaxRetries
 	Evictions        uint64 // entries evicted because the cache was full
+	RxOffSubnet      uint64 // requests to us from senders outside our subnet: answered, not cached
+	NotCached        uint64 // request senders not cached: every entry was protected (gateway, recently used)
 	RateLimited      uint64 // requests not sent because of the rate limit
 	QueuedPackets    uint64 // packets queued waiting for resolution
 	PendingOverflow  uint64 // drop: per-address or global pending queue full (oldest dropped)

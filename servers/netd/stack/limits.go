@@ -19,6 +19,9 @@ const (
 	// ARPCacheSize bounds the number of neighbour entries (complete or not).
 	// A full cache evicts its oldest entry (counted).
 	ARPCacheSize = 128
+	// ARPKeepRecent protects an entry that carried traffic this recently
+	// from eviction by an unsolicited one (a request from a stranger).
+	ARPKeepRecent = 5 * time.Second
 	// ARPPendingPerAddr bounds the packets queued for one unresolved address:
 	// enough for the 45 fragments of a 65535-byte datagram at MTU 1500;
 	// on overflow the oldest is dropped, as Linux does.
