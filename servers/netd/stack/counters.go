@@ -86,6 +86,7 @@ type IPv4Counters struct {
 	ReasmBadFragment  uint64 // drop: a fragment with no data (after trimming a non-last one to 8-byte units)
 	ReasmInconsistent uint64 // drop: reassemblies with conflicting last fragments
 	ReasmNoMemory     uint64 // drop: fragments refused because of ReasmMaxBytes/ReasmMaxDatagrams
+	ReasmEvicted      uint64 // drop: incomplete datagrams of the heaviest source dropped to make room
 	ReasmFragsDropped uint64 // drop: fragments thrown away with a failed reassembly
 	TxPackets         uint64 // datagrams sent (before fragmentation)
 	TxFragmented      uint64 // datagrams that needed fragmentation

@@ -113,7 +113,9 @@ func (s *Stack) fragmentInput(ip wire.IPv4, bcast bool) {
 		payload: ip.Payload(),
 	}
 	res, d, held := s.reasm.add(&f, s.clock.Now())
-	s.c.IPv4.ReasmFragsDropped += uint64(held)
+	s.c.IPv4.ReasmFragsDropped += uint64(held + s.reasm.evictedFrags)
+	s.c.IPv4.ReasmEvicted += uint64(s.reasm.evicted)
+	s.reasm.evicted, s.reasm.evictedFrags = 0, 0
 	switch res {
 	case reasmHeld:
 		return
@@ -155,7 +157,7 @@ func (s *Stack) reasmExpired(d *reassembly) {
 	if len(d.have) > 0 && d.have[0].start == 0 {
 		end = d.have[0].end
 	}
-	s.icmpError(wire.ICMPv4TimeExceeded, wire.ICMPv4ReassemblyExceeded, hdr, d.data[:end], hdr.Dst() != s.cfg.Addr.Addr())
+	s.icmpError(wire.ICMPv4TimeExceeded, wire.ICMPv4ReassemblyExceeded, hdr, d.prefix(end), hdr.Dst() != s.cfg.Addr.Addr())
 }
 
 // route is where a datagram to dst goes.

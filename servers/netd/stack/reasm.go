@@ -12,8 +12,17 @@ import (
 // is a duplicate and ignored; any other overlap discards the whole datagram
 // (the defence against overlapping-fragment attacks); incomplete datagrams
 // are dropped after ReasmTimeout; memory is bounded by ReasmMaxBytes and the
-// number of datagrams by ReasmMaxDatagrams, and fragments over either bound
-// are refused.
+// number of datagrams by ReasmMaxDatagrams.
+//
+// Memory is charged for what arrived: each fragment's bytes (kept as they
+// came, a chain per datagram, put together only when complete) plus
+// reasmFragOverhead for its bookkeeping, so an 8-byte fragment at offset
+// 64,000 costs 8 + 128 bytes, not 64 KB. When a bound is reached, room is
+// made by dropping the oldest incomplete datagram of the source that holds
+// the most (by bytes; by datagrams for the datagram bound) — unless that is
+// the arriving fragment's own source, whose fragment is then refused. One
+// peer flooding bogus fragments thus only ever crowds out itself: another
+// peer's datagram still completes (TestReassemblyFloodCannotStarveOthers).
 
 // maxIPv4Len is the largest IPv4 datagram, header included.
 const maxIPv4Len = 65535
@@ -33,9 +42,12 @@ type span struct{ start, end int }
 type reassembly struct {
 	key      reasmKey
 	deadline time.Time
-	// data holds the payload received so far at its offsets; it grows as
-	// fragments arrive (capacity counted against ReasmMaxBytes).
-	data []byte
+	// pieces are the fragments' payloads as received; data is the
+	// payload put together once complete.
+	pieces []piece
+	data   []byte
+	// charge is what the reassembly counts against ReasmMaxBytes.
+	charge int
 	// have lists the received ranges, sorted and merged.
 	have []span
 	// total is the payload length, known once the last fragment (MF=0)
@@ -48,6 +60,15 @@ type reassembly struct {
 	// frags counts the fragments held.
 	frags int
 }
+
+// piece is one fragment's payload at its offset.
+type piece struct {
+	start int
+	data  []byte
+}
+
+// reasmFragOverhead is what one held fragment costs beyond its bytes.
+const reasmFragOverhead = 128
 
 // fragment is a parsed fragment as the reassembler needs it.
 type fragment struct {
@@ -75,7 +96,20 @@ const (
 // reassembler holds the datagrams being reassembled.
 type reassembler struct {
 	list []*reassembly // ≤ ReasmMaxDatagrams, oldest first
-	mem  int           // bytes of data capacity held
+	mem  int           // bytes charged (sum of charge)
+	// evicted counts the incomplete datagrams dropped to make room and
+	// the fragments they held.
+	evicted, evictedFrags int
+}
+
+// index returns d's position in the list (it is there).
+func (r *reassembler) index(d *reassembly) int {
+	for i, x := range r.list {
+		if x == d {
+			return i
+		}
+	}
+	return -1
 }
 
 func (r *reassembler) find(k reasmKey) (int, *reassembly) {
@@ -91,9 +125,42 @@ func (r *reassembler) find(k reasmKey) (int, *reassembly) {
 // held.
 func (r *reassembler) drop(i int) int {
 	d := r.list[i]
-	r.mem -= cap(d.data)
+	r.mem -= d.charge
 	r.list = append(r.list[:i], r.list[i+1:]...)
 	return d.frags
+}
+
+// makeRoom drops the oldest incomplete datagram of the source holding the
+// most (bytes, or datagrams when byDatagrams), other than keep, and
+// reports whether it did; it does not when that source is src (the
+// arriving fragment's: it is the one to refuse) or nothing can go.
+func (r *reassembler) makeRoom(src netip.Addr, keep *reassembly, byDatagrams bool) bool {
+	var heavy netip.Addr
+	best := -1
+	load := map[netip.Addr]int{}
+	for _, d := range r.list {
+		w := d.charge
+		if byDatagrams {
+			w = 1
+		}
+		load[d.key.src] += w
+	}
+	for a, w := range load {
+		if w > best || w == best && a == src {
+			heavy, best = a, w
+		}
+	}
+	if best < 0 || heavy == src {
+		return false
+	}
+	for i, d := range r.list { // oldest first
+		if d.key.src == heavy && d != keep {
+			r.evicted++
+			r.evictedFrags += r.drop(i)
+			return true
+		}
+	}
+	return false
 }
 
 // add stores f. On reasmComplete it returns the completed reassembly (already
@@ -123,8 +190,10 @@ func (r *reassembler) add(f *fragment, now time.Time) (res reasmResult, done *re
 		return reasmTooBig, nil, held
 	}
 	if d == nil {
-		if len(r.list) >= ReasmMaxDatagrams {
-			return reasmNoMemory, nil, 0
+		for len(r.list) >= ReasmMaxDatagrams {
+			if !r.makeRoom(f.key.src, nil, true) {
+				return reasmNoMemory, nil, 0
+			}
 		}
 		d = &reassembly{key: f.key, deadline: now.Add(ReasmTimeout), total: -1}
 		r.list = append(r.list, d)
@@ -147,31 +216,18 @@ func (r *reassembler) add(f *fragment, now time.Time) (res reasmResult, done *re
 			return reasmOverlap, nil, r.drop(i)
 		}
 	}
-	if end > len(d.data) {
-		grow := end - cap(d.data)
-		if grow > 0 && r.mem+grow > ReasmMaxBytes {
+	cost := end - start + reasmFragOverhead
+	for r.mem+cost > ReasmMaxBytes {
+		if !r.makeRoom(f.key.src, d, false) {
 			if d.frags == 0 {
-				r.drop(i)
+				r.drop(r.index(d))
 			}
 			return reasmNoMemory, nil, 0
 		}
-		if end > cap(d.data) {
-			size := end
-			if f.more && size < 2*cap(d.data) {
-				size = min(2*cap(d.data), maxIPv4Len)
-				if r.mem+size-cap(d.data) > ReasmMaxBytes {
-					size = end
-				}
-			}
-			nd := make([]byte, end, size)
-			copy(nd, d.data)
-			r.mem += size - cap(d.data)
-			d.data = nd
-		} else {
-			d.data = d.data[:end]
-		}
 	}
-	copy(d.data[start:end], f.payload)
+	d.pieces = append(d.pieces, piece{start, append([]byte(nil), f.payload[:end-start]...)})
+	d.charge += cost
+	r.mem += cost
 	d.insertSpan(span{start, end})
 	d.frags++
 	if !f.more {
@@ -181,13 +237,30 @@ func (r *reassembler) add(f *fragment, now time.Time) (res reasmResult, done *re
 		d.headerLen = copy(d.header[:], f.header)
 	}
 	if d.total >= 0 && len(d.have) == 1 && d.have[0] == (span{0, d.total}) {
-		held := r.drop(i)
+		held := r.drop(r.index(d))
 		if d.headerLen+d.total > maxIPv4Len {
 			return reasmTooBig, nil, held
 		}
+		d.data = make([]byte, d.total)
+		for _, p := range d.pieces {
+			copy(d.data[p.start:], p.data)
+		}
+		d.pieces = nil
 		return reasmComplete, d, 0
 	}
 	return reasmHeld, nil, 0
+}
+
+// prefix returns the payload's first n bytes (received: [0, n) is held),
+// at most what an ICMP error quotes.
+func (d *reassembly) prefix(n int) []byte {
+	out := make([]byte, min(n, icmpQuoteMax))
+	for _, p := range d.pieces {
+		if p.start < len(out) {
+			copy(out[p.start:], p.data)
+		}
+	}
+	return out
 }
 
 // highest returns the end of the highest byte received.

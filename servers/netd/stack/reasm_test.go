@@ -112,13 +112,24 @@ func TestReassemblerTrimsAndBounds(t *testing.T) {
 	require.Len(t, r.list, ReasmMaxDatagrams)
 }
 
+// TestReassemblerMemoryBound: memory is charged for what arrived (an
+// 8-byte fragment at offset 64,000 costs 8 bytes and its bookkeeping, not
+// 64 KB), and one source cannot hold more than ReasmMaxBytes: past it its
+// own fragments are refused.
 func TestReassemblerMemoryBound(t *testing.T) {
 	p := testPayload(65000)
 	var r reassembler
-	refused := 0
 	for i := range 8 {
-		f := frag(p, 64000, 64008, true) // forces 64 KB of data each
+		f := frag(p, 64000, 64008, true)
 		f.key.id = uint16(i)
+		res, _, _ := r.add(f, reasmT0)
+		require.Equal(t, reasmHeld, res)
+	}
+	require.Equal(t, 8*(8+reasmFragOverhead), r.mem)
+	refused := 0
+	for i := range 64 {
+		f := frag(p, 8000, 16000, true) // 8,000 bytes each
+		f.key.id = uint16(100 + i%50)
 		res, _, _ := r.add(f, reasmT0)
 		if res == reasmNoMemory {
 			refused++
@@ -126,7 +137,43 @@ func TestReassemblerMemoryBound(t *testing.T) {
 		require.LessOrEqual(t, r.mem, ReasmMaxBytes)
 	}
 	require.Positive(t, refused)
-	require.LessOrEqual(t, len(r.list), ReasmMaxBytes/64000)
+}
+
+// TestReassemblyFloodCannotStarveOthers: one peer keeps every slot and
+// byte of reassembly full of bogus fragments that never complete; another
+// peer's fragmented datagram still completes, by evicting the flooder's
+// oldest, and the flooder's further fragments are refused rather than
+// evicting the honest one.
+func TestReassemblyFloodCannotStarveOthers(t *testing.T) {
+	p := testPayload(65000)
+	var r reassembler
+	attacker, honest := netip.MustParseAddr("10.0.2.66"), netip.MustParseAddr("10.0.2.20")
+	flood := func(n int) {
+		for i := range n {
+			f := frag(p, 8*(i%100), 8*(i%100)+1480, true)
+			f.key.src, f.key.id = attacker, uint16(i)
+			r.add(f, reasmT0)
+		}
+	}
+	flood(10_000)
+	require.LessOrEqual(t, r.mem, ReasmMaxBytes)
+	// The honest peer's 8,000-byte datagram, six fragments, interleaved
+	// with more flooding.
+	var done *reassembly
+	for k, off := 0, 0; off < 8000; k, off = k+1, off+1480 {
+		end := min(off+1480, 8000)
+		f := frag(p, off, end, end < 8000)
+		f.key.src, f.key.id = honest, 7
+		res, d, _ := r.add(f, reasmT0)
+		require.NotEqual(t, reasmNoMemory, res, "fragment %d of the honest datagram", k)
+		if res == reasmComplete {
+			done = d
+		}
+		flood(500)
+	}
+	require.NotNil(t, done, "the honest datagram completed")
+	require.Equal(t, p[:8000], done.data[:done.total])
+	require.Positive(t, r.evicted, "room was made from the flooder's datagrams")
 }
 
 func TestReassemblerExpire(t *testing.T) {
@@ -221,8 +268,13 @@ func FuzzReassembler(f *testing.F) {
 			}
 			mem := 0
 			for _, d := range r.list {
-				mem += cap(d.data)
-				require.LessOrEqual(t, d.highest(), len(d.data))
+				mem += d.charge
+				got := 0
+				for _, p := range d.pieces {
+					got += len(p.data)
+				}
+				require.Equal(t, got+len(d.pieces)*reasmFragOverhead, d.charge, "charged for what arrived")
+				require.Equal(t, d.frags, len(d.pieces))
 				for i := 1; i < len(d.have); i++ {
 					require.Less(t, d.have[i-1].end, d.have[i].start, "spans sorted, disjoint, merged")
 				}
