@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"sync"
 
@@ -45,6 +46,13 @@ func start(ctx context.Context, cfg stack.Config, clock stack.Clock, dev device,
 	if err != nil {
 		return nil, err
 	}
+	st.SetConflictHandler(func(c stack.AddressConflict) {
+		what := "defended"
+		if !c.Defended {
+			what = "not defended again within 10s"
+		}
+		fmt.Printf("netd: address conflict: %v is claimed by %v (%s)\n", cfg.Addr.Addr(), net.HardwareAddr(c.MAC[:]), what)
+	})
 	n := &instance{
 		st:       st,
 		svc:      sockets.New(st, clock),

@@ -35,6 +35,10 @@ func (s *Stack) arpInput(b *skbuff.Buf) {
 	}
 	ours := s.cfg.Addr.Addr()
 	smac, sip, tip := a.SenderMAC(), a.SenderIP(), a.TargetIP()
+	if sip == ours && smac != s.cfg.MAC && !smac.IsMulticast() && !smac.IsZero() {
+		s.addressConflict(smac)
+		return
+	}
 	if smac.IsMulticast() || smac.IsZero() || sip == ours || s.isBroadcast(sip) || sip.IsMulticast() {
 		// Someone claiming our address, or nonsense: learn nothing.
 		s.c.ARP.RxBadSender++
@@ -260,6 +264,47 @@ func (s *Stack) ARPTable() []ARPEntry {
 	}
 	slices.SortFunc(out, func(a, b ARPEntry) int { return a.Addr.Compare(b.Addr) })
 	return out
+}
+
+// Address conflicts (RFC 5227 section 2.4): an ARP packet from another
+// Ethernet address claiming ours is counted and remembered (ConflictMAC);
+// the first in ARPDefendInterval is defended with one announcement, so
+// neighbours that believed the other host switch back; a second one
+// inside the interval is not defended again (no ARP storm between two
+// hosts) but reported through the conflict handler, for the operator (and
+// a DHCP client, which would decline the lease).
+
+// ARPDefendInterval is RFC 5227's DEFEND_INTERVAL.
+const ARPDefendInterval = 10 * time.Second
+
+// AddressConflict describes another host claiming our address.
+type AddressConflict struct {
+	MAC      MAC  // the other host's Ethernet address
+	Defended bool // we announced our address in answer
+}
+
+// SetConflictHandler sets fn to hear of every conflict (nil to stop). It
+// runs on the stack's goroutine.
+func (s *Stack) SetConflictHandler(fn func(AddressConflict)) { s.onConflict = fn }
+
+// ConflictMAC returns the Ethernet address of the last host that claimed
+// our address (zero if none has).
+func (s *Stack) ConflictMAC() MAC { return s.conflictMAC }
+
+func (s *Stack) addressConflict(mac MAC) {
+	now := s.clock.Now()
+	s.c.ARP.Conflicts++
+	s.conflictMAC = mac
+	c := AddressConflict{MAC: mac}
+	if s.lastDefend.IsZero() || now.Sub(s.lastDefend) >= ARPDefendInterval {
+		s.lastDefend = now
+		s.c.ARP.Defended++
+		s.sendARP(wire.ARPRequest, wire.BroadcastMAC, MAC{}, s.cfg.Addr.Addr())
+		c.Defended = true
+	}
+	if s.onConflict != nil {
+		s.onConflict(c)
+	}
 }
 
 // Announce broadcasts a gratuitous ARP request for our address (sender and

@@ -241,14 +241,44 @@ func TestARPMalformedDropped(t *testing.T) {
 	op := append([]byte(nil), good...)
 	op[wire.EthernetHeaderLen+7] = 9 // opcode
 	f.inject(op)
-	spoof := stacktest.ARP(wire.ARPRequest, peer.MAC, ourAddr, wire.MAC{}, ourAddr)
-	f.inject(spoof)
+	multicast := stacktest.ARP(wire.ARPRequest, wire.MAC{0x01, 0, 0x5e, 0, 0, 1}, peer.Addr, wire.MAC{}, ourAddr)
+	f.inject(multicast)
 	f.quiet()
 	c := f.s.Counters().ARP
 	assert.EqualValues(t, 2, c.RxMalformed)
 	assert.EqualValues(t, 1, c.RxBadOpcode)
 	assert.EqualValues(t, 1, c.RxBadSender)
 	assert.Empty(t, f.s.ARPTable())
+}
+
+// TestARPAddressConflictIsDefendedOncePer10s: another host claiming our
+// address (RFC 5227) is counted and remembered; the first claim is
+// answered with an announcement, a second within ARPDefendInterval is
+// only reported, one after it defended again; nothing is cached.
+func TestARPAddressConflictIsDefendedOncePer10s(t *testing.T) {
+	f := newFixture(t, 0)
+	var seen []stack.AddressConflict
+	f.s.SetConflictHandler(func(c stack.AddressConflict) { seen = append(seen, c) })
+	claim := stacktest.ARP(wire.ARPRequest, peer.MAC, ourAddr, wire.MAC{}, ourAddr) // a gratuitous ARP for our address
+	f.inject(claim)
+	stacktest.Frame(t, f.next(), stacktest.DstMAC(wire.BroadcastMAC),
+		stacktest.HasARP(wire.ARPRequest, ourMAC, ourAddr, wire.MAC{}, ourAddr))
+	f.quiet()
+	f.clock.Advance(stack.ARPDefendInterval - time.Second)
+	f.inject(stacktest.ARP(wire.ARPReply, peer2.MAC, ourAddr, ourMAC, ourAddr))
+	f.quiet()
+	f.clock.Advance(time.Second)
+	f.inject(claim)
+	stacktest.Frame(t, f.next(), stacktest.HasARP(wire.ARPRequest, ourMAC, ourAddr, wire.MAC{}, ourAddr))
+	c := f.s.Counters().ARP
+	assert.EqualValues(t, 3, c.Conflicts)
+	assert.EqualValues(t, 2, c.Defended)
+	assert.Equal(t, []stack.AddressConflict{{MAC: peer.MAC, Defended: true}, {MAC: peer2.MAC}, {MAC: peer.MAC, Defended: true}}, seen)
+	assert.Equal(t, peer.MAC, f.s.ConflictMAC())
+	assert.Empty(t, f.s.ARPTable())
+	// Our own frames echoed back (a looped link) are no conflict.
+	f.inject(stacktest.ARP(wire.ARPRequest, ourMAC, ourAddr, wire.MAC{}, ourAddr))
+	assert.EqualValues(t, 3, f.s.Counters().ARP.Conflicts)
 }
 
 func TestAnnounceSendsGratuitousARP(t *testing.T) {

@@ -58,6 +58,8 @@ type ARPCounters struct {
 	Evictions        uint64 // entries evicted because the cache was full
 	RxOffSubnet      uint64 // requests to us from senders outside our subnet: answered, not cached
 	NotCached        uint64 // request senders not cached: every entry was protected (gateway, recently used)
+	Conflicts        uint64 // ARP packets from another host claiming our address (RFC 5227)
+	Defended         uint64 // of those, answered with an announcement (at most one per ARPDefendInterval)
 	RateLimited      uint64 // requests not sent because of the rate limit
 	QueuedPackets    uint64 // packets queued waiting for resolution
 	PendingOverflow  uint64 // drop: per-address or global pending queue full (oldest dropped)

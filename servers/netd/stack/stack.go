@@ -51,6 +51,11 @@ type Stack struct {
 	reasm reassembler
 	ipID  ipIDGen
 
+	// address conflicts (arp.go)
+	onConflict  func(AddressConflict)
+	conflictMAC MAC
+	lastDefend  time.Time
+
 	icmpLimit tokenBucket // all ICMP errors
 	icmpPeers peerLimiter // ICMP errors per destination
 	pings     pingTable
