@@ -41,6 +41,9 @@ type Client struct {
 	conn   *libipc.Conn
 	gen    uint64 // incremented by every reconnection
 	closed bool
+	// socks are the sockets created and not closed: replayed at once into
+	// a restarted netd (replayAll), not on their next call.
+	socks map[*Socket]struct{}
 
 	redial sync.Mutex // one reconnection at a time
 	tags   atomic.Uint32
@@ -63,7 +66,60 @@ func DialService(ctx context.Context, d libipc.Dialer, service string) (*Client,
 	if err != nil {
 		return nil, fmt.Errorf("libsocket: dial %s: %w", service, err)
 	}
-	return &Client{dialer: d, service: service, conn: libipc.NewConn(watch(ep)), gen: 1}, nil
+	c := &Client{dialer: d, service: service, conn: libipc.NewConn(watch(ep)), gen: 1, socks: map[*Socket]struct{}{}}
+	go c.watchConn(c.conn, 1)
+	return c, nil
+}
+
+// ReplayTimeout bounds the eager replay of a Client's sockets after a
+// reconnection.
+const ReplayTimeout = 10 * time.Second
+
+// watchConn reconnects as soon as connection gen ends, even while no call
+// is in progress, so that idle sockets are replayed at once: a datagram
+// for an idle bound socket must not meet "port unreachable" in the new
+// netd, nor its port another client.
+func (c *Client) watchConn(conn *libipc.Conn, gen uint64) {
+	<-conn.Done()
+	if !c.canRetry(conn.Err()) {
+		return // closed by us, or netd refused the connection (ENFILE)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), ReplayTimeout)
+	defer cancel()
+	_ = c.reconnect(ctx, gen) // a failure is counted; the next call tries again
+}
+
+// replayAll replays every socket into the connection of generation gen.
+func (c *Client) replayAll(gen uint64) {
+	c.mu.Lock()
+	socks := make([]*Socket, 0, len(c.socks))
+	for s := range c.socks {
+		socks = append(socks, s)
+	}
+	c.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), ReplayTimeout)
+	defer cancel()
+	for _, s := range socks {
+		if _, cur := c.current(); cur != gen {
+			return // another reconnection took over
+		}
+		_, _, _, _ = s.live(ctx) // errors are counted (ReplayErrors)
+	}
+}
+
+// track records a created socket; forget drops a closed one.
+func (c *Client) track(s *Socket) {
+	c.mu.Lock()
+	if c.socks != nil {
+		c.socks[s] = struct{}{}
+	}
+	c.mu.Unlock()
+}
+
+func (c *Client) forget(s *Socket) {
+	c.mu.Lock()
+	delete(c.socks, s)
+	c.mu.Unlock()
 }
 
 // NewClient uses an existing connection to the socket service. Such a
@@ -135,10 +191,14 @@ func (c *Client) reconnect(ctx context.Context, failed uint64) error {
 		ep, err = c.dialer.Connect(ctx, c.service)
 		if err == nil {
 			c.mu.Lock()
-			c.conn = libipc.NewConn(watch(ep))
+			conn := libipc.NewConn(watch(ep))
+			c.conn = conn
 			c.gen++
+			gen := c.gen
 			c.mu.Unlock()
 			c.stats.reconnects.Add(1)
+			go c.watchConn(conn, gen)
+			go c.replayAll(gen)
 			return nil
 		}
 		if ctx.Err() != nil {

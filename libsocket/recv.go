@@ -61,7 +61,21 @@ func (s *Socket) Recv(ctx context.Context, b []byte, flags uint32, timeout time.
 	}
 	rc := recvCalls.Get().(*recvCall)
 	rc.req = sockproto.RecvFromReq{Max: uint32(min(len(b), sockproto.MaxDatagram)), Flags: flags, Timeout: int64(timeout), Tag: tag}
+	// The timeout is a deadline: a receive repeated in a restarted netd
+	// waits only for what is left of it.
+	var deadline time.Time
+	if timeout > 0 {
+		deadline = time.Now().Add(timeout)
+	}
 	for {
+		if !deadline.IsZero() {
+			left := time.Until(deadline)
+			if left <= 0 {
+				rc.release()
+				return RecvResult{}, opError("recvfrom", s.LocalAddr(), netipZero, sockproto.ETIMEDOUT)
+			}
+			rc.req.Timeout = int64(left)
+		}
 		conn, h, gen, err := s.live(ctx)
 		if err == nil {
 			err = ctx.Err()

@@ -1,7 +1,9 @@
 package libsocket_test
 
 import (
+	"errors"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -90,4 +92,63 @@ func TestRestartWithoutDialerFails(t *testing.T) {
 	_, err = s.SendTo(bg, []byte("y"), peerAddr)
 	require.NoError(t, err)
 	assert.Equal(t, "y", string(h.Expect().Payload))
+}
+
+// TestRestartReplaysIdleSocketsEagerly: a socket bound and idle (no call
+// in progress) is bound again in the new netd as soon as it starts, not
+// at its next call: a datagram sent to it meanwhile is queued for it, not
+// answered with port unreachable, and no rival binds its port first.
+func TestRestartReplaysIdleSocketsEagerly(t *testing.T) {
+	h := sockettest.New(t)
+	c := h.Client()
+	s, err := c.ListenUDP(bg, echoPort)
+	require.NoError(t, err)
+
+	h.Restart()
+	require.Eventually(t, func() bool { return c.Stats().Replays == 1 }, 5*time.Second, time.Millisecond,
+		"replayed with no call made")
+	// A rival client cannot take the port now.
+	rival := h.Client()
+	_, err = rival.ListenUDP(bg, echoPort)
+	require.ErrorIs(t, err, sockproto.EADDRINUSE)
+
+	h.SendUDP(peerAddr, ourEcho, []byte("while idle"))
+	buf := make([]byte, 64)
+	n, from, err := s.TryRecvFrom(bg, buf)
+	for i := 0; errors.Is(err, sockproto.EAGAIN) && i < 1000; i++ {
+		time.Sleep(time.Millisecond)
+		n, from, err = s.TryRecvFrom(bg, buf)
+	}
+	require.NoError(t, err)
+	assert.Equal(t, "while idle", string(buf[:n]))
+	assert.Equal(t, peerAddr, from)
+	assert.Zero(t, c.Stats().ReplayErrors)
+}
+
+// TestRestartKeepsReceiveDeadlines: a timed receive repeated in a
+// restarted netd waits only for what is left of its timeout.
+func TestRestartKeepsReceiveDeadlines(t *testing.T) {
+	h := sockettest.New(t)
+	c := h.Client()
+	s, err := c.ListenUDP(bg, echoPort)
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := s.RecvFromTimeout(bg, make([]byte, 16), 400*time.Millisecond)
+		done <- err
+	}()
+	h.WaitParked(1)
+	time.Sleep(300 * time.Millisecond)
+	h.Restart()
+	// netd's clock is a fake one: 150ms of it end what was left (about
+	// 100ms); a receive that asked for 400ms again would still wait.
+	h.WaitParked(1)
+	h.Clock.Advance(150 * time.Millisecond)
+	h.Service().Kick()
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, sockproto.ETIMEDOUT)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the receive did not time out with what was left of its timeout")
+	}
 }

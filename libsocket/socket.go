@@ -115,6 +115,8 @@ func (s *Socket) replayLocked(ctx context.Context, conn *libipc.Conn, gen uint64
 	}
 	if s.created {
 		s.c.stats.replays.Add(1)
+	} else {
+		s.c.track(s)
 	}
 	s.h, s.gen, s.created = h, gen, true
 	return nil
@@ -359,6 +361,7 @@ func (s *Socket) Close() error {
 	s.closed = true
 	h, gen, local := s.h, s.gen, s.local
 	s.mu.Unlock()
+	s.c.forget(s)
 	conn, cur := s.c.current()
 	if gen != cur {
 		return nil // netd restarted since: the socket no longer exists there
