@@ -28,6 +28,10 @@ import (
 // a process's bootstrap channel to init.
 const BootstrapEnv = "ARMOS_BOOTSTRAP"
 
+// RestartEnv names the environment variable in which init tells a service
+// how many times it was restarted (0: its first start).
+const RestartEnv = "ARMOS_RESTART"
+
 // Ops of the bootstrap protocol.
 const (
 	InitRegister Op = 1

@@ -11,6 +11,7 @@ import (
 	"armos/libipc"
 	"armos/libsocket"
 	"armos/libsocket/sockproto"
+	"armos/servers/netd/sockets"
 	"armos/servers/netd/sockets/sockettest"
 )
 
@@ -105,12 +106,22 @@ func TestRestartReplaysIdleSocketsEagerly(t *testing.T) {
 	require.NoError(t, err)
 
 	h.Restart()
+	// A rival races for the port as the new netd starts: during the grace
+	// period its bind waits, while the owner's replay goes through.
+	rival := h.Client()
+	rivalErr := make(chan error, 1)
+	go func() { _, err := rival.ListenUDP(bg, echoPort); rivalErr <- err }()
 	require.Eventually(t, func() bool { return c.Stats().Replays == 1 }, 5*time.Second, time.Millisecond,
 		"replayed with no call made")
-	// A rival client cannot take the port now.
-	rival := h.Client()
-	_, err = rival.ListenUDP(bg, echoPort)
-	require.ErrorIs(t, err, sockproto.EADDRINUSE)
+	select {
+	case err := <-rivalErr:
+		t.Fatalf("the rival's bind did not wait for the grace period: %v", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	h.Clock.Advance(sockets.DefaultGrace)
+	h.Service().Kick()
+	require.ErrorIs(t, <-rivalErr, sockproto.EADDRINUSE, "the port went back to its owner")
+	assert.EqualValues(t, 1, h.Service().Stats().GraceBinds)
 
 	h.SendUDP(peerAddr, ourEcho, []byte("while idle"))
 	buf := make([]byte, 64)

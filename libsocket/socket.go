@@ -96,7 +96,7 @@ func (s *Socket) replayLocked(ctx context.Context, conn *libipc.Conn, gen uint64
 			}
 		}
 		if s.local.IsValid() {
-			r := sockproto.BindReq{Handle: h, Addr: sockproto.AddrFrom(s.local)}
+			r := sockproto.BindReq{Handle: h, Addr: sockproto.AddrFrom(s.local), Replay: s.created}
 			if err := conn.Call(ctx, libipc.Op(sockproto.OpBind), &r, nil); err != nil {
 				return err
 			}

@@ -65,6 +65,10 @@ type HandleReq struct {
 type BindReq struct {
 	Handle Handle `msgpack:"h"`
 	Addr   Addr   `msgpack:"addr"`
+	// Replay marks a bind that restores a socket into a restarted netd:
+	// during netd's grace period only those bind named ports (others wait
+	// for its end), so a port goes back to its owner first.
+	Replay bool `msgpack:"replay,omitempty"`
 }
 
 // ConnectReq fixes a socket's peer: sends without an address go there and

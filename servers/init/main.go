@@ -217,7 +217,12 @@ func (d *initd) start(e entry) error {
 	}
 	f := os.NewFile(uintptr(theirs.Fd()), "bootstrap")
 	cmd := exec.Command(e.argv[0], e.argv[1:]...)
-	cmd.Env = append(os.Environ(), libipc.BootstrapEnv+"=3")
+	d.mu.Lock()
+	restarts := d.restarts[e.name]
+	d.mu.Unlock()
+	// RestartEnv tells a restarted service it is one (netd then gives
+	// its old clients' ports back to them first).
+	cmd.Env = append(os.Environ(), libipc.BootstrapEnv+"=3", fmt.Sprintf("%s=%d", libipc.RestartEnv, restarts))
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
 	cmd.ExtraFiles = []*os.File{f}
 	err = cmd.Start()

@@ -32,6 +32,7 @@ import (
 
 	"armos/libipc"
 	"armos/servers/netd/link"
+	"armos/servers/netd/sockets"
 	"armos/servers/netd/stack"
 )
 
@@ -118,6 +119,11 @@ func run(opts options) error {
 			dev.Close()
 		}
 		return err
+	}
+	// Restarted by init: the old clients' ports go back to them first
+	// (sockets.SetGrace), before anyone can reach the service.
+	if r := os.Getenv(libipc.RestartEnv); r != "" && r != "0" {
+		n.svc.Post(func() { n.svc.SetGrace(sockets.DefaultGrace) })
 	}
 	// Started by init: the socket service is reachable by name.
 	if boot, berr := libipc.Bootstrap(); berr == nil {

@@ -198,6 +198,25 @@ func (s *Service) opBind(r *libipc.Request) {
 		s.fail(r, e)
 		return
 	}
+	if !req.Replay && addr.Port() != 0 && s.inGrace() {
+		// A restarted netd gives named ports back to their owners first:
+		// this bind waits for the end of the grace period (grace.go).
+		s.graceBinds = append(s.graceBinds, graceBind{r: r, sk: sk, addr: addr})
+		return
+	}
+	s.finishBind(r, sk, addr)
+}
+
+// finishBind binds sk to addr and answers r.
+func (s *Service) finishBind(r *libipc.Request, sk *socket, addr netip.AddrPort) {
+	if sk.closed() {
+		s.fail(r, sockproto.EBADF)
+		return
+	}
+	if sk.ep != nil {
+		s.fail(r, sockproto.EINVAL) // bound meanwhile
+		return
+	}
 	if err := sk.bind(addr); err != nil {
 		s.failErr(r, err)
 		return

@@ -48,12 +48,13 @@ type Stats struct {
 	Pings          uint64 // pings waiting for their echo reply now
 	PingReplies    uint64 // pings answered by an echo reply
 	PingTimeouts   uint64 // pings ended by their timeout
+	GraceBinds     uint64 // binds that waited for the end of a restart's grace period
 }
 
 type statCounters struct {
 	clients, refusedClients, sockets, socketsRefused, parked, requests, errors, delivered, parkRefused,
 	timeouts, cancelled, earlyCancels, lostReplies, closedByClient, ticks atomic.Uint64
-	pings, pingReplies, pingTimeouts atomic.Uint64
+	pings, pingReplies, pingTimeouts, graceBinds atomic.Uint64
 }
 
 // Service is netd's socket service. Create it with New, hand it client
@@ -66,6 +67,10 @@ type Service struct {
 
 	clients    map[*client]struct{} // connected clients
 	nextClient uint64
+
+	// The grace period after a restart (grace.go).
+	graceUntil time.Time
+	graceBinds []graceBind
 
 	// Pings waiting for their echo reply (ping.go), by ICMP identifier.
 	pings      map[uint16]*pendingPing
@@ -193,6 +198,7 @@ func (s *Service) Stats() Stats {
 		EarlyCancels: c.earlyCancels.Load(), LostReplies: c.lostReplies.Load(),
 		ClosedByClient: c.closedByClient.Load(), Ticks: c.ticks.Load(),
 		Pings: c.pings.Load(), PingReplies: c.pingReplies.Load(), PingTimeouts: c.pingTimeouts.Load(),
+		GraceBinds: c.graceBinds.Load(),
 	}
 }
 
@@ -220,6 +226,7 @@ func (s *Service) tick() {
 		s.fail(w.r, sockproto.ETIMEDOUT)
 	}
 	s.expirePings(now)
+	s.endGrace()
 	s.rearm()
 }
 
@@ -233,6 +240,9 @@ func (s *Service) rearm() {
 		}
 	}
 	if d, pok := s.nextPingDeadline(); pok && (!ok || d.Before(next)) {
+		next, ok = d, true
+	}
+	if d, gok := s.graceDeadline(); gok && (!ok || d.Before(next)) {
 		next, ok = d, true
 	}
 	if !ok {

@@ -75,9 +75,10 @@ type Netd struct {
 	t     testing.TB
 	Clock *stacktest.FakeClock // netd's time: advance it, then Service().Kick()
 
-	mu  sync.Mutex // st and svc change when netd "restarts"
-	st  *stack.Stack
-	svc *sockets.Service
+	mu       sync.Mutex // st and svc change when netd "restarts"
+	st       *stack.Stack
+	svc      *sockets.Service
+	restarts int // how many times Restart ran
 
 	Broker    *libipc.Broker // stands in for init: sockproto.ServiceName is registered here
 	link      *simLink
@@ -111,6 +112,9 @@ func (h *Netd) start() {
 	st, err := stack.New(stack.Config{MAC: OurMAC, Addr: OurNet}, h.link, h.Clock)
 	require.NoError(h.t, err)
 	svc := sockets.New(st, h.Clock)
+	if h.restarts > 0 {
+		svc.SetGrace(sockets.DefaultGrace) // as netd does when init restarts it
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -135,8 +139,11 @@ func (h *Netd) Stop() {
 }
 
 // Restart kills netd and starts a new one, as init would.
+// The new netd has the grace period of a restarted one (sockets.SetGrace):
+// advance Clock past sockets.DefaultGrace and Kick to end it.
 func (h *Netd) Restart() {
 	h.Stop()
+	h.restarts++
 	h.start()
 }
 
