@@ -25,6 +25,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -35,6 +36,33 @@ import (
 	"armos/servers/netd/sockets"
 	"armos/servers/netd/stack"
 )
+
+// waitReady waits until the stack uses its address: probing found it free
+// (at once without probing), or fails if another host has it.
+func waitReady(ctx context.Context, n *instance) error {
+	ready := make(chan struct{})
+	taken := make(chan stack.AddressConflict, 1)
+	n.svc.Post(func() {
+		n.st.SetReadyHandler(func() { close(ready) })
+		n.st.SetConflictHandler(func(c stack.AddressConflict) {
+			if c.Probing {
+				select {
+				case taken <- c:
+				default:
+				}
+			}
+			reportConflict(n.st, c)
+		})
+	})
+	select {
+	case <-ready:
+		return nil
+	case c := <-taken:
+		return fmt.Errorf("address %v is in use by %v (found while probing it)", n.st.Config().Addr.Addr(), net.HardwareAddr(c.MAC[:]))
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 // openDevice opens what netd runs on: a TAP device (hosted), or an IPC
 // link through init: "connect:NAME" connects to the link provider NAME (a
@@ -109,7 +137,7 @@ func run(opts options) error {
 	if opts.mtu != 0 {
 		mtu = opts.mtu
 	}
-	cfg := stack.Config{MAC: stack.MAC(opts.mac), Addr: opts.addr, Gateway: opts.gw, MTU: mtu, Dev: 1}
+	cfg := stack.Config{MAC: stack.MAC(opts.mac), Addr: opts.addr, Gateway: opts.gw, MTU: mtu, Dev: 1, Probe: !opts.noProbe}
 	n, err := start(ctx, cfg, stack.SystemClock{}, dev, opts.apps)
 	if err != nil {
 		cancel()
@@ -118,6 +146,12 @@ func run(opts options) error {
 		} else {
 			dev.Close()
 		}
+		return err
+	}
+	// The address is ours once probing found it free (RFC 5227).
+	if err := waitReady(ctx, n); err != nil {
+		cancel()
+		n.stop()
 		return err
 	}
 	// Restarted by init: the old clients' ports go back to them first

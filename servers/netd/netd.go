@@ -46,13 +46,7 @@ func start(ctx context.Context, cfg stack.Config, clock stack.Clock, dev device,
 	if err != nil {
 		return nil, err
 	}
-	st.SetConflictHandler(func(c stack.AddressConflict) {
-		what := "defended"
-		if !c.Defended {
-			what = "not defended again within 10s"
-		}
-		fmt.Printf("netd: address conflict: %v is claimed by %v (%s)\n", cfg.Addr.Addr(), net.HardwareAddr(c.MAC[:]), what)
-	})
+	st.SetConflictHandler(func(c stack.AddressConflict) { reportConflict(st, c) })
 	n := &instance{
 		st:       st,
 		svc:      sockets.New(st, clock),
@@ -96,6 +90,18 @@ func (n *instance) startApp(ctx context.Context, app string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown app")
+}
+
+// reportConflict prints a line about another host claiming our address.
+func reportConflict(st *stack.Stack, c stack.AddressConflict) {
+	what := "defended"
+	switch {
+	case c.Probing:
+		what = "found while probing: not used"
+	case !c.Defended:
+		what = "not defended again within 10s"
+	}
+	fmt.Printf("netd: address conflict: %v is claimed by %v (%s)\n", st.Config().Addr.Addr(), net.HardwareAddr(c.MAC[:]), what)
 }
 
 // wait blocks until the instance stops: ctx ended (nil) or the device

@@ -21,6 +21,7 @@ type options struct {
 	tap     string       // TAP device to attach to
 	link    string       // or an IPC link: "serve:NAME" or "connect:NAME" (through init)
 	service string       // the name of the socket service
+	noProbe bool         // use the address at once (no RFC 5227 probing)
 	addr    netip.Prefix // our IPv4 address and subnet
 	gw      netip.Addr   // default gateway; invalid for none
 	mac     net.HardwareAddr
@@ -36,6 +37,7 @@ func parseOptions(args []string, out io.Writer) (options, error) {
 	tap := fs.String("tap", "", "Linux TAP device to run on (hosted mode), e.g. tap0")
 	lnk := fs.String("link", "", "an IPC link through init instead of -tap: serve:NAME (be the link provider NAME, for a peer netd) or connect:NAME (a NIC driver's or peer's service)")
 	service := fs.String("service", sockproto.ServiceName, "the name the socket service is registered under")
+	noProbe := fs.Bool("noprobe", false, "use the address at once instead of probing it first (RFC 5227; tests)")
 	ip := fs.String("ip", "", "IPv4 address and prefix length, e.g. 10.99.0.2/24")
 	gw := fs.String("gw", "", "default gateway, e.g. 10.99.0.1 (optional)")
 	mac := fs.String("mac", "", "Ethernet address (default 02:00 followed by the IPv4 address)")
@@ -49,7 +51,7 @@ func parseOptions(args []string, out io.Writer) (options, error) {
 	}
 	var o options
 	var err error
-	o.tap, o.link, o.service = *tap, *lnk, *service
+	o.tap, o.link, o.service, o.noProbe = *tap, *lnk, *service, *noProbe
 	switch {
 	case o.tap == "" && o.link == "":
 		return o, errors.New("-tap or -link is required (hosted netd runs on a Linux TAP device, netd in armos on an IPC link)")

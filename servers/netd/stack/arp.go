@@ -35,6 +35,13 @@ func (s *Stack) arpInput(b *skbuff.Buf) {
 	}
 	ours := s.cfg.Addr.Addr()
 	smac, sip, tip := a.SenderMAC(), a.SenderIP(), a.TargetIP()
+	if s.probe.state == addrProbing && smac != s.cfg.MAC && (sip == ours || !sip.IsValid() || sip.IsUnspecified()) && (sip == ours || tip == ours) {
+		s.probeConflict(smac) // someone has it, or probes for it too
+		return
+	}
+	if s.probe.state == addrConflict {
+		return // the address is not ours
+	}
 	if sip == ours && smac != s.cfg.MAC && !smac.IsMulticast() && !smac.IsZero() {
 		s.addressConflict(smac)
 		return
@@ -81,7 +88,7 @@ func (s *Stack) arpInput(b *skbuff.Buf) {
 		}
 		return
 	}
-	if op == wire.ARPRequest {
+	if op == wire.ARPRequest && !s.tentative() {
 		// Answer, including RFC 5227 probes (sender 0.0.0.0).
 		s.sendARP(wire.ARPReply, smac, smac, sip)
 	}
@@ -113,6 +120,11 @@ func (s *Stack) countEviction(evicted bool, dropped int) {
 // sendARP transmits an ARP packet from our address to target (at tmac in the
 // packet, sent to the Ethernet address dst).
 func (s *Stack) sendARP(op wire.ARPOp, dst, tmac MAC, target netip.Addr) {
+	s.sendARPFrom(op, dst, tmac, s.cfg.Addr.Addr(), target)
+}
+
+// sendARPFrom is sendARP with sender address sip (0.0.0.0 for a probe).
+func (s *Stack) sendARPFrom(op wire.ARPOp, dst, tmac MAC, sip, target netip.Addr) {
 	b := skbuff.Get()
 	p, err := b.Put(wire.ARPLen)
 	if err != nil {
@@ -120,7 +132,7 @@ func (s *Stack) sendARP(op wire.ARPOp, dst, tmac MAC, target netip.Addr) {
 		freeBuf(b)
 		return
 	}
-	r := wire.ARPRepr{Op: op, SenderMAC: s.cfg.MAC, SenderIP: s.cfg.Addr.Addr(), TargetMAC: tmac, TargetIP: target}
+	r := wire.ARPRepr{Op: op, SenderMAC: s.cfg.MAC, SenderIP: sip, TargetMAC: tmac, TargetIP: target}
 	if !target.Is4() {
 		r.TargetIP = netip.IPv4Unspecified()
 	}
@@ -281,6 +293,7 @@ const ARPDefendInterval = 10 * time.Second
 type AddressConflict struct {
 	MAC      MAC  // the other host's Ethernet address
 	Defended bool // we announced our address in answer
+	Probing  bool // found while probing (RFC 5227 2.1): the address is not used
 }
 
 // SetConflictHandler sets fn to hear of every conflict (nil to stop). It

@@ -60,6 +60,8 @@ type ARPCounters struct {
 	NotCached        uint64 // request senders not cached: every entry was protected (gateway, recently used)
 	Conflicts        uint64 // ARP packets from another host claiming our address (RFC 5227)
 	Defended         uint64 // of those, answered with an announcement (at most one per ARPDefendInterval)
+	Probes           uint64 // RFC 5227 probes sent for our address before using it
+	ProbeConflicts   uint64 // probing found the address taken (it is not used)
 	RateLimited      uint64 // requests not sent because of the rate limit
 	QueuedPackets    uint64 // packets queued waiting for resolution
 	PendingOverflow  uint64 // drop: per-address or global pending queue full (oldest dropped)
@@ -77,6 +79,7 @@ type IPv4Counters struct {
 	RxBadChecksum     uint64 // drop: header checksum wrong
 	RxBadSource       uint64 // drop: source is broadcast, multicast or ours (martian)
 	RxNotForUs        uint64 // drop: destination not ours (netd does not forward)
+	RxTentative       uint64 // drop: received while our address was being probed (RFC 5227)
 	RxUnknownProtocol uint64 // drop: no handler for the protocol number
 	RxDelivered       uint64 // datagrams handed to ICMP, UDP or a registered protocol
 	RxFragments       uint64 // fragments received (each is then held or dropped)
@@ -94,6 +97,7 @@ type IPv4Counters struct {
 	TxFragmented      uint64 // datagrams that needed fragmentation
 	TxFragments       uint64 // fragments sent
 	TxNoRoute         uint64 // drop: no route (unspecified destination or no gateway)
+	TxTentative       uint64 // drop: sends refused while our address was being probed
 	TxTooBig          uint64 // drop: payload beyond the 65515-byte IPv4 limit
 	TxNoBuffer        uint64 // drop: no packet buffer for a fragment
 	TxLoopback        uint64 // datagrams to our own address, delivered internally

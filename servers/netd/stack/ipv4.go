@@ -37,6 +37,11 @@ func (s *Stack) ipInput(b *skbuff.Buf, l2bcast, looped bool) {
 		return
 	}
 	_ = b.Trim(len(ip)) // drop Ethernet padding
+	if s.tentative() && !looped {
+		s.c.IPv4.RxTentative++ // the address is not ours (yet)
+		freeBuf(b)
+		return
+	}
 	src, dst := ip.Src(), ip.Dst()
 	ours := s.cfg.Addr.Addr()
 	// Martians (RFC 1812 5.3.7, Linux's martian checks): broadcast,
@@ -214,6 +219,11 @@ func (s *Stack) newSegment(n int) (b *skbuff.Buf, seg []byte, err error) {
 // sendSegment sends a transport segment built by newSegment to dst along rt,
 // fragmenting it when b is nil. It takes ownership of b.
 func (s *Stack) sendSegment(b *skbuff.Buf, seg []byte, dst netip.Addr, proto wire.IPProtocol, rt route) error {
+	if s.tentative() && !rt.loopback {
+		s.c.IPv4.TxTentative++
+		freeBuf(b)
+		return ErrTentative
+	}
 	s.c.IPv4.TxPackets++
 	src := s.SourceAddr(dst)
 	r := wire.IPv4Repr{Src: src, Dst: dst, Protocol: proto, TTL: DefaultTTL, ID: s.ipID.next(src, dst, uint8(proto))}

@@ -23,6 +23,9 @@ type Config struct {
 	Gateway netip.Addr   // default router; zero for none (subnet only)
 	MTU     int          // IP MTU; 0 means DefaultMTU
 	Dev     skbuff.DevID // device id stamped on outgoing buffers
+	// Probe makes the address tentative until RFC 5227 probing finds it
+	// free (probe.go); off, it is used at once.
+	Probe bool
 }
 
 // MaxMTU is the largest MTU the stack accepts: a full IP packet must fit in a
@@ -55,6 +58,7 @@ type Stack struct {
 	onConflict  func(AddressConflict)
 	conflictMAC MAC
 	lastDefend  time.Time
+	probe       probeState
 
 	icmpLimit tokenBucket // all ICMP errors
 	icmpPeers peerLimiter // ICMP errors per destination
@@ -110,6 +114,9 @@ func New(cfg Config, link Link, clock Clock) (*Stack, error) {
 	ns := clock.Now().UnixNano()
 	s.nextEphemeral = int(uint64(ns) % (EphemeralLast - EphemeralFirst + 1))
 	s.ipID.init()
+	if cfg.Probe {
+		s.startProbing(clock.Now())
+	}
 	return s, nil
 }
 
@@ -137,6 +144,7 @@ func (s *Stack) Now() time.Time { return s.clock.Now() }
 func (s *Stack) Tick() {
 	defer s.runLoopback()
 	now := s.clock.Now()
+	s.probeTick(now)
 	s.arpTick(now)
 	s.reasm.expire(now, s.reasmExpired)
 }
@@ -150,6 +158,9 @@ func (s *Stack) NextDeadline() (time.Time, bool) {
 	t, ok := s.arpNextDeadline()
 	if r, rok := s.reasm.nextDeadline(); rok && (!ok || r.Before(t)) {
 		t, ok = r, true
+	}
+	if p, pok := s.probeDeadline(); pok && (!ok || p.Before(t)) {
+		t, ok = p, true
 	}
 	return t, ok
 }
