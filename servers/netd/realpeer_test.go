@@ -22,7 +22,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"armos/servers/netd/link/peertest"
+	"armos/servers/netd/stack/stacktest"
+	"armos/servers/netd/wire"
 )
+
+// htons converts a 16-bit value to network byte order (AF_PACKET protocols).
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 // Timeouts of the real-peer test; every wait is bounded by one of them.
 const (
@@ -259,6 +264,71 @@ func TestRealPeer(t *testing.T) {
 		assert.Contains(t, stderr, "Connection refused", "ICMP port unreachable surfaces as ECONNREFUSED")
 	})
 
+	t.Run("hostile peer", func(t *testing.T) {
+		// A raw AF_PACKET sender on the Linux side of the tap replays the
+		// attacks of TestHostilePeer at netd, while Linux's ping -s 3000
+		// and socat keep getting correct answers.
+		var fd int
+		require.NoError(t, ns.Do(func() error {
+			var err error
+			fd, err = syscall.Socket(syscall.AF_PACKET, syscall.SOCK_RAW, int(htons(syscall.ETH_P_ALL)))
+			if err != nil {
+				return err
+			}
+			ifi, err := net.InterfaceByName(peerDev)
+			if err != nil {
+				return err
+			}
+			return syscall.Bind(fd, &syscall.SockaddrLinklayer{Protocol: htons(syscall.ETH_P_ALL), Ifindex: ifi.Index})
+		}))
+		defer syscall.Close(fd)
+		dst := wire.MAC(netd.mac)
+		attacker := stacktest.Host{MAC: wire.MAC{0x02, 0x66, 0, 0, 0, 1}, Addr: netip.MustParseAddr("10.99.0.66")}
+		target := netip.MustParseAddr(netdIP)
+		send := func(frame []byte) {
+			_, err := syscall.Write(fd, frame)
+			require.NoError(t, err)
+		}
+		stop := make(chan struct{})
+		attacking := make(chan struct{})
+		go func() {
+			defer close(attacking)
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				// Spoofed ARP requests from the subnet.
+				a := netip.AddrFrom4([4]byte{10, 99, 0, byte(100 + i%100)})
+				send(stacktest.ARP(wire.ARPRequest, wire.MAC{0x02, 0x66, 1, 0, byte(i >> 8), byte(i)}, a, wire.MAC{}, target))
+				// Bogus fragments that never complete.
+				frag := stacktest.IPv4(wire.IPv4Repr{Src: attacker.Addr, Dst: target, Protocol: wire.IPProtocolUDP,
+					ID: uint16(i), MoreFragments: true, FragmentOffset: 8 * (1 + i%1000)}, make([]byte, 512))
+				send(stacktest.Ethernet(dst, attacker.MAC, wire.EtherTypeIPv4, frag))
+				// A martian.
+				m := stacktest.Host{MAC: attacker.MAC, Addr: netip.MustParseAddr("240.0.0.1")}
+				send(m.UDPFrame(dst, 9, netip.AddrPortFrom(target, 7), []byte("martian")))
+				time.Sleep(200 * time.Microsecond)
+			}
+		}()
+		defer func() { close(stop); <-attacking }()
+
+		out, err := ns.Run(ctx, "ping", "-c", "5", "-i", "0.2", "-W", "2", "-s", "3000", netdIP)
+		r, perr := peertest.ParsePing(out)
+		require.NoError(t, perr, out)
+		assert.NoError(t, err, out)
+		assert.Equal(t, 5, r.Received, "fragmented pings answered during the attack: %s", out)
+		dir := t.TempDir()
+		for _, size := range []int{64, 3000} {
+			payload := make([]byte, size)
+			_, _ = rand.Read(payload)
+			got, stderr, err := socatEcho(ctx, ns, dir, 7, payload)
+			assert.NoError(t, err, "size %d: %s", size, stderr)
+			assert.True(t, bytes.Equal(payload, got), "size %d echoed during the attack", size)
+		}
+	})
+
 	t.Run("bad flags exit 2", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(ctx, toolTimeout)
 		defer cancel()
@@ -279,5 +349,7 @@ func TestRealPeer(t *testing.T) {
 		assert.GreaterOrEqual(t, c["echo.Echoed"], uint64(7))
 		assert.NotZero(t, c["ipv4.Reassembled"], "Linux fragmented the big datagrams")
 		assert.NotZero(t, c["ipv4.TxFragmented"], "netd fragmented the big echoes")
+		assert.NotZero(t, c["ipv4.RxBadSource"], "the hostile peer's martians were counted")
+		assert.NotZero(t, c["ipv4.ReasmNoMemory"]+c["ipv4.ReasmEvicted"]+c["ipv4.RxFragments"], "its fragments met reassembly")
 	})
 }
