@@ -127,8 +127,11 @@ const FdCopy = 1 << 30
 
 // Bounds of channels, the same as libipc's.
 const (
-	MaxMessageBytes   = 64 << 10 // bytes of one message
-	MaxMessageHandles = 4        // descriptors in one message
-	QueueLen          = 64       // messages queued in one direction
+	// MaxMessageBytes is the bytes of one message: room for the largest
+	// legal UDP datagram (65,507 bytes) with its socket-protocol envelope,
+	// so datagrams travel whole.
+	MaxMessageBytes   = 72 << 10
+	MaxMessageHandles = 4  // descriptors in one message
+	QueueLen          = 64 // messages queued in one direction
 	QueueBytes        = 256 << 10
 )

@@ -97,7 +97,8 @@ func TestMalformedInput(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, echoReq{Text: "hi", N: 5}, ok)
 
-	big := append([]byte{0x94, 0x01, 0x01, 0x03, 0x07, 0xc6, 0, 1, 0, 0}, make([]byte, 1<<16)...)
+	n := libipc.MaxMessageSize // a bin 32 of this many bytes makes the message too large
+	big := append([]byte{0x94, 0x01, 0x01, 0x03, 0x07, 0xc6, byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}, make([]byte, n)...)
 	cases := []struct {
 		name   string
 		msg    []byte

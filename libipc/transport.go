@@ -5,8 +5,10 @@ import "context"
 // Bounds of one message, the same for every transport. The kernel's channel
 // objects enforce the same numbers.
 const (
-	// MaxMessageSize is the largest message, envelope included, in bytes.
-	MaxMessageSize = 64 << 10
+	// MaxMessageSize is the largest message, envelope included, in bytes:
+	// the kernel's bound (abi.MaxMessageBytes), room for a whole 65,507-byte
+	// UDP datagram with its envelope.
+	MaxMessageSize = 72 << 10
 	// MaxCaps is the most caps (handles) one message may carry.
 	MaxCaps = 4
 )

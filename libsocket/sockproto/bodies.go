@@ -15,12 +15,11 @@ const (
 	// payload in an IPC message: envelope, map keys, handle, address,
 	// lengths (under 70 bytes; TestMaxDatagramFits checks).
 	MaxOverhead = 128
-	// MaxDatagram is the largest UDP payload the protocol carries: what fits
-	// in one IPC message (libipc.MaxMessageSize) besides MaxOverhead. It is
-	// 99 bytes below IPv4's own limit (65507): larger sends fail with
-	// EMSGSIZE, and larger received datagrams are truncated (RecvFromResp
-	// Size tells their full length).
-	MaxDatagram = libipc.MaxMessageSize - MaxOverhead
+	// MaxDatagram is the largest UDP payload the protocol carries: IPv4's
+	// own limit (65,535 - 20 - 8), every legal datagram whole, in one IPC
+	// message (libipc.MaxMessageSize leaves room for MaxOverhead; the
+	// assertion below keeps it so). Larger sends fail with EMSGSIZE.
+	MaxDatagram = 65507
 	// MaxSocketsPerConn bounds the sockets one client connection may hold
 	// open; the next OpSocket fails with EMFILE.
 	MaxSocketsPerConn = 256
@@ -245,3 +244,6 @@ const (
 	MaxPingTimeout = int64(60_000_000_000) // a minute
 	MaxPings       = 64                    // outstanding pings per netd (ENOBUFS beyond)
 )
+
+// The largest datagram and its envelope fit one IPC message.
+var _ [libipc.MaxMessageSize - MaxOverhead - MaxDatagram]struct{}

@@ -121,7 +121,7 @@ func payload(seq uint32, size int) []byte {
 func TestHostedEchoOverMemLink(t *testing.T) {
 	client, server, _ := hostedPair(t, stacktest.NewFakeClock())
 	pc := dialClient(t, client)
-	sizes := []int{4, 64, 1472, 1473, 3000, 8000}
+	sizes := []int{4, 64, 1472, 1473, 3000, 8000, 65507} // 65507: the largest legal datagram, whole
 	for i, size := range sizes {
 		msg := payload(uint32(i), size)
 		got, err := roundTrip(t, pc, msg, 1, hostedWait)

@@ -234,7 +234,7 @@ func TestRealPeer(t *testing.T) {
 		// 1472 is the largest payload of an unfragmented datagram at MTU
 		// 1500; the bigger ones are fragmented by Linux on the way in and
 		// must be fragmented by netd on the way back.
-		sizes := []int{1, 64, 512, 1472, 1473, 3000, 8000}
+		sizes := []int{1, 64, 512, 1472, 1473, 3000, 8000, 65507} // 65507: the largest, whole
 		type result struct {
 			size      int
 			sent, got []byte

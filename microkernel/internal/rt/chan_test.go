@@ -198,7 +198,9 @@ func TestChanBackPressureAndPeerClosed(t *testing.T) {
 	for i := 0; i < abi.QueueBytes/abi.MaxMessageBytes; i++ {
 		require.Zero(t, u.send(tf, c, big))
 	}
-	require.Equal(t, errno(EAGAIN), u.send(tf, c, []byte{1}))
+	left := abi.QueueBytes % abi.MaxMessageBytes
+	require.Equal(t, errno(EAGAIN), u.send(tf, c, make([]byte, left+1)), "past the bytes bound")
+	require.Zero(t, u.send(tf, c, make([]byte, left)), "up to it")
 
 	// Peer closed, with descriptors queued to the closing end.
 	p1, p2 := pipeFds(t, u, tf, 0)
@@ -210,7 +212,7 @@ func TestChanBackPressureAndPeerClosed(t *testing.T) {
 	require.NotZero(t, poll(fdObject(uint64(p2)))&epollErr, "the pipe's writer sees its reader gone")
 	require.Equal(t, errno(EPIPE), u.send(tf, d, []byte("x")))
 	require.Equal(t, uint32(epollIn|epollHup|epollRdhup), poll(fdObject(d)))
-	for i := 0; i < abi.QueueBytes/abi.MaxMessageBytes; i++ {
+	for i := 0; i < abi.QueueBytes/abi.MaxMessageBytes+1; i++ {
 		r, _, _, _ := u.recv(tf, d, abi.DontWait)
 		require.Zero(t, r, "queued messages are still delivered")
 	}

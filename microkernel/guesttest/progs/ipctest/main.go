@@ -52,8 +52,10 @@ func main() {
 	}
 	if _, err := libipc.Bootstrap(); err == nil {
 		// Started by init: its name service and restarts.
-		check.Add("init-names", checkInitNames)
+		// init-restart first: crashy's early restarts are quick (the
+		// backoff doubles with each).
 		check.Add("init-restart", checkInitRestart)
+		check.Add("init-names", checkInitNames)
 	}
 	check.Add("pair", checkPair)
 	check.Add("sizes", checkSizes)
@@ -663,6 +665,12 @@ func checkInitNames(t *check.T) {
 	accepted := make(chan libipc.Endpoint, 1)
 	if err := boot.RegisterErr(ctxT(t), "ipctest.names", func(ep libipc.Endpoint) { accepted <- ep }); err != nil {
 		t.Fatalf("register: %v", err)
+	}
+	// netd registers its name once its address is probed: wait for it.
+	if ep, err := boot.ConnectWait(ctxT(t), "netd.sockets"); err != nil {
+		t.Fatalf("waiting for netd: %v", err)
+	} else {
+		ep.Close()
 	}
 	if err := boot.RegisterErr(ctxT(t), "netd.sockets", func(libipc.Endpoint) {}); !errors.Is(err, libipc.ErrExists) {
 		t.Fatalf("registering netd's name: %v", err)

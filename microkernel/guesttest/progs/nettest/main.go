@@ -285,7 +285,7 @@ func checkGarbage(t *check.T) {
 	}
 	send(append(hdr(sockproto.OpBind, 7), 0xc1, 0xc1)) // 0xc1: never valid msgpack
 	send(append(hdr(999, 8), 0xc0))
-	if err := ep.TrySend(libipc.Message{Data: make([]byte, 70000)}); !errors.Is(err, libipc.ErrTooLarge) {
+	if err := ep.TrySend(libipc.Message{Data: make([]byte, libipc.MaxMessageSize+1)}); !errors.Is(err, libipc.ErrTooLarge) {
 		t.Fatalf("oversize: %v", err)
 	}
 	// Error replies: ID 7 (the bad body), ID 8 (the unknown op), and ID 0
