@@ -24,7 +24,8 @@ export CGO_ENABLED=0
 
 # Debian packages each command needs, and a command that proves each is there.
 RUN_PKGS="qemu-system-arm"
-TEST_PKGS="qemu-system-arm qemu-user-static device-tree-compiler iproute2 iputils-ping iputils-arping socat"
+TEST_PKGS="qemu-system-arm qemu-user-static device-tree-compiler iproute2 iputils-ping iputils-arping socat gdb-multiarch"
+DEBUG_PKGS="qemu-system-arm gdb-multiarch"
 
 need_cmd_for_pkg() {
 	case "$1" in
@@ -112,6 +113,25 @@ cmd_build() {
 cmd_run() {
 	ensure_go
 	ensure_pkgs $RUN_PKGS
+	boot "$@"
+}
+
+# cmd_debug is cmd_run with QEMU halted at its first instruction and its
+# gdbstub listening (docs/debugging.md): it prints the gdb-multiarch line to
+# attach with, then boots when gdb says continue.
+cmd_debug() {
+	ensure_go
+	ensure_pkgs $DEBUG_PKGS
+	local port=${ARMOS_GDB_PORT:-1234}
+	DEBUG_QEMU_ARGS="-S -gdb tcp:127.0.0.1:$port"
+	DEBUG_HINT="build.sh: QEMU is halted, its gdbstub on 127.0.0.1:$port; attach from another terminal with:
+    gdb-multiarch -q -ex 'set architecture aarch64' -ex 'file $OUT/kernel.elf' -ex 'set substitute-path armos $PWD' -ex 'target remote 127.0.0.1:$port'
+then e.g. 'hbreak armos/microkernel/internal/rt.syscall' and 'continue'; a program's symbols: 'add-symbol-file $OUT/bin/NAME' (docs/debugging.md)"
+	boot "$@"
+}
+
+# boot ARGS builds the kernel and the image and boots them (run, debug).
+boot() {
 	local words=() extra=()
 	while [ $# -gt 0 ]; do
 		case "$1" in
@@ -135,8 +155,9 @@ cmd_run() {
 		words=(-- init)
 		echo "build.sh: booting armos: init starts netd, the echo app and a peer netd (servers/init/init.conf); quit QEMU with Ctrl-A x" >&2
 	fi
+	[ -n "${DEBUG_HINT:-}" ] && echo "$DEBUG_HINT" >&2
 	# shellcheck disable=SC2086 # ARMOS_QEMU_ARGS is words on purpose
-	exec qemu-system-aarch64 -M virt -cpu cortex-a72 -m "${ARMOS_MEM:-512M}" -nographic ${ARMOS_QEMU_ARGS:-} \
+	exec qemu-system-aarch64 -M virt -cpu cortex-a72 -m "${ARMOS_MEM:-512M}" -nographic ${ARMOS_QEMU_ARGS:-} ${DEBUG_QEMU_ARGS:-} \
 		-netdev user,id=n0,hostfwd=udp:127.0.0.1:${ARMOS_ECHO_PORT:-5555}-:7 \
 		-device virtio-net-device,netdev=n0 \
 		-fw_cfg name=opt/armos/image,file="$OUT/armos.img" \
@@ -207,10 +228,11 @@ cmd_bench() {
 case "${1:-build}" in
 build) cmd_build ;;
 run) shift; cmd_run "$@" ;;
+debug) shift; cmd_debug "$@" ;;
 test) cmd_test ;;
 bench) cmd_bench ;;
 *)
-	echo "usage: ./build.sh [build|run [kernel args...]|test|bench]" >&2
+	echo "usage: ./build.sh [build|run [kernel args...]|debug [kernel args...]|test|bench]" >&2
 	exit 2
 	;;
 esac
