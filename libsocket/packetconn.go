@@ -31,10 +31,14 @@ type PacketConn struct {
 	rdl     time.Time
 	wdl     time.Time
 	readers map[*pendingRead]struct{} // blocked reads, woken when rdl moves
+	// spare is a pendingRead whose context was never cancelled, kept for
+	// the next read (a context per read was most of a read's allocations).
+	spare *pendingRead
 }
 
 // pendingRead is one blocked ReadFrom, cancelled when the deadline moves.
 type pendingRead struct {
+	ctx    context.Context
 	cancel context.CancelCauseFunc
 }
 
@@ -112,8 +116,13 @@ func (p *PacketConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) 
 			p.mu.Unlock()
 			return 0, netipZero, p.opErr("read", netipZero, os.ErrDeadlineExceeded)
 		}
-		ctx, cancel := context.WithCancelCause(context.Background())
-		pr := &pendingRead{cancel: cancel}
+		pr := p.spare
+		p.spare = nil
+		if pr == nil {
+			ctx, cancel := context.WithCancelCause(context.Background())
+			pr = &pendingRead{ctx: ctx, cancel: cancel}
+		}
+		ctx, cancel := pr.ctx, pr.cancel
 		p.readers[pr] = struct{}{}
 		p.mu.Unlock()
 
@@ -132,9 +141,13 @@ func (p *PacketConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) 
 		}
 		p.mu.Lock()
 		delete(p.readers, pr)
-		p.mu.Unlock()
 		why := context.Cause(ctx)
-		cancel(nil)
+		if why == nil && p.spare == nil {
+			p.spare = pr // not cancelled: good for the next read
+		} else {
+			defer cancel(nil)
+		}
+		p.mu.Unlock()
 		if err == nil {
 			return r.N, r.From, nil
 		}
@@ -179,9 +192,11 @@ func (p *PacketConn) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, err
 	} else {
 		n, err = p.s.Send(context.Background(), b)
 	}
-	var oe *net.OpError
-	if errors.As(err, &oe) {
-		oe.Op = "write"
+	if err != nil { // (oe escapes: only on the error path)
+		var oe *net.OpError
+		if errors.As(err, &oe) {
+			oe.Op = "write"
+		}
 	}
 	return n, err
 }

@@ -92,7 +92,7 @@ func (s *Socket) Recv(ctx context.Context, b []byte, flags uint32, timeout time.
 		rc.conn, rc.cancel = conn, sockproto.CancelReq{Handle: h, Tag: tag}
 		stop := func() bool { return true }
 		if ctx.Done() != nil {
-			stop = context.AfterFunc(ctx, rc.sendCancel)
+			stop = context.AfterFunc(ctx, rc.cancelFnValue())
 		}
 		err = conn.Call(context.Background(), libipc.Op(sockproto.OpRecvFrom), &rc.req, &rc.resp)
 		if !stop() {
@@ -127,6 +127,17 @@ type recvCall struct {
 	conn   *libipc.Conn
 	cancel sockproto.CancelReq
 	inUse  bool // a cancel may still read conn and cancel
+	// cancelFn is rc.sendCancel as a func value, made once per recvCall
+	// and kept across pool uses (AfterFunc takes a func value).
+	cancelFn func()
+}
+
+// cancelFnValue returns rc.sendCancel as a func value made once.
+func (rc *recvCall) cancelFnValue() func() {
+	if rc.cancelFn == nil {
+		rc.cancelFn = rc.sendCancel
+	}
+	return rc.cancelFn
 }
 
 var recvCalls = sync.Pool{New: func() any { return new(recvCall) }}
@@ -140,6 +151,7 @@ func (rc *recvCall) release() {
 	if rc.inUse {
 		return // left to the GC
 	}
-	*rc = recvCall{}
+	fn := rc.cancelFn
+	*rc = recvCall{cancelFn: fn}
 	recvCalls.Put(rc)
 }
