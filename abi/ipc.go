@@ -37,8 +37,15 @@ const (
 	// SysShmCreate (size, flags) makes a shared-memory object of size
 	// bytes (whole pages, zeroed; at most 2 MiB) and returns its
 	// descriptor; mmap(addr, len, prot, MAP_SHARED, fd, off) maps it, in
-	// as many processes as hold it. flags: O_CLOEXEC.
+	// as many processes as hold it. flags: O_CLOEXEC, ShmContiguous.
 	SysShmCreate = 518
+	// ShmContiguous (a SysShmCreate flag) asks for physically contiguous
+	// pages, all allocated at once: what a device needs for a structure
+	// larger than a page (a legacy virtqueue). At most ShmMaxContiguous
+	// bytes; ENOMEM when no such run is free.
+	ShmContiguous = 0x1
+	// ShmMaxContiguous bounds a contiguous object (64 KiB).
+	ShmMaxContiguous = 64 << 10
 	// SysShmInfo (fd, *[n]uint64, n) returns the object's page count and
 	// writes the physical address of its first n pages (for DMA).
 	SysShmInfo = 519

@@ -563,3 +563,30 @@ func TestShmSharedBetweenProcesses(t *testing.T) {
 	runKernel()
 	require.Zero(t, shmPages, "its last mapping went with the process")
 }
+
+// A contiguous object (abi.ShmContiguous, for a device's multi-page
+// structures) has consecutive physical pages from the start; the flag is
+// bounded, and its pages go back when it closes.
+func TestShmContiguous(t *testing.T) {
+	resetKernel(t, 2048)
+	u, tf := newUserFrame(t, chanScratchPages)
+	// Warm up (the first descriptor and object take kernel pages of
+	// their own), then count.
+	warm := svc(tf, abi.SysShmCreate, 6*pageSize, 0)
+	require.EqualValues(t, 6, svc(tf, abi.SysShmInfo, warm, u.scratch+offInfo, 6))
+	require.Zero(t, svc(tf, sysClose, warm))
+	free := physPages.Stats().Free
+	require.Equal(t, errno(EINVAL), svc(tf, abi.SysShmCreate, abi.ShmMaxContiguous+pageSize, abi.ShmContiguous), "over the bound")
+	require.Equal(t, errno(EINVAL), svc(tf, abi.SysShmCreate, pageSize, 0x2), "an unknown flag")
+	fd := svc(tf, abi.SysShmCreate, 6*pageSize, abi.ShmContiguous)
+	require.Positive(t, int64(fd))
+	require.EqualValues(t, 6, svc(tf, abi.SysShmInfo, fd, u.scratch+offInfo, 6))
+	first := u.u64(u.scratch + offInfo)
+	require.NotZero(t, first)
+	for i := uint64(1); i < 6; i++ {
+		require.Equal(t, first+i*pageSize, u.u64(u.scratch+offInfo+8*i), "page %d follows page 0", i)
+	}
+	require.Zero(t, svc(tf, sysClose, fd))
+	require.Zero(t, shmPages)
+	require.Equal(t, free, physPages.Stats().Free, "every page came back")
+}

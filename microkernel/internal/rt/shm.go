@@ -50,11 +50,15 @@ func shmIndex(o int32) *[maxShmPages]uint64 {
 
 // armos_shm_create(size, flags)
 func sysShmCreateFn(tf *Frame) uint64 {
-	if tf.X[1]&^oCLOEXEC != 0 || tf.X[0] == 0 {
+	if tf.X[1]&^(oCLOEXEC|abi.ShmContiguous) != 0 || tf.X[0] == 0 {
 		return errno(EINVAL)
 	}
 	n, ok := pageRound(tf.X[0])
 	if !ok || n/pageSize > maxShmPages {
+		return errno(EINVAL)
+	}
+	contig := tf.X[1]&abi.ShmContiguous != 0
+	if contig && n > abi.ShmMaxContiguous {
 		return errno(EINVAL)
 	}
 	np := n / pageSize
@@ -71,6 +75,20 @@ func sysShmCreateFn(tf *Frame) uint64 {
 		return errno(ENOMEM)
 	}
 	objs[o].page = idx
+	if contig {
+		// One run, zeroed now (at most 16 pages): a device may need
+		// the whole object at consecutive physical addresses.
+		pa, va := allocPages(uint32(np))
+		if va == 0 {
+			freePages(physOf(idx), 1)
+			objs[o].page = 0
+			objs[o].kind = objFree
+			return errno(ENOMEM)
+		}
+		for i := uint64(0); i < np; i++ {
+			shmIndex(o)[i] = pa + i*pageSize
+		}
+	}
 	objs[o].count = np
 	shmPages += np
 	return newFd(o, tf.X[1]&oCLOEXEC != 0)
