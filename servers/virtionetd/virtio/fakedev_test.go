@@ -91,7 +91,9 @@ func newFakeNet(version uint32) *fakeNet {
 		mac: [6]byte{0x52, 0x54, 0x00, 0x12, 0x34, 0x56}, link: linkUp, queueMax: 1024}
 }
 
-func (d *fakeNet) fail(format string, a ...any) { d.errors = append(d.errors, fmt.Sprintf(format, a...)) }
+func (d *fakeNet) fail(format string, a ...any) {
+	d.errors = append(d.errors, fmt.Sprintf(format, a...))
+}
 
 func (d *fakeNet) hdr() int {
 	if d.driverFeat&FeatureVersion1 != 0 {

@@ -137,9 +137,9 @@ func TestOversizeFrame(t *testing.T) {
 // named outside what it was given is read.
 func TestMisbehavingDevice(t *testing.T) {
 	cases := []struct {
-		name  string
+		name   string
 		break_ func(d *fakeNet)
-		count func(c Counters) uint64
+		count  func(c Counters) uint64
 	}{
 		{"used index runs ahead", func(d *fakeNet) {
 			q := &d.q[queueRx]
