@@ -30,6 +30,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"armos/libipc"
 	"armos/servers/netd/link"
@@ -64,31 +65,57 @@ func waitReady(ctx context.Context, n *instance) error {
 	}
 }
 
+// opened is the device netd runs on and what it knows of it.
+type opened struct {
+	dev   device
+	where string           // how to name it
+	mtu   int              // its MTU
+	mac   net.HardwareAddr // its own address (a NIC's), or nil
+}
+
 // openDevice opens what netd runs on: a TAP device (hosted), or an IPC
-// link through init: "connect:NAME" connects to the link provider NAME (a
-// NIC driver), "serve:NAME" registers NAME and takes the first connection
-// as the link (a peer netd connects to it). It returns the device, how to
-// name it, and its MTU.
-func openDevice(ctx context.Context, opts options) (device, string, int, error) {
+// link through init: "nic:NAME" connects to the NIC driver NAME, which
+// describes its device first (link.LinkInfo: MAC, MTU, carrier);
+// "connect:NAME" connects to a peer netd's link; "serve:NAME" registers
+// NAME and takes the first connection as the link (a peer netd connects
+// to it).
+func openDevice(ctx context.Context, opts options) (opened, error) {
 	if opts.tap != "" {
 		tap, err := link.OpenTAP(opts.tap)
 		if err != nil {
-			return nil, "", 0, err
+			return opened{}, err
 		}
-		return tap, opts.tap, tap.MTU(), nil
+		return opened{dev: tap, where: opts.tap, mtu: tap.MTU()}, nil
 	}
 	boot, err := libipc.Bootstrap()
 	if err != nil {
-		return nil, "", 0, fmt.Errorf("-link %s: %w", opts.link, err)
+		return opened{}, fmt.Errorf("-link %s: %w", opts.link, err)
 	}
-	if name, ok := strings.CutPrefix(opts.link, "connect:"); ok {
+	name := linkName(opts.link)
+	switch {
+	case strings.HasPrefix(opts.link, "nic:"):
 		ep, err := boot.ConnectWait(ctx, name)
 		if err != nil {
-			return nil, "", 0, err
+			return opened{}, err
 		}
-		return link.NewChan(ep), opts.link, stack.DefaultMTU, nil
+		c := link.NewChan(ep)
+		ictx, cancel := context.WithTimeout(ctx, nicInfoTimeout)
+		info, err := c.ReadInfo(ictx)
+		cancel()
+		if err != nil {
+			c.Close()
+			return opened{}, fmt.Errorf("-link %s: %w", opts.link, err)
+		}
+		c.OnInfo(func(i link.LinkInfo) { fmt.Printf("netd: %s: link %s\n", opts.link, upDown(i.Up)) })
+		where := fmt.Sprintf("%s (%s, link %s)", opts.link, info.Driver, upDown(info.Up))
+		return opened{dev: c, where: where, mtu: info.MTU, mac: net.HardwareAddr(info.MAC)}, nil
+	case strings.HasPrefix(opts.link, "connect:"):
+		ep, err := boot.ConnectWait(ctx, name)
+		if err != nil {
+			return opened{}, err
+		}
+		return opened{dev: link.NewChan(ep), where: opts.link, mtu: stack.DefaultMTU}, nil
 	}
-	name := strings.TrimPrefix(opts.link, "serve:")
 	first := make(chan libipc.Endpoint, 1)
 	err = boot.RegisterErr(ctx, name, func(ep libipc.Endpoint) {
 		select {
@@ -98,14 +125,24 @@ func openDevice(ctx context.Context, opts options) (device, string, int, error) 
 		}
 	})
 	if err != nil {
-		return nil, "", 0, err
+		return opened{}, err
 	}
 	select {
 	case ep := <-first:
-		return link.NewChan(ep), opts.link, stack.DefaultMTU, nil
+		return opened{dev: link.NewChan(ep), where: opts.link, mtu: stack.DefaultMTU}, nil
 	case <-ctx.Done():
-		return nil, "", 0, ctx.Err()
+		return opened{}, ctx.Err()
 	}
+}
+
+// nicInfoTimeout bounds the wait for a NIC driver's link description.
+const nicInfoTimeout = 10 * time.Second
+
+func upDown(up bool) string {
+	if up {
+		return "up"
+	}
+	return "down"
 }
 
 // readyPrefix starts the line netd prints once it serves (tests wait for it).
@@ -130,12 +167,16 @@ func run(opts options) error {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 
-	dev, where, mtu, err := openDevice(ctx, opts)
+	od, err := openDevice(ctx, opts)
 	if err != nil {
 		return err
 	}
+	dev, where, mtu := od.dev, od.where, od.mtu
 	if opts.mtu != 0 {
 		mtu = opts.mtu
+	}
+	if od.mac != nil && !opts.macSet {
+		opts.mac = od.mac // the NIC's own address
 	}
 	cfg := stack.Config{MAC: stack.MAC(opts.mac), Addr: opts.addr, Gateway: opts.gw, MTU: mtu, Dev: 1, Probe: !opts.noProbe}
 	n, err := start(ctx, cfg, stack.SystemClock{}, dev, opts.apps)

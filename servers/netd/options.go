@@ -25,6 +25,7 @@ type options struct {
 	addr    netip.Prefix // our IPv4 address and subnet
 	gw      netip.Addr   // default gateway; invalid for none
 	mac     net.HardwareAddr
+	macSet  bool     // -mac was given (else a NIC's own address wins)
 	mtu     int      // 0: the device's MTU
 	apps    []string // apps to run in-process
 }
@@ -35,7 +36,7 @@ func parseOptions(args []string, out io.Writer) (options, error) {
 	fs := flag.NewFlagSet("netd", flag.ContinueOnError)
 	fs.SetOutput(out)
 	tap := fs.String("tap", "", "Linux TAP device to run on (hosted mode), e.g. tap0")
-	lnk := fs.String("link", "", "an IPC link through init instead of -tap: serve:NAME (be the link provider NAME, for a peer netd) or connect:NAME (a NIC driver's or peer's service)")
+	lnk := fs.String("link", "", "an IPC link through init instead of -tap: nic:NAME (the NIC driver NAME, e.g. virtionetd's net0: its MAC and MTU are used), serve:NAME (be the link provider NAME, for a peer netd) or connect:NAME (a peer netd's link)")
 	service := fs.String("service", sockproto.ServiceName, "the name the socket service is registered under")
 	noProbe := fs.Bool("noprobe", false, "use the address at once instead of probing it first (RFC 5227; tests)")
 	ip := fs.String("ip", "", "IPv4 address and prefix length, e.g. 10.99.0.2/24")
@@ -57,10 +58,8 @@ func parseOptions(args []string, out io.Writer) (options, error) {
 		return o, errors.New("-tap or -link is required (hosted netd runs on a Linux TAP device, netd in armos on an IPC link)")
 	case o.tap != "" && o.link != "":
 		return o, errors.New("-tap and -link exclude each other")
-	case o.link != "" && !strings.HasPrefix(o.link, "serve:") && !strings.HasPrefix(o.link, "connect:"):
-		return o, fmt.Errorf("-link %q: want serve:NAME or connect:NAME", o.link)
-	case o.link != "" && strings.TrimLeft(strings.TrimPrefix(strings.TrimPrefix(o.link, "serve:"), "connect:"), " ") == "":
-		return o, fmt.Errorf("-link %q: the name is missing", o.link)
+	case o.link != "" && linkName(o.link) == "":
+		return o, fmt.Errorf("-link %q: want nic:NAME, serve:NAME or connect:NAME", o.link)
 	case o.service == "":
 		return o, errors.New("-service: the name is empty")
 	}
@@ -72,6 +71,7 @@ func parseOptions(args []string, out io.Writer) (options, error) {
 			return o, fmt.Errorf("-gw %q: want an IPv4 address inside %v", *gw, o.addr.Masked())
 		}
 	}
+	o.macSet = *mac != ""
 	if *mac == "" {
 		a := o.addr.Addr().As4()
 		o.mac = net.HardwareAddr{0x02, 0x00, a[0], a[1], a[2], a[3]}
@@ -93,4 +93,15 @@ func parseOptions(args []string, out io.Writer) (options, error) {
 		}
 	}
 	return o, nil
+}
+
+// linkName returns the name of -link's service ("" when the kind is
+// unknown or the name missing).
+func linkName(l string) string {
+	for _, kind := range []string{"nic:", "serve:", "connect:"} {
+		if n, ok := strings.CutPrefix(l, kind); ok {
+			return strings.TrimSpace(n)
+		}
+	}
+	return ""
 }

@@ -37,6 +37,15 @@ func TestParseOptions(t *testing.T) {
 	assert.Equal(t, "peer.sockets", o.service)
 	_, err = parseOptions([]string{"-link", "serve:lan0", "-ip", "10.99.0.2/24"}, io.Discard)
 	require.NoError(t, err)
+	// On a NIC driver: its MAC wins unless -mac names one.
+	o, err = parseOptions([]string{"-link", "nic:net0", "-ip", "10.0.2.15/24", "-gw", "10.0.2.2"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, "net0", linkName(o.link))
+	assert.False(t, o.macSet)
+	o, err = parseOptions([]string{"-link", "nic:net0", "-ip", "10.0.2.15/24", "-mac", "02:00:00:00:00:09"}, io.Discard)
+	require.NoError(t, err)
+	assert.True(t, o.macSet)
+	assert.Equal(t, "02:00:00:00:00:09", o.mac.String())
 }
 
 func TestParseOptionsRejectsBadInput(t *testing.T) {
@@ -56,6 +65,7 @@ func TestParseOptionsRejectsBadInput(t *testing.T) {
 		{"-link", "connect:", "-ip", "10.99.0.2/24"},                   // no name
 		{"-link", "serve:x", "-ip", "10.99.0.2/24", "-service", ""},
 		{"-ip", "10.99.0.2/24", "-link", "dial:x"},
+		{"-ip", "10.99.0.2/24", "-link", "nic: "}, // no name
 		{"-nosuchflag"},
 	} {
 		_, err := parseOptions(args, io.Discard)

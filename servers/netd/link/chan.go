@@ -18,6 +18,20 @@ import (
 // OpFrame is the op of a frame message.
 const OpFrame libipc.Op = 1
 
+// OpLinkInfo is the op of a provider's one-way message describing the
+// link (LinkInfo): a NIC driver sends one when netd connects and another
+// whenever the link status changes, so netd learns the device's MAC
+// address, MTU and carrier without asking.
+const OpLinkInfo libipc.Op = 2
+
+// LinkInfo describes a link provider's device.
+type LinkInfo struct {
+	MAC    []byte `msgpack:"mac"`    // the device's Ethernet address (6 bytes)
+	MTU    int    `msgpack:"mtu"`    // the largest IPv4 datagram a frame carries
+	Up     bool   `msgpack:"up"`     // carrier
+	Driver string `msgpack:"driver"` // who provides it, e.g. "virtio-net (virtio-mmio v1)"
+}
+
 // ChanCounters counts what a Chan link did.
 type ChanCounters struct {
 	TxFrames    uint64 // frames sent
@@ -25,6 +39,7 @@ type ChanCounters struct {
 	TxErrors    uint64 // drop: the peer is gone, or the frame did not encode
 	RxFrames    uint64 // frames received
 	RxMalformed uint64 // drop: not a frame message, or a bad sk_buff
+	InfoUpdates uint64 // link descriptions received (OpLinkInfo)
 }
 
 // Chan is a link over an IPC endpoint speaking the frame protocol. It is
@@ -32,12 +47,76 @@ type ChanCounters struct {
 type Chan struct {
 	ep libipc.Endpoint
 
-	tx, txFull, txErr, rx, rxBad atomic.Uint64
-	closed                       atomic.Bool
+	tx, txFull, txErr, rx, rxBad, infos atomic.Uint64
+	closed                              atomic.Bool
+
+	info   atomic.Pointer[LinkInfo]
+	onInfo atomic.Pointer[func(LinkInfo)]
 }
 
 // NewChan runs a link over ep (taking it over).
 func NewChan(ep libipc.Endpoint) *Chan { return &Chan{ep: ep} }
+
+// SendInfo sends the link's description to the peer (a provider's side).
+func (c *Chan) SendInfo(i LinkInfo) error {
+	msg, err := libipc.AppendMessage(nil, libipc.Header{Version: libipc.Version, Kind: libipc.KindOneway, Op: OpLinkInfo}, &i)
+	if err != nil {
+		return fmt.Errorf("link: encode link info: %w", err)
+	}
+	if err := c.ep.TrySend(libipc.Message{Data: msg}); err != nil {
+		return fmt.Errorf("link: send link info: %w", err)
+	}
+	return nil
+}
+
+// Info returns the provider's latest description, if one came.
+func (c *Chan) Info() (LinkInfo, bool) {
+	if p := c.info.Load(); p != nil {
+		return *p, true
+	}
+	return LinkInfo{}, false
+}
+
+// ReadInfo reads until the provider's description arrives (a provider
+// sends it first) and returns it; anything before it is counted as
+// malformed and dropped. Call it before the first ReadBuf.
+func (c *Chan) ReadInfo(ctx context.Context) (LinkInfo, error) {
+	for {
+		m, err := c.ep.Recv(ctx)
+		if err != nil {
+			return LinkInfo{}, fmt.Errorf("link: waiting for the provider's link description: %w", err)
+		}
+		for _, h := range m.Caps {
+			h.Close()
+		}
+		h, body, err := libipc.ParseHeader(m.Data)
+		ok := err == nil && h.Kind == libipc.KindOneway && h.Op == OpLinkInfo && c.gotInfo(body)
+		m.Release()
+		if ok {
+			i, _ := c.Info()
+			return i, nil
+		}
+		c.rxBad.Add(1)
+	}
+}
+
+// OnInfo sets a function called (on the reader's goroutine) with every
+// description after the first.
+func (c *Chan) OnInfo(f func(LinkInfo)) { c.onInfo.Store(&f) }
+
+// gotInfo records a description.
+func (c *Chan) gotInfo(body []byte) bool {
+	var i LinkInfo
+	if err := libipc.DecodeBody(body, &i); err != nil || len(i.MAC) != 6 || i.MTU < 68 || i.MTU > MaxMTU {
+		return false
+	}
+	c.infos.Add(1)
+	first := c.info.Swap(&i) == nil
+	if f := c.onInfo.Load(); f != nil && !first {
+		(*f)(i)
+	}
+	return true
+}
 
 // Transmit sends b as one frame message and frees b. A full peer queue
 // drops the frame (counted), as a NIC with a full transmit ring would.
@@ -88,6 +167,13 @@ func (c *Chan) ReadBuf(b *skbuff.Buf) error {
 		for _, h := range m.Caps {
 			h.Close()
 		}
+		if h, body, err := libipc.ParseHeader(m.Data); err == nil && h.Kind == libipc.KindOneway && h.Op == OpLinkInfo {
+			if !c.gotInfo(body) {
+				c.rxBad.Add(1)
+			}
+			m.Release()
+			continue
+		}
 		h, err := libipc.DecodeMessage(m.Data, b)
 		m.Release()
 		if err != nil || h.Kind != libipc.KindOneway || h.Op != OpFrame {
@@ -103,7 +189,7 @@ func (c *Chan) ReadBuf(b *skbuff.Buf) error {
 // Counters returns the link's counters.
 func (c *Chan) Counters() ChanCounters {
 	return ChanCounters{TxFrames: c.tx.Load(), TxQueueFull: c.txFull.Load(), TxErrors: c.txErr.Load(),
-		RxFrames: c.rx.Load(), RxMalformed: c.rxBad.Load()}
+		RxFrames: c.rx.Load(), RxMalformed: c.rxBad.Load(), InfoUpdates: c.infos.Load()}
 }
 
 // Close closes the endpoint; a pending ReadBuf returns ErrClosed.
