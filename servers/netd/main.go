@@ -178,7 +178,7 @@ func run(opts options) error {
 	if od.mac != nil && !opts.macSet {
 		opts.mac = od.mac // the NIC's own address
 	}
-	cfg := stack.Config{MAC: stack.MAC(opts.mac), Addr: opts.addr, Gateway: opts.gw, MTU: mtu, Dev: 1, Probe: !opts.noProbe}
+	cfg := stack.Config{MAC: stack.MAC(opts.mac), Addr: opts.addr, Gateway: opts.gw, MTU: mtu, Dev: 1, Probe: !opts.noProbe, ARPLifetime: opts.arpLife}
 	n, err := start(ctx, cfg, stack.SystemClock{}, dev, opts.apps)
 	if err != nil {
 		cancel()

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"armos/libsocket/sockproto"
 )
@@ -25,9 +26,10 @@ type options struct {
 	addr    netip.Prefix // our IPv4 address and subnet
 	gw      netip.Addr   // default gateway; invalid for none
 	mac     net.HardwareAddr
-	macSet  bool     // -mac was given (else a NIC's own address wins)
-	mtu     int      // 0: the device's MTU
-	apps    []string // apps to run in-process
+	macSet  bool          // -mac was given (else a NIC's own address wins)
+	mtu     int           // 0: the device's MTU
+	arpLife time.Duration // 0: stack.ARPEntryLifetime
+	apps    []string      // apps to run in-process
 }
 
 // parseOptions parses args (without the program name). Errors name the bad
@@ -43,6 +45,7 @@ func parseOptions(args []string, out io.Writer) (options, error) {
 	gw := fs.String("gw", "", "default gateway, e.g. 10.99.0.1 (optional)")
 	mac := fs.String("mac", "", "Ethernet address (default 02:00 followed by the IPv4 address)")
 	mtu := fs.Int("mtu", 0, "IP MTU (default: the device's)")
+	arpLife := fs.Duration("arplifetime", 0, "how long a resolved ARP entry stays valid (default 60s; tests shorten it)")
 	apps := fs.String("apps", "", "comma-separated apps to run in-process: "+strings.Join(knownApps, ", "))
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
@@ -80,6 +83,9 @@ func parseOptions(args []string, out io.Writer) (options, error) {
 	}
 	if o.mtu = *mtu; o.mtu < 0 {
 		return o, fmt.Errorf("-mtu %d: must be positive", o.mtu)
+	}
+	if o.arpLife = *arpLife; o.arpLife < 0 {
+		return o, fmt.Errorf("-arplifetime %v: must be positive", o.arpLife)
 	}
 	for _, a := range strings.Split(*apps, ",") {
 		if a = strings.TrimSpace(a); a == "" {

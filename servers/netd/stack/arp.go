@@ -100,7 +100,7 @@ func (s *Stack) arpInput(b *skbuff.Buf) {
 func (s *Stack) arpConfirm(n *neighbor, mac MAC, now time.Time) {
 	n.mac = mac
 	n.state = neighReachable
-	n.deadline = now.Add(ARPEntryLifetime)
+	n.deadline = now.Add(s.cfg.ARPLifetime)
 	n.confirmed = now
 	n.sent = 0
 	n.used = false

@@ -342,3 +342,17 @@ func TestARPSpoofedRequestsKeepFriends(t *testing.T) {
 	assert.False(t, has(peer.Addr), "an idle neighbour is evicted like any other")
 	assert.True(t, has(gwAddr), "the gateway is never evicted by strangers")
 }
+
+// Config.ARPLifetime shortens the lifetime (netd -arplifetime, for tests
+// that watch entries expire on a real peer without waiting a minute).
+func TestARPLifetimeConfigured(t *testing.T) {
+	f := &fixture{t: t, link: &stacktest.Link{}, clock: stacktest.NewFakeClock()}
+	s, err := stack.New(stack.Config{MAC: ourMAC, Addr: subnet, Gateway: gwAddr, ARPLifetime: 2 * time.Second}, f.link, f.clock)
+	require.NoError(t, err)
+	f.s = s
+	f.learn(peer)
+	assert.Equal(t, 2*time.Second, f.s.ARPTable()[0].Expires)
+	f.tick(2 * time.Second)
+	assert.Empty(t, f.s.ARPTable(), "unused, it is gone at its lifetime")
+	assert.EqualValues(t, 1, f.counter("arp.Expired"))
+}

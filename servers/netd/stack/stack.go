@@ -26,6 +26,9 @@ type Config struct {
 	// Probe makes the address tentative until RFC 5227 probing finds it
 	// free (probe.go); off, it is used at once.
 	Probe bool
+	// ARPLifetime is how long a resolved neighbour stays valid; 0 means
+	// ARPEntryLifetime (tests shorten it to see entries expire).
+	ARPLifetime time.Duration
 }
 
 // MaxMTU is the largest MTU the stack accepts: a full IP packet must fit in a
@@ -82,6 +85,9 @@ type Stack struct {
 func New(cfg Config, link Link, clock Clock) (*Stack, error) {
 	if cfg.MTU == 0 {
 		cfg.MTU = DefaultMTU
+	}
+	if cfg.ARPLifetime <= 0 {
+		cfg.ARPLifetime = ARPEntryLifetime
 	}
 	a := cfg.Addr.Addr()
 	switch {
