@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -25,9 +24,6 @@ import (
 	"armos/servers/netd/stack/stacktest"
 	"armos/servers/netd/wire"
 )
-
-// htons converts a 16-bit value to network byte order (AF_PACKET protocols).
-func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 // Timeouts of the real-peer test; every wait is bounded by one of them.
 const (
@@ -105,7 +101,7 @@ func startNetd(t testing.TB, ns *peertest.NS, bin string, args ...string) *netdP
 
 	select {
 	case line := <-ready:
-		mac, err := parseReadyMAC(line)
+		mac, err := peertest.ReadyMAC(line)
 		require.NoError(t, err, "ready line %q", line)
 		p.mac = mac
 	case <-p.done:
@@ -144,33 +140,6 @@ func (p *netdProc) kill(t testing.TB) {
 	case <-time.After(exitTimeout):
 		t.Errorf("netd pid %d did not die", p.cmd.Process.Pid)
 	}
-}
-
-// socatEcho sends payload as one UDP datagram to netd's echo port with socat
-// and returns what came back.
-func socatEcho(ctx context.Context, ns *peertest.NS, dir string, port int, payload []byte) ([]byte, string, error) {
-	f, err := os.CreateTemp(dir, "dgram")
-	if err != nil {
-		return nil, "", err
-	}
-	defer f.Close()
-	if _, err := f.Write(payload); err != nil {
-		return nil, "", err
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, "", err
-	}
-	ctx, cancel := context.WithTimeout(ctx, toolTimeout)
-	defer cancel()
-	// -b: read the whole file as one datagram; -t: after sending, wait this
-	// long for the answer.
-	cmd := ns.Command(ctx, "socat", "-b", "65536", "-t", "2", "-", fmt.Sprintf("UDP4:%s:%d", netdIP, port))
-	var stdout, stderr bytes.Buffer
-	cmd.Stdin = f
-	cmd.Stdout = &stdout
-	cmd.Stderr = &stderr
-	err = cmd.Run()
-	return stdout.Bytes(), stderr.String(), err
 }
 
 // TestRealPeer runs hosted netd on a TAP device whose other side is the
@@ -246,7 +215,7 @@ func TestRealPeer(t *testing.T) {
 			go func() {
 				payload := make([]byte, size)
 				_, _ = rand.Read(payload)
-				got, stderr, err := socatEcho(ctx, ns, dir, 7, payload)
+				got, stderr, err := ns.SocatEcho(ctx, dir, netdIP, 7, payload)
 				results <- result{size, payload, got, stderr, err}
 			}()
 		}
@@ -258,7 +227,7 @@ func TestRealPeer(t *testing.T) {
 	})
 
 	t.Run("closed port is unreachable", func(t *testing.T) {
-		got, stderr, err := socatEcho(ctx, ns, t.TempDir(), 9, []byte("anyone there?"))
+		got, stderr, err := ns.SocatEcho(ctx, t.TempDir(), netdIP, 9, []byte("anyone there?"))
 		assert.Error(t, err, "socat must fail")
 		assert.Empty(t, got)
 		assert.Contains(t, stderr, "Connection refused", "ICMP port unreachable surfaces as ECONNREFUSED")
@@ -268,19 +237,8 @@ func TestRealPeer(t *testing.T) {
 		// A raw AF_PACKET sender on the Linux side of the tap replays the
 		// attacks of TestHostilePeer at netd, while Linux's ping -s 3000
 		// and socat keep getting correct answers.
-		var fd int
-		require.NoError(t, ns.Do(func() error {
-			var err error
-			fd, err = syscall.Socket(syscall.AF_PACKET, syscall.SOCK_RAW, int(htons(syscall.ETH_P_ALL)))
-			if err != nil {
-				return err
-			}
-			ifi, err := net.InterfaceByName(peerDev)
-			if err != nil {
-				return err
-			}
-			return syscall.Bind(fd, &syscall.SockaddrLinklayer{Protocol: htons(syscall.ETH_P_ALL), Ifindex: ifi.Index})
-		}))
+		fd, err := ns.RawSocket(peerDev, syscall.ETH_P_ALL)
+		require.NoError(t, err)
 		defer syscall.Close(fd)
 		dst := wire.MAC(netd.mac)
 		attacker := stacktest.Host{MAC: wire.MAC{0x02, 0x66, 0, 0, 0, 1}, Addr: netip.MustParseAddr("10.99.0.66")}
@@ -323,7 +281,7 @@ func TestRealPeer(t *testing.T) {
 		for _, size := range []int{64, 3000} {
 			payload := make([]byte, size)
 			_, _ = rand.Read(payload)
-			got, stderr, err := socatEcho(ctx, ns, dir, 7, payload)
+			got, stderr, err := ns.SocatEcho(ctx, dir, netdIP, 7, payload)
 			assert.NoError(t, err, "size %d: %s", size, stderr)
 			assert.True(t, bytes.Equal(payload, got), "size %d echoed during the attack", size)
 		}
@@ -342,7 +300,7 @@ func TestRealPeer(t *testing.T) {
 	t.Run("clean exit with counters", func(t *testing.T) {
 		require.NoError(t, netd.stop(t), netd.output())
 		out := netd.output()
-		c := parseReport(out)
+		c := peertest.ParseReport(out)
 		assert.GreaterOrEqual(t, c["icmp.TxEchoReplies"], uint64(3), "netstat-like counters printed at exit:\n%s", out)
 		assert.GreaterOrEqual(t, c["arp.TxReplies"], uint64(2))
 		assert.GreaterOrEqual(t, c["icmp.TxDestUnreachable"], uint64(1))
