@@ -11,6 +11,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -20,7 +21,6 @@ import (
 	"syscall"
 
 	"armos/apps/echo/echo"
-	"armos/libipc"
 	"armos/libsocket"
 	"armos/libsocket/sockproto"
 )
@@ -53,15 +53,14 @@ func main() {
 // listen opens the UDP socket: through libsocket when init started us,
 // else the system's.
 func listen(ctx context.Context, addr, service string) (net.PacketConn, error) {
-	boot, err := libipc.Bootstrap()
-	if err != nil {
-		return net.ListenPacket("udp4", addr)
-	}
 	ap, err := netip.ParseAddrPort(addrWithHost(addr))
 	if err != nil {
 		return nil, fmt.Errorf("-addr %q: %w", addr, err)
 	}
-	client, err := libsocket.DialService(ctx, waitDialer{boot}, service)
+	client, err := libsocket.FromInit(ctx, service)
+	if errors.Is(err, libsocket.ErrNoInit) {
+		return net.ListenPacket("udp4", addr)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -74,12 +73,4 @@ func addrWithHost(a string) string {
 		return "0.0.0.0" + a
 	}
 	return a
-}
-
-// waitDialer connects by name, waiting for the service to be registered
-// (echo may start before netd is ready, or while it restarts).
-type waitDialer struct{ c *libipc.InitClient }
-
-func (d waitDialer) Connect(ctx context.Context, name string) (libipc.Endpoint, error) {
-	return d.c.ConnectWait(ctx, name)
 }
