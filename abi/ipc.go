@@ -58,7 +58,25 @@ const (
 	// driver has cleared the device's own interrupt status). flags:
 	// O_CLOEXEC, O_NONBLOCK.
 	SysDevIRQ = 520
+	// SysDevOpen (selector, flags) returns a device descriptor: the
+	// first free device of virtio kind selector (1 net, 2 block, 4
+	// rng...) when selector < DevSelectorAddr, else the device whose
+	// registers are at physical address selector. Only a process the
+	// kernel started (init) may open devices (EPERM); a device is open in
+	// one descriptor at a time and never while granted on the kernel
+	// command line (EBUSY). flags: O_CLOEXEC. The descriptor passes to
+	// other processes like any other (exec, messages).
+	SysDevOpen = 521
+	// SysDevAttach (fd) makes the device of descriptor fd one of the
+	// caller's grants and returns its grant number (for SysDevIRQ and the
+	// dev_info/map/read/write calls). One live process at a time may have
+	// a device attached (EBUSY); its end detaches it, and the descriptor's
+	// holders may attach it again (a restarted driver).
+	SysDevAttach = 522
 )
+
+// DevSelectorAddr: SysDevOpen selectors from here on are addresses.
+const DevSelectorAddr = 0x1000
 
 // Deadlines of the blocking calls are CLOCK_MONOTONIC nanoseconds.
 const (

@@ -16,13 +16,19 @@
 //
 // Configuration lines (# starts a comment):
 //
-//	service NAME PATH [ARGS...]   a server: restarted when it dies
-//	app NAME PATH [ARGS...]       an application: run once, its exit reported
+//	service NAME [device=SEL...] PATH [ARGS...]   a server: restarted when it dies
+//	app NAME [device=SEL...] PATH [ARGS...]       an application: run once, its exit reported
 //
 // Entries start in file order. Every process gets descriptor 3, its end of
 // a bootstrap channel to init, named by ARMOS_BOOTSTRAP=3 in its
 // environment; libipc.Bootstrap speaks the protocol (Register a service
-// name, Connect to one). Console lines:
+// name, Connect to one). device=SEL gives a driver a device (docs/devices.md):
+// SEL is a kind (net, blk, rng, ...: the first such device not taken) or
+// the address of the device's registers (0x0a003e00). init opens each
+// device once, when it first starts the entry, keeps it, and passes it to
+// every incarnation as descriptors 4, 5, ... named by ARMOS_DEVICES=4,5;
+// the driver attaches them (libdev.FromEnv). No other process can reach
+// the device. Console lines:
 //
 //	init: started netd (pid 4101)
 //	init: netd (pid 4101) exited with status 2
@@ -45,6 +51,7 @@ import (
 	"syscall"
 	"time"
 
+	"armos/libdev"
 	"armos/libipc"
 )
 
@@ -60,6 +67,7 @@ var (
 type entry struct {
 	service bool
 	name    string
+	devices []string // device=SEL options: what the driver is given
 	argv    []string
 }
 
@@ -88,7 +96,7 @@ func parseConfig(r io.Reader, source string) ([]entry, error) {
 // parseEntry parses the words of one entry.
 func parseEntry(f []string) (entry, error) {
 	if len(f) < 3 {
-		return entry{}, fmt.Errorf("want KIND NAME PATH [ARGS...], got %q", strings.Join(f, " "))
+		return entry{}, fmt.Errorf("want KIND NAME [device=SEL...] PATH [ARGS...], got %q", strings.Join(f, " "))
 	}
 	var e entry
 	switch f[0] {
@@ -98,7 +106,19 @@ func parseEntry(f []string) (entry, error) {
 	default:
 		return entry{}, fmt.Errorf("unknown kind %q (service or app)", f[0])
 	}
-	e.name, e.argv = f[1], f[2:]
+	e.name, f = f[1], f[2:]
+	for len(f) > 0 && strings.HasPrefix(f[0], "device=") {
+		sel := strings.TrimPrefix(f[0], "device=")
+		if _, err := libdev.Selector(sel); err != nil {
+			return entry{}, fmt.Errorf("%s: %w", e.name, err)
+		}
+		e.devices = append(e.devices, sel)
+		f = f[1:]
+	}
+	if len(f) == 0 {
+		return entry{}, fmt.Errorf("%s: no program to start", e.name)
+	}
+	e.argv = f
 	return e, nil
 }
 
@@ -121,6 +141,7 @@ type initd struct {
 	children map[*child]bool              // live ones
 	backoff  map[string]time.Duration     // next restart delay per entry
 	restarts map[string]int
+	devices  map[string][]*os.File // per entry: its devices, opened once
 	stopping bool // stopAll began: nothing restarts
 	apps     sync.WaitGroup
 }
@@ -138,7 +159,8 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	d := &initd{ctx: ctx, services: map[string]*child{}, waiting: map[string][]*libipc.Request{},
-		children: map[*child]bool{}, backoff: map[string]time.Duration{}, restarts: map[string]int{}}
+		children: map[*child]bool{}, backoff: map[string]time.Duration{}, restarts: map[string]int{},
+		devices: map[string][]*os.File{}}
 	for _, e := range entries {
 		if !e.service {
 			d.apps.Add(1)
@@ -209,8 +231,38 @@ func loadEntries(conf string, extra []string, only string) ([]entry, error) {
 	return out, nil
 }
 
-// start starts entry e with a fresh bootstrap channel.
+// entryDevices returns entry e's devices, opening them the first time.
+func (d *initd) entryDevices(e entry) ([]*os.File, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if fs, ok := d.devices[e.name]; ok || len(e.devices) == 0 {
+		return fs, nil
+	}
+	var fs []*os.File
+	for _, s := range e.devices {
+		sel, err := libdev.Selector(s)
+		if err == nil {
+			var f *os.File
+			if f, err = libdev.Open(sel); err == nil {
+				fs = append(fs, f)
+				continue
+			}
+		}
+		for _, f := range fs {
+			f.Close()
+		}
+		return nil, fmt.Errorf("device %s: %w", s, err)
+	}
+	d.devices[e.name] = fs
+	return fs, nil
+}
+
+// start starts entry e with a fresh bootstrap channel (and its devices).
 func (d *initd) start(e entry) error {
+	devs, err := d.entryDevices(e)
+	if err != nil {
+		return err
+	}
 	mine, theirs, err := libipc.NewKernelPair()
 	if err != nil {
 		return err
@@ -224,7 +276,14 @@ func (d *initd) start(e entry) error {
 	// its old clients' ports back to them first).
 	cmd.Env = append(os.Environ(), libipc.BootstrapEnv+"=3", fmt.Sprintf("%s=%d", libipc.RestartEnv, restarts))
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
-	cmd.ExtraFiles = []*os.File{f}
+	cmd.ExtraFiles = append([]*os.File{f}, devs...)
+	if len(devs) > 0 {
+		var fds []string
+		for i := range devs {
+			fds = append(fds, fmt.Sprint(4+i))
+		}
+		cmd.Env = append(cmd.Env, libdev.EnvDevices+"="+strings.Join(fds, ","))
+	}
 	err = cmd.Start()
 	theirs.Close() // the child has its copy
 	if err != nil {

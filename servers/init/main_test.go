@@ -22,7 +22,17 @@ app     ping  /bin/ping -c 3 10.0.2.2
 		{service: false, name: "ping", argv: []string{"/bin/ping", "-c", "3", "10.0.2.2"}},
 	}, es)
 
-	for _, bad := range []string{"service netd", "daemon x /bin/x", "app"} {
+	// Devices: options between the name and the program.
+	es, err = parseConfig(strings.NewReader("service virtionetd device=net device=0x0a003e00 /bin/virtionetd -name net0\n"), "dev.conf")
+	require.NoError(t, err)
+	require.Equal(t, []entry{{service: true, name: "virtionetd", devices: []string{"net", "0x0a003e00"},
+		argv: []string{"/bin/virtionetd", "-name", "net0"}}}, es)
+	es, err = loadEntries("/nonexistent", []string{"app,devtest,device=rng,/bin/devtest,-env"}, "")
+	require.NoError(t, err)
+	require.Equal(t, []string{"rng"}, es[0].devices)
+	require.Equal(t, []string{"/bin/devtest", "-env"}, es[0].argv)
+
+	for _, bad := range []string{"service netd", "daemon x /bin/x", "app", "service d device=net", "service d device=nic /bin/d", "app d device= /bin/d"} {
 		_, err := parseConfig(strings.NewReader("\n"+bad+"\n"), "bad.conf")
 		require.ErrorContains(t, err, "bad.conf:2:", bad)
 	}
@@ -62,6 +72,7 @@ func FuzzParseConfig(f *testing.F) {
 		for _, e := range es {
 			require.NotEmpty(t, e.name)
 			require.NotEmpty(t, e.argv)
+			require.False(t, strings.HasPrefix(e.argv[0], "device="), "options come before the program")
 			require.NotContains(t, strings.Join(e.argv, " "), "#")
 		}
 	})

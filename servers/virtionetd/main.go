@@ -59,7 +59,17 @@ func main() {
 
 // openDevice returns the device init passed, or the command-line grant.
 func openDevice(grant int) (*libdev.Device, error) {
-	return libdev.Grant(grant)
+	if os.Getenv(libdev.EnvDevices) == "" {
+		return libdev.Grant(grant)
+	}
+	devs, err := libdev.FromEnv()
+	if err != nil {
+		return nil, err
+	}
+	if len(devs) != 1 {
+		return nil, fmt.Errorf("%d devices passed, want one network device", len(devs))
+	}
+	return devs[0], nil
 }
 
 func run(name string, grant, queue, mtu int) error {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"unsafe"
 
+	"armos/abi"
 	"armos/microkernel/internal/arch"
 	"armos/microkernel/internal/mm"
 )
@@ -65,6 +66,7 @@ var devs struct {
 	n     int
 	d     [maxDevices]Device
 	owner [maxDevices]int32 // pid holding it, 0 if none
+	open  [maxDevices]bool  // a device descriptor names it (SysDevOpen)
 }
 
 // Errors of the device API.
@@ -91,6 +93,7 @@ func RegisterDevice(d Device) (int, error) {
 		n = devs.n
 		devs.d[n] = d
 		devs.owner[n] = 0
+		devs.open[n] = false
 		devs.n++
 	})
 	return n, err
@@ -112,21 +115,100 @@ func GrantDevice(pid int32, dev int) (int, error) {
 		if dev < 0 || dev >= devs.n {
 			return ErrNoDevice
 		}
-		if devs.owner[dev] != 0 {
+		if devs.owner[dev] != 0 || devs.open[dev] {
 			return ErrDeviceTaken
 		}
-		pp := pr(p)
-		for i := range pp.grants {
-			if pp.grants[i] < 0 {
-				pp.grants[i] = int8(dev)
-				devs.owner[dev] = pp.pid
-				g = i
-				return nil
-			}
+		if g = addGrant(p, dev); g < 0 {
+			return ErrTooMany
 		}
-		return ErrTooMany
+		return nil
 	})
 	return g, err
+}
+
+// addGrant makes device dev grant number g of process p; -1 when p holds
+// maxGrants already.
+//
+//go:nosplit
+func addGrant(p, dev int) int {
+	pp := pr(p)
+	for i := range pp.grants {
+		if pp.grants[i] < 0 {
+			pp.grants[i] = int8(dev)
+			devs.owner[dev] = pp.pid
+			return i
+		}
+	}
+	return -1
+}
+
+// Device descriptors: how init hands a driver its device. A process the
+// kernel started (init) opens a device (armos_dev_open) and passes the
+// descriptor to the driver it starts (exec, or a message); the driver
+// attaches it (armos_dev_attach), which makes it one of its grants. The
+// attachment ends with the driver; the descriptor stays with whoever
+// holds it, so init can start the driver again with the same device. No
+// one without the descriptor can attach the device.
+
+// armos_dev_open(selector, flags)
+func sysDevOpenFn(tf *Frame) uint64 {
+	if tf.X[1]&^oCLOEXEC != 0 {
+		return errno(EINVAL)
+	}
+	if pr(curProc()).parent != 0 {
+		return errno(EPERM) // only what the kernel started manages devices
+	}
+	sel := tf.X[0]
+	d, busy := -1, false
+	for i := 0; i < devs.n; i++ {
+		if sel >= abi.DevSelectorAddr && devs.d[i].Base != sel || sel < abi.DevSelectorAddr && uint64(devs.d[i].Kind) != sel {
+			continue
+		}
+		if devs.owner[i] != 0 || devs.open[i] {
+			busy = true
+			continue
+		}
+		d = i
+		break
+	}
+	if d < 0 {
+		if busy {
+			return errno(EBUSY)
+		}
+		return errno(ENODEV)
+	}
+	o := allocObject(objDevice, oRDWR)
+	if o < 0 {
+		return errno(ENFILE)
+	}
+	objs[o].dev = int32(d)
+	devs.open[d] = true
+	return newFd(o, tf.X[1]&oCLOEXEC != 0)
+}
+
+// armos_dev_attach(fd)
+func sysDevAttachFn(tf *Frame) uint64 {
+	o := fdObject(tf.X[0])
+	if o < 0 || objs[o].kind != objDevice {
+		return errno(EBADF)
+	}
+	d := int(objs[o].dev)
+	if devs.owner[d] != 0 {
+		return errno(EBUSY)
+	}
+	g := addGrant(curProc(), d)
+	if g < 0 {
+		return errno(EMFILE)
+	}
+	return uint64(g)
+}
+
+// closeDevice is the last release of device descriptor o: the device may
+// be opened again (a process that attached it keeps it until it ends).
+//
+//go:nosplit
+func closeDevice(o int32) {
+	devs.open[objs[o].dev] = false
 }
 
 // DeviceOwner returns the pid holding device dev (0: none).

@@ -227,3 +227,64 @@ func TestPidfd(t *testing.T) {
 	require.Equal(t, uint32(epollIn), poll(fdObject(fd)), "still readable once reaped")
 	require.Equal(t, errno(EINVAL), svc(tf, sysRead, fd, out, 8))
 }
+
+// TestDeviceDescriptors: init (a process the kernel started) opens a
+// device and passes the descriptor to a driver, which attaches it as a
+// grant; only one live process has it attached, the descriptor survives
+// the driver so a restarted driver attaches again, nobody else may open
+// devices, and the device is free once the last descriptor closes.
+func TestDeviceDescriptors(t *testing.T) {
+	resetKernel(t, 256)
+	a, b, _, _ := fakeDevices(t)
+	base := TakeCensus()
+	u, tf := newUserFrame(t, 1) // started by the kernel: init
+	switchTo(t, tf, u.main)
+	require.Equal(t, errno(EINVAL), svc(tf, abi.SysDevOpen, 1, 0x1))
+	fd := svc(tf, abi.SysDevOpen, 1, oCLOEXEC)
+	require.Less(t, int64(fd), int64(maxFds), "a descriptor")
+	require.True(t, pr(u.p).fds[fd].cloexec)
+	require.Equal(t, errno(EBUSY), svc(tf, abi.SysDevOpen, 1, 0), "one descriptor per device")
+	require.Equal(t, errno(ENODEV), svc(tf, abi.SysDevOpen, 7, 0), "no such kind")
+	fdb := svc(tf, abi.SysDevOpen, Devices()[b].Base, 0)
+	require.Less(t, int64(fdb), int64(maxFds), "by address")
+	_, err := GrantDevice(u.pid, a)
+	require.ErrorIs(t, err, ErrDeviceTaken, "an open device is not granted on the command line")
+	require.Equal(t, errno(EBADF), svc(tf, abi.SysDevAttach, 0), "the console is no device")
+	require.Equal(t, errno(EBADF), svc(tf, abi.SysDevAttach, 77))
+
+	// A child (a driver init starts) may not open devices; with the
+	// descriptor it attaches the device as its grant 0.
+	kid := u.newChild(1)
+	o := fdObject(fd)
+	getObject(o)
+	installFd(kid.p, 5, o, false)
+	switchTo(t, tf, kid.main)
+	require.Equal(t, errno(EPERM), svc(tf, abi.SysDevOpen, 4, 0))
+	require.Zero(t, svc(tf, abi.SysDevAttach, 5))
+	info := kid.put(0, make([]byte, 24))
+	require.Zero(t, svc(tf, sysArmosDevInfo, 0, info))
+	require.Equal(t, Devices()[a].Base, kid.u64(info))
+	require.Equal(t, kid.pid, DeviceOwner(a))
+	switchTo(t, tf, u.main)
+	require.Equal(t, errno(EBUSY), svc(tf, abi.SysDevAttach, fd), "attached to the driver")
+
+	// The driver ends: the device is detached, init attaches (or starts a
+	// new driver) again.
+	exitProcess(kid.p, 0, false)
+	reapAll(t)
+	switchTo(t, tf, u.main)
+	require.Zero(t, DeviceOwner(a))
+	require.Zero(t, svc(tf, abi.SysDevAttach, fd))
+	require.Equal(t, u.pid, DeviceOwner(a))
+
+	// The last descriptor closes: the device may be opened again.
+	require.Zero(t, svc(tf, sysClose, fd))
+	require.Zero(t, svc(tf, sysClose, fdb))
+	fd = svc(tf, abi.SysDevOpen, Devices()[b].Base, 0)
+	require.Less(t, int64(fd), int64(maxFds), "b was freed by its close")
+	require.Zero(t, svc(tf, sysClose, fd))
+	exitProcess(u.p, 0, false)
+	require.Zero(t, DeviceOwner(a))
+	endAll(t)
+	require.Equal(t, base, TakeCensus())
+}

@@ -57,6 +57,7 @@ const (
 	objShm     // shared memory (shm.go)
 	objIRQ     // a device's interrupt (irq.go)
 	objPidfd   // a process, readable once it has ended (irq.go)
+	objDevice  // a device to attach (devices.go)
 )
 
 // Open flags (include/uapi/asm-generic/fcntl.h).
@@ -145,6 +146,7 @@ type object struct {
 	qlen         uint8  // the queue's bound in messages (abi.QueueLen or less)
 	intid        uint32 // an interrupt object's INTID
 	pid          int32  // a process descriptor's process
+	dev          int32  // a device descriptor's device
 	// reply objects: the caller waiting (its tid; 0 when answered) and
 	// the address of its abi.Call
 	caller int32
@@ -320,6 +322,8 @@ func dropObject(o int32) {
 		closeShm(o)
 	case objIRQ:
 		closeIRQ(o)
+	case objDevice:
+		closeDevice(o)
 	}
 	// Waiters retry and find the descriptor closed.
 	if ob.q >= 0 {

@@ -263,6 +263,8 @@ var syscalls = [maxSyscall]sysEntry{
 	abi.SysShmCreate:  {name: "armos_shm_create", fn: sysShmCreateFn},
 	abi.SysShmInfo:    {name: "armos_shm_info", fn: sysShmInfoFn},
 	abi.SysDevIRQ:     {name: "armos_dev_irq", fn: sysDevIRQFn},
+	abi.SysDevOpen:    {name: "armos_dev_open", fn: sysDevOpenFn},
+	abi.SysDevAttach:  {name: "armos_dev_attach", fn: sysDevAttachFn},
 	sysRseq:           {name: "rseq", fn: sysNoneFn},
 	sysStatx:          {name: "statx", fn: sysNoneFn},
 }
