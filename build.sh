@@ -9,6 +9,9 @@
 #                           ./build.sh run --add path/to/prog -- prog arg1 arg2
 #                         (--add puts any static linux/arm64 binary into the boot image
 #                         as /bin/<its name>; several --add and "--" commands are fine)
+#                         With no command line it boots the system (virtionetd, netd,
+#                         echo) and forwards host UDP port ARMOS_ECHO_PORT (5555) to the
+#                         echo service; --tap NAME attaches a host TAP device instead.
 #   ./build.sh test       every host test, fuzz target (briefly) and guest test in QEMU
 #   ./build.sh bench      benchmarks: Go benchmarks + boot figures, out/bench.txt
 #
@@ -81,7 +84,7 @@ IMAGE_PROGS="apps/hello microkernel/guesttest/progs/gort microkernel/guesttest/p
 	microkernel/guesttest/progs/threadbomb microkernel/guesttest/progs/sysfuzz
 	microkernel/guesttest/progs/regs microkernel/guesttest/progs/devtest
 	microkernel/guesttest/progs/runlist microkernel/guesttest/progs/ipctest
-	microkernel/guesttest/progs/nettest servers/init servers/netd apps/echo"
+	microkernel/guesttest/progs/nettest servers/init servers/netd servers/virtionetd apps/echo"
 
 # build_image EXTRA... builds the programs and packs them, plus EXTRA
 # (path-in-image=host-file words), into out/armos.img, the boot image QEMU hands
@@ -94,7 +97,8 @@ build_image() {
 		items+=("/bin/$(basename "$p")=$OUT/bin/$(basename "$p")")
 	done
 	go run ./microkernel/cmd/mkimage -o "$OUT/armos.img" "${items[@]}" \
-		/etc/init.conf=servers/init/init.conf "$@"
+		/etc/init.conf=servers/init/init.conf /etc/init-tap.conf=servers/init/tap.conf \
+		/etc/init-peer.conf=servers/init/peer.conf "$@"
 }
 
 build_host() {
@@ -131,14 +135,24 @@ then e.g. 'hbreak armos/microkernel/internal/rt.syscall' and 'continue'; a progr
 }
 
 # boot ARGS builds the kernel and the image and boots them (run, debug).
+# With no kernel command line it boots the system: init starts virtionetd,
+# netd and echo (servers/init/init.conf) on QEMU user networking, with a host
+# UDP port forwarded to the echo service; --tap NAME attaches the host's TAP
+# device NAME instead (servers/init/tap.conf: armos 10.99.0.2/24, the host
+# 10.99.0.1/24; made and configured here when root and missing).
 boot() {
-	local words=() extra=()
+	local words=() extra=() tap=""
 	while [ $# -gt 0 ]; do
 		case "$1" in
 		--add)
 			[ $# -ge 2 ] || { echo "build.sh: --add needs a file" >&2; exit 2; }
 			[ -f "$2" ] || { echo "build.sh: --add $2: no such file" >&2; exit 2; }
 			extra+=("/bin/$(basename "$2")=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")")
+			shift 2
+			;;
+		--tap)
+			[ $# -ge 2 ] || { echo "build.sh: --tap needs a TAP device name" >&2; exit 2; }
+			tap=$2
 			shift 2
 			;;
 		*)
@@ -149,19 +163,47 @@ boot() {
 	done
 	build_kernel
 	build_image "${extra[@]}"
+	local port=${ARMOS_ECHO_PORT:-5555}
+	local netdev="user,id=n0,hostfwd=udp:127.0.0.1:$port-:7"
+	if [ -n "$tap" ]; then
+		setup_tap "$tap"
+		netdev="tap,id=n0,ifname=$tap,script=no,downscript=no"
+	fi
 	if [ ${#words[@]} -eq 0 ]; then
-		# The system as it runs: init starts what /etc/init.conf names
-		# (servers/init/init.conf) and keeps it running.
-		words=(-- init)
-		echo "build.sh: booting armos: init starts netd, the echo app and a peer netd (servers/init/init.conf); quit QEMU with Ctrl-A x" >&2
+		# The system as it runs: init starts what its configuration names
+		# and keeps it running.
+		if [ -n "$tap" ]; then
+			words=(-- init -conf /etc/init-tap.conf)
+			echo "build.sh: booting armos on $tap: init starts virtionetd, netd (10.99.0.2/24) and the echo app (servers/init/tap.conf)" >&2
+			echo "build.sh: from this host: ping 10.99.0.2, arping -I $tap 10.99.0.2, socat - UDP:10.99.0.2:7 (once 'echo: ready' shows); quit QEMU with Ctrl-A x" >&2
+		else
+			words=(-- init)
+			echo "build.sh: booting armos: init starts virtionetd, netd (10.0.2.15/24 on QEMU user networking) and the echo app (servers/init/init.conf)" >&2
+			echo "build.sh: reach the echo service from this host with: socat - UDP:127.0.0.1:$port (once 'echo: ready' shows); quit QEMU with Ctrl-A x" >&2
+		fi
 	fi
 	[ -n "${DEBUG_HINT:-}" ] && echo "$DEBUG_HINT" >&2
 	# shellcheck disable=SC2086 # ARMOS_QEMU_ARGS is words on purpose
 	exec qemu-system-aarch64 -M virt -cpu cortex-a72 -m "${ARMOS_MEM:-512M}" -nographic ${ARMOS_QEMU_ARGS:-} ${DEBUG_QEMU_ARGS:-} \
-		-netdev user,id=n0,hostfwd=udp:127.0.0.1:${ARMOS_ECHO_PORT:-5555}-:7 \
-		-device virtio-net-device,netdev=n0 \
+		-netdev "$netdev" -device virtio-net-device,netdev=n0 \
 		-fw_cfg name=opt/armos/image,file="$OUT/armos.img" \
 		-kernel "$OUT/kernel.elf" -append "${words[*]:-}"
+}
+
+# setup_tap NAME makes the TAP device NAME with the host's address
+# 10.99.0.1/24 when it does not exist (root only), and brings it up.
+setup_tap() {
+	if ip link show "$1" >/dev/null 2>&1; then
+		return 0
+	fi
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "build.sh: no TAP device $1; as root, make it with:" >&2
+		echo "    sudo ip tuntap add dev $1 mode tap user $(id -un) && sudo ip addr add 10.99.0.1/24 dev $1 && sudo ip link set $1 up" >&2
+		exit 1
+	fi
+	ip tuntap add dev "$1" mode tap
+	ip addr add 10.99.0.1/24 dev "$1"
+	ip link set "$1" up
 }
 
 # fuzz_all runs every Fuzz target briefly: FUZZTIME executions each (default

@@ -34,9 +34,10 @@ func TestIPC(t *testing.T) {
 	require.NotContains(t, out, "not implemented")
 }
 
-// TestInitAndNetwork boots armos the way it runs: init (servers/init) reads
-// /etc/init.conf and starts netd, the echo app and a second netd playing
-// the peer host, linked by a kernel channel; the test adds, on init's
+// TestInitAndNetwork boots armos's services without a NIC: init
+// (servers/init) reads /etc/init-peer.conf (servers/init/peer.conf) and
+// starts netd, the echo app and a second netd playing the peer host,
+// linked by a kernel channel; the test adds, on init's
 // command line, a service that crashes every 300ms and two apps. Shown:
 //   - netd, echo and the peer run as processes over kernel IPC, reaching
 //     each other by name through init;
@@ -54,7 +55,7 @@ func TestIPC(t *testing.T) {
 func TestInitAndNetwork(t *testing.T) {
 	t.Parallel()
 	out := runPrograms(t, Machine{MemoryMiB: 512},
-		"init -exit service,crashy,/bin/ipctest,-role,crashy app,ipctest,/bin/ipctest,-run,init app,nettest,/bin/nettest,-service,peer.sockets")
+		"init -conf /etc/init-peer.conf -exit service,crashy,/bin/ipctest,-role,crashy app,ipctest,/bin/ipctest,-run,init app,nettest,/bin/nettest,-service,peer.sockets")
 	summary(t, out, "nettest")
 	summary(t, out, "ipctest")
 	require.Contains(t, out, "ipctest: ok init-names")
