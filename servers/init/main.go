@@ -142,7 +142,7 @@ type initd struct {
 	backoff  map[string]time.Duration     // next restart delay per entry
 	restarts map[string]int
 	devices  map[string][]*os.File // per entry: its devices, opened once
-	stopping bool // stopAll began: nothing restarts
+	stopping bool                  // stopAll began: nothing restarts
 	apps     sync.WaitGroup
 }
 
