@@ -33,7 +33,10 @@ var testProgs = []string{
 	"microkernel/guesttest/progs/nettest",
 	"servers/init",
 	"servers/netd",
+	"servers/virtionetd",
 	"apps/echo",
+	"microkernel/guesttest/progs/netctl",
+	"apps/ping",
 }
 
 var (
@@ -54,7 +57,9 @@ func testImage(tb testing.TB) string {
 			return
 		}
 		imagePath, imageErr = BuildImage(dir, testProgs, map[string]string{
-			"/etc/init.conf": filepath.Join(root, "servers", "init", "init.conf"),
+			"/etc/init.conf":      filepath.Join(root, "servers", "init", "init.conf"),
+			"/etc/init-tap.conf":  filepath.Join(root, "servers", "init", "tap.conf"),
+			"/etc/init-peer.conf": filepath.Join(root, "servers", "init", "peer.conf"),
 		})
 	})
 	require.NoError(tb, imageErr)
