@@ -2,11 +2,15 @@ package guesttest
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -43,4 +47,44 @@ func TestBuildShRunAdd(t *testing.T) {
 	require.True(t, strings.Contains(s, ") exited with status 7\n"), s)
 	require.Contains(t, s, PowerOffLine)
 	require.NotContains(t, s, FailMarker)
+}
+
+// TestBuildShRunEcho runs `./build.sh run` as a user does on a fresh
+// machine: it boots the system (virtionetd, netd, echo on QEMU's user
+// network), prints the socat line to reach the echo service through the
+// forwarded port, and the echo service answers it from the host.
+func TestBuildShRunEcho(t *testing.T) {
+	t.Parallel()
+	kernel(t)
+	root, err := ModuleRoot()
+	require.NoError(t, err)
+	port, err := freeUDPPort()
+	require.NoError(t, err)
+	run := exec.Command("./build.sh", "run")
+	run.Dir = root
+	run.Env = append(os.Environ(), fmt.Sprintf("ARMOS_ECHO_PORT=%d", port), "ARMOS_OUT="+filepath.Join(t.TempDir(), "out"))
+	l, err := StartLive(run)
+	require.NoError(t, err)
+	defer l.Kill()
+	hint := fmt.Sprintf("socat - UDP:127.0.0.1:%d", port)
+	_, _, err = l.WaitFor(regexp.MustCompile(regexp.QuoteMeta(hint)), 0, 5*time.Minute)
+	require.NoError(t, err, "build.sh run prints how to reach the echo service:\n%s", l.Output())
+	_, _, err = l.WaitFor(regexp.MustCompile(`netd: ready on nic:net0 \(virtio-net, virtio-mmio v1, link up\) ip 10\.0\.2\.15/24`), 0, 3*time.Minute)
+	require.NoError(t, err, tail(l.Output(), 40))
+	_, _, err = l.WaitFor(regexp.MustCompile(`echo: ready on udp`), 0, time.Minute)
+	require.NoError(t, err, tail(l.Output(), 40))
+	took, err := probeEcho(fmt.Sprintf("127.0.0.1:%d", port), 200*time.Millisecond, time.Minute)
+	require.NoError(t, err, tail(l.Output(), 40))
+	t.Logf("echo ready, answered through QEMU's forwarded port after %v", took)
+	require.NotContains(t, l.Output(), FailMarker)
+}
+
+// freeUDPPort returns a UDP port free on the loopback interface now.
+func freeUDPPort() (int, error) {
+	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port, nil
 }
