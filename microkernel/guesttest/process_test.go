@@ -291,4 +291,20 @@ func TestDeviceGrants(t *testing.T) {
 		require.Contains(t, out, "devtest: 5 passed, 0 failed")
 		require.Equal(t, 0, exitStatus(t, out, "devtest"))
 	})
+	// From init, as the system's drivers get them: device=rng gives one
+	// app the device (it attaches it and drives it); another app of the
+	// same init has no device, may not open one and cannot attach
+	// anything.
+	t.Run("from-init", func(t *testing.T) {
+		t.Parallel()
+		out := runPrograms(t, Machine{MemoryMiB: 256, Extra: rng},
+			"init -conf /etc/none -exit app,driver,device=rng,/bin/devtest,-env,-kind,4,-map,exclusive app,other,/bin/devtest,-none,-child")
+		require.Contains(t, out, "devtest: ok attach-from-init")
+		require.Contains(t, out, "devtest: ok irq-virtqueue")
+		require.Contains(t, out, "devtest: 6 passed, 0 failed")
+		require.Contains(t, out, "devtest: ok no-open")
+		require.Contains(t, out, "devtest: 2 passed, 0 failed")
+		require.Regexp(t, `init: driver \(pid \d+\) exited with status 0`, out)
+		require.Regexp(t, `init: other \(pid \d+\) exited with status 0`, out)
+	})
 }

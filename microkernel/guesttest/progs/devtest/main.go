@@ -11,12 +11,18 @@
 //	                                        so armos_dev_map is refused;
 //	                                        "exclusive": it is mapped
 //	devtest -none                           no grants: every call is EBADF
+//	devtest -env -kind N -map M             the device comes from init
+//	                                        (device=SEL: ARMOS_DEVICES),
+//	                                        attached as grant 0
+//	devtest -none -child                    started by init without a
+//	                                        device: it may not open one
 //
 // plus the check package's flags (-run, -v, -list, -timeout).
 package main
 
 import (
 	"bytes"
+	"errors"
 	"encoding/binary"
 	"flag"
 	"sync/atomic"
@@ -24,6 +30,7 @@ import (
 	"unsafe"
 
 	"armos/abi"
+	"armos/libdev"
 	"armos/libipc"
 	"armos/microkernel/guesttest/progs/check"
 )
@@ -67,7 +74,9 @@ type devInfo struct {
 var (
 	kind = flag.Uint("kind", 0, "the virtio device kind grant 0 must be")
 	mode = flag.String("map", "", "shared: armos_dev_map must be refused; exclusive: it must map")
-	none = flag.Bool("none", false, "the process holds no device")
+	none  = flag.Bool("none", false, "the process holds no device")
+	env   = flag.Bool("env", false, "attach the device init passed (ARMOS_DEVICES)")
+	child = flag.Bool("child", false, "with -none: started by init, so armos_dev_open is refused")
 )
 
 // pointerAt turns an address the kernel returned (a mapping, not Go
@@ -83,6 +92,37 @@ func call(nr uintptr, a ...uintptr) (uintptr, syscall.Errno) {
 
 func main() {
 	flag.Parse()
+	if *env {
+		check.Add("attach-from-init", func(t *check.T) {
+			devs, err := libdev.FromEnv()
+			if err != nil {
+				t.Fatalf("%v", err)
+			}
+			if len(devs) != 1 || devs[0].GrantNumber() != 0 {
+				t.Fatalf("%d devices, first grant %d: want one, grant 0", len(devs), devs[0].GrantNumber())
+			}
+			if _, err := libdev.Attach(4); !errors.Is(err, syscall.EBUSY) {
+				t.Errorf("attaching it twice: %v, want EBUSY", err)
+			}
+			if _, err := libdev.Open(uint64(*kind)); !errors.Is(err, syscall.EPERM) {
+				t.Errorf("a driver opening a device itself: %v, want EPERM (only init may)", err)
+			}
+		})
+	}
+	if *none && *child {
+		check.Add("no-open", func(t *check.T) {
+			for _, sel := range []uint64{1, 4, 0x0a003e00} {
+				if _, err := libdev.Open(sel); !errors.Is(err, syscall.EPERM) {
+					t.Errorf("armos_dev_open(%#x) by init's child: %v, want EPERM", sel, err)
+				}
+			}
+			for fd := 0; fd < 8; fd++ {
+				if _, err := libdev.Attach(fd); !errors.Is(err, syscall.EBADF) {
+					t.Errorf("armos_dev_attach(%d) without a device descriptor: %v, want EBADF", fd, err)
+				}
+			}
+		})
+	}
 	if *none {
 		check.Add("no-grants", func(t *check.T) {
 			var info devInfo
