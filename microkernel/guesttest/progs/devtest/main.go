@@ -22,8 +22,8 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"encoding/binary"
+	"errors"
 	"flag"
 	"sync/atomic"
 	"syscall"
@@ -72,8 +72,8 @@ type devInfo struct {
 }
 
 var (
-	kind = flag.Uint("kind", 0, "the virtio device kind grant 0 must be")
-	mode = flag.String("map", "", "shared: armos_dev_map must be refused; exclusive: it must map")
+	kind  = flag.Uint("kind", 0, "the virtio device kind grant 0 must be")
+	mode  = flag.String("map", "", "shared: armos_dev_map must be refused; exclusive: it must map")
 	none  = flag.Bool("none", false, "the process holds no device")
 	env   = flag.Bool("env", false, "attach the device init passed (ARMOS_DEVICES)")
 	child = flag.Bool("child", false, "with -none: started by init, so armos_dev_open is refused")
