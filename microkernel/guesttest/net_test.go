@@ -9,6 +9,7 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -278,6 +279,20 @@ func realPeerChecks(t *testing.T, modern bool) {
 	assert.NotZero(t, c["ipv4.TxFragmented"], "armos fragmented the big echoes")
 	assert.NotZero(t, c["icmp.TxDestUnreachable"], "the closed port was reported")
 	assert.Regexp(t, `virtionetd: rx \d+ frames`, out, "virtionetd printed its counters")
+	// Bounded memory: after the flood (20 MB sent at it), netd's Go
+	// runtime has taken a few MiB from the system, not the flood's size:
+	// every queue on the way is bounded and its drops counted.
+	t.Logf("netd memory after the flood: %d KiB from the system, %d KiB heap in use; udp queue-full drops %d",
+		c["memory.SysKiB"], c["memory.HeapInuseKiB"], c["udp.RxQueueFull"])
+	assert.Less(t, c["memory.SysKiB"], uint64(16<<10), "netd's memory stays bounded")
+	assert.NotZero(t, c["memory.SysKiB"])
+	assert.NotZero(t, c["udp.RxQueueFull"], "the flood met the echo socket's bounded queue")
+	vm := regexp.MustCompile(`virtionetd: memory: sys (\d+) KiB, heap in use (\d+) KiB, DMA (\d+) KiB`).FindStringSubmatch(out)
+	require.NotNil(t, vm, "virtionetd reports its memory")
+	t.Logf("virtionetd memory after the flood: %s KiB from the system, %s KiB heap, %s KiB DMA", vm[1], vm[2], vm[3])
+	sys, err := strconv.Atoi(vm[1])
+	require.NoError(t, err)
+	assert.Less(t, sys, 24<<10, "virtionetd's memory stays bounded")
 	assert.Regexp(t, `virtionetd: device: .* resets 0 `, out, "the device never had to be reset")
 }
 

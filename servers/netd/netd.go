@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 
 	"armos/apps/echo/echo"
@@ -139,6 +140,11 @@ func (n *instance) report(w io.Writer) {
 		e := n.echo.Stats()
 		fmt.Fprintf(w, "echo:\n    %-20s %d\n    %-20s %d\n    %-20s %d\n", "Echoed", e.Echoed, "Bytes", e.Bytes, "WriteErrors", e.WriteErrors)
 	}
+	// Memory: what the Go runtime took from the system (its high-water
+	// mark, as it rarely gives back) and the heap in use now.
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	fmt.Fprintf(w, "memory:\n    %-20s %d\n    %-20s %d\n", "SysKiB", m.Sys>>10, "HeapInuseKiB", m.HeapInuse>>10)
 }
 
 // counters reads the stack's counters on the event loop, so it is safe while

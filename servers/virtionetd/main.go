@@ -27,6 +27,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -137,6 +138,9 @@ type driver struct {
 
 func (d *driver) mac() []byte { m := d.nic.MAC(); return m[:] }
 
+// dmaKiB is the DMA memory the NIC holds (its queues and buffers).
+func (d *driver) dmaKiB() int { return d.nic.DMABytes() >> 10 }
+
 func (d *driver) info() link.LinkInfo {
 	return link.LinkInfo{MAC: d.mac(), MTU: d.mtu, Up: d.nic.LinkUp(),
 		Driver: fmt.Sprintf("virtio-net, virtio-mmio v%d", d.nic.Version())}
@@ -235,6 +239,9 @@ func (d *driver) report(w io.Writer) {
 		c.RxShort, d.noPeer.Load(), c.TxRingFull, c.TxOversize, c.TxLostInReset)
 	fmt.Fprintf(w, "virtionetd: device: interrupts %d, config changes %d, link changes %d, resets %d (bad used index %d, id %d, length %d, needs reset %d), peers %d\n",
 		c.Interrupts, c.ConfigChanges, c.LinkChanges, c.Resets, c.BadUsedIndex, c.BadUsedID, c.BadUsedLen, c.NeedsReset, d.peers.Load())
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	fmt.Fprintf(w, "virtionetd: memory: sys %d KiB, heap in use %d KiB, DMA %d KiB\n", m.Sys>>10, m.HeapInuse>>10, d.dmaKiB())
 	if p := d.peer.Load(); p != nil {
 		pc := p.Counters()
 		fmt.Fprintf(w, "virtionetd: peer: to netd %d frames (%d dropped: queue full, %d errors), from netd %d frames (%d malformed)\n",

@@ -144,6 +144,9 @@ func (n *NIC) LinkUp() bool { return n.up }
 // Counters returns the counters.
 func (n *NIC) Counters() Counters { return n.c }
 
+// DMABytes is the DMA memory the NIC holds: its queues and buffers.
+func (n *NIC) DMABytes() int { return len(n.qmem.Bytes()) + len(n.bufs.Bytes()) }
+
 // TxFree returns how many transmit buffers are free.
 func (n *NIC) TxFree() int { return len(n.txFree) }
 
