@@ -33,6 +33,11 @@ const (
 	// programs run one after another, in command line order, before any
 	// power off.
 	OptRun = "linuxref.run"
+	// OptEcho=PATH: with OptNet, serve UDP echo with the program at PATH
+	// (armos's apps/echo, the same binary armos runs) instead of /init's
+	// own server; /init starts it in the background and prints the echo
+	// ready line once the program's stdout says "ready".
+	OptEcho = "linuxref.echo"
 )
 
 // DefaultGuestAddr is slirp's usual guest address, used by the runner.
@@ -43,6 +48,7 @@ type Options struct {
 	PowerOff bool
 	Net      netip.Prefix // invalid (zero) means no network
 	Run      [][]string   // programs to run in turn, each its os.Args
+	Echo     string       // the echo program (OptEcho), "" for /init's own
 }
 
 // String formats o as kernel command line words (the inverse of
@@ -51,6 +57,9 @@ func (o Options) String() string {
 	var w []string
 	if o.Net.IsValid() {
 		w = append(w, OptNet+"="+o.Net.String())
+	}
+	if o.Echo != "" {
+		w = append(w, OptEcho+"="+o.Echo)
 	}
 	for _, args := range o.Run {
 		w = append(w, OptRun+"="+EncodeArgs(args))
@@ -78,6 +87,11 @@ func ParseCmdline(cmdline string) (Options, error) {
 				return Options{}, fmt.Errorf("%s: want an IPv4 ADDR/PREFIX, got %q", OptNet, v)
 			}
 			o.Net = p
+		case OptEcho:
+			if !strings.HasPrefix(v, "/") {
+				return Options{}, fmt.Errorf("%s: want an absolute path, got %q", OptEcho, v)
+			}
+			o.Echo = v
 		case OptRun:
 			args, err := DecodeArgs(v)
 			if err != nil {

@@ -29,6 +29,13 @@ func TestParseCmdline(t *testing.T) {
 		require.ErrorContains(t, err, OptRun, bad)
 	}
 
+	o, err = ParseCmdline("linuxref.net=10.99.0.2/24 linuxref.echo=/bin/echo")
+	require.NoError(t, err)
+	require.Equal(t, Options{Net: netip.MustParsePrefix("10.99.0.2/24"), Echo: "/bin/echo"}, o)
+	require.Equal(t, "linuxref.net=10.99.0.2/24 linuxref.echo=/bin/echo", o.String())
+	_, err = ParseCmdline("linuxref.echo=echo")
+	require.ErrorContains(t, err, OptEcho)
+
 	_, err = ParseCmdline("linuxref.net=10.0.2.15")
 	require.ErrorContains(t, err, "ADDR/PREFIX")
 	_, err = ParseCmdline("linuxref.net=fe80::1/64")

@@ -70,7 +70,11 @@ func main() {
 		}
 		say("linuxref: eth0 up as %s in %.1f ms", opts.Net, float64(time.Since(start).Microseconds())/1000)
 		ready := make(chan error, 1)
-		go echo(ready)
+		if opts.Echo != "" {
+			go echoProgram(opts.Echo, ready)
+		} else {
+			go echo(ready)
+		}
 		if err := <-ready; err != nil {
 			fail(opts, "echo: %v", err)
 		}

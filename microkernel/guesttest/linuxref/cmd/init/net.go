@@ -3,16 +3,21 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path"
 	"strings"
 	"syscall"
 	"time"
 	"unsafe"
+
+	"armos/microkernel/guesttest/linuxref"
 )
 
 // linkWait bounds how long eth0 may take to appear after virtio_net loads.
@@ -127,5 +132,34 @@ func echo(ready chan<- error) {
 		if _, err := c.WriteToUDPAddrPort(buf[:n], from); err != nil {
 			say("linuxref: echo write: %v", err)
 		}
+	}
+}
+
+// echoProgram runs the echo program at path in the background (its
+// output on the console, prefixed with its name) and reports on ready
+// when it prints a line saying it is ready, or when it fails first.
+func echoProgram(prog string, ready chan<- error) {
+	name := path.Base(prog)
+	r, w := io.Pipe()
+	cmd := &exec.Cmd{Path: prog, Args: []string{prog}, Stdout: w, Stderr: &linuxref.LineWriter{W: console, Prefix: name + ": "}}
+	if err := cmd.Start(); err != nil {
+		ready <- err
+		return
+	}
+	go func() {
+		err := cmd.Wait()
+		w.CloseWithError(fmt.Errorf("%s ended: %v", prog, err))
+	}()
+	sc := bufio.NewScanner(r)
+	told := false
+	for sc.Scan() {
+		say("%s: %s", name, sc.Text())
+		if !told && strings.Contains(sc.Text(), "ready") {
+			ready <- nil
+			told = true
+		}
+	}
+	if !told {
+		ready <- fmt.Errorf("%s: %v", prog, sc.Err())
 	}
 }
