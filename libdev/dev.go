@@ -11,6 +11,8 @@ package libdev
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
+	"os"
 	"syscall"
 	"unsafe"
 
@@ -88,45 +90,38 @@ func (d *Device) Map() (uintptr, error) {
 }
 
 // IRQ is a device's interrupt as a descriptor: Wait blocks until the
-// device interrupted (the kernel masked the line), Ack unmasks it.
-type IRQ struct{ fd int }
+// device interrupted (the kernel masked the line), Ack unmasks it. The
+// descriptor is non-blocking and waits in Go's network poller, beside the
+// driver's IPC channels: no thread blocks in a system call for it.
+type IRQ struct{ f *os.File }
 
 // IRQ opens the device's interrupt object (once per device).
 func (d *Device) IRQ() (*IRQ, error) {
-	fd, _, e := syscall.RawSyscall(abi.SysDevIRQ, d.grant, syscall.O_CLOEXEC, 0)
+	fd, _, e := syscall.RawSyscall(abi.SysDevIRQ, d.grant, syscall.O_CLOEXEC|syscall.O_NONBLOCK, 0)
 	if e != 0 {
 		return nil, fmt.Errorf("libdev: interrupt: %w", e)
 	}
-	return &IRQ{fd: int(fd)}, nil
+	return &IRQ{f: os.NewFile(fd, "irq")}, nil
 }
-
-// Fd is the descriptor (for epoll).
-func (q *IRQ) Fd() int { return q.fd }
 
 // Wait blocks until the device has interrupted and returns how many
 // interrupts came since the last Wait.
 func (q *IRQ) Wait() (uint64, error) {
 	var b [8]byte
-	for {
-		_, err := syscall.Read(q.fd, b[:])
-		if err == syscall.EINTR {
-			continue
-		}
-		if err != nil {
-			return 0, fmt.Errorf("libdev: wait for the interrupt: %w", err)
-		}
-		return binary.LittleEndian.Uint64(b[:]), nil
+	if _, err := io.ReadFull(q.f, b[:]); err != nil {
+		return 0, fmt.Errorf("libdev: wait for the interrupt: %w", err)
 	}
+	return binary.LittleEndian.Uint64(b[:]), nil
 }
 
 // Ack unmasks the interrupt (after the device was handled).
 func (q *IRQ) Ack() error {
 	var b [8]byte
-	if _, err := syscall.Write(q.fd, b[:]); err != nil {
+	if _, err := q.f.Write(b[:]); err != nil {
 		return fmt.Errorf("libdev: acknowledge the interrupt: %w", err)
 	}
 	return nil
 }
 
 // Close closes the interrupt object (masking the interrupt).
-func (q *IRQ) Close() error { return syscall.Close(q.fd) }
+func (q *IRQ) Close() error { return q.f.Close() }
