@@ -264,6 +264,8 @@ cmd_bench() {
 			./microkernel/guesttest
 		go test -run='^$' -bench='UDPEchoRTT' -benchtime=2000x -count=1 -timeout 30m \
 			./microkernel/guesttest/linuxref
+		go test -run='^$' -bench='Network' -benchtime=3x -count=1 -timeout 30m \
+			./microkernel/guesttest
 	} 2>&1 | tee "$OUT/bench.txt"
 }
 
