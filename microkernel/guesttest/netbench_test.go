@@ -19,6 +19,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"armos/internal/benchchart"
 	"armos/microkernel/guesttest"
 	"armos/microkernel/guesttest/linuxref"
 	"armos/servers/netd/link/peertest"
@@ -50,13 +51,15 @@ func BenchmarkNetwork(b *testing.B) {
 	require.NoError(b, buildArm64(echoBin, "./apps/echo"))
 	lg := netbenchLinuxGuest(b, filepath.Join(dir, "linux"), echoBin)
 
+	all := map[string][]netFigures{}
 	for _, guest := range []string{"armos", "linux"} {
 		b.Run(guest, func(b *testing.B) {
 			var figs []netFigures
 			for i := 0; i < b.N; i++ {
 				figs = append(figs, netBench(b, guest, kernel, img, lg))
 			}
-			f := figs[len(figs)-1]
+			all[guest] = figs
+			f := medianFigures(figs)
 			b.ReportMetric(ms(f.ready), "ms-echo-ready")
 			b.ReportMetric(us(f.rttMedian), "us-rtt-median")
 			b.ReportMetric(us(f.rttP99), "us-rtt-p99")
@@ -66,6 +69,49 @@ func BenchmarkNetwork(b *testing.B) {
 			b.ReportMetric(float64(f.lost), "lost")
 		})
 	}
+	// ./build.sh bench: the medians as JSON and a chart (out/bench).
+	if dir := os.Getenv("ARMOS_BENCH_OUT"); dir != "" && len(all["armos"]) > 0 && len(all["linux"]) > 0 {
+		a, l := medianFigures(all["armos"]), medianFigures(all["linux"])
+		fig := func(name, unit, better string, av, lv float64) benchchart.Figure {
+			return benchchart.Figure{Name: name, Unit: unit, Better: better, Values: map[string]float64{"armos": av, "linux": lv}}
+		}
+		r := benchchart.Results{Title: "armos beside Linux in QEMU: network (medians of " + fmt.Sprint(len(all["armos"])) + " boots)",
+			Date: time.Now().UTC().Format("2006-01-02"), Systems: []string{"armos", "linux"}, Figures: []benchchart.Figure{
+				fig("QEMU start to echo ready", "ms", "lower", ms(a.ready), ms(l.ready)),
+				fig("UDP echo RTT, median", "µs", "lower", us(a.rttMedian), us(l.rttMedian)),
+				fig("UDP echo RTT, p99", "µs", "lower", us(a.rttP99), us(l.rttP99)),
+				fig("echoes/s, 1 in flight", "1/s", "higher", a.rate1, l.rate1),
+				fig("echoes/s, 16 in flight", "1/s", "higher", a.rate16, l.rate16),
+				fig("ping RTT, median", "µs", "lower", us(a.ping), us(l.ping)),
+			}}
+		require.NoError(b, benchchart.Write(dir, "network", r))
+	}
+}
+
+// medianFigures takes each figure's median over several boots.
+func medianFigures(fs []netFigures) netFigures {
+	med := func(get func(netFigures) float64) float64 {
+		var v []float64
+		for _, f := range fs {
+			v = append(v, get(f))
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	d := func(get func(netFigures) time.Duration) time.Duration {
+		return time.Duration(med(func(f netFigures) float64 { return float64(get(f)) }))
+	}
+	var m netFigures
+	m.ready = d(func(f netFigures) time.Duration { return f.ready })
+	m.rttMedian = d(func(f netFigures) time.Duration { return f.rttMedian })
+	m.rttP99 = d(func(f netFigures) time.Duration { return f.rttP99 })
+	m.ping = d(func(f netFigures) time.Duration { return f.ping })
+	m.rate1 = med(func(f netFigures) float64 { return f.rate1 })
+	m.rate16 = med(func(f netFigures) float64 { return f.rate16 })
+	for _, f := range fs {
+		m.lost += f.lost
+	}
+	return m
 }
 
 // netFigures are one guest boot's measurements.
