@@ -121,7 +121,7 @@ func registerDevices(m *fdt.Machine) {
 		if id == 0 {
 			continue
 		}
-		if _, err := rt.RegisterDevice(rt.Device{Base: v.Base, Size: v.Size, IRQ: v.IRQ.INTID, Kind: id}); err != nil {
+		if _, err := rt.RegisterDevice(rt.Device{Base: v.Base, Size: v.Size, IRQ: v.IRQ.INTID, Kind: id, VirtioReset: true}); err != nil {
 			fmt.Printf("armos: virtio slot %#x: %v\n", v.Base, err)
 		}
 	}

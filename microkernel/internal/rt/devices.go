@@ -40,7 +40,15 @@ type Device struct {
 	Base, Size uint64 // its registers (physical address, bytes)
 	IRQ        uint32 // its interrupt (INTID), 0 if none
 	Kind       uint32 // the virtio device ID (1 net, 2 block, 4 rng...), 0 if not virtio
+	// VirtioReset: the kernel resets the device (virtio-mmio Status = 0)
+	// when the process holding it ends, before that process's memory is
+	// freed, so a dead driver's device never writes into pages that
+	// belong to someone else by then (its rings still name them).
+	VirtioReset bool
 }
+
+// virtioStatus is the virtio-mmio Status register's offset.
+const virtioStatus = 0x70
 
 // DevInfo is what armos_dev_info writes (24 bytes, little-endian).
 type DevInfo struct {
@@ -238,6 +246,10 @@ func releaseGrants(p int) {
 	pp := pr(p)
 	for i, d := range pp.grants {
 		if d >= 0 && int(d) < devs.n && devs.owner[d] == pp.pid {
+			if dv := &devs.d[d]; dv.VirtioReset && dv.Size >= virtioStatus+4 {
+				arch.Write32(DeviceAddr(dv.Base+virtioStatus), 0) // stop its DMA
+				stats.DeviceResets++
+			}
 			devs.owner[d] = 0
 		}
 		pp.grants[i] = -1

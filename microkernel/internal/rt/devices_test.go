@@ -288,3 +288,40 @@ func TestDeviceDescriptors(t *testing.T) {
 	endAll(t)
 	require.Equal(t, base, TakeCensus())
 }
+
+// TestVirtioResetWhenHolderEnds: a virtio device is reset (Status 0) when
+// the process holding it ends, so its DMA stops before that process's
+// pages are freed; a device not marked for it is left alone.
+func TestVirtioResetWhenHolderEnds(t *testing.T) {
+	resetKernel(t, 256)
+	mem := heapBytes(2 * pageSize)
+	base := (uint64(uintptr(unsafe.Pointer(&mem[0]))) + pageSize - 1) &^ (pageSize - 1)
+	off := base - uint64(uintptr(unsafe.Pointer(&mem[0])))
+	pa := base - mm.LinearBase
+	d, err := RegisterDevice(Device{Base: pa, Size: 0x200, IRQ: 50, Kind: 1, VirtioReset: true})
+	require.NoError(t, err)
+	e, err := RegisterDevice(Device{Base: pa + 0x200, Size: 0x200, IRQ: 51, Kind: 1})
+	require.NoError(t, err)
+	u, tf := newUserFrame(t, 1)
+	_, err = GrantDevice(u.pid, d)
+	require.NoError(t, err)
+	_, err = GrantDevice(u.pid, e)
+	require.NoError(t, err)
+	switchTo(t, tf, u.main)
+	require.Zero(t, svc(tf, sysArmosDevWrite, 0, 0x70, 4, 0xf))
+	require.Zero(t, svc(tf, sysArmosDevWrite, 1, 0x70, 4, 0xf))
+	require.Equal(t, uint32(0xf), binary.LittleEndian.Uint32(mem[off+0x70:]))
+	require.Equal(t, uint32(0xf), binary.LittleEndian.Uint32(mem[off+0x270:]))
+	before := stats.DeviceResets
+	exitProcess(u.p, 0, false)
+	require.Zero(t, binary.LittleEndian.Uint32(mem[off+0x70:]), "reset: Status 0")
+	require.Equal(t, uint32(0xf), binary.LittleEndian.Uint32(mem[off+0x270:]), "not a resettable device: untouched")
+	require.Equal(t, before+1, stats.DeviceResets)
+	endAll(t)
+}
+
+// heapBytes returns n bytes on the heap: device registers faked in
+// memory must not live on a goroutine stack, which moves when it grows.
+//
+//go:noinline
+func heapBytes(n int) []byte { return make([]byte, n) }

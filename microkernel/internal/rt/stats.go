@@ -21,6 +21,7 @@ type Stats struct {
 	Sigreturns    uint64
 	ServiceCalls  uint64 // calls handed to kernel Go code (ServiceCall)
 	ProcExits     uint64 // processes ended
+	DeviceResets  uint64 // virtio devices reset because their holder ended
 	CacheFills    uint64 // page cache pages read from the boot image
 	// FaultsRaised counts faults handed to a handler as signals.
 	FaultsRaised uint64
