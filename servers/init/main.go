@@ -55,12 +55,16 @@ import (
 	"armos/libipc"
 )
 
-// Restart backoff: the delay doubles at each consecutive failure up to
-// maxBackoff, and is reset once a service has run for stableAfter.
+// Restart policy: a service that ends after running stableAfter or longer
+// (a crash, a kill, an operator's restart) is started again at once, so its
+// clients wait the least; one that ends sooner is started again after a
+// delay that begins at minBackoff and doubles at each consecutive quick end,
+// up to maxBackoff — a crash loop is slowed down and reported, never run
+// thousands of times a second.
 var (
-	minBackoff  = 100 * time.Millisecond
+	minBackoff  = 50 * time.Millisecond
 	maxBackoff  = 10 * time.Second
-	stableAfter = 10 * time.Second
+	stableAfter = time.Second
 )
 
 // entry is one line of the configuration.
@@ -421,14 +425,17 @@ func (d *initd) wait(c *child) {
 	d.scheduleRestart(c.e)
 }
 
+// nextBackoff is the delay after delay for a service that keeps ending
+// quickly: 0 (at once), minBackoff, then doubling up to maxBackoff.
+func nextBackoff(delay time.Duration) time.Duration {
+	return min(max(2*delay, minBackoff), maxBackoff)
+}
+
 // scheduleRestart restarts service e after its backoff, which doubles.
 func (d *initd) scheduleRestart(e entry) {
 	d.mu.Lock()
 	delay := d.backoff[e.name]
-	if delay == 0 {
-		delay = minBackoff
-	}
-	d.backoff[e.name] = min(2*delay, maxBackoff)
+	d.backoff[e.name] = nextBackoff(delay)
 	d.restarts[e.name]++
 	n := d.restarts[e.name]
 	d.mu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -76,4 +77,17 @@ func FuzzParseConfig(f *testing.F) {
 			require.NotContains(t, strings.Join(e.argv, " "), "#")
 		}
 	})
+}
+
+// A crash loop is slowed down: at once, then 50ms doubling to 10s.
+func TestBackoff(t *testing.T) {
+	var got []time.Duration
+	d := time.Duration(0)
+	for i := 0; i < 12; i++ {
+		got = append(got, d)
+		d = nextBackoff(d)
+	}
+	require.Equal(t, []time.Duration{0, 50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond,
+		400 * time.Millisecond, 800 * time.Millisecond, 1600 * time.Millisecond, 3200 * time.Millisecond,
+		6400 * time.Millisecond, 10 * time.Second, 10 * time.Second, 10 * time.Second}, got)
 }

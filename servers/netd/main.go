@@ -94,21 +94,34 @@ func openDevice(ctx context.Context, opts options) (opened, error) {
 	name := linkName(opts.link)
 	switch {
 	case strings.HasPrefix(opts.link, "nic:"):
-		ep, err := boot.ConnectWait(ctx, name)
+		// A NIC driver may restart (virtionetd killed, crashed or
+		// restarted by the operator): netd connects to the new one and
+		// keeps its stack and every socket.
+		dial := func(ctx context.Context) (*link.Chan, link.LinkInfo, error) {
+			ep, err := boot.ConnectWait(ctx, name)
+			if err != nil {
+				return nil, link.LinkInfo{}, err
+			}
+			c := link.NewChan(ep)
+			ictx, cancel := context.WithTimeout(ctx, nicInfoTimeout)
+			defer cancel()
+			info, err := c.ReadInfo(ictx)
+			if err != nil {
+				c.Close()
+				return nil, link.LinkInfo{}, fmt.Errorf("-link %s: %w", opts.link, err)
+			}
+			c.OnInfo(func(i link.LinkInfo) { fmt.Printf("netd: %s: link %s\n", opts.link, upDown(i.Up)) })
+			return c, info, nil
+		}
+		c, info, err := dial(ctx)
 		if err != nil {
 			return opened{}, err
 		}
-		c := link.NewChan(ep)
-		ictx, cancel := context.WithTimeout(ctx, nicInfoTimeout)
-		info, err := c.ReadInfo(ictx)
-		cancel()
-		if err != nil {
-			c.Close()
-			return opened{}, fmt.Errorf("-link %s: %w", opts.link, err)
-		}
-		c.OnInfo(func(i link.LinkInfo) { fmt.Printf("netd: %s: link %s\n", opts.link, upDown(i.Up)) })
+		r := link.NewRedial(ctx, c, dial, func(i link.LinkInfo) {
+			fmt.Printf("netd: %s: the driver restarted; reconnected (%s, link %s)\n", opts.link, i.Driver, upDown(i.Up))
+		})
 		where := fmt.Sprintf("%s (%s, link %s)", opts.link, info.Driver, upDown(info.Up))
-		return opened{dev: c, where: where, mtu: info.MTU, mac: net.HardwareAddr(info.MAC)}, nil
+		return opened{dev: r, where: where, mtu: info.MTU, mac: net.HardwareAddr(info.MAC)}, nil
 	case strings.HasPrefix(opts.link, "connect:"):
 		ep, err := boot.ConnectWait(ctx, name)
 		if err != nil {
@@ -178,7 +191,12 @@ func run(opts options) error {
 	if od.mac != nil && !opts.macSet {
 		opts.mac = od.mac // the NIC's own address
 	}
-	cfg := stack.Config{MAC: stack.MAC(opts.mac), Addr: opts.addr, Gateway: opts.gw, MTU: mtu, Dev: 1, Probe: !opts.noProbe, ARPLifetime: opts.arpLife}
+	// Restarted by init, netd takes back the address it was using a
+	// moment ago without probing it again (RFC 5227's probe guards a new
+	// address, not one this host held): its clients wait the least.
+	restarted := os.Getenv(libipc.RestartEnv) != "" && os.Getenv(libipc.RestartEnv) != "0"
+	cfg := stack.Config{MAC: stack.MAC(opts.mac), Addr: opts.addr, Gateway: opts.gw, MTU: mtu, Dev: 1,
+		Probe: !opts.noProbe && !restarted, ARPLifetime: opts.arpLife}
 	n, err := start(ctx, cfg, stack.SystemClock{}, dev, opts.apps)
 	if err != nil {
 		cancel()
@@ -197,7 +215,7 @@ func run(opts options) error {
 	}
 	// Restarted by init: the old clients' ports go back to them first
 	// (sockets.SetGrace), before anyone can reach the service.
-	if r := os.Getenv(libipc.RestartEnv); r != "" && r != "0" {
+	if restarted {
 		n.svc.Post(func() { n.svc.SetGrace(sockets.DefaultGrace) })
 	}
 	// Started by init: the socket service is reachable by name.
@@ -218,5 +236,9 @@ func run(opts options) error {
 	cancel()
 	n.stop()
 	n.report(os.Stdout)
+	if r, ok := dev.(*link.Redial); ok {
+		c := r.Counters()
+		fmt.Printf("link:\n    %-20s %d\n    %-20s %d\n    %-20s %d\n", "Reconnects", c.Reconnects, "TxWhileDown", c.TxWhileDown, "TxQueueFull", c.TxQueueFull)
+	}
 	return err
 }
