@@ -2,18 +2,15 @@ package guesttest_test
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
-	"sync"
-	"sync/atomic"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,23 +66,65 @@ func BenchmarkNetwork(b *testing.B) {
 			b.ReportMetric(float64(f.lost), "lost")
 		})
 	}
+	if len(all["armos"]) == 0 || len(all["linux"]) == 0 {
+		return // a sub-benchmark was filtered out or failed
+	}
+	a, l := medianFigures(all["armos"]), medianFigures(all["linux"])
+	rows := netRows(a, l)
+	// The table, under the module root as procbench's is.
+	root, err := guesttest.ModuleRoot()
+	require.NoError(b, err)
+	outDir := filepath.Join(root, "out", "netbench")
+	require.NoError(b, os.MkdirAll(outDir, 0o755))
+	table := netbenchTable(rows, len(all["armos"]), a.lost, l.lost)
+	require.NoError(b, os.WriteFile(filepath.Join(outDir, "table.txt"), []byte(table), 0o644))
+	fmt.Print(table)
 	// ./build.sh bench: the medians as JSON and a chart (out/bench).
-	if dir := os.Getenv("ARMOS_BENCH_OUT"); dir != "" && len(all["armos"]) > 0 && len(all["linux"]) > 0 {
-		a, l := medianFigures(all["armos"]), medianFigures(all["linux"])
-		fig := func(name, unit, better string, av, lv float64) benchchart.Figure {
-			return benchchart.Figure{Name: name, Unit: unit, Better: better, Values: map[string]float64{"armos": av, "linux": lv}}
-		}
+	if dir := os.Getenv("ARMOS_BENCH_OUT"); dir != "" {
 		r := benchchart.Results{Title: "armos beside Linux in QEMU: network (medians of " + fmt.Sprint(len(all["armos"])) + " boots)",
-			Date: time.Now().UTC().Format("2006-01-02"), Systems: []string{"armos", "linux"}, Figures: []benchchart.Figure{
-				fig("QEMU start to echo ready", "ms", "lower", ms(a.ready), ms(l.ready)),
-				fig("UDP echo RTT, median", "µs", "lower", us(a.rttMedian), us(l.rttMedian)),
-				fig("UDP echo RTT, p99", "µs", "lower", us(a.rttP99), us(l.rttP99)),
-				fig("echoes/s, 1 in flight", "1/s", "higher", a.rate1, l.rate1),
-				fig("echoes/s, 16 in flight", "1/s", "higher", a.rate16, l.rate16),
-				fig("ping RTT, median", "µs", "lower", us(a.ping), us(l.ping)),
-			}}
+			Date: time.Now().UTC().Format("2006-01-02"), Systems: []string{"armos", "linux"}}
+		for _, row := range rows {
+			r.Figures = append(r.Figures, benchchart.Figure{Name: row.name, Unit: row.unit, Better: row.better,
+				Values: map[string]float64{"armos": row.armos, "linux": row.linux}})
+		}
 		require.NoError(b, benchchart.Write(dir, "network", r))
 	}
+}
+
+// netRow is one figure of the network benchmark on both systems.
+type netRow struct {
+	name, unit, better string
+	armos, linux       float64
+}
+
+// netRows are the figures charted and tabulated, in order.
+func netRows(a, l netFigures) []netRow {
+	return []netRow{
+		{"QEMU start to echo ready", "ms", "lower", ms(a.ready), ms(l.ready)},
+		{"UDP echo RTT, median", "µs", "lower", us(a.rttMedian), us(l.rttMedian)},
+		{"UDP echo RTT, p99", "µs", "lower", us(a.rttP99), us(l.rttP99)},
+		{"echoes/s, 1 in flight", "1/s", "higher", a.rate1, l.rate1},
+		{"echoes/s, 16 in flight", "1/s", "higher", a.rate16, l.rate16},
+		{"ping RTT, median", "µs", "lower", us(a.ping), us(l.ping)},
+	}
+}
+
+// netbenchTable formats the figures as armos | Linux | armos/Linux.
+func netbenchTable(rows []netRow, boots, armosLost, linuxLost int) string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "network in QEMU: armos and Linux on the same virtio-mmio NIC on a tap, %d-byte UDP echo (apps/echo on both), medians of %d boots\n",
+		netbenchSize, boots)
+	fmt.Fprintf(&sb, "%-48s %10s %10s %12s\n", "figure", "armos", "Linux", "armos/Linux")
+	for _, r := range rows {
+		ratio := "-"
+		if r.linux != 0 {
+			ratio = fmt.Sprintf("%.2f", r.armos/r.linux)
+		}
+		fmt.Fprintf(&sb, "%-48s %10.0f %10.0f %12s\n", r.name+" ("+r.unit+", "+r.better+" is better)", r.armos, r.linux, ratio)
+	}
+	fmt.Fprintf(&sb, "echoes lost (all boots): armos %d, Linux %d; armos's netd runs with -noprobe (Linux does not probe a static address)\n",
+		armosLost, linuxLost)
+	return sb.String()
 }
 
 // medianFigures takes each figure's median over several boots.
@@ -123,7 +162,8 @@ type netFigures struct {
 
 const (
 	netbenchGuest = "10.99.0.2"
-	netbenchEcho  = 2000 // echoes per figure
+	netbenchEcho  = 2000 // echoes per figure (4x that with 16 in flight)
+	netbenchSize  = 64   // bytes of UDP payload
 )
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -156,29 +196,28 @@ func netBench(b *testing.B, guest, kernel, img string, lg linuxref.Guest) netFig
 	var f netFigures
 	f.ready = l.Since()
 
+	target := netip.MustParseAddrPort(netbenchGuest + ":7")
 	require.NoError(b, ns.Do(func() error {
-		c, err := net.Dial("udp4", netbenchGuest+":7")
+		// Warm up: ARP both ways, the servers' first-use paths.
+		if _, err := linuxref.EchoWindow(target, 50, netbenchSize, 1, 0); err != nil {
+			return err
+		}
+		st, err := linuxref.EchoWindow(target, netbenchEcho, netbenchSize, 1, 0)
 		if err != nil {
 			return err
 		}
-		defer c.Close()
-		if _, _, _, err := echoWindow(c, 50, 64, 1); err != nil { // warm up: ARP both ways
-			return err
+		if len(st.RTTs) == 0 {
+			return errors.New("no echo answered")
 		}
-		rtts, el, lost, err := echoWindow(c, netbenchEcho, 64, 1)
+		f.rttMedian, f.rttP99 = linuxref.Quantile(st.RTTs, 0.5), linuxref.Quantile(st.RTTs, 0.99)
+		f.rate1 = st.Rate()
+		f.lost += st.Lost
+		st, err = linuxref.EchoWindow(target, 4*netbenchEcho, netbenchSize, 16, 0)
 		if err != nil {
 			return err
 		}
-		slices.Sort(rtts)
-		f.rttMedian, f.rttP99 = rtts[len(rtts)/2], rtts[len(rtts)*99/100]
-		f.rate1 = float64(len(rtts)) / el.Seconds()
-		f.lost += lost
-		rtts, el, lost, err = echoWindow(c, 4*netbenchEcho, 64, 16)
-		if err != nil {
-			return err
-		}
-		f.rate16 = float64(len(rtts)) / el.Seconds()
-		f.lost += lost
+		f.rate16 = st.Rate()
+		f.lost += st.Lost
 		return nil
 	}), "%s", guest)
 
@@ -195,67 +234,6 @@ func netBench(b *testing.B, guest, kernel, img string, lg linuxref.Guest) netFig
 	b.Logf("%s: echo ready %.0f ms, rtt median %.0f us p99 %.0f us, %.0f dgrams/s (1 in flight), %.0f (16), ping %.0f us, lost %d",
 		guest, ms(f.ready), us(f.rttMedian), us(f.rttP99), f.rate1, f.rate16, us(f.ping), f.lost)
 	return f
-}
-
-// echoWindow sends count datagrams of size bytes to the echo service c
-// is connected to, keeping window of them in flight, and returns the
-// round-trip time of each answered one, the time it all took, and how
-// many were not answered within a second.
-func echoWindow(c net.Conn, count, size, window int) ([]time.Duration, time.Duration, int, error) {
-	if size < 8 {
-		return nil, 0, 0, errors.New("echoWindow: datagrams carry an 8-byte sequence number")
-	}
-	sent := make([]atomic.Int64, count)
-	slots := make(chan struct{}, window)
-	var mu sync.Mutex
-	var rtts []time.Duration
-	start := time.Now()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, size+1)
-		seen := make([]bool, count)
-		for got := 0; got < count; {
-			_ = c.SetReadDeadline(time.Now().Add(time.Second))
-			n, err := c.Read(buf)
-			if err != nil {
-				return // the rest are lost
-			}
-			seq := binary.BigEndian.Uint64(buf)
-			if n != size || seq >= uint64(count) || seen[seq] {
-				continue
-			}
-			seen[seq] = true
-			got++
-			mu.Lock()
-			rtts = append(rtts, time.Duration(time.Now().UnixNano()-sent[seq].Load()))
-			mu.Unlock()
-			<-slots
-		}
-	}()
-	p := make([]byte, size)
-	lost := 0
-	for i := 0; i < count; i++ {
-		select {
-		case slots <- struct{}{}:
-		case <-time.After(time.Second):
-			lost++ // a slot never freed: its datagram was lost
-		case <-done:
-		}
-		binary.BigEndian.PutUint64(p, uint64(i))
-		sent[i].Store(time.Now().UnixNano())
-		if _, err := c.Write(p); err != nil {
-			return nil, 0, 0, err
-		}
-	}
-	<-done
-	el := time.Since(start)
-	mu.Lock()
-	defer mu.Unlock()
-	if len(rtts) == 0 {
-		return nil, el, count, errors.New("echoWindow: no answers")
-	}
-	return rtts, el, count - len(rtts), nil
 }
 
 // netbenchLinuxGuest prepares the Linux guest with the echo program.
@@ -285,4 +263,20 @@ func buildArm64(out, pkg string) error {
 		return fmt.Errorf("building %s: %v\n%s", pkg, err, b)
 	}
 	return nil
+}
+
+func TestNetbenchTable(t *testing.T) {
+	a := netFigures{ready: 300 * time.Millisecond, rttMedian: 1200 * time.Microsecond, rttP99: 1700 * time.Microsecond,
+		ping: 990 * time.Microsecond, rate1: 800, rate16: 790}
+	l := netFigures{ready: 1100 * time.Millisecond, rttMedian: 240 * time.Microsecond, rttP99: 1000 * time.Microsecond,
+		ping: 400 * time.Microsecond, rate1: 3400, rate16: 0}
+	table := netbenchTable(netRows(a, l), 3, 1, 0)
+	lines := strings.Split(strings.TrimSpace(table), "\n")
+	require.Len(t, lines, 9, table)
+	require.Contains(t, lines[0], "medians of 3 boots")
+	require.Regexp(t, `^figure +armos +Linux +armos/Linux$`, lines[1])
+	require.Regexp(t, `^QEMU start to echo ready \(ms, lower is better\) +300 +1100 +0\.27$`, lines[2])
+	require.Regexp(t, `^UDP echo RTT, median \(µs, lower is better\) +1200 +240 +5\.00$`, lines[3])
+	require.Regexp(t, `^echoes/s, 16 in flight \(1/s, higher is better\) +790 +0 +-$`, lines[6])
+	require.Contains(t, lines[8], "armos 1, Linux 0")
 }
