@@ -23,6 +23,7 @@ func main() {
 	registerDevices(m)  // the virtio devices driver processes may be granted
 	args := bootArgs(m) // the kernel command line (-append)
 	fs := openImage()   // the boot image: programs to run
+	startCPUStat(m)     // armos.cpustat=MS: where the CPU's time went, every MS ms
 	ready()             // "ready" with the time since entry and memory in use
 	if _, cmds := commands(m.Bootargs); len(cmds) > 0 {
 		// How each program started and ended is on the console; a

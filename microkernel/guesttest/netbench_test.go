@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -279,4 +280,159 @@ func TestNetbenchTable(t *testing.T) {
 	require.Regexp(t, `^UDP echo RTT, median \(µs, lower is better\) +1200 +240 +5\.00$`, lines[3])
 	require.Regexp(t, `^echoes/s, 16 in flight \(1/s, higher is better\) +790 +0 +-$`, lines[6])
 	require.Contains(t, lines[8], "armos 1, Linux 0")
+}
+
+// BenchmarkNetworkProfile boots armos as BenchmarkNetwork does, under
+// -icount shift=0 (the guest's counter counts instructions while anything
+// runs) with armos.cpustat, and reports the guest instructions each
+// process spends per echoed 64-byte datagram (one in flight):
+// "insns/echo-NAME" for virtionetd, netd, echo, init and the kernel's own
+// threads, and their sum "insns/echo-total". The background the system
+// spends when no echo arrives, measured over a quiet interval of the same
+// boot, is taken off in proportion to the time. Interrupts taken while a
+// process runs are charged to it, those taken in the idle loop to no one.
+func BenchmarkNetworkProfile(b *testing.B) {
+	peertest.Require(b)
+	kernel := guesttest.KernelForTest(b)
+	img, err := guesttest.BuildImage(filepath.Join(b.TempDir(), "img"),
+		[]string{"servers/init", "servers/netd", "servers/virtionetd", "apps/echo"}, nil)
+	require.NoError(b, err)
+	per := map[string][]float64{}
+	for i := 0; i < b.N; i++ {
+		for name, v := range netProfile(b, kernel, img) {
+			per[name] = append(per[name], v)
+		}
+	}
+	var lines []string
+	for name, vs := range per {
+		b.ReportMetric(medianOf(vs), "insns/echo-"+name)
+		lines = append(lines, fmt.Sprintf("%-12s %10.0f", name, medianOf(vs)))
+	}
+	slices.Sort(lines)
+	root, err := guesttest.ModuleRoot()
+	require.NoError(b, err)
+	outDir := filepath.Join(root, "out", "netbench")
+	require.NoError(b, os.MkdirAll(outDir, 0o755))
+	profile := fmt.Sprintf("armos: guest instructions per 64-byte UDP echo (one in flight, -icount shift=0, armos.cpustat; median of %d boots)\n%s\n",
+		b.N, strings.Join(lines, "\n"))
+	require.NoError(b, os.WriteFile(filepath.Join(outDir, "profile.txt"), []byte(profile), 0o644))
+	fmt.Print(profile)
+}
+
+// cpuStat is one armos.cpustat line: counter ns at the line, idle, and
+// each process's by name (pids of the same name summed).
+type cpuStat struct {
+	at, idle uint64
+	procs    map[string]uint64
+}
+
+var (
+	cpuStatRE     = regexp.MustCompile(`armos: cpu at (\d+) idle (\d+)((?: \S+\[\d+\] \d+)*) end\r?\n`)
+	cpuStatProcRE = regexp.MustCompile(` (\S+)\[\d+\] (\d+)`)
+)
+
+func parseCPUStat(m []string) (cpuStat, error) {
+	var s cpuStat
+	var err error
+	if s.at, err = strconv.ParseUint(m[1], 10, 64); err != nil {
+		return s, err
+	}
+	if s.idle, err = strconv.ParseUint(m[2], 10, 64); err != nil {
+		return s, err
+	}
+	s.procs = map[string]uint64{}
+	for _, p := range cpuStatProcRE.FindAllStringSubmatch(m[3], -1) {
+		v, err := strconv.ParseUint(p[2], 10, 64)
+		if err != nil {
+			return s, err
+		}
+		s.procs[p[1]] += v
+	}
+	return s, nil
+}
+
+// cpuCost is what each process spent from a to b, less the background
+// (bgFrom to bgTo's, scaled to the interval), divided by n; "total" sums
+// the processes.
+func cpuCost(bgFrom, bgTo, a, b cpuStat, n int) map[string]float64 {
+	scale := float64(b.at-a.at) / float64(bgTo.at-bgFrom.at)
+	out := map[string]float64{}
+	total := 0.0
+	for name, v := range b.procs {
+		d := float64(v - a.procs[name])
+		bg := float64(bgTo.procs[name]-bgFrom.procs[name]) * scale
+		out[name] = (d - bg) / float64(n)
+		total += out[name]
+	}
+	out["total"] = total
+	return out
+}
+
+const (
+	profileEchoes = 2000
+	profilePeriod = 500 * time.Millisecond // armos.cpustat period (guest time)
+)
+
+// netProfile boots armos under icount with armos.cpustat and measures
+// profileEchoes echoes between two lines, the quiet interval before them
+// as the background.
+func netProfile(b *testing.B, kernel, img string) map[string]float64 {
+	ns := peertest.NewNS(b)
+	ns.AddTap(b, "tap0", "10.99.0.1/24")
+	m := guesttest.Machine{MemoryMiB: 512, Image: img,
+		Extra: append([]string{"-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no", "-device", "virtio-net-device,netdev=n0"},
+			guesttest.IcountArgs...),
+		Append: fmt.Sprintf("armos.cpustat=%d -- init -conf /etc/none service,virtionetd,device=net,/bin/virtionetd ", profilePeriod.Milliseconds()) +
+			"service,netd,/bin/netd,-link,nic:net0,-ip," + netbenchGuest + "/24,-noprobe service,echo,/bin/echo"}
+	l, err := guesttest.StartLive(ns.Command(context.Background(), "qemu-system-aarch64", m.Args(kernel)...))
+	require.NoError(b, err)
+	defer l.Kill()
+	_, from, err := l.WaitFor(regexp.MustCompile(`echo: ready on udp`), 0, 3*time.Minute)
+	require.NoError(b, err, l.Output())
+	target := netip.MustParseAddrPort(netbenchGuest + ":7")
+	echo := func(n int) {
+		require.NoError(b, ns.Do(func() error {
+			st, err := linuxref.EchoWindow(target, n, netbenchSize, 1, 0)
+			if err == nil && st.Lost > 0 {
+				err = fmt.Errorf("%d of %d echoes lost", st.Lost, n)
+			}
+			return err
+		}))
+	}
+	echo(50) // warm up
+	next := func() cpuStat {
+		sm, end, err := l.WaitFor(cpuStatRE, from, time.Minute)
+		require.NoError(b, err, l.Output())
+		from = end
+		s, err := parseCPUStat(sm)
+		require.NoError(b, err, sm[0])
+		return s
+	}
+	next()                     // a line after the warm-up: start afresh
+	bg0, bg1 := next(), next() // a quiet period
+	echo(profileEchoes)        // right after bg1's line
+	end := next()              // the first line after the echoes
+	cost := cpuCost(bg0, bg1, bg1, end, profileEchoes)
+	b.Logf("armos under icount, guest instructions per echo (background %.0f%% busy): %v",
+		100*(1-float64(bg1.idle-bg0.idle)/float64(bg1.at-bg0.at)), cost)
+	return cost
+}
+
+func TestCPUStatCost(t *testing.T) {
+	out := "armos: cpu at 1000 idle 900 kernel[1] 10 init[4103] 20 netd[4111] 30 ech" + "o: x\n" +
+		"armos: cpu at 1000 idle 900 kernel[1] 10 init[4103] 20 netd[4111] 30 end\n" +
+		"armos: cpu at 2000 idle 1800 kernel[1] 20 init[4103] 40 netd[4111] 60 netd[4120] 5 end\r\n" +
+		"armos: cpu at 4000 idle 1900 kernel[1] 40 init[4103] 80 netd[4111] 1060 netd[4120] 1005 end\n"
+	var stats []cpuStat
+	for _, m := range cpuStatRE.FindAllStringSubmatch(out, -1) {
+		s, err := parseCPUStat(m)
+		require.NoError(t, err)
+		stats = append(stats, s)
+	}
+	require.Len(t, stats, 3, "the cut line is skipped")
+	require.Equal(t, cpuStat{at: 2000, idle: 1800, procs: map[string]uint64{"kernel": 20, "init": 40, "netd": 65}}, stats[1])
+	// From 2000 to 4000 the background (1000 to 2000: kernel 10, init 20,
+	// netd 35) doubles: 20, 40, 70; netd spent 2000, (2000-70)/10 each.
+	cost := cpuCost(stats[0], stats[1], stats[1], stats[2], 10)
+	require.InDeltaMapValues(t, map[string]float64{"kernel": 0, "init": 0, "netd": 193, "total": 193}, cost, 1e-9)
 }

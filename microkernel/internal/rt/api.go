@@ -198,7 +198,7 @@ func ProcessList() []ProcInfo {
 			pp := pr(p)
 			infos[n] = ProcInfo{Pid: pp.pid, PPid: pp.ppid, State: stateName(pp.state), Threads: pp.nthreads,
 				ThreadsEv: pp.threadsEv, Pages: space(p).OwnedPages(), Syscalls: pp.syscalls,
-				Faults: pp.faults, ExitStatus: pp.exitStatus, Killed: pp.killed}
+				Faults: pp.faults, ExitStatus: pp.exitStatus, Killed: pp.killed, CPUNS: ticksToNS(pp.cpu)}
 			names[n] = pp.name
 			n++
 		}
@@ -208,6 +208,16 @@ func ProcessList() []ProcInfo {
 		out = append(out, infos[i])
 	}
 	return out
+}
+
+// CPUTimes returns the counter time since boot and the part of it in
+// which nothing ran (the idle loop), in ns; ProcessList gives each
+// process's part. Under -icount shift=0 busy time is guest instructions.
+func CPUTimes() (nowNS, idleNS uint64) {
+	Locked(func() {
+		nowNS, idleNS = ticksToNS(now()), ticksToNS(idleTicks)
+	})
+	return nowNS, idleNS
 }
 
 func stateName(s uint8) string {

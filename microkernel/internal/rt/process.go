@@ -82,6 +82,9 @@ type process struct {
 	faults    uint64
 	spawned   uint64 // counter value at creation
 	threadsEv int32  // threads it ever had
+	// cpu is the counter time its threads ran, system calls and
+	// interrupts taken while they ran included (charged at each switch).
+	cpu uint64
 }
 
 var (
@@ -538,6 +541,7 @@ type ProcInfo struct {
 	Faults     uint64
 	ExitStatus uint32
 	Killed     bool
+	CPUNS      uint64 // counter time its threads ran, in ns (guest instructions under -icount shift=0)
 }
 
 // handSpaceToVforkChild gives the address space of process p to a live

@@ -125,6 +125,9 @@ var (
 	armedAt   uint64
 	idleFrame Frame
 	idleStack [4096 / 8]uint64
+	// chargedAt is the counter value up to which CPU time is charged
+	// (chargeCPU); idleTicks is the time nothing ran.
+	chargedAt, idleTicks uint64
 )
 
 const idle = -1
@@ -318,6 +321,7 @@ func expire(now uint64) {
 //go:nosplit
 func schedule(tf *Frame, now uint64) {
 	reschedule = false
+	chargeCPU(now)
 	if cur != idle {
 		t := th(cur)
 		if t.state == tsRunning {
@@ -362,6 +366,21 @@ func schedule(tf *Frame, now uint64) {
 	}
 	handoffSlice = false
 	startSlice(now)
+}
+
+// chargeCPU charges the counter time since the last charge to the
+// running thread's process, or to idle.
+//
+//go:nosplit
+func chargeCPU(now uint64) {
+	if now > chargedAt {
+		if cur == idle {
+			idleTicks += now - chargedAt
+		} else if p := int(th(cur).proc); procPage[p] != 0 {
+			pr(p).cpu += now - chargedAt
+		}
+	}
+	chargedAt = now
 }
 
 // startSlice starts a quantum for the running thread if anyone else is

@@ -302,3 +302,34 @@ func TestQuantumEndPreempts(t *testing.T) {
 	require.Zero(t, sliceEnd)
 	require.Zero(t, armedAt)
 }
+
+// TestScheduleChargesCPU: each switch charges the time since the last one
+// to the running thread's process, or to idle (armos.cpustat).
+func TestScheduleChargesCPU(t *testing.T) {
+	resetKernel(t, 256)
+	u, tf := newUserFrame(t, 4)
+	p := int(th(u.main).proc)
+	base := max(chargedAt, now()) + 1000
+	schedule(tf, base)
+	require.Equal(t, u.main, cur)
+	cpu0, idle0 := pr(p).cpu, idleTicks
+	schedule(tf, base+200) // nothing else runnable: it keeps running
+	block(tf, -1, waitSleep, 0, 0, true)
+	schedule(tf, base+500)
+	require.Equal(t, idle, cur)
+	require.Equal(t, cpu0+500, pr(p).cpu)
+	require.Equal(t, idle0, idleTicks)
+	wake(u.main, 0)
+	schedule(tf, base+800)
+	require.Equal(t, u.main, cur)
+	require.Equal(t, cpu0+500, pr(p).cpu)
+	require.Equal(t, idle0+300, idleTicks)
+	found := false
+	for _, in := range ProcessList() {
+		if in.Pid == pr(p).pid {
+			require.Equal(t, ticksToNS(pr(p).cpu), in.CPUNS)
+			found = true
+		}
+	}
+	require.True(t, found)
+}
