@@ -239,7 +239,8 @@ cmd_test() {
 # cmd_bench runs every Go benchmark, then the boot benchmarks: armos and a
 # Linux guest (Debian's arm64 cloud kernel, fetched with apt-get into
 # out/linuxref) in the same QEMU, alternating, in the same run, then the
-# process benchmarks (progs/sysbench on both, out/procbench/table.txt).
+# process benchmarks (progs/sysbench on both, out/procbench/table.txt), then
+# the network (BenchmarkNetwork and BenchmarkNetworkProfile: out/netbench).
 # Results go to out/bench.txt.
 cmd_bench() {
 	ensure_go
@@ -268,6 +269,7 @@ cmd_bench() {
 			./microkernel/guesttest
 	} 2>&1 | tee "$OUT/bench.txt"
 	echo "build.sh: charts and their JSON in $OUT/bench (copy them to docs/bench for the README)"
+	echo "build.sh: the network beside Linux in $OUT/netbench/table.txt, armos's instructions per echo in $OUT/netbench/profile.txt"
 }
 
 case "${1:-build}" in
