@@ -36,6 +36,7 @@ var testProgs = []string{
 	"servers/virtionetd",
 	"apps/echo",
 	"microkernel/guesttest/progs/netctl",
+	"microkernel/guesttest/progs/restarter",
 	"apps/ping",
 }
 

@@ -92,11 +92,16 @@ func (r *Redial) redial() (*Chan, LinkInfo, error) {
 	}
 }
 
-// Transmit sends b on the current connection (and frees it).
+// Transmit sends b on the current connection (and frees it). While the
+// provider is gone the frame is dropped and counted, and Transmit
+// succeeds, as a NIC's full transmit ring would: a datagram lost in the
+// gap is what an unreliable protocol allows, an error to the application
+// is not what it expects from a driver restart.
 func (r *Redial) Transmit(b *skbuff.Buf) error {
 	err := r.cur.Load().Transmit(b)
-	if errors.Is(err, ErrClosed) {
+	if errors.Is(err, ErrClosed) && !r.closed.Load() {
 		r.txDown.Add(1)
+		return nil
 	}
 	return err
 }
