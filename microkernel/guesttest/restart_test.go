@@ -182,4 +182,3 @@ func q(ds []time.Duration, f float64) time.Duration {
 	}
 	return ds[min(int(f*float64(len(ds))), len(ds)-1)].Round(time.Millisecond)
 }
-
