@@ -47,7 +47,7 @@ func BenchmarkNetwork(b *testing.B) {
 	require.NoError(b, err)
 	echoBin := filepath.Join(dir, "echo")
 	require.NoError(b, buildArm64(echoBin, "./apps/echo"))
-	lg := netbenchLinuxGuest(b, filepath.Join(dir, "linux"), echoBin)
+	lg := linuxGuestWith(b, filepath.Join(dir, "linux"), linuxref.GuestFile{Path: "/bin/echo", Host: echoBin})
 
 	all := map[string][]netFigures{}
 	for _, guest := range []string{"armos", "linux"} {
@@ -235,20 +235,6 @@ func netBench(b *testing.B, guest, kernel, img string, lg linuxref.Guest) netFig
 	b.Logf("%s: echo ready %.0f ms, rtt median %.0f us p99 %.0f us, %.0f dgrams/s (1 in flight), %.0f (16), ping %.0f us, lost %d",
 		guest, ms(f.ready), us(f.rttMedian), us(f.rttP99), f.rate1, f.rate16, us(f.ping), f.lost)
 	return f
-}
-
-// netbenchLinuxGuest prepares the Linux guest with the echo program.
-func netbenchLinuxGuest(b *testing.B, dir, echoBin string) linuxref.Guest {
-	cache, err := linuxref.DefaultDir()
-	require.NoError(b, err)
-	a, err := linuxref.Locate(cache)
-	if err != nil {
-		b.Fatalf("Linux reference guest: %v", err)
-	}
-	require.NoError(b, os.MkdirAll(dir, 0o755))
-	g, err := linuxref.Prepare(a, dir, linuxref.GuestFile{Path: "/bin/echo", Host: echoBin})
-	require.NoError(b, err)
-	return g
 }
 
 // buildArm64 builds pkg as a static linux/arm64 binary at out.

@@ -113,7 +113,7 @@ func BenchmarkProcesses(b *testing.B) {
 	img, err := guesttest.BuildImage(filepath.Join(dir, "armos"), []string{guesttest.SysbenchPackage}, nil)
 	require.NoError(b, err)
 	prog := filepath.Join(dir, "armos", "bin", "sysbench")
-	g := procbenchLinuxGuest(b, filepath.Join(dir, "linux"), prog)
+	g := linuxGuestWith(b, filepath.Join(dir, "linux"), linuxref.GuestFile{Path: "/bin/sysbench", Host: prog})
 	root, err := guesttest.ModuleRoot()
 	require.NoError(b, err)
 	outDir := filepath.Join(root, "out", "procbench")
@@ -229,9 +229,10 @@ func runLinuxSysbench(g linuxref.Guest, r guestRun, args []string) runOutcome {
 	return o
 }
 
-// procbenchLinuxGuest prepares the Linux guest with prog as /bin/sysbench
-// in its initramfs, or fails the benchmark saying how to fetch the kernel.
-func procbenchLinuxGuest(b *testing.B, dir, prog string) linuxref.Guest {
+// linuxGuestWith prepares the Linux guest with files in its initramfs
+// (e.g. /bin/sysbench), or fails the benchmark saying how to fetch the
+// kernel.
+func linuxGuestWith(b *testing.B, dir string, files ...linuxref.GuestFile) linuxref.Guest {
 	cache, err := linuxref.DefaultDir()
 	require.NoError(b, err)
 	a, err := linuxref.Locate(cache)
@@ -239,7 +240,7 @@ func procbenchLinuxGuest(b *testing.B, dir, prog string) linuxref.Guest {
 		b.Fatalf("Linux reference guest: %v", err)
 	}
 	require.NoError(b, os.MkdirAll(dir, 0o755))
-	g, err := linuxref.Prepare(a, dir, linuxref.GuestFile{Path: "/bin/sysbench", Host: prog})
+	g, err := linuxref.Prepare(a, dir, files...)
 	require.NoError(b, err)
 	return g
 }
