@@ -24,6 +24,7 @@ func main() {
 	args := bootArgs(m) // the kernel command line (-append)
 	fs := openImage()   // the boot image: programs to run
 	startCPUStat(m)     // armos.cpustat=MS: where the CPU's time went, every MS ms
+	consoleInput(m)     // what is typed on the serial console reaches readers of fd 0
 	ready()             // "ready" with the time since entry and memory in use
 	if _, cmds := commands(m.Bootargs); len(cmds) > 0 {
 		// How each program started and ended is on the console; a

@@ -3,6 +3,7 @@ package guesttest
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os/exec"
 	"regexp"
 	"sync"
@@ -18,16 +19,33 @@ type Live struct {
 
 	mu      sync.Mutex
 	out     bytes.Buffer
-	changed chan struct{} // closed (and replaced) at every write
-	done    chan struct{} // closed when QEMU has exited
-	err     error         // its exit
+	changed chan struct{}  // closed (and replaced) at every write
+	done    chan struct{}  // closed when QEMU has exited
+	err     error          // its exit
+	in      io.WriteCloser // the serial console's input
+}
+
+// Type sends s to the guest's serial console, as if typed.
+func (l *Live) Type(s string) error {
+	if l.in == nil {
+		return fmt.Errorf("live: the console's input is not ours")
+	}
+	_, err := io.WriteString(l.in, s)
+	return err
 }
 
 // StartLive starts cmd (a QEMU command line, possibly wrapped, e.g. in
 // ip netns exec) and collects its output.
 func StartLive(cmd *exec.Cmd) (*Live, error) {
 	l := &Live{cmd: cmd, changed: make(chan struct{}), done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr, cmd.Stdin = l, l, nil
+	cmd.Stdout, cmd.Stderr = l, l
+	if cmd.Stdin == nil {
+		in, err := cmd.StdinPipe()
+		if err != nil {
+			return nil, err
+		}
+		l.in = in
+	}
 	l.start = time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, err

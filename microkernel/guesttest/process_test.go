@@ -3,11 +3,13 @@ package guesttest
 import (
 	"os"
 	"path/filepath"
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -37,6 +39,7 @@ var testProgs = []string{
 	"apps/echo",
 	"microkernel/guesttest/progs/netctl",
 	"microkernel/guesttest/progs/restarter",
+	"microkernel/guesttest/progs/conread",
 	"apps/ping",
 }
 
@@ -308,4 +311,27 @@ func TestDeviceGrants(t *testing.T) {
 		require.Regexp(t, `init: driver \(pid \d+\) exited with status 0`, out)
 		require.Regexp(t, `init: other \(pid \d+\) exited with status 0`, out)
 	})
+}
+
+// TestConsoleInput: what is typed on the serial console reaches a process
+// reading its standard input (the kernel's console descriptor), line by
+// line, blocking in between — the serial shell's input path.
+func TestConsoleInput(t *testing.T) {
+	t.Parallel()
+	m := Machine{MemoryMiB: 256, Image: testImage(t), Append: "-- conread"}
+	l, err := StartLive(exec.Command("qemu-system-aarch64", m.Args(kernel(t))...))
+	require.NoError(t, err)
+	defer l.Kill()
+	_, at, err := l.WaitFor(regexp.MustCompile(`conread: ready`), 0, 2*time.Minute)
+	require.NoError(t, err, l.Output())
+	time.Sleep(200 * time.Millisecond) // blocked in its read by now
+	require.NoError(t, l.Type("hello armos\n"))
+	_, at, err = l.WaitFor(regexp.MustCompile(`conread: got "hello armos"`), at, time.Minute)
+	require.NoError(t, err, l.Output())
+	require.NoError(t, l.Type("second line\nquit\n"))
+	_, _, err = l.WaitFor(regexp.MustCompile(`conread: got "second line"\n(.*\n)*conread: conread: bye`), at, time.Minute)
+	require.NoError(t, err, l.Output())
+	require.NoError(t, l.Wait(time.Minute))
+	require.Contains(t, l.Output(), PowerOffLine)
+	require.Regexp(t, `armos: process conread \(pid \d+\) exited with status 0`, l.Output())
 }

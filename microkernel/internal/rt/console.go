@@ -129,3 +129,87 @@ func kmsgStart() {
 	consoleLine(-1)
 	lastEndedLine = true
 }
+
+// Console input: what is typed on the serial console (the PL011's receive
+// interrupt) waits in a ring until a process reads its descriptor 0 (or
+// any console descriptor): the serial shell's input. A read takes what is
+// there (at most the ring), blocking while it is empty (EAGAIN when
+// non-blocking); epoll reports the console readable then. When the ring
+// is full, further bytes are dropped and counted (ConsoleInDropped).
+
+// consoleInSize bounds the bytes typed ahead of the reader.
+const consoleInSize = 1024
+
+var consoleIn struct {
+	buf   [consoleInSize]byte
+	r, w  uint64 // bytes taken and put so far
+	intid uint32 // the UART's interrupt (0: input off)
+}
+
+// EnableConsoleInput turns on console input through the UART's interrupt
+// intid (from the device tree).
+func EnableConsoleInput(intid uint32) {
+	Locked(func() {
+		consoleIn.intid = intid
+		arch.UARTEnableRX()
+		arch.GICEnable(intid)
+	})
+}
+
+// consoleRX is the UART's interrupt: move the received bytes into the
+// ring and wake the readers.
+//
+//go:nosplit
+func consoleRX() {
+	got := false
+	for {
+		c, ok := arch.GetByte()
+		if !ok {
+			break
+		}
+		if consoleIn.w-consoleIn.r == consoleInSize {
+			stats.ConsoleInDropped++
+			continue
+		}
+		consoleIn.buf[consoleIn.w%consoleInSize] = c
+		consoleIn.w++
+		got = true
+	}
+	arch.UARTClearRX()
+	if got {
+		if q := objs[consoleObj].q; q >= 0 {
+			wakeQueueRetry(q)
+		}
+		notify(consoleObj)
+	}
+}
+
+// consoleRead hands over what was typed (blocking while nothing was).
+//
+//go:nosplit
+func consoleRead(tf *Frame, va, n uint64, nonblock bool) uint64 {
+	if consoleIn.r == consoleIn.w {
+		if nonblock || consoleIn.intid == 0 {
+			if consoleIn.intid == 0 {
+				return 0 // no input device: end of file
+			}
+			return errno(EAGAIN)
+		}
+		return blockOn(tf, objQueue(consoleObj), waitConsole, 0, 0)
+	}
+	var tmp [256]byte
+	k := min(n, consoleIn.w-consoleIn.r, uint64(len(tmp)))
+	for i := uint64(0); i < k; i++ {
+		tmp[i] = consoleIn.buf[(consoleIn.r+i)%consoleInSize]
+	}
+	if !copyOut(va, tmp[:k]) {
+		return errno(EFAULT)
+	}
+	consoleIn.r += k
+	return k
+}
+
+// consoleReadable reports whether typed bytes wait.
+//
+//go:nosplit
+func consoleReadable() bool { return consoleIn.r != consoleIn.w }

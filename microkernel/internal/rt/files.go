@@ -217,6 +217,7 @@ func initFiles() {
 	handoffSlice = false
 	irqObj = [maxINTID]int32{}
 	shmPages = 0
+	consoleIn.r, consoleIn.w = 0, 0
 	objs[consoleObj].kind = objConsole
 	objs[consoleObj].flags = oRDWR
 	objs[consoleObj].refs = 1 // never freed
@@ -476,6 +477,9 @@ func poll(o int32) uint32 {
 	ob := &objs[o]
 	switch ob.kind {
 	case objConsole:
+		if consoleReadable() {
+			return epollIn | epollOut
+		}
 		return epollOut
 	case objNull:
 		return epollIn | epollOut
@@ -713,8 +717,10 @@ func sysPreadFn(tf *Frame) uint64 {
 func readObject(tf *Frame, o int32, va, n uint64, at bool, off uint64) uint64 {
 	ob := &objs[o]
 	switch ob.kind {
-	case objConsole, objNull:
-		return 0 // no console input yet: end of file
+	case objConsole:
+		return consoleRead(tf, va, n, objs[o].flags&oNONBLOCK != 0)
+	case objNull:
+		return 0 // end of file
 	case objPipeRead:
 		return pipeRead(tf, o, va, n)
 	case objEventfd:

@@ -67,6 +67,7 @@ const (
 	waitChanSend // an IPC send waiting for room
 	waitReply    // an IPC call waiting for its answer
 	waitIRQ      // a driver reading its interrupt object
+	waitConsole  // a reader of the serial console
 	waitDead     // its process is ending: never runs again, freed by the reaper
 )
 

@@ -165,7 +165,7 @@ func signalThread(i int, sig uint64) {
 //go:nosplit
 func interrupt(i int, sig uint64) {
 	t := th(i)
-	restartable := t.wait == waitPipe || t.wait == waitEventfd || t.wait == waitChild || t.wait == waitChanRecv || t.wait == waitChanSend || t.wait == waitIRQ
+	restartable := t.wait == waitPipe || t.wait == waitEventfd || t.wait == waitChild || t.wait == waitChanRecv || t.wait == waitChanSend || t.wait == waitIRQ || t.wait == waitConsole
 	if restartable && pr(int(t.proc)).sigact[sig].Flags&saRestart != 0 {
 		wakeRetry(i)
 		return

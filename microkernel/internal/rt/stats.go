@@ -3,26 +3,27 @@ package rt
 // Stats counts what the trap layer did. Fields only grow; they are updated
 // in trap context and read (racily, as whole words) by ordinary Go code.
 type Stats struct {
-	Syscalls      uint64 // system calls served (kernel and processes)
-	Switches      uint64 // thread switches
-	TTBRSwitches  uint64 // address space switches (TTBR0 loads)
-	ASIDRollovers uint64 // ASID generations used up (each flushed the TLB once)
-	TimerIRQs     uint64 // timer interrupts
-	OtherIRQs     uint64 // other interrupts (acknowledged, not yet routed)
-	Clones        uint64 // threads and vfork children created
-	CloneFailed   uint64 // clone refused: a thread limit, or the table full
-	FileFailed    uint64 // an object, descriptor or interest table full
-	FutexWaits    uint64
-	Mmaps         uint64
-	Madvises      uint64
-	UserFaults    uint64 // demand-zero faults of processes served
-	SignalsSent   uint64
-	Delivered     uint64 // signal frames built
-	Sigreturns    uint64
-	ServiceCalls  uint64 // calls handed to kernel Go code (ServiceCall)
-	ProcExits     uint64 // processes ended
-	DeviceResets  uint64 // virtio devices reset because their holder ended
-	CacheFills    uint64 // page cache pages read from the boot image
+	Syscalls         uint64 // system calls served (kernel and processes)
+	Switches         uint64 // thread switches
+	TTBRSwitches     uint64 // address space switches (TTBR0 loads)
+	ASIDRollovers    uint64 // ASID generations used up (each flushed the TLB once)
+	TimerIRQs        uint64 // timer interrupts
+	OtherIRQs        uint64 // other interrupts (acknowledged, not yet routed)
+	Clones           uint64 // threads and vfork children created
+	CloneFailed      uint64 // clone refused: a thread limit, or the table full
+	FileFailed       uint64 // an object, descriptor or interest table full
+	FutexWaits       uint64
+	Mmaps            uint64
+	Madvises         uint64
+	UserFaults       uint64 // demand-zero faults of processes served
+	SignalsSent      uint64
+	Delivered        uint64 // signal frames built
+	Sigreturns       uint64
+	ServiceCalls     uint64 // calls handed to kernel Go code (ServiceCall)
+	ProcExits        uint64 // processes ended
+	DeviceResets     uint64 // virtio devices reset because their holder ended
+	ConsoleInDropped uint64 // console input bytes dropped: nobody read them in time
+	CacheFills       uint64 // page cache pages read from the boot image
 	// FaultsRaised counts faults handed to a handler as signals.
 	FaultsRaised uint64
 }

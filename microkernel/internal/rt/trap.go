@@ -336,6 +336,8 @@ func irq() {
 			arch.DisarmTimer()
 			armedAt = 0
 			stats.TimerIRQs++
+		} else if id == consoleIn.intid && id != 0 {
+			consoleRX()
 		} else {
 			stats.OtherIRQs++
 			deviceIRQ(id)
