@@ -2,8 +2,8 @@ package guesttest
 
 import (
 	"os"
-	"path/filepath"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
