@@ -73,6 +73,32 @@ const (
 	// a device attached (EBUSY); its end detaches it, and the descriptor's
 	// holders may attach it again (a restarted driver).
 	SysDevAttach = 522
+	// SysProcList (*[n]ProcEntry, n) writes one ProcEntry per process
+	// (the kernel, pid 0, first) into the caller's array and returns how
+	// many processes there are (more than n: call again with room).
+	SysProcList = 523
+)
+
+// ProcEntry is one process as SysProcList reports it (80 bytes).
+type ProcEntry struct {
+	Pid, PPid  int32
+	State      uint32 // ProcLive, ProcDying, ProcZombie
+	Threads    int32
+	Pages      uint64 // pages its address space holds (data and tables)
+	CPUNS      uint64 // time its threads ran (guest instructions under -icount shift=0)
+	Syscalls   uint64
+	Faults     uint64
+	StartNS    uint64 // when it started, CLOCK_MONOTONIC
+	Name       [16]byte
+	ExitStatus uint32
+	Killed     uint32 // 1: ended by a signal
+}
+
+// ProcEntry states.
+const (
+	ProcLive   = 1
+	ProcDying  = 2
+	ProcZombie = 3
 )
 
 // DevSelectorAddr: SysDevOpen selectors from here on are addresses.

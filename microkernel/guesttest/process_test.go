@@ -41,6 +41,7 @@ var testProgs = []string{
 	"microkernel/guesttest/progs/restarter",
 	"microkernel/guesttest/progs/conread",
 	"apps/ping",
+	"apps/ps",
 }
 
 var (
@@ -334,4 +335,17 @@ func TestConsoleInput(t *testing.T) {
 	require.NoError(t, l.Wait(time.Minute))
 	require.Contains(t, l.Output(), PowerOffLine)
 	require.Regexp(t, `armos: process conread \(pid \d+\) exited with status 0`, l.Output())
+}
+
+// TestPs: the process list (armos_proc_list through libsys) shows the
+// kernel, init and the processes init started, with their parents.
+func TestPs(t *testing.T) {
+	t.Parallel()
+	out := runPrograms(t, Machine{MemoryMiB: 256}, "init -conf /etc/none -exit service,echo,/bin/echo app,ps,/bin/ps")
+	require.Regexp(t, `ps:\s+PID\s+PPID STATE\s+THR\s+MEM\(KiB\)\s+CPU\(ms\)\s+NAME`, out)
+	init := regexp.MustCompile(`ps:\s+(\d+)\s+\d+ running\s+\d+\s+\d+\s+[0-9.]+\s+init\n`).FindStringSubmatch(out)
+	require.NotNil(t, init, out)
+	require.Regexp(t, `ps:\s+\d+\s+`+init[1]+` running\s+\d+\s+\d+\s+[0-9.]+\s+ps\n`, out, "ps itself, init's child")
+	require.Regexp(t, `ps:\s+\d+\s+\d+ running\s+\d+\s+\d+\s+[0-9.]+\s+kernel\n`, out)
+	require.Regexp(t, `init: ps \(pid \d+\) exited with status 0`, out)
 }

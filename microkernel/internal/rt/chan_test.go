@@ -590,3 +590,31 @@ func TestShmContiguous(t *testing.T) {
 	require.Zero(t, shmPages)
 	require.Equal(t, free, physPages.Stats().Free, "every page came back")
 }
+
+// TestProcList: armos_proc_list reports every process (the kernel first)
+// with its name, parent and state; a short array gets the first entries
+// and the count; a bad pointer is EFAULT.
+func TestProcList(t *testing.T) {
+	resetKernel(t, 256)
+	u, tf := newUserFrame(t, chanScratchPages)
+	kid := u.newChild(1)
+	switchTo(t, tf, u.main)
+	const size = 80
+	n := svc(tf, abi.SysProcList, u.scratch+offInfo, 8)
+	require.EqualValues(t, 3, n, "the kernel, u and its child")
+	entry := func(i uint64) abi.ProcEntry {
+		return *(*abi.ProcEntry)(unsafe.Pointer(&u.get(u.scratch+offInfo+i*size, size)[0]))
+	}
+	require.EqualValues(t, 0, entry(0).PPid, "the kernel has no parent")
+	require.Equal(t, pr(0).pid, entry(0).Pid)
+	require.Equal(t, u.pid, entry(1).Pid)
+	require.Equal(t, kid.pid, entry(2).Pid)
+	require.Equal(t, u.pid, entry(2).PPid)
+	kidName := entry(2).Name
+	require.Equal(t, "kid", cstringOf(kidName[:]))
+	require.EqualValues(t, abi.ProcLive, entry(2).State)
+	require.Positive(t, entry(1).Threads)
+	require.EqualValues(t, 3, svc(tf, abi.SysProcList, u.scratch+offInfo, 1), "the count, whatever the room")
+	require.Equal(t, errno(EFAULT), svc(tf, abi.SysProcList, 8, 8))
+	require.EqualValues(t, 3, svc(tf, abi.SysProcList, 0, 0), "no room: just the count")
+}

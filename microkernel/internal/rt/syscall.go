@@ -265,6 +265,7 @@ var syscalls = [maxSyscall]sysEntry{
 	abi.SysDevIRQ:     {name: "armos_dev_irq", fn: sysDevIRQFn},
 	abi.SysDevOpen:    {name: "armos_dev_open", fn: sysDevOpenFn},
 	abi.SysDevAttach:  {name: "armos_dev_attach", fn: sysDevAttachFn},
+	abi.SysProcList:   {name: "armos_proc_list", fn: sysProcListFn},
 	sysRseq:           {name: "rseq", fn: sysNoneFn},
 	sysStatx:          {name: "statx", fn: sysNoneFn},
 }

@@ -1,0 +1,57 @@
+package rt
+
+import (
+	"unsafe"
+
+	"armos/abi"
+)
+
+// The process list for user space (ps, the serial shell): armos_proc_list
+// copies one abi.ProcEntry per process, the kernel first.
+
+// procEntrySize is abi.ProcEntry's size, fixed by the ABI.
+const procEntrySize = 80
+
+var _ [procEntrySize - unsafe.Sizeof(abi.ProcEntry{})]struct{}
+var _ [unsafe.Sizeof(abi.ProcEntry{}) - procEntrySize]struct{}
+
+// armos_proc_list(*[n]ProcEntry, n)
+func sysProcListFn(tf *Frame) uint64 {
+	va, n := tf.X[0], tf.X[1]
+	if n > maxProcs {
+		n = maxProcs
+	}
+	count := uint64(0)
+	for p := 0; p < maxProcs; p++ {
+		if procPage[p] == 0 {
+			continue
+		}
+		if count < n {
+			pp := pr(p)
+			e := abi.ProcEntry{Pid: pp.pid, PPid: pp.ppid, State: procState(pp.state), Threads: pp.nthreads,
+				Pages: space(p).OwnedPages(), CPUNS: ticksToNS(pp.cpu), Syscalls: pp.syscalls, Faults: pp.faults,
+				StartNS: ticksToNS(pp.spawned), Name: pp.name, ExitStatus: pp.exitStatus}
+			if pp.killed {
+				e.Killed = 1
+			}
+			if !copyOut(va+count*procEntrySize, bytesOf(unsafe.Pointer(&e), procEntrySize)) {
+				return errno(EFAULT)
+			}
+		}
+		count++
+	}
+	return count
+}
+
+// procState is a process state as abi.ProcEntry names it.
+//
+//go:nosplit
+func procState(s uint8) uint32 {
+	switch s {
+	case psLive:
+		return abi.ProcLive
+	case psDying:
+		return abi.ProcDying
+	}
+	return abi.ProcZombie
+}
