@@ -1,7 +1,7 @@
 // Command ps lists armos's processes (armos_proc_list):
 //
-//	  PID  PPID STATE    THR   MEM(KiB)      CPU(ms)  NAME
-//	 4100     1 running    5       1224         35.2  init
+//	 PID  PPID STATE    THR   MEM(KiB)      CPU(ms)  NAME
+//	4100     1 running    5       1224         35.2  init
 package main
 
 import (
