@@ -42,6 +42,7 @@ var testProgs = []string{
 	"microkernel/guesttest/progs/conread",
 	"apps/ping",
 	"apps/ps",
+	"apps/sh",
 }
 
 var (

@@ -16,8 +16,8 @@
 //
 // Configuration lines (# starts a comment):
 //
-//	service NAME [device=SEL...] PATH [ARGS...]   a server: restarted when it dies
-//	app NAME [device=SEL...] PATH [ARGS...]       an application: run once, its exit reported
+//	service NAME [device=SEL...] [console] PATH [ARGS...]   a server: restarted when it dies
+//	app NAME [device=SEL...] [console] PATH [ARGS...]       an application: run once, its exit reported
 //
 // Entries start in file order. Every process gets descriptor 3, its end of
 // a bootstrap channel to init, named by ARMOS_BOOTSTRAP=3 in its
@@ -28,7 +28,8 @@
 // device once, when it first starts the entry, keeps it, and passes it to
 // every incarnation as descriptors 4, 5, ... named by ARMOS_DEVICES=4,5;
 // the driver attaches them (libdev.FromEnv). No other process can reach
-// the device. Console lines:
+// the device. console gives the entry init's standard input, the serial
+// console (the shell); others read /dev/null. Console lines:
 //
 //	init: started netd (pid 4101)
 //	init: netd (pid 4101) exited with status 2
@@ -72,6 +73,7 @@ type entry struct {
 	service bool
 	name    string
 	devices []string // device=SEL options: what the driver is given
+	console bool     // the console option: its standard input is the console (the serial shell)
 	argv    []string
 }
 
@@ -111,7 +113,12 @@ func parseEntry(f []string) (entry, error) {
 		return entry{}, fmt.Errorf("unknown kind %q (service or app)", f[0])
 	}
 	e.name, f = f[1], f[2:]
-	for len(f) > 0 && strings.HasPrefix(f[0], "device=") {
+	for len(f) > 0 && (strings.HasPrefix(f[0], "device=") || f[0] == "console") {
+		if f[0] == "console" {
+			e.console = true
+			f = f[1:]
+			continue
+		}
 		sel := strings.TrimPrefix(f[0], "device=")
 		if _, err := libdev.Selector(sel); err != nil {
 			return entry{}, fmt.Errorf("%s: %w", e.name, err)
@@ -280,6 +287,9 @@ func (d *initd) start(e entry) error {
 	// its old clients' ports back to them first).
 	cmd.Env = append(os.Environ(), libipc.BootstrapEnv+"=3", fmt.Sprintf("%s=%d", libipc.RestartEnv, restarts))
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
+	if e.console {
+		cmd.Stdin = os.Stdin // what is typed on the serial console
+	}
 	cmd.ExtraFiles = append([]*os.File{f}, devs...)
 	if len(devs) > 0 {
 		var fds []string

@@ -28,6 +28,9 @@ app     ping  /bin/ping -c 3 10.0.2.2
 	require.NoError(t, err)
 	require.Equal(t, []entry{{service: true, name: "virtionetd", devices: []string{"net", "0x0a003e00"},
 		argv: []string{"/bin/virtionetd", "-name", "net0"}}}, es)
+	es, err = parseConfig(strings.NewReader("service sh console /bin/sh\n"), "sh.conf")
+	require.NoError(t, err)
+	require.Equal(t, []entry{{service: true, name: "sh", console: true, argv: []string{"/bin/sh"}}}, es)
 	es, err = loadEntries("/nonexistent", []string{"app,devtest,device=rng,/bin/devtest,-env"}, "")
 	require.NoError(t, err)
 	require.Equal(t, []string{"rng"}, es[0].devices)

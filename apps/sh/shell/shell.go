@@ -1,0 +1,306 @@
+// Package shell is the serial shell's commands, apart from the terminal
+// (lineedit) and the system (System), so each is tested on the host.
+package shell
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"armos/apps/ping/ping"
+	"armos/libsys"
+)
+
+// System is what the commands ask of armos.
+type System interface {
+	Processes() ([]libsys.Process, error)
+	Kill(pid int, sig syscall.Signal) error
+	// Uptime, total and free memory in bytes.
+	Sysinfo() (uptime time.Duration, total, free uint64, err error)
+	// Pinger, for ping (nil when there is no socket service).
+	Pinger() ping.Pinger
+	// Sleep waits (ctx may end it early).
+	Sleep(ctx context.Context, d time.Duration)
+}
+
+// Shell runs commands against a System, printing to Out.
+type Shell struct {
+	Sys System
+	Out io.Writer
+	// Self is the shell's own pid (never killed by name).
+	Self int
+	// RestartWait bounds restart's wait for the new process.
+	RestartWait time.Duration
+}
+
+// ErrPowerOff is what Run returns for poweroff once it has asked init to
+// stop everything.
+var ErrPowerOff = errors.New("powering off")
+
+type command struct {
+	usage string
+	help  string
+	run   func(s *Shell, ctx context.Context, args []string) error
+}
+
+var commands map[string]command
+
+func init() {
+	commands = map[string]command{
+		"help":     {"help", "this list", (*Shell).help},
+		"echo":     {"echo [WORDS...]", "print the words", (*Shell).echo},
+		"ps":       {"ps", "processes: threads, memory, CPU time, state", (*Shell).ps},
+		"kill":     {"kill [-SIGNAL] PID|NAME...", "send a signal (default TERM) to processes", (*Shell).kill},
+		"restart":  {"restart NAME", "stop the service NAME; init starts it again at once", (*Shell).restart},
+		"ping":     {"ping [-c N] [-i S] [-s BYTES] [-W S] ADDRESS", "ICMP echo through netd (default -c 4)", (*Shell).ping},
+		"uptime":   {"uptime", "time since boot and processes", (*Shell).uptime},
+		"free":     {"free", "memory in use and free", (*Shell).free},
+		"poweroff": {"poweroff", "stop every service (init) and power off", (*Shell).poweroff},
+	}
+}
+
+// usageError is a mistyped command: its one-line usage.
+type usageError struct{ usage string }
+
+func (u usageError) Error() string { return "usage: " + u.usage }
+
+// Run runs one command line; what it prints goes to Out. A mistyped
+// command gets one line of usage, never a crash.
+func (s *Shell) Run(ctx context.Context, line string) error {
+	args := strings.Fields(line)
+	if len(args) == 0 {
+		return nil
+	}
+	c, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(s.Out, "sh: %s: unknown command (help lists them)\n", args[0])
+		return nil
+	}
+	err := c.run(s, ctx, args[1:])
+	var u usageError
+	switch {
+	case err == nil, errors.Is(err, ErrPowerOff):
+		return err
+	case errors.As(err, &u):
+		fmt.Fprintf(s.Out, "%s: usage: %s\n", args[0], c.usage)
+	default:
+		fmt.Fprintf(s.Out, "%s: %v\n", args[0], err)
+	}
+	return nil
+}
+
+func (s *Shell) help(_ context.Context, args []string) error {
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(s.Out, "  %-44s %s\n", commands[n].usage, commands[n].help)
+	}
+	return nil
+}
+
+func (s *Shell) echo(_ context.Context, args []string) error {
+	fmt.Fprintln(s.Out, strings.Join(args, " "))
+	return nil
+}
+
+func (s *Shell) ps(_ context.Context, args []string) error {
+	if len(args) != 0 {
+		return usageError{}
+	}
+	ps, err := s.Sys.Processes()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(s.Out, "%6s %6s %-8s %4s %9s %10s  %s\n", "PID", "PPID", "STATE", "THR", "MEM(KiB)", "CPU(ms)", "NAME")
+	for _, p := range ps {
+		fmt.Fprintf(s.Out, "%6d %6d %-8s %4d %9d %10.1f  %s\n", p.Pid, p.PPid, p.State, p.Threads, p.MemoryKiB,
+			float64(p.CPU.Microseconds())/1000, p.Name)
+	}
+	return nil
+}
+
+// signals are the names kill takes.
+var signals = map[string]syscall.Signal{"HUP": syscall.SIGHUP, "INT": syscall.SIGINT, "KILL": syscall.SIGKILL,
+	"TERM": syscall.SIGTERM, "USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2, "STOP": syscall.SIGSTOP, "CONT": syscall.SIGCONT}
+
+// parseSignal reads -9, -KILL or -SIGKILL.
+func parseSignal(s string) (syscall.Signal, bool) {
+	s = strings.TrimPrefix(strings.TrimPrefix(s, "-"), "SIG")
+	if n, err := strconv.Atoi(s); err == nil && n > 0 && n < 65 {
+		return syscall.Signal(n), true
+	}
+	sig, ok := signals[strings.ToUpper(s)]
+	return sig, ok
+}
+
+// targets resolves PID|NAME words to pids (never the kernel, init or the
+// shell itself by name).
+func (s *Shell) targets(words []string) ([]int, error) {
+	var ps []libsys.Process
+	var pids []int
+	for _, w := range words {
+		if pid, err := strconv.Atoi(w); err == nil && pid > 0 {
+			pids = append(pids, pid)
+			continue
+		}
+		if ps == nil {
+			var err error
+			if ps, err = s.Sys.Processes(); err != nil {
+				return nil, err
+			}
+		}
+		found := false
+		for _, p := range ps {
+			if p.Name == w && p.State == "running" && p.Pid != s.Self && p.PPid != 0 {
+				pids = append(pids, p.Pid)
+				found = true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("no process named %q", w)
+		}
+	}
+	return pids, nil
+}
+
+func (s *Shell) kill(_ context.Context, args []string) error {
+	sig := syscall.SIGTERM
+	if len(args) > 0 && strings.HasPrefix(args[0], "-") {
+		var ok bool
+		if sig, ok = parseSignal(args[0]); !ok {
+			return usageError{}
+		}
+		args = args[1:]
+	}
+	if len(args) == 0 {
+		return usageError{}
+	}
+	pids, err := s.targets(args)
+	if err != nil {
+		return err
+	}
+	for _, pid := range pids {
+		if err := s.Sys.Kill(pid, sig); err != nil {
+			return fmt.Errorf("(%d): %w", pid, err)
+		}
+	}
+	return nil
+}
+
+func (s *Shell) restart(ctx context.Context, args []string) error {
+	if len(args) != 1 {
+		return usageError{}
+	}
+	if _, err := strconv.Atoi(args[0]); err == nil {
+		return usageError{}
+	}
+	pids, err := s.targets(args)
+	if err != nil {
+		return err
+	}
+	old := map[int]bool{}
+	for _, pid := range pids {
+		old[pid] = true
+		if err := s.Sys.Kill(pid, syscall.SIGTERM); err != nil {
+			return fmt.Errorf("(%d): %w", pid, err)
+		}
+	}
+	start := time.Now()
+	wait := s.RestartWait
+	if wait == 0 {
+		wait = 30 * time.Second
+	}
+	for time.Since(start) < wait && ctx.Err() == nil {
+		s.Sys.Sleep(ctx, 10*time.Millisecond)
+		ps, err := s.Sys.Processes()
+		if err != nil {
+			return err
+		}
+		for _, p := range ps {
+			if p.Name == args[0] && p.State == "running" && !old[p.Pid] {
+				fmt.Fprintf(s.Out, "restart: %s: pid %d -> %d in %.1f ms\n", args[0], pids[0], p.Pid,
+					float64(time.Since(start).Microseconds())/1000)
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("%s was stopped but no new %s is running (is it an init service?)", args[0], args[0])
+}
+
+func (s *Shell) ping(ctx context.Context, args []string) error {
+	p := s.Sys.Pinger()
+	if p == nil {
+		return errors.New("no socket service (is netd running?)")
+	}
+	if !hasFlag(args, "-c") {
+		args = append([]string{"-c", "4"}, args...)
+	}
+	cfg, err := ping.ParseArgs(args, "")
+	if err != nil {
+		return usageError{}
+	}
+	ping.Run(ctx, cfg, p, s.Out, s.Sys.Sleep)
+	return nil
+}
+
+func hasFlag(args []string, f string) bool {
+	for _, a := range args {
+		if a == f {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Shell) uptime(_ context.Context, args []string) error {
+	up, _, _, err := s.Sys.Sysinfo()
+	if err != nil {
+		return err
+	}
+	ps, err := s.Sys.Processes()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(s.Out, "up %v, %d processes\n", up.Round(time.Second), len(ps))
+	return nil
+}
+
+func (s *Shell) free(_ context.Context, args []string) error {
+	_, total, free, err := s.Sys.Sysinfo()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(s.Out, "%10s %10s %10s\n", "total KiB", "used KiB", "free KiB")
+	fmt.Fprintf(s.Out, "%10d %10d %10d\n", total>>10, (total-free)>>10, free>>10)
+	return nil
+}
+
+func (s *Shell) poweroff(_ context.Context, args []string) error {
+	ps, err := s.Sys.Processes()
+	if err != nil {
+		return err
+	}
+	for _, p := range ps {
+		if p.Name == "init" {
+			if p.Pid == s.Self {
+				continue
+			}
+			fmt.Fprintln(s.Out, "poweroff: init stops every service; the kernel powers off after it")
+			if err := s.Sys.Kill(p.Pid, syscall.SIGTERM); err != nil {
+				return err
+			}
+			return ErrPowerOff
+		}
+	}
+	return errors.New("no init to stop")
+}
+

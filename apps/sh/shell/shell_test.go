@@ -1,0 +1,150 @@
+package shell
+
+import (
+	"bytes"
+	"context"
+	"net/netip"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"armos/apps/ping/ping"
+	"armos/libsocket"
+	"armos/libsys"
+)
+
+// fakeSys is a System of a few processes; killing netd makes init start
+// a new one.
+type fakeSys struct {
+	procs  []libsysProcess
+	kills  []string
+	nextID int
+}
+
+type libsysProcess = libsys.Process
+
+func (f *fakeSys) Processes() ([]libsysProcess, error) {
+	return append([]libsysProcess(nil), f.procs...), nil
+}
+func (f *fakeSys) Kill(pid int, sig syscall.Signal) error {
+	for i, p := range f.procs {
+		if p.Pid == pid {
+			f.kills = append(f.kills, p.Name+":"+sig.String())
+			if p.Name == "netd" {
+				f.procs[i].State = "zombie"
+				f.nextID++
+				f.procs = append(f.procs, libsysProcess{Pid: 5000 + f.nextID, PPid: 4100, Name: "netd", State: "running"})
+			}
+			return nil
+		}
+	}
+	return syscall.ESRCH
+}
+func (f *fakeSys) Sysinfo() (time.Duration, uint64, uint64, error) {
+	return 83 * time.Second, 512 << 20, 500 << 20, nil
+}
+func (f *fakeSys) Pinger() ping.Pinger                  { return echoer{} }
+func (f *fakeSys) Sleep(context.Context, time.Duration) {}
+
+type echoer struct{}
+
+func (echoer) Ping(_ context.Context, dst netip.Addr, seq uint16, size int, _ time.Duration) (libsocket.PingResult, error) {
+	return libsocket.PingResult{From: dst, Seq: seq, RTT: time.Millisecond, Len: size, TTL: 64}, nil
+}
+
+func newShell() (*Shell, *fakeSys, *bytes.Buffer) {
+	f := &fakeSys{procs: []libsysProcess{
+		{Pid: 1, Name: "kernel", State: "running"},
+		{Pid: 4100, PPid: 1, Name: "init", State: "running", Threads: 4, MemoryKiB: 1200},
+		{Pid: 4101, PPid: 4100, Name: "netd", State: "running", Threads: 6, MemoryKiB: 2400, CPU: 35 * time.Millisecond},
+		{Pid: 4102, PPid: 4100, Name: "sh", State: "running"},
+	}}
+	var out bytes.Buffer
+	return &Shell{Sys: f, Out: &out, Self: 4102, RestartWait: time.Second}, f, &out
+}
+
+func run(t *testing.T, s *Shell, line string) {
+	t.Helper()
+	require.NoError(t, s.Run(context.Background(), line))
+}
+
+func TestCommands(t *testing.T) {
+	s, f, out := newShell()
+	run(t, s, "echo hello   armos")
+	assert.Equal(t, "hello armos\n", out.String())
+
+	out.Reset()
+	run(t, s, "ps")
+	assert.Contains(t, out.String(), "   PID   PPID STATE     THR  MEM(KiB)    CPU(ms)  NAME\n")
+	assert.Contains(t, out.String(), "  4101   4100 running     6      2400       35.0  netd\n")
+
+	out.Reset()
+	run(t, s, "uptime")
+	assert.Equal(t, "up 1m23s, 4 processes\n", out.String())
+	out.Reset()
+	run(t, s, "free")
+	assert.Contains(t, out.String(), "    524288      12288     512000\n")
+
+	out.Reset()
+	run(t, s, "kill -9 netd")
+	assert.Equal(t, []string{"netd:killed"}, f.kills)
+	assert.Empty(t, out.String())
+
+	out.Reset()
+	run(t, s, "restart netd")
+	assert.Regexp(t, `^restart: netd: pid 5001 -> 5002 in [0-9.]+ ms\n$`, out.String())
+
+	out.Reset()
+	run(t, s, "ping -c 2 10.0.2.2")
+	assert.Contains(t, out.String(), "2 packets transmitted, 2 received, 0% packet loss")
+
+	out.Reset()
+	run(t, s, "help")
+	for _, c := range []string{"ps", "kill", "restart", "ping", "uptime", "free", "poweroff", "echo", "help"} {
+		assert.Contains(t, out.String(), "  "+c)
+	}
+	assert.ErrorIs(t, s.Run(context.Background(), "poweroff"), ErrPowerOff)
+	assert.Equal(t, "init:terminated", f.kills[len(f.kills)-1])
+}
+
+// A mistyped command gets one line, never a crash.
+func TestMistakes(t *testing.T) {
+	s, f, out := newShell()
+	for line, want := range map[string]string{
+		"nosuch arg":        "sh: nosuch: unknown command (help lists them)\n",
+		"kill":              "kill: usage: kill [-SIGNAL] PID|NAME...\n",
+		"kill -BOGUS 12":    "kill: usage: kill [-SIGNAL] PID|NAME...\n",
+		"kill nobody":       "kill: no process named \"nobody\"\n",
+		"kill 999":          "kill: (999): no such process\n",
+		"restart":           "restart: usage: restart NAME\n",
+		"restart 4101":      "restart: usage: restart NAME\n",
+		"ping":              "ping: usage: ping [-c N] [-i S] [-s BYTES] [-W S] ADDRESS\n",
+		"ping -c x 1.2.3.4": "ping: usage: ping [-c N] [-i S] [-s BYTES] [-W S] ADDRESS\n",
+		"ps extra":          "ps: usage: ps\n",
+		"kill sh":           "kill: no process named \"sh\"\n",
+		"kill kernel":       "kill: no process named \"kernel\"\n",
+	} {
+		out.Reset()
+		run(t, s, line)
+		assert.Equal(t, want, out.String(), line)
+	}
+	out.Reset()
+	run(t, s, "   ")
+	assert.Empty(t, out.String())
+	assert.Empty(t, f.kills, "no mistake killed anything")
+}
+
+func TestParseSignal(t *testing.T) {
+	for in, want := range map[string]syscall.Signal{"-9": syscall.SIGKILL, "-KILL": syscall.SIGKILL, "-SIGTERM": syscall.SIGTERM, "-hup": syscall.SIGHUP} {
+		got, ok := parseSignal(in)
+		assert.True(t, ok, in)
+		assert.Equal(t, want, got, in)
+	}
+	for _, bad := range []string{"-0", "-99", "-NOPE", "-"} {
+		_, ok := parseSignal(bad)
+		assert.False(t, ok, bad)
+	}
+}
