@@ -303,4 +303,3 @@ func (s *Shell) poweroff(_ context.Context, args []string) error {
 	}
 	return errors.New("no init to stop")
 }
-
