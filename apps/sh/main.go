@@ -19,7 +19,9 @@ import (
 	"armos/apps/ping/ping"
 	"armos/apps/sh/lineedit"
 	"armos/apps/sh/shell"
+	"armos/libipc"
 	"armos/libsocket"
+	"armos/libsocket/adminproto"
 	"armos/libsocket/sockproto"
 	"armos/libsys"
 )
@@ -58,6 +60,23 @@ func (a *armosSys) Pinger() ping.Pinger {
 	}
 	return a.sock
 }
+
+// Admin makes one request of a network server's operators' service.
+func (*armosSys) Admin(ctx context.Context, service string, op libipc.Op, resp any) error {
+	boot, err := libipc.Bootstrap()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, sockWait)
+	defer cancel()
+	c, err := adminproto.Dial(ctx, boot, service)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return c.Call(ctx, op, resp)
+}
+
 func (*armosSys) Sleep(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()

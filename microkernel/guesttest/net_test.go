@@ -53,6 +53,7 @@ func startNetGuest(t *testing.T, modern bool, apps ...string) *netGuest {
 		"service,virtionetd,device=net,/bin/virtionetd",
 		"service,netd,/bin/netd,-link,nic:net0,-ip," + guestIP + "/24,-gw," + linuxIP + ",-arplifetime," + arpLife.String(),
 		"service,echo,/bin/echo",
+		"service,sh,console,/bin/sh",
 	}
 	entries = append(entries, apps...)
 	entries = append(entries, fmt.Sprintf("app,netctl,/bin/netctl,-port,%d", ctlPort))
@@ -189,6 +190,13 @@ func realPeerChecks(t *testing.T, modern bool) {
 		require.NoError(t, err)
 		assert.Equal(t, []string{m[0], "3", "3"}, m, "armos's ping reached Linux (2000 bytes: fragmented both ways)")
 		assert.Regexp(t, `2008 bytes from 10\.99\.0\.1: icmp_seq=1 `, g.l.Output())
+	})
+	t.Run("shell sees the driver", func(t *testing.T) {
+		require.NoError(t, g.l.Type("ifconfig\nnetstat\n"))
+		_, _, err := g.l.WaitFor(regexp.MustCompile(`sh: eth0: nic:net0 \(virtio-net, virtio-mmio v\d, link up\)\nsh:     inet 10\.99\.0\.2/24  gateway 10\.99\.0\.1  mtu 1500\nsh:     ether `+regexp.QuoteMeta(g.mac.String())), 0, time.Minute)
+		require.NoError(t, err)
+		_, _, err = g.l.WaitFor(regexp.MustCompile(`sh: net0 \(driver\):\nsh: virtionetd: rx \d+ frames \d+ bytes, tx \d+ frames`), 0, time.Minute)
+		require.NoError(t, err, "netstat shows the driver's counters")
 	})
 	t.Run("arp expiry", func(t *testing.T) {
 		fd, err := g.ns.RawSocket(guestTap, syscall.ETH_P_ARP)

@@ -50,6 +50,16 @@ func TestShell(t *testing.T) {
 	expect(`sh:\s+total KiB\s+used KiB\s+free KiB\n`)
 	send("ping -c 2 -i 0.2 10.99.0.1\n")
 	expect(`sh: 2 packets transmitted, 2 received, 0% packet loss`)
+	send("ifconfig\n")
+	expect(`sh: eth0: serve:lan0\nsh:     inet 10\.99\.0\.2/24  mtu 1500\nsh:     ether 02:00:0a:63:00:02\nsh:     RX \d+ frames \d+ bytes  TX \d+ frames \d+ bytes\n`)
+	send("arp\n")
+	expect(`sh: 10\.99\.0\.1 at 02:00:0a:63:00:01 reachable`)
+	send("arp flush\n")
+	expect(`sh: flushed \d+ entries\n`)
+	send("arp\n")
+	expect(`sh: \(no entries\)\n`)
+	send("netstat\n")
+	expect(`sh: netd:\n(sh: .*\n)*sh:     TxEchoRequests\s+\d+\n(sh: .*\n)*sh: sockets:\n`)
 
 	// Line editing: a typo erased with backspace, then the line again
 	// from the history.

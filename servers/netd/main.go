@@ -21,6 +21,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -33,6 +34,7 @@ import (
 	"time"
 
 	"armos/libipc"
+	"armos/libsocket/sockproto"
 	"armos/servers/netd/link"
 	"armos/servers/netd/sockets"
 	"armos/servers/netd/stack"
@@ -218,12 +220,20 @@ func run(opts options) error {
 	if restarted {
 		n.svc.Post(func() { n.svc.SetGrace(sockets.DefaultGrace) })
 	}
-	// Started by init: the socket service is reachable by name.
+	// Started by init: the socket service is reachable by name, and the
+	// operators' service beside it (the main netd's only).
 	if boot, berr := libipc.Bootstrap(); berr == nil {
 		if err := boot.RegisterErr(ctx, opts.service, n.svc.Accept); err != nil {
 			cancel()
 			n.stop()
 			return err
+		}
+		if opts.service == sockproto.ServiceName {
+			if err := serveAdmin(ctx, boot, n, where, dev); err != nil {
+				cancel()
+				n.stop()
+				return err
+			}
 		}
 	}
 	apps := strings.Join(opts.apps, ",")
@@ -235,10 +245,9 @@ func run(opts options) error {
 	err = n.wait(ctx)
 	cancel()
 	n.stop()
-	n.report(os.Stdout)
-	if r, ok := dev.(*link.Redial); ok {
-		c := r.Counters()
-		fmt.Printf("link:\n    %-20s %d\n    %-20s %d\n    %-20s %d\n", "Reconnects", c.Reconnects, "TxWhileDown", c.TxWhileDown, "TxQueueFull", c.TxQueueFull)
-	}
+	var b bytes.Buffer
+	n.report(&b)
+	reportLink(&b, dev)
+	os.Stdout.Write(b.Bytes())
 	return err
 }

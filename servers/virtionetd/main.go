@@ -19,6 +19,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -35,6 +36,7 @@ import (
 	"armos/libdev"
 	"armos/libipc"
 	"armos/libipc/skbuff"
+	"armos/libsocket/adminproto"
 	"armos/servers/netd/link"
 	"armos/servers/virtionetd/virtio"
 )
@@ -96,6 +98,19 @@ func run(name string, grant, queue, mtu int) error {
 	// no name service: the device runs, frames are counted and dropped.
 	if boot, err := libipc.Bootstrap(); err == nil {
 		if err := boot.RegisterErr(ctx, name, d.accept); err != nil {
+			nic.Stop()
+			return err
+		}
+		// The operators' service: netstat's driver counters.
+		mux := libipc.NewMux()
+		libipc.Handle(mux, adminproto.OpReport, func(*libipc.Request, *adminproto.Empty) (*adminproto.Report, error) {
+			var b bytes.Buffer
+			d.report(&b)
+			return &adminproto.Report{Text: b.String()}, nil
+		})
+		srv := libipc.NewServer(mux)
+		go func() { _ = srv.Serve(ctx) }()
+		if err := boot.RegisterErr(ctx, name+adminproto.DriverSuffix, srv.Accept); err != nil {
 			nic.Stop()
 			return err
 		}

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"armos/apps/ping/ping"
+	"armos/libipc"
+	"armos/libsocket/adminproto"
 	"armos/libsys"
 )
 
@@ -27,6 +29,8 @@ type System interface {
 	Pinger() ping.Pinger
 	// Sleep waits (ctx may end it early).
 	Sleep(ctx context.Context, d time.Duration)
+	// Admin asks a network server's operators' service (adminproto).
+	Admin(ctx context.Context, service string, op libipc.Op, resp any) error
 }
 
 // Shell runs commands against a System, printing to Out.
@@ -62,6 +66,9 @@ func init() {
 		"uptime":   {"uptime", "time since boot and processes", (*Shell).uptime},
 		"free":     {"free", "memory in use and free", (*Shell).free},
 		"poweroff": {"poweroff", "stop every service (init) and power off", (*Shell).poweroff},
+		"ifconfig": {"ifconfig", "netd's interface: address, MAC, MTU, link, traffic", (*Shell).ifconfig},
+		"arp":      {"arp [flush]", "netd's neighbour cache (flush: empty it)", (*Shell).arp},
+		"netstat":  {"netstat", "every counter of netd (sockets too) and of its NIC driver", (*Shell).netstat},
 	}
 }
 
@@ -302,4 +309,71 @@ func (s *Shell) poweroff(_ context.Context, args []string) error {
 		}
 	}
 	return errors.New("no init to stop")
+}
+
+func (s *Shell) ifconfig(ctx context.Context, args []string) error {
+	if len(args) != 0 {
+		return usageError{}
+	}
+	var i adminproto.Interface
+	if err := s.Sys.Admin(ctx, adminproto.NetdService, adminproto.OpInterface, &i); err != nil {
+		return err
+	}
+	gw := ""
+	if i.Gateway != "" {
+		gw = "  gateway " + i.Gateway
+	}
+	fmt.Fprintf(s.Out, "eth0: %s\n    inet %s%s  mtu %d\n    ether %s\n    RX %d frames %d bytes  TX %d frames %d bytes\n",
+		i.Link, i.Addr, gw, i.MTU, i.MAC, i.RxFrames, i.RxBytes, i.TxFrames, i.TxBytes)
+	return nil
+}
+
+func (s *Shell) arp(ctx context.Context, args []string) error {
+	op := adminproto.OpARP
+	switch {
+	case len(args) == 1 && args[0] == "flush":
+		op = adminproto.OpARPFlush
+	case len(args) != 0:
+		return usageError{}
+	}
+	var t adminproto.ARPTable
+	if err := s.Sys.Admin(ctx, adminproto.NetdService, op, &t); err != nil {
+		return err
+	}
+	if op == adminproto.OpARPFlush {
+		fmt.Fprintf(s.Out, "flushed %d entries\n", len(t.Entries))
+		return nil
+	}
+	for _, e := range t.Entries {
+		fmt.Fprintln(s.Out, e)
+	}
+	if len(t.Entries) == 0 {
+		fmt.Fprintln(s.Out, "(no entries)")
+	}
+	return nil
+}
+
+func (s *Shell) netstat(ctx context.Context, args []string) error {
+	if len(args) != 0 {
+		return usageError{}
+	}
+	var r adminproto.Report
+	if err := s.Sys.Admin(ctx, adminproto.NetdService, adminproto.OpReport, &r); err != nil {
+		return err
+	}
+	fmt.Fprintln(s.Out, "netd:")
+	fmt.Fprint(s.Out, r.Text)
+	var i adminproto.Interface
+	if err := s.Sys.Admin(ctx, adminproto.NetdService, adminproto.OpInterface, &i); err != nil {
+		return err
+	}
+	if name, ok := strings.CutPrefix(i.Link, "nic:"); ok {
+		name, _, _ = strings.Cut(name, " ")
+		var d adminproto.Report
+		if err := s.Sys.Admin(ctx, name+adminproto.DriverSuffix, adminproto.OpReport, &d); err != nil {
+			return fmt.Errorf("driver %s: %w", name, err)
+		}
+		fmt.Fprintf(s.Out, "%s (driver):\n%s", name, d.Text)
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package shell
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/netip"
 	"syscall"
 	"testing"
@@ -12,7 +13,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"armos/apps/ping/ping"
+	"armos/libipc"
 	"armos/libsocket"
+	"armos/libsocket/adminproto"
 	"armos/libsys"
 )
 
@@ -48,6 +51,19 @@ func (f *fakeSys) Sysinfo() (time.Duration, uint64, uint64, error) {
 }
 func (f *fakeSys) Pinger() ping.Pinger                  { return echoer{} }
 func (f *fakeSys) Sleep(context.Context, time.Duration) {}
+func (f *fakeSys) Admin(_ context.Context, service string, op libipc.Op, resp any) error {
+	switch v := resp.(type) {
+	case *adminproto.Interface:
+		*v = adminproto.Interface{Link: "nic:net0 (virtio-net, virtio-mmio v1, link up)", Addr: "10.0.2.15/24", Gateway: "10.0.2.2",
+			MAC: "52:54:00:12:34:56", MTU: 1500, RxFrames: 7, RxBytes: 700, TxFrames: 5, TxBytes: 500}
+	case *adminproto.ARPTable:
+		v.Entries = []string{"10.0.2.2 at 52:55:0a:00:02:02 reachable 42s"}
+		f.kills = append(f.kills, fmt.Sprintf("arp op %d", op))
+	case *adminproto.Report:
+		v.Text = service + " counters\n"
+	}
+	return nil
+}
 
 type echoer struct{}
 
@@ -106,6 +122,21 @@ func TestCommands(t *testing.T) {
 	for _, c := range []string{"ps", "kill", "restart", "ping", "uptime", "free", "poweroff", "echo", "help"} {
 		assert.Contains(t, out.String(), "  "+c)
 	}
+	out.Reset()
+	run(t, s, "ifconfig")
+	assert.Equal(t, "eth0: nic:net0 (virtio-net, virtio-mmio v1, link up)\n    inet 10.0.2.15/24  gateway 10.0.2.2  mtu 1500\n"+
+		"    ether 52:54:00:12:34:56\n    RX 7 frames 700 bytes  TX 5 frames 500 bytes\n", out.String())
+	out.Reset()
+	run(t, s, "arp")
+	assert.Equal(t, "10.0.2.2 at 52:55:0a:00:02:02 reachable 42s\n", out.String())
+	out.Reset()
+	run(t, s, "arp flush")
+	assert.Equal(t, "flushed 1 entries\n", out.String())
+	out.Reset()
+	run(t, s, "netstat")
+	assert.Equal(t, "netd:\nnetd.admin counters\nnet0 (driver):\nnet0.admin counters\n", out.String())
+	f.kills = f.kills[:0]
+
 	assert.ErrorIs(t, s.Run(context.Background(), "poweroff"), ErrPowerOff)
 	assert.Equal(t, "init:terminated", f.kills[len(f.kills)-1])
 }

@@ -151,6 +151,7 @@ var consoleIn struct {
 func EnableConsoleInput(intid uint32) {
 	Locked(func() {
 		consoleIn.intid = intid
+		objQueue(consoleObj) // its readers' queue, for good (the console never closes)
 		arch.UARTEnableRX()
 		arch.GICEnable(intid)
 	})

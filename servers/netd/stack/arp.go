@@ -278,6 +278,21 @@ func (s *Stack) ARPTable() []ARPEntry {
 	return out
 }
 
+// FlushARP empties the neighbour cache (an operator's `arp flush`):
+// entries are learnt again from traffic; packets waiting for a resolution
+// are dropped and counted (ARP.PendingEvicted). It returns the entries
+// flushed.
+func (s *Stack) FlushARP() int {
+	n := 0
+	for i := range s.arp.slots {
+		if e := &s.arp.slots[i]; e.state != neighFree {
+			s.c.ARP.PendingEvicted += uint64(s.arp.remove(e))
+			n++
+		}
+	}
+	return n
+}
+
 // Address conflicts (RFC 5227 section 2.4): an ARP packet from another
 // Ethernet address claiming ours is counted and remembered (ConflictMAC);
 // the first in ARPDefendInterval is defended with one announcement, so

@@ -356,3 +356,20 @@ func TestARPLifetimeConfigured(t *testing.T) {
 	assert.Empty(t, f.s.ARPTable(), "unused, it is gone at its lifetime")
 	assert.EqualValues(t, 1, f.counter("arp.Expired"))
 }
+
+// FlushARP empties the cache; entries come back from traffic.
+func TestFlushARP(t *testing.T) {
+	f := newFixture(t, 0)
+	f.learn(peer)
+	ep := f.bind("0.0.0.0:5000")
+	require.NoError(t, ep.SendTo([]byte("a"), ap(peer.Addr, 7)))
+	f.next()
+	require.Len(t, f.s.ARPTable(), 1)
+	assert.Equal(t, 1, f.s.FlushARP())
+	assert.Empty(t, f.s.ARPTable())
+	require.NoError(t, ep.SendTo([]byte("b"), ap(peer.Addr, 7)))
+	stacktest.Frame(t, f.next(), stacktest.DstMAC(wire.BroadcastMAC),
+		stacktest.HasARP(wire.ARPRequest, ourMAC, ourAddr, wire.MAC{}, peer.Addr))
+	assert.Equal(t, 1, f.s.FlushARP(), "the incomplete entry (its datagram waiting) is flushed too")
+	assert.EqualValues(t, 1, f.s.Counters().ARP.PendingEvicted, "the waiting datagram dropped, counted")
+}

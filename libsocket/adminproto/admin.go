@@ -1,0 +1,72 @@
+// Package adminproto is the operators' protocol of the network servers:
+// what the serial shell's ifconfig, arp and netstat ask netd (service
+// "netd.admin") and virtionetd ("NAME.admin", e.g. "net0.admin") over
+// libipc. Requests and replies are msgpack, as every IPC message.
+package adminproto
+
+import (
+	"context"
+	"fmt"
+
+	"armos/libipc"
+)
+
+// Service names.
+const (
+	NetdService = "netd.admin"
+	// DriverSuffix follows a NIC driver's link name ("net0.admin").
+	DriverSuffix = ".admin"
+)
+
+// Operations.
+const (
+	OpInterface libipc.Op = 1 // Empty -> Interface (netd)
+	OpARP       libipc.Op = 2 // Empty -> ARPTable (netd)
+	OpARPFlush  libipc.Op = 3 // Empty -> ARPTable: what was flushed (netd)
+	OpReport    libipc.Op = 4 // Empty -> Report (netd and drivers)
+)
+
+// Empty is a request without arguments.
+type Empty struct{}
+
+// Interface is netd's interface.
+type Interface struct {
+	Link                                 string `msgpack:"link"`    // what netd runs on, e.g. "nic:net0 (virtio-net, virtio-mmio v1, link up)"
+	Addr                                 string `msgpack:"addr"`    // address and prefix
+	Gateway                              string `msgpack:"gateway"` // "" for none
+	MAC                                  string `msgpack:"mac"`
+	MTU                                  int    `msgpack:"mtu"`
+	Ready                                bool   `msgpack:"ready"` // the address is in use (probed)
+	RxFrames, TxFrames, RxBytes, TxBytes uint64
+}
+
+// ARPTable is the neighbour cache, one line per entry.
+type ARPTable struct {
+	Entries []string `msgpack:"entries"`
+}
+
+// Report is every counter, netstat style (indented "Name value" lines
+// under "layer:" headings).
+type Report struct {
+	Text string `msgpack:"text"`
+}
+
+// Client calls one admin service.
+type Client struct{ conn *libipc.Conn }
+
+// Dial connects to the admin service name through init.
+func Dial(ctx context.Context, boot *libipc.InitClient, name string) (*Client, error) {
+	ep, err := boot.Connect(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return &Client{conn: libipc.NewConn(ep)}, nil
+}
+
+// Call makes one request.
+func (c *Client) Call(ctx context.Context, op libipc.Op, resp any) error {
+	return c.conn.Call(ctx, op, &Empty{}, resp)
+}
+
+// Close closes the connection.
+func (c *Client) Close() error { return c.conn.Close() }

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+
+	"armos/libipc"
+	"armos/libsocket/adminproto"
+	"armos/servers/netd/link"
+)
+
+// adminServer is netd's operators' service (adminproto: ifconfig, arp,
+// netstat). Each request reads the stack on the event loop.
+func adminServer(n *instance, where string, dev device) *libipc.Server {
+	mux := libipc.NewMux()
+	libipc.Handle(mux, adminproto.OpInterface, func(_ *libipc.Request, _ *adminproto.Empty) (*adminproto.Interface, error) {
+		var i adminproto.Interface
+		err := onLoop(n, func() {
+			cfg, c := n.st.Config(), n.st.Counters()
+			i = adminproto.Interface{Link: where, Addr: cfg.Addr.String(), MAC: net.HardwareAddr(cfg.MAC[:]).String(),
+				MTU: cfg.MTU, Ready: true, RxFrames: c.Link.RxFrames, TxFrames: c.Link.TxFrames, RxBytes: c.Link.RxBytes, TxBytes: c.Link.TxBytes}
+			if cfg.Gateway.IsValid() {
+				i.Gateway = cfg.Gateway.String()
+			}
+		})
+		return &i, err
+	})
+	arp := func(flush bool) func(*libipc.Request, *adminproto.Empty) (*adminproto.ARPTable, error) {
+		return func(*libipc.Request, *adminproto.Empty) (*adminproto.ARPTable, error) {
+			var t adminproto.ARPTable
+			err := onLoop(n, func() {
+				for _, e := range n.st.ARPTable() {
+					t.Entries = append(t.Entries, e.String())
+				}
+				if flush {
+					n.st.FlushARP()
+				}
+			})
+			return &t, err
+		}
+	}
+	libipc.Handle(mux, adminproto.OpARP, arp(false))
+	libipc.Handle(mux, adminproto.OpARPFlush, arp(true))
+	libipc.Handle(mux, adminproto.OpReport, func(_ *libipc.Request, _ *adminproto.Empty) (*adminproto.Report, error) {
+		var b bytes.Buffer
+		err := onLoop(n, func() { n.report(&b) })
+		reportLink(&b, dev)
+		return &adminproto.Report{Text: b.String()}, err
+	})
+	return libipc.NewServer(mux)
+}
+
+// onLoop runs fn on netd's event loop and waits for it.
+func onLoop(n *instance, fn func()) error {
+	done := make(chan struct{})
+	if !n.svc.Post(func() { fn(); close(done) }) {
+		return errors.New("netd: the event loop has stopped")
+	}
+	<-done
+	return nil
+}
+
+// reportLink adds a NIC link's counters to a report.
+func reportLink(b *bytes.Buffer, dev device) {
+	if r, ok := dev.(*link.Redial); ok {
+		c := r.Counters()
+		fmt.Fprintf(b, "link:\n    %-20s %d\n    %-20s %d\n    %-20s %d\n    %-20s %d\n", "Reconnects", c.Reconnects,
+			"DialFailed", c.DialFailed, "TxWhileDown", c.TxWhileDown, "TxQueueFull", c.TxQueueFull)
+	}
+}
+
+// serveAdmin registers netd's admin service with init.
+func serveAdmin(ctx context.Context, boot *libipc.InitClient, n *instance, where string, dev device) error {
+	srv := adminServer(n, where, dev)
+	go func() { _ = srv.Serve(ctx) }()
+	return boot.RegisterErr(ctx, adminproto.NetdService, srv.Accept)
+}
