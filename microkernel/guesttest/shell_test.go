@@ -59,7 +59,8 @@ func TestShell(t *testing.T) {
 	send("arp\n")
 	expect(`sh: \(no entries\)\n`)
 	send("netstat\n")
-	expect(`sh: netd:\n(sh: .*\n)*sh:     TxEchoRequests\s+\d+\n(sh: .*\n)*sh: sockets:\n`)
+	expect(`sh: netd:\nsh: Proto Local\s+Peer\s+Recv-Q Parked Client\n(sh: .*\n)*sh: udp\s+0\.0\.0\.0:7\s+\*\s+\d+/\d+\s+\d\s+\d+\n`)
+	expect(`sh:     TxEchoRequests\s+\d+\n(sh: .*\n)*sh: sockets:\n`)
 
 	// Line editing: a typo erased with backspace, then the line again
 	// from the history.

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 
 	"armos/libipc"
 	"armos/libsocket/adminproto"
 	"armos/servers/netd/link"
+	"armos/servers/netd/sockets"
 )
 
 // adminServer is netd's operators' service (adminproto: ifconfig, arp,
@@ -46,11 +48,29 @@ func adminServer(n *instance, where string, dev device) *libipc.Server {
 	libipc.Handle(mux, adminproto.OpARPFlush, arp(true))
 	libipc.Handle(mux, adminproto.OpReport, func(_ *libipc.Request, _ *adminproto.Empty) (*adminproto.Report, error) {
 		var b bytes.Buffer
-		err := onLoop(n, func() { n.report(&b) })
+		err := onLoop(n, func() {
+			socketTable(&b, n.svc.Sockets())
+			n.report(&b)
+		})
 		reportLink(&b, dev)
 		return &adminproto.Report{Text: b.String()}, err
 	})
 	return libipc.NewServer(mux)
+}
+
+// socketTable prints the open sockets, netstat style.
+func socketTable(b *bytes.Buffer, ss []sockets.SocketInfo) {
+	fmt.Fprintf(b, "%-5s %-21s %-21s %8s %6s %6s\n", "Proto", "Local", "Peer", "Recv-Q", "Parked", "Client")
+	addr := func(a netip.AddrPort) string {
+		if !a.IsValid() {
+			return "*"
+		}
+		return a.String()
+	}
+	for _, s := range ss {
+		fmt.Fprintf(b, "%-5s %-21s %-21s %8s %6d %6d\n", "udp", addr(s.Local), addr(s.Peer),
+			fmt.Sprintf("%d/%d", s.Queued, s.QueueLen), s.Parked, s.Client)
+	}
 }
 
 // onLoop runs fn on netd's event loop and waits for it.
