@@ -45,7 +45,7 @@ type netGuest struct {
 // (granted the virtio-net device), netd on it, echo, then the apps, and
 // netctl, which ends the run when the host asks. modern selects the
 // virtio-mmio version 2 transport (QEMU 7.2's default is legacy).
-func startNetGuest(t *testing.T, modern bool, apps ...string) *netGuest {
+func startNetGuest(t testing.TB, modern bool, apps ...string) *netGuest {
 	t.Helper()
 	ns := peertest.NewNS(t)
 	ns.AddTap(t, guestTap, linuxCIDR)
@@ -100,7 +100,7 @@ func (g *netGuest) echo(t *testing.T, payload []byte) []byte {
 
 // stop asks netctl to end the run and waits for the guest to power off;
 // it returns the console.
-func (g *netGuest) stop(t *testing.T) string {
+func (g *netGuest) stop(t testing.TB) string {
 	t.Helper()
 	got, stderr, err := g.ns.SocatEcho(context.Background(), t.TempDir(), guestIP, ctlPort, []byte("exit"))
 	require.NoError(t, err, stderr)

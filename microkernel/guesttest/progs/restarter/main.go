@@ -17,8 +17,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -26,13 +28,13 @@ import (
 )
 
 func main() {
-	service := flag.String("service", "netd.sockets", "the registered name whose process is killed")
+	service := flag.String("service", "netd.sockets", "the registered name whose process is killed; several (joined with +, as init command-line entries split on commas): one at random each time")
 	n := flag.Int("n", 10, "how many restarts")
 	every := flag.Duration("every", 500*time.Millisecond, "the pause after each restart")
 	first := flag.Duration("first", 2*time.Second, "the pause before the first kill")
 	after := flag.String("after", "", "wait until this name is registered (the system is up) before the first pause")
 	flag.Parse()
-	if err := run(*service, *after, *n, *every, *first); err != nil {
+	if err := run(strings.Split(*service, "+"), *after, *n, *every, *first); err != nil {
 		fmt.Fprintln(os.Stderr, "restarter:", err)
 		os.Exit(1)
 	}
@@ -52,7 +54,7 @@ func pidOf(ctx context.Context, c *libipc.InitClient, name string) (int, error) 
 	return 0, nil
 }
 
-func run(name, after string, n int, every, first time.Duration) error {
+func run(names []string, after string, n int, every, first time.Duration) error {
 	ctx := context.Background()
 	c, err := libipc.Bootstrap()
 	if err != nil {
@@ -69,8 +71,14 @@ func run(name, after string, n int, every, first time.Duration) error {
 		time.Sleep(10 * time.Millisecond)
 	}
 	time.Sleep(first)
+	seed := uint64(time.Now().UnixNano())
+	rng := rand.New(rand.NewPCG(seed, 1))
+	if len(names) > 1 {
+		fmt.Printf("restarter: killing one of %s at random (seed %d)\n", strings.Join(names, ", "), seed)
+	}
 	var took []time.Duration
 	for i := 1; i <= n; i++ {
+		name := names[rng.IntN(len(names))]
 		pid, err := pidOf(ctx, c, name)
 		if err != nil {
 			return err
@@ -98,7 +106,7 @@ func run(name, after string, n int, every, first time.Duration) error {
 		time.Sleep(every)
 	}
 	slices.Sort(took)
-	fmt.Printf("restarter: done %d restarts of %s (median %.1f ms, max %.1f ms)\n", n, name,
+	fmt.Printf("restarter: done %d restarts of %s (median %.1f ms, max %.1f ms)\n", n, strings.Join(names, ","),
 		float64(took[len(took)/2].Microseconds())/1000, float64(took[len(took)-1].Microseconds())/1000)
 	return nil
 }
