@@ -45,7 +45,7 @@ func TestRestartSoak(t *testing.T) {
 func soak(t testing.TB, victim, service string, n int) soakFigures {
 	g := startNetGuest(t, false, fmt.Sprintf("app,restarter,/bin/restarter,-service,%s,-after,netd.sockets,-n,%d,-every,1100ms,-first,1s", service, n))
 	stream := startEchoStream(t, g, 5*time.Millisecond)
-	_, _, err := g.l.WaitFor(regexp.MustCompile(`restarter: done \d+ restarts`), 0, 10*time.Minute)
+	_, _, err := g.l.WaitFor(regexp.MustCompile(`restarter: done \d+ restarts`), 0, time.Duration(n)*3*time.Second+5*time.Minute)
 	require.NoError(t, err, tail(g.l.Output(), 80))
 	time.Sleep(500 * time.Millisecond) // the stream after the last restart
 	st := stream.stop()
