@@ -1,21 +1,28 @@
-// Command ping sends ICMP echo requests through netd (libsocket) and
-// prints what Linux's ping prints:
+// Command ping sends ICMP echo requests through netd (libsocket's
+// Client.Ping) and prints what Linux's (iputils) ping prints:
 //
-//	ping [-c COUNT] [-i INTERVAL] [-s SIZE] [-W TIMEOUT] [-q] [-service NAME] ADDRESS
+//	ping [-c COUNT] [-i INTERVAL] [-s SIZE] [-W TIMEOUT] [-q] [-service NAME] HOST
 //
-// It runs under armos's init (e.g. "app ping /bin/ping -c 3 10.0.2.2" in
-// init.conf, or init's command line). Exit status: 0 when a reply came, 1
-// when none did, 2 on a usage error. SIGINT/SIGTERM end it with the
+// HOST is an IPv4 address (names need the DNS resolver, not there yet).
+// COUNT 0 (the default) pings until SIGINT/SIGTERM, which print the
+// statistics; INTERVAL (seconds, default 1, at least 0.01) separates the
+// requests; SIZE data bytes (default 56); TIMEOUT seconds (default 1, at
+// most 60) to wait for each reply; -q prints only the first line and the
 // statistics.
+//
+// It is wiring only: the command is package ping (Main). It runs under
+// armos's init ("app ping /bin/ping -c 3 10.0.2.2" in init.conf, or init's
+// command line) and reaches the socket service through init's bootstrap
+// channel (libsocket.FromInit). Exit status: 0 when a reply came, 1 when
+// none did, 2 on a usage error or without a socket service.
 package main
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"armos/apps/ping/ping"
 	"armos/libsocket"
@@ -23,28 +30,23 @@ import (
 )
 
 func main() {
-	cfg, err := ping.ParseArgs(os.Args[1:], sockproto.ServiceName)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "ping:", err)
-		os.Exit(2)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	c, err := libsocket.FromInit(ctx, cfg.Service)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "ping:", err)
-		os.Exit(2)
+	var client *libsocket.Client
+	connect := func(ctx context.Context, service string) (ping.Pinger, error) {
+		c, err := libsocket.FromInit(ctx, service)
+		if errors.Is(err, libsocket.ErrNoInit) {
+			return nil, errors.New("no socket service: ping runs under armos's init")
+		}
+		if err != nil {
+			return nil, err
+		}
+		client = c
+		return c, nil
 	}
-	defer c.Close()
-	st := ping.Run(ctx, cfg, c, os.Stdout, sleep)
-	os.Exit(st.Status())
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
+	status := ping.Main(ctx, os.Args[1:], sockproto.ServiceName, ping.Env{Stdout: os.Stdout, Stderr: os.Stderr}, connect)
+	stop()
+	if client != nil {
+		client.Close()
 	}
+	os.Exit(status)
 }
