@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -44,7 +45,16 @@ func parseOptions(args []string, out io.Writer) (options, error) {
 	ip := fs.String("ip", "", "IPv4 address and prefix length, e.g. 10.99.0.2/24")
 	gw := fs.String("gw", "", "default gateway, e.g. 10.99.0.1 (optional)")
 	mac := fs.String("mac", "", "Ethernet address (default 02:00 followed by the IPv4 address)")
-	mtu := fs.Int("mtu", 0, "IP MTU (default: the device's)")
+	// Decimal, as ip(8) reads it: flag.Int would take "010" as octal 8.
+	var mtu int
+	fs.Func("mtu", "IP MTU in bytes, decimal (default: the device's)", func(s string) error {
+		v, err := strconv.Atoi(s)
+		if err != nil {
+			return fmt.Errorf("want a decimal number of bytes")
+		}
+		mtu = v
+		return nil
+	})
 	arpLife := fs.Duration("arplifetime", 0, "how long a resolved ARP entry stays valid (default 60s; tests shorten it)")
 	apps := fs.String("apps", "", "comma-separated apps to run in-process: "+strings.Join(knownApps, ", "))
 	if err := fs.Parse(args); err != nil {
@@ -81,7 +91,7 @@ func parseOptions(args []string, out io.Writer) (options, error) {
 	} else if o.mac, err = net.ParseMAC(*mac); err != nil || len(o.mac) != 6 || o.mac[0]&1 != 0 {
 		return o, fmt.Errorf("-mac %q: want a unicast Ethernet address, e.g. 02:00:0a:63:00:02", *mac)
 	}
-	if o.mtu = *mtu; o.mtu < 0 {
+	if o.mtu = mtu; o.mtu < 0 {
 		return o, fmt.Errorf("-mtu %d: must be positive", o.mtu)
 	}
 	if o.arpLife = *arpLife; o.arpLife < 0 {
