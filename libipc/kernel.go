@@ -129,6 +129,13 @@ func newKernelEndpoint(fd int) (*KernelEndpoint, error) {
 // Fd returns the endpoint's descriptor (valid until Close).
 func (e *KernelEndpoint) Fd() int { return e.fd }
 
+// File returns the endpoint's descriptor as the *os.File that owns it, to
+// pass to a child (exec.Cmd.ExtraFiles). It stays the endpoint's: close the
+// endpoint, not the file. (Wrapping Fd in a second os.File instead would
+// leave a finalizer that closes the number again, later, when it may name
+// another object.)
+func (e *KernelEndpoint) File() *os.File { return e.f }
+
 // kernelErr maps a system call error to the libipc sentinels.
 func kernelErr(err error) error {
 	var en syscall.Errno

@@ -107,3 +107,21 @@ func tail(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// saveLog writes data as name under $ARMOS_GUEST_LOGDIR/<test name>/ when
+// that variable is set (to read a long run's console or timeline after
+// it); otherwise it does nothing.
+func saveLog(t testing.TB, name string, data []byte) {
+	dir := os.Getenv("ARMOS_GUEST_LOGDIR")
+	if dir == "" {
+		return
+	}
+	dir = filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_"))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Logf("saveLog: %v", err)
+		return
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+		t.Logf("saveLog: %v", err)
+	}
+}

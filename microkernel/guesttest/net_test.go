@@ -72,6 +72,7 @@ func startNetGuest(t testing.TB, modern bool, apps ...string) *netGuest {
 		if t.Failed() {
 			t.Logf("console:\n%s", tail(l.Output(), 150))
 		}
+		saveLog(t, "console.txt", []byte(l.Output()))
 	})
 	g := &netGuest{ns: ns, l: l}
 	m1, _, err := l.WaitFor(regexp.MustCompile(`virtionetd: ready net0 mac (\S+) virtio-mmio v(\d)`), 0, netTimeout)

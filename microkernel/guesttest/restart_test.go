@@ -49,6 +49,7 @@ func soak(t testing.TB, victim, service string, n int) soakFigures {
 	require.NoError(t, err, tail(g.l.Output(), 80))
 	time.Sleep(500 * time.Millisecond) // the stream after the last restart
 	st := stream.stop()
+	saveLog(t, "stream.csv", st.csv())
 	out := g.stop(t)
 
 	restarts := regexp.MustCompile(`restarter: \S+ restart \d+: pid \d+ -> \d+ in ([0-9.]+) ms`).FindAllStringSubmatch(out, -1)
@@ -218,6 +219,21 @@ func (s *echoStream) outages(min time.Duration) []time.Duration {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// csv is the stream's timeline: each request's send time (ms since the
+// first) and how long its answer took (ms; empty when none came).
+func (s *echoStream) csv() []byte {
+	var b []byte
+	b = append(b, "seq,sent_ms,rtt_ms\n"...)
+	for i, at := range s.sentAt {
+		b = fmt.Appendf(b, "%d,%.1f,", i, float64(at.Sub(s.sentAt[0]).Microseconds())/1000)
+		if got, ok := s.gotAt[i]; ok {
+			b = fmt.Appendf(b, "%.2f", float64(got.Sub(at).Microseconds())/1000)
+		}
+		b = append(b, '\n')
+	}
+	return b
 }
 
 func q(ds []time.Duration, f float64) time.Duration {

@@ -278,7 +278,6 @@ func (d *initd) start(e entry) error {
 	if err != nil {
 		return err
 	}
-	f := os.NewFile(uintptr(theirs.Fd()), "bootstrap")
 	cmd := exec.Command(e.argv[0], e.argv[1:]...)
 	d.mu.Lock()
 	restarts := d.restarts[e.name]
@@ -290,7 +289,10 @@ func (d *initd) start(e entry) error {
 	if e.console {
 		cmd.Stdin = os.Stdin // what is typed on the serial console
 	}
-	cmd.ExtraFiles = append([]*os.File{f}, devs...)
+	// theirs's own file: a second os.File on the same number would close
+	// it again from a finalizer, after the number was reused (it once
+	// closed a sibling's bootstrap channel after hundreds of restarts).
+	cmd.ExtraFiles = append([]*os.File{theirs.File()}, devs...)
 	if len(devs) > 0 {
 		var fds []string
 		for i := range devs {

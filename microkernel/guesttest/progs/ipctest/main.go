@@ -385,8 +385,7 @@ func startChild(t *check.T, role string, end *libipc.KernelEndpoint) *exec.Cmd {
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), childEnv+"="+role)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	f := os.NewFile(uintptr(end.Fd()), "end")
-	cmd.ExtraFiles = []*os.File{f}
+	cmd.ExtraFiles = []*os.File{end.File()}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start child %s: %v", role, err)
 	}
