@@ -92,6 +92,8 @@ type ProcEntry struct {
 	Name       [16]byte
 	ExitStatus uint32
 	Killed     uint32 // 1: ended by a signal
+	Handles    uint32 // descriptors it holds open
+	Objects    uint32 // the kernel's entry only: objects open system-wide (channels, pipes, shm...)
 }
 
 // ProcEntry states.

@@ -205,3 +205,24 @@ func (c *InitClient) Close() error {
 	}
 	return err
 }
+
+// Done is closed when the channel to init has ended (init gone, Close, or
+// the channel lost): no name can be registered or reached through it
+// again. A server should then exit, so that init (if alive) starts it
+// afresh with a new channel, rather than run on unreachable.
+func (c *InitClient) Done() <-chan struct{} { return c.done }
+
+// ExitWhenGone ends the process (status 1, naming it on stderr) if the
+// channel to init ends before ctx does: what a server started by init
+// runs in a goroutine, so that losing the channel means a restart with a
+// new one rather than running on unreachable.
+func (c *InitClient) ExitWhenGone(ctx context.Context, name string) {
+	select {
+	case <-c.done:
+		if ctx.Err() == nil {
+			fmt.Fprintf(os.Stderr, "%s: the channel to init is gone: exiting, to be started again\n", name)
+			os.Exit(1)
+		}
+	case <-ctx.Done():
+	}
+}

@@ -10,11 +10,11 @@ import (
 
 func TestFromEntry(t *testing.T) {
 	e := abi.ProcEntry{Pid: 4101, PPid: 4100, State: abi.ProcLive, Threads: 5, Pages: 160, CPUNS: 2_500_000,
-		Syscalls: 42, StartNS: 1_000_000_000, Killed: 1, ExitStatus: 9}
+		Syscalls: 42, StartNS: 1_000_000_000, Killed: 1, ExitStatus: 9, Handles: 12, Objects: 3}
 	copy(e.Name[:], "netd")
 	p := fromEntry(e)
 	assert.Equal(t, Process{Pid: 4101, PPid: 4100, Name: "netd", State: "running", Threads: 5, MemoryKiB: 640,
-		CPU: 2500000, Syscalls: 42, Started: 1000000000, ExitStatus: 9, Killed: true}, p)
+		CPU: 2500000, Syscalls: 42, Started: 1000000000, ExitStatus: 9, Killed: true, Handles: 12, Objects: 3}, p)
 	copy(e.Name[:], "a-very-long-name")
 	assert.Equal(t, "a-very-long-name", fromEntry(e).Name, "16 bytes, no terminator")
 }

@@ -79,15 +79,52 @@ func soak(t testing.TB, victim, service string, n int) soakFigures {
 	all := st.outages(0)
 	per := all[max(len(all)-n, 0):]
 	t.Logf("%s: host downtime per restart (the %d longest gaps): median %v, p99 %v", victim, len(per), q(per, 0.5), q(per, 0.99))
-	return soakFigures{guestMedianMS: guest[len(guest)/2], guestP99MS: guest[min(len(guest)*99/100, len(guest)-1)],
+	// What the restarts must give back: the census the restarter took
+	// before the first kill and after the last restart (the system still
+	// running). The long-lived processes hold what they held; kernel
+	// objects are what they were, give or take calls in flight.
+	before, after := parseCensus(t, out, "before:"), parseCensus(t, out, "after: ")
+	t.Logf("%s: after %d restarts: free memory %d -> %d KiB, kernel objects %d -> %d; descriptors/KiB: %v -> %v",
+		victim, n, before.freeKiB, after.freeKiB, before.objects, after.objects, before.procs, after.procs)
+	for _, name := range []string{"init", "echo", "sh"} {
+		assert.Equal(t, before.procs[name][0], after.procs[name][0], "%s's descriptors after %d restarts", name, n)
+	}
+	assert.InDelta(t, before.objects, after.objects, 8, "kernel objects after %d restarts", n)
+	return soakFigures{objectsBefore: before.objects, objectsAfter: after.objects, freeBefore: before.freeKiB, freeAfter: after.freeKiB,
+		initBefore: before.procs["init"], initAfter: after.procs["init"], guestMedianMS: guest[len(guest)/2], guestP99MS: guest[min(len(guest)*99/100, len(guest)-1)],
 		hostMedian: q(per, 0.5), hostP99: q(per, 0.99), lostPerRestart: float64(st.sent-st.answered) / float64(n)}
 }
 
 // soakFigures are a soak's restart downtime figures.
 type soakFigures struct {
-	guestMedianMS, guestP99MS float64       // kill to served again, guest clock
-	hostMedian, hostP99       time.Duration // the host's gaps between answers
-	lostPerRestart            float64
+	guestMedianMS, guestP99MS   float64       // kill to served again, guest clock
+	hostMedian, hostP99         time.Duration // the host's gaps between answers
+	lostPerRestart              float64
+	objectsBefore, objectsAfter int    // kernel objects open
+	freeBefore, freeAfter       uint64 // KiB of memory free
+	initBefore, initAfter       [2]int // init's descriptors and KiB
+}
+
+// census is one of the restarter's census lines.
+type census struct {
+	freeKiB uint64
+	objects int
+	procs   map[string][2]int // name: descriptors, KiB
+}
+
+func parseCensus(t testing.TB, out, when string) census {
+	m := regexp.MustCompile(`restarter: census ` + regexp.QuoteMeta(when) + ` free (\d+) KiB objects (\d+)(.*)`).FindStringSubmatch(out)
+	require.NotNil(t, m, "the restarter's census %s", when)
+	c := census{procs: map[string][2]int{}}
+	c.freeKiB, _ = strconv.ParseUint(m[1], 10, 64)
+	c.objects, _ = strconv.Atoi(m[2])
+	for _, p := range regexp.MustCompile(`(\S+) (\d+)/(\d+)`).FindAllStringSubmatch(m[3], -1) {
+		fds, _ := strconv.Atoi(p[2])
+		kib, _ := strconv.Atoi(p[3])
+		c.procs[p[1]] = [2]int{fds, kib}
+	}
+	require.Contains(t, c.procs, "init", "the census lists init")
+	return c
 }
 
 // BenchmarkRestartSoak is the long soak of ./build.sh bench: netd and
@@ -110,6 +147,9 @@ func BenchmarkRestartSoak(b *testing.B) {
 				b.ReportMetric(float64(f.hostP99.Microseconds())/1000, "ms-host-p99")
 				b.ReportMetric(f.lostPerRestart, "lost/restart")
 				b.ReportMetric(float64(n), "restarts")
+				b.ReportMetric(float64(f.objectsAfter-f.objectsBefore), "objects-delta")
+				b.ReportMetric(float64(int64(f.freeBefore)-int64(f.freeAfter)), "KiB-free-lost")
+				b.ReportMetric(float64(f.initAfter[0]-f.initBefore[0]), "init-fds-delta")
 			}
 		})
 	}

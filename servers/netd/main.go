@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"armos/libipc"
+	"armos/libsys"
 	"armos/libsocket/sockproto"
 	"armos/servers/netd/link"
 	"armos/servers/netd/sockets"
@@ -160,10 +161,14 @@ func upDown(up bool) string {
 	return "down"
 }
 
+// startTrace is when main began (for the restart timeline).
+var startTrace libsys.Start
+
 // readyPrefix starts the line netd prints once it serves (tests wait for it).
 const readyPrefix = "netd: ready"
 
 func main() {
+	startTrace = libsys.StartTrace()
 	opts, err := parseOptions(os.Args[1:], os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return
@@ -223,6 +228,7 @@ func run(opts options) error {
 	// Started by init: the socket service is reachable by name, and the
 	// operators' service beside it (the main netd's only).
 	if boot, berr := libipc.Bootstrap(); berr == nil {
+		go boot.ExitWhenGone(ctx, "netd")
 		if err := boot.RegisterErr(ctx, opts.service, n.svc.Accept); err != nil {
 			cancel()
 			n.stop()
@@ -241,6 +247,9 @@ func run(opts options) error {
 		apps = "-"
 	}
 	fmt.Printf("%s on %s ip %s mac %s mtu %d apps %s service %s\n", readyPrefix, where, opts.addr, opts.mac, mtu, apps, opts.service)
+	if restarted { // where a restart's time went (docs/restart.md)
+		fmt.Print(startTrace.Line("netd", os.Getenv(libipc.RestartEnv)))
+	}
 
 	err = n.wait(ctx)
 	cancel()

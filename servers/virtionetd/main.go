@@ -35,6 +35,7 @@ import (
 
 	"armos/libdev"
 	"armos/libipc"
+	"armos/libsys"
 	"armos/libipc/skbuff"
 	"armos/libsocket/adminproto"
 	"armos/servers/netd/link"
@@ -44,7 +45,11 @@ import (
 // readyPrefix starts the line virtionetd prints once it serves.
 const readyPrefix = "virtionetd: ready"
 
+// startTrace is when main began (for the restart timeline).
+var startTrace libsys.Start
+
 func main() {
+	startTrace = libsys.StartTrace()
 	name := flag.String("name", "net0", "the link's name in init's name service (netd -link nic:NAME)")
 	grant := flag.Int("grant", 0, "the device's grant number when started from the kernel command line (grant:net)")
 	queue := flag.Int("queue", virtio.DefaultQueueSize, "entries per virtqueue (a power of two)")
@@ -97,6 +102,7 @@ func run(name string, grant, queue, mtu int) error {
 	// Outside init (a smoke test from the kernel command line) there is
 	// no name service: the device runs, frames are counted and dropped.
 	if boot, err := libipc.Bootstrap(); err == nil {
+		go boot.ExitWhenGone(ctx, "virtionetd")
 		if err := boot.RegisterErr(ctx, name, d.accept); err != nil {
 			nic.Stop()
 			return err
@@ -121,6 +127,9 @@ func run(name string, grant, queue, mtu int) error {
 	info := dev.Info()
 	fmt.Printf("%s %s mac %s virtio-mmio v%d at %#x irq %d registers %s queues %d link %s\n", readyPrefix, name,
 		net.HardwareAddr(d.mac()), nic.Version(), info.Base, info.IRQ, how, queue, upDown(nic.LinkUp()))
+	if r := os.Getenv(libipc.RestartEnv); r != "" && r != "0" {
+		fmt.Print(startTrace.Line("virtionetd", r))
+	}
 	<-ctx.Done()
 	d.mu.Lock()
 	nic.Stop()

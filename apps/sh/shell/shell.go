@@ -127,9 +127,9 @@ func (s *Shell) ps(_ context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(s.Out, "%6s %6s %-8s %4s %9s %10s  %s\n", "PID", "PPID", "STATE", "THR", "MEM(KiB)", "CPU(ms)", "NAME")
+	fmt.Fprintf(s.Out, "%6s %6s %-8s %4s %9s %4s %10s  %s\n", "PID", "PPID", "STATE", "THR", "MEM(KiB)", "FDS", "CPU(ms)", "NAME")
 	for _, p := range ps {
-		fmt.Fprintf(s.Out, "%6d %6d %-8s %4d %9d %10.1f  %s\n", p.Pid, p.PPid, p.State, p.Threads, p.MemoryKiB,
+		fmt.Fprintf(s.Out, "%6d %6d %-8s %4d %9d %4d %10.1f  %s\n", p.Pid, p.PPid, p.State, p.Threads, p.MemoryKiB, p.Handles,
 			float64(p.CPU.Microseconds())/1000, p.Name)
 	}
 	return nil

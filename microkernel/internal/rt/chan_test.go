@@ -599,11 +599,11 @@ func TestProcList(t *testing.T) {
 	u, tf := newUserFrame(t, chanScratchPages)
 	kid := u.newChild(1)
 	switchTo(t, tf, u.main)
-	const size = 80
+	const size = int(unsafe.Sizeof(abi.ProcEntry{}))
 	n := svc(tf, abi.SysProcList, u.scratch+offInfo, 8)
 	require.EqualValues(t, 3, n, "the kernel, u and its child")
 	entry := func(i uint64) abi.ProcEntry {
-		return *(*abi.ProcEntry)(unsafe.Pointer(&u.get(u.scratch+offInfo+i*size, size)[0]))
+		return *(*abi.ProcEntry)(unsafe.Pointer(&u.get(u.scratch+offInfo+i*uint64(size), size)[0]))
 	}
 	require.EqualValues(t, 0, entry(0).PPid, "the kernel has no parent")
 	require.Equal(t, pr(0).pid, entry(0).Pid)
@@ -614,6 +614,14 @@ func TestProcList(t *testing.T) {
 	require.Equal(t, "kid", cstringOf(kidName[:]))
 	require.EqualValues(t, abi.ProcLive, entry(2).State)
 	require.Positive(t, entry(1).Threads)
+	require.Zero(t, entry(1).Objects, "only the kernel's entry counts objects")
+	// A channel: two more descriptors for u, two more objects system-wide.
+	handles, objects := entry(1).Handles, entry(0).Objects
+	require.Positive(t, objects)
+	require.Zero(t, svc(tf, abi.SysChanCreate, 0, u.scratch+offFds))
+	require.EqualValues(t, 3, svc(tf, abi.SysProcList, u.scratch+offInfo, 8))
+	require.Equal(t, handles+2, entry(1).Handles, "descriptors held")
+	require.Equal(t, objects+2, entry(0).Objects, "objects open")
 	require.EqualValues(t, 3, svc(tf, abi.SysProcList, u.scratch+offInfo, 1), "the count, whatever the room")
 	require.Equal(t, errno(EFAULT), svc(tf, abi.SysProcList, 8, 8))
 	require.EqualValues(t, 3, svc(tf, abi.SysProcList, 0, 0), "no room: just the count")

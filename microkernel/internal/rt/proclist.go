@@ -10,7 +10,7 @@ import (
 // copies one abi.ProcEntry per process, the kernel first.
 
 // procEntrySize is abi.ProcEntry's size, fixed by the ABI.
-const procEntrySize = 80
+const procEntrySize = 88
 
 var _ [procEntrySize - unsafe.Sizeof(abi.ProcEntry{})]struct{}
 var _ [unsafe.Sizeof(abi.ProcEntry{}) - procEntrySize]struct{}
@@ -33,6 +33,18 @@ func sysProcListFn(tf *Frame) uint64 {
 				StartNS: ticksToNS(pp.spawned), Name: pp.name, ExitStatus: pp.exitStatus}
 			if pp.killed {
 				e.Killed = 1
+			}
+			for i := range pp.fds {
+				if pp.fds[i].obj >= 0 {
+					e.Handles++
+				}
+			}
+			if p == 0 {
+				for i := range objs {
+					if objs[i].kind != objFree {
+						e.Objects++
+					}
+				}
 			}
 			if !copyOut(va+count*procEntrySize, bytesOf(unsafe.Pointer(&e), procEntrySize)) {
 				return errno(EFAULT)

@@ -10,6 +10,12 @@
 //
 //	restarter: netd.sockets restart 1: pid 4111 -> 4120 in 23.1 ms
 //	restarter: done 50 restarts of netd.sockets (median 22.0 ms, max 40.2 ms)
+//	restarter: census before: free 480012 KiB objects 61 init 3/1320 echo 5/2400 ...
+//	restarter: census after:  free 479100 KiB objects 61 init 3/1320 echo 5/2404 ...
+//
+// The census lines (before the first kill, after the last restart) give
+// the memory free, the kernel objects open and, for each process,
+// descriptors/KiB of memory: what 1,000 restarts must give back.
 package main
 
 import (
@@ -25,6 +31,7 @@ import (
 	"time"
 
 	"armos/libipc"
+	"armos/libsys"
 )
 
 func main() {
@@ -71,6 +78,9 @@ func run(names []string, after string, n int, every, first time.Duration) error 
 		time.Sleep(10 * time.Millisecond)
 	}
 	time.Sleep(first)
+	if err := census("before:"); err != nil {
+		return err
+	}
 	seed := uint64(time.Now().UnixNano())
 	rng := rand.New(rand.NewPCG(seed, 1))
 	if len(names) > 1 {
@@ -105,8 +115,34 @@ func run(names []string, after string, n int, every, first time.Duration) error 
 		fmt.Printf("restarter: %s restart %d: pid %d -> %d in %.1f ms\n", name, i, pid, next, float64(d.Microseconds())/1000)
 		time.Sleep(every)
 	}
+	time.Sleep(200 * time.Millisecond) // the last incarnation settles
+	if err := census("after: "); err != nil {
+		return err
+	}
 	slices.Sort(took)
 	fmt.Printf("restarter: done %d restarts of %s (median %.1f ms, max %.1f ms)\n", n, strings.Join(names, ","),
 		float64(took[len(took)/2].Microseconds())/1000, float64(took[len(took)-1].Microseconds())/1000)
+	return nil
+}
+
+// census prints the memory free, the kernel objects open and each
+// process's descriptors and memory (name pid fds/KiB), the kernel's first.
+func census(when string) error {
+	ps, err := libsys.Processes()
+	if err != nil {
+		return err
+	}
+	var si syscall.Sysinfo_t
+	if err := syscall.Sysinfo(&si); err != nil {
+		return err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "restarter: census %s free %d KiB objects %d", when, uint64(si.Freeram)*uint64(si.Unit)>>10, ps[0].Objects)
+	for _, p := range ps[1:] {
+		if p.State == "running" && p.Name != "restarter" {
+			fmt.Fprintf(&b, " %s %d/%d", p.Name, p.Handles, p.MemoryKiB)
+		}
+	}
+	fmt.Println(b.String())
 	return nil
 }
