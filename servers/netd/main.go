@@ -34,8 +34,8 @@ import (
 	"time"
 
 	"armos/libipc"
-	"armos/libsys"
 	"armos/libsocket/sockproto"
+	"armos/libsys"
 	"armos/servers/netd/link"
 	"armos/servers/netd/sockets"
 	"armos/servers/netd/stack"

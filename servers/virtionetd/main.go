@@ -35,9 +35,9 @@ import (
 
 	"armos/libdev"
 	"armos/libipc"
-	"armos/libsys"
 	"armos/libipc/skbuff"
 	"armos/libsocket/adminproto"
+	"armos/libsys"
 	"armos/servers/netd/link"
 	"armos/servers/virtionetd/virtio"
 )
