@@ -5,6 +5,7 @@ package libsys
 import (
 	"fmt"
 	"os"
+	"strings"
 	"runtime"
 	"syscall"
 	"time"
@@ -95,32 +96,68 @@ func clockMonotonic(ts *syscall.Timespec) error {
 	return nil
 }
 
-// Start is a process's start-up timeline: Uptime at main and at ready.
+// Start is a process's start-up timeline: Uptime at main, at the stages
+// it marks, and at ready.
 type Start struct {
-	main time.Duration
-	ok   bool
+	main   time.Duration
+	ok     bool
+	stages []stage
+}
+
+type stage struct {
+	name string
+	at   time.Duration
 }
 
 // StartTrace notes when main began (call it first thing in main).
-func StartTrace() Start {
+func StartTrace() *Start {
 	d, err := Uptime()
-	return Start{main: d, ok: err == nil}
+	return &Start{main: d, ok: err == nil}
+}
+
+// Mark notes that a stage of start-up ended now.
+func (s *Start) Mark(name string) {
+	if d, err := Uptime(); err == nil {
+		s.stages = append(s.stages, stage{name, d})
+	}
 }
 
 // Ready returns how long after exec main began and how long after exec the
 // process is ready now (ok false when the kernel's list was unreadable).
-func (s Start) Ready() (toMain, toReady time.Duration, ok bool) {
+func (s *Start) Ready() (toMain, toReady time.Duration, ok bool) {
 	d, err := Uptime()
 	return s.main, d, s.ok && err == nil
 }
 
 // Line is Ready as one line for a server's console: "NAME: restart N:
-// exec to main X ms, to serving Y ms" (empty when Ready is not ok).
-func (s Start) Line(name, restart string) string {
-	m, r, ok := s.Ready()
+// exec to main X ms, to serving Y ms (STAGE +Z ms, ...)" (empty when
+// Ready is not ok).
+func (s *Start) Line(name, restart string) string {
+	_, r, ok := s.Ready()
 	if !ok {
 		return ""
 	}
-	return fmt.Sprintf("%s: restart %s: exec to main %.1f ms, to serving %.1f ms\n", name, restart,
-		float64(m.Microseconds())/1000, float64(r.Microseconds())/1000)
+	return s.format(name, restart, r)
+}
+
+// format is Line with the time of ready given.
+func (s *Start) format(name, restart string, r time.Duration) string {
+	m := s.main
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: restart %s: exec to main %.1f ms, to serving %.1f ms", name, restart, ms(m), ms(r))
+	prev := m
+	for i, st := range s.stages {
+		sep := ", "
+		if i == 0 {
+			sep = " ("
+		}
+		fmt.Fprintf(&b, "%s%s +%.1f", sep, st.name, ms(st.at-prev))
+		prev = st.at
+	}
+	if len(s.stages) > 0 {
+		fmt.Fprintf(&b, ", the rest +%.1f ms)", ms(r-prev))
+	}
+	b.WriteByte('\n')
+	return b.String()
 }

@@ -2,6 +2,7 @@ package libsys
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 
@@ -17,4 +18,13 @@ func TestFromEntry(t *testing.T) {
 		CPU: 2500000, Syscalls: 42, Started: 1000000000, ExitStatus: 9, Killed: true, Handles: 12, Objects: 3}, p)
 	copy(e.Name[:], "a-very-long-name")
 	assert.Equal(t, "a-very-long-name", fromEntry(e).Name, "16 bytes, no terminator")
+}
+
+func TestStartLine(t *testing.T) {
+	s := &Start{main: 11 * time.Millisecond, ok: true,
+		stages: []stage{{"link", 14 * time.Millisecond}, {"register", 20500 * time.Microsecond}}}
+	assert.Equal(t, "netd: restart 3: exec to main 11.0 ms, to serving 27.0 ms (link +3.0, register +6.5, the rest +6.5 ms)\n",
+		s.format("netd", "3", 27*time.Millisecond))
+	s.stages = nil
+	assert.Equal(t, "virtionetd: restart 1: exec to main 11.0 ms, to serving 12.0 ms\n", s.format("virtionetd", "1", 12*time.Millisecond))
 }

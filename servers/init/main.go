@@ -181,7 +181,7 @@ func main() {
 			if !e.service {
 				d.apps.Done()
 			} else {
-				d.scheduleRestart(e)
+				d.scheduleRestart(e, "")
 			}
 		}
 	}
@@ -268,15 +268,25 @@ func (d *initd) entryDevices(e entry) ([]*os.File, error) {
 	return fs, nil
 }
 
-// start starts entry e with a fresh bootstrap channel (and its devices).
+// start starts entry e with a fresh bootstrap channel (and its devices)
+// and says so.
 func (d *initd) start(e entry) error {
+	pid, err := d.startQuiet(e)
+	if err == nil {
+		fmt.Printf("init: started %s (pid %d)\n", e.name, pid)
+	}
+	return err
+}
+
+// startQuiet is start without the line: it returns the new pid.
+func (d *initd) startQuiet(e entry) (int, error) {
 	devs, err := d.entryDevices(e)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	mine, theirs, err := libipc.NewKernelPair()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	cmd := exec.Command(e.argv[0], e.argv[1:]...)
 	d.mu.Lock()
@@ -304,16 +314,15 @@ func (d *initd) start(e entry) error {
 	theirs.Close() // the child has its copy
 	if err != nil {
 		mine.Close()
-		return err
+		return 0, err
 	}
 	c := &child{e: e, cmd: cmd, conn: libipc.NewConn(mine), started: time.Now(), done: make(chan struct{})}
 	d.mu.Lock()
 	d.children[c] = true
 	d.mu.Unlock()
-	fmt.Printf("init: started %s (pid %d)\n", e.name, cmd.Process.Pid)
 	go d.serve(c)
 	go d.wait(c)
-	return nil
+	return cmd.Process.Pid, nil
 }
 
 // serve answers child c's bootstrap requests until its channel closes.
@@ -421,12 +430,12 @@ func (d *initd) wait(c *child) {
 	stopping := d.stopping || d.ctx.Err() != nil
 	d.mu.Unlock()
 	close(c.done)
-	fmt.Printf("init: %s (pid %d) %s\n", c.e.name, c.cmd.Process.Pid, describeExit(err))
-	if !c.e.service {
-		d.apps.Done()
-		return
-	}
-	if stopping {
+	ended := fmt.Sprintf("init: %s (pid %d) %s\n", c.e.name, c.cmd.Process.Pid, describeExit(err))
+	if !c.e.service || stopping {
+		fmt.Print(ended)
+		if !c.e.service {
+			d.apps.Done()
+		}
 		return
 	}
 	d.mu.Lock()
@@ -434,7 +443,7 @@ func (d *initd) wait(c *child) {
 		d.backoff[c.e.name] = 0
 	}
 	d.mu.Unlock()
-	d.scheduleRestart(c.e)
+	d.scheduleRestart(c.e, ended)
 }
 
 // nextBackoff is the delay after delay for a service that keeps ending
@@ -443,15 +452,33 @@ func nextBackoff(delay time.Duration) time.Duration {
 	return min(max(2*delay, minBackoff), maxBackoff)
 }
 
-// scheduleRestart restarts service e after its backoff, which doubles.
-func (d *initd) scheduleRestart(e entry) {
+// scheduleRestart restarts service e after its backoff, which doubles;
+// ended (printed first) says how the last incarnation ended. Without a
+// backoff the new incarnation starts before anything is printed: the
+// console is slow, and a restart's downtime is what clients wait.
+func (d *initd) scheduleRestart(e entry, ended string) {
 	d.mu.Lock()
 	delay := d.backoff[e.name]
 	d.backoff[e.name] = nextBackoff(delay)
 	d.restarts[e.name]++
 	n := d.restarts[e.name]
+	stopping := d.stopping
 	d.mu.Unlock()
-	fmt.Printf("init: restarting %s in %v (restart %d)\n", e.name, delay, n)
+	restarting := fmt.Sprintf("init: restarting %s in %v (restart %d)\n", e.name, delay, n)
+	if delay == 0 && !stopping && d.ctx.Err() == nil {
+		t0 := time.Now()
+		pid, err := d.startQuiet(e)
+		took := time.Since(t0)
+		fmt.Print(ended, restarting)
+		if err == nil {
+			fmt.Printf("init: started %s (pid %d) in %.1f ms\n", e.name, pid, float64(took.Microseconds())/1000)
+			return
+		}
+		fmt.Printf("init: cannot start %s: %v\n", e.name, err)
+		d.scheduleRestart(e, "")
+		return
+	}
+	fmt.Print(ended, restarting)
 	go func() {
 		t := time.NewTimer(delay)
 		defer t.Stop()
@@ -468,7 +495,7 @@ func (d *initd) scheduleRestart(e entry) {
 		}
 		if err := d.start(e); err != nil {
 			fmt.Printf("init: cannot start %s: %v\n", e.name, err)
-			d.scheduleRestart(e)
+			d.scheduleRestart(e, "")
 		}
 	}()
 }

@@ -162,7 +162,7 @@ func upDown(up bool) string {
 }
 
 // startTrace is when main began (for the restart timeline).
-var startTrace libsys.Start
+var startTrace *libsys.Start
 
 // readyPrefix starts the line netd prints once it serves (tests wait for it).
 const readyPrefix = "netd: ready"
@@ -191,6 +191,7 @@ func run(opts options) error {
 	if err != nil {
 		return err
 	}
+	startTrace.Mark("link")
 	dev, where, mtu := od.dev, od.where, od.mtu
 	if opts.mtu != 0 {
 		mtu = opts.mtu
@@ -214,12 +215,14 @@ func run(opts options) error {
 		}
 		return err
 	}
+	startTrace.Mark("stack")
 	// The address is ours once probing found it free (RFC 5227).
 	if err := waitReady(ctx, n); err != nil {
 		cancel()
 		n.stop()
 		return err
 	}
+	startTrace.Mark("ready")
 	// Restarted by init: the old clients' ports go back to them first
 	// (sockets.SetGrace), before anyone can reach the service.
 	if restarted {
@@ -227,29 +230,34 @@ func run(opts options) error {
 	}
 	// Started by init: the socket service is reachable by name, and the
 	// operators' service beside it (the main netd's only).
-	if boot, berr := libipc.Bootstrap(); berr == nil {
+	boot, berr := libipc.Bootstrap()
+	if berr == nil {
 		go boot.ExitWhenGone(ctx, "netd")
 		if err := boot.RegisterErr(ctx, opts.service, n.svc.Accept); err != nil {
 			cancel()
 			n.stop()
 			return err
 		}
-		if opts.service == sockproto.ServiceName {
-			if err := serveAdmin(ctx, boot, n, where, dev); err != nil {
-				cancel()
-				n.stop()
-				return err
-			}
+	}
+	// Served: what a restart's clients wait for ends here; the timeline
+	// is taken now, the operators' service comes after (before the ready
+	// line, so that a shell that saw the line finds it).
+	trace := ""
+	if restarted { // where a restart's time went (docs/restart.md)
+		trace = startTrace.Line("netd", os.Getenv(libipc.RestartEnv))
+	}
+	if berr == nil && opts.service == sockproto.ServiceName {
+		if err := serveAdmin(ctx, boot, n, where, dev); err != nil {
+			cancel()
+			n.stop()
+			return err
 		}
 	}
 	apps := strings.Join(opts.apps, ",")
 	if apps == "" {
 		apps = "-"
 	}
-	fmt.Printf("%s on %s ip %s mac %s mtu %d apps %s service %s\n", readyPrefix, where, opts.addr, opts.mac, mtu, apps, opts.service)
-	if restarted { // where a restart's time went (docs/restart.md)
-		fmt.Print(startTrace.Line("netd", os.Getenv(libipc.RestartEnv)))
-	}
+	fmt.Printf("%s on %s ip %s mac %s mtu %d apps %s service %s\n%s", readyPrefix, where, opts.addr, opts.mac, mtu, apps, opts.service, trace)
 
 	err = n.wait(ctx)
 	cancel()

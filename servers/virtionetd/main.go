@@ -46,7 +46,7 @@ import (
 const readyPrefix = "virtionetd: ready"
 
 // startTrace is when main began (for the restart timeline).
-var startTrace libsys.Start
+var startTrace *libsys.Start
 
 func main() {
 	startTrace = libsys.StartTrace()

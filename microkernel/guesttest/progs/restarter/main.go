@@ -101,7 +101,11 @@ func run(names []string, after string, n int, every, first time.Duration) error 
 			return fmt.Errorf("kill %d: %w", pid, err)
 		}
 		var next int
+		var gone time.Duration // kill to the victim no longer running
 		for next == 0 || next == pid {
+			if gone == 0 && !running(pid) {
+				gone = time.Since(start)
+			}
 			if time.Since(start) > time.Minute {
 				return fmt.Errorf("%s not served again within a minute of killing pid %d", name, pid)
 			}
@@ -112,7 +116,8 @@ func run(names []string, after string, n int, every, first time.Duration) error 
 		}
 		d := time.Since(start)
 		took = append(took, d)
-		fmt.Printf("restarter: %s restart %d: pid %d -> %d in %.1f ms\n", name, i, pid, next, float64(d.Microseconds())/1000)
+		fmt.Printf("restarter: %s restart %d: pid %d -> %d in %.1f ms (ended after %.1f ms)\n", name, i, pid, next,
+			float64(d.Microseconds())/1000, float64(gone.Microseconds())/1000)
 		time.Sleep(every)
 	}
 	time.Sleep(200 * time.Millisecond) // the last incarnation settles
@@ -145,4 +150,18 @@ func census(when string) error {
 	}
 	fmt.Println(b.String())
 	return nil
+}
+
+// running reports whether process pid is still running (not ended).
+func running(pid int) bool {
+	ps, err := libsys.Processes()
+	if err != nil {
+		return false
+	}
+	for _, p := range ps {
+		if p.Pid == pid {
+			return p.State == "running"
+		}
+	}
+	return false
 }
