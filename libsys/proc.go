@@ -5,8 +5,8 @@ package libsys
 import (
 	"fmt"
 	"os"
-	"strings"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 	"unsafe"
