@@ -7,6 +7,8 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"syscall"
+	"unsafe"
 )
 
 // The bootstrap protocol between init and the processes it starts. init
@@ -18,6 +20,9 @@ import (
 //	InitConnect  {Name, Wait}    a new endpoint connected to service Name (the
 //	                             reply's one cap); Wait: until Name is registered
 //	InitServices {}              the registered names and their pids
+//	InitStandby  {}              (a standby incarnation) wait until init hands it
+//	                             the service: the reply, InitStandbyResp, says
+//	                             which restart it is
 //
 // and init, on the same connection, sends the service one-way
 // InitAccept {Name} messages carrying the server end of each new connection.
@@ -32,13 +37,26 @@ const BootstrapEnv = "ARMOS_BOOTSTRAP"
 // how many times it was restarted (0: its first start).
 const RestartEnv = "ARMOS_RESTART"
 
+// StandbyEnv is set to "1" in the environment of a standby incarnation: a
+// service's spare, started ahead by init (the standby option) so that a
+// restart does not wait for a process and its runtime to start. It must
+// call AwaitTurn before it registers or opens anything.
+const StandbyEnv = "ARMOS_STANDBY"
+
 // Ops of the bootstrap protocol.
 const (
 	InitRegister Op = 1
 	InitConnect  Op = 2
 	InitAccept   Op = 3
 	InitServices Op = 4
+	InitStandby  Op = 5
 )
+
+// InitStandbyResp is the reply to InitStandby: the service is the caller's
+// now, as restart number Restart.
+type InitStandbyResp struct {
+	Restart int
+}
 
 // InitName is the body of InitRegister, InitConnect and InitAccept.
 type InitName struct {
@@ -225,4 +243,63 @@ func (c *InitClient) ExitWhenGone(ctx context.Context, name string) {
 		}
 	case <-ctx.Done():
 	}
+}
+
+// AwaitTurn returns which incarnation of its service the process is (0:
+// the first start; n: the nth restart). A standby incarnation (StandbyEnv)
+// first waits, named NAME~ in the process list, until init hands it the
+// service — when the running incarnation ends — and then takes its name
+// back. ctx ending (SIGTERM) ends the wait with ctx's error.
+func AwaitTurn(ctx context.Context) (restart int, err error) {
+	if os.Getenv(StandbyEnv) != "1" {
+		n, _ := strconv.Atoi(os.Getenv(RestartEnv))
+		return n, nil
+	}
+	boot, err := Bootstrap()
+	if err != nil {
+		return 0, err
+	}
+	name := processName()
+	if name != "" {
+		setProcessName(name + "~")
+	}
+	var resp InitStandbyResp
+	err = boot.conn.Call(ctx, InitStandby, &Empty{}, &resp)
+	if name != "" {
+		setProcessName(name)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		return 0, fmt.Errorf("libipc: standby: %w", err)
+	}
+	return resp.Restart, nil
+}
+
+// prctl options (include/uapi/linux/prctl.h).
+const (
+	prSetName = 15
+	prGetName = 16
+)
+
+// processName is the name in the process list (PR_GET_NAME).
+func processName() string {
+	var b [16]byte
+	if _, _, e := syscall.RawSyscall(syscall.SYS_PRCTL, prGetName, uintptr(unsafe.Pointer(&b[0])), 0); e != 0 {
+		return ""
+	}
+	for i, c := range b {
+		if c == 0 {
+			return string(b[:i])
+		}
+	}
+	return string(b[:])
+}
+
+// setProcessName renames the process (PR_SET_NAME; at most 15 bytes).
+func setProcessName(name string) {
+	var b [16]byte
+	copy(b[:15], name)
+	syscall.RawSyscall(syscall.SYS_PRCTL, prSetName, uintptr(unsafe.Pointer(&b[0])), 0)
 }

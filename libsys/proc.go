@@ -99,9 +99,10 @@ func clockMonotonic(ts *syscall.Timespec) error {
 // Start is a process's start-up timeline: Uptime at main, at the stages
 // it marks, and at ready.
 type Start struct {
-	main   time.Duration
-	ok     bool
-	stages []stage
+	main     time.Duration
+	ok       bool
+	stages   []stage
+	tookOver bool // a standby's: main is when it took over
 }
 
 type stage struct {
@@ -113,6 +114,13 @@ type stage struct {
 func StartTrace() *Start {
 	d, err := Uptime()
 	return &Start{main: d, ok: err == nil}
+}
+
+// TookOver notes that a standby incarnation was handed its service now:
+// the timeline counts from here.
+func (s *Start) TookOver() {
+	d, err := Uptime()
+	s.main, s.ok, s.tookOver, s.stages = d, err == nil, true, nil
 }
 
 // Mark notes that a stage of start-up ended now.
@@ -145,7 +153,11 @@ func (s *Start) format(name, restart string, r time.Duration) string {
 	m := s.main
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: restart %s: exec to main %.1f ms, to serving %.1f ms", name, restart, ms(m), ms(r))
+	if s.tookOver {
+		fmt.Fprintf(&b, "%s: restart %s: a standby took over, serving %.1f ms later", name, restart, ms(r-m))
+	} else {
+		fmt.Fprintf(&b, "%s: restart %s: exec to main %.1f ms, to serving %.1f ms", name, restart, ms(m), ms(r))
+	}
 	prev := m
 	for i, st := range s.stages {
 		sep := ", "

@@ -25,6 +25,10 @@ func TestStartLine(t *testing.T) {
 		stages: []stage{{"link", 14 * time.Millisecond}, {"register", 20500 * time.Microsecond}}}
 	assert.Equal(t, "netd: restart 3: exec to main 11.0 ms, to serving 27.0 ms (link +3.0, register +6.5, the rest +6.5 ms)\n",
 		s.format("netd", "3", 27*time.Millisecond))
+	s.tookOver = true
+	assert.Equal(t, "netd: restart 4: a standby took over, serving 16.0 ms later (link +3.0, register +6.5, the rest +6.5 ms)\n",
+		s.format("netd", "4", 27*time.Millisecond))
+	s.tookOver = false
 	s.stages = nil
 	assert.Equal(t, "virtionetd: restart 1: exec to main 11.0 ms, to serving 12.0 ms\n", s.format("virtionetd", "1", 12*time.Millisecond))
 }

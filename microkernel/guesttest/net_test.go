@@ -50,8 +50,8 @@ func startNetGuest(t testing.TB, modern bool, apps ...string) *netGuest {
 	ns := peertest.NewNS(t)
 	ns.AddTap(t, guestTap, linuxCIDR)
 	entries := []string{
-		"service,virtionetd,device=net,/bin/virtionetd",
-		"service,netd,/bin/netd,-link,nic:net0,-ip," + guestIP + "/24,-gw," + linuxIP + ",-arplifetime," + arpLife.String(),
+		"service,virtionetd,device=net,standby,/bin/virtionetd",
+		"service,netd,standby,/bin/netd,-link,nic:net0,-ip," + guestIP + "/24,-gw," + linuxIP + ",-arplifetime," + arpLife.String(),
 		"service,echo,/bin/echo",
 		"service,sh,console,/bin/sh",
 	}

@@ -16,7 +16,7 @@
 //
 // Configuration lines (# starts a comment):
 //
-//	service NAME [device=SEL...] [console] PATH [ARGS...]   a server: restarted when it dies
+//	service NAME [device=SEL...] [console] [standby] PATH [ARGS...]   a server: restarted when it dies
 //	app NAME [device=SEL...] [console] PATH [ARGS...]       an application: run once, its exit reported
 //
 // Entries start in file order. Every process gets descriptor 3, its end of
@@ -29,7 +29,11 @@
 // every incarnation as descriptors 4, 5, ... named by ARMOS_DEVICES=4,5;
 // the driver attaches them (libdev.FromEnv). No other process can reach
 // the device. console gives the entry init's standard input, the serial
-// console (the shell); others read /dev/null. Console lines:
+// console (the shell); others read /dev/null. standby keeps a spare
+// incarnation of a service started ahead and waiting (ARMOS_STANDBY=1,
+// libipc.AwaitTurn, NAME~ in ps): when the running one ends, the spare
+// takes over at once instead of a new process starting, and another
+// spare is started a moment later (docs/restart.md). Console lines:
 //
 //	init: started netd (pid 4101)
 //	init: netd (pid 4101) exited with status 2
@@ -54,6 +58,7 @@ import (
 
 	"armos/libdev"
 	"armos/libipc"
+	"armos/libsys"
 )
 
 // Restart policy: a service that ends after running stableAfter or longer
@@ -74,6 +79,7 @@ type entry struct {
 	name    string
 	devices []string // device=SEL options: what the driver is given
 	console bool     // the console option: its standard input is the console (the serial shell)
+	standby bool     // the standby option: a spare incarnation waits to take over
 	argv    []string
 }
 
@@ -113,9 +119,17 @@ func parseEntry(f []string) (entry, error) {
 		return entry{}, fmt.Errorf("unknown kind %q (service or app)", f[0])
 	}
 	e.name, f = f[1], f[2:]
-	for len(f) > 0 && (strings.HasPrefix(f[0], "device=") || f[0] == "console") {
-		if f[0] == "console" {
+	for len(f) > 0 && (strings.HasPrefix(f[0], "device=") || f[0] == "console" || f[0] == "standby") {
+		switch f[0] {
+		case "console":
 			e.console = true
+			f = f[1:]
+			continue
+		case "standby":
+			if !e.service {
+				return entry{}, fmt.Errorf("%s: standby is for services", e.name)
+			}
+			e.standby = true
 			f = f[1:]
 			continue
 		}
@@ -140,6 +154,15 @@ type child struct {
 	conn    *libipc.Conn
 	started time.Time
 	done    chan struct{} // closed when it has ended
+
+	// A standby incarnation (guarded by initd.mu): spare until it takes
+	// over; turn is its InitStandby request, answered then; handover is
+	// the restart number to answer with at once if it takes over before
+	// asking.
+	spare    bool
+	turn     *libipc.Request
+	handover int
+	handled  bool // its end was handled (initd.ended)
 }
 
 // initd is init's state.
@@ -153,7 +176,10 @@ type initd struct {
 	backoff  map[string]time.Duration     // next restart delay per entry
 	restarts map[string]int
 	devices  map[string][]*os.File // per entry: its devices, opened once
-	stopping bool                  // stopAll began: nothing restarts
+	spares   map[string]*child     // per entry: its standby incarnation
+	spareing map[string]bool       // per entry: a standby is being started
+	spareOff map[string]time.Duration
+	stopping bool // stopAll began: nothing restarts
 	apps     sync.WaitGroup
 }
 
@@ -171,7 +197,8 @@ func main() {
 	defer stop()
 	d := &initd{ctx: ctx, services: map[string]*child{}, waiting: map[string][]*libipc.Request{},
 		children: map[*child]bool{}, backoff: map[string]time.Duration{}, restarts: map[string]int{},
-		devices: map[string][]*os.File{}}
+		devices: map[string][]*os.File{}, spares: map[string]*child{}, spareing: map[string]bool{},
+		spareOff: map[string]time.Duration{}}
 	for _, e := range entries {
 		if !e.service {
 			d.apps.Add(1)
@@ -183,7 +210,9 @@ func main() {
 			} else {
 				d.scheduleRestart(e, "")
 			}
+			continue
 		}
+		d.scheduleSpare(e, spareDelay)
 	}
 	appsDone := make(chan struct{})
 	go func() { d.apps.Wait(); close(appsDone) }()
@@ -271,15 +300,16 @@ func (d *initd) entryDevices(e entry) ([]*os.File, error) {
 // start starts entry e with a fresh bootstrap channel (and its devices)
 // and says so.
 func (d *initd) start(e entry) error {
-	pid, err := d.startQuiet(e)
+	pid, err := d.startQuiet(e, false)
 	if err == nil {
 		fmt.Printf("init: started %s (pid %d)\n", e.name, pid)
 	}
 	return err
 }
 
-// startQuiet is start without the line: it returns the new pid.
-func (d *initd) startQuiet(e entry) (int, error) {
+// startQuiet is start without the line: it returns the new pid. A spare
+// is a standby incarnation (StandbyEnv).
+func (d *initd) startQuiet(e entry, spare bool) (int, error) {
 	devs, err := d.entryDevices(e)
 	if err != nil {
 		return 0, err
@@ -295,6 +325,9 @@ func (d *initd) startQuiet(e entry) (int, error) {
 	// RestartEnv tells a restarted service it is one (netd then gives
 	// its old clients' ports back to them first).
 	cmd.Env = append(os.Environ(), libipc.BootstrapEnv+"=3", fmt.Sprintf("%s=%d", libipc.RestartEnv, restarts))
+	if spare {
+		cmd.Env = append(cmd.Env, libipc.StandbyEnv+"=1")
+	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
 	if e.console {
 		cmd.Stdin = os.Stdin // what is typed on the serial console
@@ -316,9 +349,12 @@ func (d *initd) startQuiet(e entry) (int, error) {
 		mine.Close()
 		return 0, err
 	}
-	c := &child{e: e, cmd: cmd, conn: libipc.NewConn(mine), started: time.Now(), done: make(chan struct{})}
+	c := &child{e: e, cmd: cmd, conn: libipc.NewConn(mine), started: time.Now(), done: make(chan struct{}), spare: spare}
 	d.mu.Lock()
 	d.children[c] = true
+	if spare {
+		d.spares[e.name] = c
+	}
 	d.mu.Unlock()
 	go d.serve(c)
 	go d.wait(c)
@@ -330,6 +366,7 @@ func (d *initd) serve(c *child) {
 	for {
 		r, err := c.conn.Recv(context.Background())
 		if err != nil {
+			d.channelClosed(c)
 			return
 		}
 		d.handle(c, r)
@@ -346,6 +383,11 @@ func (d *initd) handle(c *child, r *libipc.Request) {
 			return
 		}
 		d.mu.Lock()
+		if c.spare {
+			d.mu.Unlock()
+			r.Fail(fmt.Errorf("init: a standby %s registers nothing before its turn (libipc.AwaitTurn): %w", c.e.name, libipc.ErrPermission))
+			return
+		}
 		if owner := d.services[n.Name]; owner != nil && owner != c {
 			d.mu.Unlock()
 			r.Fail(fmt.Errorf("init: %q is served by %s (pid %d): %w", n.Name, owner.e.name, owner.cmd.Process.Pid, libipc.ErrExists))
@@ -366,6 +408,21 @@ func (d *initd) handle(c *child, r *libipc.Request) {
 			return
 		}
 		d.connect(r, n.Name, n.Wait)
+	case libipc.InitStandby:
+		d.mu.Lock()
+		switch {
+		case c.handover > 0: // it took over before asking
+			n := c.handover
+			c.handover = 0
+			d.mu.Unlock()
+			r.Reply(&libipc.InitStandbyResp{Restart: n})
+		case c.spare && c.turn == nil:
+			c.turn = r // answered when it takes over
+			d.mu.Unlock()
+		default:
+			d.mu.Unlock()
+			r.Fail(fmt.Errorf("init: %s (pid %d) is not a waiting standby: %w", c.e.name, c.cmd.Process.Pid, libipc.ErrInvalid))
+		}
 	case libipc.InitServices:
 		var resp libipc.InitServicesResp
 		d.mu.Lock()
@@ -420,8 +477,73 @@ func (d *initd) connect(r *libipc.Request, name string, wait bool) {
 func (d *initd) wait(c *child) {
 	err := c.cmd.Wait()
 	c.conn.Close()
+	d.ended(c, describeExit(err))
 	d.mu.Lock()
 	delete(d.children, c)
+	d.mu.Unlock()
+	close(c.done)
+}
+
+// channelClosed is called when service c's bootstrap channel has closed:
+// if the kernel says the process is ending (a process's descriptors close
+// as it ends, before the kernel has freed its memory and Wait returns),
+// its end is handled now — its successor does not wait for the
+// predecessor's teardown. (A service that closes the channel and lives on
+// is left to Wait.)
+func (d *initd) channelClosed(c *child) {
+	d.mu.Lock()
+	early := c.e.service && !d.stopping
+	d.mu.Unlock()
+	if !early {
+		return
+	}
+	if how, ok := endingNow(c.cmd.Process.Pid); ok {
+		d.ended(c, how)
+	}
+}
+
+// endingNow reports whether process pid is ending or has ended, and how.
+func endingNow(pid int) (string, bool) {
+	ps, err := libsys.Processes()
+	if err != nil {
+		return "", false
+	}
+	for _, p := range ps {
+		if p.Pid == pid && p.State != "running" {
+			ws := syscall.WaitStatus(p.ExitStatus)
+			if p.Killed && ws.Signaled() {
+				return fmt.Sprintf("killed by signal %d", ws.Signal()), true
+			}
+			return fmt.Sprintf("exited with status %d", ws.ExitStatus()), true
+		}
+	}
+	return "", false
+}
+
+// ended handles child c's end once (from channelClosed or wait): its
+// names are unregistered, a service is restarted (or its standby takes
+// over), a standby that ended before its turn is replaced.
+func (d *initd) ended(c *child, how string) {
+	d.mu.Lock()
+	if c.handled {
+		d.mu.Unlock()
+		return
+	}
+	c.handled = true
+	if c.spare { // a standby ended before its turn: another, after a backoff
+		if d.spares[c.e.name] == c {
+			delete(d.spares, c.e.name)
+		}
+		stopping := d.stopping || d.ctx.Err() != nil
+		delay := d.spareOff[c.e.name]
+		d.spareOff[c.e.name] = nextBackoff(delay)
+		d.mu.Unlock()
+		fmt.Printf("init: standby %s (pid %d) %s\n", c.e.name, c.cmd.Process.Pid, how)
+		if !stopping {
+			d.scheduleSpare(c.e, max(delay, spareDelay))
+		}
+		return
+	}
 	for name, s := range d.services {
 		if s == c {
 			delete(d.services, name)
@@ -429,8 +551,7 @@ func (d *initd) wait(c *child) {
 	}
 	stopping := d.stopping || d.ctx.Err() != nil
 	d.mu.Unlock()
-	close(c.done)
-	ended := fmt.Sprintf("init: %s (pid %d) %s\n", c.e.name, c.cmd.Process.Pid, describeExit(err))
+	ended := fmt.Sprintf("init: %s (pid %d) %s\n", c.e.name, c.cmd.Process.Pid, how)
 	if !c.e.service || stopping {
 		fmt.Print(ended)
 		if !c.e.service {
@@ -466,12 +587,19 @@ func (d *initd) scheduleRestart(e entry, ended string) {
 	d.mu.Unlock()
 	restarting := fmt.Sprintf("init: restarting %s in %v (restart %d)\n", e.name, delay, n)
 	if delay == 0 && !stopping && d.ctx.Err() == nil {
+		if pid, ok := d.takeOver(e, n); ok {
+			fmt.Print(ended, restarting)
+			fmt.Printf("init: standby %s (pid %d) took over\n", e.name, pid)
+			d.scheduleSpare(e, spareDelay)
+			return
+		}
 		t0 := time.Now()
-		pid, err := d.startQuiet(e)
+		pid, err := d.startQuiet(e, false)
 		took := time.Since(t0)
 		fmt.Print(ended, restarting)
 		if err == nil {
 			fmt.Printf("init: started %s (pid %d) in %.1f ms\n", e.name, pid, float64(took.Microseconds())/1000)
+			d.scheduleSpare(e, spareDelay)
 			return
 		}
 		fmt.Printf("init: cannot start %s: %v\n", e.name, err)
@@ -493,10 +621,17 @@ func (d *initd) scheduleRestart(e entry, ended string) {
 		if stopping {
 			return
 		}
+		if pid, ok := d.takeOver(e, n); ok {
+			fmt.Printf("init: standby %s (pid %d) took over\n", e.name, pid)
+			d.scheduleSpare(e, spareDelay)
+			return
+		}
 		if err := d.start(e); err != nil {
 			fmt.Printf("init: cannot start %s: %v\n", e.name, err)
 			d.scheduleRestart(e, "")
+			return
 		}
+		d.scheduleSpare(e, spareDelay)
 	}()
 }
 
@@ -536,4 +671,74 @@ func (d *initd) stopAll() {
 			<-c.done
 		}
 	}
+}
+
+// spareDelay is how long after a service (re)starts its next standby is
+// started: out of the way of the start itself, ready long before the next
+// end of a stable service (stableAfter).
+var spareDelay = 300 * time.Millisecond
+
+// scheduleSpare starts a standby incarnation of e after delay, unless e
+// has no standby option, has one already or init is stopping.
+func (d *initd) scheduleSpare(e entry, delay time.Duration) {
+	if !e.standby {
+		return
+	}
+	go func() {
+		t := time.NewTimer(delay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-d.ctx.Done():
+			return
+		}
+		d.mu.Lock()
+		if d.stopping || d.spares[e.name] != nil || d.spareing[e.name] {
+			d.mu.Unlock()
+			return
+		}
+		d.spareing[e.name] = true
+		d.mu.Unlock()
+		pid, err := d.startQuiet(e, true)
+		d.mu.Lock()
+		delete(d.spareing, e.name)
+		d.mu.Unlock()
+		if err != nil {
+			fmt.Printf("init: cannot start a standby %s: %v\n", e.name, err)
+			d.mu.Lock()
+			off := nextBackoff(d.spareOff[e.name])
+			d.spareOff[e.name] = off
+			d.mu.Unlock()
+			d.scheduleSpare(e, off)
+			return
+		}
+		fmt.Printf("init: standby %s (pid %d) started\n", e.name, pid)
+	}()
+}
+
+// takeOver hands service e, as its restart n, to its standby incarnation
+// if one is there (and returns its pid): its InitStandby is answered now,
+// or at once when it asks.
+func (d *initd) takeOver(e entry, n int) (int, bool) {
+	d.mu.Lock()
+	s := d.spares[e.name]
+	if s == nil {
+		d.mu.Unlock()
+		return 0, false
+	}
+	delete(d.spares, e.name)
+	s.spare = false
+	s.started = time.Now()
+	d.spareOff[e.name] = 0
+	turn := s.turn
+	s.turn = nil
+	if turn == nil {
+		s.handover = n
+	}
+	d.mu.Unlock()
+	if turn != nil {
+		// If it has just gone, its end is handled as the service's.
+		_ = turn.Reply(&libipc.InitStandbyResp{Restart: n})
+	}
+	return s.cmd.Process.Pid, true
 }

@@ -31,12 +31,16 @@ app     ping  /bin/ping -c 3 10.0.2.2
 	es, err = parseConfig(strings.NewReader("service sh console /bin/sh\n"), "sh.conf")
 	require.NoError(t, err)
 	require.Equal(t, []entry{{service: true, name: "sh", console: true, argv: []string{"/bin/sh"}}}, es)
+	es, err = parseConfig(strings.NewReader("service netd standby /bin/netd -link nic:net0\n"), "standby.conf")
+	require.NoError(t, err)
+	require.Equal(t, []entry{{service: true, name: "netd", standby: true, argv: []string{"/bin/netd", "-link", "nic:net0"}}}, es)
 	es, err = loadEntries("/nonexistent", []string{"app,devtest,device=rng,/bin/devtest,-env"}, "")
 	require.NoError(t, err)
 	require.Equal(t, []string{"rng"}, es[0].devices)
 	require.Equal(t, []string{"/bin/devtest", "-env"}, es[0].argv)
 
-	for _, bad := range []string{"service netd", "daemon x /bin/x", "app", "service d device=net", "service d device=nic /bin/d", "app d device= /bin/d"} {
+	for _, bad := range []string{"service netd", "daemon x /bin/x", "app", "service d device=net", "service d device=nic /bin/d", "app d device= /bin/d",
+		"app d standby /bin/d"} {
 		_, err := parseConfig(strings.NewReader("\n"+bad+"\n"), "bad.conf")
 		require.ErrorContains(t, err, "bad.conf:2:", bad)
 	}

@@ -29,6 +29,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -186,6 +187,18 @@ func main() {
 func run(opts options) error {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
+	// A standby netd waits here, its runtime up, until init hands it the
+	// service (docs/restart.md); SIGTERM while waiting ends it quietly.
+	restart, err := libipc.AwaitTurn(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	if os.Getenv(libipc.StandbyEnv) == "1" {
+		startTrace.TookOver()
+	}
 
 	od, err := openDevice(ctx, opts)
 	if err != nil {
@@ -202,7 +215,7 @@ func run(opts options) error {
 	// Restarted by init, netd takes back the address it was using a
 	// moment ago without probing it again (RFC 5227's probe guards a new
 	// address, not one this host held): its clients wait the least.
-	restarted := os.Getenv(libipc.RestartEnv) != "" && os.Getenv(libipc.RestartEnv) != "0"
+	restarted := restart > 0
 	cfg := stack.Config{MAC: stack.MAC(opts.mac), Addr: opts.addr, Gateway: opts.gw, MTU: mtu, Dev: 1,
 		Probe: !opts.noProbe && !restarted, ARPLifetime: opts.arpLife}
 	n, err := start(ctx, cfg, stack.SystemClock{}, dev, opts.apps)
@@ -244,7 +257,7 @@ func run(opts options) error {
 	// line, so that a shell that saw the line finds it).
 	trace := ""
 	if restarted { // where a restart's time went (docs/restart.md)
-		trace = startTrace.Line("netd", os.Getenv(libipc.RestartEnv))
+		trace = startTrace.Line("netd", strconv.Itoa(restart))
 	}
 	if berr == nil && opts.service == sockproto.ServiceName {
 		if err := serveAdmin(ctx, boot, n, where, dev); err != nil {

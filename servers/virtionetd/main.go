@@ -29,6 +29,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -83,6 +84,19 @@ func openDevice(grant int) (*libdev.Device, error) {
 func run(name string, grant, queue, mtu int) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	// A standby driver waits here, before touching the device (the
+	// running one holds it), until init hands it the service; SIGTERM
+	// while waiting ends it quietly.
+	restart, err := libipc.AwaitTurn(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	if os.Getenv(libipc.StandbyEnv) == "1" {
+		startTrace.TookOver()
+	}
 	dev, err := openDevice(grant)
 	if err != nil {
 		return err
@@ -127,8 +141,8 @@ func run(name string, grant, queue, mtu int) error {
 	info := dev.Info()
 	fmt.Printf("%s %s mac %s virtio-mmio v%d at %#x irq %d registers %s queues %d link %s\n", readyPrefix, name,
 		net.HardwareAddr(d.mac()), nic.Version(), info.Base, info.IRQ, how, queue, upDown(nic.LinkUp()))
-	if r := os.Getenv(libipc.RestartEnv); r != "" && r != "0" {
-		fmt.Print(startTrace.Line("virtionetd", r))
+	if restart > 0 {
+		fmt.Print(startTrace.Line("virtionetd", strconv.Itoa(restart)))
 	}
 	<-ctx.Done()
 	d.mu.Lock()

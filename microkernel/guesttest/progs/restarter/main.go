@@ -101,10 +101,21 @@ func run(names []string, after string, n int, every, first time.Duration) error 
 			return fmt.Errorf("kill %d: %w", pid, err)
 		}
 		var next int
-		var gone time.Duration // kill to the victim no longer running
+		var dying, gone time.Duration // kill to the victim no longer running, to it ended (a zombie, or reaped)
 		for next == 0 || next == pid {
-			if gone == 0 && !running(pid) {
-				gone = time.Since(start)
+			if gone == 0 {
+				switch stateOf(pid) {
+				case "running":
+				case "exiting":
+					if dying == 0 {
+						dying = time.Since(start)
+					}
+				default:
+					gone = time.Since(start)
+					if dying == 0 {
+						dying = gone
+					}
+				}
 			}
 			if time.Since(start) > time.Minute {
 				return fmt.Errorf("%s not served again within a minute of killing pid %d", name, pid)
@@ -116,8 +127,8 @@ func run(names []string, after string, n int, every, first time.Duration) error 
 		}
 		d := time.Since(start)
 		took = append(took, d)
-		fmt.Printf("restarter: %s restart %d: pid %d -> %d in %.1f ms (ended after %.1f ms)\n", name, i, pid, next,
-			float64(d.Microseconds())/1000, float64(gone.Microseconds())/1000)
+		fmt.Printf("restarter: %s restart %d: pid %d -> %d in %.1f ms (exiting after %.1f ms, ended after %.1f ms)\n", name, i, pid, next,
+			float64(d.Microseconds())/1000, float64(dying.Microseconds())/1000, float64(gone.Microseconds())/1000)
 		time.Sleep(every)
 	}
 	time.Sleep(200 * time.Millisecond) // the last incarnation settles
@@ -152,16 +163,17 @@ func census(when string) error {
 	return nil
 }
 
-// running reports whether process pid is still running (not ended).
-func running(pid int) bool {
+// stateOf returns process pid's state ("running", "exiting", "zombie"),
+// or "" once it has been reaped.
+func stateOf(pid int) string {
 	ps, err := libsys.Processes()
 	if err != nil {
-		return false
+		return ""
 	}
 	for _, p := range ps {
 		if p.Pid == pid {
-			return p.State == "running"
+			return p.State
 		}
 	}
-	return false
+	return ""
 }
