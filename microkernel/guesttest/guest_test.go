@@ -178,7 +178,8 @@ func TestUnrecoveredPanicStopsQEMU(t *testing.T) {
 	// The kernel adds the exception behind the panic: ESR decoded, FAR,
 	// ELR (the runtime's pc), registers.
 	for _, want := range []string{
-		"armos: last fault raised as a signal on this thread: data abort",
+		"armos: last fault raised as a signal, on thread ",
+		": data abort",
 		"(EC 0x0000000000000025: data abort, translation fault, read)",
 		"FAR 0x0000000000000000",
 		"x30 0x",

@@ -43,7 +43,7 @@ func TestShell(t *testing.T) {
 	expect(`kill: usage: kill \[-SIGNAL\] PID\|NAME\.\.\.\n`)
 	send("ps\n")
 	expect(`PID\s+PPID STATE\s+THR\s+MEM\(KiB\)\s+FDS\s+CPU\(ms\)\s+NAME`)
-	echoPid := expect(`sh:\s+(\d+)\s+\d+ running\s+\d+\s+\d+\s+[0-9.]+\s+echo\n`)[1]
+	echoPid := expect(`sh:\s+(\d+)\s+\d+ running\s+\d+\s+\d+\s+\d+\s+[0-9.]+\s+echo\n`)[1]
 	send("uptime\n")
 	expect(`sh: up \d+s, \d+ processes\n`)
 	send("free\n")

@@ -197,10 +197,14 @@ func fatalTrap(tf *Frame, kind uint64) {
 //
 //go:nosplit
 func exitKernel(code int) {
-	if code == goPanicStatus && lastRaised.tid != 0 && cur != idle && lastRaised.tid == th(cur).tid {
+	if code == goPanicStatus && lastRaised.tid != 0 {
 		// The runtime has printed the panic and the goroutine traceback;
-		// add the exception it most likely came from.
-		puts("armos: last fault raised as a signal on this thread: ")
+		// add the exception it most likely came from. (Not only when the
+		// exiting thread is the one that faulted: the panicking goroutine
+		// may have moved to another thread before the runtime exits.)
+		puts("armos: last fault raised as a signal, on thread ")
+		putDec(uint64(lastRaised.tid))
+		puts(": ")
 		puts(ecName(lastRaised.esr >> 26))
 		puts("\n")
 		dumpRegs(&lastRaised.regs, lastRaised.esr, lastRaised.far)

@@ -1,4 +1,4 @@
-package libipc
+package main
 
 import (
 	"io/fs"
@@ -19,7 +19,7 @@ import (
 // and, after hundreds of restarts, closed the echo app's. Pass an owned
 // file instead (KernelEndpoint.File) or duplicate the descriptor.
 func TestNoSecondFileOnADescriptor(t *testing.T) {
-	root, err := filepath.Abs("..")
+	root, err := filepath.Abs("../..")
 	require.NoError(t, err)
 	pattern := regexp.MustCompile(`os\.NewFile\(uintptr\([^()]*\.Fd\(\)\)`)
 	checked := 0
