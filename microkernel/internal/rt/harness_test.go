@@ -123,7 +123,6 @@ func switchTo(t testing.TB, tf *Frame, i int) {
 	}
 	nt.state = tsRunning
 	cur = i
-	turnStart, woken = now(), false // switched in now, as schedule does
 	*tf = nt.regs
 	if nt.user {
 		setTPIDR0(nt.tls)

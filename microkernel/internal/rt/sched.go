@@ -29,16 +29,9 @@ import "armos/abi"
 //     generation, so looking a thread up by ID is one array index.
 //
 // Policy: a thread runs until it blocks, yields, exits or its quantum ends
-// (the timer preempts it when another thread is runnable). A thread woken
-// from a wait (an IPC message, a device interrupt, a timeout, a child's
-// end) does not wait out the running thread's whole quantum: the running
-// one keeps the CPU for wakeGranNS from the start of its turn, then goes
-// to the back of the run queue — round robin still, so no one starves,
-// but a wake-up is served within about wakeGranNS per thread ahead of it
-// rather than a quantum each (a restart's chain of wake-ups across init,
-// the new server and its clients was ~10 ms longer with whole quanta).
-// With nothing runnable the idle context (idleLoop: WFI) runs with the
-// timer armed for the earliest deadline.
+// (the timer preempts it when another thread is runnable). With nothing
+// runnable the idle context (idleLoop: WFI) runs with the timer armed for
+// the earliest deadline.
 
 // Table geometry.
 const (
@@ -47,9 +40,6 @@ const (
 	// quantumNS is how long a thread runs before the timer preempts it
 	// when another thread is runnable.
 	quantumNS = 4_000_000
-	// wakeGranNS is how long the running thread keeps the CPU, from the
-	// start of its turn, once another thread has been woken.
-	wakeGranNS = 500_000
 )
 
 // Thread states.
@@ -128,10 +118,6 @@ var (
 	// sliceEnd is the counter value at which the running thread's quantum
 	// ends (0: nothing else was runnable when it was switched in).
 	sliceEnd uint64
-	// turnStart is when the running thread was switched in; woken says a thread was made runnable
-	// since the last scheduling decision (see wakeGranNS).
-	turnStart uint64
-	woken     bool
 	// handoffSlice says the thread at the front of the run queue was
 	// handed the CPU by the running one (wakeFront): switched to, it
 	// keeps the current slice.
@@ -248,7 +234,6 @@ func makeRunnable(i int) {
 	t.wait = waitNone
 	enqueue(qRun, i)
 	schedDirty = true
-	woken = true
 }
 
 // wakeFront is wake for a thread the running one hands the CPU to (IPC):
@@ -337,7 +322,6 @@ func expire(now uint64) {
 //go:nosplit
 func schedule(tf *Frame, now uint64) {
 	reschedule = false
-	woken = false
 	chargeCPU(now)
 	if cur != idle {
 		t := th(cur)
@@ -366,7 +350,6 @@ func schedule(tf *Frame, now uint64) {
 		return
 	}
 	cur = next
-	turnStart = now
 	t := th(next)
 	t.state = tsRunning
 	t.switches++
@@ -384,26 +367,6 @@ func schedule(tf *Frame, now uint64) {
 	}
 	handoffSlice = false
 	startSlice(now)
-}
-
-// shortenForWake ends the running thread's turn wakeGranNS after it began
-// (at once if that has passed) when a thread was woken and is waiting to
-// run; it reports whether the turn is over now.
-//
-//go:nosplit
-func shortenForWake(now uint64) bool {
-	woken = false
-	if cur == idle || queues[qRun].head < 0 {
-		return false
-	}
-	end := turnStart + nsToTicks(wakeGranNS)
-	if end <= now {
-		return true
-	}
-	if sliceEnd == 0 || end < sliceEnd {
-		sliceEnd = end
-	}
-	return false
 }
 
 // chargeCPU charges the counter time since the last charge to the

@@ -333,38 +333,3 @@ func TestScheduleChargesCPU(t *testing.T) {
 	}
 	require.True(t, found)
 }
-
-// TestWakeShortensTurn: a thread woken while another runs waits at most
-// wakeGranNS from the start of the running thread's turn, not a whole
-// quantum; one that has run that long already is switched out at once;
-// without a wake the quantum stands.
-func TestWakeShortensTurn(t *testing.T) {
-	resetKernel(t, 256)
-	u, tf := newUserFrame(t, 4)
-	b := u.spawnThread(tf, u.top(4))
-	finishTrap(tf)
-	require.Equal(t, u.main, cur)
-	full := sliceEnd
-	require.NotZero(t, full)
-
-	// b is runnable, not woken since the last decision: the quantum stands.
-	woken = false
-	finishTrap(tf)
-	require.Equal(t, full, sliceEnd)
-
-	// A wake early in the turn: the turn ends wakeGranNS after it began.
-	turnStart = now()
-	woken = true
-	finishTrap(tf)
-	require.Equal(t, u.main, cur, "the running thread keeps its minimum")
-	require.Equal(t, turnStart+nsToTicks(wakeGranNS), sliceEnd)
-	require.Less(t, sliceEnd, full)
-
-	// A wake after the running thread has had its minimum: switched out now.
-	turnStart = now() - nsToTicks(wakeGranNS) - 1
-	woken = true
-	finishTrap(tf)
-	require.Equal(t, b, cur, "the waiting thread runs")
-	require.Equal(t, []int{u.main}, runQueue(), "round robin: the other goes to the back")
-	require.False(t, woken)
-}

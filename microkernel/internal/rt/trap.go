@@ -360,9 +360,6 @@ func finishTrap(tf *Frame) {
 	} else if sliceEnd == 0 {
 		startSlice(t)
 	}
-	if woken && shortenForWake(t) {
-		schedule(tf, t)
-	}
 	if cur != idle && signalsPending(cur) {
 		deliverSignals(tf)
 		if reschedule { // the signal ended the process
