@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"armos/apps/echo/echo"
 	"armos/libsocket"
@@ -28,6 +29,7 @@ import (
 func main() {
 	addr := flag.String("addr", fmt.Sprintf(":%d", echo.Port), "UDP address to serve on")
 	service := flag.String("service", sockproto.ServiceName, "under armos: the socket service to use")
+	gaps := flag.Int("gaps", 0, "report the N longest gaps between replies at exit (restart soaks)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -40,10 +42,16 @@ func main() {
 	defer conn.Close()
 
 	srv := echo.New(conn)
+	srv.TrackGaps(*gaps)
 	fmt.Printf("echo: ready on udp %s\n", conn.LocalAddr())
 	err = srv.Run(ctx)
 	st := srv.Stats()
 	fmt.Printf("echo: %d datagrams (%d bytes) echoed, %d replies lost\n", st.Echoed, st.Bytes, st.WriteErrors)
+	if g := srv.Gaps(); len(g) > 0 {
+		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+		fmt.Printf("echo: the %d longest gaps between replies: median %.2f ms, p99 %.2f ms, max %.2f ms\n",
+			len(g), ms(g[len(g)/2]), ms(g[min(len(g)*99/100, len(g)-1)]), ms(g[len(g)-1]))
+	}
 	if err != nil && ctx.Err() == nil {
 		fmt.Fprintln(os.Stderr, "echo:", err)
 		os.Exit(1)

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	mrand "math/rand/v2"
 	"net"
+	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,6 +57,11 @@ func startNetGuest(t testing.TB, modern bool, apps ...string) *netGuest {
 		"service,echo,/bin/echo",
 		"service,sh,console,/bin/sh",
 	}
+	for _, a := range apps {
+		if strings.HasPrefix(a, "service,echo,") { // the caller's echo replaces the default
+			entries = slices.DeleteFunc(entries, func(e string) bool { return e == "service,echo,/bin/echo" })
+		}
+	}
 	entries = append(entries, apps...)
 	entries = append(entries, fmt.Sprintf("app,netctl,/bin/netctl,-port,%d", ctlPort))
 	m := Machine{MemoryMiB: 512, Image: testImage(t),
@@ -63,6 +70,9 @@ func startNetGuest(t testing.TB, modern bool, apps ...string) *netGuest {
 			"-device", "virtio-net-device,netdev=n0"}}
 	if modern {
 		m.Extra = append(m.Extra, "-global", "virtio-mmio.force-legacy=false")
+	}
+	if os.Getenv("ARMOS_GUEST_ICOUNT") == "1" { // guest time counts instructions (the soak's guest-time figures)
+		m.Extra = append(m.Extra, IcountArgs...)
 	}
 	cmd := ns.Command(context.Background(), "qemu-system-aarch64", m.Args(kernel(t))...)
 	l, err := StartLive(cmd)

@@ -43,7 +43,8 @@ func TestRestartSoak(t *testing.T) {
 }
 
 func soak(t testing.TB, victim, service string, n int) soakFigures {
-	g := startNetGuest(t, false, fmt.Sprintf("app,restarter,/bin/restarter,-service,%s,-after,netd.sockets,-n,%d,-every,1100ms,-first,1s", service, n))
+	g := startNetGuest(t, false, fmt.Sprintf("app,restarter,/bin/restarter,-service,%s,-after,netd.sockets,-n,%d,-every,1100ms,-first,1s", service, n),
+		fmt.Sprintf("service,echo,/bin/echo,-gaps,%d", n))
 	stream := startEchoStream(t, g, 5*time.Millisecond)
 	_, _, err := g.l.WaitFor(regexp.MustCompile(`restarter: done \d+ restarts`), 0, time.Duration(n)*3*time.Second+5*time.Minute)
 	require.NoError(t, err, tail(g.l.Output(), 80))
@@ -79,6 +80,13 @@ func soak(t testing.TB, victim, service string, n int) soakFigures {
 	all := st.outages(0)
 	per := all[max(len(all)-n, 0):]
 	t.Logf("%s: host downtime per restart (the %d longest gaps): median %v, p99 %v", victim, len(per), q(per, 0.5), q(per, 0.99))
+	// The echo app's view, by the guest's clock: the n longest gaps
+	// between its replies (each restart makes one).
+	eg := regexp.MustCompile(`echo: the (\d+) longest gaps between replies: median ([0-9.]+) ms, p99 ([0-9.]+) ms, max ([0-9.]+) ms`).FindStringSubmatch(out)
+	require.NotNil(t, eg, "the echo app's gaps")
+	echoMedian, _ := strconv.ParseFloat(eg[2], 64)
+	echoP99, _ := strconv.ParseFloat(eg[3], 64)
+	t.Logf("%s: the echo app's %s longest gaps between replies (guest clock): median %s ms, p99 %s ms, max %s ms", victim, eg[1], eg[2], eg[3], eg[4])
 	// What the restarts must give back: the census the restarter took
 	// before the first kill and after the last restart (the system still
 	// running). The long-lived processes hold what they held; kernel
@@ -90,7 +98,7 @@ func soak(t testing.TB, victim, service string, n int) soakFigures {
 		assert.Equal(t, before.procs[name][0], after.procs[name][0], "%s's descriptors after %d restarts", name, n)
 	}
 	assert.InDelta(t, before.objects, after.objects, 8, "kernel objects after %d restarts", n)
-	return soakFigures{objectsBefore: before.objects, objectsAfter: after.objects, freeBefore: before.freeKiB, freeAfter: after.freeKiB,
+	return soakFigures{echoMedianMS: echoMedian, echoP99MS: echoP99, objectsBefore: before.objects, objectsAfter: after.objects, freeBefore: before.freeKiB, freeAfter: after.freeKiB,
 		initBefore: before.procs["init"], initAfter: after.procs["init"], guestMedianMS: guest[len(guest)/2], guestP99MS: guest[min(len(guest)*99/100, len(guest)-1)],
 		hostMedian: q(per, 0.5), hostP99: q(per, 0.99), lostPerRestart: float64(st.sent-st.answered) / float64(n)}
 }
@@ -100,9 +108,10 @@ type soakFigures struct {
 	guestMedianMS, guestP99MS   float64       // kill to served again, guest clock
 	hostMedian, hostP99         time.Duration // the host's gaps between answers
 	lostPerRestart              float64
-	objectsBefore, objectsAfter int    // kernel objects open
-	freeBefore, freeAfter       uint64 // KiB of memory free
-	initBefore, initAfter       [2]int // init's descriptors and KiB
+	echoMedianMS, echoP99MS     float64 // the echo app's longest gaps between replies, guest clock
+	objectsBefore, objectsAfter int     // kernel objects open
+	freeBefore, freeAfter       uint64  // KiB of memory free
+	initBefore, initAfter       [2]int  // init's descriptors and KiB
 }
 
 // census is one of the restarter's census lines.
@@ -130,22 +139,40 @@ func parseCensus(t testing.TB, out, when string) census {
 // BenchmarkRestartSoak is the long soak of ./build.sh bench: netd and
 // virtionetd killed ARMOS_SOAK_N times each (default 1000) under the host's
 // echo stream, the figures reported; memory and handles are checked against
-// the boot's baseline at the end (the census), as in TestRestartSoak.
+// the boot's baseline at the end (the census), as in TestRestartSoak. The
+// -icount runs (ARMOS_SOAK_ICOUNT_N kills each, default 200: a guest
+// second is about 2.5 wall seconds there) give the guest-time figures:
+// the guest's clock counts instructions, unmoved by the host's load.
 func BenchmarkRestartSoak(b *testing.B) {
 	peertest.Require(b)
-	n := 1000
-	if v, err := strconv.Atoi(os.Getenv("ARMOS_SOAK_N")); err == nil && v > 0 {
-		n = v
+	count := func(env string, def int) int {
+		if v, err := strconv.Atoi(os.Getenv(env)); err == nil && v > 0 {
+			return v
+		}
+		return def
 	}
-	for _, victim := range []struct{ name, service string }{{"netd", "netd.sockets"}, {"virtionetd", "net0"}} {
-		b.Run(victim.name, func(b *testing.B) {
+	for _, run := range []struct {
+		name, victim, service string
+		icount                bool
+	}{{"netd", "netd", "netd.sockets", false}, {"virtionetd", "virtionetd", "net0", false},
+		{"netd-icount", "netd", "netd.sockets", true}, {"virtionetd-icount", "virtionetd", "net0", true}} {
+		n := count("ARMOS_SOAK_N", 1000)
+		if run.icount {
+			n = count("ARMOS_SOAK_ICOUNT_N", 200)
+		}
+		b.Run(run.name, func(b *testing.B) {
+			if run.icount {
+				b.Setenv("ARMOS_GUEST_ICOUNT", "1")
+			}
 			for i := 0; i < b.N; i++ {
-				f := soak(b, victim.name, victim.service, n)
+				f := soak(b, run.victim, run.service, n)
 				b.ReportMetric(f.guestMedianMS, "ms-guest-median")
 				b.ReportMetric(f.guestP99MS, "ms-guest-p99")
 				b.ReportMetric(float64(f.hostMedian.Microseconds())/1000, "ms-host-median")
 				b.ReportMetric(float64(f.hostP99.Microseconds())/1000, "ms-host-p99")
 				b.ReportMetric(f.lostPerRestart, "lost/restart")
+				b.ReportMetric(f.echoMedianMS, "ms-echo-gap-median")
+				b.ReportMetric(f.echoP99MS, "ms-echo-gap-p99")
 				b.ReportMetric(float64(n), "restarts")
 				b.ReportMetric(float64(f.objectsAfter-f.objectsBefore), "objects-delta")
 				b.ReportMetric(float64(int64(f.freeBefore)-int64(f.freeAfter)), "KiB-free-lost")

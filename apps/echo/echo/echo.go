@@ -13,6 +13,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"slices"
 	"sync/atomic"
 	"time"
 )
@@ -35,6 +36,72 @@ type Stats struct {
 type Server struct {
 	conn                       net.PacketConn
 	echoed, bytes, writeErrors atomic.Uint64
+
+	gaps *gapTracker // nil unless TrackGaps
+}
+
+// TrackGaps makes Run keep the n longest gaps between consecutive replies
+// (by this process's clock: under -icount, guest time), to show from
+// inside how long a restart of the servers below kept the service from
+// answering. Call it before Run.
+func (s *Server) TrackGaps(n int) {
+	if n > 0 {
+		s.gaps = &gapTracker{max: n}
+	}
+}
+
+// Gaps returns the longest gaps TrackGaps kept, shortest first (call it
+// after Run).
+func (s *Server) Gaps() []time.Duration {
+	if s.gaps == nil {
+		return nil
+	}
+	out := slices.Clone(s.gaps.h)
+	slices.Sort(out)
+	return out
+}
+
+// gapTracker keeps the max longest gaps between calls of reply in a
+// min-heap (the shortest kept on top, replaced by a longer one).
+type gapTracker struct {
+	max  int
+	last time.Time
+	h    []time.Duration
+}
+
+func (g *gapTracker) reply(now time.Time) {
+	if !g.last.IsZero() {
+		g.add(now.Sub(g.last))
+	}
+	g.last = now
+}
+
+func (g *gapTracker) add(d time.Duration) {
+	if len(g.h) < g.max {
+		g.h = append(g.h, d)
+		for i := len(g.h) - 1; i > 0 && g.h[(i-1)/2] > g.h[i]; i = (i - 1) / 2 {
+			g.h[i], g.h[(i-1)/2] = g.h[(i-1)/2], g.h[i]
+		}
+		return
+	}
+	if d <= g.h[0] {
+		return
+	}
+	g.h[0] = d
+	for i := 0; ; {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < len(g.h) && g.h[l] < g.h[m] {
+			m = l
+		}
+		if r < len(g.h) && g.h[r] < g.h[m] {
+			m = r
+		}
+		if m == i {
+			return
+		}
+		g.h[i], g.h[m] = g.h[m], g.h[i]
+		i = m
+	}
 }
 
 // New returns a server that will echo on conn. The caller keeps ownership of
@@ -71,6 +138,9 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		s.echoed.Add(1)
 		s.bytes.Add(uint64(n))
+		if s.gaps != nil {
+			s.gaps.reply(time.Now())
+		}
 	}
 }
 

@@ -134,3 +134,17 @@ func BenchmarkEchoLoopback(b *testing.B) {
 		c.ReadFrom(buf)
 	}
 }
+
+// TestGapTracker keeps the n longest gaps between replies, whatever their
+// order.
+func TestGapTracker(t *testing.T) {
+	s := New(nil)
+	s.TrackGaps(3)
+	at := time.Unix(100, 0)
+	for _, d := range []time.Duration{5, 40, 5, 7, 90, 5, 30, 6, 12} {
+		at = at.Add(d * time.Millisecond)
+		s.gaps.reply(at)
+	}
+	assert.Equal(t, []time.Duration{30 * time.Millisecond, 40 * time.Millisecond, 90 * time.Millisecond}, s.Gaps())
+	assert.Nil(t, New(nil).Gaps(), "not tracked")
+}
