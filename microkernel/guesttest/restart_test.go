@@ -48,6 +48,19 @@ func soak(t testing.TB, victim, service string, n int) soakFigures {
 	stream := startEchoStream(t, g, 5*time.Millisecond)
 	_, _, err := g.l.WaitFor(regexp.MustCompile(`restarter: done \d+ restarts`), 0, time.Duration(n)*3*time.Second+5*time.Minute)
 	require.NoError(t, err, tail(g.l.Output(), 80))
+	if victim == "netd" {
+		// The operator's way, from the serial shell: ps shows the
+		// standby waiting; restart netd (SIGTERM) hands it the service.
+		time.Sleep(time.Second) // the next standby is started 300 ms after a restart
+		from := len(g.l.Output())
+		require.NoError(t, g.l.Type("ps\n"))
+		_, _, err := g.l.WaitFor(regexp.MustCompile(`sh: +\d+ +\d+ running .* netd~\n`), from, time.Minute)
+		require.NoError(t, err, "ps shows netd's standby: %s", tail(g.l.Output(), 30))
+		require.NoError(t, g.l.Type("restart netd\n"))
+		m, _, err := g.l.WaitFor(regexp.MustCompile(`sh: restart: netd: pid (\d+) -> (\d+) in [0-9.]+ ms\n`), from, time.Minute)
+		require.NoError(t, err, tail(g.l.Output(), 30))
+		assert.Regexp(t, `init: standby netd \(pid `+m[2]+`\) took over`, g.l.Output(), "the standby took over")
+	}
 	time.Sleep(500 * time.Millisecond) // the stream after the last restart
 	st := stream.stop()
 	saveLog(t, "stream.csv", st.csv())
