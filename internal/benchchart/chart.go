@@ -87,9 +87,13 @@ var colours = []string{"#2b6cb0", "#c05621", "#2f855a", "#6b46c1"}
 // SVG draws r: per figure, one horizontal bar per system, scaled to the
 // largest value of that figure, each labelled with its value.
 func SVG(r Results) []byte {
+	// The systems' names go left of their bars: the column is as wide as
+	// the longest (about 7 px a character at 12 px), at least 60 px.
+	labelW := 60
+	for _, s := range r.Systems {
+		labelW = max(labelW, 10+7*len([]rune(s))+6)
+	}
 	const (
-		width   = 640
-		labelW  = 60 // the systems' names left of their bars
 		barMax  = 480
 		titleH  = 18 // a figure's name above its bars
 		barH    = 16
@@ -97,15 +101,17 @@ func SVG(r Results) []byte {
 		groupGp = 14
 		top     = 48
 	)
+	width := labelW + barMax + 100
 	h := top + len(r.Figures)*(titleH+len(r.Systems)*(barH+gap)+groupGp) + 30
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n", width, h)
 	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
 	fmt.Fprintf(&b, `<text x="10" y="20" font-size="15" font-weight="bold">%s</text>`+"\n", html.EscapeString(r.Title))
+	x := labelW
 	for i, s := range r.Systems {
-		x := labelW + i*90
 		fmt.Fprintf(&b, `<rect x="%d" y="30" width="12" height="12" fill="%s"/><text x="%d" y="40">%s</text>`+"\n",
 			x, colours[i%len(colours)], x+16, html.EscapeString(s))
+		x += 16 + 7*len([]rune(s)) + 20
 	}
 	y := top
 	for _, f := range r.Figures {

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"armos/internal/benchchart"
 	"armos/servers/netd/link/peertest"
 )
 
@@ -164,6 +165,8 @@ func BenchmarkRestartSoak(b *testing.B) {
 		}
 		return def
 	}
+	got := map[string]soakFigures{} // by run name, for the chart
+	defer func() { restartChart(b, got) }()
 	for _, run := range []struct {
 		name, victim, service string
 		icount                bool
@@ -179,6 +182,7 @@ func BenchmarkRestartSoak(b *testing.B) {
 			}
 			for i := 0; i < b.N; i++ {
 				f := soak(b, run.victim, run.service, n)
+				got[run.name] = f
 				b.ReportMetric(f.guestMedianMS, "ms-guest-median")
 				b.ReportMetric(f.guestP99MS, "ms-guest-p99")
 				b.ReportMetric(float64(f.hostMedian.Microseconds())/1000, "ms-host-median")
@@ -321,4 +325,58 @@ func q(ds []time.Duration, f float64) time.Duration {
 		return 0
 	}
 	return ds[min(int(f*float64(len(ds))), len(ds)-1)].Round(time.Millisecond)
+}
+
+// restartChart writes the soak's figures as restart.json and .svg under
+// $ARMOS_BENCH_OUT (./build.sh bench) once all four runs are in: netd and
+// virtionetd side by side (there is no Linux column: Linux cannot restart
+// its network stack under its applications).
+func restartChart(b *testing.B, got map[string]soakFigures) {
+	dir := os.Getenv("ARMOS_BENCH_OUT")
+	if dir == "" || b.Failed() {
+		return
+	}
+	for _, name := range []string{"netd", "virtionetd", "netd-icount", "virtionetd-icount"} {
+		if _, ok := got[name]; !ok {
+			b.Logf("restart chart not written: the %s run is missing", name)
+			return
+		}
+	}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	rows := []struct {
+		name, unit string
+		value      func(wall, icount soakFigures) float64
+	}{
+		{restartFigureNames[0], "ms", func(_, i soakFigures) float64 { return i.guestMedianMS }},
+		{restartFigureNames[1], "ms", func(_, i soakFigures) float64 { return i.guestP99MS }},
+		{restartFigureNames[2], "ms", func(_, i soakFigures) float64 { return i.echoMedianMS }},
+		{restartFigureNames[3], "ms", func(_, i soakFigures) float64 { return i.echoP99MS }},
+		{restartFigureNames[4], "ms", func(w, _ soakFigures) float64 { return w.guestMedianMS }},
+		{restartFigureNames[5], "ms", func(w, _ soakFigures) float64 { return ms(w.hostMedian) }},
+		{restartFigureNames[6], "ms", func(w, _ soakFigures) float64 { return ms(w.hostP99) }},
+		{restartFigureNames[7], "requests", func(w, _ soakFigures) float64 { return w.lostPerRestart }},
+	}
+	r := benchchart.Results{Title: "armos: restarting a network server under traffic (no Linux equivalent)",
+		Date: time.Now().UTC().Format("2006-01-02"), Systems: []string{"netd killed", "virtionetd killed"}}
+	for _, row := range rows {
+		r.Figures = append(r.Figures, benchchart.Figure{Name: row.name, Unit: row.unit, Better: "lower",
+			Values: map[string]float64{
+				"netd killed":       row.value(got["netd"], got["netd-icount"]),
+				"virtionetd killed": row.value(got["virtionetd"], got["virtionetd-icount"]),
+			}})
+	}
+	require.NoError(b, benchchart.Write(dir, "restart", r))
+}
+
+// restartFigureNames are the restart chart's figures, as the README's
+// table names them.
+var restartFigureNames = []string{
+	"guest time (icount): kill to served again, median",
+	"guest time (icount): kill to served again, p99",
+	"guest time (icount): the echo app's longest gaps between replies, median",
+	"guest time (icount): the echo app's longest gaps between replies, p99",
+	"wall: kill to served again, median",
+	"wall: the host's downtime per restart, median",
+	"wall: the host's downtime per restart, p99",
+	"requests lost per restart (one sent every 5 ms)",
 }
