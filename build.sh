@@ -274,6 +274,9 @@ cmd_bench() {
 		go test -run='^$' -bench='RestartSoak' -benchtime=1x -count=1 -timeout 150m \
 			./microkernel/guesttest
 	} 2>&1 | tee "$OUT/bench.txt"
+	# The charts drawn from the output (boot: armos and Linux measured by
+	# separate benchmarks); network and restart are written by theirs.
+	go run ./internal/benchchart/cmd/benchcharts -in "$OUT/bench.txt" -out "$OUT/bench"
 	echo "build.sh: charts and their JSON in $OUT/bench (copy them to docs/bench for the README)"
 	echo "build.sh: the network beside Linux in $OUT/netbench/table.txt, armos's instructions per echo in $OUT/netbench/profile.txt"
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -62,7 +63,7 @@ func TestCheck(t *testing.T) {
 func TestReadmeCharts(t *testing.T) {
 	readme, err := os.ReadFile("../../README.md")
 	require.NoError(t, err)
-	for _, name := range []string{"network", "restart"} {
+	for _, name := range []string{"network", "restart", "boot"} {
 		r, err := Load(filepath.Join("../../docs/bench", name+".json"))
 		require.NoError(t, err)
 		assert.FileExists(t, filepath.Join("../../docs/bench", name+".svg"))
@@ -71,4 +72,48 @@ func TestReadmeCharts(t *testing.T) {
 			assert.Contains(t, string(readme), "| "+f.Name+" |", "the README's table has %q", f.Name)
 		}
 	}
+}
+
+// TestParseBenchText reads go test -bench lines (with and without the
+// GOMAXPROCS suffix, with -benchmem columns) and draws a spec from them;
+// a missing metric is named.
+func TestParseBenchText(t *testing.T) {
+	text := `goos: linux
+BenchmarkBoot512M-2   	       5	 101.2 ms-qemu-start-to-ready	 99.00 ms-qemu-start-to-ready-median	 55.00 ms-entry-to-ready	 5916 KiB-in-use
+BenchmarkLinuxBoot512M 	       5	1417 ms-qemu-start-to-ready-median	22092 KiB-in-use
+BenchmarkBoot128M-2   	       5	 116 ms-qemu-start-to-ready-median	 5088 KiB-in-use
+BenchmarkLinuxBoot128M-2 	       5	1339 ms-qemu-start-to-ready-median	20424 KiB-in-use
+BenchmarkParse-2   	 1000000	        12.5 ns/op	       0 B/op	       0 allocs/op
+--- BENCH: BenchmarkBoot512M-2
+PASS
+`
+	m, err := ParseBenchText(strings.NewReader(text))
+	require.NoError(t, err)
+	assert.Equal(t, 99.0, m["BenchmarkBoot512M"]["ms-qemu-start-to-ready-median"])
+	assert.Equal(t, 22092.0, m["BenchmarkLinuxBoot512M"]["KiB-in-use"])
+	assert.Equal(t, 12.5, m["BenchmarkParse"]["ns/op"])
+	r, err := Specs[0].Results(m, "2026-12-04")
+	require.NoError(t, err)
+	require.Len(t, r.Figures, 4)
+	assert.Equal(t, map[string]float64{"armos": 5088, "linux": 20424}, r.Figures[3].Values)
+
+	delete(m, "BenchmarkLinuxBoot128M")
+	_, err = Specs[0].Results(m, "2026-12-04")
+	assert.ErrorContains(t, err, "BenchmarkLinuxBoot128M")
+}
+
+// FuzzParseBenchText: any text parses without a panic, and every metric
+// kept came from a result line of the text.
+func FuzzParseBenchText(f *testing.F) {
+	f.Add("BenchmarkBoot512M-2 5 101.2 ms-qemu-start-to-ready 5916 KiB-in-use\n")
+	f.Add("BenchmarkX 1 NaN x 1e309 y\n--- BENCH: BenchmarkX\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		m, err := ParseBenchText(strings.NewReader(text))
+		if err != nil {
+			return // a line over the scanner's bound
+		}
+		for name := range m {
+			assert.Contains(t, text, name)
+		}
+	})
 }
