@@ -63,7 +63,7 @@ func TestCheck(t *testing.T) {
 func TestReadmeCharts(t *testing.T) {
 	readme, err := os.ReadFile("../../README.md")
 	require.NoError(t, err)
-	for _, name := range []string{"network", "restart", "boot"} {
+	for _, name := range []string{"network", "restart", "boot", "ipc"} {
 		r, err := Load(filepath.Join("../../docs/bench", name+".json"))
 		require.NoError(t, err)
 		assert.FileExists(t, filepath.Join("../../docs/bench", name+".svg"))

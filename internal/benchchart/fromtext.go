@@ -49,7 +49,27 @@ var Specs = []Spec{{
 			"armos": {"BenchmarkBoot128M", "KiB-in-use"},
 			"linux": {"BenchmarkLinuxBoot128M", "KiB-in-use"}}},
 	},
+}, {
+	Name: "ipc", Title: "Messages between two processes: guest instructions per round trip (-icount shift=0; Linux with kpti=0)",
+	Systems: []string{"armos IPC call", "armos pipe", "Linux pipe", "Linux Unix socket"},
+	Figures: []SpecFigure{
+		ipcFigure("round trip, 0–1 byte", "0", "1"),
+		ipcFigure("round trip, 64 bytes", "64", "64"),
+		ipcFigure("round trip, 1500 bytes", "1500", "1500"),
+	},
 }}
+
+// ipcFigure is a round trip of BenchmarkProcesses's sysbench msg: the
+// armos call carries callSize bytes, the pipes and socket size bytes.
+func ipcFigure(name, callSize, size string) SpecFigure {
+	m := func(unit string) Metric { return Metric{"BenchmarkProcesses", unit + "-insns/op"} }
+	return SpecFigure{name, "instructions", "lower", map[string]Metric{
+		"armos IPC call":    m("armos-ipc-call-" + callSize),
+		"armos pipe":        m("armos-msg-pipe-" + size),
+		"Linux pipe":        m("linux-nokpti-msg-pipe-" + size),
+		"Linux Unix socket": m("linux-nokpti-msg-unix-" + size),
+	}}
+}
 
 // benchLine is a result line: name (with its -GOMAXPROCS suffix), the
 // iteration count, then value-unit pairs.
