@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"runtime"
 	"sync"
+	"time"
 
 	"armos/apps/echo/echo"
 	"armos/libipc"
@@ -112,6 +114,18 @@ func (n *instance) wait(ctx context.Context) error {
 	var err error
 	select {
 	case err = <-n.pumpDone:
+		// A link whose peer closed as the system stops (init sends
+		// SIGTERM to everyone; a peer netd may end first) is a shutdown,
+		// not a failure: wait a moment for our own SIGTERM.
+		if errors.Is(err, link.ErrClosed) {
+			t := time.NewTimer(shutdownGrace)
+			select {
+			case <-ctx.Done():
+				err = nil
+			case <-t.C:
+			}
+			t.Stop()
+		}
 		if err != nil {
 			err = fmt.Errorf("device: %w", err)
 		}
@@ -121,6 +135,10 @@ func (n *instance) wait(ctx context.Context) error {
 	}
 	return err
 }
+
+// shutdownGrace is how long after its link closed netd waits for a
+// SIGTERM before calling the closed link a failure.
+const shutdownGrace = time.Second
 
 // stop waits for the loop and the apps to finish after ctx was cancelled.
 func (n *instance) stop() {
