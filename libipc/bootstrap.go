@@ -246,18 +246,19 @@ func (c *InitClient) ExitWhenGone(ctx context.Context, name string) {
 }
 
 // AwaitTurn returns which incarnation of its service the process is (0:
-// the first start; n: the nth restart). A standby incarnation (StandbyEnv)
-// first waits, named NAME~ in the process list, until init hands it the
-// service — when the running incarnation ends — and then takes its name
-// back. ctx ending (SIGTERM) ends the wait with ctx's error.
-func AwaitTurn(ctx context.Context) (restart int, err error) {
+// the first start; n: the nth restart) and whether it was a standby. A
+// standby incarnation (StandbyEnv) first waits, named NAME~ in the process
+// list, until init hands it the service — when the running incarnation
+// ends — and then takes its name back. ctx ending (SIGTERM) ends the wait
+// with ctx's error.
+func AwaitTurn(ctx context.Context) (restart int, standby bool, err error) {
 	if os.Getenv(StandbyEnv) != "1" {
 		n, _ := strconv.Atoi(os.Getenv(RestartEnv))
-		return n, nil
+		return n, false, nil
 	}
 	boot, err := Bootstrap()
 	if err != nil {
-		return 0, err
+		return 0, true, err
 	}
 	name := processName()
 	if name != "" {
@@ -270,11 +271,11 @@ func AwaitTurn(ctx context.Context) (restart int, err error) {
 	}
 	if err != nil {
 		if ctx.Err() != nil {
-			return 0, ctx.Err()
+			return 0, true, ctx.Err()
 		}
-		return 0, fmt.Errorf("libipc: standby: %w", err)
+		return 0, true, fmt.Errorf("libipc: standby: %w", err)
 	}
-	return resp.Restart, nil
+	return resp.Restart, true, nil
 }
 
 // prctl options (include/uapi/linux/prctl.h).

@@ -587,52 +587,53 @@ func (d *initd) scheduleRestart(e entry, ended string) {
 	d.mu.Unlock()
 	restarting := fmt.Sprintf("init: restarting %s in %v (restart %d)\n", e.name, delay, n)
 	if delay == 0 && !stopping && d.ctx.Err() == nil {
-		if pid, ok := d.takeOver(e, n); ok {
-			fmt.Print(ended, restarting)
-			fmt.Printf("init: standby %s (pid %d) took over\n", e.name, pid)
-			d.scheduleSpare(e, spareDelay)
-			return
-		}
-		t0 := time.Now()
-		pid, err := d.startQuiet(e, false)
-		took := time.Since(t0)
-		fmt.Print(ended, restarting)
-		if err == nil {
-			fmt.Printf("init: started %s (pid %d) in %.1f ms\n", e.name, pid, float64(took.Microseconds())/1000)
-			d.scheduleSpare(e, spareDelay)
-			return
-		}
-		fmt.Printf("init: cannot start %s: %v\n", e.name, err)
-		d.scheduleRestart(e, "")
+		d.bringUp(e, n, ended+restarting)
 		return
 	}
 	fmt.Print(ended, restarting)
 	go func() {
-		t := time.NewTimer(delay)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-d.ctx.Done():
+		if !d.sleep(delay) {
 			return
 		}
 		d.mu.Lock()
 		stopping := d.stopping
 		d.mu.Unlock()
-		if stopping {
-			return
+		if !stopping {
+			d.bringUp(e, n, "")
 		}
-		if pid, ok := d.takeOver(e, n); ok {
-			fmt.Printf("init: standby %s (pid %d) took over\n", e.name, pid)
-			d.scheduleSpare(e, spareDelay)
-			return
-		}
-		if err := d.start(e); err != nil {
-			fmt.Printf("init: cannot start %s: %v\n", e.name, err)
-			d.scheduleRestart(e, "")
-			return
-		}
-		d.scheduleSpare(e, spareDelay)
 	}()
+}
+
+// bringUp gives service e, as its restart n, to its standby if it has
+// one, else to a new process, then prints before (held back until the new
+// incarnation is on its way: the console is slow) and what happened, and
+// schedules the next standby. A failed start is scheduled again.
+func (d *initd) bringUp(e entry, n int, before string) {
+	t0 := time.Now()
+	var line string
+	if pid, ok := d.takeOver(e, n); ok {
+		line = fmt.Sprintf("init: standby %s (pid %d) took over\n", e.name, pid)
+	} else if pid, err := d.startQuiet(e, false); err == nil {
+		line = fmt.Sprintf("init: started %s (pid %d) in %.1f ms\n", e.name, pid, float64(time.Since(t0).Microseconds())/1000)
+	} else {
+		fmt.Print(before, fmt.Sprintf("init: cannot start %s: %v\n", e.name, err))
+		d.scheduleRestart(e, "")
+		return
+	}
+	fmt.Print(before, line)
+	d.scheduleSpare(e, spareDelay)
+}
+
+// sleep waits delay; false if init is ending first.
+func (d *initd) sleep(delay time.Duration) bool {
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-d.ctx.Done():
+		return false
+	}
 }
 
 // describeExit words how a process ended.
@@ -685,11 +686,7 @@ func (d *initd) scheduleSpare(e entry, delay time.Duration) {
 		return
 	}
 	go func() {
-		t := time.NewTimer(delay)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-d.ctx.Done():
+		if !d.sleep(delay) {
 			return
 		}
 		d.mu.Lock()

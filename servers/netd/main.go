@@ -189,14 +189,14 @@ func run(opts options) error {
 	defer cancel()
 	// A standby netd waits here, its runtime up, until init hands it the
 	// service (docs/restart.md); SIGTERM while waiting ends it quietly.
-	restart, err := libipc.AwaitTurn(ctx)
+	restart, standby, err := libipc.AwaitTurn(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
 		return err
 	}
-	if os.Getenv(libipc.StandbyEnv) == "1" {
+	if standby {
 		startTrace.TookOver()
 	}
 

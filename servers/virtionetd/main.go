@@ -87,14 +87,14 @@ func run(name string, grant, queue, mtu int) error {
 	// A standby driver waits here, before touching the device (the
 	// running one holds it), until init hands it the service; SIGTERM
 	// while waiting ends it quietly.
-	restart, err := libipc.AwaitTurn(ctx)
+	restart, standby, err := libipc.AwaitTurn(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
 		return err
 	}
-	if os.Getenv(libipc.StandbyEnv) == "1" {
+	if standby {
 		startTrace.TookOver()
 	}
 	dev, err := openDevice(grant)
