@@ -62,7 +62,7 @@ func (a *armosSys) Pinger() ping.Pinger {
 }
 
 // Admin makes one request of a network server's operators' service.
-func (*armosSys) Admin(ctx context.Context, service string, op libipc.Op, resp any) error {
+func (*armosSys) Admin(ctx context.Context, service string, op libipc.Op, req, resp any) error {
 	boot, err := libipc.Bootstrap()
 	if err != nil {
 		return err
@@ -74,7 +74,10 @@ func (*armosSys) Admin(ctx context.Context, service string, op libipc.Op, resp a
 		return err
 	}
 	defer c.Close()
-	return c.Call(ctx, op, resp)
+	if req == nil {
+		return c.Call(ctx, op, resp)
+	}
+	return c.Do(ctx, op, req, resp)
 }
 
 func (*armosSys) Sleep(ctx context.Context, d time.Duration) {

@@ -24,6 +24,12 @@ const (
 	OpARP       libipc.Op = 2 // Empty -> ARPTable (netd)
 	OpARPFlush  libipc.Op = 3 // Empty -> ARPTable: what was flushed (netd)
 	OpReport    libipc.Op = 4 // Empty -> Report (netd and drivers)
+	// Packet capture (netd): a capture copies the frames netd receives
+	// and sends (those its filter matches) into a bounded ring drained
+	// as a pcap stream to a console port (servers/virtioconsd).
+	OpCaptureStart  libipc.Op = 5 // CaptureStart -> CaptureStatus
+	OpCaptureStop   libipc.Op = 6 // Empty -> CaptureStatus: the final figures
+	OpCaptureStatus libipc.Op = 7 // Empty -> CaptureStatus
 )
 
 // Empty is a request without arguments.
@@ -51,6 +57,29 @@ type Report struct {
 	Text string `msgpack:"text"`
 }
 
+// CaptureStart starts a packet capture.
+type CaptureStart struct {
+	Filter  string `msgpack:"filter"`  // capture.ParseFilter's syntax; "" for every frame
+	SnapLen int    `msgpack:"snaplen"` // bytes kept of each frame; 0 for the default
+	Port    string `msgpack:"port"`    // the console port service; "" for consproto.DefaultPort
+}
+
+// CaptureStatus describes the current (or, after a stop, the last)
+// capture.
+type CaptureStatus struct {
+	Running  bool   `msgpack:"running"`
+	Filter   string `msgpack:"filter"`
+	SnapLen  int    `msgpack:"snaplen"`
+	Port     string `msgpack:"port"`
+	Appended bool   `msgpack:"appended"` // the port's stream had a pcap header already
+	Captured uint64 `msgpack:"captured"` // frames kept
+	Filtered uint64 `msgpack:"filtered"` // frames the filter passed over
+	Dropped  uint64 `msgpack:"dropped"`  // frames lost: the ring was full (the port was slow)
+	Written  uint64 `msgpack:"written"`  // frames written to the port
+	Bytes    uint64 `msgpack:"bytes"`    // bytes written to the port
+	Error    string `msgpack:"error"`    // why writing stopped, if it did
+}
+
 // Client calls one admin service.
 type Client struct{ conn *libipc.Conn }
 
@@ -66,6 +95,11 @@ func Dial(ctx context.Context, boot *libipc.InitClient, name string) (*Client, e
 // Call makes one request.
 func (c *Client) Call(ctx context.Context, op libipc.Op, resp any) error {
 	return c.conn.Call(ctx, op, &Empty{}, resp)
+}
+
+// Do makes one request with arguments.
+func (c *Client) Do(ctx context.Context, op libipc.Op, req, resp any) error {
+	return c.conn.Call(ctx, op, req, resp)
 }
 
 // Close closes the connection.

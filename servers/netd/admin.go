@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"time"
 
 	"armos/libipc"
 	"armos/libsocket/adminproto"
@@ -55,8 +56,23 @@ func adminServer(n *instance, where string, dev device) *libipc.Server {
 		reportLink(&b, dev)
 		return &adminproto.Report{Text: b.String()}, err
 	})
+	libipc.Handle(mux, adminproto.OpCaptureStart, func(_ *libipc.Request, req *adminproto.CaptureStart) (*adminproto.CaptureStatus, error) {
+		return n.pcap.start(n.ctx, req)
+	})
+	libipc.Handle(mux, adminproto.OpCaptureStop, func(_ *libipc.Request, _ *adminproto.Empty) (*adminproto.CaptureStatus, error) {
+		ctx, cancel := context.WithTimeout(n.ctx, captureStopWait)
+		defer cancel()
+		return n.pcap.stopCapture(ctx)
+	})
+	libipc.Handle(mux, adminproto.OpCaptureStatus, func(_ *libipc.Request, _ *adminproto.Empty) (*adminproto.CaptureStatus, error) {
+		return n.pcap.current(), nil
+	})
 	return libipc.NewServer(mux)
 }
+
+// captureStopWait bounds how long pcap stop waits for the ring to be
+// written out (a port that takes longer is slow beyond use).
+const captureStopWait = 30 * time.Second
 
 // socketTable prints the open sockets, netstat style.
 func socketTable(b *bytes.Buffer, ss []sockets.SocketInfo) {

@@ -245,6 +245,7 @@ func run(opts options) error {
 	// operators' service beside it (the main netd's only).
 	boot, berr := libipc.Bootstrap()
 	if berr == nil {
+		n.pcap.dial = dialConsole(boot)
 		go boot.ExitWhenGone(ctx, "netd")
 		if err := boot.RegisterErr(ctx, opts.service, n.svc.Accept); err != nil {
 			cancel()

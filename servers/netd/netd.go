@@ -40,12 +40,15 @@ type instance struct {
 	pumpDone chan error // Pump.Run's result
 	apps     sync.WaitGroup
 	echo     *echo.Server // nil unless -apps echo
+	pcap     *capturer    // packet captures (the shell's pcap)
+	ctx      context.Context
 }
 
 // start wires an instance on dev and starts its event loop, its pump and
 // the named apps. It returns once every app is serving. ctx stops it all.
 func start(ctx context.Context, cfg stack.Config, clock stack.Clock, dev device, apps []string) (*instance, error) {
-	st, err := stack.New(cfg, dev, clock)
+	td := &tapped{device: dev} // the capture point (pcap.go)
+	st, err := stack.New(cfg, td, clock)
 	if err != nil {
 		return nil, err
 	}
@@ -56,9 +59,11 @@ func start(ctx context.Context, cfg stack.Config, clock stack.Clock, dev device,
 		broker:   libipc.NewBroker(),
 		loopDone: make(chan error, 1),
 		pumpDone: make(chan error, 1),
+		pcap:     &capturer{tap: td},
+		ctx:      ctx,
 	}
 	n.broker.Register(sockproto.ServiceName, n.svc.Accept)
-	n.pump = link.NewPump(dev, st, n.svc.Post)
+	n.pump = link.NewPump(td, st, n.svc.Post)
 	go func() { n.loopDone <- n.svc.Run(ctx) }()
 	go func() { n.pumpDone <- n.pump.Run(ctx) }()
 	for _, app := range apps {
@@ -158,6 +163,7 @@ func (n *instance) report(w io.Writer) {
 		e := n.echo.Stats()
 		fmt.Fprintf(w, "echo:\n    %-20s %d\n    %-20s %d\n    %-20s %d\n", "Echoed", e.Echoed, "Bytes", e.Bytes, "WriteErrors", e.WriteErrors)
 	}
+	n.pcap.report(w)
 	// Memory: what the Go runtime took from the system (its high-water
 	// mark, as it rarely gives back) and the heap in use now.
 	var m runtime.MemStats

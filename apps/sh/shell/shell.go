@@ -29,8 +29,9 @@ type System interface {
 	Pinger() ping.Pinger
 	// Sleep waits (ctx may end it early).
 	Sleep(ctx context.Context, d time.Duration)
-	// Admin asks a network server's operators' service (adminproto).
-	Admin(ctx context.Context, service string, op libipc.Op, resp any) error
+	// Admin asks a network server's operators' service (adminproto);
+	// req nil is a request without arguments.
+	Admin(ctx context.Context, service string, op libipc.Op, req, resp any) error
 }
 
 // Shell runs commands against a System, printing to Out.
@@ -69,6 +70,8 @@ func init() {
 		"ifconfig": {"ifconfig", "netd's interface: address, MAC, MTU, link, traffic", (*Shell).ifconfig},
 		"arp":      {"arp [flush]", "netd's neighbour cache (flush: empty it)", (*Shell).arp},
 		"netstat":  {"netstat", "every counter of netd (sockets too) and of its NIC driver", (*Shell).netstat},
+		"pcap": {"pcap start [-s SNAPLEN] [-w PORT] [FILTER...] | pcap stop | pcap",
+			"capture netd's frames (FILTER: arp icmp udp ip, host ADDR, port N) as pcap to a console port (default hvc0)", (*Shell).pcap},
 	}
 }
 
@@ -316,7 +319,7 @@ func (s *Shell) ifconfig(ctx context.Context, args []string) error {
 		return usageError{}
 	}
 	var i adminproto.Interface
-	if err := s.Sys.Admin(ctx, adminproto.NetdService, adminproto.OpInterface, &i); err != nil {
+	if err := s.Sys.Admin(ctx, adminproto.NetdService, adminproto.OpInterface, nil, &i); err != nil {
 		return err
 	}
 	gw := ""
@@ -337,7 +340,7 @@ func (s *Shell) arp(ctx context.Context, args []string) error {
 		return usageError{}
 	}
 	var t adminproto.ARPTable
-	if err := s.Sys.Admin(ctx, adminproto.NetdService, op, &t); err != nil {
+	if err := s.Sys.Admin(ctx, adminproto.NetdService, op, nil, &t); err != nil {
 		return err
 	}
 	if op == adminproto.OpARPFlush {
@@ -358,22 +361,96 @@ func (s *Shell) netstat(ctx context.Context, args []string) error {
 		return usageError{}
 	}
 	var r adminproto.Report
-	if err := s.Sys.Admin(ctx, adminproto.NetdService, adminproto.OpReport, &r); err != nil {
+	if err := s.Sys.Admin(ctx, adminproto.NetdService, adminproto.OpReport, nil, &r); err != nil {
 		return err
 	}
 	fmt.Fprintln(s.Out, "netd:")
 	fmt.Fprint(s.Out, r.Text)
 	var i adminproto.Interface
-	if err := s.Sys.Admin(ctx, adminproto.NetdService, adminproto.OpInterface, &i); err != nil {
+	if err := s.Sys.Admin(ctx, adminproto.NetdService, adminproto.OpInterface, nil, &i); err != nil {
 		return err
 	}
 	if name, ok := strings.CutPrefix(i.Link, "nic:"); ok {
 		name, _, _ = strings.Cut(name, " ")
 		var d adminproto.Report
-		if err := s.Sys.Admin(ctx, name+adminproto.DriverSuffix, adminproto.OpReport, &d); err != nil {
+		if err := s.Sys.Admin(ctx, name+adminproto.DriverSuffix, adminproto.OpReport, nil, &d); err != nil {
 			return fmt.Errorf("driver %s: %w", name, err)
 		}
 		fmt.Fprintf(s.Out, "%s (driver):\n%s", name, d.Text)
 	}
 	return nil
+}
+
+// pcap starts, stops or shows netd's packet capture (adminproto's capture
+// operations): the frames go as a pcap stream to a console port, which
+// ./build.sh run writes to a file on the host.
+func (s *Shell) pcap(ctx context.Context, args []string) error {
+	var st adminproto.CaptureStatus
+	switch {
+	case len(args) == 0:
+		if err := s.Sys.Admin(ctx, adminproto.NetdService, adminproto.OpCaptureStatus, nil, &st); err != nil {
+			return err
+		}
+		if st.Port == "" {
+			fmt.Fprintln(s.Out, "pcap: no capture has run")
+			return nil
+		}
+		s.captureLine(&st)
+		return nil
+	case args[0] == "stop" && len(args) == 1:
+		if err := s.Sys.Admin(ctx, adminproto.NetdService, adminproto.OpCaptureStop, nil, &st); err != nil {
+			return err
+		}
+		s.captureLine(&st)
+		return nil
+	case args[0] != "start":
+		return usageError{}
+	}
+	req := adminproto.CaptureStart{}
+	words := args[1:]
+	for len(words) > 0 && strings.HasPrefix(words[0], "-") {
+		if len(words) < 2 {
+			return usageError{}
+		}
+		switch words[0] {
+		case "-s":
+			n, err := strconv.Atoi(words[1])
+			if err != nil || n <= 0 {
+				return usageError{}
+			}
+			req.SnapLen = n
+		case "-w":
+			req.Port = words[1]
+		default:
+			return usageError{}
+		}
+		words = words[2:]
+	}
+	req.Filter = strings.Join(words, " ")
+	if err := s.Sys.Admin(ctx, adminproto.NetdService, adminproto.OpCaptureStart, &req, &st); err != nil {
+		return err
+	}
+	what := "every frame"
+	if st.Filter != "" {
+		what = "frames matching '" + st.Filter + "'"
+	}
+	how := "a new pcap stream"
+	if st.Appended {
+		how = "appending to its pcap stream"
+	}
+	fmt.Fprintf(s.Out, "pcap: capturing %s (snap %d) to %s, %s; pcap stop ends it\n", what, st.SnapLen, st.Port, how)
+	return nil
+}
+
+// captureLine prints a capture's figures.
+func (s *Shell) captureLine(st *adminproto.CaptureStatus) {
+	state := "stopped"
+	if st.Running {
+		state = "running"
+	}
+	fmt.Fprintf(s.Out, "pcap: %s: %d frames captured, %d dropped (ring full), %d filtered out; %d written to %s (%d bytes)\n",
+		state, st.Captured, st.Dropped, st.Filtered, st.Written, st.Port, st.Bytes)
+	if st.Error != "" {
+		fmt.Fprintf(s.Out, "pcap: writing stopped: %s\n", st.Error)
+	}
 }

@@ -25,6 +25,7 @@ type fakeSys struct {
 	procs  []libsysProcess
 	kills  []string
 	nextID int
+	reqs   []any // requests with arguments the admin services got
 }
 
 type libsysProcess = libsys.Process
@@ -51,8 +52,24 @@ func (f *fakeSys) Sysinfo() (time.Duration, uint64, uint64, error) {
 }
 func (f *fakeSys) Pinger() ping.Pinger                  { return echoer{} }
 func (f *fakeSys) Sleep(context.Context, time.Duration) {}
-func (f *fakeSys) Admin(_ context.Context, service string, op libipc.Op, resp any) error {
+func (f *fakeSys) Admin(_ context.Context, service string, op libipc.Op, req, resp any) error {
+	if req != nil {
+		f.reqs = append(f.reqs, req)
+	}
 	switch v := resp.(type) {
+	case *adminproto.CaptureStatus:
+		switch op {
+		case adminproto.OpCaptureStart:
+			r := req.(*adminproto.CaptureStart)
+			if r.Filter == "tcp" {
+				return fmt.Errorf("capture: filter %q: unknown word", r.Filter)
+			}
+			*v = adminproto.CaptureStatus{Running: true, Filter: r.Filter, SnapLen: 1518, Port: "hvc0", Appended: true}
+		case adminproto.OpCaptureStop:
+			*v = adminproto.CaptureStatus{Filter: "udp port 7", SnapLen: 1518, Port: "hvc0", Captured: 6, Dropped: 1, Filtered: 40, Written: 6, Bytes: 700}
+		case adminproto.OpCaptureStatus:
+			*v = adminproto.CaptureStatus{Running: true, Filter: "udp port 7", SnapLen: 1518, Port: "hvc0", Captured: 2}
+		}
 	case *adminproto.Interface:
 		*v = adminproto.Interface{Link: "nic:net0 (virtio-net, virtio-mmio v1, link up)", Addr: "10.0.2.15/24", Gateway: "10.0.2.2",
 			MAC: "52:54:00:12:34:56", MTU: 1500, RxFrames: 7, RxBytes: 700, TxFrames: 5, TxBytes: 500}
@@ -137,6 +154,20 @@ func TestCommands(t *testing.T) {
 	assert.Equal(t, "netd:\nnetd.admin counters\nnet0 (driver):\nnet0.admin counters\n", out.String())
 	f.kills = f.kills[:0]
 
+	out.Reset()
+	run(t, s, "pcap start -s 200 -w hvc1 udp port 7")
+	assert.Equal(t, "pcap: capturing frames matching 'udp port 7' (snap 1518) to hvc0, appending to its pcap stream; pcap stop ends it\n", out.String())
+	assert.Equal(t, []any{&adminproto.CaptureStart{Filter: "udp port 7", SnapLen: 200, Port: "hvc1"}}, f.reqs)
+	out.Reset()
+	run(t, s, "pcap")
+	assert.Equal(t, "pcap: running: 2 frames captured, 0 dropped (ring full), 0 filtered out; 0 written to hvc0 (0 bytes)\n", out.String())
+	out.Reset()
+	run(t, s, "pcap stop")
+	assert.Equal(t, "pcap: stopped: 6 frames captured, 1 dropped (ring full), 40 filtered out; 6 written to hvc0 (700 bytes)\n", out.String())
+	out.Reset()
+	run(t, s, "pcap start tcp")
+	assert.Equal(t, "pcap: capture: filter \"tcp\": unknown word\n", out.String(), "netd's refusal, on one line")
+
 	assert.ErrorIs(t, s.Run(context.Background(), "poweroff"), ErrPowerOff)
 	assert.Equal(t, "init:terminated", f.kills[len(f.kills)-1])
 }
@@ -157,6 +188,9 @@ func TestMistakes(t *testing.T) {
 		"ps extra":          "ps: usage: ps\n",
 		"kill sh":           "kill: no process named \"sh\"\n",
 		"kill kernel":       "kill: no process named \"kernel\"\n",
+		"pcap begin":        "pcap: usage: pcap start [-s SNAPLEN] [-w PORT] [FILTER...] | pcap stop | pcap\n",
+		"pcap start -s":     "pcap: usage: pcap start [-s SNAPLEN] [-w PORT] [FILTER...] | pcap stop | pcap\n",
+		"pcap start -s x":   "pcap: usage: pcap start [-s SNAPLEN] [-w PORT] [FILTER...] | pcap stop | pcap\n",
 	} {
 		out.Reset()
 		run(t, s, line)

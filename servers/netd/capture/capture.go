@@ -27,6 +27,10 @@ const (
 	// DefaultSnapLen is how much of each frame is kept (the whole of an
 	// Ethernet frame of a 1500-byte MTU, with VLAN room).
 	DefaultSnapLen = 1518
+	// HeaderSnapLen is the snap length the pcap file header states: the
+	// largest any capture keeps, so that captures with different snap
+	// lengths appended to one stream (Continue) stay one valid file.
+	HeaderSnapLen = 65535
 )
 
 // Filter selects frames: by protocol ("arp", "icmp", "udp", "ip", or ""
@@ -216,6 +220,18 @@ func (c *Capture) Add(at time.Time, frame []byte) {
 	c.stats.Captured++
 }
 
+// Continue makes the capture's stream a continuation of an earlier one
+// (a file that already holds a pcap header and records): WriteTo will not
+// write the file header. Call it before the first WriteTo.
+func (c *Capture) Continue() {
+	c.mu.Lock()
+	c.started = true
+	c.mu.Unlock()
+}
+
+// SnapLen is how much of each frame the capture keeps.
+func (c *Capture) SnapLen() int { return c.snapLen }
+
 // Stats returns the counters.
 func (c *Capture) Stats() Stats {
 	c.mu.Lock()
@@ -242,7 +258,6 @@ func (c *Capture) WriteTo(w io.Writer) (int64, error) {
 	header := !c.started
 	c.started = true
 	c.stats.Written += uint64(len(recs))
-	snap := c.snapLen
 	c.mu.Unlock()
 	var b []byte
 	if header {
@@ -251,7 +266,7 @@ func (c *Capture) WriteTo(w io.Writer) (int64, error) {
 		b = binary.LittleEndian.AppendUint16(b, pcapVersionMinor)
 		b = binary.LittleEndian.AppendUint32(b, 0) // thiszone
 		b = binary.LittleEndian.AppendUint32(b, 0) // sigfigs
-		b = binary.LittleEndian.AppendUint32(b, uint32(snap))
+		b = binary.LittleEndian.AppendUint32(b, HeaderSnapLen)
 		b = binary.LittleEndian.AppendUint32(b, linktypeEthernet)
 	}
 	for _, r := range recs {
@@ -264,4 +279,51 @@ func (c *Capture) WriteTo(w io.Writer) (int64, error) {
 	}
 	n, err := w.Write(b)
 	return int64(n), err
+}
+
+// Record is one frame of a pcap stream, as ReadPcap returns it.
+type Record struct {
+	At      time.Time
+	OrigLen int    // the frame's length on the wire
+	Data    []byte // what was kept (at most the snap length)
+}
+
+// ReadPcap reads a whole pcap stream as WriteTo writes it (classic
+// format, little-endian, microseconds, LINKTYPE_ETHERNET): one file
+// header, then records. It refuses anything else with an error saying
+// where the stream went wrong. The records' Data alias b.
+func ReadPcap(b []byte) ([]Record, error) {
+	if len(b) < 24 {
+		return nil, fmt.Errorf("capture: pcap: %d bytes, shorter than the file header", len(b))
+	}
+	le := binary.LittleEndian
+	if m := le.Uint32(b); m != pcapMagic {
+		return nil, fmt.Errorf("capture: pcap: magic %#x, want %#x", m, uint32(pcapMagic))
+	}
+	if maj, mnr := le.Uint16(b[4:]), le.Uint16(b[6:]); maj != pcapVersionMajor || mnr != pcapVersionMinor {
+		return nil, fmt.Errorf("capture: pcap: version %d.%d, want 2.4", maj, mnr)
+	}
+	snap := le.Uint32(b[16:])
+	if l := le.Uint32(b[20:]); l != linktypeEthernet {
+		return nil, fmt.Errorf("capture: pcap: link type %d, want Ethernet (1)", l)
+	}
+	var recs []Record
+	for off := 24; off < len(b); {
+		if len(b)-off < 16 {
+			return recs, fmt.Errorf("capture: pcap: record %d at byte %d: %d bytes, shorter than its header", len(recs), off, len(b)-off)
+		}
+		h := b[off:]
+		sec, us, incl, orig := le.Uint32(h), le.Uint32(h[4:]), le.Uint32(h[8:]), le.Uint32(h[12:])
+		switch {
+		case us >= 1e6:
+			return recs, fmt.Errorf("capture: pcap: record %d at byte %d: %d microseconds", len(recs), off, us)
+		case incl > snap || incl > orig:
+			return recs, fmt.Errorf("capture: pcap: record %d at byte %d: %d bytes kept of %d (snap length %d)", len(recs), off, incl, orig, snap)
+		case uint64(len(b)-off-16) < uint64(incl):
+			return recs, fmt.Errorf("capture: pcap: record %d at byte %d: %d bytes promised, %d left", len(recs), off, incl, len(b)-off-16)
+		}
+		recs = append(recs, Record{At: time.Unix(int64(sec), int64(us)*1000), OrigLen: int(orig), Data: h[16 : 16+incl]})
+		off += 16 + int(incl)
+	}
+	return recs, nil
 }

@@ -124,7 +124,7 @@ func TestPcapStream(t *testing.T) {
 	_, err = c.WriteTo(&out)
 	require.NoError(t, err)
 	snap, link, recs, orig := readPcap(t, out.Bytes())
-	assert.Equal(t, uint32(64), snap)
+	assert.Equal(t, uint32(HeaderSnapLen), snap, "the header states the largest snap length, records are cut at the capture's")
 	assert.Equal(t, uint32(1), link, "LINKTYPE_ETHERNET")
 	require.Len(t, recs, 2)
 	assert.Equal(t, a, recs[0])
@@ -133,6 +133,29 @@ func TestPcapStream(t *testing.T) {
 	assert.Equal(t, uint32(1700000000), binary.LittleEndian.Uint32(out.Bytes()[24:]))
 	assert.Equal(t, uint32(123456), binary.LittleEndian.Uint32(out.Bytes()[28:]))
 	assert.Equal(t, Stats{Captured: 2, Filtered: 1, Written: 2}, c.Stats())
+}
+
+// TestContinue: a capture appended to an earlier one's stream writes no
+// second file header, so the two make one valid pcap stream.
+func TestContinue(t *testing.T) {
+	at := time.Unix(1700000000, 0)
+	a := frame(protoUDP, "10.99.0.1", "10.99.0.2", 1, 7, 10)
+	b := frame(protoICMP, "10.99.0.2", "10.99.0.1", 0, 0, 100)
+	var out bytes.Buffer
+	first := New(Filter{}, 0)
+	first.Add(at, a)
+	_, err := first.WriteTo(&out)
+	require.NoError(t, err)
+	second := New(Filter{}, 40)
+	second.Continue()
+	second.Add(at, b)
+	_, err = second.WriteTo(&out)
+	require.NoError(t, err)
+	_, _, recs, orig := readPcap(t, out.Bytes())
+	require.Len(t, recs, 2)
+	assert.Equal(t, a, recs[0])
+	assert.Equal(t, b[:40], recs[1])
+	assert.Equal(t, []uint32{uint32(len(a)), uint32(len(b))}, orig)
 }
 
 // TestRingBounded: a reader that does not come drops new frames (counted)
@@ -157,6 +180,56 @@ func TestRingBounded(t *testing.T) {
 	}
 	assert.Equal(t, uint64(MaxBytes/9000), big.Stats().Captured, "the byte bound")
 	assert.Equal(t, uint64(5), big.Stats().Dropped)
+}
+
+// TestReadPcap: what WriteTo writes reads back record for record; broken
+// streams are refused with an error, not a panic.
+func TestReadPcap(t *testing.T) {
+	c := New(Filter{}, 30)
+	at := time.Unix(1700000000, 250000000)
+	a := frame(protoUDP, "10.99.0.1", "10.99.0.2", 1, 7, 10)
+	c.Add(at, a)
+	c.Add(at, frame(protoICMP, "10.99.0.2", "10.99.0.1", 0, 0, 8))
+	var out bytes.Buffer
+	_, err := c.WriteTo(&out)
+	require.NoError(t, err)
+	recs, err := ReadPcap(out.Bytes())
+	require.NoError(t, err)
+	require.Len(t, recs, 2)
+	assert.Equal(t, a[:30], recs[0].Data)
+	assert.Equal(t, len(a), recs[0].OrigLen)
+	assert.True(t, at.Equal(recs[0].At))
+	for _, bad := range [][]byte{nil, out.Bytes()[:23], out.Bytes()[:30], out.Bytes()[:len(out.Bytes())-1]} {
+		_, err := ReadPcap(bad)
+		assert.Error(t, err, "%d bytes", len(bad))
+	}
+	wrong := bytes.Clone(out.Bytes())
+	wrong[20] = 101 // link type raw IP
+	_, err = ReadPcap(wrong)
+	assert.ErrorContains(t, err, "link type 101")
+}
+
+// FuzzReadPcap: any bytes are read or refused without a panic; a stream
+// that reads back holds records within its bounds.
+func FuzzReadPcap(f *testing.F) {
+	c := New(Filter{}, 0)
+	c.Add(time.Unix(1, 0), frame(protoUDP, "10.99.0.1", "10.99.0.2", 1, 7, 10))
+	var out bytes.Buffer
+	_, _ = c.WriteTo(&out)
+	f.Add(out.Bytes())
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		recs, err := ReadPcap(b)
+		if err != nil {
+			return
+		}
+		total := 24
+		for _, r := range recs {
+			assert.LessOrEqual(t, len(r.Data), r.OrigLen)
+			total += 16 + len(r.Data)
+		}
+		assert.Equal(t, len(b), total)
+	})
 }
 
 // FuzzFilter: any filter text parses or is refused without a panic; a
