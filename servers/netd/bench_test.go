@@ -1,9 +1,15 @@
 package main
 
 import (
+	"fmt"
 	"net"
+	"net/netip"
+	"os"
+	"strings"
 	"testing"
+	"time"
 
+	"armos/microkernel/guesttest/linuxref"
 	"armos/servers/netd/link/peertest"
 	"armos/servers/netd/stack"
 )
@@ -52,4 +58,53 @@ func BenchmarkRealPeerEchoRTT(b *testing.B) {
 	}
 	defer pc.Close()
 	echoRTT(b, pc, &net.UDPAddr{IP: net.ParseIP(netdIP), Port: 7})
+}
+
+// BenchmarkRealPeerEchoWindow: the tap figure of issue 14's goal — Linux in
+// the test's namespace keeps 16 64-byte datagrams in flight to hosted
+// netd's echo app across a TAP device (linuxref.EchoWindow, the prober the
+// guest benchmarks use); echoes/s, and netd's resident memory after the
+// run (needs root).
+func BenchmarkRealPeerEchoWindow(b *testing.B) {
+	peertest.Require(b)
+	bin := buildNetd(b)
+	ns := peertest.NewNS(b)
+	ns.AddTap(b, peerDev, linuxSide)
+	p := startNetd(b, ns, bin, "-tap", peerDev, "-ip", netdCIDR, "-apps", "echo", "-noprobe")
+	target := netip.AddrPortFrom(netip.MustParseAddr(netdIP), 7)
+	run := func(n int) linuxref.WindowStats {
+		var st linuxref.WindowStats
+		if err := ns.Do(func() (err error) {
+			st, err = linuxref.EchoWindow(target, n, 64, 16, time.Second)
+			return err
+		}); err != nil {
+			b.Fatal(err)
+		}
+		return st
+	}
+	run(2000) // ARP resolved, queues and pools warm
+	b.ResetTimer()
+	st := run(max(b.N, 16))
+	b.StopTimer()
+	b.ReportMetric(st.Rate(), "echoes/s")
+	b.ReportMetric(float64(st.Lost), "lost")
+	if kib, err := rssKiB(p.cmd.Process.Pid); err == nil {
+		b.ReportMetric(float64(kib), "KiB-rss")
+	}
+}
+
+// rssKiB reads a process's resident set from /proc.
+func rssKiB(pid int) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			var kib int
+			_, err := fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kib)
+			return kib, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS for %d", pid)
 }
