@@ -70,7 +70,12 @@ func BenchmarkRealPeerEchoWindow(b *testing.B) {
 	bin := buildNetd(b)
 	ns := peertest.NewNS(b)
 	ns.AddTap(b, peerDev, linuxSide)
-	p := startNetd(b, ns, bin, "-tap", peerDev, "-ip", netdCIDR, "-apps", "echo", "-noprobe")
+	args := []string{"-tap", peerDev, "-ip", netdCIDR, "-apps", "echo", "-noprobe"}
+	prof := os.Getenv("ARMOS_NETD_CPUPROFILE") // where netd's CPU profile goes (docs/netd.md's profile)
+	if prof != "" {
+		args = append(args, "-cpuprofile", prof)
+	}
+	p := startNetd(b, ns, bin, args...)
 	target := netip.AddrPortFrom(netip.MustParseAddr(netdIP), 7)
 	run := func(n int) linuxref.WindowStats {
 		var st linuxref.WindowStats
@@ -90,6 +95,11 @@ func BenchmarkRealPeerEchoWindow(b *testing.B) {
 	b.ReportMetric(float64(st.Lost), "lost")
 	if kib, err := rssKiB(p.cmd.Process.Pid); err == nil {
 		b.ReportMetric(float64(kib), "KiB-rss")
+	}
+	if prof != "" {
+		if err := p.stop(b); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 

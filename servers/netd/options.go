@@ -31,6 +31,7 @@ type options struct {
 	mtu     int           // 0: the device's MTU
 	arpLife time.Duration // 0: stack.ARPEntryLifetime
 	apps    []string      // apps to run in-process
+	cpuProf string        // write a CPU profile here until netd stops (hosted diagnostics)
 }
 
 // parseOptions parses args (without the program name). Errors name the bad
@@ -56,6 +57,7 @@ func parseOptions(args []string, out io.Writer) (options, error) {
 		return nil
 	})
 	arpLife := fs.Duration("arplifetime", 0, "how long a resolved ARP entry stays valid (default 60s; tests shorten it)")
+	cpuProf := fs.String("cpuprofile", "", "write a Go CPU profile to this file until netd stops (go tool pprof reads it)")
 	apps := fs.String("apps", "", "comma-separated apps to run in-process: "+strings.Join(knownApps, ", "))
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
@@ -65,7 +67,7 @@ func parseOptions(args []string, out io.Writer) (options, error) {
 	}
 	var o options
 	var err error
-	o.tap, o.link, o.service, o.noProbe = *tap, *lnk, *service, *noProbe
+	o.tap, o.link, o.service, o.noProbe, o.cpuProf = *tap, *lnk, *service, *noProbe, *cpuProf
 	switch {
 	case o.tap == "" && o.link == "":
 		return o, errors.New("-tap or -link is required (hosted netd runs on a Linux TAP device, netd in armos on an IPC link)")
