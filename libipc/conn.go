@@ -349,7 +349,7 @@ func (c *Conn) readLoop() {
 		case KindReply, KindError:
 			c.route(h, body, m.Data, m.Caps)
 		default:
-			c.incomingRequest(&Request{Header: h, Body: body, Caps: m.Caps, conn: c, buf: m.Data})
+			c.incomingRequest(newRequest(h, body, m.Caps, c, m.Data))
 		}
 	}
 }

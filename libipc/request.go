@@ -2,6 +2,7 @@ package libipc
 
 import (
 	"fmt"
+	"sync"
 	"sync/atomic"
 )
 
@@ -37,6 +38,31 @@ func (r *Request) ReleaseBody() {
 	r.Body = nil
 	releaseBuf(r.buf)
 	r.buf = nil
+}
+
+// requests recycles Requests (Recycle): one per incoming message was an
+// allocation per message.
+var requests = sync.Pool{New: func() any { return new(Request) }}
+
+// newRequest returns a Request for an incoming message.
+func newRequest(h Header, body []byte, caps []Cap, c *Conn, buf []byte) *Request {
+	r := requests.Get().(*Request)
+	r.Header, r.Body, r.Caps, r.conn, r.buf = h, body, caps, c, buf
+	return r
+}
+
+// Recycle gives an answered request (or a one-way message that was
+// handled) back to libipc for reuse. It is optional: a server's hot path
+// calls it after answering so that requests cost no allocation. After
+// Recycle, neither r nor anything taken from it (Body, Caps) may be used;
+// a request not yet answered is left alone (it is not recycled).
+func (r *Request) Recycle() {
+	if r.Kind == KindRequest && !r.answered.Load() {
+		return
+	}
+	r.ReleaseBody()
+	*r = Request{}
+	requests.Put(r)
 }
 
 // Conn returns the connection the request arrived on.

@@ -30,16 +30,10 @@ type PacketConn struct {
 	mu      sync.Mutex
 	rdl     time.Time
 	wdl     time.Time
-	readers map[*pendingRead]struct{} // blocked reads, woken when rdl moves
-	// spare is a pendingRead whose context was never cancelled, kept for
-	// the next read (a context per read was most of a read's allocations).
-	spare *pendingRead
-}
-
-// pendingRead is one blocked ReadFrom, cancelled when the deadline moves.
-type pendingRead struct {
-	ctx    context.Context
-	cancel context.CancelCauseFunc
+	readers map[*readCtx]struct{} // blocked reads, woken when rdl moves
+	// spare is a reader's context that was never cancelled, kept for the
+	// next read (a context per read was most of a read's allocations).
+	spare *readCtx
 }
 
 var (
@@ -49,7 +43,7 @@ var (
 
 // NewPacketConn adapts s. Closing the PacketConn closes s.
 func NewPacketConn(s *Socket) *PacketConn {
-	return &PacketConn{s: s, readers: make(map[*pendingRead]struct{})}
+	return &PacketConn{s: s, readers: make(map[*readCtx]struct{})}
 }
 
 // ListenPacket creates a UDP socket bound to laddr, as net.ListenPacket
@@ -119,10 +113,8 @@ func (p *PacketConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) 
 		pr := p.spare
 		p.spare = nil
 		if pr == nil {
-			ctx, cancel := context.WithCancelCause(context.Background())
-			pr = &pendingRead{ctx: ctx, cancel: cancel}
+			pr = newReadCtx()
 		}
-		ctx, cancel := pr.ctx, pr.cancel
 		p.readers[pr] = struct{}{}
 		p.mu.Unlock()
 
@@ -130,22 +122,20 @@ func (p *PacketConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) 
 		var timeout time.Duration
 		if !dl.IsZero() {
 			timeout = time.Until(dl)
-			timer = time.AfterFunc(timeout, func() { cancel(errDeadlinePassed) })
+			timer = time.AfterFunc(timeout, func() { pr.cancel(errDeadlinePassed) })
 		}
 		// netd bounds a receive's timeout; a farther deadline is enforced
 		// here, re-issuing the receive when netd's shorter timeout ends.
 		timeout = min(max(timeout, 0), time.Duration(sockproto.MaxRecvTimeout))
-		r, err := p.s.Recv(ctx, b, 0, timeout)
+		r, err := p.s.Recv(pr, b, 0, timeout)
 		if timer != nil {
 			timer.Stop()
 		}
 		p.mu.Lock()
 		delete(p.readers, pr)
-		why := context.Cause(ctx)
+		why := pr.cause()
 		if why == nil && p.spare == nil {
 			p.spare = pr // not cancelled: good for the next read
-		} else {
-			defer cancel(nil)
 		}
 		p.mu.Unlock()
 		if err == nil {

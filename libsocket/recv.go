@@ -90,8 +90,10 @@ func (s *Socket) Recv(ctx context.Context, b []byte, flags uint32, timeout time.
 		rc.req.Handle = h
 		rc.resp = sockproto.RecvFromResp{Data: b[:0]}
 		rc.conn, rc.cancel = conn, sockproto.CancelReq{Handle: h, Tag: tag}
-		stop := func() bool { return true }
-		if ctx.Done() != nil {
+		stop := alwaysStopped
+		if af, ok := ctx.(afterFuncer); ok { // a PacketConn's reader: no allocation
+			stop = af.AfterFunc(rc.cancelFnValue())
+		} else if ctx.Done() != nil {
 			stop = context.AfterFunc(ctx, rc.cancelFnValue())
 		}
 		err = conn.Call(context.Background(), libipc.Op(sockproto.OpRecvFrom), &rc.req, &rc.resp)
@@ -139,6 +141,15 @@ func (rc *recvCall) cancelFnValue() func() {
 	}
 	return rc.cancelFn
 }
+
+// afterFuncer is a context that registers a function to run when it ends
+// (readCtx); context.AfterFunc would allocate on every call.
+type afterFuncer interface {
+	AfterFunc(func()) func() bool
+}
+
+// alwaysStopped is the stop of a context that never ends.
+func alwaysStopped() bool { return true }
 
 var recvCalls = sync.Pool{New: func() any { return new(recvCall) }}
 

@@ -17,16 +17,24 @@ import (
 // echoRTT sends 64-byte datagrams to the echo app one at a time; an op is
 // one round trip (two datagrams through each netd), also reported as echoed
 // datagrams per second.
-func echoRTT(b *testing.B, pc net.PacketConn, to net.Addr) {
+//
+// The client uses the netip forms (ReadFromUDPAddrPort, WriteToUDPAddrPort)
+// that libsocket's PacketConn shares with *net.UDPConn: net.Addr results
+// allocate per datagram on both.
+func echoRTT(b *testing.B, pc net.PacketConn, to netip.AddrPort) {
+	ap := pc.(interface {
+		ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error)
+		WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error)
+	})
 	msg := make([]byte, 64)
 	buf := make([]byte, 2048)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := pc.WriteTo(msg, to); err != nil {
+		if _, err := ap.WriteToUDPAddrPort(msg, to); err != nil {
 			b.Fatal(err)
 		}
-		if _, _, err := pc.ReadFrom(buf); err != nil {
+		if _, _, err := ap.ReadFromUDPAddrPort(buf); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -38,7 +46,7 @@ func echoRTT(b *testing.B, pc net.PacketConn, to net.Addr) {
 func BenchmarkHostedEchoRTT(b *testing.B) {
 	client, _, _ := hostedPair(b, stack.SystemClock{})
 	pc := dialClient(b, client)
-	echoRTT(b, pc, echoUDP)
+	echoRTT(b, pc, echoUDP.AddrPort())
 }
 
 // BenchmarkRealPeerEchoRTT: a Linux UDP socket in the test's namespace, the
@@ -57,7 +65,7 @@ func BenchmarkRealPeerEchoRTT(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer pc.Close()
-	echoRTT(b, pc, &net.UDPAddr{IP: net.ParseIP(netdIP), Port: 7})
+	echoRTT(b, pc, netip.AddrPortFrom(netip.MustParseAddr(netdIP), 7))
 }
 
 // BenchmarkRealPeerEchoWindow: the tap figure of issue 14's goal — Linux in

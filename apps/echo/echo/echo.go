@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"os"
 	"slices"
 	"sync/atomic"
@@ -124,15 +125,31 @@ func (s *Server) Run(ctx context.Context) error {
 	})
 	defer stop()
 	buf := make([]byte, MaxDatagram)
+	// Both libsocket's PacketConn and Go's *net.UDPConn have the netip
+	// forms, which allocate nothing per datagram (net.Addr does).
+	ap, fast := s.conn.(addrPortConn)
 	for {
-		n, from, err := s.conn.ReadFrom(buf)
+		var n int
+		var err error
+		var from net.Addr
+		var fromAP netip.AddrPort
+		if fast {
+			n, fromAP, err = ap.ReadFromUDPAddrPort(buf)
+		} else {
+			n, from, err = s.conn.ReadFrom(buf)
+		}
 		if err != nil {
 			if ctx.Err() != nil && errors.Is(err, os.ErrDeadlineExceeded) {
 				return nil
 			}
 			return err
 		}
-		if _, err := s.conn.WriteTo(buf[:n], from); err != nil {
+		if fast {
+			_, err = ap.WriteToUDPAddrPort(buf[:n], fromAP)
+		} else {
+			_, err = s.conn.WriteTo(buf[:n], from)
+		}
+		if err != nil {
 			s.writeErrors.Add(1)
 			continue
 		}
@@ -142,6 +159,12 @@ func (s *Server) Run(ctx context.Context) error {
 			s.gaps.reply(time.Now())
 		}
 	}
+}
+
+// addrPortConn is a PacketConn with netip.AddrPort reads and writes.
+type addrPortConn interface {
+	ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error)
+	WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error)
 }
 
 // Run echoes datagrams on conn until ctx ends; see Server.Run.

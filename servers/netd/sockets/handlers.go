@@ -81,19 +81,22 @@ func (s *Service) fail(r *libipc.Request, e sockproto.Errno) { s.failWith(r, e) 
 // failErr answers r with the code of an error from the stack.
 func (s *Service) failErr(r *libipc.Request, err error) { s.failWith(r, errnoOf(err)) }
 
-// failWith answers r with err (libipc.CodeOf picks the code).
+// failWith answers r with err (libipc.CodeOf picks the code). r is
+// recycled: no handler uses a request after answering it.
 func (s *Service) failWith(r *libipc.Request, err error) {
 	s.stats.errors.Add(1)
 	if r.Fail(err) != nil {
 		s.stats.lostReplies.Add(1)
 	}
+	r.Recycle()
 }
 
-// reply answers r with resp.
+// reply answers r with resp, and recycles r (see failWith).
 func (s *Service) reply(r *libipc.Request, resp any) {
 	if r.Reply(resp) != nil {
 		s.stats.lostReplies.Add(1)
 	}
+	r.Recycle()
 }
 
 // answer answers r with resp, or with e when it is not 0.
@@ -351,7 +354,8 @@ func (s *Service) opRecvFrom(r *libipc.Request) {
 	if timeout == 0 {
 		timeout = sk.recvTimeout
 	}
-	w := &waiter{sk: sk, r: r, max: req.Max, tag: req.Tag, hidx: -1}
+	w := s.newWaiter()
+	*w = waiter{sk: sk, r: r, max: req.Max, tag: req.Tag, hidx: -1}
 	if timeout > 0 {
 		w.deadline = s.clock.Now().Add(timeout)
 	}
@@ -366,9 +370,9 @@ func (s *Service) opCancel(r *libipc.Request) {
 	}
 	if req.Tag != 0 {
 		if w := sk.waiterTagged(req.Tag); w != nil {
-			sk.unpark(w)
+			r, _ := sk.unpark(w)
 			s.stats.cancelled.Add(1)
-			s.fail(w.r, sockproto.ECANCELED)
+			s.fail(r, sockproto.ECANCELED)
 		} else {
 			sk.rememberCancel(req.Tag)
 			s.stats.earlyCancels.Add(1)

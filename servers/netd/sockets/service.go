@@ -65,8 +65,10 @@ type Service struct {
 	clock stack.Clock
 	srv   *libipc.Server
 
-	clients    map[*client]struct{} // connected clients
-	nextClient uint64
+	clients map[*client]struct{} // connected clients
+	// freeWaiters are recycled parked-receive records (newWaiter).
+	freeWaiters []*waiter
+	nextClient  uint64
 
 	// The grace period after a restart (grace.go).
 	graceUntil time.Time
@@ -221,9 +223,9 @@ func (s *Service) tick() {
 	s.lastTick = now
 	for len(s.waits) > 0 && !s.waits[0].deadline.After(now) {
 		w := s.waits[0]
-		w.sk.unpark(w)
+		r, _ := w.sk.unpark(w)
 		s.stats.timeouts.Add(1)
-		s.fail(w.r, sockproto.ETIMEDOUT)
+		s.fail(r, sockproto.ETIMEDOUT)
 	}
 	s.expirePings(now)
 	s.endGrace()

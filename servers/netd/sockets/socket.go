@@ -107,8 +107,12 @@ func (sk *socket) park(w *waiter) {
 	sk.s.stats.parked.Add(1)
 }
 
-// unpark removes w from the socket's queue and the deadline heap.
-func (sk *socket) unpark(w *waiter) {
+// unpark removes w from the socket's queue and the deadline heap and
+// recycles it: it returns what w was waiting with, and w must not be
+// used after.
+func (sk *socket) unpark(w *waiter) (r *libipc.Request, max uint32) {
+	r, max = w.r, w.max
+	defer sk.s.freeWaiter(w)
 	for i, x := range sk.waiters {
 		if x == w {
 			copy(sk.waiters[i:], sk.waiters[i+1:])
@@ -119,6 +123,7 @@ func (sk *socket) unpark(w *waiter) {
 	}
 	sk.s.waits.remove(w)
 	sk.s.stats.parked.Add(^uint64(0))
+	return r, max
 }
 
 // deliver answers parked receives while datagrams are queued, or with the
@@ -129,15 +134,15 @@ func (sk *socket) deliver() {
 	for len(sk.waiters) > 0 && sk.ep != nil {
 		w := sk.waiters[0]
 		if err := sk.ep.TakeError(); err != nil {
-			sk.unpark(w)
-			sk.s.fail(w.r, errnoOf(err))
+			r, _ := sk.unpark(w)
+			sk.s.fail(r, errnoOf(err))
 			continue
 		}
 		if sk.ep.Len() == 0 {
 			return
 		}
-		sk.unpark(w)
-		sk.s.replyDatagram(sk, w.r, w.max)
+		r, max := sk.unpark(w)
+		sk.s.replyDatagram(sk, r, max)
 	}
 }
 
@@ -177,10 +182,9 @@ func (sk *socket) takeCancel(tag uint32) bool {
 // its port) is released.
 func (sk *socket) close(answer bool) {
 	for len(sk.waiters) > 0 {
-		w := sk.waiters[0]
-		sk.unpark(w)
+		r, _ := sk.unpark(sk.waiters[0])
 		if answer {
-			sk.s.fail(w.r, sockproto.EBADF)
+			sk.s.fail(r, sockproto.EBADF)
 		}
 	}
 	if sk.ep != nil {

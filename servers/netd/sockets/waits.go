@@ -17,6 +17,28 @@ type waiter struct {
 	hidx     int       // index in Service.waits, -1 when not there
 }
 
+// freeWaitersMax bounds the recycled waiters a Service keeps (a parked
+// receive per datagram was an allocation per datagram).
+const freeWaitersMax = 64
+
+// newWaiter returns a recycled waiter or a new one (on the loop).
+func (s *Service) newWaiter() *waiter {
+	if n := len(s.freeWaiters); n > 0 {
+		w := s.freeWaiters[n-1]
+		s.freeWaiters = s.freeWaiters[:n-1]
+		return w
+	}
+	return new(waiter)
+}
+
+// freeWaiter recycles w, which nothing refers to any more.
+func (s *Service) freeWaiter(w *waiter) {
+	*w = waiter{}
+	if len(s.freeWaiters) < freeWaitersMax {
+		s.freeWaiters = append(s.freeWaiters, w)
+	}
+}
+
 // waitHeap orders the parked receives that have a deadline, earliest
 // first (container/heap).
 type waitHeap []*waiter
