@@ -2,9 +2,10 @@ package skbuff
 
 import "errors"
 
-// MaxPacketSize is the fixed storage size of every Buf (the handbook's
-// MAX_PACKET_SIZE). It holds a 1514-byte Ethernet frame plus DefaultHeadroom
-// with room to spare.
+// MaxPacketSize is the storage size of every Buf a Pool hands out with Get
+// (the handbook's MAX_PACKET_SIZE). It holds a 1514-byte Ethernet frame plus
+// DefaultHeadroom with room to spare. A view (Pool.View) has the size of
+// the storage it was given.
 const MaxPacketSize = 2048
 
 // DefaultHeadroom is the headroom a Buf from Get starts with. It covers the
@@ -60,11 +61,16 @@ var (
 // noMark is the stored value of an unset layer mark.
 const noMark = -1
 
-// Buf is a packet buffer: MaxPacketSize bytes of storage with a window of valid
-// bytes [data, tail) inside it (see the package documentation for the layout).
+// Buf is a packet buffer: a view of storage it does not own, with a window
+// of valid bytes [data, tail) inside it (see the package documentation for
+// the layout). The storage is a pool's (Get: MaxPacketSize bytes carved from
+// the pool's slabs) or someone else's (Pool.View: a device's DMA buffer, an
+// IPC message or shared-memory region), given back to its Owner when the
+// Buf is freed.
 //
 // The zero Buf is usable: it is empty with zero headroom (call Reserve first if
-// headers will be pushed). Buffers meant for the packet path come from Get.
+// headers will be pushed), and gets MaxPacketSize bytes of storage of its own
+// when first written. Buffers meant for the packet path come from Get.
 // A Buf is not safe for concurrent use; it has exactly one owner at a time.
 // Do not copy a Buf by value (go vet's copylocks check reports it): pass *Buf,
 // and declare IPC message fields as *Buf (msgpack refuses a Buf by value).
@@ -81,11 +87,29 @@ type Buf struct {
 	mark [numLayers]int
 
 	pool   *Pool // owning pool, nil if not pooled
+	owner  Owner // the storage's owner for a view (nil: the pool's or the GC's)
 	free   bool  // on its pool's free list (or dropped by it)
 	queued bool  // linked into a Queue
 	next   *Buf  // Queue link
 
-	storage [MaxPacketSize]byte
+	storage []byte // the bytes this Buf is a view of; nil until first used
+}
+
+// store returns the storage, giving a zero Buf MaxPacketSize bytes of its
+// own on first use.
+func (b *Buf) store() []byte {
+	if b.storage == nil {
+		b.storage = make([]byte, MaxPacketSize)
+	}
+	return b.storage
+}
+
+// Cap is the size of b's storage: headroom + Len + tailroom.
+func (b *Buf) Cap() int {
+	if b.storage == nil {
+		return MaxPacketSize
+	}
+	return len(b.storage)
 }
 
 // Reset empties b and gives it n bytes of headroom, clearing Dev and the layer
@@ -97,7 +121,7 @@ func (b *Buf) Reset(n int) error {
 	if n < 0 {
 		return ErrNegative
 	}
-	if n > MaxPacketSize {
+	if n > b.Cap() {
 		return ErrNoTailroom
 	}
 	b.Dev = 0
@@ -119,7 +143,7 @@ func (b *Buf) Reserve(n int) error {
 	if n < 0 {
 		return ErrNegative
 	}
-	if n > MaxPacketSize {
+	if n > b.Cap() {
 		return ErrNoTailroom
 	}
 	b.data, b.tail = n, n
@@ -140,7 +164,7 @@ func (b *Buf) Push(n int) ([]byte, error) {
 		return nil, ErrNoHeadroom
 	}
 	b.data -= n
-	h := b.storage[b.data : b.data+n : b.data+n]
+	h := b.store()[b.data : b.data+n : b.data+n]
 	clear(h)
 	return h, nil
 }
@@ -158,7 +182,7 @@ func (b *Buf) Pull(n int) ([]byte, error) {
 	if n > b.tail-b.data {
 		return nil, ErrShort
 	}
-	h := b.storage[b.data : b.data+n : b.data+n]
+	h := b.store()[b.data : b.data+n : b.data+n]
 	b.data += n
 	return h, nil
 }
@@ -172,10 +196,10 @@ func (b *Buf) Put(n int) ([]byte, error) {
 	if n < 0 {
 		return nil, ErrNegative
 	}
-	if n > MaxPacketSize-b.tail {
+	if n > b.Cap()-b.tail {
 		return nil, ErrNoTailroom
 	}
-	p := b.storage[b.tail : b.tail+n : b.tail+n]
+	p := b.store()[b.tail : b.tail+n : b.tail+n]
 	b.tail += n
 	clear(p)
 	return p, nil
@@ -215,7 +239,7 @@ func (b *Buf) Bytes() []byte {
 	if b.free {
 		return nil
 	}
-	return b.storage[b.data:b.tail:b.tail]
+	return b.store()[b.data:b.tail:b.tail]
 }
 
 // Len returns the number of valid bytes in the packet.
@@ -225,7 +249,7 @@ func (b *Buf) Len() int { return b.tail - b.data }
 func (b *Buf) Headroom() int { return b.data }
 
 // Tailroom returns the number of bytes that can still be put.
-func (b *Buf) Tailroom() int { return MaxPacketSize - b.tail }
+func (b *Buf) Tailroom() int { return b.Cap() - b.tail }
 
 // Mark records that layer l's header starts at the current front of the
 // packet. Call it just before parsing (receive) or just after pushing (send)
@@ -278,18 +302,22 @@ func (b *Buf) Header(l Layer) ([]byte, error) {
 	if m > b.tail {
 		return nil, ErrShort
 	}
-	return b.storage[m:b.tail:b.tail], nil
+	return b.store()[m:b.tail:b.tail], nil
 }
 
 // CopyFrom makes b a copy of src: the same bytes at the same offsets, the same
 // Dev and marks. Only the valid bytes are copied (plus any marked headers
-// before them), not the whole storage.
+// before them), not the whole storage. ErrNoTailroom if src's bytes reach
+// past b's storage (src is a larger view).
 func (b *Buf) CopyFrom(src *Buf) error {
 	if b.free || src.free {
 		return ErrFreed
 	}
+	if src.tail > b.Cap() {
+		return ErrNoTailroom
+	}
 	lo := src.lowest()
-	copy(b.storage[lo:src.tail], src.storage[lo:src.tail])
+	copy(b.store()[lo:src.tail], src.store()[lo:src.tail])
 	b.Dev = src.Dev
 	b.data, b.tail = src.data, src.tail
 	b.mark = src.mark
@@ -297,7 +325,8 @@ func (b *Buf) CopyFrom(src *Buf) error {
 }
 
 // Clone returns a copy of b (see CopyFrom) in a new buffer from b's pool, or
-// from Default if b is not pooled.
+// from Default if b is not pooled. A view whose bytes reach past
+// MaxPacketSize is copied into storage of its size, which the clone owns.
 func (b *Buf) Clone() (*Buf, error) {
 	if b.free {
 		return nil, ErrFreed
@@ -306,8 +335,13 @@ func (b *Buf) Clone() (*Buf, error) {
 	if p == nil {
 		p = Default
 	}
-	c := p.Get()
-	_ = c.CopyFrom(b) // cannot fail: neither buffer is free
+	var c *Buf
+	if b.tail > MaxPacketSize {
+		c, _ = p.View(make([]byte, b.Cap()), 0, nil) // cannot fail: headroom 0
+	} else {
+		c = p.Get()
+	}
+	_ = c.CopyFrom(b) // cannot fail: neither is free, and c is large enough
 	return c, nil
 }
 

@@ -1,17 +1,20 @@
 // Package skbuff provides Buf, the packet buffer that carries every frame through
 // armos's network path: from the virtio-net driver, across IPC, through netd's
 // protocol layers and back out. It is the Go form of the handbook's sk_buff
-// (chapter 36.2): fixed MaxPacketSize storage, a headroom so headers can be
+// (chapter 36.2): a view of storage with a headroom so headers can be
 // prepended in place, and push/pull/reserve/put operations.
 //
 // # Layout
 //
-// A Buf owns MaxPacketSize bytes of storage. The valid packet bytes are the
-// window [data, tail); everything before it is headroom (free space to Push
+// A Buf is a view of storage it does not own: MaxPacketSize bytes carved
+// from its pool's slabs (Get), or bytes someone else owns (Pool.View: a
+// driver's DMA buffer, an IPC message, shared memory, of any size; the
+// Owner gets them back when the Buf is freed). Cap is the storage's size.
+// The valid packet bytes are the window [data, tail); everything before it is headroom (free space to Push
 // headers into, or headers already consumed by Pull), everything after it is
 // tailroom (free space to Put payload into):
 //
-//	 0 (head)               data                          tail            MaxPacketSize (end)
+//	 0 (head)               data                          tail            Cap() (end)
 //	 |<------ headroom ----->|<--------- Len() ---------->|<-- tailroom -->|
 //	 +-----------------------+-----------+----------------+----------------+
 //	 | free / pulled headers | headers.. | payload ...    | free           |
@@ -33,10 +36,13 @@
 //
 // # Ownership and pooling
 //
-// Buffers come from a Pool (Get) and go back with Free. The pool keeps a bounded
-// free list (DefaultPoolFree buffers) so the steady-state packet path does not
-// allocate; buffers freed beyond that bound are left to the garbage collector
-// and counted. Exactly one owner holds a Buf at a time; whoever holds it last
+// Buffers come from a Pool (Get, or View over foreign storage) and go back
+// with Free. The pool keeps bounded free lists (DefaultPoolFree buffers, and
+// as many view headers) so the steady-state packet path does not allocate;
+// buffers freed beyond that bound are left to the garbage collector and
+// counted. Freeing a view hands its storage back to its Owner, exactly once,
+// so a driver can lend its receive buffers to the stack without copying and
+// refill its ring when they come back. Exactly one owner holds a Buf at a time; whoever holds it last
 // frees it. A second Free of the same Buf returns ErrDoubleFree and is counted
 // in PoolStats, and every operation on a freed Buf returns ErrFreed, so misuse
 // is reported instead of corrupting a buffer that someone else now owns (as far

@@ -71,7 +71,7 @@ func (b *Buf) EncodeMsgpack(enc *msgpack.Encoder) error {
 			return err
 		}
 	}
-	return enc.EncodeBytes(b.storage[start:b.tail])
+	return enc.EncodeBytes(b.store()[start:b.tail])
 }
 
 // DecodeMsgpack replaces b's contents with an encoded Buf (see EncodeMsgpack).
@@ -106,17 +106,18 @@ func (b *Buf) decode(dec *msgpack.Decoder) error {
 	if err != nil {
 		return err
 	}
-	start, err := decodeInt(dec, 0, MaxPacketSize)
+	capacity := b.Cap()
+	start, err := decodeInt(dec, 0, capacity)
 	if err != nil {
 		return err
 	}
-	data, err := decodeInt(dec, 0, MaxPacketSize)
+	data, err := decodeInt(dec, 0, capacity)
 	if err != nil {
 		return err
 	}
 	var marks [numLayers]int
 	for i := range marks {
-		m, err := decodeInt(dec, -1, MaxPacketSize)
+		m, err := decodeInt(dec, -1, capacity)
 		if err != nil {
 			return err
 		}
@@ -131,7 +132,7 @@ func (b *Buf) decode(dec *msgpack.Decoder) error {
 	if err != nil {
 		return wrapDecode(err)
 	}
-	if size > MaxPacketSize-start {
+	if size > capacity-start {
 		return ErrOversize
 	}
 	tail := start + size
@@ -143,7 +144,7 @@ func (b *Buf) decode(dec *msgpack.Decoder) error {
 			return ErrBadOffset
 		}
 	}
-	if err := dec.ReadFull(b.storage[start:tail]); err != nil {
+	if err := dec.ReadFull(b.store()[start:tail]); err != nil {
 		return wrapDecode(err)
 	}
 	b.Dev = DevID(dev)
