@@ -6,6 +6,7 @@ import (
 
 	"armos/libipc"
 	"armos/libsocket/sockproto"
+	"armos/servers/netd/stack"
 )
 
 // register installs the protocol's handlers and the connection callbacks.
@@ -302,19 +303,27 @@ func (s *Service) opSendTo(r *libipc.Request) {
 // replyDatagram dequeues the oldest datagram of sk into the reply to r,
 // keeping at most max bytes.
 func (s *Service) replyDatagram(sk *socket, r *libipc.Request, max uint32) {
-	n, meta, err := sk.ep.Dequeue(s.scratch[:min(int(max), len(s.scratch))])
-	if err != nil {
+	s.replyTo, s.replyMax = r, max
+	if err := sk.ep.DequeueFunc(s.replyFromQueue); err != nil {
 		s.failErr(r, err)
-		return
 	}
+	s.replyTo = nil
+}
+
+// replyFromQueueFunc answers s.replyTo with a datagram straight from the
+// packet buffer it arrived in: the reply's encoding is the payload's only
+// copy in netd (DequeueFunc's slice is valid only during the call).
+func (s *Service) replyFromQueueFunc(data []byte, meta stack.RecvMeta) {
+	n := min(len(data), int(s.replyMax))
 	s.recvResp = sockproto.RecvFromResp{
 		From:      sockproto.AddrFrom(meta.From),
-		Data:      s.scratch[:n],
+		Data:      data[:n],
 		Size:      meta.Len,
 		Truncated: meta.Truncated(n),
 	}
 	s.stats.delivered.Add(1)
-	s.reply(r, &s.recvResp) // encodes at once: scratch is free again after
+	s.reply(s.replyTo, &s.recvResp) // encodes at once
+	s.recvResp.Data = nil
 }
 
 func (s *Service) opRecvFrom(r *libipc.Request) {

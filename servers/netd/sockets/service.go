@@ -95,6 +95,11 @@ type Service struct {
 	sendResp sockproto.SendToResp
 	recvReq  sockproto.RecvFromReq
 	recvResp sockproto.RecvFromResp
+	// The receive being answered by replyFromQueue (a func value made
+	// once: DequeueFunc's callback).
+	replyTo        *libipc.Request
+	replyMax       uint32
+	replyFromQueue func([]byte, stack.RecvMeta)
 
 	stats statCounters
 }
@@ -114,6 +119,7 @@ func New(st *stack.Stack, clock stack.Clock) *Service {
 	st.SetEchoHandler(s.echoReply)
 	s.sendBuf = make([]byte, 0, sockproto.MaxDatagram)
 	s.rearmFn = s.rearm
+	s.replyFromQueue = s.replyFromQueueFunc
 	s.timer = time.AfterFunc(time.Hour, s.fire)
 	s.timer.Stop()
 	mux := libipc.NewMux()

@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"armos/libipc/skbuff"
+	"armos/servers/netd/stack"
 	"armos/servers/netd/stack/stacktest"
 	"armos/servers/netd/wire"
 )
@@ -126,4 +127,30 @@ func sizeName(n int) string {
 		return "1KiB"
 	}
 	return "1472B"
+}
+
+// TestDequeueFuncLendsThePacketBuffer: DequeueFunc hands over the payload
+// where it arrived (inside the received frame's buffer, no copy), then
+// frees the buffer; errors as Dequeue.
+func TestDequeueFuncLendsThePacketBuffer(t *testing.T) {
+	f := newFixture(t, 0)
+	f.learn(peer)
+	ep := f.bind("0.0.0.0:7")
+	require.ErrorIs(t, ep.DequeueFunc(func([]byte, stack.RecvMeta) { t.Fatal("called on an empty queue") }), stack.ErrWouldBlock)
+	b := skbuff.Get()
+	_ = b.Reserve(0)
+	_ = b.Append(peer.UDPFrame(ourMAC, 40000, ap(ourAddr, 7), []byte("lent, not copied")))
+	frame := b.Bytes()
+	before := skbuff.Default.Stats().Frees
+	f.s.Input(b)
+	called := false
+	require.NoError(t, ep.DequeueFunc(func(p []byte, meta stack.RecvMeta) {
+		called = true
+		require.Equal(t, "lent, not copied", string(p))
+		require.Equal(t, &frame[len(frame)-len(p)], &p[0], "the payload is the frame buffer's own bytes")
+		require.Equal(t, ap(peer.Addr, 40000), meta.From)
+	}))
+	require.True(t, called)
+	require.Equal(t, 0, ep.Len())
+	require.Greater(t, skbuff.Default.Stats().Frees, before, "the buffer went back to the pool")
 }

@@ -136,6 +136,30 @@ func (ep *UDPEndpoint) Dequeue(p []byte) (n int, meta RecvMeta, err error) {
 	d := &ep.ring[ep.head]
 	n = copy(p, d.data)
 	meta = RecvMeta{From: d.from, To: d.to, Len: len(d.data)}
+	ep.pop()
+	return n, meta, nil
+}
+
+// DequeueFunc removes the oldest datagram and hands its payload to fn
+// without copying it: the slice is the packet buffer's and valid only
+// during fn (the socket service encodes its reply from it). Errors as
+// Dequeue; fn is not called then.
+func (ep *UDPEndpoint) DequeueFunc(fn func(payload []byte, meta RecvMeta)) error {
+	if ep.closed {
+		return ErrClosed
+	}
+	if ep.n == 0 {
+		return ErrWouldBlock
+	}
+	d := &ep.ring[ep.head]
+	fn(d.data, RecvMeta{From: d.from, To: d.to, Len: len(d.data)})
+	ep.pop()
+	return nil
+}
+
+// pop drops the oldest datagram, freeing its buffer.
+func (ep *UDPEndpoint) pop() {
+	d := &ep.ring[ep.head]
 	ep.bytes -= truesize(d.buf, d.data)
 	if d.buf != nil {
 		_ = d.buf.Free()
@@ -143,7 +167,6 @@ func (ep *UDPEndpoint) Dequeue(p []byte) (n int, meta RecvMeta, err error) {
 	*d = udpDatagram{}
 	ep.head = (ep.head + 1) % len(ep.ring)
 	ep.n--
-	return n, meta, nil
 }
 
 // Connect sets the default destination for Send and restricts received
@@ -259,11 +282,12 @@ func freeBuf(b *skbuff.Buf) {
 }
 
 // truesize is the memory a queued datagram holds, charged against
-// UDPMaxQueueBytes: a whole packet buffer, or a reassembled datagram's heap
-// slice (Linux charges skb->truesize the same way).
+// UDPMaxQueueBytes: a whole packet buffer (its storage, a view's too), or a
+// reassembled datagram's heap slice (Linux charges skb->truesize the same
+// way).
 func truesize(buf *skbuff.Buf, data []byte) int {
 	if buf != nil {
-		return skbuff.MaxPacketSize
+		return buf.Cap()
 	}
 	return cap(data)
 }
