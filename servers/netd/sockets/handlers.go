@@ -257,10 +257,19 @@ func (s *Service) opConnect(r *libipc.Request) {
 
 func (s *Service) opSendTo(r *libipc.Request) {
 	req := &s.sendReq
-	*req = sockproto.SendToReq{Data: s.sendBuf[:0]} // decode into the reused buffer
-	sk := s.target(r, req, &req.Handle)
-	if sk == nil {
-		return
+	var sk *socket
+	if sockproto.ParseSendTo(r.Body, req) {
+		// The usual encoding: req.Data is the request's own bytes (no
+		// copy); the body is released when r is answered.
+		if sk = s.lookup(r, req.Handle); sk == nil {
+			s.fail(r, sockproto.EBADF)
+			return
+		}
+	} else {
+		*req = sockproto.SendToReq{Data: s.sendBuf[:0]} // decode into the reused buffer
+		if sk = s.target(r, req, &req.Handle); sk == nil {
+			return
+		}
 	}
 	var to netip.AddrPort
 	e := sockproto.Errno(0)
@@ -297,6 +306,7 @@ func (s *Service) opSendTo(r *libipc.Request) {
 		return
 	}
 	s.sendResp.N = len(req.Data)
+	req.Data = nil // it may alias r's body, which goes with r
 	s.reply(r, &s.sendResp)
 }
 
