@@ -156,6 +156,9 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }
 // send encodes and sends one message, blocking while the peer's queue is
 // full (block) or failing with ErrWouldBlock (!block).
 func (c *Conn) send(ctx context.Context, h Header, body any, hs []Cap, block bool) error {
+	if os, ok := c.ep.(OwnedSender); ok {
+		return c.sendOwned(ctx, os, h, body, hs, block)
+	}
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	b, err := AppendMessage((*bp)[:0], h, body)
@@ -168,6 +171,45 @@ func (c *Conn) send(ctx context.Context, h Header, body any, hs []Cap, block boo
 		return c.ep.Send(ctx, m)
 	}
 	return c.ep.TrySend(m)
+}
+
+// OwnedSender is a transport that can hand a message buffer to the
+// receiver as it is (the in-memory transport: there is no kernel between
+// the two to copy it). m.Data must come from libipc's message buffers; the
+// transport owns it once the call succeeds, the caller keeps it otherwise.
+type OwnedSender interface {
+	SendOwned(ctx context.Context, m Message) error
+	TrySendOwned(m Message) error
+}
+
+// SizeHinter is a message body that knows about how many bytes it encodes
+// to, so the encoder picks a buffer that holds it at once.
+type SizeHinter interface {
+	MsgSizeHint() int
+}
+
+// sendOwned encodes straight into a message buffer and hands it over: the
+// encoding is the only copy of the body between the two ends.
+func (c *Conn) sendOwned(ctx context.Context, os OwnedSender, h Header, body any, hs []Cap, block bool) error {
+	hint := bufClasses[0]
+	if sh, ok := body.(SizeHinter); ok {
+		hint = sh.MsgSizeHint() + 32 // the envelope
+	}
+	b, err := AppendMessage(getBuf(hint), h, body)
+	if err != nil {
+		releaseBuf(b)
+		return err
+	}
+	m := Message{Data: b, Caps: hs}
+	if block {
+		err = os.SendOwned(ctx, m)
+	} else {
+		err = os.TrySendOwned(m)
+	}
+	if err != nil {
+		releaseBuf(b)
+	}
+	return err
 }
 
 var replyChans = sync.Pool{New: func() any { return make(chan reply, 1) }}
@@ -442,8 +484,15 @@ func (c *Conn) writeLoop() {
 	for {
 		select {
 		case m := <-c.outbox:
-			err := c.ep.Send(ctx, m) // copies m.Data
-			m.Release()
+			var err error
+			if os, ok := c.ep.(OwnedSender); ok {
+				if err = os.SendOwned(ctx, m); err != nil {
+					m.Release() // not taken: still ours
+				}
+			} else {
+				err = c.ep.Send(ctx, m) // copies m.Data
+				m.Release()
+			}
 			if err != nil {
 				c.stats.droppedReplies.Add(1)
 				closeAll(m.Caps)

@@ -127,8 +127,9 @@ func checkBounds(m Message) error {
 }
 
 // trySendLocked queues m; with p.mu held. It fails with ErrWouldBlock when
-// the queue is full.
-func (e *MemEndpoint) trySendLocked(m Message) error {
+// the queue is full. owned says m.Data is a message buffer the receiver may
+// take as it is (SendOwned); otherwise it gets a copy.
+func (e *MemEndpoint) trySendLocked(m Message, owned bool) error {
 	p, peer := e.p, 1-e.side
 	switch {
 	case p.closed[e.side]:
@@ -138,7 +139,9 @@ func (e *MemEndpoint) trySendLocked(m Message) error {
 	case len(p.queue[peer]) >= p.capacity:
 		return ErrWouldBlock
 	}
-	m.Data = copyToBuf(m.Data) // the kernel copies too; the receiver owns the copy
+	if !owned {
+		m.Data = copyToBuf(m.Data) // the kernel copies too; the receiver owns the copy
+	}
 	if len(m.Caps) > 0 {
 		m.Caps = append([]Cap(nil), m.Caps...)
 	}
@@ -149,12 +152,21 @@ func (e *MemEndpoint) trySendLocked(m Message) error {
 }
 
 // TrySend implements Endpoint.
-func (e *MemEndpoint) TrySend(m Message) error {
+func (e *MemEndpoint) TrySend(m Message) error { return e.trySend(m, false) }
+
+// TrySendOwned is TrySend handing m.Data itself to the receiver, without
+// the copy a kernel send makes (OwnedSender). On error the caller keeps it.
+func (e *MemEndpoint) TrySendOwned(m Message) error { return e.trySend(m, true) }
+
+// SendOwned is Send handing m.Data itself to the receiver (OwnedSender).
+func (e *MemEndpoint) SendOwned(ctx context.Context, m Message) error { return e.send(ctx, m, true) }
+
+func (e *MemEndpoint) trySend(m Message, owned bool) error {
 	if err := checkBounds(m); err != nil {
 		return err
 	}
 	e.p.mu.Lock()
-	err := e.trySendLocked(m)
+	err := e.trySendLocked(m, owned)
 	e.p.mu.Unlock()
 	if err == ErrWouldBlock {
 		e.p.stats[e.side].full.Add(1)
@@ -163,14 +175,16 @@ func (e *MemEndpoint) TrySend(m Message) error {
 }
 
 // Send implements Endpoint.
-func (e *MemEndpoint) Send(ctx context.Context, m Message) error {
+func (e *MemEndpoint) Send(ctx context.Context, m Message) error { return e.send(ctx, m, false) }
+
+func (e *MemEndpoint) send(ctx context.Context, m Message, owned bool) error {
 	if err := checkBounds(m); err != nil {
 		return err
 	}
 	p := e.p
 	for {
 		p.mu.Lock()
-		err := e.trySendLocked(m)
+		err := e.trySendLocked(m, owned)
 		if err != ErrWouldBlock {
 			p.mu.Unlock()
 			return err

@@ -41,6 +41,23 @@ func TestSendCopiesData(t *testing.T) {
 	assert.Equal(t, "abc", string(m.Data))
 }
 
+// TestSendOwnedHandsTheBufferOver: the owned sends give the receiver the
+// sender's buffer itself (no copy), and a refused one leaves it with the
+// sender.
+func TestSendOwnedHandsTheBufferOver(t *testing.T) {
+	a, b := libipc.NewPair(1)
+	buf := append(make([]byte, 0, 256), "abc"...)
+	require.NoError(t, a.TrySendOwned(libipc.Message{Data: buf}))
+	assert.ErrorIs(t, a.TrySendOwned(libipc.Message{Data: []byte("full")}), libipc.ErrWouldBlock)
+	m, err := b.TryRecv()
+	require.NoError(t, err)
+	assert.Equal(t, &buf[0], &m.Data[0], "the same bytes")
+	require.NoError(t, a.SendOwned(context.Background(), libipc.Message{Data: buf[:2]}))
+	m, err = b.TryRecv()
+	require.NoError(t, err)
+	assert.Equal(t, "ab", string(m.Data))
+}
+
 func TestBackPressure(t *testing.T) {
 	a, b := libipc.NewPair(2)
 	require.NoError(t, a.TrySend(msg("1")))

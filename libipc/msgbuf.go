@@ -54,6 +54,27 @@ func bufClass(n int) int {
 	return -1
 }
 
+// getBuf returns an empty buffer of the smallest class holding n bytes (the
+// largest class if none does), from the free list when it has one.
+func getBuf(n int) []byte {
+	k := bufClass(n)
+	if k < 0 {
+		k = len(bufClasses) - 1
+	}
+	msgBufs.mu.Lock()
+	if f := msgBufs.free[k]; len(f) > 0 {
+		b := f[len(f)-1]
+		f[len(f)-1] = nil
+		msgBufs.free[k] = f[:len(f)-1]
+		msgBufs.mu.Unlock()
+		msgBufs.reused.Add(1)
+		return b[:0]
+	}
+	msgBufs.mu.Unlock()
+	msgBufs.allocated.Add(1)
+	return make([]byte, 0, bufClasses[k])
+}
+
 // copyToBuf returns a copy of b in a buffer from the free list (or a fresh
 // one when the class is empty). len(b) must not exceed MaxMessageSize.
 func copyToBuf(b []byte) []byte {

@@ -93,6 +93,9 @@ type SendToReq struct {
 	Data   []byte `msgpack:"data"`
 }
 
+// MsgSizeHint is about the encoded size (libipc.SizeHinter).
+func (r *SendToReq) MsgSizeHint() int { return len(r.Data) + 48 }
+
 // SendToResp reports the bytes accepted (always the whole datagram).
 type SendToResp struct {
 	N int `msgpack:"n"`
@@ -135,6 +138,9 @@ type RecvFromResp struct {
 	Size      int    `msgpack:"size"`
 	Truncated bool   `msgpack:"trunc"`
 }
+
+// MsgSizeHint is about the encoded size (libipc.SizeHinter).
+func (r *RecvFromResp) MsgSizeHint() int { return len(r.Data) + 48 }
 
 // Opt is a socket option.
 type Opt uint16
