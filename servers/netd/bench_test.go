@@ -72,10 +72,19 @@ func BenchmarkRealPeerEchoRTT(b *testing.B) {
 // the test's namespace keeps 16 64-byte datagrams in flight to hosted
 // netd's echo app across a TAP device (linuxref.EchoWindow, the prober the
 // guest benchmarks use); echoes/s, and netd's resident memory after the
-// run (needs root).
+// run (needs root). With ARMOS_NETD_BASELINE naming another netd binary
+// (an earlier commit's, built with go build), a "baseline" sub-benchmark
+// measures it the same way in the same run.
 func BenchmarkRealPeerEchoWindow(b *testing.B) {
 	peertest.Require(b)
 	bin := buildNetd(b)
+	b.Run("netd", func(b *testing.B) { echoWindow(b, bin) })
+	if base := os.Getenv("ARMOS_NETD_BASELINE"); base != "" {
+		b.Run("baseline", func(b *testing.B) { echoWindow(b, base) })
+	}
+}
+
+func echoWindow(b *testing.B, bin string) {
 	ns := peertest.NewNS(b)
 	ns.AddTap(b, peerDev, linuxSide)
 	args := []string{"-tap", peerDev, "-ip", netdCIDR, "-apps", "echo", "-noprobe"}
