@@ -110,8 +110,11 @@ func echoWindow(b *testing.B, bin string) {
 	b.StopTimer()
 	b.ReportMetric(st.Rate(), "echoes/s")
 	b.ReportMetric(float64(st.Lost), "lost")
-	if kib, err := rssKiB(p.cmd.Process.Pid); err == nil {
+	if kib, err := statusKiB(p.cmd.Process.Pid, "VmRSS"); err == nil {
 		b.ReportMetric(float64(kib), "KiB-rss")
+	}
+	if kib, err := statusKiB(p.cmd.Process.Pid, "RssAnon"); err == nil {
+		b.ReportMetric(float64(kib), "KiB-anon") // the rest is the program's text and data pages
 	}
 	if prof != "" {
 		if err := p.stop(b); err != nil {
@@ -120,18 +123,19 @@ func echoWindow(b *testing.B, bin string) {
 	}
 }
 
-// rssKiB reads a process's resident set from /proc.
-func rssKiB(pid int) (int, error) {
+// statusKiB reads a memory figure (VmRSS, RssAnon...) of a process from
+// /proc.
+func statusKiB(pid int, field string) (int, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
 			var kib int
 			_, err := fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kib)
 			return kib, err
 		}
 	}
-	return 0, fmt.Errorf("no VmRSS for %d", pid)
+	return 0, fmt.Errorf("no %s for %d", field, pid)
 }
