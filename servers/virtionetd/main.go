@@ -19,28 +19,22 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"os"
-	"os/signal"
 	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 
-	"armos/libdev"
 	"armos/libipc"
 	"armos/libipc/skbuff"
-	"armos/libsocket/adminproto"
 	"armos/libsys"
 	"armos/servers/netd/link"
 	"armos/servers/virtionetd/virtio"
+	"armos/servers/virtionetd/virtio/granted"
 )
 
 // readyPrefix starts the line virtionetd prints once it serves.
@@ -66,44 +60,18 @@ func main() {
 	}
 }
 
-// openDevice returns the device init passed, or the command-line grant.
-func openDevice(grant int) (*libdev.Device, error) {
-	if os.Getenv(libdev.EnvDevices) == "" {
-		return libdev.Grant(grant)
-	}
-	devs, err := libdev.FromEnv()
-	if err != nil {
-		return nil, err
-	}
-	if len(devs) != 1 {
-		return nil, fmt.Errorf("%d devices passed, want one network device", len(devs))
-	}
-	return devs[0], nil
-}
-
 func run(name string, grant, queue, mtu int) error {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	// A standby driver waits here, before touching the device (the
+	// A standby driver waits in Start, before touching the device (the
 	// running one holds it), until init hands it the service; SIGTERM
 	// while waiting ends it quietly.
-	restart, standby, err := libipc.AwaitTurn(ctx)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
+	s, stop, err := granted.Start(startTrace, grant, "network")
+	defer stop()
+	if s == nil || err != nil {
 		return err
 	}
-	if standby {
-		startTrace.TookOver()
-	}
-	dev, err := openDevice(grant)
-	if err != nil {
-		return err
-	}
-	regs, how := registers(dev)
+	ctx, dev := s.Ctx, s.Dev
 	d := &driver{mtu: mtu}
-	nic, err := virtio.New(regs, allocDMA, virtio.Config{QueueSize: queue, Deliver: d.deliver, Link: d.linkChanged})
+	nic, err := virtio.New(s.Regs, granted.AllocDMA, virtio.Config{QueueSize: queue, Deliver: d.deliver, Link: d.linkChanged})
 	if err != nil {
 		return err
 	}
@@ -115,51 +83,27 @@ func run(name string, grant, queue, mtu int) error {
 	}
 	// Outside init (a smoke test from the kernel command line) there is
 	// no name service: the device runs, frames are counted and dropped.
-	if boot, err := libipc.Bootstrap(); err == nil {
-		go boot.ExitWhenGone(ctx, "virtionetd")
-		if err := boot.RegisterErr(ctx, name, d.accept); err != nil {
-			nic.Stop()
-			return err
-		}
-		// The operators' service: netstat's driver counters.
-		mux := libipc.NewMux()
-		libipc.Handle(mux, adminproto.OpReport, func(*libipc.Request, *adminproto.Empty) (*adminproto.Report, error) {
-			var b bytes.Buffer
-			d.report(&b)
-			return &adminproto.Report{Text: b.String()}, nil
-		})
-		srv := libipc.NewServer(mux)
-		go func() { _ = srv.Serve(ctx) }()
-		if err := boot.RegisterErr(ctx, name+adminproto.DriverSuffix, srv.Accept); err != nil {
-			nic.Stop()
-			return err
-		}
-	} else {
-		fmt.Fprintf(os.Stderr, "virtionetd: not started by init (%v): no netd can connect\n", err)
+	// NAME.admin is the operators' service: netstat's driver counters.
+	if err := granted.Register(ctx, "virtionetd", name, d.accept, d.report); errors.Is(err, granted.ErrNoInit) {
+		fmt.Fprintf(os.Stderr, "virtionetd: %v: no netd can connect\n", err)
+	} else if err != nil {
+		nic.Stop()
+		return err
 	}
-	go d.interrupts(irq)
+	go granted.Interrupts(irq, "virtionetd", func() {
+		d.mu.Lock()
+		d.nic.Service()
+		d.mu.Unlock()
+	})
 	info := dev.Info()
-	fmt.Printf("%s %s mac %s virtio-mmio v%d at %#x irq %d registers %s queues %d link %s\n", readyPrefix, name,
-		net.HardwareAddr(d.mac()), nic.Version(), info.Base, info.IRQ, how, queue, upDown(nic.LinkUp()))
-	if restart > 0 {
-		fmt.Print(startTrace.Line("virtionetd", strconv.Itoa(restart)))
-	}
+	s.Ready("virtionetd", fmt.Sprintf("%s %s mac %s virtio-mmio v%d at %#x irq %d registers %s queues %d link %s", readyPrefix, name,
+		net.HardwareAddr(d.mac()), nic.Version(), info.Base, info.IRQ, s.How, queue, upDown(nic.LinkUp())))
 	<-ctx.Done()
 	d.mu.Lock()
 	nic.Stop()
 	d.mu.Unlock()
 	d.report(os.Stdout)
 	return nil
-}
-
-// registers returns how the driver reaches the device's registers: mapped
-// when the kernel maps the page (no other device on it), else through the
-// kernel (docs/devices.md).
-func registers(dev *libdev.Device) (virtio.Regs, string) {
-	if base, err := dev.Map(); err == nil {
-		return mappedRegs{base: base}, "mapped"
-	}
-	return mediatedRegs{dev: dev}, "mediated"
 }
 
 // driver ties the NIC to its netd peer.
@@ -247,23 +191,6 @@ func (d *driver) linkChanged(up bool) {
 	fmt.Printf("virtionetd: link %s\n", upDown(up))
 	if c := d.peer.Load(); c != nil {
 		_ = c.SendInfo(d.info())
-	}
-}
-
-// interrupts services the device at each interrupt.
-func (d *driver) interrupts(irq *libdev.IRQ) {
-	for {
-		if _, err := irq.Wait(); err != nil {
-			fmt.Fprintln(os.Stderr, "virtionetd: interrupt:", err)
-			return
-		}
-		d.mu.Lock()
-		d.nic.Service()
-		d.mu.Unlock()
-		if err := irq.Ack(); err != nil {
-			fmt.Fprintln(os.Stderr, "virtionetd: acknowledging the interrupt:", err)
-			return
-		}
 	}
 }
 

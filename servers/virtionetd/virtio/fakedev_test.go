@@ -63,11 +63,15 @@ type fakeQueue struct {
 	usedIdx          uint16
 }
 
-// fakeNet is a simulated virtio-net device on the virtio-mmio transport,
-// legacy or modern, with a bus to reach driver memory. It answers
-// synchronously: a transmit notify consumes the frames at once.
-type fakeNet struct {
+// fakeDev is a simulated virtio device on the virtio-mmio transport,
+// legacy or modern, with a bus to reach driver memory: a network device
+// (newFakeNet) or a console (newFakeConsole: port 0 only, its receiveq0
+// and transmitq0 as queues 0 and 1, no configuration space read). It
+// answers synchronously: a transmit notify consumes the buffers at once,
+// unless stalled.
+type fakeDev struct {
 	bus      *bus
+	id       uint32 // deviceNet or deviceConsole
 	version  uint32
 	features uint64
 	mac      [6]byte
@@ -82,27 +86,47 @@ type fakeNet struct {
 	isr                    uint32
 	notifies               [2]int
 
-	sent   [][]byte // frames the driver transmitted
-	errors []string // the driver broke a rule
+	stalled bool     // a notify consumes nothing (a slow host)
+	sent    [][]byte // frames (or console buffers) the driver transmitted
+	stream  []byte   // console: every byte transmitted, in order
+	errors  []string // the driver broke a rule
 }
 
-func newFakeNet(version uint32) *fakeNet {
-	return &fakeNet{bus: newBus(), version: version, features: FeatureMAC | FeatureStatus | FeatureVersion1 | 1<<0 | 1<<15,
+func newFakeNet(version uint32) *fakeDev {
+	return &fakeDev{bus: newBus(), id: deviceNet, version: version, features: FeatureMAC | FeatureStatus | FeatureVersion1 | 1<<0 | 1<<15,
 		mac: [6]byte{0x52, 0x54, 0x00, 0x12, 0x34, 0x56}, link: linkUp, queueMax: 1024}
 }
 
-func (d *fakeNet) fail(format string, a ...any) {
+// Console feature bits the fake offers and the driver must not take
+// (spec 5.3.3).
+const (
+	consoleFSize       = 1 << 0
+	consoleFMultiport  = 1 << 1
+	consoleFEmergWrite = 1 << 2
+)
+
+// newFakeConsole is a console as QEMU's virtio-serial offers it: SIZE,
+// MULTIPORT and EMERG_WRITE besides VERSION_1, 128-entry queues.
+func newFakeConsole(version uint32) *fakeDev {
+	return &fakeDev{bus: newBus(), id: deviceConsole, version: version,
+		features: FeatureVersion1 | consoleFSize | consoleFMultiport | consoleFEmergWrite, queueMax: 128}
+}
+
+func (d *fakeDev) fail(format string, a ...any) {
 	d.errors = append(d.errors, fmt.Sprintf(format, a...))
 }
 
-func (d *fakeNet) hdr() int {
+func (d *fakeDev) hdr() int {
+	if d.id == deviceConsole {
+		return 0 // console buffers are bare bytes
+	}
 	if d.driverFeat&FeatureVersion1 != 0 {
 		return modernHdr
 	}
 	return legacyHdr
 }
 
-func (d *fakeNet) Read32(off uint32) uint32 {
+func (d *fakeDev) Read32(off uint32) uint32 {
 	q := &d.q[min(d.sel, 1)]
 	switch off {
 	case regMagic:
@@ -110,7 +134,7 @@ func (d *fakeNet) Read32(off uint32) uint32 {
 	case regVersion:
 		return d.version
 	case regDeviceID:
-		return deviceNet
+		return d.id
 	case regDeviceFeatures:
 		f := d.features
 		if d.version == 1 {
@@ -128,15 +152,19 @@ func (d *fakeNet) Read32(off uint32) uint32 {
 	case regStatus:
 		return d.status
 	case cfgMAC:
-		return binary.LittleEndian.Uint32(d.mac[:4])
+		if d.id == deviceNet {
+			return binary.LittleEndian.Uint32(d.mac[:4])
+		}
 	case cfgMAC + 4:
-		return uint32(d.mac[4]) | uint32(d.mac[5])<<8 | uint32(d.link)<<16
+		if d.id == deviceNet {
+			return uint32(d.mac[4]) | uint32(d.mac[5])<<8 | uint32(d.link)<<16
+		}
 	}
 	d.fail("read of register %#x", off)
 	return 0
 }
 
-func (d *fakeNet) Write32(off uint32, v uint32) {
+func (d *fakeDev) Write32(off uint32, v uint32) {
 	q := &d.q[min(d.sel, 1)]
 	switch off {
 	case regDeviceFeatureSel:
@@ -173,7 +201,7 @@ func (d *fakeNet) Write32(off uint32, v uint32) {
 			return
 		}
 		d.notifies[v]++
-		if v == queueTx {
+		if v == queueTx && !d.stalled {
 			d.transmit()
 		}
 	case regInterruptACK:
@@ -200,19 +228,19 @@ func setHalf(p *uint64, half uint32, v uint32) {
 	}
 }
 
-func (d *fakeNet) reset() {
+func (d *fakeDev) reset() {
 	d.status, d.driverFeat, d.isr, d.sel = 0, 0, 0, 0
 	d.q = [2]fakeQueue{}
 }
 
 // avail returns the driver's available index of queue q.
-func (d *fakeNet) availIdx(q *fakeQueue) uint16 {
+func (d *fakeDev) availIdx(q *fakeQueue) uint16 {
 	return binary.LittleEndian.Uint16(d.bus.at(q.avail+2, 2))
 }
 
 // nextAvail takes queue q's next available descriptor: its id, device
 // address and length; ok false when none.
-func (d *fakeNet) nextAvail(q *fakeQueue) (id uint16, addr uint64, length uint32, flags uint16, ok bool) {
+func (d *fakeDev) nextAvail(q *fakeQueue) (id uint16, addr uint64, length uint32, flags uint16, ok bool) {
 	if q.num == 0 || d.status&statusDriverOK == 0 || q.lastAvail == d.availIdx(q) {
 		return 0, 0, 0, 0, false
 	}
@@ -228,7 +256,7 @@ func (d *fakeNet) nextAvail(q *fakeQueue) (id uint16, addr uint64, length uint32
 }
 
 // pushUsed appends a used entry to queue q and raises the interrupt.
-func (d *fakeNet) pushUsed(q *fakeQueue, id, length uint32) {
+func (d *fakeDev) pushUsed(q *fakeQueue, id, length uint32) {
 	e := d.bus.at(q.use+4+8*uint64(uint32(q.usedIdx)%q.num), 8)
 	binary.LittleEndian.PutUint32(e, id)
 	binary.LittleEndian.PutUint32(e[4:], length)
@@ -237,20 +265,21 @@ func (d *fakeNet) pushUsed(q *fakeQueue, id, length uint32) {
 }
 
 // setUsedIdx writes queue q's used index (a misbehaving device may lie).
-func (d *fakeNet) setUsedIdx(q *fakeQueue, idx uint16) {
+func (d *fakeDev) setUsedIdx(q *fakeQueue, idx uint16) {
 	binary.LittleEndian.PutUint16(d.bus.at(q.use+2, 2), idx)
 	d.isr |= intUsedBuffer
 }
 
-// transmit consumes every available transmit buffer.
-func (d *fakeNet) transmit() {
+// transmit consumes every available transmit buffer (a console's bytes
+// join the stream).
+func (d *fakeDev) transmit() {
 	q := &d.q[queueTx]
 	for {
 		id, addr, length, flags, ok := d.nextAvail(q)
 		if !ok {
 			return
 		}
-		if flags&descWrite != 0 || int(length) < d.hdr() {
+		if flags&descWrite != 0 || int(length) < d.hdr() || d.id == deviceConsole && length == 0 {
 			d.fail("transmit descriptor %d: flags %#x length %d", id, flags, length)
 		}
 		b := d.bus.at(addr, int(length))
@@ -265,13 +294,16 @@ func (d *fakeNet) transmit() {
 			}
 		}
 		d.sent = append(d.sent, append([]byte(nil), b[d.hdr():]...))
+		if d.id == deviceConsole {
+			d.stream = append(d.stream, b...)
+		}
 		d.pushUsed(q, uint32(id), 0)
 	}
 }
 
-// receive puts frame into the next receive buffer; false when the driver
-// has none posted.
-func (d *fakeNet) receive(frame []byte) bool {
+// receive puts frame (console: input bytes) into the next receive
+// buffer; false when the driver has none posted.
+func (d *fakeDev) receive(frame []byte) bool {
 	q := &d.q[queueRx]
 	id, addr, length, flags, ok := d.nextAvail(q)
 	if !ok {
@@ -294,10 +326,20 @@ func (d *fakeNet) receive(frame []byte) bool {
 }
 
 // setLink changes the link status and raises a configuration interrupt.
-func (d *fakeNet) setLink(up bool) {
+func (d *fakeDev) setLink(up bool) {
 	d.link = 0
 	if up {
 		d.link = linkUp
 	}
 	d.isr |= intConfigChange
+}
+
+// setNoNotify sets or clears queue q's VIRTQ_USED_F_NO_NOTIFY: the
+// device asks not to be notified.
+func (d *fakeDev) setNoNotify(q *fakeQueue, on bool) {
+	var f uint16
+	if on {
+		f = usedNoNote
+	}
+	binary.LittleEndian.PutUint16(d.bus.at(q.use, 2), f)
 }

@@ -45,14 +45,8 @@ type Counters struct {
 	TxOversize    uint64 // a frame larger than a buffer
 	TxLostInReset uint64 // frames the device held when it was reset
 	// The device.
-	Interrupts    uint64 // Service calls that found an interrupt cause
-	ConfigChanges uint64
-	LinkChanges   uint64
-	Resets        uint64 // resets after a fault (not the first set-up)
-	BadUsedIndex  uint64 // the used index ran ahead of what was given
-	BadUsedID     uint64 // a used entry named a descriptor not given
-	BadUsedLen    uint64 // a used entry's length exceeded its buffer
-	NeedsReset    uint64 // the device said DEVICE_NEEDS_RESET
+	LinkChanges uint64
+	DeviceCounters
 }
 
 // Config sets up a NIC.
@@ -69,17 +63,13 @@ type Config struct {
 // queues. It is not safe for concurrent use: the caller serialises Send,
 // Service and Reset.
 type NIC struct {
-	regs    Regs
-	cfg     Config
-	version uint32
-	feat    uint64 // negotiated
-	hdr     int    // virtio-net header length
-	size    int
+	t    *transport
+	cfg  Config
+	hdr  int // virtio-net header length
+	size int
 
-	qmem   Mem // both queues, contiguous
 	bufs   Mem // rx buffers, then tx buffers
-	rx, tx *queue
-	txFree []uint16
+	rx, tx *bufQueue
 
 	mac [6]byte
 	up  bool
@@ -92,8 +82,8 @@ func New(regs Regs, alloc Alloc, cfg Config) (*NIC, error) {
 	if cfg.QueueSize == 0 {
 		cfg.QueueSize = DefaultQueueSize
 	}
-	if cfg.QueueSize < 2 || cfg.QueueSize > 32768 || cfg.QueueSize&(cfg.QueueSize-1) != 0 {
-		return nil, fmt.Errorf("virtio: queue size %d: want a power of two, 2..32768", cfg.QueueSize)
+	if err := checkQueueSize(cfg.QueueSize); err != nil {
+		return nil, err
 	}
 	if cfg.Deliver == nil {
 		cfg.Deliver = func([]byte) {}
@@ -101,27 +91,19 @@ func New(regs Regs, alloc Alloc, cfg Config) (*NIC, error) {
 	if cfg.Link == nil {
 		cfg.Link = func(bool) {}
 	}
-	if m := regs.Read32(regMagic); m != magicValue {
-		return nil, fmt.Errorf("%w (magic %#x)", ErrNotVirtio, m)
+	t, err := probe(regs, deviceNet, ErrNotNet)
+	if err != nil {
+		return nil, err
 	}
-	n := &NIC{regs: regs, cfg: cfg, version: regs.Read32(regVersion), size: cfg.QueueSize}
-	if n.version != 1 && n.version != 2 {
-		return nil, fmt.Errorf("%w (version %d)", ErrNotVirtio, n.version)
-	}
-	if id := regs.Read32(regDeviceID); id != deviceNet {
-		return nil, fmt.Errorf("%w (device id %d)", ErrNotNet, id)
-	}
-	_, _, qbytes := queueLayout(n.size)
-	var err error
-	if n.qmem, err = alloc(2*qbytes, true); err != nil {
-		return nil, fmt.Errorf("virtio: queue memory: %w", err)
+	n := &NIC{t: t, cfg: cfg, size: cfg.QueueSize}
+	if err := t.allocQueues(alloc, n.size, n.size); err != nil {
+		return nil, err
 	}
 	if n.bufs, err = alloc(2*n.size*BufSize, false); err != nil {
 		return nil, fmt.Errorf("virtio: buffer memory: %w", err)
 	}
-	q := n.qmem.Bytes()
-	n.rx = newQueue(queueRx, n.size, q[:qbytes], n.qmem.PA(0))
-	n.tx = newQueue(queueTx, n.size, q[qbytes:2*qbytes], n.qmem.PA(qbytes))
+	n.rx = newBufQueue(t.queues[queueRx], n.bufs, 0, BufSize)
+	n.tx = newBufQueue(t.queues[queueTx], n.bufs, n.size*BufSize, BufSize)
 	if err := n.setup(); err != nil {
 		return nil, err
 	}
@@ -129,10 +111,10 @@ func New(regs Regs, alloc Alloc, cfg Config) (*NIC, error) {
 }
 
 // Version is the transport's version: 1 legacy, 2 modern.
-func (n *NIC) Version() uint32 { return n.version }
+func (n *NIC) Version() uint32 { return n.t.version }
 
 // Features returns the negotiated feature bits.
-func (n *NIC) Features() uint64 { return n.feat }
+func (n *NIC) Features() uint64 { return n.t.feat }
 
 // MAC is the device's address (from its configuration space, or a
 // random locally administered one when it has none).
@@ -142,121 +124,49 @@ func (n *NIC) MAC() [6]byte { return n.mac }
 func (n *NIC) LinkUp() bool { return n.up }
 
 // Counters returns the counters.
-func (n *NIC) Counters() Counters { return n.c }
+func (n *NIC) Counters() Counters {
+	c := n.c
+	c.DeviceCounters = n.t.c
+	return c
+}
 
 // DMABytes is the DMA memory the NIC holds: its queues and buffers.
-func (n *NIC) DMABytes() int { return len(n.qmem.Bytes()) + len(n.bufs.Bytes()) }
+func (n *NIC) DMABytes() int { return len(n.t.qmem.Bytes()) + len(n.bufs.Bytes()) }
 
 // TxFree returns how many transmit buffers are free.
-func (n *NIC) TxFree() int { return len(n.txFree) }
+func (n *NIC) TxFree() int { return len(n.tx.free) }
 
 // RxPosted returns how many receive buffers the device holds.
 func (n *NIC) RxPosted() int { return n.rx.busy }
 
-// bufPA returns the device address of buffer i (rx 0..size-1, tx after).
-func (n *NIC) bufPA(i int) uint64 { return n.bufs.PA(i * BufSize) }
-
-// buf returns buffer i.
-func (n *NIC) buf(i int) []byte { return n.bufs.Bytes()[i*BufSize : (i+1)*BufSize] }
-
 // setup resets the device and initialises it (spec 3.1.1): status,
 // features, queues, configuration, DRIVER_OK, the receive ring filled.
 func (n *NIC) setup() error {
-	r := n.regs
-	r.Write32(regStatus, 0)
-	n.rx.reset()
-	n.tx.reset()
-	r.Write32(regStatus, statusAcknowledge)
-	r.Write32(regStatus, statusAcknowledge|statusDriver)
-	r.Write32(regDeviceFeatureSel, 0)
-	offered := uint64(r.Read32(regDeviceFeatures))
-	r.Write32(regDeviceFeatureSel, 1)
-	offered |= uint64(r.Read32(regDeviceFeatures)) << 32
-	want := uint64(Features)
-	if n.version == 1 {
-		want &^= FeatureVersion1
+	if err := n.t.start(Features); err != nil {
+		return err
 	}
-	n.feat = offered & want
-	r.Write32(regDriverFeatureSel, 0)
-	r.Write32(regDriverFeatures, uint32(n.feat))
-	r.Write32(regDriverFeatureSel, 1)
-	r.Write32(regDriverFeatures, uint32(n.feat>>32))
-	status := uint32(statusAcknowledge | statusDriver)
 	n.hdr = legacyHdr
-	if n.version == 2 {
-		if n.feat&FeatureVersion1 == 0 {
-			r.Write32(regStatus, statusFailed)
-			return fmt.Errorf("%w: a version 2 transport without VIRTIO_F_VERSION_1", ErrRefused)
-		}
+	if n.t.version == 2 {
 		n.hdr = modernHdr
-		status |= statusFeaturesOK
-		r.Write32(regStatus, status)
-		if r.Read32(regStatus)&statusFeaturesOK == 0 {
-			r.Write32(regStatus, statusFailed)
-			return fmt.Errorf("%w (features %#x)", ErrRefused, n.feat)
-		}
-	} else {
-		r.Write32(regGuestPageSize, pageSize)
-	}
-	for _, q := range []*queue{n.rx, n.tx} {
-		if err := n.setupQueue(q); err != nil {
-			r.Write32(regStatus, statusFailed)
-			return err
-		}
 	}
 	n.readConfig(false)
-	// Descriptors: rx i names buffer i (device-writable), tx i buffer
-	// size+i; every rx buffer is offered, every tx buffer is free.
-	n.txFree = n.txFree[:0]
-	for i := 0; i < n.size; i++ {
-		n.rx.setDesc(uint16(i), n.bufPA(i), BufSize, descWrite)
-		n.rx.offer(uint16(i))
-		n.tx.setDesc(uint16(i), n.bufPA(n.size+i), 0, 0)
-		n.txFree = append(n.txFree, uint16(n.size-1-i))
-	}
-	n.rx.publish()
-	r.Write32(regStatus, status|statusDriverOK)
-	r.Write32(regQueueNotify, queueRx)
-	return nil
-}
-
-// setupQueue tells the device where queue q is.
-func (n *NIC) setupQueue(q *queue) error {
-	r := n.regs
-	r.Write32(regQueueSel, q.index)
-	if n.version == 2 && r.Read32(regQueueReady) != 0 {
-		return fmt.Errorf("virtio: queue %d is live after a reset", q.index)
-	}
-	if max := r.Read32(regQueueNumMax); max < uint32(n.size) {
-		return fmt.Errorf("%w: queue %d holds %d, want %d", ErrSmallQueue, q.index, max, n.size)
-	}
-	r.Write32(regQueueNum, uint32(n.size))
-	if n.version == 1 {
-		r.Write32(regQueueAlign, pageSize)
-		r.Write32(regQueuePFN, uint32(q.pa/pageSize))
-		return nil
-	}
-	for _, p := range [][2]uint64{{regQueueDescLow, q.pa}, {regQueueDriverLow, q.pa + uint64(q.availOff)}, {regQueueDeviceLow, q.pa + uint64(q.usedOff)}} {
-		r.Write32(uint32(p[0]), uint32(p[1]))
-		r.Write32(uint32(p[0])+4, uint32(p[1]>>32))
-	}
-	r.Write32(regQueueReady, 1)
+	n.t.live(n.rx, n.tx)
 	return nil
 }
 
 // readConfig reads the MAC (once) and the link status; report calls
 // cfg.Link when the status changed.
 func (n *NIC) readConfig(report bool) {
-	if n.feat&FeatureMAC != 0 {
-		lo, hi := n.regs.Read32(cfgMAC), n.regs.Read32(cfgMAC+4)
+	if n.t.feat&FeatureMAC != 0 {
+		lo, hi := n.t.regs.Read32(cfgMAC), n.t.regs.Read32(cfgMAC+4)
 		n.mac = [6]byte{byte(lo), byte(lo >> 8), byte(lo >> 16), byte(lo >> 24), byte(hi), byte(hi >> 8)}
 	} else if n.mac == ([6]byte{}) {
 		_, _ = rand.Read(n.mac[:])
 		n.mac[0] = n.mac[0]&^1 | 2 // unicast, locally administered
 	}
 	up := true
-	if n.feat&FeatureStatus != 0 {
-		up = (n.regs.Read32(cfgMAC+4)>>16)&linkUp != 0
+	if n.t.feat&FeatureStatus != 0 {
+		up = (n.t.regs.Read32(cfgMAC+4)>>16)&linkUp != 0
 	}
 	if report && up != n.up {
 		n.c.LinkChanges++
@@ -274,24 +184,18 @@ func (n *NIC) Send(frame []byte) error {
 		n.c.TxOversize++
 		return ErrOversize
 	}
-	if len(n.txFree) == 0 {
+	if len(n.tx.free) == 0 {
 		n.reclaim()
-		if len(n.txFree) == 0 {
-			n.c.TxRingFull++
-			return ErrRingFull
-		}
 	}
-	id := n.txFree[len(n.txFree)-1]
-	n.txFree = n.txFree[:len(n.txFree)-1]
-	b := n.buf(n.size + int(id))
+	id, b, ok := n.tx.get()
+	if !ok {
+		n.c.TxRingFull++
+		return ErrRingFull
+	}
 	clear(b[:n.hdr])
 	copy(b[n.hdr:], frame)
-	n.tx.setLen(id, uint32(n.hdr+len(frame)))
-	n.tx.offer(id)
-	n.tx.publish()
-	if n.tx.wantsNotify() {
-		n.regs.Write32(regQueueNotify, queueTx)
-	}
+	n.tx.put(id, n.hdr+len(frame))
+	n.t.kick(n.tx.queue)
 	n.c.TxFrames++
 	n.c.TxBytes += uint64(len(frame))
 	return nil
@@ -300,15 +204,7 @@ func (n *NIC) Send(frame []byte) error {
 // reclaim takes back the transmit buffers the device is done with. A
 // fault resets the device.
 func (n *NIC) reclaim() {
-	k, f := n.tx.pending()
-	for ; f == faultNone && k > 0; k-- {
-		var id uint16
-		id, _, f = n.tx.take(^uint32(0)) // a transmit entry's length means nothing
-		if f == faultNone {
-			n.txFree = append(n.txFree, id)
-		}
-	}
-	if f != faultNone {
+	if f := n.tx.reclaim(); f != faultNone {
 		n.recover(f)
 	}
 }
@@ -318,51 +214,29 @@ func (n *NIC) reclaim() {
 // every received frame (calling cfg.Deliver) and gives its buffer back,
 // and reclaims transmit buffers. It returns how many frames it delivered.
 func (n *NIC) Service() int {
-	st := n.regs.Read32(regInterruptStatus)
-	if st != 0 {
-		n.regs.Write32(regInterruptACK, st)
-		n.c.Interrupts++
+	st, needsReset := n.t.interrupt()
+	if needsReset {
+		n.reset()
+		return 0
 	}
 	if st&intConfigChange != 0 {
-		n.c.ConfigChanges++
-		if n.version == 2 && n.regs.Read32(regStatus)&statusNeedsReset != 0 {
-			n.c.NeedsReset++
-			n.reset()
-			return 0
-		}
 		n.readConfig(true)
 	}
 	delivered := 0
-	k, f := n.rx.pending()
-	offered := false
-	for ; f == faultNone && k > 0; k-- {
-		var id uint16
-		var length uint32
-		id, length, f = n.rx.take(BufSize)
-		if f != faultNone {
-			break
-		}
+	f := n.rx.recycle(n.t, func(id uint16, length uint32) {
 		if int(length) < n.hdr {
 			n.c.RxShort++
-		} else {
-			frame := n.buf(int(id))[n.hdr:length]
-			n.c.RxFrames++
-			n.c.RxBytes += uint64(len(frame))
-			n.cfg.Deliver(frame)
-			delivered++
+			return
 		}
-		n.rx.offer(id)
-		offered = true
-	}
+		frame := n.rx.buf(id)[n.hdr:length]
+		n.c.RxFrames++
+		n.c.RxBytes += uint64(len(frame))
+		n.cfg.Deliver(frame)
+		delivered++
+	})
 	if f != faultNone {
 		n.recover(f)
 		return delivered
-	}
-	if offered {
-		n.rx.publish()
-		if n.rx.wantsNotify() {
-			n.regs.Write32(regQueueNotify, queueRx)
-		}
 	}
 	n.reclaim()
 	return delivered
@@ -370,27 +244,20 @@ func (n *NIC) Service() int {
 
 // recover counts fault f and resets the device.
 func (n *NIC) recover(f fault) {
-	switch f {
-	case faultIndex:
-		n.c.BadUsedIndex++
-	case faultID:
-		n.c.BadUsedID++
-	case faultLen:
-		n.c.BadUsedLen++
-	}
+	n.t.count(f)
 	n.reset()
 }
 
 // reset resets the device and sets it up again: frames it held for
 // transmission are lost (counted), the receive ring is full again.
 func (n *NIC) reset() {
-	n.c.Resets++
+	n.t.c.Resets++
 	n.c.TxLostInReset += uint64(n.tx.busy)
 	wasUp := n.up
 	if err := n.setup(); err != nil {
 		// The device refused what it accepted before: leave it failed;
 		// Send then finds no progress and counts ring-full drops.
-		n.txFree = n.txFree[:0]
+		n.tx.free = n.tx.free[:0]
 		return
 	}
 	if n.up != wasUp {
@@ -404,4 +271,4 @@ func (n *NIC) reset() {
 func (n *NIC) Reset() { n.reset() }
 
 // Stop resets the device, so it stops using the memory it was given.
-func (n *NIC) Stop() { n.regs.Write32(regStatus, 0) }
+func (n *NIC) Stop() { n.t.stop() }

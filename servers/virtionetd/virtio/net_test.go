@@ -12,7 +12,7 @@ import (
 
 // rig is a NIC on a simulated device, recording what it delivers.
 type rig struct {
-	dev   *fakeNet
+	dev   *fakeDev
 	nic   *NIC
 	got   [][]byte
 	links []bool
@@ -138,23 +138,23 @@ func TestOversizeFrame(t *testing.T) {
 func TestMisbehavingDevice(t *testing.T) {
 	cases := []struct {
 		name   string
-		break_ func(d *fakeNet)
+		break_ func(d *fakeDev)
 		count  func(c Counters) uint64
 	}{
-		{"used index runs ahead", func(d *fakeNet) {
+		{"used index runs ahead", func(d *fakeDev) {
 			q := &d.q[queueRx]
 			d.setUsedIdx(q, q.usedIdx+DefaultQueueSize+1)
 		}, func(c Counters) uint64 { return c.BadUsedIndex }},
-		{"used id out of range", func(d *fakeNet) {
+		{"used id out of range", func(d *fakeDev) {
 			q := &d.q[queueRx]
 			d.nextAvail(q)
 			d.pushUsed(q, 999, 64)
 		}, func(c Counters) uint64 { return c.BadUsedID }},
-		{"used id never given", func(d *fakeNet) {
+		{"used id never given", func(d *fakeDev) {
 			q := &d.q[queueTx]
 			d.pushUsed(q, 3, 0) // no transmit buffer is out
 		}, func(c Counters) uint64 { return c.BadUsedIndex + c.BadUsedID }},
-		{"oversize length", func(d *fakeNet) {
+		{"oversize length", func(d *fakeDev) {
 			q := &d.q[queueRx]
 			id, _, _, _, _ := d.nextAvail(q)
 			d.pushUsed(q, uint32(id), 1<<20)
@@ -242,22 +242,22 @@ func TestRefusedDevices(t *testing.T) {
 	require.Error(t, err)
 }
 
-type notNet struct{ *fakeNet }
+type notNet struct{ *fakeDev }
 
 func (n notNet) Read32(off uint32) uint32 {
 	if off == regDeviceID {
 		return 2
 	}
-	return n.fakeNet.Read32(off)
+	return n.fakeDev.Read32(off)
 }
 
-type noMagic struct{ *fakeNet }
+type noMagic struct{ *fakeDev }
 
 func (n noMagic) Read32(off uint32) uint32 {
 	if off == regMagic {
 		return 0
 	}
-	return n.fakeNet.Read32(off)
+	return n.fakeDev.Read32(off)
 }
 
 func TestNoMACFeature(t *testing.T) {

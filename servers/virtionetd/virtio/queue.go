@@ -125,3 +125,99 @@ func (q *queue) take(capacity uint32) (uint16, uint32, fault) {
 	q.busy--
 	return uint16(id), length, faultNone
 }
+
+// bufQueue is a queue with its own buffers: descriptor i always names
+// buffer i, bufSize bytes at base of mem (a buffer never straddles a
+// page, so mem need not be contiguous). A receive queue offers every
+// buffer (fill) and gives each back after use (recycle); a transmit
+// queue keeps the buffers the device does not hold on a free stack
+// (hold, get, put, reclaim).
+type bufQueue struct {
+	*queue
+	mem     Mem
+	base    int
+	bufSize int
+	free    []uint16 // transmit: buffers the driver holds
+}
+
+func newBufQueue(q *queue, mem Mem, base, bufSize int) *bufQueue {
+	return &bufQueue{queue: q, mem: mem, base: base, bufSize: bufSize}
+}
+
+// buf returns buffer id.
+func (b *bufQueue) buf(id uint16) []byte {
+	off := b.base + int(id)*b.bufSize
+	return b.mem.Bytes()[off : off+b.bufSize]
+}
+
+// fill, for a receive queue after a reset: every descriptor names its
+// buffer, device-writable, and is offered (published by the caller).
+func (b *bufQueue) fill() {
+	for i := 0; i < int(b.size); i++ {
+		b.setDesc(uint16(i), b.mem.PA(b.base+i*b.bufSize), uint32(b.bufSize), descWrite)
+		b.offer(uint16(i))
+	}
+}
+
+// hold, for a transmit queue after a reset: every descriptor names its
+// buffer, device-readable, and every buffer is free.
+func (b *bufQueue) hold() {
+	b.free = b.free[:0]
+	for i := 0; i < int(b.size); i++ {
+		b.setDesc(uint16(i), b.mem.PA(b.base+i*b.bufSize), 0, 0)
+		b.free = append(b.free, uint16(int(b.size)-1-i))
+	}
+}
+
+// get takes a free buffer; ok false when the device holds them all.
+func (b *bufQueue) get() (id uint16, buf []byte, ok bool) {
+	if len(b.free) == 0 {
+		return 0, nil, false
+	}
+	id = b.free[len(b.free)-1]
+	b.free = b.free[:len(b.free)-1]
+	return id, b.buf(id), true
+}
+
+// put offers buffer id (from get) holding n bytes; the caller publishes.
+func (b *bufQueue) put(id uint16, n int) {
+	b.setLen(id, uint32(n))
+	b.offer(id)
+}
+
+// reclaim takes back the transmit buffers the device is done with (a
+// transmit entry's length means nothing), stopping at a fault.
+func (b *bufQueue) reclaim() fault {
+	k, f := b.pending()
+	for ; f == faultNone && k > 0; k-- {
+		var id uint16
+		id, _, f = b.take(^uint32(0))
+		if f == faultNone {
+			b.free = append(b.free, id)
+		}
+	}
+	return f
+}
+
+// recycle hands every buffer the device filled to fn (its id and the
+// length the device wrote, checked against the buffer), offers it again
+// at once and, when any was, publishes and notifies through t: the ring
+// stays full. It stops at a fault, which it returns (the caller resets
+// the device, so nothing is published).
+func (b *bufQueue) recycle(t *transport, fn func(id uint16, length uint32)) fault {
+	k, f := b.pending()
+	offered := false
+	for ; f == faultNone && k > 0; k-- {
+		var id uint16
+		var length uint32
+		if id, length, f = b.take(uint32(b.bufSize)); f == faultNone {
+			fn(id, length)
+			b.offer(id)
+			offered = true
+		}
+	}
+	if f == faultNone && offered {
+		t.kick(b.queue)
+	}
+	return f
+}

@@ -1,14 +1,17 @@
-// Package virtio drives a virtio-net device over virtio-mmio from user
-// space: the transport registers (legacy version 1, QEMU 7.2's default, and
-// modern version 2), split virtqueues in DMA memory, and the network
-// device's receive and transmit queues (Virtual I/O Device spec 1.2,
-// sections 2.7, 4.2 and 5.1).
+// Package virtio drives virtio devices over virtio-mmio from user space:
+// the transport registers (legacy version 1, QEMU 7.2's default, and
+// modern version 2), split virtqueues in DMA memory, and two devices on
+// them — the network device's receive and transmit queues (NIC) and the
+// console device's first port (Console) (Virtual I/O Device spec 1.2,
+// sections 2.7, 3.1, 4.2, 5.1 and 5.3). Both share the transport's
+// set-up, interrupt handling and fault checks (transport.go, queue.go).
 //
 // The package knows nothing of armos's system calls: it reaches the
 // device through Regs (register reads and writes) and DMA memory through
 // Mem (bytes this process sees, and the addresses the device uses), so it
 // runs on the host against a simulated device in its tests, and in armos
-// against the granted device (servers/virtionetd).
+// against the granted device (servers/virtionetd, servers/virtioconsd;
+// package granted has their armos side).
 //
 // A device is trusted with nothing: every used-ring entry is checked
 // (index progress, descriptor id, length) before the driver looks at the
@@ -60,8 +63,9 @@ const (
 	regQueueDeviceLow   = 0x0a0
 	regConfig           = 0x100
 
-	magicValue = 0x74726976 // "virt"
-	deviceNet  = 1
+	magicValue    = 0x74726976 // "virt"
+	deviceNet     = 1
+	deviceConsole = 3
 )
 
 // Device status bits (spec 2.1).
