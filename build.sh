@@ -84,7 +84,7 @@ IMAGE_PROGS="apps/hello microkernel/guesttest/progs/gort microkernel/guesttest/p
 	microkernel/guesttest/progs/threadbomb microkernel/guesttest/progs/sysfuzz
 	microkernel/guesttest/progs/regs microkernel/guesttest/progs/devtest
 	microkernel/guesttest/progs/runlist microkernel/guesttest/progs/ipctest
-	microkernel/guesttest/progs/nettest servers/init servers/netd servers/virtionetd apps/echo apps/ping apps/ps apps/sh"
+	microkernel/guesttest/progs/nettest microkernel/guesttest/progs/conwrite servers/init servers/netd servers/virtionetd servers/virtioconsd apps/echo apps/ping apps/ps apps/sh"
 
 # build_image EXTRA... builds the programs and packs them, plus EXTRA
 # (path-in-image=host-file words), into out/armos.img, the boot image QEMU hands

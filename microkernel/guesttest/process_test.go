@@ -36,6 +36,8 @@ var testProgs = []string{
 	"servers/init",
 	"servers/netd",
 	"servers/virtionetd",
+	"servers/virtioconsd",
+	"microkernel/guesttest/progs/conwrite",
 	"apps/echo",
 	"microkernel/guesttest/progs/netctl",
 	"microkernel/guesttest/progs/restarter",
