@@ -52,13 +52,13 @@ var dnsmasqQueries = []struct {
 }{
 	{"h.test", TypeA, false},
 	{"h.test", TypeAAAA, true},
-	{"www.test", TypeA, false},      // CNAME, then the A record
-	{"a1.test", TypeAAAA, false},    // two CNAMEs
-	{"nope.test", TypeA, false},     // NXDOMAIN
-	{"v4.test", TypeAAAA, false},    // NODATA
-	{"HeLLo.X.test", TypeA, false},  // case kept (0x20)
-	{"big.test", TypeA, false},      // 40 records: truncated at 512 bytes
-	{"big.test", TypeA, true},       // all 40 with EDNS0
+	{"www.test", TypeA, false},     // CNAME, then the A record
+	{"a1.test", TypeAAAA, false},   // two CNAMEs
+	{"nope.test", TypeA, false},    // NXDOMAIN
+	{"v4.test", TypeAAAA, false},   // NODATA
+	{"HeLLo.X.test", TypeA, false}, // case kept (0x20)
+	{"big.test", TypeA, false},     // 40 records: truncated at 512 bytes
+	{"big.test", TypeA, true},      // all 40 with EDNS0
 }
 
 type goldenExchange struct {

@@ -261,7 +261,7 @@ func (n Name) String() string {
 func readName(msg []byte, off int) (Name, int, error) {
 	var buf [MaxNameLen]byte
 	n := 0
-	end := -1      // offset after the name in the stream, once known
+	end := -1       // offset after the name in the stream, once known
 	runStart := off // where the current run of labels started
 	pointers := 0
 	pos := off
