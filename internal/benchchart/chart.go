@@ -12,6 +12,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -21,6 +22,10 @@ type Figure struct {
 	Unit   string             `json:"unit"`   // e.g. "µs"
 	Better string             `json:"better"` // "lower" or "higher"
 	Values map[string]float64 `json:"values"` // by system: "armos", "linux"
+	// Absent are the systems this figure is not measured on (e.g. a
+	// one-way message over a pipe, which the benchmark does not send):
+	// drawn without a bar. Every other system has a value.
+	Absent []string `json:"absent,omitempty"`
 }
 
 // Results are one benchmark's figures.
@@ -31,7 +36,9 @@ type Results struct {
 	Figures []Figure `json:"figures"`
 }
 
-// Check reports what makes r unusable for a chart.
+// Check reports what makes r unusable for a chart: every figure has a
+// usable value for each system not in its Absent, and for no other, and
+// at least one value.
 func (r Results) Check() error {
 	if len(r.Systems) == 0 || len(r.Figures) == 0 {
 		return errors.New("benchchart: no systems or no figures")
@@ -40,7 +47,23 @@ func (r Results) Check() error {
 		if f.Better != "lower" && f.Better != "higher" {
 			return fmt.Errorf("benchchart: %q: better must be lower or higher", f.Name)
 		}
+		for _, s := range f.Absent {
+			if !slices.Contains(r.Systems, s) {
+				return fmt.Errorf("benchchart: %q: absent system %q is not one of %q", f.Name, s, r.Systems)
+			}
+		}
+		for name := range f.Values {
+			if !slices.Contains(r.Systems, name) || slices.Contains(f.Absent, name) {
+				return fmt.Errorf("benchchart: %q has a value for %q, not a system it is measured on", f.Name, name)
+			}
+		}
+		if len(f.Values) == 0 {
+			return fmt.Errorf("benchchart: %q has no values", f.Name)
+		}
 		for _, s := range r.Systems {
+			if slices.Contains(f.Absent, s) {
+				continue
+			}
 			v, ok := f.Values[s]
 			if !ok || v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
 				return fmt.Errorf("benchchart: %q has no usable value for %s", f.Name, s)
@@ -85,7 +108,10 @@ func Write(dir, name string, r Results) error {
 var colours = []string{"#2b6cb0", "#c05621", "#2f855a", "#6b46c1"}
 
 // SVG draws r: per figure, one horizontal bar per system, scaled to the
-// largest value of that figure, each labelled with its value.
+// largest value of that figure, each labelled with its value; a system
+// the figure is not measured on gets its label and "not measured". With a
+// single system the bars are scaled to the largest value of the same unit
+// in the chart instead (scaled per figure, each would be full width).
 func SVG(r Results) []byte {
 	// The systems' names go left of their bars: the column is as wide as
 	// the longest (about 7 px a character at 12 px), at least 60 px.
@@ -113,17 +139,32 @@ func SVG(r Results) []byte {
 			x, colours[i%len(colours)], x+16, html.EscapeString(s))
 		x += 16 + 7*len([]rune(s)) + 20
 	}
+	unitMax := map[string]float64{}
+	for _, f := range r.Figures {
+		for _, v := range f.Values {
+			unitMax[f.Unit] = math.Max(unitMax[f.Unit], v)
+		}
+	}
 	y := top
 	for _, f := range r.Figures {
 		maxV := 0.0
-		for _, s := range r.Systems {
-			maxV = math.Max(maxV, f.Values[s])
+		for _, v := range f.Values {
+			maxV = math.Max(maxV, v)
+		}
+		if len(r.Systems) == 1 {
+			maxV = unitMax[f.Unit]
 		}
 		label := fmt.Sprintf("%s (%s, %s is better)", f.Name, f.Unit, f.Better)
 		fmt.Fprintf(&b, `<text x="10" y="%d" font-weight="bold">%s</text>`+"\n", y+13, html.EscapeString(label))
 		y += titleH
 		for i, s := range r.Systems {
-			v := f.Values[s]
+			v, ok := f.Values[s]
+			if !ok {
+				fmt.Fprintf(&b, `<text x="10" y="%d">%s</text><text x="%d" y="%d" fill="#777">not measured</text>`+"\n",
+					y+barH-3, html.EscapeString(s), labelW+4, y+barH-3)
+				y += barH + gap
+				continue
+			}
 			w := 0.0
 			if maxV > 0 {
 				w = v / maxV * barMax

@@ -14,10 +14,13 @@ import (
 // system (armos in microkernel/guesttest, Linux in its linuxref package).
 
 // Metric names one metric of one benchmark, e.g. {"BenchmarkBoot512M",
-// "ms-qemu-start-to-ready-median"}.
+// "ms-qemu-start-to-ready-median"}. Bench may name the package too,
+// "armos/libipc.BenchmarkCallRoundTrip", when several packages have a
+// benchmark of that name (ParseBenchText keeps both forms).
 type Metric struct{ Bench, Unit string }
 
-// SpecFigure is a chart's figure and where each system's value comes from.
+// SpecFigure is a chart's figure and where each system's value comes from;
+// a system missing from From is not measured for this figure (Absent).
 type SpecFigure struct {
 	Name, Unit, Better string
 	From               map[string]Metric // by system
@@ -31,9 +34,10 @@ type Spec struct {
 }
 
 // Specs are the charts ./build.sh bench draws from its output (the network
-// and restart charts are written by their benchmarks directly).
+// and restart charts are written by their benchmarks directly). Every
+// figure is named as the row of the README's table that shows it.
 var Specs = []Spec{{
-	Name: "boot", Title: "armos beside Linux in QEMU: boot (medians of 5 boots, no network device)",
+	Name: "boot", Title: "armos beside Linux in QEMU: boot (5 boots each, no network device)",
 	Systems: []string{"armos", "linux"},
 	Figures: []SpecFigure{
 		{"QEMU start to ready, -m 512M", "ms", "lower", map[string]Metric{
@@ -42,22 +46,90 @@ var Specs = []Spec{{
 		{"QEMU start to ready, -m 128M", "ms", "lower", map[string]Metric{
 			"armos": {"BenchmarkBoot128M", "ms-qemu-start-to-ready-median"},
 			"linux": {"BenchmarkLinuxBoot128M", "ms-qemu-start-to-ready-median"}}},
+		// Linux reports only the mean of its boot clock's reading at ready.
+		{`kernel entry to "ready", -m 512M, mean`, "ms", "lower", map[string]Metric{
+			"armos": {"BenchmarkBoot512M", "ms-entry-to-ready"},
+			"linux": {"BenchmarkLinuxBoot512M", "ms-entry-to-ready"}}},
 		{"memory in use after boot, -m 512M", "KiB", "lower", map[string]Metric{
 			"armos": {"BenchmarkBoot512M", "KiB-in-use"},
 			"linux": {"BenchmarkLinuxBoot512M", "KiB-in-use"}}},
 		{"memory in use after boot, -m 128M", "KiB", "lower", map[string]Metric{
 			"armos": {"BenchmarkBoot128M", "KiB-in-use"},
 			"linux": {"BenchmarkLinuxBoot128M", "KiB-in-use"}}},
+		// No Linux search: its figure is not measured.
+		{"smallest -m that boots", "MiB", "lower", map[string]Metric{
+			"armos": {"BenchmarkMinMemory", "MiB-min"}}},
 	},
 }, {
-	Name: "ipc", Title: "Messages between two processes: guest instructions per round trip (-icount shift=0; Linux with kpti=0)",
+	Name: "processes", Title: "The same Go program as an armos and a Linux process: guest instructions per operation (-icount shift=0)",
+	Systems: []string{"armos", "Linux", "Linux kpti=0"},
+	Figures: []SpecFigure{
+		procFigure("null system call (getppid, round trip from Go)", "null"),
+		procFigure("clock: time.Since (vDSO)", "clock-mono"),
+		procFigure("clock: time.Now (vDSO)", "clock-now"),
+		procFigure("clock: raw clock_gettime system call", "clock-raw"),
+		procFigure("a plain Go function call (the clock's yardstick)", "call"),
+		procFigure("thread switch: futex ping-pong round trip", "futex"),
+		procFigure("pipe ping-pong between processes, round trip", "pipe"),
+		procFigure("the same through Go's poller (epoll)", "pipe-poll"),
+		procFigure("page fault, first write to a fresh page", "fault"),
+		procFigure("munmap, per page", "munmap"),
+		procFigure("spawn (os/exec): Start", "spawn-start"),
+		procFigure("spawn: Start to the child's main", "spawn-main"),
+		procFigure("spawn: Start to Wait of a child that exits at once", "spawn-wait"),
+		// Memory does not depend on icount: the wall run's figure.
+		{"memory an idle Go process costs (free RAM drop, KiB)", "KiB", "lower", map[string]Metric{
+			"armos":        {"BenchmarkProcesses", "armos-idlemem-KiB/proc"},
+			"Linux":        {"BenchmarkProcesses", "linux-idlemem-KiB/proc"},
+			"Linux kpti=0": {"BenchmarkProcesses", "linux-nokpti-idlemem-KiB/proc"}}},
+	},
+}, {
+	Name: "ipc", Title: "Messages between two processes: guest instructions per round trip or message (-icount shift=0; Linux with kpti=0)",
 	Systems: []string{"armos IPC call", "armos pipe", "Linux pipe", "Linux Unix socket"},
 	Figures: []SpecFigure{
 		ipcFigure("round trip, 0–1 byte", "0", "1"),
 		ipcFigure("round trip, 64 bytes", "64", "64"),
 		ipcFigure("round trip, 1500 bytes", "1500", "1500"),
+		// One-way: an armos IPC send, a Unix socket write; sysbench sends
+		// none over pipes.
+		{"one-way message, 64 bytes", "instructions", "lower", map[string]Metric{
+			"armos IPC call":    {"BenchmarkProcesses", "armos-oneway-ipc-64-insns/op"},
+			"Linux Unix socket": {"BenchmarkProcesses", "linux-nokpti-oneway-unix-64-insns/op"}}},
+	},
+}, {
+	Name: "hosted", Title: "armos's network stack and IPC hosted: Go benchmarks on the development machine (amd64)",
+	Systems: []string{"hosted (amd64)"},
+	Figures: []SpecFigure{
+		hostedFigure("UDP echo, 64 B, through netd + libsocket + in-memory IPC", "datagrams/s", "higher", "armos/servers/netd/sockets.BenchmarkUDPEcho/64B", "datagrams/s"),
+		hostedFigure("UDP echo, 1024 B, same path", "datagrams/s", "higher", "armos/servers/netd/sockets.BenchmarkUDPEcho/1024B", "datagrams/s"),
+		hostedFigure("UDP echo through the stack alone (frame in, reply frame out), 64 B", "ns", "lower", "armos/servers/netd/stack.BenchmarkUDPEcho/64B", "ns/op"),
+		hostedFigure("UDP echo through the stack alone, 1472 B", "ns", "lower", "armos/servers/netd/stack.BenchmarkUDPEcho/1472B", "ns/op"),
+		hostedFigure("hosted netd pair over a simulated link, echo round trip", "echoes/s", "higher", "armos/servers/netd.BenchmarkHostedEchoRTT", "echoes/s"),
+		hostedFigure("hosted netd on a TAP, a Linux UDP socket as the peer, echo round trip", "echoes/s", "higher", "armos/servers/netd.BenchmarkRealPeerEchoRTT", "echoes/s"),
+		hostedFigure("parse Ethernet header", "ns", "lower", "armos/servers/netd/wire.BenchmarkParseEthernet", "ns/op"),
+		hostedFigure("emit Ethernet header", "ns", "lower", "armos/servers/netd/wire.BenchmarkEmitEthernet", "ns/op"),
+		hostedFigure("parse ARP", "ns", "lower", "armos/servers/netd/wire.BenchmarkParseARP", "ns/op"),
+		hostedFigure("emit ARP", "ns", "lower", "armos/servers/netd/wire.BenchmarkEmitARP", "ns/op"),
+		hostedFigure("parse IPv4 header", "ns", "lower", "armos/servers/netd/wire.BenchmarkParseIPv4", "ns/op"),
+		hostedFigure("emit IPv4 header", "ns", "lower", "armos/servers/netd/wire.BenchmarkEmitIPv4", "ns/op"),
+		hostedFigure("parse ICMPv4 header", "ns", "lower", "armos/servers/netd/wire.BenchmarkParseICMPv4", "ns/op"),
+		hostedFigure("emit ICMPv4 echo reply", "ns", "lower", "armos/servers/netd/wire.BenchmarkEmitICMPv4EchoReply", "ns/op"),
+		hostedFigure("parse UDP header, checksum verified", "ns", "lower", "armos/servers/netd/wire.BenchmarkParseUDP", "ns/op"),
+		hostedFigure("UDP emit with checksum, 1480 B", "ns", "lower", "armos/servers/netd/wire.BenchmarkEmitUDP", "ns/op"),
+		hostedFigure("msgpack framing, encode + decode: envelope alone", "ns", "lower", "armos/libipc.BenchmarkEnvelope", "ns/op"),
+		hostedFigure("msgpack framing, encode + decode: envelope + small body", "ns", "lower", "armos/libipc.BenchmarkFraming", "ns/op"),
+		hostedFigure("libipc Call round trip over the in-memory transport", "ns", "lower", "armos/libipc.BenchmarkCallRoundTrip", "ns/op"),
 	},
 }}
+
+// procFigure is a figure of BenchmarkProcesses (sysbench all) in guest
+// instructions per operation, on armos and on Linux with and without KPTI.
+func procFigure(name, figure string) SpecFigure {
+	m := func(os string) Metric { return Metric{"BenchmarkProcesses", os + "-" + figure + "-insns/op"} }
+	return SpecFigure{name, "instructions", "lower", map[string]Metric{
+		"armos": m("armos"), "Linux": m("linux"), "Linux kpti=0": m("linux-nokpti"),
+	}}
+}
 
 // ipcFigure is a round trip of BenchmarkProcesses's sysbench msg: the
 // armos call carries callSize bytes, the pipes and socket size bytes.
@@ -71,19 +143,36 @@ func ipcFigure(name, callSize, size string) SpecFigure {
 	}}
 }
 
+// hostedFigure is one host benchmark's metric (the hosted chart's only
+// system).
+func hostedFigure(name, unit, better, bench, metric string) SpecFigure {
+	return SpecFigure{name, unit, better, map[string]Metric{"hosted (amd64)": {bench, metric}}}
+}
+
 // benchLine is a result line: name (with its -GOMAXPROCS suffix), the
 // iteration count, then value-unit pairs.
 var benchLine = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+(.*)$`)
 
+// pkgLine is go test's "pkg: IMPORTPATH" line before a package's results.
+var pkgLine = regexp.MustCompile(`^pkg: (\S+)$`)
+
 // ParseBenchText returns the metrics of every benchmark result line in r,
-// by benchmark name (without the -GOMAXPROCS suffix) and unit. A name seen
-// twice keeps its last line.
+// by benchmark name (without the -GOMAXPROCS suffix) and unit, and again
+// by the name qualified with the package of the last "pkg:" line before
+// it ("armos/libipc.BenchmarkCallRoundTrip"). A name seen twice keeps its
+// last line.
 func ParseBenchText(r io.Reader) (map[string]map[string]float64, error) {
 	out := map[string]map[string]float64{}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	pkg := ""
 	for sc.Scan() {
-		m := benchLine.FindStringSubmatch(strings.TrimSpace(sc.Text()))
+		line := strings.TrimSpace(sc.Text())
+		if p := pkgLine.FindStringSubmatch(line); p != nil {
+			pkg = p[1]
+			continue
+		}
+		m := benchLine.FindStringSubmatch(line)
 		if m == nil {
 			continue
 		}
@@ -98,6 +187,9 @@ func ParseBenchText(r io.Reader) (map[string]map[string]float64, error) {
 		}
 		if len(metrics) > 0 {
 			out[m[1]] = metrics
+			if pkg != "" {
+				out[pkg+"."+m[1]] = metrics
+			}
 		}
 	}
 	return out, sc.Err()
@@ -110,7 +202,11 @@ func (s Spec) Results(metrics map[string]map[string]float64, date string) (Resul
 	for _, f := range s.Figures {
 		fig := Figure{Name: f.Name, Unit: f.Unit, Better: f.Better, Values: map[string]float64{}}
 		for _, sys := range s.Systems {
-			m := f.From[sys]
+			m, measured := f.From[sys]
+			if !measured {
+				fig.Absent = append(fig.Absent, sys)
+				continue
+			}
 			v, ok := metrics[m.Bench][m.Unit]
 			if !ok {
 				return Results{}, fmt.Errorf("benchchart: %s: %q for %s: no %s %s in the output", s.Name, f.Name, sys, m.Bench, m.Unit)
