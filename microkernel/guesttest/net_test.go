@@ -9,6 +9,7 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -38,14 +39,17 @@ const (
 
 // netGuest is armos running virtionetd, netd and echo on a tap.
 type netGuest struct {
-	ns  *peertest.NS
-	l   *Live
-	mac net.HardwareAddr // the NIC's, as virtionetd reported it
+	ns   *peertest.NS
+	l    *Live
+	mac  net.HardwareAddr // the NIC's, as virtionetd reported it
+	pcap string           // the host file the guest's console port hvc0 writes (netd's captures)
 }
 
 // startNetGuest boots armos in ns on guestTap: init starts virtionetd
 // (granted the virtio-net device), netd on it, echo, then the apps, and
-// netctl, which ends the run when the host asks. modern selects the
+// netctl, which ends the run when the host asks; virtioconsd offers the
+// virtio console port hvc0, written by QEMU to a file (g.pcap) for
+// netd's packet captures. modern selects the
 // virtio-mmio version 2 transport (QEMU 7.2's default is legacy).
 func startNetGuest(t testing.TB, modern bool, apps ...string) *netGuest {
 	t.Helper()
@@ -56,6 +60,7 @@ func startNetGuest(t testing.TB, modern bool, apps ...string) *netGuest {
 		"service,netd,standby,/bin/netd,-link,nic:net0,-ip," + guestIP + "/24,-gw," + linuxIP + ",-arplifetime," + arpLife.String(),
 		"service,echo,/bin/echo",
 		"service,sh,console,/bin/sh",
+		"service,virtioconsd,device=console,/bin/virtioconsd",
 	}
 	for _, a := range apps {
 		if strings.HasPrefix(a, "service,echo,") { // the caller's echo replaces the default
@@ -64,10 +69,12 @@ func startNetGuest(t testing.TB, modern bool, apps ...string) *netGuest {
 	}
 	entries = append(entries, apps...)
 	entries = append(entries, fmt.Sprintf("app,netctl,/bin/netctl,-port,%d", ctlPort))
+	pcap := filepath.Join(t.TempDir(), "capture.pcap")
 	m := Machine{MemoryMiB: 512, Image: testImage(t),
 		Append: "-- init -conf /etc/none -exit " + strings.Join(entries, " "),
 		Extra: []string{"-netdev", "tap,id=n0,ifname=" + guestTap + ",script=no,downscript=no",
-			"-device", "virtio-net-device,netdev=n0"}}
+			"-device", "virtio-net-device,netdev=n0",
+			"-device", "virtio-serial-device", "-chardev", "file,id=hvc0,path=" + pcap, "-device", "virtconsole,chardev=hvc0"}}
 	if modern {
 		m.Extra = append(m.Extra, "-global", "virtio-mmio.force-legacy=false")
 	}
@@ -84,7 +91,7 @@ func startNetGuest(t testing.TB, modern bool, apps ...string) *netGuest {
 		}
 		saveLog(t, "console.txt", []byte(l.Output()))
 	})
-	g := &netGuest{ns: ns, l: l}
+	g := &netGuest{ns: ns, l: l, pcap: pcap}
 	m1, _, err := l.WaitFor(regexp.MustCompile(`virtionetd: ready net0 mac (\S+) virtio-mmio v(\d)`), 0, netTimeout)
 	require.NoError(t, err, tail(l.Output(), 80))
 	g.mac, err = net.ParseMAC(m1[1])
@@ -209,6 +216,7 @@ func realPeerChecks(t *testing.T, modern bool) {
 		_, _, err = g.l.WaitFor(regexp.MustCompile(`sh: net0 \(driver\):\nsh: virtionetd: rx \d+ frames \d+ bytes, tx \d+ frames`), 0, time.Minute)
 		require.NoError(t, err, "netstat shows the driver's counters")
 	})
+	t.Run("packet capture", func(t *testing.T) { captureChecks(t, g) })
 	t.Run("arp expiry", func(t *testing.T) {
 		fd, err := g.ns.RawSocket(guestTap, syscall.ETH_P_ARP)
 		require.NoError(t, err)

@@ -47,21 +47,29 @@ func (t *tapped) Transmit(b *skbuff.Buf) error {
 // needs a pcap file header).
 type portDialer func(ctx context.Context, name string) (io.WriteCloser, uint64, error)
 
-// dialConsole reaches a console port through init (consproto).
+// dialConsole reaches a console port through init (consproto). ctx is
+// the capture's whole life (every write of the stream runs under it);
+// reaching the port and asking its offset are bounded by dialWait.
 func dialConsole(boot *libipc.InitClient) portDialer {
 	return func(ctx context.Context, name string) (io.WriteCloser, uint64, error) {
-		p, err := consproto.Dial(ctx, boot, name)
+		dctx, cancel := context.WithTimeout(ctx, dialWait)
+		defer cancel()
+		ep, err := boot.Connect(dctx, name)
 		if err != nil {
-			return nil, 0, err
-		}
-		info, err := p.Info()
-		if err != nil {
-			p.Close()
 			return nil, 0, fmt.Errorf("%s: %w", name, err)
 		}
-		return p, info.Offset, nil
+		conn := libipc.NewConn(ep)
+		var info consproto.Info
+		if err := conn.Call(dctx, consproto.OpInfo, &consproto.Empty{}, &info); err != nil {
+			conn.Close()
+			return nil, 0, fmt.Errorf("%s: %w", name, err)
+		}
+		return consproto.NewPort(ctx, conn), info.Offset, nil
 	}
 }
+
+// dialWait bounds reaching a console port for a capture.
+const dialWait = 5 * time.Second
 
 // drainEvery is how often a running capture's ring is written out.
 const drainEvery = 100 * time.Millisecond
@@ -103,9 +111,7 @@ func (p *capturer) start(ctx context.Context, req *adminproto.CaptureStart) (*ad
 	if p.dial == nil {
 		return nil, errors.New("pcap: no console port to write to (netd was not started by init)")
 	}
-	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	w, offset, err := p.dial(dctx, port)
-	cancel()
+	w, offset, err := p.dial(ctx, port)
 	if err != nil {
 		return nil, fmt.Errorf("pcap: console port: %w", err)
 	}
