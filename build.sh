@@ -27,7 +27,7 @@ export CGO_ENABLED=0
 
 # Debian packages each command needs, and a command that proves each is there.
 RUN_PKGS="qemu-system-arm"
-TEST_PKGS="qemu-system-arm qemu-user-static device-tree-compiler iproute2 iputils-ping iputils-arping socat gdb-multiarch"
+TEST_PKGS="qemu-system-arm qemu-user-static device-tree-compiler iproute2 iputils-ping iputils-arping socat gdb-multiarch tshark"
 DEBUG_PKGS="qemu-system-arm gdb-multiarch"
 
 need_cmd_for_pkg() {
@@ -182,10 +182,15 @@ boot() {
 			echo "build.sh: reach the echo service from this host with: socat - UDP:127.0.0.1:$port (once 'echo: ready' shows); quit QEMU with Ctrl-A x" >&2
 		fi
 	fi
+	# The virtio console port hvc0 (virtioconsd) is written to a host file:
+	# netd's packet captures (the shell's pcap command) land there.
+	local pcap=${ARMOS_PCAP:-$OUT/capture.pcap}
+	echo "build.sh: packet captures ('pcap start [FILTER]' in the shell) go to $pcap: tshark -r $pcap" >&2
 	[ -n "${DEBUG_HINT:-}" ] && echo "$DEBUG_HINT" >&2
 	# shellcheck disable=SC2086 # ARMOS_QEMU_ARGS is words on purpose
 	exec qemu-system-aarch64 -M virt -cpu cortex-a72 -m "${ARMOS_MEM:-512M}" -nographic ${ARMOS_QEMU_ARGS:-} ${DEBUG_QEMU_ARGS:-} \
 		-netdev "$netdev" -device virtio-net-device,netdev=n0 \
+		-device virtio-serial-device -chardev "file,id=hvc0,path=$pcap" -device virtconsole,chardev=hvc0 \
 		-fw_cfg name=opt/armos/image,file="$OUT/armos.img" \
 		-kernel "$OUT/kernel.elf" -append "${words[*]:-}"
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"armos/servers/netd/capture"
 )
 
 // TestBuildShRunAdd runs the README's command for a user's own program:
@@ -62,7 +64,8 @@ func TestBuildShRunEcho(t *testing.T) {
 	require.NoError(t, err)
 	run := exec.Command("./build.sh", "run")
 	run.Dir = root
-	run.Env = append(os.Environ(), fmt.Sprintf("ARMOS_ECHO_PORT=%d", port), "ARMOS_OUT="+filepath.Join(t.TempDir(), "out"))
+	out := filepath.Join(t.TempDir(), "out")
+	run.Env = append(os.Environ(), fmt.Sprintf("ARMOS_ECHO_PORT=%d", port), "ARMOS_OUT="+out)
 	l, err := StartLive(run)
 	require.NoError(t, err)
 	defer l.Kill()
@@ -76,6 +79,45 @@ func TestBuildShRunEcho(t *testing.T) {
 	took, err := probeEcho(fmt.Sprintf("127.0.0.1:%d", port), 200*time.Millisecond, time.Minute)
 	require.NoError(t, err, tail(l.Output(), 40))
 	t.Logf("echo ready, answered through QEMU's forwarded port after %v", took)
+
+	// The operator's capture: pcap in the shell, the file on the host.
+	pcap := filepath.Join(out, "capture.pcap")
+	require.Contains(t, l.Output(), "packet captures ('pcap start [FILTER]' in the shell) go to "+pcap)
+	at := len(l.Output())
+	require.NoError(t, l.Type("pcap start udp port 7\n"))
+	_, at, err = l.WaitFor(regexp.MustCompile(`sh: pcap: capturing frames matching 'udp port 7'`), at, time.Minute)
+	require.NoError(t, err, tail(l.Output(), 20))
+	c, err := net.Dial("udp4", fmt.Sprintf("127.0.0.1:%d", port))
+	require.NoError(t, err)
+	defer c.Close()
+	for i := range 3 {
+		msg := fmt.Sprintf("captured %d", i)
+		_, err := c.Write([]byte(msg))
+		require.NoError(t, err)
+		require.NoError(t, c.SetReadDeadline(time.Now().Add(10*time.Second)))
+		buf := make([]byte, 100)
+		n, err := c.Read(buf)
+		require.NoError(t, err)
+		require.Equal(t, msg, string(buf[:n]))
+	}
+	require.NoError(t, l.Type("pcap stop\n"))
+	_, _, err = l.WaitFor(regexp.MustCompile(`sh: pcap: stopped: 6 frames captured, 0 dropped`), at, time.Minute)
+	require.NoError(t, err, tail(l.Output(), 20))
+	var frames []tsharkFrame
+	require.Eventually(t, func() bool {
+		b, err := os.ReadFile(pcap)
+		if err != nil {
+			return false
+		}
+		recs, err := capture.ReadPcap(b)
+		return err == nil && len(recs) == 6
+	}, 30*time.Second, 100*time.Millisecond, "the capture reaches %s", pcap)
+	frames = tsharkRead(t, pcap)
+	require.Len(t, frames, 6)
+	for i, f := range frames {
+		require.Equal(t, "eth:ethertype:ip:udp:echo", f.Protocols, "frame %d", i+1)
+		require.Contains(t, string(f.Raw), fmt.Sprintf("captured %d", i/2))
+	}
 	require.NotContains(t, l.Output(), FailMarker)
 }
 
