@@ -262,7 +262,8 @@ cmd_bench() {
 	host_pkgs=$(go list ./... | grep -v '/guesttest')
 	{
 		go test -run='^$' -bench=. -benchmem -count=1 -timeout 30m $host_pkgs
-		go test -run='^$' -bench='Boot512M|Boot128M' -benchtime=5x -count=1 -timeout 30m \
+		# -p 1: armos's and Linux's boots must not share the 2 cores.
+		go test -p 1 -run='^$' -bench='Boot512M|Boot128M' -benchtime=5x -count=1 -timeout 30m \
 			./microkernel/guesttest ./microkernel/guesttest/linuxref
 		go test -run='^$' -bench='MinMemory|EchoReady' -benchtime=1x -count=1 -timeout 30m \
 			./microkernel/guesttest ./microkernel/guesttest/linuxref
@@ -282,7 +283,7 @@ cmd_bench() {
 	# The charts drawn from the output (boot: armos and Linux measured by
 	# separate benchmarks); network and restart are written by theirs.
 	go run ./internal/benchchart/cmd/benchcharts -in "$OUT/bench.txt" -out "$OUT/bench"
-	echo "build.sh: charts and their JSON in $OUT/bench (copy them to docs/bench for the README)"
+	echo "build.sh: charts, their JSON and bench.txt in $OUT/bench (copy all of it to docs/bench for the README: TestChartsMatchSpecs redraws the charts from bench.txt)"
 	echo "build.sh: the network beside Linux in $OUT/netbench/table.txt, armos's instructions per echo in $OUT/netbench/profile.txt"
 }
 
