@@ -1,0 +1,40 @@
+package tcp
+
+// The engine's two dependencies, injected by its owner: time and the IP
+// layer.
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Clock is the engine's only source of time, as in netd's stack: every
+// timer (retransmission, persist, delayed ACK, keep-alive, TIME-WAIT) is
+// computed from Now, so tests drive time with a fake clock
+// (stacktest.FakeClock fits) instead of sleeping. Now must never go
+// backwards.
+type Clock interface {
+	Now() time.Time
+}
+
+// SystemClock is the Clock of a running tcpd: time.Now, whose monotonic
+// reading makes it safe for durations.
+type SystemClock struct{}
+
+// Now returns the current time.
+func (SystemClock) Now() time.Time { return time.Now() }
+
+// Output is the IP layer under the engine: netd, which routes, resolves
+// and fragments. SendSegment sends one TCP segment (header and payload,
+// checksum filled in) from src to dst as an IPv4 datagram with protocol 6.
+// seg is valid only during the call: an Output that keeps it copies it.
+// An error counts the segment as lost (TxErrors); retransmission recovers.
+type Output interface {
+	SendSegment(src, dst netip.Addr, seg []byte) error
+}
+
+// OutputFunc adapts a function to Output.
+type OutputFunc func(src, dst netip.Addr, seg []byte) error
+
+// SendSegment calls f.
+func (f OutputFunc) SendSegment(src, dst netip.Addr, seg []byte) error { return f(src, dst, seg) }

@@ -1,0 +1,453 @@
+package tcp
+
+import (
+	"time"
+
+	"armos/servers/tcpd/tcp/wire"
+)
+
+// Segment arrival for a connection, in the order of RFC 9293 3.10.7.4:
+// sequence number check, RST, SYN, ACK, then text and FIN. RFC 5961's
+// defences are applied: a RST must hit RCV.NXT exactly, a SYN in a
+// synchronized state is never believed, and an ACK must fall within the
+// window the peer could have seen; otherwise a challenge ACK answers.
+
+// input processes seg for c and returns its verdict. The caller runs
+// output afterwards.
+func (c *Conn) input(seg wire.Segment) verdict {
+	now := c.s.clock.Now()
+	c.stats.RxSegments++
+	if c.state == SynSent {
+		return c.synSentInput(seg, now)
+	}
+	flags := seg.Flags()
+	sq := seq(seg.Seq())
+	if c.state == TimeWait {
+		if v, done := c.timeWaitInput(seg, now); done {
+			return v
+		}
+	}
+	// The peer's SYN again: our SYN-ACK was lost. Send it again now
+	// rather than wait for our timer (as Linux does).
+	if c.state == SynReceived && flags&(wire.FlagSYN|wire.FlagACK|wire.FlagRST) == wire.FlagSYN && sq == c.irs {
+		c.sendSYN(now)
+		return vSynRetransmit
+	}
+
+	// First: is the segment in the window?
+	if !c.acceptable(sq, seg.SeqLen()) {
+		if flags&wire.FlagRST == 0 {
+			c.invalidACK(now)
+		}
+		return vOutOfWindow
+	}
+	c.peerAlive(now)
+
+	// Second: RST (RFC 5961 3.2: only at exactly RCV.NXT).
+	if flags&wire.FlagRST != 0 {
+		if sq != c.rcvNxt {
+			c.challengeACK(now)
+			return vChallenged
+		}
+		return c.resetArrived()
+	}
+
+	// Fourth: SYN. A passive half-open connection goes back to LISTEN
+	// (RFC 9293); elsewhere the SYN is answered with a challenge ACK (RFC
+	// 5961 4.2).
+	if flags&wire.FlagSYN != 0 {
+		if c.state == SynReceived && c.passive {
+			c.destroy()
+			return vReset
+		}
+		c.challengeACK(now)
+		return vChallenged
+	}
+
+	// Fifth: ACK.
+	if flags&wire.FlagACK == 0 {
+		return vNoACK
+	}
+	if v, ok := c.ackArrived(seg, sq, now); !ok {
+		return v
+	}
+	if c.state == Closed {
+		return vAccepted // LAST-ACK ended
+	}
+
+	// Seventh and eighth: text and FIN.
+	return c.textArrived(seg, sq)
+}
+
+// acceptable is RFC 9293's test of a segment's sequence number against
+// the receive window, with the allowance the RFC asks for: a segment at
+// RCV.NXT is processed (its ACK, RST) even when the window is zero — its
+// text is trimmed away. That is how zero-window probes get their answer.
+func (c *Conn) acceptable(sq seq, segLen int) bool {
+	wnd := c.rcvWnd()
+	switch {
+	case wnd == 0:
+		return sq == c.rcvNxt
+	case segLen == 0:
+		return sq.in(c.rcvNxt, wnd)
+	default:
+		return sq.in(c.rcvNxt, wnd) || sq.add(segLen-1).in(c.rcvNxt, wnd)
+	}
+}
+
+// rcvWnd returns the receive window as last advertised.
+func (c *Conn) rcvWnd() int { return max(0, c.rcvAdv.sub(c.rcvNxt)) }
+
+// timeWaitInput handles what TIME-WAIT treats specially: a RST is ignored
+// (RFC 1337), the peer's FIN again is acknowledged and restarts the 2*MSL
+// wait, and a new SYN above the old connection's sequence numbers may
+// start a new incarnation if a listener wants it (RFC 1122 4.2.2.13).
+func (c *Conn) timeWaitInput(seg wire.Segment, now time.Time) (verdict, bool) {
+	flags := seg.Flags()
+	sq := seq(seg.Seq())
+	switch {
+	case flags&wire.FlagRST != 0:
+		return vTimeWaitRST, true
+	case flags&(wire.FlagSYN|wire.FlagACK) == wire.FlagSYN && sq.gt(c.rcvNxt) &&
+		c.s.listenerFor(c.id.local.Addr(), c.id.local.Port()) != nil:
+		c.s.c.TimeWaitReopened++
+		c.destroy()
+		return vRedispatch, true
+	case flags&wire.FlagFIN != 0 && sq.add(seg.SeqLen()) == c.rcvNxt:
+		c.closeAt = now.Add(c.s.cfg.TimeWait)
+		c.sendACK()
+		return vAccepted, true
+	}
+	return 0, false
+}
+
+// peerAlive notes that the peer answered: keep-alive starts over.
+func (c *Conn) peerAlive(now time.Time) {
+	c.keepProbes = 0
+	if c.keepAlive && c.state.synchronized() {
+		c.keepAt = now.Add(c.s.cfg.KeepAliveIdle)
+	}
+}
+
+// resetArrived handles an acceptable RST (RFC 9293 3.10.7.4, second).
+func (c *Conn) resetArrived() verdict {
+	switch c.state {
+	case SynReceived:
+		if c.passive {
+			c.destroy() // back to LISTEN: the listener never saw it
+			return vReset
+		}
+		c.fail(ErrConnRefused)
+	case Established, CloseWait:
+		c.s.c.EstabResets++
+		c.fail(ErrConnReset)
+	case FinWait1, FinWait2:
+		c.fail(ErrConnReset)
+	default: // CLOSING, LAST-ACK: both sides were done sending
+		c.destroy()
+	}
+	return vReset
+}
+
+// synSentInput handles a segment in SYN-SENT (RFC 9293 3.10.7.3).
+func (c *Conn) synSentInput(seg wire.Segment, now time.Time) verdict {
+	flags := seg.Flags()
+	ack := seq(seg.Ack())
+	hasACK := flags&wire.FlagACK != 0
+	if hasACK && (ack.le(c.iss) || ack.gt(c.sndMax)) {
+		if flags&wire.FlagRST == 0 {
+			c.s.sendReset(c.id, ack, 0, false)
+		}
+		return vSynSentDrop
+	}
+	if flags&wire.FlagRST != 0 {
+		if !hasACK {
+			return vSynSentDrop
+		}
+		c.fail(ErrConnRefused)
+		return vReset
+	}
+	if flags&wire.FlagSYN == 0 {
+		return vSynSentDrop
+	}
+	c.peerAlive(now)
+	c.irs = seq(seg.Seq())
+	c.rcvNxt = c.irs.add(1)
+	c.rcvAdv = c.rcvNxt.add(c.synWindow)
+	c.negotiate(seg.Options())
+	c.sndWnd = int(seg.Window()) // never scaled in a SYN (RFC 7323 2.2)
+	c.maxSndWnd = c.sndWnd
+	c.sndWl1, c.sndWl2 = c.irs, ack
+	if !hasACK {
+		// Simultaneous open: answer with SYN-ACK from SYN-RECEIVED.
+		c.setState(SynReceived)
+		c.sendSYN(now)
+		return vAccepted
+	}
+	c.ackedSYN(ack, now)
+	c.establish(now)
+	c.ackNow = true
+	// Data or FIN riding on the SYN-ACK is processed like any text.
+	return c.textArrived(seg, c.irs.add(1))
+}
+
+// ackedSYN records the ACK of our SYN: SND.UNA moves past it, and its
+// round trip is measured unless it was retransmitted.
+func (c *Conn) ackedSYN(ack seq, now time.Time) {
+	c.synAcked = true
+	c.sndUna = ack
+	c.sndNxt = maxSeq(c.sndNxt, ack)
+	if c.rttTiming {
+		c.rttSample(now.Sub(c.rttStart))
+		c.rttTiming = false
+	}
+	c.rtoAt = time.Time{}
+}
+
+// establish enters ESTABLISHED (or FIN-WAIT-1 if the user already closed
+// our direction) once both SYNs are acknowledged.
+func (c *Conn) establish(now time.Time) {
+	switch {
+	case c.state == SynSent && c.finQueued, c.state == FinWait1:
+		c.setState(FinWait1)
+	default:
+		c.setState(Established)
+	}
+	// RFC 5681 3.1: one segment after a lost SYN; RFC 6298 5.7: an RTO
+	// of 3 s once data flows if the SYN timed out and nothing was
+	// measured.
+	c.cwnd = initialWindow(c.sndMSS)
+	if c.synRetransmitted {
+		c.cwnd = c.sndMSS
+		if !c.hasRTT && c.rto < 3*time.Second {
+			c.rto = 3 * time.Second
+		}
+	}
+	c.retries = 0
+	c.recover = c.iss
+	if c.keepAlive {
+		c.keepAt = now.Add(c.s.cfg.KeepAliveIdle)
+	}
+	if l := c.listener; l != nil {
+		c.queued = true
+		l.syn--
+		l.queue = append(l.queue, c)
+		c.s.c.PassiveOpens++
+		c.s.wake(&l.notify)
+	}
+}
+
+// negotiate applies the options of the peer's SYN: the send MSS (536
+// without the option, RFC 9293 3.7.1) and window scaling, used only if
+// both SYNs carry it (RFC 7323 2.2). Ours always offers it in a SYN, and
+// in a SYN-ACK when the peer's SYN did.
+func (c *Conn) negotiate(o wire.Options) {
+	mss := int(o.MSS)
+	if mss == 0 {
+		mss = DefaultMSS
+	}
+	c.sndMSS = max(min(mss, c.s.cfg.MTU-40), MinMSS)
+	c.wscale = o.HasWindowScale
+	if c.wscale {
+		c.sndShift = min(o.WindowScale, wire.MaxWindowScale)
+	} else {
+		c.sndShift, c.rcvShift = 0, 0
+	}
+}
+
+// ackArrived is the fifth step: it returns false (and the verdict) when
+// the segment must be dropped.
+func (c *Conn) ackArrived(seg wire.Segment, sq seq, now time.Time) (verdict, bool) {
+	ack := seq(seg.Ack())
+	if !c.synAcked {
+		if !ack.gt(c.sndUna) || ack.gt(c.sndMax) {
+			c.s.sendReset(c.id, ack, 0, false)
+			return vBadACK, false
+		}
+		if l := c.listener; l != nil && len(l.queue) >= l.backlog {
+			return vAcceptQueueFull, false // the peer will retransmit its ACK
+		}
+		c.ackedSYN(ack, now)
+		c.establish(now)
+	}
+	if ack.gt(c.sndMax) || ack.lt(c.sndUna.add(-c.maxSndWnd)) {
+		c.invalidACK(now) // RFC 5961 5.2
+		return vBadACK, false
+	}
+	wnd := int(seg.Window()) << c.sndShift
+	switch {
+	case ack.gt(c.sndUna):
+		c.newAck(ack, now)
+	case ack == c.sndUna && len(seg.Payload()) == 0 && seg.Flags()&(wire.FlagSYN|wire.FlagFIN) == 0 &&
+		wnd == c.sndWnd && c.sndMax != c.sndUna:
+		c.s.c.RxDupACKs++
+		c.dupAck(now)
+	}
+	if c.sndWl1.lt(sq) || (c.sndWl1 == sq && c.sndWl2.le(ack)) {
+		c.sndWnd, c.sndWl1, c.sndWl2 = wnd, sq, ack
+		c.maxSndWnd = max(c.maxSndWnd, wnd)
+	}
+	if c.persisting && (c.sndWnd > 0 || c.sndUna == c.sndMax) {
+		c.endPersist(now)
+	}
+	c.probes = 0
+	if c.finAcked() {
+		switch c.state {
+		case FinWait1:
+			c.setState(FinWait2)
+			if c.userClosed {
+				c.closeAt = now.Add(c.s.cfg.FinWait2Timeout)
+			}
+		case Closing:
+			c.enterTimeWait(now)
+		case LastAck:
+			c.destroy()
+		}
+	}
+	return 0, true
+}
+
+// newAck handles an ACK of new data (or of our FIN): the send buffer
+// gives the bytes back, RTT is sampled, the congestion window grows, and
+// the retransmission timer restarts or stops (RFC 6298 5.2, 5.3).
+func (c *Conn) newAck(ack seq, now time.Time) {
+	acked := ack.sub(c.sndUna)
+	data := min(acked, c.sndBuf.len())
+	c.sndBuf.discard(data)
+	c.sndBufSeq = c.sndBufSeq.add(data)
+	c.sndUna = ack
+	c.sndNxt = maxSeq(c.sndNxt, ack)
+	if c.rttTiming && ack.gt(c.rttSeq) {
+		c.rttSample(now.Sub(c.rttStart))
+		c.rttTiming = false
+	}
+	c.retries = 0
+	restart := c.congestionAck(acked, ack, now)
+	switch {
+	case c.sndUna == c.sndMax:
+		c.rtoAt = time.Time{}
+	case restart && !c.persisting:
+		c.rtoAt = now.Add(c.rto)
+	}
+	if data > 0 {
+		c.s.wake(&c.notify)
+	}
+}
+
+// finAcked reports whether our FIN was sent and acknowledged.
+func (c *Conn) finAcked() bool {
+	return c.finQueued && c.sndUna == c.dataEnd().add(1)
+}
+
+// enterTimeWait starts the 2*MSL wait.
+func (c *Conn) enterTimeWait(now time.Time) {
+	c.setState(TimeWait)
+	c.rtoAt, c.persistAt, c.keepAt, c.delackAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	c.closeAt = now.Add(c.s.cfg.TimeWait)
+	c.sndBuf.release()
+}
+
+// textArrived is the seventh and eighth steps: the segment's data, which
+// starts at sq (after the SYN for a SYN-ACK), goes to the receive buffer
+// (in order, or held out of order) and its FIN ends the peer's stream.
+func (c *Conn) textArrived(seg wire.Segment, sq seq) verdict {
+	data := seg.Payload()
+	fin := seg.Flags()&wire.FlagFIN != 0
+	switch c.state {
+	case Established, FinWait1, FinWait2:
+	default:
+		return vAccepted // the peer's FIN is already in: text and FIN are old
+	}
+	// Trim what was received already and what lies past the window.
+	trimmed := false
+	if old := c.rcvNxt.sub(sq); old > 0 {
+		if old > len(data) {
+			fin = false
+		}
+		data = data[min(old, len(data)):]
+		sq = c.rcvNxt
+		trimmed = true
+	}
+	if room := c.rcvWnd() - sq.sub(c.rcvNxt); len(data) > room {
+		if c.rcvWnd() == 0 {
+			c.s.c.RxWindowProbe++
+		}
+		data, fin, trimmed = data[:max(room, 0)], false, true
+	}
+	if trimmed {
+		c.s.c.RxTrimmed++
+		c.ackNow = true
+	}
+	if c.userClosed && len(data) > 0 {
+		c.s.c.Aborts++
+		c.abort()
+		return vAfterClose
+	}
+	if len(data) > 0 {
+		c.receive(sq, data)
+	}
+	if fin {
+		c.finArrived(sq.add(len(data)))
+	}
+	return vAccepted
+}
+
+// receive stores data that starts at sq (RCV.NXT or later, within the
+// window) and moves RCV.NXT over whatever is now in order.
+func (c *Conn) receive(sq seq, data []byte) {
+	off := sq.sub(c.rcvNxt)
+	c.rcvBuf.writeAt(c.rcvBuf.len()+off, data)
+	if off > 0 {
+		if c.asm.add(off, off+len(data)) {
+			c.s.c.RxOutOfOrder++
+		} else {
+			c.s.c.RxOOODropped++
+		}
+		c.ackNow = true // a duplicate ACK at once (RFC 5681 4.2)
+		return
+	}
+	filled := c.asm.n > 0
+	n := c.asm.advance(len(data))
+	c.rcvBuf.commit(n)
+	c.rcvNxt = c.rcvNxt.add(n)
+	c.s.c.RxDataBytes += uint64(n)
+	c.stats.RxBytes += uint64(n)
+	c.unacked++
+	// ACK at once when a hole was filled (RFC 5681 4.2) or for every
+	// second segment (RFC 9293 3.8.6.3); else within DelayedACK.
+	if filled || c.unacked >= 2 {
+		c.ackNow = true
+	} else if c.delackAt.IsZero() {
+		c.delackAt = c.s.clock.Now().Add(c.s.cfg.DelayedACK)
+	}
+	c.s.wake(&c.notify)
+	if c.finPending && c.rcvNxt == c.rcvFinSeq {
+		c.finPending = false
+		c.finArrived(c.rcvFinSeq)
+	}
+}
+
+// finArrived handles the peer's FIN at sequence number at.
+func (c *Conn) finArrived(at seq) {
+	c.ackNow = true
+	if at != c.rcvNxt {
+		c.finPending, c.rcvFinSeq = true, at // after a hole: wait for it
+		return
+	}
+	c.rcvNxt = c.rcvNxt.add(1)
+	c.finRcvd = true
+	now := c.s.clock.Now()
+	switch c.state {
+	case Established:
+		c.setState(CloseWait)
+	case FinWait1:
+		if c.finAcked() {
+			c.enterTimeWait(now)
+		} else {
+			c.setState(Closing)
+		}
+	case FinWait2:
+		c.enterTimeWait(now)
+	}
+	c.s.wake(&c.notify)
+}
