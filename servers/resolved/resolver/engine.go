@@ -251,6 +251,10 @@ func (e *Engine) try(l *lookup, now time.Time) {
 	}
 	if err != nil {
 		e.c.Upstream.SendErrors++
+		if i := len(l.live) - 1; i >= 0 && l.live[i] == a {
+			l.live = l.live[:i]
+			e.retire(a)
+		}
 		if l.lastErr == nil {
 			l.lastErr = ErrSend
 		}

@@ -129,3 +129,7 @@ func (u *asyncUp) Send(a Attempt, server netip.AddrPort, query []byte) error {
 }
 
 func (u *asyncUp) Done(Attempt) {}
+
+func question(n string, t dns.Type, c dns.Class) dns.Question {
+	return dns.Question{Name: name(n), Type: t, Class: c}
+}

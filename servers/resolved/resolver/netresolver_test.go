@@ -73,9 +73,12 @@ func TestNetResolver(t *testing.T) {
 	ips, err := r.LookupIPAddr(ctx, "www.test")
 	require.NoError(t, err)
 	require.Equal(t, []string{"10.0.0.6", "fd00::6"}, sortedStrings(ipsOf(ips)))
-	cn, err := r.LookupCNAME(ctx, "a1.test")
+	cn, err := r.LookupCNAME(ctx, "www.test")
 	require.NoError(t, err)
 	require.Equal(t, "h.test.", cn)
+	ips, err = r.LookupIPAddr(ctx, "a1.test") // two links
+	require.NoError(t, err)
+	require.Equal(t, []string{"10.0.0.6", "fd00::6"}, sortedStrings(ipsOf(ips)))
 
 	nips, err := r.LookupNetIP(ctx, "ip4", "v4.test")
 	require.NoError(t, err)
