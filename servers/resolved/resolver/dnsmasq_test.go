@@ -1,7 +1,6 @@
 package resolver
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"net/netip"
@@ -73,13 +72,9 @@ func newUDPServer(t *testing.T, cfg Config) (*Server, *UDPTransport) {
 func TestDnsmasq(t *testing.T) {
 	up := startDnsmasq(t)
 	srv, tr := newUDPServer(t, Config{Servers: []netip.AddrPort{up}, Timeout: 500 * time.Millisecond})
-	r := &net.Resolver{PreferGo: true, Dial: srv.Dial}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	r, ctx := goResolver(t, srv)
 
-	addrs, err := r.LookupHost(ctx, "h.test")
-	require.NoError(t, err)
-	require.ElementsMatch(t, []string{"10.0.0.6", "fd00::6"}, addrs)
+	requireHost(ctx, t, r, "h.test", "10.0.0.6", "fd00::6")
 	ips, err := r.LookupIPAddr(ctx, "WWW.test")
 	require.NoError(t, err)
 	require.Equal(t, []string{"10.0.0.6", "fd00::6"}, sortedStrings(ipsOf(ips)))
@@ -95,8 +90,7 @@ func TestDnsmasq(t *testing.T) {
 	require.True(t, de.IsNotFound)
 
 	before := srv.Counters().Upstream.Tries
-	_, err = r.LookupHost(ctx, "h.test")
-	require.NoError(t, err)
+	requireHost(ctx, t, r, "h.test", "10.0.0.6", "fd00::6")
 	c := srv.Counters()
 	require.Equal(t, before, c.Upstream.Tries, "answered from the cache")
 	require.Equal(t, c.Upstream.Tries, c.Upstream.Accepted, "dnsmasq echoes the mixed-case question")
@@ -112,9 +106,7 @@ func TestDnsmasq(t *testing.T) {
 func TestDnsmasqTruncated(t *testing.T) {
 	up := startDnsmasq(t)
 	srv, _ := newUDPServer(t, Config{Servers: []netip.AddrPort{up}, UDPSize: 512})
-	r := &net.Resolver{PreferGo: true, Dial: srv.Dial}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	r, ctx := goResolver(t, srv)
 	_, err := r.LookupNetIP(ctx, "ip4", "big.test")
 	var de *net.DNSError
 	require.ErrorAs(t, err, &de)

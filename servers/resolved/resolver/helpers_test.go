@@ -1,9 +1,14 @@
 package resolver
 
 import (
+	"context"
+	"net"
 	"net/netip"
 	"sync"
+	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 
 	"armos/servers/resolved/dns"
 )
@@ -132,4 +137,20 @@ func (u *asyncUp) Done(Attempt) {}
 
 func question(n string, t dns.Type, c dns.Class) dns.Question {
 	return dns.Question{Name: name(n), Type: t, Class: c}
+}
+
+// goResolver returns Go's own resolver reaching srv in memory, and a
+// context bounding the test.
+func goResolver(t *testing.T, srv *Server) (*net.Resolver, context.Context) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return &net.Resolver{PreferGo: true, Dial: srv.Dial}, ctx
+}
+
+// requireHost checks that Go's resolver finds exactly want for host.
+func requireHost(ctx context.Context, t *testing.T, r *net.Resolver, host string, want ...string) {
+	t.Helper()
+	addrs, err := r.LookupHost(ctx, host)
+	require.NoError(t, err)
+	require.ElementsMatch(t, want, addrs)
 }
