@@ -70,6 +70,9 @@ type ClientCounters struct {
 	TruncatedTC uint64 // answers too large for the client's UDP size: sent empty with TC
 	ServFail    uint64 // answered SERVFAIL
 	NXDomain    uint64 // answered NXDOMAIN
+	// DropNotAllowed: datagrams Server.ServePacket dropped before Answer
+	// (a source its allow function rejected); not in Queries.
+	DropNotAllowed uint64
 }
 
 // String prints the non-zero counters, one group a line.

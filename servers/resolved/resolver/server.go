@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -25,6 +26,8 @@ type Server struct {
 
 	mu    sync.Mutex
 	conns map[io.Closer]struct{} // served connections, closed by Close
+
+	notAllowed atomic.Uint64 // datagrams from clients ServePacket's allow rejected
 }
 
 // Server bounds: events queued for the loop (client queries, upstream
@@ -98,6 +101,7 @@ func (s *Server) Counters() Counters {
 	}
 	select {
 	case c := <-ch:
+		c.Clients.DropNotAllowed = s.notAllowed.Load()
 		return c
 	case <-s.done:
 		return Counters{}
@@ -125,10 +129,17 @@ func (s *Server) untrack(c io.Closer) {
 	s.mu.Unlock()
 }
 
+// LoopbackOnly admits clients on loopback addresses only: resolved binds
+// 0.0.0.0 (netd delivers loopback traffic only there) and must not be an
+// open resolver for the LAN.
+func LoopbackOnly(from netip.AddrPort) bool { return from.Addr().Unmap().IsLoopback() }
+
 // ServePacket answers the queries arriving on pc, one per datagram, until
-// pc fails or the server closes (then it returns nil). pc may be UDP
-// socket of Go's net or of libsocket, or any datagram connection.
-func (s *Server) ServePacket(pc net.PacketConn) error {
+// pc fails or the server closes (then it returns nil). pc may be a UDP
+// socket of Go's net or of libsocket, or any datagram connection. Datagrams
+// from a source allow rejects (if allow is not nil) are dropped and counted
+// (Clients.DropNotAllowed).
+func (s *Server) ServePacket(pc net.PacketConn, allow func(from netip.AddrPort) bool) error {
 	if !s.track(pc) {
 		return nil
 	}
@@ -141,6 +152,13 @@ func (s *Server) ServePacket(pc net.PacketConn) error {
 				return nil
 			}
 			return err
+		}
+		if allow != nil {
+			ua, ok := addr.(*net.UDPAddr)
+			if !ok || !allow(ua.AddrPort()) {
+				s.notAllowed.Add(1)
+				continue
+			}
 		}
 		q := append([]byte(nil), buf[:n]...)
 		if !s.post(func() {
@@ -265,7 +283,7 @@ func (s *Server) Dial(ctx context.Context, network, _ string) (net.Conn, error) 
 		return client, nil
 	}
 	client, server := memPipe(memClientAddr, memServerAddr)
-	go s.ServePacket(server)
+	go s.ServePacket(server, nil)
 	return client, nil
 }
 

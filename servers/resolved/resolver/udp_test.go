@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"armos/servers/resolved/dns"
 )
 
 // Each try gets a socket of its own on a random port; what arrives on it is
@@ -64,4 +66,39 @@ func TestUDPTransport(t *testing.T) {
 	require.NoError(t, tr.Close())
 	require.Zero(t, tr.Open())
 	require.ErrorIs(t, tr.Send(9, server, []byte{9}), ErrClosed)
+}
+
+// ServePacket over a real UDP socket, admitting loopback clients only.
+func TestServePacketLoopbackOnly(t *testing.T) {
+	srv := newTestServer(t, Config{}, map[netip.AddrPort]*zone{server1: newZone(a("h.test", 60, "10.0.0.6"))})
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go srv.ServePacket(pc, LoopbackOnly)
+	c, err := net.Dial("udp", pc.LocalAddr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Write(query(5, "h.test", dns.TypeA, 0))
+	require.NoError(t, err)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 512)
+	n, err := c.Read(buf)
+	require.NoError(t, err)
+	m, err := dns.Parse(buf[:n])
+	require.NoError(t, err)
+	require.Len(t, m.Answers, 1)
+
+	require.True(t, LoopbackOnly(netip.MustParseAddrPort("[::1]:5")))
+	require.True(t, LoopbackOnly(netip.MustParseAddrPort("[::ffff:127.0.0.2]:5")))
+	require.False(t, LoopbackOnly(netip.MustParseAddrPort("10.0.2.2:5")))
+
+	// A filter refusing everyone: dropped before the engine, counted.
+	pc2, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go srv.ServePacket(pc2, func(netip.AddrPort) bool { return false })
+	c2, err := net.Dial("udp", pc2.LocalAddr().String())
+	require.NoError(t, err)
+	defer c2.Close()
+	c2.Write(query(6, "h.test", dns.TypeA, 0))
+	require.Eventually(t, func() bool { return srv.Counters().Clients.DropNotAllowed == 1 }, 5*time.Second, 5*time.Millisecond)
+	require.Equal(t, uint64(1), srv.Counters().Clients.Queries)
 }
