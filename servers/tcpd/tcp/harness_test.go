@@ -68,6 +68,14 @@ func runTransfer(t testing.TB, f tcptest.Faults, data []byte, cfg tcp.Config, li
 	var infoA tcp.Info
 	var failure error
 	ok := l.Run(limit, func() bool {
+		if err := a.CheckInvariants(); err != nil {
+			failure = err
+			return true
+		}
+		if err := b.CheckInvariants(); err != nil {
+			failure = err
+			return true
+		}
 		for sent < len(data) {
 			n, err := ca.Write(data[sent:])
 			if errors.Is(err, tcp.ErrWouldBlock) {

@@ -34,6 +34,17 @@ func (c *Conn) input(seg wire.Segment) verdict {
 		return vSynRetransmit
 	}
 
+	// Simultaneous open (RFC 9293 figure 8, line 6): the peer's SYN-ACK
+	// repeats the SYN we have; its ACK completes the handshake. Read
+	// literally, the sequence check would drop it, as Linux does not.
+	if !c.synAcked && !c.passive && flags&(wire.FlagSYN|wire.FlagACK|wire.FlagRST) == wire.FlagSYN|wire.FlagACK && sq == c.irs {
+		c.peerAlive(now)
+		if v, ok := c.ackArrived(seg, sq.add(1), now); !ok {
+			return v
+		}
+		return c.textArrived(seg, sq.add(1))
+	}
+
 	// First: is the segment in the window?
 	if !c.acceptable(sq, seg.SeqLen()) {
 		if flags&wire.FlagRST == 0 {

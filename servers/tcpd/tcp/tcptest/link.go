@@ -21,7 +21,7 @@ type Faults struct {
 
 	ReorderDelay time.Duration // 0 means 3*Delay+1ms
 	Delay        time.Duration // one-way propagation delay
-	Jitter       time.Duration // extra delay, uniform in [0, Jitter)
+	Jitter       time.Duration // extra delay, uniform in [0, Jitter), keeping each direction in order
 
 	// Rate, when not 0, serializes each direction at that many bytes per
 	// second; QueueBytes, when not 0, bounds what waits to be serialized
@@ -67,7 +67,8 @@ type Link struct {
 	hosts []host
 	q     packetHeap
 	n     uint64 // order of enqueueing, to break ties deterministically
-	busy  map[[2]netip.Addr]time.Time
+	busy  map[[2]netip.Addr]time.Time // per direction: when the bottleneck is free
+	last  map[[2]netip.Addr]time.Time // per direction: the latest jittered arrival
 }
 
 type host struct {
@@ -82,6 +83,7 @@ func NewLink(f Faults) *Link {
 		Faults: f,
 		rng:    rand.New(rand.NewPCG(f.Seed, f.Seed^0x9e3779b97f4a7c15)),
 		busy:   make(map[[2]netip.Addr]time.Time),
+		last:   make(map[[2]netip.Addr]time.Time),
 	}
 }
 
@@ -132,8 +134,13 @@ func (l *Link) SendSegment(src, dst netip.Addr, seg []byte) error {
 		l.busy[dir] = at
 	}
 	at = at.Add(f.Delay)
+	dir := [2]netip.Addr{src, dst}
 	if f.Jitter > 0 {
 		at = at.Add(time.Duration(l.rng.Int64N(int64(f.Jitter))))
+		if last := l.last[dir]; at.Before(last) {
+			at = last // a queue delays; it does not reorder
+		}
+		l.last[dir] = at
 	}
 	if l.rng.Float64() < f.Reorder {
 		l.Stats.Reordered++

@@ -1,0 +1,58 @@
+package tcp_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"armos/servers/tcpd/tcp"
+	"armos/servers/tcpd/tcp/tcptest"
+)
+
+// faultKinds are the link conditions every transfer size runs under. The
+// delay is a LAN-ish 5 ms each way; each fault is heavy enough to fire
+// hundreds of times in the larger transfers.
+var faultKinds = []struct {
+	name string
+	f    tcptest.Faults
+}{
+	{"clean", tcptest.Faults{Delay: 5 * time.Millisecond}},
+	{"loss", tcptest.Faults{Delay: 5 * time.Millisecond, Loss: 0.02}},
+	{"reorder", tcptest.Faults{Delay: 5 * time.Millisecond, Reorder: 0.05}},
+	{"duplicate", tcptest.Faults{Delay: 5 * time.Millisecond, Duplicate: 0.05}},
+	{"corrupt", tcptest.Faults{Delay: 5 * time.Millisecond, Corrupt: 0.02}},
+	{"delay", tcptest.Faults{Delay: 100 * time.Millisecond, Jitter: 20 * time.Millisecond}},
+	{"bottleneck", tcptest.Faults{Delay: 5 * time.Millisecond, Rate: 10 << 20, QueueBytes: 64 << 10}},
+	{"all", tcptest.Faults{Delay: 20 * time.Millisecond, Jitter: 5 * time.Millisecond, Loss: 0.01,
+		Reorder: 0.02, Duplicate: 0.02, Corrupt: 0.01}},
+}
+
+// Transfers of 0 B, 1 B, 1 MiB and 16 MiB arrive byte-exact under each
+// fault, and both ends close cleanly.
+func TestTransferUnderFaults(t *testing.T) {
+	sizes := []int{0, 1, 1 << 20, 16 << 20}
+	for _, fk := range faultKinds {
+		for _, size := range sizes {
+			t.Run(fmt.Sprintf("%s/%d", fk.name, size), func(t *testing.T) {
+				f := fk.f
+				f.Seed = uint64(size) + 1
+				r := runTransfer(t, f, pattern(size, uint64(size)), tcp.Config{}, 24*time.Hour)
+				t.Logf("wall %v, fake %v; link %+v; sender: retrans %d, fast %d, timeouts %d; receiver: bad checksum %d, out of order %d",
+					r.wall.Round(time.Millisecond), r.fake.Round(time.Millisecond), r.link,
+					r.a.TxRetransSegs, r.a.FastRetransmits, r.a.Timeouts, r.b.RxBadChecksum, r.b.RxOutOfOrder)
+				switch fk.name {
+				case "corrupt":
+					if size >= 1<<20 {
+						require.NotZero(t, r.a.RxBadChecksum+r.b.RxBadChecksum, "corruption caught by the checksum")
+					}
+				case "loss":
+					if size >= 1<<20 {
+						require.NotZero(t, r.a.TxRetransSegs)
+					}
+				}
+			})
+		}
+	}
+}
