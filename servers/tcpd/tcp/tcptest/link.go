@@ -66,7 +66,7 @@ type Link struct {
 	rng   *rand.Rand
 	hosts []host
 	q     packetHeap
-	n     uint64 // order of enqueueing, to break ties deterministically
+	n     uint64                      // order of enqueueing, to break ties deterministically
 	busy  map[[2]netip.Addr]time.Time // per direction: when the bottleneck is free
 	last  map[[2]netip.Addr]time.Time // per direction: the latest jittered arrival
 }
