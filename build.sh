@@ -27,7 +27,7 @@ export CGO_ENABLED=0
 
 # Debian packages each command needs, and a command that proves each is there.
 RUN_PKGS="qemu-system-arm"
-TEST_PKGS="qemu-system-arm qemu-user-static device-tree-compiler iproute2 iputils-ping iputils-arping socat gdb-multiarch tshark"
+TEST_PKGS="qemu-system-arm qemu-user-static device-tree-compiler iproute2 iputils-ping iputils-arping socat gdb-multiarch tshark dnsmasq-base"
 DEBUG_PKGS="qemu-system-arm gdb-multiarch"
 
 need_cmd_for_pkg() {
@@ -38,6 +38,7 @@ need_cmd_for_pkg() {
 	iproute2) echo ip ;;
 	iputils-ping) echo ping ;;
 	iputils-arping) echo arping ;;
+	dnsmasq-base) echo dnsmasq ;;
 	*) echo "$1" ;;
 	esac
 }

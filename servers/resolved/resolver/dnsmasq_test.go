@@ -16,11 +16,12 @@ import (
 
 // startDnsmasq runs dnsmasq (Debian package dnsmasq-base) on a free port of
 // 127.0.0.1 serving a few names of the zone test, and returns its address.
-// The test is skipped where dnsmasq is not installed.
+// The test fails, loudly, where dnsmasq is not installed (./build.sh test
+// installs it).
 func startDnsmasq(t *testing.T) netip.AddrPort {
 	bin, err := exec.LookPath("dnsmasq")
 	if err != nil {
-		t.Skip("dnsmasq not installed (apt-get install dnsmasq-base)")
+		t.Fatal("dnsmasq is not installed: apt-get install dnsmasq-base (./build.sh test installs it)")
 	}
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	require.NoError(t, err)
