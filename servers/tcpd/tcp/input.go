@@ -290,7 +290,7 @@ func (c *Conn) ackArrived(seg wire.Segment, sq seq, now time.Time) (verdict, boo
 	case ack.gt(c.sndUna):
 		c.newAck(ack, now)
 	case ack == c.sndUna && len(seg.Payload()) == 0 && seg.Flags()&(wire.FlagSYN|wire.FlagFIN) == 0 &&
-		wnd == c.sndWnd && c.sndMax != c.sndUna:
+		wnd == c.sndWnd && c.sndMax != c.sndUna && !c.persisting:
 		c.s.c.RxDupACKs++
 		c.dupAck(now)
 	}

@@ -225,7 +225,7 @@ func (c *Conn) windowUpdate() {
 		return
 	}
 	cur := c.rcvWnd()
-	could := c.windowEdge().sub(c.rcvNxt)
+	could := min(c.windowEdge().sub(c.rcvNxt), 0xffff<<c.rcvShift)
 	if could >= 2*cur && could-cur >= min(c.rcvBuf.limit/2, c.rcvMSS) {
 		c.s.c.TxWindowUpdates++
 		c.sendACK()

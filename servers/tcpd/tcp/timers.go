@@ -131,8 +131,8 @@ func (c *Conn) retransmitTimeout(now time.Time) {
 	c.rtoAt = now.Add(c.rto)
 }
 
-// persistInterval is the wait before the next zero-window probe: the RTO,
-// doubled for each probe already sent, up to MaxRTO.
+// persistInterval is the wait before the next zero-window probe: the RTO
+// doubled persistShift times, up to MaxRTO.
 func (c *Conn) persistInterval() time.Duration {
 	return min(c.rto<<min(c.persistShift, 16), c.s.cfg.MaxRTO)
 }
@@ -167,8 +167,8 @@ func (c *Conn) persistTimeout(now time.Time) {
 	n := min(1, max(end.sub(c.sndUna), 0))
 	c.sendSegment(c.sndUna, n, n == 0, now)
 	c.rtoAt = time.Time{}
-	c.persistAt = now.Add(c.persistInterval())
 	c.persistShift++
+	c.persistAt = now.Add(c.persistInterval())
 }
 
 // endPersist leaves the persist state once the window opens or the probe
