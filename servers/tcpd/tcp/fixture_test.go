@@ -192,6 +192,16 @@ func (f *fixture) listen(backlog int) *tcp.Listener {
 // passive has the peer connect to listener l and accepts the connection.
 func (f *fixture) passive(l *tcp.Listener) *tcp.Conn {
 	f.t.Helper()
+	f.handshake()
+	c, err := l.Accept()
+	require.NoError(f.t, err)
+	require.Equal(f.t, tcp.Established, c.State())
+	return c
+}
+
+// handshake has the peer connect to our listening port.
+func (f *fixture) handshake() {
+	f.t.Helper()
 	f.send(SYN, "")
 	synack := f.take()
 	require.Len(f.t, synack, 1)
@@ -200,10 +210,6 @@ func (f *fixture) passive(l *tcp.Listener) *tcp.Conn {
 	f.pAck = synack[0].Repr.Seq + 1
 	f.send(ACK, "")
 	f.expectNone()
-	c, err := l.Accept()
-	require.NoError(f.t, err)
-	require.Equal(f.t, tcp.Established, c.State())
-	return c
 }
 
 // write writes p and requires all of it to be taken.
