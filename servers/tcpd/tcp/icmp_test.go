@@ -8,8 +8,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	ipwire "armos/servers/netd/wire"
 	"armos/servers/netd/stack/stacktest"
+	ipwire "armos/servers/netd/wire"
 	"armos/servers/tcpd/tcp"
 	"armos/servers/tcpd/tcp/tcptest"
 )
