@@ -286,7 +286,7 @@ func (c *Conn) Close() error {
 	case c.state == SynSent:
 		c.destroy()
 		return nil
-	case c.rcvBuf.len() > 0:
+	case c.rcvBuf.len() > 0 && c.state != TimeWait:
 		c.s.c.Aborts++
 		c.abort()
 		return nil
@@ -319,11 +319,13 @@ func (c *Conn) Abort() {
 	c.abort()
 }
 
-// abort sends <SEQ=SND.NXT><ACK=RCV.NXT><CTL=RST,ACK> from a synchronized
-// or half-synchronized state and destroys the connection.
+// abort sends <SEQ=SND.NXT><ACK=RCV.NXT><CTL=RST,ACK> unless the
+// connection is in SYN-SENT (the peer knows nothing of it) or TIME-WAIT
+// (both ends are done), and destroys the connection.
 func (c *Conn) abort() {
 	switch c.state {
-	case SynReceived, Established, FinWait1, FinWait2, CloseWait:
+	case Closed, SynSent, TimeWait:
+	default:
 		c.s.sendReset(c.id, c.sndNxt, c.rcvNxt, true)
 	}
 	c.destroy()

@@ -49,6 +49,14 @@ type transferResult struct {
 // both ends, and waits for both to reach CLOSED (A through TIME-WAIT). It
 // fails the test if anything is left undone within limit of fake time.
 func runTransfer(t testing.TB, f tcptest.Faults, data []byte, cfg tcp.Config, limit time.Duration) transferResult {
+	return runTransferFrom(t, f, data, cfg, limit, nil)
+}
+
+// runTransferFrom is runTransfer with a setup function, called before the
+// connection opens, that returns the local address to connect from (port 0
+// if it returns the zero value).
+func runTransferFrom(t testing.TB, f tcptest.Faults, data []byte, cfg tcp.Config, limit time.Duration,
+	setup func(l *tcptest.Link, a, b *tcp.Stack) netip.AddrPort) transferResult {
 	t.Helper()
 	start := time.Now()
 	l := tcptest.NewLink(f)
@@ -56,7 +64,13 @@ func runTransfer(t testing.TB, f tcptest.Faults, data []byte, cfg tcp.Config, li
 	b := l.NewStack(addrB, cfg)
 	ln, err := b.Listen(netip.AddrPortFrom(addrB, portB), 4)
 	require.NoError(t, err)
-	ca, err := a.Connect(netip.AddrPortFrom(addrA, 0), netip.AddrPortFrom(addrB, portB))
+	local := netip.AddrPortFrom(addrA, 0)
+	if setup != nil {
+		if p := setup(l, a, b); p.IsValid() {
+			local = p
+		}
+	}
+	ca, err := a.Connect(local, netip.AddrPortFrom(addrB, portB))
 	require.NoError(t, err)
 	t0 := l.Clock.Now()
 

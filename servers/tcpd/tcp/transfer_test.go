@@ -2,9 +2,11 @@ package tcp_test
 
 import (
 	"fmt"
+	"net/netip"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"armos/servers/tcpd/tcp"
@@ -55,4 +57,27 @@ func TestTransferUnderFaults(t *testing.T) {
 			})
 		}
 	}
+}
+
+// A transfer whose sequence numbers cross 2^32 on both ends: the clock is
+// moved so that the sender's ISN (RFC 6528: a 4 µs clock plus a keyed
+// hash) falls just below the wrap, and the sender's bytes wrap the
+// receiver's RCV.NXT with them.
+func TestTransferAcrossSequenceWrap(t *testing.T) {
+	local := netip.AddrPortFrom(addrA, 50000)
+	var iss uint32
+	r := runTransferFrom(t, tcptest.Faults{Delay: 5 * time.Millisecond, Loss: 0.01, Seed: 11}, pattern(1<<20, 11),
+		tcp.Config{}, time.Hour, func(l *tcptest.Link, a, b *tcp.Stack) netip.AddrPort {
+			l.Tap = func(tcptest.Packet) bool { return false }
+			probe, err := a.Connect(local, netip.AddrPortFrom(addrB, portB))
+			require.NoError(t, err)
+			iss = probe.Info().ISS
+			probe.Abort()
+			l.Tap = nil
+			ticks := uint32(1<<32-300000) - iss // 300,000 below the wrap
+			l.Clock.Advance(time.Duration(ticks) * 4 * time.Microsecond)
+			return local
+		})
+	assert.Equal(t, uint32(1<<32-300000), r.infoA.ISS)
+	assert.Less(t, r.infoA.SndMax, r.infoA.ISS, "SND.MAX had wrapped when the last byte was written")
 }
