@@ -7,8 +7,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	ipwire "armos/servers/netd/wire"
 	"armos/servers/netd/stack/stacktest"
+	ipwire "armos/servers/netd/wire"
 	"armos/servers/tcpd/tcp"
 	"armos/servers/tcpd/tcp/tcptest"
 	"armos/servers/tcpd/tcp/wire"
