@@ -114,6 +114,8 @@ type ICMPCounters struct {
 	RxEchoUnmatched    uint64 // echo replies matching no outstanding ping
 	RxDestUnreachable  uint64 // destination-unreachable errors received
 	RxTimeExceeded     uint64 // time-exceeded errors received
+	RxParamProblem     uint64 // parameter-problem errors received
+	RxProtoErrors      uint64 // errors quoting a registered protocol's datagram, handed to its owner
 	RxOtherTypes       uint64 // messages of other types (ignored)
 	RxEchoBroadcast    uint64 // drop: echo requests to a broadcast address (like Linux icmp_echo_ignore_broadcasts)
 	TxEchoRequests     uint64 // echo requests sent (ping)

@@ -46,9 +46,15 @@ func (s *Stack) icmpInput(b *skbuff.Buf, hdr wire.IPv4, payload []byte, bcast bo
 		}
 	case wire.ICMPv4DstUnreachable:
 		s.c.ICMP.RxDestUnreachable++
-		s.udpUnreachable(m)
+		if !s.protoICMPError(hdr.Src(), m) {
+			s.udpUnreachable(m)
+		}
 	case wire.ICMPv4TimeExceeded:
 		s.c.ICMP.RxTimeExceeded++
+		s.protoICMPError(hdr.Src(), m)
+	case wire.ICMPv4ParamProblem:
+		s.c.ICMP.RxParamProblem++
+		s.protoICMPError(hdr.Src(), m)
 	default:
 		s.c.ICMP.RxOtherTypes++
 	}

@@ -154,7 +154,7 @@ func TestRegisteredProtocolReceivesAndSends(t *testing.T) {
 
 	f.inject(peer.IPFrame(ourMAC, ourAddr, wire.IPProtocolTCP, []byte("segment")))
 	require.Len(t, got, 1)
-	assert.Equal(t, stack.IPPacket{Src: peer.Addr, Dst: ourAddr, Protocol: 6, TTL: 64, Payload: []byte("segment")}, got[0])
+	assert.Equal(t, stack.IPPacket{Src: peer.Addr, Dst: ourAddr, Protocol: 6, TTL: 64, MTU: 1500, Payload: []byte("segment")}, got[0])
 
 	require.NoError(t, f.s.SendIP(peer.Addr, uint8(wire.IPProtocolTCP), []byte("answer")))
 	l := stacktest.Frame(t, f.next(), stacktest.DstMAC(peer.MAC), stacktest.HasIPv4(ourAddr, peer.Addr, wire.IPProtocolTCP))

@@ -99,7 +99,7 @@ func (s *Stack) deliver(b *skbuff.Buf, hdr wire.IPv4, payload []byte, bcast bool
 		s.c.IPv4.RxDelivered++
 		s.pkt = IPPacket{
 			Src: hdr.Src(), Dst: hdr.Dst(), Protocol: uint8(proto), TTL: hdr.TTL(), TOS: hdr.TOS(),
-			Broadcast: bcast, Header: hdr.Header(), Payload: payload,
+			Broadcast: bcast, Dev: s.cfg.Dev, MTU: s.cfg.MTU, Header: hdr.Header(), Payload: payload,
 		}
 		h.HandleIP(&s.pkt)
 		s.pkt = IPPacket{}
@@ -219,6 +219,18 @@ func (s *Stack) newSegment(n int) (b *skbuff.Buf, seg []byte, err error) {
 // sendSegment sends a transport segment built by newSegment to dst along rt,
 // fragmenting it when b is nil. It takes ownership of b.
 func (s *Stack) sendSegment(b *skbuff.Buf, seg []byte, dst netip.Addr, proto wire.IPProtocol, rt route) error {
+	return s.sendSegmentOpts(b, seg, dst, proto, rt, ipOpts{})
+}
+
+// ipOpts are the header fields a protocol server may choose (SendDatagram).
+type ipOpts struct {
+	ttl uint8 // 0: DefaultTTL
+	tos uint8
+	df  bool // the caller checked that the datagram fits the MTU
+}
+
+// sendSegmentOpts is sendSegment with header options.
+func (s *Stack) sendSegmentOpts(b *skbuff.Buf, seg []byte, dst netip.Addr, proto wire.IPProtocol, rt route, o ipOpts) error {
 	if s.tentative() && !rt.loopback {
 		s.c.IPv4.TxTentative++
 		freeBuf(b)
@@ -226,7 +238,12 @@ func (s *Stack) sendSegment(b *skbuff.Buf, seg []byte, dst netip.Addr, proto wir
 	}
 	s.c.IPv4.TxPackets++
 	src := s.SourceAddr(dst)
-	r := wire.IPv4Repr{Src: src, Dst: dst, Protocol: proto, TTL: DefaultTTL, ID: s.ipID.next(src, dst, uint8(proto))}
+	ttl := o.ttl
+	if ttl == 0 {
+		ttl = DefaultTTL
+	}
+	r := wire.IPv4Repr{Src: src, Dst: dst, Protocol: proto, TTL: ttl, TOS: o.tos, DontFragment: o.df && b != nil,
+		ID: s.ipID.next(src, dst, uint8(proto))}
 	if b != nil {
 		r.PayloadLen = len(seg)
 		return s.sendPacket(b, &r, rt)
@@ -290,6 +307,7 @@ var localhost = netip.AddrFrom4([4]byte{127, 0, 0, 1})
 // fragmenting it if needed. It is how a protocol server registered with
 // RegisterProtocol transmits.
 func (s *Stack) SendIP(dst netip.Addr, proto uint8, payload []byte) error {
+	defer s.runLoopback()
 	rt, err := s.route(dst)
 	if err != nil {
 		s.c.IPv4.TxNoRoute++
