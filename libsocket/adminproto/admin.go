@@ -14,6 +14,8 @@ import (
 // Service names.
 const (
 	NetdService = "netd.admin"
+	// ResolvedService is the DNS resolver's (servers/resolved): OpReport.
+	ResolvedService = "resolved.admin"
 	// DriverSuffix follows a NIC driver's link name ("net0.admin").
 	DriverSuffix = ".admin"
 )

@@ -1,0 +1,60 @@
+package libsocket
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"strings"
+)
+
+// DNSServer is where armos's resolver (servers/resolved) answers: UDP port
+// 53 on loopback (netd delivers loopback traffic to resolved's 0.0.0.0:53
+// socket, and resolved answers loopback clients only).
+var DNSServer = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), 53)
+
+// ErrNoDNSOverTCP is DialDNS's error for a stream: netd has no TCP yet, so
+// an answer too big for a datagram cannot be fetched again over TCP (Go's
+// resolver then reports the lookup as failed).
+var ErrNoDNSOverTCP = errors.New("libsocket: DNS over TCP needs TCP sockets (not yet)")
+
+// Resolver returns a net.Resolver whose queries go to resolved
+// (DNSServer) over this client's UDP sockets:
+//
+//	r := client.Resolver()
+//	addrs, err := r.LookupHost(ctx, "example.com")
+//
+// It is Go's own resolver (PreferGo), which builds the queries (A and
+// AAAA in parallel, each over a socket of its own), reads /etc/hosts,
+// /etc/resolv.conf and /etc/nsswitch.conf when present (the boot image
+// carries them), retries, and parses the answers; only its Dial is ours.
+func (c *Client) Resolver() *net.Resolver { return c.ResolverAt(DNSServer) }
+
+// ResolverAt is Resolver asking server instead (nslookup's SERVER).
+// Whatever nameserver /etc/resolv.conf names, the queries go to server.
+func (c *Client) ResolverAt(server netip.AddrPort) *net.Resolver {
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return c.DialDNS(ctx, network, server)
+	}}
+}
+
+// SetDefaultResolver makes net.DefaultResolver c.Resolver(), so that
+// net.LookupHost, net.Dial with names and the other package-level lookups
+// use resolved through this client.
+func (c *Client) SetDefaultResolver() { net.DefaultResolver = c.Resolver() }
+
+// DialDNS is a net.Resolver's Dial to server: a UDP socket connected to it,
+// as a PacketConn, which is both a net.Conn and a net.PacketConn, so Go's
+// resolver sends one message per write (no TCP length framing). network
+// "udp"; a stream ("tcp...", after a truncated answer) fails with
+// ErrNoDNSOverTCP.
+func (c *Client) DialDNS(ctx context.Context, network string, server netip.AddrPort) (net.Conn, error) {
+	if !strings.HasPrefix(network, "udp") {
+		return nil, &net.OpError{Op: "dial", Net: network, Addr: net.UDPAddrFromAddrPort(server), Err: ErrNoDNSOverTCP}
+	}
+	s, err := c.DialUDP(ctx, server)
+	if err != nil {
+		return nil, err
+	}
+	return NewPacketConn(s), nil
+}
