@@ -36,7 +36,8 @@ func (c *Conn) input(seg wire.Segment) verdict {
 
 	// Simultaneous open (RFC 9293 figure 8, line 6): the peer's SYN-ACK
 	// repeats the SYN we have; its ACK completes the handshake. Read
-	// literally, the sequence check would drop it, as Linux does not.
+	// literally, the sequence check below would drop it; Linux lets it
+	// through, and so does tcpd.
 	if !c.synAcked && !c.passive && flags&(wire.FlagSYN|wire.FlagACK|wire.FlagRST) == wire.FlagSYN|wire.FlagACK && sq == c.irs {
 		c.peerAlive(now)
 		if v, ok := c.ackArrived(seg, sq.add(1), now); !ok {
