@@ -222,6 +222,9 @@ func TestStrings(t *testing.T) {
 	assert.Equal(t, "SYN-RECEIVED", tcp.SynReceived.String())
 	assert.Equal(t, "TIME-WAIT", tcp.TimeWait.String())
 	assert.Equal(t, "UNKNOWN", tcp.State(99).String())
-	err := &tcp.OpError{Op: "accept", Err: tcp.ErrClosed}
-	assert.Equal(t, "tcp accept: use of closed connection", err.Error())
+	l, err := newFixture(t, tcp.Config{}).s.Listen(netip.MustParseAddrPort("0.0.0.0:1"), 1)
+	require.NoError(t, err)
+	require.NoError(t, l.Close())
+	_, err = l.Accept()
+	assert.Equal(t, "accept tcp 0.0.0.0:1: use of closed connection", err.Error())
 }

@@ -2,12 +2,12 @@ package tcp
 
 import (
 	"errors"
-	"fmt"
+	"net"
 	"net/netip"
 )
 
 // Errors of the API and of connections. They are sentinel values (compare
-// with errors.Is); API errors that carry an address wrap them in *OpError.
+// with errors.Is); API errors wrap them in a *net.OpError.
 var (
 	ErrAddrInUse        = errors.New("address already in use")
 	ErrInvalidAddr      = errors.New("invalid address")
@@ -29,25 +29,13 @@ var (
 	ErrNetUnreachable  = errors.New("network is unreachable")
 )
 
-// OpError describes a failed API call in the style of net.OpError: the
-// operation ("listen", "connect"), the address involved and the cause.
-type OpError struct {
-	Op   string
-	Addr netip.AddrPort
-	Err  error
-}
-
-// Error formats the error as "op addr: cause".
-func (e *OpError) Error() string {
-	if !e.Addr.IsValid() {
-		return fmt.Sprintf("tcp %s: %v", e.Op, e.Err)
-	}
-	return fmt.Sprintf("tcp %s %s: %v", e.Op, e.Addr, e.Err)
-}
-
-// Unwrap returns the cause.
-func (e *OpError) Unwrap() error { return e.Err }
-
+// opErr wraps an API error in a *net.OpError naming the operation
+// ("listen", "connect", "accept") and the address, as package net does:
+// "listen tcp 10.0.2.15:80: address already in use".
 func opErr(op string, addr netip.AddrPort, err error) error {
-	return &OpError{Op: op, Addr: addr, Err: err}
+	e := &net.OpError{Op: op, Net: "tcp", Err: err}
+	if addr.IsValid() {
+		e.Addr = net.TCPAddrFromAddrPort(addr)
+	}
+	return e
 }

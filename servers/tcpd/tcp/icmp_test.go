@@ -22,14 +22,20 @@ func icmpAbout(s tcptest.Sent, typ ipwire.ICMPv4Type, code ipwire.ICMPv4Code, mt
 	return stacktest.ICMP(ipwire.ICMPv4Repr{Type: typ, Code: code, MTU: mtu}, orig[:28])
 }
 
-// Port unreachable answering our SYN refuses the connection (a hard
-// error, RFC 1122 4.2.3.9).
-func TestICMPPortUnreachableRefuses(t *testing.T) {
+// connectThenICMP opens a connection and answers its SYN with an ICMP
+// destination unreachable of the given code.
+func connectThenICMP(t *testing.T, code ipwire.ICMPv4Code) (*fixture, *tcp.Conn) {
 	f := newFixture(t, tcp.Config{})
 	c, err := f.s.Connect(f.us, f.peer)
 	require.NoError(t, err)
-	syn := f.take()[0]
-	f.s.ICMPError(icmpAbout(syn, ipwire.ICMPv4DstUnreachable, ipwire.ICMPv4PortUnreachable, 0))
+	f.s.ICMPError(icmpAbout(f.take()[0], ipwire.ICMPv4DstUnreachable, code, 0))
+	return f, c
+}
+
+// Port unreachable answering our SYN refuses the connection (a hard
+// error, RFC 1122 4.2.3.9).
+func TestICMPPortUnreachableRefuses(t *testing.T) {
+	f, c := connectThenICMP(t, ipwire.ICMPv4PortUnreachable)
 	assert.Equal(t, tcp.Closed, c.State())
 	assert.ErrorIs(t, c.Err(), tcp.ErrConnRefused)
 	assert.Equal(t, uint64(1), f.s.Counters().ICMPHard)
@@ -38,11 +44,7 @@ func TestICMPPortUnreachableRefuses(t *testing.T) {
 // Host unreachable is soft: the attempt goes on, and if it times out the
 // error reported is the ICMP one.
 func TestICMPSoftErrorReportedOnTimeout(t *testing.T) {
-	f := newFixture(t, tcp.Config{})
-	c, err := f.s.Connect(f.us, f.peer)
-	require.NoError(t, err)
-	syn := f.take()[0]
-	f.s.ICMPError(icmpAbout(syn, ipwire.ICMPv4DstUnreachable, ipwire.ICMPv4HostUnreachable, 0))
+	f, c := connectThenICMP(t, ipwire.ICMPv4HostUnreachable)
 	assert.Equal(t, tcp.SynSent, c.State())
 	assert.Equal(t, uint64(1), f.s.Counters().ICMPSoft)
 	f.advance(10 * time.Minute)

@@ -1,6 +1,7 @@
 package tcp_test
 
 import (
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -146,9 +147,9 @@ func TestListenConnectErrors(t *testing.T) {
 	assert.Equal(t, netip.MustParseAddrPort("0.0.0.0:80"), l.Addr())
 	_, err = f.s.Listen(netip.MustParseAddrPort("10.0.0.1:80"), 1)
 	assert.ErrorIs(t, err, tcp.ErrAddrInUse)
-	var op *tcp.OpError
+	var op *net.OpError
 	require.ErrorAs(t, err, &op)
-	assert.Equal(t, "tcp listen 10.0.0.1:80: address already in use", err.Error())
+	assert.Equal(t, "listen tcp 10.0.0.1:80: address already in use", err.Error())
 
 	for _, c := range []struct{ local, remote string }{
 		{"0.0.0.0:1", "10.0.0.2:80"},

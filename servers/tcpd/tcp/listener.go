@@ -25,7 +25,7 @@ type Listener struct {
 // Listen opens a listener on local (an IPv4 address of ours, or 0.0.0.0
 // for any; the port must not be 0). backlog bounds the accept queue
 // (clamped to 1..MaxBacklog). Errors: ErrInvalidAddr, ErrAddrInUse (a
-// listener holds the port), in an *OpError.
+// listener holds the port), in a *net.OpError.
 func (s *Stack) Listen(local netip.AddrPort, backlog int) (*Listener, error) {
 	if !local.Addr().Is4() || local.Port() == 0 || (!local.Addr().IsUnspecified() && !unicast(local.Addr())) {
 		return nil, opErr("listen", local, ErrInvalidAddr)
@@ -145,7 +145,7 @@ func (c *Conn) start(iss seq) {
 // 0 picks an ephemeral port) to remote: it sends a SYN and returns the
 // connection in SYN-SENT. Readiness turns Writable once it is established
 // (or Errored: ErrConnRefused, ErrTimedOut...). Errors: ErrInvalidAddr,
-// ErrAddrInUse, ErrNoEphemeralPorts, in an *OpError.
+// ErrAddrInUse, ErrNoEphemeralPorts, in a *net.OpError.
 func (s *Stack) Connect(local, remote netip.AddrPort) (*Conn, error) {
 	defer s.flush()
 	if !unicast(local.Addr()) || !unicast(remote.Addr()) || remote.Port() == 0 {

@@ -78,13 +78,16 @@ func (c *Conn) rttSample(r time.Duration) {
 // backoff doubles the RTO (RFC 6298 5.5), up to MaxRTO.
 func (c *Conn) backoff() { c.rto = min(2*c.rto, c.s.cfg.MaxRTO) }
 
-// timeoutErr is the error of a connection that timed out: the last ICMP
-// soft error if one came (RFC 1122 4.2.3.9), else ErrTimedOut.
-func (c *Conn) timeoutErr() error {
-	if c.softErr != nil {
-		return c.softErr
+// timedOut ends a connection whose retransmissions or probes went
+// unanswered, with the last ICMP soft error if one came (RFC 1122
+// 4.2.3.9), else ErrTimedOut.
+func (c *Conn) timedOut() {
+	c.s.c.ConnTimeouts++
+	err := c.softErr
+	if err == nil {
+		err = ErrTimedOut
 	}
-	return ErrTimedOut
+	c.fail(err)
 }
 
 // retransmitTimeout is the retransmission timer's expiry (RFC 6298 5.4 to
@@ -109,8 +112,7 @@ func (c *Conn) retransmitTimeout(now time.Time) {
 			c.s.c.SynAckTimeouts++
 			c.destroy()
 		default:
-			c.s.c.ConnTimeouts++
-			c.fail(c.timeoutErr())
+			c.timedOut()
 		}
 		return
 	}
@@ -118,8 +120,7 @@ func (c *Conn) retransmitTimeout(now time.Time) {
 		return
 	}
 	if c.retries >= c.s.cfg.MaxRetries {
-		c.s.c.ConnTimeouts++
-		c.fail(c.timeoutErr())
+		c.timedOut()
 		return
 	}
 	c.retries++
@@ -157,8 +158,7 @@ func (c *Conn) persistTimeout(now time.Time) {
 		return
 	}
 	if c.probes >= c.s.cfg.MaxRetries {
-		c.s.c.ConnTimeouts++
-		c.fail(c.timeoutErr())
+		c.timedOut()
 		return
 	}
 	c.probes++

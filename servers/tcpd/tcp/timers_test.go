@@ -80,12 +80,16 @@ func TestRTTEstimate(t *testing.T) {
 	assert.Equal(t, 150*time.Millisecond, i.RTTVar)
 	assert.Equal(t, 900*time.Millisecond, i.RTO)
 
+	// measure sends data answered after rtt.
+	measure := func(data string, rtt time.Duration) {
+		f.write(c, data)
+		f.expect(ACK|PSH, f.pAck, f.pSeq, data)
+		f.advance(rtt)
+		f.send(ACK, "")
+	}
 	// Second sample R' = 100 ms: RTTVAR = 3/4 150 + 1/4 |300-100| = 162.5,
 	// SRTT = 7/8 300 + 1/8 100 = 275, RTO = 275 + 650 = 925 ms.
-	f.write(c, "a")
-	f.expect(ACK|PSH, f.pAck, f.pSeq, "a")
-	f.advance(100 * time.Millisecond)
-	f.send(ACK, "")
+	measure("a", 100*time.Millisecond)
 	i = c.Info()
 	assert.Equal(t, 275*time.Millisecond, i.SRTT)
 	assert.Equal(t, 162500*time.Microsecond, i.RTTVar)
@@ -102,10 +106,7 @@ func TestRTTEstimate(t *testing.T) {
 	i = c.Info()
 	assert.Equal(t, 275*time.Millisecond, i.SRTT)
 	assert.Equal(t, 1850*time.Millisecond, i.RTO)
-	f.write(c, "c")
-	f.expect(ACK|PSH, f.pAck, f.pSeq, "c")
-	f.advance(50 * time.Millisecond)
-	f.send(ACK, "")
+	measure("c", 50*time.Millisecond)
 	assert.Less(t, c.Info().RTO, 1850*time.Millisecond, "a fresh sample recomputes it")
 }
 
