@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"armos/libipc"
+	"armos/libproto/protoproto"
 	"armos/libsocket/sockproto"
 	"armos/libsys"
 	"armos/servers/netd/link"
@@ -260,6 +261,13 @@ func run(opts options) error {
 		n.pcap.dial = dialConsole(boot)
 		go boot.ExitWhenGone(ctx, "netd")
 		if err := boot.RegisterErr(ctx, opts.service, n.svc.Accept); err != nil {
+			cancel()
+			n.stop()
+			return err
+		}
+		// The protocol service beside it (docs/protocol-server.md):
+		// protocol servers (tcpd) reconnect to it after a restart.
+		if err := boot.RegisterErr(ctx, protoproto.ServiceFor(opts.service), n.proto.Accept); err != nil {
 			cancel()
 			n.stop()
 			return err

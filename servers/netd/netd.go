@@ -13,9 +13,11 @@ import (
 
 	"armos/apps/echo/echo"
 	"armos/libipc"
+	"armos/libproto/protoproto"
 	"armos/libsocket"
 	"armos/libsocket/sockproto"
 	"armos/servers/netd/link"
+	"armos/servers/netd/protosvc"
 	"armos/servers/netd/sockets"
 	"armos/servers/netd/stack"
 )
@@ -33,15 +35,17 @@ type device interface {
 type instance struct {
 	st     *stack.Stack
 	svc    *sockets.Service
+	proto  *protosvc.Service // protocol servers (tcpd), docs/protocol-server.md
 	pump   *link.Pump
 	broker *libipc.Broker
 
-	loopDone chan error // Service.Run's result
-	pumpDone chan error // Pump.Run's result
-	apps     sync.WaitGroup
-	echo     *echo.Server // nil unless -apps echo
-	pcap     *capturer    // packet captures (the shell's pcap)
-	ctx      context.Context
+	loopDone  chan error // Service.Run's result
+	protoDone chan error // the protocol service's Run result
+	pumpDone  chan error // Pump.Run's result
+	apps      sync.WaitGroup
+	echo      *echo.Server // nil unless -apps echo
+	pcap      *capturer    // packet captures (the shell's pcap)
+	ctx       context.Context
 }
 
 // start wires an instance on dev and starts its event loop, its pump and
@@ -54,17 +58,21 @@ func start(ctx context.Context, cfg stack.Config, clock stack.Clock, dev device,
 	}
 	st.SetConflictHandler(func(c stack.AddressConflict) { reportConflict(st, c) })
 	n := &instance{
-		st:       st,
-		svc:      sockets.New(st, clock),
-		broker:   libipc.NewBroker(),
-		loopDone: make(chan error, 1),
-		pumpDone: make(chan error, 1),
-		pcap:     &capturer{tap: td},
-		ctx:      ctx,
+		st:        st,
+		svc:       sockets.New(st, clock),
+		broker:    libipc.NewBroker(),
+		loopDone:  make(chan error, 1),
+		protoDone: make(chan error, 1),
+		pumpDone:  make(chan error, 1),
+		pcap:      &capturer{tap: td},
+		ctx:       ctx,
 	}
+	n.proto = protosvc.New(st, n.svc.Post)
 	n.broker.Register(sockproto.ServiceName, n.svc.Accept)
+	n.broker.Register(protoproto.ServiceName, n.proto.Accept)
 	n.pump = link.NewPump(td, st, n.svc.Post)
 	go func() { n.loopDone <- n.svc.Run(ctx) }()
+	go func() { n.protoDone <- n.proto.Server().Serve(ctx) }()
 	go func() { n.pumpDone <- n.pump.Run(ctx) }()
 	for _, app := range apps {
 		if err := n.startApp(ctx, app); err != nil {
@@ -148,6 +156,7 @@ const shutdownGrace = time.Second
 // stop waits for the loop and the apps to finish after ctx was cancelled.
 func (n *instance) stop() {
 	<-n.loopDone
+	<-n.protoDone
 	n.apps.Wait()
 }
 
@@ -159,6 +168,19 @@ func (n *instance) report(w io.Writer) {
 	s := n.svc.Stats()
 	fmt.Fprintf(w, "sockets:\n    %-20s %d\n    %-20s %d\n    %-20s %d\n    %-20s %d\n",
 		"Requests", s.Requests, "Errors", s.Errors, "Delivered", s.Delivered, "LostReplies", s.LostReplies)
+	for _, p := range n.proto.Protocols() {
+		fmt.Fprintf(w, "proto %d:\n", p.Proto)
+		for _, r := range []struct {
+			name string
+			v    uint64
+		}{{"Registers", p.Registers}, {"Delivered", p.Delivered}, {"DroppedFull", p.DroppedFull},
+			{"DroppedGone", p.DroppedGone}, {"ICMPErrors", p.ICMPErrors}, {"ICMPDropped", p.ICMPDropped},
+			{"Sent", p.Sent}, {"SendErrors", p.SendErrors}, {"SendRefused", p.SendRefused}, {"RefusedOwner", p.RefusedOwner}} {
+			if r.v != 0 {
+				fmt.Fprintf(w, "    %-20s %d\n", r.name, r.v)
+			}
+		}
+	}
 	if n.echo != nil {
 		e := n.echo.Stats()
 		fmt.Fprintf(w, "echo:\n    %-20s %d\n    %-20s %d\n    %-20s %d\n", "Echoed", e.Echoed, "Bytes", e.Bytes, "WriteErrors", e.WriteErrors)

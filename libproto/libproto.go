@@ -1,0 +1,541 @@
+// Package libproto is the client side of netd's protocol service: what a
+// protocol server (tcpd, a toy protocol) uses to own an IP protocol number
+// of netd, receive its datagrams and the ICMP errors quoting them, and send
+// IP datagrams with netd doing routing, ARP and fragmentation.
+//
+//	c, err := libproto.Dial(ctx, broker)          // or libproto.FromInit(ctx, protoproto.ServiceName)
+//	p, err := c.Register(ctx, 253)                // EADDRINUSE if another server owns 253
+//	for {
+//		select {
+//		case d := <-p.Datagrams():                  // d.Src, d.Dst, d.Payload, d.MTU, ...
+//			p.Send(ctx, &libproto.Datagram{Dst: d.Src, Payload: answer(d.Payload)})
+//		case e := <-p.Errors():                     // ICMP errors quoting our datagrams
+//		}
+//	}
+//
+// When netd restarts, the Client reconnects (waiting for the new netd like
+// libsocket) and registers every Protocol again; the channels stay the same,
+// so the server only sees a gap. See docs/protocol-server.md.
+package libproto
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"armos/libipc"
+	"armos/libproto/protoproto"
+	"armos/libsocket/sockproto"
+)
+
+// Queue bounds on the client side: a Protocol's channels hold this many
+// deliveries; when the server does not keep up, further ones are dropped
+// and counted (ProtoStats).
+const (
+	RecvQueueLen  = 256
+	ErrorQueueLen = 64
+)
+
+// Reconnection bounds, as libsocket's: about 6 s of attempts with backoff.
+const (
+	ReconnectAttempts   = 64
+	ReconnectBackoff    = time.Millisecond
+	ReconnectMaxBackoff = 100 * time.Millisecond
+)
+
+// Error codes a protocol server meets (Linux values, as in sockproto).
+const (
+	EADDRINUSE = sockproto.EADDRINUSE // the number is owned (or is netd's own: 1, 17)
+	EACCES     = sockproto.EACCES     // send for a number this client does not own
+	EINVAL     = sockproto.EINVAL
+	EMSGSIZE   = sockproto.EMSGSIZE // DF and over the MTU, or over 65,515 bytes
+	EMFILE     = sockproto.EMFILE   // protoproto.MaxProtosPerConn reached
+)
+
+// Datagram is one IP datagram of an owned protocol: received from netd, or
+// to send. Fields marked "received" are ignored by Send.
+type Datagram struct {
+	Src, Dst     netip.Addr // Src zero on Send: netd's address
+	TTL          uint8      // 0 on Send: netd's default (64)
+	TOS          uint8
+	DontFragment bool   // Send: fail with EMSGSIZE instead of fragmenting
+	Broadcast    bool   // received: sent to a broadcast address (never answer with an error)
+	Dev          uint32 // received: the interface
+	MTU          int    // received: the interface's IP MTU
+	Header       []byte // received: the IPv4 header
+	Payload      []byte
+}
+
+// ICMPError is an ICMP error about a datagram this server sent.
+type ICMPError struct {
+	From     netip.Addr // the router or host that sent it
+	Type     uint8      // 3 destination unreachable, 11 time exceeded, 12 parameter problem
+	Code     uint8      // for type 3: 2 protocol unreachable, 4 fragmentation needed, ...
+	MTU      int        // next-hop MTU of "fragmentation needed" (RFC 1191), else 0
+	Pointer  uint8      // parameter problem: the offending byte
+	Src, Dst netip.Addr // the quoted datagram's addresses
+	Quote    []byte     // the quoted datagram: IPv4 header and (part of) its payload
+}
+
+// QuotedPayload returns the quoted datagram's payload (what follows its
+// header in Quote): a transport finds its ports or connection id there.
+func (e *ICMPError) QuotedPayload() []byte {
+	if len(e.Quote) < 20 {
+		return nil
+	}
+	hl := int(e.Quote[0]&0x0f) * 4
+	if hl < 20 || hl > len(e.Quote) {
+		return nil
+	}
+	return e.Quote[hl:]
+}
+
+// Info describes netd's interface, as Register returns it.
+type Info struct {
+	Addr netip.Addr // the interface address: the pseudo-header source
+	MTU  int        // its IP MTU
+	Dev  uint32
+}
+
+// Stats counts a Client's recoveries and what it could not deliver.
+type Stats struct {
+	Reconnects       uint64 // new connections after netd went away
+	ReconnectErrors  uint64 // reconnections that gave up
+	ReRegisters      uint64 // protocols registered again in a new netd
+	ReRegisterErrors uint64 // ... that failed (another server took the number)
+	Unclaimed        uint64 // deliveries for a number no Protocol holds
+	Malformed        uint64 // deliveries that did not decode
+}
+
+// ProtoStats counts one Protocol's deliveries.
+type ProtoStats struct {
+	Received      uint64 // datagrams queued on Datagrams()
+	Dropped       uint64 // datagrams dropped: Datagrams() was full (RecvQueueLen)
+	Errors        uint64 // ICMP errors queued on Errors()
+	ErrorsDropped uint64 // ICMP errors dropped: Errors() was full
+}
+
+// Client is a connection to netd's protocol service.
+type Client struct {
+	dialer  libipc.Dialer
+	service string
+
+	mu      sync.Mutex
+	conn    *libipc.Conn
+	gen     uint64
+	changed chan struct{} // closed and replaced at every reconnection and at the end
+	closed  bool
+	dead    error // set when the Client gave up (or was closed)
+	protos  map[uint8]*Protocol
+
+	stats struct {
+		reconnects, reconnectErrors, reRegisters, reRegisterErrors, unclaimed, malformed atomic.Uint64
+	}
+}
+
+// Dial connects to netd's protocol service (protoproto.ServiceName) through
+// d, which it keeps to reconnect after a netd restart.
+func Dial(ctx context.Context, d libipc.Dialer) (*Client, error) {
+	return DialService(ctx, d, protoproto.ServiceName)
+}
+
+// DialService is Dial for a protocol service under another name (a second
+// netd: protoproto.ServiceFor("peer.sockets")).
+func DialService(ctx context.Context, d libipc.Dialer, service string) (*Client, error) {
+	ep, err := d.Connect(ctx, service)
+	if err != nil {
+		return nil, fmt.Errorf("libproto: dial %s: %w", service, err)
+	}
+	c := &Client{dialer: d, service: service, conn: libipc.NewConn(ep), gen: 1,
+		changed: make(chan struct{}), protos: map[uint8]*Protocol{}}
+	go c.run()
+	return c, nil
+}
+
+// ErrNoInit is FromInit's error outside armos (no bootstrap channel).
+var ErrNoInit = errors.New("libproto: not started by init (no bootstrap channel)")
+
+// FromInit connects through init's name service, waiting for service to be
+// registered (netd may start after the protocol server, or restart).
+func FromInit(ctx context.Context, service string) (*Client, error) {
+	boot, err := libipc.Bootstrap()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoInit, err)
+	}
+	return DialService(ctx, waitDialer{boot}, service)
+}
+
+type waitDialer struct{ c *libipc.InitClient }
+
+func (d waitDialer) Connect(ctx context.Context, name string) (libipc.Endpoint, error) {
+	return d.c.ConnectWait(ctx, name)
+}
+
+// Stats returns the Client's counters.
+func (c *Client) Stats() Stats {
+	s := &c.stats
+	return Stats{Reconnects: s.reconnects.Load(), ReconnectErrors: s.reconnectErrors.Load(),
+		ReRegisters: s.reRegisters.Load(), ReRegisterErrors: s.reRegisterErrors.Load(),
+		Unclaimed: s.unclaimed.Load(), Malformed: s.malformed.Load()}
+}
+
+// Close closes the connection: netd unregisters every protocol of the
+// Client, and their channels are closed.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	conn := c.conn
+	c.mu.Unlock()
+	return conn.Close()
+}
+
+// Register takes ownership of IP protocol num. It fails with EADDRINUSE
+// when another server owns it or it is netd's own (1, 17), EINVAL for 0
+// and 255.
+func (c *Client) Register(ctx context.Context, num uint8) (*Protocol, error) {
+	p := &Protocol{c: c, num: num, in: make(chan *Datagram, RecvQueueLen), errs: make(chan *ICMPError, ErrorQueueLen)}
+	c.mu.Lock()
+	switch {
+	case c.dead != nil:
+		c.mu.Unlock()
+		return nil, c.dead
+	case c.protos[num] != nil:
+		c.mu.Unlock()
+		return nil, fmt.Errorf("libproto: register %d: %w", num, EADDRINUSE)
+	}
+	c.protos[num] = p // before the call: a delivery may come before the reply
+	c.mu.Unlock()
+	var resp protoproto.RegisterResp
+	if err := c.call(ctx, protoproto.OpRegister, &protoproto.RegisterReq{Proto: num}, &resp); err != nil {
+		c.mu.Lock()
+		if c.protos[num] == p {
+			delete(c.protos, num)
+		}
+		c.mu.Unlock()
+		return nil, fmt.Errorf("libproto: register %d: %w", num, err)
+	}
+	p.setInfo(&resp)
+	return p, nil
+}
+
+// current returns the connection and its generation.
+func (c *Client) current() (*libipc.Conn, uint64, chan struct{}, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.conn, c.gen, c.changed, c.dead
+}
+
+// call makes a request, waiting for a reconnection and retrying when netd
+// went away meanwhile.
+func (c *Client) call(ctx context.Context, op protoproto.Op, req, resp any) error {
+	for {
+		conn, _, changed, dead := c.current()
+		if dead != nil {
+			return dead
+		}
+		err := conn.Call(ctx, libipc.Op(op), req, resp)
+		if err == nil || !errors.Is(err, libipc.ErrPeerClosed) {
+			return cause(err)
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// cause turns an error reply into its sockproto.Errno.
+func cause(err error) error {
+	var re *libipc.RemoteError
+	if errors.As(err, &re) {
+		return sockproto.ErrnoOf(re.Code)
+	}
+	return err
+}
+
+// run reads deliveries for the life of the Client, reconnecting when netd
+// goes away; when the Client is closed or gives up it closes every
+// Protocol's channels.
+func (c *Client) run() {
+	for {
+		conn, gen, _, _ := c.current()
+		c.read(conn)
+		c.mu.Lock()
+		closed := c.closed
+		c.mu.Unlock()
+		if closed || !errors.Is(conn.Err(), libipc.ErrPeerClosed) {
+			c.finish(fmt.Errorf("libproto: client closed: %w", libipc.ErrClosed))
+			return
+		}
+		if err := c.reconnect(gen); err != nil {
+			c.stats.reconnectErrors.Add(1)
+			c.finish(err)
+			return
+		}
+	}
+}
+
+// finish ends the Client for good.
+func (c *Client) finish(why error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.dead = why
+	for n, p := range c.protos {
+		p.closeChans()
+		delete(c.protos, n)
+	}
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+// reconnect dials the service again with backoff, then registers every
+// Protocol again.
+func (c *Client) reconnect(failed uint64) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	wait := ReconnectBackoff
+	var err error
+	for range ReconnectAttempts {
+		var ep libipc.Endpoint
+		if ep, err = c.dialer.Connect(ctx, c.service); err == nil {
+			conn := libipc.NewConn(ep)
+			c.mu.Lock()
+			if c.closed {
+				c.mu.Unlock()
+				conn.Close()
+				return fmt.Errorf("libproto: client closed: %w", libipc.ErrClosed)
+			}
+			c.conn, c.gen = conn, failed+1
+			protos := make([]*Protocol, 0, len(c.protos))
+			for _, p := range c.protos {
+				protos = append(protos, p)
+			}
+			c.mu.Unlock()
+			c.stats.reconnects.Add(1)
+			// Registrations first, on the new connection, while the
+			// reader is not yet running: the replies are read by the
+			// connection itself (libipc.Conn routes them).
+			for _, p := range protos {
+				var resp protoproto.RegisterResp
+				if rerr := conn.Call(ctx, libipc.Op(protoproto.OpRegister), &protoproto.RegisterReq{Proto: p.num}, &resp); rerr != nil {
+					c.stats.reRegisterErrors.Add(1)
+					p.lost(cause(rerr))
+					continue
+				}
+				c.stats.reRegisters.Add(1)
+				p.setInfo(&resp)
+			}
+			c.mu.Lock()
+			close(c.changed)
+			c.changed = make(chan struct{})
+			c.mu.Unlock()
+			return nil
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+		wait = min(2*wait, ReconnectMaxBackoff)
+	}
+	return fmt.Errorf("libproto: reconnect %s: %w", c.service, err)
+}
+
+// read dispatches one connection's deliveries until it ends.
+func (c *Client) read(conn *libipc.Conn) {
+	for {
+		r, err := conn.Recv(context.Background())
+		if err != nil {
+			return
+		}
+		if r.Kind == libipc.KindRequest {
+			r.Fail(sockproto.ENOSYS) // netd asks nothing (yet)
+			continue
+		}
+		switch protoproto.Op(r.Op) {
+		case protoproto.OpDeliver:
+			var m protoproto.Datagram
+			if r.Decode(&m) != nil {
+				c.stats.malformed.Add(1)
+				break
+			}
+			c.deliver(m.Proto, func(p *Protocol) { p.deliver(&m) })
+		case protoproto.OpICMPError:
+			var m protoproto.ICMPError
+			if r.Decode(&m) != nil {
+				c.stats.malformed.Add(1)
+				break
+			}
+			c.deliver(m.Proto, func(p *Protocol) { p.icmpError(&m) })
+		default:
+			c.stats.malformed.Add(1)
+		}
+		r.ReleaseBody()
+		r.Recycle()
+	}
+}
+
+// deliver runs fn on num's Protocol under the lock (fn never blocks).
+func (c *Client) deliver(num uint8, fn func(*Protocol)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.protos[num]
+	if p == nil {
+		c.stats.unclaimed.Add(1)
+		return
+	}
+	fn(p)
+}
+
+// Protocol is an owned IP protocol number.
+type Protocol struct {
+	c    *Client
+	num  uint8
+	in   chan *Datagram
+	errs chan *ICMPError
+
+	mu     sync.Mutex
+	info   Info
+	err    error // why it was lost (re-registration refused)
+	closed bool  // channels closed (under c.mu)
+
+	stats struct{ received, dropped, errors, errorsDropped atomic.Uint64 }
+}
+
+// Number returns the protocol number.
+func (p *Protocol) Number() uint8 { return p.num }
+
+// Info returns netd's interface as the last registration described it.
+func (p *Protocol) Info() Info {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.info
+}
+
+// Err returns why the protocol was lost (a restarted netd gave the number
+// to someone else before this Client came back), or nil.
+func (p *Protocol) Err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+// Datagrams returns the channel of received datagrams. It is closed when
+// the Protocol or its Client is closed.
+func (p *Protocol) Datagrams() <-chan *Datagram { return p.in }
+
+// Errors returns the channel of ICMP errors quoting this protocol's
+// datagrams. It is closed with Datagrams.
+func (p *Protocol) Errors() <-chan *ICMPError { return p.errs }
+
+// Stats returns the Protocol's delivery counters.
+func (p *Protocol) Stats() ProtoStats {
+	s := &p.stats
+	return ProtoStats{Received: s.received.Load(), Dropped: s.dropped.Load(), Errors: s.errors.Load(), ErrorsDropped: s.errorsDropped.Load()}
+}
+
+func (p *Protocol) setInfo(r *protoproto.RegisterResp) {
+	a, _ := protoproto.IPv4Of(r.Addr)
+	p.mu.Lock()
+	p.info = Info{Addr: a, MTU: int(r.MTU), Dev: r.Dev}
+	p.err = nil
+	p.mu.Unlock()
+}
+
+func (p *Protocol) lost(err error) {
+	p.mu.Lock()
+	p.err = fmt.Errorf("libproto: protocol %d lost at a netd restart: %w", p.num, err)
+	p.mu.Unlock()
+}
+
+// sendReq builds the request for d.
+func (p *Protocol) sendReq(d *Datagram) *protoproto.SendReq {
+	return &protoproto.SendReq{Proto: p.num, Src: protoproto.IP(d.Src), Dst: protoproto.IP(d.Dst), TTL: d.TTL,
+		TOS: d.TOS, DF: d.DontFragment, Data: d.Payload}
+}
+
+// Send sends d (its Payload is the transport segment, checksummed against
+// d.Src or Info().Addr) and waits for netd to take it: routed, queued for
+// ARP or transmitted. Errors: EMSGSIZE, ENETUNREACH, EINVAL, ENOBUFS,
+// EACCES (not owned). Across a netd restart it waits and retries.
+func (p *Protocol) Send(ctx context.Context, d *Datagram) error {
+	if err := p.c.call(ctx, protoproto.OpSend, p.sendReq(d), &protoproto.Empty{}); err != nil {
+		return fmt.Errorf("libproto: send to %v: %w", d.Dst, err)
+	}
+	return nil
+}
+
+// SendAsync sends d as a one-way message without waiting: netd's errors are
+// only counted there, and a full channel to netd fails with an error
+// wrapping libipc.ErrWouldBlock.
+func (p *Protocol) SendAsync(d *Datagram) error {
+	conn, _, _, dead := p.c.current()
+	if dead != nil {
+		return dead
+	}
+	return conn.TrySend(libipc.Op(protoproto.OpSend), p.sendReq(d))
+}
+
+// Close gives the number back to netd and closes the channels.
+func (p *Protocol) Close(ctx context.Context) error {
+	c := p.c
+	c.mu.Lock()
+	if c.protos[p.num] != p {
+		c.mu.Unlock()
+		return nil
+	}
+	delete(c.protos, p.num)
+	p.closeChans()
+	c.mu.Unlock()
+	err := c.call(ctx, protoproto.OpUnregister, &protoproto.ProtoReq{Proto: p.num}, &protoproto.Empty{})
+	if err != nil {
+		return fmt.Errorf("libproto: unregister %d: %w", p.num, err)
+	}
+	return nil
+}
+
+// closeChans closes the channels once (under c.mu).
+func (p *Protocol) closeChans() {
+	if !p.closed {
+		p.closed = true
+		close(p.in)
+		close(p.errs)
+	}
+}
+
+// deliver queues a datagram (under c.mu).
+func (p *Protocol) deliver(m *protoproto.Datagram) {
+	src, _ := protoproto.IPv4Of(m.Src)
+	dst, _ := protoproto.IPv4Of(m.Dst)
+	d := &Datagram{Src: src, Dst: dst, TTL: m.TTL, TOS: m.TOS, Broadcast: m.Bcast, Dev: m.Dev, MTU: int(m.MTU),
+		Header: m.Hdr, Payload: m.Data}
+	select {
+	case p.in <- d:
+		p.stats.received.Add(1)
+	default:
+		p.stats.dropped.Add(1)
+	}
+}
+
+// icmpError queues an ICMP error (under c.mu).
+func (p *Protocol) icmpError(m *protoproto.ICMPError) {
+	from, _ := protoproto.IPv4Of(m.From)
+	src, _ := protoproto.IPv4Of(m.Src)
+	dst, _ := protoproto.IPv4Of(m.Dst)
+	e := &ICMPError{From: from, Type: m.Type, Code: m.Code, MTU: int(m.MTU), Pointer: m.Pointer, Src: src, Dst: dst, Quote: m.Quote}
+	select {
+	case p.errs <- e:
+		p.stats.errors.Add(1)
+	default:
+		p.stats.errorsDropped.Add(1)
+	}
+}

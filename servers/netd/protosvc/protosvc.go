@@ -1,0 +1,400 @@
+// Package protosvc is netd's protocol service ("netd.proto", package
+// libproto/protoproto): it lets a protocol server in another process own
+// an IP protocol number of netd's stack, receive its datagrams and the ICMP
+// errors quoting them, and send IP datagrams with netd doing routing, ARP
+// and fragmentation.
+//
+// # Threads
+//
+// The stack belongs to netd's event loop (the socket service's dispatch
+// goroutine). This service has its own libipc.Server, whose goroutine only
+// decodes requests: every operation then runs on the event loop through the
+// loop's Post (a function posted per request, in arrival order per
+// connection, disconnects included), and answers from there. Deliveries
+// run on the event loop too (the stack calls the owner's handler) and are
+// sent with a non-blocking TrySend: netd never waits for a protocol server.
+//
+// # Bounds
+//
+// Connections by MaxClients (ENFILE report, then closed), protocols per
+// connection by protoproto.MaxProtosPerConn (EMFILE). What waits for a
+// server is bounded by its IPC channel's queue: a delivery that finds it
+// full is dropped and counted per protocol (DroppedFull), like a NIC on a
+// full ring; the transport's own recovery (TCP's retransmission) covers it.
+package protosvc
+
+import (
+	"errors"
+	"net/netip"
+	"sync/atomic"
+
+	"armos/libipc"
+	"armos/libproto/protoproto"
+	"armos/libsocket/sockproto"
+	"armos/servers/netd/stack"
+)
+
+// MaxClients bounds the protocol-server connections netd holds at once.
+const MaxClients = 16
+
+// ProtoStats counts one IP protocol number's traffic through the service,
+// over all its owners since netd started.
+type ProtoStats struct {
+	Proto        uint8
+	Registered   bool   // owned now
+	Registers    uint64 // registrations (re-registrations after a server restart count again)
+	Delivered    uint64 // datagrams handed to the owner's channel
+	DroppedFull  uint64 // drop: the owner's channel was full
+	DroppedGone  uint64 // drop: the owner's connection had ended
+	ICMPErrors   uint64 // ICMP errors handed to the owner
+	ICMPDropped  uint64 // ICMP errors dropped (channel full or gone)
+	Sent         uint64 // datagrams sent for the owner
+	SendErrors   uint64 // sends refused or failed in the stack
+	SendRefused  uint64 // sends for a number the connection does not own
+	RefusedOwner uint64 // registrations refused: owned already (EADDRINUSE)
+}
+
+// Stats counts the service's activity.
+type Stats struct {
+	Clients        uint64 // connections open now
+	RefusedClients uint64 // connections refused: MaxClients reached
+	Requests       uint64 // requests and one-way sends handled
+	Errors         uint64 // requests answered with an error (and one-way sends that failed)
+	LostReplies    uint64 // answers that could not be sent
+}
+
+type protoCounters struct {
+	registered                                                                                    atomic.Bool
+	registers, delivered, droppedFull, droppedGone, icmp, icmpDropped, sent, sendErr, refusedSend atomic.Uint64
+	refusedOwner                                                                                  atomic.Uint64
+}
+
+// Service is netd's protocol service. Create it with New, give Accept to
+// the broker (init) under protoproto.ServiceName, and run it with Run.
+type Service struct {
+	st   *stack.Stack
+	post func(func()) bool
+	srv  *libipc.Server
+
+	admitted atomic.Int64
+	stats    struct{ clients, refusedClients, requests, errors, lostReplies atomic.Uint64 }
+	protos   [256]protoCounters
+
+	// owned on the event loop
+	owners [256]*owner
+}
+
+// client is one connection's state (on the event loop).
+type client struct {
+	conn   *libipc.Conn
+	protos []uint8
+}
+
+// owner is the stack's handler for one registered number: it forwards
+// datagrams and ICMP errors to the owning connection.
+type owner struct {
+	s    *Service
+	num  uint8
+	cl   *client
+	dg   protoproto.Datagram  // reused: encoded by TrySend before it returns
+	ierr protoproto.ICMPError // likewise
+}
+
+// New returns the protocol service over st. post runs a function on the
+// stack's event loop (sockets.Service.Post) and reports false once the
+// loop has stopped.
+func New(st *stack.Stack, post func(func()) bool) *Service {
+	s := &Service{st: st, post: post}
+	m := libipc.NewMux()
+	m.OnConnect(s.onConnect)
+	m.OnDisconnect(s.onDisconnect)
+	m.HandleRaw(libipc.Op(protoproto.OpRegister), s.opRegister)
+	m.HandleRaw(libipc.Op(protoproto.OpUnregister), s.opUnregister)
+	m.HandleRaw(libipc.Op(protoproto.OpSend), s.opSend)
+	s.srv = libipc.NewServer(m)
+	return s
+}
+
+// Accept serves a protocol server's connection, or refuses it (an ENFILE
+// report, then closed) when MaxClients are connected. It fits
+// libipc.Broker.Register.
+func (s *Service) Accept(ep libipc.Endpoint) {
+	for {
+		n := s.admitted.Load()
+		if n >= MaxClients {
+			s.stats.refusedClients.Add(1)
+			h := libipc.Header{Version: libipc.Version, Kind: libipc.KindError}
+			body := &libipc.ErrorBody{Code: sockproto.ENFILE.Code(), Msg: "netd: too many protocol servers"}
+			if msg, err := libipc.AppendMessage(nil, h, body); err == nil {
+				_ = ep.TrySend(libipc.Message{Data: msg})
+			}
+			_ = ep.Close()
+			return
+		}
+		if s.admitted.CompareAndSwap(n, n+1) {
+			break
+		}
+	}
+	s.srv.Accept(ep)
+}
+
+// Server returns the underlying libipc server (for its Stats).
+func (s *Service) Server() *libipc.Server { return s.srv }
+
+// Stats returns the service's counters (any goroutine).
+func (s *Service) Stats() Stats {
+	c := &s.stats
+	return Stats{Clients: c.clients.Load(), RefusedClients: c.refusedClients.Load(), Requests: c.requests.Load(),
+		Errors: c.errors.Load(), LostReplies: c.lostReplies.Load()}
+}
+
+// Protocols returns the counters of every protocol number that was ever
+// registered (any goroutine), in number order.
+func (s *Service) Protocols() []ProtoStats {
+	var out []ProtoStats
+	for i := range s.protos {
+		c := &s.protos[i]
+		if c.registers.Load() == 0 && c.refusedOwner.Load() == 0 {
+			continue
+		}
+		out = append(out, ProtoStats{Proto: uint8(i), Registered: c.registered.Load(), Registers: c.registers.Load(),
+			Delivered: c.delivered.Load(), DroppedFull: c.droppedFull.Load(), DroppedGone: c.droppedGone.Load(),
+			ICMPErrors: c.icmp.Load(), ICMPDropped: c.icmpDropped.Load(), Sent: c.sent.Load(),
+			SendErrors: c.sendErr.Load(), SendRefused: c.refusedSend.Load(), RefusedOwner: c.refusedOwner.Load()})
+	}
+	return out
+}
+
+func (s *Service) onConnect(c *libipc.Conn) {
+	c.Value = &client{conn: c}
+	s.stats.clients.Add(1)
+}
+
+// onDisconnect unregisters everything the connection owned: a protocol
+// server that dies frees its numbers at once (its restart registers again).
+func (s *Service) onDisconnect(c *libipc.Conn, _ error) {
+	cl, _ := c.Value.(*client)
+	s.stats.clients.Add(^uint64(0))
+	s.admitted.Add(-1)
+	if cl == nil {
+		return
+	}
+	s.post(func() {
+		for _, n := range cl.protos {
+			s.release(n)
+		}
+		cl.protos = nil
+	})
+}
+
+// release gives number n back (on the loop).
+func (s *Service) release(n uint8) {
+	s.owners[n] = nil
+	s.st.UnregisterProtocol(n)
+	s.protos[n].registered.Store(false)
+}
+
+// accepted counts a request and drops a one-way message where only
+// requests make sense.
+func (s *Service) accepted(r *libipc.Request) bool {
+	s.stats.requests.Add(1)
+	if r.Kind != libipc.KindRequest {
+		s.stats.errors.Add(1)
+		r.ReleaseBody()
+		return false
+	}
+	return true
+}
+
+// decode strictly decodes r's body, answering a malformed one (EBADMSG).
+func (s *Service) decode(r *libipc.Request, v any) bool {
+	err := r.Decode(v)
+	r.ReleaseBody()
+	if err != nil {
+		s.fail(r, err)
+		return false
+	}
+	return true
+}
+
+// fail answers r with an error (a one-way message is only counted).
+func (s *Service) fail(r *libipc.Request, err error) {
+	s.stats.errors.Add(1)
+	if r.Kind == libipc.KindRequest && r.Fail(err) != nil {
+		s.stats.lostReplies.Add(1)
+	}
+}
+
+func (s *Service) reply(r *libipc.Request, resp any) {
+	if r.Reply(resp) != nil {
+		s.stats.lostReplies.Add(1)
+	}
+}
+
+// onLoop runs fn on the event loop, or fails r if the loop has stopped.
+func (s *Service) onLoop(r *libipc.Request, fn func()) {
+	if !s.post(fn) {
+		s.fail(r, sockproto.EIO)
+	}
+}
+
+func (s *Service) opRegister(r *libipc.Request) {
+	if !s.accepted(r) {
+		return
+	}
+	var req protoproto.RegisterReq
+	if !s.decode(r, &req) {
+		return
+	}
+	cl, _ := r.Conn().Value.(*client)
+	n := req.Proto
+	switch {
+	case n == protoproto.ProtoICMP || n == protoproto.ProtoUDP:
+		s.protos[n].refusedOwner.Add(1)
+		s.fail(r, sockproto.EADDRINUSE) // netd's own
+		return
+	case !protoproto.Registrable(n):
+		s.fail(r, sockproto.EINVAL)
+		return
+	}
+	s.onLoop(r, func() {
+		switch {
+		case s.owners[n] != nil || s.st.ProtocolRegistered(n):
+			s.protos[n].refusedOwner.Add(1)
+			s.fail(r, sockproto.EADDRINUSE)
+			return
+		case len(cl.protos) >= protoproto.MaxProtosPerConn:
+			s.fail(r, sockproto.EMFILE)
+			return
+		}
+		o := &owner{s: s, num: n, cl: cl}
+		if err := s.st.RegisterProtocol(n, o); err != nil {
+			s.fail(r, sockproto.EADDRINUSE)
+			return
+		}
+		s.owners[n] = o
+		cl.protos = append(cl.protos, n)
+		s.protos[n].registers.Add(1)
+		s.protos[n].registered.Store(true)
+		cfg := s.st.Config()
+		s.reply(r, &protoproto.RegisterResp{Addr: protoproto.IP(cfg.Addr.Addr()), MTU: uint32(cfg.MTU), Dev: uint32(cfg.Dev)})
+	})
+}
+
+func (s *Service) opUnregister(r *libipc.Request) {
+	if !s.accepted(r) {
+		return
+	}
+	var req protoproto.ProtoReq
+	if !s.decode(r, &req) {
+		return
+	}
+	cl, _ := r.Conn().Value.(*client)
+	s.onLoop(r, func() {
+		for i, n := range cl.protos {
+			if n == req.Proto {
+				cl.protos = append(cl.protos[:i], cl.protos[i+1:]...)
+				s.release(n)
+				s.reply(r, &protoproto.Empty{})
+				return
+			}
+		}
+		s.fail(r, sockproto.EINVAL)
+	})
+}
+
+func (s *Service) opSend(r *libipc.Request) {
+	s.stats.requests.Add(1)
+	req := new(protoproto.SendReq)
+	if !s.decode(r, req) {
+		return
+	}
+	cl, _ := r.Conn().Value.(*client)
+	n := req.Proto
+	dst, ok := protoproto.IPv4Of(req.Dst)
+	var src netip.Addr // zero: netd picks
+	if req.Src.IsValid() {
+		var sok bool
+		src, sok = protoproto.IPv4Of(req.Src)
+		ok = ok && sok
+	}
+	if !ok || len(req.Data) > protoproto.MaxPayload {
+		s.protos[n].sendErr.Add(1)
+		if len(req.Data) > protoproto.MaxPayload {
+			s.fail(r, sockproto.EMSGSIZE)
+		} else {
+			s.fail(r, sockproto.EINVAL)
+		}
+		return
+	}
+	s.onLoop(r, func() {
+		o := s.owners[n]
+		if o == nil || o.cl != cl {
+			s.protos[n].refusedSend.Add(1)
+			s.fail(r, sockproto.EACCES)
+			return
+		}
+		err := s.st.SendDatagram(&stack.Datagram{Src: src, Dst: dst, Protocol: n, TTL: req.TTL, TOS: req.TOS,
+			DontFragment: req.DF, Payload: req.Data})
+		if err != nil {
+			s.protos[n].sendErr.Add(1)
+			s.fail(r, errnoOf(err))
+			return
+		}
+		s.protos[n].sent.Add(1)
+		if r.Kind == libipc.KindRequest {
+			s.reply(r, &protoproto.Empty{})
+		}
+	})
+}
+
+// errnoOf maps a stack error to the code sent back.
+func errnoOf(err error) sockproto.Errno {
+	for _, m := range []struct {
+		err error
+		e   sockproto.Errno
+	}{
+		{stack.ErrMessageTooLong, sockproto.EMSGSIZE},
+		{stack.ErrNoRoute, sockproto.ENETUNREACH},
+		{stack.ErrInvalidAddr, sockproto.EINVAL},
+		{stack.ErrNoBuffer, sockproto.ENOBUFS},
+		{stack.ErrProtocolInUse, sockproto.EACCES},
+		{stack.ErrTentative, sockproto.EAGAIN},
+	} {
+		if errors.Is(err, m.err) {
+			return m.e
+		}
+	}
+	return sockproto.EIO
+}
+
+// HandleIP forwards a datagram to the owner (on the event loop).
+func (o *owner) HandleIP(p *stack.IPPacket) {
+	c := &o.s.protos[o.num]
+	o.dg = protoproto.Datagram{Proto: p.Protocol, Src: protoproto.IP(p.Src), Dst: protoproto.IP(p.Dst), TTL: p.TTL,
+		TOS: p.TOS, Bcast: p.Broadcast, Dev: uint32(p.Dev), MTU: uint32(p.MTU), Hdr: p.Header, Data: p.Payload}
+	err := o.cl.conn.TrySend(libipc.Op(protoproto.OpDeliver), &o.dg)
+	o.dg = protoproto.Datagram{}
+	switch {
+	case err == nil:
+		c.delivered.Add(1)
+	case errors.Is(err, libipc.ErrWouldBlock):
+		c.droppedFull.Add(1)
+	default:
+		c.droppedGone.Add(1)
+	}
+}
+
+// HandleICMPError forwards an ICMP error quoting the owner's datagram.
+func (o *owner) HandleICMPError(e *stack.ICMPError) {
+	c := &o.s.protos[o.num]
+	o.ierr = protoproto.ICMPError{Proto: e.Protocol, From: protoproto.IP(e.From), Type: e.Type, Code: e.Code,
+		MTU: uint32(e.MTU), Pointer: e.Pointer, Src: protoproto.IP(e.Src), Dst: protoproto.IP(e.Dst), Quote: e.Quote}
+	err := o.cl.conn.TrySend(libipc.Op(protoproto.OpICMPError), &o.ierr)
+	o.ierr = protoproto.ICMPError{}
+	if err == nil {
+		c.icmp.Add(1)
+	} else {
+		c.icmpDropped.Add(1)
+	}
+}
