@@ -43,13 +43,14 @@ const (
 
 	// DefaultMaxRetries is how many times a data segment (or FIN) is
 	// retransmitted by timeout before the connection fails with
-	// ErrTimedOut: with RFC 6298's bounds the retransmissions come 1, 2,
-	// 4, ... 60 s apart and the connection gives up after 183 s (RFC 1122
-	// 4.2.3.5: R2 at least 100 s). It also bounds unanswered zero-window
-	// probes.
+	// ErrTimedOut: with RFC 6298's bounds the retransmissions go 1, 3, 7,
+	// 15, 31, 63, 123 and 183 s after the first transmission and the
+	// connection gives up at the next timeout, 243 s (RFC 1122 4.2.3.5: R2
+	// at least 100 s). It also bounds unanswered zero-window probes.
 	DefaultMaxRetries = 8
-	// DefaultSynRetries is how many times a SYN is retransmitted (RFC 1122
-	// 4.2.3.5: at least 3 minutes): 1+2+4+...+60+60 = 183 s.
+	// DefaultSynRetries is how many times a SYN is retransmitted; the
+	// attempt fails 1+2+4+...+32+60+60 = 183 s after the first SYN (RFC
+	// 1122 4.2.3.5: at least 3 minutes).
 	DefaultSynRetries = 7
 	// DefaultSynAckRetries is how many times a listener retransmits a
 	// SYN-ACK before forgetting the half-open connection (Linux
