@@ -94,6 +94,35 @@ func (e *ICMPError) QuotedPayload() []byte {
 	return e.Quote[hl:]
 }
 
+// Message returns the ICMP message as it came on the wire: the 8-byte
+// header (type, code, checksum, and the next-hop MTU or pointer) followed by
+// Quote — what an engine that parses ICMP itself takes (tcpd's
+// Stack.ICMPError).
+func (e *ICMPError) Message() []byte {
+	m := make([]byte, 8+len(e.Quote))
+	m[0], m[1] = e.Type, e.Code
+	switch {
+	case e.MTU != 0:
+		m[6], m[7] = byte(e.MTU>>8), byte(e.MTU)
+	case e.Type == 12:
+		m[4] = e.Pointer
+	}
+	copy(m[8:], e.Quote)
+	var sum uint32
+	for i := 0; i+1 < len(m); i += 2 {
+		sum += uint32(m[i])<<8 | uint32(m[i+1])
+	}
+	if len(m)%2 == 1 {
+		sum += uint32(m[len(m)-1]) << 8
+	}
+	for sum > 0xffff {
+		sum = sum>>16 + sum&0xffff
+	}
+	c := ^uint16(sum)
+	m[2], m[3] = byte(c>>8), byte(c)
+	return m
+}
+
 // Info describes netd's interface, as Register returns it.
 type Info struct {
 	Addr netip.Addr // the interface address: the pseudo-header source

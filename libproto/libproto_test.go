@@ -11,6 +11,7 @@ import (
 
 	"armos/libproto"
 	"armos/libproto/prototest"
+	"armos/servers/netd/wire"
 )
 
 // toy is the experimental IP protocol number the tests use (RFC 3692).
@@ -89,6 +90,12 @@ func TestToyICMPErrorQuotesTheDatagram(t *testing.T) {
 	assert.Equal(t, msg[:len(q)], q, "the quote starts the datagram we sent")
 	assert.Equal(t, 548, len(e.Quote), "Linux's quote: 576 - 28")
 	assert.Equal(t, uint64(1), p.A.Protocol(toy).ICMPErrors)
+	m, err := wire.ParseICMPv4(e.Message())
+	require.NoError(t, err, "the message is rebuilt with a valid checksum")
+	assert.Equal(t, wire.ICMPv4ProtoUnreachable, m.Code())
+	orig, err := m.Original()
+	require.NoError(t, err)
+	assert.Equal(t, wire.IPProtocol(toy), orig.Protocol())
 	assert.Equal(t, uint64(1), p.B.Counters().IPv4.RxUnknownProtocol)
 }
 

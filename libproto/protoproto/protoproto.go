@@ -112,7 +112,7 @@ type RegisterResp struct {
 // it meanwhile) and fragments it unless DF is set.
 type SendReq struct {
 	Proto uint8          `msgpack:"proto"` // a number this connection owns
-	Src   sockproto.Addr `msgpack:"src,omitempty"`
+	Src   sockproto.Addr `msgpack:"src"`
 	Dst   sockproto.Addr `msgpack:"dst"`
 	TTL   uint8          `msgpack:"ttl,omitempty"` // 0: netd's default (64)
 	TOS   uint8          `msgpack:"tos,omitempty"`

@@ -29,6 +29,11 @@ const (
 const (
 	AFInet    = 2 // IPv4
 	SockDgram = 2 // datagrams (UDP)
+	// SockStream is a byte stream (TCP): netd serves it only once a stream
+	// server (tcpd) has registered IP protocol 6 with the protocol service
+	// (docs/protocol-server.md); until then OpSocket fails with
+	// EPROTONOSUPPORT.
+	SockStream = 1
 )
 
 // Flags for SendToReq.Flags and RecvFromReq.Flags.
@@ -42,7 +47,8 @@ const (
 // ValidFlags reports whether f uses only defined flags.
 func ValidFlags(f uint32) bool { return f&^knownFlags == 0 }
 
-// SocketReq creates a socket. Only Family AFInet and Type SockDgram exist.
+// SocketReq creates a socket: Family AFInet, Type SockDgram (or SockStream,
+// see its comment).
 type SocketReq struct {
 	Family uint16 `msgpack:"family"`
 	Type   uint16 `msgpack:"type"`

@@ -28,7 +28,8 @@ const (
 	EDESTADDRREQ    Errno = 89  // send without a destination on an unconnected socket
 	EMSGSIZE        Errno = 90  // datagram larger than MaxDatagram
 	ENOPROTOOPT     Errno = 92  // unknown socket option
-	EPROTONOSUPPORT Errno = 93  // socket type other than datagram
+	EPROTONOSUPPORT Errno = 93  // socket type other than datagram (stream: no stream server registered)
+	EOPNOTSUPP      Errno = 95  // stream socket: a stream server is registered but netd cannot hand sockets to it yet
 	EAFNOSUPPORT    Errno = 97  // address family other than IPv4
 	EADDRINUSE      Errno = 98  // local address already bound
 	EADDRNOTAVAIL   Errno = 99  // bind to an address that is not ours, or no free ephemeral port
@@ -56,6 +57,7 @@ var errnoText = map[Errno]string{
 	EMSGSIZE:        "message too long",
 	ENOPROTOOPT:     "protocol not available (unknown option)",
 	EPROTONOSUPPORT: "protocol not supported",
+	EOPNOTSUPP:      "operation not supported",
 	EAFNOSUPPORT:    "address family not supported",
 	EADDRINUSE:      "address already in use",
 	EADDRNOTAVAIL:   "cannot assign requested address",

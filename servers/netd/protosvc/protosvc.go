@@ -148,19 +148,19 @@ func (s *Service) Stats() Stats {
 		Errors: c.errors.Load(), LostReplies: c.lostReplies.Load()}
 }
 
-// Protocols returns the counters of every protocol number that was ever
-// registered (any goroutine), in number order.
+// Protocols returns the counters of every protocol number that has any
+// (any goroutine), in number order.
 func (s *Service) Protocols() []ProtoStats {
 	var out []ProtoStats
 	for i := range s.protos {
 		c := &s.protos[i]
-		if c.registers.Load() == 0 && c.refusedOwner.Load() == 0 {
-			continue
-		}
-		out = append(out, ProtoStats{Proto: uint8(i), Registered: c.registered.Load(), Registers: c.registers.Load(),
+		p := ProtoStats{Proto: uint8(i), Registered: c.registered.Load(), Registers: c.registers.Load(),
 			Delivered: c.delivered.Load(), DroppedFull: c.droppedFull.Load(), DroppedGone: c.droppedGone.Load(),
 			ICMPErrors: c.icmp.Load(), ICMPDropped: c.icmpDropped.Load(), Sent: c.sent.Load(),
-			SendErrors: c.sendErr.Load(), SendRefused: c.refusedSend.Load(), RefusedOwner: c.refusedOwner.Load()})
+			SendErrors: c.sendErr.Load(), SendRefused: c.refusedSend.Load(), RefusedOwner: c.refusedOwner.Load()}
+		if p != (ProtoStats{Proto: uint8(i)}) {
+			out = append(out, p)
+		}
 	}
 	return out
 }

@@ -175,6 +175,8 @@ func (s *Service) opSocket(r *libipc.Request) {
 		s.fail(r, sockproto.EBADF)
 	case req.Family != sockproto.AFInet:
 		s.fail(r, sockproto.EAFNOSUPPORT)
+	case req.Type == sockproto.SockStream:
+		s.streamSocket(r)
 	case req.Type != sockproto.SockDgram:
 		s.fail(r, sockproto.EPROTONOSUPPORT)
 	case len(cl.socks) >= sockproto.MaxSocketsPerConn:
@@ -186,6 +188,22 @@ func (s *Service) opSocket(r *libipc.Request) {
 		s.stats.sockets.Add(1)
 		s.reply(r, &sockproto.SocketResp{Handle: h})
 	}
+}
+
+// protoTCP is the IP protocol number of the stream server (tcpd).
+const protoTCP = 6
+
+// streamSocket answers OpSocket for SOCK_STREAM. netd has no TCP of its
+// own: stream sockets belong to the protocol server that registered IP
+// protocol 6 (docs/protocol-server.md, "Stream sockets"). With none
+// registered the answer is EPROTONOSUPPORT, as Linux without the protocol;
+// with one, handing the socket over is not implemented yet (EOPNOTSUPP).
+func (s *Service) streamSocket(r *libipc.Request) {
+	if !s.st.ProtocolRegistered(protoTCP) {
+		s.fail(r, sockproto.EPROTONOSUPPORT)
+		return
+	}
+	s.fail(r, sockproto.EOPNOTSUPP)
 }
 
 func (s *Service) opBind(r *libipc.Request) {

@@ -1,0 +1,141 @@
+package protosvc_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"armos/libipc"
+	"armos/libproto/protoproto"
+	"armos/libsocket/sockproto"
+	"armos/servers/netd/stack"
+)
+
+// TestRegisterRefuseUnregister: one owner per number; netd's own and the
+// reserved numbers are refused; Unregister and the end of the connection
+// free a number; MaxProtosPerConn bounds a connection.
+func TestRegisterRefuseUnregister(t *testing.T) {
+	h := newHost(t)
+	a, b := h.conn(), h.conn()
+	var resp protoproto.RegisterResp
+	require.NoError(t, call(t, a, protoproto.OpRegister, &protoproto.RegisterReq{Proto: 253}, &resp))
+	ip, ok := protoproto.IPv4Of(resp.Addr)
+	require.True(t, ok)
+	assert.Equal(t, ourNet.Addr(), ip)
+	assert.Equal(t, uint32(1500), resp.MTU)
+	assert.Equal(t, uint32(1), resp.Dev)
+
+	err := call(t, b, protoproto.OpRegister, &protoproto.RegisterReq{Proto: 253}, &resp)
+	require.ErrorIs(t, err, sockproto.EADDRINUSE)
+	require.ErrorIs(t, call(t, a, protoproto.OpRegister, &protoproto.RegisterReq{Proto: 253}, &resp), sockproto.EADDRINUSE)
+	for _, n := range []uint8{1, 17} {
+		require.ErrorIs(t, call(t, b, protoproto.OpRegister, &protoproto.RegisterReq{Proto: n}, &resp), sockproto.EADDRINUSE)
+	}
+	for _, n := range []uint8{0, 255} {
+		require.ErrorIs(t, call(t, b, protoproto.OpRegister, &protoproto.RegisterReq{Proto: n}, &resp), sockproto.EINVAL)
+	}
+	require.ErrorIs(t, call(t, b, protoproto.OpUnregister, &protoproto.ProtoReq{Proto: 253}, &protoproto.Empty{}), sockproto.EINVAL, "not b's")
+	require.NoError(t, call(t, a, protoproto.OpUnregister, &protoproto.ProtoReq{Proto: 253}, &protoproto.Empty{}))
+	require.NoError(t, call(t, b, protoproto.OpRegister, &protoproto.RegisterReq{Proto: 253}, &resp))
+
+	// b goes away: its numbers are free at once.
+	require.NoError(t, b.Close())
+	require.Eventually(t, func() bool {
+		return call(t, a, protoproto.OpRegister, &protoproto.RegisterReq{Proto: 253}, &resp) == nil
+	}, 5*time.Second, time.Millisecond)
+	var reg bool
+	h.do(func() { reg = h.st.ProtocolRegistered(253) })
+	assert.True(t, reg)
+
+	// The per-connection bound.
+	c := h.conn()
+	for n := range uint8(protoproto.MaxProtosPerConn) {
+		require.NoError(t, call(t, c, protoproto.OpRegister, &protoproto.RegisterReq{Proto: 140 + n}, &resp))
+	}
+	require.ErrorIs(t, call(t, c, protoproto.OpRegister, &protoproto.RegisterReq{Proto: 200}, &resp), sockproto.EMFILE)
+	require.NoError(t, c.Close())
+	require.Eventually(t, func() bool {
+		free := true
+		h.do(func() {
+			for n := range uint8(protoproto.MaxProtosPerConn) {
+				free = free && !h.st.ProtocolRegistered(140+n)
+			}
+		})
+		return free
+	}, 5*time.Second, time.Millisecond)
+}
+
+// TestSendErrorsAndOneway: a send is checked (owner, addresses, size) and
+// its stack error comes back as a code; a one-way send is answered by
+// nothing and its failures are counted.
+func TestSendErrorsAndOneway(t *testing.T) {
+	h := newHost(t)
+	c := h.conn()
+	var resp protoproto.RegisterResp
+	require.NoError(t, call(t, c, protoproto.OpRegister, &protoproto.RegisterReq{Proto: 253}, &resp))
+	dst := protoproto.IP(ourNet.Addr().Next())
+	send := func(req *protoproto.SendReq) error { return call(t, c, protoproto.OpSend, req, &protoproto.Empty{}) }
+	require.NoError(t, send(&protoproto.SendReq{Proto: 253, Dst: dst, Data: []byte("x")}))
+	require.ErrorIs(t, send(&protoproto.SendReq{Proto: 252, Dst: dst}), sockproto.EACCES)
+	require.ErrorIs(t, send(&protoproto.SendReq{Proto: 253}), sockproto.EINVAL)
+	require.ErrorIs(t, send(&protoproto.SendReq{Proto: 253, Dst: dst, Src: dst}), sockproto.EINVAL)
+	require.ErrorIs(t, send(&protoproto.SendReq{Proto: 253, Dst: dst, DF: true, Data: make([]byte, 2000)}), sockproto.EMSGSIZE)
+	require.ErrorIs(t, send(&protoproto.SendReq{Proto: 253, Dst: dst, Data: make([]byte, protoproto.MaxPayload+1)}), sockproto.EMSGSIZE)
+	offNet := protoproto.IP(ourNet.Addr().Prev().Prev().Prev().Prev().Prev().Prev().Prev().Prev().Prev().Prev().Prev().Prev().Prev().Prev().Prev().Prev())
+	require.ErrorIs(t, send(&protoproto.SendReq{Proto: 253, Dst: offNet}), sockproto.ENETUNREACH, "no gateway")
+
+	ctx := context.Background()
+	require.NoError(t, c.Send(ctx, libipc.Op(protoproto.OpSend), &protoproto.SendReq{Proto: 253, Dst: dst, Data: []byte("y")}))
+	require.NoError(t, c.Send(ctx, libipc.Op(protoproto.OpSend), &protoproto.SendReq{Proto: 252, Dst: dst}))
+	require.Eventually(t, func() bool {
+		var sent, refused uint64
+		for _, p := range h.proto.Protocols() {
+			if p.Proto == 253 {
+				sent = p.Sent
+			}
+			if p.Proto == 252 {
+				refused = p.SendRefused
+			}
+		}
+		return sent == 2 && refused == 2
+	}, 5*time.Second, time.Millisecond)
+}
+
+// TestDeliveryDropsWhenTheServerDoesNotRead: netd never waits for a
+// protocol server; deliveries beyond its channel's queue are dropped and
+// counted per protocol, and those that fit arrive intact.
+func TestDeliveryDropsWhenTheServerDoesNotRead(t *testing.T) {
+	h := newHost(t)
+	ep := h.raw()
+	require.NoError(t, ep.TrySend(libipc.Message{Data: encode(t, libipc.KindRequest, protoproto.OpRegister, 1, &protoproto.RegisterReq{Proto: 253})}))
+	hdr, _ := recvReply(t, ep, 1)
+	require.Equal(t, libipc.KindReply, hdr.Kind)
+
+	const n = libipc.BrokerQueueLen + 40
+	h.do(func() {
+		for i := range n {
+			// To ourselves: looped back and delivered during the call.
+			require.NoError(t, h.st.SendDatagram(&stack.Datagram{Dst: ourNet.Addr(), Protocol: 253, Payload: []byte{byte(i)}}))
+		}
+	})
+	var ps = h.proto.Protocols()
+	require.Len(t, ps, 1)
+	assert.Equal(t, uint64(libipc.BrokerQueueLen), ps[0].Delivered)
+	assert.Equal(t, uint64(40), ps[0].DroppedFull)
+	for i := range libipc.BrokerQueueLen {
+		m, err := ep.TryRecv()
+		require.NoError(t, err)
+		var d protoproto.Datagram
+		mh, err := libipc.DecodeMessage(m.Data, &d)
+		require.NoError(t, err)
+		assert.Equal(t, libipc.KindOneway, mh.Kind)
+		assert.Equal(t, libipc.Op(protoproto.OpDeliver), mh.Op)
+		assert.Equal(t, []byte{byte(i)}, d.Data)
+		assert.Equal(t, uint8(253), d.Proto)
+		assert.Len(t, d.Hdr, 20)
+		assert.Equal(t, uint32(1500), d.MTU)
+	}
+}
