@@ -61,7 +61,9 @@ func (h *harness) Probe(a netip.Addr)          { h.probes = append(h.probes, a) 
 
 func newHarness(t *testing.T, cfg Config, probe bool) *harness {
 	h := &harness{t: t, clock: &fakeClock{now: t0}}
-	cfg.MAC = mac
+	if cfg.MAC == [6]byte{} {
+		cfg.MAC = mac
+	}
 	var p Prober
 	if probe {
 		p = h
