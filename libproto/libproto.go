@@ -301,6 +301,13 @@ func (c *Client) run() {
 			c.finish(fmt.Errorf("libproto: client closed: %w", libipc.ErrClosed))
 			return
 		}
+		if conn.Stats().PeerErrors > 0 {
+			// netd sent an error report (ID 0) before closing: it refused
+			// the connection (protosvc.MaxClients), which another try
+			// would meet again.
+			c.finish(fmt.Errorf("libproto: %s refused the connection: %w (%w)", c.service, sockproto.ENFILE, libipc.ErrPeerClosed))
+			return
+		}
 		if err := c.reconnect(gen); err != nil {
 			c.stats.reconnectErrors.Add(1)
 			c.finish(err)

@@ -11,6 +11,8 @@ import (
 
 	"armos/libproto"
 	"armos/libproto/prototest"
+	"armos/libsocket/sockproto"
+	"armos/servers/netd/protosvc"
 	"armos/servers/netd/wire"
 )
 
@@ -186,4 +188,20 @@ func TestReRegisterAfterRestart(t *testing.T) {
 	assert.Equal(t, uint64(1), srvC.Stats().Reconnects)
 	assert.Equal(t, uint64(1), srvC.Stats().ReRegisters)
 	assert.NoError(t, srv.Err())
+}
+
+// TestRefusedClientGivesUp: beyond protosvc.MaxClients netd refuses a
+// connection with an ENFILE report; libproto reports ENFILE instead of
+// reconnecting in a loop.
+func TestRefusedClientGivesUp(t *testing.T) {
+	p := prototest.NewPair(t, prototest.Options{})
+	ctx := ctxT(t)
+	for range protosvc.MaxClients {
+		p.A.Dial(t)
+	}
+	c := p.A.Dial(t)
+	_, err := c.Register(ctx, toy)
+	require.ErrorIs(t, err, sockproto.ENFILE)
+	assert.Zero(t, c.Stats().Reconnects)
+	assert.Equal(t, uint64(1), p.A.Service().Stats().RefusedClients)
 }

@@ -2,10 +2,12 @@ package stack_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"armos/libipc/skbuff"
 	"armos/servers/netd/stack"
 	"armos/servers/netd/stack/stacktest"
 	"armos/servers/netd/wire"
@@ -114,4 +116,78 @@ func TestSendDatagramOptions(t *testing.T) {
 	require.Len(t, o.pkts, 1)
 	assert.Equal(t, "me", string(o.pkts[0].Payload))
 	assert.Equal(t, 1500, o.pkts[0].MTU)
+}
+
+// FuzzRegisteredProtocol feeds arbitrary frames to a stack where protocol
+// 253 has an owner. Invariants: what the owner gets is well formed (our
+// address or a broadcast as destination, a 20+ byte header naming 253, the
+// interface's MTU); ICMP errors handed to it quote a datagram of 253 that
+// we sent, with an MTU only for "fragmentation needed"; every delivered
+// datagram reaches exactly one of ICMP, UDP and the owner; no buffer leaks.
+func FuzzRegisteredProtocol(f *testing.F) {
+	f.Add(peer.IPFrame(ourMAC, ourAddr, 253, []byte("toy")))
+	pkt := stacktest.IPv4(wire.IPv4Repr{Src: peer.Addr, Dst: ourAddr, Protocol: 253, ID: 9}, pattern(1500))
+	for _, fr := range stacktest.Fragments(pkt, 576) {
+		f.Add(stacktest.Ethernet(ourMAC, peer.MAC, wire.EtherTypeIPv4, fr))
+	}
+	sent := stacktest.IPv4(wire.IPv4Repr{Src: ourAddr, Dst: peer.Addr, Protocol: 253, TTL: 64}, pattern(100))
+	for _, r := range []wire.ICMPv4Repr{
+		{Type: wire.ICMPv4DstUnreachable, Code: wire.ICMPv4FragmentationNeeded, MTU: 1280},
+		{Type: wire.ICMPv4TimeExceeded},
+		{Type: wire.ICMPv4ParamProblem, Pointer: 3},
+	} {
+		f.Add(peer.IPFrame(ourMAC, ourAddr, wire.IPProtocolICMP, stacktest.ICMP(r, sent)))
+	}
+	f.Add([]byte{})
+
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		fx := newFixture(t, 576)
+		fx.learn(peer)
+		fx.link.Discard = true
+		var handled, errs uint64
+		o := &checkingOwner{t: t, handled: &handled, errs: &errs}
+		require.NoError(t, fx.s.RegisterProtocol(253, o))
+		before := skbuff.Default.Stats()
+		fx.inject(frame)
+		fx.inject(frame)
+		fx.clock.Advance(stack.ReasmTimeout + time.Second)
+		fx.s.Tick()
+		c := fx.s.Counters()
+		require.Equal(t, c.IPv4.RxDelivered, c.ICMP.RxMessages+c.UDP.RxDatagrams+handled, "delivery:\n%s", c)
+		require.Equal(t, errs, c.ICMP.RxProtoErrors)
+		queued := uint64(0)
+		for _, e := range fx.s.ARPTable() {
+			queued += uint64(e.Queued)
+		}
+		after := skbuff.Default.Stats()
+		require.Equal(t, after.Gets-before.Gets, after.Frees-before.Frees+queued, "buffers leaked")
+	})
+}
+
+// checkingOwner checks what a registered protocol is handed.
+type checkingOwner struct {
+	t             *testing.T
+	handled, errs *uint64
+}
+
+func (o *checkingOwner) HandleIP(p *stack.IPPacket) {
+	*o.handled++
+	require.Equal(o.t, uint8(253), p.Protocol)
+	require.True(o.t, p.Dst == ourAddr || p.Broadcast, "dst %v", p.Dst)
+	require.GreaterOrEqual(o.t, len(p.Header), 20)
+	require.Equal(o.t, uint8(253), p.Header[9])
+	require.Equal(o.t, 576, p.MTU)
+}
+
+func (o *checkingOwner) HandleICMPError(e *stack.ICMPError) {
+	*o.errs++
+	require.Equal(o.t, uint8(253), e.Protocol)
+	require.Equal(o.t, ourAddr, e.Src)
+	ip, err := wire.ParseIPv4Header(e.Quote)
+	require.NoError(o.t, err)
+	require.Equal(o.t, wire.IPProtocol(253), ip.Protocol())
+	if e.MTU != 0 {
+		require.Equal(o.t, uint8(wire.ICMPv4DstUnreachable), e.Type)
+		require.Equal(o.t, uint8(wire.ICMPv4FragmentationNeeded), e.Code)
+	}
 }
