@@ -29,6 +29,7 @@ import (
 
 	"armos/libipc"
 	"armos/libproto/protoproto"
+	"armos/libsocket"
 	"armos/libsocket/sockproto"
 )
 
@@ -38,13 +39,6 @@ import (
 const (
 	RecvQueueLen  = 256
 	ErrorQueueLen = 64
-)
-
-// Reconnection bounds, as libsocket's: about 6 s of attempts with backoff.
-const (
-	ReconnectAttempts   = 64
-	ReconnectBackoff    = time.Millisecond
-	ReconnectMaxBackoff = 100 * time.Millisecond
 )
 
 // Error codes a protocol server meets (Linux values, as in sockproto).
@@ -195,13 +189,7 @@ func FromInit(ctx context.Context, service string) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNoInit, err)
 	}
-	return DialService(ctx, waitDialer{boot}, service)
-}
-
-type waitDialer struct{ c *libipc.InitClient }
-
-func (d waitDialer) Connect(ctx context.Context, name string) (libipc.Endpoint, error) {
-	return d.c.ConnectWait(ctx, name)
+	return DialService(ctx, libsocket.WaitDialer(boot), service)
 }
 
 // Stats returns the Client's counters.
@@ -329,61 +317,46 @@ func (c *Client) finish(why error) {
 	c.changed = make(chan struct{})
 }
 
-// reconnect dials the service again with backoff, then registers every
-// Protocol again.
+// reconnect dials the service again (libsocket.Redial: libsocket's
+// bounds and backoff), then registers every Protocol again.
 func (c *Client) reconnect(failed uint64) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	wait := ReconnectBackoff
-	var err error
-	for range ReconnectAttempts {
-		var ep libipc.Endpoint
-		if ep, err = c.dialer.Connect(ctx, c.service); err == nil {
-			conn := libipc.NewConn(ep)
-			c.mu.Lock()
-			if c.closed {
-				c.mu.Unlock()
-				conn.Close()
-				return fmt.Errorf("libproto: client closed: %w", libipc.ErrClosed)
-			}
-			c.conn, c.gen = conn, failed+1
-			protos := make([]*Protocol, 0, len(c.protos))
-			for _, p := range c.protos {
-				protos = append(protos, p)
-			}
-			c.mu.Unlock()
-			c.stats.reconnects.Add(1)
-			// Registrations first, on the new connection, while the
-			// reader is not yet running: the replies are read by the
-			// connection itself (libipc.Conn routes them).
-			for _, p := range protos {
-				var resp protoproto.RegisterResp
-				if rerr := conn.Call(ctx, libipc.Op(protoproto.OpRegister), &protoproto.RegisterReq{Proto: p.num}, &resp); rerr != nil {
-					c.stats.reRegisterErrors.Add(1)
-					p.lost(cause(rerr))
-					continue
-				}
-				c.stats.reRegisters.Add(1)
-				p.setInfo(&resp)
-			}
-			c.mu.Lock()
-			close(c.changed)
-			c.changed = make(chan struct{})
-			c.mu.Unlock()
-			return nil
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-		}
-		wait = min(2*wait, ReconnectMaxBackoff)
+	ep, err := libsocket.Redial(ctx, c.dialer, c.service) // libsocket's backoff
+	if err != nil {
+		return fmt.Errorf("libproto: reconnect %s: %w", c.service, err)
 	}
-	return fmt.Errorf("libproto: reconnect %s: %w", c.service, err)
+	conn := libipc.NewConn(ep)
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		conn.Close()
+		return fmt.Errorf("libproto: client closed: %w", libipc.ErrClosed)
+	}
+	c.conn, c.gen = conn, failed+1
+	protos := make([]*Protocol, 0, len(c.protos))
+	for _, p := range c.protos {
+		protos = append(protos, p)
+	}
+	c.mu.Unlock()
+	c.stats.reconnects.Add(1)
+	// Registrations first, on the new connection, before the reader runs
+	// on it: the replies are routed by the connection itself.
+	for _, p := range protos {
+		var resp protoproto.RegisterResp
+		if rerr := conn.Call(ctx, libipc.Op(protoproto.OpRegister), &protoproto.RegisterReq{Proto: p.num}, &resp); rerr != nil {
+			c.stats.reRegisterErrors.Add(1)
+			p.lost(cause(rerr))
+			continue
+		}
+		c.stats.reRegisters.Add(1)
+		p.setInfo(&resp)
+	}
+	c.mu.Lock()
+	close(c.changed)
+	c.changed = make(chan struct{})
+	c.mu.Unlock()
+	return nil
 }
 
 // read dispatches one connection's deliveries until it ends.

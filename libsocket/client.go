@@ -184,22 +184,34 @@ func (c *Client) reconnect(ctx context.Context, failed uint64) error {
 		return nil
 	}
 	old.Close()
+	ep, err := Redial(ctx, c.dialer, c.service)
+	if err != nil {
+		c.stats.reconnectErrors.Add(1)
+		return fmt.Errorf("libsocket: reconnect %s: %w", c.service, err)
+	}
+	c.mu.Lock()
+	conn := libipc.NewConn(watch(ep))
+	c.conn = conn
+	c.gen++
+	gen := c.gen
+	c.mu.Unlock()
+	c.stats.reconnects.Add(1)
+	go c.watchConn(conn, gen)
+	go c.replayAll(gen)
+	return nil
+}
+
+// Redial connects to service through d after the service went away: up to
+// ReconnectAttempts tries, waiting ReconnectBackoff before the first retry
+// and doubling up to ReconnectMaxBackoff, until ctx ends. It returns the
+// last error when every try failed. libsocket and libproto reconnect with it.
+func Redial(ctx context.Context, d libipc.Dialer, service string) (libipc.Endpoint, error) {
 	wait := ReconnectBackoff
 	var err error
 	for range ReconnectAttempts {
 		var ep libipc.Endpoint
-		ep, err = c.dialer.Connect(ctx, c.service)
-		if err == nil {
-			c.mu.Lock()
-			conn := libipc.NewConn(watch(ep))
-			c.conn = conn
-			c.gen++
-			gen := c.gen
-			c.mu.Unlock()
-			c.stats.reconnects.Add(1)
-			go c.watchConn(conn, gen)
-			go c.replayAll(gen)
-			return nil
+		if ep, err = d.Connect(ctx, service); err == nil {
+			return ep, nil
 		}
 		if ctx.Err() != nil {
 			break
@@ -212,8 +224,7 @@ func (c *Client) reconnect(ctx context.Context, failed uint64) error {
 		}
 		wait = min(2*wait, ReconnectMaxBackoff)
 	}
-	c.stats.reconnectErrors.Add(1)
-	return fmt.Errorf("libsocket: reconnect %s: %w", c.service, err)
+	return nil, err
 }
 
 // call makes one request on the current connection, reconnecting and

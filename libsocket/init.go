@@ -22,8 +22,12 @@ func FromInit(ctx context.Context, service string) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNoInit, err)
 	}
-	return DialService(ctx, waitDialer{boot}, service)
+	return DialService(ctx, WaitDialer(boot), service)
 }
+
+// WaitDialer returns a Dialer that connects through init by name, waiting
+// for the name to be registered (FromInit's, and libproto's).
+func WaitDialer(boot *libipc.InitClient) libipc.Dialer { return waitDialer{boot} }
 
 // waitDialer connects by name, waiting for the name to be registered.
 type waitDialer struct{ c *libipc.InitClient }

@@ -31,6 +31,7 @@ import (
 	"armos/libipc"
 	"armos/libproto/protoproto"
 	"armos/libsocket/sockproto"
+	"armos/servers/netd/sockets"
 	"armos/servers/netd/stack"
 )
 
@@ -348,24 +349,16 @@ func (s *Service) opSend(r *libipc.Request) {
 	})
 }
 
-// errnoOf maps a stack error to the code sent back.
+// errnoOf maps a stack error to the code sent back: the socket service's
+// mapping, plus the two errors only a protocol server meets.
 func errnoOf(err error) sockproto.Errno {
-	for _, m := range []struct {
-		err error
-		e   sockproto.Errno
-	}{
-		{stack.ErrMessageTooLong, sockproto.EMSGSIZE},
-		{stack.ErrNoRoute, sockproto.ENETUNREACH},
-		{stack.ErrInvalidAddr, sockproto.EINVAL},
-		{stack.ErrNoBuffer, sockproto.ENOBUFS},
-		{stack.ErrProtocolInUse, sockproto.EACCES},
-		{stack.ErrTentative, sockproto.EAGAIN},
-	} {
-		if errors.Is(err, m.err) {
-			return m.e
-		}
+	switch {
+	case errors.Is(err, stack.ErrProtocolInUse):
+		return sockproto.EACCES
+	case errors.Is(err, stack.ErrTentative):
+		return sockproto.EAGAIN
 	}
-	return sockproto.EIO
+	return sockets.ErrnoOf(err)
 }
 
 // HandleIP forwards a datagram to the owner (on the event loop).

@@ -42,3 +42,8 @@ func errnoOf(err error) sockproto.Errno {
 	}
 	return sockproto.EIO
 }
+
+// ErrnoOf maps an error from the stack to the code a client is sent (EIO
+// when no better code is known): the socket service's mapping, shared with
+// netd's protocol service.
+func ErrnoOf(err error) sockproto.Errno { return errnoOf(err) }
