@@ -85,7 +85,7 @@ IMAGE_PROGS="apps/hello microkernel/guesttest/progs/gort microkernel/guesttest/p
 	microkernel/guesttest/progs/threadbomb microkernel/guesttest/progs/sysfuzz
 	microkernel/guesttest/progs/regs microkernel/guesttest/progs/devtest
 	microkernel/guesttest/progs/runlist microkernel/guesttest/progs/ipctest
-	microkernel/guesttest/progs/nettest microkernel/guesttest/progs/conwrite servers/init servers/netd servers/virtionetd servers/virtioconsd apps/echo apps/ping apps/ps apps/sh"
+	microkernel/guesttest/progs/nettest microkernel/guesttest/progs/conwrite servers/init servers/netd servers/virtionetd servers/virtioconsd apps/echo apps/ping apps/ps apps/sh servers/resolved apps/nslookup"
 
 # build_image EXTRA... builds the programs and packs them, plus EXTRA
 # (path-in-image=host-file words), into out/armos.img, the boot image QEMU hands
@@ -99,7 +99,8 @@ build_image() {
 	done
 	go run ./microkernel/cmd/mkimage -o "$OUT/armos.img" "${items[@]}" \
 		/etc/init.conf=servers/init/init.conf /etc/init-tap.conf=servers/init/tap.conf \
-		/etc/init-peer.conf=servers/init/peer.conf "$@"
+		/etc/init-peer.conf=servers/init/peer.conf /etc/resolv.conf=servers/resolved/etc/resolv.conf \
+		/etc/hosts=servers/resolved/etc/hosts /etc/nsswitch.conf=servers/resolved/etc/nsswitch.conf "$@"
 }
 
 build_host() {

@@ -3,9 +3,13 @@ package libsocket
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
+
+	"armos/libipc"
+	"armos/libsocket/adminproto"
 )
 
 // DNSServer is where armos's resolver (servers/resolved) answers: UDP port
@@ -57,4 +61,21 @@ func (c *Client) DialDNS(ctx context.Context, network string, server netip.AddrP
 		return nil, err
 	}
 	return NewPacketConn(s), nil
+}
+
+// WaitResolved waits until resolved serves (it registers
+// adminproto.ResolvedService with init once its socket is bound): what a
+// program started at boot beside it does before its first lookup, so that
+// the query does not meet a closed port. It fails outside init, and when
+// ctx ends first (no resolved configured, say).
+func WaitResolved(ctx context.Context) error {
+	boot, err := libipc.Bootstrap()
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrNoInit, err)
+	}
+	ep, err := boot.ConnectWait(ctx, adminproto.ResolvedService)
+	if err != nil {
+		return fmt.Errorf("libsocket: waiting for resolved: %w", err)
+	}
+	return ep.Close()
 }

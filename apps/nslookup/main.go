@@ -3,9 +3,11 @@
 //
 //	nslookup [-port N] [-timeout DURATION] [-timing] NAME [SERVER]
 //
-// Without SERVER it asks resolved (servers/resolved, 127.0.0.1:53), else
-// the IPv4 address SERVER. -timing adds a ";; Query time: N usec" line
-// (the lookups in all: A, AAAA and the canonical name).
+// Without SERVER it asks resolved (servers/resolved, 127.0.0.1:53; first
+// waiting, within -timeout, until resolved serves: libsocket.WaitResolved),
+// else the IPv4 address SERVER. -timing adds a ";; Query time: N usec
+// (round K)" line per round of lookups (A, AAAA and the canonical name);
+// -repeat N makes N rounds. The output is written at once, at the end.
 //
 // It is wiring only: the command is package nslookup (Main), given Go's
 // net.Resolver over libsocket (libsocket.Client.ResolverAt). Run by armos's
@@ -16,6 +18,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -44,9 +47,19 @@ func main() {
 			return nil, err
 		}
 		client = c
+		if server == libsocket.DNSServer {
+			// Started at boot beside resolved: wait until it serves.
+			if err := libsocket.WaitResolved(ctx); err != nil {
+				return nil, err
+			}
+		}
 		return c.ResolverAt(server), nil
 	}
-	status := nslookup.Main(ctx, os.Args[1:], nslookup.Env{Stdout: os.Stdout, Stderr: os.Stderr}, connect)
+	// One write at the end: nslookups running side by side (init's apps)
+	// keep their answers apart on the console.
+	var out bytes.Buffer
+	status := nslookup.Main(ctx, os.Args[1:], nslookup.Env{Stdout: &out, Stderr: os.Stderr}, connect)
+	os.Stdout.Write(out.Bytes())
 	stop()
 	if client != nil {
 		client.Close()

@@ -55,6 +55,13 @@ func startNetGuest(t testing.TB, modern bool, apps ...string) *netGuest {
 	t.Helper()
 	ns := peertest.NewNS(t)
 	ns.AddTap(t, guestTap, linuxCIDR)
+	return startNetGuestIn(t, ns, modern, apps...)
+}
+
+// startNetGuestIn is startNetGuest in ns, which has guestTap already (a
+// test starts its Linux-side servers there before armos boots).
+func startNetGuestIn(t testing.TB, ns *peertest.NS, modern bool, apps ...string) *netGuest {
+	t.Helper()
 	entries := []string{
 		"service,virtionetd,device=net,standby,/bin/virtionetd",
 		"service,netd,standby,/bin/netd,-link,nic:net0,-ip," + guestIP + "/24,-gw," + linuxIP + ",-arplifetime," + arpLife.String(),

@@ -45,6 +45,8 @@ var testProgs = []string{
 	"apps/ping",
 	"apps/ps",
 	"apps/sh",
+	"servers/resolved",
+	"apps/nslookup",
 }
 
 var (
@@ -68,6 +70,9 @@ func testImage(tb testing.TB) string {
 			"/etc/init.conf":      filepath.Join(root, "servers", "init", "init.conf"),
 			"/etc/init-tap.conf":  filepath.Join(root, "servers", "init", "tap.conf"),
 			"/etc/init-peer.conf": filepath.Join(root, "servers", "init", "peer.conf"),
+			"/etc/resolv.conf":    filepath.Join(root, "servers", "resolved", "etc", "resolv.conf"),
+			"/etc/hosts":          filepath.Join(root, "servers", "resolved", "etc", "hosts"),
+			"/etc/nsswitch.conf":  filepath.Join(root, "servers", "resolved", "etc", "nsswitch.conf"),
 		})
 	})
 	require.NoError(tb, imageErr)

@@ -175,9 +175,10 @@ func run(opts options) error {
 			err = fmt.Errorf("serving %v: %w", opts.listen, err)
 		}
 	}
-	d.close()
+	// The counters before closing (a closed server has none to give).
 	var b bytes.Buffer
 	d.report(&b)
+	d.close()
 	os.Stdout.Write(b.Bytes())
 	return err
 }

@@ -13,7 +13,12 @@
 //	Address: fd00::7
 //
 // or "** server can't find NAME: NXDOMAIN" (SERVFAIL for a failure),
-// or ";; connection timed out; no servers could be reached".
+// or ";; connection timed out; no servers could be reached". A round of
+// lookups is A, AAAA, then (when there were addresses) the canonical
+// name; -repeat N makes N rounds (the answer of the first printed), and
+// -timing prints each round's time (";; Query time: N usec (round K)"):
+// through resolved, the first round fills its cache and the others are
+// answered from it.
 //
 // Go's resolver hides the DNS details nslookup usually shows: the CNAME
 // line gives the canonical name the whole chain leads to (not each link),
@@ -59,7 +64,7 @@ const (
 	ExitUsage    = 2 // bad arguments, or no resolver
 )
 
-const usage = "usage: nslookup [-port N] [-timeout DURATION] [-timing] NAME [SERVER]"
+const usage = "usage: nslookup [-port N] [-timeout DURATION] [-timing] [-repeat N] NAME [SERVER]"
 
 // Main runs nslookup with args (without the program name) and returns its
 // exit status.
@@ -69,7 +74,8 @@ func Main(ctx context.Context, args []string, env Env, connect Connect) int {
 	port := fs.Uint("port", 53, "the server's UDP port")
 	timeout := fs.Duration("timeout", 15*time.Second, "how long the lookups may take in all")
 	timing := fs.Bool("timing", false, "print how long the lookups took (;; Query time: N usec)")
-	if err := fs.Parse(args); err != nil || fs.NArg() < 1 || fs.NArg() > 2 || *port == 0 || *port > 65535 || *timeout <= 0 {
+	repeat := fs.Int("repeat", 1, "look the name up N times (the answer printed once; with -timing a time per round)")
+	if err := fs.Parse(args); err != nil || fs.NArg() < 1 || fs.NArg() > 2 || *port == 0 || *port > 65535 || *timeout <= 0 || *repeat < 1 || *repeat > 1000 {
 		if err != nil && !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(env.Stderr, "nslookup:", err)
 		}
@@ -105,19 +111,20 @@ func Main(ctx context.Context, args []string, env Env, connect Connect) int {
 	out := env.Stdout
 	fmt.Fprintf(out, "Server:\t\t%v\nAddress:\t%v#%d\n\n", server, server, ap.Port())
 
-	start := now()
-	v4, err4 := r.LookupNetIP(ctx, "ip4", name)
-	v6, err6 := r.LookupNetIP(ctx, "ip6", name)
-	var cname string
-	var errC error
-	if err4 == nil || err6 == nil {
-		cname, errC = r.LookupCNAME(ctx, name)
+	var rounds []time.Duration
+	var res result
+	for i := range *repeat {
+		start := now()
+		got := lookup(ctx, r, name)
+		rounds = append(rounds, now().Sub(start))
+		if i == 0 {
+			res = got
+		}
 	}
-	took := now().Sub(start)
 	status := ExitOK
-	if len(v4)+len(v6) == 0 {
+	if len(res.v4)+len(res.v6) == 0 {
 		status = ExitNotFound
-		switch classify(err4, err6) {
+		switch classify(res.err4, res.err6) {
 		case notFound:
 			fmt.Fprintf(out, "** server can't find %s: NXDOMAIN\n", name)
 		case timedOut:
@@ -128,21 +135,41 @@ func Main(ctx context.Context, args []string, env Env, connect Connect) int {
 	} else {
 		fmt.Fprintln(out, "Non-authoritative answer:")
 		canon := strings.TrimSuffix(name, ".")
-		if errC == nil && cname != "" {
-			if c := strings.TrimSuffix(cname, "."); !strings.EqualFold(c, canon) {
+		if res.errC == nil && res.cname != "" {
+			if c := strings.TrimSuffix(res.cname, "."); !strings.EqualFold(c, canon) {
 				fmt.Fprintf(out, "%s\tcanonical name = %s.\n", canon, c)
 				canon = c
 			}
 		}
-		for _, a := range append(v4, v6...) {
+		for _, a := range append(res.v4, res.v6...) {
 			fmt.Fprintf(out, "Name:\t%s\nAddress: %v\n", canon, a.Unmap())
 		}
 	}
 	if *timing {
-		fmt.Fprintf(out, ";; Query time: %d usec\n", took.Microseconds())
+		for i, d := range rounds {
+			fmt.Fprintf(out, ";; Query time: %d usec (round %d)\n", d.Microseconds(), i+1)
+		}
 	}
 	fmt.Fprintln(out)
 	return status
+}
+
+// result is one round's lookups: A, AAAA, and the canonical name when
+// there were addresses.
+type result struct {
+	v4, v6     []netip.Addr
+	err4, err6 error
+	cname      string
+	errC       error
+}
+
+func lookup(ctx context.Context, r Resolver, name string) (res result) {
+	res.v4, res.err4 = r.LookupNetIP(ctx, "ip4", name)
+	res.v6, res.err6 = r.LookupNetIP(ctx, "ip6", name)
+	if res.err4 == nil || res.err6 == nil {
+		res.cname, res.errC = r.LookupCNAME(ctx, name)
+	}
+	return res
 }
 
 type failure int

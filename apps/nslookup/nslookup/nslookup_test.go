@@ -122,7 +122,16 @@ func TestServerPortAndTiming(t *testing.T) {
 	status, out, _, asked := run(t, zone(), "-port", "5353", "-timing", "v4.test", "10.99.0.1")
 	assert.Equal(t, ExitOK, status)
 	assert.Equal(t, netip.MustParseAddrPort("10.99.0.1:5353"), asked)
-	assert.Equal(t, "Server:\t\t10.99.0.1\nAddress:\t10.99.0.1#5353\n\nNon-authoritative answer:\nName:\tv4.test\nAddress: 10.0.0.4\n;; Query time: 1500 usec\n\n", out)
+	assert.Equal(t, "Server:\t\t10.99.0.1\nAddress:\t10.99.0.1#5353\n\nNon-authoritative answer:\nName:\tv4.test\nAddress: 10.0.0.4\n;; Query time: 1500 usec (round 1)\n\n", out)
+}
+
+func TestRepeat(t *testing.T) {
+	f := zone()
+	status, out, _, _ := run(t, f, "-repeat", "3", "-timing", "v4.test")
+	assert.Equal(t, ExitOK, status)
+	assert.Equal(t, header+"Non-authoritative answer:\nName:\tv4.test\nAddress: 10.0.0.4\n"+
+		";; Query time: 1500 usec (round 1)\n;; Query time: 1500 usec (round 2)\n;; Query time: 1500 usec (round 3)\n\n", out)
+	assert.Len(t, f.calls, 9, "three rounds of A, AAAA and the canonical name")
 }
 
 func TestFailures(t *testing.T) {
@@ -147,7 +156,7 @@ func TestFailures(t *testing.T) {
 func TestUsage(t *testing.T) {
 	for _, args := range [][]string{
 		{}, {"a", "10.0.0.1", "extra"}, {"-port", "0", "a"}, {"-port", "70000", "a"}, {"-bogus", "a"},
-		{"a", "not-an-address"}, {"a", "::1"}, {"."}, {"-timeout", "0s", "a"}, {strings.Repeat("a.", 200)},
+		{"a", "not-an-address"}, {"a", "::1"}, {"."}, {"-timeout", "0s", "a"}, {strings.Repeat("a.", 200)}, {"-repeat", "0", "a"},
 	} {
 		status, out, errOut, _ := run(t, zone(), args...)
 		assert.Equal(t, ExitUsage, status, "%q", args)
