@@ -328,28 +328,26 @@ func (c *Client) leaseTimer(now time.Time) {
 		}
 		c.toInit(now, c.jitter(c.cfg.StartDelay))
 	case !now.Before(l.Start.Add(l.T2)):
-		if c.state != Rebinding {
-			c.c.Rebinds++
-			c.state = Rebinding
-			c.newExchange(now)
-			c.tries = 0
-		} else {
-			c.c.Retransmits++
-		}
-		c.sendRequest(now)
+		c.extend(now, Rebinding, &c.c.Rebinds)
 	case !now.Before(l.Start.Add(l.T1)):
-		if c.state != Renewing {
-			c.c.Renewals++
-			c.state = Renewing
-			c.newExchange(now)
-			c.tries = 0
-		} else {
-			c.c.Retransmits++
-		}
-		c.sendRequest(now)
+		c.extend(now, Renewing, &c.c.Renewals)
 	default:
 		c.deadline = l.Start.Add(l.T1)
 	}
+}
+
+// extend sends the REQUEST of RENEWING or REBINDING: the first of the
+// state (counted in *entered, with a fresh xid) or a retransmission.
+func (c *Client) extend(now time.Time, st State, entered *uint64) {
+	if c.state != st {
+		*entered++
+		c.state = st
+		c.newExchange(now)
+		c.tries = 0
+	} else {
+		c.c.Retransmits++
+	}
+	c.sendRequest(now)
 }
 
 // message starts a client message with the options every one carries.

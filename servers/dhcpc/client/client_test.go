@@ -228,22 +228,16 @@ func TestRenewAndRebindAcks(t *testing.T) {
 
 func TestTimesFromOptionsAndConfig(t *testing.T) {
 	h := newHarness(t, Config{}, false)
-	h.c.Start()
-	h.advance(0)
-	h.c.Input(h.reply(dhcp.Offer, srvAddr, yiaddr), fromSrv)
-	h.c.Input(h.reply(dhcp.Ack, srvAddr, yiaddr, opt(dhcp.OptRenewalTime, dhcp.DurationData(100*time.Second)),
-		opt(dhcp.OptRebindingTime, dhcp.DurationData(200*time.Second))), fromSrv)
+	h.dora(opt(dhcp.OptRenewalTime, dhcp.DurationData(100*time.Second)),
+		opt(dhcp.OptRebindingTime, dhcp.DurationData(200*time.Second)))
 	l := h.bound[0]
 	assert.Equal(t, 100*time.Second, l.T1)
 	assert.Equal(t, 200*time.Second, l.T2)
 
 	// Nonsense times (T2 past the lease, T1 past T2) fall back to the defaults.
 	h = newHarness(t, Config{}, false)
-	h.c.Start()
-	h.advance(0)
-	h.c.Input(h.reply(dhcp.Offer, srvAddr, yiaddr), fromSrv)
-	h.c.Input(h.reply(dhcp.Ack, srvAddr, yiaddr, opt(dhcp.OptRenewalTime, dhcp.DurationData(950*time.Second)),
-		opt(dhcp.OptRebindingTime, dhcp.DurationData(2000*time.Second))), fromSrv)
+	h.dora(opt(dhcp.OptRenewalTime, dhcp.DurationData(950*time.Second)),
+		opt(dhcp.OptRebindingTime, dhcp.DurationData(2000*time.Second)))
 	l = h.bound[0]
 	assert.Equal(t, 500*time.Second, l.T1)
 	assert.Equal(t, 875*time.Second, l.T2)
@@ -257,10 +251,7 @@ func TestTimesFromOptionsAndConfig(t *testing.T) {
 
 	// An infinite lease has no timers.
 	h = newHarness(t, Config{}, false)
-	h.c.Start()
-	h.advance(0)
-	h.c.Input(h.reply(dhcp.Offer, srvAddr, yiaddr), fromSrv)
-	h.c.Input(h.reply(dhcp.Ack, srvAddr, yiaddr, opt(dhcp.OptLeaseTime, dhcp.DurationData(dhcp.Infinite))), fromSrv)
+	h.dora(opt(dhcp.OptLeaseTime, dhcp.DurationData(dhcp.Infinite)))
 	require.Equal(t, Bound, h.c.State())
 	assert.True(t, h.bound[0].Infinite())
 	assert.True(t, h.bound[0].Expiry().IsZero())
@@ -269,10 +260,7 @@ func TestTimesFromOptionsAndConfig(t *testing.T) {
 
 	// No mask: the classful prefix.
 	h = newHarness(t, Config{}, false)
-	h.c.Start()
-	h.advance(0)
-	h.c.Input(h.reply(dhcp.Offer, srvAddr, yiaddr), fromSrv)
-	h.c.Input(h.reply(dhcp.Ack, srvAddr, yiaddr, opt(dhcp.OptSubnetMask, dhcp.MaskData(0))), fromSrv)
+	h.dora(opt(dhcp.OptSubnetMask, dhcp.MaskData(0)))
 	assert.Equal(t, netip.MustParsePrefix("10.99.0.50/8"), h.bound[0].Addr)
 	assert.Equal(t, uint64(1), h.c.Counters().NoMask)
 }
@@ -306,10 +294,7 @@ func TestNak(t *testing.T) {
 
 func TestProbeAndDecline(t *testing.T) {
 	h := newHarness(t, Config{}, true)
-	h.c.Start()
-	h.advance(0)
-	h.c.Input(h.reply(dhcp.Offer, srvAddr, yiaddr), fromSrv)
-	h.c.Input(h.reply(dhcp.Ack, srvAddr, yiaddr), fromSrv)
+	h.dora()
 	assert.Equal(t, Probing, h.c.State())
 	assert.Equal(t, []netip.Addr{yiaddr}, h.probes)
 	assert.Empty(t, h.bound, "not bound before the probe")
@@ -346,10 +331,7 @@ func TestProbeAndDecline(t *testing.T) {
 
 	// No answer in ProbeTimeout: bound, counted.
 	h = newHarness(t, Config{}, true)
-	h.c.Start()
-	h.advance(0)
-	h.c.Input(h.reply(dhcp.Offer, srvAddr, yiaddr), fromSrv)
-	h.c.Input(h.reply(dhcp.Ack, srvAddr, yiaddr), fromSrv)
+	h.dora()
 	h.advance(DefaultProbeTimeout)
 	assert.Equal(t, Bound, h.c.State())
 	assert.Equal(t, uint64(1), h.c.Counters().ProbeTimeouts)

@@ -47,6 +47,8 @@ type harness struct {
 	unbound []Reason
 	probes  []netip.Addr
 	sendErr error
+
+	released Lease // the lease given back by replayGolden's Release
 }
 
 func (h *harness) Send(p Packet) error {
@@ -121,12 +123,18 @@ func (h *harness) reply(t dhcp.MessageType, server netip.Addr, yi netip.Addr, op
 	return b
 }
 
-// bind runs DORA to BOUND at t0 (no start delay).
-func (h *harness) bind() {
+// dora starts the client and answers its DISCOVER and REQUEST (the ACK
+// with ackOpts) at t0 (no start delay).
+func (h *harness) dora(ackOpts ...dhcp.Option) {
 	h.c.Start()
 	h.advance(0)
 	h.c.Input(h.reply(dhcp.Offer, srvAddr, yiaddr), fromSrv)
-	h.c.Input(h.reply(dhcp.Ack, srvAddr, yiaddr), fromSrv)
+	h.c.Input(h.reply(dhcp.Ack, srvAddr, yiaddr, ackOpts...), fromSrv)
+}
+
+// bind runs DORA to BOUND.
+func (h *harness) bind() {
+	h.dora()
 	if h.c.State() == Probing {
 		h.c.ProbeResult(yiaddr, false)
 	}

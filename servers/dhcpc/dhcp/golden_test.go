@@ -11,9 +11,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// goldenFile holds real exchanges with dnsmasq (see its header; recorded
-// by the client package's real-peer test).
-const goldenFile = "../client/testdata/dnsmasq.txt"
+// goldenFiles hold real exchanges with dnsmasq and with QEMU's slirp (see
+// their headers; recorded by the client package's real-peer tests).
+var goldenFiles = []string{"../client/testdata/dnsmasq.txt", "../client/testdata/slirp.txt"}
 
 type golden struct {
 	dir, typ string
@@ -21,7 +21,15 @@ type golden struct {
 }
 
 func readGolden(tb testing.TB) []golden {
-	f, err := os.Open(goldenFile)
+	var out []golden
+	for _, name := range goldenFiles {
+		out = append(out, readGoldenFile(tb, name)...)
+	}
+	return out
+}
+
+func readGoldenFile(tb testing.TB, name string) []golden {
+	f, err := os.Open(name)
 	require.NoError(tb, err)
 	defer f.Close()
 	var out []golden
