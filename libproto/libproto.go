@@ -37,8 +37,9 @@ import (
 // deliveries; when the server does not keep up, further ones are dropped
 // and counted (ProtoStats).
 const (
-	RecvQueueLen  = 256
-	ErrorQueueLen = 64
+	RecvQueueLen   = 256
+	ErrorQueueLen  = 64
+	StreamQueueLen = 64 // stream sockets waiting for the stream server (protocol 6)
 )
 
 // Error codes a protocol server meets (Linux values, as in sockproto).
@@ -136,10 +137,12 @@ type Stats struct {
 
 // ProtoStats counts one Protocol's deliveries.
 type ProtoStats struct {
-	Received      uint64 // datagrams queued on Datagrams()
-	Dropped       uint64 // datagrams dropped: Datagrams() was full (RecvQueueLen)
-	Errors        uint64 // ICMP errors queued on Errors()
-	ErrorsDropped uint64 // ICMP errors dropped: Errors() was full
+	Received       uint64 // datagrams queued on Datagrams()
+	Dropped        uint64 // datagrams dropped: Datagrams() was full (RecvQueueLen)
+	Errors         uint64 // ICMP errors queued on Errors()
+	ErrorsDropped  uint64 // ICMP errors dropped: Errors() was full
+	Streams        uint64 // stream sockets queued on Streams()
+	StreamsDropped uint64 // stream sockets closed at once: Streams() was full (StreamQueueLen)
 }
 
 // Client is a connection to netd's protocol service.
@@ -214,7 +217,8 @@ func (c *Client) Close() error {
 // when another server owns it or it is netd's own (1, 17), EINVAL for 0
 // and 255.
 func (c *Client) Register(ctx context.Context, num uint8) (*Protocol, error) {
-	p := &Protocol{c: c, num: num, in: make(chan *Datagram, RecvQueueLen), errs: make(chan *ICMPError, ErrorQueueLen)}
+	p := &Protocol{c: c, num: num, in: make(chan *Datagram, RecvQueueLen), errs: make(chan *ICMPError, ErrorQueueLen),
+		streams: make(chan libipc.Endpoint, StreamQueueLen)}
 	c.mu.Lock()
 	switch {
 	case c.dead != nil:
@@ -377,20 +381,55 @@ func (c *Client) read(conn *libipc.Conn) {
 				c.stats.malformed.Add(1)
 				break
 			}
-			c.deliver(m.Proto, func(p *Protocol) { p.deliver(&m) })
+			c.deliver(m.Proto, func(p *Protocol) {
+				if p != nil {
+					p.deliver(&m)
+				}
+			})
 		case protoproto.OpICMPError:
 			var m protoproto.ICMPError
 			if r.Decode(&m) != nil {
 				c.stats.malformed.Add(1)
 				break
 			}
-			c.deliver(m.Proto, func(p *Protocol) { p.icmpError(&m) })
+			c.deliver(m.Proto, func(p *Protocol) {
+				if p != nil {
+					p.icmpError(&m)
+				}
+			})
+		case protoproto.OpStream:
+			var m protoproto.StreamConn
+			ep, ok := streamCap(r)
+			if r.Decode(&m) != nil || !ok {
+				c.stats.malformed.Add(1)
+				break
+			}
+			r.Caps = nil // taken
+			c.deliver(m.Proto, func(p *Protocol) {
+				if p == nil {
+					ep.Close()
+					return
+				}
+				p.stream(ep)
+			})
 		default:
 			c.stats.malformed.Add(1)
+		}
+		for _, h := range r.Caps { // none expected
+			h.Close()
 		}
 		r.ReleaseBody()
 		r.Recycle()
 	}
+}
+
+// streamCap returns the endpoint an OpStream message carries.
+func streamCap(r *libipc.Request) (libipc.Endpoint, bool) {
+	if len(r.Caps) != 1 {
+		return nil, false
+	}
+	ep, ok := r.Caps[0].(libipc.Endpoint)
+	return ep, ok
 }
 
 // deliver runs fn on num's Protocol under the lock (fn never blocks).
@@ -400,6 +439,7 @@ func (c *Client) deliver(num uint8, fn func(*Protocol)) {
 	p := c.protos[num]
 	if p == nil {
 		c.stats.unclaimed.Add(1)
+		fn(nil)
 		return
 	}
 	fn(p)
@@ -407,17 +447,20 @@ func (c *Client) deliver(num uint8, fn func(*Protocol)) {
 
 // Protocol is an owned IP protocol number.
 type Protocol struct {
-	c    *Client
-	num  uint8
-	in   chan *Datagram
-	errs chan *ICMPError
+	c       *Client
+	num     uint8
+	in      chan *Datagram
+	errs    chan *ICMPError
+	streams chan libipc.Endpoint
 
 	mu     sync.Mutex
 	info   Info
 	err    error // why it was lost (re-registration refused)
 	closed bool  // channels closed (under c.mu)
 
-	stats struct{ received, dropped, errors, errorsDropped atomic.Uint64 }
+	stats struct {
+		received, dropped, errors, errorsDropped, streams, streamsDropped atomic.Uint64
+	}
 }
 
 // Number returns the protocol number.
@@ -446,10 +489,18 @@ func (p *Protocol) Datagrams() <-chan *Datagram { return p.in }
 // datagrams. It is closed with Datagrams.
 func (p *Protocol) Errors() <-chan *ICMPError { return p.errs }
 
+// Streams returns the channel of stream sockets netd hands to the owner of
+// protocol 6 (an application's OpSocket(SOCK_STREAM)): each is an endpoint
+// whose other end the application holds; the stream server speaks its
+// stream protocol on it. It is closed with Datagrams (endpoints still
+// queued are closed).
+func (p *Protocol) Streams() <-chan libipc.Endpoint { return p.streams }
+
 // Stats returns the Protocol's delivery counters.
 func (p *Protocol) Stats() ProtoStats {
 	s := &p.stats
-	return ProtoStats{Received: s.received.Load(), Dropped: s.dropped.Load(), Errors: s.errors.Load(), ErrorsDropped: s.errorsDropped.Load()}
+	return ProtoStats{Received: s.received.Load(), Dropped: s.dropped.Load(), Errors: s.errors.Load(),
+		ErrorsDropped: s.errorsDropped.Load(), Streams: s.streams.Load(), StreamsDropped: s.streamsDropped.Load()}
 }
 
 func (p *Protocol) setInfo(r *protoproto.RegisterResp) {
@@ -518,6 +569,10 @@ func (p *Protocol) closeChans() {
 		p.closed = true
 		close(p.in)
 		close(p.errs)
+		close(p.streams)
+		for ep := range p.streams {
+			ep.Close()
+		}
 	}
 }
 
@@ -532,6 +587,17 @@ func (p *Protocol) deliver(m *protoproto.Datagram) {
 		p.stats.received.Add(1)
 	default:
 		p.stats.dropped.Add(1)
+	}
+}
+
+// stream queues a stream socket's endpoint (under c.mu), or closes it.
+func (p *Protocol) stream(ep libipc.Endpoint) {
+	select {
+	case p.streams <- ep:
+		p.stats.streams.Add(1)
+	default:
+		p.stats.streamsDropped.Add(1)
+		ep.Close()
 	}
 }
 

@@ -46,7 +46,14 @@ const (
 
 	OpDeliver   Op = 16 // Datagram (one-way, netd -> server)
 	OpICMPError Op = 17 // ICMPError (one-way, netd -> server)
+	// OpStream hands a stream socket to the owner of protocol 6
+	// (one-way, netd -> server): StreamConn, with one cap, an endpoint
+	// whose other end the application holds (its OpSocket reply).
+	OpStream Op = 18
 )
+
+// ProtoTCP is the protocol whose owner gets stream sockets (OpStream).
+const ProtoTCP = 6
 
 // String names the operation.
 func (op Op) String() string {
@@ -61,6 +68,8 @@ func (op Op) String() string {
 		return "deliver"
 	case OpICMPError:
 		return "icmperror"
+	case OpStream:
+		return "stream"
 	}
 	return "op(" + strconv.Itoa(int(op)) + ")"
 }
@@ -145,6 +154,11 @@ type ICMPError struct {
 	Src     sockproto.Addr `msgpack:"src"`           // the quoted datagram's source (ours)
 	Dst     sockproto.Addr `msgpack:"dst"`           // and destination
 	Quote   []byte         `msgpack:"quote"`         // the quoted IPv4 header and payload
+}
+
+// StreamConn accompanies a stream socket handed to the stream server.
+type StreamConn struct {
+	Proto uint8 `msgpack:"proto"` // ProtoTCP
 }
 
 // IP returns a's address as a protocol-service address (port 0).

@@ -29,9 +29,9 @@ const (
 const (
 	AFInet    = 2 // IPv4
 	SockDgram = 2 // datagrams (UDP)
-	// SockStream is a byte stream (TCP): netd serves it only once a stream
-	// server (tcpd) has registered IP protocol 6 with the protocol service
-	// (docs/protocol-server.md); until then OpSocket fails with
+	// SockStream is a byte stream (TCP): netd hands it to the stream server
+	// that registered IP protocol 6 with the protocol service (SocketResp.
+	// Stream, docs/protocol-server.md); with none, OpSocket fails with
 	// EPROTONOSUPPORT.
 	SockStream = 1
 )
@@ -57,6 +57,11 @@ type SocketReq struct {
 // SocketResp returns the new socket's handle.
 type SocketResp struct {
 	Handle Handle `msgpack:"h"`
+	// Stream is set for a SockStream socket: netd has handed it to the
+	// stream server (docs/protocol-server.md), Handle is 0, and the reply
+	// carries one cap, an endpoint connected to that server, on which the
+	// application speaks the stream protocol.
+	Stream bool `msgpack:"stream,omitempty"`
 }
 
 // HandleReq is the body of operations that need only a socket

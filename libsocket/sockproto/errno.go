@@ -29,7 +29,7 @@ const (
 	EMSGSIZE        Errno = 90  // datagram larger than MaxDatagram
 	ENOPROTOOPT     Errno = 92  // unknown socket option
 	EPROTONOSUPPORT Errno = 93  // socket type other than datagram (stream: no stream server registered)
-	EOPNOTSUPP      Errno = 95  // stream socket: a stream server is registered but netd cannot hand sockets to it yet
+	EOPNOTSUPP      Errno = 95  // stream socket: this netd cannot hand sockets to a stream server
 	EAFNOSUPPORT    Errno = 97  // address family other than IPv4
 	EADDRINUSE      Errno = 98  // local address already bound
 	EADDRNOTAVAIL   Errno = 99  // bind to an address that is not ours, or no free ephemeral port

@@ -68,6 +68,7 @@ func start(ctx context.Context, cfg stack.Config, clock stack.Clock, dev device,
 		ctx:       ctx,
 	}
 	n.proto = protosvc.New(st, n.svc.Post)
+	n.svc.SetStreamHandOff(func(ep libipc.Endpoint) error { return n.proto.HandOff(protoproto.ProtoTCP, ep) })
 	n.broker.Register(sockproto.ServiceName, n.svc.Accept)
 	n.broker.Register(protoproto.ServiceName, n.proto.Accept)
 	n.pump = link.NewPump(td, st, n.svc.Post)
@@ -175,7 +176,8 @@ func (n *instance) report(w io.Writer) {
 			v    uint64
 		}{{"Registers", p.Registers}, {"Delivered", p.Delivered}, {"DroppedFull", p.DroppedFull},
 			{"DroppedGone", p.DroppedGone}, {"ICMPErrors", p.ICMPErrors}, {"ICMPDropped", p.ICMPDropped},
-			{"Sent", p.Sent}, {"SendErrors", p.SendErrors}, {"SendRefused", p.SendRefused}, {"RefusedOwner", p.RefusedOwner}} {
+			{"Sent", p.Sent}, {"SendErrors", p.SendErrors}, {"SendRefused", p.SendRefused}, {"RefusedOwner", p.RefusedOwner},
+			{"Streams", p.Streams}, {"StreamsLost", p.StreamsLost}} {
 			if r.v != 0 {
 				fmt.Fprintf(w, "    %-20s %d\n", r.name, r.v)
 			}

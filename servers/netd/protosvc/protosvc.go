@@ -53,6 +53,8 @@ type ProtoStats struct {
 	SendErrors   uint64 // sends refused or failed in the stack
 	SendRefused  uint64 // sends for a number the connection does not own
 	RefusedOwner uint64 // registrations refused: owned already (EADDRINUSE)
+	Streams      uint64 // stream sockets handed to the owner (protocol 6)
+	StreamsLost  uint64 // stream sockets that could not be handed over (channel full or gone)
 }
 
 // Stats counts the service's activity.
@@ -67,7 +69,7 @@ type Stats struct {
 type protoCounters struct {
 	registered                                                                                    atomic.Bool
 	registers, delivered, droppedFull, droppedGone, icmp, icmpDropped, sent, sendErr, refusedSend atomic.Uint64
-	refusedOwner                                                                                  atomic.Uint64
+	refusedOwner, streams, streamsLost                                                            atomic.Uint64
 }
 
 // Service is netd's protocol service. Create it with New, give Accept to
@@ -158,7 +160,8 @@ func (s *Service) Protocols() []ProtoStats {
 		p := ProtoStats{Proto: uint8(i), Registered: c.registered.Load(), Registers: c.registers.Load(),
 			Delivered: c.delivered.Load(), DroppedFull: c.droppedFull.Load(), DroppedGone: c.droppedGone.Load(),
 			ICMPErrors: c.icmp.Load(), ICMPDropped: c.icmpDropped.Load(), Sent: c.sent.Load(),
-			SendErrors: c.sendErr.Load(), SendRefused: c.refusedSend.Load(), RefusedOwner: c.refusedOwner.Load()}
+			SendErrors: c.sendErr.Load(), SendRefused: c.refusedSend.Load(), RefusedOwner: c.refusedOwner.Load(),
+			Streams: c.streams.Load(), StreamsLost: c.streamsLost.Load()}
 		if p != (ProtoStats{Proto: uint8(i)}) {
 			out = append(out, p)
 		}
@@ -359,6 +362,35 @@ func errnoOf(err error) sockproto.Errno {
 		return sockproto.EAGAIN
 	}
 	return sockets.ErrnoOf(err)
+}
+
+// ErrNoOwner is HandOff's error when nobody owns the protocol.
+var ErrNoOwner = errors.New("protosvc: protocol has no owner")
+
+// HandOff gives ep, one end of a new stream socket's endpoint pair, to the
+// owner of protocol num (OpStream); the socket service gives the other end
+// to the application. It runs on the event loop and never waits: when the
+// owner's channel is full it fails with an error wrapping
+// libipc.ErrWouldBlock. On failure ep is closed (the application's end then
+// sees the peer gone).
+func (s *Service) HandOff(num uint8, ep libipc.Endpoint) error {
+	o := s.owners[num]
+	if o == nil {
+		_ = ep.Close()
+		return ErrNoOwner
+	}
+	msg, err := libipc.AppendMessage(nil, libipc.Header{Version: libipc.Version, Kind: libipc.KindOneway,
+		Op: libipc.Op(protoproto.OpStream)}, &protoproto.StreamConn{Proto: num})
+	if err == nil {
+		err = o.cl.conn.Endpoint().TrySend(libipc.Message{Data: msg, Caps: []libipc.Cap{ep}})
+	}
+	if err != nil {
+		s.protos[num].streamsLost.Add(1)
+		_ = ep.Close()
+		return err
+	}
+	s.protos[num].streams.Add(1)
+	return nil
 }
 
 // HandleIP forwards a datagram to the owner (on the event loop).

@@ -11,6 +11,7 @@ import (
 	"armos/libipc"
 	"armos/libproto/protoproto"
 	"armos/libsocket/sockproto"
+	"armos/servers/netd/protosvc"
 	"armos/servers/netd/stack"
 )
 
@@ -138,4 +139,52 @@ func TestDeliveryDropsWhenTheServerDoesNotRead(t *testing.T) {
 		assert.Len(t, d.Hdr, 20)
 		assert.Equal(t, uint32(1500), d.MTU)
 	}
+}
+
+// TestStreamHandOff: HandOff needs an owner, never waits (a full channel
+// loses the socket, counted, and closes its end), and a socket service
+// with no hand-off function answers SOCK_STREAM with EOPNOTSUPP.
+func TestStreamHandOff(t *testing.T) {
+	h := newHost(t)
+	a, b := libipc.NewPair(1)
+	var err error
+	h.do(func() { err = h.proto.HandOff(protoproto.ProtoTCP, b) })
+	require.ErrorIs(t, err, protosvc.ErrNoOwner)
+	_, err = a.TryRecv()
+	require.ErrorIs(t, err, libipc.ErrPeerClosed, "the end is closed")
+
+	ep := h.raw() // never reads
+	require.NoError(t, ep.TrySend(libipc.Message{Data: encode(t, libipc.KindRequest, protoproto.OpRegister, 1, &protoproto.RegisterReq{Proto: protoproto.ProtoTCP})}))
+	hdr, _ := recvReply(t, ep, 1)
+	require.Equal(t, libipc.KindReply, hdr.Kind)
+	h.do(func() {
+		for range libipc.BrokerQueueLen {
+			_, theirs := libipc.NewPair(1)
+			require.NoError(t, h.proto.HandOff(protoproto.ProtoTCP, theirs))
+		}
+		_, theirs := libipc.NewPair(1)
+		err = h.proto.HandOff(protoproto.ProtoTCP, theirs)
+	})
+	require.ErrorIs(t, err, libipc.ErrWouldBlock)
+	ps := h.proto.Protocols()
+	require.Len(t, ps, 1)
+	assert.Equal(t, uint64(libipc.BrokerQueueLen), ps[0].Streams)
+	assert.Equal(t, uint64(1), ps[0].StreamsLost)
+	m, err := ep.TryRecv()
+	require.NoError(t, err)
+	require.Len(t, m.Caps, 1)
+	var sc protoproto.StreamConn
+	mh, err := libipc.DecodeMessage(m.Data, &sc)
+	require.NoError(t, err)
+	assert.Equal(t, libipc.Op(protoproto.OpStream), mh.Op)
+	assert.Equal(t, uint8(protoproto.ProtoTCP), sc.Proto)
+
+	// This host's socket service has no hand-off function.
+	h.broker.Register(sockproto.ServiceName, h.svc.Accept)
+	sep, err := h.broker.Connect(context.Background(), sockproto.ServiceName)
+	require.NoError(t, err)
+	sc2 := libipc.NewConn(sep)
+	defer sc2.Close()
+	err = call(t, sc2, protoproto.Op(sockproto.OpSocket), &sockproto.SocketReq{Family: sockproto.AFInet, Type: sockproto.SockStream}, &sockproto.SocketResp{})
+	require.ErrorIs(t, err, sockproto.EOPNOTSUPP)
 }

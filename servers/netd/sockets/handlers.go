@@ -194,17 +194,44 @@ func (s *Service) opSocket(r *libipc.Request) {
 const protoTCP = 6
 
 // streamSocket answers OpSocket for SOCK_STREAM. netd has no TCP of its
-// own: stream sockets belong to the protocol server that registered IP
-// protocol 6 (docs/protocol-server.md, "Stream sockets"). With none
-// registered the answer is EPROTONOSUPPORT, as Linux without the protocol;
-// with one, handing the socket over is not implemented yet (EOPNOTSUPP).
+// own: a stream socket belongs to the protocol server that registered IP
+// protocol 6 (docs/protocol-server.md, "Stream sockets"). The service makes
+// an endpoint pair, hands one end to that server (SetStreamHandOff) and
+// answers with the other: the application then talks to the server
+// directly. With no server registered the answer is EPROTONOSUPPORT, as
+// Linux without the protocol; without a hand-off function, EOPNOTSUPP; a
+// server whose channel is full, ENOBUFS.
 func (s *Service) streamSocket(r *libipc.Request) {
-	if !s.st.ProtocolRegistered(protoTCP) {
+	switch {
+	case !s.st.ProtocolRegistered(protoTCP):
 		s.fail(r, sockproto.EPROTONOSUPPORT)
 		return
+	case s.handOff == nil:
+		s.fail(r, sockproto.EOPNOTSUPP)
+		return
 	}
-	s.fail(r, sockproto.EOPNOTSUPP)
+	mine, theirs, err := libipc.TransportPair(libipc.BrokerQueueLen)
+	if err != nil {
+		s.fail(r, sockproto.ENOBUFS)
+		return
+	}
+	if err := s.handOff(theirs); err != nil { // theirs is closed
+		_ = mine.Close()
+		s.fail(r, sockproto.ENOBUFS)
+		return
+	}
+	s.stats.streams.Add(1)
+	if r.Reply(&sockproto.SocketResp{Stream: true}, mine) != nil {
+		s.stats.lostReplies.Add(1) // mine is closed: the server sees the application gone
+	}
+	r.Recycle()
 }
+
+// SetStreamHandOff sets how stream sockets reach the stream server: fn
+// gives it one end of a new socket's endpoint pair (protosvc.HandOff), on
+// the event loop, without waiting, closing the end itself on failure. Call
+// it before Run.
+func (s *Service) SetStreamHandOff(fn func(libipc.Endpoint) error) { s.handOff = fn }
 
 func (s *Service) opBind(r *libipc.Request) {
 	var req sockproto.BindReq

@@ -49,12 +49,13 @@ type Stats struct {
 	PingReplies    uint64 // pings answered by an echo reply
 	PingTimeouts   uint64 // pings ended by their timeout
 	GraceBinds     uint64 // binds that waited for the end of a restart's grace period
+	Streams        uint64 // stream sockets handed to the stream server
 }
 
 type statCounters struct {
 	clients, refusedClients, sockets, socketsRefused, parked, requests, errors, delivered, parkRefused,
 	timeouts, cancelled, earlyCancels, lostReplies, closedByClient, ticks atomic.Uint64
-	pings, pingReplies, pingTimeouts, graceBinds atomic.Uint64
+	pings, pingReplies, pingTimeouts, graceBinds, streams atomic.Uint64
 }
 
 // Service is netd's socket service. Create it with New, hand it client
@@ -100,6 +101,10 @@ type Service struct {
 	replyTo        *libipc.Request
 	replyMax       uint32
 	replyFromQueue func([]byte, stack.RecvMeta)
+
+	// handOff gives a stream socket's endpoint to the stream server
+	// (SetStreamHandOff); nil: stream sockets are not offered.
+	handOff func(libipc.Endpoint) error
 
 	stats statCounters
 }
@@ -206,7 +211,7 @@ func (s *Service) Stats() Stats {
 		EarlyCancels: c.earlyCancels.Load(), LostReplies: c.lostReplies.Load(),
 		ClosedByClient: c.closedByClient.Load(), Ticks: c.ticks.Load(),
 		Pings: c.pings.Load(), PingReplies: c.pingReplies.Load(), PingTimeouts: c.pingTimeouts.Load(),
-		GraceBinds: c.graceBinds.Load(),
+		GraceBinds: c.graceBinds.Load(), Streams: c.streams.Load(),
 	}
 }
 
