@@ -235,7 +235,7 @@ func (c *Client) expire(now time.Time) {
 		c.sendRequest(now)
 	case Probing:
 		c.c.ProbeTimeouts++
-		c.bind(now, c.pending)
+		c.bind(c.pending)
 	case Bound, Renewing, Rebinding:
 		c.leaseTimer(now)
 	default:
@@ -511,7 +511,7 @@ func (c *Client) ack(now time.Time, m *dhcp.Message, server netip.Addr, hasServe
 		c.prober.Probe(l.Addr.Addr())
 		return
 	}
-	c.bind(now, l)
+	c.bind(l)
 }
 
 // leaseFrom makes the Lease an ACK grants.
@@ -577,7 +577,7 @@ func classful(a netip.Addr) int {
 	return 24
 }
 
-func (c *Client) bind(now time.Time, l Lease) {
+func (c *Client) bind(l Lease) {
 	renewed := c.state == Renewing || c.state == Rebinding
 	c.lease, c.haveLease = l, true
 	c.state = Bound
@@ -592,12 +592,11 @@ func (c *Client) bind(now time.Time, l Lease) {
 	} else {
 		c.deadline = l.Start.Add(l.T1)
 	}
+	// T1 may already have passed (a slow probe, a lease shorter than the
+	// exchange took): the next Tick renews.
 	if c.h != nil {
 		c.h.Bound(l)
 	}
-	// T1 may already have passed (a slow probe, a lease shorter than the
-	// exchange took): the next Tick renews.
-	_ = now
 }
 
 func (c *Client) nak(now time.Time, server netip.Addr, hasServer bool) {
@@ -633,7 +632,7 @@ func (c *Client) ProbeResult(addr netip.Addr, conflict bool) {
 	}
 	now := c.clock.Now()
 	if !conflict {
-		c.bind(now, c.pending)
+		c.bind(c.pending)
 		return
 	}
 	c.c.Conflicts++

@@ -11,7 +11,7 @@ import (
 // nothing panics, every datagram is accepted or dropped and counted, and
 // the client stays in a state with a deadline or a lease.
 func FuzzInput(f *testing.F) {
-	h := newHarness(&testing.T{}, Config{}, false)
+	h := newHarness(f, Config{}, false)
 	h.c.Start()
 	h.advance(0)
 	f.Add(uint8(0), h.reply(dhcp.Offer, srvAddr, yiaddr), uint16(67))

@@ -39,7 +39,7 @@ type sent struct {
 }
 
 type harness struct {
-	t       *testing.T
+	t       testing.TB
 	c       *Client
 	clock   *fakeClock
 	sent    []sent
@@ -61,7 +61,7 @@ func (h *harness) Bound(l Lease)               { h.bound = append(h.bound, l) }
 func (h *harness) Unbound(l Lease, why Reason) { h.unbound = append(h.unbound, why) }
 func (h *harness) Probe(a netip.Addr)          { h.probes = append(h.probes, a) }
 
-func newHarness(t *testing.T, cfg Config, probe bool) *harness {
+func newHarness(t testing.TB, cfg Config, probe bool) *harness {
 	h := &harness{t: t, clock: &fakeClock{now: t0}}
 	if cfg.MAC == [6]byte{} {
 		cfg.MAC = mac
