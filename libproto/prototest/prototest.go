@@ -115,7 +115,7 @@ func (h *Host) start(dev *link.Mem) {
 	require.NoError(h.t, err)
 	svc := sockets.New(st, clock)
 	proto := protosvc.New(st, svc.Post)
-	svc.SetStreamHandOff(func(ep libipc.Endpoint) error { return proto.HandOff(protoproto.ProtoTCP, ep) })
+	svc.SetStreamHandOff(func() (libipc.Endpoint, error) { return proto.StreamSocket(protoproto.ProtoTCP) })
 	pump := link.NewPump(dev, st, svc.Post)
 	ctx, cancel := context.WithCancel(context.Background())
 	h.mu.Lock()

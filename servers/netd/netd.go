@@ -68,7 +68,7 @@ func start(ctx context.Context, cfg stack.Config, clock stack.Clock, dev device,
 		ctx:       ctx,
 	}
 	n.proto = protosvc.New(st, n.svc.Post)
-	n.svc.SetStreamHandOff(func(ep libipc.Endpoint) error { return n.proto.HandOff(protoproto.ProtoTCP, ep) })
+	n.svc.SetStreamHandOff(func() (libipc.Endpoint, error) { return n.proto.StreamSocket(protoproto.ProtoTCP) })
 	n.broker.Register(sockproto.ServiceName, n.svc.Accept)
 	n.broker.Register(protoproto.ServiceName, n.proto.Accept)
 	n.pump = link.NewPump(td, st, n.svc.Post)

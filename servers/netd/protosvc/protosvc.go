@@ -364,33 +364,53 @@ func errnoOf(err error) sockproto.Errno {
 	return sockets.ErrnoOf(err)
 }
 
-// ErrNoOwner is HandOff's error when nobody owns the protocol.
+// ErrNoOwner is StreamSocket's error when nobody owns the protocol.
 var ErrNoOwner = errors.New("protosvc: protocol has no owner")
 
-// HandOff gives ep, one end of a new stream socket's endpoint pair, to the
-// owner of protocol num (OpStream); the socket service gives the other end
-// to the application. It runs on the event loop and never waits: when the
-// owner's channel is full it fails with an error wrapping
-// libipc.ErrWouldBlock. On failure ep is closed (the application's end then
-// sees the peer gone).
-func (s *Service) HandOff(num uint8, ep libipc.Endpoint) error {
+// StreamSocket makes a stream socket for an application: an endpoint pair
+// on the owner's transport (kernel channels inside armos, in-memory ones
+// hosted), one end handed to the owner of protocol num as a one-way
+// OpStream message carrying it as a cap, the other returned for the
+// application's OpSocket reply. It runs on the event loop and never waits:
+// with no owner it fails with ErrNoOwner, and when the owner's channel is
+// full with an error wrapping libipc.ErrWouldBlock (counted in
+// StreamsLost).
+func (s *Service) StreamSocket(num uint8) (libipc.Endpoint, error) {
 	o := s.owners[num]
 	if o == nil {
-		_ = ep.Close()
-		return ErrNoOwner
+		return nil, ErrNoOwner
+	}
+	owner := o.cl.conn.Endpoint()
+	mine, theirs, err := newPair(owner)
+	if err != nil {
+		s.protos[num].streamsLost.Add(1)
+		return nil, err
 	}
 	msg, err := libipc.AppendMessage(nil, libipc.Header{Version: libipc.Version, Kind: libipc.KindOneway,
 		Op: libipc.Op(protoproto.OpStream)}, &protoproto.StreamConn{Proto: num})
 	if err == nil {
-		err = o.cl.conn.Endpoint().TrySend(libipc.Message{Data: msg, Caps: []libipc.Cap{ep}})
+		err = owner.TrySend(libipc.Message{Data: msg, Caps: []libipc.Cap{theirs}})
 	}
 	if err != nil {
 		s.protos[num].streamsLost.Add(1)
-		_ = ep.Close()
-		return err
+		_ = theirs.Close()
+		_ = mine.Close()
+		return nil, err
 	}
 	s.protos[num].streams.Add(1)
-	return nil
+	return mine, nil
+}
+
+// StreamQueueLen is the queue capacity of a stream socket's endpoints.
+const StreamQueueLen = libipc.BrokerQueueLen
+
+// newPair makes an endpoint pair that can travel through ep's transport.
+func newPair(ep libipc.Endpoint) (libipc.Endpoint, libipc.Endpoint, error) {
+	if _, ok := ep.(*libipc.KernelEndpoint); ok {
+		return libipc.NewKernelPairCap(StreamQueueLen)
+	}
+	a, b := libipc.NewPair(StreamQueueLen)
+	return a, b, nil
 }
 
 // HandleIP forwards a datagram to the owner (on the event loop).

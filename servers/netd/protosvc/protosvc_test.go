@@ -141,29 +141,31 @@ func TestDeliveryDropsWhenTheServerDoesNotRead(t *testing.T) {
 	}
 }
 
-// TestStreamHandOff: HandOff needs an owner, never waits (a full channel
-// loses the socket, counted, and closes its end), and a socket service
-// with no hand-off function answers SOCK_STREAM with EOPNOTSUPP.
+// TestStreamHandOff: StreamSocket needs an owner and never waits: a full
+// channel loses the socket (counted); and a socket service with no
+// hand-off function answers SOCK_STREAM with EOPNOTSUPP.
 func TestStreamHandOff(t *testing.T) {
 	h := newHost(t)
-	a, b := libipc.NewPair(1)
 	var err error
-	h.do(func() { err = h.proto.HandOff(protoproto.ProtoTCP, b) })
+	h.do(func() { _, err = h.proto.StreamSocket(protoproto.ProtoTCP) })
 	require.ErrorIs(t, err, protosvc.ErrNoOwner)
-	_, err = a.TryRecv()
-	require.ErrorIs(t, err, libipc.ErrPeerClosed, "the end is closed")
 
 	ep := h.raw() // never reads
 	require.NoError(t, ep.TrySend(libipc.Message{Data: encode(t, libipc.KindRequest, protoproto.OpRegister, 1, &protoproto.RegisterReq{Proto: protoproto.ProtoTCP})}))
 	hdr, _ := recvReply(t, ep, 1)
 	require.Equal(t, libipc.KindReply, hdr.Kind)
+	var mine libipc.Endpoint
 	h.do(func() {
-		for range libipc.BrokerQueueLen {
-			_, theirs := libipc.NewPair(1)
-			require.NoError(t, h.proto.HandOff(protoproto.ProtoTCP, theirs))
+		for i := range libipc.BrokerQueueLen {
+			e, err := h.proto.StreamSocket(protoproto.ProtoTCP)
+			require.NoError(t, err)
+			if i == 0 {
+				mine = e
+			} else {
+				e.Close()
+			}
 		}
-		_, theirs := libipc.NewPair(1)
-		err = h.proto.HandOff(protoproto.ProtoTCP, theirs)
+		_, err = h.proto.StreamSocket(protoproto.ProtoTCP)
 	})
 	require.ErrorIs(t, err, libipc.ErrWouldBlock)
 	ps := h.proto.Protocols()
@@ -178,6 +180,11 @@ func TestStreamHandOff(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, libipc.Op(protoproto.OpStream), mh.Op)
 	assert.Equal(t, uint8(protoproto.ProtoTCP), sc.Proto)
+	theirs := m.Caps[0].(libipc.Endpoint)
+	require.NoError(t, mine.TrySend(libipc.Message{Data: []byte("hi")}))
+	got, err := theirs.TryRecv()
+	require.NoError(t, err)
+	assert.Equal(t, "hi", string(got.Data), "the two ends are a pair")
 
 	// This host's socket service has no hand-off function.
 	h.broker.Register(sockproto.ServiceName, h.svc.Accept)

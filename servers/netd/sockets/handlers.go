@@ -195,10 +195,10 @@ const protoTCP = 6
 
 // streamSocket answers OpSocket for SOCK_STREAM. netd has no TCP of its
 // own: a stream socket belongs to the protocol server that registered IP
-// protocol 6 (docs/protocol-server.md, "Stream sockets"). The service makes
-// an endpoint pair, hands one end to that server (SetStreamHandOff) and
-// answers with the other: the application then talks to the server
-// directly. With no server registered the answer is EPROTONOSUPPORT, as
+// protocol 6 (docs/protocol-server.md, "Stream sockets"). An endpoint pair
+// is made, one end handed to that server (SetStreamHandOff), and the
+// service answers with the other: the application then talks to the
+// server directly. With no server registered the answer is EPROTONOSUPPORT, as
 // Linux without the protocol; without a hand-off function, EOPNOTSUPP; a
 // server whose channel is full, ENOBUFS.
 func (s *Service) streamSocket(r *libipc.Request) {
@@ -210,13 +210,8 @@ func (s *Service) streamSocket(r *libipc.Request) {
 		s.fail(r, sockproto.EOPNOTSUPP)
 		return
 	}
-	mine, theirs, err := libipc.TransportPair(libipc.BrokerQueueLen)
+	mine, err := s.handOff()
 	if err != nil {
-		s.fail(r, sockproto.ENOBUFS)
-		return
-	}
-	if err := s.handOff(theirs); err != nil { // theirs is closed
-		_ = mine.Close()
 		s.fail(r, sockproto.ENOBUFS)
 		return
 	}
@@ -228,10 +223,10 @@ func (s *Service) streamSocket(r *libipc.Request) {
 }
 
 // SetStreamHandOff sets how stream sockets reach the stream server: fn
-// gives it one end of a new socket's endpoint pair (protosvc.HandOff), on
-// the event loop, without waiting, closing the end itself on failure. Call
-// it before Run.
-func (s *Service) SetStreamHandOff(fn func(libipc.Endpoint) error) { s.handOff = fn }
+// makes an endpoint pair, hands one end to the server and returns the
+// application's (protosvc.StreamSocket), on the event loop, without
+// waiting. Call it before Run.
+func (s *Service) SetStreamHandOff(fn func() (libipc.Endpoint, error)) { s.handOff = fn }
 
 func (s *Service) opBind(r *libipc.Request) {
 	var req sockproto.BindReq

@@ -104,7 +104,7 @@ type Service struct {
 
 	// handOff gives a stream socket's endpoint to the stream server
 	// (SetStreamHandOff); nil: stream sockets are not offered.
-	handOff func(libipc.Endpoint) error
+	handOff func() (libipc.Endpoint, error)
 
 	stats statCounters
 }
