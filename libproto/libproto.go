@@ -133,6 +133,7 @@ type Stats struct {
 	ReRegisterErrors uint64 // ... that failed (another server took the number)
 	Unclaimed        uint64 // deliveries for a number no Protocol holds
 	Malformed        uint64 // deliveries that did not decode
+	ConnDropped      uint64 // deliveries libipc dropped on the current connection (its libipc.RecvQueueLen was full)
 }
 
 // ProtoStats counts one Protocol's deliveries.
@@ -197,10 +198,11 @@ func FromInit(ctx context.Context, service string) (*Client, error) {
 
 // Stats returns the Client's counters.
 func (c *Client) Stats() Stats {
+	conn, _, _, _ := c.current()
 	s := &c.stats
 	return Stats{Reconnects: s.reconnects.Load(), ReconnectErrors: s.reconnectErrors.Load(),
 		ReRegisters: s.reRegisters.Load(), ReRegisterErrors: s.reRegisterErrors.Load(),
-		Unclaimed: s.unclaimed.Load(), Malformed: s.malformed.Load()}
+		Unclaimed: s.unclaimed.Load(), Malformed: s.malformed.Load(), ConnDropped: conn.Stats().DroppedRecv}
 }
 
 // Close closes the connection: netd unregisters every protocol of the
