@@ -31,6 +31,7 @@ import (
 	"armos/libproto/protoproto"
 	"armos/libsocket"
 	"armos/libsocket/sockproto"
+	"armos/servers/netd/wire"
 )
 
 // Queue bounds on the client side: a Protocol's channels hold this many
@@ -103,17 +104,7 @@ func (e *ICMPError) Message() []byte {
 		m[4] = e.Pointer
 	}
 	copy(m[8:], e.Quote)
-	var sum uint32
-	for i := 0; i+1 < len(m); i += 2 {
-		sum += uint32(m[i])<<8 | uint32(m[i+1])
-	}
-	if len(m)%2 == 1 {
-		sum += uint32(m[len(m)-1]) << 8
-	}
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	c := ^uint16(sum)
+	c := ^wire.Checksum(m, 0)
 	m[2], m[3] = byte(c>>8), byte(c)
 	return m
 }
