@@ -76,11 +76,12 @@ func TestInitAndNetwork(t *testing.T) {
 	require.Equal(t, 0, exitStatus(t, out, "init"))
 }
 
-// TestLibipcSuitesOverKernelChannels runs the test binaries of libipc and
-// libsocket, built unchanged with `go test -c` for linux/arm64, as armos
+// TestLibipcSuitesOverKernelChannels runs the test binaries of libipc,
+// libsocket, libproto and netd's protocol service, built unchanged with `go test -c` for linux/arm64, as armos
 // processes with LIBIPC_TRANSPORT=kernel: every pair their tests make
 // through libipc.TransportPair — the Broker's connections (every Conn,
-// Server and libsocket test) and the Conn tests' own pairs — is then a
+// Server, libsocket and libproto test; the protocol service's stream
+// hand-over) and the Conn tests' own pairs — is then a
 // kernel channel, so the suites written against the in-memory transport
 // check the kernel transport. (The in-memory transport's own tests,
 // mem_test.go, still test it.)
@@ -88,7 +89,7 @@ func TestLibipcSuitesOverKernelChannels(t *testing.T) {
 	t.Parallel()
 	kernel(t)
 	dir := t.TempDir()
-	pkgs := []string{"armos/libipc", "armos/libsocket"}
+	pkgs := []string{"armos/libipc", "armos/libsocket", "armos/libproto", "armos/servers/netd/protosvc"}
 	bins, err := gostd.Build(filepath.Join(dir, "bin"), pkgs...)
 	require.NoError(t, err)
 	var list strings.Builder
