@@ -1,0 +1,314 @@
+// Package server is tcpd's glue between its TCP engine (package tcp) and
+// netd's protocol service (libproto): one goroutine, the event loop, owns
+// the engine and feeds it
+//
+//   - the datagrams of protocol 6 netd delivers (Protocol.Datagrams →
+//     Stack.Input),
+//   - the ICMP errors quoting our segments (Protocol.Errors →
+//     Stack.ICMPError, the message rebuilt by ICMPError.Message),
+//   - the functions posted by the engine's users (Post, Do: Listen,
+//     Connect and the Listener and Conn methods run there),
+//   - its timers (a timer armed at Stack.NextDeadline → Stack.Tick);
+//
+// and sends the engine's segments with Protocol.SendAsync, DF set (path
+// MTU discovery: docs/tcp.md). The engine's MTU is the interface's, as
+// registration described it, unless the config sets one.
+//
+// A netd restart is libproto's to handle (it reconnects and registers 6
+// again, the channels stay the same): the engine and its connections are
+// untouched, segments sent meanwhile are lost and retransmitted, so a
+// connection continues (docs/protocol-server.md, issue 10 item 4).
+//
+// Stream sockets netd hands over (Protocol.Streams) go to Config.Streams;
+// without one they are closed at once (the stream protocol is still to
+// come).
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"armos/libipc"
+	"armos/libproto"
+	"armos/servers/tcpd/tcp"
+)
+
+// PostQueueLen bounds the functions waiting for the event loop.
+const PostQueueLen = 256
+
+// BlockedSendWait bounds how long the event loop waits for netd to take a
+// segment when the channel to netd is full (see Stats.SendBlocked).
+const BlockedSendWait = time.Second
+
+// Config configures a Server.
+type Config struct {
+	// TCP is the engine's configuration; MTU 0 means the interface's MTU
+	// (libproto.Protocol.Info), and a larger one is lowered to it.
+	TCP tcp.Config
+	// Clock is the engine's time (nil: tcp.SystemClock). The event loop's
+	// timer waits for NextDeadline minus Clock.Now in real time.
+	Clock tcp.Clock
+	// Streams takes the stream sockets netd hands to the owner of
+	// protocol 6 (libproto.Protocol.Streams), on the event loop; nil
+	// closes them.
+	Streams func(st *tcp.Stack, ep libipc.Endpoint)
+}
+
+// Stats counts what the glue did (the engine counts the rest:
+// Stack.Counters).
+type Stats struct {
+	Datagrams   uint64 // datagrams handed to Stack.Input
+	Broadcast   uint64 // datagrams sent to a broadcast address: dropped (TCP is unicast)
+	ICMPErrors  uint64 // ICMP errors handed to Stack.ICMPError
+	Sent        uint64 // segments netd took (SendAsync, or Send when blocked)
+	SendErrors  uint64 // segments netd did not take (netd restarting, refused): lost, retransmitted
+	SendBlocked uint64 // segments sent as a request because the channel to netd was full (back-pressure)
+	Ticks       uint64 // Stack.Tick calls (the timer fired)
+	Posts       uint64 // functions run for the engine's users
+	PostsFull   uint64 // Post refused: PostQueueLen functions waiting
+	Streams     uint64 // stream sockets handed to Config.Streams
+	StreamsShut uint64 // stream sockets closed: no Config.Streams
+}
+
+// Server runs a tcp.Stack on a registered libproto.Protocol (number 6).
+type Server struct {
+	p     *libproto.Protocol
+	st    *tcp.Stack
+	clock tcp.Clock
+	cfg   Config
+
+	posts chan func()
+	done  chan struct{} // closed when Run returns
+	once  sync.Once
+
+	stats struct {
+		datagrams, broadcast, icmpErrors, sent, sendErrors, sendBlocked, ticks, posts, postsFull,
+		streams, streamsShut atomic.Uint64
+	}
+}
+
+// New makes a Server for p (registered for protocol 6). Run starts it.
+func New(p *libproto.Protocol, cfg Config) (*Server, error) {
+	if p == nil {
+		return nil, errors.New("tcpd: no protocol")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = tcp.SystemClock{}
+	}
+	// The interface's MTU, or a smaller one: with DF set, netd refuses a
+	// datagram over its MTU, and SendAsync would not tell the engine.
+	tc := cfg.TCP
+	if m := p.Info().MTU; m > 0 && (tc.MTU == 0 || tc.MTU > m) {
+		tc.MTU = m
+	}
+	s := &Server{p: p, clock: cfg.Clock, cfg: cfg, posts: make(chan func(), PostQueueLen), done: make(chan struct{})}
+	st, err := tcp.New(tc, tcp.OutputFunc(s.sendSegment), cfg.Clock)
+	if err != nil {
+		return nil, fmt.Errorf("tcpd: %w", err)
+	}
+	s.st = st
+	return s, nil
+}
+
+// Addr returns netd's interface address (the local address for Connect).
+func (s *Server) Addr() netip.Addr { return s.p.Info().Addr }
+
+// Config returns the engine's configuration, defaults filled in.
+func (s *Server) Config() tcp.Config { return s.st.Config() }
+
+// Protocol returns the registered protocol.
+func (s *Server) Protocol() *libproto.Protocol { return s.p }
+
+// sendSegment is the engine's Output: a one-way OpSend with DF; when the
+// channel to netd is full, a request instead, whose reply paces the loop.
+// seg is encoded before the call returns, so it is not copied.
+func (s *Server) sendSegment(src, dst netip.Addr, seg []byte) error {
+	d := &libproto.Datagram{Src: src, Dst: dst, DontFragment: true, Payload: seg}
+	err := s.p.SendAsync(d)
+	if errors.Is(err, libipc.ErrWouldBlock) {
+		s.stats.sendBlocked.Add(1)
+		ctx, cancel := context.WithTimeout(context.Background(), BlockedSendWait)
+		err = s.p.Send(ctx, d)
+		cancel()
+	}
+	if err != nil {
+		s.stats.sendErrors.Add(1)
+		return err
+	}
+	s.stats.sent.Add(1)
+	return nil
+}
+
+// ErrStopped is Post's and Do's error once the event loop has ended.
+var ErrStopped = errors.New("tcpd: the event loop has stopped")
+
+// Post queues fn to run on the event loop, where the engine may be used.
+// It fails when the loop has ended or PostQueueLen functions wait.
+func (s *Server) Post(fn func(st *tcp.Stack)) error {
+	select {
+	case <-s.done:
+		return ErrStopped
+	default:
+	}
+	select {
+	case s.posts <- func() { fn(s.st) }:
+		return nil
+	default:
+		s.stats.postsFull.Add(1)
+		return errors.New("tcpd: the event loop's queue is full")
+	}
+}
+
+// Do runs fn on the event loop and waits for it (or for ctx, or the
+// loop's end).
+func (s *Server) Do(ctx context.Context, fn func(st *tcp.Stack)) error {
+	select {
+	case <-s.done:
+		return ErrStopped
+	default:
+	}
+	ran := make(chan struct{})
+	select {
+	case s.posts <- func() { fn(s.st); close(ran) }:
+	case <-s.done:
+		return ErrStopped
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-ran:
+		return nil
+	case <-s.done:
+		return ErrStopped
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Run is the event loop; it returns when ctx ends (nil) or the protocol's
+// channels close (the protocol or its client was closed, or the client
+// gave up reconnecting). Call it once.
+func (s *Server) Run(ctx context.Context) error {
+	defer s.once.Do(func() { close(s.done) })
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	armed := false
+	in, errs, streams := s.p.Datagrams(), s.p.Errors(), s.p.Streams()
+	for {
+		// The timer follows the engine's earliest deadline.
+		if next, ok := s.st.NextDeadline(); ok {
+			timer.Reset(max(next.Sub(s.clock.Now()), 0))
+			armed = true
+		} else if armed {
+			timer.Stop()
+			armed = false
+		}
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil
+		case d, ok := <-in:
+			if !ok {
+				return s.closedErr()
+			}
+			s.input(d)
+			// Take what else has arrived before looking at the timer.
+			for range len(in) {
+				if d, ok = <-in; !ok {
+					return s.closedErr()
+				}
+				s.input(d)
+			}
+		case e, ok := <-errs:
+			if !ok {
+				return s.closedErr()
+			}
+			s.stats.icmpErrors.Add(1)
+			s.st.ICMPError(e.Message())
+		case ep, ok := <-streams:
+			if !ok {
+				return s.closedErr()
+			}
+			if s.cfg.Streams != nil {
+				s.stats.streams.Add(1)
+				s.cfg.Streams(s.st, ep)
+			} else {
+				s.stats.streamsShut.Add(1)
+				ep.Close()
+			}
+		case fn := <-s.posts:
+			s.stats.posts.Add(1)
+			fn()
+		case <-timer.C:
+			armed = false
+			s.stats.ticks.Add(1)
+			s.st.Tick()
+		}
+	}
+}
+
+// input hands one datagram to the engine.
+func (s *Server) input(d *libproto.Datagram) {
+	if d.Broadcast {
+		s.stats.broadcast.Add(1)
+		return
+	}
+	s.stats.datagrams.Add(1)
+	s.st.Input(d.Src, d.Dst, d.Payload)
+}
+
+// closedErr says why the protocol's channels closed.
+func (s *Server) closedErr() error {
+	if err := s.p.Err(); err != nil {
+		return err
+	}
+	return errors.New("tcpd: protocol 6 closed (netd gone for good, or the client closed)")
+}
+
+// Stats returns the glue's counters.
+func (s *Server) Stats() Stats {
+	x := &s.stats
+	return Stats{Datagrams: x.datagrams.Load(), Broadcast: x.broadcast.Load(), ICMPErrors: x.icmpErrors.Load(),
+		Sent: x.sent.Load(), SendErrors: x.sendErrors.Load(), SendBlocked: x.sendBlocked.Load(), Ticks: x.ticks.Load(),
+		Posts: x.posts.Load(), PostsFull: x.postsFull.Load(), Streams: x.streams.Load(), StreamsShut: x.streamsShut.Load()}
+}
+
+// Report writes the counters, netstat style: the connections, the engine's
+// counters, the glue's and libproto's. It runs on the event loop (for the
+// engine's part); once the loop has ended it reads the engine directly.
+func (s *Server) Report(ctx context.Context, w io.Writer) error {
+	var conns []tcp.Info
+	var c tcp.Counters
+	read := func(st *tcp.Stack) { conns, c = st.Conns(), st.Counters() }
+	if err := s.Do(ctx, read); errors.Is(err, ErrStopped) {
+		read(s.st) // the loop is gone: nobody else uses the engine
+	} else if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%-21s %-21s %-12s %8s %8s\n", "Local", "Remote", "State", "Send-Q", "Recv-Q")
+	for _, i := range conns {
+		fmt.Fprintf(w, "%-21v %-21v %-12v %8d %8d\n", i.Local, i.Remote, i.State, i.SendQueued, i.RecvQueued)
+	}
+	fmt.Fprintf(w, "tcp:\n")
+	for _, r := range c.Rows() {
+		if r.Value != 0 {
+			fmt.Fprintf(w, "    %-24s %d\n", r.Name, r.Value)
+		}
+	}
+	g := s.Stats()
+	fmt.Fprintf(w, "tcpd: datagrams %d (broadcast dropped %d), icmp errors %d, sent %d (errors %d, blocked %d), ticks %d, posts %d (full %d), streams %d (closed %d)\n",
+		g.Datagrams, g.Broadcast, g.ICMPErrors, g.Sent, g.SendErrors, g.SendBlocked, g.Ticks, g.Posts, g.PostsFull, g.Streams, g.StreamsShut)
+	ps := s.p.Stats()
+	fmt.Fprintf(w, "libproto: received %d (dropped %d), icmp errors %d (dropped %d), streams %d (dropped %d)\n",
+		ps.Received, ps.Dropped, ps.Errors, ps.ErrorsDropped, ps.Streams, ps.StreamsDropped)
+	if err := s.p.Err(); err != nil {
+		fmt.Fprintf(w, "libproto: %v\n", err)
+	}
+	return nil
+}
