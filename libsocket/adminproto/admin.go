@@ -32,6 +32,10 @@ const (
 	OpCaptureStart  libipc.Op = 5 // CaptureStart -> CaptureStatus
 	OpCaptureStop   libipc.Op = 6 // Empty -> CaptureStatus: the final figures
 	OpCaptureStatus libipc.Op = 7 // Empty -> CaptureStatus
+	// OpConfigure sets or clears netd's address, prefix, gateway and MTU
+	// at run time (docs/dhcp.md): dhcpc's lease. netd refuses it
+	// (EPERM-like error) unless it was started with -dhcp.
+	OpConfigure libipc.Op = 8 // Configure -> Configured
 )
 
 // Empty is a request without arguments.
@@ -39,13 +43,49 @@ type Empty struct{}
 
 // Interface is netd's interface.
 type Interface struct {
-	Link                                 string `msgpack:"link"`    // what netd runs on, e.g. "nic:net0 (virtio-net, virtio-mmio v1, link up)"
-	Addr                                 string `msgpack:"addr"`    // address and prefix
-	Gateway                              string `msgpack:"gateway"` // "" for none
-	MAC                                  string `msgpack:"mac"`
-	MTU                                  int    `msgpack:"mtu"`
-	Ready                                bool   `msgpack:"ready"` // the address is in use (probed)
+	Link    string `msgpack:"link"`    // what netd runs on, e.g. "nic:net0 (virtio-net, virtio-mmio v1, link up)"
+	Addr    string `msgpack:"addr"`    // address and prefix
+	Gateway string `msgpack:"gateway"` // "" for none
+	MAC     string `msgpack:"mac"`
+	MTU     int    `msgpack:"mtu"`
+	Ready   bool   `msgpack:"ready"` // the address is in use (probed)
+	// Lease is set when the address came from DHCP (OpConfigure);
+	// Addr is "" while netd has no address.
+	Lease                                *Lease `msgpack:"lease"`
 	RxFrames, TxFrames, RxBytes, TxBytes uint64
+}
+
+// Configure is OpConfigure's request. Clear removes the address (and
+// gateway): every other field must then be empty. Otherwise Addr is
+// required ("10.0.2.15/24"), Gateway optional (inside Addr's subnet), MTU
+// 0 for the link's (else at least 68, at most the link's: larger is
+// clamped). Probe checks a new address first (RFC 5227): the reply comes
+// once it is in use, or says Conflict (netd then has no address). The
+// Lease fields describe where the address came from, for ifconfig.
+type Configure struct {
+	Clear   bool   `msgpack:"clear"`
+	Addr    string `msgpack:"addr"`
+	Gateway string `msgpack:"gateway"`
+	MTU     int    `msgpack:"mtu"`
+	Probe   bool   `msgpack:"probe"`
+	Lease   *Lease `msgpack:"lease"` // nil: a static address
+}
+
+// Lease is a DHCP lease as netd shows it (ifconfig).
+type Lease struct {
+	Server  string   `msgpack:"server"`  // the DHCP server
+	Expiry  int64    `msgpack:"expiry"`  // Unix seconds; 0 for an infinite lease
+	Seconds int64    `msgpack:"seconds"` // the lease time granted
+	DNS     []string `msgpack:"dns"`
+}
+
+// Configured is OpConfigure's reply: the interface as it now is.
+type Configured struct {
+	Interface Interface `msgpack:"interface"`
+	// Conflict: probing found the address in use (by ConflictMAC); it was
+	// not configured and netd has no address.
+	Conflict    bool   `msgpack:"conflict"`
+	ConflictMAC string `msgpack:"conflict_mac"`
 }
 
 // ARPTable is the neighbour cache, one line per entry.
@@ -106,3 +146,7 @@ func (c *Client) Do(ctx context.Context, op libipc.Op, req, resp any) error {
 
 // Close closes the connection.
 func (c *Client) Close() error { return c.conn.Close() }
+
+// NewClient calls the admin service at the other end of ep (a
+// connection made by other means than Dial: a test's broker).
+func NewClient(ep libipc.Endpoint) *Client { return &Client{conn: libipc.NewConn(ep)} }

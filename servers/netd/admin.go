@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"time"
 
@@ -18,18 +17,19 @@ import (
 // adminServer is netd's operators' service (adminproto: ifconfig, arp,
 // netstat). Each request reads the stack on the event loop.
 func adminServer(n *instance, where string, dev device) *libipc.Server {
+	if n.where == "" {
+		n.where = where
+	}
 	mux := libipc.NewMux()
 	libipc.Handle(mux, adminproto.OpInterface, func(_ *libipc.Request, _ *adminproto.Empty) (*adminproto.Interface, error) {
 		var i adminproto.Interface
-		err := onLoop(n, func() {
-			cfg, c := n.st.Config(), n.st.Counters()
-			i = adminproto.Interface{Link: where, Addr: cfg.Addr.String(), MAC: net.HardwareAddr(cfg.MAC[:]).String(),
-				MTU: cfg.MTU, Ready: true, RxFrames: c.Link.RxFrames, TxFrames: c.Link.TxFrames, RxBytes: c.Link.RxBytes, TxBytes: c.Link.TxBytes}
-			if cfg.Gateway.IsValid() {
-				i.Gateway = cfg.Gateway.String()
-			}
-		})
+		err := onLoop(n, func() { i = n.iface() })
 		return &i, err
+	})
+	libipc.HandleDeferred(mux, adminproto.OpConfigure, func(_ *libipc.Request, req *adminproto.Configure, reply *libipc.Reply[adminproto.Configured]) {
+		if !n.svc.Post(func() { n.configure(req, reply) }) {
+			_ = reply.Fail(errors.New("netd: the event loop has stopped"))
+		}
 	})
 	arp := func(flush bool) func(*libipc.Request, *adminproto.Empty) (*adminproto.ARPTable, error) {
 		return func(*libipc.Request, *adminproto.Empty) (*adminproto.ARPTable, error) {

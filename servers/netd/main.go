@@ -6,6 +6,7 @@
 // that the Linux kernel's own network stack is its peer:
 //
 //	netd -tap tap0 -ip 10.99.0.2/24 [-gw 10.99.0.1] [-mac 02:00:0a:63:00:02] [-mtu 1500] [-apps echo]
+//	netd -tap tap0 -dhcp [-mac 02:00:0a:63:00:02]   # no address until dhcpc configures it (docs/dhcp.md)
 //
 // The Linux side is set up beforehand, e.g.
 //
@@ -242,6 +243,8 @@ func run(opts options) error {
 		return err
 	}
 	startTrace.Mark("stack")
+	n.where = where
+	n.cfgState.allowed, n.cfgState.linkMTU = opts.dhcp, od.mtu
 	// The address is ours once probing found it free (RFC 5227).
 	if err := waitReady(ctx, n); err != nil {
 		cancel()
@@ -291,7 +294,14 @@ func run(opts options) error {
 	if apps == "" {
 		apps = "-"
 	}
-	fmt.Printf("%s on %s ip %s mac %s mtu %d apps %s service %s\n%s", readyPrefix, where, opts.addr, opts.mac, mtu, apps, opts.service, trace)
+	ip := opts.addr.String()
+	if !opts.addr.IsValid() {
+		ip = "-" // -dhcp: none until dhcpc's lease
+	}
+	if opts.dhcp {
+		ip += " dhcp"
+	}
+	fmt.Printf("%s on %s ip %s mac %s mtu %d apps %s service %s\n%s", readyPrefix, where, ip, opts.mac, mtu, apps, opts.service, trace)
 
 	err = n.wait(ctx)
 	cancel()

@@ -45,6 +45,8 @@ type instance struct {
 	apps      sync.WaitGroup
 	echo      *echo.Server // nil unless -apps echo
 	pcap      *capturer    // packet captures (the shell's pcap)
+	cfgState  configState  // run-time configuration (configure.go); on the event loop
+	where     string       // what netd runs on (ifconfig)
 	ctx       context.Context
 }
 
@@ -186,6 +188,9 @@ func (n *instance) report(w io.Writer) {
 	if n.echo != nil {
 		e := n.echo.Stats()
 		fmt.Fprintf(w, "echo:\n    %-20s %d\n    %-20s %d\n    %-20s %d\n", "Echoed", e.Echoed, "Bytes", e.Bytes, "WriteErrors", e.WriteErrors)
+	}
+	if cs := n.cfgState; cs.allowed || cs.refused != 0 {
+		fmt.Fprintf(w, "configure:\n    %-20s %d\n    %-20s %d\n", "Changes", cs.changes, "Refused", cs.refused)
 	}
 	n.pcap.report(w)
 	// Memory: what the Go runtime took from the system (its high-water

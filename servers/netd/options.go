@@ -1,10 +1,12 @@
 package main
 
 import (
+	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"slices"
@@ -24,7 +26,8 @@ type options struct {
 	link    string       // or an IPC link: "serve:NAME" or "connect:NAME" (through init)
 	service string       // the name of the socket service
 	noProbe bool         // use the address at once (no RFC 5227 probing)
-	addr    netip.Prefix // our IPv4 address and subnet
+	dhcp    bool         // OpConfigure allowed (dhcpc configures the interface)
+	addr    netip.Prefix // our IPv4 address and subnet; invalid: unconfigured (-dhcp)
 	gw      netip.Addr   // default gateway; invalid for none
 	mac     net.HardwareAddr
 	macSet  bool          // -mac was given (else a NIC's own address wins)
@@ -43,7 +46,8 @@ func parseOptions(args []string, out io.Writer) (options, error) {
 	lnk := fs.String("link", "", "an IPC link through init instead of -tap: nic:NAME (the NIC driver NAME, e.g. virtionetd's net0: its MAC and MTU are used), serve:NAME (be the link provider NAME, for a peer netd) or connect:NAME (a peer netd's link)")
 	service := fs.String("service", sockproto.ServiceName, "the name the socket service is registered under")
 	noProbe := fs.Bool("noprobe", false, "use the address at once instead of probing it first (RFC 5227; tests)")
-	ip := fs.String("ip", "", "IPv4 address and prefix length, e.g. 10.99.0.2/24")
+	ip := fs.String("ip", "", "IPv4 address and prefix length, e.g. 10.99.0.2/24 (with -dhcp optional: until the first lease)")
+	dhcp := fs.Bool("dhcp", false, "let a local client (dhcpc) set the address, gateway and MTU at run time (admin OpConfigure; docs/dhcp.md)")
 	gw := fs.String("gw", "", "default gateway, e.g. 10.99.0.1 (optional)")
 	mac := fs.String("mac", "", "Ethernet address (default 02:00 followed by the IPv4 address)")
 	// Decimal, as ip(8) reads it: flag.Int would take "010" as octal 8.
@@ -78,8 +82,19 @@ func parseOptions(args []string, out io.Writer) (options, error) {
 	case o.service == "":
 		return o, errors.New("-service: the name is empty")
 	}
-	if o.addr, err = netip.ParsePrefix(*ip); err != nil || !o.addr.Addr().Is4() {
-		return o, fmt.Errorf("-ip %q: want an IPv4 address with prefix length, e.g. 10.99.0.2/24", *ip)
+	o.dhcp = *dhcp
+	switch {
+	case *ip == "" && o.dhcp:
+		// unconfigured until dhcpc's first lease
+	case *ip == "":
+		return o, errors.New("-ip is required (or -dhcp: dhcpc sets the address)")
+	default:
+		if o.addr, err = netip.ParsePrefix(*ip); err != nil || !o.addr.Addr().Is4() || o.addr.Addr().IsUnspecified() {
+			return o, fmt.Errorf("-ip %q: want an IPv4 address with prefix length, e.g. 10.99.0.2/24", *ip)
+		}
+	}
+	if *gw != "" && !o.addr.IsValid() {
+		return o, fmt.Errorf("-gw %q: needs -ip", *gw)
 	}
 	if *gw != "" {
 		if o.gw, err = netip.ParseAddr(*gw); err != nil || !o.gw.Is4() || !o.addr.Contains(o.gw) {
@@ -87,7 +102,12 @@ func parseOptions(args []string, out io.Writer) (options, error) {
 		}
 	}
 	o.macSet = *mac != ""
-	if *mac == "" {
+	if *mac == "" && !o.addr.IsValid() {
+		// No address to derive it from (-dhcp): a random locally
+		// administered one (a NIC's own address replaces it).
+		o.mac = net.HardwareAddr{0x02, 0x00, 0, 0, 0, 0}
+		binary.BigEndian.PutUint32(o.mac[2:], rand.Uint32())
+	} else if *mac == "" {
 		a := o.addr.Addr().As4()
 		o.mac = net.HardwareAddr{0x02, 0x00, a[0], a[1], a[2], a[3]}
 	} else if o.mac, err = net.ParseMAC(*mac); err != nil || len(o.mac) != 6 || o.mac[0]&1 != 0 {

@@ -48,6 +48,24 @@ func TestParseOptions(t *testing.T) {
 	assert.Equal(t, "02:00:00:00:00:09", o.mac.String())
 }
 
+// TestParseOptionsDHCP: with -dhcp the address is optional (none until
+// dhcpc's lease); the MAC is then random and locally administered.
+func TestParseOptionsDHCP(t *testing.T) {
+	o, err := parseOptions([]string{"-tap", "tap0", "-dhcp"}, io.Discard)
+	require.NoError(t, err)
+	assert.True(t, o.dhcp)
+	assert.False(t, o.addr.IsValid())
+	require.Len(t, o.mac, 6)
+	assert.Equal(t, byte(0x02), o.mac[0], "unicast, locally administered")
+	o, err = parseOptions([]string{"-link", "nic:net0", "-dhcp", "-ip", "10.0.2.15/24", "-gw", "10.0.2.2"}, io.Discard)
+	require.NoError(t, err)
+	assert.True(t, o.dhcp)
+	assert.Equal(t, netip.MustParsePrefix("10.0.2.15/24"), o.addr)
+	o, err = parseOptions([]string{"-tap", "tap0", "-ip", "10.0.2.15/24"}, io.Discard)
+	require.NoError(t, err)
+	assert.False(t, o.dhcp)
+}
+
 func TestParseOptionsRejectsBadInput(t *testing.T) {
 	for _, args := range [][]string{
 		{"-ip", "10.99.0.2/24"},                                              // no tap
@@ -67,6 +85,8 @@ func TestParseOptionsRejectsBadInput(t *testing.T) {
 		{"-ip", "10.99.0.2/24", "-link", "dial:x"},
 		{"-ip", "10.99.0.2/24", "-link", "nic: "}, // no name
 		{"-nosuchflag"},
+		{"-tap", "tap0", "-dhcp", "-gw", "10.99.0.1"}, // a gateway needs an address
+		{"-tap", "tap0", "-dhcp", "-ip", "0.0.0.0/0"}, // not a host address
 	} {
 		_, err := parseOptions(args, io.Discard)
 		assert.Error(t, err, "%q", args)

@@ -42,6 +42,8 @@ type Shell struct {
 	Self int
 	// RestartWait bounds restart's wait for the new process.
 	RestartWait time.Duration
+	// Now is the clock (ifconfig's lease time left); nil: time.Now.
+	Now func() time.Time
 }
 
 // ErrPowerOff is what Run returns for poweroff once it has asked init to
@@ -326,8 +328,28 @@ func (s *Shell) ifconfig(ctx context.Context, args []string) error {
 	if i.Gateway != "" {
 		gw = "  gateway " + i.Gateway
 	}
-	fmt.Fprintf(s.Out, "eth0: %s\n    inet %s%s  mtu %d\n    ether %s\n    RX %d frames %d bytes  TX %d frames %d bytes\n",
-		i.Link, i.Addr, gw, i.MTU, i.MAC, i.RxFrames, i.RxBytes, i.TxFrames, i.TxBytes)
+	addr := i.Addr
+	if addr == "" {
+		addr = "none"
+	}
+	fmt.Fprintf(s.Out, "eth0: %s\n    inet %s%s  mtu %d\n", i.Link, addr, gw, i.MTU)
+	if l := i.Lease; l != nil {
+		left := "infinite"
+		if l.Expiry != 0 {
+			now := time.Now
+			if s.Now != nil {
+				now = s.Now
+			}
+			left = max(time.Unix(l.Expiry, 0).Sub(now()), 0).Round(time.Second).String() + " left"
+		}
+		dns := ""
+		if len(l.DNS) > 0 {
+			dns = "  dns " + strings.Join(l.DNS, ",")
+		}
+		fmt.Fprintf(s.Out, "    dhcp server %s  lease %v (%s)%s\n", l.Server, time.Duration(l.Seconds)*time.Second, left, dns)
+	}
+	fmt.Fprintf(s.Out, "    ether %s\n    RX %d frames %d bytes  TX %d frames %d bytes\n",
+		i.MAC, i.RxFrames, i.RxBytes, i.TxFrames, i.TxBytes)
 	return nil
 }
 

@@ -25,7 +25,8 @@ type fakeSys struct {
 	procs  []libsysProcess
 	kills  []string
 	nextID int
-	reqs   []any // requests with arguments the admin services got
+	reqs   []any                 // requests with arguments the admin services got
+	iface  *adminproto.Interface // OpInterface's answer, if set
 }
 
 type libsysProcess = libsys.Process
@@ -71,6 +72,10 @@ func (f *fakeSys) Admin(_ context.Context, service string, op libipc.Op, req, re
 			*v = adminproto.CaptureStatus{Running: true, Filter: "udp port 7", SnapLen: 1518, Port: "hvc0", Captured: 2}
 		}
 	case *adminproto.Interface:
+		if f.iface != nil {
+			*v = *f.iface
+			break
+		}
 		*v = adminproto.Interface{Link: "nic:net0 (virtio-net, virtio-mmio v1, link up)", Addr: "10.0.2.15/24", Gateway: "10.0.2.2",
 			MAC: "52:54:00:12:34:56", MTU: 1500, RxFrames: 7, RxBytes: 700, TxFrames: 5, TxBytes: 500}
 	case *adminproto.ARPTable:
@@ -212,4 +217,28 @@ func TestParseSignal(t *testing.T) {
 		_, ok := parseSignal(bad)
 		assert.False(t, ok, bad)
 	}
+}
+
+// TestIfconfigLease: an address from DHCP shows its server, lease time,
+// time left and DNS servers; no address shows "none".
+func TestIfconfigLease(t *testing.T) {
+	s, f, out := newShell()
+	now := time.Unix(1_800_000_000, 0)
+	s.Now = func() time.Time { return now }
+	f.iface = &adminproto.Interface{Link: "nic:net0", Addr: "10.0.2.15/24", Gateway: "10.0.2.2", MAC: "52:54:00:12:34:56", MTU: 1500, Ready: true,
+		Lease: &adminproto.Lease{Server: "10.0.2.2", Seconds: 86400, Expiry: now.Add(23*time.Hour + 30*time.Second).Unix(), DNS: []string{"10.0.2.3"}}}
+	require.NoError(t, s.Run(context.Background(), "ifconfig"))
+	assert.Equal(t, "eth0: nic:net0\n    inet 10.0.2.15/24  gateway 10.0.2.2  mtu 1500\n"+
+		"    dhcp server 10.0.2.2  lease 24h0m0s (23h0m30s left)  dns 10.0.2.3\n"+
+		"    ether 52:54:00:12:34:56\n    RX 0 frames 0 bytes  TX 0 frames 0 bytes\n", out.String())
+
+	out.Reset()
+	f.iface.Lease.Expiry, f.iface.Lease.DNS = 0, nil
+	require.NoError(t, s.Run(context.Background(), "ifconfig"))
+	assert.Contains(t, out.String(), "    dhcp server 10.0.2.2  lease 24h0m0s (infinite)\n")
+
+	out.Reset()
+	f.iface = &adminproto.Interface{Link: "nic:net0", MAC: "52:54:00:12:34:56", MTU: 1500}
+	require.NoError(t, s.Run(context.Background(), "ifconfig"))
+	assert.Contains(t, out.String(), "    inet none  mtu 1500\n")
 }

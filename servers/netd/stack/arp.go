@@ -339,6 +339,9 @@ func (s *Stack) addressConflict(mac MAC) {
 // target both our address), so neighbours update their caches: netd calls
 // it at start and after a restart. It is subject to the request rate limit.
 func (s *Stack) Announce() {
+	if !s.cfg.Addr.IsValid() {
+		return // unconfigured: nothing to announce
+	}
 	if !s.arpLimit.take(s.clock.Now()) {
 		s.c.ARP.RateLimited++
 		return

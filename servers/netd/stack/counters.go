@@ -71,37 +71,39 @@ type ARPCounters struct {
 
 // IPv4Counters counts IPv4 datagrams, including fragmentation and reassembly.
 type IPv4Counters struct {
-	RxPackets         uint64 // IPv4 packets received (after the Ethernet layer)
-	RxTruncated       uint64 // drop: shorter than 20 bytes or than the header length
-	RxBadVersion      uint64 // drop: version field not 4
-	RxBadHeaderLen    uint64 // drop: IHL below 5
-	RxBadTotalLen     uint64 // drop: total length below IHL*4 or beyond the frame
-	RxBadChecksum     uint64 // drop: header checksum wrong
-	RxBadSource       uint64 // drop: source is broadcast, multicast or ours (martian)
-	RxNotForUs        uint64 // drop: destination not ours (netd does not forward)
-	RxTentative       uint64 // drop: received while our address was being probed (RFC 5227)
-	RxUnknownProtocol uint64 // drop: no handler for the protocol number
-	RxDelivered       uint64 // datagrams handed to ICMP, UDP or a registered protocol
-	RxFragments       uint64 // fragments received (each is then held or dropped)
-	Reassembled       uint64 // datagrams completed from fragments
-	ReasmTimeout      uint64 // drop: reassemblies abandoned after ReasmTimeout
-	ReasmOverlap      uint64 // drop: reassemblies discarded for overlapping fragments
-	ReasmDuplicate    uint64 // drop: exact duplicate fragments ignored
-	ReasmTooBig       uint64 // drop: fragments reaching past 65535 bytes
-	ReasmBadFragment  uint64 // drop: a fragment with no data (after trimming a non-last one to 8-byte units)
-	ReasmInconsistent uint64 // drop: reassemblies with conflicting last fragments
-	ReasmNoMemory     uint64 // drop: fragments refused because of ReasmMaxBytes/ReasmMaxDatagrams
-	ReasmEvicted      uint64 // drop: incomplete datagrams of the heaviest source dropped to make room
-	ReasmFragsDropped uint64 // drop: fragments thrown away with a failed reassembly
-	TxPackets         uint64 // datagrams sent (before fragmentation)
-	TxFragmented      uint64 // datagrams that needed fragmentation
-	TxFragments       uint64 // fragments sent
-	TxNoRoute         uint64 // drop: no route (unspecified destination or no gateway)
-	TxTentative       uint64 // drop: sends refused while our address was being probed
-	TxTooBig          uint64 // drop: payload beyond the 65515-byte IPv4 limit
-	TxNoBuffer        uint64 // drop: no packet buffer for a fragment
-	TxLoopback        uint64 // datagrams to our own address, delivered internally
-	TxLoopbackDrop    uint64 // drop: loopback queue full (LoopbackQueueLen)
+	RxPackets          uint64 // IPv4 packets received (after the Ethernet layer)
+	RxTruncated        uint64 // drop: shorter than 20 bytes or than the header length
+	RxBadVersion       uint64 // drop: version field not 4
+	RxBadHeaderLen     uint64 // drop: IHL below 5
+	RxBadTotalLen      uint64 // drop: total length below IHL*4 or beyond the frame
+	RxBadChecksum      uint64 // drop: header checksum wrong
+	RxBadSource        uint64 // drop: source is broadcast, multicast or ours (martian)
+	RxNotForUs         uint64 // drop: destination not ours (netd does not forward)
+	RxTentative        uint64 // drop: received while our address was being probed (RFC 5227)
+	RxDHCPUnconfigured uint64 // unicast UDP to port 68 taken while unconfigured (configure.go)
+	Reconfigured       uint64 // run-time configuration changes (Reconfigure)
+	RxUnknownProtocol  uint64 // drop: no handler for the protocol number
+	RxDelivered        uint64 // datagrams handed to ICMP, UDP or a registered protocol
+	RxFragments        uint64 // fragments received (each is then held or dropped)
+	Reassembled        uint64 // datagrams completed from fragments
+	ReasmTimeout       uint64 // drop: reassemblies abandoned after ReasmTimeout
+	ReasmOverlap       uint64 // drop: reassemblies discarded for overlapping fragments
+	ReasmDuplicate     uint64 // drop: exact duplicate fragments ignored
+	ReasmTooBig        uint64 // drop: fragments reaching past 65535 bytes
+	ReasmBadFragment   uint64 // drop: a fragment with no data (after trimming a non-last one to 8-byte units)
+	ReasmInconsistent  uint64 // drop: reassemblies with conflicting last fragments
+	ReasmNoMemory      uint64 // drop: fragments refused because of ReasmMaxBytes/ReasmMaxDatagrams
+	ReasmEvicted       uint64 // drop: incomplete datagrams of the heaviest source dropped to make room
+	ReasmFragsDropped  uint64 // drop: fragments thrown away with a failed reassembly
+	TxPackets          uint64 // datagrams sent (before fragmentation)
+	TxFragmented       uint64 // datagrams that needed fragmentation
+	TxFragments        uint64 // fragments sent
+	TxNoRoute          uint64 // drop: no route (unspecified destination or no gateway)
+	TxTentative        uint64 // drop: sends refused while our address was being probed
+	TxTooBig           uint64 // drop: payload beyond the 65515-byte IPv4 limit
+	TxNoBuffer         uint64 // drop: no packet buffer for a fragment
+	TxLoopback         uint64 // datagrams to our own address, delivered internally
+	TxLoopbackDrop     uint64 // drop: loopback queue full (LoopbackQueueLen)
 }
 
 // ICMPCounters counts ICMPv4 messages.
@@ -130,18 +132,19 @@ type ICMPCounters struct {
 
 // UDPCounters counts UDP datagrams. Per-endpoint counts are in EndpointStats.
 type UDPCounters struct {
-	RxDatagrams   uint64 // UDP datagrams received
-	RxTruncated   uint64 // drop: shorter than the UDP header
-	RxBadLength   uint64 // drop: length field below 8 or beyond the IP payload
-	RxBadChecksum uint64 // drop: checksum wrong
-	RxNoPort      uint64 // drop: no endpoint bound (port unreachable may be sent)
-	RxNoPortBcast uint64 // drop: no endpoint bound, broadcast (never answered)
-	RxFiltered    uint64 // drop: endpoint connected to another peer
-	RxQueueFull   uint64 // drop: endpoint receive queue full, by count or bytes (sum over endpoints)
-	RxDelivered   uint64 // datagrams queued on an endpoint
-	RxICMPErrors  uint64 // ICMP unreachable errors reported to a connected endpoint
-	TxDatagrams   uint64 // datagrams sent
-	TxErrors      uint64 // sends that failed in the layers below
+	RxDatagrams    uint64 // UDP datagrams received
+	RxTruncated    uint64 // drop: shorter than the UDP header
+	RxBadLength    uint64 // drop: length field below 8 or beyond the IP payload
+	RxBadChecksum  uint64 // drop: checksum wrong
+	RxNoPort       uint64 // drop: no endpoint bound (port unreachable may be sent)
+	RxNoPortBcast  uint64 // drop: no endpoint bound, broadcast (never answered)
+	RxFiltered     uint64 // drop: endpoint connected to another peer
+	RxQueueFull    uint64 // drop: endpoint receive queue full, by count or bytes (sum over endpoints)
+	RxDelivered    uint64 // datagrams queued on an endpoint
+	RxICMPErrors   uint64 // ICMP unreachable errors reported to a connected endpoint
+	TxDatagrams    uint64 // datagrams sent
+	TxErrors       uint64 // sends that failed in the layers below
+	TxUnconfigured uint64 // broadcasts sent from 0.0.0.0 while unconfigured (DHCP; configure.go)
 }
 
 // CounterRow is one line of the netstat table: Layer ("link", "arp", "ipv4",

@@ -54,7 +54,9 @@ func (s *Stack) ipInput(b *skbuff.Buf, l2bcast, looped bool) {
 		return
 	}
 	bcast := s.isBroadcast(dst)
-	if dst != ours && !bcast && !(looped && dst.IsLoopback()) {
+	if !ours.IsValid() && !bcast && !looped && s.dhcpUnicast(ip) {
+		s.c.IPv4.RxDHCPUnconfigured++ // taken: see configure.go
+	} else if dst != ours && !bcast && !(looped && dst.IsLoopback()) {
 		s.c.IPv4.RxNotForUs++
 		freeBuf(b)
 		return
@@ -292,10 +294,13 @@ func (s *Stack) sendPacket(b *skbuff.Buf, r *wire.IPv4Repr, rt route) error {
 
 // SourceAddr returns the source address of datagrams the stack sends to dst:
 // 127.0.0.1 for loopback destinations (127.0.0.0/8), else the interface
-// address.
+// address (0.0.0.0 while unconfigured).
 func (s *Stack) SourceAddr(dst netip.Addr) netip.Addr {
 	if dst.IsLoopback() {
 		return localhost
+	}
+	if !s.cfg.Addr.IsValid() {
+		return netip.IPv4Unspecified() // unconfigured: DHCP's 0.0.0.0 (configure.go)
 	}
 	return s.cfg.Addr.Addr()
 }

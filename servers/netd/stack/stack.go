@@ -19,7 +19,7 @@ type Link interface {
 // Config configures the stack's single interface.
 type Config struct {
 	MAC     MAC          // the interface's Ethernet address
-	Addr    netip.Prefix // IPv4 address and subnet, e.g. 10.0.2.15/24
+	Addr    netip.Prefix // IPv4 address and subnet, e.g. 10.0.2.15/24; zero: unconfigured (configure.go)
 	Gateway netip.Addr   // default router; zero for none (subnet only)
 	MTU     int          // IP MTU; 0 means DefaultMTU
 	Dev     skbuff.DevID // device id stamped on outgoing buffers
@@ -89,13 +89,7 @@ func New(cfg Config, link Link, clock Clock) (*Stack, error) {
 	if cfg.ARPLifetime <= 0 {
 		cfg.ARPLifetime = ARPEntryLifetime
 	}
-	a := cfg.Addr.Addr()
-	switch {
-	case link == nil,
-		!cfg.Addr.IsValid() || !a.Is4() || a.IsUnspecified() || a.IsMulticast(),
-		cfg.MTU < MinMTU || cfg.MTU > MaxMTU,
-		cfg.MAC == MAC{} || cfg.MAC[0]&1 != 0,
-		cfg.Gateway.IsValid() && (!cfg.Gateway.Is4() || !cfg.Addr.Contains(cfg.Gateway) || cfg.Gateway == a):
+	if link == nil || !validConfig(cfg) {
 		return nil, opErr("new stack", netip.AddrPort{}, ErrInvalidConfig)
 	}
 	if clock == nil {
@@ -109,7 +103,7 @@ func New(cfg Config, link Link, clock Clock) (*Stack, error) {
 		icmpLimit: newTokenBucket(ICMPErrorBurst, ICMPErrorsPerSecond),
 		udp:       make(map[uint16]*UDPEndpoint),
 	}
-	if cfg.Addr.Bits() <= 30 {
+	if cfg.Addr.IsValid() && cfg.Addr.Bits() <= 30 {
 		s.bcast = directedBroadcast(cfg.Addr)
 	}
 	s.arp.init()
@@ -120,7 +114,7 @@ func New(cfg Config, link Link, clock Clock) (*Stack, error) {
 	ns := clock.Now().UnixNano()
 	s.nextEphemeral = int(uint64(ns) % (EphemeralLast - EphemeralFirst + 1))
 	s.ipID.init()
-	if cfg.Probe {
+	if cfg.Probe && cfg.Addr.IsValid() {
 		s.startProbing(clock.Now())
 	}
 	return s, nil

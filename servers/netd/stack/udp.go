@@ -65,6 +65,16 @@ func (s *Stack) sendUDP(ep *UDPEndpoint, payload []byte, dst netip.AddrPort) err
 	if s.isBroadcast(da) && !ep.bcast {
 		return ErrBroadcastForbidden
 	}
+	la := ep.local.Addr()
+	if !la.IsUnspecified() && la != s.cfg.Addr.Addr() && !rt.loopback {
+		return ErrAddrNotAvailable // bound to an address we no longer have
+	}
+	if !s.cfg.Addr.IsValid() && !rt.loopback {
+		if !la.IsUnspecified() || da != limitedBroadcast { // route allows nothing else
+			return ErrNoRoute
+		}
+		s.c.UDP.TxUnconfigured++
+	}
 	b, seg, err := s.newSegment(wire.UDPHeaderLen + len(payload))
 	if err != nil {
 		s.c.UDP.TxErrors++

@@ -1,0 +1,85 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"armos/libipc"
+	"armos/libsocket/adminproto"
+)
+
+// AdminNetd is Netd over adminproto, dialling again after a failed call
+// (netd restarted: its admin service comes back under the same name).
+type AdminNetd struct {
+	dial func(ctx context.Context) (*adminproto.Client, error)
+	mu   sync.Mutex
+	c    *adminproto.Client
+}
+
+// NewAdminNetd returns a Netd that connects with dial when it needs to.
+func NewAdminNetd(dial func(ctx context.Context) (*adminproto.Client, error)) *AdminNetd {
+	return &AdminNetd{dial: dial}
+}
+
+func (n *AdminNetd) do(ctx context.Context, op libipc.Op, req, resp any) error {
+	n.mu.Lock()
+	c := n.c
+	n.mu.Unlock()
+	if c == nil {
+		var err error
+		if c, err = n.dial(ctx); err != nil {
+			return err
+		}
+		n.mu.Lock()
+		if n.c != nil {
+			c.Close()
+			c = n.c
+		} else {
+			n.c = c
+		}
+		n.mu.Unlock()
+	}
+	err := c.Do(ctx, op, req, resp)
+	var re *libipc.RemoteError
+	if err != nil && !asRemote(err, &re) && ctx.Err() == nil {
+		// The connection failed (not netd's answer): dial again next time.
+		n.mu.Lock()
+		if n.c == c {
+			n.c = nil
+		}
+		n.mu.Unlock()
+		c.Close()
+	}
+	return err
+}
+
+// Interface is OpInterface.
+func (n *AdminNetd) Interface(ctx context.Context) (*adminproto.Interface, error) {
+	var i adminproto.Interface
+	if err := n.do(ctx, adminproto.OpInterface, &adminproto.Empty{}, &i); err != nil {
+		return nil, err
+	}
+	return &i, nil
+}
+
+// Configure is OpConfigure.
+func (n *AdminNetd) Configure(ctx context.Context, req *adminproto.Configure) (*adminproto.Configured, error) {
+	var r adminproto.Configured
+	if err := n.do(ctx, adminproto.OpConfigure, req, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// Close closes the connection.
+func (n *AdminNetd) Close() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.c != nil {
+		n.c.Close()
+		n.c = nil
+	}
+}
+
+func asRemote(err error, re **libipc.RemoteError) bool { return errors.As(err, re) }
