@@ -275,3 +275,30 @@ func FuzzParseConfigure(f *testing.F) {
 type discardLink struct{}
 
 func (discardLink) Transmit(b *skbuff.Buf) error { return b.Free() }
+
+// TestConfigureProbeConflict: a probed address another host has is not
+// configured: the reply says Conflict (with the owner's MAC) and netd has
+// no address again; a free one is answered once probing is over.
+func TestConfigureProbeConflict(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a, b := link.NewMemPair(nil)
+	octx, ocancel := context.WithCancel(context.Background())
+	owner, err := start(octx, hostedConfig(echoAddr), stack.SystemClock{}, b, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { ocancel(); owner.wait(octx); owner.stop() })
+	n := unconfiguredInstance(t, a, 1500, true)
+	nd := adminClient(t, n, "mem", a)
+
+	r, err := nd.Configure(ctx, &adminproto.Configure{Addr: echoAddr.String(), Probe: true})
+	require.NoError(t, err)
+	assert.True(t, r.Conflict)
+	assert.Equal(t, "02:00:0a:63:00:02", r.ConflictMAC)
+	assert.Empty(t, r.Interface.Addr, "not configured")
+
+	r, err = nd.Configure(ctx, &adminproto.Configure{Addr: "10.99.0.3/24", Probe: true})
+	require.NoError(t, err)
+	assert.False(t, r.Conflict)
+	assert.Equal(t, "10.99.0.3/24", r.Interface.Addr)
+	assert.True(t, r.Interface.Ready)
+}
