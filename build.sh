@@ -85,7 +85,7 @@ IMAGE_PROGS="apps/hello microkernel/guesttest/progs/gort microkernel/guesttest/p
 	microkernel/guesttest/progs/threadbomb microkernel/guesttest/progs/sysfuzz
 	microkernel/guesttest/progs/regs microkernel/guesttest/progs/devtest
 	microkernel/guesttest/progs/runlist microkernel/guesttest/progs/ipctest
-	microkernel/guesttest/progs/nettest microkernel/guesttest/progs/conwrite servers/init servers/netd servers/virtionetd servers/virtioconsd apps/echo apps/ping apps/ps apps/sh servers/resolved apps/nslookup"
+	microkernel/guesttest/progs/nettest microkernel/guesttest/progs/conwrite servers/init servers/netd servers/virtionetd servers/virtioconsd servers/dhcpc apps/echo apps/ping apps/ps apps/sh servers/resolved apps/nslookup"
 
 # build_image EXTRA... builds the programs and packs them, plus EXTRA
 # (path-in-image=host-file words), into out/armos.img, the boot image QEMU hands
@@ -98,7 +98,7 @@ build_image() {
 		items+=("/bin/$(basename "$p")=$OUT/bin/$(basename "$p")")
 	done
 	go run ./microkernel/cmd/mkimage -o "$OUT/armos.img" "${items[@]}" \
-		/etc/init.conf=servers/init/init.conf /etc/init-tap.conf=servers/init/tap.conf \
+		/etc/init.conf=servers/init/init.conf /etc/init-tap.conf=servers/init/tap.conf /etc/init-static.conf=servers/init/static.conf \
 		/etc/init-peer.conf=servers/init/peer.conf /etc/resolv.conf=servers/resolved/etc/resolv.conf \
 		/etc/hosts=servers/resolved/etc/hosts /etc/nsswitch.conf=servers/resolved/etc/nsswitch.conf "$@"
 }
@@ -180,7 +180,7 @@ boot() {
 			echo "build.sh: from this host: ping 10.99.0.2, arping -I $tap 10.99.0.2, socat - UDP:10.99.0.2:7 (once 'echo: ready' shows); quit QEMU with Ctrl-A x" >&2
 		else
 			words=(-- init)
-			echo "build.sh: booting armos: init starts virtionetd, netd (10.0.2.15/24 on QEMU user networking) and the echo app (servers/init/init.conf)" >&2
+			echo "build.sh: booting armos: init starts virtionetd, netd (configured by dhcpc from QEMU user networking's DHCP: 10.0.2.15/24) and the echo app (servers/init/init.conf)" >&2
 			echo "build.sh: reach the echo service from this host with: socat - UDP:127.0.0.1:$port (once 'echo: ready' shows); quit QEMU with Ctrl-A x" >&2
 		fi
 	fi

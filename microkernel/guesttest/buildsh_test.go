@@ -52,9 +52,10 @@ func TestBuildShRunAdd(t *testing.T) {
 }
 
 // TestBuildShRunEcho runs `./build.sh run` as a user does on a fresh
-// machine: it boots the system (virtionetd, netd, echo on QEMU's user
-// network), prints the socat line to reach the echo service through the
-// forwarded port, and the echo service answers it from the host.
+// machine: it boots the system (virtionetd, netd configured by dhcpc from
+// QEMU's DHCP server, echo on QEMU's user network), prints the socat line
+// to reach the echo service through the forwarded port, and the echo
+// service answers it from the host.
 func TestBuildShRunEcho(t *testing.T) {
 	t.Parallel()
 	kernel(t)
@@ -72,7 +73,12 @@ func TestBuildShRunEcho(t *testing.T) {
 	hint := fmt.Sprintf("socat - UDP:127.0.0.1:%d", port)
 	_, _, err = l.WaitFor(regexp.MustCompile(regexp.QuoteMeta(hint)), 0, 5*time.Minute)
 	require.NoError(t, err, "build.sh run prints how to reach the echo service:\n%s", l.Output())
-	_, _, err = l.WaitFor(regexp.MustCompile(`netd: ready on nic:net0 \(virtio-net, virtio-mmio v1, link up\) ip 10\.0\.2\.15/24`), 0, 3*time.Minute)
+	_, _, err = l.WaitFor(regexp.MustCompile(`netd: ready on nic:net0 \(virtio-net, virtio-mmio v1, link up\) ip - dhcp`), 0, 3*time.Minute)
+	require.NoError(t, err, tail(l.Output(), 40))
+	// The address comes from QEMU's DHCP server by way of dhcpc.
+	_, _, err = l.WaitFor(regexp.MustCompile(`dhcpc: lease 10\.0\.2\.15/24 gw 10\.0\.2\.2 dns 10\.0\.2\.3 `), 0, 3*time.Minute)
+	require.NoError(t, err, tail(l.Output(), 40))
+	_, _, err = l.WaitFor(regexp.MustCompile(`netd: configured ip 10\.0\.2\.15/24 gw 10\.0\.2\.2 mtu 1500 dhcp server 10\.0\.2\.2`), 0, time.Minute)
 	require.NoError(t, err, tail(l.Output(), 40))
 	_, _, err = l.WaitFor(regexp.MustCompile(`echo: ready on udp`), 0, time.Minute)
 	require.NoError(t, err, tail(l.Output(), 40))

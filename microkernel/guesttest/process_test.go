@@ -37,6 +37,7 @@ var testProgs = []string{
 	"servers/netd",
 	"servers/virtionetd",
 	"servers/virtioconsd",
+	"servers/dhcpc",
 	"microkernel/guesttest/progs/conwrite",
 	"apps/echo",
 	"microkernel/guesttest/progs/netctl",
@@ -67,12 +68,13 @@ func testImage(tb testing.TB) string {
 			return
 		}
 		imagePath, imageErr = BuildImage(dir, testProgs, map[string]string{
-			"/etc/init.conf":      filepath.Join(root, "servers", "init", "init.conf"),
-			"/etc/init-tap.conf":  filepath.Join(root, "servers", "init", "tap.conf"),
-			"/etc/init-peer.conf": filepath.Join(root, "servers", "init", "peer.conf"),
-			"/etc/resolv.conf":    filepath.Join(root, "servers", "resolved", "etc", "resolv.conf"),
-			"/etc/hosts":          filepath.Join(root, "servers", "resolved", "etc", "hosts"),
-			"/etc/nsswitch.conf":  filepath.Join(root, "servers", "resolved", "etc", "nsswitch.conf"),
+			"/etc/init.conf":        filepath.Join(root, "servers", "init", "init.conf"),
+			"/etc/init-tap.conf":    filepath.Join(root, "servers", "init", "tap.conf"),
+			"/etc/init-static.conf": filepath.Join(root, "servers", "init", "static.conf"),
+			"/etc/init-peer.conf":   filepath.Join(root, "servers", "init", "peer.conf"),
+			"/etc/resolv.conf":      filepath.Join(root, "servers", "resolved", "etc", "resolv.conf"),
+			"/etc/hosts":            filepath.Join(root, "servers", "resolved", "etc", "hosts"),
+			"/etc/nsswitch.conf":    filepath.Join(root, "servers", "resolved", "etc", "nsswitch.conf"),
 		})
 	})
 	require.NoError(tb, imageErr)
