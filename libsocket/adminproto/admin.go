@@ -6,7 +6,9 @@ package adminproto
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/netip"
 
 	"armos/libipc"
 )
@@ -14,7 +16,8 @@ import (
 // Service names.
 const (
 	NetdService = "netd.admin"
-	// ResolvedService is the DNS resolver's (servers/resolved): OpReport.
+	// ResolvedService is the DNS resolver's (servers/resolved): OpReport,
+	// OpSetUpstream.
 	ResolvedService = "resolved.admin"
 	// DriverSuffix follows a NIC driver's link name ("net0.admin").
 	DriverSuffix = ".admin"
@@ -36,7 +39,76 @@ const (
 	// at run time (docs/dhcp.md): dhcpc's lease. netd refuses it
 	// (EPERM-like error) unless it was started with -dhcp.
 	OpConfigure libipc.Op = 8 // Configure -> Configured
+	// OpSetUpstream replaces resolved's upstream DNS servers (docs/dns.md):
+	// dhcpc sends a lease's DNS servers. The reply is the list now in use.
+	OpSetUpstream libipc.Op = 9 // Upstream -> Upstream (resolved)
 )
+
+// MaxUpstream bounds Upstream.Servers (resolver.MaxServers).
+const MaxUpstream = 8
+
+// Upstream is OpSetUpstream's request and reply: 1..MaxUpstream servers,
+// each an IPv4 or IPv6 address with an optional port ("10.0.2.3",
+// "10.0.2.3:53", "[2001:db8::1]:53"; no port means 53), and where they
+// came from ("dhcp"; "flags" for resolved's -upstream defaults).
+type Upstream struct {
+	Servers []string `msgpack:"servers"`
+	Source  string   `msgpack:"source"`
+}
+
+// ParseUpstream checks u strictly and returns its servers: at least one,
+// at most MaxUpstream, each a unicast (not unspecified, multicast or
+// broadcast) address with a port other than 0, no duplicates; Source at
+// most 32 printable ASCII characters.
+func ParseUpstream(u *Upstream) ([]netip.AddrPort, error) {
+	if u == nil || len(u.Servers) == 0 {
+		return nil, errors.New("no upstream server")
+	}
+	if len(u.Servers) > MaxUpstream {
+		return nil, fmt.Errorf("%d upstream servers: at most %d", len(u.Servers), MaxUpstream)
+	}
+	if len(u.Source) > 32 {
+		return nil, errors.New("source longer than 32 bytes")
+	}
+	for _, r := range u.Source {
+		if r < 0x21 || r > 0x7e {
+			return nil, fmt.Errorf("source %q: printable ASCII without spaces only", u.Source)
+		}
+	}
+	out := make([]netip.AddrPort, 0, len(u.Servers))
+	for _, s := range u.Servers {
+		ap, err := parseServer(s)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range out {
+			if o == ap {
+				return nil, fmt.Errorf("upstream server %v twice", ap)
+			}
+		}
+		out = append(out, ap)
+	}
+	return out, nil
+}
+
+func parseServer(s string) (netip.AddrPort, error) {
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		a, aerr := netip.ParseAddr(s)
+		if aerr != nil {
+			return ap, fmt.Errorf("upstream server %q: not an address or address:port", s)
+		}
+		ap = netip.AddrPortFrom(a, 53)
+	}
+	a := ap.Addr()
+	if a.Zone() != "" || a.Is4In6() {
+		return ap, fmt.Errorf("upstream server %q: no zone or IPv4-mapped address", s)
+	}
+	if ap.Port() == 0 || a.IsUnspecified() || a.IsMulticast() || (a.Is4() && a == netip.AddrFrom4([4]byte{255, 255, 255, 255})) {
+		return ap, fmt.Errorf("upstream server %q: not a unicast address and port", s)
+	}
+	return ap, nil
+}
 
 // Empty is a request without arguments.
 type Empty struct{}

@@ -5,7 +5,7 @@
 //
 // Usage (started by init after netd):
 //
-//	service dhcpc /bin/dhcpc [-hostname armos] [-noprobe] [-startdelay 1s]
+//	service dhcpc /bin/dhcpc [-hostname armos] [-noprobe] [-startdelay 1s] [-resolved resolved.admin]
 //
 // It binds UDP 0.0.0.0:68 through netd (libsocket) with SO_BROADCAST,
 // runs the engine (servers/dhcpc/client) in servers/dhcpc/agent's event
@@ -16,8 +16,11 @@
 //	dhcpc: lease 10.0.2.15/24 gw 10.0.2.2 dns 10.0.2.3 mtu 0 server 10.0.2.2 time 24h0m0s
 //
 // On SIGTERM it releases the lease (a RELEASE to the server, the address
-// removed from netd) and prints its counters. The DNS servers are only
-// printed: handing them to resolved is still to do.
+// removed from netd) and prints its counters. The lease's DNS servers go
+// to resolved (adminproto.OpSetUpstream on -resolved's service, source
+// "dhcp") when bound and whenever they change; a resolved not running yet
+// is retried every few seconds while the lease holds. Losing the lease
+// leaves resolved's servers as they are.
 package main
 
 import (
@@ -47,10 +50,11 @@ import (
 const readyPrefix = "dhcpc: ready"
 
 type options struct {
-	service string // netd's socket service
-	admin   string // netd's admin service
-	probe   bool
-	cfg     client.Config
+	service  string // netd's socket service
+	admin    string // netd's admin service
+	resolved string // resolved's admin service; "" for none
+	probe    bool
+	cfg      client.Config
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -59,6 +63,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.service, "service", sockproto.ServiceName, "netd's socket service")
 	fs.StringVar(&o.admin, "admin", adminproto.NetdService, "netd's admin service (OpConfigure)")
+	fs.StringVar(&o.resolved, "resolved", adminproto.ResolvedService, "resolved's admin service, given the lease's DNS servers (OpSetUpstream; empty: none)")
 	noProbe := fs.Bool("noprobe", false, "take an ACKed address without netd's RFC 5227 probe")
 	fs.StringVar(&o.cfg.Hostname, "hostname", "armos", "the hostname sent to the server (option 12; empty: none)")
 	fs.DurationVar(&o.cfg.StartDelay, "startdelay", time.Second, "the first DISCOVER waits a random time below this (RFC 2131 4.4.1)")
@@ -123,7 +128,15 @@ func run(opts options) error {
 		return adminproto.Dial(ctx, boot, opts.admin)
 	})
 	defer netd.Close()
-	a, err := agent.New(ctx, agent.Config{Client: opts.cfg, Probe: opts.probe, Log: os.Stdout}, pc, netd)
+	cfg := agent.Config{Client: opts.cfg, Probe: opts.probe, Log: os.Stdout}
+	if opts.resolved != "" {
+		res := agent.NewAdminResolved(func(ctx context.Context) (*adminproto.Client, error) {
+			return adminproto.Dial(ctx, boot, opts.resolved)
+		})
+		defer res.Close()
+		cfg.Resolved = res
+	}
+	a, err := agent.New(ctx, cfg, pc, netd)
 	if err != nil {
 		return err
 	}

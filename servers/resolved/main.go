@@ -16,8 +16,11 @@
 //
 //	resolved: ready on udp 0.0.0.0:53 upstream 10.0.2.3:53 cache 1024 entries
 //
-// serves its counters as adminproto.OpReport on "resolved.admin", and
-// prints them when stopped (SIGTERM). Started again by init (or as a
+// serves its counters as adminproto.OpReport on "resolved.admin" (with
+// the upstream servers in use and where they came from), takes new
+// upstream servers there (adminproto.OpSetUpstream: dhcpc's lease; the
+// -upstream flags are the defaults until then, the cache stays), and
+// prints its counters when stopped (SIGTERM). Started again by init (or as a
 // standby, libipc.AwaitTurn) it begins with an empty cache.
 package main
 
@@ -35,6 +38,7 @@ import (
 	"reflect"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -183,9 +187,13 @@ func run(opts options) error {
 	return err
 }
 
-// serveAdmin serves adminproto.OpReport on adminproto.ResolvedService.
+// serveAdmin serves adminproto.OpReport and OpSetUpstream on
+// adminproto.ResolvedService.
 func serveAdmin(ctx context.Context, boot *libipc.InitClient, d *daemon) error {
 	mux := libipc.NewMux()
+	libipc.Handle(mux, adminproto.OpSetUpstream, func(_ *libipc.Request, u *adminproto.Upstream) (*adminproto.Upstream, error) {
+		return d.setUpstream(u)
+	})
 	libipc.Handle(mux, adminproto.OpReport, func(*libipc.Request, *adminproto.Empty) (*adminproto.Report, error) {
 		var b bytes.Buffer
 		d.report(&b)
@@ -205,6 +213,37 @@ type daemon struct {
 	pc      *libsocket.PacketConn
 	started time.Time
 	served  chan error // ServePacket's end
+
+	mu     sync.Mutex // orders OpSetUpstream calls; guards source
+	source string     // where the upstream servers came from: "flags", or OpSetUpstream's Source
+}
+
+// setUpstream is OpSetUpstream: the servers replace the engine's (on its
+// loop); the cache stays. A bad body changes nothing.
+func (d *daemon) setUpstream(u *adminproto.Upstream) (*adminproto.Upstream, error) {
+	servers, err := adminproto.ParseUpstream(u)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.srv.SetServers(servers); err != nil {
+		return nil, err
+	}
+	d.source = u.Source
+	if d.source == "" {
+		d.source = "admin"
+	}
+	return d.upstream(), nil
+}
+
+// upstream returns the servers in use and their source (d.mu held).
+func (d *daemon) upstream() *adminproto.Upstream {
+	r := &adminproto.Upstream{Source: d.source}
+	for _, s := range d.srv.Servers() {
+		r.Servers = append(r.Servers, s.String())
+	}
+	return r
 }
 
 // start binds the service socket and starts serving it.
@@ -216,7 +255,7 @@ func start(ctx context.Context, client *libsocket.Client, opts options) (*daemon
 	listen := func(port uint16) (net.PacketConn, error) {
 		return client.ListenPacket(context.Background(), netip.AddrPortFrom(netip.IPv4Unspecified(), port))
 	}
-	d := &daemon{opts: opts, pc: pc, started: time.Now(), served: make(chan error, 1)}
+	d := &daemon{opts: opts, pc: pc, started: time.Now(), served: make(chan error, 1), source: "flags"}
 	d.srv, err = resolver.NewServer(opts.cfg, func(deliver resolver.DeliverFunc) resolver.Upstream {
 		d.tr = resolver.NewUDPTransport(listen, deliver)
 		return d.tr
@@ -262,4 +301,15 @@ func (d *daemon) report(w io.Writer) {
 	fmt.Fprintf(w, "server:\n    %-16s %d\n    %-16s %d\n    %-16s %d\n    %-16s %d\n",
 		"UptimeSeconds", int(time.Since(d.started).Seconds()), "UpstreamSockets", d.tr.Open(),
 		"SysKiB", m.Sys>>10, "HeapInuseKiB", m.HeapInuse>>10)
+	d.mu.Lock()
+	u := d.upstream()
+	d.mu.Unlock()
+	fmt.Fprintf(w, "    %-16s %s\n    %-16s %s\n", "Upstream", orDash(strings.Join(u.Servers, ",")), "UpstreamSource", u.Source)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"armos/libsocket"
+	"armos/libsocket/adminproto"
 	"armos/servers/netd/link/peertest"
 	"armos/servers/netd/sockets/sockettest"
 	"armos/servers/resolved/dns"
@@ -158,4 +159,42 @@ func TestResolvedOverLibsocket(t *testing.T) {
 	assert.EqualValues(t, c["upstream.Tries"], c["upstream.Accepted"], b.String())
 	assert.Contains(t, b.String(), "server:\n    UptimeSeconds")
 	require.Eventually(t, func() bool { return d.tr.Open() == 0 }, 5*time.Second, time.Millisecond, "every upstream socket closed")
+}
+
+// OpSetUpstream's handler: a bad body changes nothing; a good one makes
+// the daemon ask the new server (started with one that never answers),
+// and the report says which servers and where from.
+func TestSetUpstream(t *testing.T) {
+	h := sockettest.New(t)
+	opts, err := parseFlags([]string{"-upstream", "10.0.2.99", "-timeout", "200ms", "-attempts", "1"}, io.Discard)
+	require.NoError(t, err)
+	d, err := start(context.Background(), h.Client(), opts)
+	require.NoError(t, err)
+	queries := upstream(t, h)
+	t.Cleanup(d.close)
+
+	var b bytes.Buffer
+	d.report(&b)
+	assert.Contains(t, b.String(), "    Upstream         10.0.2.99:53\n    UpstreamSource   flags\n")
+
+	for _, bad := range []*adminproto.Upstream{{}, {Servers: []string{"nonsense"}}, {Servers: []string{"0.0.0.0"}}} {
+		_, err := d.setUpstream(bad)
+		assert.Error(t, err, "%+v", bad)
+	}
+	assert.Equal(t, []netip.AddrPort{netip.MustParseAddrPort("10.0.2.99:53")}, d.srv.Servers(), "unchanged")
+
+	got, err := d.setUpstream(&adminproto.Upstream{Servers: []string{sockettest.PeerIP.String()}, Source: "dhcp"})
+	require.NoError(t, err)
+	assert.Equal(t, &adminproto.Upstream{Servers: []string{"10.0.2.2:53"}, Source: "dhcp"}, got)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	addrs, err := h.Client().Resolver().LookupHost(ctx, "host.test")
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{"10.99.0.7", "fd00::7"}, addrs)
+	assert.NotZero(t, queries.Load(), "the new server asked")
+
+	b.Reset()
+	d.report(&b)
+	assert.Contains(t, b.String(), "    Upstream         10.0.2.2:53\n    UpstreamSource   dhcp\n")
 }

@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -52,6 +53,11 @@ type Netd interface {
 	Configure(ctx context.Context, req *adminproto.Configure) (*adminproto.Configured, error)
 }
 
+// Resolved is the DNS resolver's admin service (AdminResolved).
+type Resolved interface {
+	SetUpstream(ctx context.Context, u *adminproto.Upstream) (*adminproto.Upstream, error)
+}
+
 // Config configures an Agent.
 type Config struct {
 	// Client is the engine's configuration; a zero MAC is netd's.
@@ -64,6 +70,10 @@ type Config struct {
 	Watch time.Duration
 	// Log receives the console lines (nil: none).
 	Log io.Writer
+	// Resolved, if not nil, is given a bound lease's DNS servers
+	// (OpSetUpstream, source "dhcp") whenever they differ from what it
+	// last accepted; a failed call is retried at the next watch.
+	Resolved Resolved
 }
 
 // Counters are the agent's own counters (the engine has its own).
@@ -76,6 +86,8 @@ type Counters struct {
 	Reapplied       uint64 // leases applied again: netd had lost the address (restarted)
 	ProbeConflicts  uint64 // netd's probe found the address in use
 	ProbeErrors     uint64 // probes that failed (the engine's timeout takes the address)
+	DNSUpdates      uint64 // lease DNS servers resolved accepted
+	DNSErrors       uint64 // calls to resolved that failed (not running: retried at the next watch)
 }
 
 // Agent runs the DHCP client for netd.
@@ -92,6 +104,9 @@ type Agent struct {
 	mu   sync.Mutex // guards cnt and lease for Counters/Lease from other goroutines
 	cnt  Counters
 	want *client.Lease // the lease netd should have; nil for none
+
+	dnsSent    []string // the DNS servers resolved last accepted (the loop's)
+	dnsFailing bool     // the last call to resolved failed (logged once)
 }
 
 type probeResult struct {
@@ -237,6 +252,37 @@ func (a *Agent) Bound(l client.Lease) {
 		lt = "infinite"
 	}
 	a.logf("lease %v gw %s dns %s mtu %d server %v time %s", l.Addr, gw, orDash(strings.Join(dns, ",")), l.MTU, l.Server, lt)
+	a.pushDNS(a.ctx, dns)
+}
+
+// pushDNS gives resolved the lease's DNS servers unless it has them
+// already. A lease without any leaves resolved's list alone, as does
+// losing the lease (its servers may still answer; -upstream's are gone).
+func (a *Agent) pushDNS(ctx context.Context, dns []string) {
+	var list []string // without duplicates, at most MaxUpstream
+	for _, d := range dns {
+		if !slices.Contains(list, d) && len(list) < adminproto.MaxUpstream {
+			list = append(list, d)
+		}
+	}
+	dns = list
+	if a.cfg.Resolved == nil || len(dns) == 0 || slices.Equal(dns, a.dnsSent) {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	_, err := a.cfg.Resolved.SetUpstream(cctx, &adminproto.Upstream{Servers: dns, Source: "dhcp"})
+	if err != nil {
+		a.count(func(c *Counters) { c.DNSErrors++ })
+		if !a.dnsFailing {
+			a.logf("giving resolved the DNS servers %s: %v (retried)", strings.Join(dns, ","), err)
+		}
+		a.dnsFailing = true
+		return
+	}
+	a.dnsSent, a.dnsFailing = slices.Clone(dns), false
+	a.count(func(c *Counters) { c.DNSUpdates++ })
+	a.logf("resolved now asks %s", strings.Join(dns, ","))
 }
 
 func orDash(s string) string {
@@ -332,12 +378,18 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 }
 
-// watch sets the lease again if netd lost it (a restarted netd).
+// watch sets the lease again if netd lost it (a restarted netd), and
+// retries giving resolved the lease's DNS servers.
 func (a *Agent) watch(ctx context.Context) {
 	l, ok := a.Lease()
 	if !ok {
 		return
 	}
+	dns := make([]string, len(l.DNS))
+	for i, d := range l.DNS {
+		dns[i] = d.String()
+	}
+	a.pushDNS(ctx, dns)
 	cctx, cancel := context.WithTimeout(ctx, callTimeout)
 	i, err := a.netd.Interface(cctx)
 	cancel()

@@ -11,7 +11,10 @@ import (
 
 // AdminNetd is Netd over adminproto, dialling again after a failed call
 // (netd restarted: its admin service comes back under the same name).
-type AdminNetd struct {
+type AdminNetd struct{ adminConn }
+
+// adminConn is a connection to an admin service, dialled when needed.
+type adminConn struct {
 	dial func(ctx context.Context) (*adminproto.Client, error)
 	mu   sync.Mutex
 	c    *adminproto.Client
@@ -19,10 +22,29 @@ type AdminNetd struct {
 
 // NewAdminNetd returns a Netd that connects with dial when it needs to.
 func NewAdminNetd(dial func(ctx context.Context) (*adminproto.Client, error)) *AdminNetd {
-	return &AdminNetd{dial: dial}
+	return &AdminNetd{adminConn{dial: dial}}
 }
 
-func (n *AdminNetd) do(ctx context.Context, op libipc.Op, req, resp any) error {
+// AdminResolved is Resolved over adminproto (resolved.admin), dialling
+// again after a failed call (resolved not running yet, or restarted).
+type AdminResolved struct{ adminConn }
+
+// NewAdminResolved returns a Resolved that connects with dial when it
+// needs to.
+func NewAdminResolved(dial func(ctx context.Context) (*adminproto.Client, error)) *AdminResolved {
+	return &AdminResolved{adminConn{dial: dial}}
+}
+
+// SetUpstream is OpSetUpstream.
+func (r *AdminResolved) SetUpstream(ctx context.Context, u *adminproto.Upstream) (*adminproto.Upstream, error) {
+	var got adminproto.Upstream
+	if err := r.do(ctx, adminproto.OpSetUpstream, u, &got); err != nil {
+		return nil, err
+	}
+	return &got, nil
+}
+
+func (n *adminConn) do(ctx context.Context, op libipc.Op, req, resp any) error {
 	n.mu.Lock()
 	c := n.c
 	n.mu.Unlock()
@@ -73,7 +95,7 @@ func (n *AdminNetd) Configure(ctx context.Context, req *adminproto.Configure) (*
 }
 
 // Close closes the connection.
-func (n *AdminNetd) Close() {
+func (n *adminConn) Close() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.c != nil {

@@ -102,6 +102,30 @@ func New(cfg Config, clock Clock, up Upstream) (*Engine, error) {
 	}, nil
 }
 
+// SetServers replaces the upstream servers (1..MaxServers, each with a
+// port other than 0). The cache stays: its answers came from servers the
+// machine trusted, and expire with their TTLs. Lookups in flight go on
+// with their next tries at the new servers (answers from the old ones to
+// tries already sent are still taken).
+func (e *Engine) SetServers(servers []netip.AddrPort) error {
+	if len(servers) == 0 || len(servers) > MaxServers {
+		return ErrConfig
+	}
+	for _, s := range servers {
+		if !s.IsValid() || s.Port() == 0 {
+			return ErrConfig
+		}
+	}
+	e.cfg.Servers = append([]netip.AddrPort(nil), servers...)
+	e.prefer = 0
+	return nil
+}
+
+// Servers returns the upstream servers in use.
+func (e *Engine) Servers() []netip.AddrPort {
+	return append([]netip.AddrPort(nil), e.cfg.Servers...)
+}
+
 // Counters returns a snapshot of the counters.
 func (e *Engine) Counters() Counters {
 	c := e.c

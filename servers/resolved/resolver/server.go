@@ -108,6 +108,35 @@ func (s *Server) Counters() Counters {
 	}
 }
 
+// SetServers replaces the engine's upstream servers on the loop
+// (Engine.SetServers).
+func (s *Server) SetServers(servers []netip.AddrPort) error {
+	ch := make(chan error, 1)
+	if !s.post(func() { ch <- s.eng.SetServers(servers) }) {
+		return net.ErrClosed
+	}
+	select {
+	case err := <-ch:
+		return err
+	case <-s.done:
+		return net.ErrClosed
+	}
+}
+
+// Servers returns the engine's upstream servers.
+func (s *Server) Servers() []netip.AddrPort {
+	ch := make(chan []netip.AddrPort, 1)
+	if !s.post(func() { ch <- s.eng.Servers() }) {
+		return nil
+	}
+	select {
+	case v := <-ch:
+		return v
+	case <-s.done:
+		return nil
+	}
+}
+
 // Flush empties the cache.
 func (s *Server) Flush() { s.post(s.eng.Flush) }
 
