@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -251,7 +252,11 @@ func (a *Agent) Bound(l client.Lease) {
 	if l.Infinite() {
 		lt = "infinite"
 	}
-	a.logf("lease %v gw %s dns %s mtu %d server %v time %s", l.Addr, gw, orDash(strings.Join(dns, ",")), l.MTU, l.Server, lt)
+	mtu := "-" // the lease names none: the link's stays
+	if l.MTU > 0 {
+		mtu = strconv.Itoa(int(l.MTU))
+	}
+	a.logf("lease %v gw %s dns %s mtu %s server %v time %s", l.Addr, gw, orDash(strings.Join(dns, ",")), mtu, l.Server, lt)
 	a.pushDNS(a.ctx, dns)
 }
 
