@@ -651,7 +651,13 @@ func describeExit(err error) string {
 	return "ended: " + err.Error()
 }
 
-// stopAll ends every child: SIGTERM, then SIGKILL after a second.
+// stopGrace is how long stopAll waits after SIGTERM before SIGKILL: a
+// Go server prints its counters and exits in milliseconds, but on a
+// loaded machine (two cores shared by several guests in CI) one second
+// was seen to run out for netd.
+const stopGrace = 3 * time.Second
+
+// stopAll ends every child: SIGTERM, then SIGKILL after stopGrace.
 func (d *initd) stopAll() {
 	d.mu.Lock()
 	d.stopping = true
@@ -663,7 +669,7 @@ func (d *initd) stopAll() {
 	for _, c := range live {
 		c.cmd.Process.Signal(syscall.SIGTERM)
 	}
-	deadline := time.After(time.Second)
+	deadline := time.After(stopGrace)
 	for _, c := range live {
 		select {
 		case <-c.done:
