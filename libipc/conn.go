@@ -329,9 +329,13 @@ func (c *Conn) SendCaps(ctx context.Context, op Op, msg any, hs []Cap) error {
 
 // TrySend sends a one-way message without blocking; it fails with an error
 // wrapping ErrWouldBlock when the peer's queue is full.
-func (c *Conn) TrySend(op Op, msg any) error {
+func (c *Conn) TrySend(op Op, msg any) error { return c.TrySendCaps(op, msg, nil) }
+
+// TrySendCaps is TrySend that also moves caps to the peer. When it fails the
+// caps are still the caller's.
+func (c *Conn) TrySendCaps(op Op, msg any, hs []Cap) error {
 	h := Header{Version: Version, Kind: KindOneway, Op: op}
-	if err := c.send(context.Background(), h, msg, nil, false); err != nil {
+	if err := c.send(context.Background(), h, msg, hs, false); err != nil {
 		return fmt.Errorf("libipc: send %v: %w", op, err)
 	}
 	return nil

@@ -19,9 +19,9 @@
 // untouched, segments sent meanwhile are lost and retransmitted, so a
 // connection continues (docs/protocol-server.md, issue 10 item 4).
 //
-// Stream sockets netd hands over (Protocol.Streams) go to Config.Streams;
-// without one they are closed at once (the stream protocol is still to
-// come).
+// Stream sockets netd hands over (Protocol.Streams) are served with the
+// stream protocol (libsocket/streamproto, streams.go), unless
+// Config.Streams takes them.
 package server
 
 import (
@@ -36,6 +36,7 @@ import (
 
 	"armos/libipc"
 	"armos/libproto"
+	sp "armos/libsocket/streamproto"
 	"armos/servers/tcpd/tcp"
 )
 
@@ -55,8 +56,8 @@ type Config struct {
 	// timer waits for NextDeadline minus Clock.Now in real time.
 	Clock tcp.Clock
 	// Streams takes the stream sockets netd hands to the owner of
-	// protocol 6 (libproto.Protocol.Streams), on the event loop; nil
-	// closes them.
+	// protocol 6 (libproto.Protocol.Streams), on the event loop, instead of
+	// the stream protocol (streams.go); nil serves them.
 	Streams func(st *tcp.Stack, ep libipc.Endpoint)
 }
 
@@ -72,8 +73,8 @@ type Stats struct {
 	Ticks       uint64 // Stack.Tick calls (the timer fired)
 	Posts       uint64 // functions run for the engine's users
 	PostsFull   uint64 // Post refused: PostQueueLen functions waiting
-	Streams     uint64 // stream sockets handed to Config.Streams
-	StreamsShut uint64 // stream sockets closed: no Config.Streams
+	Streams     uint64 // stream sockets netd handed over
+	Stream      StreamStats
 }
 
 // Server runs a tcp.Stack on a registered libproto.Protocol (number 6).
@@ -87,9 +88,13 @@ type Server struct {
 	done  chan struct{} // closed when Run returns
 	once  sync.Once
 
+	streams map[*stream]struct{} // the applications' sockets (on the loop)
+	chunk   []byte                // a received chunk on its way to an application
+
 	stats struct {
 		datagrams, broadcast, icmpErrors, sent, sendErrors, sendBlocked, ticks, posts, postsFull,
-		streams, streamsShut atomic.Uint64
+		streams, streamSockets, streamConnects, streamListens, streamAccepted, streamBytesIn,
+		streamBytesOut, streamViolations, streamOrphans, streamClosed atomic.Uint64
 	}
 }
 
@@ -107,7 +112,8 @@ func New(p *libproto.Protocol, cfg Config) (*Server, error) {
 	if m := p.Info().MTU; m > 0 && (tc.MTU == 0 || tc.MTU > m) {
 		tc.MTU = m
 	}
-	s := &Server{p: p, clock: cfg.Clock, cfg: cfg, posts: make(chan func(), PostQueueLen), done: make(chan struct{})}
+	s := &Server{p: p, clock: cfg.Clock, cfg: cfg, posts: make(chan func(), PostQueueLen), done: make(chan struct{}),
+		streams: map[*stream]struct{}{}, chunk: make([]byte, sp.MaxChunk)}
 	st, err := tcp.New(tc, tcp.OutputFunc(s.sendSegment), cfg.Clock)
 	if err != nil {
 		return nil, fmt.Errorf("tcpd: %w", err)
@@ -196,6 +202,11 @@ func (s *Server) Do(ctx context.Context, fn func(st *tcp.Stack)) error {
 // gave up reconnecting). Call it once.
 func (s *Server) Run(ctx context.Context) error {
 	defer s.once.Do(func() { close(s.done) })
+	defer func() {
+		for x := range s.streams {
+			x.conn.Close() // the applications see their sockets end
+		}
+	}()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	armed := false
@@ -235,12 +246,11 @@ func (s *Server) Run(ctx context.Context) error {
 			if !ok {
 				return s.closedErr()
 			}
+			s.stats.streams.Add(1)
 			if s.cfg.Streams != nil {
-				s.stats.streams.Add(1)
 				s.cfg.Streams(s.st, ep)
 			} else {
-				s.stats.streamsShut.Add(1)
-				ep.Close()
+				s.serveStream(ep, nil)
 			}
 		case fn := <-s.posts:
 			s.stats.posts.Add(1)
@@ -276,7 +286,11 @@ func (s *Server) Stats() Stats {
 	x := &s.stats
 	return Stats{Datagrams: x.datagrams.Load(), Broadcast: x.broadcast.Load(), ICMPErrors: x.icmpErrors.Load(),
 		Sent: x.sent.Load(), SendErrors: x.sendErrors.Load(), SendBlocked: x.sendBlocked.Load(), Ticks: x.ticks.Load(),
-		Posts: x.posts.Load(), PostsFull: x.postsFull.Load(), Streams: x.streams.Load(), StreamsShut: x.streamsShut.Load()}
+		Posts: x.posts.Load(), PostsFull: x.postsFull.Load(), Streams: x.streams.Load(),
+		Stream: StreamStats{Sockets: x.streamSockets.Load(), Open: x.streamSockets.Load() - x.streamClosed.Load(),
+			Connects: x.streamConnects.Load(), Listens: x.streamListens.Load(), Accepted: x.streamAccepted.Load(),
+			BytesIn: x.streamBytesIn.Load(), BytesOut: x.streamBytesOut.Load(), Violations: x.streamViolations.Load(),
+			Orphans: x.streamOrphans.Load()}}
 }
 
 // Report writes the counters, netstat style: the connections, the engine's
@@ -302,8 +316,11 @@ func (s *Server) Report(ctx context.Context, w io.Writer) error {
 		}
 	}
 	g := s.Stats()
-	fmt.Fprintf(w, "tcpd: datagrams %d (broadcast dropped %d), icmp errors %d, sent %d (errors %d, blocked %d), ticks %d, posts %d (full %d), streams %d (closed %d)\n",
-		g.Datagrams, g.Broadcast, g.ICMPErrors, g.Sent, g.SendErrors, g.SendBlocked, g.Ticks, g.Posts, g.PostsFull, g.Streams, g.StreamsShut)
+	fmt.Fprintf(w, "tcpd: datagrams %d (broadcast dropped %d), icmp errors %d, sent %d (errors %d, blocked %d), ticks %d, posts %d (full %d), streams %d\n",
+		g.Datagrams, g.Broadcast, g.ICMPErrors, g.Sent, g.SendErrors, g.SendBlocked, g.Ticks, g.Posts, g.PostsFull, g.Streams)
+	st := g.Stream
+	fmt.Fprintf(w, "sockets: %d (open %d), connects %d, listens %d, accepted %d, bytes in %d out %d, violations %d, orphans %d\n",
+		st.Sockets, st.Open, st.Connects, st.Listens, st.Accepted, st.BytesIn, st.BytesOut, st.Violations, st.Orphans)
 	ps := s.p.Stats()
 	fmt.Fprintf(w, "libproto: received %d (dropped %d), icmp errors %d (dropped %d), streams %d (dropped %d)\n",
 		ps.Received, ps.Dropped, ps.Errors, ps.ErrorsDropped, ps.Streams, ps.StreamsDropped)

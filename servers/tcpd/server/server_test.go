@@ -19,6 +19,7 @@ import (
 	"armos/libproto/protoproto"
 	"armos/libproto/prototest"
 	"armos/libsocket/sockproto"
+	sp "armos/libsocket/streamproto"
 	"armos/servers/netd/link"
 	"armos/servers/netd/stack"
 	"armos/servers/tcpd/server"
@@ -374,17 +375,25 @@ func streamSocket(t *testing.T, h *prototest.Host) libipc.Endpoint {
 }
 
 // TestStreamSockets: the stream sockets netd hands to the owner of 6 go to
-// Config.Streams on the loop; without it they are closed at once (the
-// application sees its socket's peer close) and counted.
+// Config.Streams on the loop; without it they are served with the stream
+// protocol, whose first message grants the application its send credit.
 func TestStreamSockets(t *testing.T) {
 	p := prototest.NewPair(t, prototest.Options{})
 	a := startTCPD(t, p.A, server.Config{TCP: testTCP()})
 	mine := streamSocket(t, p.A)
 	ctx, cancel := context.WithTimeout(context.Background(), prototest.Wait)
 	defer cancel()
-	_, err := mine.Recv(ctx)
-	require.ErrorIs(t, err, libipc.ErrPeerClosed)
-	assert.EqualValues(t, 1, a.Stats().StreamsShut)
+	m, err := mine.Recv(ctx)
+	require.NoError(t, err)
+	var credit sp.Credit
+	h, err := libipc.DecodeMessage(m.Data, &credit)
+	require.NoError(t, err)
+	assert.Equal(t, sp.OpCredit, h.Op)
+	assert.Equal(t, sp.Credit{Bytes: sp.InitialSendCreditBytes, Msgs: sp.InitialSendCreditMsgs}, credit)
+	assert.EqualValues(t, 1, a.Stats().Streams)
+	assert.EqualValues(t, 1, a.Stats().Stream.Open)
+	require.NoError(t, mine.Close())
+	require.Eventually(t, func() bool { return a.Stats().Stream.Open == 0 }, prototest.Wait, 5*time.Millisecond)
 
 	got := make(chan libipc.Endpoint, 1)
 	b := startTCPD(t, p.B, server.Config{TCP: testTCP(), Streams: func(st *tcp.Stack, ep libipc.Endpoint) {
