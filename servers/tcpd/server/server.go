@@ -89,7 +89,7 @@ type Server struct {
 	once  sync.Once
 
 	streams map[*stream]struct{} // the applications' sockets (on the loop)
-	chunk   []byte                // a received chunk on its way to an application
+	chunk   []byte               // a received chunk on its way to an application
 
 	stats struct {
 		datagrams, broadcast, icmpErrors, sent, sendErrors, sendBlocked, ticks, posts, postsFull,
