@@ -405,6 +405,17 @@ func (c *Client) read(conn *libipc.Conn) {
 				}
 				p.stream(ep)
 			})
+		case protoproto.OpInfo:
+			var m protoproto.InfoMsg
+			if r.Decode(&m) != nil {
+				c.stats.malformed.Add(1)
+				break
+			}
+			c.deliver(m.Proto, func(p *Protocol) {
+				if p != nil {
+					p.changed(&m)
+				}
+			})
 		default:
 			c.stats.malformed.Add(1)
 		}
@@ -501,6 +512,14 @@ func (p *Protocol) setInfo(r *protoproto.RegisterResp) {
 	p.mu.Lock()
 	p.info = Info{Addr: a, MTU: int(r.MTU), Dev: r.Dev}
 	p.err = nil
+	p.mu.Unlock()
+}
+
+// changed takes the interface netd describes after a change (OpInfo).
+func (p *Protocol) changed(m *protoproto.InfoMsg) {
+	a, _ := protoproto.IPv4Of(m.Addr)
+	p.mu.Lock()
+	p.info = Info{Addr: a, MTU: int(m.MTU), Dev: m.Dev}
 	p.mu.Unlock()
 }
 

@@ -50,6 +50,10 @@ const (
 	// (one-way, netd -> server): StreamConn, with one cap, an endpoint
 	// whose other end the application holds (its OpSocket reply).
 	OpStream Op = 18
+	// OpInfo tells an owner that the interface changed (netd was
+	// configured at run time, by DHCP say): InfoMsg, one-way, netd ->
+	// server, once per protocol it owns.
+	OpInfo Op = 19
 )
 
 // ProtoTCP is the protocol whose owner gets stream sockets (OpStream).
@@ -70,6 +74,8 @@ func (op Op) String() string {
 		return "icmperror"
 	case OpStream:
 		return "stream"
+	case OpInfo:
+		return "info"
 	}
 	return "op(" + strconv.Itoa(int(op)) + ")"
 }
@@ -154,6 +160,15 @@ type ICMPError struct {
 	Src     sockproto.Addr `msgpack:"src"`           // the quoted datagram's source (ours)
 	Dst     sockproto.Addr `msgpack:"dst"`           // and destination
 	Quote   []byte         `msgpack:"quote"`         // the quoted IPv4 header and payload
+}
+
+// InfoMsg is the interface as an owner of Proto sees it now (what
+// RegisterResp said at registration).
+type InfoMsg struct {
+	Proto uint8          `msgpack:"proto"`
+	Addr  sockproto.Addr `msgpack:"addr"` // 0.0.0.0 while unconfigured
+	MTU   uint32         `msgpack:"mtu"`
+	Dev   uint32         `msgpack:"dev"`
 }
 
 // StreamConn accompanies a stream socket handed to the stream server.

@@ -119,6 +119,7 @@ func (n *instance) configure(req *adminproto.Configure, reply *libipc.Reply[admi
 			cs.lease = nil
 		}
 		fmt.Printf("netd: configured %s\n", describeConfig(n.st.Config(), cs.lease))
+		n.proto.Reconfigured()
 		_ = reply.OK(&adminproto.Configured{Interface: n.iface()})
 		return
 	}
@@ -129,6 +130,7 @@ func (n *instance) configure(req *adminproto.Configure, reply *libipc.Reply[admi
 		}
 		cs.pending, cs.lease = nil, cs.pendLease
 		fmt.Printf("netd: configured %s (probed)\n", describeConfig(n.st.Config(), cs.lease))
+		n.proto.Reconfigured()
 		_ = reply.OK(&adminproto.Configured{Interface: n.iface()})
 	})
 }
@@ -146,6 +148,7 @@ func (n *instance) conflict(c stack.AddressConflict) {
 	reply := cs.pending
 	cs.pending, cs.lease = nil, nil
 	_ = n.st.Reconfigure(stack.Config{})
+	n.proto.Reconfigured()
 	_ = reply.OK(&adminproto.Configured{Interface: n.iface(), Conflict: true, ConflictMAC: net.HardwareAddr(c.MAC[:]).String()})
 }
 

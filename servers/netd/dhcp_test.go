@@ -16,6 +16,7 @@ import (
 
 	"armos/libipc"
 	"armos/libipc/skbuff"
+	"armos/libproto"
 	"armos/libsocket"
 	"armos/libsocket/adminproto"
 	"armos/servers/dhcpc/agent"
@@ -73,6 +74,15 @@ func TestConfigureOp(t *testing.T) {
 	c, _ := link.NewMemPair(nil)
 	n := unconfiguredInstance(t, c, 1500, true)
 	nd := adminClient(t, n, "mem", c)
+	// A protocol server registered before the lease learns the address
+	// (OpInfo): tcpd connects from it.
+	pc, err := libproto.Dial(ctx, n.broker)
+	require.NoError(t, err)
+	defer pc.Close()
+	owned, err := pc.Register(ctx, 253)
+	require.NoError(t, err)
+	leased := netip.MustParseAddr("10.99.0.2")
+	assert.NotEqual(t, leased, owned.Info().Addr)
 	i, err := nd.Interface(ctx)
 	require.NoError(t, err)
 	assert.Empty(t, i.Addr)
@@ -103,8 +113,11 @@ func TestConfigureOp(t *testing.T) {
 	assert.True(t, r.Interface.Ready)
 	require.NotNil(t, r.Interface.Lease)
 	assert.Equal(t, "10.99.0.1", r.Interface.Lease.Server)
+	require.Eventually(t, func() bool { return owned.Info().Addr == leased }, hostedWait, 5*time.Millisecond)
+	assert.Equal(t, 1500, owned.Info().MTU)
 	r, err = nd.Configure(ctx, &adminproto.Configure{Clear: true})
 	require.NoError(t, err)
+	require.Eventually(t, func() bool { return owned.Info().Addr != leased }, hostedWait, 5*time.Millisecond)
 	assert.Empty(t, r.Interface.Addr)
 	assert.Nil(t, r.Interface.Lease)
 	assert.Equal(t, uint64(2), n.cfgState.changes)

@@ -64,6 +64,8 @@ type Stats struct {
 	Requests       uint64 // requests and one-way sends handled
 	Errors         uint64 // requests answered with an error (and one-way sends that failed)
 	LostReplies    uint64 // answers that could not be sent
+	InfoSent       uint64 // OpInfo messages sent to owners (the interface changed)
+	InfoLost       uint64 // OpInfo messages an owner's full channel refused
 }
 
 type protoCounters struct {
@@ -81,6 +83,8 @@ type Service struct {
 
 	admitted atomic.Int64
 	stats    struct{ clients, refusedClients, requests, errors, lostReplies atomic.Uint64 }
+	infoSent atomic.Uint64
+	infoLost atomic.Uint64
 	protos   [256]protoCounters
 
 	// owned on the event loop
@@ -148,7 +152,7 @@ func (s *Service) Server() *libipc.Server { return s.srv }
 func (s *Service) Stats() Stats {
 	c := &s.stats
 	return Stats{Clients: c.clients.Load(), RefusedClients: c.refusedClients.Load(), Requests: c.requests.Load(),
-		Errors: c.errors.Load(), LostReplies: c.lostReplies.Load()}
+		Errors: c.errors.Load(), LostReplies: c.lostReplies.Load(), InfoSent: s.infoSent.Load(), InfoLost: s.infoLost.Load()}
 }
 
 // Protocols returns the counters of every protocol number that has any
@@ -399,6 +403,25 @@ func (s *Service) StreamSocket(num uint8) (libipc.Endpoint, error) {
 	}
 	s.protos[num].streams.Add(1)
 	return mine, nil
+}
+
+// Reconfigured tells every owner the interface as it is now (OpInfo): netd
+// calls it on the event loop after its address changed at run time. It
+// never waits; a message an owner's full channel refuses is counted
+// (InfoLost) and that owner keeps the old address until the next change.
+func (s *Service) Reconfigured() {
+	cfg := s.st.Config()
+	for n, o := range s.owners {
+		if o == nil {
+			continue
+		}
+		msg := &protoproto.InfoMsg{Proto: uint8(n), Addr: protoproto.IP(cfg.Addr.Addr()), MTU: uint32(cfg.MTU), Dev: uint32(cfg.Dev)}
+		if o.cl.conn.TrySend(libipc.Op(protoproto.OpInfo), msg) != nil {
+			s.infoLost.Add(1)
+			continue
+		}
+		s.infoSent.Add(1)
+	}
 }
 
 // StreamQueueLen is the queue capacity of a stream socket's endpoints.
