@@ -10,8 +10,10 @@
 #                         (--add puts any static linux/arm64 binary into the boot image
 #                         as /bin/<its name>; several --add and "--" commands are fine)
 #                         With no command line it boots the system (virtionetd, netd,
-#                         echo) and forwards host UDP port ARMOS_ECHO_PORT (5555) to the
-#                         echo service; --tap NAME attaches a host TAP device instead.
+#                         dhcpc, tcpd, echo, httpd...) and forwards host UDP port
+#                         ARMOS_ECHO_PORT (5555) to the echo service and host TCP port
+#                         ARMOS_HTTP_PORT (8080) to httpd's status page; --tap NAME
+#                         attaches a host TAP device instead.
 #   ./build.sh test       every host test, fuzz target (briefly) and guest test in QEMU
 #   ./build.sh bench      benchmarks: Go benchmarks + boot figures, out/bench.txt
 #
@@ -27,7 +29,7 @@ export CGO_ENABLED=0
 
 # Debian packages each command needs, and a command that proves each is there.
 RUN_PKGS="qemu-system-arm"
-TEST_PKGS="qemu-system-arm qemu-user-static device-tree-compiler iproute2 iputils-ping iputils-arping socat gdb-multiarch tshark dnsmasq-base"
+TEST_PKGS="qemu-system-arm qemu-user-static device-tree-compiler iproute2 iputils-ping iputils-arping socat gdb-multiarch tshark dnsmasq-base curl"
 DEBUG_PKGS="qemu-system-arm gdb-multiarch"
 
 need_cmd_for_pkg() {
@@ -85,7 +87,7 @@ IMAGE_PROGS="apps/hello microkernel/guesttest/progs/gort microkernel/guesttest/p
 	microkernel/guesttest/progs/threadbomb microkernel/guesttest/progs/sysfuzz
 	microkernel/guesttest/progs/regs microkernel/guesttest/progs/devtest
 	microkernel/guesttest/progs/runlist microkernel/guesttest/progs/ipctest
-	microkernel/guesttest/progs/nettest microkernel/guesttest/progs/conwrite servers/init servers/netd servers/virtionetd servers/virtioconsd servers/dhcpc apps/echo apps/ping apps/ps apps/sh servers/resolved apps/nslookup"
+	microkernel/guesttest/progs/nettest microkernel/guesttest/progs/conwrite servers/init servers/netd servers/virtionetd servers/virtioconsd servers/dhcpc apps/echo apps/ping apps/ps apps/sh servers/resolved apps/nslookup servers/tcpd apps/httpd apps/httpget"
 
 # build_image EXTRA... builds the programs and packs them, plus EXTRA
 # (path-in-image=host-file words), into out/armos.img, the boot image QEMU hands
@@ -166,7 +168,8 @@ boot() {
 	build_kernel
 	build_image "${extra[@]}"
 	local port=${ARMOS_ECHO_PORT:-5555}
-	local netdev="user,id=n0,hostfwd=udp:127.0.0.1:$port-:7"
+	local hport=${ARMOS_HTTP_PORT:-8080}
+	local netdev="user,id=n0,hostfwd=udp:127.0.0.1:$port-:7,hostfwd=tcp:127.0.0.1:$hport-:80"
 	if [ -n "$tap" ]; then
 		setup_tap "$tap"
 		netdev="tap,id=n0,ifname=$tap,script=no,downscript=no"
@@ -177,11 +180,11 @@ boot() {
 		if [ -n "$tap" ]; then
 			words=(-- init -conf /etc/init-tap.conf)
 			echo "build.sh: booting armos on $tap: init starts virtionetd, netd (10.99.0.2/24) and the echo app (servers/init/tap.conf)" >&2
-			echo "build.sh: from this host: ping 10.99.0.2, arping -I $tap 10.99.0.2, socat - UDP:10.99.0.2:7 (once 'echo: ready' shows); quit QEMU with Ctrl-A x" >&2
+			echo "build.sh: from this host: ping 10.99.0.2, arping -I $tap 10.99.0.2, socat - UDP:10.99.0.2:7 (once 'echo: ready' shows), curl http://10.99.0.2/ (once 'httpd: listening' shows); quit QEMU with Ctrl-A x" >&2
 		else
 			words=(-- init)
 			echo "build.sh: booting armos: init starts virtionetd, netd (configured by dhcpc from QEMU user networking's DHCP: 10.0.2.15/24) and the echo app (servers/init/init.conf)" >&2
-			echo "build.sh: reach the echo service from this host with: socat - UDP:127.0.0.1:$port (once 'echo: ready' shows); quit QEMU with Ctrl-A x" >&2
+			echo "build.sh: reach the echo service from this host with: socat - UDP:127.0.0.1:$port (once 'echo: ready' shows), and the status page with: curl http://127.0.0.1:$hport/ (once 'httpd: listening' shows); quit QEMU with Ctrl-A x" >&2
 		fi
 	fi
 	# The virtio console port hvc0 (virtioconsd) is written to a host file:

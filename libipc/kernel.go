@@ -452,6 +452,22 @@ const TransportEnv = "LIBIPC_TRANSPORT"
 // TransportPair makes a pair on the transport TransportEnv selects, with
 // queues of capacity messages.
 func TransportPair(capacity int) (Endpoint, Endpoint, error) {
+	return transportPair(capacity)
+}
+
+// PairFor makes an endpoint pair whose ends can travel through ep's
+// transport as caps: kernel channels when ep is one, in-memory ones
+// otherwise (a server handing a client a new connection over the
+// connection it has, whatever LIBIPC_TRANSPORT says).
+func PairFor(ep Endpoint, capacity int) (Endpoint, Endpoint, error) {
+	if _, ok := ep.(*KernelEndpoint); ok {
+		return NewKernelPairCap(capacity)
+	}
+	a, b := NewPair(capacity)
+	return a, b, nil
+}
+
+func transportPair(capacity int) (Endpoint, Endpoint, error) {
 	if os.Getenv(TransportEnv) == "kernel" {
 		a, b, err := NewKernelPairCap(capacity)
 		if err != nil {

@@ -63,6 +63,23 @@ func (c *Client) DialDNS(ctx context.Context, network string, server netip.AddrP
 	return NewPacketConn(s), nil
 }
 
+// WaitTCP waits until tcpd serves (it registers adminproto.TCPService
+// with init once it owns IP protocol 6): what a program started at boot
+// beside it does before its first stream socket, which netd refuses
+// (EPROTONOSUPPORT) until then. It fails outside init, and when ctx ends
+// first.
+func WaitTCP(ctx context.Context) error {
+	boot, err := libipc.Bootstrap()
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrNoInit, err)
+	}
+	ep, err := boot.ConnectWait(ctx, adminproto.TCPService)
+	if err != nil {
+		return fmt.Errorf("libsocket: waiting for tcpd: %w", err)
+	}
+	return ep.Close()
+}
+
 // WaitResolved waits until resolved serves (it registers
 // adminproto.ResolvedService with init once its socket is bound): what a
 // program started at boot beside it does before its first lookup, so that

@@ -19,6 +19,10 @@ const (
 	// ResolvedService is the DNS resolver's (servers/resolved): OpReport,
 	// OpSetUpstream.
 	ResolvedService = "resolved.admin"
+	// TCPService is the TCP server's (servers/tcpd): OpReport. tcpd
+	// registers it once it owns IP protocol 6, so a program waiting for
+	// it (libsocket.WaitTCP) can then open stream sockets.
+	TCPService = "tcpd.admin"
 	// DriverSuffix follows a NIC driver's link name ("net0.admin").
 	DriverSuffix = ".admin"
 )

@@ -77,7 +77,7 @@ func TestInitAndNetwork(t *testing.T) {
 }
 
 // TestLibipcSuitesOverKernelChannels runs the test binaries of libipc,
-// libsocket, libproto and netd's protocol service, built unchanged with `go test -c` for linux/arm64, as armos
+// libsocket, libproto, netd's protocol service and tcpd's stream protocol, built unchanged with `go test -c` for linux/arm64, as armos
 // processes with LIBIPC_TRANSPORT=kernel: every pair their tests make
 // through libipc.TransportPair — the Broker's connections (every Conn,
 // Server, libsocket and libproto test; the protocol service's stream
@@ -89,7 +89,9 @@ func TestLibipcSuitesOverKernelChannels(t *testing.T) {
 	t.Parallel()
 	kernel(t)
 	dir := t.TempDir()
-	pkgs := []string{"armos/libipc", "armos/libsocket", "armos/libproto", "armos/servers/netd/protosvc"}
+	pkgs := []string{"armos/libipc", "armos/libsocket", "armos/libproto", "armos/servers/netd/protosvc", "armos/servers/tcpd/server"}
+	// tcpd's stream tests only: its transfer tests are long under TCG.
+	args := map[string]string{"armos/servers/tcpd/server": " -test.run Stream|HTTP"}
 	bins, err := gostd.Build(filepath.Join(dir, "bin"), pkgs...)
 	require.NoError(t, err)
 	var list strings.Builder
@@ -97,7 +99,7 @@ func TestLibipcSuitesOverKernelChannels(t *testing.T) {
 	for _, p := range pkgs {
 		name := gostd.BinaryName(p)
 		extra["/bin/"+name] = bins[p]
-		fmt.Fprintf(&list, "/bin/%s -test.v -test.short\n", name)
+		fmt.Fprintf(&list, "/bin/%s -test.v -test.short%s\n", name, args[p])
 	}
 	listFile := filepath.Join(dir, "suites.txt")
 	require.NoError(t, os.WriteFile(listFile, []byte(list.String()), 0o644))

@@ -48,6 +48,9 @@ var testProgs = []string{
 	"apps/sh",
 	"servers/resolved",
 	"apps/nslookup",
+	"servers/tcpd",
+	"apps/httpd",
+	"apps/httpget",
 }
 
 var (

@@ -15,10 +15,9 @@
 // serves its counters (connections, the engine's, the glue's) as
 // adminproto.OpReport on "tcpd.admin", and prints them when stopped
 // (SIGTERM). A netd restart is libproto's to bridge: tcpd keeps its
-// connections. Applications cannot reach it yet — the stream protocol
-// (libsocket's net.Conn over the endpoints netd hands over) is still to
-// come, and stream sockets are closed at once meanwhile — so init.conf
-// does not start it.
+// connections. Applications reach it through libsocket (TCPConn,
+// TCPListener, DialContext, Listen): netd hands their stream sockets over
+// and tcpd speaks the stream protocol (libsocket/streamproto) with them.
 package main
 
 import (
@@ -48,7 +47,7 @@ const readyPrefix = "tcpd: ready"
 const reportWait = 5 * time.Second
 
 // AdminService is tcpd's operators' service (adminproto.OpReport).
-const AdminService = "tcpd.admin"
+const AdminService = adminproto.TCPService
 
 // options are tcpd's flags.
 type options struct {

@@ -385,7 +385,7 @@ func (s *Service) StreamSocket(num uint8) (libipc.Endpoint, error) {
 		return nil, ErrNoOwner
 	}
 	owner := o.cl.conn.Endpoint()
-	mine, theirs, err := newPair(owner)
+	mine, theirs, err := libipc.PairFor(owner, StreamQueueLen)
 	if err != nil {
 		s.protos[num].streamsLost.Add(1)
 		return nil, err
@@ -426,15 +426,6 @@ func (s *Service) Reconfigured() {
 
 // StreamQueueLen is the queue capacity of a stream socket's endpoints.
 const StreamQueueLen = libipc.BrokerQueueLen
-
-// newPair makes an endpoint pair that can travel through ep's transport.
-func newPair(ep libipc.Endpoint) (libipc.Endpoint, libipc.Endpoint, error) {
-	if _, ok := ep.(*libipc.KernelEndpoint); ok {
-		return libipc.NewKernelPairCap(StreamQueueLen)
-	}
-	a, b := libipc.NewPair(StreamQueueLen)
-	return a, b, nil
-}
 
 // HandleIP forwards a datagram to the owner (on the event loop).
 func (o *owner) HandleIP(p *stack.IPPacket) {

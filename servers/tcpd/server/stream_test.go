@@ -364,3 +364,41 @@ func TestStreamProtocolViolations(t *testing.T) {
 	require.Eventually(t, func() bool { return sp2.a.Stats().Stream.Open == 0 }, prototest.Wait, 10*time.Millisecond,
 		"every socket closed (open %d)", sp2.a.Stats().Stream.Open)
 }
+
+// TestStreamCloseDeliversWhatWasWritten: an application that writes and
+// closes at once loses nothing: what it sent before Close reaches the
+// peer, then the FIN (tcpd reads the closed endpoint to its end before
+// closing the connection).
+func TestStreamCloseDeliversWhatWasWritten(t *testing.T) {
+	sp2 := newStreamPair(t)
+	ctx := ctxFor(t)
+	ln, err := sp2.appB.ListenTCP(ctx, netip.MustParseAddrPort("0.0.0.0:9000"), 4)
+	require.NoError(t, err)
+	data := random(t, 2<<20)
+	for round := range 3 {
+		got := make(chan []byte, 1)
+		go func() {
+			c, err := ln.Accept()
+			if err != nil {
+				got <- nil
+				return
+			}
+			b, _ := io.ReadAll(c)
+			c.Close()
+			got <- b
+		}()
+		c, err := sp2.appA.DialTCP(ctx, netip.MustParseAddrPort("10.99.0.2:9000"))
+		require.NoError(t, err)
+		// A reply from the peer in flight while A closes: tcpd's sends to
+		// a closed endpoint fail, which must not cut what A sent.
+		_, err = c.Write(data)
+		require.NoError(t, err)
+		require.NoError(t, c.Close())
+		select {
+		case b := <-got:
+			assert.True(t, bytes.Equal(data, b), "round %d: B read %d bytes of %d", round, len(b), len(data))
+		case <-time.After(prototest.Wait):
+			t.Fatal("B did not read to the end")
+		}
+	}
+}

@@ -57,7 +57,8 @@ type stream struct {
 	errSent         bool
 
 	acceptWant int  // connections the application asked for
-	gone       bool // the application closed its endpoint
+	deaf       bool // the application's end is closed: nothing more can be sent to it
+	gone       bool // the application closed its endpoint (and all it sent was handled)
 	done       bool // nothing more to do: forgotten
 }
 
@@ -108,14 +109,17 @@ func (s *Server) postWait(fn func()) bool {
 // application ignored the credit (it cannot happen otherwise): the socket
 // is aborted. False when the socket is done.
 func (x *stream) send(op sp.Op, body any) bool {
-	if x.done {
+	if x.done || x.deaf {
 		return false
 	}
 	if err := x.conn.TrySend(op, body); err != nil {
 		if errors.Is(err, libipc.ErrWouldBlock) {
 			x.violation()
 		} else {
-			x.appGone()
+			// The application closed its end: what it sent before is
+			// still to be read (the reader's end of stream closes the
+			// socket then), so only stop talking to it.
+			x.deaf = true
 		}
 		return false
 	}
@@ -455,12 +459,12 @@ func (x *stream) fail(err error) {
 
 // acceptMore hands the application the connections it asked for.
 func (x *stream) acceptMore() {
-	for x.ln != nil && x.acceptWant > 0 && !x.done {
+	for x.ln != nil && x.acceptWant > 0 && !x.done && !x.deaf {
 		c, err := x.ln.Accept()
 		if err != nil {
 			return // ErrWouldBlock (or closed)
 		}
-		mine, theirs, err := libipc.TransportPair(StreamQueueLen)
+		mine, theirs, err := libipc.PairFor(x.conn.Endpoint(), StreamQueueLen)
 		if err != nil {
 			c.Abort()
 			x.s.stats.streamViolations.Add(1) // out of kernel objects: counted with the aborts
@@ -474,7 +478,7 @@ func (x *stream) acceptMore() {
 			if errors.Is(err, libipc.ErrWouldBlock) {
 				x.violation()
 			} else {
-				x.appGone()
+				x.deaf = true // closed: the reader's end of stream closes the listener
 			}
 			return
 		}
