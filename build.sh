@@ -9,6 +9,9 @@
 #                           ./build.sh run --add path/to/prog -- prog arg1 arg2
 #                         (--add puts any static linux/arm64 binary into the boot image
 #                         as /bin/<its name>; several --add and "--" commands are fine)
+#                         --conf FILE adds FILE's lines (services, apps) to what init
+#                         starts: ./build.sh run --add out/toyd --conf toy.conf
+#                         (docs/protocol-server.md's tutorial)
 #                         With no command line it boots the system (virtionetd, netd,
 #                         dhcpc, tcpd, echo, httpd...) and forwards host UDP port
 #                         ARMOS_ECHO_PORT (5555) to the echo service and host TCP port
@@ -89,19 +92,27 @@ IMAGE_PROGS="apps/hello microkernel/guesttest/progs/gort microkernel/guesttest/p
 	microkernel/guesttest/progs/runlist microkernel/guesttest/progs/ipctest
 	microkernel/guesttest/progs/nettest microkernel/guesttest/progs/conwrite servers/init servers/netd servers/virtionetd servers/virtioconsd servers/dhcpc apps/echo apps/ping apps/ps apps/sh servers/resolved apps/nslookup servers/tcpd apps/httpd apps/httpget"
 
+# Files whose lines build_image adds to each of init's configurations
+# (run --conf FILE).
+CONF_ADD=()
+
 # build_image EXTRA... builds the programs and packs them, plus EXTRA
 # (path-in-image=host-file words), into out/armos.img, the boot image QEMU hands
-# the kernel through fw_cfg.
+# the kernel through fw_cfg. init's configurations are servers/init's files
+# followed by the lines of the CONF_ADD files.
 build_image() {
-	mkdir -p "$OUT/bin"
-	local items=() p
+	mkdir -p "$OUT/bin" "$OUT/etc"
+	local items=() p conf
 	for p in $IMAGE_PROGS; do
 		GOOS=linux GOARCH=arm64 go build -trimpath -o "$OUT/bin/$(basename "$p")" "./$p"
 		items+=("/bin/$(basename "$p")=$OUT/bin/$(basename "$p")")
 	done
+	for conf in init.conf:init.conf init-tap.conf:tap.conf init-static.conf:static.conf init-peer.conf:peer.conf; do
+		cat "servers/init/${conf#*:}" ${CONF_ADD[@]+"${CONF_ADD[@]}"} >"$OUT/etc/${conf%%:*}"
+		items+=("/etc/${conf%%:*}=$OUT/etc/${conf%%:*}")
+	done
 	go run ./microkernel/cmd/mkimage -o "$OUT/armos.img" "${items[@]}" \
-		/etc/init.conf=servers/init/init.conf /etc/init-tap.conf=servers/init/tap.conf /etc/init-static.conf=servers/init/static.conf \
-		/etc/init-peer.conf=servers/init/peer.conf /etc/resolv.conf=servers/resolved/etc/resolv.conf \
+		/etc/resolv.conf=servers/resolved/etc/resolv.conf \
 		/etc/hosts=servers/resolved/etc/hosts /etc/nsswitch.conf=servers/resolved/etc/nsswitch.conf "$@"
 }
 
@@ -152,6 +163,12 @@ boot() {
 			[ $# -ge 2 ] || { echo "build.sh: --add needs a file" >&2; exit 2; }
 			[ -f "$2" ] || { echo "build.sh: --add $2: no such file" >&2; exit 2; }
 			extra+=("/bin/$(basename "$2")=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")")
+			shift 2
+			;;
+		--conf)
+			[ $# -ge 2 ] || { echo "build.sh: --conf needs a file" >&2; exit 2; }
+			[ -f "$2" ] || { echo "build.sh: --conf $2: no such file" >&2; exit 2; }
+			CONF_ADD+=("$(cd "$(dirname "$2")" && pwd)/$(basename "$2")")
 			shift 2
 			;;
 		--tap)
