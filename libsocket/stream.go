@@ -510,7 +510,7 @@ func (t *TCPConn) CloseWrite() error {
 }
 
 // SetNoDelay turns Nagle's algorithm off (true) or on, as
-// net.TCPConn.SetNoDelay. (tcpd's connections start with Nagle on.)
+// net.TCPConn.SetNoDelay. Connections start with it off, as in package net.
 func (t *TCPConn) SetNoDelay(on bool) error { return t.option(&sp.OptionReq{NoDelay: &on}) }
 
 // SetKeepAlive turns keep-alive probes on or off.

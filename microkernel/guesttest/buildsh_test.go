@@ -3,7 +3,9 @@ package guesttest
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -55,7 +57,8 @@ func TestBuildShRunAdd(t *testing.T) {
 // machine: it boots the system (virtionetd, netd configured by dhcpc from
 // QEMU's DHCP server, echo on QEMU's user network), prints the socat line
 // to reach the echo service through the forwarded port, and the echo
-// service answers it from the host.
+// service answers it from the host; httpd's status page answers through
+// the forwarded TCP port; a packet capture lands in out/capture.pcap.
 func TestBuildShRunEcho(t *testing.T) {
 	t.Parallel()
 	kernel(t)
@@ -66,7 +69,8 @@ func TestBuildShRunEcho(t *testing.T) {
 	run := exec.Command("./build.sh", "run")
 	run.Dir = root
 	out := filepath.Join(t.TempDir(), "out")
-	run.Env = append(os.Environ(), fmt.Sprintf("ARMOS_ECHO_PORT=%d", port), "ARMOS_OUT="+out)
+	hport := freeTCPPort(t)
+	run.Env = append(os.Environ(), fmt.Sprintf("ARMOS_ECHO_PORT=%d", port), fmt.Sprintf("ARMOS_HTTP_PORT=%d", hport), "ARMOS_OUT="+out)
 	l, err := StartLive(run)
 	require.NoError(t, err)
 	defer l.Kill()
@@ -85,6 +89,25 @@ func TestBuildShRunEcho(t *testing.T) {
 	took, err := probeEcho(fmt.Sprintf("127.0.0.1:%d", port), 200*time.Millisecond, time.Minute)
 	require.NoError(t, err, tail(l.Output(), 40))
 	t.Logf("echo ready, answered through QEMU's forwarded port after %v", took)
+
+	// httpd's status page through the forwarded TCP port: Go's net/http
+	// over tcpd, reached from a host browser or curl.
+	statusURL := fmt.Sprintf("http://127.0.0.1:%d/", hport)
+	require.Contains(t, l.Output(), "curl "+statusURL)
+	var page string
+	require.Eventually(t, func() bool {
+		resp, err := (&http.Client{Timeout: 20 * time.Second}).Get(statusURL)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		page = string(b)
+		return err == nil && resp.StatusCode == http.StatusOK
+	}, 3*time.Minute, time.Second, "the status page through host port %d:\n%s", hport, tail(l.Output(), 40))
+	for _, want := range []string{"armos status", "processes:", "httpd", "tcpd", "netd.admin:", "tcpd.admin:", "ESTABLISHED"} {
+		require.Contains(t, page, want)
+	}
 
 	// The operator's capture: pcap in the shell, the file on the host.
 	pcap := filepath.Join(out, "capture.pcap")
@@ -125,6 +148,14 @@ func TestBuildShRunEcho(t *testing.T) {
 		require.Contains(t, string(f.Raw), fmt.Sprintf("captured %d", i/2))
 	}
 	require.NotContains(t, l.Output(), FailMarker)
+}
+
+// freeTCPPort returns a TCP port free on the loopback interface now.
+func freeTCPPort(t *testing.T) int {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
 
 // freeUDPPort returns a UDP port free on the loopback interface now.

@@ -321,9 +321,12 @@ func (x *stream) opOption(r *libipc.Request) {
 	r.Reply(&sp.Empty{})
 }
 
-// attach makes tc the socket's connection.
+// attach makes tc the socket's connection. Like Go's package net (the
+// API applications see), it starts with Nagle's algorithm off
+// (TCP_NODELAY); OpOption turns it back on.
 func (x *stream) attach(tc *tcp.Conn) {
 	x.tc = tc
+	tc.SetNoDelay(true)
 	tc.SetNotify(x.update)
 	x.update()
 }
