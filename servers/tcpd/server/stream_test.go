@@ -402,3 +402,31 @@ func TestStreamCloseDeliversWhatWasWritten(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamLoopback: a connection to 127.0.0.1 stays inside the host
+// (netd loops it back to tcpd), from 127.0.0.1, as on Linux.
+func TestStreamLoopback(t *testing.T) {
+	sp2 := newStreamPair(t)
+	ctx := ctxFor(t)
+	ln, err := sp2.appA.ListenTCP(ctx, netip.MustParseAddrPort("0.0.0.0:53"), 4)
+	require.NoError(t, err)
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			io.Copy(c, c)
+			c.Close()
+		}
+	}()
+	c, err := sp2.appA.DialTCP(ctx, netip.MustParseAddrPort("127.0.0.1:53"))
+	require.NoError(t, err)
+	defer c.Close()
+	assert.Equal(t, "127.0.0.1", c.LocalAddr().(*net.TCPAddr).IP.String())
+	msg := random(t, 100000)
+	go c.Write(msg)
+	got := make([]byte, len(msg))
+	_, err = io.ReadFull(c, got)
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(msg, got))
+	assert.Zero(t, sp2.b.Stats().Datagrams, "nothing crossed the link")
+}

@@ -249,6 +249,9 @@ func (x *stream) opConnect(r *libipc.Request) {
 	}
 	remote := req.Addr.AddrPort()
 	local := netip.AddrPortFrom(x.s.Addr(), 0)
+	if remote.Addr().IsLoopback() {
+		local = netip.AddrPortFrom(remote.Addr(), 0) // as Linux: 127.0.0.1 talks to 127.0.0.1
+	}
 	tc, err := x.s.st.Connect(local, remote)
 	if err != nil {
 		r.Fail(errnoOf(err))
