@@ -2,7 +2,6 @@ package libsocket
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -16,11 +15,6 @@ import (
 // 53 on loopback (netd delivers loopback traffic to resolved's 0.0.0.0:53
 // socket, and resolved answers loopback clients only).
 var DNSServer = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), 53)
-
-// ErrNoDNSOverTCP is DialDNS's error for a stream: netd has no TCP yet, so
-// an answer too big for a datagram cannot be fetched again over TCP (Go's
-// resolver then reports the lookup as failed).
-var ErrNoDNSOverTCP = errors.New("libsocket: DNS over TCP needs TCP sockets (not yet)")
 
 // Resolver returns a net.Resolver whose queries go to resolved
 // (DNSServer) over this client's UDP sockets:
@@ -47,14 +41,14 @@ func (c *Client) ResolverAt(server netip.AddrPort) *net.Resolver {
 // use resolved through this client.
 func (c *Client) SetDefaultResolver() { net.DefaultResolver = c.Resolver() }
 
-// DialDNS is a net.Resolver's Dial to server: a UDP socket connected to it,
-// as a PacketConn, which is both a net.Conn and a net.PacketConn, so Go's
-// resolver sends one message per write (no TCP length framing). network
-// "udp"; a stream ("tcp...", after a truncated answer) fails with
-// ErrNoDNSOverTCP.
+// DialDNS is a net.Resolver's Dial to server: for "udp" a UDP socket
+// connected to it, as a PacketConn, which is both a net.Conn and a
+// net.PacketConn, so Go's resolver sends one message per write (no TCP
+// length framing); for "tcp" (Go's resolver after a truncated answer) a
+// TCP connection through tcpd.
 func (c *Client) DialDNS(ctx context.Context, network string, server netip.AddrPort) (net.Conn, error) {
-	if !strings.HasPrefix(network, "udp") {
-		return nil, &net.OpError{Op: "dial", Net: network, Addr: net.UDPAddrFromAddrPort(server), Err: ErrNoDNSOverTCP}
+	if strings.HasPrefix(network, "tcp") {
+		return c.DialTCP(ctx, server)
 	}
 	s, err := c.DialUDP(ctx, server)
 	if err != nil {

@@ -12,7 +12,11 @@
 // loopback traffic only to endpoints bound to 0.0.0.0) and answers only
 // clients on loopback (resolver.LoopbackOnly: not an open resolver for the
 // LAN); each upstream try goes out from a socket of its own on a random
-// port (resolver.UDPTransport over libsocket). It prints one ready line,
+// port (resolver.UDPTransport over libsocket), and an answer that comes
+// truncated (TC) is asked again over TCP (resolver.TCPFallback, through
+// tcpd). Once tcpd serves it also answers DNS over TCP on the same port
+// (loopback clients only, at most 16 connections at once): what Go's
+// resolver asks after a truncated answer. It prints one ready line,
 //
 //	resolved: ready on udp 0.0.0.0:53 upstream 10.0.2.3:53 cache 1024 entries
 //
@@ -38,6 +42,7 @@ import (
 	"reflect"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"sync"
 	"syscall"
 	"time"
@@ -171,6 +176,7 @@ func run(opts options) error {
 		d.close()
 		return err
 	}
+	go d.serveTCP(ctx, client)
 	fmt.Println(d.readyLine())
 	select {
 	case <-ctx.Done():
@@ -214,6 +220,11 @@ type daemon struct {
 	started time.Time
 	served  chan error // ServePacket's end
 
+	tcpAddr          atomic.Value  // the DNS-over-TCP listener's address, once it serves
+	streamClients    atomic.Uint64 // DNS-over-TCP connections served
+	streamRefused    atomic.Uint64 // ... closed at once: maxStreamClients were being served
+	streamNotAllowed atomic.Uint64 // ... closed at once: not from loopback
+
 	mu     sync.Mutex // orders OpSetUpstream calls; guards source
 	source string     // where the upstream servers came from: "flags", or OpSetUpstream's Source
 }
@@ -256,9 +267,12 @@ func start(ctx context.Context, client *libsocket.Client, opts options) (*daemon
 		return client.ListenPacket(context.Background(), netip.AddrPortFrom(netip.IPv4Unspecified(), port))
 	}
 	d := &daemon{opts: opts, pc: pc, started: time.Now(), served: make(chan error, 1), source: "flags"}
+	// Truncated answers are asked again over TCP (through tcpd; without
+	// it the dial fails and the lookup ends SERVFAIL as before).
+	dial := func(ctx context.Context, server netip.AddrPort) (net.Conn, error) { return client.DialTCP(ctx, server) }
 	d.srv, err = resolver.NewServer(opts.cfg, func(deliver resolver.DeliverFunc) resolver.Upstream {
 		d.tr = resolver.NewUDPTransport(listen, deliver)
-		return d.tr
+		return resolver.NewTCPFallback(d.tr, dial)
 	})
 	if err != nil {
 		pc.Close()
@@ -266,6 +280,57 @@ func start(ctx context.Context, client *libsocket.Client, opts options) (*daemon
 	}
 	go func() { d.served <- d.srv.ServePacket(pc, resolver.LoopbackOnly) }()
 	return d, nil
+}
+
+// maxStreamClients bounds the DNS-over-TCP connections served at once;
+// beyond, a new one is closed at once (counted: StreamRefused).
+const maxStreamClients = 16
+
+// serveTCP serves DNS over TCP on the service port to loopback clients
+// (what Go's resolver asks after a truncated answer), once tcpd serves;
+// without tcpd, UDP alone is served.
+func (d *daemon) serveTCP(ctx context.Context, client *libsocket.Client) {
+	if err := libsocket.WaitTCP(ctx); err != nil {
+		return
+	}
+	ln, err := client.ListenTCP(ctx, d.opts.listen, maxStreamClients)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "resolved: no DNS over TCP: %v\n", err)
+		return
+	}
+	go func() { <-ctx.Done(); ln.Close() }()
+	d.acceptTCP(ln)
+}
+
+// acceptTCP serves the DNS-over-TCP connections ln accepts until it
+// closes.
+func (d *daemon) acceptTCP(ln *libsocket.TCPListener) {
+	d.tcpAddr.Store(ln.AddrPort().String())
+	slots := make(chan struct{}, maxStreamClients)
+	for {
+		c, err := ln.AcceptTCP()
+		if err != nil {
+			return
+		}
+		_, remote := c.AddrPorts()
+		if !resolver.LoopbackOnly(remote) {
+			d.streamNotAllowed.Add(1)
+			c.Close()
+			continue
+		}
+		select {
+		case slots <- struct{}{}:
+		default:
+			d.streamRefused.Add(1)
+			c.Close()
+			continue
+		}
+		d.streamClients.Add(1)
+		go func() {
+			defer func() { <-slots }()
+			d.srv.ServeStream(c)
+		}()
+	}
 }
 
 func (d *daemon) readyLine() string {
@@ -305,6 +370,9 @@ func (d *daemon) report(w io.Writer) {
 	u := d.upstream()
 	d.mu.Unlock()
 	fmt.Fprintf(w, "    %-16s %s\n    %-16s %s\n", "Upstream", orDash(strings.Join(u.Servers, ",")), "UpstreamSource", u.Source)
+	tcp, _ := d.tcpAddr.Load().(string)
+	fmt.Fprintf(w, "    %-16s %s\n    %-16s %d\n    %-16s %d\n    %-16s %d\n", "TCP", orDash(tcp),
+		"TCPClients", d.streamClients.Load(), "TCPRefused", d.streamRefused.Load(), "TCPNotAllowed", d.streamNotAllowed.Load())
 }
 
 func orDash(s string) string {

@@ -27,7 +27,7 @@ type LookupCounters struct {
 	Negative        uint64 // upstream lookups ending with NXDOMAIN or NODATA
 	FailedTimeout   uint64 // SERVFAIL: no server answered in time
 	FailedServer    uint64 // SERVFAIL: every server failed (SERVFAIL, REFUSED, ...)
-	FailedTruncated uint64 // SERVFAIL: the answer was truncated (ErrTruncated; no TCP yet)
+	FailedTruncated uint64 // SERVFAIL: the answer was truncated, and none came over TCP (ErrTruncated)
 	FailedCNAME     uint64 // SERVFAIL: CNAME chain too long or looping
 	FailedSend      uint64 // SERVFAIL: the transport could not send any try
 	Overloaded      uint64 // SERVFAIL at once: MaxLookups or MaxWaiters reached
@@ -51,7 +51,8 @@ type UpstreamCounters struct {
 	RxBadOpcode     uint64 // drop: opcode not QUERY
 	RxWrongQuestion uint64 // drop: question count, name, type or class not the one sent
 	RxCaseMismatch  uint64 // drop: question right but for its letters' case (0x20)
-	Truncated       uint64 // accepted answers with TC set
+	Truncated       uint64 // accepted answers with TC set (asked again over TCP if the transport can)
+	TCPTries        uint64 // queries sent over TCP after a truncated answer
 	ServFail        uint64 // accepted answers with SERVFAIL
 	Refused         uint64 // accepted answers with REFUSED
 	OtherRCode      uint64 // accepted answers with FORMERR, NOTIMP or another code

@@ -12,9 +12,10 @@ import (
 var (
 	ErrTimeout       = errors.New("resolver: no server answered")
 	ErrServerFailure = errors.New("resolver: every server failed")
-	// ErrTruncated: a server's answer did not fit in UDP (TC set). Retrying
-	// over TCP is for when armos has TCP.
-	ErrTruncated    = errors.New("resolver: answer truncated (TC); TCP not available")
+	// ErrTruncated: a server's answer did not fit in UDP (TC set) and
+	// could not be had over TCP (the transport has no TCP, or the TCP
+	// answer was truncated too).
+	ErrTruncated    = errors.New("resolver: answer truncated (TC) and none over TCP")
 	ErrCNAMELoop    = errors.New("resolver: CNAME loop")
 	ErrCNAMEChain   = errors.New("resolver: CNAME chain too long")
 	ErrSend         = errors.New("resolver: cannot send queries")
@@ -37,6 +38,15 @@ type Upstream interface {
 	Send(a Attempt, server netip.AddrPort, query []byte) error
 	// Done says attempt a is over: its socket can be closed.
 	Done(a Attempt)
+}
+
+// StreamUpstream is an Upstream that can also ask over TCP (RFC 7766).
+// When an answer arrives truncated (TC), the engine asks the same server
+// the same question again with SendStream, and the transport hands the
+// answer to Engine.Input(a, server, ...) as for a datagram.
+type StreamUpstream interface {
+	Upstream
+	SendStream(a Attempt, server netip.AddrPort, query []byte) error
 }
 
 // Result is the outcome of a lookup.
@@ -83,6 +93,7 @@ type attempt struct {
 	server netip.AddrPort
 	txid   uint16
 	q      dns.Question // as sent: name in mixed case
+	stream bool         // asked over TCP (after a truncated answer)
 }
 
 // New returns an Engine sending its queries through up.
@@ -251,8 +262,13 @@ func (e *Engine) try(l *lookup, now time.Time) {
 	}
 	idx := (e.prefer + l.tries) % n
 	l.tries++
+	e.ask(l, e.cfg.Servers[idx], false, now)
+}
+
+// ask sends one try of l to server, over TCP if stream.
+func (e *Engine) ask(l *lookup, server netip.AddrPort, stream bool, now time.Time) {
 	l.deadline = now.Add(e.cfg.Timeout)
-	a := &attempt{l: l, server: e.cfg.Servers[idx], txid: e.newID()}
+	a := &attempt{l: l, server: server, txid: e.newID(), stream: stream}
 	e.last++
 	a.id = e.last
 	a.q = dns.Question{Name: l.name, Type: l.qtype, Class: dns.ClassINET}
@@ -271,7 +287,12 @@ func (e *Engine) try(l *lookup, now time.Time) {
 			l.live = l.live[1:]
 		}
 		e.c.Upstream.Tries++
-		err = e.up.Send(a.id, a.server, b)
+		if stream {
+			e.c.Upstream.TCPTries++
+			err = e.up.(StreamUpstream).SendStream(a.id, a.server, b)
+		} else {
+			err = e.up.Send(a.id, a.server, b)
+		}
 	}
 	if err != nil {
 		e.c.Upstream.SendErrors++
@@ -432,6 +453,16 @@ func (e *Engine) answer(at *attempt, m *dns.Message) {
 	now := e.clock.Now()
 	if m.Flags.Has(dns.FlagTC) {
 		e.c.Upstream.Truncated++
+		if _, ok := e.up.(StreamUpstream); ok && !at.stream {
+			// Ask the same server over TCP; the other tries of this
+			// lookup are over (the server has answered).
+			for _, x := range l.live {
+				e.retire(x)
+			}
+			l.live = l.live[:0]
+			e.ask(l, at.server, true, now)
+			return
+		}
 		e.c.Lookups.FailedTruncated++
 		e.finish(l, servFail(ErrTruncated))
 		return
