@@ -14,8 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"armos/libsocket"
-	"armos/libsocket/sockproto"
 	"armos/libsocket/adminproto"
+	"armos/libsocket/sockproto"
 	"armos/servers/netd/link/peertest"
 	"armos/servers/netd/sockets/sockettest"
 	"armos/servers/resolved/dns"
