@@ -42,7 +42,7 @@ type tcpd struct {
 
 // startTCPD registers protocol 6 on h and runs a Server on it until the
 // test ends.
-func startTCPD(t *testing.T, h *prototest.Host, cfg server.Config) *tcpd {
+func startTCPD(t testing.TB, h *prototest.Host, cfg server.Config) *tcpd {
 	t.Helper()
 	c := h.Dial(t)
 	ctx, cancel := context.WithTimeout(context.Background(), prototest.Wait)
@@ -357,7 +357,7 @@ func TestReportAndStop(t *testing.T) {
 
 // streamSocket asks h's socket service for a SOCK_STREAM socket, as an
 // application would, and returns the application's end.
-func streamSocket(t *testing.T, h *prototest.Host) libipc.Endpoint {
+func streamSocket(t testing.TB, h *prototest.Host) libipc.Endpoint {
 	ctx, cancel := context.WithTimeout(context.Background(), prototest.Wait)
 	defer cancel()
 	ep, err := h.Broker.Connect(ctx, sockproto.ServiceName)
