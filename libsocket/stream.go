@@ -18,8 +18,10 @@ import (
 
 // RecvBuffer is the bytes a TCPConn lets the stream server send ahead of
 // its reads (its read credit, streamproto). The TCP window behind it is
-// tcpd's receive buffer.
-const RecvBuffer = 256 << 10
+// tcpd's receive buffer. With the messages' framing it must fit the
+// queue of a kernel channel (abi.QueueBytes, 256 KiB), or tcpd, sending
+// within the credit, would find the channel full.
+const RecvBuffer = 128 << 10
 
 // stream is what TCPConn and TCPListener share: the endpoint to the stream
 // server and a reader goroutine turning its messages into state, with a

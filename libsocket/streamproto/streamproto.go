@@ -84,8 +84,10 @@ const (
 	// worth of OpData always fits in libipc's receive queue
 	// (libipc.RecvQueueLen) with room for the events and replies.
 	MaxCreditMsgs = 16
-	// MaxCreditBytes bounds a receiver's byte credit.
-	MaxCreditBytes = 4 << 20
+	// MaxCreditBytes bounds a receiver's byte credit: what it allows in
+	// flight, with the framing, must fit the queue of a kernel channel
+	// (abi.QueueBytes, 256 KiB), or the sender would find it full.
+	MaxCreditBytes = 192 << 10
 	// MaxBacklog bounds ListenReq.Backlog.
 	MaxBacklog = 1024
 	// MaxAcceptWant bounds the connections an application may want at once.

@@ -58,6 +58,7 @@ func hostProgram(t *testing.T, pkg string) string {
 //     5 MB from armos's httpd (Go's net/http client on Linux);
 //   - armos's httpget fetches 3 MB and 20 keep-alive requests from httpd
 //     built for Linux (Go's net/http server on Linux);
+//   - a download runs on across a restart of netd (sh: restart netd);
 //
 // then the services stop, tcpd printing its counters, and everything the
 // processes held comes back.
@@ -129,6 +130,23 @@ func TestTCPRealPeer(t *testing.T) {
 		require.NoError(t, err, "armos's httpget fetched 3 MB from Linux intact:\n%s", tail(g.l.Output(), 60))
 		_, _, err = g.l.WaitFor(regexp.MustCompile(`httpget: 20 requests, 60 bytes in `), 0, 3*time.Minute)
 		require.NoError(t, err, "20 keep-alive requests:\n%s", tail(g.l.Output(), 60))
+	})
+	t.Run("survives a netd restart", func(t *testing.T) {
+		// A 6 MB download paced by curl to last about 4 s; netd is
+		// restarted in its middle. tcpd holds the connection (netd only
+		// routes): the download completes intact, with no error at either
+		// end.
+		cmd := ns.Command(ctx, "curl", "-sS", "--fail", "--max-time", "120", "--limit-rate", "1500k", base+"/bytes?n=6000000")
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		require.NoError(t, cmd.Start())
+		time.Sleep(1500 * time.Millisecond)
+		at := len(g.l.Output())
+		require.NoError(t, g.l.Type("restart netd\n"))
+		_, _, err := g.l.WaitFor(regexp.MustCompile(`restart: netd: pid \d+ -> \d+`), at, time.Minute)
+		require.NoError(t, err, tail(g.l.Output(), 30))
+		require.NoError(t, cmd.Wait(), stderr.String())
+		assert.True(t, bytes.Equal(byteStream(6000000), stdout.Bytes()), "6 MB intact across the restart (got %d bytes)", stdout.Len())
 	})
 	out := g.stop(t)
 	assert.Regexp(t, `sockets: \d+ \(open \d+\), connects \d+, listens 1, accepted \d+`, out, "tcpd printed its counters")
