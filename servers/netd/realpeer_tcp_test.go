@@ -57,9 +57,10 @@ func testHTTPHandler() http.Handler {
 
 // TestRealPeerTCP: hosted netd on a TAP with tcpd on its protocol
 // service and applications on libsocket, against Linux's own TCP in the
-// namespace: curl downloads and uploads through Go's net/http server on
-// armos TCP, and Go's net/http client on armos TCP fetches from a Go
-// server on Linux; each byte-exact, then with faults injected on armos's
+// namespace: socat sends 1 MiB to an echo service and half-closes, curl
+// downloads and uploads through Go's net/http server on armos TCP, and
+// Go's net/http client on armos TCP fetches from and posts to a Go server
+// on Linux; each byte-exact, then with faults injected on armos's
 // side of the tap (loss, duplication, reordering-by-delay) in both
 // directions.
 func TestRealPeerTCP(t *testing.T) {
@@ -101,6 +102,25 @@ func TestRealPeerTCP(t *testing.T) {
 	go srv.Serve(ln)
 	defer srv.Close()
 
+	// A TCP echo service for socat (Linux's TCP client with a half-close).
+	echoLn, err := app.ListenTCP(wctx, netip.MustParseAddrPort("0.0.0.0:7"), 8)
+	require.NoError(t, err)
+	go func() {
+		for {
+			c, err := echoLn.AcceptTCP()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				if _, err := io.Copy(c, c); err == nil {
+					c.CloseWrite() // the peer's FIN, echoed
+				}
+			}()
+		}
+	}()
+	defer echoLn.Close()
+
 	// Go's HTTP server on Linux: this test binary, re-run in the namespace.
 	exe, err := os.Executable()
 	require.NoError(t, err)
@@ -140,6 +160,15 @@ func TestRealPeerTCP(t *testing.T) {
 		t.Run(f.name, func(t *testing.T) {
 			faulty.SetFaults(f.faults)
 			defer faulty.SetFaults(link.FaultyFaults{})
+			// socat sends 1 MiB and shuts its side (FIN); the echo comes
+			// back whole, then armos's FIN ends socat.
+			cmd := ns.Command(wctx, "socat", "-t", "30", "-", "TCP:"+netdIP+":7,shut-down")
+			cmd.Stdin = bytes.NewReader(body[:1<<20])
+			var serr bytes.Buffer
+			cmd.Stderr = &serr
+			echoed, err := cmd.Output()
+			require.NoError(t, err, serr.String())
+			assert.True(t, bytes.Equal(body[:1<<20], echoed), "socat got %d bytes back", len(echoed))
 			got := curl(t, "http://"+netdIP+"/bytes?n=4000000")
 			assert.True(t, bytes.Equal(tcpBytes(4000000), got), "curl downloaded %d bytes", len(got))
 			got = curl(t, "--data-binary", "@"+file, "-H", "Content-Type: application/octet-stream", "http://"+netdIP+"/echo")
