@@ -267,7 +267,9 @@ cmd_test() {
 # Linux guest (Debian's arm64 cloud kernel, fetched with apt-get into
 # out/linuxref) in the same QEMU, alternating, in the same run, then the
 # process benchmarks (progs/sysbench on both, out/procbench/table.txt), then
-# the network (BenchmarkNetwork and BenchmarkNetworkProfile: out/netbench).
+# the network (BenchmarkNetwork and BenchmarkNetworkProfile: out/netbench),
+# then DHCP and DNS (BenchmarkDHCPDNS: dhcpc's time to an address, lookups
+# through resolved beside Linux's; its chart "dns" drawn by benchcharts).
 # Results go to out/bench.txt.
 cmd_bench() {
 	ensure_go
@@ -295,6 +297,10 @@ cmd_bench() {
 			./microkernel/guesttest/linuxref
 		ARMOS_BENCH_OUT=$OUT/bench go test -run='^$' -bench='Network' -benchtime=3x -count=1 -timeout 30m \
 			./microkernel/guesttest
+		# DHCP and DNS (issue 11): armos's dhcpc and resolved, Linux's
+		# lookups, dnsmasq on the tap; 5 boots of each, alternating.
+		go test -run='^$' -bench='DHCPDNS' -benchtime=5x -count=1 -timeout 30m \
+			./microkernel/guesttest
 		# The long restart soak: netd and virtionetd killed ARMOS_SOAK_N
 		# times each (1000 by default, about 20 minutes each), then
 		# ARMOS_SOAK_ICOUNT_N times each under -icount (200 by default,
@@ -303,7 +309,7 @@ cmd_bench() {
 			./microkernel/guesttest
 	} 2>&1 | tee "$OUT/bench.txt"
 	# The charts drawn from the output (boot: armos and Linux measured by
-	# separate benchmarks); network and restart are written by theirs.
+	# separate benchmarks; dns); network and restart are written by theirs.
 	go run ./internal/benchchart/cmd/benchcharts -in "$OUT/bench.txt" -out "$OUT/bench"
 	echo "build.sh: charts, their JSON and bench.txt in $OUT/bench (copy all of it to docs/bench for the README: TestChartsMatchSpecs redraws the charts from bench.txt)"
 	echo "build.sh: the network beside Linux in $OUT/netbench/table.txt, armos's instructions per echo in $OUT/netbench/profile.txt"

@@ -97,6 +97,21 @@ var Specs = []Spec{{
 			"Linux Unix socket": {"BenchmarkProcesses", "linux-nokpti-oneway-unix-64-insns/op"}}},
 	},
 }, {
+	Name: "dns", Title: "DHCP and DNS in QEMU, dnsmasq on a tap: armos (dhcpc, resolved) beside Linux (medians of 5 boots each, alternating)",
+	Systems: []string{"armos", "linux"},
+	Figures: []SpecFigure{
+		// No Linux figure: dhcpc is a netd client, not a Linux program
+		// (BenchmarkDHCPDNS says why).
+		{"dhcpc start to a configured address (DORA, -noprobe)", "ms", "lower", map[string]Metric{
+			"armos": {"BenchmarkDHCPDNS", "armos-ms-dhcp-configured"}}},
+		{"net.LookupHost of a new name (A + AAAA)", "µs", "lower", map[string]Metric{
+			"armos": {"BenchmarkDHCPDNS", "armos-us-lookup-new"},
+			"linux": {"BenchmarkDHCPDNS", "linux-us-lookup-new"}}},
+		{"net.LookupHost of the same name again", "µs", "lower", map[string]Metric{
+			"armos": {"BenchmarkDHCPDNS", "armos-us-lookup-again"},
+			"linux": {"BenchmarkDHCPDNS", "linux-us-lookup-again"}}},
+	},
+}, {
 	Name: "hosted", Title: "armos's network stack and IPC hosted: Go benchmarks on the development machine (amd64)",
 	Systems: []string{"hosted (amd64)"},
 	Figures: []SpecFigure{

@@ -223,6 +223,10 @@ func (c *Client) Do(ctx context.Context, op libipc.Op, req, resp any) error {
 // Close closes the connection.
 func (c *Client) Close() error { return c.conn.Close() }
 
+// Done is closed when the connection has ended: the service's process
+// exited, crashed or was restarted (or Close was called).
+func (c *Client) Done() <-chan struct{} { return c.conn.Done() }
+
 // NewClient calls the admin service at the other end of ep (a
 // connection made by other means than Dial: a test's broker).
 func NewClient(ep libipc.Endpoint) *Client { return &Client{conn: libipc.NewConn(ep)} }

@@ -48,6 +48,25 @@ func (s *syncBuffer) String() string {
 // where dnsmasq is not installed.
 func startDnsmasq(t *testing.T, ns *peertest.NS) *syncBuffer {
 	t.Helper()
+	return newDnsmasq(t, ns).log
+}
+
+// dnsmasq is a dnsmasq process in a namespace that a test can stop and
+// start again (same arguments, same log).
+type dnsmasq struct {
+	t      testing.TB
+	ns     *peertest.NS
+	bin    string
+	args   []string
+	log    *syncBuffer
+	cmd    *exec.Cmd
+	cancel context.CancelFunc
+}
+
+// newDnsmasq starts dnsmasq as startDnsmasq says, with extra arguments
+// (DHCP's, say), and waits until it answers DNS.
+func newDnsmasq(t testing.TB, ns *peertest.NS, extra ...string) *dnsmasq {
+	t.Helper()
 	bin, err := exec.LookPath("dnsmasq")
 	if err != nil {
 		bin, err = exec.LookPath("/usr/sbin/dnsmasq")
@@ -55,29 +74,37 @@ func startDnsmasq(t *testing.T, ns *peertest.NS) *syncBuffer {
 	if err != nil {
 		t.Fatal("dnsmasq is not installed: apt-get install dnsmasq-base (./build.sh test installs it)")
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	log := &syncBuffer{}
-	cmd := ns.Command(ctx, bin, "--no-daemon", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
-		"--listen-address="+linuxIP, "--bind-interfaces", "--log-queries", "--log-facility=-",
-		"--auth-server=ns.test,"+guestTap, "--auth-zone=test", "--auth-ttl=300", "--local-ttl=300",
+	d := &dnsmasq{t: t, ns: ns, bin: bin, log: &syncBuffer{}, args: append([]string{"--no-daemon", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
+		"--listen-address=" + linuxIP, "--bind-interfaces", "--log-queries", "--log-facility=-",
+		"--auth-server=ns.test," + guestTap, "--auth-zone=test", "--auth-ttl=300", "--local-ttl=300",
 		"--host-record=host.test,10.99.0.7,fd00::7", "--cname=alias.test,host.test",
-		"--host-record=time.test,10.99.0.8,fd00::8")
-	cmd.Stdout, cmd.Stderr = log, log
-	require.NoError(t, cmd.Start())
+		"--host-record=time.test,10.99.0.8,fd00::8"}, extra...)}
+	d.start()
 	t.Cleanup(func() {
-		cancel()
-		_ = cmd.Wait()
+		d.stop()
 		if t.Failed() {
-			t.Logf("dnsmasq:\n%s", tail(log.String(), 60))
+			t.Logf("dnsmasq:\n%s", tail(d.log.String(), 60))
 		}
 	})
+	return d
+}
+
+// start starts dnsmasq and waits until it answers DNS.
+func (d *dnsmasq) start() {
+	t := d.t
+	t.Helper()
+	var ctx context.Context
+	ctx, d.cancel = context.WithCancel(context.Background())
+	d.cmd = d.ns.Command(ctx, d.bin, d.args...)
+	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
+	require.NoError(t, d.cmd.Start())
 	// It answers before armos boots (a query made here, on this thread in
 	// the namespace: Go's resolver would query from other threads).
 	q, err := (&dns.Message{ID: 1, Flags: dns.FlagRD, Questions: []dns.Question{
 		{Name: dns.MustParseName("host.test"), Type: dns.TypeA, Class: dns.ClassINET}}}).Pack()
 	require.NoError(t, err)
 	var answer *dns.Message
-	require.NoError(t, ns.Do(func() error {
+	require.NoError(t, d.ns.Do(func() error {
 		c, err := net.Dial("udp4", linuxIP+":53")
 		if err != nil {
 			return err
@@ -99,12 +126,21 @@ func startDnsmasq(t *testing.T, ns *peertest.NS) *syncBuffer {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-	}), log.String())
-	require.Len(t, answer.Answers, 1, log.String())
+	}), d.log.String())
+	require.Len(t, answer.Answers, 1, d.log.String())
 	a, ok := answer.Answers[0].A()
 	require.True(t, ok)
 	require.Equal(t, "10.99.0.7", a.String())
-	return log
+}
+
+// stop kills dnsmasq and waits for it to end.
+func (d *dnsmasq) stop() {
+	if d.cmd == nil {
+		return
+	}
+	d.cancel()
+	_ = d.cmd.Wait()
+	d.cmd = nil
 }
 
 // nslookupBlocks splits nslookup's console output (each run writes its

@@ -62,9 +62,31 @@ func startNetGuest(t testing.TB, modern bool, apps ...string) *netGuest {
 // test starts its Linux-side servers there before armos boots).
 func startNetGuestIn(t testing.TB, ns *peertest.NS, modern bool, apps ...string) *netGuest {
 	t.Helper()
+	return startNetGuestWith(t, ns, netGuestOptions{modern: modern}, apps...)
+}
+
+// netGuestOptions vary the guest startNetGuestWith boots.
+type netGuestOptions struct {
+	modern bool // virtio-mmio version 2
+	// dhcp: netd starts without an address (-dhcp), for a dhcpc among
+	// the apps to configure; the guest is returned once netd is ready
+	// (without an address) and echo has bound its socket.
+	dhcp bool
+}
+
+// startNetGuestWith is startNetGuestIn with options.
+func startNetGuestWith(t testing.TB, ns *peertest.NS, o netGuestOptions, apps ...string) *netGuest {
+	t.Helper()
+	modern := o.modern
+	netd := "service,netd,standby,/bin/netd,-link,nic:net0,-ip," + guestIP + "/24,-gw," + linuxIP + ",-arplifetime," + arpLife.String()
+	ready := `ip 10\.99\.0\.2/24`
+	if o.dhcp {
+		netd = "service,netd,standby,/bin/netd,-link,nic:net0,-dhcp,-arplifetime," + arpLife.String()
+		ready = `ip - dhcp`
+	}
 	entries := []string{
 		"service,virtionetd,device=net,standby,/bin/virtionetd",
-		"service,netd,standby,/bin/netd,-link,nic:net0,-ip," + guestIP + "/24,-gw," + linuxIP + ",-arplifetime," + arpLife.String(),
+		netd,
 		"service,echo,/bin/echo",
 		"service,sh,console,/bin/sh",
 		"service,virtioconsd,device=console,/bin/virtioconsd",
@@ -108,7 +130,7 @@ func startNetGuestIn(t testing.TB, ns *peertest.NS, modern bool, apps ...string)
 		want = "2"
 	}
 	require.Equal(t, want, m1[2], "the transport version in use")
-	_, _, err = l.WaitFor(regexp.MustCompile(`netd: ready on nic:net0 \(virtio-net, virtio-mmio v\d, link up\) ip 10\.99\.0\.2/24 mac `+regexp.QuoteMeta(g.mac.String())), 0, netTimeout)
+	_, _, err = l.WaitFor(regexp.MustCompile(`netd: ready on nic:net0 \(virtio-net, virtio-mmio v\d, link up\) `+ready+` mac `+regexp.QuoteMeta(g.mac.String())), 0, netTimeout)
 	require.NoError(t, err, tail(l.Output(), 80))
 	_, _, err = l.WaitFor(regexp.MustCompile(`echo: ready on udp`), 0, netTimeout)
 	require.NoError(t, err, tail(l.Output(), 80))

@@ -18,7 +18,8 @@
 // On SIGTERM it releases the lease (a RELEASE to the server, the address
 // removed from netd) and prints its counters. The lease's DNS servers go
 // to resolved (adminproto.OpSetUpstream on -resolved's service, source
-// "dhcp") when bound and whenever they change; a resolved not running yet
+// "dhcp") when bound, whenever they change and when the resolved that had
+// them is gone (restarted: its admin connection ended); a resolved not running yet
 // is retried every few seconds while the lease holds. Losing the lease
 // leaves resolved's servers as they are.
 package main

@@ -51,6 +51,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -181,6 +182,7 @@ type initd struct {
 	spareOff map[string]time.Duration
 	stopping bool // stopAll began: nothing restarts
 	apps     sync.WaitGroup
+	order    map[string]int // entry name -> its place in the configuration (stopAll goes backwards)
 }
 
 func main() {
@@ -198,7 +200,10 @@ func main() {
 	d := &initd{ctx: ctx, services: map[string]*child{}, waiting: map[string][]*libipc.Request{},
 		children: map[*child]bool{}, backoff: map[string]time.Duration{}, restarts: map[string]int{},
 		devices: map[string][]*os.File{}, spares: map[string]*child{}, spareing: map[string]bool{},
-		spareOff: map[string]time.Duration{}}
+		spareOff: map[string]time.Duration{}, order: map[string]int{}}
+	for i, e := range entries {
+		d.order[e.name] = i
+	}
 	for _, e := range entries {
 		if !e.service {
 			d.apps.Add(1)
@@ -657,7 +662,18 @@ func describeExit(err error) string {
 // was seen to run out for netd.
 const stopGrace = 3 * time.Second
 
-// stopAll ends every child: SIGTERM, then SIGKILL after stopGrace.
+// stopStep is how long stopAll waits for one child to end before it
+// signals the one started before it (the rest of stopGrace is waited for
+// all together).
+const stopStep = 500 * time.Millisecond
+
+// stopAll ends every child: SIGTERM, then SIGKILL after stopGrace. The
+// children are signalled in the reverse order of the configuration, each
+// given up to stopStep to end before the next is signalled: what started
+// later may depend on what started before (dhcpc sends its RELEASE and
+// clears netd's address through netd, which must still be there; resolved
+// and the apps close their sockets in netd; netd needs its driver), so it
+// stops first, as a machine shuts down in reverse dependency order.
 func (d *initd) stopAll() {
 	d.mu.Lock()
 	d.stopping = true
@@ -666,10 +682,15 @@ func (d *initd) stopAll() {
 		live = append(live, c)
 	}
 	d.mu.Unlock()
+	live = stopOrder(live, d.order)
+	deadline := time.After(stopGrace + time.Duration(len(live))*stopStep)
 	for _, c := range live {
 		c.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-c.done:
+		case <-time.After(stopStep):
+		}
 	}
-	deadline := time.After(stopGrace)
 	for _, c := range live {
 		select {
 		case <-c.done:
@@ -678,6 +699,20 @@ func (d *initd) stopAll() {
 			<-c.done
 		}
 	}
+}
+
+// stopOrder sorts children for stopAll: the last entry of the
+// configuration first (an entry's standby incarnation beside it), entries
+// not in order (none expected) last.
+func stopOrder(live []*child, order map[string]int) []*child {
+	rank := func(c *child) int {
+		if i, ok := order[c.e.name]; ok {
+			return i
+		}
+		return -1
+	}
+	slices.SortStableFunc(live, func(a, b *child) int { return rank(b) - rank(a) })
+	return live
 }
 
 // spareDelay is how long after a service (re)starts its next standby is

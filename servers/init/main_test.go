@@ -98,3 +98,16 @@ func TestBackoff(t *testing.T) {
 		400 * time.Millisecond, 800 * time.Millisecond, 1600 * time.Millisecond, 3200 * time.Millisecond,
 		6400 * time.Millisecond, 10 * time.Second, 10 * time.Second, 10 * time.Second}, got)
 }
+
+// stopAll's order: the configuration backwards, a standby beside its
+// entry, an unknown name last.
+func TestStopOrder(t *testing.T) {
+	mk := func(name string) *child { return &child{e: entry{name: name}} }
+	order := map[string]int{"virtionetd": 0, "netd": 1, "echo": 2, "dhcpc": 3, "resolved": 4}
+	live := []*child{mk("netd"), mk("x"), mk("resolved"), mk("virtionetd"), mk("dhcpc"), mk("netd"), mk("echo")}
+	var names []string
+	for _, c := range stopOrder(live, order) {
+		names = append(names, c.e.name)
+	}
+	require.Equal(t, []string{"resolved", "dhcpc", "echo", "netd", "netd", "virtionetd", "x"}, names)
+}

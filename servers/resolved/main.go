@@ -172,7 +172,7 @@ func run(opts options) error {
 	if err != nil {
 		return err
 	}
-	if err := serveAdmin(ctx, boot, d); err != nil {
+	if err := serveAdmin(ctx, boot.RegisterErr, d); err != nil {
 		d.close()
 		return err
 	}
@@ -194,8 +194,10 @@ func run(opts options) error {
 }
 
 // serveAdmin serves adminproto.OpReport and OpSetUpstream on
-// adminproto.ResolvedService.
-func serveAdmin(ctx context.Context, boot *libipc.InitClient, d *daemon) error {
+// adminproto.ResolvedService, registered with register (init's
+// RegisterErr; a test's broker). The connections end with ctx (as they do
+// when the process exits).
+func serveAdmin(ctx context.Context, register func(context.Context, string, func(libipc.Endpoint)) error, d *daemon) error {
 	mux := libipc.NewMux()
 	libipc.Handle(mux, adminproto.OpSetUpstream, func(_ *libipc.Request, u *adminproto.Upstream) (*adminproto.Upstream, error) {
 		return d.setUpstream(u)
@@ -207,7 +209,7 @@ func serveAdmin(ctx context.Context, boot *libipc.InitClient, d *daemon) error {
 	})
 	srv := libipc.NewServer(mux)
 	go func() { _ = srv.Serve(ctx) }()
-	return boot.RegisterErr(ctx, adminproto.ResolvedService, srv.Accept)
+	return register(ctx, adminproto.ResolvedService, srv.Accept)
 }
 
 // daemon is resolved at work: the resolver's server, answering on pc and

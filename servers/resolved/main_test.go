@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,9 +15,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"armos/libipc"
 	"armos/libsocket"
 	"armos/libsocket/adminproto"
 	"armos/libsocket/sockproto"
+	"armos/servers/dhcpc/agent"
+	"armos/servers/dhcpc/client"
+	"armos/servers/dhcpc/dhcp"
 	"armos/servers/netd/link/peertest"
 	"armos/servers/netd/sockets/sockettest"
 	"armos/servers/resolved/dns"
@@ -46,7 +52,11 @@ func TestParseFlags(t *testing.T) {
 // upstream plays a recursive server at sockettest.PeerIP:53 on the hosted
 // netd's simulated Ethernet: host.test has an A and an AAAA record,
 // alias.test is a CNAME for it, every other name is NXDOMAIN.
-func upstream(t *testing.T, h *sockettest.Netd) *atomic.Int64 {
+func upstream(t *testing.T, h *sockettest.Netd) *atomic.Int64 { return upstreamAnd(t, h, nil) }
+
+// upstreamAnd is upstream, passing the datagrams that are not DNS queries
+// to it to other (nil: dropped).
+func upstreamAnd(t *testing.T, h *sockettest.Netd, other func(sockettest.Datagram)) *atomic.Int64 {
 	var queries atomic.Int64
 	server := netip.AddrPortFrom(sockettest.PeerIP, 53)
 	host, alias := dns.MustParseName("host.test"), dns.MustParseName("alias.test")
@@ -61,6 +71,10 @@ func upstream(t *testing.T, h *sockettest.Netd) *atomic.Int64 {
 			case d = <-h.Datagrams():
 			case <-stop:
 				return
+			}
+			if d.Dst != server && other != nil {
+				other(d)
+				continue
 			}
 			q, err := dns.Parse(d.Payload)
 			if d.Dst != server || err != nil || len(q.Questions) != 1 {
@@ -199,4 +213,153 @@ func TestSetUpstream(t *testing.T) {
 	b.Reset()
 	d.report(&b)
 	assert.Contains(t, b.String(), "    Upstream         10.0.2.2:53\n    UpstreamSource   dhcp\n")
+}
+
+// dhcpServer answers DISCOVER with an OFFER and REQUEST with an ACK of
+// sockettest.OurIP for an hour, naming sockettest.PeerIP as router and
+// DNS server (the upstream above), from PeerIP:67 to OurIP:68.
+func dhcpServer(t *testing.T, h *sockettest.Netd) func(sockettest.Datagram) {
+	return func(d sockettest.Datagram) {
+		if d.Dst.Port() != agent.ServerPort {
+			return
+		}
+		m, err := dhcp.Parse(d.Payload)
+		if err != nil || m.Op != dhcp.BootRequest {
+			return
+		}
+		var typ dhcp.MessageType
+		switch m.Type() {
+		case dhcp.Discover:
+			typ = dhcp.Offer
+		case dhcp.Request:
+			typ = dhcp.Ack
+		default:
+			return
+		}
+		r := &dhcp.Message{Op: dhcp.BootReply, HType: m.HType, HLen: m.HLen, XID: m.XID, Flags: m.Flags,
+			YIAddr: sockettest.OurIP, SIAddr: sockettest.PeerIP, CHAddr: m.CHAddr}
+		r.Options.Set(dhcp.OptMessageType, []byte{byte(typ)})
+		r.Options.Set(dhcp.OptServerID, dhcp.AddrData(sockettest.PeerIP))
+		r.Options.Set(dhcp.OptLeaseTime, dhcp.DurationData(time.Hour))
+		r.Options.Set(dhcp.OptSubnetMask, dhcp.MaskData(sockettest.OurNet.Bits()))
+		r.Options.Set(dhcp.OptRouter, dhcp.AddrData(sockettest.PeerIP))
+		r.Options.Set(dhcp.OptDNS, dhcp.AddrData(sockettest.PeerIP))
+		b, err := r.Marshal()
+		if err != nil {
+			t.Errorf("marshal: %v", err)
+			return
+		}
+		h.SendUDP(netip.AddrPortFrom(sockettest.PeerIP, agent.ServerPort), netip.AddrPortFrom(sockettest.OurIP, agent.ClientPort), b)
+	}
+}
+
+// leasedNetd is the agent's netd: it takes every configuration and says
+// it has the lease's address (so the watch leaves it alone).
+type leasedNetd struct{}
+
+func (leasedNetd) Interface(context.Context) (*adminproto.Interface, error) {
+	return &adminproto.Interface{Addr: sockettest.OurNet.String(), MAC: sockettest.OurMAC.String(), Lease: &adminproto.Lease{}}, nil
+}
+
+func (leasedNetd) Configure(context.Context, *adminproto.Configure) (*adminproto.Configured, error) {
+	return &adminproto.Configured{}, nil
+}
+
+// TestLeaseDNSAcrossRestart: dhcpc's agent gets a lease naming a DNS
+// server and gives it to resolved (started with an -upstream that never
+// answers); resolved is then restarted — its admin connections end, as
+// they do when its process exits, and the new one starts from its flags —
+// and the agent gives the new one the lease's server again without the
+// lease changing: its report says "dhcp" and a lookup through it is
+// answered by the lease's server.
+func TestLeaseDNSAcrossRestart(t *testing.T) {
+	h := sockettest.New(t)
+	queries := upstreamAnd(t, h, dhcpServer(t, h))
+	opts, err := parseFlags([]string{"-upstream", "10.0.2.99", "-timeout", "300ms", "-attempts", "1"}, io.Discard)
+	require.NoError(t, err)
+	register := func(_ context.Context, name string, accept func(libipc.Endpoint)) error {
+		h.Broker.Register(name, accept)
+		return nil
+	}
+	startResolved := func() (*daemon, context.CancelFunc) {
+		ctx, cancel := context.WithCancel(context.Background())
+		d, err := start(ctx, h.Client(), opts)
+		require.NoError(t, err)
+		require.NoError(t, serveAdmin(ctx, register, d))
+		return d, func() { cancel(); d.close() }
+	}
+	upstreamOf := func(d *daemon) string {
+		var b bytes.Buffer
+		d.report(&b)
+		i := strings.Index(b.String(), "    Upstream ")
+		require.GreaterOrEqual(t, i, 0, b.String())
+		lines := strings.SplitN(b.String()[i:], "\n", 3) // Upstream, UpstreamSource
+		return strings.Join(strings.Fields(lines[0]+" "+lines[1]), " ")
+	}
+	d1, stop1 := startResolved()
+
+	ac := h.Client()
+	pc, err := ac.ListenPacket(context.Background(), netip.AddrPortFrom(netip.IPv4Unspecified(), agent.ClientPort))
+	require.NoError(t, err)
+	defer pc.Close()
+	require.NoError(t, pc.Socket().SetBroadcast(context.Background(), true))
+	res := agent.NewAdminResolved(func(ctx context.Context) (*adminproto.Client, error) {
+		ep, err := h.Broker.Connect(ctx, adminproto.ResolvedService)
+		if err != nil {
+			return nil, err
+		}
+		return adminproto.NewClient(ep), nil
+	})
+	defer res.Close()
+	var log syncBuffer
+	a, err := agent.New(context.Background(), agent.Config{Client: client.Config{MAC: [6]byte(sockettest.OurMAC)},
+		Watch: 200 * time.Millisecond, Resolved: res, Log: &log}, pc, leasedNetd{})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- a.Run(ctx) }()
+	defer func() { cancel(); <-ran }()
+
+	require.Eventually(t, func() bool { return a.Counters().DNSUpdates == 1 }, 10*time.Second, 10*time.Millisecond, log.String())
+	assert.Equal(t, "Upstream 10.0.2.2:53 UpstreamSource dhcp", upstreamOf(d1))
+
+	// init restarts resolved: the old one's connections end, the new one
+	// starts from its flags (and registers after a moment).
+	stop1()
+	d2, stop2 := startResolved()
+	defer stop2()
+	require.Eventually(t, func() bool { return a.Counters().DNSUpdates == 2 }, 10*time.Second, 10*time.Millisecond, log.String())
+	assert.Equal(t, "Upstream 10.0.2.2:53 UpstreamSource dhcp", upstreamOf(d2), "the lease's server, not the flags'")
+	c := a.Counters()
+	assert.EqualValues(t, 1, c.ResolvedGone)
+	assert.EqualValues(t, 1, c.Configures, "the lease did not change")
+	assert.Contains(t, log.String(), "dhcpc: resolved went away (restarted?)")
+
+	lctx, lcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer lcancel()
+	before := queries.Load()
+	addrs, err := h.Client().Resolver().LookupHost(lctx, "host.test")
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{"10.99.0.7", "fd00::7"}, addrs)
+	assert.Greater(t, queries.Load(), before, "asked of the lease's server")
+	assert.Zero(t, d2.srv.Counters().Upstream.Timeouts, "nothing asked of the -upstream default")
+}
+
+// syncBuffer is a bytes.Buffer written by one goroutine and read by
+// another.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

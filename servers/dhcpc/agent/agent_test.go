@@ -41,13 +41,15 @@ func (fakeNetd) Configure(context.Context, *adminproto.Configure) (*adminproto.C
 	return &adminproto.Configured{}, nil
 }
 
-// fakeResolved records OpSetUpstream's calls; it fails while down.
+// fakeResolved records OpSetUpstream's calls; it fails while down;
+// restart ends the incarnation that accepted them.
 type fakeResolved struct {
 	down  bool
 	calls []adminproto.Upstream
+	gone  chan struct{} // the running incarnation's
 }
 
-func (r *fakeResolved) SetUpstream(_ context.Context, u *adminproto.Upstream) (*adminproto.Upstream, error) {
+func (r *fakeResolved) SetUpstream(_ context.Context, u *adminproto.Upstream) (<-chan struct{}, error) {
 	if r.down {
 		return nil, errors.New("resolved.admin: not found")
 	}
@@ -55,7 +57,19 @@ func (r *fakeResolved) SetUpstream(_ context.Context, u *adminproto.Upstream) (*
 		return nil, err
 	}
 	r.calls = append(r.calls, *u)
-	return u, nil
+	if r.gone == nil {
+		r.gone = make(chan struct{})
+	}
+	return r.gone, nil
+}
+
+// restart ends the running incarnation; the next one is down until up.
+func (r *fakeResolved) restart() {
+	if r.gone != nil {
+		close(r.gone)
+		r.gone = nil
+	}
+	r.down = true
 }
 
 // A bound lease's DNS servers go to resolved once (not again on a renewal
@@ -96,4 +110,46 @@ func TestLeaseDNSToResolved(t *testing.T) {
 	c := a.Counters()
 	assert.EqualValues(t, 2, c.DNSUpdates)
 	assert.EqualValues(t, 2, c.DNSErrors)
+}
+
+// A resolved restarted during the lease (it comes back with its -upstream
+// defaults) is given the lease's servers again once it is up, though the
+// list has not changed; its predecessor's calls are not repeated while it
+// lives.
+func TestLeaseDNSAfterResolvedRestart(t *testing.T) {
+	res := &fakeResolved{}
+	a, err := New(context.Background(), Config{Client: client.Config{MAC: [6]byte{2, 0, 0, 0, 0, 1}}, Resolved: res}, nil, fakeNetd{})
+	require.NoError(t, err)
+	l := client.Lease{Addr: netip.MustParsePrefix("10.0.2.15/24"), Server: netip.MustParseAddr("10.0.2.2"), Duration: time.Hour, Start: time.Now(),
+		DNS: []netip.Addr{netip.MustParseAddr("10.0.2.3")}}
+	a.Bound(l)
+	require.Len(t, res.calls, 1)
+	a.watch(context.Background())
+	a.Bound(l)
+	assert.Len(t, res.calls, 1, "the same resolved, the same list: nothing sent")
+
+	res.restart()
+	a.watch(context.Background()) // not up yet: counted, retried
+	assert.Len(t, res.calls, 1)
+	c := a.Counters()
+	assert.EqualValues(t, 1, c.ResolvedGone)
+	assert.EqualValues(t, 1, c.DNSErrors)
+	res.down = false
+	a.watch(context.Background())
+	require.Len(t, res.calls, 2, "the new resolved gets the unchanged list")
+	assert.Equal(t, res.calls[0], res.calls[1])
+	a.watch(context.Background())
+	assert.Len(t, res.calls, 2)
+
+	res.restart() // and once more, while the lease is lost: nothing to give
+	res.down = false
+	a.Unbound(l, client.Expired)
+	a.watch(context.Background())
+	assert.Len(t, res.calls, 2)
+	c = a.Counters()
+	assert.EqualValues(t, 2, c.DNSUpdates)
+	assert.EqualValues(t, 1, c.ResolvedGone, "noticed at the next lease only")
+	a.Bound(l)
+	assert.Len(t, res.calls, 3)
+	assert.EqualValues(t, 2, a.Counters().ResolvedGone)
 }

@@ -35,23 +35,38 @@ func NewAdminResolved(dial func(ctx context.Context) (*adminproto.Client, error)
 	return &AdminResolved{adminConn{dial: dial}}
 }
 
-// SetUpstream is OpSetUpstream.
-func (r *AdminResolved) SetUpstream(ctx context.Context, u *adminproto.Upstream) (*adminproto.Upstream, error) {
+// SetUpstream is OpSetUpstream. The channel it returns is the
+// connection's Done: closed when the resolved that accepted the list is
+// gone (exited, crashed, restarted by init), whose successor starts with
+// its -upstream defaults.
+func (r *AdminResolved) SetUpstream(ctx context.Context, u *adminproto.Upstream) (<-chan struct{}, error) {
 	var got adminproto.Upstream
-	if err := r.do(ctx, adminproto.OpSetUpstream, u, &got); err != nil {
+	c, err := r.doOn(ctx, adminproto.OpSetUpstream, u, &got)
+	if err != nil {
 		return nil, err
 	}
-	return &got, nil
+	return c.Done(), nil
 }
 
 func (n *adminConn) do(ctx context.Context, op libipc.Op, req, resp any) error {
+	_, err := n.doOn(ctx, op, req, resp)
+	return err
+}
+
+// doOn makes the call and returns the connection it was made on.
+func (n *adminConn) doOn(ctx context.Context, op libipc.Op, req, resp any) (*adminproto.Client, error) {
 	n.mu.Lock()
 	c := n.c
+	if c != nil && isDone(c) { // the service went away since: dial its successor
+		n.c = nil
+		c.Close()
+		c = nil
+	}
 	n.mu.Unlock()
 	if c == nil {
 		var err error
 		if c, err = n.dial(ctx); err != nil {
-			return err
+			return nil, err
 		}
 		n.mu.Lock()
 		if n.c != nil {
@@ -73,7 +88,7 @@ func (n *adminConn) do(ctx context.Context, op libipc.Op, req, resp any) error {
 		n.mu.Unlock()
 		c.Close()
 	}
-	return err
+	return c, err
 }
 
 // Interface is OpInterface.
@@ -105,3 +120,12 @@ func (n *adminConn) Close() {
 }
 
 func asRemote(err error, re **libipc.RemoteError) bool { return errors.As(err, re) }
+
+func isDone(c *adminproto.Client) bool {
+	select {
+	case <-c.Done():
+		return true
+	default:
+		return false
+	}
+}
