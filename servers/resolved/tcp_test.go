@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"sync/atomic"
 	"testing"
@@ -23,7 +24,9 @@ import (
 // (about 2 KB: over any UDP size a client offers), or NXDOMAIN.
 func bigAnswer(t *testing.T, q *dns.Message) []byte {
 	m := &dns.Message{ID: q.ID, Flags: dns.FlagQR | dns.FlagRD | dns.FlagRA, Questions: q.Questions}
-	if q.Questions[0].Name.EqualFold(dns.MustParseName("big.test")) && q.Questions[0].Type == dns.TypeA {
+	if q.Questions[0].Name.EqualFold(dns.MustParseName("web.test")) && q.Questions[0].Type == dns.TypeA {
+		m.Answers = append(m.Answers, dns.NewA(q.Questions[0].Name, 300, prototest.AddrB.Addr()))
+	} else if q.Questions[0].Name.EqualFold(dns.MustParseName("big.test")) && q.Questions[0].Type == dns.TypeA {
 		for i := range 120 {
 			m.Answers = append(m.Answers, dns.NewA(q.Questions[0].Name, 300, netip.AddrFrom4([4]byte{10, 1, byte(i / 250), byte(1 + i%250)})))
 		}
@@ -39,7 +42,8 @@ func bigAnswer(t *testing.T, q *dns.Message) []byte {
 // upstream (on B) whose UDP answer is truncated (TC) is asked again over
 // TCP by resolved (on A), and the application's Go resolver, told TC by
 // resolved (the answer is over its UDP size), asks resolved over TCP on
-// 127.0.0.1:53 (libsocket.DialDNS) and gets all 120 addresses.
+// 127.0.0.1:53 (libsocket.DialDNS) and gets all 120 addresses. Then Go's
+// HTTP client fetches http://web.test/ by name, through resolved and tcpd.
 func TestTruncatedAnswersOverTCP(t *testing.T) {
 	p := prototest.NewPair(t, prototest.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -129,4 +133,19 @@ func TestTruncatedAnswersOverTCP(t *testing.T) {
 	assert.Zero(t, c.Lookups.FailedTruncated)
 	assert.NotZero(t, c.Clients.TruncatedTC, "the application was told to use TCP")
 	assert.NotZero(t, d.streamClients.Load(), "and did, to resolved")
+
+	// Go's HTTP client, unchanged, fetches a URL by name: the name through
+	// resolved, the connection through tcpd.
+	ws, err := p.B.Sockets(t).Listen(ctx, "tcp", ":80")
+	require.NoError(t, err)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "served to "+r.Host) })}
+	go srv.Serve(ws)
+	defer srv.Close()
+	hc := &http.Client{Transport: &http.Transport{DialContext: p.A.Sockets(t).DialContext}}
+	resp, err := hc.Get("http://web.test/")
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	assert.Equal(t, "served to web.test", string(body))
 }
