@@ -383,6 +383,12 @@ func (t *TCPConn) Read(p []byte) (int, error) {
 		case x.closed:
 			x.mu.Unlock()
 			return 0, t.opErr("read", net.ErrClosed)
+		case !x.rdl.IsZero() && !time.Now().Before(x.rdl):
+			// A passed deadline fails the read even with data buffered,
+			// as package net does (net/http's server relies on it to
+			// abort its background read).
+			x.mu.Unlock()
+			return 0, t.opErr("read", os.ErrDeadlineExceeded)
 		case x.rbytes > 0:
 			n := t.take(p)
 			credit := t.creditDue()

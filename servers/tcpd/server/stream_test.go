@@ -170,6 +170,13 @@ func TestStreamErrorsAreNetOpErrors(t *testing.T) {
 	_, err = s.Write([]byte("still there"))
 	require.NoError(t, err)
 	buf := make([]byte, 32)
+	// A passed deadline fails a read even when data waits, as in package
+	// net; cleared, the data is there.
+	time.Sleep(20 * time.Millisecond)
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(-time.Second)))
+	_, err = c.Read(buf)
+	require.ErrorIs(t, err, os.ErrDeadlineExceeded)
+	require.NoError(t, c.SetReadDeadline(time.Time{}))
 	n, err := c.Read(buf)
 	require.NoError(t, err)
 	assert.Equal(t, "still there", string(buf[:n]))
