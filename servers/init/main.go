@@ -657,9 +657,11 @@ func describeExit(err error) string {
 }
 
 // stopGrace is how long stopAll waits after SIGTERM before SIGKILL: a
-// Go server prints its counters and exits in milliseconds, but on a
-// loaded machine (two cores shared by several guests in CI) one second
-// was seen to run out for netd.
+// Go server prints its counters and exits in milliseconds; the margin is
+// for loaded machines (two cores shared by several guests in CI). (The
+// netd seen killed at one second had not taken its SIGTERM at all: a
+// kernel bug, fixed in finishTrap, left it pending until a timer woke
+// the thread it was sent to.)
 const stopGrace = 3 * time.Second
 
 // stopStep is how long stopAll waits for one child to end before it

@@ -14,8 +14,25 @@ var hostCounter uint64
 
 func reg(addr uintptr) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&addr)) }
 
-// Read32 loads from ordinary memory on the host.
-func Read32(addr uintptr) uint32 { return *(*uint32)(reg(addr)) }
+// Read32 loads from ordinary memory on the host (or asks the hook set by
+// SetHostRead32Hook).
+func Read32(addr uintptr) uint32 {
+	if hostRead32 != nil {
+		if v, ok := hostRead32(addr); ok {
+			return v
+		}
+	}
+	return *(*uint32)(reg(addr))
+}
+
+// hostRead32 is SetHostRead32Hook's device model (nil: none).
+var hostRead32 func(addr uintptr) (uint32, bool)
+
+// SetHostRead32Hook makes every host Read32 ask f first: when f answers
+// (true), its value is the register's (nil removes it). Host tests model
+// a device whose registers change as they are read (a UART's receive
+// FIFO). It exists only off arm64.
+func SetHostRead32Hook(f func(addr uintptr) (uint32, bool)) { hostRead32 = f }
 
 // hostWrite32 is SetHostWrite32Hook's observer (nil: none).
 var hostWrite32 func(addr uintptr, v uint32)

@@ -158,10 +158,16 @@ func EnableConsoleInput(intid uint32) {
 }
 
 // consoleRX is the UART's interrupt: move the received bytes into the
-// ring and wake the readers.
+// ring and wake the readers. The interrupt is acknowledged before the FIFO
+// is drained, as Linux's PL011 driver does: a byte arriving after the
+// drain found the FIFO empty raises it again. Acknowledged after the
+// drain, such a byte's interrupt was cleared with the others, and the
+// byte (with everything typed after it: QEMU's PL011 interrupts when its
+// FIFO stops being empty) stayed in the FIFO with nothing to fetch it.
 //
 //go:nosplit
 func consoleRX() {
+	arch.UARTClearRX()
 	got := false
 	for {
 		c, ok := arch.GetByte()
@@ -176,7 +182,6 @@ func consoleRX() {
 		consoleIn.w++
 		got = true
 	}
-	arch.UARTClearRX()
 	if got {
 		if q := objs[consoleObj].q; q >= 0 {
 			wakeQueueRetry(q)

@@ -76,3 +76,52 @@ func TestConsoleWriteIsBounded(t *testing.T) {
 	require.Equal(t, errno(EFAULT), svc(&tf, sysWrite, 2, 0x10, 8))
 	require.Equal(t, errno(EBADF), svc(&tf, sysWrite, 9, va, 8))
 }
+
+// TestConsoleInputArrivingDuringTheInterrupt: bytes that reach the UART
+// after consoleRX found its receive FIFO empty keep their interrupt, so
+// the next consoleRX takes them. The PL011 is modelled as QEMU's: its
+// receive interrupt is raised when the FIFO stops being empty and stays
+// raised until UARTICR clears it. consoleRX used to clear it after
+// draining, which also cleared the late bytes' interrupt: they (the end
+// of a command the shell was typed, and all typed after) stayed in the
+// FIFO.
+func TestConsoleInputArrivingDuringTheInterrupt(t *testing.T) {
+	resetKernel(t, 64)
+	consoleIn.r, consoleIn.w = 0, 0
+	const dr, fr, icr = 0x000, 0x018, 0x044
+	const rxfe, rxim = 1 << 4, 1 << 4
+	fifo := []byte("ifconf")
+	late := []byte("ig\n") // arrives right after the FIFO was seen empty
+	raised := true         // the interrupt consoleRX runs for
+	arch.SetHostRead32Hook(func(addr uintptr) (uint32, bool) {
+		switch addr {
+		case consoleBase + fr:
+			if len(fifo) > 0 {
+				return 0, true
+			}
+			if len(late) > 0 {
+				fifo, late = append(fifo, late...), nil
+				raised = true
+			}
+			return rxfe, true
+		case consoleBase + dr:
+			c := fifo[0]
+			fifo = fifo[1:]
+			return uint32(c), true
+		}
+		return 0, false
+	})
+	arch.SetHostWrite32Hook(func(addr uintptr, v uint32) {
+		if addr == consoleBase+icr && v&rxim != 0 {
+			raised = false
+		}
+	})
+	t.Cleanup(func() { arch.SetHostRead32Hook(nil); arch.SetHostWrite32Hook(nil) })
+
+	for n := 0; raised; n++ {
+		require.Less(t, n, 3, "the interrupt stays raised")
+		consoleRX()
+	}
+	require.Empty(t, fifo, "bytes left in the FIFO with no interrupt to fetch them")
+	require.Equal(t, "ifconfig\n", string(consoleIn.buf[consoleIn.r:consoleIn.w]))
+}

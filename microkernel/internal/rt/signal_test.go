@@ -494,6 +494,39 @@ func TestDefaultActions(t *testing.T) {
 	require.Contains(t, out.String(), "SIGKILL")
 }
 
+// TestSignalPendingOnNextThreadAfterKill: when a signal's default action
+// ends the running process, the thread the trap switches to has its own
+// pending signal delivered on the same return. It used to run on with it
+// pending: a thread woken from a futex wait by SIGTERM went back to sleep
+// without its handler (netd at poweroff: init's SIGTERM, sent to every
+// service at once, reached it only when its next timer woke it).
+func TestSignalPendingOnNextThreadAfterKill(t *testing.T) {
+	resetKernel(t, 256)
+	v, tfv := newUserFrame(t, 8)
+	setAction(t, v, tfv, sigTERM, sigaction{Handler: handlerPC})
+	w := v.putU32(64, 0)
+	svc(tfv, sysFutex, w, futexWaitPriv, 0, 0)
+	requireBlocked(t, v.main, waitFutex)
+	finishTrap(tfv) // v's thread sleeps; nothing of v's is runnable
+
+	u, tf := newUserFrame(t, 4) // SIGTERM: the default action
+	sliceEnd = 0
+	require.Zero(t, svc(tf, sysKill, uint64(v.pid), sigTERM))
+	requireWoken(t, v.main, errno(EINTR))
+	require.Zero(t, svc(tf, sysKill, uint64(u.pid), sigTERM))
+	require.Equal(t, sigBit(sigTERM), th(u.main).sigs.pending, "pending on the running thread")
+	require.Equal(t, []int{v.main}, runQueue())
+
+	out := captureOut(t)
+	finishTrap(tf) // u dies of its SIGTERM; v's thread runs next
+	require.Equal(t, uint8(psDying), pr(u.p).state)
+	require.Contains(t, out.String(), fmt.Sprintf("armos: process test (pid %d) killed by SIGTERM\n", u.pid))
+	require.Equal(t, v.main, cur)
+	require.Zero(t, th(v.main).sigs.pending, "v's SIGTERM was delivered")
+	require.Equal(t, uint64(handlerPC), tf.PC, "v's thread resumes in its handler")
+	require.Equal(t, uint64(sigTERM), tf.X[0])
+}
+
 // dataAbort is an ESR of a data abort from EL0: a translation fault at
 // level 3, or a permission fault, reading or (write) writing.
 func dataAbort(write, permission bool) uint64 {

@@ -360,11 +360,18 @@ func finishTrap(tf *Frame) {
 	} else if sliceEnd == 0 {
 		startSlice(t)
 	}
-	if cur != idle && signalsPending(cur) {
+	// A signal whose action ends the process switches to another thread,
+	// whose own pending signals are delivered too (in the same loop): else
+	// it would return to user mode with them pending, and a thread
+	// interrupted for one (woken from a futex wait with EINTR) would go
+	// back to sleep without its handler having run, until something else
+	// woke it.
+	for cur != idle && signalsPending(cur) {
 		deliverSignals(tf)
-		if reschedule { // the signal ended the process
-			schedule(tf, t)
+		if !reschedule {
+			break
 		}
+		schedule(tf, t) // the signal ended the process
 	}
 	if ev := nextEvent(); ev != armedAt {
 		if ev != 0 {
