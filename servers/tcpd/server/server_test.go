@@ -42,7 +42,7 @@ type tcpd struct {
 
 // startTCPD registers protocol 6 on h and runs a Server on it until the
 // test ends.
-func startTCPD(t *testing.T, h *prototest.Host, cfg server.Config) *tcpd {
+func startTCPD(t testing.TB, h *prototest.Host, cfg server.Config) *tcpd {
 	t.Helper()
 	c := h.Dial(t)
 	ctx, cancel := context.WithTimeout(context.Background(), prototest.Wait)
