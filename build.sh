@@ -267,7 +267,8 @@ cmd_test() {
 # Linux guest (Debian's arm64 cloud kernel, fetched with apt-get into
 # out/linuxref) in the same QEMU, alternating, in the same run, then the
 # process benchmarks (progs/sysbench on both, out/procbench/table.txt), then
-# the network (BenchmarkNetwork and BenchmarkNetworkProfile: out/netbench).
+# the network (BenchmarkNetwork and BenchmarkNetworkProfile: out/netbench),
+# then TCP in both guests (BenchmarkTCPGuest: out/netbench/tcp.txt).
 # Results go to out/bench.txt.
 cmd_bench() {
 	ensure_go
@@ -295,6 +296,10 @@ cmd_bench() {
 			./microkernel/guesttest/linuxref
 		ARMOS_BENCH_OUT=$OUT/bench go test -run='^$' -bench='Network' -benchtime=3x -count=1 -timeout 30m \
 			./microkernel/guesttest
+		# TCP beside Linux: apps/httpd in both guests, driven from the
+		# host (download MB/s, transactions/s: out/netbench/tcp.txt).
+		go test -run='^$' -bench='TCPGuest' -benchtime=3x -count=1 -timeout 30m \
+			./microkernel/guesttest
 		# The long restart soak: netd and virtionetd killed ARMOS_SOAK_N
 		# times each (1000 by default, about 20 minutes each), then
 		# ARMOS_SOAK_ICOUNT_N times each under -icount (200 by default,
@@ -307,6 +312,7 @@ cmd_bench() {
 	go run ./internal/benchchart/cmd/benchcharts -in "$OUT/bench.txt" -out "$OUT/bench"
 	echo "build.sh: charts, their JSON and bench.txt in $OUT/bench (copy all of it to docs/bench for the README: TestChartsMatchSpecs redraws the charts from bench.txt)"
 	echo "build.sh: the network beside Linux in $OUT/netbench/table.txt, armos's instructions per echo in $OUT/netbench/profile.txt"
+	echo "build.sh: TCP beside Linux in the guest in $OUT/netbench/tcp.txt"
 }
 
 case "${1:-build}" in
