@@ -124,7 +124,27 @@ var Specs = []Spec{{
 		hostedFigure("msgpack framing, encode + decode: envelope + small body", "ns", "lower", "armos/libipc.BenchmarkFraming", "ns/op"),
 		hostedFigure("libipc Call round trip over the in-memory transport", "ns", "lower", "armos/libipc.BenchmarkCallRoundTrip", "ns/op"),
 	},
+}, {
+	Name: "tcp", Title: "TCP: armos beside Linux, hosted (tcpd + netd vs loopback) and in QEMU (apps/httpd in both guests)",
+	Systems: []string{"armos", "Linux"},
+	Figures: []SpecFigure{
+		tcpFigure("hosted: bulk, one connection, 64 KiB writes", "MB/s", "higher", "armos/servers/tcpd/server.BenchmarkTCPBulk", "MB/s"),
+		tcpFigure("hosted: allocations per 64 KiB written", "allocs", "lower", "armos/servers/tcpd/server.BenchmarkTCPBulk", "allocs/op"),
+		tcpFigure("hosted: request/response, 64 B each way, one in flight", "transactions/s", "higher", "armos/servers/tcpd/server.BenchmarkTCPRequestResponse", "transactions/s"),
+		tcpFigure("hosted: allocations per transaction", "allocs", "lower", "armos/servers/tcpd/server.BenchmarkTCPRequestResponse", "allocs/op"),
+		tcpFigure("in QEMU: download 16 MiB from httpd", "MB/s", "higher", "armos/microkernel/guesttest.BenchmarkTCPGuest", "MB/s-download"),
+		tcpFigure("in QEMU: GET /health on one connection, one in flight", "transactions/s", "higher", "armos/microkernel/guesttest.BenchmarkTCPGuest", "transactions/s"),
+		tcpFigure("in QEMU: its round trip, median", "µs", "lower", "armos/microkernel/guesttest.BenchmarkTCPGuest", "us-transaction-median"),
+		tcpFigure("in QEMU: QEMU start to httpd listening", "ms", "lower", "armos/microkernel/guesttest.BenchmarkTCPGuest", "ms-http-ready"),
+	},
 }}
+
+// tcpFigure is a figure of a TCP benchmark whose sub-benchmarks "armos"
+// and "linux" measure the two systems in the same run.
+func tcpFigure(name, unit, better, bench, metric string) SpecFigure {
+	return SpecFigure{name, unit, better, map[string]Metric{
+		"armos": {bench + "/armos", metric}, "Linux": {bench + "/linux", metric}}}
+}
 
 // procFigure is a figure of BenchmarkProcesses (sysbench all) in guest
 // instructions per operation, on armos and on Linux with and without KPTI.
