@@ -268,7 +268,8 @@ cmd_test() {
 # out/linuxref) in the same QEMU, alternating, in the same run, then the
 # process benchmarks (progs/sysbench on both, out/procbench/table.txt), then
 # the network (BenchmarkNetwork and BenchmarkNetworkProfile: out/netbench),
-# then TCP in both guests (BenchmarkTCPGuest: out/netbench/tcp.txt).
+# then TCP in both guests (BenchmarkTCPGuest and BenchmarkTCPGuestProfile:
+# out/netbench/tcp.txt, tcp-profile.txt).
 # Results go to out/bench.txt.
 cmd_bench() {
 	ensure_go
@@ -297,7 +298,9 @@ cmd_bench() {
 		ARMOS_BENCH_OUT=$OUT/bench go test -run='^$' -bench='Network' -benchtime=3x -count=1 -timeout 30m \
 			./microkernel/guesttest
 		# TCP beside Linux: apps/httpd in both guests, driven from the
-		# host (download MB/s, transactions/s: out/netbench/tcp.txt).
+		# host (download MB/s, transactions/s: out/netbench/tcp.txt), and
+		# BenchmarkTCPGuestProfile: armos's instructions per process per
+		# KiB downloaded and per request (out/netbench/tcp-profile.txt).
 		go test -run='^$' -bench='TCPGuest' -benchtime=3x -count=1 -timeout 30m \
 			./microkernel/guesttest
 		# The long restart soak: netd and virtionetd killed ARMOS_SOAK_N
@@ -312,7 +315,7 @@ cmd_bench() {
 	go run ./internal/benchchart/cmd/benchcharts -in "$OUT/bench.txt" -out "$OUT/bench"
 	echo "build.sh: charts, their JSON and bench.txt in $OUT/bench (copy all of it to docs/bench for the README: TestChartsMatchSpecs redraws the charts from bench.txt)"
 	echo "build.sh: the network beside Linux in $OUT/netbench/table.txt, armos's instructions per echo in $OUT/netbench/profile.txt"
-	echo "build.sh: TCP beside Linux in the guest in $OUT/netbench/tcp.txt"
+	echo "build.sh: TCP beside Linux in the guest in $OUT/netbench/tcp.txt, armos's instructions per KiB and per request in $OUT/netbench/tcp-profile.txt"
 }
 
 case "${1:-build}" in

@@ -267,3 +267,100 @@ func TestTCPBenchTable(t *testing.T) {
 	c.Write([]byte{9})
 	require.True(t, c.bad)
 }
+
+// BenchmarkTCPGuestProfile boots armos as BenchmarkTCPGuest does, under
+// -icount shift=0 with armos.cpustat (as BenchmarkNetworkProfile), and
+// reports the guest instructions each process spends per KiB of a
+// 16 MiB download from httpd ("insns/KiB-NAME") and per GET /health on
+// one keep-alive connection ("insns/req-NAME"), with their sums
+// ("-total"); the background of a quiet interval of the same boot is
+// taken off in proportion to the time.
+func BenchmarkTCPGuestProfile(b *testing.B) {
+	peertest.Require(b)
+	kernel := guesttest.KernelForTest(b)
+	img, err := guesttest.BuildImage(filepath.Join(b.TempDir(), "img"),
+		[]string{"servers/init", "servers/netd", "servers/virtionetd", "servers/tcpd", "apps/httpd"}, nil)
+	require.NoError(b, err)
+	per := map[string][]float64{}
+	for i := 0; i < b.N; i++ {
+		for name, v := range tcpProfile(b, kernel, img) {
+			per[name] = append(per[name], v)
+		}
+	}
+	var lines []string
+	for name, vs := range per {
+		b.ReportMetric(medianOf(vs), "insns/"+name)
+		lines = append(lines, fmt.Sprintf("%-20s %12.0f", name, medianOf(vs)))
+	}
+	slices.Sort(lines)
+	root, err := guesttest.ModuleRoot()
+	require.NoError(b, err)
+	outDir := filepath.Join(root, "out", "netbench")
+	require.NoError(b, os.MkdirAll(outDir, 0o755))
+	profile := fmt.Sprintf("armos: guest instructions per KiB downloaded from httpd (16 MiB) and per GET /health (%d, one connection), -icount shift=0, armos.cpustat; median of %d boots\n%s\n",
+		tcpProfileRequests, b.N, strings.Join(lines, "\n"))
+	require.NoError(b, os.WriteFile(filepath.Join(outDir, "tcp-profile.txt"), []byte(profile), 0o644))
+	fmt.Print(profile)
+}
+
+const tcpProfileRequests = 200
+
+// tcpProfile boots armos under icount with armos.cpustat and httpd, and
+// measures a download and then tcpProfileRequests requests, each between
+// two cpustat lines.
+func tcpProfile(b *testing.B, kernel, img string) map[string]float64 {
+	ns := peertest.NewNS(b)
+	ns.AddTap(b, "tap0", "10.99.0.1/24")
+	m := guesttest.Machine{MemoryMiB: 512, Image: img,
+		Extra: append([]string{"-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no", "-device", "virtio-net-device,netdev=n0"},
+			guesttest.IcountArgs...),
+		Append: fmt.Sprintf("armos.cpustat=%d -- init -conf /etc/none service,virtionetd,device=net,/bin/virtionetd ", profilePeriod.Milliseconds()) +
+			"service,netd,/bin/netd,-link,nic:net0,-ip," + netbenchGuest + "/24,-noprobe service,tcpd,/bin/tcpd service,httpd,/bin/httpd"}
+	l, err := guesttest.StartLive(ns.Command(context.Background(), "qemu-system-aarch64", m.Args(kernel)...))
+	require.NoError(b, err)
+	defer l.Kill()
+	_, from, err := l.WaitFor(regexp.MustCompile(`httpd: listening on`), 0, 3*time.Minute)
+	require.NoError(b, err, l.Output())
+	var c *httpConn
+	require.NoError(b, ns.Do(func() error {
+		nc, err := net.DialTimeout("tcp", netbenchGuest+":80", 30*time.Second)
+		c = &httpConn{c: nc, r: bufio.NewReaderSize(nc, 64<<10)}
+		return err
+	}))
+	defer c.c.Close()
+	get := func(path string) int64 {
+		n, err := c.get(path, io.Discard)
+		require.NoError(b, err, l.Output())
+		return n
+	}
+	for range 20 { // warm up
+		get("/health")
+	}
+	get("/bytes?n=1000000")
+	next := func() cpuStat {
+		sm, end, err := l.WaitFor(cpuStatRE, from, 3*time.Minute)
+		require.NoError(b, err, l.Output())
+		from = end
+		s, err := parseCPUStat(sm)
+		require.NoError(b, err, sm[0])
+		return s
+	}
+	next()                     // a line after the warm-up: start afresh
+	bg0, bg1 := next(), next() // a quiet period
+	require.Equal(b, int64(tcpBenchBytes), get(fmt.Sprintf("/bytes?n=%d", tcpBenchBytes)))
+	end := next()
+	out := map[string]float64{}
+	for name, v := range cpuCost(bg0, bg1, bg1, end, tcpBenchBytes>>10) {
+		out["KiB-"+name] = v
+	}
+	start := next() // the requests start right after a line
+	for range tcpProfileRequests {
+		get("/health")
+	}
+	end = next()
+	for name, v := range cpuCost(bg0, bg1, start, end, tcpProfileRequests) {
+		out["req-"+name] = v
+	}
+	b.Logf("armos under icount, guest instructions per KiB downloaded and per request: %v", out)
+	return out
+}
