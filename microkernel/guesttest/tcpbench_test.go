@@ -187,6 +187,9 @@ func tcpBench(b *testing.B, guest, kernel, img string, lg linuxref.Guest) tcpFig
 		rates = append(rates, float64(n)/d.Seconds()/1e6)
 	}
 	f.download = medianOf(rates)
+	if guest == "armos" {
+		b.Logf("armos: losses after the downloads: %s", lossCounters(b, dial()))
+	}
 
 	c = dial()
 	defer c.c.Close()
@@ -204,6 +207,25 @@ func tcpBench(b *testing.B, guest, kernel, img string, lg linuxref.Guest) tcpFig
 	b.Logf("%s: httpd ready %.0f ms, download %.2f MB/s (%.2f), %.0f transactions/s, median %.0f us",
 		guest, ms(f.ready), f.download, rates, f.rate, us(f.rtt))
 	return f
+}
+
+// lossCounters reads httpd's status page (netd's and tcpd's counters) on
+// c and returns its nonzero counters of drops, retransmissions and
+// timeouts, for the log: a loss costs a retransmission, a tail loss an
+// RTO.
+func lossCounters(b *testing.B, c *httpConn) string {
+	defer c.c.Close()
+	var page strings.Builder
+	_, err := c.get("/", &page)
+	require.NoError(b, err)
+	var out []string
+	for _, line := range strings.Split(page.String(), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 2 && f[1] != "0" && regexp.MustCompile(`(?i)drop|retrans|timeout|full`).MatchString(f[0]) {
+			out = append(out, f[0]+" "+f[1])
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 // httpConn is the host's end of one keep-alive HTTP/1.1 connection. The

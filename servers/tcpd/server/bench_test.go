@@ -12,6 +12,7 @@ import (
 
 	"armos/libproto/prototest"
 	"armos/servers/tcpd/server"
+	"armos/servers/tcpd/tcp"
 )
 
 // TCP benchmarks, hosted: the same two workloads over armos's TCP and over
@@ -29,7 +30,9 @@ import (
 // connection (b.SetBytes: MB/s), the reader draining as fast as it can.
 // BenchmarkTCPRequestResponse is one transaction per op: a
 // tcpRRSize-byte request, a tcpRRSize-byte response, one in flight
-// (transactions/s).
+// (transactions/s). The armos sub-benchmarks also report the losses on
+// the way (reportLosses): the link adds no faults, but netd drops a
+// datagram when its tcpd's channel is full, and tcpd recovers.
 
 const (
 	tcpBulkWrite = 64 << 10
@@ -38,20 +41,39 @@ const (
 )
 
 // tcpBenchNet is one of the two systems: connect returns a listener and
-// a dialer to it.
+// a dialer to it, and a function reporting the losses (armos: its
+// tcpds' retransmissions and timeouts, the drops on the way).
 type tcpBenchNet struct {
 	name    string
-	connect func(b *testing.B) (net.Listener, func() net.Conn)
+	connect func(b *testing.B) (net.Listener, func() net.Conn, func(b *testing.B))
+}
+
+// reportLosses reports what the tcpds retransmitted and timed out, and
+// what was dropped on the way, over the benchmark: a segment lost at the
+// tail of a window costs a 1 s stall (the engine's RFC 6298 minimum RTO),
+// seen here as a timeout, not only as a slow op.
+func reportLosses(b *testing.B, a, bTCPD *tcpd, p *prototest.Pair) {
+	var ca, cb tcp.Counters
+	a.do(b, func(st *tcp.Stack) { ca = st.Counters() })
+	bTCPD.do(b, func(st *tcp.Stack) { cb = st.Counters() })
+	b.ReportMetric(float64(ca.TxRetransSegs+cb.TxRetransSegs), "retransmits")
+	b.ReportMetric(float64(ca.Timeouts+cb.Timeouts), "rto-timeouts")
+	// Segments netd dropped because its tcpd's channel was full (netd's
+	// protocol service, or libipc's receive queue under libproto).
+	handoff := p.A.Protocol(6).DroppedFull + p.B.Protocol(6).DroppedFull +
+		a.client.Stats().ConnDropped + bTCPD.client.Stats().ConnDropped
+	b.ReportMetric(float64(handoff), "handoff-drops")
+	b.ReportMetric(float64(p.LinkA.Counters().QueueFull), "link-drops")
 }
 
 var tcpBenchNets = []tcpBenchNet{{
 	name: "armos",
-	connect: func(b *testing.B) (net.Listener, func() net.Conn) {
+	connect: func(b *testing.B) (net.Listener, func() net.Conn, func(b *testing.B)) {
 		// Real timers: the engine's defaults, as tcpd runs (the link
-		// loses nothing).
+		// adds no faults; its queues are bounded).
 		p := prototest.NewPair(b, prototest.Options{})
-		startTCPD(b, p.A, server.Config{})
-		startTCPD(b, p.B, server.Config{})
+		ta := startTCPD(b, p.A, server.Config{})
+		tb := startTCPD(b, p.B, server.Config{})
 		ln, err := p.B.Sockets(b).ListenTCP(benchCtx(b), netip.AddrPortFrom(netip.IPv4Unspecified(), tcpBenchPort), 4)
 		require.NoError(b, err)
 		app := p.A.Sockets(b)
@@ -59,18 +81,18 @@ var tcpBenchNets = []tcpBenchNet{{
 			c, err := app.DialTCP(benchCtx(b), netip.AddrPortFrom(p.B.Addr, tcpBenchPort))
 			require.NoError(b, err)
 			return c
-		}
+		}, func(b *testing.B) { reportLosses(b, ta, tb, p) }
 	},
 }, {
 	name: "linux",
-	connect: func(b *testing.B) (net.Listener, func() net.Conn) {
+	connect: func(b *testing.B) (net.Listener, func() net.Conn, func(b *testing.B)) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		require.NoError(b, err)
 		return ln, func() net.Conn {
 			c, err := net.Dial("tcp", ln.Addr().String())
 			require.NoError(b, err)
 			return c
-		}
+		}, func(*testing.B) {}
 	},
 }}
 
@@ -82,8 +104,8 @@ func benchCtx(b *testing.B) context.Context {
 
 // connected returns both ends of a fresh connection of sys: the dialer's
 // and the listener's.
-func connected(b *testing.B, sys tcpBenchNet) (client, srv net.Conn) {
-	ln, dial := sys.connect(b)
+func connected(b *testing.B, sys tcpBenchNet) (client, srv net.Conn, losses func(b *testing.B)) {
+	ln, dial, losses := sys.connect(b)
 	b.Cleanup(func() { ln.Close() })
 	accepted := make(chan net.Conn, 1)
 	failed := make(chan error, 1)
@@ -104,13 +126,13 @@ func connected(b *testing.B, sys tcpBenchNet) (client, srv net.Conn) {
 		b.Fatal("no connection accepted")
 	}
 	b.Cleanup(func() { client.Close(); srv.Close() })
-	return client, srv
+	return client, srv, losses
 }
 
 func BenchmarkTCPBulk(b *testing.B) {
 	for _, sys := range tcpBenchNets {
 		b.Run(sys.name, func(b *testing.B) {
-			client, srv := connected(b, sys)
+			client, srv, losses := connected(b, sys)
 			read := make(chan int64, 1)
 			go func() {
 				n, _ := io.Copy(io.Discard, srv) // until the client's CloseWrite
@@ -128,6 +150,7 @@ func BenchmarkTCPBulk(b *testing.B) {
 			n := <-read // every byte arrived: the time covers the transfer
 			b.StopTimer()
 			require.Equal(b, int64(b.N)*tcpBulkWrite, n, "bytes read")
+			losses(b)
 		})
 	}
 }
@@ -135,7 +158,7 @@ func BenchmarkTCPBulk(b *testing.B) {
 func BenchmarkTCPRequestResponse(b *testing.B) {
 	for _, sys := range tcpBenchNets {
 		b.Run(sys.name, func(b *testing.B) {
-			client, srv := connected(b, sys)
+			client, srv, losses := connected(b, sys)
 			served := make(chan error, 1)
 			go func() {
 				buf := make([]byte, tcpRRSize)
@@ -170,6 +193,7 @@ func BenchmarkTCPRequestResponse(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "transactions/s")
 			require.NoError(b, client.(interface{ CloseWrite() error }).CloseWrite())
 			require.NoError(b, <-served)
+			losses(b)
 		})
 	}
 }
