@@ -132,18 +132,26 @@ var Specs = []Spec{{
 		tcpFigure("hosted: allocations per 64 KiB written", "allocs", "lower", "armos/servers/tcpd/server.BenchmarkTCPBulk", "allocs/op"),
 		tcpFigure("hosted: request/response, 64 B each way, one in flight", "transactions/s", "higher", "armos/servers/tcpd/server.BenchmarkTCPRequestResponse", "transactions/s"),
 		tcpFigure("hosted: allocations per transaction", "allocs", "lower", "armos/servers/tcpd/server.BenchmarkTCPRequestResponse", "allocs/op"),
-		tcpFigure("in QEMU: download 16 MiB from httpd", "MB/s", "higher", "armos/microkernel/guesttest.BenchmarkTCPGuest", "MB/s-download"),
-		tcpFigure("in QEMU: GET /health on one connection, one in flight", "transactions/s", "higher", "armos/microkernel/guesttest.BenchmarkTCPGuest", "transactions/s"),
-		tcpFigure("in QEMU: its round trip, median", "µs", "lower", "armos/microkernel/guesttest.BenchmarkTCPGuest", "us-transaction-median"),
-		tcpFigure("in QEMU: QEMU start to httpd listening", "ms", "lower", "armos/microkernel/guesttest.BenchmarkTCPGuest", "ms-http-ready"),
+		tcpGuestFigure("in QEMU: download 16 MiB from httpd", "MB/s", "higher", "MB/s-download"),
+		tcpGuestFigure("in QEMU: GET /health on one connection, one in flight", "transactions/s", "higher", "transactions/s"),
+		tcpGuestFigure("in QEMU: its round trip, median", "µs", "lower", "us-transaction-median"),
+		tcpGuestFigure("in QEMU: QEMU start to httpd listening", "ms", "lower", "ms-http-ready"),
 	},
 }}
 
-// tcpFigure is a figure of a TCP benchmark whose sub-benchmarks "armos"
-// and "linux" measure the two systems in the same run.
+// tcpFigure is a figure of a hosted TCP benchmark whose sub-benchmarks
+// "armos" and "linux" measure the two systems in the same run.
 func tcpFigure(name, unit, better, bench, metric string) SpecFigure {
 	return SpecFigure{name, unit, better, map[string]Metric{
 		"armos": {bench + "/armos", metric}, "Linux": {bench + "/linux", metric}}}
+}
+
+// tcpGuestFigure is a figure of BenchmarkTCPGuest, which boots both
+// guests in turn and reports each one's metric with its name in front.
+func tcpGuestFigure(name, unit, better, metric string) SpecFigure {
+	const bench = "armos/microkernel/guesttest.BenchmarkTCPGuest"
+	return SpecFigure{name, unit, better, map[string]Metric{
+		"armos": {bench, "armos-" + metric}, "Linux": {bench, "linux-" + metric}}}
 }
 
 // procFigure is a figure of BenchmarkProcesses (sysbench all) in guest
