@@ -48,22 +48,24 @@ type tcpBenchNet struct {
 	connect func(b *testing.B) (net.Listener, func() net.Conn, func(b *testing.B))
 }
 
-// reportLosses reports what the tcpds retransmitted and timed out, and
-// what was dropped on the way, over the benchmark: a segment lost at the
+// reportLosses reports what the tcpds retransmitted and what was dropped
+// on the way, per op, and their retransmission timeouts over the
+// benchmark (not per op: each is a stall): a segment lost at the
 // tail of a window costs a 1 s stall (the engine's RFC 6298 minimum RTO),
 // seen here as a timeout, not only as a slow op.
 func reportLosses(b *testing.B, a, bTCPD *tcpd, p *prototest.Pair) {
 	var ca, cb tcp.Counters
 	a.do(b, func(st *tcp.Stack) { ca = st.Counters() })
 	bTCPD.do(b, func(st *tcp.Stack) { cb = st.Counters() })
-	b.ReportMetric(float64(ca.TxRetransSegs+cb.TxRetransSegs), "retransmits")
+	n := float64(b.N)
+	b.ReportMetric(float64(ca.TxRetransSegs+cb.TxRetransSegs)/n, "retransmits/op")
 	b.ReportMetric(float64(ca.Timeouts+cb.Timeouts), "rto-timeouts")
 	// Segments netd dropped because its tcpd's channel was full (netd's
 	// protocol service, or libipc's receive queue under libproto).
 	handoff := p.A.Protocol(6).DroppedFull + p.B.Protocol(6).DroppedFull +
 		a.client.Stats().ConnDropped + bTCPD.client.Stats().ConnDropped
-	b.ReportMetric(float64(handoff), "handoff-drops")
-	b.ReportMetric(float64(p.LinkA.Counters().QueueFull), "link-drops")
+	b.ReportMetric(float64(handoff)/n, "handoff-drops/op")
+	b.ReportMetric(float64(p.LinkA.Counters().QueueFull)/n, "link-drops/op")
 }
 
 var tcpBenchNets = []tcpBenchNet{{
