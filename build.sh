@@ -269,7 +269,9 @@ cmd_test() {
 # process benchmarks (progs/sysbench on both, out/procbench/table.txt), then
 # the network (BenchmarkNetwork and BenchmarkNetworkProfile: out/netbench),
 # then DHCP and DNS (BenchmarkDHCPDNS: dhcpc's time to an address, lookups
-# through resolved beside Linux's; its chart "dns" drawn by benchcharts).
+# through resolved beside Linux's; its chart "dns" drawn by benchcharts),
+# then TCP in both guests (BenchmarkTCPGuest and BenchmarkTCPGuestProfile:
+# out/netbench/tcp.txt, tcp-profile.txt).
 # Results go to out/bench.txt.
 cmd_bench() {
 	ensure_go
@@ -301,6 +303,12 @@ cmd_bench() {
 		# lookups, dnsmasq on the tap; 5 boots of each, alternating.
 		go test -run='^$' -bench='DHCPDNS' -benchtime=5x -count=1 -timeout 30m \
 			./microkernel/guesttest
+		# TCP beside Linux: apps/httpd in both guests, driven from the
+		# host (download MB/s, transactions/s: out/netbench/tcp.txt), and
+		# BenchmarkTCPGuestProfile: armos's instructions per process per
+		# KiB downloaded and per request (out/netbench/tcp-profile.txt).
+		go test -run='^$' -bench='TCPGuest' -benchtime=3x -count=1 -timeout 30m \
+			./microkernel/guesttest
 		# The long restart soak: netd and virtionetd killed ARMOS_SOAK_N
 		# times each (1000 by default, about 20 minutes each), then
 		# ARMOS_SOAK_ICOUNT_N times each under -icount (200 by default,
@@ -313,6 +321,7 @@ cmd_bench() {
 	go run ./internal/benchchart/cmd/benchcharts -in "$OUT/bench.txt" -out "$OUT/bench"
 	echo "build.sh: charts, their JSON and bench.txt in $OUT/bench (copy all of it to docs/bench for the README: TestChartsMatchSpecs redraws the charts from bench.txt)"
 	echo "build.sh: the network beside Linux in $OUT/netbench/table.txt, armos's instructions per echo in $OUT/netbench/profile.txt"
+	echo "build.sh: TCP beside Linux in the guest in $OUT/netbench/tcp.txt, armos's instructions per KiB and per request in $OUT/netbench/tcp-profile.txt"
 }
 
 case "${1:-build}" in

@@ -139,7 +139,47 @@ var Specs = []Spec{{
 		hostedFigure("msgpack framing, encode + decode: envelope + small body", "ns", "lower", "armos/libipc.BenchmarkFraming", "ns/op"),
 		hostedFigure("libipc Call round trip over the in-memory transport", "ns", "lower", "armos/libipc.BenchmarkCallRoundTrip", "ns/op"),
 	},
+}, {
+	Name: "tcp", Title: "TCP: armos beside Linux, hosted (tcpd + netd vs loopback) and in QEMU (apps/httpd in both guests)",
+	Systems: []string{"armos", "Linux"},
+	Figures: []SpecFigure{
+		tcpFigure("hosted: bulk, one connection, 64 KiB writes", "MB/s", "higher", "armos/servers/tcpd/server.BenchmarkTCPBulk", "MB/s"),
+		tcpFigure("hosted: allocations per 64 KiB written", "allocs", "lower", "armos/servers/tcpd/server.BenchmarkTCPBulk", "allocs/op"),
+		// Linux's loopback loses nothing: not counted.
+		armosFigure("hosted: bulk, datagrams netd dropped handing them to tcpd (its channel full), per 64 KiB", "datagrams", "lower", "armos/servers/tcpd/server.BenchmarkTCPBulk/armos", "handoff-drops/op"),
+		armosFigure("hosted: bulk, segments retransmitted per 64 KiB", "segments", "lower", "armos/servers/tcpd/server.BenchmarkTCPBulk/armos", "retransmits/op"),
+		tcpFigure("hosted: request/response, 64 B each way, one in flight", "transactions/s", "higher", "armos/servers/tcpd/server.BenchmarkTCPRequestResponse", "transactions/s"),
+		tcpFigure("hosted: allocations per transaction", "allocs", "lower", "armos/servers/tcpd/server.BenchmarkTCPRequestResponse", "allocs/op"),
+		tcpGuestFigure("in QEMU: download 16 MiB from httpd", "MB/s", "higher", "MB/s-download"),
+		tcpGuestFigure("in QEMU: GET /health on one connection, one in flight", "transactions/s", "higher", "transactions/s"),
+		tcpGuestFigure("in QEMU: its round trip, median", "µs", "lower", "us-transaction-median"),
+		tcpGuestFigure("in QEMU: QEMU start to httpd listening", "ms", "lower", "ms-http-ready"),
+		// BenchmarkTCPGuestProfile: armos under -icount shift=0 (Linux has
+		// no per-process instruction counter here).
+		armosFigure("in QEMU, -icount shift=0: guest instructions per KiB downloaded", "instructions", "lower", "armos/microkernel/guesttest.BenchmarkTCPGuestProfile", "insns/KiB-total"),
+		armosFigure("in QEMU, -icount shift=0: guest instructions per GET /health", "instructions", "lower", "armos/microkernel/guesttest.BenchmarkTCPGuestProfile", "insns/req-total"),
+	},
 }}
+
+// tcpFigure is a figure of a hosted TCP benchmark whose sub-benchmarks
+// "armos" and "linux" measure the two systems in the same run.
+func tcpFigure(name, unit, better, bench, metric string) SpecFigure {
+	return SpecFigure{name, unit, better, map[string]Metric{
+		"armos": {bench + "/armos", metric}, "Linux": {bench + "/linux", metric}}}
+}
+
+// armosFigure is a figure of the TCP chart measured on armos only.
+func armosFigure(name, unit, better, bench, metric string) SpecFigure {
+	return SpecFigure{name, unit, better, map[string]Metric{"armos": {bench, metric}}}
+}
+
+// tcpGuestFigure is a figure of BenchmarkTCPGuest, which boots both
+// guests in turn and reports each one's metric with its name in front.
+func tcpGuestFigure(name, unit, better, metric string) SpecFigure {
+	const bench = "armos/microkernel/guesttest.BenchmarkTCPGuest"
+	return SpecFigure{name, unit, better, map[string]Metric{
+		"armos": {bench, "armos-" + metric}, "Linux": {bench, "linux-" + metric}}}
+}
 
 // procFigure is a figure of BenchmarkProcesses (sysbench all) in guest
 // instructions per operation, on armos and on Linux with and without KPTI.

@@ -67,7 +67,7 @@ func startTCPD(t testing.TB, h *prototest.Host, cfg server.Config) *tcpd {
 }
 
 // do runs fn on d's loop.
-func (d *tcpd) do(t *testing.T, fn func(st *tcp.Stack)) {
+func (d *tcpd) do(t testing.TB, fn func(st *tcp.Stack)) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), prototest.Wait)
 	defer cancel()
