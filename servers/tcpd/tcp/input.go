@@ -95,13 +95,20 @@ func (c *Conn) input(seg wire.Segment) verdict {
 // the receive window, with the allowance the RFC asks for: a segment at
 // RCV.NXT is processed (its ACK, RST) even when the window is zero — its
 // text is trimmed away. That is how zero-window probes get their answer.
+// An empty segment is also accepted at the window's right edge, as
+// Linux's tcp_sequence does: a peer that has sent everything our window
+// allows (data lost, or held out of order behind a hole) sends its pure
+// ACKs from there, and dropping them stalled our own sending — its
+// acknowledgements of our data never counted, both send buffers filled,
+// and the connection timed out (seen against Linux on a lossy, reordering
+// link in TestRealPeerTCP).
 func (c *Conn) acceptable(sq seq, segLen int) bool {
 	wnd := c.rcvWnd()
 	switch {
 	case wnd == 0:
 		return sq == c.rcvNxt
 	case segLen == 0:
-		return sq.in(c.rcvNxt, wnd)
+		return sq.in(c.rcvNxt, wnd+1)
 	default:
 		return sq.in(c.rcvNxt, wnd) || sq.add(segLen-1).in(c.rcvNxt, wnd)
 	}

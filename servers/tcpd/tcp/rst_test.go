@@ -280,3 +280,21 @@ func TestDataAfterCloseResets(t *testing.T) {
 	assert.Equal(t, tcp.Closed, c.State())
 	assert.Equal(t, uint64(1), f.s.Counters().RxAfterClose)
 }
+
+// A pure ACK at the right edge of our receive window (the peer has sent
+// all the window allows and that data was lost) is acceptable, as in
+// Linux: its acknowledgement of our data counts. Beyond the edge it is
+// not.
+func TestPureACKAtWindowEdge(t *testing.T) {
+	f := newFixture(t, tcp.Config{RecvBuffer: 4096})
+	c := f.active()
+	_, err := c.Write([]byte("our data"))
+	require.NoError(t, err)
+	f.take()
+	f.inject(wire.Repr{Seq: f.pSeq + 4097, Ack: f.pAck + 4, Flags: ACK}, "")
+	assert.Equal(t, 8, c.Info().SendQueued, "beyond the edge: dropped")
+	f.take()
+	f.inject(wire.Repr{Seq: f.pSeq + 4096, Ack: f.pAck + 8, Flags: ACK}, "")
+	assert.Equal(t, 0, c.Info().SendQueued, "at the edge: our data acknowledged")
+	assert.Equal(t, c.Info().SndMax, c.Info().SndUna)
+}
