@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"strconv"
 	"sync"
 	"syscall"
@@ -243,6 +244,28 @@ func (c *InitClient) ExitWhenGone(ctx context.Context, name string) {
 		}
 	case <-ctx.Done():
 	}
+}
+
+// StartService is how a service process started by init begins: a
+// context that SIGTERM (or an interrupt) ends; for a standby incarnation,
+// the wait for its turn (AwaitTurn); the channel to init (Bootstrap); and
+// a goroutine that ends the process if that channel goes (ExitWhenGone,
+// naming it name). It returns a nil InitClient and no error when SIGTERM
+// came while the standby waited: the process ends quietly. stop, never
+// nil, releases the signals.
+func StartService(name string) (ctx context.Context, stop context.CancelFunc, boot *InitClient, err error) {
+	ctx, stop = signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	if _, _, err := AwaitTurn(ctx); err != nil {
+		if ctx.Err() != nil {
+			return ctx, stop, nil, nil
+		}
+		return ctx, stop, nil, err
+	}
+	if boot, err = Bootstrap(); err != nil {
+		return ctx, stop, nil, fmt.Errorf("%w: %s runs under armos's init", err, name)
+	}
+	go boot.ExitWhenGone(ctx, name)
+	return ctx, stop, boot, nil
 }
 
 // AwaitTurn returns which incarnation of its service the process is (0:

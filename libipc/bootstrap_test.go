@@ -53,3 +53,16 @@ func TestInitClientDone(t *testing.T) {
 	_, err = c.Connect(ctx, "svc")
 	assert.ErrorIs(t, err, ErrPeerClosed)
 }
+
+// TestStartServiceOutsideInit: a service started by hand, not by init,
+// gets an error naming it and no InitClient; its stop is usable.
+func TestStartServiceOutsideInit(t *testing.T) {
+	t.Setenv(BootstrapEnv, "")
+	t.Setenv(StandbyEnv, "")
+	ctx, stop, boot, err := StartService("tcpd")
+	defer stop()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "tcpd runs under armos's init")
+	assert.Nil(t, boot)
+	assert.NoError(t, ctx.Err())
+}

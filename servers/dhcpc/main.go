@@ -33,10 +33,8 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"os/signal"
 	"reflect"
 	"strings"
-	"syscall"
 	"time"
 
 	"armos/libipc"
@@ -99,19 +97,13 @@ func main() {
 }
 
 func run(opts options) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// A standby waits in StartService until init hands it the service;
+	// SIGTERM while waiting ends it quietly (boot nil).
+	ctx, stop, boot, err := libipc.StartService("dhcpc")
 	defer stop()
-	if _, _, err := libipc.AwaitTurn(ctx); err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
+	if boot == nil {
 		return err
 	}
-	boot, err := libipc.Bootstrap()
-	if err != nil {
-		return fmt.Errorf("%w: dhcpc runs under armos's init", err)
-	}
-	go boot.ExitWhenGone(ctx, "dhcpc")
 	sc, err := libsocket.FromInit(ctx, opts.service)
 	if err != nil {
 		return err

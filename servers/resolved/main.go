@@ -38,13 +38,11 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/signal"
 	"reflect"
 	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"armos/libipc"
@@ -148,21 +146,13 @@ func main() {
 }
 
 func run(opts options) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// A standby waits in StartService until init hands it the service;
+	// SIGTERM while waiting ends it quietly (boot nil).
+	ctx, stop, boot, err := libipc.StartService("resolved")
 	defer stop()
-	// A standby waits here until init hands it the service; SIGTERM while
-	// waiting ends it quietly.
-	if _, _, err := libipc.AwaitTurn(ctx); err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
+	if boot == nil {
 		return err
 	}
-	boot, err := libipc.Bootstrap()
-	if err != nil {
-		return fmt.Errorf("%w: resolved runs under armos's init", err)
-	}
-	go boot.ExitWhenGone(ctx, "resolved")
 	client, err := libsocket.FromInit(ctx, opts.service)
 	if err != nil {
 		return err

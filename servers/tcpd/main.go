@@ -28,8 +28,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"armos/libipc"
@@ -96,21 +94,13 @@ func main() {
 }
 
 func run(opts options) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// A standby waits in StartService until init hands it the service;
+	// SIGTERM while waiting ends it quietly (boot nil).
+	ctx, stop, boot, err := libipc.StartService("tcpd")
 	defer stop()
-	// A standby waits here until init hands it the service; SIGTERM while
-	// waiting ends it quietly.
-	if _, _, err := libipc.AwaitTurn(ctx); err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
+	if boot == nil {
 		return err
 	}
-	boot, err := libipc.Bootstrap()
-	if err != nil {
-		return fmt.Errorf("%w: tcpd runs under armos's init", err)
-	}
-	go boot.ExitWhenGone(ctx, "tcpd")
 	client, err := libproto.FromInit(ctx, opts.service)
 	if err != nil {
 		return err
