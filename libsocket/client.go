@@ -231,15 +231,22 @@ func Redial(ctx context.Context, d libipc.Dialer, service string) (libipc.Endpoi
 // retrying while netd is being restarted. It is for calls that do not name
 // a socket (OpSocket).
 func (c *Client) call(ctx context.Context, op sockproto.Op, req, resp any) error {
+	caps, err := c.callCaps(ctx, op, req, resp)
+	closeCaps(caps)
+	return err
+}
+
+// callCaps is call returning the caps the reply moved to us.
+func (c *Client) callCaps(ctx context.Context, op sockproto.Op, req, resp any) ([]libipc.Cap, error) {
 	for {
 		conn, gen := c.current()
-		err := conn.Call(ctx, libipc.Op(op), req, resp)
+		caps, err := conn.CallCaps(ctx, libipc.Op(op), req, resp, nil)
 		if err == nil || !c.canRetry(err) {
-			return err
+			return caps, err
 		}
 		c.stats.retries.Add(1)
 		if rerr := c.reconnect(ctx, gen); rerr != nil {
-			return rerr
+			return nil, rerr
 		}
 	}
 }

@@ -225,30 +225,21 @@ var _ net.Conn = (*TCPConn)(nil)
 // streamSocket asks netd for a stream socket: the endpoint of the stream
 // server's protocol.
 func (c *Client) streamSocket(ctx context.Context) (libipc.Endpoint, error) {
-	for {
-		conn, gen := c.current()
-		var resp sockproto.SocketResp
-		caps, err := conn.CallCaps(ctx, libipc.Op(sockproto.OpSocket),
-			&sockproto.SocketReq{Family: sockproto.AFInet, Type: sockproto.SockStream}, &resp, nil)
-		if err == nil {
-			var ep libipc.Endpoint
-			if len(caps) == 1 {
-				ep, _ = caps[0].(libipc.Endpoint)
-			}
-			if !resp.Stream || ep == nil {
-				closeCaps(caps)
-				return nil, fmt.Errorf("libsocket: netd's stream socket came without its endpoint: %w", sockproto.EBADMSG)
-			}
-			return ep, nil
-		}
-		if !c.canRetry(err) {
-			return nil, cause(err)
-		}
-		c.stats.retries.Add(1)
-		if rerr := c.reconnect(ctx, gen); rerr != nil {
-			return nil, rerr
-		}
+	var resp sockproto.SocketResp
+	caps, err := c.callCaps(ctx, sockproto.OpSocket, &sockproto.SocketReq{Family: sockproto.AFInet, Type: sockproto.SockStream}, &resp)
+	if err != nil {
+		closeCaps(caps)
+		return nil, cause(err)
 	}
+	var ep libipc.Endpoint
+	if len(caps) == 1 {
+		ep, _ = caps[0].(libipc.Endpoint)
+	}
+	if !resp.Stream || ep == nil {
+		closeCaps(caps)
+		return nil, fmt.Errorf("libsocket: netd's stream socket came without its endpoint: %w", sockproto.EBADMSG)
+	}
+	return ep, nil
 }
 
 func closeCaps(caps []libipc.Cap) {
