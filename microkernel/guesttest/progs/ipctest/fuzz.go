@@ -105,9 +105,7 @@ func fuzz(count int, seed uint64) int {
 		case 1:
 			return 1
 		}
-		var ts syscall.Timespec
-		syscall.RawSyscall(syscall.SYS_CLOCK_GETTIME, 1, uintptr(unsafe.Pointer(&ts)), 0)
-		return uint64(ts.Nano()) + uint64(rng.IntN(2_000_000))
+		return uint64(monotonicNow() + int64(rng.IntN(2_000_000)))
 	}
 	msg := func() abi.Msg {
 		n := []int{0, 0, 0, 0, 1, 1, 2, 4, 5}[rng.IntN(9)]
@@ -231,13 +229,19 @@ func fuzz(count int, seed uint64) int {
 			var c abi.Call
 			c.Req, c.Rep = msg(), msg()
 			c.Req.NFds = 0
-			fd := pick()
+			fd, dl := pick(), deadline()
 			if len(callable) > 0 && rng.IntN(2) == 0 {
 				fd = callable[rng.IntN(len(callable))]
 				c.Req.Data, c.Req.Len = uint64(uintptr(unsafe.Pointer(&buf[0]))), 16
 				c.Rep.Data, c.Rep.Cap = uint64(uintptr(unsafe.Pointer(&buf[0]))), 4096
+				// The answering thread shares the CPU with this one and
+				// with the other guests' processes: a deadline of a few
+				// milliseconds could pass before it polls even once (no
+				// call answered in a whole run under CI's load), so a
+				// call it should answer waits up to 100 ms.
+				dl = uint64(monotonicNow() + 100_000_000)
 			}
-			_, _, e := syscall.Syscall(abi.SysChanCall, uintptr(fd), ptr(uintptr(unsafe.Pointer(&c))), uintptr(deadline()))
+			_, _, e := syscall.Syscall(abi.SysChanCall, uintptr(fd), ptr(uintptr(unsafe.Pointer(&c))), uintptr(dl))
 			note("call", e)
 			if e == 0 && c.Rep.Fds == fdAddr {
 				for _, f := range fdbuf[:min(c.Rep.NFds, 4)] {
@@ -278,4 +282,12 @@ func fuzz(count int, seed uint64) int {
 	}
 	fmt.Println("ipcfuzz: done")
 	return 0
+}
+
+// monotonicNow is CLOCK_MONOTONIC in nanoseconds, the clock of the IPC
+// system calls' deadlines.
+func monotonicNow() int64 {
+	var ts syscall.Timespec
+	syscall.RawSyscall(syscall.SYS_CLOCK_GETTIME, 1, uintptr(unsafe.Pointer(&ts)), 0)
+	return ts.Nano()
 }
