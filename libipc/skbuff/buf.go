@@ -81,6 +81,15 @@ type Buf struct {
 	// (transmit). Zero means unspecified.
 	Dev DevID
 
+	// GSOSize, when not zero, says the packet is an Ethernet frame
+	// carrying one IPv4 TCP segment larger than the link's MTU, which the
+	// device (or the software fallback) cuts into segments of at most
+	// GSOSize payload bytes (TCP segmentation offload; Linux's
+	// skb_shinfo gso_size). Its TCP checksum field holds the
+	// pseudo-header sum (folded, not complemented) for the whole
+	// segment's length, to be completed per segment.
+	GSOSize uint16
+
 	data, tail int
 	// mark[l] is the storage offset where layer l's header starts, or
 	// noMark. Stored +1 so that the zero value means "unset".
@@ -124,7 +133,7 @@ func (b *Buf) Reset(n int) error {
 	if n > b.Cap() {
 		return ErrNoTailroom
 	}
-	b.Dev = 0
+	b.Dev, b.GSOSize = 0, 0
 	b.data, b.tail = n, n
 	b.mark = [numLayers]int{}
 	return nil
@@ -318,7 +327,7 @@ func (b *Buf) CopyFrom(src *Buf) error {
 	}
 	lo := src.lowest()
 	copy(b.store()[lo:src.tail], src.store()[lo:src.tail])
-	b.Dev = src.Dev
+	b.Dev, b.GSOSize = src.Dev, src.GSOSize
 	b.data, b.tail = src.data, src.tail
 	b.mark = src.mark
 	return nil

@@ -207,6 +207,7 @@ func TestCloneCopiesIntoANewPooledBuf(t *testing.T) {
 // state is the observable state of a Buf, for comparisons.
 type state struct {
 	Dev                  DevID
+	GSOSize              uint16
 	Headroom, Len        int
 	Link, Network, Trans int
 	Bytes                string
@@ -220,5 +221,5 @@ func snapshot(b *Buf) state {
 		}
 		return o
 	}
-	return state{b.Dev, b.Headroom(), b.Len(), off(LinkLayer), off(NetworkLayer), off(TransportLayer), string(b.Bytes())}
+	return state{b.Dev, b.GSOSize, b.Headroom(), b.Len(), off(LinkLayer), off(NetworkLayer), off(TransportLayer), string(b.Bytes())}
 }

@@ -23,7 +23,8 @@ var (
 	ErrBadFormat = fmt.Errorf("%w: malformed", ErrDecode)
 )
 
-// encodedFields is the number of elements in an encoded Buf.
+// encodedFields is the number of elements in an encoded Buf; one with a
+// GSOSize has one more, last.
 const encodedFields = 7
 
 var (
@@ -40,6 +41,7 @@ var (
 //	[4] network    int    NetworkLayer mark, -1 if unset
 //	[5] transport  int    TransportLayer mark, -1 if unset
 //	[6] bytes      bin    storage[start:tail]
+//	[7] gso        uint   GSOSize, present only when not zero
 //
 // start is data, or the lowest layer mark if a marked header has already been
 // pulled, so the receiver can still reach it. Keeping absolute offsets means
@@ -50,7 +52,11 @@ func (b *Buf) EncodeMsgpack(enc *msgpack.Encoder) error {
 		return ErrFreed
 	}
 	start := b.lowest()
-	if err := enc.EncodeArrayLen(encodedFields); err != nil {
+	n := encodedFields
+	if b.GSOSize != 0 {
+		n++
+	}
+	if err := enc.EncodeArrayLen(n); err != nil {
 		return err
 	}
 	if err := enc.EncodeUint(uint64(b.Dev)); err != nil {
@@ -71,7 +77,13 @@ func (b *Buf) EncodeMsgpack(enc *msgpack.Encoder) error {
 			return err
 		}
 	}
-	return enc.EncodeBytes(b.store()[start:b.tail])
+	if err := enc.EncodeBytes(b.store()[start:b.tail]); err != nil {
+		return err
+	}
+	if b.GSOSize != 0 {
+		return enc.EncodeUint(uint64(b.GSOSize))
+	}
+	return nil
 }
 
 // DecodeMsgpack replaces b's contents with an encoded Buf (see EncodeMsgpack).
@@ -99,7 +111,7 @@ func (b *Buf) decode(dec *msgpack.Decoder) error {
 	if err != nil {
 		return wrapDecode(err)
 	}
-	if n != encodedFields {
+	if n != encodedFields && n != encodedFields+1 {
 		return ErrBadFormat
 	}
 	dev, err := decodeInt(dec, 0, 1<<16-1)
@@ -147,7 +159,13 @@ func (b *Buf) decode(dec *msgpack.Decoder) error {
 	if err := dec.ReadFull(b.store()[start:tail]); err != nil {
 		return wrapDecode(err)
 	}
-	b.Dev = DevID(dev)
+	gso := 0
+	if n == encodedFields+1 {
+		if gso, err = decodeInt(dec, 1, 1<<16-1); err != nil {
+			return err
+		}
+	}
+	b.Dev, b.GSOSize = DevID(dev), uint16(gso)
 	b.data, b.tail = data, tail
 	for i, m := range marks {
 		b.mark[i] = m + 1

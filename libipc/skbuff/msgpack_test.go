@@ -48,6 +48,36 @@ func TestMsgpackRoundTripKeepsBytesOffsetsAndMarks(t *testing.T) {
 	assert.NoError(t, err)
 }
 
+// TestMsgpackGSOSize: a segmentation-offload size travels as an eighth
+// element, only when set, so a frame without one encodes as before.
+func TestMsgpackGSOSize(t *testing.T) {
+	b := Get()
+	defer b.Free()
+	require.NoError(t, b.Append([]byte("frame")))
+	plain, err := msgpack.Marshal(b)
+	require.NoError(t, err)
+	b.GSOSize = 1448
+	withGSO, err := msgpack.Marshal(b)
+	require.NoError(t, err)
+	var plainFields, fields []any
+	require.NoError(t, msgpack.Unmarshal(plain, &plainFields))
+	require.Len(t, plainFields, encodedFields)
+	require.NoError(t, msgpack.Unmarshal(withGSO, &fields))
+	require.Len(t, fields, encodedFields+1)
+	require.EqualValues(t, 1448, fields[encodedFields])
+
+	got := Get()
+	defer got.Free()
+	require.NoError(t, msgpack.Unmarshal(withGSO, got))
+	require.Equal(t, uint16(1448), got.GSOSize)
+	require.Equal(t, "frame", string(got.Bytes()))
+	require.NoError(t, msgpack.Unmarshal(plain, got))
+	require.Zero(t, got.GSOSize, "decoding a plain frame clears it")
+	got.GSOSize = 9
+	require.NoError(t, got.Reset(DefaultHeadroom))
+	require.Zero(t, got.GSOSize, "Reset clears it")
+}
+
 func TestMsgpackEncodingLayout(t *testing.T) {
 	var b Buf
 	require.NoError(t, b.Reserve(4))
@@ -110,7 +140,10 @@ func TestMsgpackDecodeIsStrict(t *testing.T) {
 		{"dev too large", raw(t, 70000, 4, 4, -1, -1, -1, []byte{1, 2}), ErrDecode},
 		{"huge uint64", raw(t, uint64(1)<<63, 4, 4, -1, -1, -1, []byte{1, 2}), ErrDecode},
 		{"too few fields", raw(t, 1, 4, 4, -1, -1, []byte{1, 2}), ErrBadFormat},
-		{"too many fields", raw(t, 1, 4, 4, -1, -1, -1, []byte{1, 2}, 0), ErrBadFormat},
+		{"too many fields", raw(t, 1, 4, 4, -1, -1, -1, []byte{1, 2}, 1400, 0), ErrBadFormat},
+		{"gso size zero (never written)", raw(t, 1, 4, 4, -1, -1, -1, []byte{1, 2}, 0), ErrBadOffset},
+		{"gso size too large", raw(t, 1, 4, 4, -1, -1, -1, []byte{1, 2}, 70000), ErrBadOffset},
+		{"gso size not a number", raw(t, 1, 4, 4, -1, -1, -1, []byte{1, 2}, "x"), ErrBadFormat},
 		{"nil field", raw(t, nil, 4, 4, -1, -1, -1, []byte{1, 2}), ErrBadFormat},
 		{"string not bin", raw(t, 1, 4, 4, -1, -1, -1, "ab"), ErrBadFormat},
 		{"float offset", raw(t, 1, 4.0, 4, -1, -1, -1, []byte{1, 2}), ErrBadFormat},
@@ -180,7 +213,7 @@ func FuzzDecode(f *testing.F) {
 			require.Equal(t, 0, b.Headroom())
 			return
 		}
-		require.Len(t, raw, encodedFields)
+		require.Contains(t, []int{encodedFields, encodedFields + 1}, len(raw))
 		start, data := asInt(t, raw[1]), asInt(t, raw[2])
 		payload, _ := raw[6].([]byte)
 		require.Equal(t, data, b.Headroom(), "the front is the encoded data offset")

@@ -102,7 +102,7 @@ func (p *Pool) Get() *Buf {
 	}
 	p.mu.Unlock()
 	b.free = false
-	b.Dev = 0
+	b.Dev, b.GSOSize = 0, 0
 	b.data, b.tail = DefaultHeadroom, DefaultHeadroom
 	b.mark = [numLayers]int{}
 	return b
@@ -138,7 +138,7 @@ func (p *Pool) View(storage []byte, headroom int, owner Owner) (*Buf, error) {
 		storage = []byte{} // a view of nothing, not a Buf to be given storage
 	}
 	b.free = false
-	b.Dev = 0
+	b.Dev, b.GSOSize = 0, 0
 	b.storage = storage[:len(storage):len(storage)]
 	b.owner = owner
 	b.data, b.tail = headroom, headroom

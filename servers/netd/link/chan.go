@@ -30,7 +30,15 @@ type LinkInfo struct {
 	MTU    int    `msgpack:"mtu"`    // the largest IPv4 datagram a frame carries
 	Up     bool   `msgpack:"up"`     // carrier
 	Driver string `msgpack:"driver"` // who provides it, e.g. "virtio-net (virtio-mmio v1)"
+	// TSOMax, when not zero, is the largest IPv4 datagram of a frame with
+	// a GSOSize (TCP segmentation offload) the provider takes: the device
+	// cuts it into MTU-sized segments. Zero: frames are at most the MTU.
+	TSOMax int `msgpack:"tsomax,omitempty"`
 }
+
+// MaxTSO is the largest TSOMax: an offloaded frame, with its Ethernet
+// header and the frame message's envelope, fits one 64 KiB IPC message.
+const MaxTSO = 65000
 
 // ChanCounters counts what a Chan link did.
 type ChanCounters struct {
@@ -107,7 +115,8 @@ func (c *Chan) OnInfo(f func(LinkInfo)) { c.onInfo.Store(&f) }
 // gotInfo records a description.
 func (c *Chan) gotInfo(body []byte) bool {
 	var i LinkInfo
-	if err := libipc.DecodeBody(body, &i); err != nil || len(i.MAC) != 6 || i.MTU < 68 || i.MTU > MaxMTU {
+	if err := libipc.DecodeBody(body, &i); err != nil || len(i.MAC) != 6 || i.MTU < 68 || i.MTU > MaxMTU ||
+		i.TSOMax < 0 || i.TSOMax > MaxTSO || (i.TSOMax != 0 && i.TSOMax <= i.MTU) {
 		return false
 	}
 	c.infos.Add(1)
