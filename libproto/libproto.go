@@ -64,6 +64,10 @@ type Datagram struct {
 	MTU          int    // received: the interface's IP MTU
 	Header       []byte // received: the IPv4 header
 	Payload      []byte
+	// TSO, on Send of a TCP segment, asks netd to cut its data into
+	// segments of at most TSO bytes (segmentation offload, up to
+	// Info().TSOMax bytes of segment; protoproto.SendReq.TSO).
+	TSO int
 }
 
 // ICMPError is an ICMP error about a datagram this server sent.
@@ -114,6 +118,9 @@ type Info struct {
 	Addr netip.Addr // the interface address: the pseudo-header source
 	MTU  int        // its IP MTU
 	Dev  uint32
+	// TSOMax is the largest TCP segment netd takes with segmentation
+	// offload (Datagram.TSO); 0: none.
+	TSOMax int
 }
 
 // Stats counts a Client's recoveries and what it could not deliver.
@@ -510,7 +517,7 @@ func (p *Protocol) Stats() ProtoStats {
 func (p *Protocol) setInfo(r *protoproto.RegisterResp) {
 	a, _ := protoproto.IPv4Of(r.Addr)
 	p.mu.Lock()
-	p.info = Info{Addr: a, MTU: int(r.MTU), Dev: r.Dev}
+	p.info = Info{Addr: a, MTU: int(r.MTU), Dev: r.Dev, TSOMax: int(r.TSOMax)}
 	p.err = nil
 	p.mu.Unlock()
 }
@@ -519,7 +526,7 @@ func (p *Protocol) setInfo(r *protoproto.RegisterResp) {
 func (p *Protocol) changed(m *protoproto.InfoMsg) {
 	a, _ := protoproto.IPv4Of(m.Addr)
 	p.mu.Lock()
-	p.info = Info{Addr: a, MTU: int(m.MTU), Dev: m.Dev}
+	p.info = Info{Addr: a, MTU: int(m.MTU), Dev: m.Dev, TSOMax: int(m.TSOMax)}
 	p.mu.Unlock()
 }
 
@@ -532,7 +539,7 @@ func (p *Protocol) lost(err error) {
 // sendReq builds the request for d.
 func (p *Protocol) sendReq(d *Datagram) *protoproto.SendReq {
 	return &protoproto.SendReq{Proto: p.num, Src: protoproto.IP(d.Src), Dst: protoproto.IP(d.Dst), TTL: d.TTL,
-		TOS: d.TOS, DF: d.DontFragment, Data: d.Payload}
+		TOS: d.TOS, DF: d.DontFragment, Data: d.Payload, TSO: uint16(min(max(d.TSO, 0), 1<<16-1))}
 }
 
 // Send sends d (its Payload is the transport segment, checksummed against

@@ -120,6 +120,9 @@ type RegisterResp struct {
 	Addr sockproto.Addr `msgpack:"addr"` // the interface's IPv4 address (port 0)
 	MTU  uint32         `msgpack:"mtu"`  // its IP MTU
 	Dev  uint32         `msgpack:"dev"`  // its device id
+	// TSOMax, when not zero, is the largest TCP segment (header and data)
+	// netd takes with segmentation offload (SendReq.TSO).
+	TSOMax uint32 `msgpack:"tsomax,omitempty"`
 }
 
 // SendReq is one datagram to send. netd routes it (the gateway for
@@ -133,6 +136,12 @@ type SendReq struct {
 	TOS   uint8          `msgpack:"tos,omitempty"`
 	DF    bool           `msgpack:"df,omitempty"` // don't fragment: EMSGSIZE when over the MTU
 	Data  []byte         `msgpack:"data"`         // the transport segment, checksummed by the sender
+	// TSO, when not zero, asks for TCP segmentation offload: Data is one
+	// TCP segment (Proto 6) of at most TSOMax bytes whose data netd (or
+	// the NIC) cuts into segments of at most TSO bytes, PSH and FIN on the
+	// last one only; its checksum need not be filled in. EINVAL when
+	// Data is not a TCP segment or a piece would exceed the MTU.
+	TSO uint16 `msgpack:"tso,omitempty"`
 }
 
 // Datagram is a received datagram of an owned protocol (OpDeliver).
@@ -169,6 +178,8 @@ type InfoMsg struct {
 	Addr  sockproto.Addr `msgpack:"addr"` // 0.0.0.0 while unconfigured
 	MTU   uint32         `msgpack:"mtu"`
 	Dev   uint32         `msgpack:"dev"`
+	// TSOMax as in RegisterResp.
+	TSOMax uint32 `msgpack:"tsomax,omitempty"`
 }
 
 // StreamConn accompanies a stream socket handed to the stream server.

@@ -33,6 +33,7 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -78,6 +79,32 @@ type opened struct {
 	where string           // how to name it
 	mtu   int              // its MTU
 	mac   net.HardwareAddr // its own address (a NIC's), or nil
+	tso   *tsoSetter       // a NIC's segmentation offload, as its driver describes it (nil: none)
+}
+
+// tsoSetter follows a NIC driver's TSOMax (link.LinkInfo) into the stack:
+// the first description comes before the stack exists, later ones (a
+// restarted driver, a link change) on the link's goroutine.
+type tsoSetter struct {
+	mu  sync.Mutex
+	st  *stack.Stack
+	max int
+}
+
+func (t *tsoSetter) set(max int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.max = max
+	if t.st != nil {
+		t.st.SetTSOMax(max)
+	}
+}
+
+func (t *tsoSetter) attach(st *stack.Stack) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.st = st
+	st.SetTSOMax(t.max)
 }
 
 // openDevice opens what netd runs on: a TAP device (hosted), or an IPC
@@ -104,6 +131,7 @@ func openDevice(ctx context.Context, opts options) (opened, error) {
 		// A NIC driver may restart (virtionetd killed, crashed or
 		// restarted by the operator): netd connects to the new one and
 		// keeps its stack and every socket.
+		tso := &tsoSetter{}
 		dial := func(ctx context.Context) (*link.Chan, link.LinkInfo, error) {
 			ep, err := boot.ConnectWait(ctx, name)
 			if err != nil {
@@ -117,18 +145,23 @@ func openDevice(ctx context.Context, opts options) (opened, error) {
 				c.Close()
 				return nil, link.LinkInfo{}, fmt.Errorf("-link %s: %w", opts.link, err)
 			}
-			c.OnInfo(func(i link.LinkInfo) { fmt.Printf("netd: %s: link %s\n", opts.link, upDown(i.Up)) })
+			c.OnInfo(func(i link.LinkInfo) {
+				tso.set(i.TSOMax)
+				fmt.Printf("netd: %s: link %s\n", opts.link, upDown(i.Up))
+			})
 			return c, info, nil
 		}
 		c, info, err := dial(ctx)
 		if err != nil {
 			return opened{}, err
 		}
+		tso.set(info.TSOMax)
 		r := link.NewRedial(ctx, c, dial, func(i link.LinkInfo) {
+			tso.set(i.TSOMax)
 			fmt.Printf("netd: %s: the driver restarted; reconnected (%s, link %s)\n", opts.link, i.Driver, upDown(i.Up))
 		})
 		where := fmt.Sprintf("%s (%s, link %s)", opts.link, info.Driver, upDown(info.Up))
-		return opened{dev: r, where: where, mtu: info.MTU, mac: net.HardwareAddr(info.MAC)}, nil
+		return opened{dev: r, where: where, mtu: info.MTU, mac: net.HardwareAddr(info.MAC), tso: tso}, nil
 	case strings.HasPrefix(opts.link, "connect:"):
 		ep, err := boot.ConnectWait(ctx, name)
 		if err != nil {
@@ -243,6 +276,9 @@ func run(opts options) error {
 		return err
 	}
 	startTrace.Mark("stack")
+	if od.tso != nil {
+		od.tso.attach(n.st)
+	}
 	n.where = where
 	n.cfgState.allowed, n.cfgState.linkMTU = opts.dhcp, od.mtu
 	// The address is ours once probing found it free (RFC 5227).

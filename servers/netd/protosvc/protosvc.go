@@ -285,7 +285,8 @@ func (s *Service) opRegister(r *libipc.Request) {
 		s.protos[n].registers.Add(1)
 		s.protos[n].registered.Store(true)
 		cfg := s.st.Config()
-		s.reply(r, &protoproto.RegisterResp{Addr: protoproto.IP(cfg.Addr.Addr()), MTU: uint32(cfg.MTU), Dev: uint32(cfg.Dev)})
+		s.reply(r, &protoproto.RegisterResp{Addr: protoproto.IP(cfg.Addr.Addr()), MTU: uint32(cfg.MTU), Dev: uint32(cfg.Dev),
+			TSOMax: tsoMax(n)})
 	})
 }
 
@@ -326,9 +327,10 @@ func (s *Service) opSend(r *libipc.Request) {
 		src, sok = protoproto.IPv4Of(req.Src)
 		ok = ok && sok
 	}
-	if !ok || len(req.Data) > protoproto.MaxPayload {
+	tooBig := len(req.Data) > protoproto.MaxPayload || (req.TSO != 0 && len(req.Data) > stack.MaxTSOSegment)
+	if !ok || tooBig {
 		s.protos[n].sendErr.Add(1)
-		if len(req.Data) > protoproto.MaxPayload {
+		if tooBig {
 			s.fail(r, sockproto.EMSGSIZE)
 		} else {
 			s.fail(r, sockproto.EINVAL)
@@ -343,7 +345,7 @@ func (s *Service) opSend(r *libipc.Request) {
 			return
 		}
 		err := s.st.SendDatagram(&stack.Datagram{Src: src, Dst: dst, Protocol: n, TTL: req.TTL, TOS: req.TOS,
-			DontFragment: req.DF, Payload: req.Data})
+			DontFragment: req.DF, Payload: req.Data, TSO: int(req.TSO)})
 		if err != nil {
 			s.protos[n].sendErr.Add(1)
 			s.fail(r, errnoOf(err))
@@ -354,6 +356,16 @@ func (s *Service) opSend(r *libipc.Request) {
 			s.reply(r, &protoproto.Empty{})
 		}
 	})
+}
+
+// tsoMax is the RegisterResp's and InfoMsg's TSOMax for protocol n: TCP
+// segments with offload up to stack.MaxTSOSegment (netd cuts them when
+// the NIC does not), nothing for other protocols.
+func tsoMax(n uint8) uint32 {
+	if n == protoproto.ProtoTCP {
+		return stack.MaxTSOSegment
+	}
+	return 0
 }
 
 // errnoOf maps a stack error to the code sent back: the socket service's
@@ -415,7 +427,8 @@ func (s *Service) Reconfigured() {
 		if o == nil {
 			continue
 		}
-		msg := &protoproto.InfoMsg{Proto: uint8(n), Addr: protoproto.IP(cfg.Addr.Addr()), MTU: uint32(cfg.MTU), Dev: uint32(cfg.Dev)}
+		msg := &protoproto.InfoMsg{Proto: uint8(n), Addr: protoproto.IP(cfg.Addr.Addr()), MTU: uint32(cfg.MTU), Dev: uint32(cfg.Dev),
+			TSOMax: tsoMax(uint8(n))}
 		if o.cl.conn.TrySend(libipc.Op(protoproto.OpInfo), msg) != nil {
 			s.infoLost.Add(1)
 			continue

@@ -195,3 +195,34 @@ func TestStreamHandOff(t *testing.T) {
 	err = call(t, sc2, protoproto.Op(sockproto.OpSocket), &sockproto.SocketReq{Family: sockproto.AFInet, Type: sockproto.SockStream}, &sockproto.SocketResp{})
 	require.ErrorIs(t, err, sockproto.EOPNOTSUPP)
 }
+
+// TestSegmentationOffload: the owner of TCP is told how large an
+// offloaded segment netd takes (others are told nothing); an offloaded
+// segment is cut (this link has no device offload), and requests netd
+// cannot cut come back as EINVAL, oversize ones as EMSGSIZE.
+func TestSegmentationOffload(t *testing.T) {
+	h := newHost(t)
+	c := h.conn()
+	var resp protoproto.RegisterResp
+	require.NoError(t, call(t, c, protoproto.OpRegister, &protoproto.RegisterReq{Proto: 253}, &resp))
+	assert.Zero(t, resp.TSOMax)
+	require.NoError(t, call(t, c, protoproto.OpRegister, &protoproto.RegisterReq{Proto: protoproto.ProtoTCP}, &resp))
+	assert.EqualValues(t, stack.MaxTSOSegment, resp.TSOMax)
+
+	dst := protoproto.IP(ourNet.Addr().Next())
+	seg := make([]byte, 20+3000)
+	seg[12] = 5 << 4
+	send := func(req *protoproto.SendReq) error { return call(t, c, protoproto.OpSend, req, &protoproto.Empty{}) }
+	require.NoError(t, send(&protoproto.SendReq{Proto: 6, Dst: dst, Data: seg, TSO: 1000}))
+	require.ErrorIs(t, send(&protoproto.SendReq{Proto: 6, Dst: dst, Data: seg[:10], TSO: 1000}), sockproto.EINVAL)
+	require.ErrorIs(t, send(&protoproto.SendReq{Proto: 6, Dst: dst, Data: seg, TSO: 1481}), sockproto.EINVAL)
+	require.ErrorIs(t, send(&protoproto.SendReq{Proto: 6, Dst: dst, Data: make([]byte, stack.MaxTSOSegment+1), TSO: 1000}), sockproto.EMSGSIZE)
+	var cut, pieces, bad uint64
+	h.do(func() {
+		cs := h.st.Counters()
+		cut, pieces, bad = cs.IPv4.TxTSOSoftware, cs.IPv4.TxTSOPieces, cs.IPv4.TxTSOBad
+	})
+	assert.EqualValues(t, 1, cut)
+	assert.EqualValues(t, 3, pieces)
+	assert.EqualValues(t, 2, bad)
+}

@@ -22,6 +22,7 @@ var stackErrnos = []struct {
 	{stack.ErrBroadcastForbidden, sockproto.EACCES},
 	{stack.ErrNoRoute, sockproto.ENETUNREACH},
 	{stack.ErrInvalidAddr, sockproto.EINVAL},
+	{stack.ErrBadOffload, sockproto.EINVAL},
 	{stack.ErrNotConnected, sockproto.EDESTADDRREQ},
 	{stack.ErrNoBuffer, sockproto.ENOBUFS},
 	{stack.ErrConnRefused, sockproto.ECONNREFUSED},

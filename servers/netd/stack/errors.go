@@ -24,6 +24,7 @@ var (
 	ErrNoBuffer           = errors.New("no packet buffer available")
 	ErrConnRefused        = errors.New("connection refused")
 	ErrHostUnreachable    = errors.New("no route to host (ICMP unreachable)")
+	ErrBadOffload         = errors.New("invalid segmentation offload request")
 )
 
 // OpError describes a failed API operation, in the style of net.OpError:

@@ -121,6 +121,10 @@ type Datagram struct {
 	// Payload is the transport segment, checksummed by the caller against
 	// SourceAddr(Dst). It is copied.
 	Payload []byte
+	// TSO, when not zero, asks for TCP segmentation offload (SendTSO):
+	// Payload is one TCP segment (Protocol 6) whose data is cut into
+	// segments of at most TSO bytes; its checksum need not be filled in.
+	TSO int
 }
 
 // SendDatagram sends d with the stack doing routing (the gateway for
@@ -140,6 +144,12 @@ func (s *Stack) SendDatagram(d *Datagram) error {
 	}
 	if d.Src.IsValid() && d.Src != s.SourceAddr(d.Dst) {
 		return opErr("send datagram", ap, ErrInvalidAddr)
+	}
+	if d.TSO != 0 {
+		if err := s.sendTSO(d, rt); err != nil {
+			return opErr("send datagram", ap, err)
+		}
+		return nil
 	}
 	if d.DontFragment && wire.IPv4MinHeaderLen+len(d.Payload) > s.cfg.MTU {
 		s.c.IPv4.TxTooBig++

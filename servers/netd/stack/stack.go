@@ -2,6 +2,7 @@ package stack
 
 import (
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"armos/libipc/skbuff"
@@ -56,6 +57,8 @@ type Stack struct {
 
 	reasm reassembler
 	ipID  ipIDGen
+
+	tsoMax atomic.Int64 // SetTSOMax
 
 	// address conflicts (arp.go)
 	onConflict  func(AddressConflict)

@@ -23,6 +23,9 @@ type Link struct {
 	// Discard makes Transmit count and free frames without recording them,
 	// for benchmarks.
 	Discard bool
+	// GSOSizes has each recorded frame's skbuff.Buf.GSOSize, in order
+	// (Read and Drain leave it alone).
+	GSOSizes []uint16
 	// Transmitted counts frames given to Transmit, recorded or not.
 	Transmitted int
 	// OnTransmit, if set, is called with each frame's bytes (valid only
@@ -51,6 +54,7 @@ func (l *Link) Transmit(b *skbuff.Buf) error {
 	}
 	if !l.Discard {
 		l.sent = append(l.sent, append([]byte(nil), b.Bytes()...))
+		l.GSOSizes = append(l.GSOSizes, b.GSOSize)
 	}
 	return nil
 }
