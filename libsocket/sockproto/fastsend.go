@@ -145,3 +145,28 @@ func fastAddr(p []byte) (Addr, []byte, bool) {
 	ip := netip.AddrFrom4([4]byte{byte(v >> 40), byte(v >> 32), byte(v >> 24), byte(v >> 16)})
 	return Addr(netip.AddrPortFrom(ip, uint16(v))), rest, true
 }
+
+// The readers below, exported for other protocols' in-place parsers (the
+// protocol service's send: libproto/protoproto.ParseSendReq). Each reads
+// one msgpack value at the front of p and returns the rest; ok false
+// means p does not start with a value of that form.
+
+// ReadFixstr reads a msgpack fixstr (a map key), aliasing p.
+func ReadFixstr(p []byte) (s, rest []byte, ok bool) { return fixstr(p) }
+
+// ReadUint reads a non-negative integer (positive fixint, uint 8 to 64).
+func ReadUint(p []byte) (v uint64, rest []byte, ok bool) { return compactUint(p) }
+
+// ReadBin reads a bin 8/16/32 or nil, aliasing p.
+func ReadBin(p []byte) (b, rest []byte, ok bool) { return bin(p) }
+
+// ReadAddr reads an Addr in its encoded forms.
+func ReadAddr(p []byte) (a Addr, rest []byte, ok bool) { return fastAddr(p) }
+
+// ReadBool reads a msgpack true or false.
+func ReadBool(p []byte) (v bool, rest []byte, ok bool) {
+	if len(p) < 1 || (p[0] != 0xc2 && p[0] != 0xc3) {
+		return false, nil, false
+	}
+	return p[0] == 0xc3, p[1:], true
+}

@@ -315,8 +315,17 @@ func (s *Service) opUnregister(r *libipc.Request) {
 func (s *Service) opSend(r *libipc.Request) {
 	s.stats.requests.Add(1)
 	req := new(protoproto.SendReq)
-	if !s.decode(r, req) {
+	// The usual encoding parses in place (req.Data aliases the message,
+	// released once the stack has copied it into frames); anything else
+	// is decoded the general way.
+	inPlace := protoproto.ParseSendReq(r.Body, req)
+	if !inPlace && !s.decode(r, req) {
 		return
+	}
+	release := func() {
+		if inPlace {
+			r.ReleaseBody()
+		}
 	}
 	cl, _ := r.Conn().Value.(*client)
 	n := req.Proto
@@ -329,6 +338,7 @@ func (s *Service) opSend(r *libipc.Request) {
 	}
 	tooBig := len(req.Data) > protoproto.MaxPayload || (req.TSO != 0 && len(req.Data) > stack.MaxTSOSegment)
 	if !ok || tooBig {
+		release()
 		s.protos[n].sendErr.Add(1)
 		if tooBig {
 			s.fail(r, sockproto.EMSGSIZE)
@@ -340,12 +350,14 @@ func (s *Service) opSend(r *libipc.Request) {
 	s.onLoop(r, func() {
 		o := s.owners[n]
 		if o == nil || o.cl != cl {
+			release()
 			s.protos[n].refusedSend.Add(1)
 			s.fail(r, sockproto.EACCES)
 			return
 		}
 		err := s.st.SendDatagram(&stack.Datagram{Src: src, Dst: dst, Protocol: n, TTL: req.TTL, TOS: req.TOS,
 			DontFragment: req.DF, Payload: req.Data, TSO: int(req.TSO)})
+		release()
 		if err != nil {
 			s.protos[n].sendErr.Add(1)
 			s.fail(r, errnoOf(err))
