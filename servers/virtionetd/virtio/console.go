@@ -88,7 +88,7 @@ func NewConsole(regs Regs, alloc Alloc, cfg ConsoleConfig) (*Console, error) {
 // setup resets the device and initialises it: status, features, queues,
 // DRIVER_OK with the receive buffers offered.
 func (c *Console) setup() error {
-	if err := c.t.start(ConsoleFeatures); err != nil {
+	if err := c.t.start(ConsoleFeatures, 0); err != nil {
 		return err
 	}
 	c.t.live(c.rx, c.tx)
@@ -164,7 +164,7 @@ func (c *Console) Write(b []byte) int {
 // reclaim takes back the transmit buffers the device is done with. A
 // fault resets the device.
 func (c *Console) reclaim() {
-	if f := c.tx.reclaim(); f != faultNone {
+	if f := c.tx.reclaim(nil); f != faultNone {
 		c.recover(f)
 	}
 }

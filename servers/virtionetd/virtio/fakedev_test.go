@@ -53,6 +53,23 @@ func (b *bus) at(pa uint64, n int) []byte {
 	return p[off : off+n]
 }
 
+// read copies n bytes at device address pa, which may run over
+// consecutive pages (memory allocated contiguous), or returns nil when
+// any of them is not driver memory.
+func (b *bus) read(pa uint64, n int) []byte {
+	out := make([]byte, 0, n)
+	for len(out) < n {
+		k := min(n-len(out), pageSize-int(pa%pageSize))
+		p := b.at(pa, k)
+		if p == nil {
+			return nil
+		}
+		out = append(out, p...)
+		pa += uint64(k)
+	}
+	return out
+}
+
 // fakeQueue is the device's view of one queue.
 type fakeQueue struct {
 	num              uint32
@@ -88,13 +105,39 @@ type fakeDev struct {
 
 	stalled bool     // a notify consumes nothing (a slow host)
 	sent    [][]byte // frames (or console buffers) the driver transmitted
+	hdrs    [][]byte // network: each transmitted frame's virtio-net header
+	txDescs []txDesc // each transmitted buffer's descriptor
 	stream  []byte   // console: every byte transmitted, in order
 	errors  []string // the driver broke a rule
 }
 
+// txDesc is a transmit descriptor as the device found it.
+type txDesc struct {
+	id     uint16
+	addr   uint64
+	length uint32
+}
+
+// Receive offloads a device may offer (spec 5.1.3) that the driver must
+// not take: received frames are to arrive fully checksummed.
+const (
+	featureGuestCSUM = 1 << 1
+	featureGuestTSO4 = 1 << 7
+)
+
+// newFakeNet is a network device that offers CSUM (and MRG_RXBUF)
+// besides what the driver always takes, but not HOST_TSO4 (offload adds
+// it).
 func newFakeNet(version uint32) *fakeDev {
 	return &fakeDev{bus: newBus(), id: deviceNet, version: version, features: FeatureMAC | FeatureStatus | FeatureVersion1 | 1<<0 | 1<<15,
 		mac: [6]byte{0x52, 0x54, 0x00, 0x12, 0x34, 0x56}, link: linkUp, queueMax: 1024}
+}
+
+// offload makes d offer what QEMU's virtio-net offers on a tap with
+// vnet_hdr: the transmit offloads and the receive ones.
+func (d *fakeDev) offload() *fakeDev {
+	d.features |= FeatureCSUM | FeatureHostTSO4 | featureGuestCSUM | featureGuestTSO4
+	return d
 }
 
 // Console feature bits the fake offers and the driver must not take
@@ -282,22 +325,50 @@ func (d *fakeDev) transmit() {
 		if flags&descWrite != 0 || int(length) < d.hdr() || d.id == deviceConsole && length == 0 {
 			d.fail("transmit descriptor %d: flags %#x length %d", id, flags, length)
 		}
-		b := d.bus.at(addr, int(length))
+		b := d.bus.read(addr, int(length))
 		if b == nil {
 			d.fail("transmit descriptor %d at %#x+%d: not driver memory", id, addr, length)
 			return
 		}
-		for _, x := range b[:d.hdr()] {
-			if x != 0 {
-				d.fail("transmit header not zeroed: % x", b[:d.hdr()])
-				break
+		if d.id == deviceNet {
+			if int(length) > BufSize && (d.driverFeat&FeatureHostTSO4 == 0 || b[hdrFlags] != hdrNeedsCsum) {
+				d.fail("transmit descriptor %d: %d bytes, not an offloaded frame", id, length)
 			}
+			d.checkHeader(b[:d.hdr()], len(b)-d.hdr())
+			d.hdrs = append(d.hdrs, b[:d.hdr()])
 		}
-		d.sent = append(d.sent, append([]byte(nil), b[d.hdr():]...))
+		d.txDescs = append(d.txDescs, txDesc{id, addr, length})
+		d.sent = append(d.sent, b[d.hdr():])
 		if d.id == deviceConsole {
 			d.stream = append(d.stream, b...)
 		}
 		d.pushUsed(q, uint32(id), 0)
+	}
+}
+
+// checkHeader checks a transmitted frame's virtio-net header h against
+// the negotiated features (spec 5.1.6.2): all zero without CSUM, and for
+// a frame with nothing to do (flags 0: this driver zeroes the rest); with
+// NEEDS_CSUM, a checksum field within the frame of n bytes and, to cut
+// it, HOST_TSO4 negotiated, a gso_size and hdr_len within the frame.
+func (d *fakeDev) checkHeader(h []byte, n int) {
+	zero := true
+	for _, x := range h {
+		zero = zero && x == 0
+	}
+	switch {
+	case zero:
+	case d.driverFeat&FeatureCSUM == 0 || h[hdrFlags] != hdrNeedsCsum:
+		d.fail("transmit header % x with features %#x", h, d.driverFeat)
+	case int(le.Uint16(h[hdrCsumStart:]))+int(le.Uint16(h[hdrCsumOffset:]))+2 > n:
+		d.fail("transmit header % x: checksum outside the %d-byte frame", h, n)
+	case h[hdrGSOType] == gsoNone:
+	case h[hdrGSOType] != gsoTCPv4 || d.driverFeat&FeatureHostTSO4 == 0 || le.Uint16(h[hdrGSOSize:]) == 0 ||
+		int(le.Uint16(h[hdrHdrLen:])) > n:
+		d.fail("transmit header % x with features %#x for a %d-byte frame", h, d.driverFeat, n)
+	}
+	if len(h) == modernHdr && le.Uint16(h[legacyHdr:]) != 0 {
+		d.fail("transmit header % x: num_buffers set", h)
 	}
 }
 

@@ -22,28 +22,45 @@ var (
 	ErrNotNet     = errors.New("virtio: not a network device")
 	ErrRefused    = errors.New("virtio: the device refused the features")
 	ErrSmallQueue = errors.New("virtio: the device's queue is too small")
+	ErrNoTSO      = errors.New("virtio: the device does not segment TCP")
+	ErrBadOffload = errors.New("virtio: not an IPv4 TCP frame the device can segment")
 )
 
-// Features is what this driver asks for, of what the device offers: its
-// MAC address and link status, and the modern interface when the
-// transport is version 2. Not asked: checksum and segmentation offloads
-// (netd checksums in software, and its frames are at most the MTU, so
-// there is nothing to offload that would pay for the header handling on
-// every frame), mergeable receive buffers (every frame fits one 2 KiB
-// buffer without them), control and multiqueue (one queue pair is what a
-// single-threaded netd uses).
+// Features is what this driver always asks for, of what the device
+// offers: its MAC address and link status, and the modern interface when
+// the transport is version 2. OffloadFeatures it asks for besides unless
+// Config.NoOffload. Not asked: the receive offloads (GUEST_CSUM,
+// GUEST_TSO4 and the like: received frames must arrive fully checksummed
+// and at most the MTU, as netd takes them), mergeable receive buffers
+// (every frame fits one 2 KiB buffer without them), control and
+// multiqueue (one queue pair is what a single-threaded netd uses).
 const Features = FeatureMAC | FeatureStatus | FeatureVersion1
+
+// OffloadFeatures are the transmit offloads: the device cuts an IPv4 TCP
+// segment of up to 64 KB into MTU-sized frames and completes their
+// checksums (SendTSO), so a bulk transfer costs netd and the IPC to this
+// driver one frame per 64 KB instead of one per MSS. They are taken
+// together or not at all: HOST_TSO4 is only valid with CSUM (spec
+// 5.1.3.1), and CSUM alone buys nothing, netd completing the checksum of
+// every frame it does not offload.
+const OffloadFeatures = FeatureCSUM | FeatureHostTSO4
 
 // Counters are what the driver counted. Every frame not delivered or not
 // sent is in one of the drop counters.
 type Counters struct {
 	RxFrames, RxBytes uint64
-	TxFrames, TxBytes uint64
+	// TxFrames and TxBytes count every frame handed to the device,
+	// offloaded ones (SendTSO, also in TxTSOFrames and TxTSOBytes) as one
+	// frame of their whole length: the device's segments are not counted.
+	TxFrames, TxBytes       uint64
+	TxTSOFrames, TxTSOBytes uint64
 	// Drops.
-	RxShort       uint64 // a used receive buffer shorter than the virtio header
-	TxRingFull    uint64 // no free transmit buffer after reclaiming
-	TxOversize    uint64 // a frame larger than a buffer
-	TxLostInReset uint64 // frames the device held when it was reset
+	RxShort        uint64 // a used receive buffer shorter than the virtio header
+	TxRingFull     uint64 // no free transmit buffer after reclaiming
+	TxOversize     uint64 // a frame larger than a buffer (Send) or TSOMax (SendTSO)
+	TxLostInReset  uint64 // frames the device held when it was reset
+	TxTSOSlotsFull uint64 // SendTSO: no free offload slot after reclaiming
+	TxBadOffload   uint64 // SendTSO refused: no offload negotiated, or not a frame it can offload
 	// The device.
 	LinkChanges uint64
 	DeviceCounters
@@ -57,6 +74,9 @@ type Config struct {
 	Deliver func(frame []byte)
 	// Link is called when the link status changes.
 	Link func(up bool)
+	// NoOffload keeps the driver from asking for OffloadFeatures: TSOMax
+	// is 0 and no offload memory is allocated.
+	NoOffload bool
 }
 
 // NIC is a virtio-net device driven through its receive and transmit
@@ -70,6 +90,7 @@ type NIC struct {
 
 	bufs   Mem // rx buffers, then tx buffers
 	rx, tx *bufQueue
+	tso    *tsoSlots // when the device segments TCP (else nil)
 
 	mac [6]byte
 	up  bool
@@ -107,6 +128,12 @@ func New(regs Regs, alloc Alloc, cfg Config) (*NIC, error) {
 	if err := n.setup(); err != nil {
 		return nil, err
 	}
+	if n.t.feat&FeatureHostTSO4 != 0 {
+		if n.tso, err = newTSOSlots(alloc, n.size); err != nil {
+			n.t.stop()
+			return nil, err
+		}
+	}
 	return n, nil
 }
 
@@ -130,8 +157,15 @@ func (n *NIC) Counters() Counters {
 	return c
 }
 
-// DMABytes is the DMA memory the NIC holds: its queues and buffers.
-func (n *NIC) DMABytes() int { return len(n.t.qmem.Bytes()) + len(n.bufs.Bytes()) }
+// DMABytes is the DMA memory the NIC holds: its queues and buffers, and
+// its offload slots.
+func (n *NIC) DMABytes() int {
+	b := len(n.t.qmem.Bytes()) + len(n.bufs.Bytes())
+	if n.tso != nil {
+		b += n.tso.bytes()
+	}
+	return b
+}
 
 // TxFree returns how many transmit buffers are free.
 func (n *NIC) TxFree() int { return len(n.tx.free) }
@@ -140,9 +174,17 @@ func (n *NIC) TxFree() int { return len(n.tx.free) }
 func (n *NIC) RxPosted() int { return n.rx.busy }
 
 // setup resets the device and initialises it (spec 3.1.1): status,
-// features, queues, configuration, DRIVER_OK, the receive ring filled.
+// features, queues, configuration, DRIVER_OK, the receive ring filled,
+// every transmit buffer and offload slot free.
 func (n *NIC) setup() error {
-	if err := n.t.start(Features); err != nil {
+	want := uint64(Features)
+	if !n.cfg.NoOffload {
+		want |= OffloadFeatures
+	}
+	if n.tso != nil {
+		n.tso.reset() // the device, reset in start, holds none
+	}
+	if err := n.t.start(want, OffloadFeatures); err != nil {
 		return err
 	}
 	n.hdr = legacyHdr
@@ -176,8 +218,9 @@ func (n *NIC) readConfig(report bool) {
 	n.up = up
 }
 
-// Send transmits one Ethernet frame (without FCS): it is copied into a
-// free transmit buffer behind a zeroed virtio-net header, and the device
+// Send transmits one Ethernet frame (without FCS), complete with its
+// checksums: it is copied into a free transmit buffer behind a zeroed
+// virtio-net header (nothing for the device to do), and the device
 // notified. Completed buffers are reclaimed first when none is free.
 func (n *NIC) Send(frame []byte) error {
 	if len(frame) > BufSize-n.hdr {
@@ -204,7 +247,7 @@ func (n *NIC) Send(frame []byte) error {
 // reclaim takes back the transmit buffers the device is done with. A
 // fault resets the device.
 func (n *NIC) reclaim() {
-	if f := n.tx.reclaim(); f != faultNone {
+	if f := n.tx.reclaim(n.txDone); f != faultNone {
 		n.recover(f)
 	}
 }

@@ -20,11 +20,17 @@ type rig struct {
 
 func newRig(t *testing.T, version uint32) *rig {
 	t.Helper()
-	r := &rig{dev: newFakeNet(version)}
-	nic, err := New(r.dev, r.dev.bus.alloc, Config{
-		Deliver: func(f []byte) { r.got = append(r.got, append([]byte(nil), f...)) },
-		Link:    func(up bool) { r.links = append(r.links, up) },
-	})
+	return newRigOn(t, newFakeNet(version), Config{})
+}
+
+// newRigOn is a rig on device dev, the NIC set up with cfg (its Deliver
+// and Link replaced by the rig's).
+func newRigOn(t *testing.T, dev *fakeDev, cfg Config) *rig {
+	t.Helper()
+	r := &rig{dev: dev}
+	cfg.Deliver = func(f []byte) { r.got = append(r.got, append([]byte(nil), f...)) }
+	cfg.Link = func(up bool) { r.links = append(r.links, up) }
+	nic, err := New(r.dev, r.dev.bus.alloc, cfg)
 	require.NoError(t, err)
 	r.nic = nic
 	return r
@@ -280,13 +286,19 @@ func TestQueueLayout(t *testing.T) {
 
 // FuzzDeviceWrites: whatever a device writes into the used rings (the
 // input: queue, used index, entries), the driver neither panics nor
-// delivers more than it gave, and its books balance afterwards.
+// delivers more than it gave, and its books balance afterwards: with
+// segmentation offload, every slot is free or lent to a descriptor the
+// device holds, and every descriptor the driver holds names its own
+// buffer.
 func FuzzDeviceWrites(f *testing.F) {
 	f.Add([]byte{0, 1, 0, 0, 0, 0, 64, 0, 0, 0})
 	f.Add([]byte{1, 255, 7, 0, 0, 0, 0, 0, 0, 0})
 	f.Add(bytes.Repeat([]byte{0, 3, 1, 0, 0, 0, 0, 8, 0, 0}, 5))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		d := newFakeNet(uint32(1 + len(in)%2))
+		if len(in)%4 >= 2 {
+			d.offload()
+		}
 		delivered := 0
 		nic, err := New(d, d.bus.alloc, Config{QueueSize: 16, Deliver: func(f []byte) {
 			delivered++
@@ -295,6 +307,9 @@ func FuzzDeviceWrites(f *testing.F) {
 		require.NoError(t, err)
 		for i := 0; i < 4; i++ {
 			_ = nic.Send(frame(60, byte(i)))
+			if nic.tso != nil {
+				require.NoError(t, nic.SendTSO(tcpFrame(20, 20, 3000+i), 1460))
+			}
 		}
 		for len(in) >= 10 {
 			q := &d.q[in[0]&1]
@@ -307,6 +322,20 @@ func FuzzDeviceWrites(f *testing.F) {
 			nic.Service()
 			require.Equal(t, 16, nic.TxFree()+nic.tx.busy, "transmit buffers: free or with the device")
 			require.Equal(t, 16, nic.RxPosted(), "the receive ring stays full")
+			if nic.tso != nil {
+				lent := 0
+				for id, s := range nic.tso.lent {
+					if s != 0 {
+						lent++
+						require.True(t, nic.tx.inflight[id], "a slot lent to descriptor %d the device does not hold", id)
+					}
+				}
+				require.Equal(t, TSOSlots, len(nic.tso.free)+lent, "slots: free or lent")
+				for _, id := range nic.tx.free {
+					addr, _ := desc(nic, id)
+					require.Equal(t, nic.tx.bufPA(id), addr, "free descriptor %d names its own buffer", id)
+				}
+			}
 			in = in[10:]
 		}
 		require.LessOrEqual(t, uint64(delivered), nic.Counters().RxFrames)

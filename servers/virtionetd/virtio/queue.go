@@ -21,8 +21,10 @@ func queueLayout(size int) (availOff, usedOff, total int) {
 
 func roundUp(n, to int) int { return (n + to - 1) / to * to }
 
-// queue is one split virtqueue. Descriptor i always names buffer i of
-// the queue's buffer area, so a used entry's id is the buffer's index.
+// queue is one split virtqueue. Descriptor i names buffer i of the
+// queue's buffer area, so a used entry's id is the buffer's index (the
+// network device's transmit queue lends a descriptor to a big
+// segmentation-offload slot for one use: tso.go).
 type queue struct {
 	index    uint32 // the device's queue number
 	size     uint16
@@ -126,9 +128,10 @@ func (q *queue) take(capacity uint32) (uint16, uint32, fault) {
 	return uint16(id), length, faultNone
 }
 
-// bufQueue is a queue with its own buffers: descriptor i always names
-// buffer i, bufSize bytes at base of mem (a buffer never straddles a
-// page, so mem need not be contiguous). A receive queue offers every
+// bufQueue is a queue with its own buffers: descriptor i names buffer
+// i, bufSize bytes at base of mem (a buffer never straddles a page, so
+// mem need not be contiguous), unless its user points it elsewhere for
+// one use and back (setDesc, bufPA) when it is reclaimed. A receive queue offers every
 // buffer (fill) and gives each back after use (recycle); a transmit
 // queue keeps the buffers the device does not hold on a free stack
 // (hold, get, put, reclaim).
@@ -150,11 +153,14 @@ func (b *bufQueue) buf(id uint16) []byte {
 	return b.mem.Bytes()[off : off+b.bufSize]
 }
 
+// bufPA is buffer id's device address.
+func (b *bufQueue) bufPA(id uint16) uint64 { return b.mem.PA(b.base + int(id)*b.bufSize) }
+
 // fill, for a receive queue after a reset: every descriptor names its
 // buffer, device-writable, and is offered (published by the caller).
 func (b *bufQueue) fill() {
 	for i := 0; i < int(b.size); i++ {
-		b.setDesc(uint16(i), b.mem.PA(b.base+i*b.bufSize), uint32(b.bufSize), descWrite)
+		b.setDesc(uint16(i), b.bufPA(uint16(i)), uint32(b.bufSize), descWrite)
 		b.offer(uint16(i))
 	}
 }
@@ -164,7 +170,7 @@ func (b *bufQueue) fill() {
 func (b *bufQueue) hold() {
 	b.free = b.free[:0]
 	for i := 0; i < int(b.size); i++ {
-		b.setDesc(uint16(i), b.mem.PA(b.base+i*b.bufSize), 0, 0)
+		b.setDesc(uint16(i), b.bufPA(uint16(i)), 0, 0)
 		b.free = append(b.free, uint16(int(b.size)-1-i))
 	}
 }
@@ -186,13 +192,17 @@ func (b *bufQueue) put(id uint16, n int) {
 }
 
 // reclaim takes back the transmit buffers the device is done with (a
-// transmit entry's length means nothing), stopping at a fault.
-func (b *bufQueue) reclaim() fault {
+// transmit entry's length means nothing), stopping at a fault. done, when
+// not nil, is called with each descriptor taken back, before it is free.
+func (b *bufQueue) reclaim(done func(id uint16)) fault {
 	k, f := b.pending()
 	for ; f == faultNone && k > 0; k-- {
 		var id uint16
 		id, _, f = b.take(^uint32(0))
 		if f == faultNone {
+			if done != nil {
+				done(id)
+			}
 			b.free = append(b.free, id)
 		}
 	}

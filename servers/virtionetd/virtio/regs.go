@@ -3,8 +3,10 @@
 // modern version 2), split virtqueues in DMA memory, and two devices on
 // them — the network device's receive and transmit queues (NIC) and the
 // console device's first port (Console) (Virtual I/O Device spec 1.2,
-// sections 2.7, 3.1, 4.2, 5.1 and 5.3). Both share the transport's
-// set-up, interrupt handling and fault checks (transport.go, queue.go).
+// sections 2.7, 3.1, 4.2, 5.1 and 5.3), the network device with TCP
+// segmentation offload when it offers it (tso.go). Both share the
+// transport's set-up, interrupt handling and fault checks (transport.go,
+// queue.go).
 //
 // The package knows nothing of armos's system calls: it reaches the
 // device through Regs (register reads and writes) and DMA memory through
@@ -86,7 +88,9 @@ const (
 
 // Feature bits this driver knows (spec 5.1.3, 6).
 const (
+	FeatureCSUM     = 1 << 0  // VIRTIO_NET_F_CSUM: the device completes a transmitted frame's checksum
 	FeatureMAC      = 1 << 5  // VIRTIO_NET_F_MAC: the device has an address
+	FeatureHostTSO4 = 1 << 11 // VIRTIO_NET_F_HOST_TSO4: the device segments transmitted IPv4 TCP (needs CSUM)
 	FeatureStatus   = 1 << 16 // VIRTIO_NET_F_STATUS: link status in config
 	FeatureVersion1 = 1 << 32 // VIRTIO_F_VERSION_1: the modern interface
 )
@@ -103,4 +107,22 @@ const (
 	queueTx    = 1
 	descWrite  = 2 // VIRTQ_DESC_F_WRITE: the device writes this buffer
 	usedNoNote = 1 // VIRTQ_USED_F_NO_NOTIFY
+)
+
+// struct virtio_net_hdr (spec 5.1.6): u8 flags, u8 gso_type, then
+// hdr_len, gso_size, csum_start and csum_offset as 16-bit fields at
+// these offsets (little-endian: the modern interface's le16, and the
+// legacy interface's guest-endian on a little-endian arm64), and, in the
+// modern 12-byte header, num_buffers (zero on transmit).
+const (
+	hdrFlags      = 0
+	hdrGSOType    = 1
+	hdrHdrLen     = 2
+	hdrGSOSize    = 4
+	hdrCsumStart  = 6
+	hdrCsumOffset = 8
+
+	hdrNeedsCsum = 1 // VIRTIO_NET_HDR_F_NEEDS_CSUM: complete the checksum at csum_start+csum_offset
+	gsoNone      = 0 // VIRTIO_NET_HDR_GSO_NONE
+	gsoTCPv4     = 1 // VIRTIO_NET_HDR_GSO_TCPV4
 )

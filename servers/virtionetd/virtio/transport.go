@@ -78,10 +78,11 @@ func (t *transport) allocQueues(alloc Alloc, sizes ...int) error {
 // start resets the device and initialises it up to the point where the
 // driver fills its queues (spec 3.1.1): ACKNOWLEDGE and DRIVER, the
 // features of want the device offers (VERSION_1 only on the modern
-// transport, where it is required, and FEATURES_OK checked), each queue's
-// size and addresses. The queues' memory is cleared. A device that
-// refuses is left FAILED.
-func (t *transport) start(want uint64) error {
+// transport, where it is required, and FEATURES_OK checked; the features
+// of together only when the device offers every one of them), each
+// queue's size and addresses. The queues' memory is cleared. A device
+// that refuses is left FAILED.
+func (t *transport) start(want, together uint64) error {
 	r := t.regs
 	r.Write32(regStatus, 0)
 	for _, q := range t.queues {
@@ -98,6 +99,9 @@ func (t *transport) start(want uint64) error {
 		want &^= FeatureVersion1
 	}
 	t.feat = offered & want
+	if t.feat&together != together&want {
+		t.feat &^= together
+	}
 	r.Write32(regDriverFeatureSel, 0)
 	r.Write32(regDriverFeatures, uint32(t.feat))
 	r.Write32(regDriverFeatureSel, 1)

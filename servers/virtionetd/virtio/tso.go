@@ -1,0 +1,224 @@
+package virtio
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+// TCP segmentation offload (spec 5.1.6.2: VIRTIO_NET_F_HOST_TSO4 with
+// VIRTIO_NET_F_CSUM). netd hands the driver one Ethernet frame carrying
+// an IPv4 TCP segment of up to MaxTSO bytes, its checksum field holding
+// the pseudo-header sum (Linux's CHECKSUM_PARTIAL), and the payload size
+// to cut it into; the driver puts the frame whole in one transmit
+// descriptor behind a virtio-net header that asks the device to cut it
+// and to complete every piece's checksum. The frame's bytes are not
+// touched. (QEMU with a tap backend passes such a frame on to the host
+// kernel whole, which is what makes a Linux guest's bulk transfers cheap.)
+//
+// Such a frame does not fit a 2 KiB transmit buffer. Rather than chain
+// 33 of them, the driver keeps TSOSlots big buffers (slots), each one
+// physically contiguous, and lends a free transmit descriptor to a slot
+// while the device holds the frame: the descriptor names the slot until
+// it is reclaimed, then its own buffer again. A reset gives every slot
+// back (hold names the own buffers again).
+
+const (
+	// TSOSlots is how many offloaded frames the device may hold at once
+	// (512 KiB of DMA memory, allocated only when the device segments).
+	TSOSlots = 8
+	// MaxTSO is the largest IPv4 datagram SendTSO takes: the same as
+	// servers/netd/link.MaxTSO (an offloaded frame with its message's
+	// envelope fits one 64 KiB IPC message), repeated here because this
+	// package does not depend on netd.
+	MaxTSO = 65000
+
+	// tsoSlotSize is a slot: the virtio-net header and the frame in one
+	// descriptor. 64 KiB is the most armos allocates physically
+	// contiguous (abi.ShmMaxContiguous); it holds either header, an
+	// Ethernet header and a MaxTSO datagram.
+	tsoSlotSize = 64 << 10
+
+	ethHdrLen     = 14
+	ethTypeIPv4   = 0x0800
+	ipv4MinHdr    = 20
+	ipProtoTCP    = 6
+	tcpMinHdr     = 20
+	tcpCsumOffset = 16   // the checksum field in the TCP header
+	tcpFlagCWR    = 0x80 // in the TCP header's byte 13
+)
+
+// tsoSlots are the big transmit buffers of segmentation offload.
+type tsoSlots struct {
+	mem  []Mem // slot i: tsoSlotSize bytes, contiguous
+	free []int // the slots the driver holds
+	lent []int // by transmit descriptor: 1 + the slot it names, 0 for its own buffer
+}
+
+// newTSOSlots allocates TSOSlots slots for a transmit queue of descs
+// descriptors, all free.
+func newTSOSlots(alloc Alloc, descs int) (*tsoSlots, error) {
+	s := &tsoSlots{lent: make([]int, descs)}
+	for i := 0; i < TSOSlots; i++ {
+		m, err := alloc(tsoSlotSize, true)
+		if err != nil {
+			return nil, fmt.Errorf("virtio: segmentation offload slot %d of %d (Config.NoOffload goes without): %w", i+1, TSOSlots, err)
+		}
+		s.mem = append(s.mem, m)
+	}
+	s.reset()
+	return s, nil
+}
+
+// reset makes every slot free and every descriptor name its own buffer
+// again in the books (the device was reset: it holds nothing, and the
+// transmit queue's hold rewrote the descriptors).
+func (s *tsoSlots) reset() {
+	s.free = s.free[:0]
+	for i := len(s.mem) - 1; i >= 0; i-- {
+		s.free = append(s.free, i)
+	}
+	clear(s.lent)
+}
+
+// bytes is the DMA memory the slots take.
+func (s *tsoSlots) bytes() int {
+	n := 0
+	for _, m := range s.mem {
+		n += len(m.Bytes())
+	}
+	return n
+}
+
+// TSOMax is the largest IPv4 datagram (an Ethernet frame less its 14-byte
+// header) SendTSO takes, or 0 when the device does not segment TCP (not
+// offered, Config.NoOffload, or CSUM not offered with HOST_TSO4).
+func (n *NIC) TSOMax() int {
+	if n.tso == nil || n.t.feat&FeatureHostTSO4 == 0 {
+		return 0
+	}
+	return min(MaxTSO, tsoSlotSize-n.hdr-ethHdrLen)
+}
+
+// SendTSO transmits one Ethernet frame carrying an IPv4 TCP segment for
+// the device to cut into segments of at most mss payload bytes, each
+// with its checksum completed. The frame is Ethernet (type 0x0800, no
+// FCS), IPv4 (its total length the rest of the frame, not a fragment),
+// TCP, with the TCP checksum field holding the pseudo-header sum over
+// the whole TCP length, folded and not complemented; the driver does not
+// change a byte of it. It is copied behind a virtio-net header into a
+// free slot, which a free transmit descriptor names until the device is
+// done with it; finished buffers are reclaimed first when no descriptor
+// or slot is free. A segment whose payload fits mss goes as one frame
+// whose checksum the device completes (GSO_NONE).
+//
+// Errors (each counted, nothing sent): ErrNoTSO when the device does not
+// segment (TSOMax is 0); ErrBadOffload when the frame is not as above, mss
+// is outside 1..65535, or a segment to cut has CWR set (the device did
+// not offer VIRTIO_NET_F_HOST_ECN, which that needs: spec 5.1.6.2);
+// ErrOversize when the datagram exceeds TSOMax; ErrRingFull when no
+// descriptor or no slot is free after reclaiming.
+func (n *NIC) SendTSO(frame []byte, mss int) error {
+	limit := n.TSOMax()
+	if limit == 0 {
+		n.c.TxBadOffload++
+		return ErrNoTSO
+	}
+	h, ok := parseTSO(frame, mss)
+	if !ok {
+		n.c.TxBadOffload++
+		return ErrBadOffload
+	}
+	if len(frame)-ethHdrLen > limit {
+		n.c.TxOversize++
+		return ErrOversize
+	}
+	if len(n.tx.free) == 0 || len(n.tso.free) == 0 {
+		n.reclaim()
+	}
+	if len(n.tx.free) == 0 {
+		n.c.TxRingFull++
+		return ErrRingFull
+	}
+	if len(n.tso.free) == 0 {
+		n.c.TxTSOSlotsFull++
+		return ErrRingFull
+	}
+	id, _, _ := n.tx.get()
+	slot := n.tso.free[len(n.tso.free)-1]
+	n.tso.free = n.tso.free[:len(n.tso.free)-1]
+	n.tso.lent[id] = slot + 1
+	m := n.tso.mem[slot]
+	b := m.Bytes()[:n.hdr+len(frame)]
+	h.put(b[:n.hdr])
+	copy(b[n.hdr:], frame)
+	n.tx.setDesc(id, m.PA(0), uint32(len(b)), 0)
+	n.tx.offer(id)
+	n.t.kick(n.tx.queue)
+	n.c.TxFrames++
+	n.c.TxBytes += uint64(len(frame))
+	n.c.TxTSOFrames++
+	n.c.TxTSOBytes += uint64(len(frame))
+	return nil
+}
+
+// txDone is called for each transmit descriptor reclaimed: one lent to
+// a slot names its own buffer again, and the slot is free.
+func (n *NIC) txDone(id uint16) {
+	if n.tso == nil || n.tso.lent[id] == 0 {
+		return
+	}
+	n.tso.free = append(n.tso.free, n.tso.lent[id]-1)
+	n.tso.lent[id] = 0
+	n.tx.setDesc(id, n.tx.bufPA(id), 0, 0)
+}
+
+// netHdr is a transmit virtio-net header's fields (spec 5.1.6).
+type netHdr struct {
+	flags, gsoType                         uint8
+	hdrLen, gsoSize, csumStart, csumOffset uint16
+}
+
+// put writes h into b, the header's bytes (10 or 12: num_buffers, in
+// the modern header, is zero).
+func (h netHdr) put(b []byte) {
+	clear(b)
+	b[hdrFlags] = h.flags
+	b[hdrGSOType] = h.gsoType
+	le.PutUint16(b[hdrHdrLen:], h.hdrLen)
+	le.PutUint16(b[hdrGSOSize:], h.gsoSize)
+	le.PutUint16(b[hdrCsumStart:], h.csumStart)
+	le.PutUint16(b[hdrCsumOffset:], h.csumOffset)
+}
+
+// parseTSO checks frame and mss for SendTSO (see there) and returns the
+// header that offloads it: the device completes the TCP checksum (from
+// the TCP header to the end, stored at its checksum field) and, when the
+// payload exceeds mss, cuts the segment (GSO_TCPV4, hdr_len the three
+// headers). A segment not cut carries no gso_size, as Linux's driver
+// sends it.
+func parseTSO(frame []byte, mss int) (netHdr, bool) {
+	be := binary.BigEndian
+	if mss < 1 || mss > 0xffff || len(frame) < ethHdrLen+ipv4MinHdr || be.Uint16(frame[12:]) != ethTypeIPv4 {
+		return netHdr{}, false
+	}
+	ip := frame[ethHdrLen:]
+	ihl := int(ip[0]&0x0f) * 4
+	if ip[0]>>4 != 4 || ihl < ipv4MinHdr || int(be.Uint16(ip[2:])) != len(ip) ||
+		be.Uint16(ip[6:])&0x3fff != 0 || ip[9] != ipProtoTCP || ihl+tcpMinHdr > len(ip) {
+		return netHdr{}, false
+	}
+	tcp := ip[ihl:]
+	thl := int(tcp[12]>>4) * 4
+	if thl < tcpMinHdr || thl > len(tcp) {
+		return netHdr{}, false
+	}
+	h := netHdr{flags: hdrNeedsCsum, gsoType: gsoNone, hdrLen: uint16(ethHdrLen + ihl + thl),
+		csumStart: uint16(ethHdrLen + ihl), csumOffset: tcpCsumOffset}
+	if len(tcp)-thl > mss {
+		if tcp[13]&tcpFlagCWR != 0 {
+			return netHdr{}, false
+		}
+		h.gsoType, h.gsoSize = gsoTCPv4, uint16(mss)
+	}
+	return h, true
+}
