@@ -6,7 +6,7 @@
 //
 // Usage (started by init, which grants it the device it names):
 //
-//	service virtionetd device=net /bin/virtionetd [-name net0] [-queue 256]
+//	service virtionetd device=net /bin/virtionetd [-name net0] [-queue 256] [-offload=false]
 //	service netd /bin/netd -link nic:net0 -ip 10.0.2.15/24 -gw 10.0.2.2
 //
 // The device comes from init (ARMOS_DEVICES, libdev.FromEnv) or, for
@@ -14,8 +14,10 @@
 // -grant. virtionetd registers NAME with init's name service; a netd that
 // connects becomes its peer (a later connection replaces an earlier one:
 // a restarted netd takes over). Received frames go to the peer; frames the
-// peer sends are transmitted. It prints one ready line and, when
-// stopped (SIGTERM), its counters.
+// peer sends are transmitted: a frame with a GSOSize whole, for the
+// device to segment (TCP segmentation offload, when the device offers it
+// and -offload is not false; the link description's TSOMax says so). It
+// prints one ready line and, when stopped (SIGTERM), its counters.
 package main
 
 import (
@@ -49,18 +51,19 @@ func main() {
 	grant := flag.Int("grant", 0, "the device's grant number when started from the kernel command line (grant:net)")
 	queue := flag.Int("queue", virtio.DefaultQueueSize, "entries per virtqueue (a power of two)")
 	mtu := flag.Int("mtu", 1500, "the IP MTU netd is told")
+	offload := flag.Bool("offload", true, "let the device segment TCP and complete checksums of what netd sends, when it offers to")
 	flag.Parse()
 	if flag.NArg() > 0 || *mtu < 68 || *mtu > virtio.BufSize-14-12 {
-		fmt.Fprintf(os.Stderr, "virtionetd: usage: virtionetd [-name NAME] [-grant N] [-queue N] [-mtu 68..%d]\n", virtio.BufSize-14-12)
+		fmt.Fprintf(os.Stderr, "virtionetd: usage: virtionetd [-name NAME] [-grant N] [-queue N] [-mtu 68..%d] [-offload=false]\n", virtio.BufSize-14-12)
 		os.Exit(2)
 	}
-	if err := run(*name, *grant, *queue, *mtu); err != nil {
+	if err := run(*name, *grant, *queue, *mtu, *offload); err != nil {
 		fmt.Fprintln(os.Stderr, "virtionetd:", err)
 		os.Exit(1)
 	}
 }
 
-func run(name string, grant, queue, mtu int) error {
+func run(name string, grant, queue, mtu int, offload bool) error {
 	// A standby driver waits in Start, before touching the device (the
 	// running one holds it), until init hands it the service; SIGTERM
 	// while waiting ends it quietly.
@@ -71,11 +74,13 @@ func run(name string, grant, queue, mtu int) error {
 	}
 	ctx, dev := s.Ctx, s.Dev
 	d := &driver{mtu: mtu}
-	nic, err := virtio.New(s.Regs, granted.AllocDMA, virtio.Config{QueueSize: queue, Deliver: d.deliver, Link: d.linkChanged})
+	nic, err := virtio.New(s.Regs, granted.AllocDMA, virtio.Config{QueueSize: queue, Deliver: d.deliver, Link: d.linkChanged,
+		NoOffload: !offload})
 	if err != nil {
 		return err
 	}
 	d.nic = nic
+	tso := d.tsoMax()
 	irq, err := dev.IRQ()
 	if err != nil {
 		nic.Stop()
@@ -96,8 +101,8 @@ func run(name string, grant, queue, mtu int) error {
 		d.mu.Unlock()
 	})
 	info := dev.Info()
-	s.Ready("virtionetd", fmt.Sprintf("%s %s mac %s virtio-mmio v%d at %#x irq %d registers %s queues %d link %s", readyPrefix, name,
-		net.HardwareAddr(d.mac()), nic.Version(), info.Base, info.IRQ, s.How, queue, upDown(nic.LinkUp())))
+	s.Ready("virtionetd", fmt.Sprintf("%s %s mac %s virtio-mmio v%d at %#x irq %d registers %s queues %d link %s tso %d", readyPrefix, name,
+		net.HardwareAddr(d.mac()), nic.Version(), info.Base, info.IRQ, s.How, queue, upDown(nic.LinkUp()), tso))
 	<-ctx.Done()
 	d.mu.Lock()
 	nic.Stop()
@@ -124,8 +129,20 @@ func (d *driver) mac() []byte { m := d.nic.MAC(); return m[:] }
 func (d *driver) dmaKiB() int { return d.nic.DMABytes() >> 10 }
 
 func (d *driver) info() link.LinkInfo {
-	return link.LinkInfo{MAC: d.mac(), MTU: d.mtu, Up: d.nic.LinkUp(),
+	return link.LinkInfo{MAC: d.mac(), MTU: d.mtu, Up: d.nic.LinkUp(), TSOMax: d.tsoMax(),
 		Driver: fmt.Sprintf("virtio-net, virtio-mmio v%d", d.nic.Version())}
+}
+
+// tsoMax is the largest offloaded IPv4 datagram netd may send: the
+// NIC's, within what one frame message carries (link.MaxTSO); 0 when
+// the device does not segment (or could not beat the MTU). Called with
+// d.mu held, or before the NIC is shared.
+func (d *driver) tsoMax() int {
+	n := min(d.nic.TSOMax(), link.MaxTSO)
+	if n <= d.mtu {
+		return 0
+	}
+	return n
 }
 
 // accept takes a netd connection as the peer: it is told the device's
@@ -147,9 +164,20 @@ func (d *driver) accept(ep libipc.Endpoint) {
 	go d.transmit(c)
 }
 
-// transmit sends what peer c sends until it goes.
+// txStorage is the transmit goroutine's buffer: the largest frame netd
+// sends (an offloaded one: the Ethernet header and a link.MaxTSO
+// datagram) at the offset netd's sk_buff had it, behind at most its
+// default headroom: 64 KiB and the headroom is room to spare.
+const txStorage = skbuff.DefaultHeadroom + 64<<10
+
+// transmit sends what peer c sends until it goes. Frames are decoded
+// into one buffer of txStorage bytes, used again for every frame (a
+// pooled 2 KiB sk_buff would not hold an offloaded one).
 func (d *driver) transmit(c *link.Chan) {
-	b := skbuff.Get()
+	b, err := skbuff.Default.View(make([]byte, txStorage), skbuff.DefaultHeadroom, nil)
+	if err != nil { // not with this storage and headroom
+		panic(err)
+	}
 	defer b.Free()
 	for {
 		if err := c.ReadBuf(b); err != nil {
@@ -161,7 +189,12 @@ func (d *driver) transmit(c *link.Chan) {
 			return
 		}
 		d.mu.Lock()
-		err := d.nic.Send(b.Bytes())
+		var err error
+		if b.GSOSize != 0 {
+			err = d.nic.SendTSO(b.Bytes(), int(b.GSOSize))
+		} else {
+			err = d.nic.Send(b.Bytes())
+		}
 		d.mu.Unlock()
 		if err != nil {
 			d.txErrors.Add(1)
@@ -198,10 +231,12 @@ func (d *driver) linkChanged(up bool) {
 func (d *driver) report(w io.Writer) {
 	d.mu.Lock()
 	c := d.nic.Counters()
+	tso := d.tsoMax()
 	d.mu.Unlock()
 	fmt.Fprintf(w, "virtionetd: rx %d frames %d bytes, tx %d frames %d bytes\n", c.RxFrames, c.RxBytes, c.TxFrames, c.TxBytes)
-	fmt.Fprintf(w, "virtionetd: drops: rx short %d, no peer %d, tx ring full %d, tx oversize %d, lost in reset %d\n",
-		c.RxShort, d.noPeer.Load(), c.TxRingFull, c.TxOversize, c.TxLostInReset)
+	fmt.Fprintf(w, "virtionetd: drops: rx short %d, no peer %d, tx ring full %d, tx oversize %d, lost in reset %d, tso slots full %d, bad offload %d\n",
+		c.RxShort, d.noPeer.Load(), c.TxRingFull, c.TxOversize, c.TxLostInReset, c.TxTSOSlotsFull, c.TxBadOffload)
+	fmt.Fprintf(w, "virtionetd: offload: tso max %d, tso %d frames %d bytes (in tx)\n", tso, c.TxTSOFrames, c.TxTSOBytes)
 	fmt.Fprintf(w, "virtionetd: device: interrupts %d, config changes %d, link changes %d, resets %d (bad used index %d, id %d, length %d, needs reset %d), peers %d\n",
 		c.Interrupts, c.ConfigChanges, c.LinkChanges, c.Resets, c.BadUsedIndex, c.BadUsedID, c.BadUsedLen, c.NeedsReset, d.peers.Load())
 	var m runtime.MemStats
