@@ -49,8 +49,9 @@ const AdminService = adminproto.TCPService
 
 // options are tcpd's flags.
 type options struct {
-	service string
-	cfg     tcp.Config
+	service   string
+	cfg       tcp.Config
+	noOffload bool
 }
 
 // parseFlags reads tcpd's command line.
@@ -62,12 +63,14 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.cfg.SendBuffer, "sndbuf", tcp.DefaultSendBuffer, fmt.Sprintf("bytes of send buffer per connection (%d..%d)", tcp.MinBuffer, tcp.MaxBuffer))
 	fs.IntVar(&o.cfg.RecvBuffer, "rcvbuf", tcp.DefaultRecvBuffer, fmt.Sprintf("bytes of receive buffer per connection (%d..%d)", tcp.MinBuffer, tcp.MaxBuffer))
 	fs.IntVar(&o.cfg.MTU, "mtu", 0, fmt.Sprintf("the MTU the MSS is derived from (%d..%d; 0: the interface's)", tcp.MinMTU, tcp.MaxMTU))
+	offload := fs.Bool("offload", true, "hand netd segments of many MSS to cut (segmentation offload) when it offers to")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	o.noOffload = !*offload
 	if o.service == "" {
 		return o, errors.New("-service is empty")
 	}
@@ -110,7 +113,7 @@ func run(opts options) error {
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(p, server.Config{TCP: opts.cfg})
+	srv, err := server.New(p, server.Config{TCP: opts.cfg, NoOffload: opts.noOffload})
 	if err != nil {
 		return err
 	}

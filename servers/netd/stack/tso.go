@@ -67,7 +67,9 @@ func (s *Stack) sendTSO(d *Datagram, rt route) error {
 	data := len(seg) - thl
 	src := s.SourceAddr(d.Dst)
 	o := ipOpts{ttl: d.TTL, tos: d.TOS, df: true}
-	if data > d.TSO && !rt.loopback && !rt.broadcast && wire.IPv4MinHeaderLen+len(seg) <= s.TSOMax() {
+	// The device cuts what has no CWR (virtio 5.1.6.2: CWR needs the ECN
+	// feature, which virtionetd does not ask for); netd cuts the rest.
+	if data > d.TSO && seg[13]&tcpFlagCWR == 0 && !rt.loopback && !rt.broadcast && wire.IPv4MinHeaderLen+len(seg) <= s.TSOMax() {
 		b := getBigBuf()
 		p, err := b.Put(len(seg))
 		if err != nil {

@@ -134,12 +134,17 @@ func TestTSOToTheDevice(t *testing.T) {
 	assert.True(t, validTCP(p, peer.Addr))
 	assert.Equal(t, []uint16{0}, f.link.GSOSizes)
 
+	// With CWR (the device would need ECN): cut here.
+	require.NoError(t, f.s.SendDatagram(&stack.Datagram{Dst: peer.Addr, Protocol: 6, Payload: tcpSegment(20, 1, 0x90, data[:3000]), TSO: 1460}))
+	assert.Len(t, f.link.Drain(), 3)
+	assert.EqualValues(t, 1, f.counter("ipv4.TxTSOSoftware"))
+
 	// Larger than the device takes: cut here.
 	f.s.SetTSOMax(20000)
 	require.NoError(t, f.s.SendDatagram(&stack.Datagram{Dst: peer.Addr, Protocol: 6, Payload: seg, TSO: 1460}))
 	assert.Len(t, f.link.Drain(), (40000+1459)/1460)
 	assert.EqualValues(t, 1, f.counter("ipv4.TxTSO"))
-	assert.EqualValues(t, 1, f.counter("ipv4.TxTSOSoftware"))
+	assert.EqualValues(t, 2, f.counter("ipv4.TxTSOSoftware"))
 }
 
 // TestTSOToOurselves: an offloaded segment to our own address reaches the

@@ -38,6 +38,7 @@ import (
 	"armos/libproto"
 	sp "armos/libsocket/streamproto"
 	"armos/servers/tcpd/tcp"
+	"armos/servers/tcpd/tcp/wire"
 )
 
 // PostQueueLen bounds the functions waiting for the event loop.
@@ -59,6 +60,9 @@ type Config struct {
 	// protocol 6 (libproto.Protocol.Streams), on the event loop, instead of
 	// the stream protocol (streams.go); nil serves them.
 	Streams func(st *tcp.Stack, ep libipc.Endpoint)
+	// NoOffload keeps every segment to one MSS though netd offers
+	// segmentation offload (protoproto's TSOMax).
+	NoOffload bool
 }
 
 // Stats counts what the glue did (the engine counts the rest:
@@ -114,7 +118,13 @@ func New(p *libproto.Protocol, cfg Config) (*Server, error) {
 	}
 	s := &Server{p: p, clock: cfg.Clock, cfg: cfg, posts: make(chan func(), PostQueueLen), done: make(chan struct{}),
 		streams: map[*stream]struct{}{}, chunk: make([]byte, sp.MaxChunk)}
-	st, err := tcp.New(tc, tcp.OutputFunc(s.sendSegment), cfg.Clock)
+	// Segmentation offload: netd takes segments of many MSS and cuts them
+	// (or has the NIC cut them), so a bulk transfer costs one message per
+	// up to 64 KB. NoOffload (tcpd -offload=false) keeps one per MSS.
+	if m := s.p.Info().TSOMax; m > 0 && !cfg.NoOffload && tc.Offload == 0 {
+		tc.Offload = min(m, wire.MaxSegmentLen)
+	}
+	st, err := tcp.New(tc, output{s}, cfg.Clock)
 	if err != nil {
 		return nil, fmt.Errorf("tcpd: %w", err)
 	}
@@ -135,7 +145,27 @@ func (s *Server) Protocol() *libproto.Protocol { return s.p }
 // channel to netd is full, a request instead, whose reply paces the loop.
 // seg is encoded before the call returns, so it is not copied.
 func (s *Server) sendSegment(src, dst netip.Addr, seg []byte) error {
-	d := &libproto.Datagram{Src: src, Dst: dst, DontFragment: true, Payload: seg}
+	return s.send(&libproto.Datagram{Src: src, Dst: dst, DontFragment: true, Payload: seg})
+}
+
+// SendOffloaded is the engine's OffloadOutput: seg, many MSS of data, goes
+// to netd in one message for netd (or the NIC) to cut into mss-sized
+// segments (libproto.Datagram.TSO).
+func (o output) SendOffloaded(src, dst netip.Addr, seg []byte, mss int) error {
+	return o.s.send(&libproto.Datagram{Src: src, Dst: dst, DontFragment: true, Payload: seg, TSO: mss})
+}
+
+// SendSegment is the engine's Output.
+func (o output) SendSegment(src, dst netip.Addr, seg []byte) error {
+	return o.s.sendSegment(src, dst, seg)
+}
+
+// output is the engine's Output (and OffloadOutput).
+type output struct{ s *Server }
+
+// send sends d as a one-way message, or as a request when the channel is
+// full (see sendSegment).
+func (s *Server) send(d *libproto.Datagram) error {
 	err := s.p.SendAsync(d)
 	if errors.Is(err, libipc.ErrWouldBlock) {
 		s.stats.sendBlocked.Add(1)

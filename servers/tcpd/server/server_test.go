@@ -226,20 +226,22 @@ func payload(n int) []byte {
 // MTU (the MSS follows the interface's MTU; DF is set, nothing fragments).
 func TestTransferOverNetd(t *testing.T) {
 	for _, tc := range []struct {
-		name   string
-		mtu    int
-		faults link.Faults
+		name      string
+		mtu       int
+		faults    link.Faults
+		noOffload bool
 	}{
-		{"clean", 1500, link.Faults{}},
-		{"loss", 1500, link.Faults{DropPct: 2, Seed: 7}},
-		{"faults", 1500, link.Faults{DropPct: 1, DuplicatePct: 2, CorruptPct: 1, Seed: 9}},
-		{"mtu576-loss", 576, link.Faults{DropPct: 2, Seed: 11}},
+		{"clean", 1500, link.Faults{}, false},
+		{"loss", 1500, link.Faults{DropPct: 2, Seed: 7}, false},
+		{"faults", 1500, link.Faults{DropPct: 1, DuplicatePct: 2, CorruptPct: 1, Seed: 9}, false},
+		{"mtu576-loss", 576, link.Faults{DropPct: 2, Seed: 11}, false},
+		{"no-offload-faults", 1500, link.Faults{DropPct: 1, DuplicatePct: 2, CorruptPct: 1, Seed: 9}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := prototest.NewPair(t, prototest.Options{MTU: tc.mtu})
 			p.LinkA.SetFaults(tc.faults)
-			a := startTCPD(t, p.A, server.Config{TCP: testTCP()})
-			b := startTCPD(t, p.B, server.Config{TCP: testTCP()})
+			a := startTCPD(t, p.A, server.Config{TCP: testTCP(), NoOffload: tc.noOffload})
+			b := startTCPD(t, p.B, server.Config{TCP: testTCP(), NoOffload: tc.noOffload})
 			data := payload(1 << 20)
 			tr := startTransfer(t, a, b, data, len(data))
 			tr.wait(t, a, b, data)
@@ -253,9 +255,22 @@ func TestTransferOverNetd(t *testing.T) {
 			}
 			// The engine's MTU is the interface's, from registration.
 			a.do(t, func(st *tcp.Stack) { assert.Equal(t, tc.mtu, st.Config().MTU) })
-			var fragged uint64
-			p.A.Do(func(st *stack.Stack) { fragged = st.Counters().IPv4.TxFragmented })
-			assert.Zero(t, fragged, "segments fit the MTU: nothing was fragmented")
+			var ip stack.IPv4Counters
+			p.A.Do(func(st *stack.Stack) { ip = st.Counters().IPv4 })
+			assert.Zero(t, ip.TxFragmented, "segments fit the MTU: nothing was fragmented")
+			// Segmentation offload: A's engine sends segments of many MSS,
+			// which netd A cuts (the in-memory link has no device to).
+			var ca tcp.Counters
+			a.do(t, func(st *tcp.Stack) { ca = st.Counters() })
+			if tc.noOffload {
+				assert.Zero(t, ca.TxOffloaded)
+				assert.Zero(t, ip.TxTSOSoftware)
+			} else {
+				assert.NotZero(t, ca.TxOffloaded, "the engine offloaded segments")
+				assert.Equal(t, ca.TxOffloaded, ip.TxTSOSoftware, "netd cut each one")
+				assert.Greater(t, ip.TxTSOPieces, 2*ip.TxTSOSoftware)
+				assert.Zero(t, ip.TxTSOBad)
+			}
 		})
 	}
 }

@@ -3,6 +3,8 @@ package tcp
 import (
 	"crypto/rand"
 	"time"
+
+	"armos/servers/tcpd/tcp/wire"
 )
 
 // Defaults: what a zero Config field means. Each cites where it comes from.
@@ -127,10 +129,21 @@ type Config struct {
 
 	SynBacklog int // half-open connections per listener
 
+	// Offload, when not zero, is the largest segment (header and data)
+	// the engine may hand an OffloadOutput to be cut into MSS-sized
+	// segments (Stack.SetOffload); it must exceed MTU-20 and be at most
+	// wire.MaxSegmentLen.
+	Offload int
+
 	// Secret keys the initial sequence numbers (RFC 6528) and ephemeral
 	// port choice (RFC 6056); nil draws 16 random bytes. Tests set it for
 	// reproducible runs.
 	Secret []byte
+}
+
+// validOffload reports whether max is a usable Config.Offload for mtu.
+func validOffload(max, mtu int) bool {
+	return max == 0 || (max > mtu-20 && max <= wire.MaxSegmentLen)
 }
 
 // withDefaults checks c and fills its zero fields.
@@ -176,7 +189,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MTU < MinMTU || c.MTU > MaxMTU ||
 		c.SendBuffer < MinBuffer || c.SendBuffer > MaxBuffer ||
 		c.RecvBuffer < MinBuffer || c.RecvBuffer > MaxBuffer ||
-		c.MinRTO > c.MaxRTO || c.InitialRTO > c.MaxRTO {
+		c.MinRTO > c.MaxRTO || c.InitialRTO > c.MaxRTO || !validOffload(c.Offload, c.MTU) {
 		return c, ErrInvalidConfig
 	}
 	if c.Secret == nil {

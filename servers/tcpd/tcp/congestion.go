@@ -53,7 +53,15 @@ func (c *Conn) congestionAck(acked int, ack seq, now time.Time) bool {
 	}
 	c.dupAcks = 0
 	if c.cwnd < c.ssthresh {
-		c.cwnd += min(acked, mss) // slow start (RFC 5681 3.1, equation 2)
+		// Slow start (RFC 5681 3.1, equation 2): at most one SMSS per
+		// ACK. With segmentation offload a receiver (or a host's GRO)
+		// answers a segment of many MSS with one ACK, and one MSS per
+		// ACK would leave the window where it started; the limit is
+		// then what one offloaded segment carries, as if each MSS of
+		// it had been acknowledged by its own ACK (Linux counts every
+		// segment acknowledged; RFC 3465's L = 2 SMSS is the cautious
+		// form of the same byte counting).
+		c.cwnd += min(acked, c.maxSegmentData())
 	} else {
 		// Congestion avoidance: one MSS per window of data acknowledged
 		// (the byte-counting form of equation 3).

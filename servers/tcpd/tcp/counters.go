@@ -52,6 +52,8 @@ type Counters struct {
 	// Sent.
 	TxSegments       uint64 // segments given to Output
 	TxDataBytes      uint64 // payload bytes sent (first transmissions)
+	TxOffloaded      uint64 // segments of more than one MSS handed to an OffloadOutput (in TxSegments)
+	TxOffloadedBytes uint64 // their payload bytes
 	TxRetransSegs    uint64 // segments retransmitted (timeout, fast retransmit, PMTU)
 	TxRetransBytes   uint64 // payload bytes retransmitted
 	TxRSTs           uint64 // RSTs sent

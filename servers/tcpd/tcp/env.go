@@ -38,3 +38,16 @@ type OutputFunc func(src, dst netip.Addr, seg []byte) error
 
 // SendSegment calls f.
 func (f OutputFunc) SendSegment(src, dst netip.Addr, seg []byte) error { return f(src, dst, seg) }
+
+// OffloadOutput is an Output that also takes offloaded segments (TCP
+// segmentation offload: netd, or the NIC under it, does the cutting).
+type OffloadOutput interface {
+	Output
+	// SendOffloaded sends seg, a TCP segment (header and payload) whose
+	// payload is longer than mss, for the IP layer (or the device) to
+	// cut into segments of at most mss payload bytes: each piece gets
+	// the header with the sequence number advanced, PSH and FIN only on
+	// the last piece. Its checksum field is not filled in. seg is valid
+	// only during the call.
+	SendOffloaded(src, dst netip.Addr, seg []byte, mss int) error
+}

@@ -63,10 +63,16 @@ func (c *Conn) sendData(now time.Time) bool {
 			break
 		}
 		win := c.sndUna.add(c.sndWnd).sub(c.sndNxt)
-		n := max(0, min(unsent, win, c.cwnd-c.sndNxt.sub(c.sndUna), c.sndMSS))
+		n := max(0, min(unsent, win, c.cwnd-c.sndNxt.sub(c.sndUna), c.maxSegmentData()))
 		fin := finToSend && n == unsent && win > n
 		if n == 0 && !fin {
 			break
+		}
+		// An offloaded segment's last piece of less than an MSS goes
+		// only when Nagle would let it go as a segment of its own
+		// (Linux's tcp_mss_split_point); otherwise it waits.
+		if part := n % c.sndMSS; n > c.sndMSS && part != 0 && !fin && !c.nagleAllows(part, unsent-(n-part)) {
+			n -= part
 		}
 		if n < c.sndMSS && !fin && !c.nagleAllows(n, unsent) {
 			break
@@ -79,6 +85,18 @@ func (c *Conn) sendData(now time.Time) bool {
 		c.persistAt = now.Add(c.persistInterval())
 	}
 	return sent
+}
+
+// maxSegmentData is the most data one segment from sendData carries: one
+// MSS, or with segmentation offload (Stack.SetOffload) the most whole
+// MSS whose segment fits the offload size. Everything else (the windows,
+// Nagle, silly-window avoidance) applies to that segment as to any.
+func (c *Conn) maxSegmentData() int {
+	if c.s.offload == 0 {
+		return c.sndMSS
+	}
+	k := (c.s.offload - wire.MaxHeaderLen) / c.sndMSS
+	return max(k, 1) * c.sndMSS
 }
 
 // nagleAllows decides whether a segment of n < MSS bytes goes now: when
@@ -108,7 +126,11 @@ func (c *Conn) sendSegment(sq seq, n int, fin bool, now time.Time) {
 	r := c.header(sq, flags)
 	b := c.s.tx[:r.HeaderLen()+n]
 	c.sndBuf.peek(sq.sub(c.sndBufSeq), b[r.HeaderLen():])
-	c.s.transmit(c.id, r, b)
+	if n > c.sndMSS {
+		c.s.transmitOffloaded(c.id, r, b, c.sndMSS)
+	} else {
+		c.s.transmit(c.id, r, b)
+	}
 	c.sentACK()
 	c.stats.TxSegments++
 	retransmit := sq.lt(c.sndMax)

@@ -30,7 +30,9 @@ type Stack struct {
 	listeners map[uint16]*Listener
 
 	c  Counters
-	tx []byte // scratch for the segment being sent: one MTU
+	tx []byte // scratch for the segment being sent: one MTU, or the offload size
+
+	offload int // the largest offloaded segment (SetOffload), 0: off
 
 	nextEphemeral uint32 // RFC 6056 algorithm 3's counter
 
@@ -60,7 +62,7 @@ func New(cfg Config, out Output, clock Clock) (*Stack, error) {
 	if out == nil || clock == nil {
 		return nil, ErrInvalidConfig
 	}
-	return &Stack{
+	s := &Stack{
 		cfg:       cfg,
 		out:       out,
 		clock:     clock,
@@ -68,8 +70,28 @@ func New(cfg Config, out Output, clock Clock) (*Stack, error) {
 		conns:     make(map[tuple]*Conn),
 		listeners: make(map[uint16]*Listener),
 		tx:        make([]byte, cfg.MTU),
-	}, nil
+	}
+	s.SetOffload(cfg.Offload)
+	return s, nil
 }
+
+// SetOffload sets the largest segment (TCP header and data, bytes) the
+// engine may hand its Output to be cut into MSS-sized segments from now
+// on (TCP segmentation offload); 0 turns it off. It takes effect only
+// when the Output is an OffloadOutput, and values Config.Offload would
+// refuse turn it off.
+func (s *Stack) SetOffload(max int) {
+	if _, ok := s.out.(OffloadOutput); !ok || !validOffload(max, s.cfg.MTU) {
+		max = 0
+	}
+	s.offload = max
+	if len(s.tx) < max {
+		s.tx = make([]byte, max)
+	}
+}
+
+// Offload returns what SetOffload set (0 when off).
+func (s *Stack) Offload() int { return s.offload }
 
 // Config returns the configuration in use, defaults filled in.
 func (s *Stack) Config() Config { return s.cfg }
@@ -228,6 +250,22 @@ func (s *Stack) transmit(t tuple, r wire.Repr, b []byte) {
 		return
 	}
 	s.c.TxSegments++
+}
+
+// transmitOffloaded emits r into b without its checksum and hands the
+// segment to the OffloadOutput, to be cut into mss-sized segments.
+func (s *Stack) transmitOffloaded(t tuple, r wire.Repr, b []byte, mss int) {
+	if err := r.EmitNoChecksum(b, t.local.Addr(), t.remote.Addr()); err != nil {
+		s.c.TxErrors++
+		return
+	}
+	if err := s.out.(OffloadOutput).SendOffloaded(t.local.Addr(), t.remote.Addr(), b, mss); err != nil {
+		s.c.TxErrors++
+		return
+	}
+	s.c.TxSegments++
+	s.c.TxOffloaded++
+	s.c.TxOffloadedBytes += uint64(len(b) - r.HeaderLen())
 }
 
 // challengeAllowed spends one challenge ACK from the per-second budget.

@@ -44,6 +44,7 @@ type LinkStats struct {
 	Duplicated uint64
 	Corrupted  uint64
 	Reordered  uint64
+	Offloaded  uint64 // segments of many MSS cut before the faults (SendOffloaded)
 }
 
 // Packet is a segment in flight.

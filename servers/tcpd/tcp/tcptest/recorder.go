@@ -25,8 +25,9 @@ func (s Sent) String() string {
 // here. A segment that does not parse or whose checksum is wrong is
 // recorded with an empty Repr and Err set.
 type Recorder struct {
-	Segs []Sent
-	Err  error // the first malformed segment's error
+	Segs     []Sent
+	Offloads []Offloaded // segments taken through SendOffloaded (their pieces are in Segs)
+	Err      error       // the first malformed segment's error
 }
 
 // SendSegment records seg.

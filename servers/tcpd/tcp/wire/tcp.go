@@ -188,6 +188,16 @@ func (r Repr) HeaderLen() int { return HeaderLen + r.Options.Len() }
 // shorter than the header), ErrBadLength (b longer than MaxSegmentLen),
 // ErrBadAddress (src or dst not IPv4).
 func (r Repr) Emit(b []byte, src, dst netip.Addr) error {
+	if err := r.EmitNoChecksum(b, src, dst); err != nil {
+		return err
+	}
+	binary.BigEndian.PutUint16(b[16:18], ^ipwire.Checksum(b, pseudo(src, dst, len(b))))
+	return nil
+}
+
+// EmitNoChecksum is Emit leaving the checksum field zero: for a segment
+// whose checksum the IP layer or the NIC computes (segmentation offload).
+func (r Repr) EmitNoChecksum(b []byte, src, dst netip.Addr) error {
 	hl := r.HeaderLen()
 	if len(b) < hl {
 		return ErrShortBuffer
@@ -208,7 +218,6 @@ func (r Repr) Emit(b []byte, src, dst netip.Addr) error {
 	b[16], b[17] = 0, 0
 	binary.BigEndian.PutUint16(b[18:20], r.Urgent)
 	r.Options.emit(b[HeaderLen:hl])
-	binary.BigEndian.PutUint16(b[16:18], ^ipwire.Checksum(b, pseudo(src, dst, len(b))))
 	return nil
 }
 
