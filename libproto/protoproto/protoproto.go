@@ -144,6 +144,10 @@ type SendReq struct {
 	TSO uint16 `msgpack:"tso,omitempty"`
 }
 
+// MsgSizeHint is about the encoded size (libipc.SizeHinter), so a 64 KB
+// offloaded segment is encoded into a buffer that holds it at once.
+func (r *SendReq) MsgSizeHint() int { return len(r.Data) + 64 }
+
 // Datagram is a received datagram of an owned protocol (OpDeliver).
 type Datagram struct {
 	Proto uint8          `msgpack:"proto"`
@@ -157,6 +161,9 @@ type Datagram struct {
 	Hdr   []byte         `msgpack:"hdr"`  // the IPv4 header (the first fragment's if reassembled)
 	Data  []byte         `msgpack:"data"` // the payload, reassembled
 }
+
+// MsgSizeHint is about the encoded size (libipc.SizeHinter).
+func (d *Datagram) MsgSizeHint() int { return len(d.Hdr) + len(d.Data) + 96 }
 
 // ICMPError is an ICMP error about a datagram the server sent (OpICMPError).
 type ICMPError struct {
