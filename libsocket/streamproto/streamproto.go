@@ -157,3 +157,19 @@ type Accepted struct {
 type ErrorMsg struct {
 	Code sockproto.Errno `msgpack:"code"`
 }
+
+// ParseData decodes an OpData body as msgpack-go writes it (a map of one
+// "d" key and its bin) without copying: the data aliases body. It reports
+// false for anything else; the caller then decodes the body the general
+// way. tcpd's stream path uses it: a 64 KiB chunk's next copy is into the
+// connection's send buffer.
+func ParseData(body []byte) ([]byte, bool) {
+	if len(body) < 3 || body[0] != 0x81 || body[1] != 0xa1 || body[2] != 'd' {
+		return nil, false
+	}
+	d, rest, ok := sockproto.ReadBin(body[3:])
+	if !ok || len(rest) != 0 {
+		return nil, false
+	}
+	return d, true
+}

@@ -43,7 +43,7 @@ type stream struct {
 
 	// Application → connection: data received within the credit granted
 	// (outstanding) and not yet in the connection's send buffer.
-	pending         [][]byte
+	pending         []chunk
 	pendingBytes    int
 	outBytes        int // credit granted to the application and not returned
 	outMsgs         int
@@ -153,6 +153,7 @@ func (x *stream) finish() {
 	if x.tc != nil {
 		x.tc.SetNotify(nil)
 	}
+	x.dropPending()
 	x.conn.Close()
 	delete(x.s.streams, x)
 	x.s.stats.streamClosed.Add(1)
@@ -177,9 +178,29 @@ func (x *stream) appGone() {
 	x.finish()
 }
 
+// chunk is data the application sent, waiting for room in the send
+// buffer: in place in its message (req, released once written), or a
+// decoded copy (req nil).
+type chunk struct {
+	b   []byte
+	req *libipc.Request
+}
+
+// done releases the chunk's message, if it has one.
+func (c chunk) done() {
+	if c.req != nil {
+		c.req.ReleaseBody()
+	}
+}
+
 // handle runs one message of the application.
 func (x *stream) handle(r *libipc.Request) {
-	defer r.ReleaseBody() // decoding copies what is kept; a deferred reply keeps only r
+	kept := false // the body holds pending data: released once written
+	defer func() {
+		if !kept {
+			r.ReleaseBody() // decoding copies what is kept; a deferred reply keeps only r
+		}
+	}()
 	for _, c := range r.Caps {
 		c.Close() // the protocol moves no caps this way
 	}
@@ -189,8 +210,17 @@ func (x *stream) handle(r *libipc.Request) {
 	}
 	switch sp.Op(r.Op) {
 	case sp.OpData:
+		// The usual encoding is taken in place (no copy until the send
+		// buffer); anything else is decoded the general way.
 		var d sp.Data
-		if r.Decode(&d) != nil || len(d.Data) == 0 || len(d.Data) > sp.MaxChunk ||
+		data, inPlace := sp.ParseData(r.Body)
+		if inPlace {
+			d.Data = data
+		} else if r.Decode(&d) != nil {
+			x.violation()
+			return
+		}
+		if len(d.Data) == 0 || len(d.Data) > sp.MaxChunk ||
 			len(d.Data) > x.outBytes || x.outMsgs < 1 || x.tc == nil || x.shutdownPending {
 			x.violation()
 			return
@@ -198,7 +228,11 @@ func (x *stream) handle(r *libipc.Request) {
 		x.outBytes -= len(d.Data)
 		x.outMsgs--
 		x.s.stats.streamBytesIn.Add(uint64(len(d.Data)))
-		x.pending = append(x.pending, d.Data)
+		c := chunk{b: d.Data}
+		if inPlace {
+			c.req, kept = r, true
+		}
+		x.pending = append(x.pending, c)
 		x.pendingBytes += len(d.Data)
 		x.update()
 	case sp.OpCredit:
@@ -370,20 +404,29 @@ func (x *stream) update() {
 	x.deliver()
 }
 
+// dropPending forgets the pending data, releasing the messages it is in.
+func (x *stream) dropPending() {
+	for _, c := range x.pending {
+		c.done()
+	}
+	x.pending, x.pendingBytes = nil, 0
+}
+
 // writePending moves pending data into the connection's send buffer and
 // returns the credit it frees.
 func (x *stream) writePending() {
 	tc := x.tc
 	for len(x.pending) > 0 {
-		n, err := tc.Write(x.pending[0])
+		n, err := tc.Write(x.pending[0].b)
 		x.retBytes += n
 		x.pendingBytes -= n
-		if n == len(x.pending[0]) {
-			x.pending[0] = nil
+		if n == len(x.pending[0].b) {
+			x.pending[0].done()
+			x.pending[0] = chunk{}
 			x.pending = x.pending[1:]
 			x.retMsgs++
 		} else {
-			x.pending[0] = x.pending[0][n:]
+			x.pending[0].b = x.pending[0].b[n:]
 		}
 		if err != nil {
 			if !errors.Is(err, tcp.ErrWouldBlock) {
@@ -391,7 +434,7 @@ func (x *stream) writePending() {
 				// and deliver reports the error.
 				x.retBytes += x.pendingBytes
 				x.retMsgs += len(x.pending)
-				x.pending, x.pendingBytes = nil, 0
+				x.dropPending()
 			}
 			break
 		}
