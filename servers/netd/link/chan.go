@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	"armos/libipc"
@@ -127,6 +128,12 @@ func (c *Chan) gotInfo(body []byte) bool {
 	return true
 }
 
+// frameBufs holds frame-message encode buffers; frameMsgOverhead is more
+// than the envelope and the sk_buff's fields add to the frame's bytes.
+var frameBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+const frameMsgOverhead = 128
+
 // Transmit sends b as one frame message and frees b. A full peer queue
 // drops the frame (counted), as a NIC with a full transmit ring would.
 func (c *Chan) Transmit(b *skbuff.Buf) error {
@@ -134,11 +141,21 @@ func (c *Chan) Transmit(b *skbuff.Buf) error {
 		return skbuff.ErrNilBuf
 	}
 	defer releaseBuf(b)
-	msg, err := libipc.AppendMessage(nil, libipc.Header{Version: libipc.Version, Kind: libipc.KindOneway, Op: OpFrame}, b)
+	// Encoded into a reused buffer big enough for the frame at once (the
+	// endpoint copies it: the kernel, or the in-memory transport's
+	// TrySend); appending to nil grew a 64 KB offloaded frame's message
+	// through a dozen reallocations.
+	bp := frameBufs.Get().(*[]byte)
+	defer frameBufs.Put(bp)
+	if need := b.Len() + frameMsgOverhead; cap(*bp) < need {
+		*bp = make([]byte, 0, need)
+	}
+	msg, err := libipc.AppendMessage((*bp)[:0], libipc.Header{Version: libipc.Version, Kind: libipc.KindOneway, Op: OpFrame}, b)
 	if err != nil {
 		c.txErr.Add(1)
 		return fmt.Errorf("link: encode frame: %w", err)
 	}
+	*bp = msg
 	err = c.ep.TrySend(libipc.Message{Data: msg})
 	switch {
 	case err == nil:
