@@ -179,8 +179,23 @@ func (d *driver) transmit(c *link.Chan) {
 		panic(err)
 	}
 	defer b.Free()
+	// The frame is copied once, from netd's message into the device's
+	// buffer (b only holds the frames not in the usual encoding).
+	send := func(frame []byte, gso uint16) {
+		d.mu.Lock()
+		var err error
+		if gso != 0 {
+			err = d.nic.SendTSO(frame, int(gso))
+		} else {
+			err = d.nic.Send(frame)
+		}
+		d.mu.Unlock()
+		if err != nil {
+			d.txErrors.Add(1)
+		}
+	}
 	for {
-		if err := c.ReadBuf(b); err != nil {
+		if err := c.ReadFrameInPlace(b, send); err != nil {
 			if !errors.Is(err, link.ErrClosed) {
 				fmt.Fprintln(os.Stderr, "virtionetd: peer:", err)
 			}
@@ -188,18 +203,6 @@ func (d *driver) transmit(c *link.Chan) {
 			c.Close()
 			return
 		}
-		d.mu.Lock()
-		var err error
-		if b.GSOSize != 0 {
-			err = d.nic.SendTSO(b.Bytes(), int(b.GSOSize))
-		} else {
-			err = d.nic.Send(b.Bytes())
-		}
-		d.mu.Unlock()
-		if err != nil {
-			d.txErrors.Add(1)
-		}
-		_ = b.Reset(skbuff.DefaultHeadroom)
 	}
 }
 

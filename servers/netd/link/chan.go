@@ -212,6 +212,58 @@ func (c *Chan) ReadBuf(b *skbuff.Buf) error {
 	}
 }
 
+// ReadFrameInPlace waits for the next frame and calls fn with its bytes
+// and GSO size: in place in the message where the frame is in the usual
+// encoding (skbuff.ParseFrame, as if decoded into a Buf of b's capacity),
+// else decoded into b (which must be empty; it is reset afterwards). The
+// bytes are valid only during fn. Errors as ReadBuf's. A NIC driver's
+// transmit path uses it: the frame's next copy is into the device's
+// buffer.
+func (c *Chan) ReadFrameInPlace(b *skbuff.Buf, fn func(frame []byte, gso uint16)) error {
+	if b == nil {
+		return skbuff.ErrNilBuf
+	}
+	for {
+		m, err := c.ep.Recv(context.Background())
+		if err != nil {
+			if c.closed.Load() || errors.Is(err, libipc.ErrPeerClosed) || errors.Is(err, libipc.ErrClosed) {
+				return ErrClosed
+			}
+			return fmt.Errorf("link: receive: %w", err)
+		}
+		for _, h := range m.Caps {
+			h.Close()
+		}
+		h, body, err := libipc.ParseHeader(m.Data)
+		switch {
+		case err == nil && h.Kind == libipc.KindOneway && h.Op == OpLinkInfo:
+			if !c.gotInfo(body) {
+				c.rxBad.Add(1)
+			}
+			m.Release()
+			continue
+		case err == nil && h.Kind == libipc.KindOneway && h.Op == OpFrame:
+			if frame, gso, ok := skbuff.ParseFrame(body, b.Cap()); ok {
+				c.rx.Add(1)
+				fn(frame, gso)
+				m.Release()
+				return nil
+			}
+		}
+		_, err = libipc.DecodeMessage(m.Data, b)
+		m.Release()
+		if err != nil || h.Kind != libipc.KindOneway || h.Op != OpFrame {
+			c.rxBad.Add(1)
+			_ = b.Reset(skbuff.DefaultHeadroom)
+			continue
+		}
+		c.rx.Add(1)
+		fn(b.Bytes(), b.GSOSize)
+		_ = b.Reset(skbuff.DefaultHeadroom)
+		return nil
+	}
+}
+
 // Counters returns the link's counters.
 func (c *Chan) Counters() ChanCounters {
 	return ChanCounters{TxFrames: c.tx.Load(), TxQueueFull: c.txFull.Load(), TxErrors: c.txErr.Load(),

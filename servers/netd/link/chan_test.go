@@ -82,3 +82,51 @@ func TestChanReadInfo(t *testing.T) {
 	assert.False(t, ok)
 	assert.EqualValues(t, 1, c.Counters().RxMalformed)
 }
+
+// ReadFrameInPlace hands over frames as they are in the message (GSO size
+// too), decodes those in another valid encoding into the buffer, takes
+// descriptions on the way, and skips (counting) what is not a frame.
+func TestChanReadFrameInPlace(t *testing.T) {
+	a, b := libipc.NewPair(16)
+	netd, driver := NewChan(a), NewChan(b)
+	defer netd.Close()
+	defer driver.Close()
+	f := skbuff.Get()
+	require.NoError(t, f.Append([]byte("offloaded segment")))
+	f.GSOSize = 1448
+	require.NoError(t, netd.Transmit(f))
+	mac := []byte{0x52, 0x54, 0, 0x12, 0x34, 0x56}
+	require.NoError(t, netd.SendInfo(LinkInfo{MAC: mac, MTU: 1500}))
+	// The same frame with its array in a longer msgpack form: valid, but
+	// not the encoding read in place.
+	enc, err := libipc.AppendMessage(nil, libipc.Header{Version: libipc.Version, Kind: libipc.KindOneway, Op: OpFrame}, []any{0, 10, 10, -1, -1, -1, []byte("plain")})
+	require.NoError(t, err)
+	hdrLen := len(enc) - (1 + 6 + 2 + 5)
+	long := append(append(append([]byte(nil), enc[:hdrLen]...), 0xdc, 0, 7), enc[hdrLen+1:]...)
+	require.NoError(t, a.TrySend(libipc.Message{Data: long}))
+	require.NoError(t, a.TrySend(libipc.Message{Data: []byte("junk")}))
+	g := skbuff.Get()
+	require.NoError(t, g.Append([]byte("last")))
+	require.NoError(t, netd.Transmit(g))
+
+	buf := skbuff.Get()
+	defer buf.Free()
+	type got struct {
+		frame string
+		gso   uint16
+	}
+	var frames []got
+	for range 3 {
+		require.NoError(t, driver.ReadFrameInPlace(buf, func(frame []byte, gso uint16) {
+			frames = append(frames, got{string(frame), gso})
+		}))
+		assert.Zero(t, buf.Len(), "left empty")
+	}
+	assert.Equal(t, []got{{"offloaded segment", 1448}, {"plain", 0}, {"last", 0}}, frames)
+	i, ok := driver.Info()
+	require.True(t, ok)
+	assert.Equal(t, mac, i.MAC)
+	c := driver.Counters()
+	assert.EqualValues(t, 3, c.RxFrames)
+	assert.EqualValues(t, 1, c.RxMalformed)
+}
