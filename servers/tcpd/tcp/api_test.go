@@ -92,13 +92,14 @@ func TestReceiveBufferBound(t *testing.T) {
 func TestReceiverSWS(t *testing.T) {
 	f := newFixture(t, tcp.Config{RecvBuffer: 8192})
 	c := f.active()
-	f.send(ACK, strings.Repeat("a", 8000))
+	f.send(ACK, strings.Repeat("a", 8000)) // five full-sized segments' worth: ACKed at once
 	f.take()
 	assert.Equal(t, 192, c.Info().RcvWnd)
 	buf := make([]byte, 100)
 	_, err := c.Read(buf)
 	require.NoError(t, err)
 	f.send(ACK, "b")
+	f.advance(tcp.DefaultDelayedACK)
 	s := f.take()
 	require.NotEmpty(t, s)
 	assert.Equal(t, uint16(191), s[len(s)-1].Repr.Window, "100 bytes read: too little to move the edge")

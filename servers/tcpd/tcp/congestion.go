@@ -53,15 +53,7 @@ func (c *Conn) congestionAck(acked int, ack seq, now time.Time) bool {
 	}
 	c.dupAcks = 0
 	if c.cwnd < c.ssthresh {
-		// Slow start (RFC 5681 3.1, equation 2): at most one SMSS per
-		// ACK. With segmentation offload a receiver (or a host's GRO)
-		// answers a segment of many MSS with one ACK, and one MSS per
-		// ACK would leave the window where it started; the limit is
-		// then what one offloaded segment carries, as if each MSS of
-		// it had been acknowledged by its own ACK (Linux counts every
-		// segment acknowledged; RFC 3465's L = 2 SMSS is the cautious
-		// form of the same byte counting).
-		c.cwnd += min(acked, c.maxSegmentData())
+		c.cwnd += c.slowStartIncrease(acked)
 	} else {
 		// Congestion avoidance: one MSS per window of data acknowledged
 		// (the byte-counting form of equation 3).
@@ -73,6 +65,31 @@ func (c *Conn) congestionAck(acked int, ack seq, now time.Time) bool {
 	}
 	c.cwnd = min(c.cwnd, maxWindow)
 	return true
+}
+
+// slowStartIncrease is how much an ACK of acked new bytes opens cwnd in
+// slow start (RFC 5681 3.1, equation 2: at most one SMSS per ACK).
+//
+// With segmentation offload a receiver, or a host coalescing what it
+// receives (GRO), answers a segment of many MSS with one ACK, and one
+// SMSS per ACK would grow cwnd by one MSS per offloaded segment: about
+// one MSS per round trip while the window fits one such segment, a
+// crawl. So, while offload is on, an ACK counts up to what one offloaded
+// segment carries (maxSegmentData), as if each MSS of it had had its own
+// ACK: cwnd doubles every round trip however the ACKs come. That is
+// Linux's rule (tcp_slow_start adds every segment acknowledged), not RFC
+// 3465's cautious L = 2 SMSS, which an ACK per 44 MSS would still hold
+// to a crawl. What goes beyond one SMSS stops at ssthresh, as Linux caps
+// slow start there: after a timeout, a cumulative ACK for everything the
+// peer held during the go-back-N would otherwise open cwnd by up to a
+// whole offloaded segment at once, far past the halved flight. Without
+// offload the rule is RFC 5681's exactly.
+func (c *Conn) slowStartIncrease(acked int) int {
+	inc := min(acked, c.sndMSS)
+	if limit := c.maxSegmentData(); limit > c.sndMSS {
+		inc = max(inc, min(acked, limit, c.ssthresh-c.cwnd))
+	}
+	return inc
 }
 
 // dupAck handles a duplicate ACK: the third starts fast retransmit and

@@ -50,7 +50,7 @@ type Conn struct {
 
 	// ACK policy.
 	ackNow      bool      // send an ACK with the next output
-	unacked     int       // in-order segments received since the last ACK sent
+	unacked     int       // in-order segments received since the last ACK sent (full-sized ones a coalesced segment carries)
 	lastInvalid time.Time // last ACK sent for an out-of-window segment
 
 	// Round-trip time (RFC 6298) and retransmission.

@@ -61,6 +61,21 @@ func FuzzSegments(f *testing.F) {
 		opRaw, 24, 0x9c, 0x40, 0x00, 0x50, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0, 2, 4, 5, 0xb4,
 		opAdvance, 6,
 	})
+	// Segmentation offload with a small MSS: a write goes as one segment
+	// of many pieces, partly acknowledged; offload off again.
+	f.Add([]byte{
+		opAPI, 0, apiOffload, 200,
+		opConnect, 0,
+		opSegment, 0, byte(SYN | ACK), 0, 0, 1, 0, 255, 0, 0x8a,
+		opAPI, 0, apiWrite, 255,
+		opSegment, 0, byte(ACK), 0, 0, 20, 1, 255, 0, 0,
+		opAPI, 0, apiWrite, 255,
+		opAdvance, 4,
+		opAPI, 0, apiOffload, 0,
+		opSegment, 0, byte(ACK), 0, 0, 40, 1, 255, 0, 0,
+		opAPI, 0, apiCloseWrite, 0,
+		opAdvance, 7,
+	})
 	f.Fuzz(func(t *testing.T, script []byte) {
 		runScript(t, script)
 	})
@@ -88,6 +103,7 @@ const (
 	apiKeepAlive
 	apiAccept
 	apiListenerClose
+	apiOffload // Stack.SetOffload: 0, or 1480 + 256*argument (too large past 65515: off)
 	numAPI
 )
 
@@ -171,6 +187,10 @@ func runScript(t *testing.T, b []byte) {
 				_ = ln.Close()
 				break
 			}
+			if call == apiOffload {
+				s.SetOffload(min(arg, 1) * (1480 + 256*arg))
+				break
+			}
 			if len(conns) == 0 {
 				break
 			}
@@ -216,7 +236,11 @@ func runScript(t *testing.T, b []byte) {
 			s.Input(peerAddr, ourAddr, raw)
 		}
 		require.NoError(t, s.CheckInvariants(), "step %d", steps)
-		require.NoError(t, rec.Err, "a segment we sent does not parse")
+		require.NoError(t, rec.Err, "a segment we sent does not parse (or breaks the offload contract)")
+		for _, o := range rec.Offloads {
+			require.LessOrEqual(t, wire.HeaderLen+o.Len, s.Offload(), "an offloaded segment larger than allowed")
+		}
+		rec.Offloads = rec.Offloads[:0]
 		if len(rec.Segs) > 64 {
 			rec.Segs = rec.Segs[len(rec.Segs)-1:]
 		}

@@ -58,8 +58,15 @@ func runTransfer(t testing.TB, f tcptest.Faults, data []byte, cfg tcp.Config, li
 func runTransferFrom(t testing.TB, f tcptest.Faults, data []byte, cfg tcp.Config, limit time.Duration,
 	setup func(l *tcptest.Link, a, b *tcp.Stack) netip.AddrPort) transferResult {
 	t.Helper()
+	return runTransferOn(t, tcptest.NewLink(f), data, cfg, limit, setup)
+}
+
+// runTransferOn is runTransferFrom over link l, which the caller may have
+// set up (Plain, Coalesce) before the engines are made on it.
+func runTransferOn(t testing.TB, l *tcptest.Link, data []byte, cfg tcp.Config, limit time.Duration,
+	setup func(l *tcptest.Link, a, b *tcp.Stack) netip.AddrPort) transferResult {
+	t.Helper()
 	start := time.Now()
-	l := tcptest.NewLink(f)
 	a := l.NewStack(addrA, cfg)
 	b := l.NewStack(addrB, cfg)
 	ln, err := b.Listen(netip.AddrPortFrom(addrB, portB), 4)

@@ -431,9 +431,12 @@ func (c *Conn) receive(sq seq, data []byte) {
 	c.rcvNxt = c.rcvNxt.add(n)
 	c.s.c.RxDataBytes += uint64(n)
 	c.stats.RxBytes += uint64(n)
-	c.unacked++
+	// A segment longer than our MSS (segments from the peer coalesced
+	// on their way up, GRO) counts as the full-sized segments it carries.
+	c.unacked += max(1, len(data)/c.rcvMSS)
 	// ACK at once when a hole was filled (RFC 5681 4.2) or for every
-	// second segment (RFC 9293 3.8.6.3); else within DelayedACK.
+	// second full-sized segment (RFC 9293 3.8.6.3); else within
+	// DelayedACK.
 	if filled || c.unacked >= 2 {
 		c.ackNow = true
 	} else if c.delackAt.IsZero() {

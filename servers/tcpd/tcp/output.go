@@ -63,7 +63,14 @@ func (c *Conn) sendData(now time.Time) bool {
 			break
 		}
 		win := c.sndUna.add(c.sndWnd).sub(c.sndNxt)
-		n := max(0, min(unsent, win, c.cwnd-c.sndNxt.sub(c.sndUna), c.maxSegmentData()))
+		limit := c.maxSegmentData()
+		if c.sndNxt.lt(c.sndMax) {
+			// Going back over data sent before (the go-back-N after a
+			// timeout, or a lower path MTU): retransmissions are one
+			// MSS each, with or without segmentation offload.
+			limit = c.sndMSS
+		}
+		n := max(0, min(unsent, win, c.cwnd-c.sndNxt.sub(c.sndUna), limit))
 		fin := finToSend && n == unsent && win > n
 		if n == 0 && !fin {
 			break
@@ -87,16 +94,21 @@ func (c *Conn) sendData(now time.Time) bool {
 	return sent
 }
 
+// dataHeaderLen is the header length of a data segment: header() puts no
+// options on one (no timestamps, no SACK). Should it ever, this must
+// count them, or an offloaded segment would outgrow the scratch buffer.
+const dataHeaderLen = wire.HeaderLen
+
 // maxSegmentData is the most data one segment from sendData carries: one
 // MSS, or with segmentation offload (Stack.SetOffload) the most whole
-// MSS whose segment fits the offload size. Everything else (the windows,
-// Nagle, silly-window avoidance) applies to that segment as to any.
+// MSS whose segment, header included, fits the offload size (at least
+// one MSS). Everything else (the windows, Nagle, silly-window avoidance)
+// applies to that segment as to any.
 func (c *Conn) maxSegmentData() int {
 	if c.s.offload == 0 {
 		return c.sndMSS
 	}
-	k := (c.s.offload - wire.MaxHeaderLen) / c.sndMSS
-	return max(k, 1) * c.sndMSS
+	return max((c.s.offload-dataHeaderLen)/c.sndMSS, 1) * c.sndMSS
 }
 
 // nagleAllows decides whether a segment of n < MSS bytes goes now: when

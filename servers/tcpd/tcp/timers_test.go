@@ -146,6 +146,20 @@ func TestDelayedACK(t *testing.T) {
 	f.expectNone()
 }
 
+// A segment carrying two full-sized segments' data or more (coalesced by
+// the receiving host, GRO) is acknowledged at once, as two segments would
+// be; one of less than two waits for the delayed ACK.
+func TestCoalescedSegmentAckedAtOnce(t *testing.T) {
+	f := newFixture(t, tcp.Config{})
+	f.active()
+	f.send(ACK, strings.Repeat("c", 2*1460))
+	f.expect(ACK, f.pAck, f.pSeq, "")
+	f.send(ACK, strings.Repeat("c", 1460+700))
+	f.expectNone()
+	f.advance(tcp.DefaultDelayedACK)
+	f.expect(ACK, f.pAck, f.pSeq, "")
+}
+
 // Nagle: a small segment waits while data is unacknowledged; with
 // SetNoDelay it does not. Full segments never wait.
 func TestNagle(t *testing.T) {

@@ -64,6 +64,14 @@ type Link struct {
 	Tap   func(p Packet) bool
 	Stats LinkStats
 
+	// Coalesce delivers an offloaded segment (SendOffloaded) whole, as a
+	// receiver sees it whose host coalesced the pieces (GRO), instead of
+	// cut into MSS pieces (Cut) as netd sends them.
+	Coalesce bool
+	// Plain gives the engines NewStack makes an Output that is not a
+	// tcp.OffloadOutput.
+	Plain bool
+
 	rng   *rand.Rand
 	hosts []host
 	q     packetHeap
@@ -88,7 +96,8 @@ func NewLink(f Faults) *Link {
 	}
 }
 
-// NewStack makes an engine at addr that sends through the link. Its ISN
+// NewStack makes an engine at addr that sends through the link (an
+// OffloadOutput unless Plain is set). Its ISN
 // secret derives from the seed and address unless cfg sets one, so runs
 // repeat exactly. It panics on a bad config (a test bug).
 func (l *Link) NewStack(addr netip.Addr, cfg tcp.Config) *tcp.Stack {
@@ -96,7 +105,7 @@ func (l *Link) NewStack(addr netip.Addr, cfg tcp.Config) *tcp.Stack {
 		a := addr.As4()
 		cfg.Secret = []byte{byte(l.Faults.Seed), byte(l.Faults.Seed >> 8), a[0], a[1], a[2], a[3]}
 	}
-	s, err := tcp.New(cfg, l, l.Clock)
+	s, err := tcp.New(cfg, l.output(), l.Clock)
 	if err != nil {
 		panic(err)
 	}
