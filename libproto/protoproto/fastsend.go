@@ -10,18 +10,9 @@ import "armos/libsocket/sockproto"
 // produced. netd's send path uses it: a 64 KB offloaded segment's next
 // copy is into the frame.
 func ParseSendReq(body []byte, req *SendReq) bool {
-	_, ok := ParseSendReqOffset(body, req)
-	return ok
-}
-
-// ParseSendReqOffset is ParseSendReq also returning where req.Data starts
-// in body: the bytes before it (the request's other fields, already
-// parsed) are room for headers in front of the segment (netd sends an
-// offloaded segment from the message itself).
-func ParseSendReqOffset(body []byte, req *SendReq) (dataOff int, ok bool) {
 	p := body
 	if len(p) < 1 || p[0]&0xf0 != 0x80 {
-		return 0, false
+		return false
 	}
 	n := int(p[0] & 0x0f)
 	p = p[1:]
@@ -30,7 +21,7 @@ func ParseSendReqOffset(body []byte, req *SendReq) (dataOff int, ok bool) {
 	for range n {
 		key, rest, ok := sockproto.ReadFixstr(p)
 		if !ok {
-			return 0, false
+			return false
 		}
 		p = rest
 		var bit uint8
@@ -39,7 +30,7 @@ func ParseSendReqOffset(body []byte, req *SendReq) (dataOff int, ok bool) {
 		case "proto":
 			bit = 1
 			if v, p, ok = sockproto.ReadUint(p); !ok || v > 255 {
-				return 0, false
+				return false
 			}
 			out.Proto = uint8(v)
 		case "src":
@@ -51,13 +42,13 @@ func ParseSendReqOffset(body []byte, req *SendReq) (dataOff int, ok bool) {
 		case "ttl":
 			bit = 8
 			if v, p, ok = sockproto.ReadUint(p); !ok || v > 255 {
-				return 0, false
+				return false
 			}
 			out.TTL = uint8(v)
 		case "tos":
 			bit = 16
 			if v, p, ok = sockproto.ReadUint(p); !ok || v > 255 {
-				return 0, false
+				return false
 			}
 			out.TOS = uint8(v)
 		case "df":
@@ -66,24 +57,23 @@ func ParseSendReqOffset(body []byte, req *SendReq) (dataOff int, ok bool) {
 		case "data":
 			bit = 64
 			out.Data, p, ok = sockproto.ReadBin(p)
-			dataOff = len(body) - len(p) - len(out.Data)
 		case "tso":
 			bit = 128
 			if v, p, ok = sockproto.ReadUint(p); !ok || v > 1<<16-1 {
-				return 0, false
+				return false
 			}
 			out.TSO = uint16(v)
 		default:
-			return 0, false
+			return false
 		}
 		if !ok || seen&bit != 0 {
-			return 0, false
+			return false
 		}
 		seen |= bit
 	}
 	if len(p) != 0 {
-		return 0, false
+		return false
 	}
 	*req = out
-	return dataOff, true
+	return true
 }

@@ -34,9 +34,6 @@ func TestParseSendReq(t *testing.T) {
 		var want SendReq
 		require.NoError(t, libipc.DecodeBody(body, &want))
 		assert.Equal(t, want, got)
-		off, ok := ParseSendReqOffset(body, &got)
-		require.True(t, ok)
-		assert.Equal(t, string(want.Data), string(body[off:off+len(want.Data)]), "the offset of the data")
 		if len(got.Data) > 0 {
 			got.Data[0] ^= 0xff
 			assert.NotEqual(t, want.Data[0], got.Data[0], "in place, not a copy")
@@ -56,11 +53,9 @@ func FuzzParseSendReq(f *testing.F) {
 	f.Add(encodeSendReq(f, &SendReq{Proto: 6, Src: dst, Dst: dst, TTL: 1, TOS: 2, DF: true, Data: []byte("yz")}))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var got SendReq
-		off, ok := ParseSendReqOffset(body, &got)
-		if !ok {
+		if !ParseSendReq(body, &got) {
 			return
 		}
-		require.Equal(t, string(got.Data), string(body[off:off+len(got.Data)]))
 		var want SendReq
 		require.NoError(t, libipc.DecodeBody(body, &want))
 		if len(want.Data) == 0 && len(got.Data) == 0 {

@@ -135,15 +135,13 @@ type SendReq struct {
 	TTL   uint8          `msgpack:"ttl,omitempty"` // 0: netd's default (64)
 	TOS   uint8          `msgpack:"tos,omitempty"`
 	DF    bool           `msgpack:"df,omitempty"` // don't fragment: EMSGSIZE when over the MTU
+	Data  []byte         `msgpack:"data"`         // the transport segment, checksummed by the sender
 	// TSO, when not zero, asks for TCP segmentation offload: Data is one
 	// TCP segment (Proto 6) of at most TSOMax bytes whose data netd (or
 	// the NIC) cuts into segments of at most TSO bytes, PSH and FIN on the
 	// last one only; its checksum need not be filled in. EINVAL when
 	// Data is not a TCP segment or a piece would exceed the MTU.
 	TSO uint16 `msgpack:"tso,omitempty"`
-	// Data comes last: the fields before it leave room in the message
-	// for the headers netd puts in front of an offloaded segment.
-	Data []byte `msgpack:"data"` // the transport segment, checksummed by the sender
 }
 
 // MsgSizeHint is about the encoded size (libipc.SizeHinter), so a 64 KB

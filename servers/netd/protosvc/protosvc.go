@@ -29,7 +29,6 @@ import (
 	"sync/atomic"
 
 	"armos/libipc"
-	"armos/libipc/skbuff"
 	"armos/libproto/protoproto"
 	"armos/libsocket/sockproto"
 	"armos/servers/netd/sockets"
@@ -319,14 +318,12 @@ func (s *Service) opSend(r *libipc.Request) {
 	// The usual encoding parses in place (req.Data aliases the message,
 	// released once the stack has copied it into frames); anything else
 	// is decoded the general way.
-	dataOff, inPlace := protoproto.ParseSendReqOffset(r.Body, req)
+	inPlace := protoproto.ParseSendReq(r.Body, req)
 	if !inPlace && !s.decode(r, req) {
 		return
 	}
-	released := false
 	release := func() {
-		if inPlace && !released {
-			released = true
+		if inPlace {
 			r.ReleaseBody()
 		}
 	}
@@ -358,25 +355,9 @@ func (s *Service) opSend(r *libipc.Request) {
 			s.fail(r, sockproto.EACCES)
 			return
 		}
-		d := &stack.Datagram{Src: src, Dst: dst, Protocol: n, TTL: req.TTL, TOS: req.TOS,
-			DontFragment: req.DF, Payload: req.Data, TSO: int(req.TSO)}
-		if inPlace && req.TSO != 0 && dataOff >= inPlaceHeadroom {
-			// The segment can leave from the message itself (the device
-			// cuts it): the fields before it are room for the headers,
-			// and the message goes back when the frame is sent.
-			if b, err := skbuff.Default.View(r.Body[:dataOff+len(req.Data)], dataOff, bodyOwner{release}); err == nil {
-				if b.SetLen(len(req.Data)) == nil {
-					d.Buf = b
-				} else {
-					_ = b.Free()
-				}
-			}
-		}
-		made := d.Buf != nil
-		err := s.st.SendDatagram(d) // takes d.Buf over: freeing it releases the message
-		if !made {
-			release()
-		}
+		err := s.st.SendDatagram(&stack.Datagram{Src: src, Dst: dst, Protocol: n, TTL: req.TTL, TOS: req.TOS,
+			DontFragment: req.DF, Payload: req.Data, TSO: int(req.TSO)})
+		release()
 		if err != nil {
 			s.protos[n].sendErr.Add(1)
 			s.fail(r, errnoOf(err))
@@ -388,17 +369,6 @@ func (s *Service) opSend(r *libipc.Request) {
 		}
 	})
 }
-
-// inPlaceHeadroom is what an offloaded segment sent from its message needs
-// in front of it: an IPv4 header without options and an Ethernet header.
-const inPlaceHeadroom = 20 + 14
-
-// bodyOwner gives a request's message back when the packet buffer made
-// of it is freed.
-type bodyOwner struct{ release func() }
-
-// Release releases the message.
-func (o bodyOwner) Release([]byte) { o.release() }
 
 // tsoMax is the RegisterResp's and InfoMsg's TSOMax for protocol n: TCP
 // segments with offload up to stack.MaxTSOSegment (netd cuts them when

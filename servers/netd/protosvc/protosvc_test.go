@@ -225,17 +225,4 @@ func TestSegmentationOffload(t *testing.T) {
 	assert.EqualValues(t, 1, cut)
 	assert.EqualValues(t, 3, pieces)
 	assert.EqualValues(t, 2, bad)
-
-	// With a device that cuts TCP, the segment leaves from the request's
-	// own message (the fields before its data are room for the headers).
-	h.do(func() { h.st.SetTSOMax(65000) })
-	src := protoproto.IP(ourNet.Addr())
-	require.NoError(t, send(&protoproto.SendReq{Proto: 6, Src: src, Dst: dst, DF: true, Data: seg, TSO: 1000}))
-	var dev, inPlace uint64
-	h.do(func() {
-		cs := h.st.Counters()
-		dev, inPlace = cs.IPv4.TxTSO, cs.IPv4.TxTSOInPlace
-	})
-	assert.EqualValues(t, 1, dev)
-	assert.EqualValues(t, 1, inPlace)
 }

@@ -125,11 +125,6 @@ type Datagram struct {
 	// Payload is one TCP segment (Protocol 6) whose data is cut into
 	// segments of at most TSO bytes; its checksum need not be filled in.
 	TSO int
-	// Buf, with TSO, optionally holds the segment already (Bytes() is
-	// Payload), with room in front for the IPv4 and Ethernet headers: a
-	// segment the device cuts is then sent from it without a copy.
-	// SendDatagram takes it over (frees it) whatever happens.
-	Buf *skbuff.Buf
 }
 
 // SendDatagram sends d with the stack doing routing (the gateway for
@@ -138,10 +133,6 @@ type Datagram struct {
 // the stack's own (ErrProtocolInUse).
 func (s *Stack) SendDatagram(d *Datagram) error {
 	defer s.runLoopback()
-	if d.Buf != nil {
-		// Freed here unless sendTSO took it over (it clears d.Buf).
-		defer func() { freeBuf(d.Buf); d.Buf = nil }()
-	}
 	ap := netip.AddrPortFrom(d.Dst, 0)
 	if d.Protocol == protoICMP || d.Protocol == protoUDP {
 		return opErr("send datagram", ap, ErrProtocolInUse)

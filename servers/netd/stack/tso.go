@@ -70,21 +70,14 @@ func (s *Stack) sendTSO(d *Datagram, rt route) error {
 	// The device cuts what has no CWR (virtio 5.1.6.2: CWR needs the ECN
 	// feature, which virtionetd does not ask for); netd cuts the rest.
 	if data > d.TSO && seg[13]&tcpFlagCWR == 0 && !rt.loopback && !rt.broadcast && wire.IPv4MinHeaderLen+len(seg) <= s.TSOMax() {
-		var b *skbuff.Buf
-		var p []byte
-		if d.Buf != nil && d.Buf.Len() == len(seg) && d.Buf.Headroom() >= wire.IPv4MinHeaderLen+wire.EthernetHeaderLen {
-			b, p, d.Buf = d.Buf, d.Buf.Bytes(), nil // sent from where it is
-			s.c.IPv4.TxTSOInPlace++
-		} else {
-			b = getBigBuf()
-			var err error
-			if p, err = b.Put(len(seg)); err != nil {
-				freeBuf(b)
-				s.c.IPv4.TxNoBuffer++
-				return ErrNoBuffer
-			}
-			copy(p, seg)
+		b := getBigBuf()
+		p, err := b.Put(len(seg))
+		if err != nil {
+			freeBuf(b)
+			s.c.IPv4.TxNoBuffer++
+			return ErrNoBuffer
 		}
+		copy(p, seg)
 		binary.BigEndian.PutUint16(p[16:], wire.PseudoHeaderChecksum(wire.IPProtocolTCP, src, d.Dst, uint16(len(seg))))
 		b.GSOSize = uint16(d.TSO)
 		s.c.IPv4.TxTSO++

@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"armos/libipc/skbuff"
 	"armos/servers/netd/stack"
 	"armos/servers/netd/wire"
 )
@@ -232,63 +231,4 @@ func FuzzTSO(f *testing.F) {
 		}
 		require.Equal(t, string(seg[thl:]), string(data))
 	})
-}
-
-// countingOwner counts how often its storage is given back.
-type countingOwner struct{ n int }
-
-func (o *countingOwner) Release([]byte) { o.n++ }
-
-// TestTSOFromItsBuffer: a segment handed over in a buffer with room in
-// front (Datagram.Buf) leaves from that buffer when the device cuts it,
-// without a copy; without the room, or when netd cuts it, it is copied;
-// either way the buffer is given back exactly once.
-func TestTSOFromItsBuffer(t *testing.T) {
-	f := newFixture(t, 0)
-	f.learn(peer)
-	f.link.GSOSizes = nil
-	f.s.SetTSOMax(65000)
-	seg := tcpSegment(20, 1, 0x18, pattern(10000))
-	view := func(headroom int, o *countingOwner) *skbuff.Buf {
-		st := make([]byte, headroom+len(seg))
-		copy(st[headroom:], seg)
-		b, err := skbuff.Default.View(st, headroom, o)
-		require.NoError(t, err)
-		require.NoError(t, b.SetLen(len(seg)))
-		return b
-	}
-	for _, tc := range []struct {
-		name     string
-		headroom int
-		device   bool
-		inPlace  uint64
-	}{
-		{"room, the device cuts", 40, true, 1},
-		{"no room", 20, true, 0},
-		{"netd cuts", 40, false, 0},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if tc.device {
-				f.s.SetTSOMax(65000)
-			} else {
-				f.s.SetTSOMax(0)
-			}
-			before := f.counter("ipv4.TxTSOInPlace")
-			o := &countingOwner{}
-			b := view(tc.headroom, o)
-			require.NoError(t, f.s.SendDatagram(&stack.Datagram{Dst: peer.Addr, Protocol: 6, Payload: b.Bytes(), TSO: 1460, Buf: b}))
-			var data []byte
-			for _, fr := range f.link.Drain() {
-				data = append(data, tcpOf(t, fr, peer.Addr)[20:]...)
-			}
-			assert.Equal(t, seg[20:], data)
-			assert.Equal(t, tc.inPlace, f.counter("ipv4.TxTSOInPlace")-before)
-			assert.Equal(t, 1, o.n, "given back once")
-		})
-	}
-	// Refused: the buffer is given back all the same.
-	o := &countingOwner{}
-	b := view(40, o)
-	require.ErrorIs(t, f.s.SendDatagram(&stack.Datagram{Dst: peer.Addr, Protocol: 253, Payload: b.Bytes(), TSO: 1460, Buf: b}), stack.ErrBadOffload)
-	assert.Equal(t, 1, o.n)
 }
