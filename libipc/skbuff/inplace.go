@@ -1,6 +1,6 @@
 package skbuff
 
-import "encoding/binary"
+import "armos/libipc/mpread"
 
 // ParseFrame reads an encoded Buf (EncodeMsgpack) without copying: the
 // packet's bytes (what Bytes would return after DecodeMsgpack into a Buf
@@ -16,7 +16,7 @@ func ParseFrame(body []byte, capacity int) (frame []byte, gso uint16, ok bool) {
 	p := body[1:]
 	var v [3 + numLayers]int64
 	for i := range v {
-		if v[i], p, ok = readInt(p); !ok {
+		if v[i], p, ok = mpread.Int(p); !ok {
 			return nil, 0, false
 		}
 	}
@@ -25,7 +25,10 @@ func ParseFrame(body []byte, capacity int) (frame []byte, gso uint16, ok bool) {
 		return nil, 0, false
 	}
 	var bytes []byte
-	if bytes, p, ok = readBin(p); !ok {
+	if len(p) > 0 && p[0] == 0xc0 { // nil bytes: DecodeMsgpack refuses them
+		return nil, 0, false
+	}
+	if bytes, p, ok = mpread.Bin(p); !ok {
 		return nil, 0, false
 	}
 	tail := start + int64(len(bytes))
@@ -39,7 +42,7 @@ func ParseFrame(body []byte, capacity int) (frame []byte, gso uint16, ok bool) {
 	}
 	if n == encodedFields+1 {
 		var g int64
-		if g, p, ok = readInt(p); !ok || g < 1 || g > 1<<16-1 {
+		if g, p, ok = mpread.Int(p); !ok || g < 1 || g > 1<<16-1 {
 			return nil, 0, false
 		}
 		gso = uint16(g)
@@ -48,61 +51,4 @@ func ParseFrame(body []byte, capacity int) (frame []byte, gso uint16, ok bool) {
 		return nil, 0, false
 	}
 	return bytes[data-start:], gso, true
-}
-
-// readInt reads a msgpack integer in any of its forms.
-func readInt(p []byte) (int64, []byte, bool) {
-	if len(p) < 1 {
-		return 0, nil, false
-	}
-	c := p[0]
-	switch {
-	case c <= 0x7f:
-		return int64(c), p[1:], true
-	case c >= 0xe0:
-		return int64(int8(c)), p[1:], true
-	case c == 0xcc && len(p) >= 2:
-		return int64(p[1]), p[2:], true
-	case c == 0xcd && len(p) >= 3:
-		return int64(binary.BigEndian.Uint16(p[1:])), p[3:], true
-	case c == 0xce && len(p) >= 5:
-		return int64(binary.BigEndian.Uint32(p[1:])), p[5:], true
-	case c == 0xcf && len(p) >= 9:
-		u := binary.BigEndian.Uint64(p[1:])
-		if u > 1<<63-1 {
-			return 0, nil, false
-		}
-		return int64(u), p[9:], true
-	case c == 0xd0 && len(p) >= 2:
-		return int64(int8(p[1])), p[2:], true
-	case c == 0xd1 && len(p) >= 3:
-		return int64(int16(binary.BigEndian.Uint16(p[1:]))), p[3:], true
-	case c == 0xd2 && len(p) >= 5:
-		return int64(int32(binary.BigEndian.Uint32(p[1:]))), p[5:], true
-	case c == 0xd3 && len(p) >= 9:
-		return int64(binary.BigEndian.Uint64(p[1:])), p[9:], true
-	}
-	return 0, nil, false
-}
-
-// readBin reads a msgpack bin 8/16/32, aliasing p.
-func readBin(p []byte) ([]byte, []byte, bool) {
-	if len(p) < 1 {
-		return nil, nil, false
-	}
-	var n, h int
-	switch c := p[0]; {
-	case c == 0xc4 && len(p) >= 2:
-		n, h = int(p[1]), 2
-	case c == 0xc5 && len(p) >= 3:
-		n, h = int(binary.BigEndian.Uint16(p[1:])), 3
-	case c == 0xc6 && len(p) >= 5:
-		n, h = int(binary.BigEndian.Uint32(p[1:])), 5
-	default:
-		return nil, nil, false
-	}
-	if n < 0 || len(p)-h < n {
-		return nil, nil, false
-	}
-	return p[h : h+n : h+n], p[h+n:], true
 }

@@ -1,6 +1,15 @@
 package protoproto
 
-import "armos/libsocket/sockproto"
+import (
+	"armos/libipc/mpread"
+	"armos/libsocket/sockproto"
+)
+
+// readUint8 reads an integer that fits a uint8.
+func readUint8(p []byte) (uint8, []byte, bool) {
+	v, rest, ok := mpread.Uint(p)
+	return uint8(v), rest, ok && v <= 255
+}
 
 // ParseSendReq decodes a SendReq body as msgpack-go writes it (a map of
 // the struct's fields, omitempty ones left out) without copying: req.Data
@@ -19,7 +28,7 @@ func ParseSendReq(body []byte, req *SendReq) bool {
 	var out SendReq
 	var seen uint8
 	for range n {
-		key, rest, ok := sockproto.ReadFixstr(p)
+		key, rest, ok := mpread.Fixstr(p)
 		if !ok {
 			return false
 		}
@@ -29,10 +38,7 @@ func ParseSendReq(body []byte, req *SendReq) bool {
 		switch string(key) { // compared in place: no allocation
 		case "proto":
 			bit = 1
-			if v, p, ok = sockproto.ReadUint(p); !ok || v > 255 {
-				return false
-			}
-			out.Proto = uint8(v)
+			out.Proto, p, ok = readUint8(p)
 		case "src":
 			bit = 2
 			out.Src, p, ok = sockproto.ReadAddr(p)
@@ -41,25 +47,19 @@ func ParseSendReq(body []byte, req *SendReq) bool {
 			out.Dst, p, ok = sockproto.ReadAddr(p)
 		case "ttl":
 			bit = 8
-			if v, p, ok = sockproto.ReadUint(p); !ok || v > 255 {
-				return false
-			}
-			out.TTL = uint8(v)
+			out.TTL, p, ok = readUint8(p)
 		case "tos":
 			bit = 16
-			if v, p, ok = sockproto.ReadUint(p); !ok || v > 255 {
-				return false
-			}
-			out.TOS = uint8(v)
+			out.TOS, p, ok = readUint8(p)
 		case "df":
 			bit = 32
-			out.DF, p, ok = sockproto.ReadBool(p)
+			out.DF, p, ok = mpread.Bool(p)
 		case "data":
 			bit = 64
-			out.Data, p, ok = sockproto.ReadBin(p)
+			out.Data, p, ok = mpread.Bin(p)
 		case "tso":
 			bit = 128
-			if v, p, ok = sockproto.ReadUint(p); !ok || v > 1<<16-1 {
+			if v, p, ok = mpread.Uint(p); !ok || v > 1<<16-1 {
 				return false
 			}
 			out.TSO = uint16(v)

@@ -40,6 +40,7 @@ import (
 	"strconv"
 
 	"armos/libipc"
+	"armos/libipc/mpread"
 	"armos/libsocket/sockproto"
 )
 
@@ -167,7 +168,7 @@ func ParseData(body []byte) ([]byte, bool) {
 	if len(body) < 3 || body[0] != 0x81 || body[1] != 0xa1 || body[2] != 'd' {
 		return nil, false
 	}
-	d, rest, ok := sockproto.ReadBin(body[3:])
+	d, rest, ok := mpread.Bin(body[3:])
 	if !ok || len(rest) != 0 {
 		return nil, false
 	}

@@ -183,32 +183,13 @@ func (c *Chan) ReadBuf(b *skbuff.Buf) error {
 		return fmt.Errorf("link: receive into a non-empty buffer: %w", skbuff.ErrNotEmpty)
 	}
 	for {
-		m, err := c.ep.Recv(context.Background())
+		m, err := c.next()
 		if err != nil {
-			if c.closed.Load() || errors.Is(err, libipc.ErrPeerClosed) || errors.Is(err, libipc.ErrClosed) {
-				return ErrClosed
-			}
-			return fmt.Errorf("link: receive: %w", err)
+			return err
 		}
-		for _, h := range m.Caps {
-			h.Close()
+		if c.decodeFrame(m, b) {
+			return nil
 		}
-		if h, body, err := libipc.ParseHeader(m.Data); err == nil && h.Kind == libipc.KindOneway && h.Op == OpLinkInfo {
-			if !c.gotInfo(body) {
-				c.rxBad.Add(1)
-			}
-			m.Release()
-			continue
-		}
-		h, err := libipc.DecodeMessage(m.Data, b)
-		m.Release()
-		if err != nil || h.Kind != libipc.KindOneway || h.Op != OpFrame {
-			c.rxBad.Add(1)
-			_ = b.Reset(skbuff.DefaultHeadroom)
-			continue
-		}
-		c.rx.Add(1)
-		return nil
 	}
 }
 
@@ -224,25 +205,11 @@ func (c *Chan) ReadFrameInPlace(b *skbuff.Buf, fn func(frame []byte, gso uint16)
 		return skbuff.ErrNilBuf
 	}
 	for {
-		m, err := c.ep.Recv(context.Background())
+		m, err := c.next()
 		if err != nil {
-			if c.closed.Load() || errors.Is(err, libipc.ErrPeerClosed) || errors.Is(err, libipc.ErrClosed) {
-				return ErrClosed
-			}
-			return fmt.Errorf("link: receive: %w", err)
+			return err
 		}
-		for _, h := range m.Caps {
-			h.Close()
-		}
-		h, body, err := libipc.ParseHeader(m.Data)
-		switch {
-		case err == nil && h.Kind == libipc.KindOneway && h.Op == OpLinkInfo:
-			if !c.gotInfo(body) {
-				c.rxBad.Add(1)
-			}
-			m.Release()
-			continue
-		case err == nil && h.Kind == libipc.KindOneway && h.Op == OpFrame:
+		if h, body, err := libipc.ParseHeader(m.Data); err == nil && h.Kind == libipc.KindOneway && h.Op == OpFrame {
 			if frame, gso, ok := skbuff.ParseFrame(body, b.Cap()); ok {
 				c.rx.Add(1)
 				fn(frame, gso)
@@ -250,18 +217,53 @@ func (c *Chan) ReadFrameInPlace(b *skbuff.Buf, fn func(frame []byte, gso uint16)
 				return nil
 			}
 		}
-		_, err = libipc.DecodeMessage(m.Data, b)
-		m.Release()
-		if err != nil || h.Kind != libipc.KindOneway || h.Op != OpFrame {
-			c.rxBad.Add(1)
+		if c.decodeFrame(m, b) {
+			fn(b.Bytes(), b.GSOSize)
 			_ = b.Reset(skbuff.DefaultHeadroom)
+			return nil
+		}
+	}
+}
+
+// next waits for the next message that is not a link description (those
+// are taken on the way) and returns it for the caller to release. When
+// the peer is gone or the link closed it returns ErrClosed.
+func (c *Chan) next() (libipc.Message, error) {
+	for {
+		m, err := c.ep.Recv(context.Background())
+		if err != nil {
+			if c.closed.Load() || errors.Is(err, libipc.ErrPeerClosed) || errors.Is(err, libipc.ErrClosed) {
+				return libipc.Message{}, ErrClosed
+			}
+			return libipc.Message{}, fmt.Errorf("link: receive: %w", err)
+		}
+		for _, h := range m.Caps {
+			h.Close()
+		}
+		if h, body, err := libipc.ParseHeader(m.Data); err == nil && h.Kind == libipc.KindOneway && h.Op == OpLinkInfo {
+			if !c.gotInfo(body) {
+				c.rxBad.Add(1)
+			}
+			m.Release()
 			continue
 		}
-		c.rx.Add(1)
-		fn(b.Bytes(), b.GSOSize)
-		_ = b.Reset(skbuff.DefaultHeadroom)
-		return nil
+		return m, nil
 	}
+}
+
+// decodeFrame decodes frame message m into b (empty) and releases m. A
+// message that is not a frame is counted as malformed, b left empty, and
+// false returned.
+func (c *Chan) decodeFrame(m libipc.Message, b *skbuff.Buf) bool {
+	h, err := libipc.DecodeMessage(m.Data, b)
+	m.Release()
+	if err != nil || h.Kind != libipc.KindOneway || h.Op != OpFrame {
+		c.rxBad.Add(1)
+		_ = b.Reset(skbuff.DefaultHeadroom)
+		return false
+	}
+	c.rx.Add(1)
+	return true
 }
 
 // Counters returns the link's counters.

@@ -1,0 +1,102 @@
+// Package mpread reads single msgpack values in place, for the parsers
+// that take the usual encoding of a hot message without copying (netd's
+// and tcpd's send paths, a NIC driver's frames): each function reads one
+// value at the front of p and returns the rest; ok false means p does not
+// start with a value of that form, and the caller then decodes the whole
+// body the general way. Byte slices alias p.
+package mpread
+
+import "encoding/binary"
+
+// Fixstr reads a fixstr (a map key).
+func Fixstr(p []byte) (s, rest []byte, ok bool) {
+	if len(p) < 1 || p[0]&0xe0 != 0xa0 {
+		return nil, nil, false
+	}
+	n := int(p[0] & 0x1f)
+	if len(p) < 1+n {
+		return nil, nil, false
+	}
+	return p[1 : 1+n], p[1+n:], true
+}
+
+// Uint reads a non-negative integer in its unsigned forms (positive
+// fixint, uint 8/16/32/64).
+func Uint(p []byte) (v uint64, rest []byte, ok bool) {
+	if len(p) < 1 {
+		return 0, nil, false
+	}
+	c := p[0]
+	switch {
+	case c <= 0x7f:
+		return uint64(c), p[1:], true
+	case c == 0xcc && len(p) >= 2:
+		return uint64(p[1]), p[2:], true
+	case c == 0xcd && len(p) >= 3:
+		return uint64(binary.BigEndian.Uint16(p[1:])), p[3:], true
+	case c == 0xce && len(p) >= 5:
+		return uint64(binary.BigEndian.Uint32(p[1:])), p[5:], true
+	case c == 0xcf && len(p) >= 9:
+		return binary.BigEndian.Uint64(p[1:]), p[9:], true
+	}
+	return 0, nil, false
+}
+
+// Int reads an integer in any of its forms (fixints, uint and int 8 to
+// 64); a uint 64 beyond int64 is not one.
+func Int(p []byte) (v int64, rest []byte, ok bool) {
+	if len(p) < 1 {
+		return 0, nil, false
+	}
+	c := p[0]
+	switch {
+	case c >= 0xe0:
+		return int64(int8(c)), p[1:], true
+	case c == 0xd0 && len(p) >= 2:
+		return int64(int8(p[1])), p[2:], true
+	case c == 0xd1 && len(p) >= 3:
+		return int64(int16(binary.BigEndian.Uint16(p[1:]))), p[3:], true
+	case c == 0xd2 && len(p) >= 5:
+		return int64(int32(binary.BigEndian.Uint32(p[1:]))), p[5:], true
+	case c == 0xd3 && len(p) >= 9:
+		return int64(binary.BigEndian.Uint64(p[1:])), p[9:], true
+	}
+	u, rest, ok := Uint(p)
+	if !ok || u > 1<<63-1 {
+		return 0, nil, false
+	}
+	return int64(u), rest, true
+}
+
+// Bin reads a bin 8/16/32, or nil (no bytes), with its capacity cut to
+// its length.
+func Bin(p []byte) (b, rest []byte, ok bool) {
+	if len(p) < 1 {
+		return nil, nil, false
+	}
+	var n, h int
+	switch c := p[0]; {
+	case c == 0xc0:
+		return nil, p[1:], true
+	case c == 0xc4 && len(p) >= 2:
+		n, h = int(p[1]), 2
+	case c == 0xc5 && len(p) >= 3:
+		n, h = int(binary.BigEndian.Uint16(p[1:])), 3
+	case c == 0xc6 && len(p) >= 5:
+		n, h = int(binary.BigEndian.Uint32(p[1:])), 5
+	default:
+		return nil, nil, false
+	}
+	if n < 0 || len(p)-h < n {
+		return nil, nil, false
+	}
+	return p[h : h+n : h+n], p[h+n:], true
+}
+
+// Bool reads true or false.
+func Bool(p []byte) (v bool, rest []byte, ok bool) {
+	if len(p) < 1 || (p[0] != 0xc2 && p[0] != 0xc3) {
+		return false, nil, false
+	}
+	return p[0] == 0xc3, p[1:], true
+}

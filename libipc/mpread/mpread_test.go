@@ -1,0 +1,56 @@
+package mpread
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// FuzzReaders: whatever a reader accepts, msgpack's own decoder reads as
+// the same value, and the rest is what follows it.
+func FuzzReaders(f *testing.F) {
+	for _, v := range []any{0, 127, 200, 70000, uint64(1) << 40, -1, -33, -200, -70000, "key", []byte("bin"), true, false, nil} {
+		b, _ := msgpack.Marshal(v)
+		f.Add(append(b, 0x01))
+	}
+	f.Fuzz(func(t *testing.T, p []byte) {
+		dec := func() (any, int) {
+			r := bytes.NewReader(p)
+			v, err := msgpack.NewDecoder(r).DecodeInterface()
+			require.NoError(t, err)
+			return v, len(p) - r.Len()
+		}
+		if v, rest, ok := Uint(p); ok {
+			got, n := dec()
+			assert.EqualValues(t, got, v)
+			assert.Len(t, rest, len(p)-n)
+		}
+		if v, rest, ok := Int(p); ok {
+			got, n := dec()
+			assert.EqualValues(t, got, v)
+			assert.Len(t, rest, len(p)-n)
+		}
+		if b, rest, ok := Bin(p); ok {
+			got, n := dec()
+			if b == nil {
+				assert.Nil(t, got)
+			} else {
+				assert.Equal(t, got, b)
+			}
+			assert.Len(t, rest, len(p)-n)
+		}
+		if s, rest, ok := Fixstr(p); ok {
+			got, n := dec()
+			assert.Equal(t, got, string(s))
+			assert.Len(t, rest, len(p)-n)
+		}
+		if v, rest, ok := Bool(p); ok {
+			got, n := dec()
+			assert.Equal(t, got, v)
+			assert.Len(t, rest, len(p)-n)
+		}
+	})
+}
