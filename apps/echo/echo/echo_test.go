@@ -62,7 +62,10 @@ func TestEchoReturnsEachDatagramToItsSender(t *testing.T) {
 			total += size
 		}
 	}
-	st := srv.Stats()
+	// The server counts an echo after sending it, so the client can read
+	// the last reply before it is counted.
+	var st Stats
+	require.Eventually(t, func() bool { st = srv.Stats(); return st.Echoed == uint64(2*len(sizes)) }, wait, time.Millisecond)
 	assert.Equal(t, uint64(2*len(sizes)), st.Echoed)
 	assert.Equal(t, uint64(total), st.Bytes)
 	assert.Zero(t, st.WriteErrors)
