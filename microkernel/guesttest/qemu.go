@@ -70,6 +70,22 @@ func Build(dir string) (string, error) {
 // /bin/<base name> into a boot image in dir, plus extra image paths
 // mapped to host files. It returns the image's path.
 func BuildImage(dir string, pkgs []string, extra map[string]string) (string, error) {
+	return buildImage(dir, pkgs, extra, false)
+}
+
+// BuildImageApart is BuildImage with each program linked at its own
+// address (the i-th package's text at ProgramText(i)), so that an
+// instruction address names one program: what insnprof profiles need.
+// The programs behave the same wherever they are linked.
+func BuildImageApart(dir string, pkgs []string, extra map[string]string) (string, error) {
+	return buildImage(dir, pkgs, extra, true)
+}
+
+// ProgramText is where BuildImageApart links the i-th program's text:
+// 512 MiB apart from 512 MiB up, clear of the Go runtime's heap hints.
+func ProgramText(i int) uint64 { return uint64(i+1)<<29 | 0x11000 }
+
+func buildImage(dir string, pkgs []string, extra map[string]string, apart bool) (string, error) {
 	root, err := ModuleRoot()
 	if err != nil {
 		return "", err
@@ -79,9 +95,13 @@ func BuildImage(dir string, pkgs []string, extra map[string]string) (string, err
 		return "", err
 	}
 	args := []string{"run", "./microkernel/cmd/mkimage", "-o", filepath.Join(dir, "armos.img")}
-	for _, p := range pkgs {
+	for i, p := range pkgs {
 		out := filepath.Join(bin, filepath.Base(p))
-		cmd := exec.Command("go", "build", "-trimpath", "-o", out, "./"+p)
+		flags := []string{"build", "-trimpath", "-o", out}
+		if apart {
+			flags = append(flags, fmt.Sprintf("-ldflags=-T %#x", ProgramText(i)))
+		}
+		cmd := exec.Command("go", append(flags, "./"+p)...)
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0")
 		if b, err := cmd.CombinedOutput(); err != nil {

@@ -1,0 +1,228 @@
+// Package insnprof profiles a QEMU guest by guest instructions: a QEMU
+// TCG plugin (tools/qemu-insnprof/insnprof.c) counts how often each
+// translation block runs, snapshots of those counts are taken around the
+// work to measure, and their difference is attributed to the functions of
+// the programs and the kernel by their ELF symbols.
+//
+// Programs must be linked apart (guesttest.BuildImageApart): every armos
+// process runs in its own address space, and a block is known to the
+// plugin only by its virtual address.
+package insnprof
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"debug/elf"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// BuildPlugin compiles the plugin from the module at root into dir and
+// returns the shared object's path. It needs the host's C compiler.
+func BuildPlugin(root, dir string) (string, error) {
+	cc, err := exec.LookPath("cc")
+	if err != nil {
+		return "", fmt.Errorf("insnprof needs a C compiler for its QEMU plugin (apt-get install gcc): %w", err)
+	}
+	so := filepath.Join(dir, "insnprof.so")
+	src := filepath.Join(root, "tools", "qemu-insnprof", "insnprof.c")
+	if out, err := exec.Command(cc, "-shared", "-fPIC", "-O2", "-Wall", "-o", so, src, "-lpthread").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building the plugin: %v\n%s", err, out)
+	}
+	return so, nil
+}
+
+// Session is one QEMU run with the plugin.
+type Session struct {
+	Out string // the plugin's out= path
+	n   int    // snapshots taken
+}
+
+// NewSession returns a session writing under dir.
+func NewSession(dir string) *Session { return &Session{Out: filepath.Join(dir, "prof")} }
+
+// QEMUArgs returns the arguments that load the plugin.
+func (s *Session) QEMUArgs(plugin string) []string {
+	return []string{"-plugin", plugin + ",out=" + s.Out}
+}
+
+// Counts is guest instructions executed by block start address.
+type Counts map[uint64]uint64
+
+// Snapshot asks the plugin for its counters (cumulative since boot).
+func (s *Session) Snapshot(ctx context.Context) (Counts, error) {
+	final := fmt.Sprintf("%s.%d", s.Out, s.n)
+	if err := os.WriteFile(s.Out+".req", nil, 0o644); err != nil {
+		return nil, err
+	}
+	for {
+		if _, err := os.Stat(final); err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("insnprof: no snapshot %s: %w", final, ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	s.n++
+	return readCounts(final)
+}
+
+func readCounts(path string) (Counts, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	c := Counts{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fs := strings.Fields(sc.Text())
+		if len(fs) != 3 {
+			return nil, fmt.Errorf("%s: bad line %q", path, sc.Text())
+		}
+		va, err1 := strconv.ParseUint(fs[0], 16, 64)
+		insns, err2 := strconv.ParseUint(fs[1], 10, 64)
+		runs, err3 := strconv.ParseUint(fs[2], 10, 64)
+		if err := errors.Join(err1, err2, err3); err != nil {
+			return nil, fmt.Errorf("%s: %q: %w", path, sc.Text(), err)
+		}
+		c[va] += insns * runs
+	}
+	return c, sc.Err()
+}
+
+// Sub returns c - base (blocks that ran since base).
+func (c Counts) Sub(base Counts) Counts {
+	d := Counts{}
+	for va, n := range c {
+		if n > base[va] {
+			d[va] = n - base[va]
+		}
+	}
+	return d
+}
+
+// Total is the sum of all counts.
+func (c Counts) Total() uint64 {
+	var t uint64
+	for _, n := range c {
+		t += n
+	}
+	return t
+}
+
+// Symbols maps addresses to program and function.
+type Symbols struct {
+	funcs []fn
+}
+
+type fn struct {
+	start, end uint64
+	prog, name string
+}
+
+// AddELF adds the function symbols of the ELF file at path as program
+// prog.
+func (s *Symbols) AddELF(prog, path string) error {
+	f, err := elf.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	syms, err := f.Symbols()
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	var mine []fn
+	for _, sy := range syms {
+		if elf.ST_TYPE(sy.Info) != elf.STT_FUNC && !(elf.ST_TYPE(sy.Info) == elf.STT_NOTYPE && sy.Section < elf.SectionIndex(len(f.Sections)) && f.Sections[sy.Section].Flags&elf.SHF_EXECINSTR != 0) {
+			continue
+		}
+		mine = append(mine, fn{start: sy.Value, end: sy.Value + sy.Size, prog: prog, name: sy.Name})
+	}
+	slices.SortFunc(mine, func(a, b fn) int { return cmp.Compare(a.start, b.start) })
+	// Symbols without a size run to the next one.
+	for i := range mine {
+		if mine[i].end == mine[i].start && i+1 < len(mine) {
+			mine[i].end = mine[i+1].start
+		}
+	}
+	s.funcs = append(s.funcs, mine...)
+	slices.SortFunc(s.funcs, func(a, b fn) int { return cmp.Compare(a.start, b.start) })
+	return nil
+}
+
+func (s *Symbols) lookup(va uint64) (prog, name string) {
+	i, _ := slices.BinarySearchFunc(s.funcs, va, func(f fn, v uint64) int {
+		if f.start > v {
+			return 1
+		}
+		return -1
+	})
+	// i is the first function starting after va.
+	if i > 0 && va < s.funcs[i-1].end {
+		return s.funcs[i-1].prog, s.funcs[i-1].name
+	}
+	return "?", fmt.Sprintf("%#x", va)
+}
+
+// Row is one function's share of a profile.
+type Row struct {
+	Prog, Func string
+	Insns      uint64
+}
+
+// Attribute sums c by function, largest first, and by program.
+func (s *Symbols) Attribute(c Counts) (funcs []Row, progs []Row) {
+	byFn := map[[2]string]uint64{}
+	byProg := map[string]uint64{}
+	for va, n := range c {
+		p, f := s.lookup(va)
+		byFn[[2]string{p, f}] += n
+		byProg[p] += n
+	}
+	for k, n := range byFn {
+		funcs = append(funcs, Row{Prog: k[0], Func: k[1], Insns: n})
+	}
+	for p, n := range byProg {
+		progs = append(progs, Row{Prog: p, Insns: n})
+	}
+	order := func(a, b Row) int {
+		if c := cmp.Compare(b.Insns, a.Insns); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Prog+a.Func, b.Prog+b.Func)
+	}
+	slices.SortFunc(funcs, order)
+	slices.SortFunc(progs, order)
+	return funcs, progs
+}
+
+// Report formats a profile of c per unit (e.g. per KiB): the programs,
+// then the top functions, each with its instructions per unit and share.
+func (s *Symbols) Report(title string, c Counts, units float64, top int) string {
+	funcs, progs := s.Attribute(c)
+	total := float64(c.Total())
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %.0f guest instructions per unit\n", title, total/units)
+	for _, r := range progs {
+		fmt.Fprintf(&b, "  %-12s %10.0f %5.1f%%\n", r.Prog, float64(r.Insns)/units, 100*float64(r.Insns)/total)
+	}
+	for i, r := range funcs {
+		if i == top {
+			break
+		}
+		fmt.Fprintf(&b, "  %10.0f %5.1f%%  %-10s %s\n", float64(r.Insns)/units, 100*float64(r.Insns)/total, r.Prog, r.Func)
+	}
+	return b.String()
+}
