@@ -274,20 +274,32 @@ func (e *KernelEndpoint) ctxErr(ctx context.Context, err error) error {
 	return err
 }
 
-// recvScratch holds the largest message while it is received; the
-// Message gets a right-sized buffer from the free list (msgbuf.go).
+// recvScratch holds the largest reply of a Call while it is received; the
+// caller gets a right-sized buffer from the free list (msgbuf.go).
 var recvScratch = sync.Pool{New: func() any { b := make([]byte, MaxMessageSize); return &b }}
 
 // tryRecv makes one non-blocking receive attempt on descriptor fd.
+//
+// The message is received into a buffer of the largest class. A large
+// message keeps it: copying 64 KiB again would cost more than the memory
+// a buffer of the right class saves. A smaller one (the class below's
+// size or less) is copied into a buffer of its class, and the large
+// buffer goes back to the free list.
 func (e *KernelEndpoint) tryRecv(fd int) (Message, error) {
-	bp := recvScratch.Get().(*[]byte)
-	defer recvScratch.Put(bp)
+	buf := getBuf(MaxMessageSize)[:MaxMessageSize]
 	var fds [MaxCaps]int32
-	n, nfds, reply, err := KRecv(fd, *bp, fds[:], abi.DontWait)
+	n, nfds, reply, err := KRecv(fd, buf, fds[:], abi.DontWait)
 	if err != nil {
+		releaseBuf(buf)
 		return Message{}, kernelErr(err)
 	}
-	m := Message{Data: copyToBuf((*bp)[:n])}
+	var m Message
+	if n > bufClasses[len(bufClasses)-2] {
+		m.Data = buf[:n]
+	} else {
+		m.Data = copyToBuf(buf[:n])
+		releaseBuf(buf)
+	}
 	if nfds > 0 {
 		m.Caps = make([]Cap, 0, nfds)
 		for _, hfd := range fds[:nfds] {

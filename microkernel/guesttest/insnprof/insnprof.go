@@ -54,8 +54,12 @@ func (s *Session) QEMUArgs(plugin string) []string {
 	return []string{"-plugin", plugin + ",out=" + s.Out}
 }
 
-// Counts is guest instructions executed by block start address.
-type Counts map[uint64]uint64
+// Counts is what ran, by block start address.
+type Counts map[uint64]Count
+
+// Count is a block's (or the blocks at one address's) guest instructions
+// executed and runs.
+type Count struct{ Insns, Runs uint64 }
 
 // Snapshot asks the plugin for its counters (cumulative since boot).
 func (s *Session) Snapshot(ctx context.Context) (Counts, error) {
@@ -96,7 +100,8 @@ func readCounts(path string) (Counts, error) {
 		if err := errors.Join(err1, err2, err3); err != nil {
 			return nil, fmt.Errorf("%s: %q: %w", path, sc.Text(), err)
 		}
-		c[va] += insns * runs
+		x := c[va]
+		c[va] = Count{Insns: x.Insns + insns*runs, Runs: x.Runs + runs}
 	}
 	return c, sc.Err()
 }
@@ -105,8 +110,8 @@ func readCounts(path string) (Counts, error) {
 func (c Counts) Sub(base Counts) Counts {
 	d := Counts{}
 	for va, n := range c {
-		if n > base[va] {
-			d[va] = n - base[va]
+		if b := base[va]; n.Insns > b.Insns {
+			d[va] = Count{Insns: n.Insns - b.Insns, Runs: n.Runs - b.Runs}
 		}
 	}
 	return d
@@ -116,7 +121,7 @@ func (c Counts) Sub(base Counts) Counts {
 func (c Counts) Total() uint64 {
 	var t uint64
 	for _, n := range c {
-		t += n
+		t += n.Insns
 	}
 	return t
 }
@@ -162,7 +167,7 @@ func (s *Symbols) AddELF(prog, path string) error {
 	return nil
 }
 
-func (s *Symbols) lookup(va uint64) (prog, name string) {
+func (s *Symbols) lookup(va uint64) (prog, name string, entry bool) {
 	i, _ := slices.BinarySearchFunc(s.funcs, va, func(f fn, v uint64) int {
 		if f.start > v {
 			return 1
@@ -171,28 +176,35 @@ func (s *Symbols) lookup(va uint64) (prog, name string) {
 	})
 	// i is the first function starting after va.
 	if i > 0 && va < s.funcs[i-1].end {
-		return s.funcs[i-1].prog, s.funcs[i-1].name
+		return s.funcs[i-1].prog, s.funcs[i-1].name, va == s.funcs[i-1].start
 	}
-	return "?", fmt.Sprintf("%#x", va)
+	return "?", fmt.Sprintf("%#x", va), false
 }
 
-// Row is one function's share of a profile.
+// Row is one function's share of a profile: its instructions and how
+// often it was entered (its first block's runs: calls, but also loops
+// back to its first instruction).
 type Row struct {
-	Prog, Func string
-	Insns      uint64
+	Prog, Func   string
+	Insns, Calls uint64
 }
 
 // Attribute sums c by function, largest first, and by program.
 func (s *Symbols) Attribute(c Counts) (funcs []Row, progs []Row) {
-	byFn := map[[2]string]uint64{}
+	byFn := map[[2]string]Row{}
 	byProg := map[string]uint64{}
 	for va, n := range c {
-		p, f := s.lookup(va)
-		byFn[[2]string{p, f}] += n
-		byProg[p] += n
+		p, f, entry := s.lookup(va)
+		r := byFn[[2]string{p, f}]
+		r.Insns += n.Insns
+		if entry {
+			r.Calls += n.Runs
+		}
+		byFn[[2]string{p, f}] = r
+		byProg[p] += n.Insns
 	}
-	for k, n := range byFn {
-		funcs = append(funcs, Row{Prog: k[0], Func: k[1], Insns: n})
+	for k, r := range byFn {
+		funcs = append(funcs, Row{Prog: k[0], Func: k[1], Insns: r.Insns, Calls: r.Calls})
 	}
 	for p, n := range byProg {
 		progs = append(progs, Row{Prog: p, Insns: n})
@@ -209,7 +221,8 @@ func (s *Symbols) Attribute(c Counts) (funcs []Row, progs []Row) {
 }
 
 // Report formats a profile of c per unit (e.g. per KiB): the programs,
-// then the top functions, each with its instructions per unit and share.
+// then the top functions, each with its instructions per unit, share and
+// entries per unit, then each program's top functions.
 func (s *Symbols) Report(title string, c Counts, units float64, top int) string {
 	funcs, progs := s.Attribute(c)
 	total := float64(c.Total())
@@ -222,7 +235,39 @@ func (s *Symbols) Report(title string, c Counts, units float64, top int) string 
 		if i == top {
 			break
 		}
-		fmt.Fprintf(&b, "  %10.0f %5.1f%%  %-10s %s\n", float64(r.Insns)/units, 100*float64(r.Insns)/total, r.Prog, r.Func)
+		fmt.Fprintf(&b, "  %10.0f %5.1f%% %8.2f  %-10s %s\n", float64(r.Insns)/units, 100*float64(r.Insns)/total, float64(r.Calls)/units, r.Prog, r.Func)
+	}
+	for _, p := range progs {
+		fmt.Fprintf(&b, " %s, its top functions:\n", p.Prog)
+		n := 0
+		for _, r := range funcs {
+			if r.Prog != p.Prog {
+				continue
+			}
+			if n == top/2 {
+				break
+			}
+			n++
+			fmt.Fprintf(&b, "  %10.0f %5.1f%% %8.2f  %s\n", float64(r.Insns)/units, 100*float64(r.Insns)/float64(p.Insns), float64(r.Calls)/units, r.Func)
+		}
+	}
+	return b.String()
+}
+
+// AddRegion names the addresses [start, end) as one function, name, of
+// prog: code without symbols (a distribution's kernel).
+func (s *Symbols) AddRegion(prog, name string, start, end uint64) {
+	s.funcs = append(s.funcs, fn{start: start, end: end, prog: prog, name: name})
+	slices.SortFunc(s.funcs, func(a, b fn) int { return cmp.Compare(a.start, b.start) })
+}
+
+// Full lists every function of c per unit: instructions, entries,
+// program, name; largest first.
+func (s *Symbols) Full(c Counts, units float64) string {
+	funcs, _ := s.Attribute(c)
+	var b strings.Builder
+	for _, r := range funcs {
+		fmt.Fprintf(&b, "%12.1f %10.2f  %-10s %s\n", float64(r.Insns)/units, float64(r.Calls)/units, r.Prog, r.Func)
 	}
 	return b.String()
 }

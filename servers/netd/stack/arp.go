@@ -98,6 +98,7 @@ func (s *Stack) arpInput(b *skbuff.Buf) {
 // (sending its queued packets), refreshes a reachable or probing one, and
 // moves an entry whose MAC changed.
 func (s *Stack) arpConfirm(n *neighbor, mac MAC, now time.Time) {
+	s.arp.changed()
 	n.mac = mac
 	n.state = neighReachable
 	n.deadline = now.Add(s.cfg.ARPLifetime)
@@ -149,6 +150,7 @@ func (s *Stack) sendARPFrom(op wire.ARPOp, dst, tmac MAC, sip, target netip.Addr
 // and schedules the one after. A rate-limited request is retried when the
 // next token is due, without using up one of n's retries.
 func (s *Stack) arpSolicit(n *neighbor, now time.Time) {
+	s.arp.changed()
 	if !s.arpLimit.take(now) {
 		s.c.ARP.RateLimited++
 		n.deadline = s.arpLimit.nextToken(now)
@@ -216,6 +218,7 @@ func (s *Stack) arpTick(now time.Time) {
 				s.arp.remove(n)
 				continue
 			}
+			s.arp.changed()
 			n.state, n.sent = neighProbe, 0
 		case neighProbe:
 			if n.sent >= ARPMaxRetries {
@@ -228,15 +231,21 @@ func (s *Stack) arpTick(now time.Time) {
 	}
 }
 
-// arpNextDeadline returns the earliest ARP timer.
+// arpNextDeadline returns the earliest ARP timer: the last scan's, unless
+// an entry changed since.
 func (s *Stack) arpNextDeadline() (time.Time, bool) {
+	c := &s.arp
+	if c.fresh {
+		return c.next, c.hasNext
+	}
 	var t time.Time
-	for i := range s.arp.slots {
-		n := &s.arp.slots[i]
+	for i := range c.slots {
+		n := &c.slots[i]
 		if n.state != neighFree && (t.IsZero() || n.deadline.Before(t)) {
 			t = n.deadline
 		}
 	}
+	c.next, c.hasNext, c.fresh = t, !t.IsZero(), true
 	return t, !t.IsZero()
 }
 

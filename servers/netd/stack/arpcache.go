@@ -71,7 +71,18 @@ type arpCache struct {
 	slots    [ARPCacheSize]neighbor
 	index    map[netip.Addr]int
 	npending int // packets queued across all entries (≤ ARPPendingTotal)
+
+	// next is the earliest deadline of the entries, and whether there is
+	// one, as of the last scan; fresh is false once an entry's deadline or
+	// state may have changed since (every change calls changed). The scan
+	// of all slots ran twice per packet otherwise (Stack.NextDeadline).
+	next    time.Time
+	hasNext bool
+	fresh   bool
 }
+
+// changed notes that an entry's deadline or state changed.
+func (c *arpCache) changed() { c.fresh = false }
 
 func (c *arpCache) init() {
 	c.index = make(map[netip.Addr]int, ARPCacheSize)
@@ -105,6 +116,7 @@ func (c *arpCache) insert(addr netip.Addr, st neighState, now time.Time) (n *nei
 	n = &c.slots[slot]
 	n.addr = addr
 	n.mac = MAC{}
+	c.changed()
 	n.state = st
 	n.deadline = now
 	n.sent = 0
@@ -174,6 +186,7 @@ func (c *arpCache) remove(n *neighbor) int {
 	c.npending -= dropped
 	delete(c.index, n.addr)
 	*n = neighbor{}
+	c.changed()
 	return dropped
 }
 

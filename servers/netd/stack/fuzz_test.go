@@ -145,6 +145,7 @@ func FuzzSequence(f *testing.F) {
 				fx.tick(time.Duration(op>>2) * 250 * time.Millisecond)
 			}
 			checkCounterInvariants(t, fx.s.Counters(), frames)
+			checkARPDeadline(t, fx.s)
 		}
 		// Run every timer out: unanswered resolutions give up and free
 		// what waited for them; reassemblies expire.
@@ -164,4 +165,13 @@ func FuzzSequence(f *testing.F) {
 		require.Equal(t, after.Gets-before.Gets, after.Frees-before.Frees, "buffers leaked")
 		require.Equal(t, before.DoubleFrees, after.DoubleFrees)
 	})
+}
+
+// checkARPDeadline requires the neighbour cache's remembered earliest
+// deadline to be what a scan of every entry finds.
+func checkARPDeadline(t *testing.T, s *stack.Stack) {
+	t.Helper()
+	got, gotOK, want := stack.ARPDeadlines(s)
+	require.Equal(t, !want.IsZero(), gotOK, "ARP deadline pending")
+	require.True(t, want.Equal(got), "ARP deadline remembered %v, entries say %v", got, want)
 }
