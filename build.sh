@@ -32,7 +32,7 @@ export CGO_ENABLED=0
 
 # Debian packages each command needs, and a command that proves each is there.
 RUN_PKGS="qemu-system-arm"
-TEST_PKGS="qemu-system-arm qemu-user-static device-tree-compiler iproute2 iputils-ping iputils-arping socat gdb-multiarch tshark dnsmasq-base curl"
+TEST_PKGS="qemu-system-arm qemu-user-static device-tree-compiler iproute2 iputils-ping iputils-arping socat gdb-multiarch tshark dnsmasq-base curl gcc"
 DEBUG_PKGS="qemu-system-arm gdb-multiarch"
 
 need_cmd_for_pkg() {
@@ -270,8 +270,9 @@ cmd_test() {
 # the network (BenchmarkNetwork and BenchmarkNetworkProfile: out/netbench),
 # then DHCP and DNS (BenchmarkDHCPDNS: dhcpc's time to an address, lookups
 # through resolved beside Linux's; its chart "dns" drawn by benchcharts),
-# then TCP in both guests (BenchmarkTCPGuest and BenchmarkTCPGuestProfile:
-# out/netbench/tcp.txt, tcp-profile.txt).
+# then TCP in both guests (BenchmarkTCPGuest: out/netbench/tcp.txt; and
+# BenchmarkTCPGuestInsnProfile: every guest instruction counted by the
+# insnprof QEMU plugin, by process and function, out/netbench/tcp-insnprof.txt).
 # Results go to out/bench.txt.
 cmd_bench() {
 	ensure_go
@@ -305,8 +306,9 @@ cmd_bench() {
 			./microkernel/guesttest
 		# TCP beside Linux: apps/httpd in both guests, driven from the
 		# host (download MB/s, transactions/s: out/netbench/tcp.txt), and
-		# BenchmarkTCPGuestProfile: armos's instructions per process per
-		# KiB downloaded and per request (out/netbench/tcp-profile.txt).
+		# BenchmarkTCPGuestInsnProfile: both guests' instructions per KiB
+		# downloaded and per request, armos's by process and function
+		# (out/netbench/tcp-insnprof.txt, tcp-insnprof-full.txt).
 		go test -run='^$' -bench='TCPGuest' -benchtime=3x -count=1 -timeout 30m \
 			./microkernel/guesttest
 		# The long restart soak: netd and virtionetd killed ARMOS_SOAK_N
@@ -321,7 +323,7 @@ cmd_bench() {
 	go run ./internal/benchchart/cmd/benchcharts -in "$OUT/bench.txt" -out "$OUT/bench"
 	echo "build.sh: charts, their JSON and bench.txt in $OUT/bench (copy all of it to docs/bench for the README: TestChartsMatchSpecs redraws the charts from bench.txt)"
 	echo "build.sh: the network beside Linux in $OUT/netbench/table.txt, armos's instructions per echo in $OUT/netbench/profile.txt"
-	echo "build.sh: TCP beside Linux in the guest in $OUT/netbench/tcp.txt, armos's instructions per KiB and per request in $OUT/netbench/tcp-profile.txt"
+	echo "build.sh: TCP beside Linux in the guest in $OUT/netbench/tcp.txt, both guests' instructions per KiB and per request, by process and function, in $OUT/netbench/tcp-insnprof.txt"
 }
 
 case "${1:-build}" in

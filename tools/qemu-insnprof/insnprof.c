@@ -15,6 +15,7 @@
  * plugin writes a snapshot of every counter to OUT.N (N counting from 0) as
  * lines "vaddr-hex insns-per-run runs", then renames OUT.N.tmp into place
  * and removes OUT.req. Snapshots are cumulative; the reader subtracts two.
+ * When QEMU exits (the guest powered off) a last one goes to OUT.final.
  *
  * The plugin API is declared here (QEMU 7.2's, API version 1), as Debian
  * ships no qemu-plugin.h: only the calls used below, by their documented
@@ -38,6 +39,8 @@ extern uint64_t qemu_plugin_tb_vaddr(const struct qemu_plugin_tb *tb);
 extern size_t qemu_plugin_tb_n_insns(const struct qemu_plugin_tb *tb);
 extern void qemu_plugin_register_vcpu_tb_exec_inline(
     struct qemu_plugin_tb *tb, enum qemu_plugin_op op, void *ptr, uint64_t imm);
+extern void qemu_plugin_register_atexit_cb(
+    qemu_plugin_id_t id, void (*cb)(qemu_plugin_id_t, void *), void *userdata);
 
 __attribute__((visibility("default"))) int qemu_plugin_version = 1;
 
@@ -82,18 +85,18 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 	qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64, &b->runs, 1);
 }
 
-/* snapshot writes every record with runs to OUT.n. */
-static void snapshot(int n)
+/* snapshot writes every record with runs to OUT.suffix. */
+static void snapshot(const char *suffix)
 {
-	size_t len = strlen(out) + 32;
+	size_t len = strlen(out) + strlen(suffix) + 8;
 	char *tmp = malloc(len), *final = malloc(len);
 	if (tmp == NULL || final == NULL) {
 		free(tmp);
 		free(final);
 		return;
 	}
-	snprintf(tmp, len, "%s.%d.tmp", out, n);
-	snprintf(final, len, "%s.%d", out, n);
+	snprintf(tmp, len, "%s.%s.tmp", out, suffix);
+	snprintf(final, len, "%s.%s", out, suffix);
 	FILE *f = fopen(tmp, "w");
 	if (f != NULL) {
 		pthread_mutex_lock(&lock);
@@ -127,12 +130,22 @@ static void *watch(void *arg)
 	snprintf(req, len, "%s.req", out);
 	for (int n = 0;; ) {
 		if (access(req, F_OK) == 0) {
-			snapshot(n++);
+			char suffix[16];
+			snprintf(suffix, sizeof suffix, "%d", n++);
+			snapshot(suffix);
 			unlink(req);
 		}
 		usleep(2000);
 	}
 	return NULL;
+}
+
+/* at_exit writes OUT.final as QEMU exits (the guest powered off). */
+static void at_exit(qemu_plugin_id_t id, void *userdata)
+{
+	(void)id;
+	(void)userdata;
+	snapshot("final");
 }
 
 __attribute__((visibility("default"))) int qemu_plugin_install(
@@ -154,5 +167,6 @@ __attribute__((visibility("default"))) int qemu_plugin_install(
 	}
 	pthread_detach(t);
 	qemu_plugin_register_vcpu_tb_trans_cb(id, on_translate);
+	qemu_plugin_register_atexit_cb(id, at_exit, NULL);
 	return 0;
 }

@@ -30,7 +30,9 @@ import (
 func BuildPlugin(root, dir string) (string, error) {
 	cc, err := exec.LookPath("cc")
 	if err != nil {
-		return "", fmt.Errorf("insnprof needs a C compiler for its QEMU plugin (apt-get install gcc): %w", err)
+		if cc, err = exec.LookPath("gcc"); err != nil {
+			return "", fmt.Errorf("insnprof needs a C compiler for its QEMU plugin (apt-get install gcc): %w", err)
+		}
 	}
 	so := filepath.Join(dir, "insnprof.so")
 	src := filepath.Join(root, "tools", "qemu-insnprof", "insnprof.c")
@@ -80,6 +82,9 @@ func (s *Session) Snapshot(ctx context.Context) (Counts, error) {
 	s.n++
 	return readCounts(final)
 }
+
+// Final reads the snapshot the plugin wrote as QEMU exited.
+func (s *Session) Final() (Counts, error) { return readCounts(s.Out + ".final") }
 
 func readCounts(path string) (Counts, error) {
 	f, err := os.Open(path)

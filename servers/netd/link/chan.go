@@ -128,11 +128,21 @@ func (c *Chan) gotInfo(body []byte) bool {
 	return true
 }
 
-// frameBufs holds frame-message encode buffers; frameMsgOverhead is more
-// than the envelope and the sk_buff's fields add to the frame's bytes.
-var frameBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+// frameBufs and bigFrameBufs hold frame-message encode buffers: one pool
+// for frames up to an MTU's, one for offloaded (TSO) frames, so that a
+// small frame never takes a big buffer and leaves the next big frame to
+// allocate (and clear) 64 KB again. frameMsgOverhead is more than the
+// envelope and the sk_buff's fields add to the frame's bytes.
+var (
+	frameBufs    = sync.Pool{New: func() any { b := make([]byte, 0, smallFrameMsg); return &b }}
+	bigFrameBufs = sync.Pool{New: func() any { b := make([]byte, 0, bigFrameMsg); return &b }}
+)
 
-const frameMsgOverhead = 128
+const (
+	frameMsgOverhead = 128
+	smallFrameMsg    = 2048
+	bigFrameMsg      = 64<<10 + 1024 // an offloaded frame (MaxTSO) and its envelope
+)
 
 // Transmit sends b as one frame message and frees b. A full peer queue
 // drops the frame (counted), as a NIC with a full transmit ring would.
@@ -145,9 +155,14 @@ func (c *Chan) Transmit(b *skbuff.Buf) error {
 	// endpoint copies it: the kernel, or the in-memory transport's
 	// TrySend); appending to nil grew a 64 KB offloaded frame's message
 	// through a dozen reallocations.
-	bp := frameBufs.Get().(*[]byte)
-	defer frameBufs.Put(bp)
-	if need := b.Len() + frameMsgOverhead; cap(*bp) < need {
+	pool := &frameBufs
+	need := b.Len() + frameMsgOverhead
+	if need > smallFrameMsg {
+		pool = &bigFrameBufs
+	}
+	bp := pool.Get().(*[]byte)
+	defer pool.Put(bp)
+	if cap(*bp) < need {
 		*bp = make([]byte, 0, need)
 	}
 	msg, err := libipc.AppendMessage((*bp)[:0], libipc.Header{Version: libipc.Version, Kind: libipc.KindOneway, Op: OpFrame}, b)
