@@ -212,6 +212,14 @@ func (s *Server) post(e event) bool {
 		return false
 	default:
 	}
+	// Room in the queue, the common case: a non-blocking send, far
+	// cheaper than the two-way select below (runtime.selectgo locks and
+	// queues on both channels).
+	select {
+	case s.events <- e:
+		return true
+	default:
+	}
 	select {
 	case s.events <- e:
 		return true
@@ -251,11 +259,26 @@ func (s *Server) TryPost(fn func()) error {
 // connections Serve closes on its way out.
 func (s *Server) Serve(ctx context.Context) error {
 	defer s.shutdown()
+	done := ctx.Done()
 	for {
+		// Events already queued are taken without the two-way select
+		// (which costs as much as a small handler); ctx is still checked
+		// before each one.
+		select {
+		case <-done:
+			return ctx.Err()
+		default:
+		}
 		select {
 		case e := <-s.events:
 			s.dispatch(e)
-		case <-ctx.Done():
+			continue
+		default:
+		}
+		select {
+		case e := <-s.events:
+			s.dispatch(e)
+		case <-done:
 			return ctx.Err()
 		}
 	}

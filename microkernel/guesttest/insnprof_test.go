@@ -133,11 +133,11 @@ func BenchmarkTCPGuestInsnProfile(b *testing.B) {
 			if guest == "armos" {
 				_, byProg := sy.Attribute(dl)
 				for _, p := range byProg {
-					metrics["armos-insns/KiB-"+p.Prog] = append(metrics["armos-insns/KiB-"+p.Prog], float64(p.Insns)/kib)
+					metrics["armos-insns/KiB-"+progMetric(p.Prog)] = append(metrics["armos-insns/KiB-"+progMetric(p.Prog)], float64(p.Insns)/kib)
 				}
 				_, byProg = sy.Attribute(req)
 				for _, p := range byProg {
-					metrics["armos-insns/req-"+p.Prog] = append(metrics["armos-insns/req-"+p.Prog], float64(p.Insns)/reqs)
+					metrics["armos-insns/req-"+progMetric(p.Prog)] = append(metrics["armos-insns/req-"+progMetric(p.Prog)], float64(p.Insns)/reqs)
 				}
 			}
 			fmt.Fprintf(&report, "== %s ==\n%s\n%s\n", guest,
@@ -228,4 +228,13 @@ func buildArm64At(out, pkg string, text uint64) error {
 		return fmt.Errorf("building %s: %v\n%s", pkg, err, b)
 	}
 	return nil
+}
+
+// progMetric names a program in a metric: "unknown" for addresses of no
+// known function (the vDSO).
+func progMetric(prog string) string {
+	if prog == "?" {
+		return "unknown"
+	}
+	return prog
 }

@@ -62,7 +62,11 @@ func soak(t testing.TB, victim, service string, n int) soakFigures {
 		require.NoError(t, err, tail(g.l.Output(), 30))
 		assert.Regexp(t, `init: standby netd \(pid `+m[2]+`\) took over`, g.l.Output(), "the standby took over")
 	}
-	time.Sleep(500 * time.Millisecond) // the stream after the last restart
+	// The stream after the last restart: an answer to a request sent
+	// from now on. Waited for rather than slept on: on a loaded host the
+	// last restart can take longer than any fixed pause (CI saw it).
+	resumed := stream.waitResumed(time.Now(), 30*time.Second)
+	time.Sleep(200 * time.Millisecond)
 	st := stream.stop()
 	saveLog(t, "stream.csv", st.csv())
 	out := g.stop(t)
@@ -84,11 +88,15 @@ func soak(t testing.TB, victim, service string, n int) soakFigures {
 	assert.Regexp(t, `echo: \d+ datagrams \(\d+ bytes\) echoed, 0 replies lost`, out, "the echo app saw no error")
 	assert.Regexp(t, `init: echo \(pid \d+\) exited with status 0`, out)
 	require.Greater(t, st.answered, 100, "the stream ran")
-	assert.True(t, st.lastAnswered, "the stream resumed after the last restart")
+	assert.True(t, resumed, "the stream resumed after the last restart")
 	gaps := st.outages(50 * time.Millisecond)
 	t.Logf("%s: %d restarts; guest time kill to served again: median %.1f ms, max %.1f ms; host saw %d outages over 50 ms, median %v, p99 %v, max %v; %d of %d requests unanswered",
 		victim, n, guest[len(guest)/2], guest[len(guest)-1], len(gaps), q(gaps, 0.5), q(gaps, 0.99), q(gaps, 1), st.sent-st.answered, st.sent)
-	assert.LessOrEqual(t, len(gaps), n+2, "outages come from the restarts only")
+	// Outages long enough that a loaded host's stalls of QEMU do not
+	// make them (a restart's is 30-65 ms on a quiet host; CI's shared
+	// cores have paused the guest for over 50 ms between restarts): at
+	// most one per restart.
+	assert.LessOrEqual(t, len(st.outages(soakOutage)), n+2, "outages come from the restarts only")
 	// The host's downtime per restart: the n longest gaps between answers
 	// (each restart makes one; the rest are the stream's 5 ms beat).
 	all := st.outages(0)
@@ -202,14 +210,13 @@ func BenchmarkRestartSoak(b *testing.B) {
 // echoStream sends numbered echo requests at a steady interval from the
 // namespace and records when each answer came.
 type echoStream struct {
-	mu           sync.Mutex
-	sentAt       []time.Time
-	gotAt        map[int]time.Time
-	sent         int
-	answered     int
-	lastAnswered bool
-	done         chan struct{}
-	finished     chan struct{}
+	mu       sync.Mutex
+	sentAt   []time.Time
+	gotAt    map[int]time.Time
+	sent     int
+	answered int
+	done     chan struct{}
+	finished chan struct{}
 }
 
 func startEchoStream(t testing.TB, g *netGuest, every time.Duration) *echoStream {
@@ -266,6 +273,26 @@ func startEchoStream(t testing.TB, g *netGuest, every time.Duration) *echoStream
 	return s
 }
 
+// soakOutage is the gap between answers that TestRestartSoak counts as
+// an outage when it bounds their number.
+const soakOutage = 250 * time.Millisecond
+
+// waitResumed waits up to d for an answer to a request sent at from or
+// later, and reports whether one came.
+func (s *echoStream) waitResumed(from time.Time, d time.Duration) bool {
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		s.mu.Lock()
+		for i := len(s.sentAt) - 1; i >= 0 && !s.sentAt[i].Before(from); i-- {
+			if _, ok := s.gotAt[i]; ok {
+				s.mu.Unlock()
+				return true
+			}
+		}
+		s.mu.Unlock()
+	}
+	return false
+}
+
 // stop ends the stream and waits for late answers.
 func (s *echoStream) stop() *echoStream {
 	close(s.done)
@@ -273,13 +300,6 @@ func (s *echoStream) stop() *echoStream {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sent = len(s.sentAt)
-	// The last requests (the final 100 ms) must have been answered.
-	s.lastAnswered = false
-	for i := len(s.sentAt) - 1; i >= 0 && time.Since(s.sentAt[i]) < 400*time.Millisecond; i-- {
-		if _, ok := s.gotAt[i]; ok {
-			s.lastAnswered = true
-		}
-	}
 	return s
 }
 
