@@ -1,8 +1,9 @@
 package libipc
 
 import (
-	"encoding/binary"
 	"strconv"
+
+	"armos/libipc/mpwrite"
 )
 
 // Version is the envelope version this package speaks. A message with any
@@ -69,25 +70,10 @@ const headerMaxLen = 1 + 1 + 1 + 3 + 5
 // AppendHeader appends the msgpack encoding of h to dst.
 func AppendHeader(dst []byte, h Header) []byte {
 	dst = append(dst, 0x94)
-	dst = appendUint(dst, uint64(h.Version))
-	dst = appendUint(dst, uint64(h.Kind))
-	dst = appendUint(dst, uint64(h.Op))
-	return appendUint(dst, uint64(h.ID))
-}
-
-// appendUint appends v as a msgpack unsigned integer in its shortest form.
-func appendUint(dst []byte, v uint64) []byte {
-	switch {
-	case v <= 0x7f:
-		return append(dst, byte(v))
-	case v <= 0xff:
-		return append(dst, 0xcc, byte(v))
-	case v <= 0xffff:
-		return binary.BigEndian.AppendUint16(append(dst, 0xcd), uint16(v))
-	case v <= 0xffffffff:
-		return binary.BigEndian.AppendUint32(append(dst, 0xce), uint32(v))
-	}
-	return binary.BigEndian.AppendUint64(append(dst, 0xcf), v)
+	dst = mpwrite.AppendUint(dst, uint64(h.Version))
+	dst = mpwrite.AppendUint(dst, uint64(h.Kind))
+	dst = mpwrite.AppendUint(dst, uint64(h.Op))
+	return mpwrite.AppendUint(dst, uint64(h.ID))
 }
 
 // ParseHeader reads the envelope at the start of msg and returns it with the

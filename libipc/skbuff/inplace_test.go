@@ -6,6 +6,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/vmihailenco/msgpack/v5"
+
+	"armos/libipc/mpwrite"
 )
 
 // TestParseFrame: encoded Bufs parse in place to what DecodeMsgpack gives
@@ -56,5 +58,89 @@ func FuzzParseFrame(f *testing.F) {
 		require.NoError(t, msgpack.Unmarshal(body, got))
 		require.Equal(t, string(got.Bytes()), string(frame))
 		require.Equal(t, got.GSOSize, gso)
+	})
+}
+
+// encodeInPlaceCase builds a Buf from the fuzzer's numbers (headroom,
+// bytes, headers pushed and marked, some pulled back or trimmed, a GSO
+// size) in a view of exactly capacity bytes, and requires EncodeInPlace
+// to give head followed by msgpack's encoding of the Buf, or the room
+// error when the encoding does not fit around the bytes.
+func encodeInPlaceCase(t *testing.T, capacity, headroom, n, push, pull, trim int, gso, dev uint16, marks uint8, head []byte) {
+	b, err := Default.View(make([]byte, capacity), min(headroom, capacity), nil)
+	require.NoError(t, err)
+	defer b.Free()
+	p, err := b.Put(min(n, b.Tailroom()))
+	require.NoError(t, err)
+	for i := range p {
+		p[i] = byte(i)
+	}
+	for l := Layer(0); l < numLayers; l++ {
+		if marks&(1<<l) == 0 {
+			continue
+		}
+		if _, err := b.Push(min(push, b.Headroom())); err == nil {
+			require.NoError(t, b.Mark(l))
+		}
+	}
+	_, _ = b.Pull(min(pull, b.Len()))
+	_ = b.Trim(max(b.Len()-trim, 0))
+	b.GSOSize, b.Dev = gso, DevID(dev)
+	want, err := msgpack.Marshal(b)
+	require.NoError(t, err)
+	want = append(append([]byte{}, head...), want...)
+	start := b.lowest()
+	var post []byte
+	if gso != 0 {
+		post = mpwrite.AppendUint(nil, uint64(gso))
+	}
+	prefix := len(want) - len(head) - (b.tail - start) - len(post)
+	got, err := b.EncodeInPlace(head)
+	switch {
+	case start < len(head)+prefix:
+		require.ErrorIs(t, err, ErrNoHeadroom)
+		return
+	case b.tail+len(post) > capacity:
+		require.ErrorIs(t, err, ErrNoTailroom)
+		return
+	}
+	require.NoError(t, err)
+	require.Equal(t, want, got)
+	// It is the storage itself: the packet was not copied.
+	require.Same(t, &b.store()[start], &got[len(head)+prefix], "in place")
+}
+
+// TestEncodeInPlace: the usual frame, with and without a GSO size, is
+// the envelope and msgpack's encoding byte for byte; without headroom or
+// (with a GSO size) tailroom it says so and writes nothing it returns.
+func TestEncodeInPlace(t *testing.T) {
+	head := []byte{0x94, 1, 2, 3, 0}
+	for _, gso := range []uint16{0, 1448} {
+		encodeInPlaceCase(t, 2048, DefaultHeadroom, 1000, 14, 0, 0, gso, 2, 0b111, head)
+		encodeInPlaceCase(t, 70000, DefaultHeadroom, 65000, 14, 0, 0, gso, 1, 0b011, head)
+	}
+	b, err := Default.View(make([]byte, 100), 4, nil)
+	require.NoError(t, err)
+	require.NoError(t, b.Append([]byte("abc")))
+	_, err = b.EncodeInPlace(head)
+	require.ErrorIs(t, err, ErrNoHeadroom)
+	b.Free()
+	b, err = Default.View(make([]byte, 100), 60, nil)
+	require.NoError(t, err)
+	_, err = b.Put(40)
+	require.NoError(t, err)
+	b.GSOSize = 1460
+	_, err = b.EncodeInPlace(head)
+	require.ErrorIs(t, err, ErrNoTailroom)
+	b.Free()
+	_, err = b.EncodeInPlace(head)
+	require.ErrorIs(t, err, ErrFreed)
+}
+
+func FuzzEncodeInPlace(f *testing.F) {
+	f.Add(uint32(2048), uint16(128), uint32(1000), uint8(14), uint8(0), uint8(0), uint16(0), uint16(1), uint8(7), []byte{0x94, 1, 2, 3, 0})
+	f.Add(uint32(70000), uint16(128), uint32(65000), uint8(20), uint8(10), uint8(3), uint16(1448), uint16(1), uint8(3), []byte{0x94, 1, 1, 5, 0})
+	f.Fuzz(func(t *testing.T, capacity uint32, headroom uint16, n uint32, push, pull, trim uint8, gso, dev uint16, marks uint8, head []byte) {
+		encodeInPlaceCase(t, int(capacity%(1<<17)), int(headroom), int(n%(1<<17)), int(push), int(pull), int(trim), gso, dev, marks, head)
 	})
 }

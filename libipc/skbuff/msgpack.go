@@ -6,6 +6,8 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
+
+	"armos/libipc/mpwrite"
 )
 
 // Decoding errors. Errors from the underlying msgpack reader (truncated input)
@@ -195,4 +197,63 @@ func decodeInt(dec *msgpack.Decoder, lo, hi int) (int, error) {
 
 func wrapDecode(err error) error {
 	return fmt.Errorf("%w: %w", ErrDecode, err)
+}
+
+// maxEncodedPrefix bounds what EncodeInPlace writes before the packet's
+// bytes, after head: the array header, three uints, three ints and the
+// bin header, each at most 9 bytes.
+const maxEncodedPrefix = 1 + 3*9 + 3*9 + 5
+
+// EncodeInPlace encodes b as EncodeMsgpack does, after head (a message
+// envelope), around the packet's own bytes: head and the fields before
+// the bytes go into b's headroom, the GSOSize after them into its
+// tailroom, and the result is that stretch of b's storage. The packet is
+// not copied: the IPC send that follows copies it once. The bytes are
+// exactly those AppendMessage-style encoding (head, then EncodeMsgpack)
+// would produce.
+//
+// It overwrites b's storage outside the packet, so call it only on a Buf
+// that is about to be freed, over storage no one else reads (the pool's,
+// or a view whose owner gets the storage back on Free). ErrNoHeadroom or
+// ErrNoTailroom when b has not room for them (encode it the usual way
+// then); ErrFreed for a freed Buf.
+func (b *Buf) EncodeInPlace(head []byte) ([]byte, error) {
+	if b.free {
+		return nil, ErrFreed
+	}
+	start := b.lowest()
+	n := encodedFields
+	if b.GSOSize != 0 {
+		n++
+	}
+	var pre [maxEncodedPrefix]byte
+	p := mpwrite.AppendArrayHeader(pre[:0], n)
+	p = mpwrite.AppendUint(p, uint64(b.Dev))
+	p = mpwrite.AppendUint(p, uint64(start))
+	p = mpwrite.AppendUint(p, uint64(b.data))
+	for _, m := range b.mark {
+		v := int64(m - 1)
+		if m == 0 || m-1 > b.tail {
+			v = -1
+		}
+		p = mpwrite.AppendInt(p, v)
+	}
+	p = mpwrite.AppendBinHeader(p, b.tail-start)
+	var post [9]byte
+	q := post[:0]
+	if b.GSOSize != 0 {
+		q = mpwrite.AppendUint(q, uint64(b.GSOSize))
+	}
+	st := b.store()
+	from := start - len(head) - len(p)
+	if from < 0 {
+		return nil, ErrNoHeadroom
+	}
+	if b.tail+len(q) > len(st) {
+		return nil, ErrNoTailroom
+	}
+	copy(st[from:], head)
+	copy(st[from+len(head):], p)
+	copy(st[b.tail:], q)
+	return st[from : b.tail+len(q)], nil
 }

@@ -151,9 +151,17 @@ func (c *Chan) Transmit(b *skbuff.Buf) error {
 		return skbuff.ErrNilBuf
 	}
 	defer releaseBuf(b)
-	// Encoded into a reused buffer big enough for the frame at once (the
-	// endpoint copies it: the kernel, or the in-memory transport's
-	// TrySend); appending to nil grew a 64 KB offloaded frame's message
+	h := libipc.Header{Version: libipc.Version, Kind: libipc.KindOneway, Op: OpFrame}
+	// The frame's message is encoded around its own bytes when its
+	// storage has room (a Buf from the stack always has its headroom):
+	// the endpoint's send (the kernel, or the in-memory transport's
+	// TrySend) then copies the frame once.
+	var head [16]byte
+	if msg, err := b.EncodeInPlace(libipc.AppendHeader(head[:0], h)); err == nil && len(msg) <= libipc.MaxMessageSize {
+		return c.sendFrame(msg)
+	}
+	// Otherwise encoded into a reused buffer big enough for the frame at
+	// once; appending to nil grew a 64 KB offloaded frame's message
 	// through a dozen reallocations.
 	pool := &frameBufs
 	need := b.Len() + frameMsgOverhead
@@ -165,13 +173,18 @@ func (c *Chan) Transmit(b *skbuff.Buf) error {
 	if cap(*bp) < need {
 		*bp = make([]byte, 0, need)
 	}
-	msg, err := libipc.AppendMessage((*bp)[:0], libipc.Header{Version: libipc.Version, Kind: libipc.KindOneway, Op: OpFrame}, b)
+	msg, err := libipc.AppendMessage((*bp)[:0], h, b)
 	if err != nil {
 		c.txErr.Add(1)
 		return fmt.Errorf("link: encode frame: %w", err)
 	}
 	*bp = msg
-	err = c.ep.TrySend(libipc.Message{Data: msg})
+	return c.sendFrame(msg)
+}
+
+// sendFrame sends an encoded frame message without waiting.
+func (c *Chan) sendFrame(msg []byte) error {
+	err := c.ep.TrySend(libipc.Message{Data: msg})
 	switch {
 	case err == nil:
 		c.tx.Add(1)
