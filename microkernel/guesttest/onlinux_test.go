@@ -65,3 +65,25 @@ func TestProgramsPassOnLinux(t *testing.T) {
 		run(t, qemuUser, gortARM)
 	})
 }
+
+// TestArchCopyOnArm64 runs the kernel's SIMD copy (arch.Copy) through its
+// test as the arm64 code it is, under qemu-aarch64-static: the host's own
+// test run covers only the portable version.
+func TestArchCopyOnArm64(t *testing.T) {
+	t.Parallel()
+	qemuUser, err := exec.LookPath("qemu-aarch64-static")
+	require.NoError(t, err, "qemu-aarch64-static is missing: apt-get install qemu-user-static (build.sh test does)")
+	root, err := ModuleRoot()
+	require.NoError(t, err)
+	bin := filepath.Join(t.TempDir(), "arch.test")
+	cmd := exec.Command("go", "test", "-c", "-o", bin, "./microkernel/internal/arch")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0")
+	b, err := cmd.CombinedOutput()
+	require.NoError(t, err, string(b))
+	ctx, cancel := context.WithTimeout(context.Background(), onLinuxTimeout)
+	defer cancel()
+	b, err = exec.CommandContext(ctx, qemuUser, bin, "-test.run", "^TestCopy$", "-test.v").CombinedOutput()
+	require.NoError(t, err, string(b))
+	require.Contains(t, string(b), "--- PASS: TestCopy", string(b))
+}

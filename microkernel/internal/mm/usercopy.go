@@ -1,6 +1,10 @@
 package mm
 
-import "unsafe"
+import (
+	"unsafe"
+
+	"armos/microkernel/internal/arch"
+)
 
 // Copy-in/copy-out: the kernel touches a process's memory only through its
 // page table, never by dereferencing a user pointer. Each page is
@@ -94,7 +98,7 @@ func (as *AddressSpace) CopyIn(dst []byte, va uint64) (int, Errno) {
 		if e != OK {
 			return done, e
 		}
-		n := copy(dst[done:], unsafe.Slice((*byte)(ptr), left))
+		n := arch.Copy(dst[done:], unsafe.Slice((*byte)(ptr), left))
 		done += n
 	}
 	return done, OK
@@ -137,7 +141,7 @@ func (as *AddressSpace) write(va uint64, src []byte, acc Access) (int, Errno) {
 		if e != OK {
 			return done, e
 		}
-		n := copy(unsafe.Slice((*byte)(ptr), left), src[done:])
+		n := arch.Copy(unsafe.Slice((*byte)(ptr), left), src[done:])
 		done += n
 	}
 	return done, OK

@@ -51,12 +51,13 @@ func fastUser(va uint64, n int, write bool) unsafe.Pointer {
 // nosplit, like mm's fault path it may run: trapG passes its prologue.)
 // A buffer over several pages is copied a page at a time, each page asked
 // of the MMU: a message of 64 KiB is 17 translations by AT, where mm's
-// walk costs some sixty instructions a page.
+// walk costs some sixty instructions a page. The bytes go through
+// arch.Copy (the SIMD registers, which every trap frame saves).
 func copyIn(dst []byte, va uint64) bool {
 	for len(dst) > 0 {
 		n := min(len(dst), int(pageSize-va&(pageSize-1)))
 		if p := fastUser(va, n, false); p != nil {
-			copy(dst[:n], unsafe.Slice((*byte)(p), n))
+			arch.Copy(dst[:n], unsafe.Slice((*byte)(p), n))
 		} else if _, e := space(curProc()).CopyIn(dst[:n], va); e != mm.OK {
 			return false
 		}
@@ -70,7 +71,7 @@ func copyOut(va uint64, src []byte) bool {
 	for len(src) > 0 {
 		n := min(len(src), int(pageSize-va&(pageSize-1)))
 		if p := fastUser(va, n, true); p != nil {
-			copy(unsafe.Slice((*byte)(p), n), src[:n])
+			arch.Copy(unsafe.Slice((*byte)(p), n), src[:n])
 		} else if _, e := space(curProc()).CopyOut(va, src[:n]); e != mm.OK {
 			return false
 		}
