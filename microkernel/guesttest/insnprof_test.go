@@ -140,9 +140,15 @@ func BenchmarkTCPGuestInsnProfile(b *testing.B) {
 					metrics["armos-insns/req-"+progMetric(p.Prog)] = append(metrics["armos-insns/req-"+progMetric(p.Prog)], float64(p.Insns)/reqs)
 				}
 			}
-			fmt.Fprintf(&report, "== %s ==\n%s\n%s\n", guest,
-				sy.Report(fmt.Sprintf("download %d MiB from httpd, per KiB", tcpBenchBytes>>20), dl, kib, 60),
-				sy.Report(fmt.Sprintf("GET /health (%d on one connection), per request", tcpProfileRequests), req, reqs, 60))
+			progs := []string{"kernel", "virtionetd", "netd", "tcpd", "httpd", "?"}
+			if guest == "linux" {
+				progs = []string{"linux", "httpd", "?"}
+			}
+			dlTitle := fmt.Sprintf("download %d MiB from httpd, per KiB", tcpBenchBytes>>20)
+			reqTitle := fmt.Sprintf("GET /health (%d on one connection), per request", tcpProfileRequests)
+			fmt.Fprintf(&report, "== %s ==\n%s\n%s\n%s\n%s\n", guest,
+				sy.CategoryReport(dlTitle, dl, kib, progs), sy.CategoryReport(reqTitle, req, reqs, progs),
+				sy.Report(dlTitle, dl, kib, 60), sy.Report(reqTitle, req, reqs, 60))
 			fmt.Fprintf(&full, "== %s: download, per KiB ==\n%s\n== %s: GET /health, per request ==\n%s\n", guest,
 				sy.Full(dl, kib), guest, sy.Full(req, reqs))
 		}

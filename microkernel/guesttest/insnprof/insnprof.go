@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -273,6 +274,78 @@ func (s *Symbols) Full(c Counts, units float64) string {
 	var b strings.Builder
 	for _, r := range funcs {
 		fmt.Fprintf(&b, "%12.1f %10.2f  %-10s %s\n", float64(r.Insns)/units, float64(r.Calls)/units, r.Prog, r.Func)
+	}
+	return b.String()
+}
+
+// Category rules: the first whose pattern a function's name matches
+// names its category (Categorize). They sort a Go program's functions
+// into what a reader of the profile asks about: copying, encoding, the
+// Go runtime's scheduling, allocation and so on; the kernel's into its
+// trap path, IPC and the rest.
+var categories = []struct {
+	name string
+	re   *regexp.Regexp
+}{
+	{"copying", regexp.MustCompile(`^runtime\.memmove$|^runtime\.typedmemmove$|arch\.Copy|arch\.copyWide|rt\.copyIn$|rt\.copyOut$|rt\.userCopy|rt\.fastUser$|rt\.msgChunk$|rt\.fillMsg$|TranslateEL0|usercopy|CopyIn|CopyOut|mm\.\(\*AddressSpace\)\.(write|userPA|userPage)`)},
+	{"msgpack encoding", regexp.MustCompile(`msgpack|^reflect\.|libipc\.scan|libipc\.\(\*appendWriter\)|libipc\.Append|libipc\.Parse|libipc/mpread|libipc/mpwrite|Decode|Encode|Parse[A-Z]|bytes\.\(\*Reader\)|io\.ReadAtLeast|io\.ReadFull`)},
+	{"allocation and GC", regexp.MustCompile(`^runtime\.(malloc|newobject|makeslice|growslice|nextFree|refill|memclr|mspan|mcache|mheap|sweep|gc|scan|greyobject|findObject|wbBuf|bulkBarrier|heapBits|typePointers|newarray|makemap|mProf|profilealloc|deductAssist|(\(\*mspan\))|(\(\*mcache\))|(\(\*mheap\)))`)},
+	{"channels and select", regexp.MustCompile(`^runtime\.(selectgo|sel|chansend|chanrecv|chanbuf|chanlen|closechan|makechan|send$|recv$|acquireSudog|releaseSudog)`)},
+	{"locks and atomics", regexp.MustCompile(`^runtime\.(lock|unlock|lock2|unlock2|semacquire|semrelease|procyield|osyield)|^sync\.|^internal/sync\.|sync/atomic`)},
+	{"Go scheduler, poller, timers", regexp.MustCompile(`^runtime\.|^internal/runtime|^time\.|^internal/poll\.|^syscall\.|^os\.`)},
+	{"kernel: trap entry and exit", regexp.MustCompile(`rt\.(trap|trapCommon|syscall$|finishTrap|procTTBR|syncTTBR|noteMasked|vectors|el0|irq|ret|handleIRQ|timerIRQ)`)},
+	{"kernel: IPC", regexp.MustCompile(`rt\.(sysChan|sysReply|chan|xfer|deliver|queueMsg|newMsg|freeMsg|releaseMsg|buildMsg|sendTo|checkSend|checkFds|blockedReceiver|notify|drainReleases|readMsgArg)|mm\.\(\*PhysMem\)|rt\.(allocPage|freePages)`)},
+	{"kernel: scheduling, epoll, futex, time", regexp.MustCompile(`rt\.(schedule|block|makeRunnable|dequeue|enqueue|wake|heap|sysEpoll|epoll|poll|sysFutex|futex|sysNanosleep|sysClock|timer|deadline)|arch\.Counter`)},
+}
+
+// Categorize sums c by program and category (categories in the order
+// above, then "other").
+func (s *Symbols) Categorize(c Counts) map[string]map[string]uint64 {
+	funcs, _ := s.Attribute(c)
+	out := map[string]map[string]uint64{}
+	for _, r := range funcs {
+		cat := "other"
+		for _, k := range categories {
+			if k.re.MatchString(r.Func) {
+				cat = k.name
+				break
+			}
+		}
+		if out[r.Prog] == nil {
+			out[r.Prog] = map[string]uint64{}
+		}
+		out[r.Prog][cat] += r.Insns
+	}
+	return out
+}
+
+// CategoryReport formats Categorize's sums per unit: a row per category,
+// a column per program (progs, in that order) and their total.
+func (s *Symbols) CategoryReport(title string, c Counts, units float64, progs []string) string {
+	sums := s.Categorize(c)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s, by category (guest instructions per unit)\n%-40s", title, "category")
+	for _, p := range progs {
+		fmt.Fprintf(&b, " %10s", p)
+	}
+	fmt.Fprintf(&b, " %10s\n", "all")
+	names := []string{}
+	for _, k := range categories {
+		names = append(names, k.name)
+	}
+	for _, cat := range append(names, "other") {
+		var all uint64
+		for _, m := range sums {
+			all += m[cat]
+		}
+		if all == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "%-40s", cat)
+		for _, p := range progs {
+			fmt.Fprintf(&b, " %10.0f", float64(sums[p][cat])/units)
+		}
+		fmt.Fprintf(&b, " %10.0f\n", float64(all)/units)
 	}
 	return b.String()
 }

@@ -77,3 +77,28 @@ func TestSymbolsFromELF(t *testing.T) {
 	}
 	require.True(t, found, "main.main among the symbols")
 }
+
+// TestCategorize sorts functions by name into the report's categories,
+// the first rule that matches deciding, and sums them per program.
+func TestCategorize(t *testing.T) {
+	var syms Symbols
+	for i, name := range []string{"runtime.memmove", "runtime.selectgo", "runtime.mallocgc", "runtime.findRunnable",
+		"github.com/vmihailenco/msgpack/v5.(*Decoder).readCode", "armos/servers/netd/stack.(*Stack).Input",
+		"armos/microkernel/internal/rt.trapCommon.abi0", "armos/microkernel/internal/rt.sysChanRecvFn",
+		"armos/microkernel/internal/rt.schedule", "runtime.unlock2"} {
+		syms.AddRegion("p", name, uint64(i+1)<<12, uint64(i+2)<<12)
+	}
+	c := Counts{}
+	for i := range 10 {
+		c[uint64(i+1)<<12] = Count{Insns: uint64(i + 1), Runs: 1}
+	}
+	got := syms.Categorize(c)["p"]
+	require.Equal(t, map[string]uint64{
+		"copying": 1, "channels and select": 2, "allocation and GC": 3, "Go scheduler, poller, timers": 4,
+		"msgpack encoding": 5, "other": 6, "kernel: trap entry and exit": 7, "kernel: IPC": 8,
+		"kernel: scheduling, epoll, futex, time": 9, "locks and atomics": 10,
+	}, got)
+	report := syms.CategoryReport("test", c, 1, []string{"p"})
+	require.Contains(t, report, "copying")
+	require.Regexp(t, `other +6 +6\n`, report)
+}
