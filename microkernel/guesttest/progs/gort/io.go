@@ -88,14 +88,18 @@ func checkPipeEpoll(t *check.T) {
 	}
 	defer r2.Close()
 	defer w2.Close()
+	// A deadline far enough off that the write surely starts before it
+	// (with 20 ms, a loaded host running this under qemu-user passed it
+	// before the first write: n=0).
+	const fill = 500 * time.Millisecond
 	start = time.Now()
-	w2.SetWriteDeadline(start.Add(d))
+	w2.SetWriteDeadline(start.Add(fill))
 	n, err = w2.Write(make([]byte, 4<<20))
 	if !errors.Is(err, os.ErrDeadlineExceeded) || n == 0 {
 		t.Errorf("write to a full pipe: n=%d err=%v, want some bytes and os.ErrDeadlineExceeded", n, err)
 	}
-	if elapsed := time.Since(start); elapsed < d {
-		t.Errorf("write deadline of %v expired after %v", d, elapsed)
+	if elapsed := time.Since(start); elapsed < fill {
+		t.Errorf("write deadline of %v expired after %v", fill, elapsed)
 	}
 }
 
