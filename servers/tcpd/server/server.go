@@ -88,7 +88,7 @@ type Server struct {
 	clock tcp.Clock
 	cfg   Config
 
-	posts chan func()
+	posts chan post
 	done  chan struct{} // closed when Run returns
 	once  sync.Once
 
@@ -116,7 +116,7 @@ func New(p *libproto.Protocol, cfg Config) (*Server, error) {
 	if m := p.Info().MTU; m > 0 && (tc.MTU == 0 || tc.MTU > m) {
 		tc.MTU = m
 	}
-	s := &Server{p: p, clock: cfg.Clock, cfg: cfg, posts: make(chan func(), PostQueueLen), done: make(chan struct{}),
+	s := &Server{p: p, clock: cfg.Clock, cfg: cfg, posts: make(chan post, PostQueueLen), done: make(chan struct{}),
 		streams: map[*stream]struct{}{}, chunk: make([]byte, sp.MaxChunk)}
 	// Segmentation offload: netd takes segments of many MSS and cuts them
 	// (or has the NIC cut them), so a bulk transfer costs one message per
@@ -193,7 +193,7 @@ func (s *Server) Post(fn func(st *tcp.Stack)) error {
 	default:
 	}
 	select {
-	case s.posts <- func() { fn(s.st) }:
+	case s.posts <- post{fn: func() { fn(s.st) }}:
 		return nil
 	default:
 		s.stats.postsFull.Add(1)
@@ -211,7 +211,7 @@ func (s *Server) Do(ctx context.Context, fn func(st *tcp.Stack)) error {
 	}
 	ran := make(chan struct{})
 	select {
-	case s.posts <- func() { fn(s.st); close(ran) }:
+	case s.posts <- post{fn: func() { fn(s.st); close(ran) }}:
 	case <-s.done:
 		return ErrStopped
 	case <-ctx.Done():
@@ -240,12 +240,20 @@ func (s *Server) Run(ctx context.Context) error {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	armed := false
+	var armedAt time.Time // the deadline the armed timer waits for
+	// With the system clock the timer, once armed for a deadline, fires
+	// when it is due: it is re-armed only when the deadline moves. Another
+	// clock need not run at the pace of real time, so its remaining time is
+	// taken again on every turn.
+	_, sysClock := s.clock.(tcp.SystemClock)
 	in, errs, streams := s.p.Datagrams(), s.p.Errors(), s.p.Streams()
 	for {
 		// The timer follows the engine's earliest deadline.
 		if next, ok := s.st.NextDeadline(); ok {
-			timer.Reset(max(next.Sub(s.clock.Now()), 0))
-			armed = true
+			if !armed || !sysClock || !next.Equal(armedAt) {
+				timer.Reset(max(next.Sub(s.clock.Now()), 0))
+				armed, armedAt = true, next
+			}
 		} else if armed {
 			timer.Stop()
 			armed = false
@@ -282,14 +290,35 @@ func (s *Server) Run(ctx context.Context) error {
 			} else {
 				s.serveStream(ep, nil)
 			}
-		case fn := <-s.posts:
+		case p := <-s.posts:
 			s.stats.posts.Add(1)
-			fn()
+			p.run()
 		case <-timer.C:
 			armed = false
 			s.stats.ticks.Add(1)
 			s.st.Tick()
 		}
+	}
+}
+
+// post is work for the event loop: a function, or one of a stream's
+// messages (r; nil when the application's endpoint ended), which needs no
+// closure.
+type post struct {
+	fn func()
+	x  *stream
+	r  *libipc.Request
+}
+
+// run does the work (on the loop).
+func (p post) run() {
+	switch {
+	case p.fn != nil:
+		p.fn()
+	case p.r != nil:
+		p.x.handle(p.r)
+	default:
+		p.x.appGone()
 	}
 }
 

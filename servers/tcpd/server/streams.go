@@ -84,21 +84,26 @@ func (s *Server) readStream(x *stream) {
 	for {
 		r, err := x.conn.Recv(context.Background())
 		if err != nil {
-			s.postWait(func() { x.appGone() })
+			s.postWait(post{x: x})
 			return
 		}
-		if !s.postWait(func() { x.handle(r) }) {
+		if !s.postWait(post{x: x, r: r}) {
 			x.conn.Close()
 			return
 		}
 	}
 }
 
-// postWait queues fn for the loop, waiting while the queue is full; false
+// postWait queues p for the loop, waiting while the queue is full; false
 // once the loop has ended.
-func (s *Server) postWait(fn func()) bool {
+func (s *Server) postWait(p post) bool {
 	select {
-	case s.posts <- fn:
+	case s.posts <- p: // the usual case, without a select over two channels
+		return true
+	default:
+	}
+	select {
+	case s.posts <- p:
 		return true
 	case <-s.done:
 		return false
