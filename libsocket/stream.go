@@ -30,7 +30,8 @@ type stream struct {
 	conn *libipc.Conn
 
 	mu      sync.Mutex
-	changed chan struct{} // closed and replaced whenever the state changes
+	changed chan struct{} // closed and replaced when the state changes while someone waits
+	waiters int           // wait calls since the last broadcast (some may have timed out)
 	closed  bool          // Close was called
 	err     error         // the socket's final error (OpError, the endpoint's end)
 	rdl     time.Time     // read (or accept) deadline
@@ -62,8 +63,14 @@ func newStream(ep libipc.Endpoint) *stream {
 	return x
 }
 
-// broadcast wakes every waiter; with x.mu held.
+// broadcast wakes every waiter; with x.mu held. With none (the usual case
+// for a message that arrives before a read asks for it, and for deadlines
+// set before a read or write) the channel stays as it is.
 func (x *stream) broadcast() {
+	if x.waiters == 0 {
+		return
+	}
+	x.waiters = 0
 	close(x.changed)
 	x.changed = make(chan struct{})
 }
@@ -107,7 +114,7 @@ func (x *stream) message(r *libipc.Request) {
 	switch sp.Op(r.Op) {
 	case sp.OpData:
 		var d sp.Data
-		if r.Decode(&d) != nil || len(d.Data) == 0 || len(d.Data) > sp.MaxChunk || len(r.Caps) > 0 {
+		if !decodeData(r, &d) || len(d.Data) == 0 || len(d.Data) > sp.MaxChunk || len(r.Caps) > 0 {
 			bad()
 			return
 		}
@@ -115,7 +122,7 @@ func (x *stream) message(r *libipc.Request) {
 		x.rbytes += len(d.Data)
 	case sp.OpCredit:
 		var c sp.Credit
-		if r.Decode(&c) != nil || c.Bytes < 0 || c.Msgs < 0 || len(r.Caps) > 0 {
+		if !decodeCredit(r, &c) || c.Bytes < 0 || c.Msgs < 0 || len(r.Caps) > 0 {
 			bad()
 			return
 		}
@@ -149,10 +156,39 @@ func (x *stream) message(r *libipc.Request) {
 	}
 }
 
+// decodeData and decodeCredit decode r's body: by hand for the usual
+// encoding, without v escaping to the heap (an allocation per message),
+// or the general way.
+func decodeData(r *libipc.Request, v *sp.Data) bool {
+	if v.ParseMsgpack(r.Body) {
+		return true
+	}
+	g := &sp.Data{Data: v.Data}
+	if r.Decode(g) != nil {
+		return false
+	}
+	*v = *g
+	return true
+}
+
+func decodeCredit(r *libipc.Request, v *sp.Credit) bool {
+	if v.ParseMsgpack(r.Body) {
+		return true
+	}
+	g := new(sp.Credit)
+	*g = *v
+	if r.Decode(g) != nil {
+		return false
+	}
+	*v = *g
+	return true
+}
+
 // wait waits for the state to change or the deadline dl to pass (false);
 // with x.mu held, which it releases while waiting.
 func (x *stream) wait(dl time.Time) bool {
 	ch := x.changed
+	x.waiters++
 	x.mu.Unlock()
 	defer x.mu.Lock()
 	if dl.IsZero() {
