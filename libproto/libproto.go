@@ -376,16 +376,25 @@ func (c *Client) read(conn *libipc.Conn) {
 		}
 		switch protoproto.Op(r.Op) {
 		case protoproto.OpDeliver:
+			// One per datagram: decoded by hand (the general way when
+			// that fails) into m, which stays off the heap, and delivered
+			// without a closure.
 			var m protoproto.Datagram
-			if r.Decode(&m) != nil {
-				c.stats.malformed.Add(1)
-				break
-			}
-			c.deliver(m.Proto, func(p *Protocol) {
-				if p != nil {
-					p.deliver(&m)
+			if !m.ParseMsgpack(r.Body) {
+				g := new(protoproto.Datagram)
+				if r.Decode(g) != nil {
+					c.stats.malformed.Add(1)
+					break
 				}
-			})
+				m = *g
+			}
+			c.mu.Lock()
+			if p := c.protos[m.Proto]; p != nil {
+				p.deliver(&m)
+			} else {
+				c.stats.unclaimed.Add(1)
+			}
+			c.mu.Unlock()
 		case protoproto.OpICMPError:
 			var m protoproto.ICMPError
 			if r.Decode(&m) != nil {
@@ -469,6 +478,9 @@ type Protocol struct {
 	err    error // why it was lost (re-registration refused)
 	closed bool  // channels closed (under c.mu)
 
+	sendMu  sync.Mutex
+	sendMsg protoproto.SendReq // SendAsync's message (encoded before TrySend returns), under sendMu
+
 	stats struct {
 		received, dropped, errors, errorsDropped, streams, streamsDropped atomic.Uint64
 	}
@@ -538,7 +550,13 @@ func (p *Protocol) lost(err error) {
 
 // sendReq builds the request for d.
 func (p *Protocol) sendReq(d *Datagram) *protoproto.SendReq {
-	return &protoproto.SendReq{Proto: p.num, Src: protoproto.IP(d.Src), Dst: protoproto.IP(d.Dst), TTL: d.TTL,
+	r := p.sendReqOf(d)
+	return &r
+}
+
+// sendReqOf is the request for d, as a value.
+func (p *Protocol) sendReqOf(d *Datagram) protoproto.SendReq {
+	return protoproto.SendReq{Proto: p.num, Src: protoproto.IP(d.Src), Dst: protoproto.IP(d.Dst), TTL: d.TTL,
 		TOS: d.TOS, DF: d.DontFragment, Data: d.Payload, TSO: uint16(min(max(d.TSO, 0), 1<<16-1))}
 }
 
@@ -561,7 +579,14 @@ func (p *Protocol) SendAsync(d *Datagram) error {
 	if dead != nil {
 		return dead
 	}
-	return conn.TrySend(libipc.Op(protoproto.OpSend), p.sendReq(d))
+	// One message per segment: the request is Protocol's own, not an
+	// allocation each time.
+	p.sendMu.Lock()
+	p.sendMsg = p.sendReqOf(d)
+	err := conn.TrySend(libipc.Op(protoproto.OpSend), &p.sendMsg)
+	p.sendMsg = protoproto.SendReq{} // keep no reference to the payload
+	p.sendMu.Unlock()
+	return err
 }
 
 // Close gives the number back to netd and closes the channels.

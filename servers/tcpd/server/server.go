@@ -94,6 +94,8 @@ type Server struct {
 
 	streams map[*stream]struct{} // the applications' sockets (on the loop)
 	chunk   []byte               // a received chunk on its way to an application
+	data    sp.Data              // the message sending it
+	credit  sp.Credit            // a credit message being sent
 
 	stats struct {
 		datagrams, broadcast, icmpErrors, sent, sendErrors, sendBlocked, ticks, posts, postsFull,

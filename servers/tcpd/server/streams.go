@@ -44,6 +44,7 @@ type stream struct {
 	// Application → connection: data received within the credit granted
 	// (outstanding) and not yet in the connection's send buffer.
 	pending         []chunk
+	pendingArr      [4]chunk // pending's first array, reused while it suffices
 	pendingBytes    int
 	outBytes        int // credit granted to the application and not returned
 	outMsgs         int
@@ -191,10 +192,11 @@ type chunk struct {
 	req *libipc.Request
 }
 
-// done releases the chunk's message, if it has one.
+// done releases the chunk's message, if it has one (a one-way message,
+// handled: the Request goes back to libipc too).
 func (c chunk) done() {
 	if c.req != nil {
-		c.req.ReleaseBody()
+		c.req.Recycle()
 	}
 }
 
@@ -203,7 +205,10 @@ func (x *stream) handle(r *libipc.Request) {
 	kept := false // the body holds pending data: released once written
 	defer func() {
 		if !kept {
-			r.ReleaseBody() // decoding copies what is kept; a deferred reply keeps only r
+			// Decoding copies what is kept; a deferred reply keeps only r
+			// (Recycle leaves a request not yet answered alone).
+			r.ReleaseBody()
+			r.Recycle()
 		}
 	}()
 	for _, c := range r.Caps {
@@ -221,7 +226,7 @@ func (x *stream) handle(r *libipc.Request) {
 		data, inPlace := sp.ParseData(r.Body)
 		if inPlace {
 			d.Data = data
-		} else if r.Decode(&d) != nil {
+		} else if !decodeData(r, &d) {
 			x.violation()
 			return
 		}
@@ -242,7 +247,7 @@ func (x *stream) handle(r *libipc.Request) {
 		x.update()
 	case sp.OpCredit:
 		var c sp.Credit
-		if r.Decode(&c) != nil || c.Bytes < 0 || c.Msgs < 0 ||
+		if !decodeCredit(r, &c) || c.Bytes < 0 || c.Msgs < 0 ||
 			x.inBytes+c.Bytes > sp.MaxCreditBytes || x.inMsgs+c.Msgs > sp.MaxCreditMsgs {
 			x.violation()
 			return
@@ -273,6 +278,34 @@ func (x *stream) handle(r *libipc.Request) {
 		}
 		x.violation()
 	}
+}
+
+// decodeData and decodeCredit decode r's body: by hand for the usual
+// encoding, without v escaping to the heap (an allocation per message),
+// or the general way.
+func decodeData(r *libipc.Request, v *sp.Data) bool {
+	if v.ParseMsgpack(r.Body) {
+		return true
+	}
+	g := &sp.Data{Data: v.Data}
+	if r.Decode(g) != nil {
+		return false
+	}
+	*v = *g
+	return true
+}
+
+func decodeCredit(r *libipc.Request, v *sp.Credit) bool {
+	if v.ParseMsgpack(r.Body) {
+		return true
+	}
+	g := new(sp.Credit)
+	*g = *v
+	if r.Decode(g) != nil {
+		return false
+	}
+	*v = *g
+	return true
 }
 
 // opConnect opens the connection; the reply waits for the handshake.
@@ -414,7 +447,8 @@ func (x *stream) dropPending() {
 	for _, c := range x.pending {
 		c.done()
 	}
-	x.pending, x.pendingBytes = nil, 0
+	clear(x.pending)
+	x.pending, x.pendingBytes = x.pendingArr[:0], 0
 }
 
 // writePending moves pending data into the connection's send buffer and
@@ -445,7 +479,7 @@ func (x *stream) writePending() {
 		}
 	}
 	if len(x.pending) == 0 {
-		x.pending = nil
+		x.pending = x.pendingArr[:0]
 		if x.shutdownPending && tc.Err() == nil {
 			x.shutdownPending = false
 			tc.CloseWrite()
@@ -454,11 +488,12 @@ func (x *stream) writePending() {
 	// Give the credit back in batches: whenever nothing is pending, or a
 	// quarter of it is free.
 	if x.retMsgs > 0 && !x.gone && (len(x.pending) == 0 || x.retBytes >= sp.InitialSendCreditBytes/4 || x.retMsgs >= sp.InitialSendCreditMsgs/4) {
-		c := sp.Credit{Bytes: x.retBytes, Msgs: x.retMsgs}
+		c := &x.s.credit // encoded before send returns: no allocation per message
+		*c = sp.Credit{Bytes: x.retBytes, Msgs: x.retMsgs}
 		x.outBytes += x.retBytes
 		x.outMsgs += x.retMsgs
 		x.retBytes, x.retMsgs = 0, 0
-		x.send(sp.OpCredit, &c)
+		x.send(sp.OpCredit, c)
 	}
 }
 
@@ -473,7 +508,8 @@ func (x *stream) deliver() {
 			x.inBytes -= n
 			x.inMsgs--
 			x.s.stats.streamBytesOut.Add(uint64(n))
-			if !x.send(sp.OpData, &sp.Data{Data: buf[:n]}) {
+			x.s.data.Data = buf[:n] // encoded before send returns
+			if !x.send(sp.OpData, &x.s.data) {
 				return
 			}
 			continue
