@@ -233,7 +233,10 @@ func (s *Server) Do(ctx context.Context, fn func(st *tcp.Stack)) error {
 // channels close (the protocol or its client was closed, or the client
 // gave up reconnecting). Call it once.
 func (s *Server) Run(ctx context.Context) error {
-	defer s.once.Do(func() { close(s.done) })
+	defer func() {
+		s.once.Do(func() { close(s.done) })
+		s.drainPosts()
+	}()
 	defer func() {
 		for x := range s.streams {
 			x.conn.Close() // the applications see their sockets end
@@ -248,7 +251,11 @@ func (s *Server) Run(ctx context.Context) error {
 	// clock need not run at the pace of real time, so its remaining time is
 	// taken again on every turn.
 	_, sysClock := s.clock.(tcp.SystemClock)
-	in, errs, streams := s.p.Datagrams(), s.p.Errors(), s.p.Streams()
+	in := s.p.Datagrams()
+	// The rare events (ICMP errors, stream sockets, ctx's end) come as
+	// posts, from a goroutine of their own: the loop's select, once per
+	// message, has three cases instead of six.
+	go s.watch(ctx)
 	for {
 		// The timer follows the engine's earliest deadline.
 		if next, ok := s.st.NextDeadline(); ok {
@@ -261,9 +268,6 @@ func (s *Server) Run(ctx context.Context) error {
 			armed = false
 		}
 		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return nil
 		case d, ok := <-in:
 			if !ok {
 				return s.closedErr()
@@ -276,25 +280,13 @@ func (s *Server) Run(ctx context.Context) error {
 				}
 				s.input(d)
 			}
-		case e, ok := <-errs:
-			if !ok {
-				return s.closedErr()
-			}
-			s.stats.icmpErrors.Add(1)
-			s.st.ICMPError(e.Message())
-		case ep, ok := <-streams:
-			if !ok {
-				return s.closedErr()
-			}
-			s.stats.streams.Add(1)
-			if s.cfg.Streams != nil {
-				s.cfg.Streams(s.st, ep)
-			} else {
-				s.serveStream(ep, nil)
-			}
 		case p := <-s.posts:
+			if p.end {
+				timer.Stop()
+				return p.err
+			}
 			s.stats.posts.Add(1)
-			p.run()
+			s.run(p)
 		case <-timer.C:
 			armed = false
 			s.stats.ticks.Add(1)
@@ -303,20 +295,96 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 }
 
-// post is work for the event loop: a function, or one of a stream's
-// messages (r; nil when the application's endpoint ended), which needs no
-// closure.
-type post struct {
-	fn func()
-	x  *stream
-	r  *libipc.Request
+// watch posts the rare events to the loop until it ends: an ICMP error,
+// a stream socket netd hands over, and the end of ctx or of the
+// protocol's channels (which ends the loop).
+func (s *Server) watch(ctx context.Context) {
+	errs, streams := s.p.Errors(), s.p.Streams()
+	for {
+		var p post
+		select {
+		case <-s.done:
+			return
+		case <-ctx.Done():
+			p = post{end: true}
+		case e, ok := <-errs:
+			if !ok {
+				p = post{end: true, err: s.closedErr()}
+				break
+			}
+			p.fn = func() {
+				s.stats.icmpErrors.Add(1)
+				s.st.ICMPError(e.Message())
+			}
+		case ep, ok := <-streams:
+			if !ok {
+				p = post{end: true, err: s.closedErr()}
+				break
+			}
+			p.ep = ep
+		}
+		if !s.postWait(p) {
+			if p.ep != nil {
+				p.ep.Close() // the loop has ended: the socket with it
+			}
+			return
+		}
+		if p.ep != nil {
+			select {
+			case <-s.done:
+				// The loop may have ended, its queue drained, before
+				// the socket went in.
+				s.drainPosts()
+				return
+			default:
+			}
+		}
+		if p.end {
+			return
+		}
+	}
 }
 
-// run does the work (on the loop).
-func (p post) run() {
+// post is work for the event loop: a function, or one of a stream's
+// messages (r; nil when the application's endpoint ended), which needs no
+// closure; or a stream socket netd handed over (ep); or the loop's end
+// (end: Run returns err).
+type post struct {
+	fn  func()
+	x   *stream
+	r   *libipc.Request
+	ep  libipc.Endpoint
+	end bool
+	err error
+}
+
+// drainPosts empties the queue once the loop has ended: the stream
+// sockets handed over and not yet served end with it.
+func (s *Server) drainPosts() {
+	for {
+		select {
+		case p := <-s.posts:
+			if p.ep != nil {
+				p.ep.Close()
+			}
+		default:
+			return
+		}
+	}
+}
+
+// run does p's work (on the loop).
+func (s *Server) run(p post) {
 	switch {
 	case p.fn != nil:
 		p.fn()
+	case p.ep != nil:
+		s.stats.streams.Add(1)
+		if s.cfg.Streams != nil {
+			s.cfg.Streams(s.st, p.ep)
+		} else {
+			s.serveStream(p.ep, nil)
+		}
 	case p.r != nil:
 		p.x.handle(p.r)
 	default:
