@@ -85,6 +85,8 @@ func TestParseDatagram(t *testing.T) {
 	for _, d := range []Datagram{
 		{Proto: 6, Src: addr4, Dst: addr4, TTL: 64, Dev: 1, MTU: 1500, Hdr: make([]byte, 20), Data: []byte("segment")},
 		{Proto: 6, Src: addr6, Dst: addr4, TTL: 1, TOS: 4, Bcast: true, Dev: 1 << 20, MTU: 65535, Hdr: make([]byte, 60), Data: make([]byte, 65000)},
+		{Proto: 6, TOS: 8, Data: []byte{1}},
+		{Proto: 6, Bcast: true, Hdr: []byte{}, Data: []byte{}},
 		{},
 	} {
 		body := general(t, &d)
@@ -108,13 +110,19 @@ func TestParseDatagram(t *testing.T) {
 // FuzzParseDatagram: whatever Datagram.ParseMsgpack accepts, the general
 // decoder accepts with the same result, from the same starting value.
 func FuzzParseDatagram(f *testing.F) {
-	f.Add(general(f, &Datagram{Proto: 6, Src: addr4, Dst: addr4, TTL: 64, Dev: 1, MTU: 1500, Hdr: make([]byte, 20), Data: []byte("x")}), false)
-	f.Add(general(f, &Datagram{Proto: 17, Src: addr6, TOS: 3, Bcast: true, MTU: 1 << 31}), true)
-	f.Add([]byte{0x82, 0xa3, 'm', 't', 'u', 0xce, 1, 2, 3, 4, 0xa3, 'h', 'd', 'r', 0xc0}, true)
-	f.Fuzz(func(t *testing.T, body []byte, prior bool) {
+	f.Add(general(f, &Datagram{Proto: 6, Src: addr4, Dst: addr4, TTL: 64, Dev: 1, MTU: 1500, Hdr: make([]byte, 20), Data: []byte("x")}), uint8(0))
+	f.Add(general(f, &Datagram{Proto: 17, Src: addr6, TOS: 3, Bcast: true, MTU: 1 << 31}), uint8(1))
+	f.Add(general(f, &Datagram{Proto: 6, Src: addr4, Dst: addr6, TTL: 1, Bcast: true, Data: []byte("y")}), uint8(2))
+	f.Add([]byte{0x82, 0xa3, 'm', 't', 'u', 0xce, 1, 2, 3, 4, 0xa3, 'h', 'd', 'r', 0xc0}, uint8(1))
+	f.Fuzz(func(t *testing.T, body []byte, prior uint8) {
+		// From nothing, from a Datagram holding bytes, or from one
+		// holding values but no bytes (the in-order path's case).
 		var start Datagram
-		if prior {
+		switch prior % 3 {
+		case 1:
 			start = Datagram{Proto: 1, TTL: 2, Dev: 3, Hdr: []byte("hdr"), Data: []byte{}}
+		case 2:
+			start = Datagram{Proto: 1, TOS: 7, Bcast: true, Dev: 9}
 		}
 		got := start
 		got.Hdr, got.Data = bytes.Clone(start.Hdr), bytes.Clone(start.Data)

@@ -126,6 +126,9 @@ func readUint32(p []byte) (uint32, []byte, bool) {
 // decoder), Hdr and Data copied (libipc.BodyParser; FuzzParseDatagram):
 // libproto decodes one per datagram received. False for anything else.
 func (d *Datagram) ParseMsgpack(body []byte) bool {
+	if d.parseOrdered(body) {
+		return true
+	}
 	p := body
 	if len(p) < 1 || p[0]&0xf0 != 0x80 {
 		return false
@@ -184,21 +187,110 @@ func (d *Datagram) ParseMsgpack(body []byte) bool {
 	if len(p) != 0 {
 		return false
 	}
-	if seen&768 == 768 && out.Hdr == nil && out.Data == nil && hdr != nil && data != nil {
-		// Both fresh: one allocation holds them (Hdr's capacity ends
-		// where Data begins).
-		buf := make([]byte, len(hdr)+len(data))
-		copy(buf, hdr)
-		copy(buf[len(hdr):], data)
-		out.Hdr, out.Data = buf[:len(hdr):len(hdr)], buf[len(hdr):]
-		*d = out
-		return true
-	}
 	if seen&256 != 0 {
 		out.Hdr = mpread.CopyBin(out.Hdr, hdr)
 	}
 	if seen&512 != 0 {
 		out.Data = mpread.CopyBin(out.Data, data)
+	}
+	*d = out
+	return true
+}
+
+// key reads the map key k (its fixstr header included) at the front of p.
+func key(p []byte, k string) ([]byte, bool) {
+	if len(p) < len(k) || string(p[:len(k)]) != k {
+		return nil, false
+	}
+	return p[len(k):], true
+}
+
+// parseOrdered is ParseMsgpack for the encoding netd sends: the fields in
+// their order, tos and bcast left out when zero, into a Datagram that holds
+// no bytes (libproto's: a fresh one); its keys are compared as constants,
+// not looked up.
+// False for anything else (ParseMsgpack then looks the keys up).
+func (d *Datagram) parseOrdered(body []byte) bool {
+	if len(body) < 1 || body[0] < 0x88 || body[0] > 0x8a || d.Hdr != nil || d.Data != nil {
+		return false
+	}
+	optional := int(body[0]&0x0f - 8)
+	out := *d // tos and bcast, when left out, keep their values
+	var hdr, data []byte
+	p, ok := key(body[1:], "\xa5proto")
+	if !ok {
+		return false
+	}
+	if out.Proto, p, ok = readUint8(p); !ok {
+		return false
+	}
+	if p, ok = key(p, "\xa3src"); !ok {
+		return false
+	}
+	if out.Src, p, ok = sockproto.ReadAddr(p); !ok {
+		return false
+	}
+	if p, ok = key(p, "\xa3dst"); !ok {
+		return false
+	}
+	if out.Dst, p, ok = sockproto.ReadAddr(p); !ok {
+		return false
+	}
+	if p, ok = key(p, "\xa3ttl"); !ok {
+		return false
+	}
+	if out.TTL, p, ok = readUint8(p); !ok {
+		return false
+	}
+	if rest, ok := key(p, "\xa3tos"); ok && optional > 0 {
+		if out.TOS, p, ok = readUint8(rest); !ok {
+			return false
+		}
+		optional--
+	}
+	if rest, ok := key(p, "\xa5bcast"); ok && optional > 0 {
+		if out.Bcast, p, ok = mpread.Bool(rest); !ok {
+			return false
+		}
+		optional--
+	}
+	if optional != 0 {
+		return false
+	}
+	if p, ok = key(p, "\xa3dev"); !ok {
+		return false
+	}
+	if out.Dev, p, ok = readUint32(p); !ok {
+		return false
+	}
+	if p, ok = key(p, "\xa3mtu"); !ok {
+		return false
+	}
+	if out.MTU, p, ok = readUint32(p); !ok {
+		return false
+	}
+	if p, ok = key(p, "\xa3hdr"); !ok {
+		return false
+	}
+	if hdr, p, ok = mpread.Bin(p); !ok {
+		return false
+	}
+	if p, ok = key(p, "\xa4data"); !ok {
+		return false
+	}
+	if data, p, ok = mpread.Bin(p); !ok || len(p) != 0 {
+		return false
+	}
+	switch {
+	case hdr != nil && data != nil:
+		// One allocation holds both (Hdr's capacity ends where Data
+		// begins).
+		buf := make([]byte, len(hdr)+len(data))
+		copy(buf, hdr)
+		copy(buf[len(hdr):], data)
+		out.Hdr, out.Data = buf[:len(hdr):len(hdr)], buf[len(hdr):]
+	default:
+		out.Hdr, out.Data = mpread.CopyBin(nil, hdr), mpread.CopyBin(nil, data)
 	}
 	*d = out
 	return true
