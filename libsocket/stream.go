@@ -38,7 +38,8 @@ type stream struct {
 	wdl     time.Time     // write deadline
 
 	// Connection state.
-	rbuf      [][]byte // received chunks, in order
+	rbuf      [][]byte  // received chunks, in order
+	rbufArr   [4][]byte // rbuf's first array, reused whenever rbuf empties
 	rbytes    int
 	eof       bool
 	consumed  int // bytes read and not yet given back as credit
@@ -50,6 +51,9 @@ type stream struct {
 	// Listener state.
 	accepted []acceptedConn
 	want     int // OpAccept asked for and not yet answered
+
+	wmu  sync.Mutex // a Write's message being sent: wmsg
+	wmsg sp.Data    // encoded before Send returns, so one serves every chunk
 }
 
 type acceptedConn struct {
@@ -459,6 +463,10 @@ func (t *TCPConn) take(p []byte) int {
 			x.rbuf[0] = x.rbuf[0][k:]
 		}
 	}
+	if len(x.rbuf) == 0 {
+		clear(x.rbufArr[:])    // what a grown rbuf left behind
+		x.rbuf = x.rbufArr[:0] // the next chunk needs no new array
+	}
 	x.rbytes -= n
 	x.consumed += n
 	return n
@@ -502,7 +510,12 @@ func (t *TCPConn) Write(p []byte) (int, error) {
 			x.sendBytes -= n
 			x.sendMsgs--
 			x.mu.Unlock()
-			if err := x.conn.Send(context.Background(), sp.OpData, &sp.Data{Data: p[done : done+n]}); err != nil {
+			x.wmu.Lock()
+			x.wmsg.Data = p[done : done+n]
+			err := x.conn.Send(context.Background(), sp.OpData, &x.wmsg)
+			x.wmsg.Data = nil // keep no reference to the caller's bytes
+			x.wmu.Unlock()
+			if err != nil {
 				return done, t.opErr("write", cause(err))
 			}
 			done += n
