@@ -62,8 +62,10 @@ type acceptedConn struct {
 }
 
 func newStream(ep libipc.Endpoint) *stream {
-	x := &stream{conn: libipc.NewConn(ep), changed: make(chan struct{})}
-	go x.readLoop()
+	x := &stream{changed: make(chan struct{})}
+	// The connection's reader applies the server's messages itself (no
+	// goroutine of ours between it and the state).
+	x.conn = libipc.NewConnFunc(ep, x.message, x.ended)
 	return x
 }
 
@@ -79,21 +81,14 @@ func (x *stream) broadcast() {
 	x.changed = make(chan struct{})
 }
 
-// readLoop turns the server's messages into state until the endpoint ends.
-func (x *stream) readLoop() {
-	for {
-		r, err := x.conn.Recv(context.Background())
-		if err != nil {
-			x.mu.Lock()
-			if x.err == nil {
-				x.err = sockproto.ECONNABORTED // the stream server went away
-			}
-			x.broadcast()
-			x.mu.Unlock()
-			return
-		}
-		x.message(r)
+// ended: the endpoint ended, after the last message.
+func (x *stream) ended(error) {
+	x.mu.Lock()
+	if x.err == nil {
+		x.err = sockproto.ECONNABORTED // the stream server went away
 	}
+	x.broadcast()
+	x.mu.Unlock()
 }
 
 // message applies one message of the server.
@@ -109,7 +104,7 @@ func (x *stream) message(r *libipc.Request) {
 		if x.err == nil {
 			x.err = sockproto.EBADMSG
 		}
-		x.conn.Close()
+		r.Conn().Close() // (the reader may run before newStream has set x.conn)
 	}
 	if r.Kind != libipc.KindOneway {
 		bad()

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net/netip"
@@ -66,33 +65,23 @@ type stream struct {
 // serveStream takes an endpoint netd handed over (or one of an accepted
 // connection's pair) and serves the stream protocol on it; on the loop.
 func (s *Server) serveStream(ep libipc.Endpoint, tc *tcp.Conn) *stream {
-	x := &stream{s: s, conn: libipc.NewConn(ep)}
+	x := &stream{s: s}
+	// The connection's reader hands the application's messages to the
+	// loop, in order; when the endpoint ends, the socket is closed there.
+	// The first message is handled once the Credit below is sent: the
+	// loop runs this function.
+	x.conn = libipc.NewConnFunc(ep, func(r *libipc.Request) {
+		if !s.postWait(post{x: x, r: r}) {
+			r.Conn().Close() // the loop has ended
+		}
+	}, func(error) { s.postWait(post{x: x}) })
 	s.streams[x] = struct{}{}
 	s.stats.streamSockets.Add(1)
 	x.outBytes, x.outMsgs = sp.InitialSendCreditBytes, sp.InitialSendCreditMsgs
-	if x.send(sp.OpCredit, &sp.Credit{Bytes: x.outBytes, Msgs: x.outMsgs}) {
-		if tc != nil {
-			x.attach(tc)
-		}
-		go s.readStream(x)
+	if x.send(sp.OpCredit, &sp.Credit{Bytes: x.outBytes, Msgs: x.outMsgs}) && tc != nil {
+		x.attach(tc)
 	}
 	return x
-}
-
-// readStream reads the application's messages and runs each on the loop,
-// in order; when the endpoint ends, the socket is closed there.
-func (s *Server) readStream(x *stream) {
-	for {
-		r, err := x.conn.Recv(context.Background())
-		if err != nil {
-			s.postWait(post{x: x})
-			return
-		}
-		if !s.postWait(post{x: x, r: r}) {
-			x.conn.Close()
-			return
-		}
-	}
 }
 
 // postWait queues p for the loop, waiting while the queue is full; false
