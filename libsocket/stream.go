@@ -253,9 +253,14 @@ func (x *stream) setDeadlines(r, w bool, t time.Time) error {
 type TCPConn struct {
 	x             *stream
 	local, remote netip.AddrPort
+	laddr, raddr  net.Addr // the same as *net.TCPAddr (nil when invalid), made once: errors carry them
 }
 
 var _ net.Conn = (*TCPConn)(nil)
+
+func newTCPConn(x *stream, local, remote netip.AddrPort) *TCPConn {
+	return &TCPConn{x: x, local: local, remote: remote, laddr: tcpAddr(local), raddr: tcpAddr(remote)}
+}
 
 // streamSocket asks netd for a stream socket: the endpoint of the stream
 // server's protocol.
@@ -303,7 +308,7 @@ func (c *Client) DialTCP(ctx context.Context, addr netip.AddrPort) (*TCPConn, er
 		x.close() // a connection still opening is dropped with the endpoint
 		return nil, fail(dialCause(ctx, err))
 	}
-	return &TCPConn{x: x, local: resp.Local.AddrPort(), remote: resp.Remote.AddrPort()}, nil
+	return newTCPConn(x, resp.Local.AddrPort(), resp.Remote.AddrPort()), nil
 }
 
 // dialCause maps a failed connect: a context that ended is the error.
@@ -397,7 +402,7 @@ func tcpAddr(ap netip.AddrPort) net.Addr {
 
 // opErr wraps err for op on the connection.
 func (t *TCPConn) opErr(op string, err error) error {
-	return &net.OpError{Op: op, Net: "tcp", Source: tcpAddr(t.local), Addr: tcpAddr(t.remote), Err: err}
+	return &net.OpError{Op: op, Net: "tcp", Source: t.laddr, Addr: t.raddr, Err: err}
 }
 
 // Read reads received bytes; io.EOF after the peer's FIN.
@@ -567,10 +572,10 @@ func (t *TCPConn) option(req *sp.OptionReq) error {
 }
 
 // LocalAddr returns our address (a *net.TCPAddr).
-func (t *TCPConn) LocalAddr() net.Addr { return tcpAddr(t.local) }
+func (t *TCPConn) LocalAddr() net.Addr { return t.laddr }
 
 // RemoteAddr returns the peer's address (a *net.TCPAddr).
-func (t *TCPConn) RemoteAddr() net.Addr { return tcpAddr(t.remote) }
+func (t *TCPConn) RemoteAddr() net.Addr { return t.raddr }
 
 // AddrPorts returns both addresses as netip values.
 func (t *TCPConn) AddrPorts() (local, remote netip.AddrPort) { return t.local, t.remote }
@@ -598,7 +603,7 @@ func newAcceptedConn(a acceptedConn) (*TCPConn, error) {
 		x.close()
 		return nil, cause(err)
 	}
-	return &TCPConn{x: x, local: a.local, remote: a.remote}, nil
+	return newTCPConn(x, a.local, a.remote), nil
 }
 
 // TCPListener is a TCP listener of tcpd, as a net.Listener. Connections
