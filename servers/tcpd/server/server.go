@@ -247,9 +247,12 @@ func (s *Server) Run(ctx context.Context) error {
 	armed := false
 	var armedAt time.Time // the deadline the armed timer waits for
 	// With the system clock the timer, once armed for a deadline, fires
-	// when it is due: it is re-armed only when the deadline moves. Another
-	// clock need not run at the pace of real time, so its remaining time is
-	// taken again on every turn.
+	// when it is due: it is re-armed only when the deadline moves earlier.
+	// One that moved later (a retransmission timer restarted by an ACK),
+	// or went, leaves it as it is: it fires early and Tick, which calling
+	// early does no harm, finds nothing due; then it follows the deadline.
+	// Another clock need not run at the pace of real time, so its
+	// remaining time is taken again on every turn.
 	_, sysClock := s.clock.(tcp.SystemClock)
 	in := s.p.Datagrams()
 	// The rare events (ICMP errors, stream sockets, ctx's end) come as
@@ -259,11 +262,11 @@ func (s *Server) Run(ctx context.Context) error {
 	for {
 		// The timer follows the engine's earliest deadline.
 		if next, ok := s.st.NextDeadline(); ok {
-			if !armed || !sysClock || !next.Equal(armedAt) {
+			if !armed || !sysClock || next.Before(armedAt) {
 				timer.Reset(max(next.Sub(s.clock.Now()), 0))
 				armed, armedAt = true, next
 			}
-		} else if armed {
+		} else if armed && !sysClock {
 			timer.Stop()
 			armed = false
 		}
