@@ -131,7 +131,7 @@ type Stats struct {
 	ReRegisterErrors uint64 // ... that failed (another server took the number)
 	Unclaimed        uint64 // deliveries for a number no Protocol holds
 	Malformed        uint64 // deliveries that did not decode
-	ConnDropped      uint64 // deliveries libipc dropped on the current connection (its libipc.RecvQueueLen was full)
+	ConnDropped      uint64 // deliveries libipc dropped on the current connection (its receive queue was full; none since deliveries are handled on its reader, libipc.NewConnFunc)
 }
 
 // ProtoStats counts one Protocol's deliveries.
