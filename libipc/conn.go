@@ -52,6 +52,7 @@ type reply struct {
 type Conn struct {
 	ep      Endpoint
 	deliver func(*Request) bool // server conns: hand a request to the dispatcher
+	ended   func(error)         // NewConnFunc's: told on the reader goroutine once the conn ends
 	srv     *Server
 
 	nextID atomic.Uint32
@@ -80,6 +81,26 @@ type Conn struct {
 func NewConn(ep Endpoint) *Conn {
 	c := newConn(ep)
 	c.incoming = make(chan *Request, RecvQueueLen)
+	go c.readLoop()
+	return c
+}
+
+// NewConnFunc starts a connection over ep whose incoming requests and
+// one-way messages go to deliver, called in order on the connection's
+// reader goroutine, instead of being queued for Recv: a goroutine hand-off
+// less per message for a reader that only hands each message on. deliver
+// owns the Request as a Recv caller does; while it runs (or blocks) the
+// reader reads nothing more, replies to this connection's Calls included.
+// Once the connection has ended, after the last deliver, ended (if not nil)
+// is called on the same goroutine with the reason (what Err returns). Close
+// the Conn to release ep.
+func NewConnFunc(ep Endpoint, deliver func(*Request), ended func(error)) *Conn {
+	c := newConn(ep)
+	c.deliver = func(r *Request) bool {
+		deliver(r)
+		return true
+	}
+	c.ended = ended
 	go c.readLoop()
 	return c
 }
@@ -376,6 +397,9 @@ func (c *Conn) readLoop() {
 		m, err := c.ep.Recv(context.Background())
 		if err != nil {
 			c.finish(err)
+			if c.ended != nil {
+				c.ended(c.Err())
+			}
 			return
 		}
 		h, body, err := ParseHeader(m.Data)

@@ -70,10 +70,10 @@ const headerMaxLen = 1 + 1 + 1 + 3 + 5
 // AppendHeader appends the msgpack encoding of h to dst.
 func AppendHeader(dst []byte, h Header) []byte {
 	dst = append(dst, 0x94)
-	dst = mpwrite.AppendUint(dst, uint64(h.Version))
-	dst = mpwrite.AppendUint(dst, uint64(h.Kind))
-	dst = mpwrite.AppendUint(dst, uint64(h.Op))
-	return mpwrite.AppendUint(dst, uint64(h.ID))
+	dst = mpwrite.Uint(dst, uint64(h.Version))
+	dst = mpwrite.Uint(dst, uint64(h.Kind))
+	dst = mpwrite.Uint(dst, uint64(h.Op))
+	return mpwrite.Uint(dst, uint64(h.ID))
 }
 
 // ParseHeader reads the envelope at the start of msg and returns it with the

@@ -131,7 +131,7 @@ type Stats struct {
 	ReRegisterErrors uint64 // ... that failed (another server took the number)
 	Unclaimed        uint64 // deliveries for a number no Protocol holds
 	Malformed        uint64 // deliveries that did not decode
-	ConnDropped      uint64 // deliveries libipc dropped on the current connection (its libipc.RecvQueueLen was full)
+	ConnDropped      uint64 // deliveries libipc dropped on the current connection (its receive queue was full; none since deliveries are handled on its reader, libipc.NewConnFunc)
 }
 
 // ProtoStats counts one Protocol's deliveries.
@@ -151,11 +151,20 @@ type Client struct {
 
 	mu      sync.Mutex
 	conn    *libipc.Conn
+	ended   chan struct{} // closed once conn has ended, after its last delivery
 	gen     uint64
 	changed chan struct{} // closed and replaced at every reconnection and at the end
 	closed  bool
 	dead    error // set when the Client gave up (or was closed)
 	protos  map[uint8]*Protocol
+
+	// The deliveries, on the connection's reader goroutine (one hand-off
+	// less per datagram than a goroutine of ours reading them). While a
+	// new connection registers the Protocols again they are held, then
+	// handled in order (as they would have waited in a receive queue).
+	dmu     sync.Mutex
+	holding bool
+	held    []*libipc.Request
 
 	stats struct {
 		reconnects, reconnectErrors, reRegisters, reRegisterErrors, unclaimed, malformed atomic.Uint64
@@ -175,8 +184,8 @@ func DialService(ctx context.Context, d libipc.Dialer, service string) (*Client,
 	if err != nil {
 		return nil, fmt.Errorf("libproto: dial %s: %w", service, err)
 	}
-	c := &Client{dialer: d, service: service, conn: libipc.NewConn(ep), gen: 1,
-		changed: make(chan struct{}), protos: map[uint8]*Protocol{}}
+	c := &Client{dialer: d, service: service, gen: 1, changed: make(chan struct{}), protos: map[uint8]*Protocol{}}
+	c.conn, c.ended = c.newConn(ep)
 	go c.run()
 	return c, nil
 }
@@ -243,6 +252,13 @@ func (c *Client) Register(ctx context.Context, num uint8) (*Protocol, error) {
 	return p, nil
 }
 
+// newConn starts a connection whose deliveries go to c.deliver; the
+// channel closes once it has ended.
+func (c *Client) newConn(ep libipc.Endpoint) (*libipc.Conn, chan struct{}) {
+	ended := make(chan struct{})
+	return libipc.NewConnFunc(ep, c.deliverMsg, func(error) { close(ended) }), ended
+}
+
 // current returns the connection and its generation.
 func (c *Client) current() (*libipc.Conn, uint64, chan struct{}, error) {
 	c.mu.Lock()
@@ -284,8 +300,10 @@ func cause(err error) error {
 // Protocol's channels.
 func (c *Client) run() {
 	for {
-		conn, gen, _, _ := c.current()
-		c.read(conn)
+		c.mu.Lock()
+		conn, gen, ended := c.conn, c.gen, c.ended
+		c.mu.Unlock()
+		<-ended // every delivery of conn handled
 		c.mu.Lock()
 		closed := c.closed
 		c.mu.Unlock()
@@ -330,22 +348,27 @@ func (c *Client) reconnect(failed uint64) error {
 	if err != nil {
 		return fmt.Errorf("libproto: reconnect %s: %w", c.service, err)
 	}
-	conn := libipc.NewConn(ep)
+	c.dmu.Lock()
+	c.holding = true // until the registrations are done
+	c.dmu.Unlock()
+	defer c.release()
+	conn, ended := c.newConn(ep)
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
 		conn.Close()
 		return fmt.Errorf("libproto: client closed: %w", libipc.ErrClosed)
 	}
-	c.conn, c.gen = conn, failed+1
+	c.conn, c.ended, c.gen = conn, ended, failed+1
 	protos := make([]*Protocol, 0, len(c.protos))
 	for _, p := range c.protos {
 		protos = append(protos, p)
 	}
 	c.mu.Unlock()
 	c.stats.reconnects.Add(1)
-	// Registrations first, on the new connection, before the reader runs
-	// on it: the replies are routed by the connection itself.
+	// Registrations first, on the new connection, before its deliveries
+	// are handled (release, deferred): the replies are routed by the
+	// connection itself.
 	for _, p := range protos {
 		var resp protoproto.RegisterResp
 		if rerr := conn.Call(ctx, libipc.Op(protoproto.OpRegister), &protoproto.RegisterReq{Proto: p.num}, &resp); rerr != nil {
@@ -363,75 +386,103 @@ func (c *Client) reconnect(failed uint64) error {
 	return nil
 }
 
-// read dispatches one connection's deliveries until it ends.
-func (c *Client) read(conn *libipc.Conn) {
-	for {
-		r, err := conn.Recv(context.Background())
-		if err != nil {
-			return
-		}
-		if r.Kind == libipc.KindRequest {
-			r.Fail(sockproto.ENOSYS) // netd asks nothing (yet)
-			continue
-		}
-		switch protoproto.Op(r.Op) {
-		case protoproto.OpDeliver:
-			var m protoproto.Datagram
-			if r.Decode(&m) != nil {
-				c.stats.malformed.Add(1)
-				break
-			}
-			c.deliver(m.Proto, func(p *Protocol) {
-				if p != nil {
-					p.deliver(&m)
-				}
-			})
-		case protoproto.OpICMPError:
-			var m protoproto.ICMPError
-			if r.Decode(&m) != nil {
-				c.stats.malformed.Add(1)
-				break
-			}
-			c.deliver(m.Proto, func(p *Protocol) {
-				if p != nil {
-					p.icmpError(&m)
-				}
-			})
-		case protoproto.OpStream:
-			var m protoproto.StreamConn
-			ep, ok := streamCap(r)
-			if r.Decode(&m) != nil || !ok {
-				c.stats.malformed.Add(1)
-				break
-			}
-			r.Caps = nil // taken
-			c.deliver(m.Proto, func(p *Protocol) {
-				if p == nil {
-					ep.Close()
-					return
-				}
-				p.stream(ep)
-			})
-		case protoproto.OpInfo:
-			var m protoproto.InfoMsg
-			if r.Decode(&m) != nil {
-				c.stats.malformed.Add(1)
-				break
-			}
-			c.deliver(m.Proto, func(p *Protocol) {
-				if p != nil {
-					p.changed(&m)
-				}
-			})
-		default:
-			c.stats.malformed.Add(1)
-		}
-		for _, h := range r.Caps { // none expected
-			h.Close()
-		}
-		r.ReleaseBody()
-		r.Recycle()
+// deliverMsg takes one delivery of the connection (on its reader): held
+// while a new connection registers, else handled.
+func (c *Client) deliverMsg(r *libipc.Request) {
+	c.dmu.Lock()
+	if c.holding {
+		c.held = append(c.held, r)
+	} else {
+		c.handle(r)
 	}
+	c.dmu.Unlock()
+}
+
+// release handles the deliveries held during a reconnection, in order,
+// and lets the next ones through.
+func (c *Client) release() {
+	c.dmu.Lock()
+	for i, r := range c.held {
+		c.handle(r)
+		c.held[i] = nil
+	}
+	c.held = c.held[:0]
+	c.holding = false
+	c.dmu.Unlock()
+}
+
+// handle dispatches one delivery (under dmu).
+func (c *Client) handle(r *libipc.Request) {
+	if r.Kind == libipc.KindRequest {
+		r.Fail(sockproto.ENOSYS) // netd asks nothing (yet)
+		return
+	}
+	switch protoproto.Op(r.Op) {
+	case protoproto.OpDeliver:
+		// One per datagram: decoded by hand (the general way when
+		// that fails) into m, which stays off the heap, and delivered
+		// without a closure.
+		var m protoproto.Datagram
+		if !m.ParseMsgpack(r.Body) {
+			g := new(protoproto.Datagram)
+			if r.Decode(g) != nil {
+				c.stats.malformed.Add(1)
+				break
+			}
+			m = *g
+		}
+		c.mu.Lock()
+		if p := c.protos[m.Proto]; p != nil {
+			p.deliver(&m)
+		} else {
+			c.stats.unclaimed.Add(1)
+		}
+		c.mu.Unlock()
+	case protoproto.OpICMPError:
+		var m protoproto.ICMPError
+		if r.Decode(&m) != nil {
+			c.stats.malformed.Add(1)
+			break
+		}
+		c.deliver(m.Proto, func(p *Protocol) {
+			if p != nil {
+				p.icmpError(&m)
+			}
+		})
+	case protoproto.OpStream:
+		var m protoproto.StreamConn
+		ep, ok := streamCap(r)
+		if r.Decode(&m) != nil || !ok {
+			c.stats.malformed.Add(1)
+			break
+		}
+		r.Caps = nil // taken
+		c.deliver(m.Proto, func(p *Protocol) {
+			if p == nil {
+				ep.Close()
+				return
+			}
+			p.stream(ep)
+		})
+	case protoproto.OpInfo:
+		var m protoproto.InfoMsg
+		if r.Decode(&m) != nil {
+			c.stats.malformed.Add(1)
+			break
+		}
+		c.deliver(m.Proto, func(p *Protocol) {
+			if p != nil {
+				p.changed(&m)
+			}
+		})
+	default:
+		c.stats.malformed.Add(1)
+	}
+	for _, h := range r.Caps { // none expected
+		h.Close()
+	}
+	r.ReleaseBody()
+	r.Recycle()
 }
 
 // streamCap returns the endpoint an OpStream message carries.
@@ -468,6 +519,9 @@ type Protocol struct {
 	info   Info
 	err    error // why it was lost (re-registration refused)
 	closed bool  // channels closed (under c.mu)
+
+	sendMu  sync.Mutex
+	sendMsg protoproto.SendReq // SendAsync's message (encoded before TrySend returns), under sendMu
 
 	stats struct {
 		received, dropped, errors, errorsDropped, streams, streamsDropped atomic.Uint64
@@ -538,7 +592,13 @@ func (p *Protocol) lost(err error) {
 
 // sendReq builds the request for d.
 func (p *Protocol) sendReq(d *Datagram) *protoproto.SendReq {
-	return &protoproto.SendReq{Proto: p.num, Src: protoproto.IP(d.Src), Dst: protoproto.IP(d.Dst), TTL: d.TTL,
+	r := p.sendReqOf(d)
+	return &r
+}
+
+// sendReqOf is the request for d, as a value.
+func (p *Protocol) sendReqOf(d *Datagram) protoproto.SendReq {
+	return protoproto.SendReq{Proto: p.num, Src: protoproto.IP(d.Src), Dst: protoproto.IP(d.Dst), TTL: d.TTL,
 		TOS: d.TOS, DF: d.DontFragment, Data: d.Payload, TSO: uint16(min(max(d.TSO, 0), 1<<16-1))}
 }
 
@@ -561,7 +621,14 @@ func (p *Protocol) SendAsync(d *Datagram) error {
 	if dead != nil {
 		return dead
 	}
-	return conn.TrySend(libipc.Op(protoproto.OpSend), p.sendReq(d))
+	// One message per segment: the request is Protocol's own, not an
+	// allocation each time.
+	p.sendMu.Lock()
+	p.sendMsg = p.sendReqOf(d)
+	err := conn.TrySend(libipc.Op(protoproto.OpSend), &p.sendMsg)
+	p.sendMsg = protoproto.SendReq{} // keep no reference to the payload
+	p.sendMu.Unlock()
+	return err
 }
 
 // Close gives the number back to netd and closes the channels.

@@ -30,14 +30,16 @@ type stream struct {
 	conn *libipc.Conn
 
 	mu      sync.Mutex
-	changed chan struct{} // closed and replaced whenever the state changes
+	changed chan struct{} // closed and replaced when the state changes while someone waits
+	waiters int           // wait calls since the last broadcast (some may have timed out)
 	closed  bool          // Close was called
 	err     error         // the socket's final error (OpError, the endpoint's end)
 	rdl     time.Time     // read (or accept) deadline
 	wdl     time.Time     // write deadline
 
 	// Connection state.
-	rbuf      [][]byte // received chunks, in order
+	rbuf      [][]byte  // received chunks, in order
+	rbufArr   [4][]byte // rbuf's first array, reused whenever rbuf empties
 	rbytes    int
 	eof       bool
 	consumed  int // bytes read and not yet given back as credit
@@ -49,6 +51,9 @@ type stream struct {
 	// Listener state.
 	accepted []acceptedConn
 	want     int // OpAccept asked for and not yet answered
+
+	wmu  sync.Mutex // a Write's message being sent: wmsg
+	wmsg sp.Data    // encoded before Send returns, so one serves every chunk
 }
 
 type acceptedConn struct {
@@ -57,32 +62,33 @@ type acceptedConn struct {
 }
 
 func newStream(ep libipc.Endpoint) *stream {
-	x := &stream{conn: libipc.NewConn(ep), changed: make(chan struct{})}
-	go x.readLoop()
+	x := &stream{changed: make(chan struct{})}
+	// The connection's reader applies the server's messages itself (no
+	// goroutine of ours between it and the state).
+	x.conn = libipc.NewConnFunc(ep, x.message, x.ended)
 	return x
 }
 
-// broadcast wakes every waiter; with x.mu held.
+// broadcast wakes every waiter; with x.mu held. With none (the usual case
+// for a message that arrives before a read asks for it, and for deadlines
+// set before a read or write) the channel stays as it is.
 func (x *stream) broadcast() {
+	if x.waiters == 0 {
+		return
+	}
+	x.waiters = 0
 	close(x.changed)
 	x.changed = make(chan struct{})
 }
 
-// readLoop turns the server's messages into state until the endpoint ends.
-func (x *stream) readLoop() {
-	for {
-		r, err := x.conn.Recv(context.Background())
-		if err != nil {
-			x.mu.Lock()
-			if x.err == nil {
-				x.err = sockproto.ECONNABORTED // the stream server went away
-			}
-			x.broadcast()
-			x.mu.Unlock()
-			return
-		}
-		x.message(r)
+// ended: the endpoint ended, after the last message.
+func (x *stream) ended(error) {
+	x.mu.Lock()
+	if x.err == nil {
+		x.err = sockproto.ECONNABORTED // the stream server went away
 	}
+	x.broadcast()
+	x.mu.Unlock()
 }
 
 // message applies one message of the server.
@@ -98,7 +104,7 @@ func (x *stream) message(r *libipc.Request) {
 		if x.err == nil {
 			x.err = sockproto.EBADMSG
 		}
-		x.conn.Close()
+		r.Conn().Close() // (the reader may run before newStream has set x.conn)
 	}
 	if r.Kind != libipc.KindOneway {
 		bad()
@@ -107,7 +113,7 @@ func (x *stream) message(r *libipc.Request) {
 	switch sp.Op(r.Op) {
 	case sp.OpData:
 		var d sp.Data
-		if r.Decode(&d) != nil || len(d.Data) == 0 || len(d.Data) > sp.MaxChunk || len(r.Caps) > 0 {
+		if !decodeData(r, &d) || len(d.Data) == 0 || len(d.Data) > sp.MaxChunk || len(r.Caps) > 0 {
 			bad()
 			return
 		}
@@ -115,7 +121,7 @@ func (x *stream) message(r *libipc.Request) {
 		x.rbytes += len(d.Data)
 	case sp.OpCredit:
 		var c sp.Credit
-		if r.Decode(&c) != nil || c.Bytes < 0 || c.Msgs < 0 || len(r.Caps) > 0 {
+		if !decodeCredit(r, &c) || c.Bytes < 0 || c.Msgs < 0 || len(r.Caps) > 0 {
 			bad()
 			return
 		}
@@ -149,10 +155,39 @@ func (x *stream) message(r *libipc.Request) {
 	}
 }
 
+// decodeData and decodeCredit decode r's body: by hand for the usual
+// encoding, without v escaping to the heap (an allocation per message),
+// or the general way.
+func decodeData(r *libipc.Request, v *sp.Data) bool {
+	if v.ParseMsgpack(r.Body) {
+		return true
+	}
+	g := &sp.Data{Data: v.Data}
+	if r.Decode(g) != nil {
+		return false
+	}
+	*v = *g
+	return true
+}
+
+func decodeCredit(r *libipc.Request, v *sp.Credit) bool {
+	if v.ParseMsgpack(r.Body) {
+		return true
+	}
+	g := new(sp.Credit)
+	*g = *v
+	if r.Decode(g) != nil {
+		return false
+	}
+	*v = *g
+	return true
+}
+
 // wait waits for the state to change or the deadline dl to pass (false);
 // with x.mu held, which it releases while waiting.
 func (x *stream) wait(dl time.Time) bool {
 	ch := x.changed
+	x.waiters++
 	x.mu.Unlock()
 	defer x.mu.Lock()
 	if dl.IsZero() {
@@ -218,9 +253,14 @@ func (x *stream) setDeadlines(r, w bool, t time.Time) error {
 type TCPConn struct {
 	x             *stream
 	local, remote netip.AddrPort
+	laddr, raddr  net.Addr // the same as *net.TCPAddr (nil when invalid), made once: errors carry them
 }
 
 var _ net.Conn = (*TCPConn)(nil)
+
+func newTCPConn(x *stream, local, remote netip.AddrPort) *TCPConn {
+	return &TCPConn{x: x, local: local, remote: remote, laddr: tcpAddr(local), raddr: tcpAddr(remote)}
+}
 
 // streamSocket asks netd for a stream socket: the endpoint of the stream
 // server's protocol.
@@ -268,7 +308,7 @@ func (c *Client) DialTCP(ctx context.Context, addr netip.AddrPort) (*TCPConn, er
 		x.close() // a connection still opening is dropped with the endpoint
 		return nil, fail(dialCause(ctx, err))
 	}
-	return &TCPConn{x: x, local: resp.Local.AddrPort(), remote: resp.Remote.AddrPort()}, nil
+	return newTCPConn(x, resp.Local.AddrPort(), resp.Remote.AddrPort()), nil
 }
 
 // dialCause maps a failed connect: a context that ended is the error.
@@ -362,7 +402,7 @@ func tcpAddr(ap netip.AddrPort) net.Addr {
 
 // opErr wraps err for op on the connection.
 func (t *TCPConn) opErr(op string, err error) error {
-	return &net.OpError{Op: op, Net: "tcp", Source: tcpAddr(t.local), Addr: tcpAddr(t.remote), Err: err}
+	return &net.OpError{Op: op, Net: "tcp", Source: t.laddr, Addr: t.raddr, Err: err}
 }
 
 // Read reads received bytes; io.EOF after the peer's FIN.
@@ -423,6 +463,10 @@ func (t *TCPConn) take(p []byte) int {
 			x.rbuf[0] = x.rbuf[0][k:]
 		}
 	}
+	if len(x.rbuf) == 0 {
+		clear(x.rbufArr[:])    // what a grown rbuf left behind
+		x.rbuf = x.rbufArr[:0] // the next chunk needs no new array
+	}
 	x.rbytes -= n
 	x.consumed += n
 	return n
@@ -466,7 +510,12 @@ func (t *TCPConn) Write(p []byte) (int, error) {
 			x.sendBytes -= n
 			x.sendMsgs--
 			x.mu.Unlock()
-			if err := x.conn.Send(context.Background(), sp.OpData, &sp.Data{Data: p[done : done+n]}); err != nil {
+			x.wmu.Lock()
+			x.wmsg.Data = p[done : done+n]
+			err := x.conn.Send(context.Background(), sp.OpData, &x.wmsg)
+			x.wmsg.Data = nil // keep no reference to the caller's bytes
+			x.wmu.Unlock()
+			if err != nil {
 				return done, t.opErr("write", cause(err))
 			}
 			done += n
@@ -523,10 +572,10 @@ func (t *TCPConn) option(req *sp.OptionReq) error {
 }
 
 // LocalAddr returns our address (a *net.TCPAddr).
-func (t *TCPConn) LocalAddr() net.Addr { return tcpAddr(t.local) }
+func (t *TCPConn) LocalAddr() net.Addr { return t.laddr }
 
 // RemoteAddr returns the peer's address (a *net.TCPAddr).
-func (t *TCPConn) RemoteAddr() net.Addr { return tcpAddr(t.remote) }
+func (t *TCPConn) RemoteAddr() net.Addr { return t.raddr }
 
 // AddrPorts returns both addresses as netip values.
 func (t *TCPConn) AddrPorts() (local, remote netip.AddrPort) { return t.local, t.remote }
@@ -554,7 +603,7 @@ func newAcceptedConn(a acceptedConn) (*TCPConn, error) {
 		x.close()
 		return nil, cause(err)
 	}
-	return &TCPConn{x: x, local: a.local, remote: a.remote}, nil
+	return newTCPConn(x, a.local, a.remote), nil
 }
 
 // TCPListener is a TCP listener of tcpd, as a net.Listener. Connections

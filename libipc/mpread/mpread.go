@@ -100,3 +100,19 @@ func Bool(p []byte) (v bool, rest []byte, ok bool) {
 	}
 	return p[0] == 0xc3, p[1:], true
 }
+
+// CopyBin stores b, as Bin read it, the way msgpack's decoder stores a
+// bin into a []byte field that held dst: nil for msgpack nil; else dst's
+// array when it holds len(b) bytes, or a new one (empty, not nil, for an
+// empty bin). For the parsers whose message is released after decoding.
+func CopyBin(dst, b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	if dst == nil || len(b) > cap(dst) {
+		dst = make([]byte, len(b))
+	}
+	dst = dst[:len(b)]
+	copy(dst, b)
+	return dst
+}

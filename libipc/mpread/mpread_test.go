@@ -54,3 +54,23 @@ func FuzzReaders(f *testing.F) {
 		}
 	})
 }
+
+// TestCopyBin: CopyBin stores a bin as msgpack's decoder stores it into a
+// []byte: nil stays nil, an empty bin is empty and not nil, a held array
+// large enough is reused, and the result never aliases the message.
+func TestCopyBin(t *testing.T) {
+	assert.Nil(t, CopyBin([]byte("old"), nil))
+	empty := CopyBin(nil, []byte{})
+	assert.NotNil(t, empty)
+	assert.Empty(t, empty)
+	msg := []byte("abc")
+	got := CopyBin(nil, msg)
+	assert.Equal(t, msg, got)
+	got[0] = 'x'
+	assert.Equal(t, byte('a'), msg[0], "a copy")
+	held := make([]byte, 1, 8)
+	got = CopyBin(held, msg)
+	assert.Equal(t, msg, got)
+	assert.Same(t, &held[:1][0], &got[0], "the held array reused")
+	assert.Equal(t, msg, CopyBin(make([]byte, 0, 1), msg), "too small: a new one")
+}

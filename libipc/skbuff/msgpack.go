@@ -227,22 +227,22 @@ func (b *Buf) EncodeInPlace(head []byte) ([]byte, error) {
 		n++
 	}
 	var pre [maxEncodedPrefix]byte
-	p := mpwrite.AppendArrayHeader(pre[:0], n)
-	p = mpwrite.AppendUint(p, uint64(b.Dev))
-	p = mpwrite.AppendUint(p, uint64(start))
-	p = mpwrite.AppendUint(p, uint64(b.data))
+	p := mpwrite.ArrayHeader(pre[:0], n)
+	p = mpwrite.Uint(p, uint64(b.Dev))
+	p = mpwrite.Uint(p, uint64(start))
+	p = mpwrite.Uint(p, uint64(b.data))
 	for _, m := range b.mark {
 		v := int64(m - 1)
 		if m == 0 || m-1 > b.tail {
 			v = -1
 		}
-		p = mpwrite.AppendInt(p, v)
+		p = mpwrite.Int(p, v)
 	}
-	p = mpwrite.AppendBinHeader(p, b.tail-start)
+	p = mpwrite.BinHeader(p, b.tail-start)
 	var post [9]byte
 	q := post[:0]
 	if b.GSOSize != 0 {
-		q = mpwrite.AppendUint(q, uint64(b.GSOSize))
+		q = mpwrite.Uint(q, uint64(b.GSOSize))
 	}
 	st := b.store()
 	from := start - len(head) - len(p)

@@ -2,6 +2,7 @@ package protoproto
 
 import (
 	"armos/libipc/mpread"
+	"armos/libipc/mpwrite"
 	"armos/libsocket/sockproto"
 )
 
@@ -75,5 +76,222 @@ func ParseSendReq(body []byte, req *SendReq) bool {
 		return false
 	}
 	*req = out
+	return true
+}
+
+// AppendMsgpack appends r's encoding, byte for byte what the general
+// encoder writes (libipc.BodyAppender; TestSendReqAppend): tcpd sends a
+// SendReq per segment.
+func (r *SendReq) AppendMsgpack(b []byte) []byte {
+	n := 4
+	if r.TTL != 0 {
+		n++
+	}
+	if r.TOS != 0 {
+		n++
+	}
+	if r.DF {
+		n++
+	}
+	if r.TSO != 0 {
+		n++
+	}
+	b = mpwrite.Uint(append(b, 0x80|byte(n), 0xa5, 'p', 'r', 'o', 't', 'o'), uint64(r.Proto))
+	b = sockproto.AppendAddr(append(b, 0xa3, 's', 'r', 'c'), r.Src)
+	b = sockproto.AppendAddr(append(b, 0xa3, 'd', 's', 't'), r.Dst)
+	if r.TTL != 0 {
+		b = mpwrite.Uint(append(b, 0xa3, 't', 't', 'l'), uint64(r.TTL))
+	}
+	if r.TOS != 0 {
+		b = mpwrite.Uint(append(b, 0xa3, 't', 'o', 's'), uint64(r.TOS))
+	}
+	if r.DF {
+		b = append(b, 0xa2, 'd', 'f', 0xc3)
+	}
+	b = mpwrite.Bin(append(b, 0xa4, 'd', 'a', 't', 'a'), r.Data)
+	if r.TSO != 0 {
+		b = mpwrite.Uint(append(b, 0xa3, 't', 's', 'o'), uint64(r.TSO))
+	}
+	return b
+}
+
+// readUint32 reads an integer that fits a uint32.
+func readUint32(p []byte) (uint32, []byte, bool) {
+	v, rest, ok := mpread.Uint(p)
+	return uint32(v), rest, ok && v <= 1<<32-1
+}
+
+// ParseMsgpack decodes a Datagram as msgpack-go writes it, each field at
+// most once (a field left out keeps its value, as with the general
+// decoder), Hdr and Data copied (libipc.BodyParser; FuzzParseDatagram):
+// libproto decodes one per datagram received. False for anything else.
+func (d *Datagram) ParseMsgpack(body []byte) bool {
+	if d.parseOrdered(body) {
+		return true
+	}
+	p := body
+	if len(p) < 1 || p[0]&0xf0 != 0x80 {
+		return false
+	}
+	n := int(p[0] & 0x0f)
+	p = p[1:]
+	out := *d
+	var hdr, data []byte
+	var seen uint16
+	for range n {
+		key, rest, ok := mpread.Fixstr(p)
+		if !ok {
+			return false
+		}
+		p = rest
+		var bit uint16
+		switch string(key) {
+		case "proto":
+			bit = 1
+			out.Proto, p, ok = readUint8(p)
+		case "src":
+			bit = 2
+			out.Src, p, ok = sockproto.ReadAddr(p)
+		case "dst":
+			bit = 4
+			out.Dst, p, ok = sockproto.ReadAddr(p)
+		case "ttl":
+			bit = 8
+			out.TTL, p, ok = readUint8(p)
+		case "tos":
+			bit = 16
+			out.TOS, p, ok = readUint8(p)
+		case "bcast":
+			bit = 32
+			out.Bcast, p, ok = mpread.Bool(p)
+		case "dev":
+			bit = 64
+			out.Dev, p, ok = readUint32(p)
+		case "mtu":
+			bit = 128
+			out.MTU, p, ok = readUint32(p)
+		case "hdr":
+			bit = 256
+			hdr, p, ok = mpread.Bin(p)
+		case "data":
+			bit = 512
+			data, p, ok = mpread.Bin(p)
+		default:
+			return false
+		}
+		if !ok || seen&bit != 0 {
+			return false
+		}
+		seen |= bit
+	}
+	if len(p) != 0 {
+		return false
+	}
+	if seen&256 != 0 {
+		out.Hdr = mpread.CopyBin(out.Hdr, hdr)
+	}
+	if seen&512 != 0 {
+		out.Data = mpread.CopyBin(out.Data, data)
+	}
+	*d = out
+	return true
+}
+
+// key reads the map key k (its fixstr header included) at the front of p.
+func key(p []byte, k string) ([]byte, bool) {
+	if len(p) < len(k) || string(p[:len(k)]) != k {
+		return nil, false
+	}
+	return p[len(k):], true
+}
+
+// parseOrdered is ParseMsgpack for the encoding netd sends: the fields in
+// their order, tos and bcast left out when zero, into a Datagram that holds
+// no bytes (libproto's: a fresh one); its keys are compared as constants,
+// not looked up.
+// False for anything else (ParseMsgpack then looks the keys up).
+func (d *Datagram) parseOrdered(body []byte) bool {
+	if len(body) < 1 || body[0] < 0x88 || body[0] > 0x8a || d.Hdr != nil || d.Data != nil {
+		return false
+	}
+	optional := int(body[0]&0x0f - 8)
+	out := *d // tos and bcast, when left out, keep their values
+	var hdr, data []byte
+	p, ok := key(body[1:], "\xa5proto")
+	if !ok {
+		return false
+	}
+	if out.Proto, p, ok = readUint8(p); !ok {
+		return false
+	}
+	if p, ok = key(p, "\xa3src"); !ok {
+		return false
+	}
+	if out.Src, p, ok = sockproto.ReadAddr(p); !ok {
+		return false
+	}
+	if p, ok = key(p, "\xa3dst"); !ok {
+		return false
+	}
+	if out.Dst, p, ok = sockproto.ReadAddr(p); !ok {
+		return false
+	}
+	if p, ok = key(p, "\xa3ttl"); !ok {
+		return false
+	}
+	if out.TTL, p, ok = readUint8(p); !ok {
+		return false
+	}
+	if rest, ok := key(p, "\xa3tos"); ok && optional > 0 {
+		if out.TOS, p, ok = readUint8(rest); !ok {
+			return false
+		}
+		optional--
+	}
+	if rest, ok := key(p, "\xa5bcast"); ok && optional > 0 {
+		if out.Bcast, p, ok = mpread.Bool(rest); !ok {
+			return false
+		}
+		optional--
+	}
+	if optional != 0 {
+		return false
+	}
+	if p, ok = key(p, "\xa3dev"); !ok {
+		return false
+	}
+	if out.Dev, p, ok = readUint32(p); !ok {
+		return false
+	}
+	if p, ok = key(p, "\xa3mtu"); !ok {
+		return false
+	}
+	if out.MTU, p, ok = readUint32(p); !ok {
+		return false
+	}
+	if p, ok = key(p, "\xa3hdr"); !ok {
+		return false
+	}
+	if hdr, p, ok = mpread.Bin(p); !ok {
+		return false
+	}
+	if p, ok = key(p, "\xa4data"); !ok {
+		return false
+	}
+	if data, p, ok = mpread.Bin(p); !ok || len(p) != 0 {
+		return false
+	}
+	switch {
+	case hdr != nil && data != nil:
+		// One allocation holds both (Hdr's capacity ends where Data
+		// begins).
+		buf := make([]byte, len(hdr)+len(data))
+		copy(buf, hdr)
+		copy(buf[len(hdr):], data)
+		out.Hdr, out.Data = buf[:len(hdr):len(hdr)], buf[len(hdr):]
+	default:
+		out.Hdr, out.Data = mpread.CopyBin(nil, hdr), mpread.CopyBin(nil, data)
+	}
+	*d = out
 	return true
 }

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 
 	"armos/libipc/mpread"
+	"armos/libipc/mpwrite"
 )
 
 // ParseSendTo reads a SendToReq body in the form libipc's encoder writes
@@ -92,3 +93,19 @@ func fastAddr(p []byte) (Addr, []byte, bool) {
 // ReadAddr reads an Addr in its encoded forms at the front of p (for other
 // protocols' in-place parsers, with libipc/mpread's readers).
 func ReadAddr(p []byte) (a Addr, rest []byte, ok bool) { return fastAddr(p) }
+
+// AppendAddr appends a's encoding as Addr.EncodeMsgpack writes it (for
+// other protocols' hand-written encoders, with libipc/mpwrite).
+func AppendAddr(b []byte, a Addr) []byte {
+	ap := netip.AddrPort(a)
+	switch {
+	case !ap.IsValid():
+		return append(b, 0xc0)
+	case ap.Addr().Is4():
+		ip := ap.Addr().As4()
+		return mpwrite.Uint(b, uint64(ip[0])<<40|uint64(ip[1])<<32|uint64(ip[2])<<24|uint64(ip[3])<<16|uint64(ap.Port()))
+	}
+	ip := ap.Addr().As16()
+	b = append(append(b, 0xc4, addrLen6), ip[:]...)
+	return append(b, byte(ap.Port()>>8), byte(ap.Port()))
+}

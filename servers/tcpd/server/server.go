@@ -88,12 +88,14 @@ type Server struct {
 	clock tcp.Clock
 	cfg   Config
 
-	posts chan func()
+	posts chan post
 	done  chan struct{} // closed when Run returns
 	once  sync.Once
 
 	streams map[*stream]struct{} // the applications' sockets (on the loop)
 	chunk   []byte               // a received chunk on its way to an application
+	data    sp.Data              // the message sending it
+	credit  sp.Credit            // a credit message being sent
 
 	stats struct {
 		datagrams, broadcast, icmpErrors, sent, sendErrors, sendBlocked, ticks, posts, postsFull,
@@ -116,7 +118,7 @@ func New(p *libproto.Protocol, cfg Config) (*Server, error) {
 	if m := p.Info().MTU; m > 0 && (tc.MTU == 0 || tc.MTU > m) {
 		tc.MTU = m
 	}
-	s := &Server{p: p, clock: cfg.Clock, cfg: cfg, posts: make(chan func(), PostQueueLen), done: make(chan struct{}),
+	s := &Server{p: p, clock: cfg.Clock, cfg: cfg, posts: make(chan post, PostQueueLen), done: make(chan struct{}),
 		streams: map[*stream]struct{}{}, chunk: make([]byte, sp.MaxChunk)}
 	// Segmentation offload: netd takes segments of many MSS and cuts them
 	// (or has the NIC cut them), so a bulk transfer costs one message per
@@ -193,7 +195,7 @@ func (s *Server) Post(fn func(st *tcp.Stack)) error {
 	default:
 	}
 	select {
-	case s.posts <- func() { fn(s.st) }:
+	case s.posts <- post{fn: func() { fn(s.st) }}:
 		return nil
 	default:
 		s.stats.postsFull.Add(1)
@@ -211,7 +213,7 @@ func (s *Server) Do(ctx context.Context, fn func(st *tcp.Stack)) error {
 	}
 	ran := make(chan struct{})
 	select {
-	case s.posts <- func() { fn(s.st); close(ran) }:
+	case s.posts <- post{fn: func() { fn(s.st); close(ran) }}:
 	case <-s.done:
 		return ErrStopped
 	case <-ctx.Done():
@@ -231,7 +233,10 @@ func (s *Server) Do(ctx context.Context, fn func(st *tcp.Stack)) error {
 // channels close (the protocol or its client was closed, or the client
 // gave up reconnecting). Call it once.
 func (s *Server) Run(ctx context.Context) error {
-	defer s.once.Do(func() { close(s.done) })
+	defer func() {
+		s.once.Do(func() { close(s.done) })
+		s.drainPosts()
+	}()
 	defer func() {
 		for x := range s.streams {
 			x.conn.Close() // the applications see their sockets end
@@ -240,20 +245,32 @@ func (s *Server) Run(ctx context.Context) error {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	armed := false
-	in, errs, streams := s.p.Datagrams(), s.p.Errors(), s.p.Streams()
+	var armedAt time.Time // the deadline the armed timer waits for
+	// With the system clock the timer, once armed for a deadline, fires
+	// when it is due: it is re-armed only when the deadline moves earlier.
+	// One that moved later (a retransmission timer restarted by an ACK),
+	// or went, leaves it as it is: it fires early and Tick, which calling
+	// early does no harm, finds nothing due; then it follows the deadline.
+	// Another clock need not run at the pace of real time, so its
+	// remaining time is taken again on every turn.
+	_, sysClock := s.clock.(tcp.SystemClock)
+	in := s.p.Datagrams()
+	// The rare events (ICMP errors, stream sockets, ctx's end) come as
+	// posts, from a goroutine of their own: the loop's select, once per
+	// message, has three cases instead of six.
+	go s.watch(ctx)
 	for {
 		// The timer follows the engine's earliest deadline.
 		if next, ok := s.st.NextDeadline(); ok {
-			timer.Reset(max(next.Sub(s.clock.Now()), 0))
-			armed = true
-		} else if armed {
+			if !armed || !sysClock || next.Before(armedAt) {
+				timer.Reset(max(next.Sub(s.clock.Now()), 0))
+				armed, armedAt = true, next
+			}
+		} else if armed && !sysClock {
 			timer.Stop()
 			armed = false
 		}
 		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return nil
 		case d, ok := <-in:
 			if !ok {
 				return s.closedErr()
@@ -266,30 +283,115 @@ func (s *Server) Run(ctx context.Context) error {
 				}
 				s.input(d)
 			}
-		case e, ok := <-errs:
-			if !ok {
-				return s.closedErr()
+		case p := <-s.posts:
+			if p.end {
+				timer.Stop()
+				return p.err
 			}
-			s.stats.icmpErrors.Add(1)
-			s.st.ICMPError(e.Message())
-		case ep, ok := <-streams:
-			if !ok {
-				return s.closedErr()
-			}
-			s.stats.streams.Add(1)
-			if s.cfg.Streams != nil {
-				s.cfg.Streams(s.st, ep)
-			} else {
-				s.serveStream(ep, nil)
-			}
-		case fn := <-s.posts:
 			s.stats.posts.Add(1)
-			fn()
+			s.run(p)
 		case <-timer.C:
 			armed = false
 			s.stats.ticks.Add(1)
 			s.st.Tick()
 		}
+	}
+}
+
+// watch posts the rare events to the loop until it ends: an ICMP error,
+// a stream socket netd hands over, and the end of ctx or of the
+// protocol's channels (which ends the loop).
+func (s *Server) watch(ctx context.Context) {
+	errs, streams := s.p.Errors(), s.p.Streams()
+	for {
+		var p post
+		select {
+		case <-s.done:
+			return
+		case <-ctx.Done():
+			p = post{end: true}
+		case e, ok := <-errs:
+			if !ok {
+				p = post{end: true, err: s.closedErr()}
+				break
+			}
+			p.fn = func() {
+				s.stats.icmpErrors.Add(1)
+				s.st.ICMPError(e.Message())
+			}
+		case ep, ok := <-streams:
+			if !ok {
+				p = post{end: true, err: s.closedErr()}
+				break
+			}
+			p.ep = ep
+		}
+		if !s.postWait(p) {
+			if p.ep != nil {
+				p.ep.Close() // the loop has ended: the socket with it
+			}
+			return
+		}
+		if p.ep != nil {
+			select {
+			case <-s.done:
+				// The loop may have ended, its queue drained, before
+				// the socket went in.
+				s.drainPosts()
+				return
+			default:
+			}
+		}
+		if p.end {
+			return
+		}
+	}
+}
+
+// post is work for the event loop: a function, or one of a stream's
+// messages (r; nil when the application's endpoint ended), which needs no
+// closure; or a stream socket netd handed over (ep); or the loop's end
+// (end: Run returns err).
+type post struct {
+	fn  func()
+	x   *stream
+	r   *libipc.Request
+	ep  libipc.Endpoint
+	end bool
+	err error
+}
+
+// drainPosts empties the queue once the loop has ended: the stream
+// sockets handed over and not yet served end with it.
+func (s *Server) drainPosts() {
+	for {
+		select {
+		case p := <-s.posts:
+			if p.ep != nil {
+				p.ep.Close()
+			}
+		default:
+			return
+		}
+	}
+}
+
+// run does p's work (on the loop).
+func (s *Server) run(p post) {
+	switch {
+	case p.fn != nil:
+		p.fn()
+	case p.ep != nil:
+		s.stats.streams.Add(1)
+		if s.cfg.Streams != nil {
+			s.cfg.Streams(s.st, p.ep)
+		} else {
+			s.serveStream(p.ep, nil)
+		}
+	case p.r != nil:
+		p.x.handle(p.r)
+	default:
+		p.x.appGone()
 	}
 }
 

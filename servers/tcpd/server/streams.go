@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net/netip"
@@ -44,6 +43,7 @@ type stream struct {
 	// Application → connection: data received within the credit granted
 	// (outstanding) and not yet in the connection's send buffer.
 	pending         []chunk
+	pendingArr      [4]chunk // pending's first array, reused while it suffices
 	pendingBytes    int
 	outBytes        int // credit granted to the application and not returned
 	outMsgs         int
@@ -65,40 +65,35 @@ type stream struct {
 // serveStream takes an endpoint netd handed over (or one of an accepted
 // connection's pair) and serves the stream protocol on it; on the loop.
 func (s *Server) serveStream(ep libipc.Endpoint, tc *tcp.Conn) *stream {
-	x := &stream{s: s, conn: libipc.NewConn(ep)}
+	x := &stream{s: s}
+	// The connection's reader hands the application's messages to the
+	// loop, in order; when the endpoint ends, the socket is closed there.
+	// The first message is handled once the Credit below is sent: the
+	// loop runs this function.
+	x.conn = libipc.NewConnFunc(ep, func(r *libipc.Request) {
+		if !s.postWait(post{x: x, r: r}) {
+			r.Conn().Close() // the loop has ended
+		}
+	}, func(error) { s.postWait(post{x: x}) })
 	s.streams[x] = struct{}{}
 	s.stats.streamSockets.Add(1)
 	x.outBytes, x.outMsgs = sp.InitialSendCreditBytes, sp.InitialSendCreditMsgs
-	if x.send(sp.OpCredit, &sp.Credit{Bytes: x.outBytes, Msgs: x.outMsgs}) {
-		if tc != nil {
-			x.attach(tc)
-		}
-		go s.readStream(x)
+	if x.send(sp.OpCredit, &sp.Credit{Bytes: x.outBytes, Msgs: x.outMsgs}) && tc != nil {
+		x.attach(tc)
 	}
 	return x
 }
 
-// readStream reads the application's messages and runs each on the loop,
-// in order; when the endpoint ends, the socket is closed there.
-func (s *Server) readStream(x *stream) {
-	for {
-		r, err := x.conn.Recv(context.Background())
-		if err != nil {
-			s.postWait(func() { x.appGone() })
-			return
-		}
-		if !s.postWait(func() { x.handle(r) }) {
-			x.conn.Close()
-			return
-		}
-	}
-}
-
-// postWait queues fn for the loop, waiting while the queue is full; false
+// postWait queues p for the loop, waiting while the queue is full; false
 // once the loop has ended.
-func (s *Server) postWait(fn func()) bool {
+func (s *Server) postWait(p post) bool {
 	select {
-	case s.posts <- fn:
+	case s.posts <- p: // the usual case, without a select over two channels
+		return true
+	default:
+	}
+	select {
+	case s.posts <- p:
 		return true
 	case <-s.done:
 		return false
@@ -186,10 +181,11 @@ type chunk struct {
 	req *libipc.Request
 }
 
-// done releases the chunk's message, if it has one.
+// done releases the chunk's message, if it has one (a one-way message,
+// handled: the Request goes back to libipc too).
 func (c chunk) done() {
 	if c.req != nil {
-		c.req.ReleaseBody()
+		c.req.Recycle()
 	}
 }
 
@@ -198,7 +194,10 @@ func (x *stream) handle(r *libipc.Request) {
 	kept := false // the body holds pending data: released once written
 	defer func() {
 		if !kept {
-			r.ReleaseBody() // decoding copies what is kept; a deferred reply keeps only r
+			// Decoding copies what is kept; a deferred reply keeps only r
+			// (Recycle leaves a request not yet answered alone).
+			r.ReleaseBody()
+			r.Recycle()
 		}
 	}()
 	for _, c := range r.Caps {
@@ -216,7 +215,7 @@ func (x *stream) handle(r *libipc.Request) {
 		data, inPlace := sp.ParseData(r.Body)
 		if inPlace {
 			d.Data = data
-		} else if r.Decode(&d) != nil {
+		} else if !decodeData(r, &d) {
 			x.violation()
 			return
 		}
@@ -237,7 +236,7 @@ func (x *stream) handle(r *libipc.Request) {
 		x.update()
 	case sp.OpCredit:
 		var c sp.Credit
-		if r.Decode(&c) != nil || c.Bytes < 0 || c.Msgs < 0 ||
+		if !decodeCredit(r, &c) || c.Bytes < 0 || c.Msgs < 0 ||
 			x.inBytes+c.Bytes > sp.MaxCreditBytes || x.inMsgs+c.Msgs > sp.MaxCreditMsgs {
 			x.violation()
 			return
@@ -268,6 +267,34 @@ func (x *stream) handle(r *libipc.Request) {
 		}
 		x.violation()
 	}
+}
+
+// decodeData and decodeCredit decode r's body: by hand for the usual
+// encoding, without v escaping to the heap (an allocation per message),
+// or the general way.
+func decodeData(r *libipc.Request, v *sp.Data) bool {
+	if v.ParseMsgpack(r.Body) {
+		return true
+	}
+	g := &sp.Data{Data: v.Data}
+	if r.Decode(g) != nil {
+		return false
+	}
+	*v = *g
+	return true
+}
+
+func decodeCredit(r *libipc.Request, v *sp.Credit) bool {
+	if v.ParseMsgpack(r.Body) {
+		return true
+	}
+	g := new(sp.Credit)
+	*g = *v
+	if r.Decode(g) != nil {
+		return false
+	}
+	*v = *g
+	return true
 }
 
 // opConnect opens the connection; the reply waits for the handshake.
@@ -409,7 +436,8 @@ func (x *stream) dropPending() {
 	for _, c := range x.pending {
 		c.done()
 	}
-	x.pending, x.pendingBytes = nil, 0
+	clear(x.pending)
+	x.pending, x.pendingBytes = x.pendingArr[:0], 0
 }
 
 // writePending moves pending data into the connection's send buffer and
@@ -440,7 +468,7 @@ func (x *stream) writePending() {
 		}
 	}
 	if len(x.pending) == 0 {
-		x.pending = nil
+		x.pending = x.pendingArr[:0]
 		if x.shutdownPending && tc.Err() == nil {
 			x.shutdownPending = false
 			tc.CloseWrite()
@@ -449,11 +477,12 @@ func (x *stream) writePending() {
 	// Give the credit back in batches: whenever nothing is pending, or a
 	// quarter of it is free.
 	if x.retMsgs > 0 && !x.gone && (len(x.pending) == 0 || x.retBytes >= sp.InitialSendCreditBytes/4 || x.retMsgs >= sp.InitialSendCreditMsgs/4) {
-		c := sp.Credit{Bytes: x.retBytes, Msgs: x.retMsgs}
+		c := &x.s.credit // encoded before send returns: no allocation per message
+		*c = sp.Credit{Bytes: x.retBytes, Msgs: x.retMsgs}
 		x.outBytes += x.retBytes
 		x.outMsgs += x.retMsgs
 		x.retBytes, x.retMsgs = 0, 0
-		x.send(sp.OpCredit, &c)
+		x.send(sp.OpCredit, c)
 	}
 }
 
@@ -468,7 +497,8 @@ func (x *stream) deliver() {
 			x.inBytes -= n
 			x.inMsgs--
 			x.s.stats.streamBytesOut.Add(uint64(n))
-			if !x.send(sp.OpData, &sp.Data{Data: buf[:n]}) {
+			x.s.data.Data = buf[:n] // encoded before send returns
+			if !x.send(sp.OpData, &x.s.data) {
 				return
 			}
 			continue
