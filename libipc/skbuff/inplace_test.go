@@ -92,7 +92,7 @@ func encodeInPlaceCase(t *testing.T, capacity, headroom, n, push, pull, trim int
 	start := b.lowest()
 	var post []byte
 	if gso != 0 {
-		post = mpwrite.AppendUint(nil, uint64(gso))
+		post = mpwrite.Uint(nil, uint64(gso))
 	}
 	prefix := len(want) - len(head) - (b.tail - start) - len(post)
 	got, err := b.EncodeInPlace(head)
