@@ -295,3 +295,30 @@ func (d *Datagram) parseOrdered(body []byte) bool {
 	*d = out
 	return true
 }
+
+// AppendMsgpack appends d's encoding, byte for byte what the general
+// encoder writes (libipc.BodyAppender; TestDatagramAppend,
+// FuzzDatagramAppend): netd delivers a Datagram per segment received.
+func (d *Datagram) AppendMsgpack(b []byte) []byte {
+	n := 8
+	if d.TOS != 0 {
+		n++
+	}
+	if d.Bcast {
+		n++
+	}
+	b = mpwrite.Uint(append(b, 0x80|byte(n), 0xa5, 'p', 'r', 'o', 't', 'o'), uint64(d.Proto))
+	b = sockproto.AppendAddr(append(b, 0xa3, 's', 'r', 'c'), d.Src)
+	b = sockproto.AppendAddr(append(b, 0xa3, 'd', 's', 't'), d.Dst)
+	b = mpwrite.Uint(append(b, 0xa3, 't', 't', 'l'), uint64(d.TTL))
+	if d.TOS != 0 {
+		b = mpwrite.Uint(append(b, 0xa3, 't', 'o', 's'), uint64(d.TOS))
+	}
+	if d.Bcast {
+		b = append(b, 0xa5, 'b', 'c', 'a', 's', 't', 0xc3)
+	}
+	b = mpwrite.Uint(append(b, 0xa3, 'd', 'e', 'v'), uint64(d.Dev))
+	b = mpwrite.Uint(append(b, 0xa3, 'm', 't', 'u'), uint64(d.MTU))
+	b = mpwrite.Bin(append(b, 0xa3, 'h', 'd', 'r'), d.Hdr)
+	return mpwrite.Bin(append(b, 0xa4, 'd', 'a', 't', 'a'), d.Data)
+}
