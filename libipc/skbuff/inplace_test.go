@@ -144,3 +144,62 @@ func FuzzEncodeInPlace(f *testing.F) {
 		encodeInPlaceCase(t, int(capacity%(1<<17)), int(headroom), int(n%(1<<17)), int(push), int(pull), int(trim), gso, dev, marks, head)
 	})
 }
+
+// FuzzParseMsgpack: whatever Buf.ParseMsgpack accepts, DecodeMsgpack
+// accepts into a Buf of the same capacity with the same state (device,
+// headroom, bytes, marks, GSO size); what it declines leaves the Buf as
+// it was.
+func FuzzParseMsgpack(f *testing.F) {
+	b := Get()
+	_ = b.Append([]byte("frame bytes"))
+	_, _ = b.Push(14)
+	_ = b.Mark(LinkLayer)
+	enc, _ := msgpack.Marshal(b)
+	f.Add(enc, uint16(0))
+	b.GSOSize = 1460
+	enc, _ = msgpack.Marshal(b)
+	f.Add(enc, uint16(100))
+	_ = b.Free()
+	f.Fuzz(func(t *testing.T, body []byte, shrink uint16) {
+		capacity := MaxPacketSize - int(shrink)%MaxPacketSize
+		got, err := Default.View(make([]byte, capacity), DefaultHeadroom%(capacity+1), nil)
+		require.NoError(t, err)
+		defer got.Free()
+		_, _ = got.Put(3)
+		before := got.state()
+		if !got.ParseMsgpack(body) {
+			require.Equal(t, before, got.state(), "declined: the Buf as it was")
+			return
+		}
+		want, err := Default.View(make([]byte, capacity), 0, nil)
+		require.NoError(t, err)
+		defer want.Free()
+		require.NoError(t, msgpack.Unmarshal(body, want))
+		require.Equal(t, want.state(), got.state())
+		require.Equal(t, string(want.Bytes()), string(got.Bytes()))
+	})
+}
+
+// state is what a decode sets, for comparisons.
+func (b *Buf) state() [7]int {
+	return [7]int{int(b.Dev), int(b.GSOSize), b.data, b.tail, b.mark[0], b.mark[1], b.mark[2]}
+}
+
+// TestParseMsgpackDecodesFrames: netd's frames decode by hand through
+// libipc (Buf is a BodyParser) to what the general decoder gives.
+func TestParseMsgpackDecodesFrames(t *testing.T) {
+	src := Get()
+	defer src.Free()
+	require.NoError(t, src.Append([]byte("a received frame")))
+	src.Dev, src.GSOSize = 2, 1448
+	require.NoError(t, src.Mark(NetworkLayer))
+	enc, err := msgpack.Marshal(src)
+	require.NoError(t, err)
+	got := Get()
+	defer got.Free()
+	require.True(t, got.ParseMsgpack(enc))
+	require.Equal(t, src.state(), got.state())
+	require.Equal(t, src.Bytes(), got.Bytes())
+	require.False(t, got.ParseMsgpack(enc[:len(enc)-1]), "truncated")
+	require.Equal(t, src.state(), got.state(), "unchanged by what it declined")
+}
