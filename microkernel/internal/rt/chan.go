@@ -254,14 +254,18 @@ func fdRights(p, fd int) uint8 { return abi.RightsAll &^ pr(p).fds[fd].deny }
 //
 //go:nosplit
 func chanFd(fd uint64, kind uint8, right uint8) (int32, uint64) {
-	o := fdObject(fd)
+	if fd >= maxFds {
+		return -1, errno(EBADF)
+	}
+	e := &pr(curProc()).fds[fd] // one look-up for the object and the rights
+	o := e.obj
 	if o < 0 {
 		return -1, errno(EBADF)
 	}
 	if objs[o].kind != kind {
 		return -1, errno(EPROTOTYPE)
 	}
-	if fdRights(curProc(), int(fd))&right == 0 {
+	if (abi.RightsAll&^e.deny)&right == 0 { // fdRights
 		return -1, errno(EACCES)
 	}
 	return o, 0
