@@ -119,8 +119,9 @@ const (
 // SysChanRecv (and the reply half of a Call): Data and Cap are the buffer,
 // Fds and FdCap the room for descriptors; the kernel writes Len, NFds (the
 // sizes received, or those needed when it fails with EMSGSIZE) and Reply
-// (the reply capability of a call, or -1). In SysReplyRecv's reply Msg,
-// the kernel writes the reply's errno into Flags (0: answered).
+// (the reply capability of a call, or -1) and Flags (RecvMore or 0). In
+// SysReplyRecv's reply Msg, the kernel writes the reply's errno into Flags
+// (0: answered).
 type Msg struct {
 	Data  uint64
 	Len   uint32
@@ -136,6 +137,17 @@ type Msg struct {
 // (Len, NFds; Reply 0 for a call, -1 otherwise) without taking it: a
 // readiness check. It waits like a receive when nothing is queued.
 const RecvPeek = 1
+
+// RecvMore is set by the kernel in the Msg.Flags of a successful receive
+// when another receive would not wait: more messages stay queued on the
+// endpoint after the one taken, or the peer is gone (the next receive
+// fails with ECONNRESET once the queue is drained). It is cleared
+// otherwise: then the next message, or the peer's close, comes after this
+// receive, and epoll reports it, so the receiver can wait for readiness
+// instead of trying another receive that would fail with EAGAIN. The
+// kernel ignores it in a receive's flags on input, so a Msg can be
+// reused as written back.
+const RecvMore = 2
 
 // MsgSize is the size of Msg in memory.
 const MsgSize = 40

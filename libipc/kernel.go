@@ -39,8 +39,14 @@ type KernelEndpoint struct {
 
 	recvMu sync.Mutex // one receiver at a time: the read deadline is per file
 	sendMu sync.Mutex
-	once   sync.Once
-	closed atomic.Bool
+
+	// drained (under recvMu): the last receive took the last message
+	// queued (abi.RecvMore clear), so Recv waits for readiness before
+	// it receives again (see Recv).
+	drained bool
+	poll    pollWaiter
+	once    sync.Once
+	closed  atomic.Bool
 }
 
 // KernelHandle is any other descriptor carried as a cap (a reply
@@ -123,7 +129,7 @@ func newKernelEndpoint(fd int) (*KernelEndpoint, error) {
 		f.Close()
 		return nil, fmt.Errorf("libipc: descriptor %d: %w", fd, err)
 	}
-	return &KernelEndpoint{f: f, rc: rc, fd: fd}, nil
+	return &KernelEndpoint{f: f, rc: rc, fd: fd, poll: newPollWaiter(f, fd)}, nil
 }
 
 // Fd returns the endpoint's descriptor (valid until Close).
@@ -278,7 +284,8 @@ func (e *KernelEndpoint) ctxErr(ctx context.Context, err error) error {
 // caller gets a right-sized buffer from the free list (msgbuf.go).
 var recvScratch = sync.Pool{New: func() any { b := make([]byte, MaxMessageSize); return &b }}
 
-// tryRecv makes one non-blocking receive attempt on descriptor fd.
+// tryRecv makes one non-blocking receive attempt on descriptor fd (with
+// recvMu held), noting in drained whether it emptied the queue.
 //
 // The message is received into a buffer of the largest class. A large
 // message keeps it: copying 64 KiB again would cost more than the memory
@@ -288,7 +295,8 @@ var recvScratch = sync.Pool{New: func() any { b := make([]byte, MaxMessageSize);
 func (e *KernelEndpoint) tryRecv(fd int) (Message, error) {
 	buf := getBuf(MaxMessageSize)[:MaxMessageSize]
 	var fds [MaxCaps]int32
-	n, nfds, reply, err := KRecv(fd, buf, fds[:], abi.DontWait)
+	n, nfds, reply, more, err := KRecvMore(fd, buf, fds[:], abi.DontWait)
+	e.drained = err == nil && !more
 	if err != nil {
 		releaseBuf(buf)
 		return Message{}, kernelErr(err)
@@ -324,8 +332,12 @@ func wrapReceived(fd int) Cap {
 	return NewKernelHandle(fd)
 }
 
-// TryRecv implements Endpoint.
+// TryRecv implements Endpoint. It always asks the kernel. (It waits for
+// recvMu while a Recv waits: before, it waited for the file's read lock,
+// which a waiting Recv held.)
 func (e *KernelEndpoint) TryRecv() (Message, error) {
+	e.recvMu.Lock()
+	defer e.recvMu.Unlock()
 	var m Message
 	var err error
 	if cerr := e.rc.Read(func(fd uintptr) bool {
@@ -338,11 +350,39 @@ func (e *KernelEndpoint) TryRecv() (Message, error) {
 }
 
 // Recv implements Endpoint: it waits in the network poller.
+//
+// When the last receive emptied the queue (drained), Recv first waits for
+// the poller to see the descriptor readable instead of making a receive
+// that would fail with EAGAIN (pollwait.go): one system call less per
+// message for a receive loop. No wake-up is lost:
+//   - every message queued after that receive, and the peer's close,
+//     marks the descriptor's epoll interest, and the poller reports it
+//     (EPOLLIN, EPOLLHUP). The kernel queues, closes and marks under its
+//     lock, so a message or a close is either seen by that receive,
+//     which then reports RecvMore (more queued, or the peer gone: the
+//     next receive does not wait), or marked after it;
+//   - the poller keeps the report as the descriptor's read mark until a
+//     wait consumes it or RawConn.Read clears it, and only receives clear
+//     it: each RawConn.Read here and in TryRecv (both under recvMu, as
+//     drained is) clears it and then receives, and that receive sets
+//     drained anew. So a report since the receive that set drained is
+//     still marked when the wait starts, and the wait returns at once;
+//   - a deadline (ctx) or Close ends the wait too, and RawConn.Read then
+//     reports it; drained is cleared after any wait, so a Recv that
+//     fails before it receives leaves the next one to look first.
+//
+// A mark left from before that receive only costs the receive skipped.
 func (e *KernelEndpoint) Recv(ctx context.Context) (Message, error) {
 	e.recvMu.Lock()
 	defer e.recvMu.Unlock()
 	stop := e.deadlineOnDone(ctx, e.f.SetReadDeadline)
 	defer stop()
+	if e.drained && e.poll.usable() {
+		e.poll.wait(e.rc)
+		// The wait may have consumed the mark: if RawConn.Read fails
+		// before it receives (deadline, close), the next Recv must look.
+		e.drained = false
+	}
 	var m Message
 	var err error
 	cerr := e.rc.Read(func(fd uintptr) bool {

@@ -53,6 +53,14 @@ func KSend(fd int, data []byte, fds []int32) error {
 // the reply descriptor of a call (-1 for a plain message). With EMSGSIZE
 // n and nfds are what the message needs; it stays queued.
 func KRecv(fd int, buf []byte, fds []int32, deadline uint64) (n, nfds, reply int, err error) {
+	n, nfds, reply, _, err = KRecvMore(fd, buf, fds, deadline)
+	return n, nfds, reply, err
+}
+
+// KRecvMore is KRecv that also reports abi.RecvMore: true if another
+// receive would not wait (more messages queued, or the peer gone); false
+// after a successful receive means the next message or close comes later.
+func KRecvMore(fd int, buf []byte, fds []int32, deadline uint64) (n, nfds, reply int, more bool, err error) {
 	m := abi.Msg{Cap: uint32(len(buf)), FdCap: uint32(len(fds))}
 	if len(buf) > 0 {
 		m.Data = uint64(uintptr(unsafe.Pointer(&buf[0])))
@@ -69,9 +77,9 @@ func KRecv(fd int, buf []byte, fds []int32, deadline uint64) (n, nfds, reply int
 	runtime.KeepAlive(buf)
 	runtime.KeepAlive(fds)
 	if e != 0 {
-		return int(m.Len), int(m.NFds), -1, e
+		return int(m.Len), int(m.NFds), -1, false, e
 	}
-	return int(m.Len), int(m.NFds), int(m.Reply), nil
+	return int(m.Len), int(m.NFds), int(m.Reply), m.Flags&abi.RecvMore != 0, nil
 }
 
 // KCall sends req (with reqFds) on channel descriptor fd with a reply

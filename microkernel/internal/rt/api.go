@@ -348,6 +348,7 @@ func ExecCommit(c ServiceCall, name string, entry, sp uint64) error {
 		pp := pr(p)
 		vforked := pp.asOwner != int16(p)
 		pp.asOwner = int16(p)
+		ttbrChanged()
 		if vforked {
 			// The vfork parent's address space is free to go, if the
 			// parent has ended meanwhile: the reaper looks again.

@@ -254,14 +254,18 @@ func fdRights(p, fd int) uint8 { return abi.RightsAll &^ pr(p).fds[fd].deny }
 //
 //go:nosplit
 func chanFd(fd uint64, kind uint8, right uint8) (int32, uint64) {
-	o := fdObject(fd)
+	if fd >= maxFds {
+		return -1, errno(EBADF)
+	}
+	e := &pr(curProc()).fds[fd] // one look-up for the object and the rights
+	o := e.obj
 	if o < 0 {
 		return -1, errno(EBADF)
 	}
 	if objs[o].kind != kind {
 		return -1, errno(EPROTOTYPE)
 	}
-	if fdRights(curProc(), int(fd))&right == 0 {
+	if (abi.RightsAll&^e.deny)&right == 0 { // fdRights
 		return -1, errno(EACCES)
 	}
 	return o, 0
@@ -600,10 +604,11 @@ func userWindow(p int, va uint64, n uint32) ([]byte, bool) {
 }
 
 // deliver completes a receive of message km by process p into the
-// abi.Msg at msgVA: the data, the descriptors (installed close-on-exec)
-// and the reply descriptor. 0 or the error; on an error nothing changed
-// except the sizes written back (EMSGSIZE says what is needed).
-func deliver(km uintptr, p int, msgVA uint64, rm *abi.Msg) uint64 {
+// abi.Msg at msgVA: the data, the descriptors (installed close-on-exec),
+// the reply descriptor and abi.RecvMore if more. 0 or the error; on an
+// error nothing changed except the sizes written back (EMSGSIZE says
+// what is needed).
+func deliver(km uintptr, p int, msgVA uint64, rm *abi.Msg, more bool) uint64 {
 	m := *rm
 	k := msgAt(km)
 	if k.len > m.Cap || k.nh > m.FdCap {
@@ -638,9 +643,12 @@ func deliver(km uintptr, p int, msgVA uint64, rm *abi.Msg) uint64 {
 	if k.nh > 0 && !userCopyOut(p, m.Fds, bytesOf(unsafe.Pointer(&fds), uintptr(4*k.nh))) {
 		return errno(EFAULT)
 	}
-	m.Len, m.NFds, m.Reply = k.len, k.nh, -1
+	m.Len, m.NFds, m.Reply, m.Flags = k.len, k.nh, -1, 0
 	if k.reply >= 0 {
 		m.Reply = fds[k.nh]
+	}
+	if more {
+		m.Flags = abi.RecvMore
 	}
 	if !userCopyOut(p, msgVA, bytesOf(unsafe.Pointer(&m), abi.MsgSize)) {
 		return errno(EFAULT)
@@ -753,9 +761,10 @@ func sysChanRecvFn(tf *Frame) uint64 {
 	if !readMsgArg(tf.X[1], &m) {
 		return errno(EFAULT)
 	}
-	if m.Flags&^abi.RecvPeek != 0 {
+	if m.Flags&^(abi.RecvPeek|abi.RecvMore) != 0 {
 		return errno(EINVAL)
 	}
+	m.Flags &^= abi.RecvMore // an output bit, ignored on input
 	if ob.mn == 0 {
 		if ob.peer < 0 {
 			return errno(ECONNRESET)
@@ -785,7 +794,12 @@ func sysChanRecvFn(tf *Frame) uint64 {
 		}
 		return 0
 	}
-	if e := deliver(km, curProc(), tf.X[1], &m); e != 0 {
+	// RecvMore: another receive would not wait, as another message is
+	// queued behind this one or the peer is gone (then it fails with
+	// ECONNRESET). A receiver that waits for readiness after a receive
+	// without it is woken by the next message or the peer's close.
+	more := k.next != 0 || ob.peer < 0
+	if e := deliver(km, curProc(), tf.X[1], &m, more); e != 0 {
 		return e
 	}
 	wasFull := ob.mn >= uint16(ob.qlen) || ob.mbytes >= abi.QueueBytes-abi.MaxMessageBytes

@@ -101,17 +101,40 @@ func TestChanMessagesOfEverySize(t *testing.T) {
 		require.True(t, bytes.Equal(sent[i], data), "message %d (%d bytes) damaged", i, sizes[i])
 		require.Empty(t, fds)
 		require.Equal(t, int32(-1), reply)
+		more := u.getMsg(u.scratch + offRMsg).Flags
+		if i < len(sizes)-1 {
+			require.Equal(t, uint32(abi.RecvMore), more, "message %d of %d: more are queued", i, len(sizes))
+		} else {
+			require.Zero(t, more, "the last message: the queue is empty")
+		}
 	}
 	r, _, _, _ := u.recv(tf, b, abi.DontWait)
 	require.Equal(t, errno(EAGAIN), r)
-	require.Zero(t, ipcPages, "message pages freed")
-	require.EqualValues(t, len(sizes), ReadIPCStats().Received)
+	// RecvMore is an output bit: a Msg written back is taken as input.
+	require.Zero(t, u.send(tf, a, []byte("again")))
+	m := u.getMsg(u.recvArgs(abi.MaxMessageBytes, 0))
+	m.Flags = abi.RecvMore
+	require.Zero(t, svc(tf, abi.SysChanRecv, b, u.putMsg(offRMsg, m), abi.DontWait))
+	require.Zero(t, u.getMsg(u.scratch+offRMsg).Flags)
+	m.Flags = 4
+	require.Equal(t, errno(EINVAL), svc(tf, abi.SysChanRecv, b, u.putMsg(offRMsg, m), abi.DontWait))
 	// The other direction works too.
 	require.Zero(t, u.send(tf, b, []byte("back")))
 	r, _, _, _ = u.recv(tf, a, abi.DontWait)
 	require.Zero(t, r)
 	data, _, _ := u.received()
 	require.Equal(t, "back", string(data))
+	// With the peer gone the next receive does not wait either (it fails
+	// with ECONNRESET): RecvMore on the last message too.
+	require.Zero(t, u.send(tf, a, []byte("before close")))
+	require.Zero(t, svc(tf, sysClose, a))
+	r, _, _, _ = u.recv(tf, b, abi.DontWait)
+	require.Zero(t, r)
+	require.Equal(t, uint32(abi.RecvMore), u.getMsg(u.scratch+offRMsg).Flags, "the peer is gone")
+	r, _, _, _ = u.recv(tf, b, abi.DontWait)
+	require.Equal(t, errno(ECONNRESET), r)
+	require.Zero(t, ipcPages, "message pages freed")
+	require.EqualValues(t, len(sizes)+3, ReadIPCStats().Received)
 }
 
 // TestChanRefusals: every error path returns its errno and changes nothing.
@@ -268,6 +291,7 @@ func TestChanBlockedReceiverGetsHandOff(t *testing.T) {
 	require.EqualValues(t, 1, ReadIPCStats().Handoffs)
 	data, _, _ := u.received()
 	require.Equal(t, "direct", string(data))
+	require.Zero(t, u.getMsg(u.scratch+offRMsg).Flags, "no RecvMore: nothing else queued")
 	require.Zero(t, objs[fdObject(b)].mn, "never queued")
 
 	// Deadline.

@@ -70,7 +70,7 @@ const (
 // runtime: no allocation, no runtime calls.
 func earlyInit() {
 	arch.SetUART(kva(arch.EarlyUART))
-	counterFreq = arch.CounterFreq()
+	setCounterFreq(arch.CounterFreq())
 	blob := unsafe.Slice((*byte)(ptrOf(kva(dtbAddr))), dtbMaxSize)
 	dtbOK = ScanDTB(blob, &bootInfo)
 	if bootInfo.UART != 0 {

@@ -289,6 +289,17 @@ func checkKernel(t testing.TB) {
 	// never a freed slot.
 	if cur != idle {
 		require.NotZero(t, thrPage[cur], "current thread freed")
+		// syncTTBR's key: while it names the current process, TTBR0
+		// holds what procTTBR would give it.
+		if p := th(cur).proc; procPage[p] != 0 && ttbrKey == ttbrKeyOf(p) {
+			want := kas.PT.Root()
+			if p != 0 {
+				o := pr(int(pr(int(p)).asOwner))
+				require.Equal(t, asids.Generation(), o.asid.Gen, "a key of an older ASID generation")
+				want = o.as.PT.TTBR(o.asid.ASID)
+			}
+			require.Equal(t, want, curTTBR, "TTBR0 under a current key")
+		}
 	}
 	// Every queue's links agree in both directions.
 	for q := 0; q < maxQueues; q++ {
@@ -313,6 +324,7 @@ func checkKernel(t testing.TB) {
 		if k > 0 {
 			require.LessOrEqual(t, th(int(theap[(k-1)/2])).deadline, th(i).deadline, "heap order")
 		}
+		require.Equal(t, th(i).deadline, hkey[k], "the heap's key is the thread's deadline")
 	}
 	// Thread lists of processes.
 	for p := 0; p < maxProcs; p++ {

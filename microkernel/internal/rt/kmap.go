@@ -134,6 +134,7 @@ func mapKernel(memBase, memEnd uint64) mm.Errno {
 	// process can share it (ShareFrom would create it too).
 	setTTBR0(uintptr(pt.Root()))
 	curTTBR = pt.Root()
+	ttbrChanged()
 	arch.TLBIAll()
 	return mm.OK
 }

@@ -137,6 +137,7 @@ func initProcs(asidLimit uint32) {
 		k.fds[i] = fdEntry{obj: -1}
 	}
 	asids.Init(asidLimit)
+	ttbrChanged()
 }
 
 // findPid returns the slot of the process with pid (live, dying or
@@ -206,6 +207,7 @@ func newProcess(parent int, name string) (int, int, int) {
 	p.parent = int16(parent)
 	p.ppid = pr(parent).pid
 	p.asOwner = int16(slot)
+	ttbrChanged()
 	p.threadHead = -1
 	p.threadLimit = defaultThreadLimit
 	p.state = psLive
@@ -320,9 +322,32 @@ func procTTBR(p int) uint64 {
 	if flush {
 		stats.ASIDRollovers++
 		arch.TLBIAll()
+		ttbrChanged() // every other process's ASID is stale
 	}
 	return o.as.PT.TTBR(asid)
 }
+
+// ttbrKey says for which process, and in which epoch, syncTTBR last
+// loaded TTBR0 (curTTBR): ttbrKeyOf(p). Anything that changes what
+// procTTBR would return for a process (its address space owner, the
+// owner's tables or ASID tag, a new process in a slot, an ASID rollover)
+// calls ttbrChanged, which starts a new epoch, so while the key matches
+// TTBR0 is still right: every trap calls syncTTBR, mostly for the process
+// that trapped, and it returns at once.
+var (
+	ttbrKey   uint64
+	ttbrEpoch uint64
+)
+
+// ttbrChanged starts a new epoch.
+//
+//go:nosplit
+func ttbrChanged() { ttbrEpoch++ }
+
+// ttbrKeyOf is the key of process p in the current epoch (never 0).
+//
+//go:nosplit
+func ttbrKeyOf(p int16) uint64 { return ttbrEpoch<<17 | 1<<16 | uint64(uint16(p)) }
 
 // syncTTBR makes TTBR0 match the thread about to run. The idle context
 // keeps whatever is loaded (it touches no user memory).
@@ -332,7 +357,12 @@ func syncTTBR() {
 	if cur == idle {
 		return
 	}
-	want := procTTBR(int(th(cur).proc))
+	p := th(cur).proc
+	if ttbrKeyOf(p) == ttbrKey {
+		return
+	}
+	want := procTTBR(int(p))
+	ttbrKey = ttbrKeyOf(p) // after procTTBR, which may start an epoch
 	if want != curTTBR {
 		setTTBR0(uintptr(want))
 		curTTBR = want
@@ -478,6 +508,7 @@ func reapStep() bool {
 			arch.TLBIASID(pp.asid.ASID)
 		}
 		pp.as.Destroy()
+		ttbrChanged()
 		resetFileMaps(pp) // shared memory it mapped: nothing maps it here any more
 		becomeZombie(p)
 		return true
@@ -566,6 +597,7 @@ func handSpaceToVforkChild(p int) bool {
 	kp := pr(k)
 	pp.as, kp.as = kp.as, pp.as
 	pp.asid, kp.asid = kp.asid, pp.asid
+	ttbrChanged()
 	pp.fileMaps, kp.fileMaps = kp.fileMaps, pp.fileMaps
 	for c := 1; c < maxProcs; c++ {
 		if procPage[c] != 0 && pr(c).asOwner == int16(p) && c != p {

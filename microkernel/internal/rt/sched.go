@@ -305,13 +305,9 @@ func wake(i int, result uint64) {
 //
 //go:nosplit
 func expire(now uint64) {
-	for heapN > 0 {
+	for heapN > 0 && hkey[0] <= now {
 		i := int(theap[0])
-		t := th(i)
-		if t.deadline > now {
-			return
-		}
-		wake(i, t.tmo)
+		wake(i, th(i).tmo)
 	}
 }
 
@@ -413,7 +409,7 @@ func idleContext(tf *Frame) {
 func nextEvent() uint64 {
 	ev := sliceEnd
 	if heapN > 0 {
-		if d := th(int(theap[0])).deadline; ev == 0 || d < ev {
+		if d := hkey[0]; ev == 0 || d < ev {
 			ev = d
 		}
 	}
@@ -554,17 +550,21 @@ func wakeQueue(q int16, n int, result uint64) int {
 }
 
 // The deadline heap: a binary min-heap of thread slots keyed by deadline.
+// hkey[k] is the deadline of thread theap[k], kept beside it so that
+// comparisons need not reach the threads.
 var (
 	theap [maxThreads]int16
+	hkey  [maxThreads]uint64
 	heapN int
 )
 
 //go:nosplit
-func heapLess(a, b int) bool { return th(int(theap[a])).deadline < th(int(theap[b])).deadline }
+func heapLess(a, b int) bool { return hkey[a] < hkey[b] }
 
 //go:nosplit
 func heapSwap(a, b int) {
 	theap[a], theap[b] = theap[b], theap[a]
+	hkey[a], hkey[b] = hkey[b], hkey[a]
 	th(int(theap[a])).heapIdx = int16(a)
 	th(int(theap[b])).heapIdx = int16(b)
 }
@@ -605,6 +605,7 @@ func heapDown(k int) {
 //go:nosplit
 func heapPush(i int) {
 	theap[heapN] = int16(i)
+	hkey[heapN] = th(i).deadline
 	th(i).heapIdx = int16(heapN)
 	heapN++
 	heapUp(heapN - 1)

@@ -139,6 +139,7 @@ func vforkCall(tf *Frame, flags, stack uint64) uint64 {
 	cp.name = pr(p).name
 	cp.traced, cp.straceAt = pr(p).traced, now()
 	cp.asOwner = pr(p).asOwner
+	ttbrChanged()
 	copyFiles(c, p)
 	cp.sigact = pr(p).sigact
 	t := th(i)

@@ -41,7 +41,7 @@ func resetKernel(t testing.TB, pages int) {
 	kproc = process{}
 	require.Equal(t, mm.OK, kas.Init(&physPages, mm.KernelHeapBase, mm.KernelHeapEnd, true))
 	stats = Stats{}
-	counterFreq = 62_500_000
+	setCounterFreq(62_500_000)
 	reschedule, schedDirty = false, false
 	sliceEnd, armedAt = 0, 0
 	svcHead, svcTail = 0, 0

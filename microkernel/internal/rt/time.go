@@ -12,9 +12,24 @@ import (
 // main provides it via SetRealtimeBase).
 
 var (
-	counterFreq  uint64 // CNTFRQ_EL0, set by earlyInit
+	counterFreq  uint64 // CNTFRQ_EL0, set by earlyInit (setCounterFreq)
 	realtimeBase uint64 // ns since 1970 at counter value 0
+	// nsPerTick is 1e9/counterFreq when that is a whole number (62.5 MHz:
+	// 16; 1 GHz: 1), else 0. Then the conversions below need no 128-bit
+	// division (math/bits.Div64 is a loop of a few dozen instructions)
+	// and give the same results.
+	nsPerTick uint64
 )
+
+// setCounterFreq sets the counter's frequency (Hz).
+//
+//go:nosplit
+func setCounterFreq(f uint64) {
+	counterFreq, nsPerTick = f, 0
+	if f != 0 && f <= 1_000_000_000 && 1_000_000_000%f == 0 {
+		nsPerTick = 1_000_000_000 / f
+	}
+}
 
 // now reads the counter.
 //
@@ -25,6 +40,13 @@ func now() uint64 { return arch.Counter() }
 //
 //go:nosplit
 func ticksToNS(t uint64) uint64 {
+	if k := nsPerTick; k != 0 { // t*1e9/f = t*k exactly
+		hi, lo := bits.Mul64(t, k)
+		if hi != 0 {
+			return ^uint64(0)
+		}
+		return lo
+	}
 	hi, lo := bits.Mul64(t, 1_000_000_000)
 	if hi >= counterFreq {
 		return ^uint64(0)
@@ -38,6 +60,13 @@ func ticksToNS(t uint64) uint64 {
 //
 //go:nosplit
 func nsToTicks(ns uint64) uint64 {
+	if k := nsPerTick; k != 0 { // ns*f/1e9 = ns/k exactly (never beyond the bound)
+		q := ns / k
+		if q*k != ns {
+			q++
+		}
+		return q
+	}
 	hi, lo := bits.Mul64(ns, counterFreq)
 	if hi >= 1_000_000_000 {
 		return ^uint64(0) >> 1

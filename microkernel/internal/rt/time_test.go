@@ -1,6 +1,7 @@
 package rt
 
 import (
+	"math/rand/v2"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -156,4 +157,28 @@ func TestTimeConversions(t *testing.T) {
 		require.GreaterOrEqual(t, ticksToNS(nsToTicks(ns)), ns)
 	}
 	require.NotZero(t, deadlineAfter(0))
+}
+
+// TestTimeConversionsShortcut: with a frequency dividing 1 GHz the
+// conversions skip the 128-bit division and give its results exactly.
+func TestTimeConversionsShortcut(t *testing.T) {
+	resetKernel(t, 16)
+	defer setCounterFreq(62_500_000)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, f := range []uint64{62_500_000, 1_000_000_000, 50_000_000, 100_000_000, 1, 24_000_000, 19_200_000} {
+		setCounterFreq(f)
+		require.Equal(t, 1_000_000_000%f == 0, nsPerTick != 0, "%d Hz", f)
+		vals := []uint64{0, 1, 15, 16, 17, 999, 1e9, 1e9 + 1, ^uint64(0), ^uint64(0) >> 1, 1 << 63, 1<<63 + 1}
+		for range 2000 {
+			vals = append(vals, rng.Uint64()>>rng.UintN(64))
+		}
+		for _, v := range vals {
+			k := nsPerTick
+			fastT, fastN := nsToTicks(v), ticksToNS(v)
+			nsPerTick = 0
+			require.Equal(t, nsToTicks(v), fastT, "nsToTicks(%d) at %d Hz", v, f)
+			require.Equal(t, ticksToNS(v), fastN, "ticksToNS(%d) at %d Hz", v, f)
+			nsPerTick = k
+		}
+	}
 }

@@ -352,7 +352,7 @@ func irq() {
 func finishTrap(tf *Frame) {
 	schedDirty = false
 	t := now()
-	if heapN > 0 && th(int(theap[0])).deadline <= t {
+	if heapN > 0 && hkey[0] <= t {
 		expire(t)
 	}
 	if reschedule || cur == idle || (sliceEnd != 0 && t >= sliceEnd) {

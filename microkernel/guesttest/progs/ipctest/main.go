@@ -377,6 +377,14 @@ func checkErrors(t *check.T) {
 	if n, _, _, err := libipc.KRecv(b, buf, nil, abi.DontWait); err != nil || string(buf[:n]) != "kept" {
 		t.Errorf("the message was kept: %q %v", buf[:n], err)
 	}
+	// RecvMore: set while more messages stay queued, clear on the last.
+	libipc.KSend(a, []byte("one"), nil)
+	libipc.KSend(a, []byte("two"), nil)
+	for i, want := range []bool{true, false} {
+		if _, _, _, more, err := libipc.KRecvMore(b, buf, nil, abi.DontWait); err != nil || more != want {
+			t.Errorf("receive %d of 2: RecvMore %v (want %v) %v", i+1, more, want, err)
+		}
+	}
 }
 
 // startChild starts this program as a child in role with end as its
