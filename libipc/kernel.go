@@ -280,34 +280,40 @@ func (e *KernelEndpoint) ctxErr(ctx context.Context, err error) error {
 	return err
 }
 
-// recvScratch holds the largest reply of a Call while it is received; the
-// caller gets a right-sized buffer from the free list (msgbuf.go).
+// recvScratch holds the largest message (or a Call's reply) while it is
+// received: a small one is then copied into a right-sized buffer from the
+// free list (msgbuf.go), a large one keeps it (tryRecv).
 var recvScratch = sync.Pool{New: func() any { b := make([]byte, MaxMessageSize); return &b }}
 
 // tryRecv makes one non-blocking receive attempt on descriptor fd (with
 // recvMu held), noting in drained whether it emptied the queue.
 //
-// The message is received into a buffer of the largest class. A large
-// message keeps it: copying 64 KiB again would cost more than the memory
-// a buffer of the right class saves. A smaller one (the class below's
-// size or less) is copied into a buffer of its class, and the large
-// buffer goes back to the free list.
+// The message is received into a scratch buffer of the largest class
+// (recvScratch: per P, no lock). A large message keeps it: copying 64 KiB
+// again would cost more than the memory a buffer of the right class
+// saves. A smaller one (the class below's size or less) is copied into a
+// buffer of its class, and the scratch buffer stays for the next receive.
 func (e *KernelEndpoint) tryRecv(fd int) (Message, error) {
-	buf := getBuf(MaxMessageSize)[:MaxMessageSize]
+	bp := recvScratch.Get().(*[]byte)
+	buf := *bp
 	var fds [MaxCaps]int32
 	n, nfds, reply, more, err := KRecvMore(fd, buf, fds[:], abi.DontWait)
 	e.drained = err == nil && !more
 	if err != nil {
-		releaseBuf(buf)
+		recvScratch.Put(bp)
 		return Message{}, kernelErr(err)
 	}
 	var m Message
 	if n > bufClasses[len(bufClasses)-2] {
+		// The scratch buffer goes with the message (a buffer of the
+		// largest class: Release puts it on the free list); the pool gets
+		// one from the free list in its place.
 		m.Data = buf[:n]
+		*bp = getBuf(MaxMessageSize)[:MaxMessageSize]
 	} else {
 		m.Data = copyToBuf(buf[:n])
-		releaseBuf(buf)
 	}
+	recvScratch.Put(bp)
 	if nfds > 0 {
 		m.Caps = make([]Cap, 0, nfds)
 		for _, hfd := range fds[:nfds] {
