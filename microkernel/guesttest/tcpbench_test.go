@@ -315,4 +315,3 @@ func TestTCPBenchTable(t *testing.T) {
 	c.Write([]byte{9})
 	require.True(t, c.bad)
 }
-
