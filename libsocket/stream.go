@@ -113,7 +113,7 @@ func (x *stream) message(r *libipc.Request) {
 	switch sp.Op(r.Op) {
 	case sp.OpData:
 		var d sp.Data
-		if !decodeData(r, &d) || len(d.Data) == 0 || len(d.Data) > sp.MaxChunk || len(r.Caps) > 0 {
+		if !sp.DecodeData(r, &d) || len(d.Data) == 0 || len(d.Data) > sp.MaxChunk || len(r.Caps) > 0 {
 			bad()
 			return
 		}
@@ -121,7 +121,7 @@ func (x *stream) message(r *libipc.Request) {
 		x.rbytes += len(d.Data)
 	case sp.OpCredit:
 		var c sp.Credit
-		if !decodeCredit(r, &c) || c.Bytes < 0 || c.Msgs < 0 || len(r.Caps) > 0 {
+		if !sp.DecodeCredit(r, &c) || c.Bytes < 0 || c.Msgs < 0 || len(r.Caps) > 0 {
 			bad()
 			return
 		}
@@ -153,34 +153,6 @@ func (x *stream) message(r *libipc.Request) {
 	default:
 		bad()
 	}
-}
-
-// decodeData and decodeCredit decode r's body: by hand for the usual
-// encoding, without v escaping to the heap (an allocation per message),
-// or the general way.
-func decodeData(r *libipc.Request, v *sp.Data) bool {
-	if v.ParseMsgpack(r.Body) {
-		return true
-	}
-	g := &sp.Data{Data: v.Data}
-	if r.Decode(g) != nil {
-		return false
-	}
-	*v = *g
-	return true
-}
-
-func decodeCredit(r *libipc.Request, v *sp.Credit) bool {
-	if v.ParseMsgpack(r.Body) {
-		return true
-	}
-	g := new(sp.Credit)
-	*g = *v
-	if r.Decode(g) != nil {
-		return false
-	}
-	*v = *g
-	return true
 }
 
 // wait waits for the state to change or the deadline dl to pass (false);

@@ -1,6 +1,7 @@
 package streamproto
 
 import (
+	"armos/libipc"
 	"armos/libipc/mpread"
 	"armos/libipc/mpwrite"
 )
@@ -75,5 +76,34 @@ func (c *Credit) ParseMsgpack(body []byte) bool {
 		return false
 	}
 	*c = out
+	return true
+}
+
+// DecodeData and DecodeCredit decode r's body into v: by hand for the
+// usual encoding, without v escaping to the heap (an allocation per
+// message), else the general way (which answers what is malformed). Both
+// ends of a stream use them: tcpd's stream server and libsocket.
+func DecodeData(r *libipc.Request, v *Data) bool {
+	if v.ParseMsgpack(r.Body) {
+		return true
+	}
+	g := &Data{Data: v.Data}
+	if r.Decode(g) != nil {
+		return false
+	}
+	*v = *g
+	return true
+}
+
+func DecodeCredit(r *libipc.Request, v *Credit) bool {
+	if v.ParseMsgpack(r.Body) {
+		return true
+	}
+	g := new(Credit)
+	*g = *v
+	if r.Decode(g) != nil {
+		return false
+	}
+	*v = *g
 	return true
 }

@@ -215,7 +215,7 @@ func (x *stream) handle(r *libipc.Request) {
 		data, inPlace := sp.ParseData(r.Body)
 		if inPlace {
 			d.Data = data
-		} else if !decodeData(r, &d) {
+		} else if !sp.DecodeData(r, &d) {
 			x.violation()
 			return
 		}
@@ -236,7 +236,7 @@ func (x *stream) handle(r *libipc.Request) {
 		x.update()
 	case sp.OpCredit:
 		var c sp.Credit
-		if !decodeCredit(r, &c) || c.Bytes < 0 || c.Msgs < 0 ||
+		if !sp.DecodeCredit(r, &c) || c.Bytes < 0 || c.Msgs < 0 ||
 			x.inBytes+c.Bytes > sp.MaxCreditBytes || x.inMsgs+c.Msgs > sp.MaxCreditMsgs {
 			x.violation()
 			return
@@ -267,34 +267,6 @@ func (x *stream) handle(r *libipc.Request) {
 		}
 		x.violation()
 	}
-}
-
-// decodeData and decodeCredit decode r's body: by hand for the usual
-// encoding, without v escaping to the heap (an allocation per message),
-// or the general way.
-func decodeData(r *libipc.Request, v *sp.Data) bool {
-	if v.ParseMsgpack(r.Body) {
-		return true
-	}
-	g := &sp.Data{Data: v.Data}
-	if r.Decode(g) != nil {
-		return false
-	}
-	*v = *g
-	return true
-}
-
-func decodeCredit(r *libipc.Request, v *sp.Credit) bool {
-	if v.ParseMsgpack(r.Body) {
-		return true
-	}
-	g := new(sp.Credit)
-	*g = *v
-	if r.Decode(g) != nil {
-		return false
-	}
-	*v = *g
-	return true
 }
 
 // opConnect opens the connection; the reply waits for the handshake.
