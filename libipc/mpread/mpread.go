@@ -116,3 +116,30 @@ func CopyBin(dst, b []byte) []byte {
 	copy(dst, b)
 	return dst
 }
+
+// FixMap reads a whole body that is a fixmap (at most 15 entries) with
+// fixstr keys, as msgpack-go writes a struct: for each entry, field gets
+// the key and the bytes from its value on, and returns the bytes after
+// the value, a bit naming the key (each key its own) and whether it read
+// it. A key seen twice, a field that fails, anything after the map, or a
+// body that is not such a map: false.
+func FixMap(body []byte, field func(key, p []byte) (rest []byte, bit uint32, ok bool)) bool {
+	if len(body) < 1 || body[0]&0xf0 != 0x80 {
+		return false
+	}
+	n := int(body[0] & 0x0f)
+	p := body[1:]
+	var seen uint32
+	for range n {
+		key, rest, ok := Fixstr(p)
+		if !ok {
+			return false
+		}
+		var bit uint32
+		if p, bit, ok = field(key, rest); !ok || seen&bit != 0 {
+			return false
+		}
+		seen |= bit
+	}
+	return len(p) == 0
+}

@@ -74,3 +74,38 @@ func TestCopyBin(t *testing.T) {
 	assert.Same(t, &held[:1][0], &got[0], "the held array reused")
 	assert.Equal(t, msg, CopyBin(make([]byte, 0, 1), msg), "too small: a new one")
 }
+
+// TestFixMap walks a struct's encoding field by field and refuses a key
+// seen twice, a field its reader refuses, trailing bytes and other
+// shapes.
+func TestFixMap(t *testing.T) {
+	type pair struct {
+		A int    `msgpack:"a"`
+		B []byte `msgpack:"b"`
+	}
+	body, err := msgpack.Marshal(&pair{A: 7, B: []byte("x")})
+	require.NoError(t, err)
+	var a int64
+	var b []byte
+	field := func(key, p []byte) ([]byte, uint32, bool) {
+		var ok bool
+		switch string(key) {
+		case "a":
+			a, p, ok = Int(p)
+			return p, 1, ok
+		case "b":
+			b, p, ok = Bin(p)
+			return p, 2, ok
+		}
+		return nil, 0, false
+	}
+	require.True(t, FixMap(body, field))
+	assert.Equal(t, int64(7), a)
+	assert.Equal(t, []byte("x"), b)
+	assert.False(t, FixMap(append(body, 0), field), "trailing bytes")
+	assert.False(t, FixMap([]byte{0x82, 0xa1, 'a', 1, 0xa1, 'a', 2}, field), "a key twice")
+	assert.False(t, FixMap([]byte{0x81, 0xa1, 'c', 1}, field), "a key the field refuses")
+	assert.False(t, FixMap([]byte{0x81, 0xa1, 'a'}, field), "a value missing")
+	assert.False(t, FixMap([]byte{0x91, 1}, field), "an array")
+	assert.True(t, FixMap([]byte{0x80}, field), "an empty map")
+}

@@ -20,63 +20,43 @@ func readUint8(p []byte) (uint8, []byte, bool) {
 // produced. netd's send path uses it: a 64 KB offloaded segment's next
 // copy is into the frame.
 func ParseSendReq(body []byte, req *SendReq) bool {
-	p := body
-	if len(p) < 1 || p[0]&0xf0 != 0x80 {
-		return false
-	}
-	n := int(p[0] & 0x0f)
-	p = p[1:]
 	var out SendReq
-	var seen uint8
-	for range n {
-		key, rest, ok := mpread.Fixstr(p)
-		if !ok {
-			return false
-		}
-		p = rest
-		var bit uint8
-		var v uint64
+	ok := mpread.FixMap(body, func(key, p []byte) ([]byte, uint32, bool) {
+		var ok bool
 		switch string(key) { // compared in place: no allocation
 		case "proto":
-			bit = 1
 			out.Proto, p, ok = readUint8(p)
+			return p, 1, ok
 		case "src":
-			bit = 2
 			out.Src, p, ok = sockproto.ReadAddr(p)
+			return p, 2, ok
 		case "dst":
-			bit = 4
 			out.Dst, p, ok = sockproto.ReadAddr(p)
+			return p, 4, ok
 		case "ttl":
-			bit = 8
 			out.TTL, p, ok = readUint8(p)
+			return p, 8, ok
 		case "tos":
-			bit = 16
 			out.TOS, p, ok = readUint8(p)
+			return p, 16, ok
 		case "df":
-			bit = 32
 			out.DF, p, ok = mpread.Bool(p)
+			return p, 32, ok
 		case "data":
-			bit = 64
 			out.Data, p, ok = mpread.Bin(p)
+			return p, 64, ok
 		case "tso":
-			bit = 128
-			if v, p, ok = mpread.Uint(p); !ok || v > 1<<16-1 {
-				return false
-			}
+			var v uint64
+			v, p, ok = mpread.Uint(p)
 			out.TSO = uint16(v)
-		default:
-			return false
+			return p, 128, ok && v <= 1<<16-1
 		}
-		if !ok || seen&bit != 0 {
-			return false
-		}
-		seen |= bit
+		return nil, 0, false
+	})
+	if ok {
+		*req = out
 	}
-	if len(p) != 0 {
-		return false
-	}
-	*req = out
-	return true
+	return ok
 }
 
 // AppendMsgpack appends r's encoding, byte for byte what the general
@@ -129,68 +109,54 @@ func (d *Datagram) ParseMsgpack(body []byte) bool {
 	if d.parseOrdered(body) {
 		return true
 	}
-	p := body
-	if len(p) < 1 || p[0]&0xf0 != 0x80 {
-		return false
-	}
-	n := int(p[0] & 0x0f)
-	p = p[1:]
 	out := *d
 	var hdr, data []byte
-	var seen uint16
-	for range n {
-		key, rest, ok := mpread.Fixstr(p)
-		if !ok {
-			return false
-		}
-		p = rest
-		var bit uint16
+	var have uint8 // 1: hdr, 2: data
+	ok := mpread.FixMap(body, func(key, p []byte) ([]byte, uint32, bool) {
+		var ok bool
 		switch string(key) {
 		case "proto":
-			bit = 1
 			out.Proto, p, ok = readUint8(p)
+			return p, 1, ok
 		case "src":
-			bit = 2
 			out.Src, p, ok = sockproto.ReadAddr(p)
+			return p, 2, ok
 		case "dst":
-			bit = 4
 			out.Dst, p, ok = sockproto.ReadAddr(p)
+			return p, 4, ok
 		case "ttl":
-			bit = 8
 			out.TTL, p, ok = readUint8(p)
+			return p, 8, ok
 		case "tos":
-			bit = 16
 			out.TOS, p, ok = readUint8(p)
+			return p, 16, ok
 		case "bcast":
-			bit = 32
 			out.Bcast, p, ok = mpread.Bool(p)
+			return p, 32, ok
 		case "dev":
-			bit = 64
 			out.Dev, p, ok = readUint32(p)
+			return p, 64, ok
 		case "mtu":
-			bit = 128
 			out.MTU, p, ok = readUint32(p)
+			return p, 128, ok
 		case "hdr":
-			bit = 256
 			hdr, p, ok = mpread.Bin(p)
+			have |= 1
+			return p, 256, ok
 		case "data":
-			bit = 512
 			data, p, ok = mpread.Bin(p)
-		default:
-			return false
+			have |= 2
+			return p, 512, ok
 		}
-		if !ok || seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-	}
-	if len(p) != 0 {
+		return nil, 0, false
+	})
+	if !ok {
 		return false
 	}
-	if seen&256 != 0 {
+	if have&1 != 0 {
 		out.Hdr = mpread.CopyBin(out.Hdr, hdr)
 	}
-	if seen&512 != 0 {
+	if have&2 != 0 {
 		out.Data = mpread.CopyBin(out.Data, data)
 	}
 	*d = out

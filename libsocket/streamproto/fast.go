@@ -40,43 +40,26 @@ func (c *Credit) AppendMsgpack(b []byte) []byte {
 // key left out leaves its field as it was, as the general decoder does);
 // false for anything else.
 func (c *Credit) ParseMsgpack(body []byte) bool {
-	p := body
-	if len(p) < 1 || p[0]&0xf0 != 0x80 {
-		return false
-	}
-	n := int(p[0] & 0x0f)
-	p = p[1:]
 	out := *c
-	var seen uint8
-	for range n {
-		key, rest, ok := mpread.Fixstr(p)
-		if !ok {
-			return false
-		}
+	ok := mpread.FixMap(body, func(key, p []byte) ([]byte, uint32, bool) {
 		var v int64
-		var bit uint8
+		var ok bool
 		switch string(key) {
 		case "bytes":
-			bit = 1
-			v, p, ok = mpread.Int(rest)
+			v, p, ok = mpread.Int(p)
 			out.Bytes = int(v)
+			return p, 1, ok
 		case "msgs":
-			bit = 2
-			v, p, ok = mpread.Int(rest)
+			v, p, ok = mpread.Int(p)
 			out.Msgs = int(v)
-		default:
-			return false
+			return p, 2, ok
 		}
-		if !ok || seen&bit != 0 {
-			return false
-		}
-		seen |= bit
+		return nil, 0, false
+	})
+	if ok {
+		*c = out
 	}
-	if len(p) != 0 {
-		return false
-	}
-	*c = out
-	return true
+	return ok
 }
 
 // DecodeData and DecodeCredit decode r's body into v: by hand for the
