@@ -6,31 +6,17 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"github.com/vmihailenco/msgpack/v5"
 
 	"armos/libipc"
 	"armos/libsocket/sockproto"
 )
 
-// general encodes v as libipc's encoder does without the hand-written
-// encoders (msgpack-go with compact integers).
+// general encodes v with libipc's general encoder, as if it had no
+// hand-written one.
 func general(t testing.TB, v any) []byte {
-	var buf bytes.Buffer
-	enc := msgpack.NewEncoder(&buf)
-	enc.UseCompactInts(true)
-	require.NoError(t, enc.Encode(v))
-	return buf.Bytes()
-}
-
-// generalDecode decodes body as libipc's strict decoder does without the
-// hand-written parsers.
-func generalDecode(body []byte, v any) error {
-	if err := libipc.CheckBody(body); err != nil {
-		return err
-	}
-	dec := msgpack.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields(true)
-	return dec.Decode(v)
+	b, err := libipc.AppendBodyGeneral(nil, v)
+	require.NoError(t, err)
+	return b
 }
 
 var (
@@ -92,7 +78,7 @@ func TestParseDatagram(t *testing.T) {
 		body := general(t, &d)
 		var got, want Datagram
 		require.True(t, got.ParseMsgpack(body), "%+v", d)
-		require.NoError(t, generalDecode(body, &want))
+		require.NoError(t, libipc.DecodeBodyGeneral(body, &want))
 		require.Equal(t, want, got)
 		var via Datagram
 		require.NoError(t, libipc.DecodeBody(body, &via))
@@ -131,7 +117,7 @@ func FuzzParseDatagram(f *testing.F) {
 		}
 		want := start
 		want.Hdr, want.Data = bytes.Clone(start.Hdr), bytes.Clone(start.Data)
-		require.NoError(t, generalDecode(body, &want))
+		require.NoError(t, libipc.DecodeBodyGeneral(body, &want))
 		require.Equal(t, want.Hdr == nil, got.Hdr == nil)
 		require.Equal(t, want.Data == nil, got.Data == nil)
 		require.Equal(t, want, got)
@@ -152,7 +138,7 @@ func TestDatagramAppend(t *testing.T) {
 		require.Equal(t, general(t, &d), body[2:], "%+v", d)
 		var back, want Datagram
 		require.True(t, back.ParseMsgpack(body[2:]))
-		require.NoError(t, generalDecode(body[2:], &want))
+		require.NoError(t, libipc.DecodeBodyGeneral(body[2:], &want))
 		require.Equal(t, want, back)
 	}
 }

@@ -6,30 +6,16 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"github.com/vmihailenco/msgpack/v5"
 
 	"armos/libipc"
 )
 
-// general encodes v as libipc's encoder does without the hand-written
-// encoders (msgpack-go with compact integers).
+// general encodes v with libipc's general encoder, as if it had no
+// hand-written one.
 func general(t testing.TB, v any) []byte {
-	var buf bytes.Buffer
-	enc := msgpack.NewEncoder(&buf)
-	enc.UseCompactInts(true)
-	require.NoError(t, enc.Encode(v))
-	return buf.Bytes()
-}
-
-// generalDecode decodes body as libipc's strict decoder does without the
-// hand-written parsers.
-func generalDecode(body []byte, v any) error {
-	if err := libipc.CheckBody(body); err != nil {
-		return err
-	}
-	dec := msgpack.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields(true)
-	return dec.Decode(v)
+	b, err := libipc.AppendBodyGeneral(nil, v)
+	require.NoError(t, err)
+	return b
 }
 
 // TestFastEncoding: Data and Credit encode byte for byte as the general
@@ -80,7 +66,7 @@ func FuzzParseCredit(f *testing.F) {
 			return
 		}
 		want := Credit{Bytes: b, Msgs: m}
-		require.NoError(t, generalDecode(body, &want))
+		require.NoError(t, libipc.DecodeBodyGeneral(body, &want))
 		require.Equal(t, want, got)
 	})
 }
@@ -101,7 +87,7 @@ func FuzzParseDataCopy(f *testing.F) {
 			return
 		}
 		want := Data{Data: bytes.Clone(old)}
-		require.NoError(t, generalDecode(body, &want))
+		require.NoError(t, libipc.DecodeBodyGeneral(body, &want))
 		require.Equal(t, want.Data == nil, got.Data == nil, "nil or not")
 		require.Equal(t, want, got)
 	})
