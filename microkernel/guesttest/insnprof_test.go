@@ -1,16 +1,12 @@
 package guesttest_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
-	"net"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -170,32 +166,9 @@ const tcpProfileRequests = 200
 // and during tcpProfileRequests requests on one connection.
 func tcpInsnProfile(b *testing.B, guest, kernel, img string, lg linuxref.Guest, plugin string) (download, requests insnprof.Counts) {
 	s := insnprof.NewSession(b.TempDir())
-	ns := peertest.NewNS(b)
-	ns.AddTap(b, "tap0", "10.99.0.1/24")
-	tap := []string{"-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no", "-device", "virtio-net-device,netdev=n0"}
-	var args []string
-	if guest == "armos" {
-		m := guesttest.Machine{MemoryMiB: 512, Image: img,
-			Extra: append(append(tap, guesttest.IcountArgs...), s.QEMUArgs(plugin)...),
-			Append: "-- init -conf /etc/none service,virtionetd,device=net,/bin/virtionetd " +
-				"service,netd,/bin/netd,-link,nic:net0,-ip," + netbenchGuest + "/24,-noprobe service,tcpd,/bin/tcpd service,httpd,/bin/httpd"}
-		args = m.Args(kernel)
-	} else {
-		m := linuxref.Machine{MemoryMiB: 512, Icount: true, Extra: append(tap, s.QEMUArgs(plugin)...),
-			Options: linuxref.Options{Net: netip.MustParsePrefix(netbenchGuest + "/24"), Run: [][]string{{"/bin/httpd", "-addr", ":80"}}}}
-		args = m.Args(lg)
-	}
-	l, err := guesttest.StartLive(ns.Command(context.Background(), "qemu-system-aarch64", args...))
-	require.NoError(b, err)
+	l, _, dial := startHTTPGuest(b, guest, kernel, img, lg, true, s.QEMUArgs(plugin))
 	defer l.Kill()
-	_, _, err = l.WaitFor(regexp.MustCompile(`httpd: listening on`), 0, 3*time.Minute)
-	require.NoError(b, err, "%s:\n%s", guest, l.Output())
-	var c *httpConn
-	require.NoError(b, ns.Do(func() error {
-		nc, err := net.DialTimeout("tcp", netbenchGuest+":80", 30*time.Second)
-		c = &httpConn{c: nc, r: bufio.NewReaderSize(nc, 64<<10)}
-		return err
-	}), "%s:\n%s", guest, l.Output())
+	c := dial()
 	defer c.c.Close()
 	get := func(path string) int64 {
 		n, err := c.get(path, io.Discard)

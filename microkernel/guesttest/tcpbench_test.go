@@ -132,36 +132,9 @@ func tcpBenchTable(a, l tcpFigures, boots int) string {
 
 // tcpBench boots guest on a fresh tap with httpd and measures it.
 func tcpBench(b *testing.B, guest, kernel, img string, lg linuxref.Guest) tcpFigures {
-	ns := peertest.NewNS(b)
-	ns.AddTap(b, "tap0", "10.99.0.1/24")
-	tap := []string{"-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no", "-device", "virtio-net-device,netdev=n0"}
-	var args []string
-	if guest == "armos" {
-		m := guesttest.Machine{MemoryMiB: 512, Image: img, Extra: tap,
-			Append: "-- init -conf /etc/none service,virtionetd,device=net,/bin/virtionetd " +
-				"service,netd,/bin/netd,-link,nic:net0,-ip," + netbenchGuest + "/24,-noprobe service,tcpd,/bin/tcpd service,httpd,/bin/httpd"}
-		args = m.Args(kernel)
-	} else {
-		m := linuxref.Machine{MemoryMiB: 512, Extra: tap,
-			Options: linuxref.Options{Net: netip.MustParsePrefix(netbenchGuest + "/24"), Run: [][]string{{"/bin/httpd", "-addr", ":80"}}}}
-		args = m.Args(lg)
-	}
-	l, err := guesttest.StartLive(ns.Command(context.Background(), "qemu-system-aarch64", args...))
-	require.NoError(b, err)
+	l, ns, dial := startHTTPGuest(b, guest, kernel, img, lg, false, nil)
 	defer l.Kill()
-	_, _, err = l.WaitFor(regexp.MustCompile(`httpd: listening on`), 0, 3*time.Minute)
-	require.NoError(b, err, "%s:\n%s", guest, l.Output())
 	f := tcpFigures{ready: l.Since()}
-
-	dial := func() *httpConn {
-		var c net.Conn
-		require.NoError(b, ns.Do(func() error { // the socket is the namespace's
-			var err error
-			c, err = net.DialTimeout("tcp", netbenchGuest+":80", 30*time.Second)
-			return err
-		}), "%s:\n%s", guest, l.Output())
-		return &httpConn{c: c, r: bufio.NewReaderSize(c, 64<<10)}
-	}
 
 	// Warm up: ARP both ways, the programs' first-use paths.
 	c := dial()
@@ -169,7 +142,7 @@ func tcpBench(b *testing.B, guest, kernel, img string, lg linuxref.Guest) tcpFig
 		_, err := c.get("/health", io.Discard)
 		require.NoError(b, err, guest)
 	}
-	_, err = c.get("/bytes?n=1000000", io.Discard)
+	_, err := c.get("/bytes?n=1000000", io.Discard)
 	require.NoError(b, err, guest)
 	c.c.Close()
 
@@ -260,6 +233,47 @@ func lossCounters(b *testing.B, c *httpConn) string {
 type httpConn struct {
 	c net.Conn
 	r *bufio.Reader
+}
+
+// startHTTPGuest boots guest ("armos" from kernel and img, or the Linux
+// reference guest lg) with httpd on a fresh tap in its own namespace, as
+// the TCP benchmarks do, under -icount if icount, with extra QEMU
+// arguments, and waits for httpd to listen. dial connects to it from the
+// namespace ns. The caller kills the guest.
+func startHTTPGuest(b *testing.B, guest, kernel, img string, lg linuxref.Guest, icount bool, extra []string) (l *guesttest.Live, ns *peertest.NS, dial func() *httpConn) {
+	ns = peertest.NewNS(b)
+	ns.AddTap(b, "tap0", "10.99.0.1/24")
+	qemu := append([]string{"-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no", "-device", "virtio-net-device,netdev=n0"}, extra...)
+	var args []string
+	if guest == "armos" {
+		if icount {
+			qemu = append(qemu, guesttest.IcountArgs...)
+		}
+		m := guesttest.Machine{MemoryMiB: 512, Image: img, Extra: qemu,
+			Append: "-- init -conf /etc/none service,virtionetd,device=net,/bin/virtionetd " +
+				"service,netd,/bin/netd,-link,nic:net0,-ip," + netbenchGuest + "/24,-noprobe service,tcpd,/bin/tcpd service,httpd,/bin/httpd"}
+		args = m.Args(kernel)
+	} else {
+		m := linuxref.Machine{MemoryMiB: 512, Icount: icount, Extra: qemu,
+			Options: linuxref.Options{Net: netip.MustParsePrefix(netbenchGuest + "/24"), Run: [][]string{{"/bin/httpd", "-addr", ":80"}}}}
+		args = m.Args(lg)
+	}
+	l, err := guesttest.StartLive(ns.Command(context.Background(), "qemu-system-aarch64", args...))
+	require.NoError(b, err)
+	if _, _, err := l.WaitFor(regexp.MustCompile(`httpd: listening on`), 0, 3*time.Minute); err != nil {
+		l.Kill()
+		require.NoError(b, err, "%s:\n%s", guest, l.Output())
+	}
+	dial = func() *httpConn {
+		var c net.Conn
+		require.NoError(b, ns.Do(func() error { // the socket is the namespace's
+			var err error
+			c, err = net.DialTimeout("tcp", netbenchGuest+":80", 30*time.Second)
+			return err
+		}), "%s:\n%s", guest, l.Output())
+		return &httpConn{c: c, r: bufio.NewReaderSize(c, 64<<10)}
+	}
+	return l, ns, dial
 }
 
 // get requests path and copies the response's body to w.
