@@ -72,13 +72,25 @@ func BenchmarkRealPeerEchoRTT(b *testing.B) {
 // the test's namespace keeps 16 64-byte datagrams in flight to hosted
 // netd's echo app across a TAP device (linuxref.EchoWindow, the prober the
 // guest benchmarks use); echoes/s, and netd's resident memory after the
-// run (needs root). With ARMOS_NETD_BASELINE naming another netd binary
-// (an earlier commit's, built with go build), a "baseline" sub-benchmark
-// measures it the same way in the same run.
+// run (needs root). A "floor" sub-benchmark measures internal/tapfloor, a
+// responder that does nothing but read and write each frame, the same way.
+// With ARMOS_NETD_BASELINE naming another netd binary (an earlier commit's,
+// built with CGO_ENABLED=0 go build), a "baseline" sub-benchmark measures it
+// the same way in the same run.
 func BenchmarkRealPeerEchoWindow(b *testing.B) {
 	peertest.Require(b)
-	bin := buildNetd(b)
+	var tags []string
+	if os.Getenv("ARMOS_NETD_CPUPROFILE") != "" {
+		tags = append(tags, "netdprof") // only a netdprof build carries the profiler
+	}
+	bin := buildNetd(b, tags...)
 	b.Run("netd", func(b *testing.B) { echoWindow(b, bin) })
+	// The floor: tapfloor answers the same echoes with nothing but a TAP
+	// read and write per frame (no stack, no IPC, no queues), so its rate
+	// is the most any user-space netd could reach on this machine in this
+	// run, with this prober.
+	floor := buildCommand(b, "./internal/tapfloor")
+	b.Run("floor", func(b *testing.B) { echoWindow(b, floor) })
 	if base := os.Getenv("ARMOS_NETD_BASELINE"); base != "" {
 		b.Run("baseline", func(b *testing.B) { echoWindow(b, base) })
 	}

@@ -30,7 +30,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -222,15 +221,11 @@ func main() {
 
 func run(opts options) error {
 	if opts.cpuProf != "" {
-		f, err := os.Create(opts.cpuProf)
+		stop, err := startCPUProfile(opts.cpuProf)
 		if err != nil {
 			return err
 		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			f.Close()
-			return err
-		}
-		defer func() { pprof.StopCPUProfile(); f.Close() }()
+		defer stop()
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()

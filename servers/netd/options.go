@@ -61,7 +61,7 @@ func parseOptions(args []string, out io.Writer) (options, error) {
 		return nil
 	})
 	arpLife := fs.Duration("arplifetime", 0, "how long a resolved ARP entry stays valid (default 60s; tests shorten it)")
-	cpuProf := fs.String("cpuprofile", "", "write a Go CPU profile to this file until netd stops (go tool pprof reads it)")
+	cpuProf := fs.String("cpuprofile", "", "write a Go CPU profile to this file until netd stops (go tool pprof reads it; needs a netd built with -tags netdprof)")
 	apps := fs.String("apps", "", "comma-separated apps to run in-process: "+strings.Join(knownApps, ", "))
 	if err := fs.Parse(args); err != nil {
 		return options{}, err

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -42,13 +43,30 @@ const (
 )
 
 // buildNetd compiles this package into a temporary binary.
-func buildNetd(t testing.TB) string {
+func buildNetd(t testing.TB, tags ...string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "netd")
+	return buildCommand(t, ".", tags...)
+}
+
+// buildCommand compiles the command in pkg into a temporary binary, static
+// (CGO_ENABLED=0) as every armos program is: a netd linked against the C
+// library would carry its pages too, and ./build.sh builds without cgo.
+func buildCommand(t testing.TB, pkg string, tags ...string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), filepath.Base(filepath.Clean(pkg)))
+	if pkg == "." {
+		bin = filepath.Join(filepath.Dir(bin), "netd")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, ".").CombinedOutput()
-	require.NoError(t, err, "go build netd: %s", out)
+	args := []string{"build", "-o", bin}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	cmd := exec.CommandContext(ctx, "go", append(args, pkg)...)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "go build %s: %s", pkg, out)
 	return bin
 }
 

@@ -1,7 +1,6 @@
 package stack
 
 import (
-	"crypto/rand"
 	"encoding/binary"
 	"math/bits"
 	"net/netip"
@@ -27,7 +26,7 @@ type ipIDGen struct {
 // init draws the key and the counters' starting values.
 func (g *ipIDGen) init() {
 	var b [16 + 2*ipIDBuckets]byte
-	if _, err := rand.Read(b[:]); err != nil {
+	if err := readRandom(b[:]); err != nil {
 		panic("stack: no randomness for IP identifications: " + err.Error())
 	}
 	g.key[0] = binary.LittleEndian.Uint64(b[0:])

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -45,4 +46,21 @@ func TestIPIDsPerDestination(t *testing.T) {
 		}
 	}
 	require.Less(t, same, 8, "the buckets depend on the key")
+}
+
+func TestReadRandomFillsFromTheKernel(t *testing.T) {
+	// Two draws of a start's worth of key and counters: a readRandom that
+	// returned early, filled nothing or repeated itself would fail here.
+	var a, b [16 + 2*ipIDBuckets]byte
+	require.NoError(t, readRandom(a[:]))
+	require.NoError(t, readRandom(b[:]))
+	assert.NotEqual(t, a, b)
+	zeros := 0
+	for _, x := range a {
+		if x == 0 {
+			zeros++
+		}
+	}
+	assert.Less(t, zeros, len(a)/16, "about 1 byte in 256 of random data is zero")
+	require.NoError(t, readRandom(nil))
 }
