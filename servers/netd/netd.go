@@ -74,6 +74,7 @@ func start(ctx context.Context, cfg stack.Config, clock stack.Clock, dev device,
 	n.broker.Register(sockproto.ServiceName, n.svc.Accept)
 	n.broker.Register(protoproto.ServiceName, n.proto.Accept)
 	n.pump = link.NewPump(td, st, n.svc.Post)
+	n.pump.Direct(n.svc.Server().TryPost, n.svc.Rearm)
 	go func() { n.loopDone <- n.svc.Run(ctx) }()
 	go func() { n.protoDone <- n.proto.Server().Serve(ctx) }()
 	go func() { n.pumpDone <- n.pump.Run(ctx) }()

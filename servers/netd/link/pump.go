@@ -39,11 +39,19 @@ type Stack interface {
 // signature, as does libipc.Server.Post.
 type PostFunc func(fn func()) bool
 
+// TryPostFunc queues fn on netd's event loop without waiting, failing
+// when the loop's queue is full or the loop has stopped
+// (libipc.Server.TryPost has this signature).
+type TryPostFunc func(fn func()) error
+
 // PumpStats counts the pump's work.
 type PumpStats struct {
 	RxFrames    uint64 // frames handed to the stack
 	RxQueueFull uint64 // drop: frame read while RxQueueLen frames were waiting
 	Drains      uint64 // drains posted to the loop
+	// DirectDrains counts the drains the reader posted itself (Direct);
+	// the others were posted by the pump goroutine.
+	DirectDrains uint64
 }
 
 // Pump connects a Device to a Stack through an event loop: a reader
@@ -60,7 +68,13 @@ type Pump struct {
 	wake    chan struct{} // cap 1: frames are waiting
 	drainFn func()        // p.drain, made once: a method value allocates
 
-	rxFrames, rxQueueFull, drains atomic.Uint64
+	// Direct posting (Direct): the reader queues drains on the loop
+	// itself, skipping the pump goroutine's wake-up.
+	tryPost TryPostFunc
+	after   func()      // runs on the loop after each drain (re-arm timers)
+	queued  atomic.Bool // a drain is queued on the loop and has not started
+
+	rxFrames, rxQueueFull, drains, directDrains atomic.Uint64
 }
 
 // NewPump returns a pump from dev to stack posting to post. Run starts it.
@@ -74,9 +88,22 @@ func NewPump(dev Device, stack Stack, post PostFunc) *Pump {
 	return p
 }
 
+// Direct lets the reader goroutine queue drains on the loop itself with
+// try, which never waits, so that a frame reaches the stack after one
+// wake-up (the loop's) instead of two (the pump goroutine's, then the
+// loop's). When try fails (the loop's queue is full) the pump goroutine
+// posts the drain as before, waiting for room, and the reader goes on
+// reading. after runs on the loop at the end of every drain: the socket
+// service's Rearm, which PostFunc would otherwise queue after the drain.
+// Call it before Run.
+func (p *Pump) Direct(try TryPostFunc, after func()) {
+	p.tryPost, p.after = try, after
+}
+
 // Stats returns a snapshot of the pump's counters; safe from any goroutine.
 func (p *Pump) Stats() PumpStats {
-	return PumpStats{RxFrames: p.rxFrames.Load(), RxQueueFull: p.rxQueueFull.Load(), Drains: p.drains.Load()}
+	return PumpStats{RxFrames: p.rxFrames.Load(), RxQueueFull: p.rxQueueFull.Load(),
+		Drains: p.drains.Load(), DirectDrains: p.directDrains.Load()}
 }
 
 // Run pumps until ctx ends (returning nil), the device fails (returning its
@@ -128,12 +155,35 @@ func (p *Pump) read(errc chan<- error) {
 		}
 		select {
 		case p.rx <- b:
-			p.signal()
+			p.kick()
 		default:
 			p.rxQueueFull.Add(1)
 			releaseBuf(b)
 		}
 	}
+}
+
+// kick makes sure a drain will run for the frames queued now. Without
+// Direct it wakes the pump goroutine. With it, unless a drain is already
+// queued and not yet started (it will take these frames too), the caller
+// queues one itself; only if the loop's queue is full does it fall back to
+// the pump goroutine. No frame is stranded: a drain clears queued before
+// it looks at the queue, so a frame that arrives after that look finds
+// queued clear and queues a new drain.
+func (p *Pump) kick() {
+	if p.tryPost == nil {
+		p.signal()
+		return
+	}
+	if !p.queued.CompareAndSwap(false, true) {
+		return
+	}
+	if p.tryPost(p.drainFn) == nil {
+		p.directDrains.Add(1)
+		return
+	}
+	p.queued.Store(false)
+	p.signal()
 }
 
 // signal wakes the pump goroutine without blocking.
@@ -148,6 +198,8 @@ func (p *Pump) signal() {
 // frames are left, it wakes the pump to post another drain (it must not post
 // itself: the loop would wait on its own full queue).
 func (p *Pump) drain() {
+	p.queued.Store(false)
+	defer p.finish()
 	for range RxBatch {
 		select {
 		case b := <-p.rx:
@@ -158,6 +210,13 @@ func (p *Pump) drain() {
 		}
 	}
 	if len(p.rx) > 0 {
-		p.signal()
+		p.signal() // not kick: from the loop, TryPost could find its own queue full
+	}
+}
+
+// finish runs Direct's after function at the end of a drain.
+func (p *Pump) finish() {
+	if p.after != nil {
+		p.after()
 	}
 }

@@ -150,3 +150,58 @@ func TestPumpStopsOnDeviceError(t *testing.T) {
 		t.Fatal("Run did not return after the device failed")
 	}
 }
+
+func (l *loop) tryPost(fn func()) error {
+	select {
+	case l.fns <- fn:
+		return nil
+	default:
+		return errors.New("loop queue full")
+	}
+}
+
+func TestPumpDirectDrainsFromTheReaderAndFallsBackWhenTheLoopIsFull(t *testing.T) {
+	dev, peer := NewMemPair(nil)
+	st := &fakeStack{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st.l = newLoop(ctx)
+	p := NewPump(dev, st, st.l.post)
+	var afters atomic.Int64
+	p.Direct(st.l.tryPost, func() {
+		st.check() // after runs on the loop too
+		afters.Add(1)
+	})
+	go p.Run(ctx)
+
+	send := func(from, n int) {
+		for i := from; i < from+n; i++ {
+			require.NoError(t, peer.WriteFrame([]byte{byte(i >> 8), byte(i), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}))
+			require.Eventually(t, func() bool { return dev.Pending() == 0 }, pumpWait, time.Millisecond)
+		}
+	}
+	// An idle loop: the reader queues every drain itself.
+	send(0, 50)
+	require.Eventually(t, func() bool { return p.Stats().RxFrames == 50 }, pumpWait, time.Millisecond)
+	assert.Equal(t, p.Stats().DirectDrains, uint64(afters.Load()), "after runs once per direct drain")
+	assert.Positive(t, p.Stats().DirectDrains)
+	assert.Zero(t, p.Stats().Drains, "nothing went through the pump goroutine")
+
+	// A busy loop whose queue fills: the pump goroutine takes over, and no
+	// frame is stranded.
+	st.l.paused.Lock()
+	for range cap(st.l.fns) + 1 { // fill the loop's queue and hold one
+		st.l.fns <- func() {}
+	}
+	send(50, 100)
+	st.l.paused.Unlock()
+	require.Eventually(t, func() bool { return p.Stats().RxFrames == 150 }, pumpWait, time.Millisecond)
+	assert.Positive(t, p.Stats().Drains, "the pump goroutine posted while the loop's queue was full")
+	frames, offLoop := st.snapshot()
+	require.Len(t, frames, 150)
+	for i, f := range frames {
+		assert.Equal(t, i, int(f[0])<<8|int(f[1]), "frame %d out of order", i)
+	}
+	assert.Zero(t, offLoop, "stack or after called off the loop goroutine")
+	assert.Zero(t, p.Stats().RxQueueFull)
+}

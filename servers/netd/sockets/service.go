@@ -243,6 +243,12 @@ func (s *Service) tick() {
 	s.rearm()
 }
 
+// Rearm points the timer at the earliest deadline of the stack and the
+// parked receives. Call it only on the event loop, after running the stack
+// in a function queued there other than through Post (which re-arms by
+// itself): the pump's direct drains (link.Pump.Direct).
+func (s *Service) Rearm() { s.rearm() }
+
 // rearm points the timer at the earliest deadline of the stack and the
 // parked receives. It runs at the end of every event.
 func (s *Service) rearm() {
