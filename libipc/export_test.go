@@ -7,7 +7,16 @@ package libipc
 func HasWaiter(e *MemEndpoint) bool {
 	e.p.mu.Lock()
 	defer e.p.mu.Unlock()
-	return len(e.p.waiters) > 0 || len(e.p.watchers) > 0
+	return waiters(e) > 0 || len(e.p.watchers) > 0
+}
+
+// waiters counts the pair's blocked Send/Recv calls; with p.mu held.
+func waiters(e *MemEndpoint) int {
+	n := 0
+	for i := range 2 {
+		n += len(e.p.recvWaiters[i]) + len(e.p.sendWaiters[i])
+	}
+	return n
 }
 
 // Waiters returns how many blocked Send/Recv calls are registered on e's
@@ -15,7 +24,7 @@ func HasWaiter(e *MemEndpoint) bool {
 func Waiters(e *MemEndpoint) int {
 	e.p.mu.Lock()
 	defer e.p.mu.Unlock()
-	return len(e.p.waiters)
+	return waiters(e)
 }
 
 // BufClasses returns the capacities of the message buffer size classes.

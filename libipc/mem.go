@@ -17,26 +17,33 @@ type MemStats struct {
 	Received uint64 // messages this end took from its queue
 	Full     uint64 // TrySend calls refused with ErrWouldBlock
 	Dropped  uint64 // messages to this end discarded because it closed with them queued
+	// Wakes counts the times a blocked Send or Recv on this end was woken
+	// to re-check (for a message, room or a close); one per message a
+	// parked reader gets when nothing wakes it for nothing.
+	Wakes uint64
 }
 
 // memPipe is the state shared by the two ends of an in-memory pair. One
 // mutex guards both queues. A goroutine that has to wait in Send or Recv
-// registers a wake-up channel in waiters; every state change (signal) posts
-// one token to each registered channel and empties the list, and the woken
-// goroutines re-check. The wake-up channels come from wakePool and go back to
-// it once their waiter is done, so steady-state waiting allocates nothing.
-// changed serves Poll (WaitAny) only: it is made when Poll is called and
-// closed at the next state change.
+// registers a wake-up channel in the list for what it waits for: a message
+// in queue i (recvWaiters[i]) or room in it (sendWaiters[i]). A change
+// wakes only that list (wake posts one token to each channel and empties
+// it), and the woken goroutines re-check; a close wakes every list. So the
+// two ends' readers, each parked in Recv, do not wake each other for
+// nothing at every message. The wake-up channels come from wakePool and go
+// back to it once their waiter is done, so steady-state waiting allocates
+// nothing.
 type memPipe struct {
 	capacity int
 
-	mu       sync.Mutex
-	queue    [2][]Message // queue[i]: messages waiting for end i
-	closed   [2]bool
-	waiters  []chan struct{}   // wake-up channels of blocked Send/Recv calls
-	watchers []chan<- struct{} // WaitAny's wake-up channels (Watch), until stopped
+	mu          sync.Mutex
+	queue       [2][]Message // queue[i]: messages waiting for end i
+	closed      [2]bool
+	recvWaiters [2][]chan struct{} // blocked Recv calls of end i: want a message in queue[i]
+	sendWaiters [2][]chan struct{} // blocked Send calls to end i: want room in queue[i]
+	watchers    []chan<- struct{}  // WaitAny's wake-up channels (Watch), until stopped
 
-	stats [2]struct{ sent, received, full, dropped atomic.Uint64 }
+	stats [2]struct{ sent, received, full, dropped, wakes atomic.Uint64 }
 }
 
 // MemEndpoint is one end of an in-memory pair (see NewPair). It implements
@@ -61,16 +68,29 @@ func NewPair(capacity int) (*MemEndpoint, *MemEndpoint) {
 // pipe's waiters list.
 var wakePool = sync.Pool{New: func() any { return make(chan struct{}, 1) }}
 
-// signal wakes every waiter; called with p.mu held.
-func (p *memPipe) signal() {
-	for i, w := range p.waiters {
+// wake posts a token to each waiter in *list and empties it; called with
+// p.mu held.
+func wake(list *[]chan struct{}) {
+	ws := *list
+	for i, w := range ws {
 		select {
 		case w <- struct{}{}:
 		default: // already holds a token
 		}
-		p.waiters[i] = nil
+		ws[i] = nil
 	}
-	p.waiters = p.waiters[:0]
+	*list = ws[:0]
+}
+
+// queued is called with p.mu held after a message was added to queue[i]:
+// it wakes end i's receivers and the watchers.
+func (p *memPipe) queued(i int) {
+	wake(&p.recvWaiters[i])
+	p.notifyWatchers()
+}
+
+// notifyWatchers gives each Watch channel a token; called with p.mu held.
+func (p *memPipe) notifyWatchers() {
 	for _, w := range p.watchers {
 		select {
 		case w <- struct{}{}:
@@ -79,30 +99,40 @@ func (p *memPipe) signal() {
 	}
 }
 
-// addWaiter registers a wake-up channel for the next state change; called
-// with p.mu held. The caller must pass it to await.
-func (p *memPipe) addWaiter() chan struct{} {
+// closing wakes everyone (a close ends every wait); called with p.mu held.
+func (p *memPipe) closing() {
+	for i := range 2 {
+		wake(&p.recvWaiters[i])
+		wake(&p.sendWaiters[i])
+	}
+	p.notifyWatchers()
+}
+
+// addWaiter registers a wake-up channel in *list; called with p.mu held.
+// The caller must pass both to await.
+func (p *memPipe) addWaiter(list *[]chan struct{}) chan struct{} {
 	w := wakePool.Get().(chan struct{})
-	p.waiters = append(p.waiters, w)
+	*list = append(*list, w)
 	return w
 }
 
 // await blocks until w receives the token of the next state change or ctx
 // ends, then returns w to the pool. Called without p.mu held.
-func (p *memPipe) await(ctx context.Context, w chan struct{}) error {
+func (p *memPipe) await(ctx context.Context, list *[]chan struct{}, w chan struct{}) error {
 	select {
-	case <-w: // signal removed w from the list before posting the token
+	case <-w: // wake removed w from the list before posting the token
 		wakePool.Put(w)
 		return nil
 	case <-ctx.Done():
 	}
 	p.mu.Lock()
-	for i, x := range p.waiters {
+	ws := *list
+	for i, x := range ws {
 		if x == w {
-			last := len(p.waiters) - 1
-			p.waiters[i] = p.waiters[last]
-			p.waiters[last] = nil
-			p.waiters = p.waiters[:last]
+			last := len(ws) - 1
+			ws[i] = ws[last]
+			ws[last] = nil
+			*list = ws[:last]
 			break
 		}
 	}
@@ -147,7 +177,7 @@ func (e *MemEndpoint) trySendLocked(m Message, owned bool) error {
 	}
 	p.queue[peer] = append(p.queue[peer], m)
 	p.stats[e.side].sent.Add(1)
-	p.signal()
+	p.queued(peer)
 	return nil
 }
 
@@ -189,11 +219,13 @@ func (e *MemEndpoint) send(ctx context.Context, m Message, owned bool) error {
 			p.mu.Unlock()
 			return err
 		}
-		w := p.addWaiter()
+		list := &p.sendWaiters[1-e.side]
+		w := p.addWaiter(list)
 		p.mu.Unlock()
-		if err := p.await(ctx, w); err != nil {
+		if err := p.await(ctx, list, w); err != nil {
 			return err
 		}
+		p.stats[e.side].wakes.Add(1)
 	}
 }
 
@@ -211,7 +243,7 @@ func (e *MemEndpoint) tryRecvLocked() (Message, error) {
 			p.queue[e.side] = q[:0] // reuse the backing array
 		}
 		p.stats[e.side].received.Add(1)
-		p.signal()
+		wake(&p.sendWaiters[e.side]) // room for the peer's blocked sends
 		return m, nil
 	case p.closed[1-e.side]:
 		return Message{}, ErrPeerClosed
@@ -237,11 +269,13 @@ func (e *MemEndpoint) Recv(ctx context.Context) (Message, error) {
 			p.mu.Unlock()
 			return m, err
 		}
-		w := p.addWaiter()
+		list := &p.recvWaiters[e.side]
+		w := p.addWaiter(list)
 		p.mu.Unlock()
-		if err := p.await(ctx, w); err != nil {
+		if err := p.await(ctx, list, w); err != nil {
 			return Message{}, err
 		}
+		p.stats[e.side].wakes.Add(1)
 	}
 }
 
@@ -260,7 +294,7 @@ func (e *MemEndpoint) Close() error {
 	dropped := p.queue[e.side]
 	p.queue[e.side] = nil
 	p.stats[e.side].dropped.Add(uint64(len(dropped)))
-	p.signal()
+	p.closing()
 	p.mu.Unlock()
 	for _, m := range dropped {
 		m.Release() // nobody will ever see it
@@ -274,7 +308,8 @@ func (e *MemEndpoint) Close() error {
 // Stats returns this end's counters.
 func (e *MemEndpoint) Stats() MemStats {
 	s := &e.p.stats[e.side]
-	return MemStats{Sent: s.sent.Load(), Received: s.received.Load(), Full: s.full.Load(), Dropped: s.dropped.Load()}
+	return MemStats{Sent: s.sent.Load(), Received: s.received.Load(), Full: s.full.Load(), Dropped: s.dropped.Load(),
+		Wakes: s.wakes.Load()}
 }
 
 // Queued returns how many messages wait in this end's receive queue.
@@ -285,8 +320,9 @@ func (e *MemEndpoint) Queued() int {
 }
 
 // Watch reports whether Recv would return at once (a message is queued,
-// or either end is closed) and otherwise gives wake a token at the pair's
-// next state change, until stop. It implements Waitable.
+// or either end is closed) and otherwise gives wake a token whenever a
+// message is queued (for either end) or an end closes, until stop. It
+// implements Waitable.
 func (e *MemEndpoint) Watch(wake chan<- struct{}) (ready bool, stop func()) {
 	p := e.p
 	p.mu.Lock()

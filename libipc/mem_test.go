@@ -212,3 +212,41 @@ func TestWaitAny(t *testing.T) {
 	_, err = libipc.WaitAny(testCtx(t))
 	assert.ErrorIs(t, err, libipc.ErrInvalid)
 }
+
+// TestMemReceiversWakeOnlyForTheirOwnMessages: with both ends parked in
+// Recv (a client and a server reader), a message to one end wakes that end
+// only, and taking it wakes nobody: the other reader stays parked, its
+// wake-up channel still registered, instead of waking to find nothing.
+func TestMemReceiversWakeOnlyForTheirOwnMessages(t *testing.T) {
+	a, b := libipc.NewPair(4)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make(chan string, 2)
+	for _, e := range []*libipc.MemEndpoint{a, b} {
+		go func() {
+			m, err := e.Recv(ctx)
+			if err != nil {
+				got <- err.Error()
+				return
+			}
+			got <- string(m.Data)
+		}()
+	}
+	require.Eventually(t, func() bool { return libipc.Waiters(a) == 2 }, 5*time.Second, time.Millisecond)
+	require.NoError(t, a.TrySend(libipc.Message{Data: []byte("to b")}))
+	select {
+	case s := <-got:
+		assert.Equal(t, "to b", s)
+	case <-time.After(5 * time.Second):
+		t.Fatal("b's Recv did not return")
+	}
+	require.NoError(t, b.TrySend(libipc.Message{Data: []byte("to a")}))
+	select {
+	case s := <-got:
+		assert.Equal(t, "to a", s)
+	case <-time.After(5 * time.Second):
+		t.Fatal("a's Recv did not return")
+	}
+	assert.Equal(t, uint64(1), a.Stats().Wakes, "a's Recv woke once, for its message, not for b's")
+	assert.Equal(t, uint64(1), b.Stats().Wakes, "b's Recv woke once, for its message")
+}
