@@ -103,12 +103,39 @@ func (p *PacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
 // ReadFromUDPAddrPort is ReadFrom returning a netip.AddrPort (no
 // allocation for the address), like net.UDPConn's method of that name.
 func (p *PacketConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
+	r, _, err := p.read(b, nil, nil)
+	return r.N, r.From, err
+}
+
+// ReadBatch reads up to len(bufs) datagrams in one round trip to netd
+// (Socket.RecvBatch: recvmmsg), waiting like ReadFrom (read deadline
+// included) for the first only, and describes them in res, which needs
+// len(bufs) entries. It returns how many it read. Each is cut to the
+// shortest buffer's length. Go's *net.UDPConn has no such method; a
+// program that wants it on both asks for it with a type assertion (as
+// apps/echo does).
+func (p *PacketConn) ReadBatch(bufs [][]byte, res []RecvResult) (int, error) {
+	if len(bufs) == 0 || len(res) < len(bufs) {
+		return 0, p.opErr("read", netipZero, sockproto.EINVAL)
+	}
+	bufs = bufs[:min(len(bufs), sockproto.MaxBatch)]
+	r, n, err := p.read(bufs[0], bufs[1:], res[1:])
+	if err != nil {
+		return 0, err
+	}
+	res[0] = r
+	return 1 + n, nil
+}
+
+// read is ReadFromUDPAddrPort, also taking up to len(more) further queued
+// datagrams (Socket.recv).
+func (p *PacketConn) read(b []byte, more [][]byte, moreRes []RecvResult) (RecvResult, int, error) {
 	for {
 		p.mu.Lock()
 		dl := p.rdl
 		if !dl.IsZero() && !time.Now().Before(dl) {
 			p.mu.Unlock()
-			return 0, netipZero, p.opErr("read", netipZero, os.ErrDeadlineExceeded)
+			return RecvResult{}, 0, p.opErr("read", netipZero, os.ErrDeadlineExceeded)
 		}
 		pr := p.spare
 		p.spare = nil
@@ -127,7 +154,7 @@ func (p *PacketConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) 
 		// netd bounds a receive's timeout; a farther deadline is enforced
 		// here, re-issuing the receive when netd's shorter timeout ends.
 		timeout = min(max(timeout, 0), time.Duration(sockproto.MaxRecvTimeout))
-		r, err := p.s.Recv(pr, b, 0, timeout)
+		r, n, err := p.s.recv(pr, b, more, moreRes, 0, timeout)
 		if timer != nil {
 			timer.Stop()
 		}
@@ -139,11 +166,11 @@ func (p *PacketConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) 
 		}
 		p.mu.Unlock()
 		if err == nil {
-			return r.N, r.From, nil
+			return r, n, nil
 		}
 		switch {
 		case errors.Is(err, net.ErrClosed):
-			return 0, netipZero, p.opErr("read", netipZero, net.ErrClosed)
+			return RecvResult{}, 0, p.opErr("read", netipZero, net.ErrClosed)
 		case why == errDeadlineMoved, why == errDeadlinePassed,
 			!dl.IsZero() && errors.Is(err, ETIMEDOUT): // netd's timer for our deadline
 			continue // check the (possibly new) deadline again
@@ -152,7 +179,7 @@ func (p *PacketConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) 
 		if errors.As(err, &oe) {
 			oe.Op = "read"
 		}
-		return 0, netipZero, err
+		return RecvResult{}, 0, err
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -55,12 +56,53 @@ func (s *Socket) TryRecvFrom(ctx context.Context, b []byte) (int, netip.AddrPort
 // for the answer, so a datagram that arrived meanwhile is returned rather
 // than lost; otherwise the error wraps ctx's error.
 func (s *Socket) Recv(ctx context.Context, b []byte, flags uint32, timeout time.Duration) (RecvResult, error) {
+	r, _, err := s.recv(ctx, b, nil, nil, flags, timeout)
+	return r, err
+}
+
+// RecvBatch receives up to len(bufs) datagrams in one round trip to netd
+// (recvmmsg): it waits for the first as Recv does (flags and timeout as
+// there), then takes the datagrams already queued behind it, each into the
+// next buffer of bufs, and describes them in res (which needs len(bufs)
+// entries). It returns how many it received, at least one unless it
+// fails. Each datagram is cut to the shortest buffer's length; at most
+// sockproto.MaxBatch are taken, and fewer when they would not fit one IPC
+// message. Under load this is one IPC round trip per batch instead of one
+// per datagram.
+func (s *Socket) RecvBatch(ctx context.Context, bufs [][]byte, res []RecvResult, flags uint32, timeout time.Duration) (int, error) {
+	if len(bufs) == 0 || len(res) < len(bufs) {
+		return 0, opError("recvmmsg", s.LocalAddr(), netipZero, sockproto.EINVAL)
+	}
+	bufs = bufs[:min(len(bufs), sockproto.MaxBatch)]
+	r, n, err := s.recv(ctx, bufs[0], bufs[1:], res[1:], flags, timeout)
+	if err != nil {
+		return 0, err
+	}
+	res[0] = r
+	return 1 + n, nil
+}
+
+// recv is Recv, also taking up to len(more) further queued datagrams into
+// more's buffers, described in moreRes; it returns the first and how many
+// more.
+func (s *Socket) recv(ctx context.Context, b []byte, more [][]byte, moreRes []RecvResult, flags uint32, timeout time.Duration) (RecvResult, int, error) {
+	op := "recvfrom"
+	max := len(b)
+	if len(more) > 0 {
+		op = "recvmmsg"
+		for _, m := range more {
+			max = min(max, len(m))
+		}
+	}
 	tag := s.c.tags.Add(1)
 	if tag == 0 {
 		tag = s.c.tags.Add(1)
 	}
 	rc := recvCalls.Get().(*recvCall)
-	rc.req = sockproto.RecvFromReq{Max: uint32(min(len(b), sockproto.MaxDatagram)), Flags: flags, Timeout: int64(timeout), Tag: tag}
+	rc.req = sockproto.RecvFromReq{Max: uint32(min(max, sockproto.MaxDatagram)), Flags: flags, Timeout: int64(timeout), Tag: tag}
+	if len(more) > 0 {
+		rc.req.Count = uint32(1 + len(more))
+	}
 	// The timeout is a deadline: a receive repeated in a restarted netd
 	// waits only for what is left of it.
 	var deadline time.Time
@@ -72,7 +114,7 @@ func (s *Socket) Recv(ctx context.Context, b []byte, flags uint32, timeout time.
 			left := time.Until(deadline)
 			if left <= 0 {
 				rc.release()
-				return RecvResult{}, opError("recvfrom", s.LocalAddr(), netipZero, sockproto.ETIMEDOUT)
+				return RecvResult{}, 0, opError(op, s.LocalAddr(), netipZero, sockproto.ETIMEDOUT)
 			}
 			rc.req.Timeout = int64(left)
 		}
@@ -82,13 +124,24 @@ func (s *Socket) Recv(ctx context.Context, b []byte, flags uint32, timeout time.
 		}
 		if err != nil {
 			rc.release()
-			return RecvResult{}, opError("recvfrom", s.LocalAddr(), netipZero, err)
+			return RecvResult{}, 0, opError(op, s.LocalAddr(), netipZero, err)
 		}
 		if rc.inUse { // an earlier round's cancel may still read rc
 			rc = &recvCall{req: rc.req}
 		}
 		rc.req.Handle = h
 		rc.resp = sockproto.RecvFromResp{Data: b[:0]}
+		if len(more) > 0 {
+			// Decode the batch's payloads straight into more's buffers:
+			// the decoder fills More's array from the start, over the
+			// elements already there (an empty More, with them beyond
+			// its length, so that a reply without "more" leaves it empty).
+			rc.more = slices.Grow(rc.more[:0], len(more))[:len(more)]
+			for i, m := range more {
+				rc.more[i] = sockproto.RecvFromResp{Data: m[:0]}
+			}
+			rc.resp.More = rc.more[:0]
+		}
 		rc.conn, rc.cancel = conn, sockproto.CancelReq{Handle: h, Tag: tag}
 		stop := alwaysStopped
 		if af, ok := ctx.(afterFuncer); ok { // a PacketConn's reader: no allocation
@@ -101,10 +154,13 @@ func (s *Socket) Recv(ctx context.Context, b []byte, flags uint32, timeout time.
 			rc.inUse = true // the cancel being sent reads rc: do not pool it
 		}
 		if err == nil {
-			n := copy(b, rc.resp.Data) // rc.resp.Data already is b unless the reply overflowed it
-			r := RecvResult{N: n, From: rc.resp.From.AddrPort(), Size: rc.resp.Size, Truncated: rc.resp.Truncated || rc.resp.Size > n}
+			r := result(b, &rc.resp)
+			k := min(len(rc.resp.More), len(more)) // a netd sending more than asked is cut short
+			for i := range k {
+				moreRes[i] = result(more[i], &rc.resp.More[i])
+			}
 			rc.release()
-			return r, nil
+			return r, k, nil
 		}
 		if errors.Is(cause(err), sockproto.ECANCELED) && ctx.Err() != nil {
 			err = ctx.Err()
@@ -112,13 +168,20 @@ func (s *Socket) Recv(ctx context.Context, b []byte, flags uint32, timeout time.
 			s.c.stats.retries.Add(1)
 			if rerr := s.c.reconnect(ctx, gen); rerr != nil {
 				rc.release()
-				return RecvResult{}, opError("recvfrom", s.LocalAddr(), netipZero, rerr)
+				return RecvResult{}, 0, opError(op, s.LocalAddr(), netipZero, rerr)
 			}
 			continue
 		}
 		rc.release()
-		return RecvResult{}, opError("recvfrom", s.LocalAddr(), netipZero, s.closedErr(err))
+		return RecvResult{}, 0, opError(op, s.LocalAddr(), netipZero, s.closedErr(err))
 	}
+}
+
+// result describes a received datagram, copied into b (where the decoder
+// already put it unless the reply overflowed b).
+func result(b []byte, resp *sockproto.RecvFromResp) RecvResult {
+	n := copy(b, resp.Data)
+	return RecvResult{N: n, From: resp.From.AddrPort(), Size: resp.Size, Truncated: resp.Truncated || resp.Size > n}
 }
 
 // recvCall holds one receive's request and reply bodies, pooled so that a
@@ -126,6 +189,7 @@ func (s *Socket) Recv(ctx context.Context, b []byte, flags uint32, timeout time.
 type recvCall struct {
 	req    sockproto.RecvFromReq
 	resp   sockproto.RecvFromResp
+	more   []sockproto.RecvFromResp // a batch's further datagrams, kept across uses
 	conn   *libipc.Conn
 	cancel sockproto.CancelReq
 	inUse  bool // a cancel may still read conn and cancel
@@ -162,7 +226,8 @@ func (rc *recvCall) release() {
 	if rc.inUse {
 		return // left to the GC
 	}
-	fn := rc.cancelFn
-	*rc = recvCall{cancelFn: fn}
+	fn, more := rc.cancelFn, rc.more
+	clear(more) // no app buffers kept alive in the pool
+	*rc = recvCall{cancelFn: fn, more: more[:0]}
 	recvCalls.Put(rc)
 }

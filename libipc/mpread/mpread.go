@@ -93,6 +93,29 @@ func Bin(p []byte) (b, rest []byte, ok bool) {
 	return p[h : h+n : h+n], p[h+n:], true
 }
 
+// ArrayHeader reads an array's header (fixarray, array 16, array 32) and
+// returns its element count, or -1 for nil; the elements follow in rest.
+func ArrayHeader(p []byte) (n int, rest []byte, ok bool) {
+	if len(p) < 1 {
+		return 0, nil, false
+	}
+	switch c := p[0]; {
+	case c == 0xc0:
+		return -1, p[1:], true
+	case c&0xf0 == 0x90:
+		return int(c & 0x0f), p[1:], true
+	case c == 0xdc && len(p) >= 3:
+		return int(binary.BigEndian.Uint16(p[1:])), p[3:], true
+	case c == 0xdd && len(p) >= 5:
+		n := binary.BigEndian.Uint32(p[1:])
+		if uint64(n) > uint64(len(p)) { // each element takes a byte at least
+			return 0, nil, false
+		}
+		return int(n), p[5:], true
+	}
+	return 0, nil, false
+}
+
 // Bool reads true or false.
 func Bool(p []byte) (v bool, rest []byte, ok bool) {
 	if len(p) < 1 || (p[0] != 0xc2 && p[0] != 0xc3) {

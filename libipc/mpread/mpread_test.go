@@ -12,7 +12,8 @@ import (
 // FuzzReaders: whatever a reader accepts, msgpack's own decoder reads as
 // the same value, and the rest is what follows it.
 func FuzzReaders(f *testing.F) {
-	for _, v := range []any{0, 127, 200, 70000, uint64(1) << 40, -1, -33, -200, -70000, "key", []byte("bin"), true, false, nil} {
+	for _, v := range []any{0, 127, 200, 70000, uint64(1) << 40, -1, -33, -200, -70000, "key", []byte("bin"), true, false, nil,
+		[]int{1, 2}, make([]bool, 20), make([]bool, 70000)} {
 		b, _ := msgpack.Marshal(v)
 		f.Add(append(b, 0x01))
 	}
@@ -51,6 +52,20 @@ func FuzzReaders(f *testing.F) {
 			got, n := dec()
 			assert.Equal(t, got, v)
 			assert.Len(t, rest, len(p)-n)
+		}
+		if n, rest, ok := ArrayHeader(p); ok {
+			d := msgpack.NewDecoder(bytes.NewReader(p))
+			want, err := d.DecodeArrayLen()
+			require.NoError(t, err)
+			assert.Equal(t, want, n)
+			switch {
+			case n < 0 || n < 16 && p[0] != 0xdc && p[0] != 0xdd:
+				assert.Len(t, rest, len(p)-1)
+			case p[0] == 0xdc:
+				assert.Len(t, rest, len(p)-3)
+			default:
+				assert.Len(t, rest, len(p)-5)
+			}
 		}
 	})
 }

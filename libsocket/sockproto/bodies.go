@@ -128,7 +128,16 @@ type RecvFromReq struct {
 	Flags   uint32 `msgpack:"flags"`
 	Timeout int64  `msgpack:"timeout"` // nanoseconds, 0 = socket default
 	Tag     uint32 `msgpack:"tag"`
+	// Count, when above 1, asks for up to that many datagrams at once
+	// (recvmmsg): the reply carries the first in its own fields and the
+	// others, already queued when it is sent, in More, each cut to Max.
+	// At most MaxBatch; the reply also stops before it would outgrow one
+	// IPC message. The call still waits (or not) only for the first.
+	Count uint32 `msgpack:"count,omitempty"`
 }
+
+// MaxBatch bounds RecvFromReq.Count (and so RecvFromResp.More).
+const MaxBatch = 64
 
 // CancelReq ends the parked recvfrom with the given Tag on a socket: it is
 // answered with ECANCELED unless a datagram or timeout answered it first.
@@ -148,10 +157,19 @@ type RecvFromResp struct {
 	Data      []byte `msgpack:"data"`
 	Size      int    `msgpack:"size"`
 	Truncated bool   `msgpack:"trunc"`
+	// More holds the further datagrams of a batch (RecvFromReq.Count),
+	// oldest first; their own More is always empty.
+	More []RecvFromResp `msgpack:"more,omitempty"`
 }
 
 // MsgSizeHint is about the encoded size (libipc.SizeHinter).
-func (r *RecvFromResp) MsgSizeHint() int { return len(r.Data) + 48 }
+func (r *RecvFromResp) MsgSizeHint() int {
+	n := len(r.Data) + 48
+	for i := range r.More {
+		n += len(r.More[i].Data) + 48
+	}
+	return n
+}
 
 // Opt is a socket option.
 type Opt uint16

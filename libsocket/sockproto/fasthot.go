@@ -44,13 +44,22 @@ func (r *SendToResp) ParseMsgpack(body []byte) bool {
 	return ok
 }
 
-// AppendMsgpack appends r's encoding: {"h", "max", "flags", "timeout", "tag"}.
+// AppendMsgpack appends r's encoding: {"h", "max", "flags", "timeout",
+// "tag"}, and "count" when it is not 0.
 func (r *RecvFromReq) AppendMsgpack(b []byte) []byte {
-	b = mpwrite.Uint(append(b, 0x85, 0xa1, 'h'), uint64(r.Handle))
+	n := byte(5)
+	if r.Count != 0 {
+		n++
+	}
+	b = mpwrite.Uint(append(b, 0x80|n, 0xa1, 'h'), uint64(r.Handle))
 	b = mpwrite.Uint(append(b, 0xa3, 'm', 'a', 'x'), uint64(r.Max))
 	b = mpwrite.Uint(append(b, 0xa5, 'f', 'l', 'a', 'g', 's'), uint64(r.Flags))
 	b = mpwrite.Int(append(b, 0xa7, 't', 'i', 'm', 'e', 'o', 'u', 't'), r.Timeout)
-	return mpwrite.Uint(append(b, 0xa3, 't', 'a', 'g'), uint64(r.Tag))
+	b = mpwrite.Uint(append(b, 0xa3, 't', 'a', 'g'), uint64(r.Tag))
+	if r.Count != 0 {
+		b = mpwrite.Uint(append(b, 0xa5, 'c', 'o', 'u', 'n', 't'), uint64(r.Count))
+	}
+	return b
 }
 
 // ParseMsgpack decodes a RecvFromReq map; false for anything else
@@ -83,6 +92,8 @@ func (r *RecvFromReq) ParseMsgpack(body []byte) bool {
 			return rest, 8, ok
 		case "tag":
 			return u32(p, &out.Tag, 16)
+		case "count":
+			return u32(p, &out.Count, 32)
 		}
 		return nil, 0, false
 	})
@@ -92,48 +103,113 @@ func (r *RecvFromReq) ParseMsgpack(body []byte) bool {
 	return ok
 }
 
-// AppendMsgpack appends r's encoding: {"from", "data", "size", "trunc"}.
+// AppendMsgpack appends r's encoding: {"from", "data", "size", "trunc"},
+// and "more" (an array of the same) when it is not empty.
 func (r *RecvFromResp) AppendMsgpack(b []byte) []byte {
-	b = AppendAddr(append(b, 0x84, 0xa4, 'f', 'r', 'o', 'm'), r.From)
+	n := byte(4)
+	if len(r.More) > 0 {
+		n++
+	}
+	b = AppendAddr(append(b, 0x80|n, 0xa4, 'f', 'r', 'o', 'm'), r.From)
 	b = mpwrite.Bin(append(b, 0xa4, 'd', 'a', 't', 'a'), r.Data)
 	b = mpwrite.Int(append(b, 0xa4, 's', 'i', 'z', 'e'), int64(r.Size))
-	return mpwrite.Bool(append(b, 0xa5, 't', 'r', 'u', 'n', 'c'), r.Truncated)
+	b = mpwrite.Bool(append(b, 0xa5, 't', 'r', 'u', 'n', 'c'), r.Truncated)
+	if len(r.More) > 0 {
+		b = mpwrite.ArrayHeader(append(b, 0xa4, 'm', 'o', 'r', 'e'), len(r.More))
+		for i := range r.More {
+			b = r.More[i].AppendMsgpack(b)
+		}
+	}
+	return b
 }
 
-// ParseMsgpack decodes a RecvFromResp map, the data copied into r.Data's
-// array when it has room (as the general decoder does); false for
-// anything else.
+// ParseMsgpack decodes a RecvFromResp map, each datagram's data copied
+// into the array its Data held when it has room, and More's elements
+// decoded over those already in its array, as the general decoder does;
+// false for anything else (including a More element with a More of its
+// own, which the general decoder then answers).
 func (r *RecvFromResp) ParseMsgpack(body []byte) bool {
+	rest, ok := r.parse(body, true)
+	return ok && len(rest) == 0
+}
+
+// parse reads one RecvFromResp map at the front of body into r (on
+// success only) and returns what follows it; more says whether a "more"
+// key may appear.
+func (r *RecvFromResp) parse(body []byte, more bool) ([]byte, bool) {
+	if len(body) < 1 || body[0]&0xf0 != 0x80 {
+		return nil, false
+	}
 	out := *r
 	var data []byte
 	gotData := false
-	ok := mpread.FixMap(body, func(key, p []byte) ([]byte, uint32, bool) {
+	p := body[1:]
+	var seen uint32
+	for range int(body[0] & 0x0f) {
+		key, rest, ok := mpread.Fixstr(p)
+		if !ok {
+			return nil, false
+		}
+		p = rest
+		var bit uint32
 		switch string(key) {
 		case "from":
-			a, rest, ok := fastAddr(p)
-			out.From = a
-			return rest, 1, ok
+			out.From, p, ok = fastAddr(p)
+			bit = 1
 		case "data":
-			b, rest, ok := mpread.Bin(p)
-			data, gotData = b, ok
-			return rest, 2, ok
+			data, p, ok = mpread.Bin(p)
+			gotData, bit = ok, 2
 		case "size":
-			v, rest, ok := mpread.Int(p)
-			out.Size = int(v)
-			return rest, 4, ok
+			var v int64
+			v, p, ok = mpread.Int(p)
+			out.Size, bit = int(v), 4
 		case "trunc":
-			v, rest, ok := mpread.Bool(p)
-			out.Truncated = v
-			return rest, 8, ok
+			out.Truncated, p, ok = mpread.Bool(p)
+			bit = 8
+		case "more":
+			if !more {
+				return nil, false
+			}
+			out.More, p, ok = parseMore(p, r.More)
+			bit = 16
+		default:
+			return nil, false
 		}
-		return nil, 0, false
-	})
-	if !ok {
-		return false
+		if !ok || seen&bit != 0 {
+			return nil, false
+		}
+		seen |= bit
 	}
 	if gotData {
 		out.Data = mpread.CopyBin(r.Data, data)
 	}
 	*r = out
-	return true
+	return p, true
+}
+
+// parseMore reads More's array at the front of p, decoding over the
+// elements of old's array as the general decoder does (nil for msgpack
+// nil; an empty array keeps old's array, or makes one).
+func parseMore(p []byte, old []RecvFromResp) ([]RecvFromResp, []byte, bool) {
+	n, p, ok := mpread.ArrayHeader(p)
+	switch {
+	case !ok || n > MaxBatch:
+		return nil, nil, false
+	case n < 0:
+		return nil, p, true
+	case n == 0 && old == nil:
+		return []RecvFromResp{}, p, true
+	}
+	more := old
+	if cap(more) >= n {
+		more = more[:n]
+	} else {
+		more = append(more[:cap(more)], make([]RecvFromResp, n-cap(more))...)
+	}
+	for i := range n {
+		if p, ok = more[i].parse(p, false); !ok {
+			return nil, nil, false
+		}
+	}
+	return more, p, true
 }

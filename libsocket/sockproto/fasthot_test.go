@@ -73,6 +73,34 @@ func TestHotMessagesEncodeAsTheGeneralEncoder(t *testing.T) {
 		r := &sockproto.RecvFromResp{Size: int(v)}
 		require.Equal(t, general(t, r), r.AppendMsgpack(nil), v)
 	}
+	// Batches: a receive asking for several, a reply carrying several.
+	for _, count := range []uint32{0, 1, 2, sockproto.MaxBatch} {
+		req := &sockproto.RecvFromReq{Handle: 4, Max: 2048, Tag: 7, Count: count}
+		body := req.AppendMsgpack(nil)
+		require.Equal(t, general(t, req), body, count)
+		var back sockproto.RecvFromReq
+		require.True(t, back.ParseMsgpack(body))
+		require.Equal(t, *req, back)
+	}
+	for _, n := range []int{1, 2, 15, 16, sockproto.MaxBatch} {
+		r := &sockproto.RecvFromResp{From: hotAddrs[1], Data: []byte("first"), Size: 5}
+		for i := range n {
+			r.More = append(r.More, sockproto.RecvFromResp{From: hotAddrs[i%len(hotAddrs)], Data: bytes.Repeat([]byte{byte(i)}, i), Size: i + 1, Truncated: i%2 == 0})
+		}
+		body := r.AppendMsgpack(nil)
+		require.Equal(t, general(t, r), body, n)
+		// Parsed over a reply that held other datagrams, as libsocket
+		// reuses its buffers: the values are the new ones.
+		back := sockproto.RecvFromResp{More: make([]sockproto.RecvFromResp, 3, 40)}
+		for i := range back.More {
+			back.More[i] = sockproto.RecvFromResp{Data: make([]byte, 0, 100), Size: 99, Truncated: true}
+		}
+		require.True(t, back.ParseMsgpack(body))
+		require.Equal(t, *r, back)
+		var want sockproto.RecvFromResp
+		require.NoError(t, libipc.DecodeBodyGeneral(body, &want))
+		require.Equal(t, want, back)
+	}
 	// What a parser does not take, the general decoder still answers.
 	var req sockproto.RecvFromReq
 	require.False(t, req.ParseMsgpack([]byte{0x81, 0xa3, 'm', 'a', 'x', 0xcf, 1, 0, 0, 0, 0, 0, 0, 0}), "max past 32 bits")
@@ -86,17 +114,34 @@ func FuzzParseRecvFromResp(f *testing.F) {
 	f.Add(general(f, &sockproto.RecvFromResp{From: hotAddrs[1], Data: []byte("dgram"), Size: 5}), []byte(nil), false, 3)
 	f.Add(general(f, &sockproto.RecvFromResp{From: hotAddrs[4], Size: 70000, Truncated: true}), []byte("old"), true, -1)
 	f.Add([]byte{0x82, 0xa4, 's', 'i', 'z', 'e', 0xd0, 0x80, 0xa4, 'd', 'a', 't', 'a', 0xc4, 0}, []byte("x"), false, 0)
+	f.Add(general(f, &sockproto.RecvFromResp{From: hotAddrs[1], Data: []byte("a"), Size: 1,
+		More: []sockproto.RecvFromResp{{From: hotAddrs[4], Data: []byte("bc"), Size: 9, Truncated: true}, {}}}), []byte("old"), false, 2)
+	f.Add([]byte{0x81, 0xa4, 'm', 'o', 'r', 'e', 0x91, 0x81, 0xa4, 's', 'i', 'z', 'e', 0x05}, []byte(nil), true, 3)
+	f.Add([]byte{0x81, 0xa4, 'm', 'o', 'r', 'e', 0x90}, []byte(nil), true, 1)
 	f.Fuzz(func(t *testing.T, body, old []byte, oldNil bool, size int) {
 		if oldNil {
 			old = nil
 		}
-		got := sockproto.RecvFromResp{From: hotAddrs[1], Data: bytes.Clone(old), Size: size}
+		// A reply decoded over an earlier one, More's array and its
+		// elements' buffers reused (size picks how many it held).
+		start := func() sockproto.RecvFromResp {
+			r := sockproto.RecvFromResp{From: hotAddrs[1], Data: bytes.Clone(old), Size: size}
+			if k := size & 3; k > 0 {
+				r.More = make([]sockproto.RecvFromResp, k-1, k+1)
+				for i := range r.More {
+					r.More[i] = sockproto.RecvFromResp{From: hotAddrs[4], Data: bytes.Clone(old), Size: i, Truncated: true}
+				}
+			}
+			return r
+		}
+		got := start()
 		if !got.ParseMsgpack(body) {
 			return
 		}
-		want := sockproto.RecvFromResp{From: hotAddrs[1], Data: bytes.Clone(old), Size: size}
+		want := start()
 		require.NoError(t, libipc.DecodeBodyGeneral(body, &want))
 		require.Equal(t, want.Data == nil, got.Data == nil, "nil or not")
+		require.Equal(t, want.More == nil, got.More == nil, "More nil or not")
 		require.Equal(t, want, got)
 	})
 }

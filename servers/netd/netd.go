@@ -170,8 +170,8 @@ func (n *instance) report(w io.Writer) {
 	p := n.pump.Stats()
 	fmt.Fprintf(w, "pump:\n    %-20s %d\n    %-20s %d\n", "RxFrames", p.RxFrames, "RxQueueFull", p.RxQueueFull)
 	s := n.svc.Stats()
-	fmt.Fprintf(w, "sockets:\n    %-20s %d\n    %-20s %d\n    %-20s %d\n    %-20s %d\n",
-		"Requests", s.Requests, "Errors", s.Errors, "Delivered", s.Delivered, "LostReplies", s.LostReplies)
+	fmt.Fprintf(w, "sockets:\n    %-20s %d\n    %-20s %d\n    %-20s %d\n    %-20s %d\n    %-20s %d\n",
+		"Requests", s.Requests, "Errors", s.Errors, "Delivered", s.Delivered, "Batched", s.Batched, "LostReplies", s.LostReplies)
 	for _, p := range n.proto.Protocols() {
 		fmt.Fprintf(w, "proto %d:\n", p.Proto)
 		for _, r := range []struct {

@@ -351,8 +351,14 @@ func (s *Service) opSendTo(r *libipc.Request) {
 }
 
 // replyDatagram dequeues the oldest datagram of sk into the reply to r,
-// keeping at most max bytes.
-func (s *Service) replyDatagram(sk *socket, r *libipc.Request, max uint32) {
+// keeping at most max bytes; with count above 1, also the datagrams queued
+// behind it (up to count in all, and as many as fit one IPC message) into
+// the reply's More.
+func (s *Service) replyDatagram(sk *socket, r *libipc.Request, max uint32, count int) {
+	if count > 1 && sk.ep.Len() > 1 {
+		s.replyBatch(sk, r, max, count)
+		return
+	}
 	s.replyTo, s.replyMax = r, max
 	if err := sk.ep.DequeueFunc(s.replyFromQueue); err != nil {
 		s.failErr(r, err)
@@ -364,16 +370,58 @@ func (s *Service) replyDatagram(sk *socket, r *libipc.Request, max uint32) {
 // packet buffer it arrived in: the reply's encoding is the payload's only
 // copy in netd (DequeueFunc's slice is valid only during the call).
 func (s *Service) replyFromQueueFunc(data []byte, meta stack.RecvMeta) {
-	n := min(len(data), int(s.replyMax))
-	s.recvResp = sockproto.RecvFromResp{
+	s.recvResp = s.recvRespOf(data, meta, s.replyMax)
+	s.stats.delivered.Add(1)
+	s.reply(s.replyTo, &s.recvResp) // encodes at once
+	s.recvResp.Data = nil
+}
+
+// recvRespOf describes one datagram, cut to max bytes, for a reply.
+func (s *Service) recvRespOf(data []byte, meta stack.RecvMeta, max uint32) sockproto.RecvFromResp {
+	n := min(len(data), int(max))
+	return sockproto.RecvFromResp{
 		From:      sockproto.AddrFrom(meta.From),
 		Data:      data[:n],
 		Size:      meta.Len,
 		Truncated: meta.Truncated(n),
 	}
-	s.stats.delivered.Add(1)
-	s.reply(s.replyTo, &s.recvResp) // encodes at once
-	s.recvResp.Data = nil
+}
+
+// replyBatch answers r with up to count of sk's queued datagrams, the
+// oldest in the reply's own fields and the rest in More, each payload read
+// in place from its packet buffer (PeekFunc) and encoded once, then
+// dequeued. It stops before the reply would outgrow one IPC message.
+func (s *Service) replyBatch(sk *socket, r *libipc.Request, max uint32, count int) {
+	ep := sk.ep
+	budget := libipc.MaxMessageSize - sockproto.MaxOverhead
+	k := 0
+	more := s.batchMore[:0]
+	for ; k < count; k++ {
+		l := ep.NthLen(k)
+		if l < 0 {
+			break
+		}
+		size := min(l, int(max)) + sockproto.MaxOverhead
+		if k > 0 && size > budget {
+			break
+		}
+		budget -= size
+		ep.PeekFunc(k, func(data []byte, meta stack.RecvMeta) {
+			if k == 0 {
+				s.recvResp = s.recvRespOf(data, meta, max)
+			} else {
+				more = append(more, s.recvRespOf(data, meta, max))
+			}
+		})
+	}
+	s.recvResp.More = more
+	s.stats.delivered.Add(uint64(k))
+	s.stats.batched.Add(uint64(k - 1))
+	s.reply(r, &s.recvResp) // encodes at once, before the buffers go
+	clear(more)
+	s.batchMore = more[:0]
+	s.recvResp = sockproto.RecvFromResp{}
+	ep.Discard(k)
 }
 
 func (s *Service) opRecvFrom(r *libipc.Request) {
@@ -396,8 +444,9 @@ func (s *Service) opRecvFrom(r *libipc.Request) {
 		s.fail(r, e)
 		return
 	}
+	count := int(min(max(req.Count, 1), sockproto.MaxBatch))
 	if len(sk.waiters) == 0 && sk.ep != nil && sk.ep.Len() > 0 {
-		s.replyDatagram(sk, r, req.Max)
+		s.replyDatagram(sk, r, req.Max, count)
 		return
 	}
 	if req.Flags&sockproto.MsgDontWait != 0 || sk.nonBlock {
@@ -414,7 +463,7 @@ func (s *Service) opRecvFrom(r *libipc.Request) {
 		timeout = sk.recvTimeout
 	}
 	w := s.newWaiter()
-	*w = waiter{sk: sk, r: r, max: req.Max, tag: req.Tag, hidx: -1}
+	*w = waiter{sk: sk, r: r, max: req.Max, count: count, tag: req.Tag, hidx: -1}
 	if timeout > 0 {
 		w.deadline = s.clock.Now().Add(timeout)
 	}
@@ -429,7 +478,7 @@ func (s *Service) opCancel(r *libipc.Request) {
 	}
 	if req.Tag != 0 {
 		if w := sk.waiterTagged(req.Tag); w != nil {
-			r, _ := sk.unpark(w)
+			r, _, _ := sk.unpark(w)
 			s.stats.cancelled.Add(1)
 			s.fail(r, sockproto.ECANCELED)
 		} else {

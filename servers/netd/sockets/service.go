@@ -38,6 +38,7 @@ type Stats struct {
 	Requests       uint64 // requests handled
 	Errors         uint64 // requests answered with an error
 	Delivered      uint64 // datagrams handed to clients
+	Batched        uint64 // of them, those that rode in a batched receive's More (RecvFromReq.Count)
 	ParkRefused    uint64 // receives refused: MaxParkedPerSocket reached
 	Timeouts       uint64 // parked receives ended by their timeout
 	Cancelled      uint64 // parked receives ended by OpCancel
@@ -53,7 +54,7 @@ type Stats struct {
 }
 
 type statCounters struct {
-	clients, refusedClients, sockets, socketsRefused, parked, requests, errors, delivered, parkRefused,
+	clients, refusedClients, sockets, socketsRefused, parked, requests, errors, delivered, batched, parkRefused,
 	timeouts, cancelled, earlyCancels, lostReplies, closedByClient, ticks atomic.Uint64
 	pings, pingReplies, pingTimeouts, graceBinds, streams atomic.Uint64
 }
@@ -96,6 +97,9 @@ type Service struct {
 	sendResp sockproto.SendToResp
 	recvReq  sockproto.RecvFromReq
 	recvResp sockproto.RecvFromResp
+	// batchMore is the reused array of a batched reply's further
+	// datagrams (replyBatch).
+	batchMore []sockproto.RecvFromResp
 	// The receive being answered by replyFromQueue (a func value made
 	// once: DequeueFunc's callback).
 	replyTo        *libipc.Request
@@ -206,7 +210,7 @@ func (s *Service) Stats() Stats {
 	return Stats{
 		Clients: c.clients.Load(), RefusedClients: c.refusedClients.Load(),
 		Sockets: c.sockets.Load(), SocketsRefused: c.socketsRefused.Load(), Parked: c.parked.Load(),
-		Requests: c.requests.Load(), Errors: c.errors.Load(), Delivered: c.delivered.Load(),
+		Requests: c.requests.Load(), Errors: c.errors.Load(), Delivered: c.delivered.Load(), Batched: c.batched.Load(),
 		ParkRefused: c.parkRefused.Load(), Timeouts: c.timeouts.Load(), Cancelled: c.cancelled.Load(),
 		EarlyCancels: c.earlyCancels.Load(), LostReplies: c.lostReplies.Load(),
 		ClosedByClient: c.closedByClient.Load(), Ticks: c.ticks.Load(),
@@ -234,7 +238,7 @@ func (s *Service) tick() {
 	s.lastTick = now
 	for len(s.waits) > 0 && !s.waits[0].deadline.After(now) {
 		w := s.waits[0]
-		r, _ := w.sk.unpark(w)
+		r, _, _ := w.sk.unpark(w)
 		s.stats.timeouts.Add(1)
 		s.fail(r, sockproto.ETIMEDOUT)
 	}

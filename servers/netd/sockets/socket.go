@@ -110,8 +110,8 @@ func (sk *socket) park(w *waiter) {
 // unpark removes w from the socket's queue and the deadline heap and
 // recycles it: it returns what w was waiting with, and w must not be
 // used after.
-func (sk *socket) unpark(w *waiter) (r *libipc.Request, max uint32) {
-	r, max = w.r, w.max
+func (sk *socket) unpark(w *waiter) (r *libipc.Request, max uint32, count int) {
+	r, max, count = w.r, w.max, w.count
 	defer sk.s.freeWaiter(w)
 	for i, x := range sk.waiters {
 		if x == w {
@@ -123,7 +123,7 @@ func (sk *socket) unpark(w *waiter) (r *libipc.Request, max uint32) {
 	}
 	sk.s.waits.remove(w)
 	sk.s.stats.parked.Add(^uint64(0))
-	return r, max
+	return r, max, count
 }
 
 // deliver answers parked receives while datagrams are queued, or with the
@@ -134,15 +134,15 @@ func (sk *socket) deliver() {
 	for len(sk.waiters) > 0 && sk.ep != nil {
 		w := sk.waiters[0]
 		if err := sk.ep.TakeError(); err != nil {
-			r, _ := sk.unpark(w)
+			r, _, _ := sk.unpark(w)
 			sk.s.fail(r, errnoOf(err))
 			continue
 		}
 		if sk.ep.Len() == 0 {
 			return
 		}
-		r, max := sk.unpark(w)
-		sk.s.replyDatagram(sk, r, max)
+		r, max, count := sk.unpark(w)
+		sk.s.replyDatagram(sk, r, max, count)
 	}
 }
 
@@ -182,7 +182,7 @@ func (sk *socket) takeCancel(tag uint32) bool {
 // its port) is released.
 func (sk *socket) close(answer bool) {
 	for len(sk.waiters) > 0 {
-		r, _ := sk.unpark(sk.waiters[0])
+		r, _, _ := sk.unpark(sk.waiters[0])
 		if answer {
 			sk.s.fail(r, sockproto.EBADF)
 		}

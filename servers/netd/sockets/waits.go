@@ -12,6 +12,7 @@ type waiter struct {
 	sk       *socket
 	r        *libipc.Request
 	max      uint32    // largest payload wanted
+	count    int       // most datagrams wanted at once (1: a plain recvfrom)
 	tag      uint32    // for OpCancel; 0 if not cancellable
 	deadline time.Time // zero: no timeout
 	hidx     int       // index in Service.waits, -1 when not there

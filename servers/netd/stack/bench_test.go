@@ -1,8 +1,11 @@
 package stack_test
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"armos/libipc/skbuff"
@@ -153,4 +156,45 @@ func TestDequeueFuncLendsThePacketBuffer(t *testing.T) {
 	require.True(t, called)
 	require.Equal(t, 0, ep.Len())
 	require.Greater(t, skbuff.Default.Stats().Frees, before, "the buffer went back to the pool")
+}
+
+// TestPeekFuncAndDiscardLendSeveralDatagrams: PeekFunc shows the i-th
+// queued datagram in its packet buffer without dequeuing it, NthLen gives
+// its length, and Discard dequeues the oldest ones, freeing their buffers
+// (the socket service's batched receive).
+func TestPeekFuncAndDiscardLendSeveralDatagrams(t *testing.T) {
+	f := newFixture(t, 0)
+	f.learn(peer)
+	ep := f.bind("0.0.0.0:7")
+	for i := range 3 {
+		f.s.Input(frameBuf(peer.UDPFrame(ourMAC, uint16(40000+i), ap(ourAddr, 7), []byte(fmt.Sprintf("dgram-%d%s", i, strings.Repeat("x", i))))))
+	}
+	require.Equal(t, 3, ep.Len())
+	for i := range 3 {
+		require.Equal(t, 7+i, ep.NthLen(i))
+		require.True(t, ep.PeekFunc(i, func(p []byte, meta stack.RecvMeta) {
+			assert.Equal(t, fmt.Sprintf("dgram-%d%s", i, strings.Repeat("x", i)), string(p))
+			assert.Equal(t, ap(peer.Addr, uint16(40000+i)), meta.From)
+		}))
+	}
+	assert.False(t, ep.PeekFunc(3, func([]byte, stack.RecvMeta) { t.Fatal("called past the queue") }))
+	assert.False(t, ep.PeekFunc(-1, func([]byte, stack.RecvMeta) { t.Fatal("called before the queue") }))
+	assert.Equal(t, -1, ep.NthLen(3))
+	require.Equal(t, 3, ep.Len(), "peeking dequeues nothing")
+
+	before := skbuff.Default.Stats().Frees
+	ep.Discard(2)
+	require.Equal(t, 1, ep.Len())
+	assert.Equal(t, before+2, skbuff.Default.Stats().Frees, "both buffers went back to the pool")
+	require.True(t, ep.PeekFunc(0, func(p []byte, _ stack.RecvMeta) { assert.Equal(t, "dgram-2xx", string(p)) }))
+	ep.Discard(5) // more than queued: empties it
+	assert.Equal(t, 0, ep.Len())
+}
+
+// frameBuf puts a frame in a pooled packet buffer.
+func frameBuf(frame []byte) *skbuff.Buf {
+	b := skbuff.Get()
+	_ = b.Reserve(0)
+	_ = b.Append(frame)
+	return b
 }

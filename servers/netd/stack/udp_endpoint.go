@@ -157,6 +157,37 @@ func (ep *UDPEndpoint) DequeueFunc(fn func(payload []byte, meta RecvMeta)) error
 	return nil
 }
 
+// PeekFunc hands the payload and metadata of the i-th oldest queued
+// datagram (0 is the oldest) to fn without dequeuing or copying it (the
+// slice is valid during fn), and reports whether there is one. With
+// Discard it lets a caller encode several datagrams into one reply before
+// letting them go (the socket service's batched receive).
+func (ep *UDPEndpoint) PeekFunc(i int, fn func(payload []byte, meta RecvMeta)) bool {
+	if ep.closed || i < 0 || i >= ep.n {
+		return false
+	}
+	d := &ep.ring[(ep.head+i)%len(ep.ring)]
+	fn(d.data, RecvMeta{From: d.from, To: d.to, Len: len(d.data)})
+	return true
+}
+
+// NthLen returns the payload length of the i-th oldest queued datagram,
+// or -1 if there is none.
+func (ep *UDPEndpoint) NthLen(i int) int {
+	if i < 0 || i >= ep.n {
+		return -1
+	}
+	return len(ep.ring[(ep.head+i)%len(ep.ring)].data)
+}
+
+// Discard dequeues the n oldest datagrams (at most the queue's length),
+// freeing their buffers, as if each had been received.
+func (ep *UDPEndpoint) Discard(n int) {
+	for ; n > 0 && ep.n > 0; n-- {
+		ep.pop()
+	}
+}
+
 // pop drops the oldest datagram, freeing its buffer.
 func (ep *UDPEndpoint) pop() {
 	d := &ep.ring[ep.head]
