@@ -100,3 +100,71 @@ func queued(t *testing.T, h *sockettest.Netd) int {
 	})
 	return n
 }
+
+// TestWriteBatchSendsInOrderAndStopsAtAFailure: a batch goes out in order
+// in one round trip; a datagram that fails (too long, or to a broadcast
+// address without SO_BROADCAST, which netd refuses inside the batch)
+// stops it: WriteBatch returns the count before it and its error, netd
+// counts the cut batch, and the rest can be sent after it.
+func TestWriteBatchSendsInOrderAndStopsAtAFailure(t *testing.T) {
+	h := sockettest.New(t)
+	pc := listenPacket(t, h)
+	send := func(n int) ([][]byte, []netip.AddrPort) {
+		bufs := make([][]byte, n)
+		to := make([]netip.AddrPort, n)
+		for i := range n {
+			bufs[i] = []byte(fmt.Sprintf("batch %02d", i))
+			to[i] = netip.AddrPortFrom(sockettest.PeerIP, uint16(8000+i))
+		}
+		return bufs, to
+	}
+	expect := func(bufs [][]byte, to []netip.AddrPort) {
+		t.Helper()
+		for i := range bufs {
+			d := h.Expect()
+			assert.Equal(t, string(bufs[i]), string(d.Payload))
+			assert.Equal(t, to[i], d.Dst)
+		}
+	}
+	// Warm ARP with one datagram (netd holds few while resolving).
+	n, err := pc.WriteBatch([][]byte{[]byte("warm")}, []netip.AddrPort{peerAddr})
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	h.Expect()
+
+	bufs, to := send(12)
+	n, err = pc.WriteBatch(bufs, to)
+	require.NoError(t, err)
+	require.Equal(t, 12, n)
+	expect(bufs, to)
+	assert.Equal(t, uint64(11), h.Service().Stats().BatchSent)
+
+	// A broadcast destination in the middle: netd stops there.
+	bufs, to = send(6)
+	to[3] = netip.AddrPortFrom(sockettest.BcastIP, 9)
+	n, err = pc.WriteBatch(bufs, to)
+	require.ErrorIs(t, err, sockproto.EACCES)
+	require.Equal(t, 3, n)
+	expect(bufs[:3], to[:3])
+	assert.Equal(t, uint64(1), h.Service().Stats().BatchSendsCut)
+	n, err = pc.WriteBatch(bufs[4:], to[4:])
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	expect(bufs[4:], to[4:])
+
+	// Too long for a datagram: not sent, and what came before went.
+	bufs, to = send(4)
+	bufs[2] = make([]byte, sockproto.MaxDatagram+1)
+	n, err = pc.WriteBatch(bufs, to)
+	require.ErrorIs(t, err, sockproto.EMSGSIZE)
+	require.Equal(t, 2, n)
+	expect(bufs[:2], to[:2])
+
+	// Bad arguments, and a passed write deadline.
+	_, err = pc.WriteBatch(bufs, to[:1])
+	require.ErrorIs(t, err, sockproto.EINVAL)
+	require.NoError(t, pc.SetWriteDeadline(time.Now().Add(-time.Second)))
+	_, err = pc.WriteBatch(bufs[:1], to[:1])
+	requireTimeout(t, err, "write")
+	h.Quiet()
+}

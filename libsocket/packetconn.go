@@ -218,6 +218,27 @@ func (p *PacketConn) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, err
 	return n, err
 }
 
+// WriteBatch sends bufs[i] to addrs[i] (a zero address: the connected
+// peer) in as few round trips to netd as fit (Socket.SendBatch: sendmmsg),
+// honouring the write deadline. It returns how many were sent; on an error
+// the count is of those before the datagram that failed.
+func (p *PacketConn) WriteBatch(bufs [][]byte, addrs []netip.AddrPort) (int, error) {
+	p.mu.Lock()
+	dl := p.wdl
+	p.mu.Unlock()
+	if !dl.IsZero() && !time.Now().Before(dl) {
+		return 0, p.opErr("write", netipZero, os.ErrDeadlineExceeded)
+	}
+	n, err := p.s.SendBatch(context.Background(), bufs, addrs)
+	if err != nil {
+		var oe *net.OpError
+		if errors.As(err, &oe) {
+			oe.Op = "write"
+		}
+	}
+	return n, err
+}
+
 // Read receives from the connected peer (net.Conn).
 func (p *PacketConn) Read(b []byte) (int, error) {
 	n, _, err := p.ReadFromUDPAddrPort(b)

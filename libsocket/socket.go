@@ -254,16 +254,79 @@ func (s *Socket) send(ctx context.Context, op string, b []byte, to netip.AddrPor
 	return sc.resp.N, nil
 }
 
+// SendBatch sends bufs[i] to to[i] (a zero address: the connected peer),
+// in order, in as few round trips to netd as fit (sendmmsg): up to
+// sockproto.MaxBatch datagrams, and what fits one IPC message, per trip.
+// It returns how many were sent. A datagram that fails stops the batch:
+// SendBatch returns the count before it and its error (EMSGSIZE, EINVAL,
+// EACCES... as SendTo would give), and the caller decides whether to go
+// on with the rest. to needs len(bufs) entries.
+func (s *Socket) SendBatch(ctx context.Context, bufs [][]byte, to []netip.AddrPort) (int, error) {
+	if len(to) < len(bufs) {
+		return 0, opError("sendmmsg", s.LocalAddr(), netipZero, sockproto.EINVAL)
+	}
+	sent := 0
+	for sent < len(bufs) {
+		n, err := s.sendSome(ctx, bufs[sent:], to[sent:])
+		sent += n
+		if err != nil {
+			return sent, err
+		}
+	}
+	return sent, nil
+}
+
+// sendSome sends the first of bufs and as many after it as one request
+// holds; it returns how many went.
+func (s *Socket) sendSome(ctx context.Context, bufs [][]byte, to []netip.AddrPort) (int, error) {
+	if len(bufs[0]) > sockproto.MaxDatagram {
+		return 0, opError("sendmmsg", s.LocalAddr(), to[0], sockproto.EMSGSIZE)
+	}
+	if len(bufs) == 1 {
+		if _, err := s.send(ctx, "sendmmsg", bufs[0], to[0]); err != nil {
+			return 0, err
+		}
+		return 1, nil
+	}
+	if err := s.ensureBound(ctx); err != nil {
+		return 0, err
+	}
+	sc := sendCalls.Get().(*sendCall)
+	defer sc.release()
+	sc.req = sockproto.SendToReq{To: sockproto.AddrFrom(to[0]), Data: bufs[0], More: sc.more[:0]}
+	budget := libipc.MaxMessageSize - sockproto.MaxOverhead - len(bufs[0])
+	k := 1
+	for ; k < len(bufs) && k < sockproto.MaxBatch; k++ {
+		size := len(bufs[k]) + sockproto.MaxOverhead
+		if len(bufs[k]) > sockproto.MaxDatagram || size > budget {
+			break // sent by a later request (which reports its error)
+		}
+		budget -= size
+		sc.req.More = append(sc.req.More, sockproto.SendDgram{To: sockproto.AddrFrom(to[k]), Data: bufs[k]})
+	}
+	sc.more = sc.req.More
+	if err := s.do(ctx, sockproto.OpSendTo, &sc.req.Handle, &sc.req, &sc.resp); err != nil {
+		return 0, opError("sendmmsg", s.LocalAddr(), to[0], err)
+	}
+	// Fewer than k when netd stopped at a datagram that failed: SendBatch
+	// sends it next, first of its request, which reports its error (or,
+	// if it goes through now, carries on).
+	return 1 + min(sc.resp.Sent, k-1), nil
+}
+
 // sendCall holds one send's bodies, pooled so a send does not allocate them.
 type sendCall struct {
 	req  sockproto.SendToReq
 	resp sockproto.SendToResp
+	more []sockproto.SendDgram // a batch's further datagrams, kept across uses
 }
 
 var sendCalls = sync.Pool{New: func() any { return new(sendCall) }}
 
 func (sc *sendCall) release() {
-	*sc = sendCall{}
+	more := sc.more
+	clear(more) // no caller's buffers kept alive in the pool
+	*sc = sendCall{more: more[:0]}
 	sendCalls.Put(sc)
 }
 

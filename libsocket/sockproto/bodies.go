@@ -102,14 +102,35 @@ type SendToReq struct {
 	To     Addr   `msgpack:"to"`
 	Flags  uint32 `msgpack:"flags"`
 	Data   []byte `msgpack:"data"`
+	// More holds further datagrams of a batch (sendmmsg), sent in order
+	// after the first with the same flags; at most MaxBatch, the whole
+	// within one IPC message. Each To may be zero on a connected socket.
+	More []SendDgram `msgpack:"more,omitempty"`
+}
+
+// SendDgram is one further datagram of a batched send.
+type SendDgram struct {
+	To   Addr   `msgpack:"to"`
+	Data []byte `msgpack:"data"`
 }
 
 // MsgSizeHint is about the encoded size (libipc.SizeHinter).
-func (r *SendToReq) MsgSizeHint() int { return len(r.Data) + 48 }
+func (r *SendToReq) MsgSizeHint() int {
+	n := len(r.Data) + 48
+	for i := range r.More {
+		n += len(r.More[i].Data) + 32
+	}
+	return n
+}
 
-// SendToResp reports the bytes accepted (always the whole datagram).
+// SendToResp reports the bytes accepted of the first datagram (always the
+// whole datagram) and, for a batch, how many of More were sent: all, or
+// those before the first that failed, whose error is then not reported
+// (as sendmmsg(2) does; netd counts it). A failure of the first datagram
+// fails the whole call.
 type SendToResp struct {
-	N int `msgpack:"n"`
+	N    int `msgpack:"n"`
+	Sent int `msgpack:"sent,omitempty"`
 }
 
 // RecvFromReq receives one datagram.

@@ -13,17 +13,34 @@ import (
 // leaves the body to it (the fuzz targets check this). Hosted, the general
 // codec's reflection was about a tenth of netd's CPU per echo.
 
-// AppendMsgpack appends r's encoding: {"h", "to", "flags", "data"}.
+// AppendMsgpack appends r's encoding: {"h", "to", "flags", "data"}, and
+// "more" (an array of {"to", "data"}) when it is not empty.
 func (r *SendToReq) AppendMsgpack(b []byte) []byte {
-	b = mpwrite.Uint(append(b, 0x84, 0xa1, 'h'), uint64(r.Handle))
+	n := byte(4)
+	if len(r.More) > 0 {
+		n++
+	}
+	b = mpwrite.Uint(append(b, 0x80|n, 0xa1, 'h'), uint64(r.Handle))
 	b = AppendAddr(append(b, 0xa2, 't', 'o'), r.To)
 	b = mpwrite.Uint(append(b, 0xa5, 'f', 'l', 'a', 'g', 's'), uint64(r.Flags))
-	return mpwrite.Bin(append(b, 0xa4, 'd', 'a', 't', 'a'), r.Data)
+	b = mpwrite.Bin(append(b, 0xa4, 'd', 'a', 't', 'a'), r.Data)
+	if len(r.More) > 0 {
+		b = mpwrite.ArrayHeader(append(b, 0xa4, 'm', 'o', 'r', 'e'), len(r.More))
+		for i := range r.More {
+			b = AppendAddr(append(b, 0x82, 0xa2, 't', 'o'), r.More[i].To)
+			b = mpwrite.Bin(append(b, 0xa4, 'd', 'a', 't', 'a'), r.More[i].Data)
+		}
+	}
+	return b
 }
 
-// AppendMsgpack appends r's encoding: {"n"}.
+// AppendMsgpack appends r's encoding: {"n"}, and "sent" when not 0.
 func (r *SendToResp) AppendMsgpack(b []byte) []byte {
-	return mpwrite.Int(append(b, 0x81, 0xa1, 'n'), int64(r.N))
+	if r.Sent == 0 {
+		return mpwrite.Int(append(b, 0x81, 0xa1, 'n'), int64(r.N))
+	}
+	b = mpwrite.Int(append(b, 0x82, 0xa1, 'n'), int64(r.N))
+	return mpwrite.Int(append(b, 0xa4, 's', 'e', 'n', 't'), int64(r.Sent))
 }
 
 // ParseMsgpack decodes a SendToResp map (a key left out leaves its field
@@ -31,12 +48,20 @@ func (r *SendToResp) AppendMsgpack(b []byte) []byte {
 func (r *SendToResp) ParseMsgpack(body []byte) bool {
 	out := *r
 	ok := mpread.FixMap(body, func(key, p []byte) ([]byte, uint32, bool) {
-		if string(key) != "n" {
+		var bit uint32
+		var v int64
+		var ok bool
+		switch string(key) {
+		case "n":
+			v, p, ok = mpread.Int(p)
+			out.N, bit = int(v), 1
+		case "sent":
+			v, p, ok = mpread.Int(p)
+			out.Sent, bit = int(v), 2
+		default:
 			return nil, 0, false
 		}
-		v, p, ok := mpread.Int(p)
-		out.N = int(v)
-		return p, 1, ok
+		return p, bit, ok
 	})
 	if ok {
 		*r = out

@@ -8,21 +8,26 @@ import (
 )
 
 // ParseSendTo reads a SendToReq body in the form libipc's encoder writes
-// it (a map of the four fields, each once, compact integers, Data a bin)
-// without copying: req.Data aliases body. It reports false for anything
-// else, and the caller then decodes the body the general way (which copies,
-// and answers what is malformed); so for any body, a true result is what
-// the general decoder would have produced. netd's send path uses it: the
-// payload's next copy is into the frame.
+// it (a map of the four fields, each once, and for a batch a fifth, "more",
+// an array of {"to", "data"} maps; compact integers, data as bins) without
+// copying: req.Data and each More element's Data alias body. More's array
+// is req.More's, reused (empty, not nil, when the body has no "more": the
+// general decoder would leave it nil; nothing tells them apart but the
+// array). It reports false for anything else, and the
+// caller then decodes the body the general way (which copies, and answers
+// what is malformed); so for any body, a true result is what the general
+// decoder would have produced. netd's send path uses it: the payload's
+// next copy is into the frame.
 func ParseSendTo(body []byte, req *SendToReq) bool {
 	p := body
-	if len(p) < 1 || p[0] != 0x84 { // fixmap of 4
+	if len(p) < 1 || (p[0] != 0x84 && p[0] != 0x85) { // fixmap of 4, or 5 with "more"
 		return false
 	}
+	keys := int(p[0] & 0x0f)
 	p = p[1:]
-	var seen [4]bool
-	var out SendToReq
-	for range 4 {
+	var seen [5]bool
+	out := SendToReq{More: req.More[:0]}
+	for range keys {
 		key, rest, ok := mpread.Fixstr(p)
 		if !ok {
 			return false
@@ -53,6 +58,11 @@ func ParseSendTo(body []byte, req *SendToReq) bool {
 			if out.Data, p, ok = mpread.Bin(p); !ok {
 				return false
 			}
+		case "more":
+			i = 4
+			if out.More, p, ok = parseSendMore(p, out.More); !ok {
+				return false
+			}
 		default:
 			return false
 		}
@@ -61,11 +71,57 @@ func ParseSendTo(body []byte, req *SendToReq) bool {
 		}
 		seen[i] = true
 	}
-	if len(p) != 0 {
+	if len(p) != 0 || !seen[0] || !seen[1] || !seen[2] || !seen[3] {
 		return false
 	}
-	*req = out
+	*req = out // without "more", More is empty (its array kept for the next)
 	return true
+}
+
+// parseSendMore reads a batch's further datagrams, a non-empty array of
+// {"to", "data"} maps (both keys), appending them to more.
+func parseSendMore(p []byte, more []SendDgram) ([]SendDgram, []byte, bool) {
+	n, p, ok := mpread.ArrayHeader(p)
+	if !ok || n < 1 || n > MaxBatch {
+		return nil, nil, false
+	}
+	for range n {
+		if len(p) < 1 || p[0] != 0x82 {
+			return nil, nil, false
+		}
+		p = p[1:]
+		var d SendDgram
+		var seen [2]bool
+		for range 2 {
+			key, rest, ok := mpread.Fixstr(p)
+			if !ok {
+				return nil, nil, false
+			}
+			p = rest
+			switch string(key) {
+			case "to":
+				if seen[0] {
+					return nil, nil, false
+				}
+				seen[0] = true
+				if d.To, p, ok = fastAddr(p); !ok {
+					return nil, nil, false
+				}
+			case "data":
+				if seen[1] {
+					return nil, nil, false
+				}
+				seen[1] = true
+				if d.Data, p, ok = mpread.Bin(p); !ok {
+					return nil, nil, false
+				}
+			default:
+				return nil, nil, false
+			}
+		}
+		more = append(more, d)
+	}
+	return more, p, true
 }
 
 // fastAddr reads an Addr in its encoded forms (nil, an IPv4 integer, an

@@ -15,7 +15,8 @@ import (
 
 // TestEchoReadsBatchesOverLibsocket: over libsocket's PacketConn (hosted
 // netd, the in-memory transport) the server reads what is queued in
-// batches, and still answers every datagram, in order, to its sender.
+// batches and sends the answers back in batches, every datagram, in order,
+// to its sender.
 func TestEchoReadsBatchesOverLibsocket(t *testing.T) {
 	h := sockettest.New(t)
 	pc, err := h.Client().ListenPacket(context.Background(), netip.AddrPortFrom(netip.IPv4Unspecified(), echo.Port))
@@ -45,5 +46,8 @@ func TestEchoReadsBatchesOverLibsocket(t *testing.T) {
 	cancel()
 	require.NoError(t, <-done)
 	assert.Equal(t, uint64(n+1), srv.Stats().Echoed)
-	assert.Positive(t, h.Service().Stats().Batched, "some datagrams were read in batches")
+	st := h.Service().Stats()
+	assert.Positive(t, st.Batched, "some datagrams were read in batches")
+	assert.Positive(t, st.BatchSent, "and sent back in batches")
+	assert.Zero(t, st.BatchSendsCut)
 }

@@ -132,7 +132,7 @@ func (s *Server) Run(ctx context.Context) error {
 	// forms, which allocate nothing per datagram (net.Addr does).
 	ap, fast := s.conn.(addrPortConn)
 	if bc, ok := s.conn.(batchConn); ok && fast {
-		return s.runBatch(ctx, bc, ap)
+		return s.runBatch(ctx, bc)
 	}
 	buf := make([]byte, MaxDatagram)
 	for {
@@ -173,14 +173,17 @@ func (s *Server) Run(ctx context.Context) error {
 // address space, of which only the pages datagrams touch become resident).
 const Batch = 8
 
-// runBatch is Run's loop over a conn that reads batches: each read takes
-// every datagram queued (up to Batch) and they are sent back in order.
-func (s *Server) runBatch(ctx context.Context, bc batchConn, ap addrPortConn) error {
+// runBatch is Run's loop over a conn that reads and writes batches: each
+// read takes every datagram queued (up to Batch), and they are sent back in
+// order, in one round trip when they fit.
+func (s *Server) runBatch(ctx context.Context, bc batchConn) error {
 	bufs := make([][]byte, Batch)
 	for i := range bufs {
 		bufs[i] = make([]byte, MaxDatagram)
 	}
 	res := make([]libsocket.RecvResult, Batch)
+	outs := make([][]byte, Batch)
+	tos := make([]netip.AddrPort, Batch)
 	for {
 		k, err := bc.ReadBatch(bufs, res)
 		if err != nil {
@@ -190,23 +193,33 @@ func (s *Server) runBatch(ctx context.Context, bc batchConn, ap addrPortConn) er
 			return err
 		}
 		for i := range k {
-			n := res[i].N
-			if _, err := ap.WriteToUDPAddrPort(bufs[i][:n], res[i].From); err != nil {
-				s.writeErrors.Add(1)
-				continue
+			outs[i], tos[i] = bufs[i][:res[i].N], res[i].From
+		}
+		// Sent back in as few round trips as fit; a datagram that cannot
+		// be sent is counted and skipped, and the rest still go.
+		for i := 0; i < k; {
+			n, err := bc.WriteBatch(outs[i:k], tos[i:k])
+			for _, b := range outs[i : i+n] {
+				s.echoed.Add(1)
+				s.bytes.Add(uint64(len(b)))
+				if s.gaps != nil {
+					s.gaps.reply(time.Now())
+				}
 			}
-			s.echoed.Add(1)
-			s.bytes.Add(uint64(n))
-			if s.gaps != nil {
-				s.gaps.reply(time.Now())
+			i += n
+			if err != nil {
+				s.writeErrors.Add(1)
+				i++
 			}
 		}
 	}
 }
 
-// batchConn reads several datagrams per call (libsocket's PacketConn).
+// batchConn reads and writes several datagrams per call (libsocket's
+// PacketConn).
 type batchConn interface {
 	ReadBatch(bufs [][]byte, res []libsocket.RecvResult) (int, error)
+	WriteBatch(bufs [][]byte, addrs []netip.AddrPort) (int, error)
 }
 
 // addrPortConn is a PacketConn with netip.AddrPort reads and writes.

@@ -335,19 +335,52 @@ func (s *Service) opSendTo(r *libipc.Request) {
 		s.fail(r, e) // an earlier send was refused (ICMP), as send(2) reports
 		return
 	}
-	var err error
-	if to.IsValid() {
-		err = sk.ep.SendTo(req.Data, to)
-	} else {
-		err = sk.ep.Send(req.Data)
-	}
-	if err != nil {
+	if err := sk.sendOne(req.Data, to); err != nil {
 		s.failErr(r, err)
 		return
 	}
 	s.sendResp.N = len(req.Data)
+	s.sendResp.Sent = s.sendMore(sk, req.More)
 	req.Data = nil // it may alias r's body, which goes with r
+	clear(req.More)
+	req.More = req.More[:0]
 	s.reply(r, &s.sendResp)
+}
+
+// sendOne sends one datagram to to, or to the connected peer when to is
+// zero.
+func (sk *socket) sendOne(data []byte, to netip.AddrPort) error {
+	if to.IsValid() {
+		return sk.ep.SendTo(data, to)
+	}
+	return sk.ep.Send(data)
+}
+
+// sendMore sends a batch's further datagrams in order and returns how many
+// went; the first that fails ends the batch (its error is not reported to
+// the client, as sendmmsg(2) does not after a first success: it is
+// counted in Stats.BatchSendsCut).
+func (s *Service) sendMore(sk *socket, more []sockproto.SendDgram) int {
+	for i := range more {
+		d := &more[i]
+		var to netip.AddrPort
+		e := sockproto.Errno(0)
+		switch {
+		case len(d.Data) > sockproto.MaxDatagram:
+			e = sockproto.EMSGSIZE
+		case d.To.IsValid():
+			to, e = checkAddr(d.To)
+		case !sk.connected():
+			e = sockproto.EDESTADDRREQ
+		}
+		if e != 0 || sk.sendOne(d.Data, to) != nil {
+			s.stats.batchSendsCut.Add(1)
+			s.stats.batchSent.Add(uint64(i))
+			return i
+		}
+	}
+	s.stats.batchSent.Add(uint64(len(more)))
+	return len(more)
 }
 
 // replyDatagram dequeues the oldest datagram of sk into the reply to r,

@@ -39,6 +39,8 @@ type Stats struct {
 	Errors         uint64 // requests answered with an error
 	Delivered      uint64 // datagrams handed to clients
 	Batched        uint64 // of them, those that rode in a batched receive's More (RecvFromReq.Count)
+	BatchSent      uint64 // datagrams sent from a batched send's More (SendToReq.More)
+	BatchSendsCut  uint64 // batched sends ended early by a datagram that failed (SendToReq.More)
 	ParkRefused    uint64 // receives refused: MaxParkedPerSocket reached
 	Timeouts       uint64 // parked receives ended by their timeout
 	Cancelled      uint64 // parked receives ended by OpCancel
@@ -54,7 +56,7 @@ type Stats struct {
 }
 
 type statCounters struct {
-	clients, refusedClients, sockets, socketsRefused, parked, requests, errors, delivered, batched, parkRefused,
+	clients, refusedClients, sockets, socketsRefused, parked, requests, errors, delivered, batched, batchSent, batchSendsCut, parkRefused,
 	timeouts, cancelled, earlyCancels, lostReplies, closedByClient, ticks atomic.Uint64
 	pings, pingReplies, pingTimeouts, graceBinds, streams atomic.Uint64
 }
@@ -211,6 +213,7 @@ func (s *Service) Stats() Stats {
 		Clients: c.clients.Load(), RefusedClients: c.refusedClients.Load(),
 		Sockets: c.sockets.Load(), SocketsRefused: c.socketsRefused.Load(), Parked: c.parked.Load(),
 		Requests: c.requests.Load(), Errors: c.errors.Load(), Delivered: c.delivered.Load(), Batched: c.batched.Load(),
+		BatchSent: c.batchSent.Load(), BatchSendsCut: c.batchSendsCut.Load(),
 		ParkRefused: c.parkRefused.Load(), Timeouts: c.timeouts.Load(), Cancelled: c.cancelled.Load(),
 		EarlyCancels: c.earlyCancels.Load(), LostReplies: c.lostReplies.Load(),
 		ClosedByClient: c.closedByClient.Load(), Ticks: c.ticks.Load(),
