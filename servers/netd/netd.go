@@ -170,8 +170,14 @@ func (n *instance) report(w io.Writer) {
 	p := n.pump.Stats()
 	fmt.Fprintf(w, "pump:\n    %-20s %d\n    %-20s %d\n", "RxFrames", p.RxFrames, "RxQueueFull", p.RxQueueFull)
 	s := n.svc.Stats()
-	fmt.Fprintf(w, "sockets:\n    %-20s %d\n    %-20s %d\n    %-20s %d\n    %-20s %d\n    %-20s %d\n",
-		"Requests", s.Requests, "Errors", s.Errors, "Delivered", s.Delivered, "Batched", s.Batched, "LostReplies", s.LostReplies)
+	fmt.Fprint(w, "sockets:\n")
+	for _, r := range []struct {
+		name string
+		v    uint64
+	}{{"Requests", s.Requests}, {"Errors", s.Errors}, {"Delivered", s.Delivered}, {"Batched", s.Batched},
+		{"BatchSent", s.BatchSent}, {"BatchSendsCut", s.BatchSendsCut}, {"LostReplies", s.LostReplies}} {
+		fmt.Fprintf(w, "    %-20s %d\n", r.name, r.v)
+	}
 	for _, p := range n.proto.Protocols() {
 		fmt.Fprintf(w, "proto %d:\n", p.Proto)
 		for _, r := range []struct {
