@@ -558,57 +558,77 @@ var (
 	heapN int
 )
 
+// heapSet puts thread i, whose deadline is key, at position k. (k is
+// below maxThreads: the mask only spares the bounds checks.)
+//
 //go:nosplit
-func heapLess(a, b int) bool { return hkey[a] < hkey[b] }
-
-//go:nosplit
-func heapSwap(a, b int) {
-	theap[a], theap[b] = theap[b], theap[a]
-	hkey[a], hkey[b] = hkey[b], hkey[a]
-	th(int(theap[a])).heapIdx = int16(a)
-	th(int(theap[b])).heapIdx = int16(b)
+func heapSet(k int, i int16, key uint64) {
+	k &= maxThreads - 1
+	theap[k] = i
+	hkey[k] = key
+	th(int(i)).heapIdx = int16(k)
 }
 
+// heapUp moves the thread at position k up past every parent with a later
+// deadline.
+//
 //go:nosplit
 func heapUp(k int) {
-	for k > 0 {
-		p := (k - 1) / 2
-		if !heapLess(k, p) {
-			return
-		}
-		heapSwap(k, p)
-		k = p
-	}
+	k &= maxThreads - 1
+	siftUp(k, theap[k], hkey[k])
 }
 
+// siftUp places thread i, whose deadline is key, at position k or above
+// it: each parent with a later deadline moves down one level, while i is
+// held aside (a swap per level would write both ends and both threads'
+// heapIdx).
+//
+//go:nosplit
+func siftUp(k int, i int16, key uint64) {
+	for k > 0 {
+		p := (k - 1) / 2
+		if key >= hkey[p] {
+			break
+		}
+		heapSet(k, theap[p], hkey[p])
+		k = p
+	}
+	heapSet(k, i, key)
+}
+
+// heapDown moves the thread at position k down past every child with an
+// earlier deadline, as heapUp.
+//
 //go:nosplit
 func heapDown(k int) {
+	k &= maxThreads - 1
+	i, key := theap[k], hkey[k]
 	for {
 		l := 2*k + 1
 		if l >= heapN {
-			return
+			break
 		}
 		m := l
-		if r := l + 1; r < heapN && heapLess(r, l) {
+		if r := l + 1; r < heapN && hkey[r&(maxThreads-1)] < hkey[l&(maxThreads-1)] {
 			m = r
 		}
-		if !heapLess(m, k) {
-			return
+		m &= maxThreads - 1
+		if hkey[m] >= key {
+			break
 		}
-		heapSwap(k, m)
+		heapSet(k, theap[m], hkey[m])
 		k = m
 	}
+	heapSet(k, i, key)
 }
 
 // heapPush adds thread i (its deadline set) to the heap.
 //
 //go:nosplit
 func heapPush(i int) {
-	theap[heapN] = int16(i)
-	hkey[heapN] = th(i).deadline
-	th(i).heapIdx = int16(heapN)
+	k := heapN & (maxThreads - 1)
 	heapN++
-	heapUp(heapN - 1)
+	siftUp(k, int16(i), th(i).deadline)
 	schedDirty = true
 }
 
@@ -616,12 +636,14 @@ func heapPush(i int) {
 //
 //go:nosplit
 func heapRemove(i int) {
-	k := int(th(i).heapIdx)
+	t := th(i)
+	k := int(t.heapIdx)
 	heapN--
 	if k != heapN {
-		heapSwap(k, heapN)
+		last := heapN & (maxThreads - 1)
+		heapSet(k, theap[last], hkey[last])
 		heapDown(k)
 		heapUp(k)
 	}
-	th(i).heapIdx = -1
+	t.heapIdx = -1
 }

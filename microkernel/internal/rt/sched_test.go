@@ -112,11 +112,13 @@ func TestDeadlineHeapRandomized(t *testing.T) {
 	}
 	switchTo(t, tf, u.main)
 	checkKernel(t)
+	requireHeapOrdered(t)
 	var rest []int
 	for _, i := range ts {
 		if rnd.Intn(3) == 0 {
 			wake(i, 0)
 			checkKernel(t)
+			requireHeapOrdered(t)
 		} else {
 			rest = append(rest, i)
 		}
@@ -129,6 +131,7 @@ func TestDeadlineHeapRandomized(t *testing.T) {
 	var got []int
 	for step := uint64(0); step <= 1000; step += 37 {
 		expire(base + step)
+		requireHeapOrdered(t)
 		for _, i := range runQueue() {
 			require.LessOrEqual(t, dl[i], base+step)
 			got = append(got, i)
@@ -140,6 +143,21 @@ func TestDeadlineHeapRandomized(t *testing.T) {
 	require.Len(t, got, len(rest))
 	for k := 1; k < len(got); k++ {
 		require.LessOrEqual(t, dl[got[k-1]], dl[got[k]], "expiry out of order")
+	}
+}
+
+// requireHeapOrdered checks the deadline heap: no parent's deadline after
+// a child's, each key its thread's deadline, each thread's heapIdx its
+// position.
+func requireHeapOrdered(t *testing.T) {
+	t.Helper()
+	for k := 0; k < heapN; k++ {
+		i := int(theap[k])
+		require.Equal(t, int16(k), th(i).heapIdx, "heapIdx of slot %d", i)
+		require.Equal(t, th(i).deadline, hkey[k], "key at %d", k)
+		if k > 0 {
+			require.LessOrEqual(t, hkey[(k-1)/2], hkey[k], "parent of %d", k)
+		}
 	}
 }
 
