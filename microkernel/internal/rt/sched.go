@@ -1,6 +1,10 @@
 package rt
 
-import "armos/abi"
+import (
+	"unsafe"
+
+	"armos/abi"
+)
 
 // Threads and the scheduler.
 //
@@ -10,8 +14,11 @@ import "armos/abi"
 // there are no per-thread kernel stacks, because trap code runs to
 // completion on the exception stack. A running thread's registers are in
 // the trap Frame; a runnable or blocked one's are saved in its thread
-// struct. Switching threads is copying Frames (and TTBR0 when the process
-// changes, see process.go).
+// struct. On the machine the running thread's registers are in its own
+// struct too: the trap entry saves them into the Frame at curFrame and the
+// exit restores the Frame there, so switching threads is pointing curFrame
+// at another thread's registers (and TTBR0 when the process changes, see
+// process.go), with no Frame copied.
 //
 // Each thread struct has a page of its own, handed out by the page
 // allocator when the thread is created (4 KiB per thread; Linux spends 16
@@ -126,6 +133,11 @@ var (
 	armedAt   uint64
 	idleFrame Frame
 	idleStack [4096 / 8]uint64
+	// curFrame is the address of the Frame the trap entry saves the
+	// interrupted context into and the trap exit restores (trapCommon):
+	// the running thread's regs, or idleFrame. It is what trap passes
+	// as tf; set by initThreads, moved by schedule.
+	curFrame uintptr
 	// chargedAt is the counter value up to which CPU time is charged
 	// (chargeCPU); idleTicks is the time nothing ran.
 	chargedAt, idleTicks uint64
@@ -155,6 +167,7 @@ func initThreads() {
 	i := newThread(0, &f, false)
 	th(i).state = tsRunning
 	cur = i
+	curFrame = uintptr(unsafe.Pointer(&th(i).regs))
 }
 
 // newThread creates a thread of process p whose registers are regs,
@@ -259,7 +272,9 @@ func wakeFront(i int, result uint64) {
 //go:nosplit
 func block(tf *Frame, q int16, reason uint8, deadline uint64, tmo uint64, intr bool) {
 	t := th(cur)
-	t.regs = *tf
+	if tf != &t.regs { // tf is not the live Frame (host tests, readv's sub-call)
+		t.regs = *tf
+	}
 	if t.user {
 		t.tls = getTPIDR0()
 	}
@@ -311,22 +326,32 @@ func expire(now uint64) {
 	}
 }
 
-// schedule switches tf, the Frame the trap will return into, to the next
-// thread to run. The running thread, if still running, goes to the back of
-// the run queue (or keeps running if nothing else is runnable).
+// schedule switches to the next thread to run, from tf, the running
+// context's registers, and returns where the registers to resume are.
+// The running thread, if still running, goes to the back of the run queue
+// (or keeps running if nothing else is runnable).
+//
+// When tf is the live Frame (curFrame, as every trap passes it), the
+// switch moves curFrame to the next thread's regs, or idleFrame, and
+// returns that: nothing is copied, and writes to the old tf after this
+// reach the old thread's saved registers. Any other tf (the host tests'
+// frames) gets the next thread's registers copied in and is returned.
 //
 //go:nosplit
-func schedule(tf *Frame, now uint64) {
+func schedule(tf *Frame, now uint64) *Frame {
 	reschedule = false
 	chargeCPU(now)
+	live := uintptr(unsafe.Pointer(tf)) == curFrame
 	if cur != idle {
 		t := th(cur)
 		if t.state == tsRunning {
 			if queues[qRun].head < 0 {
 				startSlice(now)
-				return
+				return tf
 			}
-			t.regs = *tf
+			if !live {
+				t.regs = *tf
+			}
 			if t.user {
 				t.tls = getTPIDR0()
 			}
@@ -341,15 +366,24 @@ func schedule(tf *Frame, now uint64) {
 	}
 	if next < 0 {
 		cur = idle
+		if live {
+			tf = &idleFrame
+			curFrame = uintptr(unsafe.Pointer(tf))
+		}
 		idleContext(tf)
 		sliceEnd = 0
-		return
+		return tf
 	}
 	cur = next
 	t := th(next)
 	t.state = tsRunning
 	t.switches++
-	*tf = t.regs
+	if live {
+		tf = &t.regs
+		curFrame = uintptr(unsafe.Pointer(tf))
+	} else {
+		*tf = t.regs
+	}
 	if t.user {
 		setTPIDR0(t.tls)
 	}
@@ -359,10 +393,11 @@ func schedule(tf *Frame, now uint64) {
 		// slice of the one that handed it the CPU, so a pair calling
 		// each other cannot keep the others from running.
 		handoffSlice = false
-		return
+		return tf
 	}
 	handoffSlice = false
 	startSlice(now)
+	return tf
 }
 
 // chargeCPU charges the counter time since the last charge to the
@@ -392,11 +427,14 @@ func startSlice(now uint64) {
 }
 
 // idleContext loads the idle loop into tf: EL1t, interrupts enabled, on
-// its own small stack.
+// its own small stack. (idleFrame, the live idle Frame, keeps the other
+// registers of the idle loop's last interruption: the loop uses none.)
 //
 //go:nosplit
 func idleContext(tf *Frame) {
-	*tf = idleFrame
+	if tf != &idleFrame {
+		*tf = Frame{}
+	}
 	tf.PC = uint64(idleLoopPC())
 	tf.SP = uint64(addrOf(&idleStack[len(idleStack)-2]))
 	tf.PSTATE = pstateKernel

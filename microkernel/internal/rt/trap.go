@@ -44,7 +44,9 @@ const (
 )
 
 // trap is called by trapCommon with the interrupted thread's registers in
-// tf. On return, tf holds the registers of the thread to resume.
+// tf (the Frame at curFrame: the running thread's own regs, or idleFrame).
+// On return, the Frame at curFrame holds the registers to resume, another
+// thread's after a switch.
 //
 // Not nosplit: trap-level call chains (the system calls, mm's fault path)
 // are deeper than the linker's nosplit allowance. They run with g = trapG,
@@ -348,7 +350,8 @@ func irq() {
 
 // finishTrap wakes threads whose deadline passed, switches threads if the
 // running one blocked, yielded or used up its quantum, delivers pending
-// signals and arms the timer for the next event.
+// signals and arms the timer for the next event. After a switch the
+// registers to resume are where schedule says (curFrame on the machine).
 func finishTrap(tf *Frame) {
 	schedDirty = false
 	t := now()
@@ -356,7 +359,7 @@ func finishTrap(tf *Frame) {
 		expire(t)
 	}
 	if reschedule || cur == idle || (sliceEnd != 0 && t >= sliceEnd) {
-		schedule(tf, t)
+		tf = schedule(tf, t)
 	} else if sliceEnd == 0 {
 		startSlice(t)
 	}
@@ -371,7 +374,7 @@ func finishTrap(tf *Frame) {
 		if !reschedule {
 			break
 		}
-		schedule(tf, t) // the signal ended the process
+		tf = schedule(tf, t) // the signal ended the process
 	}
 	if ev := nextEvent(); ev != armedAt {
 		if ev != 0 {
