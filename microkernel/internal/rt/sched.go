@@ -218,6 +218,7 @@ func freeThread(i int) {
 	freeSlot[nFreeSlot] = int16(i)
 	nFreeSlot++
 	nThreads--
+	ttbrChanged() // the slot may next hold a thread of another process (syncTTBR)
 	if i == cur {
 		cur = idle
 		reschedule = true
