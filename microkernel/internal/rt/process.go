@@ -104,10 +104,13 @@ var (
 // kas is the kernel's address space: its heap window and the linear map.
 var kas = &kproc.as
 
-// pr returns the process in slot p.
+// pr returns the process in slot p. procPage is read as an array of
+// pointers, one load (ptrOf would take its address through memory); it
+// stays uintptr-typed, so the garbage collector never looks at it and
+// storing into it needs no write barrier: the pages are not Go memory.
 //
 //go:nosplit
-func pr(p int) *process { return (*process)(ptrOf(procPage[p])) }
+func pr(p int) *process { return (*[maxProcs]*process)(unsafe.Pointer(&procPage))[p] }
 
 // curProc returns the slot of the running thread's process (0 when idle).
 //

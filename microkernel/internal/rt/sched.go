@@ -145,10 +145,11 @@ var (
 
 const idle = -1
 
-// th returns the thread in slot i.
+// th returns the thread in slot i: thrPage read as an array of pointers,
+// one load, as pr reads procPage.
 //
 //go:nosplit
-func th(i int) *thread { return (*thread)(ptrOf(thrPage[i])) }
+func th(i int) *thread { return (*[maxThreads]*thread)(unsafe.Pointer(&thrPage))[i] }
 
 // initThreads empties the thread table and makes the boot thread (the
 // runtime's m0) the running kernel thread.
