@@ -93,7 +93,9 @@ func trap(kind uint64, tf *Frame) {
 		finishTrap(tf)
 	}
 	syncTTBR()
-	noteMasked(start, kind, nr)
+	if d := now() - start; d > masked.max {
+		noteMasked(d, kind, nr)
+	}
 }
 
 // Interrupt latency: every trap runs with interrupts masked, and so does
@@ -108,15 +110,12 @@ var masked struct {
 // maskedLocked marks a locked section in masked.kind.
 const maskedLocked = 100
 
-// noteMasked records the interval since start if it is the longest yet
-// (nr: X8 at entry, the system call number of a system call).
+// noteMasked records d, the longest interval yet (nr: X8 at entry, the
+// system call number of a system call). trap compares with masked.max
+// itself: the call is for a new maximum only.
 //
 //go:nosplit
-func noteMasked(start, kind, nr uint64) {
-	d := now() - start
-	if d <= masked.max {
-		return
-	}
+func noteMasked(d, kind, nr uint64) {
 	masked.max, masked.kind, masked.nr = d, kind, nr
 }
 
