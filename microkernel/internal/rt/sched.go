@@ -169,6 +169,7 @@ func initThreads() {
 	th(i).state = tsRunning
 	cur = i
 	curFrame = uintptr(unsafe.Pointer(&th(i).regs))
+	fpOwner = i // its FP/SIMD registers are in the CPU (trapfp.go)
 }
 
 // newThread creates a thread of process p whose registers are regs,
@@ -220,6 +221,9 @@ func freeThread(i int) {
 	nFreeSlot++
 	nThreads--
 	ttbrChanged() // the slot may next hold a thread of another process (syncTTBR)
+	if i == fpOwner {
+		fpOwner = idle // its FP/SIMD registers are nobody's now
+	}
 	if i == cur {
 		cur = idle
 		reschedule = true
@@ -383,6 +387,9 @@ func schedule(tf *Frame, now uint64) *Frame {
 	if live {
 		tf = &t.regs
 		curFrame = uintptr(unsafe.Pointer(tf))
+		if next != fpOwner {
+			fpSwitchTo(next) // its FP/SIMD registers (trapfp.go)
+		}
 	} else {
 		*tf = t.regs
 	}

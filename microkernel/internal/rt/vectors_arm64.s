@@ -75,7 +75,8 @@ TEXT ·vectors(SB),NOSPLIT|NOFRAME,$0
 
 // func trapCommon()
 // trapCommon saves the interrupted thread into the Frame at curFrame (X0/X1
-// are on the exception stack, R0 holds the kind), calls trap(kind, frame)
+// are on the exception stack, R0 holds the kind; of the FP/SIMD registers
+// only V0-V3 and V16-V17, see trapfp.go), calls trap(kind, frame)
 // with g = trapG on the exception stack, then restores the Frame at
 // curFrame as trap left it (possibly another thread's) and returns with
 // ERET. curFrame is read with R1 alone: "MOVD sym(SB)" would go through
@@ -109,22 +110,11 @@ TEXT ·trapCommon(SB),NOSPLIT|NOFRAME,$0
 	MRS	FPSR, R2
 	MRS	FPCR, R3
 	STP	(R2, R3), FRAME_FPSR(R1)
+	// Only the FP/SIMD registers trap code may change (trapfp.go): the
+	// others stay in the CPU until another thread runs (fpSwitchTo).
 	FSTPQ	(F0, F1), (FRAME_Q0+0)(R1)
 	FSTPQ	(F2, F3), (FRAME_Q0+32)(R1)
-	FSTPQ	(F4, F5), (FRAME_Q0+64)(R1)
-	FSTPQ	(F6, F7), (FRAME_Q0+96)(R1)
-	FSTPQ	(F8, F9), (FRAME_Q0+128)(R1)
-	FSTPQ	(F10, F11), (FRAME_Q0+160)(R1)
-	FSTPQ	(F12, F13), (FRAME_Q0+192)(R1)
-	FSTPQ	(F14, F15), (FRAME_Q0+224)(R1)
 	FSTPQ	(F16, F17), (FRAME_Q0+256)(R1)
-	FSTPQ	(F18, F19), (FRAME_Q0+288)(R1)
-	FSTPQ	(F20, F21), (FRAME_Q0+320)(R1)
-	FSTPQ	(F22, F23), (FRAME_Q0+352)(R1)
-	FSTPQ	(F24, F25), (FRAME_Q0+384)(R1)
-	FSTPQ	(F26, F27), (FRAME_Q0+416)(R1)
-	FSTPQ	(F28, F29), (FRAME_Q0+448)(R1)
-	FSTPQ	(F30, F31), (FRAME_Q0+480)(R1)
 
 	MOVD	$·trapG(SB), g
 	SUB	$32, RSP
@@ -138,20 +128,7 @@ TEXT ·trapCommon(SB),NOSPLIT|NOFRAME,$0
 	MOVD	(R0), R0
 	FLDPQ	(FRAME_Q0+0)(R0), (F0, F1)
 	FLDPQ	(FRAME_Q0+32)(R0), (F2, F3)
-	FLDPQ	(FRAME_Q0+64)(R0), (F4, F5)
-	FLDPQ	(FRAME_Q0+96)(R0), (F6, F7)
-	FLDPQ	(FRAME_Q0+128)(R0), (F8, F9)
-	FLDPQ	(FRAME_Q0+160)(R0), (F10, F11)
-	FLDPQ	(FRAME_Q0+192)(R0), (F12, F13)
-	FLDPQ	(FRAME_Q0+224)(R0), (F14, F15)
 	FLDPQ	(FRAME_Q0+256)(R0), (F16, F17)
-	FLDPQ	(FRAME_Q0+288)(R0), (F18, F19)
-	FLDPQ	(FRAME_Q0+320)(R0), (F20, F21)
-	FLDPQ	(FRAME_Q0+352)(R0), (F22, F23)
-	FLDPQ	(FRAME_Q0+384)(R0), (F24, F25)
-	FLDPQ	(FRAME_Q0+416)(R0), (F26, F27)
-	FLDPQ	(FRAME_Q0+448)(R0), (F28, F29)
-	FLDPQ	(FRAME_Q0+480)(R0), (F30, F31)
 	LDP	FRAME_FPSR(R0), (R1, R2)
 	MSR	R1, FPSR
 	MSR	R2, FPCR
