@@ -431,7 +431,7 @@ func chargeCPU(now uint64) {
 func startSlice(now uint64) {
 	sliceEnd = 0
 	if queues[qRun].head >= 0 {
-		sliceEnd = now + nsToTicks(quantumNS)
+		sliceEnd = now + quantumTicks
 	}
 }
 
