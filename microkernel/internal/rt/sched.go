@@ -616,15 +616,6 @@ func heapSet(k int, i int16, key uint64) {
 	th(int(i)).heapIdx = int16(k)
 }
 
-// heapUp moves the thread at position k up past every parent with a later
-// deadline.
-//
-//go:nosplit
-func heapUp(k int) {
-	k &= maxThreads - 1
-	siftUp(k, theap[k], hkey[k])
-}
-
 // siftUp places thread i, whose deadline is key, at position k or above
 // it: each parent with a later deadline moves down one level, while i is
 // held aside (a swap per level would write both ends and both threads'
@@ -643,13 +634,14 @@ func siftUp(k int, i int16, key uint64) {
 	heapSet(k, i, key)
 }
 
-// heapDown moves the thread at position k down past every child with an
-// earlier deadline, as heapUp.
+// siftDown places thread i, whose deadline is key, at position k or below
+// it: each child with an earlier deadline (the earlier of two) moves up
+// one level, while i is held aside, as in siftUp. It reports whether i went
+// below k.
 //
 //go:nosplit
-func heapDown(k int) {
-	k &= maxThreads - 1
-	i, key := theap[k], hkey[k]
+func siftDown(k int, i int16, key uint64) bool {
+	k0 := k
 	for {
 		l := 2*k + 1
 		if l >= heapN {
@@ -667,6 +659,7 @@ func heapDown(k int) {
 		k = m
 	}
 	heapSet(k, i, key)
+	return k != k0
 }
 
 // heapPush adds thread i (its deadline set) to the heap.
@@ -687,10 +680,13 @@ func heapRemove(i int) {
 	k := int(t.heapIdx)
 	heapN--
 	if k != heapN {
+		// The last thread fills the hole at k: down if a child is
+		// earlier, else up if its parent is later.
 		last := heapN & (maxThreads - 1)
-		heapSet(k, theap[last], hkey[last])
-		heapDown(k)
-		heapUp(k)
+		j, key := theap[last], hkey[last]
+		if k &= maxThreads - 1; !siftDown(k, j, key) {
+			siftUp(k, j, key)
+		}
 	}
 	t.heapIdx = -1
 }
