@@ -191,7 +191,8 @@ func TestProcesses(t *testing.T) {
 	t.Parallel()
 	out := runPrograms(t, Machine{MemoryMiB: 512, Append: "armos.strace=hello"},
 		"gort", "hello", "exitcode 3", "exitcode -panic", "exitcode -segv", "spawn", "pingpong -n 200",
-		"regs -seed 1 -rounds 2000000", "regs -seed 2 -rounds 2000000")
+		"regs -seed 1 -rounds 2000000", "regs -seed 2 -rounds 2000000",
+		"regs -fp -seed 3 -rounds 400000", "regs -fp -seed 4 -rounds 400000")
 	summary(t, out, "gort")     // goroutines, timers, GC, faults, preemption, signals, pipes, epoll...
 	summary(t, out, "spawn")    // os/exec: vfork+execve, pipes, wait4, kill
 	summary(t, out, "pingpong") // pipes between processes, futexes between threads
@@ -215,8 +216,12 @@ func TestProcesses(t *testing.T) {
 	requireWrites(t, out, "exitcode", "[signal ", "SIGSEGV: segmentation violation", " code=", "0x1", " addr=", "0x0", " pc=")
 	require.NotContains(t, out, "not implemented", "every call these programs make is served")
 	// Every general register, x18 included, survives preemption by the
-	// other processes (two regs processes with different values spin at once).
-	require.Equal(t, 2, strings.Count(out, "regs: 1 passed, 0 failed"), out)
+	// other processes (two regs processes with different values spin at
+	// once), and so does every FP/SIMD register (two more, with -fp), across
+	// system calls whose copies use the kernel's SIMD registers and the
+	// runtime's preemption signals too.
+	require.Equal(t, 4, strings.Count(out, "regs: 1 passed, 0 failed"), out)
+	require.Equal(t, 2, strings.Count(out, "regs: ok fp registers"), out)
 
 	// armos.strace=hello traces hello's system calls, and only hello's:
 	// its write of the greeting with the bytes written, and its end.

@@ -363,6 +363,7 @@ func ExecCommit(c ServiceCall, name string, entry, sp uint64) error {
 		pp.sigPending = 0
 		setName(pp, name)
 		t := th(i)
+		fpRelease(i) // (trapfp.go)
 		t.regs = Frame{}
 		t.regs.PC, t.regs.SP, t.regs.PSTATE = entry, sp, pstateEL0t
 		t.tls = 0

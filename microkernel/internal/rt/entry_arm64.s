@@ -159,6 +159,11 @@ TEXT ·el1high(SB),NOSPLIT|NOFRAME,$0
 	MOVD	$·excStack+EXC_STACK_SIZE(SB), R0
 	AND	$~15, R0
 	MOVD	R0, RSP		// SP_EL1 at its linear-map address
+	// Until initThreads gives the boot thread its Frame, a trap (a fatal
+	// one, in earlyInit) saves the registers into idleFrame.
+	MOVD	$·idleFrame(SB), R0
+	MOVD	$·curFrame(SB), R1
+	MOVD	R0, (R1)
 	MOVD	$·vectors(SB), R2
 	MSR	R2, VBAR_EL1
 	ISB	$15

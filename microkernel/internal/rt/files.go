@@ -685,10 +685,10 @@ func sysReadvFn(tf *Frame) uint64 {
 		if !accessOK(v.base, v.len) {
 			return errno(EFAULT)
 		}
-		sub := *tf
+		orig, sub := *tf, *tf // tf may be the thread's regs, which block fills
 		r := readObject(&sub, o, v.base, v.len, false, 0)
 		if th(cur).state == tsBlocked {
-			th(cur).regs = *tf // the whole readv is retried
+			th(cur).regs = orig // the whole readv is retried
 		}
 		return r
 	}

@@ -104,10 +104,13 @@ var (
 // kas is the kernel's address space: its heap window and the linear map.
 var kas = &kproc.as
 
-// pr returns the process in slot p.
+// pr returns the process in slot p. procPage is read as an array of
+// pointers, one load (ptrOf would take its address through memory); it
+// stays uintptr-typed, so the garbage collector never looks at it and
+// storing into it needs no write barrier: the pages are not Go memory.
 //
 //go:nosplit
-func pr(p int) *process { return (*process)(ptrOf(procPage[p])) }
+func pr(p int) *process { return (*[maxProcs]*process)(unsafe.Pointer(&procPage))[p] }
 
 // curProc returns the slot of the running thread's process (0 when idle).
 //
@@ -349,11 +352,31 @@ func ttbrChanged() { ttbrEpoch++ }
 //go:nosplit
 func ttbrKeyOf(p int16) uint64 { return ttbrEpoch<<17 | 1<<16 | uint64(uint16(p)) }
 
+// ttbrSeen is the thread (or idle) and the epoch syncTTBR last ran for:
+// while both still hold, TTBR0 is right without looking at the thread's
+// process (most traps resume the thread that trapped). freeThread starts
+// an epoch, so a slot reused by a thread of another process is looked at.
+var (
+	ttbrSeenThread = idle
+	ttbrSeenEpoch  uint64
+)
+
 // syncTTBR makes TTBR0 match the thread about to run. The idle context
 // keeps whatever is loaded (it touches no user memory).
 //
 //go:nosplit
 func syncTTBR() {
+	if cur == ttbrSeenThread && ttbrEpoch == ttbrSeenEpoch {
+		return
+	}
+	syncTTBRSlow()
+	ttbrSeenThread, ttbrSeenEpoch = cur, ttbrEpoch
+}
+
+// syncTTBRSlow is syncTTBR after a switch or a new epoch.
+//
+//go:nosplit
+func syncTTBRSlow() {
 	if cur == idle {
 		return
 	}

@@ -1,6 +1,10 @@
 package rt
 
-import "armos/abi"
+import (
+	"unsafe"
+
+	"armos/abi"
+)
 
 // Threads and the scheduler.
 //
@@ -10,8 +14,11 @@ import "armos/abi"
 // there are no per-thread kernel stacks, because trap code runs to
 // completion on the exception stack. A running thread's registers are in
 // the trap Frame; a runnable or blocked one's are saved in its thread
-// struct. Switching threads is copying Frames (and TTBR0 when the process
-// changes, see process.go).
+// struct. On the machine the running thread's registers are in its own
+// struct too: the trap entry saves them into the Frame at curFrame and the
+// exit restores the Frame there, so switching threads is pointing curFrame
+// at another thread's registers (and TTBR0 when the process changes, see
+// process.go), with no Frame copied.
 //
 // Each thread struct has a page of its own, handed out by the page
 // allocator when the thread is created (4 KiB per thread; Linux spends 16
@@ -126,6 +133,11 @@ var (
 	armedAt   uint64
 	idleFrame Frame
 	idleStack [4096 / 8]uint64
+	// curFrame is the address of the Frame the trap entry saves the
+	// interrupted context into and the trap exit restores (trapCommon):
+	// the running thread's regs, or idleFrame. It is what trap passes
+	// as tf; set by initThreads, moved by schedule.
+	curFrame uintptr
 	// chargedAt is the counter value up to which CPU time is charged
 	// (chargeCPU); idleTicks is the time nothing ran.
 	chargedAt, idleTicks uint64
@@ -133,10 +145,11 @@ var (
 
 const idle = -1
 
-// th returns the thread in slot i.
+// th returns the thread in slot i: thrPage read as an array of pointers,
+// one load, as pr reads procPage.
 //
 //go:nosplit
-func th(i int) *thread { return (*thread)(ptrOf(thrPage[i])) }
+func th(i int) *thread { return (*[maxThreads]*thread)(unsafe.Pointer(&thrPage))[i] }
 
 // initThreads empties the thread table and makes the boot thread (the
 // runtime's m0) the running kernel thread.
@@ -155,6 +168,8 @@ func initThreads() {
 	i := newThread(0, &f, false)
 	th(i).state = tsRunning
 	cur = i
+	curFrame = uintptr(unsafe.Pointer(&th(i).regs))
+	fpOwner = i // its FP/SIMD registers are in the CPU (trapfp.go)
 }
 
 // newThread creates a thread of process p whose registers are regs,
@@ -205,6 +220,10 @@ func freeThread(i int) {
 	freeSlot[nFreeSlot] = int16(i)
 	nFreeSlot++
 	nThreads--
+	ttbrChanged() // the slot may next hold a thread of another process (syncTTBR)
+	if i == fpOwner {
+		fpOwner = idle // its FP/SIMD registers are nobody's now
+	}
 	if i == cur {
 		cur = idle
 		reschedule = true
@@ -259,7 +278,9 @@ func wakeFront(i int, result uint64) {
 //go:nosplit
 func block(tf *Frame, q int16, reason uint8, deadline uint64, tmo uint64, intr bool) {
 	t := th(cur)
-	t.regs = *tf
+	if tf != &t.regs { // tf is not the live Frame (host tests, readv's sub-call)
+		t.regs = *tf
+	}
 	if t.user {
 		t.tls = getTPIDR0()
 	}
@@ -311,22 +332,32 @@ func expire(now uint64) {
 	}
 }
 
-// schedule switches tf, the Frame the trap will return into, to the next
-// thread to run. The running thread, if still running, goes to the back of
-// the run queue (or keeps running if nothing else is runnable).
+// schedule switches to the next thread to run, from tf, the running
+// context's registers, and returns where the registers to resume are.
+// The running thread, if still running, goes to the back of the run queue
+// (or keeps running if nothing else is runnable).
+//
+// When tf is the live Frame (curFrame, as every trap passes it), the
+// switch moves curFrame to the next thread's regs, or idleFrame, and
+// returns that: nothing is copied, and writes to the old tf after this
+// reach the old thread's saved registers. Any other tf (the host tests'
+// frames) gets the next thread's registers copied in and is returned.
 //
 //go:nosplit
-func schedule(tf *Frame, now uint64) {
+func schedule(tf *Frame, now uint64) *Frame {
 	reschedule = false
 	chargeCPU(now)
+	live := uintptr(unsafe.Pointer(tf)) == curFrame
 	if cur != idle {
 		t := th(cur)
 		if t.state == tsRunning {
 			if queues[qRun].head < 0 {
 				startSlice(now)
-				return
+				return tf
 			}
-			t.regs = *tf
+			if !live {
+				t.regs = *tf
+			}
 			if t.user {
 				t.tls = getTPIDR0()
 			}
@@ -341,15 +372,27 @@ func schedule(tf *Frame, now uint64) {
 	}
 	if next < 0 {
 		cur = idle
+		if live {
+			tf = &idleFrame
+			curFrame = uintptr(unsafe.Pointer(tf))
+		}
 		idleContext(tf)
 		sliceEnd = 0
-		return
+		return tf
 	}
 	cur = next
 	t := th(next)
 	t.state = tsRunning
 	t.switches++
-	*tf = t.regs
+	if live {
+		tf = &t.regs
+		curFrame = uintptr(unsafe.Pointer(tf))
+		if next != fpOwner {
+			fpSwitchTo(next) // its FP/SIMD registers (trapfp.go)
+		}
+	} else {
+		*tf = t.regs
+	}
 	if t.user {
 		setTPIDR0(t.tls)
 	}
@@ -359,10 +402,11 @@ func schedule(tf *Frame, now uint64) {
 		// slice of the one that handed it the CPU, so a pair calling
 		// each other cannot keep the others from running.
 		handoffSlice = false
-		return
+		return tf
 	}
 	handoffSlice = false
 	startSlice(now)
+	return tf
 }
 
 // chargeCPU charges the counter time since the last charge to the
@@ -387,16 +431,19 @@ func chargeCPU(now uint64) {
 func startSlice(now uint64) {
 	sliceEnd = 0
 	if queues[qRun].head >= 0 {
-		sliceEnd = now + nsToTicks(quantumNS)
+		sliceEnd = now + quantumTicks
 	}
 }
 
 // idleContext loads the idle loop into tf: EL1t, interrupts enabled, on
-// its own small stack.
+// its own small stack. (idleFrame, the live idle Frame, keeps the other
+// registers of the idle loop's last interruption: the loop uses none.)
 //
 //go:nosplit
 func idleContext(tf *Frame) {
-	*tf = idleFrame
+	if tf != &idleFrame {
+		*tf = Frame{}
+	}
 	tf.PC = uint64(idleLoopPC())
 	tf.SP = uint64(addrOf(&idleStack[len(idleStack)-2]))
 	tf.PSTATE = pstateKernel
@@ -558,57 +605,70 @@ var (
 	heapN int
 )
 
+// heapSet puts thread i, whose deadline is key, at position k. (k is
+// below maxThreads: the mask only spares the bounds checks.)
+//
 //go:nosplit
-func heapLess(a, b int) bool { return hkey[a] < hkey[b] }
-
-//go:nosplit
-func heapSwap(a, b int) {
-	theap[a], theap[b] = theap[b], theap[a]
-	hkey[a], hkey[b] = hkey[b], hkey[a]
-	th(int(theap[a])).heapIdx = int16(a)
-	th(int(theap[b])).heapIdx = int16(b)
+func heapSet(k int, i int16, key uint64) {
+	k &= maxThreads - 1
+	theap[k] = i
+	hkey[k] = key
+	th(int(i)).heapIdx = int16(k)
 }
 
+// siftUp places thread i, whose deadline is key, at position k or above
+// it: each parent with a later deadline moves down one level, while i is
+// held aside (a swap per level would write both ends and both threads'
+// heapIdx).
+//
 //go:nosplit
-func heapUp(k int) {
+func siftUp(k int, i int16, key uint64) {
 	for k > 0 {
 		p := (k - 1) / 2
-		if !heapLess(k, p) {
-			return
+		if key >= hkey[p] {
+			break
 		}
-		heapSwap(k, p)
+		heapSet(k, theap[p], hkey[p])
 		k = p
 	}
+	heapSet(k, i, key)
 }
 
+// siftDown places thread i, whose deadline is key, at position k or below
+// it: each child with an earlier deadline (the earlier of two) moves up
+// one level, while i is held aside, as in siftUp. It reports whether i went
+// below k.
+//
 //go:nosplit
-func heapDown(k int) {
+func siftDown(k int, i int16, key uint64) bool {
+	k0 := k
 	for {
 		l := 2*k + 1
 		if l >= heapN {
-			return
+			break
 		}
 		m := l
-		if r := l + 1; r < heapN && heapLess(r, l) {
+		if r := l + 1; r < heapN && hkey[r&(maxThreads-1)] < hkey[l&(maxThreads-1)] {
 			m = r
 		}
-		if !heapLess(m, k) {
-			return
+		m &= maxThreads - 1
+		if hkey[m] >= key {
+			break
 		}
-		heapSwap(k, m)
+		heapSet(k, theap[m], hkey[m])
 		k = m
 	}
+	heapSet(k, i, key)
+	return k != k0
 }
 
 // heapPush adds thread i (its deadline set) to the heap.
 //
 //go:nosplit
 func heapPush(i int) {
-	theap[heapN] = int16(i)
-	hkey[heapN] = th(i).deadline
-	th(i).heapIdx = int16(heapN)
+	k := heapN & (maxThreads - 1)
 	heapN++
-	heapUp(heapN - 1)
+	siftUp(k, int16(i), th(i).deadline)
 	schedDirty = true
 }
 
@@ -616,12 +676,17 @@ func heapPush(i int) {
 //
 //go:nosplit
 func heapRemove(i int) {
-	k := int(th(i).heapIdx)
+	t := th(i)
+	k := int(t.heapIdx)
 	heapN--
 	if k != heapN {
-		heapSwap(k, heapN)
-		heapDown(k)
-		heapUp(k)
+		// The last thread fills the hole at k: down if a child is
+		// earlier, else up if its parent is later.
+		last := heapN & (maxThreads - 1)
+		j, key := theap[last], hkey[last]
+		if k &= maxThreads - 1; !siftDown(k, j, key) {
+			siftUp(k, j, key)
+		}
 	}
-	th(i).heapIdx = -1
+	t.heapIdx = -1
 }

@@ -4,6 +4,7 @@ import (
 	"math/rand"
 	"sort"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 )
@@ -112,11 +113,13 @@ func TestDeadlineHeapRandomized(t *testing.T) {
 	}
 	switchTo(t, tf, u.main)
 	checkKernel(t)
+	requireHeapOrdered(t)
 	var rest []int
 	for _, i := range ts {
 		if rnd.Intn(3) == 0 {
 			wake(i, 0)
 			checkKernel(t)
+			requireHeapOrdered(t)
 		} else {
 			rest = append(rest, i)
 		}
@@ -129,6 +132,7 @@ func TestDeadlineHeapRandomized(t *testing.T) {
 	var got []int
 	for step := uint64(0); step <= 1000; step += 37 {
 		expire(base + step)
+		requireHeapOrdered(t)
 		for _, i := range runQueue() {
 			require.LessOrEqual(t, dl[i], base+step)
 			got = append(got, i)
@@ -140,6 +144,21 @@ func TestDeadlineHeapRandomized(t *testing.T) {
 	require.Len(t, got, len(rest))
 	for k := 1; k < len(got); k++ {
 		require.LessOrEqual(t, dl[got[k-1]], dl[got[k]], "expiry out of order")
+	}
+}
+
+// requireHeapOrdered checks the deadline heap: no parent's deadline after
+// a child's, each key its thread's deadline, each thread's heapIdx its
+// position.
+func requireHeapOrdered(t *testing.T) {
+	t.Helper()
+	for k := 0; k < heapN; k++ {
+		i := int(theap[k])
+		require.Equal(t, int16(k), th(i).heapIdx, "heapIdx of slot %d", i)
+		require.Equal(t, th(i).deadline, hkey[k], "key at %d", k)
+		if k > 0 {
+			require.LessOrEqual(t, hkey[(k-1)/2], hkey[k], "parent of %d", k)
+		}
 	}
 }
 
@@ -332,4 +351,57 @@ func TestScheduleChargesCPU(t *testing.T) {
 		}
 	}
 	require.True(t, found)
+}
+
+// TestScheduleLiveFrame: with tf the live Frame (curFrame, as every trap
+// passes it on the machine), block and schedule copy no Frame: curFrame
+// moves to the next thread's own regs (or idleFrame), and each thread
+// resumes with the registers it left, FP/SIMD ones included.
+func TestScheduleLiveFrame(t *testing.T) {
+	resetKernel(t, 256)
+	u, tf := newUserFrame(t, 4)
+	a := u.main
+	b := u.spawnThread(tf, u.top(4))
+	require.Equal(t, a, cur)
+	live := &th(a).regs
+	curFrame = uintptr(unsafe.Pointer(live))
+	defer func() { curFrame = 0 }()
+	live.X[19], live.Q[3] = 0xa19, [2]uint64{0xa, 0xa}
+
+	got := schedule(live, now()) // a's quantum ends: b runs
+	require.Equal(t, b, cur)
+	require.Same(t, &th(b).regs, got)
+	require.Equal(t, uintptr(unsafe.Pointer(got)), curFrame)
+	require.Equal(t, []int{a}, runQueue())
+	got.X[19], got.Q[3] = 0xb19, [2]uint64{0xb, 0xb}
+
+	block(got, -1, waitSleep, now()+1<<40, 0, true)
+	got = schedule(got, now())
+	require.Equal(t, a, cur)
+	require.Same(t, live, got)
+	require.EqualValues(t, 0xa19, got.X[19])
+	require.Equal(t, [2]uint64{0xa, 0xa}, got.Q[3])
+
+	wake(b, 42)
+	block(got, -1, waitSleep, now()+1<<40, 0, true)
+	got = schedule(got, now())
+	require.Equal(t, b, cur)
+	require.EqualValues(t, 42, got.X[0])
+	require.EqualValues(t, 0xb19, got.X[19])
+	require.Equal(t, [2]uint64{0xb, 0xb}, got.Q[3])
+
+	block(got, -1, waitSleep, now()+1<<40, 0, true) // nothing runnable: idle
+	got = schedule(got, now())
+	require.Equal(t, idle, cur)
+	require.Same(t, &idleFrame, got)
+	require.Equal(t, uintptr(unsafe.Pointer(&idleFrame)), curFrame)
+	require.Equal(t, uint64(idleLoopPC()), got.PC)
+
+	wake(a, 7)
+	got = schedule(got, now())
+	require.Equal(t, a, cur)
+	require.Same(t, live, got)
+	require.EqualValues(t, 7, got.X[0])
+	require.EqualValues(t, 0xa19, got.X[19])
+	checkKernel(t)
 }

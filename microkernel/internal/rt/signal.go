@@ -238,6 +238,7 @@ func defaultAction(sig uint64) {
 // nosplit: the frame under construction is bigger than the nosplit stack
 // allowance; the exception stack has room.)
 func pushSignal(tf *Frame, sig uint64, code int32, addr uint64) bool {
+	fpFlush(cur, tf) // tf.Q complete for the frame (trapfp.go)
 	t := th(cur)
 	pp := pr(int(t.proc))
 	act := &pp.sigact[sig]
@@ -343,6 +344,7 @@ func sysRtSigreturnFn(tf *Frame) uint64 {
 			tf.Q[i][0] = b.get64(fp + 16 + 16*i)
 			tf.Q[i][1] = b.get64(fp + 24 + 16*i)
 		}
+		fpReload(cur, tf) // the CPU's registers from the rewritten tf.Q (trapfp.go)
 	}
 	t.sigs.mask = b.get64(sfUC+ucSigmask) &^ unblockable
 	stats.Sigreturns++

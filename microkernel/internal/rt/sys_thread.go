@@ -72,6 +72,7 @@ func cloneThreadCall(tf *Frame, flags, stack uint64) uint64 {
 		threadLimitReached(p)
 		return errno(EAGAIN)
 	}
+	fpFlush(cur, tf) // the new thread starts with tf's FP/SIMD registers too
 	i := newThread(p, tf, th(cur).user)
 	if i < 0 {
 		stats.CloneFailed++
@@ -142,6 +143,7 @@ func vforkCall(tf *Frame, flags, stack uint64) uint64 {
 	ttbrChanged()
 	copyFiles(c, p)
 	cp.sigact = pr(p).sigact
+	fpFlush(cur, tf) // the child starts with tf's FP/SIMD registers too
 	t := th(i)
 	t.regs = *tf
 	t.regs.X[0] = 0

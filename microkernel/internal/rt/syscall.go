@@ -281,14 +281,44 @@ func sysNoneFn(tf *Frame) uint64 { return errno(ENOSYS) }
 var reported [maxSyscall/64 + 1]uint64
 
 // syscall dispatches the SVC whose registers are in tf and stores the result
-// in X0 (unless the handler blocked the thread or replaced tf).
+// in X0 (unless the handler blocked the thread or replaced tf). An
+// untraced call with a handler, nearly every call, takes the short path;
+// syscallFull does the rest.
 //
 //go:nosplit
 func syscall(tf *Frame) {
 	nr := tf.X[regSyscallNo]
 	stats.Syscalls++
 	p := curProc()
-	pr(p).syscalls++
+	pp := pr(p)
+	pp.syscalls++
+	if nr >= maxSyscall || pp.traced {
+		syscallFull(tf, p, nr)
+		return
+	}
+	fn := syscalls[nr].fn
+	if fn == nil {
+		syscallFull(tf, p, nr)
+		return
+	}
+	r := fn(tf)
+	if r == restartCall {
+		// The handler did part of the work and left the rest in the
+		// argument registers: the thread makes the call again
+		// (interrupts are taken in between).
+		tf.PC -= 4
+		return
+	}
+	if cur != idle && th(cur).state == tsRunning {
+		tf.X[0] = r
+	}
+}
+
+// syscallFull is syscall for a traced process, a call without a handler
+// (a service call or an unimplemented one) and a number beyond the table.
+//
+//go:nosplit
+func syscallFull(tf *Frame, p int, nr uint64) {
 	var args [6]uint64
 	trace := pr(p).traced
 	if trace {
@@ -299,10 +329,7 @@ func syscall(tf *Frame) {
 		if e.fn != nil {
 			r := e.fn(tf)
 			if r == restartCall {
-				// The handler did part of the work and left the rest in
-				// the argument registers: the thread makes the call again
-				// (interrupts are taken in between).
-				tf.PC -= 4
+				tf.PC -= 4 // as in syscall
 				if trace {
 					straceLine(p, nr, &args, 0, "restart")
 				}

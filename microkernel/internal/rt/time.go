@@ -29,7 +29,12 @@ func setCounterFreq(f uint64) {
 	if f != 0 && f <= 1_000_000_000 && 1_000_000_000%f == 0 {
 		nsPerTick = 1_000_000_000 / f
 	}
+	quantumTicks = nsToTicks(quantumNS)
 }
+
+// quantumTicks is quantumNS in counter ticks (startSlice runs at most
+// thread switches).
+var quantumTicks uint64
 
 // now reads the counter.
 //

@@ -44,7 +44,9 @@ const (
 )
 
 // trap is called by trapCommon with the interrupted thread's registers in
-// tf. On return, tf holds the registers of the thread to resume.
+// tf (the Frame at curFrame: the running thread's own regs, or idleFrame).
+// On return, the Frame at curFrame holds the registers to resume, another
+// thread's after a switch.
 //
 // Not nosplit: trap-level call chains (the system calls, mm's fault path)
 // are deeper than the linker's nosplit allowance. They run with g = trapG,
@@ -91,7 +93,9 @@ func trap(kind uint64, tf *Frame) {
 		finishTrap(tf)
 	}
 	syncTTBR()
-	noteMasked(start, kind, nr)
+	if d := now() - start; d > masked.max {
+		noteMasked(d, kind, nr)
+	}
 }
 
 // Interrupt latency: every trap runs with interrupts masked, and so does
@@ -106,15 +110,12 @@ var masked struct {
 // maskedLocked marks a locked section in masked.kind.
 const maskedLocked = 100
 
-// noteMasked records the interval since start if it is the longest yet
-// (nr: X8 at entry, the system call number of a system call).
+// noteMasked records d, the longest interval yet (nr: X8 at entry, the
+// system call number of a system call). trap compares with masked.max
+// itself: the call is for a new maximum only.
 //
 //go:nosplit
-func noteMasked(start, kind, nr uint64) {
-	d := now() - start
-	if d <= masked.max {
-		return
-	}
+func noteMasked(d, kind, nr uint64) {
 	masked.max, masked.kind, masked.nr = d, kind, nr
 }
 
@@ -348,7 +349,8 @@ func irq() {
 
 // finishTrap wakes threads whose deadline passed, switches threads if the
 // running one blocked, yielded or used up its quantum, delivers pending
-// signals and arms the timer for the next event.
+// signals and arms the timer for the next event. After a switch the
+// registers to resume are where schedule says (curFrame on the machine).
 func finishTrap(tf *Frame) {
 	schedDirty = false
 	t := now()
@@ -356,7 +358,7 @@ func finishTrap(tf *Frame) {
 		expire(t)
 	}
 	if reschedule || cur == idle || (sliceEnd != 0 && t >= sliceEnd) {
-		schedule(tf, t)
+		tf = schedule(tf, t)
 	} else if sliceEnd == 0 {
 		startSlice(t)
 	}
@@ -371,7 +373,7 @@ func finishTrap(tf *Frame) {
 		if !reschedule {
 			break
 		}
-		schedule(tf, t) // the signal ended the process
+		tf = schedule(tf, t) // the signal ended the process
 	}
 	if ev := nextEvent(); ev != armedAt {
 		if ev != 0 {

@@ -49,15 +49,64 @@ func fastUser(va uint64, n int, write bool) unsafe.Pointer {
 
 // copyIn fills dst from address va of the running thread's process. (Not
 // nosplit, like mm's fault path it may run: trapG passes its prologue.)
-// A buffer over several pages is copied a page at a time, each page asked
-// of the MMU: a message of 64 KiB is 17 translations by AT, where mm's
-// walk costs some sixty instructions a page. The bytes go through
-// arch.Copy (the SIMD registers, which every trap frame saves).
+// The common case, a buffer within one page, is one translation by AT and
+// one copy; copyInPages does the rest.
 func copyIn(dst []byte, va uint64) bool {
+	if p := fastUser(va, len(dst), false); p != nil {
+		copyFromKernel(dst, p)
+		return true
+	}
+	return copyInPages(dst, va)
+}
+
+// copyOut writes src to address va of the running thread's process: as
+// copyIn, one page by the short path, else copyOutPages.
+func copyOut(va uint64, src []byte) bool {
+	if p := fastUser(va, len(src), true); p != nil {
+		copyToKernel(p, src)
+		return true
+	}
+	return copyOutPages(va, src)
+}
+
+// copyFromKernel fills dst from the len(dst) bytes at p: the runtime's
+// memmove for a small buffer, arch.Copy (the SIMD registers, which every
+// trap frame saves) for a large one.
+//
+//go:nosplit
+func copyFromKernel(dst []byte, p unsafe.Pointer) {
+	if len(dst) < copyWideMin {
+		copy(dst, unsafe.Slice((*byte)(p), len(dst)))
+		return
+	}
+	arch.Copy(dst, unsafe.Slice((*byte)(p), len(dst)))
+}
+
+// copyToKernel writes src to the len(src) bytes at p, as copyFromKernel.
+//
+//go:nosplit
+func copyToKernel(p unsafe.Pointer, src []byte) {
+	if len(src) < copyWideMin {
+		copy(unsafe.Slice((*byte)(p), len(src)), src)
+		return
+	}
+	arch.Copy(unsafe.Slice((*byte)(p), len(src)), src)
+}
+
+// copyWideMin is the size from which copies go through arch.Copy, whose
+// wide loop pays for its call there (arch's own threshold).
+const copyWideMin = 256
+
+// copyInPages is copyIn for a buffer over several pages (or one the short
+// path refused), a page at a time, each page asked of the MMU: a message
+// of 64 KiB is 17 translations by AT, where mm's walk costs some sixty
+// instructions a page; a page the MMU refuses goes through mm's walk,
+// which faults it in or gives the precise error.
+func copyInPages(dst []byte, va uint64) bool {
 	for len(dst) > 0 {
 		n := min(len(dst), int(pageSize-va&(pageSize-1)))
 		if p := fastUser(va, n, false); p != nil {
-			arch.Copy(dst[:n], unsafe.Slice((*byte)(p), n))
+			copyFromKernel(dst[:n], p)
 		} else if _, e := space(curProc()).CopyIn(dst[:n], va); e != mm.OK {
 			return false
 		}
@@ -66,12 +115,12 @@ func copyIn(dst []byte, va uint64) bool {
 	return true
 }
 
-// copyOut writes src to address va of the running thread's process.
-func copyOut(va uint64, src []byte) bool {
+// copyOutPages is copyOut a page at a time, as copyInPages.
+func copyOutPages(va uint64, src []byte) bool {
 	for len(src) > 0 {
 		n := min(len(src), int(pageSize-va&(pageSize-1)))
 		if p := fastUser(va, n, true); p != nil {
-			arch.Copy(unsafe.Slice((*byte)(p), n), src[:n])
+			copyToKernel(p, src[:n])
 		} else if _, e := space(curProc()).CopyOut(va, src[:n]); e != mm.OK {
 			return false
 		}

@@ -16,17 +16,20 @@
 
 #define NEST_STACK_SIZE	8192	// nestStackSize in early.go
 
-// SUB_FRAME and ADD_FRAME move SP_EL1 by FRAME_SIZE (800) as raw
-// instructions: the linker's nosplit analysis would otherwise count the
-// trap frame against the goroutine stack limit, but this is the exception
-// stack, which trap code owns.
-#define SUB_FRAME	WORD	$0xd10c83ff	// SUB SP, SP, #800
-#define ADD_FRAME	WORD	$0x910c83ff	// ADD SP, SP, #800
+// PUSH16 and POP16 move SP_EL1 by 16 as raw instructions, as the stack
+// of a NOFRAME function that returns by ERET is no concern of the
+// assembler's SP tracking or the linker's nosplit analysis.
+#define PUSH16	WORD	$0xd10043ff	// SUB SP, SP, #16
+#define POP16	WORD	$0x910043ff	// ADD SP, SP, #16
 
+// Each entry pushes X0/X1 (16 bytes) on SP_EL1, the exception stack, and
+// goes to trapCommon with R0 = kind; trapCommon saves the rest of the
+// interrupted thread's registers straight into its Frame (curFrame), so a
+// thread switch is a change of curFrame, not a copy of Frames.
 #define ENTRY(kind) \
 	PCALIGN	$128; \
-	SUB_FRAME; \
-	STP	(R0, R1), (FRAME_X0+0)(RSP); \
+	PUSH16; \
+	STP	(R0, R1), (RSP); \
 	MOVD	$kind, R0; \
 	B	·trapCommon(SB)
 
@@ -35,20 +38,22 @@
 // emergency stack, so that an overflow of the exception stack into its
 // guard page (whose own fault would otherwise recurse) still reaches the
 // fault report. X0 is parked in TPIDR_EL1 (unused by armos) meanwhile.
+// (trapCommon then saves the registers over the running thread's Frame:
+// the kernel stops anyway.)
 #define NESTED_ENTRY \
 	PCALIGN	$128; \
 	MSR	R0, TPIDR_EL1; \
 	MOVD	$·nestStack+NEST_STACK_SIZE(SB), R0; \
 	MOVD	R0, RSP; \
 	MRS	TPIDR_EL1, R0; \
-	SUB_FRAME; \
-	STP	(R0, R1), (FRAME_X0+0)(RSP); \
+	PUSH16; \
+	STP	(R0, R1), (RSP); \
 	MOVD	$KIND_NESTED, R0; \
 	B	·trapCommon(SB)
 
 // func vectors()
 // The table itself (VBAR_EL1 points here); never called. Each entry
-// clobbers SP_EL1 (by FRAME_SIZE) after saving X0/X1, then R0 = kind.
+// moves SP_EL1 down by 16 after saving X0/X1 there, then R0 = kind.
 TEXT ·vectors(SB),NOSPLIT|NOFRAME,$0
 	PCALIGN	$2048
 	ENTRY(KIND_SYNC)	// current EL, SP0: synchronous
@@ -69,101 +74,85 @@ TEXT ·vectors(SB),NOSPLIT|NOFRAME,$0
 	ENTRY(KIND_LOWER)
 
 // func trapCommon()
-// trapCommon saves the interrupted thread into the Frame at RSP (X0/X1 are
-// already there, R0 holds the kind), calls trap(kind, frame) with g = trapG,
-// then restores whatever Frame trap left there (possibly another thread's)
-// and returns with ERET.
+// trapCommon saves the interrupted thread into the Frame at curFrame (X0/X1
+// are on the exception stack, R0 holds the kind; of the FP/SIMD registers
+// only V0-V3 and V16-V17, see trapfp.go), calls trap(kind, frame)
+// with g = trapG on the exception stack, then restores the Frame at
+// curFrame as trap left it (possibly another thread's) and returns with
+// ERET. curFrame is read with R1 alone: "MOVD sym(SB)" would go through
+// R27, not saved yet.
 // Clobbers: nothing visible to the resumed thread.
 TEXT ·trapCommon(SB),NOSPLIT|NOFRAME,$0
-	STP	(R2, R3), (FRAME_X0+16)(RSP)
-	STP	(R4, R5), (FRAME_X0+32)(RSP)
-	STP	(R6, R7), (FRAME_X0+48)(RSP)
-	STP	(R8, R9), (FRAME_X0+64)(RSP)
-	STP	(R10, R11), (FRAME_X0+80)(RSP)
-	STP	(R12, R13), (FRAME_X0+96)(RSP)
-	STP	(R14, R15), (FRAME_X0+112)(RSP)
-	STP	(R16, R17), (FRAME_X0+128)(RSP)
-	STP	(R18_PLATFORM, R19), (FRAME_X0+144)(RSP)
-	STP	(R20, R21), (FRAME_X0+160)(RSP)
-	STP	(R22, R23), (FRAME_X0+176)(RSP)
-	STP	(R24, R25), (FRAME_X0+192)(RSP)
-	STP	(R26, R27), (FRAME_X0+208)(RSP)
-	STP	(g, R29), (FRAME_X0+224)(RSP)
-	MOVD	R30, (FRAME_X0+240)(RSP)
-	MRS	SP_EL0, R1
-	MOVD	R1, FRAME_SP(RSP)
-	MRS	ELR_EL1, R1
-	MRS	SPSR_EL1, R2
-	STP	(R1, R2), FRAME_PC(RSP)
-	MRS	FPSR, R1
-	MRS	FPCR, R2
-	STP	(R1, R2), FRAME_FPSR(RSP)
-	FSTPQ	(F0, F1), (FRAME_Q0+0)(RSP)
-	FSTPQ	(F2, F3), (FRAME_Q0+32)(RSP)
-	FSTPQ	(F4, F5), (FRAME_Q0+64)(RSP)
-	FSTPQ	(F6, F7), (FRAME_Q0+96)(RSP)
-	FSTPQ	(F8, F9), (FRAME_Q0+128)(RSP)
-	FSTPQ	(F10, F11), (FRAME_Q0+160)(RSP)
-	FSTPQ	(F12, F13), (FRAME_Q0+192)(RSP)
-	FSTPQ	(F14, F15), (FRAME_Q0+224)(RSP)
-	FSTPQ	(F16, F17), (FRAME_Q0+256)(RSP)
-	FSTPQ	(F18, F19), (FRAME_Q0+288)(RSP)
-	FSTPQ	(F20, F21), (FRAME_Q0+320)(RSP)
-	FSTPQ	(F22, F23), (FRAME_Q0+352)(RSP)
-	FSTPQ	(F24, F25), (FRAME_Q0+384)(RSP)
-	FSTPQ	(F26, F27), (FRAME_Q0+416)(RSP)
-	FSTPQ	(F28, F29), (FRAME_Q0+448)(RSP)
-	FSTPQ	(F30, F31), (FRAME_Q0+480)(RSP)
+	MOVD	$·curFrame(SB), R1
+	MOVD	(R1), R1
+	STP	(R2, R3), (FRAME_X0+16)(R1)
+	STP	(R4, R5), (FRAME_X0+32)(R1)
+	STP	(R6, R7), (FRAME_X0+48)(R1)
+	STP	(R8, R9), (FRAME_X0+64)(R1)
+	STP	(R10, R11), (FRAME_X0+80)(R1)
+	STP	(R12, R13), (FRAME_X0+96)(R1)
+	STP	(R14, R15), (FRAME_X0+112)(R1)
+	STP	(R16, R17), (FRAME_X0+128)(R1)
+	STP	(R18_PLATFORM, R19), (FRAME_X0+144)(R1)
+	STP	(R20, R21), (FRAME_X0+160)(R1)
+	STP	(R22, R23), (FRAME_X0+176)(R1)
+	STP	(R24, R25), (FRAME_X0+192)(R1)
+	STP	(R26, R27), (FRAME_X0+208)(R1)
+	STP	(g, R29), (FRAME_X0+224)(R1)
+	MOVD	R30, (FRAME_X0+240)(R1)
+	LDP	(RSP), (R2, R3)
+	STP	(R2, R3), (FRAME_X0+0)(R1)
+	MRS	SP_EL0, R2
+	MOVD	R2, FRAME_SP(R1)
+	MRS	ELR_EL1, R2
+	MRS	SPSR_EL1, R3
+	STP	(R2, R3), FRAME_PC(R1)
+	MRS	FPSR, R2
+	MRS	FPCR, R3
+	STP	(R2, R3), FRAME_FPSR(R1)
+	// Only the FP/SIMD registers trap code may change (trapfp.go): the
+	// others stay in the CPU until another thread runs (fpSwitchTo).
+	FSTPQ	(F0, F1), (FRAME_Q0+0)(R1)
+	FSTPQ	(F2, F3), (FRAME_Q0+32)(R1)
+	FSTPQ	(F16, F17), (FRAME_Q0+256)(R1)
 
-	MOVD	RSP, R1
 	MOVD	$·trapG(SB), g
 	SUB	$32, RSP
 	MOVD	R0, 8(RSP)
 	MOVD	R1, 16(RSP)
 	BL	·trap(SB)
 	ADD	$32, RSP
+	POP16		// X0/X1 from the entry
 
-	FLDPQ	(FRAME_Q0+0)(RSP), (F0, F1)
-	FLDPQ	(FRAME_Q0+32)(RSP), (F2, F3)
-	FLDPQ	(FRAME_Q0+64)(RSP), (F4, F5)
-	FLDPQ	(FRAME_Q0+96)(RSP), (F6, F7)
-	FLDPQ	(FRAME_Q0+128)(RSP), (F8, F9)
-	FLDPQ	(FRAME_Q0+160)(RSP), (F10, F11)
-	FLDPQ	(FRAME_Q0+192)(RSP), (F12, F13)
-	FLDPQ	(FRAME_Q0+224)(RSP), (F14, F15)
-	FLDPQ	(FRAME_Q0+256)(RSP), (F16, F17)
-	FLDPQ	(FRAME_Q0+288)(RSP), (F18, F19)
-	FLDPQ	(FRAME_Q0+320)(RSP), (F20, F21)
-	FLDPQ	(FRAME_Q0+352)(RSP), (F22, F23)
-	FLDPQ	(FRAME_Q0+384)(RSP), (F24, F25)
-	FLDPQ	(FRAME_Q0+416)(RSP), (F26, F27)
-	FLDPQ	(FRAME_Q0+448)(RSP), (F28, F29)
-	FLDPQ	(FRAME_Q0+480)(RSP), (F30, F31)
-	LDP	FRAME_FPSR(RSP), (R1, R2)
+	MOVD	$·curFrame(SB), R0
+	MOVD	(R0), R0
+	FLDPQ	(FRAME_Q0+0)(R0), (F0, F1)
+	FLDPQ	(FRAME_Q0+32)(R0), (F2, F3)
+	FLDPQ	(FRAME_Q0+256)(R0), (F16, F17)
+	LDP	FRAME_FPSR(R0), (R1, R2)
 	MSR	R1, FPSR
 	MSR	R2, FPCR
-	LDP	FRAME_PC(RSP), (R1, R2)
+	LDP	FRAME_PC(R0), (R1, R2)
 	MSR	R1, ELR_EL1
 	MSR	R2, SPSR_EL1
-	MOVD	FRAME_SP(RSP), R1
+	MOVD	FRAME_SP(R0), R1
 	MSR	R1, SP_EL0
-	LDP	(FRAME_X0+16)(RSP), (R2, R3)
-	LDP	(FRAME_X0+32)(RSP), (R4, R5)
-	LDP	(FRAME_X0+48)(RSP), (R6, R7)
-	LDP	(FRAME_X0+64)(RSP), (R8, R9)
-	LDP	(FRAME_X0+80)(RSP), (R10, R11)
-	LDP	(FRAME_X0+96)(RSP), (R12, R13)
-	LDP	(FRAME_X0+112)(RSP), (R14, R15)
-	LDP	(FRAME_X0+128)(RSP), (R16, R17)
-	LDP	(FRAME_X0+144)(RSP), (R18_PLATFORM, R19)
-	LDP	(FRAME_X0+160)(RSP), (R20, R21)
-	LDP	(FRAME_X0+176)(RSP), (R22, R23)
-	LDP	(FRAME_X0+192)(RSP), (R24, R25)
-	LDP	(FRAME_X0+208)(RSP), (R26, R27)
-	LDP	(FRAME_X0+224)(RSP), (g, R29)
-	MOVD	(FRAME_X0+240)(RSP), R30
-	LDP	(FRAME_X0+0)(RSP), (R0, R1)
-	ADD_FRAME
+	LDP	(FRAME_X0+16)(R0), (R2, R3)
+	LDP	(FRAME_X0+32)(R0), (R4, R5)
+	LDP	(FRAME_X0+48)(R0), (R6, R7)
+	LDP	(FRAME_X0+64)(R0), (R8, R9)
+	LDP	(FRAME_X0+80)(R0), (R10, R11)
+	LDP	(FRAME_X0+96)(R0), (R12, R13)
+	LDP	(FRAME_X0+112)(R0), (R14, R15)
+	LDP	(FRAME_X0+128)(R0), (R16, R17)
+	LDP	(FRAME_X0+144)(R0), (R18_PLATFORM, R19)
+	LDP	(FRAME_X0+160)(R0), (R20, R21)
+	LDP	(FRAME_X0+176)(R0), (R22, R23)
+	LDP	(FRAME_X0+192)(R0), (R24, R25)
+	LDP	(FRAME_X0+208)(R0), (R26, R27)
+	LDP	(FRAME_X0+224)(R0), (g, R29)
+	MOVD	(FRAME_X0+240)(R0), R30
+	LDP	(FRAME_X0+0)(R0), (R0, R1)	// no writeback: the base may be a destination
 	ERET
 
 // func idleLoop()

@@ -1,0 +1,542 @@
+#include "textflag.h"
+// func spinFP(seed, rounds uint64, buf *byte) uint64
+// Fills V0-V31 from seed (Vn = {x, ^x}, x = seed + n<<32 + n), then for
+// rounds rounds checks all of them, with a getrandom(buf, 512, 0) every 256
+// rounds first: the kernel copies those 512 bytes through its own SIMD
+// registers (arch.Copy), which the trap must give back. Returns 0, or 1 +
+// the number of the first V register that changed. Uses no Go ABI state
+// but its arguments (g, x28, is untouched: a signal handler may run on it).
+// Clobbers: R0-R10, V0-V31.
+TEXT ·spinFP(SB),NOSPLIT,$0-32
+	MOVD	seed+0(FP), R6
+	MOVD	$0x100000001, R3
+	MOVD	R6, R2
+	VMOV	R2, V0.D[0]
+	MVN	R2, R4
+	VMOV	R4, V0.D[1]
+	ADD	R3, R2, R2
+	VMOV	R2, V1.D[0]
+	MVN	R2, R4
+	VMOV	R4, V1.D[1]
+	ADD	R3, R2, R2
+	VMOV	R2, V2.D[0]
+	MVN	R2, R4
+	VMOV	R4, V2.D[1]
+	ADD	R3, R2, R2
+	VMOV	R2, V3.D[0]
+	MVN	R2, R4
+	VMOV	R4, V3.D[1]
+	ADD	R3, R2, R2
+	VMOV	R2, V4.D[0]
+	MVN	R2, R4
+	VMOV	R4, V4.D[1]
+	ADD	R3, R2, R2
+	VMOV	R2, V5.D[0]
+	MVN	R2, R4
+	VMOV	R4, V5.D[1]
+	ADD	R3, R2, R2
+	VMOV	R2, V6.D[0]
+	MVN	R2, R4
+	VMOV	R4, V6.D[1]
+	ADD	R3, R2, R2
+	VMOV	R2, V7.D[0]
+	MVN	R2, R4
+	VMOV	R4, V7.D[1]
+	ADD	R3, R2, R2
+	VMOV	R2, V8.D[0]
+	MVN	R2, R4
+	VMOV	R4, V8.D[1]
+	ADD	R3, R2, R2
+	VMOV	R2, V9.D[0]
+	MVN	R2, R4
+	VMOV	R4, V9.D[1]
+	ADD	R3, R2, R2
+	VMOV	R2, V10.D[0]
+	MVN	R2, R4
+	VMOV	R4, V10.D[1]
+	ADD	R3, R2, R2
+	VMOV	R2, V11.D[0]
+	MVN	R2, R4
+	VMOV	R4, V11.D[1]
+	ADD	R3, R2, R2
+	VMOV	R2, V12.D[0]
+	MVN	R2, R4
+	VMOV	R4, V12.D[1]
+	ADD	R3, R2, R2
+	VMOV	R2, V13.D[0]
+	MVN	R2, R4
+	VMOV	R4, V13.D[1]
+	ADD	R3, R2, R2
+	VMOV	R2, V14.D[0]
+	MVN	R2, R4
+	VMOV	R4, V14.D[1]
+	ADD	R3, R2, R2
+	VMOV	R2, V15.D[0]
+	MVN	R2, R4
+	VMOV	R4, V15.D[1]
+	ADD	R3, R2, R2
+	VMOV	R2, V16.D[0]
+	MVN	R2, R4
+	VMOV	R4, V16.D[1]
+	ADD	R3, R2, R2
+	VMOV	R2, V17.D[0]
+	MVN	R2, R4
+	VMOV	R4, V17.D[1]
+	ADD	R3, R2, R2
+	VMOV	R2, V18.D[0]
+	MVN	R2, R4
+	VMOV	R4, V18.D[1]
+	ADD	R3, R2, R2
+	VMOV	R2, V19.D[0]
+	MVN	R2, R4
+	VMOV	R4, V19.D[1]
+	ADD	R3, R2, R2
+	VMOV	R2, V20.D[0]
+	MVN	R2, R4
+	VMOV	R4, V20.D[1]
+	ADD	R3, R2, R2
+	VMOV	R2, V21.D[0]
+	MVN	R2, R4
+	VMOV	R4, V21.D[1]
+	ADD	R3, R2, R2
+	VMOV	R2, V22.D[0]
+	MVN	R2, R4
+	VMOV	R4, V22.D[1]
+	ADD	R3, R2, R2
+	VMOV	R2, V23.D[0]
+	MVN	R2, R4
+	VMOV	R4, V23.D[1]
+	ADD	R3, R2, R2
+	VMOV	R2, V24.D[0]
+	MVN	R2, R4
+	VMOV	R4, V24.D[1]
+	ADD	R3, R2, R2
+	VMOV	R2, V25.D[0]
+	MVN	R2, R4
+	VMOV	R4, V25.D[1]
+	ADD	R3, R2, R2
+	VMOV	R2, V26.D[0]
+	MVN	R2, R4
+	VMOV	R4, V26.D[1]
+	ADD	R3, R2, R2
+	VMOV	R2, V27.D[0]
+	MVN	R2, R4
+	VMOV	R4, V27.D[1]
+	ADD	R3, R2, R2
+	VMOV	R2, V28.D[0]
+	MVN	R2, R4
+	VMOV	R4, V28.D[1]
+	ADD	R3, R2, R2
+	VMOV	R2, V29.D[0]
+	MVN	R2, R4
+	VMOV	R4, V29.D[1]
+	ADD	R3, R2, R2
+	VMOV	R2, V30.D[0]
+	MVN	R2, R4
+	VMOV	R4, V30.D[1]
+	ADD	R3, R2, R2
+	VMOV	R2, V31.D[0]
+	MVN	R2, R4
+	VMOV	R4, V31.D[1]
+	ADD	R3, R2, R2
+	MOVD	rounds+8(FP), R7
+	MOVD	buf+16(FP), R9
+loop:
+	AND	$255, R7, R10
+	CBNZ	R10, check
+	MOVD	R9, R0
+	MOVD	$512, R1
+	MOVD	$0, R2
+	MOVD	$278, R8	// getrandom
+	SVC
+check:
+	MOVD	R6, R2
+	VMOV	V0.D[0], R4
+	CMP	R2, R4
+	BNE	bad0
+	VMOV	V0.D[1], R4
+	MVN	R2, R5
+	CMP	R5, R4
+	BNE	bad0
+	ADD	R3, R2, R2
+	VMOV	V1.D[0], R4
+	CMP	R2, R4
+	BNE	bad1
+	VMOV	V1.D[1], R4
+	MVN	R2, R5
+	CMP	R5, R4
+	BNE	bad1
+	ADD	R3, R2, R2
+	VMOV	V2.D[0], R4
+	CMP	R2, R4
+	BNE	bad2
+	VMOV	V2.D[1], R4
+	MVN	R2, R5
+	CMP	R5, R4
+	BNE	bad2
+	ADD	R3, R2, R2
+	VMOV	V3.D[0], R4
+	CMP	R2, R4
+	BNE	bad3
+	VMOV	V3.D[1], R4
+	MVN	R2, R5
+	CMP	R5, R4
+	BNE	bad3
+	ADD	R3, R2, R2
+	VMOV	V4.D[0], R4
+	CMP	R2, R4
+	BNE	bad4
+	VMOV	V4.D[1], R4
+	MVN	R2, R5
+	CMP	R5, R4
+	BNE	bad4
+	ADD	R3, R2, R2
+	VMOV	V5.D[0], R4
+	CMP	R2, R4
+	BNE	bad5
+	VMOV	V5.D[1], R4
+	MVN	R2, R5
+	CMP	R5, R4
+	BNE	bad5
+	ADD	R3, R2, R2
+	VMOV	V6.D[0], R4
+	CMP	R2, R4
+	BNE	bad6
+	VMOV	V6.D[1], R4
+	MVN	R2, R5
+	CMP	R5, R4
+	BNE	bad6
+	ADD	R3, R2, R2
+	VMOV	V7.D[0], R4
+	CMP	R2, R4
+	BNE	bad7
+	VMOV	V7.D[1], R4
+	MVN	R2, R5
+	CMP	R5, R4
+	BNE	bad7
+	ADD	R3, R2, R2
+	VMOV	V8.D[0], R4
+	CMP	R2, R4
+	BNE	bad8
+	VMOV	V8.D[1], R4
+	MVN	R2, R5
+	CMP	R5, R4
+	BNE	bad8
+	ADD	R3, R2, R2
+	VMOV	V9.D[0], R4
+	CMP	R2, R4
+	BNE	bad9
+	VMOV	V9.D[1], R4
+	MVN	R2, R5
+	CMP	R5, R4
+	BNE	bad9
+	ADD	R3, R2, R2
+	VMOV	V10.D[0], R4
+	CMP	R2, R4
+	BNE	bad10
+	VMOV	V10.D[1], R4
+	MVN	R2, R5
+	CMP	R5, R4
+	BNE	bad10
+	ADD	R3, R2, R2
+	VMOV	V11.D[0], R4
+	CMP	R2, R4
+	BNE	bad11
+	VMOV	V11.D[1], R4
+	MVN	R2, R5
+	CMP	R5, R4
+	BNE	bad11
+	ADD	R3, R2, R2
+	VMOV	V12.D[0], R4
+	CMP	R2, R4
+	BNE	bad12
+	VMOV	V12.D[1], R4
+	MVN	R2, R5
+	CMP	R5, R4
+	BNE	bad12
+	ADD	R3, R2, R2
+	VMOV	V13.D[0], R4
+	CMP	R2, R4
+	BNE	bad13
+	VMOV	V13.D[1], R4
+	MVN	R2, R5
+	CMP	R5, R4
+	BNE	bad13
+	ADD	R3, R2, R2
+	VMOV	V14.D[0], R4
+	CMP	R2, R4
+	BNE	bad14
+	VMOV	V14.D[1], R4
+	MVN	R2, R5
+	CMP	R5, R4
+	BNE	bad14
+	ADD	R3, R2, R2
+	VMOV	V15.D[0], R4
+	CMP	R2, R4
+	BNE	bad15
+	VMOV	V15.D[1], R4
+	MVN	R2, R5
+	CMP	R5, R4
+	BNE	bad15
+	ADD	R3, R2, R2
+	VMOV	V16.D[0], R4
+	CMP	R2, R4
+	BNE	bad16
+	VMOV	V16.D[1], R4
+	MVN	R2, R5
+	CMP	R5, R4
+	BNE	bad16
+	ADD	R3, R2, R2
+	VMOV	V17.D[0], R4
+	CMP	R2, R4
+	BNE	bad17
+	VMOV	V17.D[1], R4
+	MVN	R2, R5
+	CMP	R5, R4
+	BNE	bad17
+	ADD	R3, R2, R2
+	VMOV	V18.D[0], R4
+	CMP	R2, R4
+	BNE	bad18
+	VMOV	V18.D[1], R4
+	MVN	R2, R5
+	CMP	R5, R4
+	BNE	bad18
+	ADD	R3, R2, R2
+	VMOV	V19.D[0], R4
+	CMP	R2, R4
+	BNE	bad19
+	VMOV	V19.D[1], R4
+	MVN	R2, R5
+	CMP	R5, R4
+	BNE	bad19
+	ADD	R3, R2, R2
+	VMOV	V20.D[0], R4
+	CMP	R2, R4
+	BNE	bad20
+	VMOV	V20.D[1], R4
+	MVN	R2, R5
+	CMP	R5, R4
+	BNE	bad20
+	ADD	R3, R2, R2
+	VMOV	V21.D[0], R4
+	CMP	R2, R4
+	BNE	bad21
+	VMOV	V21.D[1], R4
+	MVN	R2, R5
+	CMP	R5, R4
+	BNE	bad21
+	ADD	R3, R2, R2
+	VMOV	V22.D[0], R4
+	CMP	R2, R4
+	BNE	bad22
+	VMOV	V22.D[1], R4
+	MVN	R2, R5
+	CMP	R5, R4
+	BNE	bad22
+	ADD	R3, R2, R2
+	VMOV	V23.D[0], R4
+	CMP	R2, R4
+	BNE	bad23
+	VMOV	V23.D[1], R4
+	MVN	R2, R5
+	CMP	R5, R4
+	BNE	bad23
+	ADD	R3, R2, R2
+	VMOV	V24.D[0], R4
+	CMP	R2, R4
+	BNE	bad24
+	VMOV	V24.D[1], R4
+	MVN	R2, R5
+	CMP	R5, R4
+	BNE	bad24
+	ADD	R3, R2, R2
+	VMOV	V25.D[0], R4
+	CMP	R2, R4
+	BNE	bad25
+	VMOV	V25.D[1], R4
+	MVN	R2, R5
+	CMP	R5, R4
+	BNE	bad25
+	ADD	R3, R2, R2
+	VMOV	V26.D[0], R4
+	CMP	R2, R4
+	BNE	bad26
+	VMOV	V26.D[1], R4
+	MVN	R2, R5
+	CMP	R5, R4
+	BNE	bad26
+	ADD	R3, R2, R2
+	VMOV	V27.D[0], R4
+	CMP	R2, R4
+	BNE	bad27
+	VMOV	V27.D[1], R4
+	MVN	R2, R5
+	CMP	R5, R4
+	BNE	bad27
+	ADD	R3, R2, R2
+	VMOV	V28.D[0], R4
+	CMP	R2, R4
+	BNE	bad28
+	VMOV	V28.D[1], R4
+	MVN	R2, R5
+	CMP	R5, R4
+	BNE	bad28
+	ADD	R3, R2, R2
+	VMOV	V29.D[0], R4
+	CMP	R2, R4
+	BNE	bad29
+	VMOV	V29.D[1], R4
+	MVN	R2, R5
+	CMP	R5, R4
+	BNE	bad29
+	ADD	R3, R2, R2
+	VMOV	V30.D[0], R4
+	CMP	R2, R4
+	BNE	bad30
+	VMOV	V30.D[1], R4
+	MVN	R2, R5
+	CMP	R5, R4
+	BNE	bad30
+	ADD	R3, R2, R2
+	VMOV	V31.D[0], R4
+	CMP	R2, R4
+	BNE	bad31
+	VMOV	V31.D[1], R4
+	MVN	R2, R5
+	CMP	R5, R4
+	BNE	bad31
+	ADD	R3, R2, R2
+	SUBS	$1, R7, R7
+	BNE	loop
+	MOVD	$0, R0
+	MOVD	R0, ret+24(FP)
+	RET
+bad0:
+	MOVD	$1, R0
+	MOVD	R0, ret+24(FP)
+	RET
+bad1:
+	MOVD	$2, R0
+	MOVD	R0, ret+24(FP)
+	RET
+bad2:
+	MOVD	$3, R0
+	MOVD	R0, ret+24(FP)
+	RET
+bad3:
+	MOVD	$4, R0
+	MOVD	R0, ret+24(FP)
+	RET
+bad4:
+	MOVD	$5, R0
+	MOVD	R0, ret+24(FP)
+	RET
+bad5:
+	MOVD	$6, R0
+	MOVD	R0, ret+24(FP)
+	RET
+bad6:
+	MOVD	$7, R0
+	MOVD	R0, ret+24(FP)
+	RET
+bad7:
+	MOVD	$8, R0
+	MOVD	R0, ret+24(FP)
+	RET
+bad8:
+	MOVD	$9, R0
+	MOVD	R0, ret+24(FP)
+	RET
+bad9:
+	MOVD	$10, R0
+	MOVD	R0, ret+24(FP)
+	RET
+bad10:
+	MOVD	$11, R0
+	MOVD	R0, ret+24(FP)
+	RET
+bad11:
+	MOVD	$12, R0
+	MOVD	R0, ret+24(FP)
+	RET
+bad12:
+	MOVD	$13, R0
+	MOVD	R0, ret+24(FP)
+	RET
+bad13:
+	MOVD	$14, R0
+	MOVD	R0, ret+24(FP)
+	RET
+bad14:
+	MOVD	$15, R0
+	MOVD	R0, ret+24(FP)
+	RET
+bad15:
+	MOVD	$16, R0
+	MOVD	R0, ret+24(FP)
+	RET
+bad16:
+	MOVD	$17, R0
+	MOVD	R0, ret+24(FP)
+	RET
+bad17:
+	MOVD	$18, R0
+	MOVD	R0, ret+24(FP)
+	RET
+bad18:
+	MOVD	$19, R0
+	MOVD	R0, ret+24(FP)
+	RET
+bad19:
+	MOVD	$20, R0
+	MOVD	R0, ret+24(FP)
+	RET
+bad20:
+	MOVD	$21, R0
+	MOVD	R0, ret+24(FP)
+	RET
+bad21:
+	MOVD	$22, R0
+	MOVD	R0, ret+24(FP)
+	RET
+bad22:
+	MOVD	$23, R0
+	MOVD	R0, ret+24(FP)
+	RET
+bad23:
+	MOVD	$24, R0
+	MOVD	R0, ret+24(FP)
+	RET
+bad24:
+	MOVD	$25, R0
+	MOVD	R0, ret+24(FP)
+	RET
+bad25:
+	MOVD	$26, R0
+	MOVD	R0, ret+24(FP)
+	RET
+bad26:
+	MOVD	$27, R0
+	MOVD	R0, ret+24(FP)
+	RET
+bad27:
+	MOVD	$28, R0
+	MOVD	R0, ret+24(FP)
+	RET
+bad28:
+	MOVD	$29, R0
+	MOVD	R0, ret+24(FP)
+	RET
+bad29:
+	MOVD	$30, R0
+	MOVD	R0, ret+24(FP)
+	RET
+bad30:
+	MOVD	$31, R0
+	MOVD	R0, ret+24(FP)
+	RET
+bad31:
+	MOVD	$32, R0
+	MOVD	R0, ret+24(FP)
+	RET
