@@ -26,6 +26,7 @@ package protosvc
 import (
 	"errors"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 
 	"armos/libipc"
@@ -314,60 +315,105 @@ func (s *Service) opUnregister(r *libipc.Request) {
 
 func (s *Service) opSend(r *libipc.Request) {
 	s.stats.requests.Add(1)
-	req := new(protoproto.SendReq)
+	j := sendJobs.Get().(*sendJob)
+	j.s, j.r = s, r
+	req := &j.req
 	// The usual encoding parses in place (req.Data aliases the message,
 	// released once the stack has copied it into frames); anything else
 	// is decoded the general way.
-	inPlace := protoproto.ParseSendReq(r.Body, req)
-	if !inPlace && !s.decode(r, req) {
+	j.inPlace = protoproto.ParseSendReq(r.Body, req)
+	if !j.inPlace && !s.decode(r, req) {
+		j.free()
 		return
 	}
-	release := func() {
-		if inPlace {
-			r.ReleaseBody()
-		}
-	}
-	cl, _ := r.Conn().Value.(*client)
+	j.cl, _ = r.Conn().Value.(*client)
 	n := req.Proto
 	dst, ok := protoproto.IPv4Of(req.Dst)
-	var src netip.Addr // zero: netd picks
 	if req.Src.IsValid() {
 		var sok bool
-		src, sok = protoproto.IPv4Of(req.Src)
+		j.src, sok = protoproto.IPv4Of(req.Src)
 		ok = ok && sok
 	}
+	j.dst = dst
 	tooBig := len(req.Data) > protoproto.MaxPayload || (req.TSO != 0 && len(req.Data) > stack.MaxTSOSegment)
 	if !ok || tooBig {
-		release()
+		j.release()
 		s.protos[n].sendErr.Add(1)
 		if tooBig {
 			s.fail(r, sockproto.EMSGSIZE)
 		} else {
 			s.fail(r, sockproto.EINVAL)
 		}
+		j.free()
 		return
 	}
-	s.onLoop(r, func() {
-		o := s.owners[n]
-		if o == nil || o.cl != cl {
-			release()
-			s.protos[n].refusedSend.Add(1)
-			s.fail(r, sockproto.EACCES)
-			return
-		}
-		err := s.st.SendDatagram(&stack.Datagram{Src: src, Dst: dst, Protocol: n, TTL: req.TTL, TOS: req.TOS,
-			DontFragment: req.DF, Payload: req.Data, TSO: int(req.TSO)})
-		release()
-		if err != nil {
-			s.protos[n].sendErr.Add(1)
-			s.fail(r, errnoOf(err))
-			return
-		}
-		s.protos[n].sent.Add(1)
-		if r.Kind == libipc.KindRequest {
-			s.reply(r, &protoproto.Empty{})
-		}
-	})
+	s.onLoop(r, j.run)
+}
+
+// sendJob is one OpSend on its way from the protocol service's goroutine
+// to the event loop. Jobs are pooled, with their run function made once: a
+// send allocated its request and two closures, three allocations per
+// segment sent.
+type sendJob struct {
+	s        *Service
+	r        *libipc.Request
+	req      protoproto.SendReq
+	inPlace  bool // req.Data aliases r's body: release it once sent
+	cl       *client
+	src, dst netip.Addr // src zero: netd picks
+	run      func()     // j.exec, made once per job
+}
+
+// sendJobs holds free jobs (its New is set in init: a job's run refers
+// back to the pool).
+var sendJobs sync.Pool
+
+func init() {
+	sendJobs.New = func() any {
+		j := new(sendJob)
+		j.run = j.exec
+		return j
+	}
+}
+
+// release gives r's body back once nothing reads req.Data any more.
+func (j *sendJob) release() {
+	if j.inPlace {
+		j.r.ReleaseBody()
+	}
+}
+
+// free empties j and returns it to the pool; j must not be used after.
+func (j *sendJob) free() {
+	run := j.run
+	*j = sendJob{run: run}
+	sendJobs.Put(j)
+}
+
+// exec runs on the event loop: the send itself.
+func (j *sendJob) exec() {
+	s, r, req := j.s, j.r, &j.req
+	n := req.Proto
+	defer j.free()
+	o := s.owners[n]
+	if o == nil || o.cl != j.cl {
+		j.release()
+		s.protos[n].refusedSend.Add(1)
+		s.fail(r, sockproto.EACCES)
+		return
+	}
+	err := s.st.SendDatagram(&stack.Datagram{Src: j.src, Dst: j.dst, Protocol: n, TTL: req.TTL, TOS: req.TOS,
+		DontFragment: req.DF, Payload: req.Data, TSO: int(req.TSO)})
+	j.release()
+	if err != nil {
+		s.protos[n].sendErr.Add(1)
+		s.fail(r, errnoOf(err))
+		return
+	}
+	s.protos[n].sent.Add(1)
+	if r.Kind == libipc.KindRequest {
+		s.reply(r, &protoproto.Empty{})
+	}
 }
 
 // tsoMax is the RegisterResp's and InfoMsg's TSOMax for protocol n: TCP
