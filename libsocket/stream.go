@@ -24,18 +24,17 @@ import (
 const RecvBuffer = 128 << 10
 
 // stream is what TCPConn and TCPListener share: the endpoint to the stream
-// server and a reader goroutine turning its messages into state, with a
-// broadcast channel for waiters.
+// server and a reader goroutine turning its messages into state, with
+// wake-up channels for waiters.
 type stream struct {
 	conn *libipc.Conn
 
 	mu      sync.Mutex
-	changed chan struct{} // closed and replaced when the state changes while someone waits
-	waiters int           // wait calls since the last broadcast (some may have timed out)
-	closed  bool          // Close was called
-	err     error         // the socket's final error (OpError, the endpoint's end)
-	rdl     time.Time     // read (or accept) deadline
-	wdl     time.Time     // write deadline
+	waiters []chan struct{} // one per wait since the last broadcast, from wakeChans
+	closed  bool            // Close was called
+	err     error           // the socket's final error (OpError, the endpoint's end)
+	rdl     time.Time       // read (or accept) deadline
+	wdl     time.Time       // write deadline
 
 	// Connection state.
 	rbuf      [][]byte  // received chunks, in order
@@ -62,23 +61,30 @@ type acceptedConn struct {
 }
 
 func newStream(ep libipc.Endpoint) *stream {
-	x := &stream{changed: make(chan struct{})}
+	x := &stream{}
 	// The connection's reader applies the server's messages itself (no
 	// goroutine of ours between it and the state).
 	x.conn = libipc.NewConnFunc(ep, x.message, x.ended)
 	return x
 }
 
+// wakeChans recycles waiters' wake-up channels (room for one token each;
+// empty and in no waiters list while in the pool): a channel closed and
+// made anew at every wake-up was an allocation per message waited for.
+var wakeChans = sync.Pool{New: func() any { return make(chan struct{}, 1) }}
+
 // broadcast wakes every waiter; with x.mu held. With none (the usual case
 // for a message that arrives before a read asks for it, and for deadlines
-// set before a read or write) the channel stays as it is.
+// set before a read or write) it does nothing.
 func (x *stream) broadcast() {
-	if x.waiters == 0 {
-		return
+	for i, w := range x.waiters {
+		select {
+		case w <- struct{}{}:
+		default: // (cannot happen: a channel is in one list once)
+		}
+		x.waiters[i] = nil
 	}
-	x.waiters = 0
-	close(x.changed)
-	x.changed = make(chan struct{})
+	x.waiters = x.waiters[:0]
 }
 
 // ended: the endpoint ended, after the last message.
@@ -158,26 +164,49 @@ func (x *stream) message(r *libipc.Request) {
 // wait waits for the state to change or the deadline dl to pass (false);
 // with x.mu held, which it releases while waiting.
 func (x *stream) wait(dl time.Time) bool {
-	ch := x.changed
-	x.waiters++
-	x.mu.Unlock()
-	defer x.mu.Lock()
-	if dl.IsZero() {
-		<-ch
-		return true
+	var d time.Duration
+	if !dl.IsZero() {
+		if d = time.Until(dl); d <= 0 {
+			return false
+		}
 	}
-	d := time.Until(dl)
-	if d <= 0 {
-		return false
+	w := wakeChans.Get().(chan struct{})
+	x.waiters = append(x.waiters, w)
+	x.mu.Unlock()
+	if dl.IsZero() {
+		<-w // broadcast took w off the list before its token
+		x.mu.Lock()
+		wakeChans.Put(w)
+		return true
 	}
 	t := time.NewTimer(d)
-	defer t.Stop()
+	woken := false
 	select {
-	case <-ch:
-		return true
+	case <-w:
+		woken = true
 	case <-t.C:
-		return false
 	}
+	t.Stop()
+	x.mu.Lock()
+	if !woken {
+		// Off the list if a broadcast has not taken it meanwhile, and a
+		// token it got after the timer dropped: w goes back empty.
+		for i, v := range x.waiters {
+			if v == w {
+				last := len(x.waiters) - 1
+				x.waiters[i] = x.waiters[last]
+				x.waiters[last] = nil
+				x.waiters = x.waiters[:last]
+				break
+			}
+		}
+		select {
+		case <-w:
+		default:
+		}
+	}
+	wakeChans.Put(w)
+	return woken
 }
 
 // close ends the socket locally: the endpoint closes, so the server closes
