@@ -147,22 +147,29 @@ func CopyBin(dst, b []byte) []byte {
 // it. A key seen twice, a field that fails, anything after the map, or a
 // body that is not such a map: false.
 func FixMap(body []byte, field func(key, p []byte) (rest []byte, bit uint32, ok bool)) bool {
-	if len(body) < 1 || body[0]&0xf0 != 0x80 {
-		return false
+	rest, _, ok := FixMapPrefix(body, field)
+	return ok && len(rest) == 0
+}
+
+// FixMapPrefix is FixMap for a map at the front of p (an element of an
+// array, say): it returns what follows the map and the bits of the keys
+// seen, so that a caller can require some.
+func FixMapPrefix(p []byte, field func(key, p []byte) (rest []byte, bit uint32, ok bool)) (rest []byte, seen uint32, ok bool) {
+	if len(p) < 1 || p[0]&0xf0 != 0x80 {
+		return nil, 0, false
 	}
-	n := int(body[0] & 0x0f)
-	p := body[1:]
-	var seen uint32
+	n := int(p[0] & 0x0f)
+	p = p[1:]
 	for range n {
 		key, rest, ok := Fixstr(p)
 		if !ok {
-			return false
+			return nil, 0, false
 		}
 		var bit uint32
 		if p, bit, ok = field(key, rest); !ok || seen&bit != 0 {
-			return false
+			return nil, 0, false
 		}
 		seen |= bit
 	}
-	return len(p) == 0
+	return p, seen, true
 }

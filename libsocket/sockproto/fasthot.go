@@ -162,54 +162,43 @@ func (r *RecvFromResp) ParseMsgpack(body []byte) bool {
 // success only) and returns what follows it; more says whether a "more"
 // key may appear.
 func (r *RecvFromResp) parse(body []byte, more bool) ([]byte, bool) {
-	if len(body) < 1 || body[0]&0xf0 != 0x80 {
-		return nil, false
-	}
 	out := *r
 	var data []byte
 	gotData := false
-	p := body[1:]
-	var seen uint32
-	for range int(body[0] & 0x0f) {
-		key, rest, ok := mpread.Fixstr(p)
-		if !ok {
-			return nil, false
-		}
-		p = rest
-		var bit uint32
+	rest, _, ok := mpread.FixMapPrefix(body, func(key, p []byte) ([]byte, uint32, bool) {
+		var ok bool
 		switch string(key) {
 		case "from":
 			out.From, p, ok = fastAddr(p)
-			bit = 1
+			return p, 1, ok
 		case "data":
 			data, p, ok = mpread.Bin(p)
-			gotData, bit = ok, 2
+			gotData = ok
+			return p, 2, ok
 		case "size":
 			var v int64
 			v, p, ok = mpread.Int(p)
-			out.Size, bit = int(v), 4
+			out.Size = int(v)
+			return p, 4, ok
 		case "trunc":
 			out.Truncated, p, ok = mpread.Bool(p)
-			bit = 8
+			return p, 8, ok
 		case "more":
-			if !more {
-				return nil, false
+			if more {
+				out.More, p, ok = parseMore(p, r.More)
+				return p, 16, ok
 			}
-			out.More, p, ok = parseMore(p, r.More)
-			bit = 16
-		default:
-			return nil, false
 		}
-		if !ok || seen&bit != 0 {
-			return nil, false
-		}
-		seen |= bit
+		return nil, 0, false
+	})
+	if !ok {
+		return nil, false
 	}
 	if gotData {
 		out.Data = mpread.CopyBin(r.Data, data)
 	}
 	*r = out
-	return p, true
+	return rest, true
 }
 
 // parseMore reads More's array at the front of p, decoding over the

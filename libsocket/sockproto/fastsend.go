@@ -19,59 +19,33 @@ import (
 // decoder would have produced. netd's send path uses it: the payload's
 // next copy is into the frame.
 func ParseSendTo(body []byte, req *SendToReq) bool {
-	p := body
-	if len(p) < 1 || (p[0] != 0x84 && p[0] != 0x85) { // fixmap of 4, or 5 with "more"
-		return false
-	}
-	keys := int(p[0] & 0x0f)
-	p = p[1:]
-	var seen [5]bool
 	out := SendToReq{More: req.More[:0]}
-	for range keys {
-		key, rest, ok := mpread.Fixstr(p)
-		if !ok {
-			return false
-		}
-		p = rest
-		var i int
+	rest, seen, ok := mpread.FixMapPrefix(body, func(key, p []byte) ([]byte, uint32, bool) {
+		var ok bool
 		switch string(key) { // compared in place: no allocation
 		case "h":
 			var v uint64
-			if v, p, ok = mpread.Uint(p); !ok || v > 1<<32-1 {
-				return false
-			}
+			v, p, ok = mpread.Uint(p)
 			out.Handle = Handle(v)
+			return p, 1, ok && v <= 1<<32-1
 		case "to":
-			i = 1
-			if out.To, p, ok = fastAddr(p); !ok {
-				return false
-			}
+			out.To, p, ok = fastAddr(p)
+			return p, 2, ok
 		case "flags":
-			i = 2
 			var v uint64
-			if v, p, ok = mpread.Uint(p); !ok || v > 1<<32-1 {
-				return false
-			}
+			v, p, ok = mpread.Uint(p)
 			out.Flags = uint32(v)
+			return p, 4, ok && v <= 1<<32-1
 		case "data":
-			i = 3
-			if out.Data, p, ok = mpread.Bin(p); !ok {
-				return false
-			}
+			out.Data, p, ok = mpread.Bin(p)
+			return p, 8, ok
 		case "more":
-			i = 4
-			if out.More, p, ok = parseSendMore(p, out.More); !ok {
-				return false
-			}
-		default:
-			return false
+			out.More, p, ok = parseSendMore(p, out.More)
+			return p, 16, ok
 		}
-		if seen[i] {
-			return false
-		}
-		seen[i] = true
-	}
-	if len(p) != 0 || !seen[0] || !seen[1] || !seen[2] || !seen[3] {
+		return nil, 0, false
+	})
+	if !ok || len(rest) != 0 || seen&15 != 15 { // h, to, flags and data are required
 		return false
 	}
 	*req = out // without "more", More is empty (its array kept for the next)
@@ -86,38 +60,22 @@ func parseSendMore(p []byte, more []SendDgram) ([]SendDgram, []byte, bool) {
 		return nil, nil, false
 	}
 	for range n {
-		if len(p) < 1 || p[0] != 0x82 {
-			return nil, nil, false
-		}
-		p = p[1:]
 		var d SendDgram
-		var seen [2]bool
-		for range 2 {
-			key, rest, ok := mpread.Fixstr(p)
-			if !ok {
-				return nil, nil, false
-			}
-			p = rest
+		var seen uint32
+		p, seen, ok = mpread.FixMapPrefix(p, func(key, p []byte) ([]byte, uint32, bool) {
+			var ok bool
 			switch string(key) {
 			case "to":
-				if seen[0] {
-					return nil, nil, false
-				}
-				seen[0] = true
-				if d.To, p, ok = fastAddr(p); !ok {
-					return nil, nil, false
-				}
+				d.To, p, ok = fastAddr(p)
+				return p, 1, ok
 			case "data":
-				if seen[1] {
-					return nil, nil, false
-				}
-				seen[1] = true
-				if d.Data, p, ok = mpread.Bin(p); !ok {
-					return nil, nil, false
-				}
-			default:
-				return nil, nil, false
+				d.Data, p, ok = mpread.Bin(p)
+				return p, 2, ok
 			}
+			return nil, 0, false
+		})
+		if !ok || seen != 3 {
+			return nil, nil, false
 		}
 		more = append(more, d)
 	}
