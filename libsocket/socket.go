@@ -282,12 +282,6 @@ func (s *Socket) sendSome(ctx context.Context, bufs [][]byte, to []netip.AddrPor
 	if len(bufs[0]) > sockproto.MaxDatagram {
 		return 0, opError("sendmmsg", s.LocalAddr(), to[0], sockproto.EMSGSIZE)
 	}
-	if len(bufs) == 1 {
-		if _, err := s.send(ctx, "sendmmsg", bufs[0], to[0]); err != nil {
-			return 0, err
-		}
-		return 1, nil
-	}
 	if err := s.ensureBound(ctx); err != nil {
 		return 0, err
 	}

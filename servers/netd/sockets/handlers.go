@@ -311,18 +311,11 @@ func (s *Service) opSendTo(r *libipc.Request) {
 			return
 		}
 	}
-	var to netip.AddrPort
-	e := sockproto.Errno(0)
-	switch {
-	case !sockproto.ValidFlags(req.Flags):
-		e = sockproto.EINVAL
-	case len(req.Data) > sockproto.MaxDatagram:
-		e = sockproto.EMSGSIZE
-	case req.To.IsValid():
-		to, e = checkAddr(req.To)
-	case !sk.connected():
-		e = sockproto.EDESTADDRREQ
+	if !sockproto.ValidFlags(req.Flags) {
+		s.fail(r, sockproto.EINVAL)
+		return
 	}
+	to, e := sk.destination(req.Data, req.To)
 	if e != 0 {
 		s.fail(r, e)
 		return
@@ -347,6 +340,20 @@ func (s *Service) opSendTo(r *libipc.Request) {
 	s.reply(r, &s.sendResp)
 }
 
+// destination checks one datagram of a send: its size, and where it goes
+// (to, or the connected peer when to is zero; that is returned zero).
+func (sk *socket) destination(data []byte, to sockproto.Addr) (netip.AddrPort, sockproto.Errno) {
+	switch {
+	case len(data) > sockproto.MaxDatagram:
+		return netip.AddrPort{}, sockproto.EMSGSIZE
+	case to.IsValid():
+		return checkAddr(to)
+	case !sk.connected():
+		return netip.AddrPort{}, sockproto.EDESTADDRREQ
+	}
+	return netip.AddrPort{}, 0
+}
+
 // sendOne sends one datagram to to, or to the connected peer when to is
 // zero.
 func (sk *socket) sendOne(data []byte, to netip.AddrPort) error {
@@ -363,16 +370,7 @@ func (sk *socket) sendOne(data []byte, to netip.AddrPort) error {
 func (s *Service) sendMore(sk *socket, more []sockproto.SendDgram) int {
 	for i := range more {
 		d := &more[i]
-		var to netip.AddrPort
-		e := sockproto.Errno(0)
-		switch {
-		case len(d.Data) > sockproto.MaxDatagram:
-			e = sockproto.EMSGSIZE
-		case d.To.IsValid():
-			to, e = checkAddr(d.To)
-		case !sk.connected():
-			e = sockproto.EDESTADDRREQ
-		}
+		to, e := sk.destination(d.Data, d.To)
 		if e != 0 || sk.sendOne(d.Data, to) != nil {
 			s.stats.batchSendsCut.Add(1)
 			s.stats.batchSent.Add(uint64(i))
@@ -427,9 +425,8 @@ func (s *Service) recvRespOf(data []byte, meta stack.RecvMeta, max uint32) sockp
 func (s *Service) replyBatch(sk *socket, r *libipc.Request, max uint32, count int) {
 	ep := sk.ep
 	budget := libipc.MaxMessageSize - sockproto.MaxOverhead
-	k := 0
-	more := s.batchMore[:0]
-	for ; k < count; k++ {
+	all := s.batch[:0]
+	for k := 0; k < count; k++ {
 		l := ep.NthLen(k)
 		if l < 0 {
 			break
@@ -440,21 +437,18 @@ func (s *Service) replyBatch(sk *socket, r *libipc.Request, max uint32, count in
 		}
 		budget -= size
 		ep.PeekFunc(k, func(data []byte, meta stack.RecvMeta) {
-			if k == 0 {
-				s.recvResp = s.recvRespOf(data, meta, max)
-			} else {
-				more = append(more, s.recvRespOf(data, meta, max))
-			}
+			all = append(all, s.recvRespOf(data, meta, max))
 		})
 	}
-	s.recvResp.More = more
-	s.stats.delivered.Add(uint64(k))
-	s.stats.batched.Add(uint64(k - 1))
+	s.recvResp = all[0]
+	s.recvResp.More = all[1:]
+	s.stats.delivered.Add(uint64(len(all)))
+	s.stats.batched.Add(uint64(len(all) - 1))
 	s.reply(r, &s.recvResp) // encodes at once, before the buffers go
-	clear(more)
-	s.batchMore = more[:0]
+	ep.Discard(len(all))
+	clear(all)
+	s.batch = all[:0]
 	s.recvResp = sockproto.RecvFromResp{}
-	ep.Discard(k)
 }
 
 func (s *Service) opRecvFrom(r *libipc.Request) {

@@ -99,9 +99,9 @@ type Service struct {
 	sendResp sockproto.SendToResp
 	recvReq  sockproto.RecvFromReq
 	recvResp sockproto.RecvFromResp
-	// batchMore is the reused array of a batched reply's further
-	// datagrams (replyBatch).
-	batchMore []sockproto.RecvFromResp
+	// batch is the reused array of a batched reply's datagrams
+	// (replyBatch).
+	batch []sockproto.RecvFromResp
 	// The receive being answered by replyFromQueue (a func value made
 	// once: DequeueFunc's callback).
 	replyTo        *libipc.Request
