@@ -115,16 +115,11 @@ func (p *PacketConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) 
 // program that wants it on both asks for it with a type assertion (as
 // apps/echo does).
 func (p *PacketConn) ReadBatch(bufs [][]byte, res []RecvResult) (int, error) {
-	if len(bufs) == 0 || len(res) < len(bufs) {
-		return 0, p.opErr("read", netipZero, sockproto.EINVAL)
+	n, err := recvBatch(bufs, res, p.read)
+	if err == errBadBatch {
+		err = p.opErr("read", netipZero, sockproto.EINVAL)
 	}
-	bufs = bufs[:min(len(bufs), sockproto.MaxBatch)]
-	r, n, err := p.read(bufs[0], bufs[1:], res[1:])
-	if err != nil {
-		return 0, err
-	}
-	res[0] = r
-	return 1 + n, nil
+	return n, err
 }
 
 // read is ReadFromUDPAddrPort, also taking up to len(more) further queued
@@ -196,11 +191,8 @@ func (p *PacketConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 
 // WriteToUDPAddrPort sends b to addr.
 func (p *PacketConn) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error) {
-	p.mu.Lock()
-	dl := p.wdl
-	p.mu.Unlock()
-	if !dl.IsZero() && !time.Now().Before(dl) {
-		return 0, p.opErr("write", addr, os.ErrDeadlineExceeded)
+	if err := p.writeDeadline(addr); err != nil {
+		return 0, err
 	}
 	var n int
 	var err error
@@ -209,13 +201,7 @@ func (p *PacketConn) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, err
 	} else {
 		n, err = p.s.Send(context.Background(), b)
 	}
-	if err != nil { // (oe escapes: only on the error path)
-		var oe *net.OpError
-		if errors.As(err, &oe) {
-			oe.Op = "write"
-		}
-	}
-	return n, err
+	return n, asWrite(err)
 }
 
 // WriteBatch sends bufs[i] to addrs[i] (a zero address: the connected
@@ -223,20 +209,34 @@ func (p *PacketConn) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, err
 // honouring the write deadline. It returns how many were sent; on an error
 // the count is of those before the datagram that failed.
 func (p *PacketConn) WriteBatch(bufs [][]byte, addrs []netip.AddrPort) (int, error) {
+	if err := p.writeDeadline(netipZero); err != nil {
+		return 0, err
+	}
+	n, err := p.s.SendBatch(context.Background(), bufs, addrs)
+	return n, asWrite(err)
+}
+
+// writeDeadline fails a write (to addr) whose deadline has passed.
+func (p *PacketConn) writeDeadline(addr netip.AddrPort) error {
 	p.mu.Lock()
 	dl := p.wdl
 	p.mu.Unlock()
 	if !dl.IsZero() && !time.Now().Before(dl) {
-		return 0, p.opErr("write", netipZero, os.ErrDeadlineExceeded)
+		return p.opErr("write", addr, os.ErrDeadlineExceeded)
 	}
-	n, err := p.s.SendBatch(context.Background(), bufs, addrs)
-	if err != nil {
+	return nil
+}
+
+// asWrite names a send's error as package net names a PacketConn's: a
+// "write".
+func asWrite(err error) error {
+	if err != nil { // (oe escapes: only on the error path)
 		var oe *net.OpError
 		if errors.As(err, &oe) {
 			oe.Op = "write"
 		}
 	}
-	return n, err
+	return err
 }
 
 // Read receives from the connected peer (net.Conn).

@@ -70,11 +70,28 @@ func (s *Socket) Recv(ctx context.Context, b []byte, flags uint32, timeout time.
 // message. Under load this is one IPC round trip per batch instead of one
 // per datagram.
 func (s *Socket) RecvBatch(ctx context.Context, bufs [][]byte, res []RecvResult, flags uint32, timeout time.Duration) (int, error) {
+	n, err := recvBatch(bufs, res, func(b []byte, more [][]byte, moreRes []RecvResult) (RecvResult, int, error) {
+		return s.recv(ctx, b, more, moreRes, flags, timeout)
+	})
+	if err == errBadBatch {
+		err = opError("recvmmsg", s.LocalAddr(), netipZero, sockproto.EINVAL)
+	}
+	return n, err
+}
+
+// errBadBatch is recvBatch's answer to bad arguments; its callers name the
+// operation.
+var errBadBatch = errors.New("libsocket: bad batch")
+
+// recvBatch checks a batch's arguments (a buffer at least, a result for
+// each, at most sockproto.MaxBatch taken) and receives with recv into the
+// first buffer and the others; it returns how many datagrams came.
+func recvBatch(bufs [][]byte, res []RecvResult, recv func(b []byte, more [][]byte, moreRes []RecvResult) (RecvResult, int, error)) (int, error) {
 	if len(bufs) == 0 || len(res) < len(bufs) {
-		return 0, opError("recvmmsg", s.LocalAddr(), netipZero, sockproto.EINVAL)
+		return 0, errBadBatch
 	}
 	bufs = bufs[:min(len(bufs), sockproto.MaxBatch)]
-	r, n, err := s.recv(ctx, bufs[0], bufs[1:], res[1:], flags, timeout)
+	r, n, err := recv(bufs[0], bufs[1:], res[1:])
 	if err != nil {
 		return 0, err
 	}
