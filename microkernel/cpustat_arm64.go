@@ -41,6 +41,9 @@ func startCPUStat(m *fdt.Machine) {
 		go func() {
 			for range time.Tick(time.Duration(ms) * time.Millisecond) {
 				fmt.Println(cpuStatLine())
+				st := rt.ReadStats()
+				fmt.Printf("armos: sched thread switches %d address space switches %d system calls %d end\n",
+					st.Switches, st.TTBRSwitches, st.Syscalls)
 			}
 		}()
 	}

@@ -185,8 +185,8 @@ func tcpBench(b *testing.B, guest, kernel, img string, lg linuxref.Guest) tcpFig
 	f.rate = float64(tcpBenchRequests) / time.Since(start).Seconds()
 	slices.Sort(rtts)
 	f.rtt = rtts[len(rtts)/2]
-	b.Logf("%s: httpd ready %.0f ms, download %.2f MB/s (%.2f), %.0f transactions/s, median %.0f us; downloads: %s; after them: %s",
-		guest, ms(f.ready), f.download, rates, f.rate, us(f.rtt), frames, losses)
+	b.Logf("%s: httpd ready %.0f ms, download %.2f MB/s (%.2f), %.0f transactions/s, round trips min %.0f, p10 %.0f, median %.0f, p90 %.0f us; downloads: %s; after them: %s",
+		guest, ms(f.ready), f.download, rates, f.rate, us(rtts[0]), us(rtts[len(rtts)/10]), us(f.rtt), us(rtts[len(rtts)*9/10]), frames, losses)
 	return f
 }
 
