@@ -114,6 +114,15 @@ const (
 	DontWait = ^uint64(0)
 )
 
+// SysChanSend's flags.
+const (
+	// SendDontWait fails a send to a full queue with EAGAIN instead of
+	// waiting, whatever the descriptor's O_NONBLOCK: the call never
+	// blocks, so a Go caller may make it without entersyscall (which
+	// wakes the runtime's sysmon from its idle sleep at every call).
+	SendDontWait = 1
+)
+
 // Msg describes one message in the caller's memory. For SysChanSend: Data
 // and Len are the bytes, Fds and NFds the descriptors to transfer. For
 // SysChanRecv (and the reply half of a Call): Data and Cap are the buffer,

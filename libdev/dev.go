@@ -11,7 +11,6 @@ package libdev
 import (
 	"encoding/binary"
 	"fmt"
-	"io"
 	"os"
 	"syscall"
 	"unsafe"
@@ -92,8 +91,14 @@ func (d *Device) Map() (uintptr, error) {
 // IRQ is a device's interrupt as a descriptor: Wait blocks until the
 // device interrupted (the kernel masked the line), Ack unmasks it. The
 // descriptor is non-blocking and waits in Go's network poller, beside the
-// driver's IPC channels: no thread blocks in a system call for it.
-type IRQ struct{ f *os.File }
+// driver's IPC channels: no thread blocks in a system call for it. Its
+// reads and writes are made as the runtime makes its own non-blocking
+// calls (RawSyscall): through os.File they would enter the runtime's
+// syscall state, which wakes an idle process's sysmon at every interrupt.
+type IRQ struct {
+	f  *os.File
+	rc syscall.RawConn
+}
 
 // IRQ opens the device's interrupt object (once per device).
 func (d *Device) IRQ() (*IRQ, error) {
@@ -101,14 +106,40 @@ func (d *Device) IRQ() (*IRQ, error) {
 	if e != 0 {
 		return nil, fmt.Errorf("libdev: interrupt: %w", e)
 	}
-	return &IRQ{f: os.NewFile(fd, "irq")}, nil
+	f := os.NewFile(fd, "irq")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("libdev: interrupt: %w", err)
+	}
+	return &IRQ{f: f, rc: rc}, nil
+}
+
+// rawIO makes one non-blocking read or write (trap) of b on the
+// interrupt's descriptor, waiting in the poller while it says EAGAIN.
+func (q *IRQ) rawIO(wait func(func(uintptr) bool) error, trap uintptr, b *[8]byte) error {
+	var n uintptr
+	var e syscall.Errno
+	if err := wait(func(fd uintptr) bool {
+		n, _, e = syscall.RawSyscall(trap, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+		return e != syscall.EAGAIN
+	}); err != nil {
+		return err
+	}
+	if e != 0 {
+		return e
+	}
+	if n != uintptr(len(b)) {
+		return fmt.Errorf("%d bytes, want %d", n, len(b))
+	}
+	return nil
 }
 
 // Wait blocks until the device has interrupted and returns how many
 // interrupts came since the last Wait.
 func (q *IRQ) Wait() (uint64, error) {
 	var b [8]byte
-	if _, err := io.ReadFull(q.f, b[:]); err != nil {
+	if err := q.rawIO(q.rc.Read, syscall.SYS_READ, &b); err != nil {
 		return 0, fmt.Errorf("libdev: wait for the interrupt: %w", err)
 	}
 	return binary.LittleEndian.Uint64(b[:]), nil
@@ -117,7 +148,7 @@ func (q *IRQ) Wait() (uint64, error) {
 // Ack unmasks the interrupt (after the device was handled).
 func (q *IRQ) Ack() error {
 	var b [8]byte
-	if _, err := q.f.Write(b[:]); err != nil {
+	if err := q.rawIO(q.rc.Write, syscall.SYS_WRITE, &b); err != nil {
 		return fmt.Errorf("libdev: acknowledge the interrupt: %w", err)
 	}
 	return nil

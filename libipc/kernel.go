@@ -198,7 +198,7 @@ func (e *KernelEndpoint) trySend(fd int, m Message) error {
 	if err != nil {
 		return err
 	}
-	if err := KSend(fd, m.Data, fds); err != nil {
+	if err := KTrySend(fd, m.Data, fds); err != nil {
 		return kernelErr(err)
 	}
 	for _, c := range m.Caps { // moved: the receiver has its copy now

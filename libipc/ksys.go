@@ -47,6 +47,29 @@ func KSend(fd int, data []byte, fds []int32) error {
 	return nil
 }
 
+// KTrySend is KSend that never waits (abi.SendDontWait): a full queue is
+// EAGAIN whatever fd's O_NONBLOCK. The call cannot block, so it is made
+// as the runtime makes its own non-blocking calls (RawSyscall, without
+// entersyscall): an idle Go process's sysmon sleeps until a goroutine
+// enters a system call, and waking it at each send cost every process a
+// futex call, two sysmon runs and a timer interrupt per burst of messages.
+func KTrySend(fd int, data []byte, fds []int32) error {
+	m := abi.Msg{Len: uint32(len(data)), NFds: uint32(len(fds))}
+	if len(data) > 0 {
+		m.Data = uint64(uintptr(unsafe.Pointer(&data[0])))
+	}
+	if len(fds) > 0 {
+		m.Fds = uint64(uintptr(unsafe.Pointer(&fds[0])))
+	}
+	_, _, e := syscall.RawSyscall(abi.SysChanSend, uintptr(fd), uintptr(unsafe.Pointer(&m)), abi.SendDontWait)
+	runtime.KeepAlive(data)
+	runtime.KeepAlive(fds)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
 // KRecv receives the next message on channel descriptor fd into buf and
 // fds, waiting until deadline (abi.NoDeadline, abi.DontWait, or
 // CLOCK_MONOTONIC ns). It returns the bytes and descriptors received and

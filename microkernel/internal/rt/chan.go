@@ -708,13 +708,14 @@ func checkFds(o, peer int32, plan *sendPlan) uint64 {
 	return 0
 }
 
-// armos_chan_send(fd, msg, flags)
+// armos_chan_send(fd, msg, flags): flags 0 or abi.SendDontWait.
 func sysChanSendFn(tf *Frame) uint64 {
 	o, e := chanFd(tf.X[0], objChannel, abi.RightSend)
 	if e != 0 {
 		return e
 	}
-	if tf.X[2] != 0 {
+	flags := tf.X[2]
+	if flags&^abi.SendDontWait != 0 {
 		return errno(EINVAL)
 	}
 	var m abi.Msg
@@ -723,7 +724,7 @@ func sysChanSendFn(tf *Frame) uint64 {
 	}
 	var plan sendPlan
 	if e := checkSend(o, &m, &plan); e != 0 {
-		if e == errno(EAGAIN) && objs[o].flags&oNONBLOCK == 0 {
+		if e == errno(EAGAIN) && objs[o].flags&oNONBLOCK == 0 && flags&abi.SendDontWait == 0 {
 			return blockOn(tf, objQueue(objs[o].peer), waitChanSend, 0, 0)
 		}
 		return e

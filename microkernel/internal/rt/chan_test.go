@@ -154,7 +154,7 @@ func TestChanRefusals(t *testing.T) {
 	require.Equal(t, errno(EINVAL), u.send(tf, a, nil, int32(b)), "peer end")
 	require.Equal(t, errno(EPERM), u.send(tf, a, nil, 1), "the console")
 	require.Equal(t, errno(EFAULT), svc(tf, abi.SysChanSend, a, 0x10, 0))
-	require.Equal(t, errno(EINVAL), svc(tf, abi.SysChanSend, a, u.putMsg(offMsg, abi.Msg{}), 1), "unknown flag")
+	require.Equal(t, errno(EINVAL), svc(tf, abi.SysChanSend, a, u.putMsg(offMsg, abi.Msg{}), 2), "unknown flag")
 	require.Equal(t, errno(EINVAL), svc(tf, abi.SysChanCreate, 1, u.scratch+offFds))
 	m := abi.Msg{Data: 0xdead_0000, Len: 10}
 	require.Equal(t, errno(EFAULT), svc(tf, abi.SysChanSend, a, u.putMsg(offMsg, m), 0), "unreadable data")
@@ -325,6 +325,10 @@ func TestChanBlockingSendWaitsForRoom(t *testing.T) {
 	}
 	other := u.spawnThread(tf, u.top(chanScratchPages)-8*pageSize)
 	main := cur
+	m := abi.Msg{Data: u.put(offSrc, []byte("never")), Len: 5}
+	require.Equal(t, errno(EAGAIN), svc(tf, abi.SysChanSend, a, u.putMsg(offMsg, m), abi.SendDontWait),
+		"SendDontWait: EAGAIN on a blocking descriptor too")
+	require.Equal(t, main, cur, "and the sender keeps running")
 	u.send(tf, a, []byte("late"))
 	requireBlocked(t, main, waitChanSend)
 	switchTo(t, tf, other)
