@@ -64,6 +64,10 @@ type Datagram struct {
 	MTU          int    // received: the interface's IP MTU
 	Header       []byte // received: the IPv4 header
 	Payload      []byte
+	// PayloadMore, on Send, continues Payload: the datagram's payload is
+	// Payload and these pieces in order, joined only as the message is
+	// encoded (a TCP header and its data in a send buffer, say).
+	PayloadMore [][]byte
 	// TSO, on Send of a TCP segment, asks netd to cut its data into
 	// segments of at most TSO bytes (segmentation offload, up to
 	// Info().TSOMax bytes of segment; protoproto.SendReq.TSO).
@@ -599,7 +603,7 @@ func (p *Protocol) sendReq(d *Datagram) *protoproto.SendReq {
 // sendReqOf is the request for d, as a value.
 func (p *Protocol) sendReqOf(d *Datagram) protoproto.SendReq {
 	return protoproto.SendReq{Proto: p.num, Src: protoproto.IP(d.Src), Dst: protoproto.IP(d.Dst), TTL: d.TTL,
-		TOS: d.TOS, DF: d.DontFragment, Data: d.Payload, TSO: uint16(min(max(d.TSO, 0), 1<<16-1))}
+		TOS: d.TOS, DF: d.DontFragment, Data: d.Payload, DataMore: d.PayloadMore, TSO: uint16(min(max(d.TSO, 0), 1<<16-1))}
 }
 
 // Send sends d (its Payload is the transport segment, checksummed against

@@ -160,3 +160,29 @@ func FuzzDatagramAppend(f *testing.F) {
 		require.Equal(t, general(t, &d), d.AppendMsgpack(nil))
 	})
 }
+
+// TestSendReqAppendPieces: Data continued by DataMore encodes as the
+// SendReq whose Data is the pieces joined, at every cut (including empty
+// pieces and bins of each length class), and the size hint counts them.
+func TestSendReqAppendPieces(t *testing.T) {
+	for _, n := range []int{0, 1, 20, 255, 256, 1480, 65535, 65536, 70000} {
+		data := make([]byte, n)
+		for i := range data {
+			data[i] = byte(i * 7)
+		}
+		joined := SendReq{Proto: 6, Src: addr4, Dst: addr4, DF: true, Data: data, TSO: 1460}
+		want := general(t, &joined)
+		for _, cut := range [][2]int{{0, 0}, {0, n}, {min(20, n), n}, {min(20, n), n / 2}, {n / 3, 2 * n / 3}, {n, n}} {
+			a, b := min(cut[0], cut[1]), max(cut[0], cut[1])
+			r := joined
+			r.Data, r.DataMore = data[:a], [][]byte{data[a:b], data[b:]}
+			require.Equal(t, n+64, r.MsgSizeHint())
+			body, err := libipc.AppendBody([]byte{1, 2}, &r)
+			require.NoError(t, err)
+			require.Equal(t, want, body[2:], "%d bytes cut at %d and %d", n, a, b)
+			var back SendReq
+			require.True(t, ParseSendReq(body[2:], &back))
+			require.Equal(t, data, back.Data)
+		}
+	}
+}

@@ -60,8 +60,8 @@ func ParseSendReq(body []byte, req *SendReq) bool {
 }
 
 // AppendMsgpack appends r's encoding, byte for byte what the general
-// encoder writes (libipc.BodyAppender; TestSendReqAppend): tcpd sends a
-// SendReq per segment.
+// encoder writes (libipc.BodyAppender; TestSendReqAppend) for r with Data
+// and DataMore joined: tcpd sends a SendReq per segment.
 func (r *SendReq) AppendMsgpack(b []byte) []byte {
 	n := 4
 	if r.TTL != 0 {
@@ -88,7 +88,14 @@ func (r *SendReq) AppendMsgpack(b []byte) []byte {
 	if r.DF {
 		b = append(b, 0xa2, 'd', 'f', 0xc3)
 	}
-	b = mpwrite.Bin(append(b, 0xa4, 'd', 'a', 't', 'a'), r.Data)
+	if len(r.DataMore) == 0 {
+		b = mpwrite.Bin(append(b, 0xa4, 'd', 'a', 't', 'a'), r.Data)
+	} else {
+		b = append(mpwrite.BinHeader(append(b, 0xa4, 'd', 'a', 't', 'a'), r.dataLen()), r.Data...)
+		for _, p := range r.DataMore {
+			b = append(b, p...)
+		}
+	}
 	if r.TSO != 0 {
 		b = mpwrite.Uint(append(b, 0xa3, 't', 's', 'o'), uint64(r.TSO))
 	}

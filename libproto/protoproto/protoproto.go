@@ -142,11 +142,27 @@ type SendReq struct {
 	// last one only; its checksum need not be filled in. EINVAL when
 	// Data is not a TCP segment or a piece would exceed the MTU.
 	TSO uint16 `msgpack:"tso,omitempty"`
+	// DataMore, on the sender's side only, continues Data: AppendMsgpack
+	// writes Data and these pieces as one bin, the encoding of a SendReq
+	// whose Data is their concatenation (so tcpd hands a segment's header
+	// and its send buffer's bytes to the encoder without joining them
+	// first). The general encoder does not know it: a SendReq with pieces
+	// goes through AppendMsgpack (libipc.BodyAppender) only.
+	DataMore [][]byte `msgpack:"-"`
 }
 
 // MsgSizeHint is about the encoded size (libipc.SizeHinter), so a 64 KB
 // offloaded segment is encoded into a buffer that holds it at once.
-func (r *SendReq) MsgSizeHint() int { return len(r.Data) + 64 }
+func (r *SendReq) MsgSizeHint() int { return r.dataLen() + 64 }
+
+// dataLen is the length of Data and DataMore together.
+func (r *SendReq) dataLen() int {
+	n := len(r.Data)
+	for _, p := range r.DataMore {
+		n += len(p)
+	}
+	return n
+}
 
 // Datagram is a received datagram of an owned protocol (OpDeliver).
 type Datagram struct {

@@ -94,6 +94,7 @@ type Server struct {
 
 	streams map[*stream]struct{} // the applications' sockets (on the loop)
 	chunk   []byte               // a received chunk on its way to an application
+	gather  [2][]byte            // an offloaded segment's payload during SendOffloadedGather
 	data    sp.Data              // the message sending it
 	credit  sp.Credit            // a credit message being sent
 
@@ -155,6 +156,17 @@ func (s *Server) sendSegment(src, dst netip.Addr, seg []byte) error {
 // segments (libproto.Datagram.TSO).
 func (o output) SendOffloaded(src, dst netip.Addr, seg []byte, mss int) error {
 	return o.s.send(&libproto.Datagram{Src: src, Dst: dst, DontFragment: true, Payload: seg, TSO: mss})
+}
+
+// SendOffloadedGather is the engine's GatherOutput: the segment goes to
+// netd as SendOffloaded's does, its header and the send buffer's bytes
+// encoded into the message as they are (libproto.Datagram.PayloadMore).
+func (o output) SendOffloadedGather(src, dst netip.Addr, hdr []byte, data [2][]byte, mss int) error {
+	o.s.gather = data
+	err := o.s.send(&libproto.Datagram{Src: src, Dst: dst, DontFragment: true, Payload: hdr,
+		PayloadMore: o.s.gather[:], TSO: mss})
+	o.s.gather = [2][]byte{} // keep no reference to the send buffer
+	return err
 }
 
 // SendSegment is the engine's Output.

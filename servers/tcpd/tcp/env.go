@@ -51,3 +51,13 @@ type OffloadOutput interface {
 	// only during the call.
 	SendOffloaded(src, dst netip.Addr, seg []byte, mss int) error
 }
+
+// GatherOutput is an OffloadOutput that also takes an offloaded segment
+// in pieces: hdr, its TCP header, then data[0] and data[1], its payload
+// as it lies in the send buffer (data[1] empty unless the buffer wraps),
+// saving the copy that joins them. The contract is SendOffloaded's for
+// the segment they make; the pieces are valid only during the call.
+type GatherOutput interface {
+	OffloadOutput
+	SendOffloadedGather(src, dst netip.Addr, hdr []byte, data [2][]byte, mss int) error
+}

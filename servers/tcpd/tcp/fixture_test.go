@@ -49,6 +49,12 @@ type fixture struct {
 // newFixture returns an engine with cfg (a fixed ISN secret unless set),
 // checked for invariants after the test.
 func newFixture(t *testing.T, cfg tcp.Config) *fixture {
+	return newFixtureWith(t, cfg, nil)
+}
+
+// newFixtureWith is newFixture with the engine's Output made by out from
+// the fixture's recorder (nil: the recorder itself).
+func newFixtureWith(t *testing.T, cfg tcp.Config, out func(*tcptest.Recorder) tcp.Output) *fixture {
 	if cfg.Secret == nil {
 		cfg.Secret = []byte("fixture")
 	}
@@ -62,7 +68,11 @@ func newFixture(t *testing.T, cfg tcp.Config) *fixture {
 		pWnd:  65535,
 		pOpt:  wire.Options{MSS: 1460},
 	}
-	s, err := tcp.New(cfg, f.rec, f.clock)
+	var o tcp.Output = f.rec
+	if out != nil {
+		o = out(f.rec)
+	}
+	s, err := tcp.New(cfg, o, f.clock)
 	require.NoError(t, err)
 	f.s = s
 	t.Cleanup(func() {

@@ -609,3 +609,67 @@ func TestOffloadSlowStartFillsTheLink(t *testing.T) {
 		})
 	}
 }
+
+// gatherOut is the recorder as a GatherOutput: it joins the pieces and
+// records the segment as SendOffloaded would, counting the gathered
+// segments and those whose payload wrapped around the send buffer.
+type gatherOut struct {
+	*tcptest.Recorder
+	gathered, wrapped int
+}
+
+func (g *gatherOut) SendOffloadedGather(src, dst netip.Addr, hdr []byte, data [2][]byte, mss int) error {
+	g.gathered++
+	if len(data[1]) > 0 {
+		g.wrapped++
+	}
+	seg := append(append(append([]byte(nil), hdr...), data[0]...), data[1]...)
+	return g.Recorder.SendOffloaded(src, dst, seg, mss)
+}
+
+// With a GatherOutput the engine hands an offloaded segment's payload
+// over as it lies in the send buffer, in two pieces where the buffer
+// wraps: a stream of four send buffers arrives byte-exact, every
+// offloaded segment went through the gather (and some wrapped), and the
+// segments of an MSS or less still go through SendSegment.
+func TestOffloadGatherSendsFromTheSendBuffer(t *testing.T) {
+	var g *gatherOut
+	f := newFixtureWith(t, tcp.Config{Offload: offloadMax}, func(r *tcptest.Recorder) tcp.Output {
+		g = &gatherOut{Recorder: r}
+		return g
+	})
+	f.pOpt = wire.Options{MSS: mss, HasWindowScale: true, WindowScale: 8}
+	c := f.active()
+	base := f.pAck
+	total := 4 * f.s.Config().SendBuffer
+	stream := make([]byte, total)
+	for i := range stream {
+		stream[i] = byte(i*13 + i>>10)
+	}
+	written, got, small := 0, 0, 0
+	for rounds := 0; got < total; rounds++ {
+		require.Less(t, rounds, 2000)
+		if written < total {
+			n, err := c.Write(stream[written:])
+			if err != nil {
+				require.ErrorIs(t, err, tcp.ErrWouldBlock)
+			}
+			written += n
+		}
+		segs := f.take()
+		for _, s := range segs {
+			require.Equal(t, stream[got:got+len(s.Payload)], s.Payload, "at byte %d", got)
+			got += len(s.Payload)
+		}
+		f.pAck = base + uint32(got)
+		f.send(ACK, "")
+	}
+	for _, o := range f.rec.Offloads {
+		if o.Len <= mss {
+			small++
+		}
+	}
+	assert.Zero(t, small, "offloaded segments are over an MSS")
+	assert.Equal(t, len(f.rec.Offloads), g.gathered, "every offloaded segment was gathered")
+	assert.Positive(t, g.wrapped, "some wrapped around the send buffer")
+}

@@ -136,11 +136,16 @@ func (c *Conn) sendSegment(sq seq, n int, fin bool, now time.Time) {
 		flags |= wire.FlagPSH
 	}
 	r := c.header(sq, flags)
-	b := c.s.tx[:r.HeaderLen()+n]
-	c.sndBuf.peek(sq.sub(c.sndBufSeq), b[r.HeaderLen():])
-	if n > c.sndMSS {
+	if g := c.s.gather; g != nil && n > c.sndMSS {
+		// The payload goes from the send buffer to the output as it is.
+		var data [2][]byte
+		data[0], data[1] = c.sndBuf.views(sq.sub(c.sndBufSeq), n)
+		c.s.transmitGathered(g, c.id, r, c.s.tx[:r.HeaderLen()], data, c.sndMSS)
+	} else if b := c.s.tx[:r.HeaderLen()+n]; n > c.sndMSS {
+		c.sndBuf.peek(sq.sub(c.sndBufSeq), b[r.HeaderLen():])
 		c.s.transmitOffloaded(c.id, r, b, c.sndMSS)
 	} else {
+		c.sndBuf.peek(sq.sub(c.sndBufSeq), b[r.HeaderLen():])
 		c.s.transmit(c.id, r, b)
 	}
 	c.sentACK()

@@ -71,6 +71,21 @@ func (r *ring) peek(off int, p []byte) int {
 	return k
 }
 
+// views returns the k queued bytes from off as at most two slices of the
+// ring itself (the second empty unless they wrap), valid until the ring
+// changes.
+func (r *ring) views(off, k int) (a, b []byte) {
+	k = min(k, r.n-off)
+	if k <= 0 {
+		return nil, nil
+	}
+	pos := (r.head + off) % len(r.b)
+	if pos+k <= len(r.b) {
+		return r.b[pos : pos+k], nil
+	}
+	return r.b[pos:], r.b[:k-(len(r.b)-pos)]
+}
+
 // discard drops k queued bytes from the front.
 func (r *ring) discard(k int) {
 	if k <= 0 {

@@ -20,10 +20,12 @@ import (
 //
 // Segments leave through Output; time comes from Clock.
 type Stack struct {
-	cfg   Config
-	out   Output
-	clock Clock
-	key   [32]byte // SHA-256 of Config.Secret
+	cfg Config
+	out Output
+	// gather is out as a GatherOutput, nil if it is not one.
+	gather GatherOutput
+	clock  Clock
+	key    [32]byte // SHA-256 of Config.Secret
 
 	conns     map[tuple]*Conn
 	list      []*Conn // the same connections, for deterministic timer order
@@ -65,6 +67,7 @@ func New(cfg Config, out Output, clock Clock) (*Stack, error) {
 	s := &Stack{
 		cfg:       cfg,
 		out:       out,
+		gather:    gatherOf(out),
 		clock:     clock,
 		key:       sha256.Sum256(cfg.Secret),
 		conns:     make(map[tuple]*Conn),
@@ -266,6 +269,33 @@ func (s *Stack) transmitOffloaded(t tuple, r wire.Repr, b []byte, mss int) {
 	s.c.TxSegments++
 	s.c.TxOffloaded++
 	s.c.TxOffloadedBytes += uint64(len(b) - r.HeaderLen())
+}
+
+// gatherOf is out as a GatherOutput, or nil.
+func gatherOf(out Output) GatherOutput {
+	g, _ := out.(GatherOutput)
+	return g
+}
+
+// transmitGathered is transmitOffloaded for a GatherOutput: r is emitted
+// into hdr, the payload stays where it is.
+func (s *Stack) transmitGathered(g GatherOutput, t tuple, r wire.Repr, hdr []byte, data [2][]byte, mss int) {
+	n := len(data[0]) + len(data[1])
+	if len(hdr)+n > wire.MaxSegmentLen {
+		s.c.TxErrors++
+		return
+	}
+	if err := r.EmitNoChecksum(hdr, t.local.Addr(), t.remote.Addr()); err != nil {
+		s.c.TxErrors++
+		return
+	}
+	if err := g.SendOffloadedGather(t.local.Addr(), t.remote.Addr(), hdr, data, mss); err != nil {
+		s.c.TxErrors++
+		return
+	}
+	s.c.TxSegments++
+	s.c.TxOffloaded++
+	s.c.TxOffloadedBytes += uint64(n)
 }
 
 // challengeAllowed spends one challenge ACK from the per-second budget.
