@@ -30,22 +30,7 @@ func KChanCreateQueue(flags, qlen int) (int, int, error) {
 // KSend sends data and fds (each moved, or copied when or'ed with
 // abi.FdCopy) on channel descriptor fd. It blocks while the peer's queue
 // is full only if fd is blocking.
-func KSend(fd int, data []byte, fds []int32) error {
-	m := abi.Msg{Len: uint32(len(data)), NFds: uint32(len(fds))}
-	if len(data) > 0 {
-		m.Data = uint64(uintptr(unsafe.Pointer(&data[0])))
-	}
-	if len(fds) > 0 {
-		m.Fds = uint64(uintptr(unsafe.Pointer(&fds[0])))
-	}
-	_, _, e := syscall.Syscall(abi.SysChanSend, uintptr(fd), uintptr(unsafe.Pointer(&m)), 0)
-	runtime.KeepAlive(data)
-	runtime.KeepAlive(fds)
-	if e != 0 {
-		return e
-	}
-	return nil
-}
+func KSend(fd int, data []byte, fds []int32) error { return kSend(fd, data, fds, false) }
 
 // KTrySend is KSend that never waits (abi.SendDontWait): a full queue is
 // EAGAIN whatever fd's O_NONBLOCK. The call cannot block, so it is made
@@ -53,7 +38,10 @@ func KSend(fd int, data []byte, fds []int32) error {
 // entersyscall): an idle Go process's sysmon sleeps until a goroutine
 // enters a system call, and waking it at each send cost every process a
 // futex call, two sysmon runs and a timer interrupt per burst of messages.
-func KTrySend(fd int, data []byte, fds []int32) error {
+func KTrySend(fd int, data []byte, fds []int32) error { return kSend(fd, data, fds, true) }
+
+// kSend is KSend, or KTrySend with dontWait.
+func kSend(fd int, data []byte, fds []int32, dontWait bool) error {
 	m := abi.Msg{Len: uint32(len(data)), NFds: uint32(len(fds))}
 	if len(data) > 0 {
 		m.Data = uint64(uintptr(unsafe.Pointer(&data[0])))
@@ -61,7 +49,12 @@ func KTrySend(fd int, data []byte, fds []int32) error {
 	if len(fds) > 0 {
 		m.Fds = uint64(uintptr(unsafe.Pointer(&fds[0])))
 	}
-	_, _, e := syscall.RawSyscall(abi.SysChanSend, uintptr(fd), uintptr(unsafe.Pointer(&m)), abi.SendDontWait)
+	var e syscall.Errno
+	if dontWait {
+		_, _, e = syscall.RawSyscall(abi.SysChanSend, uintptr(fd), uintptr(unsafe.Pointer(&m)), abi.SendDontWait)
+	} else {
+		_, _, e = syscall.Syscall(abi.SysChanSend, uintptr(fd), uintptr(unsafe.Pointer(&m)), 0)
+	}
 	runtime.KeepAlive(data)
 	runtime.KeepAlive(fds)
 	if e != 0 {

@@ -136,16 +136,20 @@ func (c *Conn) sendSegment(sq seq, n int, fin bool, now time.Time) {
 		flags |= wire.FlagPSH
 	}
 	r := c.header(sq, flags)
-	if g := c.s.gather; g != nil && n > c.sndMSS {
+	hl, off := r.HeaderLen(), sq.sub(c.sndBufSeq)
+	switch {
+	case n > c.sndMSS && c.s.gather != nil:
 		// The payload goes from the send buffer to the output as it is.
 		var data [2][]byte
-		data[0], data[1] = c.sndBuf.views(sq.sub(c.sndBufSeq), n)
-		c.s.transmitGathered(g, c.id, r, c.s.tx[:r.HeaderLen()], data, c.sndMSS)
-	} else if b := c.s.tx[:r.HeaderLen()+n]; n > c.sndMSS {
-		c.sndBuf.peek(sq.sub(c.sndBufSeq), b[r.HeaderLen():])
-		c.s.transmitOffloaded(c.id, r, b, c.sndMSS)
-	} else {
-		c.sndBuf.peek(sq.sub(c.sndBufSeq), b[r.HeaderLen():])
+		data[0], data[1] = c.sndBuf.views(off, n)
+		c.s.transmitOffloaded(c.id, r, c.s.tx[:hl], data, c.sndMSS)
+	case n > c.sndMSS:
+		b := c.s.tx[:hl+n]
+		c.sndBuf.peek(off, b[hl:])
+		c.s.transmitOffloaded(c.id, r, b, [2][]byte{}, c.sndMSS)
+	default:
+		b := c.s.tx[:hl+n]
+		c.sndBuf.peek(off, b[hl:])
 		c.s.transmit(c.id, r, b)
 	}
 	c.sentACK()

@@ -61,14 +61,8 @@ func (r *ring) write(p []byte) int {
 
 // peek copies queued bytes from offset off into p and returns the count.
 func (r *ring) peek(off int, p []byte) int {
-	k := min(len(p), r.n-off)
-	if k <= 0 {
-		return 0
-	}
-	pos := (r.head + off) % len(r.b)
-	c := copy(p[:k], r.b[pos:])
-	copy(p[c:k], r.b)
-	return k
+	a, b := r.views(off, len(p))
+	return copy(p, a) + copy(p[len(a):], b)
 }
 
 // views returns the k queued bytes from off as at most two slices of the

@@ -67,13 +67,13 @@ func New(cfg Config, out Output, clock Clock) (*Stack, error) {
 	s := &Stack{
 		cfg:       cfg,
 		out:       out,
-		gather:    gatherOf(out),
 		clock:     clock,
 		key:       sha256.Sum256(cfg.Secret),
 		conns:     make(map[tuple]*Conn),
 		listeners: make(map[uint16]*Listener),
 		tx:        make([]byte, cfg.MTU),
 	}
+	s.gather, _ = out.(GatherOutput)
 	s.SetOffload(cfg.Offload)
 	return s, nil
 }
@@ -255,41 +255,27 @@ func (s *Stack) transmit(t tuple, r wire.Repr, b []byte) {
 	s.c.TxSegments++
 }
 
-// transmitOffloaded emits r into b without its checksum and hands the
-// segment to the OffloadOutput, to be cut into mss-sized segments.
-func (s *Stack) transmitOffloaded(t tuple, r wire.Repr, b []byte, mss int) {
-	if err := r.EmitNoChecksum(b, t.local.Addr(), t.remote.Addr()); err != nil {
+// transmitOffloaded emits r into seg without its checksum and hands the
+// segment to the OffloadOutput, to be cut into mss-sized segments: seg is
+// header and payload, or, when more holds the payload (from the send
+// buffer, for the GatherOutput), the header alone.
+func (s *Stack) transmitOffloaded(t tuple, r wire.Repr, seg []byte, more [2][]byte, mss int) {
+	n := len(seg) - r.HeaderLen() + len(more[0]) + len(more[1])
+	if r.HeaderLen()+n > wire.MaxSegmentLen {
 		s.c.TxErrors++
 		return
 	}
-	if err := s.out.(OffloadOutput).SendOffloaded(t.local.Addr(), t.remote.Addr(), b, mss); err != nil {
+	if err := r.EmitNoChecksum(seg, t.local.Addr(), t.remote.Addr()); err != nil {
 		s.c.TxErrors++
 		return
 	}
-	s.c.TxSegments++
-	s.c.TxOffloaded++
-	s.c.TxOffloadedBytes += uint64(len(b) - r.HeaderLen())
-}
-
-// gatherOf is out as a GatherOutput, or nil.
-func gatherOf(out Output) GatherOutput {
-	g, _ := out.(GatherOutput)
-	return g
-}
-
-// transmitGathered is transmitOffloaded for a GatherOutput: r is emitted
-// into hdr, the payload stays where it is.
-func (s *Stack) transmitGathered(g GatherOutput, t tuple, r wire.Repr, hdr []byte, data [2][]byte, mss int) {
-	n := len(data[0]) + len(data[1])
-	if len(hdr)+n > wire.MaxSegmentLen {
-		s.c.TxErrors++
-		return
+	var err error
+	if len(more[0])+len(more[1]) > 0 {
+		err = s.gather.SendOffloadedGather(t.local.Addr(), t.remote.Addr(), seg, more, mss)
+	} else {
+		err = s.out.(OffloadOutput).SendOffloaded(t.local.Addr(), t.remote.Addr(), seg, mss)
 	}
-	if err := r.EmitNoChecksum(hdr, t.local.Addr(), t.remote.Addr()); err != nil {
-		s.c.TxErrors++
-		return
-	}
-	if err := g.SendOffloadedGather(t.local.Addr(), t.remote.Addr(), hdr, data, mss); err != nil {
+	if err != nil {
 		s.c.TxErrors++
 		return
 	}
