@@ -58,6 +58,7 @@ type Counters struct {
 	TxRetransBytes   uint64 // payload bytes retransmitted
 	TxRSTs           uint64 // RSTs sent
 	TxACKs           uint64 // segments that were only an ACK
+	TxHeld           uint64 // times data waited for a full offloaded segment (two in flight: holdForFullSegment)
 	TxDelayedACKs    uint64 // ACKs sent by the delayed-ACK timer
 	TxWindowUpdates  uint64 // ACKs sent because the application read and the window opened
 	TxChallengeACKs  uint64 // challenge ACKs sent (RFC 5961)

@@ -673,3 +673,59 @@ func TestOffloadGatherSendsFromTheSendBuffer(t *testing.T) {
 	assert.Equal(t, len(f.rec.Offloads), g.gathered, "every offloaded segment was gathered")
 	assert.Positive(t, g.wrapped, "some wrapped around the send buffer")
 }
+
+// With two of the largest offloaded segments in flight, new data the
+// application wrote that makes less than one waits for more (or for the
+// flight to drop under two): a transfer's segments stay the largest
+// instead of locking at whatever an ACK freed. A FIN, or less in
+// flight, sends at once; each wait is counted (TxHeld).
+func TestOffloadHoldsForFullSegments(t *testing.T) {
+	f := newFixture(t, tcp.Config{Offload: offloadMax, SendBuffer: tcp.MaxBuffer})
+	f.pOpt = wire.Options{MSS: mss, HasWindowScale: true, WindowScale: 8}
+	c := f.active()
+	var seen int
+	// Grow cwnd past four of the largest segments: slow start, every
+	// segment acknowledged, until all 400 MSS are.
+	f.write(c, strings.Repeat("h", 400*mss))
+	for c.Info().SendQueued > 0 {
+		sent := f.units(&seen)
+		require.NotEmpty(t, sent)
+		for _, u := range sent {
+			f.pAck = u.seq + uint32(u.n)
+			f.send(ACK, "")
+		}
+	}
+	require.Empty(t, f.units(&seen))
+	require.Greater(t, c.Info().Cwnd, 4*offloadMSS)
+	held := f.s.Counters().TxHeld
+
+	next := f.pAck
+	expect := func(why string, want ...unit) {
+		t.Helper()
+		for i := range want {
+			want[i].seq = next
+			next += uint32(want[i].n)
+			want[i].offloaded = want[i].n > mss
+		}
+		assert.Equal(t, want, f.units(&seen), why)
+	}
+	// Nothing in flight: two full segments go, the half behind them waits.
+	f.write(c, strings.Repeat("h", 2*offloadMSS+offloadMSS/2))
+	expect("two full segments, the rest held", unit{n: offloadMSS, flags: ACK}, unit{n: offloadMSS, flags: ACK})
+	assert.Equal(t, held+1, f.s.Counters().TxHeld)
+	// The next write makes a full segment: it goes, the rest waits.
+	f.write(c, strings.Repeat("h", offloadMSS/2+3*mss))
+	expect("a full segment", unit{n: offloadMSS, flags: ACK})
+	// An ACK of two leaves one in flight: the held 3 MSS go.
+	f.pAck += 2 * offloadMSS
+	f.send(ACK, "")
+	expect("the flight under two segments", unit{n: 3 * mss, flags: ACK | PSH})
+	// Two in flight again: a FIN is not held.
+	f.write(c, strings.Repeat("h", offloadMSS))
+	expect("a full segment", unit{n: offloadMSS, flags: ACK | PSH})
+	f.write(c, strings.Repeat("h", 5*mss))
+	assert.Empty(t, f.units(&seen), "held")
+	require.NoError(t, c.CloseWrite())
+	expect("the FIN goes with the held data", unit{n: 5 * mss, flags: ACK | PSH | FIN})
+	assert.Equal(t, held+3, f.s.Counters().TxHeld)
+}
