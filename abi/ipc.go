@@ -121,7 +121,23 @@ const (
 	// blocks, so a Go caller may make it without entersyscall (which
 	// wakes the runtime's sysmon from its idle sleep at every call).
 	SendDontWait = 1
+	// SendGather makes Msg.Data the address of Msg.Cap IOVec entries (at
+	// most MaxGather) whose bytes, in order, are the message, and Msg.Len
+	// their total: a header and a payload go from where they lie, not
+	// first joined into one buffer by the sender.
+	SendGather = 2
 )
+
+// MaxGather bounds the pieces of a SendGather message.
+const MaxGather = 8
+
+// IOVec is one piece of a SendGather message: Len bytes at Base.
+type IOVec struct {
+	Base, Len uint64
+}
+
+// IOVecSize is IOVec's size in bytes.
+const IOVecSize = 16
 
 // Msg describes one message in the caller's memory. For SysChanSend: Data
 // and Len are the bytes, Fds and NFds the descriptors to transfer. For
@@ -157,6 +173,21 @@ const RecvPeek = 1
 // kernel ignores it in a receive's flags on input, so a Msg can be
 // reused as written back.
 const RecvMore = 2
+
+// RecvPost in a receive's Msg.Flags posts its buffer (Data, Cap) when the
+// receive finds nothing queued and would not wait (abi.DontWait or a
+// non-blocking descriptor): the next message sent to the endpoint that
+// carries no descriptors and is not a call is copied by its sender
+// straight into that buffer, one copy where a queued message takes two
+// (into the kernel and out again), and a later receive naming the same
+// buffer takes it without a copy (another buffer gets it copied). The
+// receive still fails with EAGAIN. Every receive on the endpoint ends
+// the posting it finds (each may post anew), and so does the poster
+// closing or sending away a descriptor of the endpoint (a message already
+// in its buffer is then copied back into the kernel's queue). Until the
+// posting ends or a receive takes the message, the process must leave the
+// buffer alone: the kernel may write it at any time.
+const RecvPost = 4
 
 // MsgSize is the size of Msg in memory.
 const MsgSize = 40

@@ -72,6 +72,36 @@ type BodyAppender interface {
 	AppendMsgpack(dst []byte) []byte
 }
 
+// Piece is bytes an encoder leaves where they lie instead of copying them
+// into the encoding: they belong at offset Off of it (AppendMsgpackGather).
+type Piece struct {
+	Off  int
+	Data []byte
+}
+
+// BodyGatherer is a BodyAppender that can leave its large byte fields out
+// of its encoding: AppendMsgpackGather appends the encoding without their
+// bytes and appends to pieces where each goes (offsets into the returned
+// slice, in order). The encoding with the pieces put back is exactly
+// AppendMsgpack's. Over a transport that sends from several pieces (the
+// kernel's, abi.SendGather) the bytes then go from where they lie to the
+// receiver, one copy fewer.
+type BodyGatherer interface {
+	BodyAppender
+	AppendMsgpackGather(dst []byte, pieces []Piece) ([]byte, []Piece)
+}
+
+// JoinPieces returns b with pieces put back at their offsets (appended to
+// dst): what was left out of an encoding, joined.
+func JoinPieces(dst, b []byte, pieces []Piece) []byte {
+	at := 0
+	for _, p := range pieces {
+		dst = append(append(dst, b[at:p.Off]...), p.Data...)
+		at = p.Off
+	}
+	return append(dst, b[at:]...)
+}
+
 // BodyParser is a body that reads the usual encoding of itself on its own
 // (a hot message's hand-written decoder, with libipc/mpread): ParseMsgpack
 // reports false for anything else, and DecodeBody then decodes the general

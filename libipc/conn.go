@@ -180,6 +180,11 @@ func (c *Conn) send(ctx context.Context, h Header, body any, hs []Cap, block boo
 	if os, ok := c.ep.(OwnedSender); ok {
 		return c.sendOwned(ctx, os, h, body, hs, block)
 	}
+	if g, ok := body.(BodyGatherer); ok {
+		if gs, ok := c.ep.(GatherSender); ok {
+			return c.sendGather(ctx, gs, h, g, hs, block)
+		}
+	}
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	b, err := AppendMessage((*bp)[:0], h, body)
@@ -231,6 +236,50 @@ func (c *Conn) sendOwned(ctx context.Context, os OwnedSender, h Header, body any
 		releaseBuf(b)
 	}
 	return err
+}
+
+// GatherSender is a transport that sends a message's bytes from pieces
+// where they lie (the kernel's abi.SendGather): m.Data is the encoding
+// with the pieces left out (BodyGatherer), each piece's bytes going at its
+// offset of it.
+type GatherSender interface {
+	SendGather(ctx context.Context, m Message, pieces []Piece) error
+	TrySendGather(m Message, pieces []Piece) error
+}
+
+// gatherState is a gathered send's encode buffer and pieces.
+type gatherState struct {
+	b      []byte
+	pieces []Piece
+}
+
+var gatherPool = sync.Pool{New: func() any { return &gatherState{b: make([]byte, 0, 256), pieces: make([]Piece, 0, 4)} }}
+
+// sendGather encodes body with its large fields left out and sends the
+// encoding and those fields as pieces: their bytes are copied once, from
+// where they lie into the message.
+func (c *Conn) sendGather(ctx context.Context, gs GatherSender, h Header, body BodyGatherer, hs []Cap, block bool) error {
+	st := gatherPool.Get().(*gatherState)
+	defer func() {
+		clear(st.pieces) // keep no reference to the caller's bytes
+		st.pieces = st.pieces[:0]
+		gatherPool.Put(st)
+	}()
+	b := AppendHeader(st.b[:0], h)
+	b, st.pieces = body.AppendMsgpackGather(b, st.pieces[:0])
+	st.b = b
+	n := len(b)
+	for _, p := range st.pieces {
+		n += len(p.Data)
+	}
+	if n > MaxMessageSize {
+		return fmt.Errorf("libipc: encode %v: %d bytes: %w", h.Op, n, ErrTooLarge)
+	}
+	m := Message{Data: b, Caps: hs}
+	if block {
+		return gs.SendGather(ctx, m, st.pieces)
+	}
+	return gs.TrySendGather(m, st.pieces)
 }
 
 var replyChans = sync.Pool{New: func() any { return make(chan reply, 1) }}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -44,10 +45,29 @@ type KernelEndpoint struct {
 	// queued (abi.RecvMore clear), so Recv waits for readiness before
 	// it receives again (see Recv).
 	drained bool
-	poll    pollWaiter
-	once    sync.Once
-	closed  atomic.Bool
+	// post (under recvMu): the receive buffer this endpoint posts
+	// (abi.RecvPost) while posting, from a message larger than the
+	// second largest buffer class to the next smaller one, so that its
+	// sender's next message is copied straight into it (one copy instead
+	// of two). It is posted in the kernel from a receive that found
+	// nothing until the next receive, so it must stay alive until the
+	// descriptor is closed: registered, the endpoint is in
+	// postingEndpoints until Close.
+	post       []byte
+	posting    bool
+	registered bool
+	poll       pollWaiter
+	once       sync.Once
+	closed     atomic.Bool
 }
+
+// postingEndpoints holds every endpoint that has posted a receive buffer
+// until it is closed: its buffer may be written by the kernel while the
+// descriptor is open, so the collector must not take it (an endpoint
+// dropped without Close would otherwise lose its buffer before the
+// file's finalizer closes the descriptor). Such an endpoint must be
+// closed, or it and its buffer stay.
+var postingEndpoints sync.Map
 
 // KernelHandle is any other descriptor carried as a cap (a reply
 // capability, a pipe...). Close closes it.
@@ -207,6 +227,71 @@ func (e *KernelEndpoint) trySend(fd int, m Message) error {
 	return nil
 }
 
+// trySendGather is trySend of m.Data with pieces put back at their
+// offsets, sent from where they lie (abi.SendGather); joined into one
+// buffer if they are too many for one call.
+func (e *KernelEndpoint) trySendGather(fd int, m Message, pieces []Piece) error {
+	if 2*len(pieces)+1 > abi.MaxGather {
+		m.Data = JoinPieces(nil, m.Data, pieces)
+		return e.trySend(fd, m)
+	}
+	var buf [MaxCaps]int32
+	fds, err := capFds(m.Caps, &buf)
+	if err != nil {
+		return err
+	}
+	var vec [abi.MaxGather][]byte
+	n, at := 0, 0
+	for _, p := range pieces {
+		vec[n], vec[n+1] = m.Data[at:p.Off], p.Data
+		n, at = n+2, p.Off
+	}
+	vec[n] = m.Data[at:]
+	if err := KTrySendGather(fd, vec[:n+1], fds); err != nil {
+		return kernelErr(err)
+	}
+	for _, c := range m.Caps { // moved: the receiver has its copy now
+		c.Close()
+	}
+	return nil
+}
+
+// TrySendGather implements GatherSender.
+func (e *KernelEndpoint) TrySendGather(m Message, pieces []Piece) error {
+	if err := checkBounds(Message{Caps: m.Caps}); err != nil {
+		return err
+	}
+	var err error
+	if cerr := e.rc.Write(func(fd uintptr) bool {
+		err = e.trySendGather(int(fd), m, pieces)
+		return true
+	}); cerr != nil {
+		return e.fileErr(cerr)
+	}
+	return err
+}
+
+// SendGather implements GatherSender: it waits (in the network poller)
+// while the peer's queue is full.
+func (e *KernelEndpoint) SendGather(ctx context.Context, m Message, pieces []Piece) error {
+	if err := checkBounds(Message{Caps: m.Caps}); err != nil {
+		return err
+	}
+	e.sendMu.Lock()
+	defer e.sendMu.Unlock()
+	stop := e.deadlineOnDone(ctx, e.f.SetWriteDeadline)
+	defer stop()
+	var err error
+	cerr := e.rc.Write(func(fd uintptr) bool {
+		err = e.trySendGather(int(fd), m, pieces)
+		return err != ErrWouldBlock
+	})
+	if cerr != nil {
+		return e.ctxErr(ctx, e.fileErr(cerr))
+	}
+	return err
+}
+
 // TrySend implements Endpoint.
 func (e *KernelEndpoint) TrySend(m Message) error {
 	if err := checkBounds(m); err != nil {
@@ -294,6 +379,9 @@ var recvScratch = sync.Pool{New: func() any { b := make([]byte, MaxMessageSize);
 // saves. A smaller one (the class below's size or less) is copied into a
 // buffer of its class, and the scratch buffer stays for the next receive.
 func (e *KernelEndpoint) tryRecv(fd int) (Message, error) {
+	if e.posting {
+		return e.tryRecvPosted(fd)
+	}
 	bp := recvScratch.Get().(*[]byte)
 	buf := *bp
 	var fds [MaxCaps]int32
@@ -307,13 +395,65 @@ func (e *KernelEndpoint) tryRecv(fd int) (Message, error) {
 	if n > bufClasses[len(bufClasses)-2] {
 		// The scratch buffer goes with the message (a buffer of the
 		// largest class: Release puts it on the free list); the pool gets
-		// one from the free list in its place.
+		// one from the free list in its place. The endpoint carries large
+		// messages: it posts its receive buffer from now on.
 		m.Data = buf[:n]
 		*bp = getBuf(MaxMessageSize)[:MaxMessageSize]
+		e.startPosting()
 	} else {
 		m.Data = copyToBuf(buf[:n])
 	}
 	recvScratch.Put(bp)
+	return e.received(m, fds[:nfds], reply), nil
+}
+
+// startPosting makes the endpoint post its receive buffer (with recvMu
+// held), holding it in postingEndpoints until Close.
+func (e *KernelEndpoint) startPosting() {
+	e.posting = true
+	if !e.registered {
+		e.registered = true
+		postingEndpoints.Store(e, struct{}{})
+		if e.closed.Load() {
+			postingEndpoints.Delete(e) // Close may have missed the entry
+		}
+	}
+}
+
+// tryRecvPosted is tryRecv for an endpoint that posts its receive buffer
+// (abi.RecvPost): a receive that finds nothing posts e.post, and the
+// message then sent is usually copied straight into it by the kernel,
+// which this receive into the same buffer takes as it lies. A large
+// message keeps the buffer (the next receive posts a fresh one); a
+// smaller one is copied into a buffer of its class.
+func (e *KernelEndpoint) tryRecvPosted(fd int) (Message, error) {
+	if e.post == nil {
+		e.post = getBuf(MaxMessageSize)[:MaxMessageSize]
+	}
+	var fds [MaxCaps]int32
+	n, nfds, reply, more, err := KRecvPost(fd, e.post, fds[:], abi.DontWait)
+	e.drained = err == nil && !more
+	if err != nil {
+		return Message{}, kernelErr(err)
+	}
+	var m Message
+	if n > bufClasses[len(bufClasses)-2] {
+		m.Data = e.post[:n]
+		e.post = nil
+	} else {
+		// A small message: the endpoint stops posting until the next
+		// large one (a posting receive costs a system call each time the
+		// receiver waits, worth it only while large messages come).
+		m.Data = copyToBuf(e.post[:n])
+		e.posting = false
+	}
+	return e.received(m, fds[:nfds], reply), nil
+}
+
+// received completes a received message: its descriptors wrapped, a
+// call's reply capability closed.
+func (e *KernelEndpoint) received(m Message, fds []int32, reply int) Message {
+	nfds := len(fds)
 	if nfds > 0 {
 		m.Caps = make([]Cap, 0, nfds)
 		for _, hfd := range fds[:nfds] {
@@ -325,7 +465,7 @@ func (e *KernelEndpoint) tryRecv(fd int) (Message, error) {
 		// caller learns (EPIPE) rather than waiting for its deadline.
 		syscall.Close(reply)
 	}
-	return m, nil
+	return m
 }
 
 // wrapReceived makes a Cap of a received descriptor.
@@ -352,6 +492,9 @@ func (e *KernelEndpoint) TryRecv() (Message, error) {
 	}); cerr != nil {
 		return Message{}, e.fileErr(cerr)
 	}
+	// e (its posted buffer) lives until the read ends, and with it a
+	// close that waited for the read.
+	runtime.KeepAlive(e)
 	return m, err
 }
 
@@ -383,7 +526,10 @@ func (e *KernelEndpoint) Recv(ctx context.Context) (Message, error) {
 	defer e.recvMu.Unlock()
 	stop := e.deadlineOnDone(ctx, e.f.SetReadDeadline)
 	defer stop()
-	if e.drained && e.poll.usable() {
+	// An endpoint that posts receives first instead: the receive that
+	// finds nothing posts its buffer (one system call, where the copy it
+	// saves a large message is thousands of instructions).
+	if e.drained && e.poll.usable() && !e.posting {
 		e.poll.wait(e.rc)
 		// The wait may have consumed the mark: if RawConn.Read fails
 		// before it receives (deadline, close), the next Recv must look.
@@ -395,6 +541,7 @@ func (e *KernelEndpoint) Recv(ctx context.Context) (Message, error) {
 		m, err = e.tryRecv(int(fd))
 		return err != ErrWouldBlock
 	})
+	runtime.KeepAlive(e) // as in TryRecv
 	if cerr != nil {
 		return Message{}, e.ctxErr(ctx, e.fileErr(cerr))
 	}
@@ -473,7 +620,13 @@ func (e *KernelEndpoint) Watch(wake chan<- struct{}) (ready bool, stop func()) {
 // Close implements Endpoint.
 func (e *KernelEndpoint) Close() error {
 	err := error(ErrClosed)
-	e.once.Do(func() { e.closed.Store(true); err = e.f.Close() })
+	e.once.Do(func() {
+		e.closed.Store(true)
+		err = e.f.Close()
+		// The descriptor is closed (or being closed once its last
+		// use ends): the kernel writes no posted buffer of it any more.
+		postingEndpoints.Delete(e)
+	})
 	return err
 }
 

@@ -63,6 +63,35 @@ func kSend(fd int, data []byte, fds []int32, dontWait bool) error {
 	return nil
 }
 
+// KTrySendGather is KTrySend of a message whose bytes are pieces, joined
+// in order (abi.SendGather; at most abi.MaxGather of them).
+func KTrySendGather(fd int, pieces [][]byte, fds []int32) error {
+	if len(pieces) > abi.MaxGather {
+		return syscall.EINVAL
+	}
+	var vec [abi.MaxGather]abi.IOVec
+	total := 0
+	for i, p := range pieces {
+		vec[i].Len = uint64(len(p))
+		if len(p) > 0 {
+			vec[i].Base = uint64(uintptr(unsafe.Pointer(&p[0])))
+		}
+		total += len(p)
+	}
+	m := abi.Msg{Data: uint64(uintptr(unsafe.Pointer(&vec[0]))), Cap: uint32(len(pieces)), Len: uint32(total), NFds: uint32(len(fds))}
+	if len(fds) > 0 {
+		m.Fds = uint64(uintptr(unsafe.Pointer(&fds[0])))
+	}
+	_, _, e := syscall.RawSyscall(abi.SysChanSend, uintptr(fd), uintptr(unsafe.Pointer(&m)), abi.SendDontWait|abi.SendGather)
+	runtime.KeepAlive(pieces)
+	runtime.KeepAlive(&vec)
+	runtime.KeepAlive(fds)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
 // KRecv receives the next message on channel descriptor fd into buf and
 // fds, waiting until deadline (abi.NoDeadline, abi.DontWait, or
 // CLOCK_MONOTONIC ns). It returns the bytes and descriptors received and
@@ -77,7 +106,21 @@ func KRecv(fd int, buf []byte, fds []int32, deadline uint64) (n, nfds, reply int
 // receive would not wait (more messages queued, or the peer gone); false
 // after a successful receive means the next message or close comes later.
 func KRecvMore(fd int, buf []byte, fds []int32, deadline uint64) (n, nfds, reply int, more bool, err error) {
-	m := abi.Msg{Cap: uint32(len(buf)), FdCap: uint32(len(fds))}
+	return kRecvFlags(fd, buf, fds, deadline, 0)
+}
+
+// KRecvPost is KRecvMore with abi.RecvPost: when nothing is queued and
+// deadline is abi.DontWait, buf is posted (the call still fails with
+// EAGAIN) and the next message may be copied straight into it by its
+// sender; a later receive into the same buf then takes it without a
+// copy. The caller must leave buf alone (and alive) until its next
+// receive on fd or until fd is closed.
+func KRecvPost(fd int, buf []byte, fds []int32, deadline uint64) (n, nfds, reply int, more bool, err error) {
+	return kRecvFlags(fd, buf, fds, deadline, abi.RecvPost)
+}
+
+func kRecvFlags(fd int, buf []byte, fds []int32, deadline uint64, flags uint32) (n, nfds, reply int, more bool, err error) {
+	m := abi.Msg{Cap: uint32(len(buf)), FdCap: uint32(len(fds)), Flags: flags}
 	if len(buf) > 0 {
 		m.Data = uint64(uintptr(unsafe.Pointer(&buf[0])))
 	}

@@ -163,7 +163,8 @@ func FuzzDatagramAppend(f *testing.F) {
 
 // TestSendReqAppendPieces: Data continued by DataMore encodes as the
 // SendReq whose Data is the pieces joined, at every cut (including empty
-// pieces and bins of each length class), and the size hint counts them.
+// pieces and bins of each length class), and the size hint counts them;
+// gathered (AppendMsgpackGather), the encoding and its pieces join to the same bytes.
 func TestSendReqAppendPieces(t *testing.T) {
 	for _, n := range []int{0, 1, 20, 255, 256, 1480, 65535, 65536, 70000} {
 		data := make([]byte, n)
@@ -183,6 +184,20 @@ func TestSendReqAppendPieces(t *testing.T) {
 			var back SendReq
 			require.True(t, ParseSendReq(body[2:], &back))
 			require.Equal(t, data, back.Data)
+			// Gathered: the encoding without the payload, and the
+			// payload as pieces, are the same bytes put back together;
+			// below GatherMin nothing is left out.
+			g, pieces := r.AppendMsgpackGather([]byte{1, 2}, nil)
+			require.Equal(t, want, libipc.JoinPieces(nil, g, pieces)[2:], "gathered: %d bytes cut at %d and %d", n, a, b)
+			if n < GatherMin {
+				require.Empty(t, pieces)
+			} else {
+				require.NotEmpty(t, pieces)
+				require.Equal(t, len(want)-n+2, len(g), "the payload left out")
+			}
+			for _, p := range pieces {
+				require.NotEmpty(t, p.Data, "no empty piece")
+			}
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package protoproto
 
 import (
+	"armos/libipc"
 	"armos/libipc/mpread"
 	"armos/libipc/mpwrite"
 	"armos/libsocket/sockproto"
@@ -63,6 +64,26 @@ func ParseSendReq(body []byte, req *SendReq) bool {
 // encoder writes (libipc.BodyAppender; TestSendReqAppend) for r with Data
 // and DataMore joined: tcpd sends a SendReq per segment.
 func (r *SendReq) AppendMsgpack(b []byte) []byte {
+	b, _ = r.appendMsgpack(b, nil, false)
+	return b
+}
+
+// GatherMin is the payload from which AppendMsgpackGather leaves Data
+// and DataMore out of the encoding (below it, copying is cheaper than a
+// piece the kernel copies on its own).
+const GatherMin = 2048
+
+// AppendMsgpackGather is AppendMsgpack with Data and DataMore left out
+// as pieces (libipc.BodyGatherer) when they are GatherMin bytes or more:
+// a segment's payload goes from tcpd's send buffer into the message
+// without first being copied into the encoding.
+func (r *SendReq) AppendMsgpackGather(b []byte, pieces []libipc.Piece) ([]byte, []libipc.Piece) {
+	return r.appendMsgpack(b, pieces, r.dataLen() >= GatherMin)
+}
+
+// appendMsgpack writes r's encoding, its payload left out as pieces if
+// gather.
+func (r *SendReq) appendMsgpack(b []byte, pieces []libipc.Piece, gather bool) ([]byte, []libipc.Piece) {
 	n := 4
 	if r.TTL != 0 {
 		n++
@@ -88,9 +109,20 @@ func (r *SendReq) AppendMsgpack(b []byte) []byte {
 	if r.DF {
 		b = append(b, 0xa2, 'd', 'f', 0xc3)
 	}
-	if len(r.DataMore) == 0 {
+	switch {
+	case gather:
+		b = mpwrite.BinHeader(append(b, 0xa4, 'd', 'a', 't', 'a'), r.dataLen())
+		if len(r.Data) > 0 {
+			pieces = append(pieces, libipc.Piece{Off: len(b), Data: r.Data})
+		}
+		for _, p := range r.DataMore {
+			if len(p) > 0 {
+				pieces = append(pieces, libipc.Piece{Off: len(b), Data: p})
+			}
+		}
+	case len(r.DataMore) == 0:
 		b = mpwrite.Bin(append(b, 0xa4, 'd', 'a', 't', 'a'), r.Data)
-	} else {
+	default:
 		b = append(mpwrite.BinHeader(append(b, 0xa4, 'd', 'a', 't', 'a'), r.dataLen()), r.Data...)
 		for _, p := range r.DataMore {
 			b = append(b, p...)
@@ -99,7 +131,7 @@ func (r *SendReq) AppendMsgpack(b []byte) []byte {
 	if r.TSO != 0 {
 		b = mpwrite.Uint(append(b, 0xa3, 't', 's', 'o'), uint64(r.TSO))
 	}
-	return b
+	return b, pieces
 }
 
 // readUint32 reads an integer that fits a uint32.

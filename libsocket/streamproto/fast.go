@@ -16,6 +16,21 @@ func (d *Data) AppendMsgpack(b []byte) []byte {
 	return mpwrite.Bin(append(b, 0x81, 0xa1, 'd'), d.Data)
 }
 
+// GatherMin is the data from which AppendMsgpackGather leaves it out of
+// the encoding (below it, copying is cheaper than a piece).
+const GatherMin = 2048
+
+// AppendMsgpackGather is AppendMsgpack with the data left out as a piece
+// (libipc.BodyGatherer) when it is GatherMin bytes or more: a Write's
+// bytes go from the application's buffer into the message.
+func (d *Data) AppendMsgpackGather(b []byte, pieces []libipc.Piece) ([]byte, []libipc.Piece) {
+	if len(d.Data) < GatherMin {
+		return d.AppendMsgpack(b), pieces
+	}
+	b = mpwrite.BinHeader(append(b, 0x81, 0xa1, 'd'), len(d.Data))
+	return b, append(pieces, libipc.Piece{Off: len(b), Data: d.Data})
+}
+
 // ParseMsgpack decodes the encoding AppendMsgpack writes (the bytes
 // copied, as the general decoder does); false for anything else.
 func (d *Data) ParseMsgpack(body []byte) bool {

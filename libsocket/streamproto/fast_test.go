@@ -22,7 +22,7 @@ func general(t testing.TB, v any) []byte {
 // encoder does (other programs decode them), and what they write parses
 // back by hand, through libipc, to the same value.
 func TestFastEncoding(t *testing.T) {
-	for _, n := range []int{0, 1, 255, 256, 65535, 65536} {
+	for _, n := range []int{0, 1, 255, 256, GatherMin - 1, GatherMin, 65535, 65536} {
 		d := &Data{Data: bytes.Repeat([]byte{7}, n)}
 		body, err := libipc.AppendBody(nil, d)
 		require.NoError(t, err)
@@ -35,6 +35,11 @@ func TestFastEncoding(t *testing.T) {
 			back.Data[0]++
 			require.NotEqual(t, body[len(body)-n], back.Data[0], "a copy: the message is released")
 		}
+		// Gathered, the data left out as a piece from GatherMin on: the
+		// same bytes joined.
+		g, pieces := d.AppendMsgpackGather([]byte{9}, nil)
+		require.Equal(t, body, libipc.JoinPieces(nil, g, pieces)[1:], n)
+		require.Equal(t, n >= GatherMin, len(pieces) == 1, n)
 	}
 	require.Equal(t, general(t, &Data{}), (&Data{}).AppendMsgpack(nil), "nil data")
 	for _, v := range []int{0, 1, 127, 128, 255, 256, 65535, 65536, InitialSendCreditBytes, MaxCreditBytes, math.MaxInt64, -1, -32, -33, -129, math.MinInt64} {

@@ -102,7 +102,7 @@ func TestWakeupsPerEcho(t *testing.T) {
 		require.NoError(t, err, sm[0])
 		return c
 	}
-	echo(50) // warm up: ARP, first use
+	echo(50)                         // warm up: ARP, first use
 	quiet0, quiet1 := next(), next() // the background, over one period
 	background := quiet1.switches - quiet0.switches
 	// The best of three batches: a host busy with other work stretches

@@ -60,10 +60,15 @@ type kmsg struct {
 	len   uint32
 	nh    uint32
 	reply int32 // the reply object of a call, or -1
-	_     uint32
-	h     [abi.MaxMessageHandles]int32 // objects carried (one reference each)
-	deny  [abi.MaxMessageHandles]uint8 // rights taken away from each
-	extra [kmsgExtra]uintptr           // pages after the first (kernel addresses)
+	// posted: the bytes are in the receiving process's posted buffer
+	// (postProc's, at postVA), not in pages after this header
+	// (abi.RecvPost, sendPosted)
+	posted   bool
+	postProc int32
+	postVA   uint64
+	h        [abi.MaxMessageHandles]int32 // objects carried (one reference each)
+	deny     [abi.MaxMessageHandles]uint8 // rights taken away from each
+	extra    [kmsgExtra]uintptr           // pages after the first (kernel addresses)
 }
 
 const (
@@ -88,6 +93,8 @@ var (
 // IPCStats are the channel counters (netstat-like).
 type IPCStats struct {
 	Sent, Received, Handoffs, Calls, Replies uint64
+	Posted                                   uint64 // messages copied straight into a posted buffer (abi.RecvPost)
+	Unposted                                 uint64 // posted messages copied back into the queue: the poster let go of the endpoint
 	Full                                     uint64 // sends refused or blocked: the peer's queue was full
 	NoBufs                                   uint64 // sends refused: every message page in use
 	Dropped                                  uint64 // messages dropped with the endpoint they were queued to
@@ -155,6 +162,9 @@ func newMsg(n uint32) uintptr {
 func freeMsgPages(va uintptr) {
 	m := msgAt(va)
 	np := msgPages(m.len)
+	if m.posted {
+		np = 1 // the header only: the bytes are in the receiver's buffer
+	}
 	for i := uint32(1); i < np; i++ {
 		if m.extra[i-1] != 0 {
 			freePages(physOf(m.extra[i-1]), 1)
@@ -199,12 +209,12 @@ func userCopyOut(p int, va uint64, src []byte) bool {
 	return e == 0
 }
 
-// fillMsg copies n bytes at va of the running process into message m.
-func fillMsg(m uintptr, va uint64) bool {
+// fillMsg copies the bytes of plan (the running process's) into message m.
+func fillMsg(m uintptr, plan *sendPlan) bool {
 	n := msgAt(m).len
 	for off := uint32(0); off < n; {
 		c := msgChunk(m, off)
-		if !copyIn(c, va+uint64(off)) {
+		if !plan.copyIn(c, off) {
 			return false
 		}
 		off += uint32(len(c))
@@ -380,12 +390,66 @@ type sendPlan struct {
 	objs [abi.MaxMessageHandles]int32
 	copy [abi.MaxMessageHandles]bool
 	nh   uint32
+	// the message's bytes in the sender's memory: one piece, or a
+	// SendGather's (checked: readable, their total the Msg's Len)
+	src  [abi.MaxGather]abi.IOVec
+	nsrc uint32
+}
+
+// single makes m's Data and Len the plan's one piece of bytes, if the
+// running process may read them.
+func (p *sendPlan) single(m *abi.Msg) bool {
+	p.src[0], p.nsrc = abi.IOVec{Base: m.Data, Len: uint64(m.Len)}, 1
+	return accessOK(m.Data, uint64(m.Len))
+}
+
+// gather reads a SendGather message's pieces (m.Cap of them at m.Data)
+// into the plan: at most abi.MaxGather, each readable, their total m.Len.
+func (p *sendPlan) gather(m *abi.Msg) uint64 {
+	if m.Cap > abi.MaxGather {
+		return errno(EINVAL)
+	}
+	if m.Cap > 0 && !copyIn(bytesOf(unsafe.Pointer(&p.src), uintptr(m.Cap)*abi.IOVecSize), m.Data) {
+		return errno(EFAULT)
+	}
+	p.nsrc = m.Cap
+	total := uint64(0)
+	for _, v := range p.src[:p.nsrc] {
+		if v.Len > abi.MaxMessageBytes || !accessOK(v.Base, v.Len) {
+			return errno(EFAULT)
+		}
+		total += v.Len
+	}
+	if total != uint64(m.Len) {
+		return errno(EINVAL)
+	}
+	return 0
+}
+
+// copyIn fills dst from the message's bytes at offset off (the running
+// process's memory), across its pieces.
+func (p *sendPlan) copyIn(dst []byte, off uint32) bool {
+	for _, v := range p.src[:p.nsrc] {
+		if len(dst) == 0 {
+			break
+		}
+		if uint64(off) >= v.Len {
+			off -= uint32(v.Len)
+			continue
+		}
+		n := min(uint64(len(dst)), v.Len-uint64(off))
+		if !copyIn(dst[:n], v.Base+uint64(off)) {
+			return false
+		}
+		dst, off = dst[n:], 0
+	}
+	return len(dst) == 0
 }
 
 // checkSend validates a message sent through endpoint o by the running
 // process (its descriptors: rights, repeats, cycles) and whether the peer
 // has room; 0 or the error (EAGAIN: full).
-func checkSend(o int32, m *abi.Msg, plan *sendPlan) uint64 {
+func checkSend(o int32, m *abi.Msg, plan *sendPlan, gather bool) uint64 {
 	peer := objs[o].peer
 	if peer < 0 {
 		return errno(EPIPE)
@@ -393,7 +457,11 @@ func checkSend(o int32, m *abi.Msg, plan *sendPlan) uint64 {
 	if m.Len > abi.MaxMessageBytes || m.NFds > abi.MaxMessageHandles {
 		return errno(EMSGSIZE)
 	}
-	if !accessOK(m.Data, uint64(m.Len)) {
+	if gather {
+		if e := plan.gather(m); e != 0 {
+			return e
+		}
+	} else if !plan.single(m) {
 		return errno(EFAULT)
 	}
 	plan.nh = m.NFds
@@ -422,7 +490,7 @@ func buildMsg(m *abi.Msg, plan *sendPlan, reply int32, e *uint64) uintptr {
 		*e = errno(ENOBUFS)
 		return 0
 	}
-	if !fillMsg(km, m.Data) {
+	if !fillMsg(km, plan) {
 		freeMsgPages(km)
 		*e = errno(EFAULT)
 		return 0
@@ -436,6 +504,7 @@ func buildMsg(m *abi.Msg, plan *sendPlan, reply int32, e *uint64) uintptr {
 		if plan.copy[i] {
 			getObject(plan.objs[i])
 		} else {
+			unpost(plan.objs[i], p)
 			pr(p).fds[fd] = fdEntry{obj: -1}
 			epollForgetFd(p, fd, plan.objs[i])
 		}
@@ -468,6 +537,15 @@ func sendTo(dst int32, m *abi.Msg, plan *sendPlan, reply int32) uint64 {
 			// It cannot take it: queued, it retries and learns why.
 		}
 	}
+	if d.postCap != 0 && d.mn == 0 && plan.nh == 0 && reply < 0 && m.Len <= d.postCap {
+		if km, e, ok := sendPosted(dst, m, plan); ok {
+			if e != 0 {
+				return e
+			}
+			queueMsg(dst, km)
+			return 0
+		}
+	}
 	var e uint64
 	km := buildMsg(m, plan, reply, &e)
 	if km == 0 {
@@ -475,6 +553,91 @@ func sendTo(dst int32, m *abi.Msg, plan *sendPlan, reply int32) uint64 {
 	}
 	queueMsg(dst, km)
 	return 0
+}
+
+// sendPosted copies message m (bytes only) from the running process
+// straight into the buffer the receiver posted on endpoint dst (which
+// the caller checked: the queue is empty, m fits) and returns the header
+// to queue for it, marked posted. The posting is used up either way. ok
+// false: the buffer cannot take it (unmapped, not writable, the poster
+// dying) or no page for the header, and the caller queues m the usual
+// way; ok with e: the sender's bytes are unreadable (EFAULT).
+func sendPosted(dst int32, m *abi.Msg, plan *sendPlan) (km uintptr, e uint64, ok bool) {
+	d := &objs[dst]
+	p, va := int(d.postProc), d.postVA
+	d.postCap = 0
+	if pr(p).state != psLive {
+		return 0, 0, false
+	}
+	km = newMsg(0)
+	if km == 0 {
+		return 0, 0, false
+	}
+	for off := uint32(0); off < m.Len; {
+		w, wok := userWindow(p, va+uint64(off), m.Len-off)
+		if !wok {
+			freeMsgPages(km)
+			return 0, 0, false
+		}
+		if !plan.copyIn(w, off) {
+			freeMsgPages(km)
+			return 0, errno(EFAULT), true
+		}
+		off += uint32(len(w))
+	}
+	k := msgAt(km)
+	k.len, k.posted, k.postProc, k.postVA = m.Len, true, int32(p), va
+	ipcStats.Posted++
+	return km, 0, true
+}
+
+// unpost ends process p's posting on endpoint o, if it holds one, and
+// makes a posted message still queued there for p an ordinary one, its
+// bytes copied from p's buffer into message pages (dropped, counted, if
+// there is no page for them): p is letting go of a descriptor of o, so
+// its buffer may be reused, and the message may be received by another
+// holder.
+func unpost(o int32, p int) {
+	ob := &objs[o]
+	if ob.kind != objChannel {
+		return
+	}
+	if ob.postCap != 0 && int(ob.postProc) == p {
+		ob.postCap = 0
+	}
+	km := ob.mhead
+	if km == 0 || !msgAt(km).posted || int(msgAt(km).postProc) != p {
+		return
+	}
+	k := msgAt(km)
+	nm := newMsg(k.len)
+	for off := uint32(0); nm != 0 && off < k.len; {
+		c := msgChunk(nm, off)
+		if !userCopyIn(p, c, k.postVA+uint64(off)) {
+			freeMsgPages(nm)
+			nm = 0
+			break
+		}
+		off += uint32(len(c))
+	}
+	next := k.next
+	if nm == 0 {
+		ipcStats.Dropped++
+		ob.mn--
+		ob.mbytes -= k.len
+		ob.mhead = next
+		if next == 0 {
+			ob.mtail = 0
+		}
+	} else {
+		ipcStats.Unposted++
+		msgAt(nm).next = next
+		ob.mhead = nm
+		if ob.mtail == km {
+			ob.mtail = nm
+		}
+	}
+	freeMsgPages(km)
 }
 
 // blockedReceiver returns the first thread of wait queue q blocked
@@ -543,7 +706,7 @@ func xfer(m *abi.Msg, plan *sendPlan, reply int32, dp int, dstVA uint64, rm *abi
 		// Within one process: the bytes go through the bounce page.
 		for off := uint32(0); off < m.Len; {
 			n := min(m.Len-off, pageSize)
-			if !copyIn(ipcBounce[:n], m.Data+uint64(off)) {
+			if !plan.copyIn(ipcBounce[:n], off) {
 				return errno(EFAULT), false
 			}
 			if !copyOut(d.Data+uint64(off), ipcBounce[:n]) {
@@ -557,7 +720,7 @@ func xfer(m *abi.Msg, plan *sendPlan, reply int32, dp int, dstVA uint64, rm *abi
 			if !ok {
 				return errno(EFAULT), true
 			}
-			if !copyIn(dst, m.Data+uint64(off)) {
+			if !plan.copyIn(dst, off) {
 				return errno(EFAULT), false
 			}
 			off += uint32(len(dst))
@@ -581,6 +744,7 @@ func xfer(m *abi.Msg, plan *sendPlan, reply int32, dp int, dstVA uint64, rm *abi
 		if plan.copy[i] {
 			getObject(x)
 		} else {
+			unpost(x, p)
 			pr(p).fds[fd] = fdEntry{obj: -1}
 			epollForgetFd(p, fd, x)
 		}
@@ -633,12 +797,18 @@ func deliver(km uintptr, p int, msgVA uint64, rm *abi.Msg, more bool) uint64 {
 		fds[i] = int32(fd)
 		from = fd + 1
 	}
-	for off := uint32(0); off < k.len; {
-		c := msgChunk(km, off)
-		if !userCopyOut(p, m.Data+uint64(off), c) {
+	if k.posted {
+		if !movePosted(k, p, m.Data) {
 			return errno(EFAULT)
 		}
-		off += uint32(len(c))
+	} else {
+		for off := uint32(0); off < k.len; {
+			c := msgChunk(km, off)
+			if !userCopyOut(p, m.Data+uint64(off), c) {
+				return errno(EFAULT)
+			}
+			off += uint32(len(c))
+		}
 	}
 	if k.nh > 0 && !userCopyOut(p, m.Fds, bytesOf(unsafe.Pointer(&fds), uintptr(4*k.nh))) {
 		return errno(EFAULT)
@@ -663,7 +833,26 @@ func deliver(km uintptr, p int, msgVA uint64, rm *abi.Msg, more bool) uint64 {
 	return 0
 }
 
-// sendFlags of armos_chan_send: none yet.
+// movePosted gives posted message k to its receive by process p into
+// the buffer at va: nothing to copy when that is the posted buffer (the
+// usual case), else the bytes are copied there from it, a page at a time
+// through the bounce page (unpost keeps a posted message p's alone).
+func movePosted(k *kmsg, p int, va uint64) bool {
+	if va == k.postVA {
+		return true
+	}
+	if int(k.postProc) != p {
+		return false
+	}
+	for off := uint32(0); off < k.len; {
+		n := min(k.len-off, pageSize)
+		if !userCopyIn(p, ipcBounce[:n], k.postVA+uint64(off)) || !userCopyOut(p, va+uint64(off), ipcBounce[:n]) {
+			return false
+		}
+		off += n
+	}
+	return true
+}
 
 // checkFds checks the descriptors of plan (read from the running
 // process) for a message through endpoint o with peer: they exist, are
@@ -708,14 +897,14 @@ func checkFds(o, peer int32, plan *sendPlan) uint64 {
 	return 0
 }
 
-// armos_chan_send(fd, msg, flags): flags 0 or abi.SendDontWait.
+// armos_chan_send(fd, msg, flags): flags abi.SendDontWait, abi.SendGather.
 func sysChanSendFn(tf *Frame) uint64 {
 	o, e := chanFd(tf.X[0], objChannel, abi.RightSend)
 	if e != 0 {
 		return e
 	}
 	flags := tf.X[2]
-	if flags&^abi.SendDontWait != 0 {
+	if flags&^(abi.SendDontWait|abi.SendGather) != 0 {
 		return errno(EINVAL)
 	}
 	var m abi.Msg
@@ -723,7 +912,7 @@ func sysChanSendFn(tf *Frame) uint64 {
 		return errno(EFAULT)
 	}
 	var plan sendPlan
-	if e := checkSend(o, &m, &plan); e != 0 {
+	if e := checkSend(o, &m, &plan, flags&abi.SendGather != 0); e != 0 {
 		if e == errno(EAGAIN) && objs[o].flags&oNONBLOCK == 0 && flags&abi.SendDontWait == 0 {
 			return blockOn(tf, objQueue(objs[o].peer), waitChanSend, 0, 0)
 		}
@@ -762,10 +951,12 @@ func sysChanRecvFn(tf *Frame) uint64 {
 	if !readMsgArg(tf.X[1], &m) {
 		return errno(EFAULT)
 	}
-	if m.Flags&^(abi.RecvPeek|abi.RecvMore) != 0 {
+	if m.Flags&^(abi.RecvPeek|abi.RecvMore|abi.RecvPost) != 0 || m.Flags&(abi.RecvPeek|abi.RecvPost) == abi.RecvPeek|abi.RecvPost {
 		return errno(EINVAL)
 	}
-	m.Flags &^= abi.RecvMore // an output bit, ignored on input
+	post := m.Flags&abi.RecvPost != 0
+	m.Flags &^= abi.RecvMore | abi.RecvPost // RecvMore: an output bit, ignored on input
+	ob.postCap = 0                          // every receive ends the posting it finds
 	if ob.mn == 0 {
 		if ob.peer < 0 {
 			return errno(ECONNRESET)
@@ -775,6 +966,9 @@ func sysChanRecvFn(tf *Frame) uint64 {
 			return errno(ETIMEDOUT)
 		}
 		if dontWait || ob.flags&oNONBLOCK != 0 {
+			if post && m.Cap > 0 && accessOK(m.Data, uint64(m.Cap)) {
+				ob.postProc, ob.postVA, ob.postCap = int32(curProc()), m.Data, min(m.Cap, abi.MaxMessageBytes)
+			}
 			return errno(EAGAIN)
 		}
 		// A sender hands its message straight to this receive (xfer):
@@ -838,7 +1032,7 @@ func sysChanCallFn(tf *Frame) uint64 {
 		return errno(ETIMEDOUT)
 	}
 	var plan sendPlan
-	if e := checkSend(o, &c.Req, &plan); e != 0 {
+	if e := checkSend(o, &c.Req, &plan, false); e != 0 {
 		if e == errno(EAGAIN) && objs[o].flags&oNONBLOCK == 0 {
 			return blockOn(tf, objQueue(objs[o].peer), waitChanSend, dl, errno(ETIMEDOUT))
 		}
@@ -935,7 +1129,7 @@ func sysReplyRecvFn(tf *Frame) uint64 {
 // a message, with no channel of its own to refuse).
 func checkHandles(o int32, m *abi.Msg, plan *sendPlan) uint64 {
 	plan.nh = m.NFds
-	if !accessOK(m.Data, uint64(m.Len)) {
+	if !plan.single(m) {
 		return errno(EFAULT)
 	}
 	if m.NFds > 0 && !copyIn(bytesOf(unsafe.Pointer(&plan.fds), uintptr(4*m.NFds)), m.Fds) {

@@ -116,8 +116,10 @@ func TestChanMessagesOfEverySize(t *testing.T) {
 	m.Flags = abi.RecvMore
 	require.Zero(t, svc(tf, abi.SysChanRecv, b, u.putMsg(offRMsg, m), abi.DontWait))
 	require.Zero(t, u.getMsg(u.scratch+offRMsg).Flags)
-	m.Flags = 4
-	require.Equal(t, errno(EINVAL), svc(tf, abi.SysChanRecv, b, u.putMsg(offRMsg, m), abi.DontWait))
+	m.Flags = 8
+	require.Equal(t, errno(EINVAL), svc(tf, abi.SysChanRecv, b, u.putMsg(offRMsg, m), abi.DontWait), "an unknown flag")
+	m.Flags = abi.RecvPeek | abi.RecvPost
+	require.Equal(t, errno(EINVAL), svc(tf, abi.SysChanRecv, b, u.putMsg(offRMsg, m), abi.DontWait), "a peek posts nothing")
 	// The other direction works too.
 	require.Zero(t, u.send(tf, b, []byte("back")))
 	r, _, _, _ = u.recv(tf, a, abi.DontWait)
@@ -154,7 +156,7 @@ func TestChanRefusals(t *testing.T) {
 	require.Equal(t, errno(EINVAL), u.send(tf, a, nil, int32(b)), "peer end")
 	require.Equal(t, errno(EPERM), u.send(tf, a, nil, 1), "the console")
 	require.Equal(t, errno(EFAULT), svc(tf, abi.SysChanSend, a, 0x10, 0))
-	require.Equal(t, errno(EINVAL), svc(tf, abi.SysChanSend, a, u.putMsg(offMsg, abi.Msg{}), 2), "unknown flag")
+	require.Equal(t, errno(EINVAL), svc(tf, abi.SysChanSend, a, u.putMsg(offMsg, abi.Msg{}), 4), "unknown flag")
 	require.Equal(t, errno(EINVAL), svc(tf, abi.SysChanCreate, 1, u.scratch+offFds))
 	m := abi.Msg{Data: 0xdead_0000, Len: 10}
 	require.Equal(t, errno(EFAULT), svc(tf, abi.SysChanSend, a, u.putMsg(offMsg, m), 0), "unreadable data")

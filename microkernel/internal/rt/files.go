@@ -143,10 +143,15 @@ type object struct {
 	mhead, mtail uintptr
 	mn, mh       uint16
 	mbytes       uint32
-	qlen         uint8  // the queue's bound in messages (abi.QueueLen or less)
-	intid        uint32 // an interrupt object's INTID
-	pid          int32  // a process descriptor's process
-	dev          int32  // a device descriptor's device
+	qlen         uint8 // the queue's bound in messages (abi.QueueLen or less)
+	// a receive buffer posted on this end (abi.RecvPost): postCap bytes
+	// at postVA of process postProc; postCap 0 when none
+	postProc int32
+	postVA   uint64
+	postCap  uint32
+	intid    uint32 // an interrupt object's INTID
+	pid      int32  // a process descriptor's process
+	dev      int32  // a device descriptor's device
 	// reply objects: the caller waiting (its tid; 0 when answered) and
 	// the address of its abi.Call
 	caller int32
@@ -347,6 +352,7 @@ func closeFd(p, fd int) bool {
 	if o < 0 {
 		return false
 	}
+	unpost(o, p)
 	pp.fds[fd] = fdEntry{obj: -1}
 	epollForgetFd(p, fd, o)
 	putObject(o)
