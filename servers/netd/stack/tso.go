@@ -71,13 +71,12 @@ func (s *Stack) sendTSO(d *Datagram, rt route) error {
 	// feature, which virtionetd does not ask for); netd cuts the rest.
 	if data > d.TSO && seg[13]&tcpFlagCWR == 0 && !rt.loopback && !rt.broadcast && wire.IPv4MinHeaderLen+len(seg) <= s.TSOMax() {
 		b := getBigBuf()
-		p, err := b.Put(len(seg))
-		if err != nil {
+		if err := b.Append(seg); err != nil {
 			freeBuf(b)
 			s.c.IPv4.TxNoBuffer++
 			return ErrNoBuffer
 		}
-		copy(p, seg)
+		p := b.Bytes()
 		binary.BigEndian.PutUint16(p[16:], wire.PseudoHeaderChecksum(wire.IPProtocolTCP, src, d.Dst, uint16(len(seg))))
 		b.GSOSize = uint16(d.TSO)
 		s.c.IPv4.TxTSO++
@@ -93,14 +92,12 @@ func (s *Stack) sendTSO(d *Datagram, rt route) error {
 	for off := 0; off < data || off == 0; off += d.TSO {
 		end := min(off+d.TSO, data)
 		b := skbuff.Get()
-		p, err := b.Put(thl + end - off)
-		if err != nil {
+		if b.Append(hdr) != nil || b.Append(seg[thl+off:thl+end]) != nil {
 			freeBuf(b)
 			s.c.IPv4.TxNoBuffer++
 			return ErrNoBuffer
 		}
-		copy(p, hdr)
-		copy(p[thl:], seg[thl+off:thl+end])
+		p := b.Bytes()
 		binary.BigEndian.PutUint32(p[4:], sq+uint32(off))
 		f := flags
 		if end < data {
