@@ -44,6 +44,9 @@ func startCPUStat(m *fdt.Machine) {
 				st := rt.ReadStats()
 				fmt.Printf("armos: sched thread switches %d address space switches %d system calls %d end\n",
 					st.Switches, st.TTBRSwitches, st.Syscalls)
+				ipc := rt.ReadIPCStats()
+				fmt.Printf("armos: ipc sent %d received %d handed off %d posted %d unposted %d full %d end\n",
+					ipc.Sent, ipc.Received, ipc.Handoffs, ipc.Posted, ipc.Unposted, ipc.Full)
 			}
 		}()
 	}
