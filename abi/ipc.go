@@ -176,18 +176,26 @@ const RecvMore = 2
 
 // RecvPost in a receive's Msg.Flags posts its buffer (Data, Cap) when the
 // receive finds nothing queued and would not wait (abi.DontWait or a
-// non-blocking descriptor): the next message sent to the endpoint that
-// carries no descriptors and is not a call is copied by its sender
-// straight into that buffer, one copy where a queued message takes two
-// (into the kernel and out again), and a later receive naming the same
-// buffer takes it without a copy (another buffer gets it copied). The
-// receive still fails with EAGAIN. Every receive on the endpoint ends
-// the posting it finds (each may post anew), and so does the poster
-// closing or sending away a descriptor of the endpoint (a message already
-// in its buffer is then copied back into the kernel's queue). Until the
-// posting ends or a receive takes the message, the process must leave the
-// buffer alone: the kernel may write it at any time.
+// non-blocking descriptor; the receive still fails with EAGAIN), after
+// those already posted (at most MaxPosted; a buffer posted already, or
+// one more, is not posted again). While every message queued on the
+// endpoint is a posted one, the next message sent to it that carries no
+// descriptors and is not a call is copied by its sender straight into
+// the oldest posted buffer (if it fits), one copy where a queued message
+// takes two (into the kernel and out again). A receive by the poster
+// takes such a message where it lies: it writes the buffer's address back
+// in Msg.Data (another process's receive gets it copied into its own
+// buffer). A receive with RecvPost that gets an ordinary message into a
+// posted buffer ends that buffer's posting; a receive without RecvPost,
+// or by another process, ends them all, and so does the poster closing or
+// sending away a descriptor of the endpoint (a message already in one of
+// its buffers is then copied back into the kernel's queue). A posted
+// buffer belongs to the kernel until its posting ends or a receive
+// returns it: the process must leave it alone.
 const RecvPost = 4
+
+// MaxPosted bounds the buffers posted on one endpoint at a time.
+const MaxPosted = 4
 
 // MsgSize is the size of Msg in memory.
 const MsgSize = 40

@@ -45,15 +45,15 @@ type KernelEndpoint struct {
 	// queued (abi.RecvMore clear), so Recv waits for readiness before
 	// it receives again (see Recv).
 	drained bool
-	// post (under recvMu): the receive buffer this endpoint posts
-	// (abi.RecvPost) while posting, from a message larger than the
+	// posting (under recvMu): the endpoint posts receive buffers
+	// (abi.RecvPost, postDepth of them), from a message larger than the
 	// second largest buffer class to the next smaller one, so that its
-	// sender's next message is copied straight into it (one copy instead
-	// of two). It is posted in the kernel from a receive that found
-	// nothing until the next receive, so it must stay alive until the
-	// descriptor is closed: registered, the endpoint is in
-	// postingEndpoints until Close.
-	post       []byte
+	// sender's next messages are copied straight into them (one copy
+	// instead of two). A posted buffer may be written by the kernel until
+	// a receive returns it or the descriptor is closed, so it must stay
+	// alive: registered, the endpoint is in postingEndpoints until Close.
+	posted     [][]byte // buffers posted in the kernel, oldest first
+	spare      []byte   // a free buffer to post next
 	posting    bool
 	registered bool
 	poll       pollWaiter
@@ -379,7 +379,7 @@ var recvScratch = sync.Pool{New: func() any { b := make([]byte, MaxMessageSize);
 // saves. A smaller one (the class below's size or less) is copied into a
 // buffer of its class, and the scratch buffer stays for the next receive.
 func (e *KernelEndpoint) tryRecv(fd int) (Message, error) {
-	if e.posting {
+	if e.posting || len(e.posted) > 0 {
 		return e.tryRecvPosted(fd)
 	}
 	bp := recvScratch.Get().(*[]byte)
@@ -420,32 +420,87 @@ func (e *KernelEndpoint) startPosting() {
 	}
 }
 
-// tryRecvPosted is tryRecv for an endpoint that posts its receive buffer
-// (abi.RecvPost): a receive that finds nothing posts e.post, and the
-// message then sent is usually copied straight into it by the kernel,
-// which this receive into the same buffer takes as it lies. A large
-// message keeps the buffer (the next receive posts a fresh one); a
-// smaller one is copied into a buffer of its class.
+// postDepth is how many buffers a posting endpoint keeps posted: a
+// sender that sends twice before the receiver runs finds a buffer for
+// each.
+const postDepth = 2
+
+// freshBuf returns the spare buffer, or a new one of the largest class.
+func (e *KernelEndpoint) freshBuf() []byte {
+	if b := e.spare; b != nil {
+		e.spare = nil
+		return b
+	}
+	return getBuf(MaxMessageSize)[:MaxMessageSize]
+}
+
+// tryRecvPosted is tryRecv for an endpoint that posts its receive buffers
+// (abi.RecvPost), or has buffers still posted after it stopped: a
+// receive that finds nothing posts a buffer and another, up to
+// postDepth, and the messages then sent are usually copied straight into
+// them by the kernel, which tells where each lies. A large message keeps
+// its buffer; a smaller one is copied into a buffer of its class, and
+// ends the posting: the next receive is an ordinary one, which ends the
+// kernel's postings, and the buffers are free once one finds nothing.
 func (e *KernelEndpoint) tryRecvPosted(fd int) (Message, error) {
-	if e.post == nil {
-		e.post = getBuf(MaxMessageSize)[:MaxMessageSize]
+	var buf []byte
+	if len(e.posted) > 0 {
+		buf = e.posted[0]
+	} else {
+		buf = e.freshBuf()
 	}
 	var fds [MaxCaps]int32
-	n, nfds, reply, more, err := KRecvPost(fd, e.post, fds[:], abi.DontWait)
+	n, nfds, reply, more, at, err := KRecvPost(fd, buf, fds[:], abi.DontWait, e.posting)
+	for err == syscall.EAGAIN && e.posting {
+		if len(e.posted) == 0 || &e.posted[0][0] != &buf[0] {
+			e.posted = append(e.posted, buf) // posted now
+		}
+		if len(e.posted) >= postDepth {
+			break
+		}
+		buf = e.freshBuf()
+		n, nfds, reply, more, at, err = KRecvPost(fd, buf, fds[:], abi.DontWait, true)
+		if err != nil && err != syscall.EAGAIN {
+			e.spare = buf
+		}
+	}
 	e.drained = err == nil && !more
 	if err != nil {
+		if err == syscall.EAGAIN && !e.posting {
+			e.posted = e.posted[:0] // nothing queued, nothing posted now
+		}
 		return Message{}, kernelErr(err)
+	}
+	// Where the message lies: buf (copied there; a posted buffer so used
+	// is posted no more), or one of the buffers posted.
+	var data []byte
+	for i, p := range e.posted {
+		if uintptr(unsafe.Pointer(&p[0])) == at {
+			data = p
+			e.posted = append(e.posted[:i], e.posted[i+1:]...)
+			break
+		}
+	}
+	if data == nil {
+		if at != uintptr(unsafe.Pointer(&buf[0])) {
+			return Message{}, fmt.Errorf("libipc: the kernel put a message at %#x, no buffer of this endpoint: %w", at, ErrInvalid)
+		}
+		data = buf
+	} else if &data[0] != &buf[0] && e.spare == nil {
+		e.spare = buf // named, not used
 	}
 	var m Message
 	if n > bufClasses[len(bufClasses)-2] {
-		m.Data = e.post[:n]
-		e.post = nil
+		m.Data = data[:n]
 	} else {
 		// A small message: the endpoint stops posting until the next
-		// large one (a posting receive costs a system call each time the
+		// large one (a posting receive costs system calls each time the
 		// receiver waits, worth it only while large messages come).
-		m.Data = copyToBuf(e.post[:n])
+		m.Data = copyToBuf(data[:n])
 		e.posting = false
+		if e.spare == nil {
+			e.spare = data
+		}
 	}
 	return e.received(m, fds[:nfds], reply), nil
 }

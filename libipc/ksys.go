@@ -106,20 +106,28 @@ func KRecv(fd int, buf []byte, fds []int32, deadline uint64) (n, nfds, reply int
 // receive would not wait (more messages queued, or the peer gone); false
 // after a successful receive means the next message or close comes later.
 func KRecvMore(fd int, buf []byte, fds []int32, deadline uint64) (n, nfds, reply int, more bool, err error) {
-	return kRecvFlags(fd, buf, fds, deadline, 0)
+	n, nfds, reply, more, _, err = kRecvFlags(fd, buf, fds, deadline, 0)
+	return
 }
 
 // KRecvPost is KRecvMore with abi.RecvPost: when nothing is queued and
-// deadline is abi.DontWait, buf is posted (the call still fails with
-// EAGAIN) and the next message may be copied straight into it by its
-// sender; a later receive into the same buf then takes it without a
-// copy. The caller must leave buf alone (and alive) until its next
-// receive on fd or until fd is closed.
-func KRecvPost(fd int, buf []byte, fds []int32, deadline uint64) (n, nfds, reply int, more bool, err error) {
-	return kRecvFlags(fd, buf, fds, deadline, abi.RecvPost)
+// deadline is abi.DontWait, buf is posted after the buffers posted
+// already (the call still fails with EAGAIN), and a message sent later
+// may be copied straight into it by its sender. A message received may
+// lie in any buffer posted before: at is its address (buf's when it was
+// copied into buf). With post false it is KRecvMore that reports at: a
+// receive without abi.RecvPost ends the postings, though messages already
+// in posted buffers still come. A posted buffer must be left alone (and
+// kept alive) until a receive returns it or fd is closed.
+func KRecvPost(fd int, buf []byte, fds []int32, deadline uint64, post bool) (n, nfds, reply int, more bool, at uintptr, err error) {
+	flags := uint32(0)
+	if post {
+		flags = abi.RecvPost
+	}
+	return kRecvFlags(fd, buf, fds, deadline, flags)
 }
 
-func kRecvFlags(fd int, buf []byte, fds []int32, deadline uint64, flags uint32) (n, nfds, reply int, more bool, err error) {
+func kRecvFlags(fd int, buf []byte, fds []int32, deadline uint64, flags uint32) (n, nfds, reply int, more bool, at uintptr, err error) {
 	m := abi.Msg{Cap: uint32(len(buf)), FdCap: uint32(len(fds)), Flags: flags}
 	if len(buf) > 0 {
 		m.Data = uint64(uintptr(unsafe.Pointer(&buf[0])))
@@ -136,9 +144,9 @@ func kRecvFlags(fd int, buf []byte, fds []int32, deadline uint64, flags uint32) 
 	runtime.KeepAlive(buf)
 	runtime.KeepAlive(fds)
 	if e != 0 {
-		return int(m.Len), int(m.NFds), -1, false, e
+		return int(m.Len), int(m.NFds), -1, false, 0, e
 	}
-	return int(m.Len), int(m.NFds), int(m.Reply), m.Flags&abi.RecvMore != 0, nil
+	return int(m.Len), int(m.NFds), int(m.Reply), m.Flags&abi.RecvMore != 0, uintptr(m.Data), nil
 }
 
 // KCall sends req (with reqFds) on channel descriptor fd with a reply

@@ -345,7 +345,7 @@ func closeEndpoint(o int32) {
 		ipcStats.Dropped++
 		m = next
 	}
-	ob.mhead, ob.mtail, ob.mn, ob.mh, ob.mbytes = 0, 0, 0, 0, 0
+	ob.mhead, ob.mtail, ob.mn, ob.mh, ob.mbytes, ob.mplain, ob.npost = 0, 0, 0, 0, 0, 0, 0
 	if peer := ob.peer; peer >= 0 {
 		ob.peer = -1
 		objs[peer].peer = -1
@@ -537,7 +537,7 @@ func sendTo(dst int32, m *abi.Msg, plan *sendPlan, reply int32) uint64 {
 			// It cannot take it: queued, it retries and learns why.
 		}
 	}
-	if d.postCap != 0 && d.mn == 0 && plan.nh == 0 && reply < 0 && m.Len <= d.postCap {
+	if d.npost != 0 && d.mplain == 0 && plan.nh == 0 && reply < 0 && m.Len <= d.posts[0].cap {
 		if km, e, ok := sendPosted(dst, m, plan); ok {
 			if e != 0 {
 				return e
@@ -555,17 +555,53 @@ func sendTo(dst int32, m *abi.Msg, plan *sendPlan, reply int32) uint64 {
 	return 0
 }
 
+// postBuf is a receive buffer posted on an endpoint (abi.RecvPost).
+type postBuf struct {
+	va  uint64
+	cap uint32
+}
+
+// addPost posts the buffer of m (process p's) on ob after those there,
+// unless it is there already or ob has abi.MaxPosted; another process's
+// postings end first.
+func addPost(ob *object, p int, m *abi.Msg) {
+	if int(ob.postProc) != p {
+		ob.npost, ob.postProc = 0, int32(p)
+	}
+	for _, b := range ob.posts[:ob.npost] {
+		if b.va == m.Data {
+			return
+		}
+	}
+	if ob.npost < abi.MaxPosted {
+		ob.posts[ob.npost] = postBuf{va: m.Data, cap: min(m.Cap, abi.MaxMessageBytes)}
+		ob.npost++
+	}
+}
+
+// dropPost ends the posting of the buffer at va on ob, if there is one.
+func dropPost(ob *object, va uint64) {
+	for i, b := range ob.posts[:ob.npost] {
+		if b.va == va {
+			copy(ob.posts[i:], ob.posts[i+1:ob.npost])
+			ob.npost--
+			return
+		}
+	}
+}
+
 // sendPosted copies message m (bytes only) from the running process
-// straight into the buffer the receiver posted on endpoint dst (which
-// the caller checked: the queue is empty, m fits) and returns the header
-// to queue for it, marked posted. The posting is used up either way. ok
-// false: the buffer cannot take it (unmapped, not writable, the poster
-// dying) or no page for the header, and the caller queues m the usual
-// way; ok with e: the sender's bytes are unreadable (EFAULT).
+// straight into the oldest buffer the receiver posted on endpoint dst
+// (which the caller checked: only posted messages are queued, m fits)
+// and returns the header to queue for it, marked posted. That posting is
+// used up either way. ok false: the buffer cannot take it (unmapped, not
+// writable, the poster dying) or no page for the header, and the caller
+// queues m the usual way; ok with e: the sender's bytes are unreadable
+// (EFAULT).
 func sendPosted(dst int32, m *abi.Msg, plan *sendPlan) (km uintptr, e uint64, ok bool) {
 	d := &objs[dst]
-	p, va := int(d.postProc), d.postVA
-	d.postCap = 0
+	p, va := int(d.postProc), d.posts[0].va
+	dropPost(d, va)
 	if pr(p).state != psLive {
 		return 0, 0, false
 	}
@@ -591,53 +627,66 @@ func sendPosted(dst int32, m *abi.Msg, plan *sendPlan) (km uintptr, e uint64, ok
 	return km, 0, true
 }
 
-// unpost ends process p's posting on endpoint o, if it holds one, and
-// makes a posted message still queued there for p an ordinary one, its
-// bytes copied from p's buffer into message pages (dropped, counted, if
+// unpost ends process p's postings on endpoint o, if it holds them, and
+// makes the posted messages still queued there for p ordinary ones, their
+// bytes copied from p's buffers into message pages (dropped, counted, if
 // there is no page for them): p is letting go of a descriptor of o, so
-// its buffer may be reused, and the message may be received by another
+// its buffers may be reused, and the messages may be received by another
 // holder.
 func unpost(o int32, p int) {
 	ob := &objs[o]
 	if ob.kind != objChannel {
 		return
 	}
-	if ob.postCap != 0 && int(ob.postProc) == p {
-		ob.postCap = 0
+	if int(ob.postProc) == p {
+		ob.npost = 0
 	}
-	km := ob.mhead
-	if km == 0 || !msgAt(km).posted || int(msgAt(km).postProc) != p {
-		return
-	}
-	k := msgAt(km)
-	nm := newMsg(k.len)
-	for off := uint32(0); nm != 0 && off < k.len; {
-		c := msgChunk(nm, off)
-		if !userCopyIn(p, c, k.postVA+uint64(off)) {
-			freeMsgPages(nm)
-			nm = 0
-			break
+	var prev uintptr
+	for km := ob.mhead; km != 0; {
+		k := msgAt(km)
+		next := k.next
+		if !k.posted || int(k.postProc) != p {
+			prev, km = km, next
+			continue
 		}
-		off += uint32(len(c))
-	}
-	next := k.next
-	if nm == 0 {
-		ipcStats.Dropped++
-		ob.mn--
-		ob.mbytes -= k.len
-		ob.mhead = next
-		if next == 0 {
-			ob.mtail = 0
+		nm := newMsg(k.len)
+		for off := uint32(0); nm != 0 && off < k.len; {
+			c := msgChunk(nm, off)
+			if !userCopyIn(p, c, k.postVA+uint64(off)) {
+				freeMsgPages(nm)
+				nm = 0
+				break
+			}
+			off += uint32(len(c))
 		}
-	} else {
-		ipcStats.Unposted++
-		msgAt(nm).next = next
-		ob.mhead = nm
+		repl := next // what follows prev from now on
+		if nm == 0 {
+			ipcStats.Dropped++
+			ob.mn--
+			ob.mbytes -= k.len
+		} else {
+			ipcStats.Unposted++
+			msgAt(nm).next = next
+			repl = nm
+			ob.mplain++
+		}
+		if prev == 0 {
+			ob.mhead = repl
+		} else {
+			msgAt(prev).next = repl
+		}
 		if ob.mtail == km {
-			ob.mtail = nm
+			ob.mtail = prev
+			if nm != 0 {
+				ob.mtail = nm
+			}
 		}
+		freeMsgPages(km)
+		if nm != 0 {
+			prev = nm
+		}
+		km = next
 	}
-	freeMsgPages(km)
 }
 
 // blockedReceiver returns the first thread of wait queue q blocked
@@ -668,6 +717,9 @@ func queueMsg(dst int32, km uintptr) {
 	}
 	d.mtail = km
 	d.mn++
+	if !k.posted {
+		d.mplain++
+	}
 	d.mh += uint16(k.nh)
 	d.mbytes += k.len
 	if d.q >= 0 {
@@ -797,11 +849,14 @@ func deliver(km uintptr, p int, msgVA uint64, rm *abi.Msg, more bool) uint64 {
 		fds[i] = int32(fd)
 		from = fd + 1
 	}
-	if k.posted {
+	switch {
+	case k.posted && int(k.postProc) == p:
+		m.Data = k.postVA // where it lies: written back below
+	case k.posted:
 		if !movePosted(k, p, m.Data) {
 			return errno(EFAULT)
 		}
-	} else {
+	default:
 		for off := uint32(0); off < k.len; {
 			c := msgChunk(km, off)
 			if !userCopyOut(p, m.Data+uint64(off), c) {
@@ -833,20 +888,14 @@ func deliver(km uintptr, p int, msgVA uint64, rm *abi.Msg, more bool) uint64 {
 	return 0
 }
 
-// movePosted gives posted message k to its receive by process p into
-// the buffer at va: nothing to copy when that is the posted buffer (the
-// usual case), else the bytes are copied there from it, a page at a time
-// through the bounce page (unpost keeps a posted message p's alone).
+// movePosted gives posted message k to a receive by process p, not the
+// poster (another holder of the endpoint), into p's buffer at va: the
+// bytes are copied from the poster's buffer, a page at a time through the
+// bounce page. (The poster's own receive takes it where it lies.)
 func movePosted(k *kmsg, p int, va uint64) bool {
-	if va == k.postVA {
-		return true
-	}
-	if int(k.postProc) != p {
-		return false
-	}
 	for off := uint32(0); off < k.len; {
 		n := min(k.len-off, pageSize)
-		if !userCopyIn(p, ipcBounce[:n], k.postVA+uint64(off)) || !userCopyOut(p, va+uint64(off), ipcBounce[:n]) {
+		if !userCopyIn(int(k.postProc), ipcBounce[:n], k.postVA+uint64(off)) || !userCopyOut(p, va+uint64(off), ipcBounce[:n]) {
 			return false
 		}
 		off += n
@@ -956,7 +1005,9 @@ func sysChanRecvFn(tf *Frame) uint64 {
 	}
 	post := m.Flags&abi.RecvPost != 0
 	m.Flags &^= abi.RecvMore | abi.RecvPost // RecvMore: an output bit, ignored on input
-	ob.postCap = 0                          // every receive ends the posting it finds
+	if !post || int(ob.postProc) != curProc() {
+		ob.npost = 0 // a receive without RecvPost, or another's, ends the postings
+	}
 	if ob.mn == 0 {
 		if ob.peer < 0 {
 			return errno(ECONNRESET)
@@ -967,7 +1018,7 @@ func sysChanRecvFn(tf *Frame) uint64 {
 		}
 		if dontWait || ob.flags&oNONBLOCK != 0 {
 			if post && m.Cap > 0 && accessOK(m.Data, uint64(m.Cap)) {
-				ob.postProc, ob.postVA, ob.postCap = int32(curProc()), m.Data, min(m.Cap, abi.MaxMessageBytes)
+				addPost(ob, curProc(), &m)
 			}
 			return errno(EAGAIN)
 		}
@@ -994,8 +1045,14 @@ func sysChanRecvFn(tf *Frame) uint64 {
 	// ECONNRESET). A receiver that waits for readiness after a receive
 	// without it is woken by the next message or the peer's close.
 	more := k.next != 0 || ob.peer < 0
+	if !k.posted {
+		dropPost(ob, m.Data) // the buffer holds this message now
+	}
 	if e := deliver(km, curProc(), tf.X[1], &m, more); e != 0 {
 		return e
+	}
+	if !k.posted {
+		ob.mplain--
 	}
 	wasFull := ob.mn >= uint16(ob.qlen) || ob.mbytes >= abi.QueueBytes-abi.MaxMessageBytes
 	ob.mhead = k.next

@@ -15,7 +15,12 @@ import (
 // recvPost makes a non-waiting receive on fd into the receive buffer at
 // offDst with RecvPost (n bytes of room) and returns the result.
 func (u *uproc) recvPost(tf *Frame, fd uint64, n uint32) uint64 {
-	m := abi.Msg{Data: u.scratch + offDst, Cap: n, Fds: u.scratch + offRHs, FdCap: abi.MaxMessageHandles, Flags: abi.RecvPost}
+	return u.recvPostAt(tf, fd, u.scratch+offDst, n)
+}
+
+// recvPostAt is recvPost into the buffer at va.
+func (u *uproc) recvPostAt(tf *Frame, fd, va uint64, n uint32) uint64 {
+	m := abi.Msg{Data: va, Cap: n, Fds: u.scratch + offRHs, FdCap: abi.MaxMessageHandles, Flags: abi.RecvPost}
 	return svc(tf, abi.SysChanRecv, fd, u.putMsg(offRMsg, m), abi.DontWait)
 }
 
@@ -87,25 +92,49 @@ func TestChanPostedReceive(t *testing.T) {
 	require.Equal(t, before, TakeCensus())
 }
 
-// A posted message received into another buffer is copied there; a
-// posting whose buffer went away (unmapped) is not used, and the message
-// queues as usual.
+// Several buffers posted fill in order while only posted messages are
+// queued; the poster's receive names whatever buffer and is told where
+// its message lies (Msg.Data); an ordinary message behind them is copied
+// into the buffer the receive names, whose posting that ends; a posting
+// whose buffer went away (unmapped) is not used, and the message queues
+// as usual.
 func TestChanPostedOtherBufferAndUnmapped(t *testing.T) {
 	resetKernel(t, 1024)
 	u, tf := newUserFrame(t, chanScratchPages)
 	a, b := chanPair(t, u, tf, oNONBLOCK)
 	d := pattern(3*pageSize+5, 1)
-	require.Equal(t, errno(EAGAIN), u.recvPost(tf, b, abi.MaxMessageBytes))
-	require.Zero(t, u.send(tf, a, d))
-	other := u.scratch + offSrc // another buffer: the send's, now free
-	m := abi.Msg{Data: other, Cap: abi.MaxMessageBytes}
-	require.Zero(t, svc(tf, abi.SysChanRecv, b, u.putMsg(offRMsg, m), abi.DontWait))
-	require.EqualValues(t, len(d), u.getMsg(u.scratch+offRMsg).Len)
-	require.True(t, bytes.Equal(d, u.get(other, len(d))), "copied from the posted buffer")
+	bufs := []uint64{u.scratch + offDst, u.scratch + offDst + 5*pageSize, u.scratch + offDst + 10*pageSize}
+	for _, va := range append(bufs, bufs[0]) { // the first twice: posted once
+		require.Equal(t, errno(EAGAIN), u.recvPostAt(tf, b, va, 5*pageSize))
+	}
+	require.EqualValues(t, 3, objs[fdObject(b)].npost)
+	msgs := [][]byte{d, pattern(100, 2), pattern(5*pageSize, 3), pattern(7, 4)}
+	for _, m := range msgs {
+		require.Zero(t, u.send(tf, a, m))
+	}
+	require.EqualValues(t, 3, ReadIPCStats().Posted, "three buffers, three messages")
+	for i, va := range bufs {
+		require.True(t, bytes.Equal(msgs[i], u.get(va, len(msgs[i]))), "message %d in buffer %d at the send", i, i)
+	}
+	other := u.scratch + offSrc // another buffer: the send's
+	for i, want := range msgs {
+		u.put(offSrc, make([]byte, 16))
+		m := abi.Msg{Data: other, Cap: abi.MaxMessageBytes, Flags: abi.RecvPost}
+		require.Zero(t, svc(tf, abi.SysChanRecv, b, u.putMsg(offRMsg, m), abi.DontWait))
+		got := u.getMsg(u.scratch + offRMsg)
+		require.EqualValues(t, len(want), got.Len)
+		if i < len(bufs) {
+			require.Equal(t, bufs[i], got.Data, "message %d: where it lies", i)
+		} else {
+			require.Equal(t, other, got.Data, "the ordinary one: copied into the buffer named")
+		}
+		require.True(t, bytes.Equal(want, u.get(got.Data, len(want))), "message %d", i)
+	}
+	require.Zero(t, objs[fdObject(b)].npost)
 
 	// Unmapped: the message goes to the queue; the receive still works.
 	va := svc(tf, sysMmap, 0, 4*pageSize, protRW, mapPrivate|mapAnonymous, ^uint64(0), 0)
-	m = abi.Msg{Data: va, Cap: 4 * pageSize, Flags: abi.RecvPost}
+	m := abi.Msg{Data: va, Cap: 4 * pageSize, Flags: abi.RecvPost}
 	require.Equal(t, errno(EAGAIN), svc(tf, abi.SysChanRecv, b, u.putMsg(offRMsg, m), abi.DontWait))
 	require.Zero(t, svc(tf, sysMunmap, va, 4*pageSize))
 	posted := ReadIPCStats().Posted
@@ -146,6 +175,20 @@ func TestChanPostedUnpost(t *testing.T) {
 	require.Zero(t, srv.recvPost(tf, 5, abi.MaxMessageBytes))
 	got, _, _ := srv.received()
 	require.True(t, bytes.Equal(d, got))
+
+	// Another holder's receive gets a copy of the poster's message.
+	require.Equal(t, errno(EAGAIN), srv.recvPost(tf, 5, abi.MaxMessageBytes))
+	switchTo(t, tf, u.main)
+	getObject(ob) // u holds the receiving end too
+	installFd(u.p, 9, ob, false)
+	require.Zero(t, u.send(tf, a, d))
+	u.put(offDst, make([]byte, len(d)))
+	r0, _, _, _ := u.recv(tf, 9, abi.DontWait)
+	require.Zero(t, r0)
+	got, _, _ = u.received()
+	require.True(t, bytes.Equal(d, got), "copied from the server's buffer")
+	require.Zero(t, svc(tf, sysClose, 9))
+	switchTo(t, tf, srv.main)
 
 	// Closing a duplicate: the message is copied back; the buffer is free.
 	dup := svc(tf, sysDup, 5)

@@ -144,11 +144,13 @@ type object struct {
 	mn, mh       uint16
 	mbytes       uint32
 	qlen         uint8 // the queue's bound in messages (abi.QueueLen or less)
-	// a receive buffer posted on this end (abi.RecvPost): postCap bytes
-	// at postVA of process postProc; postCap 0 when none
+	// receive buffers posted on this end (abi.RecvPost) by process
+	// postProc, oldest first, and how many queued messages are not
+	// posted ones (a send goes into a posted buffer only while none is)
+	posts    [abi.MaxPosted]postBuf
+	npost    uint8
 	postProc int32
-	postVA   uint64
-	postCap  uint32
+	mplain   uint16
 	intid    uint32 // an interrupt object's INTID
 	pid      int32  // a process descriptor's process
 	dev      int32  // a device descriptor's device
