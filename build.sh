@@ -309,7 +309,7 @@ cmd_bench() {
 		# BenchmarkTCPGuestInsnProfile: both guests' instructions per KiB
 		# downloaded and per request, armos's by process and function
 		# (out/netbench/tcp-insnprof.txt, tcp-insnprof-full.txt).
-		go test -run='^$' -bench='TCPGuest' -benchtime=3x -count=1 -timeout 30m \
+		go test -run='^$' -bench='TCPGuest' -benchtime=5x -count=1 -timeout 40m \
 			./microkernel/guesttest
 		# The long restart soak: netd and virtionetd killed ARMOS_SOAK_N
 		# times each (1000 by default, about 20 minutes each), then
