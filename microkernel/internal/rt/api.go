@@ -292,6 +292,9 @@ func ExecBegin(c ServiceCall) (int32, error) {
 	// new image goes into the child's own space (emptied below all the
 	// same: it may hold the vDSO pages, which are mapped afresh).
 	err = withProcess(c.Pid, func(p int) error {
+		// Its posted receive buffers are in the image that goes: end
+		// the postings, and copy the messages in them back first.
+		unpostAll(p)
 		if pr(p).asOwner == int16(p) {
 			handSpaceToVforkChild(p)
 		}

@@ -888,6 +888,16 @@ func deliver(km uintptr, p int, msgVA uint64, rm *abi.Msg, more bool) uint64 {
 	return 0
 }
 
+// unpostAll unposts process p from every channel end it holds: its
+// memory is about to be replaced (exec).
+func unpostAll(p int) {
+	for fd := 0; fd < maxFds; fd++ {
+		if o := pr(p).fds[fd].obj; o >= 0 {
+			unpost(o, p)
+		}
+	}
+}
+
 // movePosted gives posted message k to a receive by process p, not the
 // poster (another holder of the endpoint), into p's buffer at va: the
 // bytes are copied from the poster's buffer, a page at a time through the

@@ -314,3 +314,43 @@ func TestChanSendGather(t *testing.T) {
 	got, _, _ := u.received()
 	require.True(t, bytes.Equal(bytes.Join(pieces, nil), got), "handed off joined")
 }
+
+// An execve ends the process's postings before its image goes, and a
+// posted message still queued for it is copied back into message pages
+// while the old image still holds it: the new image's memory is never
+// written by a send meant for the old one.
+func TestChanPostedExec(t *testing.T) {
+	resetKernel(t, 1024)
+	u, tf := newUserFrame(t, chanScratchPages)
+	a, b := chanPair(t, u, tf, oNONBLOCK)
+	o := fdObject(b)
+	d := pattern(10000, 9)
+	require.Equal(t, errno(EAGAIN), u.recvPost(tf, b, abi.MaxMessageBytes))
+	require.Zero(t, u.send(tf, a, d))
+	require.True(t, msgAt(objs[o].mhead).posted)
+	c2, d2 := chanPair(t, u, tf, oNONBLOCK) // a posting with nothing in it
+	require.Equal(t, errno(EAGAIN), u.recvPostAt(tf, d2, u.scratch+offDst+5*pageSize, abi.MaxMessageBytes))
+	o2 := fdObject(d2)
+	require.EqualValues(t, 1, objs[o2].npost)
+
+	svc(tf, sysExecve, u.put(0, []byte("/bin/y\x00")), 0, 0)
+	call := NextServiceCall()
+	_, err := ExecBegin(call)
+	require.NoError(t, err)
+	require.Zero(t, objs[o].npost)
+	require.Zero(t, objs[o2].npost, "no posting survives the image")
+	km := objs[o].mhead
+	require.NotZero(t, km)
+	k := msgAt(km)
+	require.False(t, k.posted, "copied back")
+	var got []byte
+	for off := uint32(0); off < k.len; {
+		ch := msgChunk(km, off)
+		got = append(got, ch...)
+		off += uint32(len(ch))
+	}
+	require.True(t, bytes.Equal(d, got), "the bytes the old image held")
+	require.EqualValues(t, 1, ReadIPCStats().Unposted)
+	require.NoError(t, ExecCommit(call, "y", 0x40_0000, 0x7000))
+	_ = c2
+}
