@@ -354,3 +354,113 @@ func TestChanPostedExec(t *testing.T) {
 	require.NoError(t, ExecCommit(call, "y", 0x40_0000, 0x7000))
 	_ = c2
 }
+
+// FuzzChanPosting drives a sender and a receiving process through random
+// sequences of posting receives (into any of four buffers), plain
+// receives, sends of every size (some gathered, some carrying a
+// descriptor) and the receiver letting go of a duplicate of its end with
+// posted messages queued. Every message must arrive once, in order and
+// intact wherever the kernel says it lies, and after a drain and the
+// receiver's exit the kernel's census must equal the one before.
+func FuzzChanPosting(f *testing.F) {
+	f.Add([]byte{0, 0, 1, 2, 1, 5, 0, 1, 1, 3, 0, 2, 1, 4, 2, 0})
+	f.Add([]byte{0, 1, 0, 2, 1, 3, 1, 4, 1, 5, 3, 0, 2, 0, 2, 2, 2})
+	f.Add([]byte{4, 0, 1, 1, 0, 2, 0, 3, 1, 0, 3, 1, 5, 1, 5, 0, 2})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		if len(ops) > 200 {
+			ops = ops[:200]
+		}
+		resetKernel(t, 2048)
+		u, tf := newUserFrame(t, chanScratchPages)
+		u.put(0, make([]byte, chanScratchPages*pageSize))
+		before := TakeCensus()
+		a, b := chanPair(t, u, tf, oNONBLOCK)
+		p1, p2 := pipeFds(t, u, tf, 0)
+		const srvPages = 100
+		srv := u.newChild(srvPages)
+		ob := fdObject(b)
+		getObject(ob)
+		installFd(srv.p, 5, ob, false)
+		require.Zero(t, svc(tf, sysClose, b))
+		switchTo(t, tf, srv.main)
+		srv.put(0, make([]byte, srvPages*pageSize))
+		rfd := uint64(5)
+		bufs := []uint64{}
+		for k := range 4 {
+			bufs = append(bufs, srv.scratch+uint64(20+19*k)*pageSize)
+		}
+		sizes := []int{0, 1, 100, 5000, 20000, abi.MaxMessageBytes}
+		type sent struct {
+			data []byte
+			fds  bool
+		}
+		var queue []sent
+		seq := 0
+		// receive checks what a receive on the server's end got.
+		receive := func(va uint64, flags uint32) {
+			m := abi.Msg{Data: va, Cap: abi.MaxMessageBytes, Fds: srv.scratch + offRHs, FdCap: abi.MaxMessageHandles, Flags: flags}
+			r := svc(tf, abi.SysChanRecv, rfd, srv.putMsg(offRMsg, m), abi.DontWait)
+			if r == errno(EAGAIN) {
+				require.Empty(t, queue, "nothing queued")
+				return
+			}
+			require.Zero(t, r)
+			require.NotEmpty(t, queue, "a message out of nowhere")
+			got := srv.getMsg(srv.scratch + offRMsg)
+			want := queue[0]
+			queue = queue[1:]
+			require.EqualValues(t, len(want.data), got.Len)
+			require.True(t, bytes.Equal(want.data, srv.get(got.Data, int(got.Len))), "message intact where it lies")
+			require.EqualValues(t, map[bool]uint32{true: 1}[want.fds], got.NFds)
+			for i := uint32(0); i < got.NFds; i++ {
+				require.Zero(t, svc(tf, sysClose, uint64(srv.i32(srv.scratch+offRHs+4*uint64(i)))))
+			}
+		}
+		for i := 0; i+1 < len(ops); i += 2 {
+			op, arg := ops[i]%6, int(ops[i+1])
+			switch op {
+			case 0: // a posting receive
+				receive(bufs[arg%len(bufs)], abi.RecvPost)
+			case 1, 4, 5: // a send: plain, carrying a descriptor, gathered
+				switchTo(t, tf, u.main)
+				d := pattern(sizes[arg%len(sizes)], seq)
+				var r uint64
+				switch op {
+				case 1:
+					r = u.send(tf, a, d)
+				case 4:
+					r = u.send(tf, a, d, int32(p1)|abi.FdCopy)
+				case 5:
+					r = u.sendGather(tf, a, d[:len(d)/3], d[len(d)/3:])
+				}
+				if r == 0 {
+					queue = append(queue, sent{d, op == 4})
+					seq++
+				} else {
+					require.Equal(t, errno(EAGAIN), r, "a full queue is the only refusal")
+				}
+				switchTo(t, tf, srv.main)
+			case 2: // a plain receive
+				receive(srv.scratch+offDst-2*pageSize+uint64(arg), 0)
+			case 3: // let go of a duplicate: the end moves to a new descriptor
+				d := svc(tf, sysDup, rfd)
+				require.Less(t, d, uint64(maxFds))
+				require.Zero(t, svc(tf, sysClose, rfd))
+				rfd = d
+			}
+		}
+		for len(queue) > 0 {
+			receive(srv.scratch+offDst, 0)
+		}
+		receive(srv.scratch+offDst, 0)
+		exitProcess(srv.p, 0, false)
+		reapAll(t)
+		switchTo(t, tf, u.main)
+		require.Equal(t, uint64(srv.pid), svc(tf, sysWait4, uint64(srv.pid), 0, 0, 0))
+		for _, fd := range []uint64{a, uint64(p1), uint64(p2)} {
+			require.Zero(t, svc(tf, sysClose, fd))
+		}
+		require.Zero(t, ipcPages)
+		require.Equal(t, before, TakeCensus())
+	})
+}
