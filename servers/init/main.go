@@ -471,6 +471,20 @@ func (d *initd) connect(r *libipc.Request, name string, wait bool) {
 	if err := s.conn.SendCaps(d.ctx, libipc.InitAccept, &libipc.InitName{Name: name}, []libipc.Cap{server}); err != nil {
 		server.Close()
 		client.Close()
+		if wait && errors.Is(err, libipc.ErrPeerClosed) {
+			// The service is ending (its channel closed before init
+			// saw it go): a ConnectWait waits for its restart, as for a
+			// name not registered, or goes to a successor already there.
+			d.mu.Lock()
+			if now := d.services[name]; now != nil && now != s {
+				d.mu.Unlock()
+				d.connect(r, name, wait)
+				return
+			}
+			d.waiting[name] = append(d.waiting[name], r)
+			d.mu.Unlock()
+			return
+		}
 		r.Fail(fmt.Errorf("init: service %q: %w", name, err))
 		return
 	}
