@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -425,6 +426,16 @@ func (e *KernelEndpoint) startPosting() {
 // each.
 const postDepth = 2
 
+// isPosted reports whether b is one of the endpoint's posted buffers.
+func (e *KernelEndpoint) isPosted(b []byte) bool {
+	for _, p := range e.posted {
+		if &p[0] == &b[0] {
+			return true
+		}
+	}
+	return false
+}
+
 // freshBuf returns the spare buffer, or a new one of the largest class.
 func (e *KernelEndpoint) freshBuf() []byte {
 	if b := e.spare; b != nil {
@@ -452,7 +463,7 @@ func (e *KernelEndpoint) tryRecvPosted(fd int) (Message, error) {
 	var fds [MaxCaps]int32
 	n, nfds, reply, more, at, err := KRecvPost(fd, buf, fds[:], abi.DontWait, e.posting)
 	for err == syscall.EAGAIN && e.posting {
-		if len(e.posted) == 0 || &e.posted[0][0] != &buf[0] {
+		if !e.isPosted(buf) {
 			e.posted = append(e.posted, buf) // posted now
 		}
 		if len(e.posted) >= postDepth {
@@ -477,7 +488,7 @@ func (e *KernelEndpoint) tryRecvPosted(fd int) (Message, error) {
 	for i, p := range e.posted {
 		if uintptr(unsafe.Pointer(&p[0])) == at {
 			data = p
-			e.posted = append(e.posted[:i], e.posted[i+1:]...)
+			e.posted = slices.Delete(e.posted, i, i+1)
 			break
 		}
 	}
@@ -486,8 +497,8 @@ func (e *KernelEndpoint) tryRecvPosted(fd int) (Message, error) {
 			return Message{}, fmt.Errorf("libipc: the kernel put a message at %#x, no buffer of this endpoint: %w", at, ErrInvalid)
 		}
 		data = buf
-	} else if &data[0] != &buf[0] && e.spare == nil {
-		e.spare = buf // named, not used
+	} else if &data[0] != &buf[0] && e.spare == nil && !e.isPosted(buf) {
+		e.spare = buf // named, not used, not posted: free
 	}
 	var m Message
 	if n > bufClasses[len(bufClasses)-2] {
