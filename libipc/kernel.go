@@ -212,43 +212,32 @@ func capFds(caps []Cap, fds *[MaxCaps]int32) ([]int32, error) {
 	return out, nil
 }
 
-// trySend makes one non-blocking send attempt on descriptor fd.
-func (e *KernelEndpoint) trySend(fd int, m Message) error {
+// trySend makes one non-blocking send attempt on descriptor fd: m.Data,
+// with pieces put back at their offsets when there are any (GatherSender),
+// sent from where they lie (abi.SendGather), or joined into one buffer if
+// they are too many for one call.
+func (e *KernelEndpoint) trySend(fd int, m Message, pieces []Piece) error {
 	var buf [MaxCaps]int32
 	fds, err := capFds(m.Caps, &buf)
 	if err != nil {
 		return err
 	}
-	if err := KTrySend(fd, m.Data, fds); err != nil {
-		return kernelErr(err)
-	}
-	for _, c := range m.Caps { // moved: the receiver has its copy now
-		c.Close()
-	}
-	return nil
-}
-
-// trySendGather is trySend of m.Data with pieces put back at their
-// offsets, sent from where they lie (abi.SendGather); joined into one
-// buffer if they are too many for one call.
-func (e *KernelEndpoint) trySendGather(fd int, m Message, pieces []Piece) error {
 	if 2*len(pieces)+1 > abi.MaxGather {
-		m.Data = JoinPieces(nil, m.Data, pieces)
-		return e.trySend(fd, m)
+		m.Data, pieces = JoinPieces(nil, m.Data, pieces), nil
 	}
-	var buf [MaxCaps]int32
-	fds, err := capFds(m.Caps, &buf)
+	if len(pieces) == 0 {
+		err = KTrySend(fd, m.Data, fds)
+	} else {
+		var vec [abi.MaxGather][]byte
+		n, at := 0, 0
+		for _, p := range pieces {
+			vec[n], vec[n+1] = m.Data[at:p.Off], p.Data
+			n, at = n+2, p.Off
+		}
+		vec[n] = m.Data[at:]
+		err = KTrySendGather(fd, vec[:n+1], fds)
+	}
 	if err != nil {
-		return err
-	}
-	var vec [abi.MaxGather][]byte
-	n, at := 0, 0
-	for _, p := range pieces {
-		vec[n], vec[n+1] = m.Data[at:p.Off], p.Data
-		n, at = n+2, p.Off
-	}
-	vec[n] = m.Data[at:]
-	if err := KTrySendGather(fd, vec[:n+1], fds); err != nil {
 		return kernelErr(err)
 	}
 	for _, c := range m.Caps { // moved: the receiver has its copy now
@@ -257,14 +246,16 @@ func (e *KernelEndpoint) trySendGather(fd int, m Message, pieces []Piece) error 
 	return nil
 }
 
-// TrySendGather implements GatherSender.
-func (e *KernelEndpoint) TrySendGather(m Message, pieces []Piece) error {
-	if err := checkBounds(Message{Caps: m.Caps}); err != nil {
+// trySendPieces is TrySend of m with pieces (none for a plain message).
+// (m.Data is at most the whole message, which Conn bounded with its
+// pieces: checkBounds holds for both.)
+func (e *KernelEndpoint) trySendPieces(m Message, pieces []Piece) error {
+	if err := checkBounds(m); err != nil {
 		return err
 	}
 	var err error
 	if cerr := e.rc.Write(func(fd uintptr) bool {
-		err = e.trySendGather(int(fd), m, pieces)
+		err = e.trySend(int(fd), m, pieces)
 		return true
 	}); cerr != nil {
 		return e.fileErr(cerr)
@@ -272,10 +263,10 @@ func (e *KernelEndpoint) TrySendGather(m Message, pieces []Piece) error {
 	return err
 }
 
-// SendGather implements GatherSender: it waits (in the network poller)
+// sendPieces is Send of m with pieces: it waits (in the network poller)
 // while the peer's queue is full.
-func (e *KernelEndpoint) SendGather(ctx context.Context, m Message, pieces []Piece) error {
-	if err := checkBounds(Message{Caps: m.Caps}); err != nil {
+func (e *KernelEndpoint) sendPieces(ctx context.Context, m Message, pieces []Piece) error {
+	if err := checkBounds(m); err != nil {
 		return err
 	}
 	e.sendMu.Lock()
@@ -284,7 +275,7 @@ func (e *KernelEndpoint) SendGather(ctx context.Context, m Message, pieces []Pie
 	defer stop()
 	var err error
 	cerr := e.rc.Write(func(fd uintptr) bool {
-		err = e.trySendGather(int(fd), m, pieces)
+		err = e.trySend(int(fd), m, pieces)
 		return err != ErrWouldBlock
 	})
 	if cerr != nil {
@@ -294,39 +285,21 @@ func (e *KernelEndpoint) SendGather(ctx context.Context, m Message, pieces []Pie
 }
 
 // TrySend implements Endpoint.
-func (e *KernelEndpoint) TrySend(m Message) error {
-	if err := checkBounds(m); err != nil {
-		return err
-	}
-	var err error
-	if cerr := e.rc.Write(func(fd uintptr) bool {
-		err = e.trySend(int(fd), m)
-		return true
-	}); cerr != nil {
-		return e.fileErr(cerr)
-	}
-	return err
-}
+func (e *KernelEndpoint) TrySend(m Message) error { return e.trySendPieces(m, nil) }
 
 // Send implements Endpoint: it waits (in the network poller) while the
 // peer's queue is full.
-func (e *KernelEndpoint) Send(ctx context.Context, m Message) error {
-	if err := checkBounds(m); err != nil {
-		return err
-	}
-	e.sendMu.Lock()
-	defer e.sendMu.Unlock()
-	stop := e.deadlineOnDone(ctx, e.f.SetWriteDeadline)
-	defer stop()
-	var err error
-	cerr := e.rc.Write(func(fd uintptr) bool {
-		err = e.trySend(int(fd), m)
-		return err != ErrWouldBlock
-	})
-	if cerr != nil {
-		return e.ctxErr(ctx, e.fileErr(cerr))
-	}
-	return err
+func (e *KernelEndpoint) Send(ctx context.Context, m Message) error { return e.sendPieces(ctx, m, nil) }
+
+// TrySendGather implements GatherSender.
+func (e *KernelEndpoint) TrySendGather(m Message, pieces []Piece) error {
+	return e.trySendPieces(m, pieces)
+}
+
+// SendGather implements GatherSender: it waits while the peer's queue is
+// full, as Send.
+func (e *KernelEndpoint) SendGather(ctx context.Context, m Message, pieces []Piece) error {
+	return e.sendPieces(ctx, m, pieces)
 }
 
 // deadlineOnDone arranges for set(past) when ctx ends, which wakes a

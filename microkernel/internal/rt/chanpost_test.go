@@ -12,6 +12,16 @@ import (
 // Posted receive buffers (abi.RecvPost): one copy a message instead of
 // two, and every way a posting ends.
 
+// postSetup makes a process with every scratch page in (so that the
+// census taken after does not count them) and a non-blocking channel in it.
+func postSetup(t *testing.T) (u *uproc, tf *Frame, before Census, a, b uint64) {
+	u, tf = newUserFrame(t, chanScratchPages)
+	u.put(0, make([]byte, chanScratchPages*pageSize))
+	before = TakeCensus()
+	a, b = chanPair(t, u, tf, oNONBLOCK)
+	return
+}
+
 // recvPost makes a non-waiting receive on fd into the receive buffer at
 // offDst with RecvPost (n bytes of room) and returns the result.
 func (u *uproc) recvPost(tf *Frame, fd uint64, n uint32) uint64 {
@@ -31,10 +41,7 @@ func (u *uproc) recvPostAt(tf *Frame, fd, va uint64, n uint32) uint64 {
 // and a posting's buffer that is too small is not used.
 func TestChanPostedReceive(t *testing.T) {
 	resetKernel(t, 1024)
-	u, tf := newUserFrame(t, chanScratchPages)
-	u.put(0, make([]byte, chanScratchPages*pageSize)) // its pages in before the census
-	before := TakeCensus()
-	a, b := chanPair(t, u, tf, oNONBLOCK)
+	u, tf, before, a, b := postSetup(t)
 	for i, n := range []int{1, kmsgFirst + 1, 40000, abi.MaxMessageBytes} {
 		u.put(offDst, make([]byte, n))
 		require.Equal(t, errno(EAGAIN), u.recvPost(tf, b, abi.MaxMessageBytes), "nothing queued: posted")
@@ -154,10 +161,7 @@ func TestChanPostedOtherBufferAndUnmapped(t *testing.T) {
 // intact though the poster's buffer changes after.
 func TestChanPostedUnpost(t *testing.T) {
 	resetKernel(t, 2048)
-	u, tf := newUserFrame(t, chanScratchPages)
-	u.put(0, make([]byte, chanScratchPages*pageSize)) // its pages in before the census
-	before := TakeCensus()
-	a, b := chanPair(t, u, tf, oNONBLOCK)
+	u, tf, before, a, b := postSetup(t)
 	srv := u.newChild(chanScratchPages)
 	ob := fdObject(b)
 	getObject(ob)
@@ -328,7 +332,7 @@ func TestChanPostedExec(t *testing.T) {
 	require.Equal(t, errno(EAGAIN), u.recvPost(tf, b, abi.MaxMessageBytes))
 	require.Zero(t, u.send(tf, a, d))
 	require.True(t, msgAt(objs[o].mhead).posted)
-	c2, d2 := chanPair(t, u, tf, oNONBLOCK) // a posting with nothing in it
+	_, d2 := chanPair(t, u, tf, oNONBLOCK) // a posting with nothing in it
 	require.Equal(t, errno(EAGAIN), u.recvPostAt(tf, d2, u.scratch+offDst+5*pageSize, abi.MaxMessageBytes))
 	o2 := fdObject(d2)
 	require.EqualValues(t, 1, objs[o2].npost)
@@ -352,7 +356,6 @@ func TestChanPostedExec(t *testing.T) {
 	require.True(t, bytes.Equal(d, got), "the bytes the old image held")
 	require.EqualValues(t, 1, ReadIPCStats().Unposted)
 	require.NoError(t, ExecCommit(call, "y", 0x40_0000, 0x7000))
-	_ = c2
 }
 
 // FuzzChanPosting drives a sender and a receiving process through random
@@ -371,10 +374,7 @@ func FuzzChanPosting(f *testing.F) {
 			ops = ops[:200]
 		}
 		resetKernel(t, 2048)
-		u, tf := newUserFrame(t, chanScratchPages)
-		u.put(0, make([]byte, chanScratchPages*pageSize))
-		before := TakeCensus()
-		a, b := chanPair(t, u, tf, oNONBLOCK)
+		u, tf, before, a, b := postSetup(t)
 		p1, p2 := pipeFds(t, u, tf, 0)
 		const srvPages = 100
 		srv := u.newChild(srvPages)
