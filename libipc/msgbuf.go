@@ -131,6 +131,11 @@ func (m *Message) Release() {
 	m.Data = nil
 }
 
+// ReleaseBuffer gives a message buffer taken from a request
+// (Request.TakeBuffer) back to the free list, as Message.Release does; a
+// buffer of no size class is left to the garbage collector.
+func ReleaseBuffer(b []byte) { releaseBuf(b) }
+
 // MessageBufStats returns the counters of the message buffer free list.
 func MessageBufStats() BufStats {
 	return BufStats{

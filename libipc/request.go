@@ -40,6 +40,28 @@ func (r *Request) ReleaseBody() {
 	r.buf = nil
 }
 
+// TakeBuffer hands the message buffer holding Body over to the caller
+// and sets Body to nil: the caller may then write anywhere in it (all of
+// its capacity), and gives it back with ReleaseBuffer once done (or leaves
+// it to the garbage collector). off is where Body began in it. ok is false,
+// and nothing changes, when there is no buffer to take (a typed handler's
+// request, a body already released or taken, or a Body that does not lie
+// in it). netd builds a frame around the segment a protocol server sent,
+// in the buffer that segment came in.
+func (r *Request) TakeBuffer() (buf []byte, off int, ok bool) {
+	if r.buf == nil || len(r.Body) == 0 {
+		return nil, 0, false
+	}
+	whole := r.buf[:cap(r.buf)]
+	off = cap(whole) - cap(r.Body)
+	if off < 0 || off+len(r.Body) > len(whole) || &whole[off] != &r.Body[0] {
+		return nil, 0, false
+	}
+	buf = whole
+	r.Body, r.buf = nil, nil
+	return buf, off, true
+}
+
 // requests recycles Requests (Recycle): one per incoming message was an
 // allocation per message.
 var requests = sync.Pool{New: func() any { return new(Request) }}

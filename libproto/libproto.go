@@ -526,6 +526,9 @@ type Protocol struct {
 
 	sendMu  sync.Mutex
 	sendMsg protoproto.SendReq // SendAsync's message (encoded before TrySend returns), under sendMu
+	// room is the padding netd asked large offloaded segments to carry
+	// in front of their payload (RegisterResp.Room; at most maxRoom).
+	room atomic.Int32
 
 	stats struct {
 		received, dropped, errors, errorsDropped, streams, streamsDropped atomic.Uint64
@@ -578,7 +581,14 @@ func (p *Protocol) setInfo(r *protoproto.RegisterResp) {
 	p.info = Info{Addr: a, MTU: int(r.MTU), Dev: r.Dev, TSOMax: int(r.TSOMax)}
 	p.err = nil
 	p.mu.Unlock()
+	p.room.Store(int32(min(int(r.Room), maxRoom)))
 }
+
+// maxRoom bounds the padding a segment carries for netd (RegisterResp.Room),
+// and roomBytes is it: the bytes never matter, netd overwrites them.
+const maxRoom = 128
+
+var roomBytes [maxRoom]byte
 
 // changed takes the interface netd describes after a change (OpInfo).
 func (p *Protocol) changed(m *protoproto.InfoMsg) {
@@ -601,9 +611,25 @@ func (p *Protocol) sendReq(d *Datagram) *protoproto.SendReq {
 }
 
 // sendReqOf is the request for d, as a value.
+// An offloaded segment of protoproto.GatherMin bytes or more carries the
+// padding netd asked for (RegisterResp.Room), where netd writes the
+// frame's headers: it then sends the frame from the message it received.
 func (p *Protocol) sendReqOf(d *Datagram) protoproto.SendReq {
-	return protoproto.SendReq{Proto: p.num, Src: protoproto.IP(d.Src), Dst: protoproto.IP(d.Dst), TTL: d.TTL,
+	r := protoproto.SendReq{Proto: p.num, Src: protoproto.IP(d.Src), Dst: protoproto.IP(d.Dst), TTL: d.TTL,
 		TOS: d.TOS, DF: d.DontFragment, Data: d.Payload, DataMore: d.PayloadMore, TSO: uint16(min(max(d.TSO, 0), 1<<16-1))}
+	if room := p.room.Load(); room > 0 && r.TSO != 0 && payloadLen(d) >= protoproto.GatherMin {
+		r.Room = roomBytes[:room]
+	}
+	return r
+}
+
+// payloadLen is d's payload length, Payload and PayloadMore together.
+func payloadLen(d *Datagram) int {
+	n := len(d.Payload)
+	for _, m := range d.PayloadMore {
+		n += len(m)
+	}
+	return n
 }
 
 // Send sends d (its Payload is the transport segment, checksummed against

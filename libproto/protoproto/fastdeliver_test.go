@@ -34,6 +34,7 @@ func TestSendReqAppend(t *testing.T) {
 		{Proto: 6, Src: addr4, Dst: addr6, TTL: 64, TOS: 0x10, DF: true, Data: make([]byte, 65000), TSO: 1460},
 		{Proto: 255, Dst: addr4, TTL: 255, TOS: 255, TSO: 65535, Data: []byte{}},
 		{Proto: 128, Src: addr6, DF: true, Data: make([]byte, 300)},
+		{Proto: 6, Src: addr4, Dst: addr4, DF: true, Room: make([]byte, 64), Data: make([]byte, 3000), TSO: 1460},
 	} {
 		body, err := libipc.AppendBody([]byte{1, 2}, &r)
 		require.NoError(t, err)

@@ -21,8 +21,15 @@ func readUint8(p []byte) (uint8, []byte, bool) {
 // produced. netd's send path uses it: a 64 KB offloaded segment's next
 // copy is into the frame.
 func ParseSendReq(body []byte, req *SendReq) bool {
+	_, ok := ParseSendReqAt(body, req)
+	return ok
+}
+
+// ParseSendReqAt is ParseSendReq, also returning where req.Data begins in
+// body (netd builds the frame around it there).
+func ParseSendReqAt(body []byte, req *SendReq) (dataOff int, ok bool) {
 	var out SendReq
-	ok := mpread.FixMap(body, func(key, p []byte) ([]byte, uint32, bool) {
+	ok = mpread.FixMap(body, func(key, p []byte) ([]byte, uint32, bool) {
 		var ok bool
 		switch string(key) { // compared in place: no allocation
 		case "proto":
@@ -45,7 +52,11 @@ func ParseSendReq(body []byte, req *SendReq) bool {
 			return p, 32, ok
 		case "data":
 			out.Data, p, ok = mpread.Bin(p)
+			dataOff = len(body) - len(p) - len(out.Data)
 			return p, 64, ok
+		case "room":
+			out.Room, p, ok = mpread.Bin(p)
+			return p, 256, ok
 		case "tso":
 			var v uint64
 			v, p, ok = mpread.Uint(p)
@@ -57,7 +68,7 @@ func ParseSendReq(body []byte, req *SendReq) bool {
 	if ok {
 		*req = out
 	}
-	return ok
+	return dataOff, ok
 }
 
 // AppendMsgpack appends r's encoding, byte for byte what the general
@@ -97,6 +108,9 @@ func (r *SendReq) appendMsgpack(b []byte, pieces []libipc.Piece, gather bool) ([
 	if r.TSO != 0 {
 		n++
 	}
+	if len(r.Room) != 0 {
+		n++
+	}
 	b = mpwrite.Uint(append(b, 0x80|byte(n), 0xa5, 'p', 'r', 'o', 't', 'o'), uint64(r.Proto))
 	b = sockproto.AppendAddr(append(b, 0xa3, 's', 'r', 'c'), r.Src)
 	b = sockproto.AppendAddr(append(b, 0xa3, 'd', 's', 't'), r.Dst)
@@ -108,6 +122,9 @@ func (r *SendReq) appendMsgpack(b []byte, pieces []libipc.Piece, gather bool) ([
 	}
 	if r.DF {
 		b = append(b, 0xa2, 'd', 'f', 0xc3)
+	}
+	if len(r.Room) != 0 {
+		b = mpwrite.Bin(append(b, 0xa4, 'r', 'o', 'o', 'm'), r.Room)
 	}
 	switch {
 	case gather:

@@ -123,6 +123,11 @@ type RegisterResp struct {
 	// TSOMax, when not zero, is the largest TCP segment (header and data)
 	// netd takes with segmentation offload (SendReq.TSO).
 	TSOMax uint32 `msgpack:"tsomax,omitempty"`
+	// Room, when not zero, is how many bytes netd would like a large
+	// SendReq to carry in Room: with them in front of the payload, it
+	// builds the frame around the payload in the message it received
+	// rather than copying the payload into a frame of its own.
+	Room uint16 `msgpack:"room,omitempty"`
 }
 
 // SendReq is one datagram to send. netd routes it (the gateway for
@@ -135,7 +140,11 @@ type SendReq struct {
 	TTL   uint8          `msgpack:"ttl,omitempty"` // 0: netd's default (64)
 	TOS   uint8          `msgpack:"tos,omitempty"`
 	DF    bool           `msgpack:"df,omitempty"` // don't fragment: EMSGSIZE when over the MTU
-	Data  []byte         `msgpack:"data"`         // the transport segment, checksummed by the sender
+	// Room is padding, whatever its bytes, encoded just before Data:
+	// space netd may overwrite with the frame's headers
+	// (RegisterResp.Room). It changes nothing else.
+	Room []byte `msgpack:"room,omitempty"`
+	Data []byte `msgpack:"data"` // the transport segment, checksummed by the sender
 	// TSO, when not zero, asks for TCP segmentation offload: Data is one
 	// TCP segment (Proto 6) of at most TSOMax bytes whose data netd (or
 	// the NIC) cuts into segments of at most TSO bytes, PSH and FIN on the

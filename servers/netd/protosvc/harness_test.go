@@ -28,13 +28,14 @@ type host struct {
 	svc    *sockets.Service
 	proto  *protosvc.Service
 	broker *libipc.Broker
+	link   *stacktest.Link // read it on the event loop (do)
 }
 
 func newHost(t testing.TB) *host {
 	l := &stacktest.Link{Discard: true}
 	st, err := stack.New(stack.Config{MAC: stack.MAC{2, 0, 0, 0, 0, 1}, Addr: ourNet, Dev: 1}, l, nil)
 	require.NoError(t, err)
-	h := &host{t: t, st: st, svc: sockets.New(st, nil), broker: libipc.NewBroker()}
+	h := &host{t: t, st: st, svc: sockets.New(st, nil), broker: libipc.NewBroker(), link: l}
 	h.proto = protosvc.New(st, h.svc.Post)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{}, 2)

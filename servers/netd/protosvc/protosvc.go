@@ -30,6 +30,7 @@ import (
 	"sync/atomic"
 
 	"armos/libipc"
+	"armos/libipc/skbuff"
 	"armos/libproto/protoproto"
 	"armos/libsocket/sockproto"
 	"armos/servers/netd/sockets"
@@ -286,8 +287,12 @@ func (s *Service) opRegister(r *libipc.Request) {
 		s.protos[n].registers.Add(1)
 		s.protos[n].registered.Store(true)
 		cfg := s.st.Config()
-		s.reply(r, &protoproto.RegisterResp{Addr: protoproto.IP(cfg.Addr.Addr()), MTU: uint32(cfg.MTU), Dev: uint32(cfg.Dev),
-			TSOMax: tsoMax(n)})
+		resp := &protoproto.RegisterResp{Addr: protoproto.IP(cfg.Addr.Addr()), MTU: uint32(cfg.MTU), Dev: uint32(cfg.Dev),
+			TSOMax: tsoMax(n)}
+		if resp.TSOMax != 0 {
+			resp.Room = SendRoom
+		}
+		s.reply(r, resp)
 	})
 }
 
@@ -321,7 +326,7 @@ func (s *Service) opSend(r *libipc.Request) {
 	// The usual encoding parses in place (req.Data aliases the message,
 	// released once the stack has copied it into frames); anything else
 	// is decoded the general way.
-	j.inPlace = protoproto.ParseSendReq(r.Body, req)
+	j.dataOff, j.inPlace = protoproto.ParseSendReqAt(r.Body, req)
 	if !j.inPlace && !s.decode(r, req) {
 		j.free()
 		return
@@ -359,6 +364,7 @@ type sendJob struct {
 	r        *libipc.Request
 	req      protoproto.SendReq
 	inPlace  bool // req.Data aliases r's body: release it once sent
+	dataOff  int  // then where req.Data begins in the body
 	cl       *client
 	src, dst netip.Addr // src zero: netd picks
 	run      func()     // j.exec, made once per job
@@ -375,6 +381,46 @@ func init() {
 		return j
 	}
 }
+
+// SendRoom is the padding (RegisterResp.Room) netd asks an owner of an
+// offloaded protocol to put in front of a large segment's payload: with
+// what the request's other fields take, room for the frame's headers and
+// the frame message's envelope, so that the frame is built around the
+// payload in the buffer the request came in (sendJob.inPlaceBuf).
+const SendRoom = 64
+
+// inPlaceBuf returns a packet buffer over the message buffer j's request
+// came in, with the payload as its data and all before it as headroom:
+// the stack builds the frame around the payload there when the headroom
+// is enough (stack.InPlaceHeadroom), else copies it as before. The
+// message buffer is the packet buffer's from then on (it goes back to
+// libipc when the stack frees it) and release does nothing. nil when the
+// request has no buffer of its own to give.
+func (j *sendJob) inPlaceBuf() *skbuff.Buf {
+	data := j.req.Data
+	if !j.inPlace || len(data) == 0 {
+		return nil
+	}
+	buf, off, ok := j.r.TakeBuffer()
+	if !ok {
+		return nil
+	}
+	j.inPlace = false // the buffer is no longer the request's to release
+	head := off + j.dataOff
+	b, err := skbuff.Default.View(buf, head, msgBufOwner{})
+	if err != nil || head+len(data) > len(buf) || &buf[head] != &data[0] || b.SetLen(len(data)) != nil {
+		// Cannot happen (Data lies in the body, at dataOff); the buffer
+		// is left to the garbage collector, as Data still reads it.
+		return nil
+	}
+	return b
+}
+
+// msgBufOwner owns the storage of inPlaceBuf's packet buffers: a libipc
+// message buffer, given back when the buffer is freed.
+type msgBufOwner struct{}
+
+func (msgBufOwner) Release(storage []byte) { libipc.ReleaseBuffer(storage) }
 
 // release gives r's body back once nothing reads req.Data any more.
 func (j *sendJob) release() {
@@ -402,8 +448,12 @@ func (j *sendJob) exec() {
 		s.fail(r, sockproto.EACCES)
 		return
 	}
-	err := s.st.SendDatagram(&stack.Datagram{Src: j.src, Dst: j.dst, Protocol: n, TTL: req.TTL, TOS: req.TOS,
-		DontFragment: req.DF, Payload: req.Data, TSO: int(req.TSO)})
+	d := stack.Datagram{Src: j.src, Dst: j.dst, Protocol: n, TTL: req.TTL, TOS: req.TOS,
+		DontFragment: req.DF, Payload: req.Data, TSO: int(req.TSO)}
+	if req.TSO != 0 {
+		d.Buf = j.inPlaceBuf()
+	}
+	err := s.st.SendDatagram(&d)
 	j.release()
 	if err != nil {
 		s.protos[n].sendErr.Add(1)

@@ -1,7 +1,9 @@
 package protosvc_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"testing"
 	"time"
 
@@ -13,6 +15,8 @@ import (
 	"armos/libsocket/sockproto"
 	"armos/servers/netd/protosvc"
 	"armos/servers/netd/stack"
+	"armos/servers/netd/stack/stacktest"
+	"armos/servers/netd/wire"
 )
 
 // TestRegisterRefuseUnregister: one owner per number; netd's own and the
@@ -225,4 +229,57 @@ func TestSegmentationOffload(t *testing.T) {
 	assert.EqualValues(t, 1, cut)
 	assert.EqualValues(t, 3, pieces)
 	assert.EqualValues(t, 2, bad)
+}
+
+// TestSegmentBuiltInPlace: with a NIC that segments, netd asks TCP's
+// owner for padding in front of large segments (RegisterResp.Room), and a
+// segment that carries it goes out as the frame built around it in the
+// message it came in (TxInPlace); one without goes out the same, copied.
+// Either way the frame is the segment whole behind its IPv4 and Ethernet
+// headers, its checksum field the pseudo-header's sum, for the device to
+// cut into 1000-byte pieces.
+func TestSegmentBuiltInPlace(t *testing.T) {
+	h := newHost(t)
+	h.st.SetTSOMax(65000)
+	c := h.conn()
+	var resp protoproto.RegisterResp
+	require.NoError(t, call(t, c, protoproto.OpRegister, &protoproto.RegisterReq{Proto: 253}, &resp))
+	assert.Zero(t, resp.Room, "no offload: nothing to build in place")
+	require.NoError(t, call(t, c, protoproto.OpRegister, &protoproto.RegisterReq{Proto: protoproto.ProtoTCP}, &resp))
+	assert.EqualValues(t, protosvc.SendRoom, resp.Room)
+
+	peer := stacktest.Host{MAC: wire.MAC{2, 0, 0, 0, 0, 9}, Addr: ourNet.Addr().Next()}
+	h.do(func() { h.link.Discard = false })
+	seg := make([]byte, 20+30000)
+	seg[12] = 5 << 4
+	for i := 20; i < len(seg); i++ {
+		seg[i] = byte(i * 7)
+	}
+	for i, room := range [][]byte{make([]byte, protosvc.SendRoom), nil} {
+		req := &protoproto.SendReq{Proto: 6, Dst: protoproto.IP(peer.Addr), Room: room, Data: seg, TSO: 1000}
+		require.NoError(t, call(t, c, protoproto.OpSend, req, &protoproto.Empty{}))
+		var frames [][]byte
+		var gso []uint16
+		var cs stack.Counters
+		h.do(func() {
+			if i == 0 { // the first waited for ARP (holding its buffer)
+				stacktest.Frame(t, h.link.Read(), stacktest.HasARP(wire.ARPRequest, wire.MAC{2, 0, 0, 0, 0, 1}, ourNet.Addr(), wire.MAC{}, peer.Addr))
+				h.link.GSOSizes = nil
+				h.st.Input(stacktest.Buf(peer.ARPReply(wire.MAC{2, 0, 0, 0, 0, 1}, ourNet.Addr())))
+			}
+			frames, gso, cs = h.link.Drain(), h.link.GSOSizes, h.st.Counters()
+			h.link.GSOSizes = nil
+		})
+		require.Len(t, frames, 1)
+		assert.Equal(t, []uint16{1000}, gso)
+		assert.EqualValues(t, i+1, cs.IPv4.TxTSO)
+		assert.EqualValues(t, 1, cs.IPv4.TxInPlace, "only the segment with room is built in place")
+		l := stacktest.Frame(t, frames[0], stacktest.DstMAC(peer.MAC),
+			stacktest.HasIPv4(ourNet.Addr(), peer.Addr, wire.IPProtocolTCP))
+		got := l.IP.Payload()
+		require.Len(t, got, len(seg))
+		want := append([]byte(nil), seg...)
+		binary.BigEndian.PutUint16(want[16:], wire.PseudoHeaderChecksum(wire.IPProtocolTCP, ourNet.Addr(), peer.Addr, uint16(len(seg))))
+		assert.True(t, bytes.Equal(want, got), "the segment, its checksum field the pseudo-header sum")
+	}
 }

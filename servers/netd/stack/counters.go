@@ -105,6 +105,7 @@ type IPv4Counters struct {
 	TxLoopback         uint64 // datagrams to our own address, delivered internally
 	TxLoopbackDrop     uint64 // drop: loopback queue full (LoopbackQueueLen)
 	TxTSO              uint64 // TCP segments with segmentation offload handed to the device whole
+	TxInPlace          uint64 // of those, frames built around the segment in the buffer it came in (Datagram.Buf): not copied
 	TxTSOSoftware      uint64 // TCP segments with segmentation offload cut by netd (no device offload)
 	TxTSOPieces        uint64 // the segments netd cut them into
 	TxTSOBad           uint64 // drop: an offload request that is not a TCP segment netd can cut

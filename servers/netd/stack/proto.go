@@ -125,7 +125,17 @@ type Datagram struct {
 	// Payload is one TCP segment (Protocol 6) whose data is cut into
 	// segments of at most TSO bytes; its checksum need not be filled in.
 	TSO int
+	// Buf, when not nil, holds Payload as its data, in storage the stack
+	// may write around it: SendDatagram takes it over (frees it in every
+	// case) and, for an offloaded segment with InPlaceHeadroom in front,
+	// builds the frame around the payload there instead of copying it
+	// (netd's protocol service: the segment's own message buffer).
+	Buf *skbuff.Buf
 }
+
+// InPlaceHeadroom is the headroom a Datagram's Buf needs for its frame
+// to be built in place: the largest IPv4 header and the Ethernet header.
+const InPlaceHeadroom = wire.IPv4MaxHeaderLen + wire.EthernetHeaderLen
 
 // SendDatagram sends d with the stack doing routing (the gateway for
 // destinations off the subnet), ARP (queueing while the neighbour is
@@ -133,6 +143,10 @@ type Datagram struct {
 // the stack's own (ErrProtocolInUse).
 func (s *Stack) SendDatagram(d *Datagram) error {
 	defer s.runLoopback()
+	if d.Buf != nil {
+		// Freed unless sendTSO sends it (and clears d.Buf).
+		defer func() { freeBuf(d.Buf); d.Buf = nil }()
+	}
 	ap := netip.AddrPortFrom(d.Dst, 0)
 	if d.Protocol == protoICMP || d.Protocol == protoUDP {
 		return opErr("send datagram", ap, ErrProtocolInUse)

@@ -70,11 +70,17 @@ func (s *Stack) sendTSO(d *Datagram, rt route) error {
 	// The device cuts what has no CWR (virtio 5.1.6.2: CWR needs the ECN
 	// feature, which virtionetd does not ask for); netd cuts the rest.
 	if data > d.TSO && seg[13]&tcpFlagCWR == 0 && !rt.loopback && !rt.broadcast && wire.IPv4MinHeaderLen+len(seg) <= s.TSOMax() {
-		b := getBigBuf()
-		if err := b.Append(seg); err != nil {
-			freeBuf(b)
-			s.c.IPv4.TxNoBuffer++
-			return ErrNoBuffer
+		b := d.Buf
+		if b != nil && b.Headroom() >= InPlaceHeadroom && len(b.Bytes()) == len(seg) && &b.Bytes()[0] == &seg[0] {
+			d.Buf = nil // sent from where it lies: the frame is built around it
+			s.c.IPv4.TxInPlace++
+		} else {
+			b = getBigBuf()
+			if err := b.Append(seg); err != nil {
+				freeBuf(b)
+				s.c.IPv4.TxNoBuffer++
+				return ErrNoBuffer
+			}
 		}
 		p := b.Bytes()
 		binary.BigEndian.PutUint16(p[16:], wire.PseudoHeaderChecksum(wire.IPProtocolTCP, src, d.Dst, uint16(len(seg))))
