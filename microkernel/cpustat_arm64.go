@@ -47,6 +47,7 @@ func startCPUStat(m *fdt.Machine) {
 				ipc := rt.ReadIPCStats()
 				fmt.Printf("armos: ipc sent %d received %d handed off %d posted %d unposted %d full %d end\n",
 					ipc.Sent, ipc.Received, ipc.Handoffs, ipc.Posted, ipc.Unposted, ipc.Full)
+				fmt.Println(syscallLine())
 			}
 		}()
 	}
@@ -65,5 +66,17 @@ func cpuStatLine() string {
 		fmt.Fprintf(&sb, " %s[%d] %d", name, p.Pid, p.CPUNS)
 	}
 	sb.WriteString(" end") // a reader can tell a whole line from a cut one
+	return sb.String()
+}
+
+// syscallLine is the armos.cpustat line of system calls by name, since
+// boot: "armos: syscalls futex 1234 armos_chan_send 567 ... end".
+func syscallLine() string {
+	var sb strings.Builder
+	sb.WriteString("armos: syscalls")
+	for _, c := range rt.SyscallCounts() {
+		fmt.Fprintf(&sb, " %s %d", strings.ReplaceAll(c.Name, " ", "_"), c.Count)
+	}
+	sb.WriteString(" end")
 	return sb.String()
 }

@@ -30,6 +30,36 @@ type Stats struct {
 
 var stats Stats
 
+// syscallCounts counts the system calls served by number, the last entry
+// every number beyond the table (armos.cpustat prints them).
+var syscallCounts [maxSyscall + 1]uint64
+
+// SyscallCount is one system call's count (SyscallCounts).
+type SyscallCount struct {
+	Name  string // the table's name; "nr N" for a call it has none for, "beyond the table" for numbers from maxSyscall
+	Count uint64
+}
+
+// SyscallCounts returns the system calls made since boot, by number, those
+// never made left out, in the order of their numbers.
+func SyscallCounts() []SyscallCount {
+	var out []SyscallCount
+	for nr, n := range syscallCounts {
+		if n == 0 {
+			continue
+		}
+		name := "beyond the table"
+		if nr < maxSyscall {
+			name = syscalls[nr].name
+			if name == "" {
+				name = "nr " + itoa(uint64(nr))
+			}
+		}
+		out = append(out, SyscallCount{Name: name, Count: n})
+	}
+	return out
+}
+
 // MemStats describes physical memory as the trap layer sees it.
 type MemStats struct {
 	TotalPages  uint64 // allocatable pages

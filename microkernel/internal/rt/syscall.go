@@ -289,6 +289,7 @@ var reported [maxSyscall/64 + 1]uint64
 func syscall(tf *Frame) {
 	nr := tf.X[regSyscallNo]
 	stats.Syscalls++
+	syscallCounts[min(nr, maxSyscall)]++
 	p := curProc()
 	pp := pr(p)
 	pp.syscalls++
