@@ -437,3 +437,47 @@ func TestStreamLoopback(t *testing.T) {
 	assert.True(t, bytes.Equal(msg, got))
 	assert.Zero(t, sp2.b.Stats().Datagrams, "nothing crossed the link")
 }
+
+// TestCreditReturnedInBatches: tcpd gives an application's credit back
+// half at a time, not after every write: eight writes of 16 KiB (the
+// whole initial credit), each taken into the connection's send buffer at
+// once, bring two credits of half of it each.
+func TestCreditReturnedInBatches(t *testing.T) {
+	sp2 := newStreamPair(t)
+	ctx := ctxFor(t)
+	ln, err := sp2.appB.ListenTCP(ctx, netip.MustParseAddrPort("0.0.0.0:9100"), 4)
+	require.NoError(t, err)
+	defer ln.Close()
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			io.Copy(io.Discard, c)
+			c.Close()
+		}
+	}()
+	conn := libipc.NewConn(streamSocket(t, sp2.p.A))
+	defer conn.Close()
+	r, err := conn.Recv(ctx)
+	require.NoError(t, err)
+	var initial sp.Credit
+	require.NoError(t, r.Decode(&initial))
+	require.Equal(t, sp.Credit{Bytes: sp.InitialSendCreditBytes, Msgs: sp.InitialSendCreditMsgs}, initial)
+	var resp sp.AddrsResp
+	require.NoError(t, conn.Call(ctx, sp.OpConnect, &sp.ConnectReq{Addr: sockproto.AddrFrom(netip.MustParseAddrPort("10.99.0.2:9100"))}, &resp))
+	const writes = 8
+	chunk := make([]byte, sp.InitialSendCreditBytes/writes)
+	for range writes {
+		require.NoError(t, conn.Send(ctx, sp.OpData, &sp.Data{Data: chunk}))
+	}
+	var credits []sp.Credit
+	for got := 0; got < sp.InitialSendCreditBytes; {
+		r, err := conn.Recv(ctx)
+		require.NoError(t, err)
+		require.Equal(t, sp.OpCredit, r.Op)
+		var c sp.Credit
+		require.NoError(t, r.Decode(&c))
+		credits = append(credits, c)
+		got += c.Bytes
+	}
+	half := sp.Credit{Bytes: sp.InitialSendCreditBytes / 2, Msgs: writes / 2}
+	assert.Equal(t, []sp.Credit{half, half}, credits)
+}

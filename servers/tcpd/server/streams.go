@@ -403,6 +403,13 @@ func (x *stream) update() {
 	x.deliver()
 }
 
+// creditBatchBytes and creditBatchMsgs are the credit writePending gives
+// back at once: half the initial credit.
+const (
+	creditBatchBytes = sp.InitialSendCreditBytes / 2
+	creditBatchMsgs  = sp.InitialSendCreditMsgs / 2
+)
+
 // dropPending forgets the pending data, releasing the messages it is in.
 func (x *stream) dropPending() {
 	for _, c := range x.pending {
@@ -446,9 +453,12 @@ func (x *stream) writePending() {
 			tc.CloseWrite()
 		}
 	}
-	// Give the credit back in batches: whenever nothing is pending, or a
-	// quarter of it is free.
-	if x.retMsgs > 0 && !x.gone && (len(x.pending) == 0 || x.retBytes >= sp.InitialSendCreditBytes/4 || x.retMsgs >= sp.InitialSendCreditMsgs/4) {
+	// Give the credit back in batches of half of it (bytes or messages).
+	// Never more than half is held back, so the application always has
+	// the other half to write with and never waits on credit tcpd keeps;
+	// a bulk writer's 32 KiB writes cost a credit message every other
+	// write, not one each.
+	if x.retMsgs > 0 && !x.gone && (x.retBytes >= creditBatchBytes || x.retMsgs >= creditBatchMsgs) {
 		c := &x.s.credit // encoded before send returns: no allocation per message
 		*c = sp.Credit{Bytes: x.retBytes, Msgs: x.retMsgs}
 		x.outBytes += x.retBytes
