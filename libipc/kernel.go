@@ -222,20 +222,18 @@ func (e *KernelEndpoint) trySend(fd int, m Message, pieces []Piece) error {
 	if err != nil {
 		return err
 	}
-	if 2*len(pieces)+1 > abi.MaxGather {
-		m.Data, pieces = JoinPieces(nil, m.Data, pieces), nil
+	var vec [abi.MaxGather][]byte
+	n := 0
+	if len(pieces) > 0 {
+		n = gatherVec(&vec, m.Data, pieces)
+		if n == 0 {
+			m.Data, pieces = JoinPieces(nil, m.Data, pieces), nil
+		}
 	}
-	if len(pieces) == 0 {
+	if n == 0 {
 		err = KTrySend(fd, m.Data, fds)
 	} else {
-		var vec [abi.MaxGather][]byte
-		n, at := 0, 0
-		for _, p := range pieces {
-			vec[n], vec[n+1] = m.Data[at:p.Off], p.Data
-			n, at = n+2, p.Off
-		}
-		vec[n] = m.Data[at:]
-		err = KTrySendGather(fd, vec[:n+1], fds)
+		err = KTrySendGather(fd, vec[:n], fds)
 	}
 	if err != nil {
 		return kernelErr(err)
@@ -244,6 +242,37 @@ func (e *KernelEndpoint) trySend(fd int, m Message, pieces []Piece) error {
 		c.Close()
 	}
 	return nil
+}
+
+// gatherVec fills vec with the message's stretches in order, the
+// encoding b's bytes between the pieces and the pieces themselves, the
+// empty ones left out (pieces that follow each other in the encoding, a
+// payload in several pieces, have nothing between them), and returns how
+// many there are: 0 when they do not fit abi.MaxGather (the caller joins
+// them then).
+func gatherVec(vec *[abi.MaxGather][]byte, b []byte, pieces []Piece) int {
+	n, at := 0, 0
+	add := func(s []byte) bool {
+		if len(s) == 0 {
+			return true
+		}
+		if n == len(vec) {
+			return false
+		}
+		vec[n] = s
+		n++
+		return true
+	}
+	for _, p := range pieces {
+		if !add(b[at:p.Off]) || !add(p.Data) {
+			return 0
+		}
+		at = p.Off
+	}
+	if !add(b[at:]) {
+		return 0
+	}
+	return n
 }
 
 // trySendPieces is TrySend of m with pieces (none for a plain message).
