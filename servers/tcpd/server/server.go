@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -94,7 +95,7 @@ type Server struct {
 
 	streams map[*stream]struct{} // the applications' sockets (on the loop)
 	chunk   []byte               // a received chunk on its way to an application
-	gather  [2][]byte            // an offloaded segment's payload during SendOffloadedGather
+	gather  [][]byte             // an offloaded segment's payload during SendOffloadedGather
 	data    sp.Data              // the message sending it
 	credit  sp.Credit            // a credit message being sent
 
@@ -161,11 +162,11 @@ func (o output) SendOffloaded(src, dst netip.Addr, seg []byte, mss int) error {
 // SendOffloadedGather is the engine's GatherOutput: the segment goes to
 // netd as SendOffloaded's does, its header and the send buffer's bytes
 // encoded into the message as they are (libproto.Datagram.PayloadMore).
-func (o output) SendOffloadedGather(src, dst netip.Addr, hdr []byte, data [2][]byte, mss int) error {
+func (o output) SendOffloadedGather(src, dst netip.Addr, hdr []byte, data [][]byte, mss int) error {
 	o.s.gather = data
 	err := o.s.send(&libproto.Datagram{Src: src, Dst: dst, DontFragment: true, Payload: hdr,
-		PayloadMore: o.s.gather[:], TSO: mss})
-	o.s.gather = [2][]byte{} // keep no reference to the send buffer
+		PayloadMore: o.s.gather, TSO: mss})
+	o.s.gather = nil // keep no reference to the send buffer
 	return err
 }
 
@@ -465,6 +466,17 @@ func (s *Server) Report(ctx context.Context, w io.Writer) error {
 	st := g.Stream
 	fmt.Fprintf(w, "sockets: %d (open %d), connects %d, listens %d, accepted %d, bytes in %d out %d, violations %d, orphans %d\n",
 		st.Sockets, st.Open, st.Connects, st.Listens, st.Accepted, st.BytesIn, st.BytesOut, st.Violations, st.Orphans)
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	bs := libipc.MessageBufStats()
+	fmt.Fprintf(w, "memory:\n")
+	for _, r := range []struct {
+		name string
+		v    uint64
+	}{{"SysKiB", m.Sys >> 10}, {"HeapInuseKiB", m.HeapInuse >> 10}, {"GCCycles", uint64(m.NumGC)},
+		{"MsgBufsReused", bs.Reused}, {"MsgBufsAllocated", bs.Allocated}, {"MsgBufsReleased", bs.Released}, {"MsgBufsDiscarded", bs.Discarded}} {
+		fmt.Fprintf(w, "    %-24s %d\n", r.name, r.v)
+	}
 	ps := s.p.Stats()
 	fmt.Fprintf(w, "libproto: received %d (dropped %d), icmp errors %d (dropped %d), streams %d (dropped %d)\n",
 		ps.Received, ps.Dropped, ps.Errors, ps.ErrorsDropped, ps.Streams, ps.StreamsDropped)

@@ -403,6 +403,12 @@ func (x *stream) update() {
 	x.deliver()
 }
 
+// ownedMin is the least an application's write must be for tcpd to queue
+// it in the connection's send buffer where it lies (tcp.Conn.WriteOwned)
+// rather than copy it: the message buffer it lies in (up to 72 KiB) is
+// held until the bytes are acknowledged, worth it for large writes only.
+const ownedMin = 16 << 10
+
 // creditBatchBytes and creditBatchMsgs are the credit writePending gives
 // back at once: half the initial credit.
 const (
@@ -424,6 +430,30 @@ func (x *stream) dropPending() {
 func (x *stream) writePending() {
 	tc := x.tc
 	for len(x.pending) > 0 {
+		if c := x.pending[0]; c.req != nil && len(c.b) >= ownedMin {
+			// A large write goes into the send buffer where it lies, in
+			// the application's message, which is given back once the
+			// bytes are acknowledged: no copy.
+			took, err := tc.WriteOwned(c.b, c.req.Recycle)
+			if took {
+				x.retBytes += len(c.b)
+				x.pendingBytes -= len(c.b)
+				x.pending[0] = chunk{}
+				x.pending = x.pending[1:]
+				x.retMsgs++
+				continue
+			}
+			if errors.Is(err, tcp.ErrWouldBlock) {
+				break // taken whole once acknowledgements make room
+			}
+			if err != nil {
+				x.retBytes += x.pendingBytes
+				x.retMsgs += len(x.pending)
+				x.dropPending()
+				break
+			}
+			// Larger than the send buffer: copied, as it fits.
+		}
 		n, err := tc.Write(x.pending[0].b)
 		x.retBytes += n
 		x.pendingBytes -= n

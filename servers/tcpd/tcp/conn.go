@@ -27,7 +27,7 @@ type Conn struct {
 	sndWl1, sndWl2              seq
 	maxSndWnd                   int // largest window the peer offered
 	synAcked                    bool
-	sndBuf                      ring
+	sndBuf                      sendQueue
 	sndBufSeq                   seq  // sequence number of sndBuf's first byte
 	finQueued                   bool // CloseWrite: a FIN follows the buffered data
 
@@ -128,7 +128,7 @@ func (s *Stack) newConn(t tuple) *Conn {
 	c := &Conn{
 		s:        s,
 		id:       t,
-		sndBuf:   newRing(s.cfg.SendBuffer),
+		sndBuf:   newSendQueue(s.cfg.SendBuffer),
 		rcvBuf:   newRing(s.cfg.RecvBuffer),
 		sndMSS:   DefaultMSS,
 		rcvMSS:   s.cfg.MTU - 40,
@@ -238,6 +238,37 @@ func (c *Conn) Write(p []byte) (int, error) {
 	}
 	c.output()
 	return n, nil
+}
+
+// WriteOwned is Write without the copy: p is queued where it lies, all of
+// it, and done is called once the send buffer no longer needs it (every
+// byte acknowledged, or the connection's buffers released), after which
+// p is the caller's again. It reports whether p was taken. When it was
+// not, p and done stay the caller's, and the error says why:
+// ErrWouldBlock when the send buffer has no room for all of p now (or
+// holds as many such pieces as it takes) and will once acknowledgements
+// free it; nil when p is larger than the whole send buffer (copy it with
+// Write then); Write's errors. tcpd queues an application's large writes
+// so, in the IPC message that brought them.
+func (c *Conn) WriteOwned(p []byte, done func()) (bool, error) {
+	defer c.s.flush()
+	switch {
+	case c.userClosed || c.finQueued:
+		return false, ErrClosed
+	case c.err != nil:
+		return false, c.err
+	case c.state != SynSent && c.state != SynReceived && c.state != Established && c.state != CloseWait:
+		return false, ErrClosed
+	}
+	if !c.sndBuf.writeOwned(p, done) {
+		if len(p) > c.sndBuf.limit {
+			return false, nil
+		}
+		return false, ErrWouldBlock
+	}
+	c.s.c.TxOwnedWrites++
+	c.output()
+	return true, nil
 }
 
 // CloseWrite ends our direction (shutdown(SHUT_WR)): a FIN follows the

@@ -53,6 +53,8 @@ type Counters struct {
 	TxSegments       uint64 // segments given to Output
 	TxDataBytes      uint64 // payload bytes sent (first transmissions)
 	TxOffloaded      uint64 // segments of more than one MSS handed to an OffloadOutput (in TxSegments)
+	TxGatherCopied   uint64 // of those, copied for a GatherOutput: they lay in more pieces of the send buffer than a gather takes
+	TxOwnedWrites    uint64 // writes queued where they lie (Conn.WriteOwned)
 	TxOffloadedBytes uint64 // their payload bytes
 	TxRetransSegs    uint64 // segments retransmitted (timeout, fast retransmit, PMTU)
 	TxRetransBytes   uint64 // payload bytes retransmitted

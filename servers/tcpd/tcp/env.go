@@ -53,11 +53,13 @@ type OffloadOutput interface {
 }
 
 // GatherOutput is an OffloadOutput that also takes an offloaded segment
-// in pieces: hdr, its TCP header, then data[0] and data[1], its payload
-// as it lies in the send buffer (data[1] empty unless the buffer wraps),
-// saving the copy that joins them. The contract is SendOffloaded's for
-// the segment they make; the pieces are valid only during the call.
+// in pieces: hdr, its TCP header, then data, its payload as it lies in
+// the send buffer (one to five pieces: the ring's bytes, in two where it
+// wraps, and the application's writes queued where they lie,
+// Conn.WriteOwned), saving the copy that joins them. The contract is
+// SendOffloaded's for the segment they make; the pieces are valid only
+// during the call.
 type GatherOutput interface {
 	OffloadOutput
-	SendOffloadedGather(src, dst netip.Addr, hdr []byte, data [2][]byte, mss int) error
+	SendOffloadedGather(src, dst netip.Addr, hdr []byte, data [][]byte, mss int) error
 }

@@ -44,8 +44,8 @@ func (c *Conn) checkInvariants() error {
 	switch {
 	case c.sndUna.gt(c.sndNxt) || c.sndNxt.gt(c.sndMax):
 		return fmt.Errorf("snd.una %d, snd.nxt %d, snd.max %d out of order", c.sndUna, c.sndNxt, c.sndMax)
-	case c.sndBuf.len() < 0 || c.sndBuf.len() > c.sndBuf.limit || len(c.sndBuf.b) > c.sndBuf.limit:
-		return fmt.Errorf("send buffer %d of %d (storage %d)", c.sndBuf.len(), c.sndBuf.limit, len(c.sndBuf.b))
+	case c.sndBuf.len() < 0 || c.sndBuf.len() > c.sndBuf.limit || len(c.sndBuf.r.b) > c.sndBuf.limit || c.sndBuf.owned > maxOwnedParts:
+		return fmt.Errorf("send buffer %d of %d (storage %d, owned pieces %d)", c.sndBuf.len(), c.sndBuf.limit, len(c.sndBuf.r.b), c.sndBuf.owned)
 	case c.rcvBuf.len() < 0 || c.rcvBuf.len() > c.rcvBuf.limit || len(c.rcvBuf.b) > c.rcvBuf.limit:
 		return fmt.Errorf("receive buffer %d of %d (storage %d)", c.rcvBuf.len(), c.rcvBuf.limit, len(c.rcvBuf.b))
 	case c.synAcked && c.sndMax.sub(c.sndUna) > c.dataEnd().sub(c.sndUna)+1:

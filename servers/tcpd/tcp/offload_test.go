@@ -618,12 +618,15 @@ type gatherOut struct {
 	gathered, wrapped int
 }
 
-func (g *gatherOut) SendOffloadedGather(src, dst netip.Addr, hdr []byte, data [2][]byte, mss int) error {
+func (g *gatherOut) SendOffloadedGather(src, dst netip.Addr, hdr []byte, data [][]byte, mss int) error {
 	g.gathered++
-	if len(data[1]) > 0 {
+	if len(data) > 1 {
 		g.wrapped++
 	}
-	seg := append(append(append([]byte(nil), hdr...), data[0]...), data[1]...)
+	seg := append([]byte(nil), hdr...)
+	for _, d := range data {
+		seg = append(seg, d...)
+	}
 	return g.Recorder.SendOffloaded(src, dst, seg, mss)
 }
 

@@ -164,15 +164,19 @@ func (c *Conn) sendSegment(sq seq, n int, fin bool, now time.Time) {
 	r := c.header(sq, flags)
 	hl, off := r.HeaderLen(), sq.sub(c.sndBufSeq)
 	switch {
-	case n > c.sndMSS && c.s.gather != nil:
-		// The payload goes from the send buffer to the output as it is.
-		var data [2][]byte
-		data[0], data[1] = c.sndBuf.views(off, n)
-		c.s.transmitOffloaded(c.id, r, c.s.tx[:hl], data, c.sndMSS)
 	case n > c.sndMSS:
+		if c.s.gather != nil {
+			if v := c.sndBuf.views(off, n); v != nil {
+				// The payload goes from the send buffer to the output as
+				// it lies, in as many pieces as it takes there.
+				c.s.transmitOffloaded(c.id, r, c.s.tx[:hl], v, c.sndMSS)
+				break
+			}
+			c.s.c.TxGatherCopied++
+		}
 		b := c.s.tx[:hl+n]
 		c.sndBuf.peek(off, b[hl:])
-		c.s.transmitOffloaded(c.id, r, b, [2][]byte{}, c.sndMSS)
+		c.s.transmitOffloaded(c.id, r, b, nil, c.sndMSS)
 	default:
 		b := c.s.tx[:hl+n]
 		c.sndBuf.peek(off, b[hl:])

@@ -259,8 +259,11 @@ func (s *Stack) transmit(t tuple, r wire.Repr, b []byte) {
 // segment to the OffloadOutput, to be cut into mss-sized segments: seg is
 // header and payload, or, when more holds the payload (from the send
 // buffer, for the GatherOutput), the header alone.
-func (s *Stack) transmitOffloaded(t tuple, r wire.Repr, seg []byte, more [2][]byte, mss int) {
-	n := len(seg) - r.HeaderLen() + len(more[0]) + len(more[1])
+func (s *Stack) transmitOffloaded(t tuple, r wire.Repr, seg []byte, more [][]byte, mss int) {
+	n := len(seg) - r.HeaderLen()
+	for _, m := range more {
+		n += len(m)
+	}
 	if r.HeaderLen()+n > wire.MaxSegmentLen {
 		s.c.TxErrors++
 		return
@@ -270,7 +273,7 @@ func (s *Stack) transmitOffloaded(t tuple, r wire.Repr, seg []byte, more [2][]by
 		return
 	}
 	var err error
-	if len(more[0])+len(more[1]) > 0 {
+	if len(more) > 0 {
 		err = s.gather.SendOffloadedGather(t.local.Addr(), t.remote.Addr(), seg, more, mss)
 	} else {
 		err = s.out.(OffloadOutput).SendOffloaded(t.local.Addr(), t.remote.Addr(), seg, mss)
