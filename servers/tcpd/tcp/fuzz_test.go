@@ -103,7 +103,8 @@ const (
 	apiKeepAlive
 	apiAccept
 	apiListenerClose
-	apiOffload // Stack.SetOffload: 0, or 1480 + 256*argument (too large past 65515: off)
+	apiOffload    // Stack.SetOffload: 0, or 1480 + 256*argument (too large past 65515: off)
+	apiWriteOwned // Conn.WriteOwned of 256*argument bytes
 	numAPI
 )
 
@@ -137,6 +138,7 @@ func runScript(t *testing.T, b []byte) {
 	ln, err := s.Listen(us, 2)
 	require.NoError(t, err)
 	var conns []*tcp.Conn
+	owned := 0 // pieces WriteOwned holds
 	payload := make([]byte, 255*8)
 	for i := range payload {
 		payload[i] = byte(i)
@@ -198,6 +200,16 @@ func runScript(t *testing.T, b []byte) {
 			switch call {
 			case apiWrite:
 				_, _ = c.Write(payload[:arg*8])
+			case apiWriteOwned:
+				p := make([]byte, arg*256)
+				given := false
+				if took, _ := c.WriteOwned(p, func() {
+					require.False(t, given, "an owned piece given back twice")
+					given = true
+					owned--
+				}); took {
+					owned++
+				}
 			case apiRead:
 				_, _ = c.Read(buf[:arg*16])
 			case apiCloseWrite:
@@ -249,6 +261,7 @@ func runScript(t *testing.T, b []byte) {
 	for _, c := range conns {
 		c.Abort()
 	}
+	require.Zero(t, owned, "every piece WriteOwned took was given back once its connection ended")
 	clock.Advance(24 * time.Hour)
 	for {
 		d, ok := s.NextDeadline()
