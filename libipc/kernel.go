@@ -55,6 +55,7 @@ type KernelEndpoint struct {
 	// alive: registered, the endpoint is in postingEndpoints until Close.
 	posted     [][]byte // buffers posted in the kernel, oldest first
 	spare      []byte   // a free buffer to post next
+	src        PostSource
 	posting    bool
 	registered bool
 	poll       pollWaiter
@@ -438,13 +439,69 @@ func (e *KernelEndpoint) isPosted(b []byte) bool {
 	return false
 }
 
-// freshBuf returns the spare buffer, or a new one of the largest class.
+// freshBuf returns the spare buffer, or one from the endpoint's
+// PostSource, or a new one of the largest class.
 func (e *KernelEndpoint) freshBuf() []byte {
 	if b := e.spare; b != nil {
 		e.spare = nil
 		return b
 	}
+	if e.src != nil {
+		if b := e.src.PostBuf(); len(b) > 0 {
+			return b
+		}
+	}
 	return getBuf(MaxMessageSize)[:MaxMessageSize]
+}
+
+// PostSource supplies the receive buffers a kernel endpoint posts
+// (SetPostSource): a driver's DMA memory, so that the kernel copies a
+// message straight to where the device reads it. A large message
+// received into one of its buffers comes out of Recv in it (Message.Data
+// lies in it), and the buffer is then the caller's, to give back to the
+// source when done (not with Message.Release); a small one is copied out
+// as usual. Buffers the endpoint took and no longer needs come back
+// through PutBuf, with the kernel done with them (when postings end, or
+// after Close). Its methods are called on the receiving goroutine and
+// from Close, and must not block on a Recv of the endpoint.
+type PostSource interface {
+	// PostBuf returns a buffer to post (of at most MaxMessageSize
+	// bytes, a message larger than it then goes into one of libipc's
+	// own), or nil when it has none to give.
+	PostBuf() []byte
+	// PutBuf takes back a buffer PostBuf returned.
+	PutBuf(b []byte)
+	// Owns reports whether b lies in one of its buffers.
+	Owns(b []byte) bool
+}
+
+// SetPostSource makes the endpoint post buffers from src (nil: its own)
+// from its next receive on. Call it before the endpoint receives.
+func (e *KernelEndpoint) SetPostSource(src PostSource) {
+	e.recvMu.Lock()
+	e.src = src
+	e.recvMu.Unlock()
+}
+
+// drop lets go of a buffer the endpoint no longer needs and the kernel no
+// longer writes: back to its PostSource if it came from there, else left
+// to the collector (or the caller's free list).
+func (e *KernelEndpoint) drop(b []byte) {
+	if len(b) > 0 && e.src != nil && e.src.Owns(b) {
+		e.src.PutBuf(b)
+	}
+}
+
+// dropAll lets go of every posted buffer and the spare (the kernel's
+// postings have ended).
+func (e *KernelEndpoint) dropAll() {
+	for _, p := range e.posted {
+		e.drop(p)
+	}
+	clear(e.posted)
+	e.posted = e.posted[:0]
+	e.drop(e.spare)
+	e.spare = nil
 }
 
 // tryRecvPosted is tryRecv for an endpoint that posts its receive buffers
@@ -477,10 +534,30 @@ func (e *KernelEndpoint) tryRecvPosted(fd int) (Message, error) {
 			e.spare = buf
 		}
 	}
+	if err == syscall.EMSGSIZE && e.src != nil {
+		// A message larger than the source's buffers (plain, so none
+		// posted is filled): received into one of libipc's own, which
+		// ends the kernel's postings, and every buffer is free.
+		own := getBuf(MaxMessageSize)[:MaxMessageSize]
+		if !e.isPosted(buf) {
+			e.drop(buf) // a fresh one, tracked nowhere else
+		}
+		e.dropAll()
+		buf = own
+		n, nfds, reply, more, at, err = KRecvPost(fd, buf, fds[:], abi.DontWait, false)
+		if err != nil {
+			e.spare = buf
+		}
+	}
 	e.drained = err == nil && !more
 	if err != nil {
 		if err == syscall.EAGAIN && !e.posting {
-			e.posted = e.posted[:0] // nothing queued, nothing posted now
+			// Nothing queued, nothing posted now.
+			for _, p := range e.posted {
+				e.drop(p)
+			}
+			clear(e.posted)
+			e.posted = e.posted[:0]
 		}
 		return Message{}, kernelErr(err)
 	}
@@ -499,8 +576,13 @@ func (e *KernelEndpoint) tryRecvPosted(fd int) (Message, error) {
 			return Message{}, fmt.Errorf("libipc: the kernel put a message at %#x, no buffer of this endpoint: %w", at, ErrInvalid)
 		}
 		data = buf
-	} else if &data[0] != &buf[0] && e.spare == nil && !e.isPosted(buf) {
-		e.spare = buf // named, not used, not posted: free
+	} else if &data[0] != &buf[0] && !e.isPosted(buf) {
+		// Named, not used, not posted: free.
+		if e.spare == nil {
+			e.spare = buf
+		} else {
+			e.drop(buf)
+		}
 	}
 	var m Message
 	if n > bufClasses[len(bufClasses)-2] {
@@ -513,6 +595,8 @@ func (e *KernelEndpoint) tryRecvPosted(fd int) (Message, error) {
 		e.posting = false
 		if e.spare == nil {
 			e.spare = data
+		} else {
+			e.drop(data)
 		}
 	}
 	return e.received(m, fds[:nfds], reply), nil
@@ -694,6 +778,13 @@ func (e *KernelEndpoint) Close() error {
 		// The descriptor is closed (or being closed once its last
 		// use ends): the kernel writes no posted buffer of it any more.
 		postingEndpoints.Delete(e)
+		if e.src != nil {
+			// Once no receive is under way (the close ended any wait),
+			// the descriptor is closed: the source's buffers go back.
+			e.recvMu.Lock()
+			e.dropAll()
+			e.recvMu.Unlock()
+		}
 	})
 	return err
 }

@@ -149,6 +149,10 @@ func (d *driver) tsoMax() int {
 // description, and it replaces an earlier peer (a restarted netd).
 func (d *driver) accept(ep libipc.Endpoint) {
 	c := link.NewChan(ep)
+	// netd's frame messages are received into offload slots lent out
+	// (the kernel copies each into device memory) and an offloaded one
+	// goes to the device from where it lies.
+	c.SetPostSource(slotSource{d})
 	d.mu.Lock()
 	err := c.SendInfo(d.info())
 	d.mu.Unlock()
@@ -185,7 +189,10 @@ func (d *driver) transmit(c *link.Chan) {
 		d.mu.Lock()
 		var err error
 		if gso != 0 {
-			err = d.nic.SendTSO(frame, int(gso))
+			var took bool
+			if took, err = d.nic.SendTSOInSlot(frame, int(gso)); !took {
+				err = d.nic.SendTSO(frame, int(gso))
+			}
 		} else {
 			err = d.nic.Send(frame)
 		}
@@ -205,6 +212,28 @@ func (d *driver) transmit(c *link.Chan) {
 		}
 	}
 }
+
+// slotSource lends the NIC's offload slots to the channel from netd as
+// its receive buffers (libipc.PostSource). A slot comes back when a
+// message in it has been read (link.Chan gives it back: ReturnSlot, which
+// does nothing when the frame went to the device from it) or when the
+// channel no longer needs it.
+type slotSource struct{ d *driver }
+
+func (s slotSource) PostBuf() []byte {
+	s.d.mu.Lock()
+	defer s.d.mu.Unlock()
+	return s.d.nic.LendSlot()
+}
+
+func (s slotSource) PutBuf(b []byte) {
+	s.d.mu.Lock()
+	s.d.nic.ReturnSlot(b)
+	s.d.mu.Unlock()
+}
+
+// Owns needs no lock: the slots are fixed for the NIC's life.
+func (s slotSource) Owns(b []byte) bool { return s.d.nic.SlotOwns(b) }
 
 // deliver passes a received frame to the peer (called by Service, with
 // d.mu held).
@@ -239,7 +268,7 @@ func (d *driver) report(w io.Writer) {
 	fmt.Fprintf(w, "virtionetd: rx %d frames %d bytes, tx %d frames %d bytes\n", c.RxFrames, c.RxBytes, c.TxFrames, c.TxBytes)
 	fmt.Fprintf(w, "virtionetd: drops: rx short %d, no peer %d, tx ring full %d, tx oversize %d, lost in reset %d, tso slots full %d, bad offload %d\n",
 		c.RxShort, d.noPeer.Load(), c.TxRingFull, c.TxOversize, c.TxLostInReset, c.TxTSOSlotsFull, c.TxBadOffload)
-	fmt.Fprintf(w, "virtionetd: offload: tso max %d, tso %d frames %d bytes (in tx)\n", tso, c.TxTSOFrames, c.TxTSOBytes)
+	fmt.Fprintf(w, "virtionetd: offload: tso max %d, tso %d frames %d bytes (in tx), %d sent from the slot netd's message came in\n", tso, c.TxTSOFrames, c.TxTSOBytes, c.TxInSlot)
 	fmt.Fprintf(w, "virtionetd: device: interrupts %d, config changes %d, link changes %d, resets %d (bad used index %d, id %d, length %d, needs reset %d), peers %d\n",
 		c.Interrupts, c.ConfigChanges, c.LinkChanges, c.Resets, c.BadUsedIndex, c.BadUsedID, c.BadUsedLen, c.NeedsReset, d.peers.Load())
 	var m runtime.MemStats

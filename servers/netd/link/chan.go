@@ -61,6 +61,34 @@ type Chan struct {
 
 	info   atomic.Pointer[LinkInfo]
 	onInfo atomic.Pointer[func(LinkInfo)]
+	src    libipc.PostSource // the receive buffers' source (SetPostSource), or nil
+}
+
+// SetPostSource makes the link's kernel endpoint post src's buffers to
+// receive into (libipc.KernelEndpoint.SetPostSource: a driver's DMA
+// memory), and gives each received message that lies in one of them back
+// to src (PutBuf) once it is read, rather than to libipc. It reports
+// false, changing nothing, when the endpoint is not a kernel one. Call it
+// before the first read.
+func (c *Chan) SetPostSource(src libipc.PostSource) bool {
+	ke, ok := c.ep.(*libipc.KernelEndpoint)
+	if !ok {
+		return false
+	}
+	c.src = src
+	ke.SetPostSource(src)
+	return true
+}
+
+// release gives a message read back: to the post source if it lies in
+// one of its buffers, else to libipc.
+func (c *Chan) release(m *libipc.Message) {
+	if c.src != nil && c.src.Owns(m.Data) {
+		c.src.PutBuf(m.Data)
+		m.Data = nil
+		return
+	}
+	m.Release()
 }
 
 // NewChan runs a link over ep (taking it over).
@@ -100,7 +128,7 @@ func (c *Chan) ReadInfo(ctx context.Context) (LinkInfo, error) {
 		}
 		h, body, err := libipc.ParseHeader(m.Data)
 		ok := err == nil && h.Kind == libipc.KindOneway && h.Op == OpLinkInfo && c.gotInfo(body)
-		m.Release()
+		c.release(&m)
 		if ok {
 			i, _ := c.Info()
 			return i, nil
@@ -241,7 +269,7 @@ func (c *Chan) ReadFrameInPlace(b *skbuff.Buf, fn func(frame []byte, gso uint16)
 			if frame, gso, ok := skbuff.ParseFrame(body, b.Cap()); ok {
 				c.rx.Add(1)
 				fn(frame, gso)
-				m.Release()
+				c.release(&m)
 				return nil
 			}
 		}
@@ -272,7 +300,7 @@ func (c *Chan) next() (libipc.Message, error) {
 			if !c.gotInfo(body) {
 				c.rxBad.Add(1)
 			}
-			m.Release()
+			c.release(&m)
 			continue
 		}
 		return m, nil
@@ -284,7 +312,7 @@ func (c *Chan) next() (libipc.Message, error) {
 // false returned.
 func (c *Chan) decodeFrame(m libipc.Message, b *skbuff.Buf) bool {
 	h, err := libipc.DecodeMessage(m.Data, b)
-	m.Release()
+	c.release(&m)
 	if err != nil || h.Kind != libipc.KindOneway || h.Op != OpFrame {
 		c.rxBad.Add(1)
 		_ = b.Reset(skbuff.DefaultHeadroom)

@@ -60,6 +60,7 @@ type Counters struct {
 	TxOversize     uint64 // a frame larger than a buffer (Send) or TSOMax (SendTSO)
 	TxLostInReset  uint64 // frames the device held when it was reset
 	TxTSOSlotsFull uint64 // SendTSO: no free offload slot after reclaiming
+	TxInSlot       uint64 // offloaded frames sent from the lent slot they were received into (SendTSOInSlot): not copied
 	TxBadOffload   uint64 // SendTSO refused: no offload negotiated, or not a frame it can offload
 	// The device.
 	LinkChanges uint64

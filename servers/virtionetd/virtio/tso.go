@@ -3,6 +3,7 @@ package virtio
 import (
 	"encoding/binary"
 	"fmt"
+	"unsafe"
 )
 
 // TCP segmentation offload (spec 5.1.6.2: VIRTIO_NET_F_HOST_TSO4 with
@@ -23,9 +24,12 @@ import (
 // back (hold names the own buffers again).
 
 const (
-	// TSOSlots is how many offloaded frames the device may hold at once
-	// (512 KiB of DMA memory, allocated only when the device segments).
-	TSOSlots = 8
+	// TSOSlots is how many big buffers there are (576 KiB of DMA
+	// memory, allocated only when the device segments): the frames the
+	// device holds, and the buffers lent out (LendSlot) meanwhile. Each
+	// is a shared-memory mapping of its own, and a process has 15 (the
+	// queues and buffers take two; ten slots leave no room).
+	TSOSlots = 9
 	// MaxTSO is the largest IPv4 datagram SendTSO takes: the same as
 	// servers/netd/link.MaxTSO (an offloaded frame with its message's
 	// envelope fits one 64 KiB IPC message), repeated here because this
@@ -47,17 +51,23 @@ const (
 	tcpFlagCWR    = 0x80 // in the TCP header's byte 13
 )
 
-// tsoSlots are the big transmit buffers of segmentation offload.
+// tsoSlots are the big transmit buffers of segmentation offload. A slot
+// is free (in free), with the device (a transmit descriptor names it), or
+// lent out (LendSlot: posted as an IPC receive buffer, say) until it
+// comes back (ReturnSlot) or goes to the device with the frame it holds
+// (SendTSOInSlot).
 type tsoSlots struct {
-	mem  []Mem // slot i: tsoSlotSize bytes, contiguous
-	free []int // the slots the driver holds
-	lent []int // by transmit descriptor: 1 + the slot it names, 0 for its own buffer
+	mem  []Mem  // slot i: tsoSlotSize bytes, contiguous
+	free []int  // the slots the driver holds
+	lent []int  // by transmit descriptor: 1 + the slot it names, 0 for its own buffer
+	out  []bool // by slot: lent out
+	nout int
 }
 
 // newTSOSlots allocates TSOSlots slots for a transmit queue of descs
 // descriptors, all free.
 func newTSOSlots(alloc Alloc, descs int) (*tsoSlots, error) {
-	s := &tsoSlots{lent: make([]int, descs)}
+	s := &tsoSlots{lent: make([]int, descs), out: make([]bool, TSOSlots)}
 	for i := 0; i < TSOSlots; i++ {
 		m, err := alloc(tsoSlotSize, true)
 		if err != nil {
@@ -75,9 +85,107 @@ func newTSOSlots(alloc Alloc, descs int) (*tsoSlots, error) {
 func (s *tsoSlots) reset() {
 	s.free = s.free[:0]
 	for i := len(s.mem) - 1; i >= 0; i-- {
-		s.free = append(s.free, i)
+		if !s.out[i] { // a lent slot stays lent
+			s.free = append(s.free, i)
+		}
 	}
 	clear(s.lent)
+}
+
+// slotOf returns the slot b lies in (all of it) and b's offset there.
+func (s *tsoSlots) slotOf(b []byte) (slot, off int, ok bool) {
+	if len(b) == 0 {
+		return 0, 0, false
+	}
+	p := uintptr(unsafe.Pointer(&b[0]))
+	for i, m := range s.mem {
+		base := uintptr(unsafe.Pointer(&m.Bytes()[0]))
+		if p >= base && p-base+uintptr(len(b)) <= uintptr(len(m.Bytes())) {
+			return i, int(p - base), true
+		}
+	}
+	return 0, 0, false
+}
+
+// LendSlotsMax is how many slots LendSlot lends at most at once (a
+// posting endpoint's two posted buffers and a spare): the rest stay for
+// the device.
+const LendSlotsMax = 3
+
+// LendSlot lends a free offload slot out, whole (tsoSlotSize bytes), or
+// returns nil when the device does not segment or LendSlotsMax are out
+// already or none is free. virtionetd posts lent slots as the receive
+// buffers of its channel from netd (libipc.PostSource), so that the
+// kernel copies a frame message straight into device memory; the slot
+// comes back with ReturnSlot, or goes to the device with the frame it
+// holds (SendTSOInSlot).
+func (n *NIC) LendSlot() []byte {
+	s := n.tso
+	if s == nil || s.nout >= LendSlotsMax {
+		return nil
+	}
+	if len(s.free) == 0 {
+		n.reclaim()
+	}
+	if len(s.free) == 0 {
+		return nil
+	}
+	i := s.free[len(s.free)-1]
+	s.free = s.free[:len(s.free)-1]
+	s.out[i] = true
+	s.nout++
+	b := s.mem[i].Bytes()
+	return b[:tsoSlotSize:tsoSlotSize]
+}
+
+// SlotOwns reports whether b lies in an offload slot.
+func (n *NIC) SlotOwns(b []byte) bool {
+	if n.tso == nil {
+		return false
+	}
+	_, _, ok := n.tso.slotOf(b)
+	return ok
+}
+
+// ReturnSlot takes back the lent slot b lies in (any part of it): free
+// again. It reports false, changing nothing, when b lies in no slot lent
+// out (not lent, or already given to the device).
+func (n *NIC) ReturnSlot(b []byte) bool {
+	s := n.tso
+	if s == nil {
+		return false
+	}
+	i, _, ok := s.slotOf(b)
+	if !ok || !s.out[i] {
+		return false
+	}
+	s.out[i] = false
+	s.nout--
+	s.free = append(s.free, i)
+	return true
+}
+
+// SendTSOInSlot is SendTSO for a frame that lies in a lent slot (a frame
+// message received into it), with at least the virtio-net header's room
+// before it there: the header is written in front of the frame and the
+// device reads both from where they lie, the slot with the device until
+// it is done (then free). It reports false, doing nothing, when the frame
+// does not lie so (send it with SendTSO); else SendTSO's errors, the slot
+// then back with the driver (free).
+func (n *NIC) SendTSOInSlot(frame []byte, mss int) (bool, error) {
+	s := n.tso
+	if s == nil {
+		return false, nil
+	}
+	i, off, ok := s.slotOf(frame)
+	if !ok || !s.out[i] || off < n.hdr {
+		return false, nil
+	}
+	err := n.sendTSO(frame, mss, i, off)
+	if err != nil {
+		n.ReturnSlot(frame)
+	}
+	return true, err
 }
 
 // bytes is the DMA memory the slots take.
@@ -118,6 +226,13 @@ func (n *NIC) TSOMax() int {
 // ErrOversize when the datagram exceeds TSOMax; ErrRingFull when no
 // descriptor or no slot is free after reclaiming.
 func (n *NIC) SendTSO(frame []byte, mss int) error {
+	return n.sendTSO(frame, mss, -1, 0)
+}
+
+// sendTSO is SendTSO's work: with slot -1 the frame is copied behind the
+// header into a free slot; else it lies at off in slot, lent out, the
+// header's room before it, and the slot goes to the device as it is.
+func (n *NIC) sendTSO(frame []byte, mss, slot, off int) error {
 	limit := n.TSOMax()
 	if limit == 0 {
 		n.c.TxBadOffload++
@@ -132,26 +247,31 @@ func (n *NIC) SendTSO(frame []byte, mss int) error {
 		n.c.TxOversize++
 		return ErrOversize
 	}
-	if len(n.tx.free) == 0 || len(n.tso.free) == 0 {
+	if len(n.tx.free) == 0 || (slot < 0 && len(n.tso.free) == 0) {
 		n.reclaim()
 	}
 	if len(n.tx.free) == 0 {
 		n.c.TxRingFull++
 		return ErrRingFull
 	}
-	if len(n.tso.free) == 0 {
-		n.c.TxTSOSlotsFull++
-		return ErrRingFull
+	if slot < 0 {
+		if len(n.tso.free) == 0 {
+			n.c.TxTSOSlotsFull++
+			return ErrRingFull
+		}
+		slot, off = n.tso.free[len(n.tso.free)-1], n.hdr
+		n.tso.free = n.tso.free[:len(n.tso.free)-1]
+		copy(n.tso.mem[slot].Bytes()[off:], frame)
+	} else {
+		n.tso.out[slot] = false
+		n.tso.nout--
+		n.c.TxInSlot++
 	}
 	id, _, _ := n.tx.get()
-	slot := n.tso.free[len(n.tso.free)-1]
-	n.tso.free = n.tso.free[:len(n.tso.free)-1]
 	n.tso.lent[id] = slot + 1
 	m := n.tso.mem[slot]
-	b := m.Bytes()[:n.hdr+len(frame)]
-	h.put(b[:n.hdr])
-	copy(b[n.hdr:], frame)
-	n.tx.setDesc(id, m.PA(0), uint32(len(b)), 0)
+	h.put(m.Bytes()[off-n.hdr : off])
+	n.tx.setDesc(id, m.PA(off-n.hdr), uint32(n.hdr+len(frame)), 0)
 	n.tx.offer(id)
 	n.t.kick(n.tx.queue)
 	n.c.TxFrames++

@@ -461,3 +461,71 @@ func FuzzSendTSO(f *testing.F) {
 		}
 	})
 }
+
+// A lent slot (LendSlot) is the driver's no more until it comes back
+// (ReturnSlot) or goes to the device with a frame received into it
+// (SendTSOInSlot): the header is written in front of the frame and the
+// descriptor names both where they lie, without a copy; the slot is free
+// once the device is done. A frame outside a lent slot, or without the
+// header's room before it, is not taken; a refused one gives the slot
+// back. At most LendSlotsMax are out, and a reset leaves them out.
+func TestLentSlots(t *testing.T) {
+	versions(t, func(t *testing.T, v uint32) {
+		r := newRigOn(t, newFakeNet(v).offload(), Config{})
+		var lent [][]byte
+		for range LendSlotsMax {
+			b := r.nic.LendSlot()
+			require.Len(t, b, tsoSlotSize)
+			lent = append(lent, b)
+		}
+		require.Nil(t, r.nic.LendSlot(), "at most LendSlotsMax out")
+		assert.Len(t, r.nic.tso.free, TSOSlots-LendSlotsMax)
+		assert.True(t, r.nic.SlotOwns(lent[0][100:200]))
+		assert.False(t, r.nic.SlotOwns(make([]byte, 10)))
+
+		// A frame received at offset 40 of a lent slot.
+		f := tcpFrame(20, 20, 30000)
+		copy(lent[0][40:], f)
+		in := lent[0][40 : 40+len(f)]
+		took, err := r.nic.SendTSOInSlot(in, 1448)
+		require.True(t, took)
+		require.NoError(t, err)
+		require.Len(t, r.dev.sent, 1)
+		assert.Equal(t, f, r.dev.sent[0], "the frame as it lay in the slot")
+		d := r.dev.txDescs[0]
+		slot, off, ok := r.nic.tso.slotOf(in)
+		require.True(t, ok)
+		assert.Equal(t, r.nic.tso.mem[slot].PA(off-hdrLen(v)), d.addr, "header and frame where they lie")
+		assert.EqualValues(t, hdrLen(v)+len(f), d.length)
+		assert.EqualValues(t, 1, r.nic.Counters().TxInSlot)
+		assert.False(t, r.nic.ReturnSlot(in), "with the device now, not lent")
+		r.nic.Service()
+		assert.Len(t, r.nic.tso.free, TSOSlots-LendSlotsMax+1, "free once the device is done")
+
+		// Not taken: outside a slot, no room for the header, not lent.
+		took, _ = r.nic.SendTSOInSlot(append([]byte(nil), f...), 1448)
+		assert.False(t, took)
+		copy(lent[1], f)
+		took, _ = r.nic.SendTSOInSlot(lent[1][:len(f)], 1448)
+		assert.False(t, took, "no room for the header before it")
+		took, _ = r.nic.SendTSOInSlot(lent[0][40:40+len(f)], 1448)
+		assert.False(t, took, "that slot is no longer lent")
+
+		// Refused (a bad mss): the slot is back with the driver.
+		copy(lent[2][64:], f)
+		took, err = r.nic.SendTSOInSlot(lent[2][64:64+len(f)], 0)
+		assert.True(t, took)
+		assert.ErrorIs(t, err, ErrBadOffload)
+		assert.False(t, r.nic.ReturnSlot(lent[2]), "returned already")
+
+		r.nic.Reset()
+		assert.Len(t, r.nic.tso.free, TSOSlots-(LendSlotsMax-2), "those still lent stay out")
+		assert.True(t, r.nic.ReturnSlot(lent[1][5:9]))
+		for _, b := range lent[3:] {
+			assert.True(t, r.nic.ReturnSlot(b))
+		}
+		assert.Len(t, r.nic.tso.free, TSOSlots)
+		assert.Zero(t, r.nic.tso.nout)
+		assert.Empty(t, r.dev.errors)
+	})
+}
