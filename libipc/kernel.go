@@ -463,7 +463,12 @@ func (e *KernelEndpoint) freshBuf() []byte {
 // as usual. Buffers the endpoint took and no longer needs come back
 // through PutBuf, with the kernel done with them (when postings end, or
 // after Close). Its methods are called on the receiving goroutine and
-// from Close, and must not block on a Recv of the endpoint.
+// from Close, and must not block on a Recv of the endpoint. After Close,
+// PutBuf runs once no receive is under way; a send under way then keeps
+// the descriptor (and so the postings) open until it returns, so a
+// source whose owner sends on the endpoint too must not take a buffer
+// back while such a send runs (virtionetd takes its buffers back under
+// the lock its sends hold).
 type PostSource interface {
 	// PostBuf returns a buffer to post (of at most MaxMessageSize
 	// bytes, a message larger than it then goes into one of libipc's
