@@ -497,14 +497,19 @@ func (e *KernelEndpoint) drop(b []byte) {
 	}
 }
 
-// dropAll lets go of every posted buffer and the spare (the kernel's
-// postings have ended).
-func (e *KernelEndpoint) dropAll() {
+// dropPosted lets go of every posted buffer (the kernel's postings have
+// ended).
+func (e *KernelEndpoint) dropPosted() {
 	for _, p := range e.posted {
 		e.drop(p)
 	}
 	clear(e.posted)
 	e.posted = e.posted[:0]
+}
+
+// dropAll lets go of the posted buffers and the spare.
+func (e *KernelEndpoint) dropAll() {
+	e.dropPosted()
 	e.drop(e.spare)
 	e.spare = nil
 }
@@ -557,12 +562,7 @@ func (e *KernelEndpoint) tryRecvPosted(fd int) (Message, error) {
 	e.drained = err == nil && !more
 	if err != nil {
 		if err == syscall.EAGAIN && !e.posting {
-			// Nothing queued, nothing posted now.
-			for _, p := range e.posted {
-				e.drop(p)
-			}
-			clear(e.posted)
-			e.posted = e.posted[:0]
+			e.dropPosted() // nothing queued, nothing posted now
 		}
 		return Message{}, kernelErr(err)
 	}

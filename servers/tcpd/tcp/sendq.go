@@ -72,74 +72,62 @@ func (q *sendQueue) writeOwned(p []byte, done func()) bool {
 	return true
 }
 
+// walk calls fn with the k queued bytes from off, in order, as the
+// slices they lie in (a ring run in two where the ring wraps), until fn
+// returns false; the slices are valid until the queue changes.
+func (q *sendQueue) walk(off, k int, fn func([]byte) bool) {
+	k = min(k, q.n-off)
+	ringOff := 0 // the ring's bytes before the part
+	for i := 0; i < len(q.parts) && k > 0; i++ {
+		p := &q.parts[i]
+		if off < p.k {
+			m := min(k, p.k-off)
+			if p.owned {
+				if !fn(p.ext[off : off+m]) {
+					return
+				}
+			} else {
+				a, b := q.r.views(ringOff+off, m)
+				if !fn(a) || (len(b) > 0 && !fn(b)) {
+					return
+				}
+			}
+			k -= m
+			off = 0
+		} else {
+			off -= p.k
+		}
+		if !p.owned {
+			ringOff += p.k
+		}
+	}
+}
+
 // views returns the k queued bytes from off as the slices they lie in,
 // valid until the queue changes; nil if there are more than maxSendViews
 // of them (peek copies them then).
 func (q *sendQueue) views(off, k int) [][]byte {
-	k = min(k, q.n-off)
 	out := q.viewsA[:0]
-	ringOff := 0 // the ring's bytes before the part
-	for i := 0; i < len(q.parts) && k > 0; i++ {
-		p := &q.parts[i]
-		if off >= p.k {
-			off -= p.k
-			if !p.owned {
-				ringOff += p.k
-			}
-			continue
+	fits := true
+	q.walk(off, k, func(v []byte) bool {
+		if fits = len(out) < maxSendViews; fits {
+			out = append(out, v)
 		}
-		m := min(k, p.k-off)
-		if p.owned {
-			if len(out) == maxSendViews {
-				return nil
-			}
-			out = append(out, p.ext[off:off+m])
-		} else {
-			a, b := q.r.views(ringOff+off, m)
-			for _, v := range [2][]byte{a, b} {
-				if len(v) == 0 {
-					continue
-				}
-				if len(out) == maxSendViews {
-					return nil
-				}
-				out = append(out, v)
-			}
-			ringOff += p.k
-		}
-		k -= m
-		off = 0
+		return fits
+	})
+	if !fits {
+		return nil
 	}
 	return out
 }
 
 // peek copies queued bytes from offset off into p and returns the count.
 func (q *sendQueue) peek(off int, p []byte) int {
-	k := min(len(p), q.n-off)
-	if k <= 0 {
-		return 0
-	}
 	done := 0
-	ringOff := 0
-	for i := 0; i < len(q.parts) && done < k; i++ {
-		pt := &q.parts[i]
-		if off >= pt.k {
-			off -= pt.k
-			if !pt.owned {
-				ringOff += pt.k
-			}
-			continue
-		}
-		m := min(k-done, pt.k-off)
-		if pt.owned {
-			copy(p[done:done+m], pt.ext[off:off+m])
-		} else {
-			q.r.peek(ringOff+off, p[done:done+m])
-			ringOff += pt.k
-		}
-		done += m
-		off = 0
-	}
+	q.walk(off, len(p), func(v []byte) bool {
+		done += copy(p[done:], v)
+		return true
+	})
 	return done
 }
 
