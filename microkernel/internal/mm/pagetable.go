@@ -23,7 +23,24 @@ type PageTable struct {
 	pmAddr uintptr
 	root   uint64
 	stats  PageTableStats
+	// leafKey and leafPA remember the level 3 table Lookup last reached
+	// (leafKey: the 2 MiB it maps, va>>21<<1|1; 0 when none), so that a
+	// copy through consecutive pages walks the tree once. Only a table
+	// the PageTable owns is remembered (never one reached through a
+	// borrowed table); forgetLeaf runs whenever a table leaves the tree.
+	leafKey uint64
+	leafPA  uint64
 }
+
+// forgetLeaf drops Lookup's remembered level 3 table.
+//
+//go:nosplit
+func (t *PageTable) forgetLeaf() { t.leafKey, t.leafPA = 0, 0 }
+
+// leafKeyOf is the key of the 2 MiB holding va in leafKey.
+//
+//go:nosplit
+func leafKeyOf(va uint64) uint64 { return va>>21<<1 | 1 }
 
 // phys returns the PhysMem the table allocates from, or nil.
 //
@@ -180,6 +197,7 @@ func (t *PageTable) prune(p *path, from int, b *FreeBatch) {
 			return
 		}
 		parent[p.idx[l-1]] = 0
+		t.forgetLeaf()
 		t.addCount(p.tables[l-1], -1)
 		t.stats.Tables--
 		if b != nil {
@@ -301,7 +319,13 @@ func (t *PageTable) Lookup(va uint64) (uint64, Attr, bool) {
 	if va >= VALimit || t.phys() == nil {
 		return 0, 0, false
 	}
+	if t.leafKey == leafKeyOf(va) {
+		if tb := t.tbl(t.leafPA); tb != nil {
+			return leafOf(tb[indexAt(va, 3)], va, 3)
+		}
+	}
 	cur := t.root
+	owned := true // every table so far is t's own
 	for l := 0; l < 4; l++ {
 		tb := t.tbl(cur)
 		if tb == nil {
@@ -312,16 +336,29 @@ func (t *PageTable) Lookup(va uint64) (uint64, Attr, bool) {
 			return 0, 0, false
 		}
 		if l == 3 || d&descType == DescValid { // page, or block at level 1/2
-			if l == 0 || (l == 3 && d&DescPage == 0) {
-				return 0, 0, false // reserved encodings
+			if l == 3 && owned {
+				t.leafKey, t.leafPA = leafKeyOf(va), cur
 			}
-			size := levelSize(l)
-			pa := d&AddrMask&^(size-1) | va&(size-1)
-			return pa, Attr(d) & attrAllowed, true
+			return leafOf(d, va, l)
 		}
+		owned = owned && d&tableBorrowed == 0
 		cur = d & AddrMask
 	}
 	return 0, 0, false
+}
+
+// leafOf decodes d, the valid leaf descriptor at level l for va: the
+// physical address of va, the attributes, and false for a reserved
+// encoding (a block at level 0, a level 3 entry that is not a page).
+//
+//go:nosplit
+func leafOf(d, va uint64, l int) (uint64, Attr, bool) {
+	if d&DescValid == 0 || l == 0 || (l == 3 && d&DescPage == 0) {
+		return 0, 0, false
+	}
+	size := levelSize(l)
+	pa := d&AddrMask&^(size-1) | va&(size-1)
+	return pa, Attr(d) & attrAllowed, true
 }
 
 // Replace points the valid page descriptor at va to pa with attr, break

@@ -56,6 +56,7 @@ func (t *PageTable) ShareFrom(src *PageTable, va, size uint64) Errno {
 			t.addCount(t.root, 1)
 		}
 		dst[i] = l1 | DescValid | DescTable | tableBorrowed
+		t.forgetLeaf()
 	}
 	return OK
 }

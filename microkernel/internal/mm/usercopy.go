@@ -60,6 +60,15 @@ func (as *AddressSpace) userPage(va uint64, acc Access) (unsafe.Pointer, uint64,
 	return ptr, left, OK
 }
 
+// ReadablePtr returns a kernel pointer to va for reading on the process's
+// behalf (the page faulted in as the process's own read would be) and the
+// bytes left in its page.
+//
+//go:nosplit
+func (as *AddressSpace) ReadablePtr(va uint64) (unsafe.Pointer, uint64, Errno) {
+	return as.userPage(va, AccessRead)
+}
+
 // WritablePtr returns a kernel pointer to va for writing on the process's
 // behalf (the page faulted in as the process's own write would be) and
 // the bytes left in its page.

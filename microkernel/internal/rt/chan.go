@@ -394,8 +394,16 @@ type sendPlan struct {
 	// SendGather's (checked: readable, their total the Msg's Len)
 	src  [abi.MaxGather]abi.IOVec
 	nsrc uint32
+	// copyIn's cursor: the message offset it is at, as piece ci and the
+	// offset co in it, and the kernel's window on the bytes from there to
+	// the end of their page (or piece), so that each source page is
+	// translated once however the destination divides the message
+	at   uint32
+	ci   uint32
+	co   uint64
+	win  unsafe.Pointer
+	winN uint64
 }
-
 // single makes m's Data and Len the plan's one piece of bytes, if the
 // running process may read them.
 func (p *sendPlan) single(m *abi.Msg) bool {
@@ -427,23 +435,61 @@ func (p *sendPlan) gather(m *abi.Msg) uint64 {
 }
 
 // copyIn fills dst from the message's bytes at offset off (the running
-// process's memory), across its pieces.
+// process's memory), across its pieces. Copies that go on where the last
+// ended reuse its window on the source page; any other offset starts the
+// cursor again.
 func (p *sendPlan) copyIn(dst []byte, off uint32) bool {
-	for _, v := range p.src[:p.nsrc] {
-		if len(dst) == 0 {
-			break
-		}
-		if uint64(off) >= v.Len {
-			off -= uint32(v.Len)
-			continue
-		}
-		n := min(uint64(len(dst)), v.Len-uint64(off))
-		if !copyIn(dst[:n], v.Base+uint64(off)) {
+	if off != p.at {
+		p.seek(off)
+	}
+	for len(dst) > 0 {
+		if p.winN == 0 && !p.nextPage() {
 			return false
 		}
-		dst, off = dst[n:], 0
+		n := min(uint64(len(dst)), p.winN)
+		copyFromKernel(dst[:n], p.win)
+		p.win, p.winN = unsafe.Add(p.win, n), p.winN-n
+		p.co += n
+		p.at += uint32(n)
+		dst = dst[n:]
 	}
-	return len(dst) == 0
+	return true
+}
+
+// seek puts copyIn's cursor at message offset off, with no window.
+func (p *sendPlan) seek(off uint32) {
+	p.at, p.ci, p.co, p.win, p.winN = off, 0, uint64(off), nil, 0
+}
+
+// dropWindow forgets the window on the source page (the running process's
+// memory may be about to change under it), keeping the cursor's place.
+func (p *sendPlan) dropWindow() { p.win, p.winN = nil, 0 }
+
+// nextPage opens the window on the source bytes at the cursor: to the end
+// of their page or their piece, whichever comes first. The page is asked
+// of the MMU (fastUser), else mm's walk faults it in or says why not;
+// false: past the message's end, or unreadable.
+func (p *sendPlan) nextPage() bool {
+	for p.ci < p.nsrc && p.co >= p.src[p.ci].Len {
+		p.co -= p.src[p.ci].Len
+		p.ci++
+	}
+	if p.ci >= p.nsrc {
+		return false
+	}
+	v := p.src[p.ci]
+	va := v.Base + p.co
+	n := min(pageSize-va&(pageSize-1), v.Len-p.co)
+	ptr := fastUser(va, int(n), false)
+	if ptr == nil {
+		q, left, e := space(curProc()).ReadablePtr(va)
+		if e != 0 {
+			return false
+		}
+		ptr, n = q, min(n, left)
+	}
+	p.win, p.winN = ptr, n
+	return true
 }
 
 // checkSend validates a message sent through endpoint o by the running
@@ -761,6 +807,7 @@ func xfer(m *abi.Msg, plan *sendPlan, reply int32, dp int, dstVA uint64, rm *abi
 			if !plan.copyIn(ipcBounce[:n], off) {
 				return errno(EFAULT), false
 			}
+			plan.dropWindow() // the copy out may remap the page it shows
 			if !copyOut(d.Data+uint64(off), ipcBounce[:n]) {
 				return errno(EFAULT), true
 			}
