@@ -404,6 +404,7 @@ type sendPlan struct {
 	win  unsafe.Pointer
 	winN uint64
 }
+
 // single makes m's Data and Len the plan's one piece of bytes, if the
 // running process may read them.
 func (p *sendPlan) single(m *abi.Msg) bool {
