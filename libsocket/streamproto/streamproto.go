@@ -78,8 +78,11 @@ const (
 	MaxChunk = 32 << 10
 	// InitialSendCredit is the credit the server grants an application's
 	// socket when it takes it: bytes the application may have in flight
-	// towards the server's send buffer.
-	InitialSendCreditBytes = 128 << 10
+	// towards the server's send buffer. It is all a receiver may grant
+	// (MaxCreditBytes): a bulk writer's 32 KiB writes then earn their
+	// credit back every third write, which the server returns half at a
+	// time, where 128 KiB took a credit message every other write.
+	InitialSendCreditBytes = MaxCreditBytes
 	InitialSendCreditMsgs  = 16
 	// MaxCreditMsgs bounds a receiver's message credit, so that a credit's
 	// worth of OpData always fits in libipc's receive queue
