@@ -61,6 +61,17 @@ type KernelEndpoint struct {
 	poll       pollWaiter
 	once       sync.Once
 	closed     atomic.Bool
+
+	// RawConn's callbacks for receiving, made once (newKernelEndpoint):
+	// a closure per receive, with the results it wrote, was three
+	// allocations per message. rx and rxErr carry a receive's result out
+	// of rxFn, and rxWait says whether rxFn asks to wait when nothing is
+	// queued (Recv) or not (TryRecv); all under recvMu.
+	rx     Message
+	rxErr  error
+	rxWait bool
+	rxFn   func(uintptr) bool
+	pollFn func(uintptr) // the poller wait (pollWaiter.waitFunc)
 }
 
 // postingEndpoints holds every endpoint that has posted a receive buffer
@@ -151,7 +162,63 @@ func newKernelEndpoint(fd int) (*KernelEndpoint, error) {
 		f.Close()
 		return nil, fmt.Errorf("libipc: descriptor %d: %w", fd, err)
 	}
-	return &KernelEndpoint{f: f, rc: rc, fd: fd, poll: newPollWaiter(f, fd)}, nil
+	e := &KernelEndpoint{f: f, rc: rc, fd: fd, poll: newPollWaiter(f, fd)}
+	e.rxFn = e.recvOnce
+	e.pollFn = e.poll.waitFunc()
+	return e, nil
+}
+
+// recvOnce is RawConn.Read's callback (under recvMu): one receive, its
+// result left in rx and rxErr; it asks the poller to wait for more only
+// for Recv (rxWait) and only when nothing was queued.
+func (e *KernelEndpoint) recvOnce(fd uintptr) bool {
+	e.rx, e.rxErr = e.tryRecv(int(fd))
+	return !e.rxWait || e.rxErr != ErrWouldBlock
+}
+
+// takeRx returns and clears the result recvOnce left (under recvMu), so
+// that the endpoint holds no message once it is handed out.
+func (e *KernelEndpoint) takeRx() (Message, error) {
+	m, err := e.rx, e.rxErr
+	e.rx, e.rxErr = Message{}, nil
+	return m, err
+}
+
+// sendOp is one send's RawConn.Write callback and what it carries in
+// and out, pooled with the callback made once: a closure per send was
+// three allocations per message. (Sends need not hold sendMu, so each
+// has its own.)
+type sendOp struct {
+	e      *KernelEndpoint
+	m      Message
+	pieces []Piece
+	wait   bool // Send: wait in the poller while the peer's queue is full
+	err    error
+	fn     func(uintptr) bool
+}
+
+var sendOps = sync.Pool{New: func() any {
+	op := new(sendOp)
+	op.fn = op.run
+	return op
+}}
+
+func (op *sendOp) run(fd uintptr) bool {
+	op.err = op.e.trySend(int(fd), op.m, op.pieces)
+	return !op.wait || op.err != ErrWouldBlock
+}
+
+// writeOp sends m with pieces through RawConn.Write, waiting while the
+// peer's queue is full if wait: the file layer's error and the send's.
+func (e *KernelEndpoint) writeOp(m Message, pieces []Piece, wait bool) (cerr, err error) {
+	op := sendOps.Get().(*sendOp)
+	op.e, op.m, op.pieces, op.wait = e, m, pieces, wait
+	cerr = e.rc.Write(op.fn)
+	err = op.err
+	fn := op.fn
+	*op = sendOp{fn: fn}
+	sendOps.Put(op)
+	return cerr, err
 }
 
 // Fd returns the endpoint's descriptor (valid until Close).
@@ -283,11 +350,8 @@ func (e *KernelEndpoint) trySendPieces(m Message, pieces []Piece) error {
 	if err := checkBounds(m); err != nil {
 		return err
 	}
-	var err error
-	if cerr := e.rc.Write(func(fd uintptr) bool {
-		err = e.trySend(int(fd), m, pieces)
-		return true
-	}); cerr != nil {
+	cerr, err := e.writeOp(m, pieces, false)
+	if cerr != nil {
 		return e.fileErr(cerr)
 	}
 	return err
@@ -301,13 +365,9 @@ func (e *KernelEndpoint) sendPieces(ctx context.Context, m Message, pieces []Pie
 	}
 	e.sendMu.Lock()
 	defer e.sendMu.Unlock()
-	stop := e.deadlineOnDone(ctx, e.f.SetWriteDeadline)
+	stop := e.deadlineOnDone(ctx, true)
 	defer stop()
-	var err error
-	cerr := e.rc.Write(func(fd uintptr) bool {
-		err = e.trySend(int(fd), m, pieces)
-		return err != ErrWouldBlock
-	})
+	cerr, err := e.writeOp(m, pieces, true)
 	if cerr != nil {
 		return e.ctxErr(ctx, e.fileErr(cerr))
 	}
@@ -332,11 +392,17 @@ func (e *KernelEndpoint) SendGather(ctx context.Context, m Message, pieces []Pie
 	return e.sendPieces(ctx, m, pieces)
 }
 
-// deadlineOnDone arranges for set(past) when ctx ends, which wakes a
-// waiter in the poller; stop undoes it.
-func (e *KernelEndpoint) deadlineOnDone(ctx context.Context, set func(time.Time) error) (stop func()) {
+// deadlineOnDone arranges for the file's write deadline (write) or read
+// deadline to be set in the past when ctx ends, which wakes a waiter in
+// the poller; stop undoes it. A context that never ends costs nothing
+// (no allocation: this runs for every message).
+func (e *KernelEndpoint) deadlineOnDone(ctx context.Context, write bool) (stop func()) {
 	if ctx.Done() == nil {
 		return func() {}
+	}
+	set := e.f.SetReadDeadline
+	if write {
+		set = e.f.SetWriteDeadline
 	}
 	if ctx.Err() != nil {
 		set(time.Unix(1, 0))
@@ -641,12 +707,10 @@ func wrapReceived(fd int) Cap {
 func (e *KernelEndpoint) TryRecv() (Message, error) {
 	e.recvMu.Lock()
 	defer e.recvMu.Unlock()
-	var m Message
-	var err error
-	if cerr := e.rc.Read(func(fd uintptr) bool {
-		m, err = e.tryRecv(int(fd))
-		return true
-	}); cerr != nil {
+	e.rxWait = false
+	cerr := e.rc.Read(e.rxFn)
+	m, err := e.takeRx()
+	if cerr != nil {
 		return Message{}, e.fileErr(cerr)
 	}
 	// e (its posted buffer) lives until the read ends, and with it a
@@ -681,23 +745,20 @@ func (e *KernelEndpoint) TryRecv() (Message, error) {
 func (e *KernelEndpoint) Recv(ctx context.Context) (Message, error) {
 	e.recvMu.Lock()
 	defer e.recvMu.Unlock()
-	stop := e.deadlineOnDone(ctx, e.f.SetReadDeadline)
+	stop := e.deadlineOnDone(ctx, false)
 	defer stop()
 	// An endpoint that posts receives first instead: the receive that
 	// finds nothing posts its buffer (one system call, where the copy it
 	// saves a large message is thousands of instructions).
 	if e.drained && e.poll.usable() && !e.posting {
-		e.poll.wait(e.rc)
+		e.poll.wait(e.rc, e.pollFn)
 		// The wait may have consumed the mark: if RawConn.Read fails
 		// before it receives (deadline, close), the next Recv must look.
 		e.drained = false
 	}
-	var m Message
-	var err error
-	cerr := e.rc.Read(func(fd uintptr) bool {
-		m, err = e.tryRecv(int(fd))
-		return err != ErrWouldBlock
-	})
+	e.rxWait = true
+	cerr := e.rc.Read(e.rxFn)
+	m, err := e.takeRx()
 	runtime.KeepAlive(e) // as in TryRecv
 	if cerr != nil {
 		return Message{}, e.ctxErr(ctx, e.fileErr(cerr))

@@ -91,10 +91,19 @@ func (w pollWaiter) usable() bool { return w.ctx != nil }
 // reference keeps the poll descriptor alive (Close unblocks the wait).
 // The caller then looks with RawConn.Read, which reports the deadline or
 // the close.
-func (w pollWaiter) wait(rc interface{ Control(func(uintptr)) error }) {
-	rc.Control(func(uintptr) {
+func (w pollWaiter) wait(rc interface{ Control(func(uintptr)) error }, fn func(uintptr)) {
+	rc.Control(fn)
+}
+
+// waitFunc returns wait's callback for rc.Control, made once per
+// endpoint (a closure per wait was an allocation per message).
+func (w pollWaiter) waitFunc() func(uintptr) {
+	return func(uintptr) {
+		if w.ctx == nil {
+			return
+		}
 		if ctx := *w.ctx; ctx != 0 {
 			runtimePollWait(ctx, 'r')
 		}
-	})
+	}
 }
