@@ -25,6 +25,7 @@ type Request struct {
 	conn     *Conn
 	buf      []byte // the message buffer Body lies in
 	answered atomic.Bool
+	recycle  func() // r.Recycle as a value, made once (RecycleFunc), kept through reuse
 }
 
 // ReleaseBody gives the message buffer holding Body back to the transport's
@@ -83,8 +84,21 @@ func (r *Request) Recycle() {
 		return
 	}
 	r.ReleaseBody()
-	*r = Request{}
+	fn := r.recycle
+	*r = Request{recycle: fn}
 	requests.Put(r)
+}
+
+// RecycleFunc returns r.Recycle as a func value, to hand to whoever
+// finishes with the request later (a send buffer that gives a message
+// back once its bytes are acknowledged). Unlike the method value
+// r.Recycle, which allocates each time, it is made once per Request and
+// kept as the Request is reused.
+func (r *Request) RecycleFunc() func() {
+	if r.recycle == nil {
+		r.recycle = r.Recycle
+	}
+	return r.recycle
 }
 
 // Conn returns the connection the request arrived on.

@@ -72,6 +72,32 @@ type Datagram struct {
 	// segments of at most TSO bytes (segmentation offload, up to
 	// Info().TSOMax bytes of segment; protoproto.SendReq.TSO).
 	TSO int
+
+	// req, for a datagram received: the message Header and Payload lie
+	// in, given back by Release.
+	req *libipc.Request
+}
+
+// received holds Datagrams for deliveries (Release puts them back): one
+// per datagram received, with its bytes copied, was two allocations per
+// segment.
+var received = sync.Pool{New: func() any { return new(Datagram) }}
+
+// Release gives a received datagram back to libproto once the server is
+// done with it: the Datagram and the message its Header and Payload lie
+// in are reused, so neither d nor those bytes may be used afterwards. It
+// is optional (a datagram never released is left to the garbage
+// collector, as any other) and must be called at most once; on a
+// Datagram libproto did not deliver it does nothing.
+func (d *Datagram) Release() {
+	r := d.req
+	if r == nil {
+		return
+	}
+	*d = Datagram{}
+	r.ReleaseBody()
+	r.Recycle()
+	received.Put(d)
 }
 
 // ICMPError is an ICMP error about a datagram this server sent.
@@ -426,8 +452,11 @@ func (c *Client) handle(r *libipc.Request) {
 		// One per datagram: decoded by hand (the general way when
 		// that fails) into m, which stays off the heap, and delivered
 		// without a closure.
+		// netd's usual encoding is read in place: the Datagram keeps
+		// the request (and its bytes) until Release.
 		var m protoproto.Datagram
-		if !m.ParseMsgpack(r.Body) {
+		inPlace := m.ParseMsgpackInPlace(r.Body)
+		if !inPlace && !m.ParseMsgpack(r.Body) {
 			g := new(protoproto.Datagram)
 			if r.Decode(g) != nil {
 				c.stats.malformed.Add(1)
@@ -436,12 +465,24 @@ func (c *Client) handle(r *libipc.Request) {
 			m = *g
 		}
 		c.mu.Lock()
+		kept := false
 		if p := c.protos[m.Proto]; p != nil {
-			p.deliver(&m)
+			var keep *libipc.Request
+			if inPlace {
+				keep = r
+			}
+			kept = p.deliver(&m, keep)
 		} else {
 			c.stats.unclaimed.Add(1)
 		}
 		c.mu.Unlock()
+		if kept {
+			for _, h := range r.Caps { // none expected
+				h.Close()
+			}
+			r.Caps = nil
+			return // the Datagram's Release gives r back
+		}
 	case protoproto.OpICMPError:
 		var m protoproto.ICMPError
 		if r.Decode(&m) != nil {
@@ -692,17 +733,25 @@ func (p *Protocol) closeChans() {
 	}
 }
 
-// deliver queues a datagram (under c.mu).
-func (p *Protocol) deliver(m *protoproto.Datagram) {
+// deliver queues a datagram (under c.mu). With req, m's bytes lie in
+// req's body: the Datagram keeps req until Release, and deliver reports
+// whether it did (false: dropped, req is still the caller's).
+func (p *Protocol) deliver(m *protoproto.Datagram, req *libipc.Request) (kept bool) {
 	src, _ := protoproto.IPv4Of(m.Src)
 	dst, _ := protoproto.IPv4Of(m.Dst)
-	d := &Datagram{Src: src, Dst: dst, TTL: m.TTL, TOS: m.TOS, Broadcast: m.Bcast, Dev: m.Dev, MTU: int(m.MTU),
+	d := received.Get().(*Datagram)
+	*d = Datagram{Src: src, Dst: dst, TTL: m.TTL, TOS: m.TOS, Broadcast: m.Bcast, Dev: m.Dev, MTU: int(m.MTU),
 		Header: m.Hdr, Payload: m.Data}
+	d.req = req // nil: m's bytes are a copy of their own
 	select {
 	case p.in <- d:
 		p.stats.received.Add(1)
+		return req != nil
 	default:
 		p.stats.dropped.Add(1)
+		*d = Datagram{}
+		received.Put(d)
+		return false
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/netip"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 
@@ -113,6 +114,22 @@ func FuzzParseDatagram(f *testing.F) {
 		}
 		got := start
 		got.Hdr, got.Data = bytes.Clone(start.Hdr), bytes.Clone(start.Data)
+		// In place: the in-order encoding only, read as the copying
+		// parser reads it, with Hdr and Data lying in body.
+		inPlace := start
+		inPlace.Hdr, inPlace.Data = bytes.Clone(start.Hdr), bytes.Clone(start.Data)
+		body = bytes.Clone(body)
+		if inPlace.ParseMsgpackInPlace(body) {
+			copied := start
+			copied.Hdr, copied.Data = bytes.Clone(start.Hdr), bytes.Clone(start.Data)
+			require.True(t, copied.ParseMsgpack(body), "what the in-place parser reads, the copying one does")
+			require.Equal(t, copied, inPlace)
+			for _, b := range [][]byte{inPlace.Hdr, inPlace.Data} {
+				if len(b) > 0 {
+					require.True(t, within(body, b), "in place means within the body")
+				}
+			}
+		}
 		if !got.ParseMsgpack(body) {
 			return
 		}
@@ -201,4 +218,14 @@ func TestSendReqAppendPieces(t *testing.T) {
 			}
 		}
 	}
+}
+
+// within reports whether b lies inside buf's storage.
+func within(buf, b []byte) bool {
+	if len(buf) == 0 || len(b) == 0 {
+		return false
+	}
+	start := uintptr(unsafe.Pointer(&buf[0]))
+	p := uintptr(unsafe.Pointer(&b[0]))
+	return p >= start && p+uintptr(len(b)) <= start+uintptr(len(buf))
 }

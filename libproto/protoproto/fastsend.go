@@ -232,7 +232,16 @@ func key(p []byte, k string) ([]byte, bool) {
 // no bytes (libproto's: a fresh one); its keys are compared as constants,
 // not looked up.
 // False for anything else (ParseMsgpack then looks the keys up).
-func (d *Datagram) parseOrdered(body []byte) bool {
+func (d *Datagram) parseOrdered(body []byte) bool { return d.parseOrderedAt(body, false) }
+
+// ParseMsgpackInPlace is ParseMsgpack for the encoding netd writes (the
+// fields in order), with Hdr and Data left in body instead of copied:
+// they are valid while body is. False for any other encoding (the caller
+// then parses the usual way).
+func (d *Datagram) ParseMsgpackInPlace(body []byte) bool { return d.parseOrderedAt(body, true) }
+
+// parseOrderedAt is parseOrdered; inPlace leaves Hdr and Data in body.
+func (d *Datagram) parseOrderedAt(body []byte, inPlace bool) bool {
 	if len(body) < 1 || body[0] < 0x88 || body[0] > 0x8a || d.Hdr != nil || d.Data != nil {
 		return false
 	}
@@ -304,6 +313,8 @@ func (d *Datagram) parseOrdered(body []byte) bool {
 		return false
 	}
 	switch {
+	case inPlace:
+		out.Hdr, out.Data = hdr, data
 	case hdr != nil && data != nil:
 		// One allocation holds both (Hdr's capacity ends where Data
 		// begins).

@@ -410,6 +410,7 @@ func (s *Server) run(p post) {
 
 // input hands one datagram to the engine.
 func (s *Server) input(d *libproto.Datagram) {
+	defer d.Release() // the engine keeps nothing of it (tcp.Stack.Input)
 	if d.Broadcast {
 		s.stats.broadcast.Add(1)
 		return

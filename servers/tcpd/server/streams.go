@@ -434,7 +434,7 @@ func (x *stream) writePending() {
 			// A large write goes into the send buffer where it lies, in
 			// the application's message, which is given back once the
 			// bytes are acknowledged: no copy.
-			took, err := tc.WriteOwned(c.b, c.req.Recycle)
+			took, err := tc.WriteOwned(c.b, c.req.RecycleFunc())
 			if took {
 				x.retBytes += len(c.b)
 				x.pendingBytes -= len(c.b)
