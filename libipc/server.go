@@ -139,6 +139,7 @@ type ServerStats struct {
 	UnknownOps uint64 // messages for ops with no handler
 	Panics     uint64 // handler panics recovered (answered with ErrInternal)
 	PostFull   uint64 // TryPost calls refused because the dispatch queue was full
+	Direct     uint64 // events run at once by the goroutine that posted them (SetDirect)
 }
 
 // event is one unit of work for the dispatch goroutine.
@@ -164,7 +165,46 @@ type Server struct {
 	mu    sync.Mutex
 	conns map[*Conn]struct{}
 
-	accepted, active, dispatched, unknown, panics, postFull atomic.Uint64
+	// Direct dispatch (SetDirect): running is held by whoever dispatches
+	// an event, the dispatch goroutine or a poster running it in place;
+	// queued counts the events put in the queue and not yet dispatched.
+	direct  bool
+	serving atomic.Bool // Serve has started (nothing runs before it)
+	running sync.Mutex
+	queued  atomic.Int64
+
+	accepted, active, dispatched, unknown, panics, postFull, directs atomic.Uint64
+}
+
+// SetDirect lets a post run its event at once, on the posting goroutine,
+// when the dispatch goroutine is idle and nothing is queued: a request
+// then reaches its handler without waking the dispatch goroutine (two
+// goroutine switches and a channel hand-off per message). Handlers still
+// run one at a time, each after everything posted before it (a lock and
+// the count of queued events see to both), but no longer all on one
+// goroutine, so a handler must not wait for its own connection's reader
+// (a Call on the connection it serves, say): handlers must not block
+// anyway. Call it before Serve and Accept.
+func (s *Server) SetDirect(on bool) { s.direct = on }
+
+// tryDirect dispatches e on the calling goroutine if the server is
+// direct, idle and has nothing queued; false leaves e to the queue.
+func (s *Server) tryDirect(e event) bool {
+	if !s.direct || !s.serving.Load() || s.queued.Load() != 0 || !s.running.TryLock() {
+		return false
+	}
+	defer s.running.Unlock()
+	select {
+	case <-s.done:
+		return false // stopped: the caller reports it
+	default:
+	}
+	if s.queued.Load() != 0 { // queued since the first look: it goes first
+		return false
+	}
+	s.directs.Add(1)
+	s.dispatch(e)
+	return true
 }
 
 // NewServer returns a server for mux. Call Serve to run it; Accept may be
@@ -205,16 +245,21 @@ func (s *Server) Accept(ep Endpoint) {
 	}()
 }
 
-// post queues an event, waiting for room; false if the server stopped.
+// post queues an event, waiting for room (or, direct, runs it at once);
+// false if the server stopped.
 func (s *Server) post(e event) bool {
 	select {
 	case <-s.done:
 		return false
 	default:
 	}
+	if s.tryDirect(e) {
+		return true
+	}
 	// Room in the queue, the common case: a non-blocking send, far
 	// cheaper than the two-way select below (runtime.selectgo locks and
 	// queues on both channels).
+	s.queued.Add(1)
 	select {
 	case s.events <- e:
 		return true
@@ -224,6 +269,7 @@ func (s *Server) post(e event) bool {
 	case s.events <- e:
 		return true
 	case <-s.done:
+		s.queued.Add(-1)
 		return false
 	}
 }
@@ -245,10 +291,15 @@ func (s *Server) TryPost(fn func()) error {
 		return ErrClosed
 	default:
 	}
+	if s.tryDirect(event{fn: fn}) {
+		return nil
+	}
+	s.queued.Add(1)
 	select {
 	case s.events <- event{fn: fn}:
 		return nil
 	default:
+		s.queued.Add(-1)
 		s.postFull.Add(1)
 		return ErrWouldBlock
 	}
@@ -258,7 +309,13 @@ func (s *Server) TryPost(fn func()) error {
 // and returns ctx's error. Call it once. OnDisconnect is not called for the
 // connections Serve closes on its way out.
 func (s *Server) Serve(ctx context.Context) error {
-	defer s.shutdown()
+	defer func() {
+		// No direct dispatch runs through or after the shutdown.
+		s.running.Lock()
+		defer s.running.Unlock()
+		s.shutdown()
+	}()
+	s.serving.Store(true)
 	done := ctx.Done()
 	for {
 		// Events already queued are taken without the two-way select
@@ -271,17 +328,32 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 		select {
 		case e := <-s.events:
-			s.dispatch(e)
+			s.dispatchQueued(e)
 			continue
 		default:
 		}
 		select {
 		case e := <-s.events:
-			s.dispatch(e)
+			s.dispatchQueued(e)
 		case <-done:
 			return ctx.Err()
 		}
 	}
+}
+
+// dispatchQueued dispatches an event taken from the queue, holding
+// running (a direct dispatch may be under way), and only then counts it
+// out of the queue, so that no later post overtakes it.
+func (s *Server) dispatchQueued(e event) {
+	if !s.direct {
+		s.dispatch(e)
+		s.queued.Add(-1)
+		return
+	}
+	s.running.Lock()
+	s.dispatch(e)
+	s.queued.Add(-1)
+	s.running.Unlock()
 }
 
 func (s *Server) shutdown() {
@@ -301,7 +373,7 @@ func (s *Server) shutdown() {
 func (s *Server) Stats() ServerStats {
 	return ServerStats{
 		Accepted: s.accepted.Load(), Active: s.active.Load(), Dispatched: s.dispatched.Load(),
-		UnknownOps: s.unknown.Load(), Panics: s.panics.Load(), PostFull: s.postFull.Load(),
+		UnknownOps: s.unknown.Load(), Panics: s.panics.Load(), PostFull: s.postFull.Load(), Direct: s.directs.Load(),
 	}
 }
 

@@ -464,6 +464,10 @@ func (c *Client) handle(r *libipc.Request) {
 			}
 			m = *g
 		}
+		for _, h := range r.Caps { // none expected; closed before r may go
+			h.Close()
+		}
+		r.Caps = nil
 		c.mu.Lock()
 		kept := false
 		if p := c.protos[m.Proto]; p != nil {
@@ -477,11 +481,7 @@ func (c *Client) handle(r *libipc.Request) {
 		}
 		c.mu.Unlock()
 		if kept {
-			for _, h := range r.Caps { // none expected
-				h.Close()
-			}
-			r.Caps = nil
-			return // the Datagram's Release gives r back
+			return // the Datagram's Release gives r back (r is not touched again)
 		}
 	case protoproto.OpICMPError:
 		var m protoproto.ICMPError

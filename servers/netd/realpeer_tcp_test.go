@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -126,7 +127,7 @@ func TestRealPeerTCP(t *testing.T) {
 	require.NoError(t, err)
 	linuxSrv := ns.Command(ctx, exe)
 	linuxSrv.Env = append(os.Environ(), "ARMOS_HELPER_HTTP=10.99.0.1:8081")
-	var srvOut bytes.Buffer
+	var srvOut lockedBuffer // written by exec's copier while Eventually reads it
 	linuxSrv.Stdout, linuxSrv.Stderr = &srvOut, &srvOut
 	require.NoError(t, linuxSrv.Start())
 	defer func() { cancel(); linuxSrv.Wait() }()
@@ -209,4 +210,22 @@ func TestMain(m *testing.M) {
 	fmt.Println("serving")
 	fmt.Println((&http.Server{Handler: testHTTPHandler()}).Serve(ln))
 	os.Exit(1)
+}
+
+// lockedBuffer is a bytes.Buffer safe for one writer and readers at once.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

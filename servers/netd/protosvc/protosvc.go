@@ -121,6 +121,7 @@ func New(st *stack.Stack, post func(func()) bool) *Service {
 	m.HandleRaw(libipc.Op(protoproto.OpUnregister), s.opUnregister)
 	m.HandleRaw(libipc.Op(protoproto.OpSend), s.opSend)
 	s.srv = libipc.NewServer(m)
+	s.srv.SetDirect(true) // decoding runs on the reader (see sockets.New)
 	return s
 }
 

@@ -136,6 +136,11 @@ func New(st *stack.Stack, clock stack.Clock) *Service {
 	mux := libipc.NewMux()
 	s.register(mux)
 	s.srv = libipc.NewServer(mux)
+	// A request, a frame's drain or a protocol server's segment runs on
+	// the goroutine that brought it when the loop is idle, instead of
+	// waking the loop's goroutine (libipc.Server.SetDirect): the stack
+	// still sees one event at a time, in order.
+	s.srv.SetDirect(true)
 	return s
 }
 
