@@ -78,6 +78,7 @@ type Stats struct {
 	Ticks       uint64 // Stack.Tick calls (the timer fired)
 	Posts       uint64 // functions run for the engine's users
 	PostsFull   uint64 // Post refused: PostQueueLen functions waiting
+	Direct      uint64 // stream messages run by their reader while the loop waited (no wake-up)
 	Streams     uint64 // stream sockets netd handed over
 	Stream      StreamStats
 }
@@ -93,6 +94,19 @@ type Server struct {
 	done  chan struct{} // closed when Run returns
 	once  sync.Once
 
+	// Direct running (postWait): whoever does the loop's work holds
+	// running, the loop's goroutine or a poster running its post in
+	// place while the loop waits; queued counts the posts in the queue
+	// not yet run, which a poster must not overtake. kick (cap 1) wakes
+	// the loop to follow a deadline a direct run moved earlier; armed
+	// and armedAt (under running) are the timer's state.
+	running sync.Mutex
+	queued  atomic.Int64
+	serving atomic.Bool
+	kick    chan struct{}
+	armed   bool
+	armedAt time.Time
+
 	streams map[*stream]struct{} // the applications' sockets (on the loop)
 	chunk   []byte               // a received chunk on its way to an application
 	gather  [][]byte             // an offloaded segment's payload during SendOffloadedGather
@@ -102,7 +116,7 @@ type Server struct {
 	stats struct {
 		datagrams, broadcast, icmpErrors, sent, sendErrors, sendBlocked, ticks, posts, postsFull,
 		streams, streamSockets, streamConnects, streamListens, streamAccepted, streamBytesIn,
-		streamBytesOut, streamViolations, streamOrphans, streamClosed atomic.Uint64
+		streamBytesOut, streamViolations, streamOrphans, streamClosed, directs atomic.Uint64
 	}
 }
 
@@ -121,7 +135,7 @@ func New(p *libproto.Protocol, cfg Config) (*Server, error) {
 		tc.MTU = m
 	}
 	s := &Server{p: p, clock: cfg.Clock, cfg: cfg, posts: make(chan post, PostQueueLen), done: make(chan struct{}),
-		streams: map[*stream]struct{}{}, chunk: make([]byte, sp.MaxChunk)}
+		kick: make(chan struct{}, 1), streams: map[*stream]struct{}{}, chunk: make([]byte, sp.MaxChunk)}
 	// Segmentation offload: netd takes segments of many MSS and cuts them
 	// (or has the NIC cut them), so a bulk transfer costs one message per
 	// up to 64 KB. NoOffload (tcpd -offload=false) keeps one per MSS.
@@ -207,10 +221,12 @@ func (s *Server) Post(fn func(st *tcp.Stack)) error {
 		return ErrStopped
 	default:
 	}
+	s.queued.Add(1)
 	select {
 	case s.posts <- post{fn: func() { fn(s.st) }}:
 		return nil
 	default:
+		s.queued.Add(-1)
 		s.stats.postsFull.Add(1)
 		return errors.New("tcpd: the event loop's queue is full")
 	}
@@ -225,11 +241,14 @@ func (s *Server) Do(ctx context.Context, fn func(st *tcp.Stack)) error {
 	default:
 	}
 	ran := make(chan struct{})
+	s.queued.Add(1)
 	select {
 	case s.posts <- post{fn: func() { fn(s.st); close(ran) }}:
 	case <-s.done:
+		s.queued.Add(-1)
 		return ErrStopped
 	case <-ctx.Done():
+		s.queued.Add(-1)
 		return ctx.Err()
 	}
 	select {
@@ -247,68 +266,114 @@ func (s *Server) Do(ctx context.Context, fn func(st *tcp.Stack)) error {
 // gave up reconnecting). Call it once.
 func (s *Server) Run(ctx context.Context) error {
 	defer func() {
-		s.once.Do(func() { close(s.done) })
-		s.drainPosts()
-	}()
-	defer func() {
+		s.running.Lock() // no direct run through or after the end
+		defer s.running.Unlock()
 		for x := range s.streams {
 			x.conn.Close() // the applications see their sockets end
 		}
+		s.once.Do(func() { close(s.done) })
+		s.drainPosts()
 	}()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
-	armed := false
-	var armedAt time.Time // the deadline the armed timer waits for
-	// With the system clock the timer, once armed for a deadline, fires
-	// when it is due: it is re-armed only when the deadline moves earlier.
-	// One that moved later (a retransmission timer restarted by an ACK),
-	// or went, leaves it as it is: it fires early and Tick, which calling
-	// early does no harm, finds nothing due; then it follows the deadline.
-	// Another clock need not run at the pace of real time, so its
-	// remaining time is taken again on every turn.
-	_, sysClock := s.clock.(tcp.SystemClock)
 	in := s.p.Datagrams()
 	// The rare events (ICMP errors, stream sockets, ctx's end) come as
 	// posts, from a goroutine of their own: the loop's select, once per
-	// message, has three cases instead of six.
+	// message, has four cases instead of seven.
 	go s.watch(ctx)
+	s.serving.Store(true)
 	for {
-		// The timer follows the engine's earliest deadline.
-		if next, ok := s.st.NextDeadline(); ok {
-			if !armed || !sysClock || next.Before(armedAt) {
-				timer.Reset(max(next.Sub(s.clock.Now()), 0))
-				armed, armedAt = true, next
-			}
-		} else if armed && !sysClock {
-			timer.Stop()
-			armed = false
-		}
+		s.running.Lock()
+		s.follow(timer)
+		s.running.Unlock()
 		select {
 		case d, ok := <-in:
 			if !ok {
 				return s.closedErr()
 			}
+			s.running.Lock()
 			s.input(d)
 			// Take what else has arrived before looking at the timer.
 			for range len(in) {
 				if d, ok = <-in; !ok {
+					s.running.Unlock()
 					return s.closedErr()
 				}
 				s.input(d)
 			}
+			s.running.Unlock()
 		case p := <-s.posts:
 			if p.end {
+				s.queued.Add(-1)
 				timer.Stop()
 				return p.err
 			}
+			s.running.Lock()
 			s.stats.posts.Add(1)
 			s.run(p)
+			s.queued.Add(-1)
+			s.running.Unlock()
 		case <-timer.C:
-			armed = false
+			s.running.Lock()
+			s.armed = false
 			s.stats.ticks.Add(1)
 			s.st.Tick()
+			s.running.Unlock()
+		case <-s.kick:
 		}
 	}
+}
+
+// follow arms timer for the engine's earliest deadline (under running).
+// With the system clock the timer, once armed for a deadline, fires when
+// it is due: it is re-armed only when the deadline moves earlier. One
+// that moved later (a retransmission timer restarted by an ACK), or went,
+// leaves it as it is: it fires early and Tick, which calling early does
+// no harm, finds nothing due; then it follows the deadline. Another clock
+// need not run at the pace of real time, so its remaining time is taken
+// again on every turn.
+func (s *Server) follow(timer *time.Timer) {
+	_, sysClock := s.clock.(tcp.SystemClock)
+	if next, ok := s.st.NextDeadline(); ok {
+		if !s.armed || !sysClock || next.Before(s.armedAt) {
+			timer.Reset(max(next.Sub(s.clock.Now()), 0))
+			s.armed, s.armedAt = true, next
+		}
+	} else if s.armed && !sysClock {
+		timer.Stop()
+		s.armed = false
+	}
+}
+
+// tryDirect runs p on the calling goroutine (a stream's reader) when the
+// loop is waiting and no post is queued before it, as the loop would:
+// the engine sees one event at a time, a stream's messages in order. If
+// the run needs the timer moved, the loop is kicked to move it. False
+// leaves p to the queue.
+func (s *Server) tryDirect(p post) bool {
+	if !s.serving.Load() || s.queued.Load() != 0 || !s.running.TryLock() {
+		return false
+	}
+	defer s.running.Unlock()
+	select {
+	case <-s.done:
+		return false
+	default:
+	}
+	if s.queued.Load() != 0 {
+		return false
+	}
+	s.stats.posts.Add(1)
+	s.stats.directs.Add(1)
+	s.run(p)
+	_, sysClock := s.clock.(tcp.SystemClock)
+	if next, ok := s.st.NextDeadline(); !sysClock || ok && (!s.armed || next.Before(s.armedAt)) {
+		select {
+		case s.kick <- struct{}{}:
+		default:
+		}
+	}
+	return true
 }
 
 // watch posts the rare events to the loop until it ends: an ICMP error,
@@ -432,7 +497,7 @@ func (s *Server) Stats() Stats {
 	x := &s.stats
 	return Stats{Datagrams: x.datagrams.Load(), Broadcast: x.broadcast.Load(), ICMPErrors: x.icmpErrors.Load(),
 		Sent: x.sent.Load(), SendErrors: x.sendErrors.Load(), SendBlocked: x.sendBlocked.Load(), Ticks: x.ticks.Load(),
-		Posts: x.posts.Load(), PostsFull: x.postsFull.Load(), Streams: x.streams.Load(),
+		Posts: x.posts.Load(), PostsFull: x.postsFull.Load(), Direct: x.directs.Load(), Streams: x.streams.Load(),
 		Stream: StreamStats{Sockets: x.streamSockets.Load(), Open: x.streamSockets.Load() - x.streamClosed.Load(),
 			Connects: x.streamConnects.Load(), Listens: x.streamListens.Load(), Accepted: x.streamAccepted.Load(),
 			BytesIn: x.streamBytesIn.Load(), BytesOut: x.streamBytesOut.Load(), Violations: x.streamViolations.Load(),

@@ -103,6 +103,9 @@ func TestStreamBulkBothWaysWithHalfClose(t *testing.T) {
 	assert.Zero(t, st.Violations)
 	assert.EqualValues(t, 3, st.Connects)
 	assert.EqualValues(t, 3, sp2.b.Stats().Stream.Accepted)
+	// The applications' messages mostly ran on their readers while the
+	// loop waited (tryDirect), and every byte still came through in order.
+	assert.NotZero(t, sp2.a.Stats().Direct+sp2.b.Stats().Direct, "no stream message ran directly")
 }
 
 func random(t *testing.T, n int) []byte {

@@ -85,8 +85,13 @@ func (s *Server) serveStream(ep libipc.Endpoint, tc *tcp.Conn) *stream {
 }
 
 // postWait queues p for the loop, waiting while the queue is full; false
-// once the loop has ended.
+// once the loop has ended. A stream's message runs at once on its reader
+// instead when the loop is waiting with nothing queued (tryDirect).
 func (s *Server) postWait(p post) bool {
+	if p.x != nil && s.tryDirect(p) {
+		return true
+	}
+	s.queued.Add(1)
 	select {
 	case s.posts <- p: // the usual case, without a select over two channels
 		return true
@@ -96,6 +101,7 @@ func (s *Server) postWait(p post) bool {
 	case s.posts <- p:
 		return true
 	case <-s.done:
+		s.queued.Add(-1)
 		return false
 	}
 }
