@@ -401,7 +401,7 @@ type sendPlan struct {
 	at   uint32
 	ci   uint32
 	co   uint64
-	win  unsafe.Pointer
+	win  uintptr // an address, never a Go pointer: trap code runs no write barrier
 	winN uint64
 }
 
@@ -448,8 +448,8 @@ func (p *sendPlan) copyIn(dst []byte, off uint32) bool {
 			return false
 		}
 		n := min(uint64(len(dst)), p.winN)
-		copyFromKernel(dst[:n], p.win)
-		p.win, p.winN = unsafe.Add(p.win, n), p.winN-n
+		copyFromKernel(dst[:n], ptrOf(p.win))
+		p.win, p.winN = p.win+uintptr(n), p.winN-n
 		p.co += n
 		p.at += uint32(n)
 		dst = dst[n:]
@@ -459,12 +459,12 @@ func (p *sendPlan) copyIn(dst []byte, off uint32) bool {
 
 // seek puts copyIn's cursor at message offset off, with no window.
 func (p *sendPlan) seek(off uint32) {
-	p.at, p.ci, p.co, p.win, p.winN = off, 0, uint64(off), nil, 0
+	p.at, p.ci, p.co, p.win, p.winN = off, 0, uint64(off), 0, 0
 }
 
 // dropWindow forgets the window on the source page (the running process's
 // memory may be about to change under it), keeping the cursor's place.
-func (p *sendPlan) dropWindow() { p.win, p.winN = nil, 0 }
+func (p *sendPlan) dropWindow() { p.win, p.winN = 0, 0 }
 
 // nextPage opens the window on the source bytes at the cursor: to the end
 // of their page or their piece, whichever comes first. The page is asked
@@ -489,7 +489,7 @@ func (p *sendPlan) nextPage() bool {
 		}
 		ptr, n = q, min(n, left)
 	}
-	p.win, p.winN = ptr, n
+	p.win, p.winN = uintptr(ptr), n
 	return true
 }
 
