@@ -493,7 +493,7 @@ func (e *KernelEndpoint) startPosting() {
 // postDepth is how many buffers a posting endpoint keeps posted: a
 // sender that sends twice before the receiver runs finds a buffer for
 // each.
-const postDepth = 2
+const postDepth = 4
 
 // isPosted reports whether b is one of the endpoint's posted buffers.
 func (e *KernelEndpoint) isPosted(b []byte) bool {
@@ -604,7 +604,16 @@ func (e *KernelEndpoint) tryRecvPosted(fd int) (Message, error) {
 		if len(e.posted) >= postDepth {
 			break
 		}
-		buf = e.freshBuf()
+		if e.src != nil && e.spare == nil {
+			// With a source, only its buffers are posted beside the
+			// first: a message in one of libipc's own would be copied
+			// again where the source wants it.
+			if buf = e.src.PostBuf(); len(buf) == 0 {
+				break
+			}
+		} else {
+			buf = e.freshBuf()
+		}
 		n, nfds, reply, more, at, err = KRecvPost(fd, buf, fds[:], abi.DontWait, true)
 		if err != nil && err != syscall.EAGAIN {
 			e.spare = buf
