@@ -135,6 +135,7 @@ func tcpBench(b *testing.B, guest, kernel, img string, lg linuxref.Guest) tcpFig
 	l, ns, dial := startHTTPGuest(b, guest, kernel, img, lg, false, nil)
 	defer l.Kill()
 	f := tcpFigures{ready: l.Since()}
+	idle := func() string { return "" }
 
 	// Warm up: ARP both ways, the programs' first-use paths.
 	c := dial()
@@ -147,6 +148,10 @@ func tcpBench(b *testing.B, guest, kernel, img string, lg linuxref.Guest) tcpFig
 	c.c.Close()
 
 	var rates []float64
+	if guest == "armos" && cpuStatDuringDownloads {
+		before := len(cpuStatRE.FindAllString(l.Output(), -1))
+		idle = func() string { return downloadIdle(b, l.Output(), before) }
+	}
 	rx0 := tapRx(b, ns)
 	for range tcpBenchDownloads {
 		c := dial()
@@ -167,6 +172,7 @@ func tcpBench(b *testing.B, guest, kernel, img string, lg linuxref.Guest) tcpFig
 	// segmentation offload (QEMU passes its large frames to the tap).
 	frames := fmt.Sprintf("tap rx %d frames, %.0f bytes a frame", rx1.packets-rx0.packets,
 		float64(rx1.bytes-rx0.bytes)/float64(max(rx1.packets-rx0.packets, 1)))
+	frames += idle()
 	losses := "not counted"
 	if guest == "armos" {
 		losses = lossCounters(b, dial())
@@ -188,6 +194,35 @@ func tcpBench(b *testing.B, guest, kernel, img string, lg linuxref.Guest) tcpFig
 	b.Logf("%s: httpd ready %.0f ms, download %.2f MB/s (%.2f), %.0f transactions/s, round trips min %.0f, p10 %.0f, median %.0f, p90 %.0f us; downloads: %s; after them: %s",
 		guest, ms(f.ready), f.download, rates, f.rate, us(rtts[0]), us(rtts[len(rtts)/10]), us(f.rtt), us(rtts[len(rtts)*9/10]), frames, losses)
 	return f
+}
+
+// cpuStatDuringDownloads (ARMOS_TCPBENCH_CPUSTAT=1) boots armos with
+// armos.cpustat every tcpCPUStatPeriod and logs how idle its CPU was
+// through the downloads: whether a download is bounded by armos's own
+// instructions (idle near 0) or by the host's side of the path. Off by
+// default: the table's figures are measured without the reports.
+var cpuStatDuringDownloads = os.Getenv("ARMOS_TCPBENCH_CPUSTAT") == "1"
+
+const tcpCPUStatPeriod = 50 * time.Millisecond
+
+// downloadIdle returns ", armos idle N% of the downloads" from the
+// armos.cpustat reports after the first before ones of out: those
+// printed while the downloads ran (the last before them to the last
+// after them, a period's slack at each end).
+func downloadIdle(b *testing.B, out string, before int) string {
+	ms := cpuStatRE.FindAllStringSubmatch(out, -1)
+	if before < 1 || len(ms) < before+1 {
+		return ", armos idle: too few cpustat reports"
+	}
+	first, err := parseCPUStat(ms[before-1])
+	require.NoError(b, err)
+	last, err := parseCPUStat(ms[len(ms)-1])
+	require.NoError(b, err)
+	if last.at <= first.at {
+		return ", armos idle: no time between reports"
+	}
+	return fmt.Sprintf(", armos idle %.1f%% of the downloads (%d cpustat reports)",
+		100*float64(last.idle-first.idle)/float64(last.at-first.at), len(ms)-before+1)
 }
 
 // tapCounters are the host's tap0's receive counters.
@@ -249,8 +284,12 @@ func startHTTPGuest(b *testing.B, guest, kernel, img string, lg linuxref.Guest, 
 		if icount {
 			qemu = append(qemu, guesttest.IcountArgs...)
 		}
+		stat := ""
+		if cpuStatDuringDownloads && !icount {
+			stat = fmt.Sprintf("armos.cpustat=%d ", tcpCPUStatPeriod.Milliseconds())
+		}
 		m := guesttest.Machine{MemoryMiB: 512, Image: img, Extra: qemu,
-			Append: "-- init -conf /etc/none service,virtionetd,device=net,/bin/virtionetd " +
+			Append: stat + "-- init -conf /etc/none service,virtionetd,device=net,/bin/virtionetd " +
 				"service,netd,/bin/netd,-link,nic:net0,-ip," + netbenchGuest + "/24,-noprobe service,tcpd,/bin/tcpd service,httpd,/bin/httpd"}
 		args = m.Args(kernel)
 	} else {
