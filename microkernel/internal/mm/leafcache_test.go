@@ -53,3 +53,55 @@ func TestLookupLeafCacheFollowsTheTree(t *testing.T) {
 	require.True(t, ok)
 	require.Zero(t, attr&AttrAPEL0, "the new mapping's attributes, not a stale entry's")
 }
+
+// TestWritablePtr: the kernel's pointer for writing on a process's
+// behalf, by its short path (a page mapped writable) and the long one
+// (faulted in, refused), gives what the process's own write would: the
+// page it then reads back, a fresh page where it had only read, and
+// ErrAccess where it may not write.
+func TestWritablePtr(t *testing.T) {
+	as, p, _ := newSpace(t, 4<<20, false)
+	withZeroPage(t, p)
+	rw, _, e := as.Mmap(0, 4*PageSize, ProtRead|ProtWrite, 0, false, nil)
+	require.Equal(t, OK, e)
+	ro, _, e := as.Mmap(0, PageSize, ProtRead, 0, false, nil)
+	require.Equal(t, OK, e)
+
+	// Not yet mapped: faulted in, then the same page the short way.
+	p1, left, e := as.WritablePtr(rw + 10)
+	require.Equal(t, OK, e)
+	require.Equal(t, uint64(PageSize-10), left)
+	*(*byte)(p1) = 0x5a
+	p2, _, e := as.WritablePtr(rw + 10)
+	require.Equal(t, OK, e)
+	require.Equal(t, p1, p2)
+	var b [1]byte
+	_, e = as.CopyIn(b[:], rw+10)
+	require.Equal(t, OK, e)
+	require.Equal(t, byte(0x5a), b[0], "the process reads what was written through the pointer")
+
+	// Read first (the shared zero page), then written: a page of its own.
+	_, e = as.CopyIn(b[:], rw+PageSize)
+	require.Equal(t, OK, e)
+	zpa, _, ok := as.PT.Lookup(rw + PageSize)
+	require.True(t, ok)
+	require.True(t, isZero(zpa), "a read maps the zero page")
+	p3, _, e := as.WritablePtr(rw + PageSize)
+	require.Equal(t, OK, e)
+	*(*byte)(p3) = 7
+	npa, _, _ := as.PT.Lookup(rw + PageSize)
+	require.False(t, isZero(npa), "the write got a page of its own")
+	_, e = as.CopyIn(b[:], rw+2*PageSize) // another page read: still zero
+	require.Equal(t, OK, e)
+	require.Zero(t, b[0])
+
+	// Read-only: refused, faulted in or not.
+	_, _, e = as.WritablePtr(ro)
+	require.Equal(t, ErrAccess, e)
+	_, e = as.CopyIn(b[:], ro)
+	require.Equal(t, OK, e)
+	_, _, e = as.WritablePtr(ro)
+	require.Equal(t, ErrAccess, e)
+	_, _, e = as.WritablePtr(rw + 64*PageSize) // outside any region
+	require.NotEqual(t, OK, e)
+}

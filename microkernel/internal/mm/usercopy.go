@@ -75,6 +75,15 @@ func (as *AddressSpace) ReadablePtr(va uint64) (unsafe.Pointer, uint64, Errno) {
 //
 //go:nosplit
 func (as *AddressSpace) WritablePtr(va uint64) (unsafe.Pointer, uint64, Errno) {
+	// The common case, a page mapped writable for the process (a
+	// receiver's posted buffer, a page at a time of a large message),
+	// without userPA's layers; anything else goes the whole way.
+	if pa, attr, ok := as.PT.Lookup(va); ok && attr&AttrAPRO == 0 && (as.kernel || attr&AttrAPEL0 != 0) && !isZero(pa) {
+		left := PageSize - va&pageMask
+		if ptr := as.PT.phys().win.Ptr(pa, left); ptr != nil {
+			return ptr, left, OK
+		}
+	}
 	return as.userPage(va, AccessWrite)
 }
 
