@@ -468,18 +468,29 @@ func (c *Client) handle(r *libipc.Request) {
 			h.Close()
 		}
 		r.Caps = nil
+		var keep *libipc.Request
+		if inPlace {
+			keep = r
+		}
 		c.mu.Lock()
 		kept := false
-		if p := c.protos[m.Proto]; p != nil {
-			var keep *libipc.Request
-			if inPlace {
-				keep = r
-			}
-			kept = p.deliver(&m, keep)
-		} else {
+		p := c.protos[m.Proto]
+		var h *func(*Datagram)
+		switch {
+		case p == nil:
 			c.stats.unclaimed.Add(1)
+		default:
+			if h = p.handler.Load(); h == nil {
+				kept = p.deliver(&m, keep)
+			}
 		}
 		c.mu.Unlock()
+		if h != nil {
+			// Outside c.mu: the handler may send (SendAsync takes it).
+			p.stats.received.Add(1)
+			(*h)(p.datagramOf(&m, keep))
+			kept = keep != nil
+		}
 		if kept {
 			return // the Datagram's Release gives r back (r is not touched again)
 		}
@@ -570,6 +581,8 @@ type Protocol struct {
 	// room is the padding netd asked large offloaded segments to carry
 	// in front of their payload (RegisterResp.Room; at most maxRoom).
 	room atomic.Int32
+	// handler takes deliveries instead of in (SetHandler).
+	handler atomic.Pointer[func(*Datagram)]
 
 	stats struct {
 		received, dropped, errors, errorsDropped, streams, streamsDropped atomic.Uint64
@@ -578,6 +591,22 @@ type Protocol struct {
 
 // Number returns the protocol number.
 func (p *Protocol) Number() uint8 { return p.num }
+
+// SetHandler makes fn take every datagram delivered from now on instead
+// of the Datagrams channel: it runs on the client's reader goroutine,
+// outside libproto's locks, so it may send; it must not wait long (the
+// reader delivers nothing else meanwhile). The Datagram is fn's (Release
+// it when done). Datagrams already queued stay in the channel; nil goes
+// back to the channel. A server whose work is quick saves the wake-up of
+// the goroutine that would read the channel (tcpd runs a segment's input
+// there when its loop is idle).
+func (p *Protocol) SetHandler(fn func(d *Datagram)) {
+	if fn == nil {
+		p.handler.Store(nil)
+		return
+	}
+	p.handler.Store(&fn)
+}
 
 // Info returns netd's interface as the last registration described it.
 func (p *Protocol) Info() Info {
@@ -702,6 +731,23 @@ func (p *Protocol) SendAsync(d *Datagram) error {
 	return err
 }
 
+// SendWait is SendAsync that, when the channel to netd is full, waits
+// for room (until ctx ends) instead of failing: unlike Send it needs no
+// reply, so a SetHandler handler, which runs on the reader the reply
+// would come through, may use it.
+func (p *Protocol) SendWait(ctx context.Context, d *Datagram) error {
+	conn, _, _, dead := p.c.current()
+	if dead != nil {
+		return dead
+	}
+	p.sendMu.Lock()
+	defer p.sendMu.Unlock()
+	p.sendMsg = p.sendReqOf(d)
+	err := conn.Send(ctx, libipc.Op(protoproto.OpSend), &p.sendMsg)
+	p.sendMsg = protoproto.SendReq{} // keep no reference to the payload
+	return err
+}
+
 // Close gives the number back to netd and closes the channels.
 func (p *Protocol) Close(ctx context.Context) error {
 	c := p.c
@@ -737,12 +783,7 @@ func (p *Protocol) closeChans() {
 // req's body: the Datagram keeps req until Release, and deliver reports
 // whether it did (false: dropped, req is still the caller's).
 func (p *Protocol) deliver(m *protoproto.Datagram, req *libipc.Request) (kept bool) {
-	src, _ := protoproto.IPv4Of(m.Src)
-	dst, _ := protoproto.IPv4Of(m.Dst)
-	d := received.Get().(*Datagram)
-	*d = Datagram{Src: src, Dst: dst, TTL: m.TTL, TOS: m.TOS, Broadcast: m.Bcast, Dev: m.Dev, MTU: int(m.MTU),
-		Header: m.Hdr, Payload: m.Data}
-	d.req = req // nil: m's bytes are a copy of their own
+	d := p.datagramOf(m, req)
 	select {
 	case p.in <- d:
 		p.stats.received.Add(1)
@@ -753,6 +794,19 @@ func (p *Protocol) deliver(m *protoproto.Datagram, req *libipc.Request) (kept bo
 		received.Put(d)
 		return false
 	}
+}
+
+// datagramOf is the Datagram for delivery m, holding req (whose body m's
+// bytes lie in) until Release; with req nil, m's bytes are a copy of
+// their own.
+func (p *Protocol) datagramOf(m *protoproto.Datagram, req *libipc.Request) *Datagram {
+	src, _ := protoproto.IPv4Of(m.Src)
+	dst, _ := protoproto.IPv4Of(m.Dst)
+	d := received.Get().(*Datagram)
+	*d = Datagram{Src: src, Dst: dst, TTL: m.TTL, TOS: m.TOS, Broadcast: m.Bcast, Dev: m.Dev, MTU: int(m.MTU),
+		Header: m.Hdr, Payload: m.Data}
+	d.req = req
+	return d
 }
 
 // stream queues a stream socket's endpoint (under c.mu), or closes it.

@@ -63,7 +63,8 @@ func reportLosses(b *testing.B, a, bTCPD *tcpd, p *prototest.Pair) {
 	// Segments netd dropped because its tcpd's channel was full (netd's
 	// protocol service, or libipc's receive queue under libproto).
 	handoff := p.A.Protocol(6).DroppedFull + p.B.Protocol(6).DroppedFull +
-		a.client.Stats().ConnDropped + bTCPD.client.Stats().ConnDropped
+		a.client.Stats().ConnDropped + bTCPD.client.Stats().ConnDropped +
+		a.Stats().DatagramsDropped + bTCPD.Stats().DatagramsDropped
 	b.ReportMetric(float64(handoff)/n, "handoff-drops/op")
 	b.ReportMetric(float64(p.LinkA.Counters().QueueFull)/n, "link-drops/op")
 }

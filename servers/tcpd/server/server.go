@@ -78,9 +78,12 @@ type Stats struct {
 	Ticks       uint64 // Stack.Tick calls (the timer fired)
 	Posts       uint64 // functions run for the engine's users
 	PostsFull   uint64 // Post refused: PostQueueLen functions waiting
-	Direct      uint64 // stream messages run by their reader while the loop waited (no wake-up)
-	Streams     uint64 // stream sockets netd handed over
-	Stream      StreamStats
+	Direct      uint64 // datagrams and stream messages run by their reader while the loop waited (no wake-up)
+	// DatagramsDropped counts datagrams dropped because RecvQueueLen
+	// waited for the loop already (as libproto's channel would drop them).
+	DatagramsDropped uint64
+	Streams          uint64 // stream sockets netd handed over
+	Stream           StreamStats
 }
 
 // Server runs a tcp.Stack on a registered libproto.Protocol (number 6).
@@ -103,9 +106,17 @@ type Server struct {
 	running sync.Mutex
 	queued  atomic.Int64
 	serving atomic.Bool
-	kick    chan struct{}
-	armed   bool
-	armedAt time.Time
+	// dgrams holds the datagrams libproto's reader handed over
+	// (libproto.Protocol.SetHandler) while the loop was busy; dqueued
+	// counts them until they ran, as queued does the posts.
+	dgrams  chan *libproto.Datagram
+	dqueued atomic.Int64
+	// onReader (under running): the work under way runs on libproto's
+	// reader, which must not wait for a reply from netd (send).
+	onReader bool
+	kick     chan struct{}
+	armed    bool
+	armedAt  time.Time
 
 	streams map[*stream]struct{} // the applications' sockets (on the loop)
 	chunk   []byte               // a received chunk on its way to an application
@@ -116,7 +127,7 @@ type Server struct {
 	stats struct {
 		datagrams, broadcast, icmpErrors, sent, sendErrors, sendBlocked, ticks, posts, postsFull,
 		streams, streamSockets, streamConnects, streamListens, streamAccepted, streamBytesIn,
-		streamBytesOut, streamViolations, streamOrphans, streamClosed, directs atomic.Uint64
+		streamBytesOut, streamViolations, streamOrphans, streamClosed, directs, datagramsDropped atomic.Uint64
 	}
 }
 
@@ -135,7 +146,7 @@ func New(p *libproto.Protocol, cfg Config) (*Server, error) {
 		tc.MTU = m
 	}
 	s := &Server{p: p, clock: cfg.Clock, cfg: cfg, posts: make(chan post, PostQueueLen), done: make(chan struct{}),
-		kick: make(chan struct{}, 1), streams: map[*stream]struct{}{}, chunk: make([]byte, sp.MaxChunk)}
+		kick: make(chan struct{}, 1), dgrams: make(chan *libproto.Datagram, libproto.RecvQueueLen), streams: map[*stream]struct{}{}, chunk: make([]byte, sp.MaxChunk)}
 	// Segmentation offload: netd takes segments of many MSS and cuts them
 	// (or has the NIC cut them), so a bulk transfer costs one message per
 	// up to 64 KB. NoOffload (tcpd -offload=false) keeps one per MSS.
@@ -199,7 +210,14 @@ func (s *Server) send(d *libproto.Datagram) error {
 	if errors.Is(err, libipc.ErrWouldBlock) {
 		s.stats.sendBlocked.Add(1)
 		ctx, cancel := context.WithTimeout(context.Background(), BlockedSendWait)
-		err = s.p.Send(ctx, d)
+		if s.onReader {
+			// On libproto's reader (a datagram's direct input): netd's
+			// reply would come through this very reader, so wait for
+			// room instead.
+			err = s.p.SendWait(ctx, d)
+		} else {
+			err = s.p.Send(ctx, d)
+		}
 		cancel()
 	}
 	if err != nil {
@@ -266,6 +284,7 @@ func (s *Server) Do(ctx context.Context, fn func(st *tcp.Stack)) error {
 // gave up reconnecting). Call it once.
 func (s *Server) Run(ctx context.Context) error {
 	defer func() {
+		s.p.SetHandler(nil)
 		s.running.Lock() // no direct run through or after the end
 		defer s.running.Unlock()
 		for x := range s.streams {
@@ -282,6 +301,7 @@ func (s *Server) Run(ctx context.Context) error {
 	// message, has four cases instead of seven.
 	go s.watch(ctx)
 	s.serving.Store(true)
+	s.p.SetHandler(s.deliver)
 	for {
 		s.running.Lock()
 		s.follow(timer)
@@ -300,6 +320,15 @@ func (s *Server) Run(ctx context.Context) error {
 					return s.closedErr()
 				}
 				s.input(d)
+			}
+			s.running.Unlock()
+		case d := <-s.dgrams:
+			s.running.Lock()
+			s.input(d)
+			s.dqueued.Add(-1)
+			for range len(s.dgrams) {
+				s.input(<-s.dgrams)
+				s.dqueued.Add(-1)
 			}
 			s.running.Unlock()
 		case p := <-s.posts:
@@ -345,6 +374,59 @@ func (s *Server) follow(timer *time.Timer) {
 	}
 }
 
+// deliver takes a datagram on libproto's reader (SetHandler): its input
+// runs there when the loop is waiting and no datagram is queued before
+// it, else it is queued for the loop (dropped and counted if
+// RecvQueueLen wait, as libproto's channel would).
+func (s *Server) deliver(d *libproto.Datagram) {
+	if s.tryDirectInput(d) {
+		return
+	}
+	s.dqueued.Add(1)
+	select {
+	case s.dgrams <- d:
+	default:
+		s.dqueued.Add(-1)
+		s.stats.datagramsDropped.Add(1)
+		d.Release()
+	}
+}
+
+// tryDirectInput is tryDirect for a datagram.
+func (s *Server) tryDirectInput(d *libproto.Datagram) bool {
+	if !s.serving.Load() || s.dqueued.Load() != 0 || len(s.p.Datagrams()) != 0 || !s.running.TryLock() {
+		return false
+	}
+	defer s.running.Unlock()
+	select {
+	case <-s.done:
+		return false
+	default:
+	}
+	if s.dqueued.Load() != 0 {
+		return false
+	}
+	s.stats.directs.Add(1)
+	s.onReader = true
+	s.input(d)
+	s.onReader = false
+	s.kickIfEarlier()
+	return true
+}
+
+// kickIfEarlier wakes the loop to re-arm its timer after a direct run
+// (under running) moved the engine's deadline earlier than the armed
+// one, or after any, with a clock other than the system's.
+func (s *Server) kickIfEarlier() {
+	_, sysClock := s.clock.(tcp.SystemClock)
+	if next, ok := s.st.NextDeadline(); !sysClock || ok && (!s.armed || next.Before(s.armedAt)) {
+		select {
+		case s.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
 // tryDirect runs p on the calling goroutine (a stream's reader) when the
 // loop is waiting and no post is queued before it, as the loop would:
 // the engine sees one event at a time, a stream's messages in order. If
@@ -366,13 +448,7 @@ func (s *Server) tryDirect(p post) bool {
 	s.stats.posts.Add(1)
 	s.stats.directs.Add(1)
 	s.run(p)
-	_, sysClock := s.clock.(tcp.SystemClock)
-	if next, ok := s.st.NextDeadline(); !sysClock || ok && (!s.armed || next.Before(s.armedAt)) {
-		select {
-		case s.kick <- struct{}{}:
-		default:
-		}
-	}
+	s.kickIfEarlier()
 	return true
 }
 
@@ -497,7 +573,7 @@ func (s *Server) Stats() Stats {
 	x := &s.stats
 	return Stats{Datagrams: x.datagrams.Load(), Broadcast: x.broadcast.Load(), ICMPErrors: x.icmpErrors.Load(),
 		Sent: x.sent.Load(), SendErrors: x.sendErrors.Load(), SendBlocked: x.sendBlocked.Load(), Ticks: x.ticks.Load(),
-		Posts: x.posts.Load(), PostsFull: x.postsFull.Load(), Direct: x.directs.Load(), Streams: x.streams.Load(),
+		Posts: x.posts.Load(), PostsFull: x.postsFull.Load(), Direct: x.directs.Load(), DatagramsDropped: x.datagramsDropped.Load(), Streams: x.streams.Load(),
 		Stream: StreamStats{Sockets: x.streamSockets.Load(), Open: x.streamSockets.Load() - x.streamClosed.Load(),
 			Connects: x.streamConnects.Load(), Listens: x.streamListens.Load(), Accepted: x.streamAccepted.Load(),
 			BytesIn: x.streamBytesIn.Load(), BytesOut: x.streamBytesOut.Load(), Violations: x.streamViolations.Load(),
