@@ -71,7 +71,6 @@ type KernelEndpoint struct {
 	rxErr  error
 	rxWait bool
 	rxFn   func(uintptr) bool
-	pollFn func(uintptr) // the poller wait (pollWaiter.waitFunc)
 }
 
 // postingEndpoints holds every endpoint that has posted a receive buffer
@@ -164,7 +163,6 @@ func newKernelEndpoint(fd int) (*KernelEndpoint, error) {
 	}
 	e := &KernelEndpoint{f: f, rc: rc, fd: fd, poll: newPollWaiter(f, fd)}
 	e.rxFn = e.recvOnce
-	e.pollFn = e.poll.waitFunc()
 	return e, nil
 }
 
@@ -760,7 +758,7 @@ func (e *KernelEndpoint) Recv(ctx context.Context) (Message, error) {
 	// finds nothing posts its buffer (one system call, where the copy it
 	// saves a large message is thousands of instructions).
 	if e.drained && e.poll.usable() && !e.posting {
-		e.poll.wait(e.rc, e.pollFn)
+		e.poll.wait(e.rc)
 		// The wait may have consumed the mark: if RawConn.Read fails
 		// before it receives (deadline, close), the next Recv must look.
 		e.drained = false

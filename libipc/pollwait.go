@@ -65,7 +65,8 @@ var osFileLayout = sync.OnceValue(func() pollLayout {
 
 // pollWaiter waits for a file's read readiness as the poller keeps it.
 type pollWaiter struct {
-	ctx *uintptr // the poll descriptor's runtime context, nil: no skip
+	ctx *uintptr      // the poll descriptor's runtime context, nil: no skip
+	fn  func(uintptr) // wait's callback for rc.Control, made once (a closure per wait was an allocation per message)
 }
 
 // newPollWaiter returns the waiter of f, which holds descriptor fd (the
@@ -79,7 +80,12 @@ func newPollWaiter(f *os.File, fd int) pollWaiter {
 	if file == nil || *(*int)(unsafe.Add(file, l.sysfdOff)) != fd {
 		return pollWaiter{}
 	}
-	return pollWaiter{ctx: (*uintptr)(unsafe.Add(file, l.ctxOff))}
+	ctx := (*uintptr)(unsafe.Add(file, l.ctxOff))
+	return pollWaiter{ctx: ctx, fn: func(uintptr) {
+		if c := *ctx; c != 0 {
+			runtimePollWait(c, 'r')
+		}
+	}}
 }
 
 // usable reports whether wait can be used.
@@ -91,19 +97,8 @@ func (w pollWaiter) usable() bool { return w.ctx != nil }
 // reference keeps the poll descriptor alive (Close unblocks the wait).
 // The caller then looks with RawConn.Read, which reports the deadline or
 // the close.
-func (w pollWaiter) wait(rc interface{ Control(func(uintptr)) error }, fn func(uintptr)) {
-	rc.Control(fn)
-}
-
-// waitFunc returns wait's callback for rc.Control, made once per
-// endpoint (a closure per wait was an allocation per message).
-func (w pollWaiter) waitFunc() func(uintptr) {
-	return func(uintptr) {
-		if w.ctx == nil {
-			return
-		}
-		if ctx := *w.ctx; ctx != 0 {
-			runtimePollWait(ctx, 'r')
-		}
+func (w pollWaiter) wait(rc interface{ Control(func(uintptr)) error }) {
+	if w.fn != nil {
+		rc.Control(w.fn)
 	}
 }

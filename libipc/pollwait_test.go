@@ -33,7 +33,7 @@ func pollPipe(t *testing.T) (r, w *os.File, pw pollWaiter) {
 func waitDone(pw pollWaiter, r *os.File, d time.Duration) bool {
 	rc, _ := r.SyscallConn()
 	done := make(chan struct{})
-	go func() { pw.wait(rc, pw.waitFunc()); close(done) }()
+	go func() { pw.wait(rc); close(done) }()
 	select {
 	case <-done:
 		return true
@@ -87,7 +87,7 @@ func TestPollWaiterWakes(t *testing.T) {
 	require.NoError(t, r.SetReadDeadline(time.Time{}))
 	rc, _ := r.SyscallConn()
 	done := make(chan struct{})
-	go func() { pw.wait(rc, pw.waitFunc()); close(done) }()
+	go func() { pw.wait(rc); close(done) }()
 	time.Sleep(10 * time.Millisecond)
 	_, err := w.Write([]byte("x"))
 	require.NoError(t, err)
@@ -102,7 +102,7 @@ func TestPollWaiterWakes(t *testing.T) {
 
 	// Close.
 	done = make(chan struct{})
-	go func() { pw.wait(rc, pw.waitFunc()); close(done) }()
+	go func() { pw.wait(rc); close(done) }()
 	time.Sleep(10 * time.Millisecond)
 	closed := make(chan error, 1)
 	go func() { closed <- r.Close() }()

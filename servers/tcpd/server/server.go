@@ -392,25 +392,38 @@ func (s *Server) deliver(d *libproto.Datagram) {
 	}
 }
 
-// tryDirectInput is tryDirect for a datagram.
+// tryDirectInput is tryDirect for a datagram (none may wait in libproto's
+// channel either, from before SetHandler).
 func (s *Server) tryDirectInput(d *libproto.Datagram) bool {
-	if !s.serving.Load() || s.dqueued.Load() != 0 || len(s.p.Datagrams()) != 0 || !s.running.TryLock() {
+	if len(s.p.Datagrams()) != 0 || !s.lockIdle(&s.dqueued) {
 		return false
 	}
 	defer s.running.Unlock()
-	select {
-	case <-s.done:
-		return false
-	default:
-	}
-	if s.dqueued.Load() != 0 {
-		return false
-	}
-	s.stats.directs.Add(1)
 	s.onReader = true
 	s.input(d)
 	s.onReader = false
 	s.kickIfEarlier()
+	return true
+}
+
+// lockIdle takes running for a direct run when the loop serves and
+// waits and nothing counted in pending (queued, not yet run) would be
+// overtaken; false leaves running alone.
+func (s *Server) lockIdle(pending *atomic.Int64) bool {
+	if !s.serving.Load() || pending.Load() != 0 || !s.running.TryLock() {
+		return false
+	}
+	select {
+	case <-s.done:
+		s.running.Unlock()
+		return false
+	default:
+	}
+	if pending.Load() != 0 { // queued since the first look: it goes first
+		s.running.Unlock()
+		return false
+	}
+	s.stats.directs.Add(1)
 	return true
 }
 
@@ -433,20 +446,11 @@ func (s *Server) kickIfEarlier() {
 // the run needs the timer moved, the loop is kicked to move it. False
 // leaves p to the queue.
 func (s *Server) tryDirect(p post) bool {
-	if !s.serving.Load() || s.queued.Load() != 0 || !s.running.TryLock() {
+	if !s.lockIdle(&s.queued) {
 		return false
 	}
 	defer s.running.Unlock()
-	select {
-	case <-s.done:
-		return false
-	default:
-	}
-	if s.queued.Load() != 0 {
-		return false
-	}
 	s.stats.posts.Add(1)
-	s.stats.directs.Add(1)
 	s.run(p)
 	s.kickIfEarlier()
 	return true
