@@ -131,6 +131,14 @@ func startNetGuestWith(t testing.TB, ns *peertest.NS, o netGuestOptions, apps ..
 	}
 	require.Equal(t, want, m1[2], "the transport version in use")
 	_, _, err = l.WaitFor(regexp.MustCompile(`netd: ready on nic:net0 \(virtio-net, virtio-mmio v\d, link up\) `+ready+` mac `+regexp.QuoteMeta(g.mac.String())), 0, netTimeout)
+	if err != nil {
+		// Where it stands: the shell's process list (states, CPU,
+		// descriptors) goes into the failure's console tail.
+		at := len(l.Output())
+		if l.Type("ps\n") == nil {
+			_, _, _ = l.WaitFor(regexp.MustCompile(`armos> `), at, 10*time.Second)
+		}
+	}
 	require.NoError(t, err, tail(l.Output(), 80))
 	_, _, err = l.WaitFor(regexp.MustCompile(`echo: ready on udp`), 0, netTimeout)
 	require.NoError(t, err, tail(l.Output(), 80))

@@ -586,12 +586,46 @@ func TestShmSharedBetweenProcesses(t *testing.T) {
 	require.Zero(t, svc(tf, sysClose, fd))
 	require.Zero(t, svc(tf, sysClose, a))
 	require.Zero(t, svc(tf, sysClose, b))
-	require.Zero(t, svc(tf, sysMunmap, va, 3*pageSize))
-	require.EqualValues(t, 3, shmPages, "a mapping holds the object until exec or exit")
+	require.Zero(t, svc(tf, sysMunmap, va, pageSize))
+	require.EqualValues(t, 3, shmPages, "a mapping holds the object while any of it is mapped")
+	require.Zero(t, svc(tf, sysMunmap, va+pageSize, 2*pageSize))
+	require.Zero(t, shmPages, "its last mapping went with the last of its pages")
 	svc(tf, sysExitGroup, 0)
 	reapAll(t)
 	runKernel()
-	require.Zero(t, shmPages, "its last mapping went with the process")
+}
+
+// TestShmMapUnmapAgain: a process that maps and unmaps shared memory
+// again and again (netd, as NIC drivers restart) gets its region key back
+// each time, and the objects it let go of are freed; keys still mapped
+// stay taken.
+func TestShmMapUnmapAgain(t *testing.T) {
+	resetKernel(t, 2048)
+	u, tf := newUserFrame(t, chanScratchPages)
+	const shared = uint64(mapShared)
+	keep := svc(tf, abi.SysShmCreate, pageSize, 0)
+	kva := svc(tf, sysMmap, 0, pageSize, protRW, shared, keep, 0)
+	require.Less(t, kva, uint64(1<<47))
+	require.Zero(t, svc(tf, sysClose, keep))
+	for i := range 3 * maxFileMaps {
+		fd := svc(tf, abi.SysShmCreate, 2*pageSize, 0)
+		require.Positive(t, int64(fd), "object %d", i)
+		va := svc(tf, sysMmap, 0, 2*pageSize, protRW, shared, fd, 0)
+		require.Less(t, va, uint64(1<<47), "mapping %d", i)
+		require.Zero(t, svc(tf, sysClose, fd))
+		_, e := pr(u.p).as.CopyOut(va, []byte("x"))
+		require.Equal(t, mm.OK, e)
+		require.Zero(t, svc(tf, sysMunmap, va, 2*pageSize))
+		require.EqualValues(t, 1, shmPages, "only the kept object's page after %d", i)
+	}
+	got := make([]byte, 1)
+	_, e := pr(u.p).as.CopyOut(kva, []byte("k"))
+	require.Equal(t, mm.OK, e)
+	_, e = pr(u.p).as.CopyIn(got, kva)
+	require.Equal(t, mm.OK, e)
+	require.Equal(t, "k", string(got), "the kept mapping still works")
+	require.Zero(t, svc(tf, sysMunmap, kva, pageSize))
+	require.Zero(t, shmPages)
 }
 
 // A contiguous object (abi.ShmContiguous, for a device's multi-page

@@ -163,6 +163,14 @@ func shmMap(o int32, addr, length, prot, off uint64, fixed bool) uint64 {
 			break
 		}
 	}
+	if k < 0 && releaseShmMaps(op) {
+		for i := range op.fileMaps {
+			if op.fileMaps[i].slot < 0 && op.fileMaps[i].shm == 0 {
+				k = i
+				break
+			}
+		}
+	}
 	if k < 0 {
 		return errno(ENOMEM) // every region key is taken
 	}
@@ -203,4 +211,30 @@ func sysShmInfoFn(tf *Frame) uint64 {
 		}
 	}
 	return objs[o].count
+}
+
+// releaseShmMaps gives back the region keys of process p's shared-memory
+// mappings that no region carries any more (munmap, or a fixed mapping
+// over them, took the last of their pages), dropping the reference each
+// held on its object: a process that maps and unmaps shared memory again
+// and again (netd, each time a NIC driver restarts) neither runs out of
+// keys nor keeps dead drivers' memory. It reports whether it freed one.
+func releaseShmMaps(p *process) bool {
+	var used uint32
+	vt := &p.as.VMAs
+	for i := 0; i < vt.Len(); i++ {
+		v, ok := vt.At(i)
+		if ok && v.Flags&mm.RegionShared != 0 {
+			used |= 1 << (v.Flags & mm.RegionKeyMask &^ mm.RegionWritableShared)
+		}
+	}
+	freed := false
+	for i := range p.fileMaps {
+		if s := p.fileMaps[i].shm; s > 0 && used&(1<<(i+1)) == 0 {
+			p.fileMaps[i] = fileMap{slot: -1}
+			putObject(s - 1)
+			freed = true
+		}
+	}
+	return freed
 }

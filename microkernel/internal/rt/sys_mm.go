@@ -160,6 +160,7 @@ func sysMunmapFn(tf *Frame) uint64 {
 		tf.X[0], tf.X[1] = next, addr+n-next
 		return restartCall
 	}
+	releaseShmMaps(pr(owner))
 	return 0
 }
 
