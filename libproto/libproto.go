@@ -476,13 +476,10 @@ func (c *Client) handle(r *libipc.Request) {
 		kept := false
 		p := c.protos[m.Proto]
 		var h *func(*Datagram)
-		switch {
-		case p == nil:
+		if p == nil {
 			c.stats.unclaimed.Add(1)
-		default:
-			if h = p.handler.Load(); h == nil {
-				kept = p.deliver(&m, keep)
-			}
+		} else if h = p.handler.Load(); h == nil {
+			kept = p.deliver(&m, keep)
 		}
 		c.mu.Unlock()
 		if h != nil {

@@ -596,9 +596,9 @@ func TestShmSharedBetweenProcesses(t *testing.T) {
 }
 
 // TestShmMapUnmapAgain: a process that maps and unmaps shared memory
-// again and again (netd, as NIC drivers restart) gets its region key back
-// each time, and the objects it let go of are freed; keys still mapped
-// stay taken.
+// again and again (netd, as NIC drivers restart), or maps over it, gets
+// its region key back each time, and the objects it let go of are freed;
+// keys still mapped stay taken.
 func TestShmMapUnmapAgain(t *testing.T) {
 	resetKernel(t, 2048)
 	u, tf := newUserFrame(t, chanScratchPages)
@@ -615,7 +615,14 @@ func TestShmMapUnmapAgain(t *testing.T) {
 		require.Zero(t, svc(tf, sysClose, fd))
 		_, e := pr(u.p).as.CopyOut(va, []byte("x"))
 		require.Equal(t, mm.OK, e)
-		require.Zero(t, svc(tf, sysMunmap, va, 2*pageSize))
+		if i%2 == 0 {
+			require.Zero(t, svc(tf, sysMunmap, va, 2*pageSize))
+		} else {
+			// Replaced by a fixed anonymous mapping instead.
+			anon := uint64(mapPrivate | mapAnonymous | mapFixed)
+			require.Equal(t, va, svc(tf, sysMmap, va, 2*pageSize, protRW, anon, ^uint64(0), 0))
+			require.Zero(t, svc(tf, sysMunmap, va, 2*pageSize))
+		}
 		require.EqualValues(t, 1, shmPages, "only the kept object's page after %d", i)
 	}
 	got := make([]byte, 1)

@@ -214,13 +214,7 @@ func MapFile(pid int32, m FileMapping) (bool, error) {
 		if cachePages >= cacheLimitPages() || imageReader == nil {
 			return nil
 		}
-		k := -1
-		for i := range pp.fileMaps {
-			if pp.fileMaps[i].slot < 0 && pp.fileMaps[i].shm == 0 {
-				k = i
-				break
-			}
-		}
+		k := freeFileMap(pp)
 		slot := cacheSlot(m.DataOff, m.FileSize)
 		if k < 0 || slot < 0 {
 			return nil

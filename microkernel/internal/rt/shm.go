@@ -156,20 +156,9 @@ func shmCheck(o int32, length, prot, off uint64) uint64 {
 func shmMap(o int32, addr, length, prot, off uint64, fixed bool) uint64 {
 	owner := int(pr(curProc()).asOwner)
 	op := pr(owner)
-	k := -1
-	for i := range op.fileMaps {
-		if op.fileMaps[i].slot < 0 && op.fileMaps[i].shm == 0 {
-			k = i
-			break
-		}
-	}
+	k := freeFileMap(op)
 	if k < 0 && releaseShmMaps(op) {
-		for i := range op.fileMaps {
-			if op.fileMaps[i].slot < 0 && op.fileMaps[i].shm == 0 {
-				k = i
-				break
-			}
-		}
+		k = freeFileMap(op)
 	}
 	if k < 0 {
 		return errno(ENOMEM) // every region key is taken
@@ -211,6 +200,17 @@ func sysShmInfoFn(tf *Frame) uint64 {
 		}
 	}
 	return objs[o].count
+}
+
+// freeFileMap returns the index of a free file-backed region key of
+// process p (key index+1), or -1 when all are taken.
+func freeFileMap(p *process) int {
+	for i := range p.fileMaps {
+		if p.fileMaps[i].slot < 0 && p.fileMaps[i].shm == 0 {
+			return i
+		}
+	}
+	return -1
 }
 
 // releaseShmMaps gives back the region keys of process p's shared-memory

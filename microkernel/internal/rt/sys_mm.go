@@ -116,14 +116,23 @@ func sysMmapFn(tf *Frame) uint64 {
 			return restartCall // same arguments: the unmapped part is quick to pass again
 		}
 	}
+	// A fixed mapping over a shared-memory mapping's last region frees
+	// that mapping's key once it has replaced it.
+	replaced := fixed && as.VMAs.FlagsIn(addr, n)&mm.RegionShared != 0
+	var va uint64
 	if shm >= 0 {
-		return shmMap(shm, addr, n, prot, tf.X[5], fixed)
+		va = shmMap(shm, addr, n, prot, tf.X[5], fixed)
+	} else {
+		var e mm.Errno
+		if va, _, e = as.Mmap(addr&^(pageSize-1), n, mm.Prot(prot), 0, fixed, inv); e != mm.OK {
+			va = mmErr(e)
+		} else {
+			stats.Mmaps++
+		}
 	}
-	va, _, e := as.Mmap(addr&^(pageSize-1), n, mm.Prot(prot), 0, fixed, inv)
-	if e != mm.OK {
-		return mmErr(e)
+	if replaced {
+		releaseShmMaps(pr(owner))
 	}
-	stats.Mmaps++
 	return va
 }
 
@@ -153,14 +162,18 @@ func sysMunmapFn(tf *Frame) uint64 {
 		return mmErr(e)
 	}
 	// The unmapped part's regions go now; the rest, if any, next time.
+	// A shared-memory mapping whose last region went gives back its key.
+	shared := as.VMAs.FlagsIn(addr, next-addr)&mm.RegionShared != 0
 	if e := as.VMAs.Clear(addr, next-addr); e != mm.OK {
 		return mmErr(e)
+	}
+	if shared {
+		releaseShmMaps(pr(owner))
 	}
 	if next < addr+n {
 		tf.X[0], tf.X[1] = next, addr+n-next
 		return restartCall
 	}
-	releaseShmMaps(pr(owner))
 	return 0
 }
 
