@@ -79,7 +79,7 @@ const (
 	SysProcList = 523
 )
 
-// ProcEntry is one process as SysProcList reports it (80 bytes).
+// ProcEntry is one process as SysProcList reports it (96 bytes).
 type ProcEntry struct {
 	Pid, PPid  int32
 	State      uint32 // ProcLive, ProcDying, ProcZombie
@@ -94,6 +94,8 @@ type ProcEntry struct {
 	Killed     uint32 // 1: ended by a signal
 	Handles    uint32 // descriptors it holds open
 	Objects    uint32 // the kernel's entry only: objects open system-wide (channels, pipes, shm...)
+	Queued     uint32 // messages waiting to be received on the channel ends it holds
+	_          uint32
 }
 
 // ProcEntry states.

@@ -560,3 +560,47 @@ func TestRepliesNeverBlockServer(t *testing.T) {
 	}
 	assert.Equal(t, uint64(n), uint64(got)+sc.Stats().DroppedReplies, "every reply is delivered or counted")
 }
+
+// capRefuser is an endpoint whose sends with caps fail as the kernel's do
+// when a cap may not travel (EBUSY: it would close a cycle of ends).
+type capRefuser struct{ libipc.Endpoint }
+
+func (e capRefuser) TrySend(m libipc.Message) error {
+	if len(m.Caps) > 0 {
+		return fmt.Errorf("a cap refused: %w", libipc.ErrBusy)
+	}
+	return e.Endpoint.TrySend(m)
+}
+
+func (e capRefuser) Send(ctx context.Context, m libipc.Message) error {
+	if len(m.Caps) > 0 {
+		return fmt.Errorf("a cap refused: %w", libipc.ErrBusy)
+	}
+	return e.Endpoint.Send(ctx, m)
+}
+
+// TestReplyNotSentFailsTheCall: a reply the transport refuses (its cap may
+// not travel) reaches the caller as an error reply with the transport's
+// code instead of leaving its Call waiting for ever (init's reply to a
+// Connect once did that), and the reply's caps are closed.
+func TestReplyNotSentFailsTheCall(t *testing.T) {
+	a, b := newPair(t, 8)
+	client, server := libipc.NewConn(a), libipc.NewConn(capRefuser{b})
+	t.Cleanup(func() { client.Close(); server.Close() })
+	x, y := newPair(t, 8)
+	replied := make(chan error, 1)
+	go func() {
+		r, err := server.Recv(testCtx(t))
+		if err != nil {
+			replied <- err
+			return
+		}
+		replied <- r.Reply(&libipc.Empty{}, x)
+	}()
+	_, err := client.CallCaps(testCtx(t), opEcho, &echoReq{}, nil, nil)
+	require.ErrorIs(t, err, libipc.ErrBusy, "the caller learns why")
+	assert.Contains(t, err.Error(), "reply not delivered")
+	require.ErrorIs(t, <-replied, libipc.ErrBusy)
+	_, err = y.Recv(testCtx(t))
+	assert.ErrorIs(t, err, libipc.ErrPeerClosed, "the refused cap was closed")
+}

@@ -1,6 +1,7 @@
 package libipc
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -129,18 +130,26 @@ func (r *Request) claim() error {
 // Reply answers the request with resp as the body, moving caps hs to the
 // caller. It never blocks; it fails (wrapping ErrPeerClosed) if the caller
 // has gone away, in which case the reply is simply lost and hs are closed.
+// A reply that cannot be sent for another reason (a cap the kernel
+// refuses, a body too large) is replaced by an error reply with that
+// error's code, so the caller's Call ends; hs are closed then too.
 func (r *Request) Reply(resp any, hs ...Cap) error {
 	if err := r.claim(); err != nil {
 		return err
 	}
 	h := Header{Version: Version, Kind: KindReply, Op: r.Op, ID: r.ID}
 	if err := r.conn.sendReply(h, resp, hs); err != nil {
-		if !errorsIsEncode(err) {
-			return err
+		if errors.Is(err, ErrWouldBlock) || errors.Is(err, ErrPeerClosed) {
+			return err // dropped and counted (the caller reads no replies), or nobody to tell
 		}
-		// resp could not be encoded: tell the caller instead of leaving it hanging.
+		// The reply could not be encoded or sent (its caps refused,
+		// too large): tell the caller instead of leaving it hanging.
+		code := CodeOf(err)
+		if errorsIsEncode(err) {
+			code = ErrInternal
+		}
 		h.Kind = KindError
-		r.conn.sendReply(h, &ErrorBody{Code: ErrInternal, Msg: err.Error()}, nil)
+		r.conn.sendReply(h, &ErrorBody{Code: code, Msg: "libipc: reply not delivered: " + err.Error()}, nil)
 		return err
 	}
 	return nil

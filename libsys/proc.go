@@ -29,6 +29,7 @@ type Process struct {
 	Killed     bool
 	Handles    int // descriptors it holds open
 	Objects    int // the kernel's entry: kernel objects open system-wide
+	Queued     int // messages waiting to be received on the channel ends it holds
 }
 
 // Processes returns every process, the kernel first.
@@ -62,7 +63,7 @@ func fromEntry(p abi.ProcEntry) Process {
 	}
 	state := map[uint32]string{abi.ProcLive: "running", abi.ProcDying: "exiting", abi.ProcZombie: "zombie"}[p.State]
 	return Process{Pid: int(p.Pid), PPid: int(p.PPid), Name: string(name), State: state, Threads: int(p.Threads),
-		MemoryKiB: p.Pages * 4, Handles: int(p.Handles), Objects: int(p.Objects), CPU: time.Duration(p.CPUNS), Syscalls: p.Syscalls, Faults: p.Faults,
+		MemoryKiB: p.Pages * 4, Handles: int(p.Handles), Objects: int(p.Objects), Queued: int(p.Queued), CPU: time.Duration(p.CPUNS), Syscalls: p.Syscalls, Faults: p.Faults,
 		Started: time.Duration(p.StartNS), ExitStatus: int(p.ExitStatus), Killed: p.Killed != 0}
 }
 

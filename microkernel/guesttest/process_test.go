@@ -419,10 +419,10 @@ func TestConsoleInput(t *testing.T) {
 func TestPs(t *testing.T) {
 	t.Parallel()
 	out := runPrograms(t, Machine{MemoryMiB: 256}, "init -conf /etc/none -exit service,echo,/bin/echo app,ps,/bin/ps")
-	require.Regexp(t, `ps:\s+PID\s+PPID STATE\s+THR\s+MEM\(KiB\)\s+FDS\s+CPU\(ms\)\s+NAME`, out)
-	init := regexp.MustCompile(`ps:\s+(\d+)\s+\d+ running\s+\d+\s+\d+\s+\d+\s+[0-9.]+\s+init\n`).FindStringSubmatch(out)
+	require.Regexp(t, `ps:\s+PID\s+PPID STATE\s+THR\s+MEM\(KiB\)\s+FDS\s+MSGQ\s+CPU\(ms\)\s+NAME`, out)
+	init := regexp.MustCompile(`ps:\s+(\d+)\s+\d+ running\s+\d+\s+\d+\s+\d+\s+\d+\s+[0-9.]+\s+init\n`).FindStringSubmatch(out)
 	require.NotNil(t, init, out)
-	require.Regexp(t, `ps:\s+\d+\s+`+init[1]+` running\s+\d+\s+\d+\s+\d+\s+[0-9.]+\s+ps\n`, out, "ps itself, init's child")
-	require.Regexp(t, `ps:\s+\d+\s+\d+ running\s+\d+\s+\d+\s+\d+\s+[0-9.]+\s+kernel\n`, out)
+	require.Regexp(t, `ps:\s+\d+\s+`+init[1]+` running\s+\d+\s+\d+\s+\d+\s+\d+\s+[0-9.]+\s+ps\n`, out, "ps itself, init's child")
+	require.Regexp(t, `ps:\s+\d+\s+\d+ running\s+\d+\s+\d+\s+\d+\s+\d+\s+[0-9.]+\s+kernel\n`, out)
 	require.Regexp(t, `init: ps \(pid \d+\) exited with status 0`, out)
 }

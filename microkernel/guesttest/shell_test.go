@@ -42,8 +42,8 @@ func TestShell(t *testing.T) {
 	send("kill\n")
 	expect(`kill: usage: kill \[-SIGNAL\] PID\|NAME\.\.\.\n`)
 	send("ps\n")
-	expect(`PID\s+PPID STATE\s+THR\s+MEM\(KiB\)\s+FDS\s+CPU\(ms\)\s+NAME`)
-	echoPid := expect(`sh:\s+(\d+)\s+\d+ running\s+\d+\s+\d+\s+\d+\s+[0-9.]+\s+echo\n`)[1]
+	expect(`PID\s+PPID STATE\s+THR\s+MEM\(KiB\)\s+FDS\s+MSGQ\s+CPU\(ms\)\s+NAME`)
+	echoPid := expect(`sh:\s+(\d+)\s+\d+ running\s+\d+\s+\d+\s+\d+\s+\d+\s+[0-9.]+\s+echo\n`)[1]
 	send("uptime\n")
 	expect(`sh: up \d+s, \d+ processes\n`)
 	send("free\n")

@@ -132,17 +132,18 @@ func (s *Shell) ps(_ context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(s.Out, "%6s %6s %-8s %4s %9s %4s %10s  %s\n", "PID", "PPID", "STATE", "THR", "MEM(KiB)", "FDS", "CPU(ms)", "NAME")
+	fmt.Fprintf(s.Out, "%6s %6s %-8s %4s %9s %4s %4s %10s  %s\n", "PID", "PPID", "STATE", "THR", "MEM(KiB)", "FDS", "MSGQ", "CPU(ms)", "NAME")
 	for _, p := range ps {
-		fmt.Fprintf(s.Out, "%6d %6d %-8s %4d %9d %4d %10.1f  %s\n", p.Pid, p.PPid, p.State, p.Threads, p.MemoryKiB, p.Handles,
-			float64(p.CPU.Microseconds())/1000, p.Name)
+		fmt.Fprintf(s.Out, "%6d %6d %-8s %4d %9d %4d %4d %10.1f  %s\n", p.Pid, p.PPid, p.State, p.Threads, p.MemoryKiB, p.Handles,
+			p.Queued, float64(p.CPU.Microseconds())/1000, p.Name)
 	}
 	return nil
 }
 
 // signals are the names kill takes.
 var signals = map[string]syscall.Signal{"HUP": syscall.SIGHUP, "INT": syscall.SIGINT, "KILL": syscall.SIGKILL,
-	"TERM": syscall.SIGTERM, "USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2, "STOP": syscall.SIGSTOP, "CONT": syscall.SIGCONT}
+	"TERM": syscall.SIGTERM, "USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2, "STOP": syscall.SIGSTOP, "CONT": syscall.SIGCONT,
+	"QUIT": syscall.SIGQUIT}
 
 // parseSignal reads -9, -KILL or -SIGKILL.
 func parseSignal(s string) (syscall.Signal, bool) {

@@ -97,7 +97,7 @@ func newShell() (*Shell, *fakeSys, *bytes.Buffer) {
 	f := &fakeSys{procs: []libsysProcess{
 		{Pid: 1, Name: "kernel", State: "running"},
 		{Pid: 4100, PPid: 1, Name: "init", State: "running", Threads: 4, MemoryKiB: 1200},
-		{Pid: 4101, PPid: 4100, Name: "netd", State: "running", Threads: 6, MemoryKiB: 2400, Handles: 17, CPU: 35 * time.Millisecond},
+		{Pid: 4101, PPid: 4100, Name: "netd", State: "running", Threads: 6, MemoryKiB: 2400, Handles: 17, Queued: 3, CPU: 35 * time.Millisecond},
 		{Pid: 4102, PPid: 4100, Name: "sh", State: "running"},
 	}}
 	var out bytes.Buffer
@@ -116,8 +116,8 @@ func TestCommands(t *testing.T) {
 
 	out.Reset()
 	run(t, s, "ps")
-	assert.Contains(t, out.String(), "   PID   PPID STATE     THR  MEM(KiB)  FDS    CPU(ms)  NAME\n")
-	assert.Contains(t, out.String(), "  4101   4100 running     6      2400   17       35.0  netd\n")
+	assert.Contains(t, out.String(), "   PID   PPID STATE     THR  MEM(KiB)  FDS MSGQ    CPU(ms)  NAME\n")
+	assert.Contains(t, out.String(), "  4101   4100 running     6      2400   17    3       35.0  netd\n")
 
 	out.Reset()
 	run(t, s, "uptime")
@@ -208,7 +208,7 @@ func TestMistakes(t *testing.T) {
 }
 
 func TestParseSignal(t *testing.T) {
-	for in, want := range map[string]syscall.Signal{"-9": syscall.SIGKILL, "-KILL": syscall.SIGKILL, "-SIGTERM": syscall.SIGTERM, "-hup": syscall.SIGHUP} {
+	for in, want := range map[string]syscall.Signal{"-9": syscall.SIGKILL, "-KILL": syscall.SIGKILL, "-SIGTERM": syscall.SIGTERM, "-hup": syscall.SIGHUP, "-QUIT": syscall.SIGQUIT} {
 		got, ok := parseSignal(in)
 		assert.True(t, ok, in)
 		assert.Equal(t, want, got, in)

@@ -1,6 +1,7 @@
 package rt
 
 import (
+	"math/bits"
 	"unsafe"
 
 	"armos/abi"
@@ -39,9 +40,10 @@ import (
 // EPIPE, counted. The caller's wait is not interrupted by signals (a
 // retry would send the request twice); its deadline bounds it.
 //
-// Cycles: an endpoint may not travel through its own channel, nor while
-// messages queued to it hold descriptors (EBUSY), so endpoints in transit
-// never hold each other and every one is freed when its holders close;
+// Cycles: an endpoint may not travel through its own channel, nor to an
+// end that the messages queued to it carry, directly or through the ends
+// those carry (EBUSY, carriesEnd), so endpoints in transit never hold
+// each other in a cycle and every one is freed when its holders close;
 // no collector is needed.
 
 // Error numbers beyond syscall.go's.
@@ -993,8 +995,8 @@ func checkFds(o, peer int32, plan *sendPlan) uint64 {
 		if x == o || x == peer {
 			return errno(EINVAL) // an end through its own channel
 		}
-		if objs[x].kind == objChannel && objs[x].mh > 0 {
-			return errno(EBUSY) // it holds descriptors in transit: no cycles
+		if objs[x].kind == objChannel && objs[x].mh > 0 && peer >= 0 && carriesEnd(x, peer) {
+			return errno(EBUSY) // peer would hold x, which holds peer: a cycle
 		}
 		if x == consoleObj {
 			return errno(EPERM)
@@ -1002,6 +1004,48 @@ func checkFds(o, peer int32, plan *sendPlan) uint64 {
 		plan.objs[i] = x
 	}
 	return 0
+}
+
+// carriesEnd reports whether channel end target is among the ends that
+// the messages queued to end x carry, directly or through the ends those
+// carry, and so on: sending x to target would then close a cycle of ends
+// holding each other, which no holder could free. A breadth-first walk
+// over the ends in transit (each visited once); x's own queue is where a
+// sender's handshake caps lie (a driver's shared memory sent on accept),
+// so this runs whenever an end with descriptors queued travels.
+//
+//go:nosplit
+func carriesEnd(x, target int32) bool {
+	const words = maxObjects / 64
+	var seen, done [words]uint64
+	seen[x/64] |= 1 << (x % 64)
+	for more := true; more; {
+		more = false
+		for w := 0; w < words; w++ {
+			for todo := seen[w] &^ done[w]; todo != 0; todo &= todo - 1 {
+				o := int32(w*64 + bits.TrailingZeros64(todo))
+				done[w] |= 1 << (o % 64)
+				if objs[o].mh == 0 {
+					continue
+				}
+				for km := objs[o].mhead; km != 0; km = msgAt(km).next {
+					k := msgAt(km)
+					for i := uint32(0); i < k.nh && i < abi.MaxMessageHandles; i++ {
+						h := k.h[i]
+						if h < 0 || h >= maxObjects || objs[h].kind != objChannel || seen[h/64]&(1<<(h%64)) != 0 {
+							continue
+						}
+						if h == target {
+							return true
+						}
+						seen[h/64] |= 1 << (h % 64)
+						more = true
+					}
+				}
+			}
+		}
+	}
+	return false
 }
 
 // armos_chan_send(fd, msg, flags): flags abi.SendDontWait, abi.SendGather.

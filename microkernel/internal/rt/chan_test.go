@@ -246,21 +246,40 @@ func TestChanBackPressureAndPeerClosed(t *testing.T) {
 	require.EqualValues(t, 1, ReadIPCStats().Dropped)
 }
 
-// TestChanNoCycles: an end cannot travel while messages queued to it
-// carry descriptors, so ends in transit never hold each other.
+// TestChanNoCycles: an end cannot travel to an end that the messages
+// queued to it carry, directly or through other ends, so ends in transit
+// never hold each other in a cycle; an end whose queue carries
+// descriptors may travel anywhere else (a service that sends caps as soon
+// as it accepts a connection, before init has handed the client its end).
 func TestChanNoCycles(t *testing.T) {
 	resetKernel(t, 1024)
 	u, tf := newUserFrame(t, chanScratchPages)
 	c0, c1 := chanPair(t, u, tf, oNONBLOCK)
 	d0, d1 := chanPair(t, u, tf, oNONBLOCK)
+	e0, e1 := chanPair(t, u, tf, oNONBLOCK)
+	f0, f1 := chanPair(t, u, tf, oNONBLOCK)
 	require.Zero(t, u.send(tf, d0, nil, int32(c1)), "c1 into d1's queue")
 	require.Equal(t, errno(EBUSY), u.send(tf, c0, nil, int32(d1)), "d1 holds c1: it may not go into c1's queue")
-	// Closing everything frees everything.
+	// Through another end: e1 holds d1, which holds c1.
+	require.Zero(t, u.send(tf, e0, nil, int32(d1)), "d1 (carrying c1) into e1's queue: no cycle")
+	require.Equal(t, errno(EBUSY), u.send(tf, c0, nil, int32(e1)), "e1 holds d1 holds c1: not into c1's queue")
+	require.Equal(t, errno(EBUSY), u.send(tf, c0, []byte("x"), int32(f1), int32(e1)), "one refused end refuses the message")
+	require.Zero(t, svc(tf, sysClose, uint64(c0)))
+	// Any other destination is fine, and other descriptors make no cycle.
+	r := svc(tf, sysPipe2, u.scratch+offFds, 0)
+	require.Zero(t, r)
+	p0, p1 := uint64(u.u32(u.scratch+offFds)), uint64(u.u32(u.scratch+offFds+4))
+	require.Zero(t, u.send(tf, e0, nil, int32(p0)), "a pipe end into e1's queue too")
+	require.Zero(t, u.send(tf, f0, nil, int32(e1)), "e1 (carrying d1, c1 and a pipe end) into f1's queue")
+	require.Zero(t, svc(tf, sysClose, p1))
+	// Closing everything frees everything: the chain f1 -> e1 -> d1 -> c1
+	// (and the pipe's read end in e1's queue) goes with f1's last
+	// descriptor.
 	base := len(allObjects())
-	for _, fd := range []uint64{c0, d0, d1} {
+	for _, fd := range []uint64{d0, e0, f0, f1} {
 		require.Zero(t, svc(tf, sysClose, fd))
 	}
-	require.Equal(t, base-4, len(allObjects()))
+	require.Equal(t, base-8, len(allObjects()), "the four ends left, and c1, d1, e1 and the pipe's end in transit")
 	require.Zero(t, ipcPages)
 }
 
@@ -689,10 +708,23 @@ func TestProcList(t *testing.T) {
 	// A channel: two more descriptors for u, two more objects system-wide.
 	handles, objects := entry(1).Handles, entry(0).Objects
 	require.Positive(t, objects)
-	require.Zero(t, svc(tf, abi.SysChanCreate, 0, u.scratch+offFds))
+	a, b := chanPair(t, u, tf, 0)
 	require.EqualValues(t, 3, svc(tf, abi.SysProcList, u.scratch+offInfo, 8))
 	require.Equal(t, handles+2, entry(1).Handles, "descriptors held")
 	require.Equal(t, objects+2, entry(0).Objects, "objects open")
+	require.Zero(t, entry(1).Queued)
+	// Messages waiting on an end it holds, counted once however many
+	// descriptors name that end.
+	require.Zero(t, u.send(tf, a, []byte("one")))
+	require.Zero(t, u.send(tf, a, []byte("two")))
+	require.Positive(t, int64(svc(tf, sysDup, b)))
+	require.EqualValues(t, 3, svc(tf, abi.SysProcList, u.scratch+offInfo, 8))
+	require.EqualValues(t, 2, entry(1).Queued, "two messages wait on b")
+	require.Zero(t, entry(2).Queued, "the child holds no channel")
+	r, _, _, _ := u.recv(tf, b, abi.DontWait)
+	require.Zero(t, r)
+	require.EqualValues(t, 3, svc(tf, abi.SysProcList, u.scratch+offInfo, 8))
+	require.EqualValues(t, 1, entry(1).Queued, "one received")
 	require.EqualValues(t, 3, svc(tf, abi.SysProcList, u.scratch+offInfo, 1), "the count, whatever the room")
 	require.Equal(t, errno(EFAULT), svc(tf, abi.SysProcList, 8, 8))
 	require.EqualValues(t, 3, svc(tf, abi.SysProcList, 0, 0), "no room: just the count")

@@ -10,7 +10,7 @@ import (
 // copies one abi.ProcEntry per process, the kernel first.
 
 // procEntrySize is abi.ProcEntry's size, fixed by the ABI.
-const procEntrySize = 88
+const procEntrySize = 96
 
 var _ [procEntrySize - unsafe.Sizeof(abi.ProcEntry{})]struct{}
 var _ [unsafe.Sizeof(abi.ProcEntry{}) - procEntrySize]struct{}
@@ -35,8 +35,13 @@ func sysProcListFn(tf *Frame) uint64 {
 				e.Killed = 1
 			}
 			for i := range pp.fds {
-				if pp.fds[i].obj >= 0 {
-					e.Handles++
+				o := pp.fds[i].obj
+				if o < 0 {
+					continue
+				}
+				e.Handles++
+				if objs[o].kind == objChannel && firstFdOf(pp, i, o) {
+					e.Queued += uint32(objs[o].mn)
 				}
 			}
 			if p == 0 {
@@ -53,6 +58,19 @@ func sysProcListFn(tf *Frame) uint64 {
 		count++
 	}
 	return count
+}
+
+// firstFdOf reports whether fd is the lowest descriptor of process pp
+// naming object o (an object is counted once per process).
+//
+//go:nosplit
+func firstFdOf(pp *process, fd int, o int32) bool {
+	for i := 0; i < fd; i++ {
+		if pp.fds[i].obj == o {
+			return false
+		}
+	}
+	return true
 }
 
 // procState is a process state as abi.ProcEntry names it.
