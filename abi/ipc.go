@@ -44,8 +44,9 @@ const (
 	// larger than a page (a legacy virtqueue). At most ShmMaxContiguous
 	// bytes; ENOMEM when no such run is free.
 	ShmContiguous = 0x1
-	// ShmMaxContiguous bounds a contiguous object (64 KiB).
-	ShmMaxContiguous = 64 << 10
+	// ShmMaxContiguous bounds a contiguous object (1 MiB: a NIC
+	// driver's segmentation offload slots, 16 of 64 KiB, in one run).
+	ShmMaxContiguous = 1 << 20
 	// SysShmInfo (fd, *[n]uint64, n) returns the object's page count and
 	// writes the physical address of its first n pages (for DMA).
 	SysShmInfo = 519

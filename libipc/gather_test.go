@@ -148,6 +148,32 @@ func (s *testSource) index(b []byte) int {
 
 func (s *testSource) Owns(b []byte) bool { return s.index(b) >= 0 }
 
+// postPair returns a pair for the PostSource tests (a closed at the
+// test's end) and b as a kernel endpoint, or nil over the in-memory
+// transport (which must not be what LIBIPC_TRANSPORT=kernel gives).
+func postPair(t *testing.T) (a, b libipc.Endpoint, kb *libipc.KernelEndpoint) {
+	t.Helper()
+	a, b, err := libipc.TransportPair(16)
+	require.NoError(t, err)
+	t.Cleanup(func() { a.Close() })
+	kb, kernel := b.(*libipc.KernelEndpoint)
+	if os.Getenv(libipc.TransportEnv) == "kernel" {
+		require.True(t, kernel, "a kernel channel")
+	}
+	return a, b, kb
+}
+
+// recvNumbered receives message i, which must be n bytes of i+1.
+func recvNumbered(t *testing.T, b libipc.Endpoint, i, n int) libipc.Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	m, err := b.Recv(ctx)
+	require.NoError(t, err, "message %d", i)
+	require.True(t, bytes.Equal(bytes.Repeat([]byte{byte(i + 1)}, n), m.Data), "message %d: %d bytes whole, in order", i, n)
+	return m
+}
+
 // TestPostSource: over kernel channels (LIBIPC_TRANSPORT=kernel in
 // armos), an endpoint given a PostSource posts its buffers: large
 // messages arrive in them, whole and in order (the caller gives each
@@ -156,14 +182,9 @@ func (s *testSource) Owns(b []byte) bool { return s.index(b) >= 0 }
 // buffer is back with the source. Over the in-memory transport only the
 // messages are checked (it has nothing to post).
 func TestPostSource(t *testing.T) {
-	a, b, err := libipc.TransportPair(16)
-	require.NoError(t, err)
-	defer a.Close()
 	src := newTestSource(3)
-	kb, kernel := b.(*libipc.KernelEndpoint)
-	if os.Getenv(libipc.TransportEnv) == "kernel" {
-		require.True(t, kernel, "a kernel channel")
-	}
+	a, b, kb := postPair(t)
+	kernel := kb != nil
 	if kernel {
 		kb.SetPostSource(src)
 	}
@@ -184,11 +205,7 @@ func TestPostSource(t *testing.T) {
 	}()
 	inSource := 0
 	for i, n := range sizes {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		m, err := b.Recv(ctx)
-		cancel()
-		require.NoError(t, err, "message %d", i)
-		require.True(t, bytes.Equal(bytes.Repeat([]byte{byte(i + 1)}, n), m.Data), "message %d: %d bytes whole, in order", i, n)
+		m := recvNumbered(t, b, i, n)
 		if src.Owns(m.Data) {
 			require.Greater(t, n, 16<<10, "a small message is copied out")
 			inSource++
@@ -204,6 +221,57 @@ func TestPostSource(t *testing.T) {
 		assert.Zero(t, src.out, "every buffer back after Close")
 	}
 	t.Logf("%d of %d messages in the source's buffers", inSource, len(sizes))
+}
+
+// TestPostSourceMixed: an endpoint given a source with SetPostSourceMixed
+// posts the source's buffers first and libipc's own when the source has
+// none (here: its one buffer held by the receiver), so large messages keep
+// landing in posted buffers; a source buffer given back with
+// Message.Release goes to the source (registered), not to libipc's free
+// list; after Close every buffer is back with the source.
+func TestPostSourceMixed(t *testing.T) {
+	src := newTestSource(1)
+	a, b, kb := postPair(t)
+	kernel := kb != nil
+	if kernel {
+		kb.SetPostSourceMixed(src)
+	}
+	sizes := []int{30000, 30000, 20, 30000, 30000, 40000, 10, 30000, 30000}
+	done := make(chan error, 1)
+	go func() {
+		for i, n := range sizes {
+			if err := a.Send(context.Background(), libipc.Message{Data: bytes.Repeat([]byte{byte(i + 1)}, n)}); err != nil {
+				done <- err
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+		done <- nil
+	}()
+	var held []libipc.Message
+	inSource := 0
+	for i, n := range sizes {
+		m := recvNumbered(t, b, i, n)
+		if src.Owns(m.Data) {
+			inSource++
+			held = append(held, m) // kept: the source has nothing more to give
+			continue
+		}
+		m.Release()
+	}
+	require.NoError(t, <-done)
+	for i := range held {
+		held[i].Release() // back to the source, not to libipc's free list
+	}
+	if kernel {
+		assert.Positive(t, inSource, "large messages arrived in the source's buffer")
+		assert.Zero(t, src.out, "Release gave the source its buffer back")
+	}
+	require.NoError(t, b.Close())
+	if kernel {
+		assert.Zero(t, src.out, "every buffer back after Close")
+	}
+	t.Logf("%d of %d messages in the source's buffer", inSource, len(sizes))
 }
 
 // TestSendRecvAllocations: a message sent and received costs the

@@ -56,6 +56,7 @@ type KernelEndpoint struct {
 	posted     [][]byte // buffers posted in the kernel, oldest first
 	spare      []byte   // a free buffer to post next
 	src        PostSource
+	srcMixed   bool // SetPostSourceMixed: libipc's own buffers when src has none
 	posting    bool
 	registered bool
 	poll       pollWaiter
@@ -506,6 +507,11 @@ func (e *KernelEndpoint) isPosted(b []byte) bool {
 // freshBuf returns the spare buffer, or one from the endpoint's
 // PostSource, or a new one of the largest class.
 func (e *KernelEndpoint) freshBuf() []byte {
+	if e.srcMixed {
+		if b := e.src.PostBuf(); len(b) > 0 {
+			return b
+		}
+	}
 	if b := e.spare; b != nil {
 		e.spare = nil
 		return b
@@ -548,7 +554,23 @@ type PostSource interface {
 // from its next receive on. Call it before the endpoint receives.
 func (e *KernelEndpoint) SetPostSource(src PostSource) {
 	e.recvMu.Lock()
-	e.src = src
+	e.src, e.srcMixed = src, false
+	e.recvMu.Unlock()
+}
+
+// SetPostSourceMixed makes the endpoint post src's buffers first and
+// libipc's own when src has none to give (SetPostSource posts src's
+// only, beside the first). A message that lands in one of src's buffers
+// comes out of Recv in it, as with SetPostSource, and the buffer may
+// reach ReleaseBuffer, Message.Release or Request.ReleaseBody anywhere in
+// the process: those give it back to src (PutBuf), which is registered
+// for that here. netd posts the NIC driver's transmit slots on the
+// channels of protocol servers this way (servers/netd/link.SlotShare).
+// Call it before the endpoint receives; src must not be nil.
+func (e *KernelEndpoint) SetPostSourceMixed(src PostSource) {
+	RegisterPostSource(src)
+	e.recvMu.Lock()
+	e.src, e.srcMixed = src, true
 	e.recvMu.Unlock()
 }
 
@@ -602,7 +624,7 @@ func (e *KernelEndpoint) tryRecvPosted(fd int) (Message, error) {
 		if len(e.posted) >= postDepth {
 			break
 		}
-		if e.src != nil && e.spare == nil {
+		if e.src != nil && e.spare == nil && !e.srcMixed {
 			// With a source, only its buffers are posted beside the
 			// first: a message in one of libipc's own would be copied
 			// again where the source wants it.
@@ -668,9 +690,14 @@ func (e *KernelEndpoint) tryRecvPosted(fd int) (Message, error) {
 	} else {
 		// A small message: the endpoint stops posting until the next
 		// large one (a posting receive costs system calls each time the
-		// receiver waits, worth it only while large messages come).
+		// receiver waits, worth it only while large messages come),
+		// unless its source is mixed.
 		m.Data = copyToBuf(data[:n])
-		e.posting = false
+		// A mixed source's endpoint keeps posting: its sender's
+		// large messages come between small ones (tcpd's segments and
+		// its window updates), and each large one that finds nothing
+		// posted is copied twice and misses the source's buffers.
+		e.posting = e.srcMixed
 		if e.spare == nil {
 			e.spare = data
 		} else {

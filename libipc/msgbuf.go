@@ -1,6 +1,7 @@
 package libipc
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -105,6 +106,14 @@ func releaseBuf(b []byte) {
 	if b == nil {
 		return
 	}
+	if f := foreign.Load(); f != nil {
+		for _, src := range *f {
+			if src.Owns(b) {
+				src.PutBuf(b)
+				return
+			}
+		}
+	}
 	k := bufClass(cap(b))
 	if k < 0 || cap(b) != bufClasses[k] {
 		msgBufs.discarded.Add(1)
@@ -119,6 +128,36 @@ func releaseBuf(b []byte) {
 	msgBufs.free[k] = append(msgBufs.free[k], b[:0])
 	msgBufs.mu.Unlock()
 	msgBufs.released.Add(1)
+}
+
+// foreign holds the PostSources whose buffers may come to releaseBuf
+// (SetPostSourceMixed): such a buffer goes back to its source, never to
+// the free list, where it would carry other messages while its owner
+// (a device) uses it. Copied on write; a handful at most.
+var (
+	foreign   atomic.Pointer[[]PostSource]
+	foreignMu sync.Mutex
+)
+
+// RegisterPostSource makes every buffer of src (src.Owns) that reaches
+// ReleaseBuffer, Message.Release or Request.ReleaseBody go back to src
+// (PutBuf) instead of libipc's free list: for a source whose buffers a
+// Message may carry anywhere in the process (SetPostSourceMixed
+// registers its source). Registering again does nothing.
+func RegisterPostSource(src PostSource) {
+	foreignMu.Lock()
+	defer foreignMu.Unlock()
+	var cur []PostSource
+	if f := foreign.Load(); f != nil {
+		cur = *f
+	}
+	for _, s := range cur {
+		if s == src {
+			return
+		}
+	}
+	next := append(slices.Clip(cur), src)
+	foreign.Store(&next)
 }
 
 // Release gives m.Data back to the transport's buffer free list and sets it

@@ -105,6 +105,12 @@ func reportLink(b *bytes.Buffer, dev device) {
 		c := r.Counters()
 		fmt.Fprintf(b, "link:\n    %-20s %d\n    %-20s %d\n    %-20s %d\n    %-20s %d\n", "Reconnects", c.Reconnects,
 			"DialFailed", c.DialFailed, "TxWhileDown", c.TxWhileDown, "TxQueueFull", c.TxQueueFull)
+		if s := r.Share(); s != nil {
+			st := s.Stats()
+			fmt.Fprintf(b, "shared slots:\n    %-20s %d\n    %-20s %d\n    %-20s %d\n    %-20s %d\n    %-20s %d\n    %-20s %d\n    %-20s %d\n    %-20s %d\n    %-20s %d\n    %-20s %d\n",
+				"Slots", st.Slots, "Held", st.Held, "Lent", st.Lent, "Posted", st.Posted, "SentInSlot", st.Sent,
+				"BadLends", st.BadLends, "MapErrors", st.MapErrs, "Retired", st.Retired, "NoRoom", st.NoRoom, "MissedBig", st.Missed)
+		}
 	}
 }
 

@@ -80,6 +80,7 @@ type opened struct {
 	mtu   int              // its MTU
 	mac   net.HardwareAddr // its own address (a NIC's), or nil
 	tso   *tsoSetter       // a NIC's segmentation offload, as its driver describes it (nil: none)
+	share *link.SlotShare  // a NIC driver's shared transmit slots (nil: none)
 }
 
 // tsoSetter follows a NIC driver's TSOMax (link.LinkInfo) into the stack:
@@ -132,12 +133,16 @@ func openDevice(ctx context.Context, opts options) (opened, error) {
 		// restarted by the operator): netd connects to the new one and
 		// keeps its stack and every socket.
 		tso := &tsoSetter{}
+		share := link.NewSlotShare(unmapSlot)
 		dial := func(ctx context.Context) (*link.Chan, link.LinkInfo, error) {
+			// The slots an earlier driver shared are gone with it.
+			share.Retire()
 			ep, err := boot.ConnectWait(ctx, name)
 			if err != nil {
 				return nil, link.LinkInfo{}, err
 			}
 			c := link.NewChan(ep)
+			c.UseShare(share, mapSlot)
 			ictx, cancel := context.WithTimeout(ctx, nicInfoTimeout)
 			defer cancel()
 			info, err := c.ReadInfo(ictx)
@@ -160,8 +165,9 @@ func openDevice(ctx context.Context, opts options) (opened, error) {
 			tso.set(i.TSOMax)
 			fmt.Printf("netd: %s: the driver restarted; reconnected (%s, link %s)\n", opts.link, i.Driver, upDown(i.Up))
 		})
+		r.SetShare(share)
 		where := fmt.Sprintf("%s (%s, link %s)", opts.link, info.Driver, upDown(info.Up))
-		return opened{dev: r, where: where, mtu: info.MTU, mac: net.HardwareAddr(info.MAC), tso: tso}, nil
+		return opened{dev: r, where: where, mtu: info.MTU, mac: net.HardwareAddr(info.MAC), tso: tso, share: share}, nil
 	case strings.HasPrefix(opts.link, "connect:"):
 		ep, err := boot.ConnectWait(ctx, name)
 		if err != nil {
@@ -187,6 +193,21 @@ func openDevice(ctx context.Context, opts options) (opened, error) {
 		return opened{}, ctx.Err()
 	}
 }
+
+// mapSlot maps a transmit slot a NIC driver shares (a shared-memory
+// object's descriptor, link.OpSlots) and closes the descriptor: the
+// mapping keeps the object.
+func mapSlot(h libipc.Cap, size int) ([]byte, error) {
+	kh, ok := h.(*libipc.KernelHandle)
+	if !ok {
+		return nil, fmt.Errorf("slot: not a kernel descriptor")
+	}
+	defer kh.Close()
+	return syscall.Mmap(kh.Fd(), 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+}
+
+// unmapSlot lets go of a slot's mapping.
+func unmapSlot(b []byte) { _ = syscall.Munmap(b) }
 
 // nicInfoTimeout bounds the wait for a NIC driver's link description.
 const nicInfoTimeout = 10 * time.Second
@@ -288,6 +309,9 @@ func run(opts options) error {
 	startTrace.Mark("stack")
 	if od.tso != nil {
 		od.tso.attach(n.st)
+	}
+	if od.share != nil {
+		n.proto.SetPostSource(od.share)
 	}
 	n.where = where
 	n.cfgState.allowed, n.cfgState.linkMTU = opts.dhcp, od.mtu

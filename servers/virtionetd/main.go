@@ -98,6 +98,7 @@ func run(name string, grant, queue, mtu int, offload bool) error {
 	go granted.Interrupts(irq, "virtionetd", func() {
 		d.mu.Lock()
 		d.nic.Service()
+		d.topUp()
 		d.mu.Unlock()
 	})
 	info := dev.Info()
@@ -121,7 +122,20 @@ type driver struct {
 	peers    atomic.Uint64 // connections accepted
 	noPeer   atomic.Uint64 // drop: a frame came with no netd connected
 	txErrors atomic.Uint64 // frames netd sent that the NIC refused (counted there too)
+
+	// the transmit slots shared with the peer (link.SlotShare), under mu:
+	// peerGen numbers the peers accepted, and sharing says the current
+	// one mapped the slots, so that it is lent some
+	peerGen  int
+	sharing  bool
+	shareErr atomic.Uint64 // peers the slots could not be shared with
 }
+
+// shareMax is how many offload slots the peer (netd) holds at most: the
+// receive buffers it posts for tcpd's segments (libipc posts four) and
+// two on their way back. The other three are for the device and netd's
+// frame messages.
+const shareMax = 12
 
 func (d *driver) mac() []byte { m := d.nic.MAC(); return m[:] }
 
@@ -162,10 +176,84 @@ func (d *driver) accept(ep libipc.Endpoint) {
 		return
 	}
 	d.peers.Add(1)
+	d.mu.Lock()
+	d.peerGen++
+	gen := d.peerGen
+	d.sharing = false
+	d.mu.Unlock()
 	if old := d.peer.Swap(c); old != nil {
 		old.Close()
 	}
-	go d.transmit(c)
+	c.OnTxSlot(func(t link.TxSlot) {
+		d.mu.Lock()
+		err := d.nic.SendShared(gen, t.Slot, t.Off, t.Len, t.GSO)
+		d.topUp()
+		d.mu.Unlock()
+		if err != nil {
+			d.txErrors.Add(1)
+		}
+	})
+	d.share(c, gen)
+	go d.transmit(c, gen)
+}
+
+// share sends peer c (number gen) the offload slots' memory and lends it
+// its first slots. Without the offload there is nothing to share; when a
+// message does not go, the peer goes without (counted).
+func (d *driver) share(c *link.Chan, gen int) {
+	d.mu.Lock()
+	n := d.nic.SlotCount()
+	objs, per := d.nic.SlotObjects()
+	ok := n > 0 && n <= link.MaxSlots && d.tsoMax() > 0
+	d.mu.Unlock()
+	if !ok {
+		return
+	}
+	for k := 0; k < len(objs); k += libipc.MaxCaps {
+		var caps []libipc.Cap
+		var err error
+		for _, m := range objs[k:min(len(objs), k+libipc.MaxCaps)] {
+			sm, shareable := m.(interface{ ShareCap() (libipc.Cap, error) })
+			if !shareable {
+				return // not shared memory (a test's)
+			}
+			var h libipc.Cap
+			if h, err = sm.ShareCap(); err != nil {
+				break
+			}
+			caps = append(caps, h)
+		}
+		if err == nil {
+			err = c.SendSlots(k*per, virtio.SlotSize, per, caps)
+		}
+		if err != nil {
+			for _, h := range caps {
+				h.Close() // not sent
+			}
+			d.shareErr.Add(1)
+			fmt.Fprintln(os.Stderr, "virtionetd: sharing the offload slots:", err)
+			return
+		}
+	}
+	d.mu.Lock()
+	if d.peerGen == gen {
+		d.sharing = true
+		d.topUp()
+	}
+	d.mu.Unlock()
+}
+
+// topUp lends the current peer free slots up to shareMax (with d.mu
+// held): after it sent one back, and after each interrupt (the device
+// done with some). A lend that does not go is taken back.
+func (d *driver) topUp() {
+	c := d.peer.Load()
+	if c == nil || !d.sharing {
+		return
+	}
+	if mask := d.nic.LendShared(d.peerGen, shareMax); mask != 0 && c.SendLend(mask) != nil {
+		d.nic.Unlend(d.peerGen, mask)
+	}
 }
 
 // txStorage is the transmit goroutine's buffer: the largest frame netd
@@ -177,7 +265,7 @@ const txStorage = skbuff.DefaultHeadroom + 64<<10
 // transmit sends what peer c sends until it goes. Frames are decoded
 // into one buffer of txStorage bytes, used again for every frame (a
 // pooled 2 KiB sk_buff would not hold an offloaded one).
-func (d *driver) transmit(c *link.Chan) {
+func (d *driver) transmit(c *link.Chan, gen int) {
 	b, err := skbuff.Default.View(make([]byte, txStorage), skbuff.DefaultHeadroom, nil)
 	if err != nil { // not with this storage and headroom
 		panic(err)
@@ -208,6 +296,13 @@ func (d *driver) transmit(c *link.Chan) {
 			}
 			d.peer.CompareAndSwap(c, nil)
 			c.Close()
+			// The peer is gone: the slots it held are the driver's.
+			d.mu.Lock()
+			d.nic.ReturnShared(gen)
+			if d.peerGen == gen {
+				d.sharing = false
+			}
+			d.mu.Unlock()
 			return
 		}
 	}
@@ -268,7 +363,8 @@ func (d *driver) report(w io.Writer) {
 	fmt.Fprintf(w, "virtionetd: rx %d frames %d bytes, tx %d frames %d bytes\n", c.RxFrames, c.RxBytes, c.TxFrames, c.TxBytes)
 	fmt.Fprintf(w, "virtionetd: drops: rx short %d, no peer %d, tx ring full %d, tx oversize %d, lost in reset %d, tso slots full %d, bad offload %d\n",
 		c.RxShort, d.noPeer.Load(), c.TxRingFull, c.TxOversize, c.TxLostInReset, c.TxTSOSlotsFull, c.TxBadOffload)
-	fmt.Fprintf(w, "virtionetd: offload: tso max %d, tso %d frames %d bytes (in tx), %d sent from the slot netd's message came in\n", tso, c.TxTSOFrames, c.TxTSOBytes, c.TxInSlot)
+	fmt.Fprintf(w, "virtionetd: offload: tso max %d, tso %d frames %d bytes (in tx), %d sent from the slot netd's message came in, %d built by netd in its shared slots (%d refused, %d peers not shared with)\n",
+		tso, c.TxTSOFrames, c.TxTSOBytes, c.TxInSlot, c.TxShared, c.TxBadSlot, d.shareErr.Load())
 	fmt.Fprintf(w, "virtionetd: device: interrupts %d, config changes %d, link changes %d, resets %d (bad used index %d, id %d, length %d, needs reset %d), peers %d\n",
 		c.Interrupts, c.ConfigChanges, c.LinkChanges, c.Resets, c.BadUsedIndex, c.BadUsedID, c.BadUsedLen, c.NeedsReset, d.peers.Load())
 	var m runtime.MemStats

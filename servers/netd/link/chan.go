@@ -62,6 +62,12 @@ type Chan struct {
 	info   atomic.Pointer[LinkInfo]
 	onInfo atomic.Pointer[func(LinkInfo)]
 	src    libipc.PostSource // the receive buffers' source (SetPostSource), or nil
+
+	// slots shared by a driver (slots.go): netd's side, or the driver's
+	// handler of netd's OpTxSlot
+	share    *SlotShare
+	mapSlot  func(libipc.Cap, int) ([]byte, error)
+	onTxSlot func(TxSlot)
 }
 
 // SetPostSource makes the link's kernel endpoint post src's buffers to
@@ -179,6 +185,9 @@ func (c *Chan) Transmit(b *skbuff.Buf) error {
 		return skbuff.ErrNilBuf
 	}
 	defer releaseBuf(b)
+	if c.share != nil && c.sendInSlot(b.Bytes(), b.GSOSize) {
+		return nil
+	}
 	h := libipc.Header{Version: libipc.Version, Kind: libipc.KindOneway, Op: OpFrame}
 	// The frame's message is encoded around its own bytes when its
 	// storage has room (a Buf from the stack always has its headroom):
@@ -293,10 +302,15 @@ func (c *Chan) next() (libipc.Message, error) {
 			}
 			return libipc.Message{}, fmt.Errorf("link: receive: %w", err)
 		}
+		h, body, err := libipc.ParseHeader(m.Data)
+		if err == nil && h.Kind == libipc.KindOneway && c.takeSlotMsg(h, body, m.Caps) {
+			c.release(&m)
+			continue
+		}
 		for _, h := range m.Caps {
 			h.Close()
 		}
-		if h, body, err := libipc.ParseHeader(m.Data); err == nil && h.Kind == libipc.KindOneway && h.Op == OpLinkInfo {
+		if err == nil && h.Kind == libipc.KindOneway && h.Op == OpLinkInfo {
 			if !c.gotInfo(body) {
 				c.rxBad.Add(1)
 			}

@@ -25,9 +25,17 @@ type Redial struct {
 	cur    atomic.Pointer[Chan]
 	closed atomic.Bool
 	onUp   func(LinkInfo)
+	share  *SlotShare // SetShare, for reports
 
 	reconnects, txDown, dialFails atomic.Uint64
 }
+
+// SetShare names the slot share its dial gives each connection
+// (Chan.UseShare), so that Share finds it for reports.
+func (r *Redial) SetShare(s *SlotShare) { r.share = s }
+
+// Share returns the slot share SetShare named, or nil.
+func (r *Redial) Share() *SlotShare { return r.share }
 
 // NewRedial runs a link over c, reconnecting with dial when the provider
 // goes; onUp (if not nil) hears each new provider's description. ctx

@@ -91,7 +91,16 @@ type Service struct {
 
 	// owned on the event loop
 	owners [256]*owner
+
+	src atomic.Pointer[libipc.PostSource] // SetPostSource
 }
+
+// SetPostSource makes the kernel channels of the protocol servers that
+// connect from now on post src's buffers first (libipc
+// KernelEndpoint.SetPostSourceMixed): netd gives them the NIC driver's
+// shared transmit slots (link.SlotShare), so that a segment lands in
+// device memory and its frame is sent from there.
+func (s *Service) SetPostSource(src libipc.PostSource) { s.src.Store(&src) }
 
 // client is one connection's state (on the event loop).
 type client struct {
@@ -143,6 +152,11 @@ func (s *Service) Accept(ep libipc.Endpoint) {
 		}
 		if s.admitted.CompareAndSwap(n, n+1) {
 			break
+		}
+	}
+	if src := s.src.Load(); src != nil {
+		if ke, ok := ep.(*libipc.KernelEndpoint); ok {
+			ke.SetPostSourceMixed(*src)
 		}
 	}
 	s.srv.Accept(ep)

@@ -24,6 +24,7 @@ var (
 	ErrSmallQueue = errors.New("virtio: the device's queue is too small")
 	ErrNoTSO      = errors.New("virtio: the device does not segment TCP")
 	ErrBadOffload = errors.New("virtio: not an IPv4 TCP frame the device can segment")
+	ErrBadSlot    = errors.New("virtio: not a slot the peer holds, or a frame not in it")
 )
 
 // Features is what this driver always asks for, of what the device
@@ -60,7 +61,9 @@ type Counters struct {
 	TxOversize     uint64 // a frame larger than a buffer (Send) or TSOMax (SendTSO)
 	TxLostInReset  uint64 // frames the device held when it was reset
 	TxTSOSlotsFull uint64 // SendTSO: no free offload slot after reclaiming
-	TxInSlot       uint64 // offloaded frames sent from the lent slot they were received into (SendTSOInSlot): not copied
+	TxInSlot       uint64 // offloaded frames sent from the lent slot they were received into (SendTSOInSlot, SendShared): not copied
+	TxShared       uint64 // offloaded frames the peer built in a slot of its share (SendShared)
+	TxBadSlot      uint64 // SendShared refused: a slot the peer does not hold, or a frame not in it
 	TxBadOffload   uint64 // SendTSO refused: no offload negotiated, or not a frame it can offload
 	// The device.
 	LinkChanges uint64
@@ -228,6 +231,18 @@ func (n *NIC) Send(frame []byte) error {
 		n.c.TxOversize++
 		return ErrOversize
 	}
+	if err := n.sendInBuf(frame, netHdr{}); err != nil {
+		return err
+	}
+	n.c.TxFrames++
+	n.c.TxBytes += uint64(len(frame))
+	return nil
+}
+
+// sendInBuf copies frame (it fits) behind header h into a transmit buffer
+// of its own and gives it to the device; finished buffers are reclaimed
+// first when none is free (ErrRingFull, counted, when still none is).
+func (n *NIC) sendInBuf(frame []byte, h netHdr) error {
 	if len(n.tx.free) == 0 {
 		n.reclaim()
 	}
@@ -236,12 +251,10 @@ func (n *NIC) Send(frame []byte) error {
 		n.c.TxRingFull++
 		return ErrRingFull
 	}
-	clear(b[:n.hdr])
+	h.put(b[:n.hdr])
 	copy(b[n.hdr:], frame)
 	n.tx.put(id, n.hdr+len(frame))
 	n.t.kick(n.tx.queue)
-	n.c.TxFrames++
-	n.c.TxBytes += uint64(len(frame))
 	return nil
 }
 

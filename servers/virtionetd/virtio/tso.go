@@ -24,12 +24,17 @@ import (
 // back (hold names the own buffers again).
 
 const (
-	// TSOSlots is how many big buffers there are (576 KiB of DMA
-	// memory, allocated only when the device segments): the frames the
-	// device holds, and the buffers lent out (LendSlot) meanwhile. Each
-	// is a shared-memory mapping of its own, and a process has 15 (the
-	// queues and buffers take two; ten slots leave no room).
-	TSOSlots = 9
+	// TSOSlots is how many big buffers there are (1 MiB of DMA memory,
+	// allocated only when the device segments): the frames the device
+	// holds, and the buffers lent out (LendSlot, LendShared) meanwhile.
+	// They are one physically contiguous run, one shared-memory object
+	// and one mapping, shared with netd whole.
+	TSOSlots = 16
+	// TSOSlotsSeparate is how many there are when no such run is free
+	// (a fragmented memory, after a long run): each slot is then an
+	// object and a mapping of its own, and a process has 15 mappings
+	// (the queues and buffers take two; ten slots leave no room).
+	TSOSlotsSeparate = 9
 	// MaxTSO is the largest IPv4 datagram SendTSO takes: the same as
 	// servers/netd/link.MaxTSO (an offloaded frame with its message's
 	// envelope fits one 64 KiB IPC message), repeated here because this
@@ -37,8 +42,7 @@ const (
 	MaxTSO = 65000
 
 	// tsoSlotSize is a slot: the virtio-net header and the frame in one
-	// descriptor. 64 KiB is the most armos allocates physically
-	// contiguous (abi.ShmMaxContiguous); it holds either header, an
+	// descriptor, physically contiguous. It holds either header, an
 	// Ethernet header and a MaxTSO datagram.
 	tsoSlotSize = 64 << 10
 
@@ -57,24 +61,59 @@ const (
 // comes back (ReturnSlot) or goes to the device with the frame it holds
 // (SendTSOInSlot).
 type tsoSlots struct {
-	mem  []Mem  // slot i: tsoSlotSize bytes, contiguous
-	free []int  // the slots the driver holds
-	lent []int  // by transmit descriptor: 1 + the slot it names, 0 for its own buffer
-	out  []bool // by slot: lent out
-	nout int
+	mem   []Mem     // slot i: tsoSlotSize bytes, contiguous
+	bufs  [][]byte  // slot i's bytes (mem[i].Bytes(), kept)
+	bases []uintptr // slot i's address here
+	objs  []Mem     // the allocations: one holding every slot, or one per slot
+	per   int       // slots per allocation
+	free  []int     // the slots the driver holds
+	lent  []int     // by transmit descriptor: 1 + the slot it names, 0 for its own buffer
+	out   []bool    // by slot: lent out
+	nout  int
+	// by slot: lent to the peer's share (LendShared), and to which
+	// peer (a number the driver chooses); nshared of them
+	shared   []bool
+	sharedTo []int
+	nshared  int
 }
 
-// newTSOSlots allocates TSOSlots slots for a transmit queue of descs
-// descriptors, all free.
+// sliceMem is a part of an allocation: a slot of the contiguous run.
+type sliceMem struct {
+	m      Mem
+	off, n int
+}
+
+func (m sliceMem) Bytes() []byte     { return m.m.Bytes()[m.off : m.off+m.n : m.off+m.n] }
+func (m sliceMem) PA(off int) uint64 { return m.m.PA(m.off + off) }
+
+// newTSOSlots allocates the slots for a transmit queue of descs
+// descriptors, all free: TSOSlots in one contiguous run, or else
+// TSOSlotsSeparate one by one.
 func newTSOSlots(alloc Alloc, descs int) (*tsoSlots, error) {
-	s := &tsoSlots{lent: make([]int, descs), out: make([]bool, TSOSlots)}
-	for i := 0; i < TSOSlots; i++ {
-		m, err := alloc(tsoSlotSize, true)
-		if err != nil {
-			return nil, fmt.Errorf("virtio: segmentation offload slot %d of %d (Config.NoOffload goes without): %w", i+1, TSOSlots, err)
+	s := &tsoSlots{lent: make([]int, descs)}
+	if run, err := alloc(TSOSlots*tsoSlotSize, true); err == nil {
+		s.objs, s.per = []Mem{run}, TSOSlots
+		for i := 0; i < TSOSlots; i++ {
+			s.mem = append(s.mem, sliceMem{m: run, off: i * tsoSlotSize, n: tsoSlotSize})
 		}
-		s.mem = append(s.mem, m)
+	} else {
+		s.per = 1
+		for i := 0; i < TSOSlotsSeparate; i++ {
+			m, err := alloc(tsoSlotSize, true)
+			if err != nil {
+				return nil, fmt.Errorf("virtio: segmentation offload slot %d of %d (Config.NoOffload goes without): %w", i+1, TSOSlotsSeparate, err)
+			}
+			s.mem = append(s.mem, m)
+			s.objs = append(s.objs, m)
+		}
 	}
+	for _, m := range s.mem {
+		b := m.Bytes()[:tsoSlotSize:tsoSlotSize]
+		s.bufs = append(s.bufs, b)
+		s.bases = append(s.bases, uintptr(unsafe.Pointer(&b[0])))
+	}
+	n := len(s.mem)
+	s.out, s.shared, s.sharedTo = make([]bool, n), make([]bool, n), make([]int, n)
 	s.reset()
 	return s, nil
 }
@@ -85,7 +124,7 @@ func newTSOSlots(alloc Alloc, descs int) (*tsoSlots, error) {
 func (s *tsoSlots) reset() {
 	s.free = s.free[:0]
 	for i := len(s.mem) - 1; i >= 0; i-- {
-		if !s.out[i] { // a lent slot stays lent
+		if !s.out[i] && !s.shared[i] { // a lent slot stays lent
 			s.free = append(s.free, i)
 		}
 	}
@@ -98,9 +137,8 @@ func (s *tsoSlots) slotOf(b []byte) (slot, off int, ok bool) {
 		return 0, 0, false
 	}
 	p := uintptr(unsafe.Pointer(&b[0]))
-	for i, m := range s.mem {
-		base := uintptr(unsafe.Pointer(&m.Bytes()[0]))
-		if p >= base && p-base+uintptr(len(b)) <= uintptr(len(m.Bytes())) {
+	for i, base := range s.bases {
+		if p >= base && p-base+uintptr(len(b)) <= tsoSlotSize {
 			return i, int(p - base), true
 		}
 	}
@@ -134,8 +172,7 @@ func (n *NIC) LendSlot() []byte {
 	s.free = s.free[:len(s.free)-1]
 	s.out[i] = true
 	s.nout++
-	b := s.mem[i].Bytes()
-	return b[:tsoSlotSize:tsoSlotSize]
+	return s.bufs[i]
 }
 
 // SlotOwns reports whether b lies in an offload slot.
@@ -188,10 +225,127 @@ func (n *NIC) SendTSOInSlot(frame []byte, mss int) (bool, error) {
 	return true, err
 }
 
+// Slots lent to a peer's share (servers/netd/link.SlotShare). The driver
+// hands its peer (netd) the slots' memory once (SlotMem) and lends it
+// slots by number (LendShared); netd posts a lent slot as a receive
+// buffer for a protocol server's segments, builds the frame in it, and
+// gives it back by asking for the frame at an offset in it to be sent
+// (SendShared): a segment goes from tcpd's message to the device with
+// one copy, the kernel's into the slot. A slot comes back from the peer
+// only that way or when the peer is gone (ReturnShared).
+
+// SlotCount is how many offload slots there are (0 without the
+// offload): their numbers are 0..SlotCount()-1.
+func (n *NIC) SlotCount() int {
+	if n.tso == nil {
+		return 0
+	}
+	return len(n.tso.mem)
+}
+
+// SlotMem returns slot i's memory.
+func (n *NIC) SlotMem(i int) Mem { return n.tso.mem[i] }
+
+// SlotObjects returns the allocations the slots lie in, to share with
+// the peer, and how many slots each holds (slot i is in allocation
+// i/per, at (i%per)*SlotSize).
+func (n *NIC) SlotObjects() (objs []Mem, per int) {
+	if n.tso == nil {
+		return nil, 0
+	}
+	return n.tso.objs, n.tso.per
+}
+
+// SlotSize is a slot's bytes.
+const SlotSize = tsoSlotSize
+
+// SharedReserve is how many free slots LendShared leaves with the driver:
+// for the offloaded frames that come in netd's messages (SendTSO,
+// SendTSOInSlot) while the peer holds its share.
+const SharedReserve = 2
+
+// LendShared lends free slots to peer until it holds max (reclaiming
+// finished transmissions first when none is free) and returns the slots
+// newly lent as a bit mask (bit i: slot i); 0 when none.
+func (n *NIC) LendShared(peer, max int) uint64 {
+	s := n.tso
+	if s == nil || n.TSOMax() == 0 {
+		return 0
+	}
+	if s.nshared < max && len(s.free) <= SharedReserve {
+		n.reclaim()
+	}
+	var mask uint64
+	for s.nshared < max && len(s.free) > SharedReserve {
+		i := s.free[len(s.free)-1]
+		s.free = s.free[:len(s.free)-1]
+		s.shared[i], s.sharedTo[i] = true, peer
+		s.nshared++
+		mask |= 1 << i
+	}
+	return mask
+}
+
+// Unlend takes back from peer the slots of mask that LendShared lent it
+// (the peer was never told of them: the message lending them did not
+// go): free again.
+func (n *NIC) Unlend(peer int, mask uint64) {
+	s := n.tso
+	if s == nil {
+		return
+	}
+	for i := range s.mem {
+		if mask&(1<<i) != 0 && s.shared[i] && s.sharedTo[i] == peer {
+			s.shared[i] = false
+			s.nshared--
+			s.free = append(s.free, i)
+		}
+	}
+}
+
+// ReturnShared takes back every slot lent to peer (it is gone): free.
+func (n *NIC) ReturnShared(peer int) {
+	n.Unlend(peer, ^uint64(0))
+}
+
+// SendShared sends the frame of length size at off in slot i, which peer
+// holds (LendShared): with gso, as SendTSO from where it lies (the
+// virtio-net header written in the room before it, the slot with the
+// device until it is done); without, copied as Send does, the slot then
+// free. The slot is the driver's again either way. Errors: ErrBadSlot
+// (counted) when peer does not hold slot i or the frame does not lie in
+// it behind the header's room, else SendTSO's or Send's.
+func (n *NIC) SendShared(peer, i, off, size int, gso uint16) error {
+	s := n.tso
+	if s == nil || i < 0 || i >= len(s.mem) || !s.shared[i] || s.sharedTo[i] != peer {
+		n.c.TxBadSlot++
+		return ErrBadSlot
+	}
+	s.shared[i] = false
+	s.nshared--
+	if off < n.hdr || size <= 0 || off > tsoSlotSize || size > tsoSlotSize-off {
+		s.free = append(s.free, i)
+		n.c.TxBadSlot++
+		return ErrBadSlot
+	}
+	frame := s.bufs[i][off : off+size]
+	if gso == 0 {
+		err := n.Send(frame)
+		s.free = append(s.free, i)
+		return err
+	}
+	n.c.TxShared++
+	if err := n.sendTSO(frame, int(gso), i, off); err != nil {
+		s.free = append(s.free, i)
+		return err
+	}
+	return nil
+}
+
 // bytes is the DMA memory the slots take.
 func (s *tsoSlots) bytes() int {
 	n := 0
-	for _, m := range s.mem {
+	for _, m := range s.objs {
 		n += len(m.Bytes())
 	}
 	return n
@@ -247,6 +401,15 @@ func (n *NIC) sendTSO(frame []byte, mss, slot, off int) error {
 		n.c.TxOversize++
 		return ErrOversize
 	}
+	if slot < 0 && len(frame) <= BufSize-n.hdr {
+		// It fits a transmit buffer of its own: no slot needed (the
+		// slots may all be out, lent or with the device).
+		if err := n.sendInBuf(frame, h); err != nil {
+			return err
+		}
+		n.countTSO(len(frame))
+		return nil
+	}
 	if len(n.tx.free) == 0 || (slot < 0 && len(n.tso.free) == 0) {
 		n.reclaim()
 	}
@@ -261,10 +424,12 @@ func (n *NIC) sendTSO(frame []byte, mss, slot, off int) error {
 		}
 		slot, off = n.tso.free[len(n.tso.free)-1], n.hdr
 		n.tso.free = n.tso.free[:len(n.tso.free)-1]
-		copy(n.tso.mem[slot].Bytes()[off:], frame)
+		copy(n.tso.bufs[slot][off:], frame)
 	} else {
-		n.tso.out[slot] = false
-		n.tso.nout--
+		if n.tso.out[slot] {
+			n.tso.out[slot] = false
+			n.tso.nout--
+		}
 		n.c.TxInSlot++
 	}
 	id, _, _ := n.tx.get()
@@ -274,11 +439,16 @@ func (n *NIC) sendTSO(frame []byte, mss, slot, off int) error {
 	n.tx.setDesc(id, m.PA(off-n.hdr), uint32(n.hdr+len(frame)), 0)
 	n.tx.offer(id)
 	n.t.kick(n.tx.queue)
-	n.c.TxFrames++
-	n.c.TxBytes += uint64(len(frame))
-	n.c.TxTSOFrames++
-	n.c.TxTSOBytes += uint64(len(frame))
+	n.countTSO(len(frame))
 	return nil
+}
+
+// countTSO counts an offloaded frame of size bytes sent.
+func (n *NIC) countTSO(size int) {
+	n.c.TxFrames++
+	n.c.TxBytes += uint64(size)
+	n.c.TxTSOFrames++
+	n.c.TxTSOBytes += uint64(size)
 }
 
 // txDone is called for each transmit descriptor reclaimed: one lent to

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"math/bits"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -171,9 +172,15 @@ func TestSendTSOHeader(t *testing.T) {
 						slot = i
 					}
 				}
-				require.NotEqual(t, -1, slot, "the descriptor names a slot")
 				assert.EqualValues(t, hdrLen(v)+len(tc.frame), d.length)
-				assert.Equal(t, slot+1, r.nic.tso.lent[d.id])
+				if len(tc.frame) <= BufSize-hdrLen(v) {
+					assert.Equal(t, -1, slot, "a frame that fits goes in a transmit buffer, no slot")
+					assert.Zero(t, r.nic.tso.lent[d.id])
+					assert.Len(t, r.nic.tso.free, TSOSlots)
+				} else {
+					require.NotEqual(t, -1, slot, "the descriptor names a slot")
+					assert.Equal(t, slot+1, r.nic.tso.lent[d.id])
+				}
 				c := r.nic.Counters()
 				assert.EqualValues(t, 1, c.TxTSOFrames)
 				assert.EqualValues(t, len(tc.frame), c.TxTSOBytes)
@@ -443,7 +450,11 @@ func FuzzSendTSO(f *testing.F) {
 				require.True(t, untouched(m.Bytes()), "nothing in another slot")
 			}
 		}
-		require.NotEqual(t, -1, slot)
+		if len(frame) <= BufSize-nic.hdr {
+			require.Equal(t, -1, slot, "a frame that fits goes in a transmit buffer")
+		} else {
+			require.NotEqual(t, -1, slot)
+		}
 		// The header, checked against the frame independently.
 		ihl := int(frame[ethHdrLen]&15) * 4
 		thl := int(frame[ethHdrLen+ihl+12]>>4) * 4
@@ -528,4 +539,100 @@ func TestLentSlots(t *testing.T) {
 		assert.Zero(t, r.nic.tso.nout)
 		assert.Empty(t, r.dev.errors)
 	})
+}
+
+func TestSharedSlots(t *testing.T) {
+	versions(t, func(t *testing.T, v uint32) {
+		r := newRigOn(t, newFakeNet(v).offload(), Config{})
+		const peer, other = 1, 2
+		require.Equal(t, TSOSlots, r.nic.SlotCount())
+		mask := r.nic.LendShared(peer, 4)
+		require.Equal(t, 4, bits.OnesCount64(mask), "four slots lent")
+		assert.Len(t, r.nic.tso.free, TSOSlots-4)
+		assert.Zero(t, r.nic.LendShared(peer, 4), "the peer holds its four")
+		var held []int
+		for i := range TSOSlots {
+			if mask&(1<<i) != 0 {
+				held = append(held, i)
+			}
+		}
+
+		// The peer built an offloaded frame at offset 40 of its first slot.
+		f := tcpFrame(20, 20, 30000)
+		s0 := held[0]
+		copy(r.nic.SlotMem(s0).Bytes()[40:], f)
+		require.NoError(t, r.nic.SendShared(peer, s0, 40, len(f), 1448))
+		require.Len(t, r.dev.sent, 1)
+		assert.Equal(t, f, r.dev.sent[0], "the frame as it lay in the slot")
+		d := r.dev.txDescs[0]
+		assert.Equal(t, r.nic.tso.mem[s0].PA(40-hdrLen(v)), d.addr, "header and frame where they lie")
+		c := r.nic.Counters()
+		assert.EqualValues(t, 1, c.TxShared)
+		assert.EqualValues(t, 1, c.TxInSlot)
+		assert.ErrorIs(t, r.nic.SendShared(peer, s0, 40, len(f), 1448), ErrBadSlot, "sent back already")
+		assert.Len(t, r.nic.tso.free, TSOSlots-4, "with the device until it is done")
+		r.nic.Service()
+		assert.Len(t, r.nic.tso.free, TSOSlots-3, "free once the device is done")
+		assert.Equal(t, 1, bits.OnesCount64(r.nic.LendShared(peer, 4)), "and lent again")
+
+		// Refused: another peer's slot, no room for the header, past the
+		// slot's end; those of the peer it names come back free.
+		s1, s2, s3 := held[1], held[2], held[3]
+		assert.ErrorIs(t, r.nic.SendShared(other, s1, 40, len(f), 1448), ErrBadSlot)
+		assert.ErrorIs(t, r.nic.SendShared(peer, s1, 2, len(f), 1448), ErrBadSlot)
+		assert.ErrorIs(t, r.nic.SendShared(peer, s2, 40, tsoSlotSize, 1448), ErrBadSlot)
+		assert.ErrorIs(t, r.nic.SendShared(peer, -1, 40, 100, 0), ErrBadSlot)
+		assert.EqualValues(t, 5, r.nic.Counters().TxBadSlot, "with the one sent back twice")
+
+		// A frame without segmentation is copied; the slot is free at once.
+		small := tcpFrame(20, 20, 100)
+		copy(r.nic.SlotMem(s3).Bytes()[64:], small)
+		require.NoError(t, r.nic.SendShared(peer, s3, 64, len(small), 0))
+		assert.Equal(t, small, r.dev.sent[len(r.dev.sent)-1])
+
+		// A reset keeps what the peer holds; its going gives everything back.
+		r.nic.Reset()
+		assert.Equal(t, 1, r.nic.tso.nshared)
+		r.nic.Unlend(other, ^uint64(0))
+		assert.Equal(t, 1, r.nic.tso.nshared, "not the other peer's")
+		r.nic.ReturnShared(peer)
+		assert.Zero(t, r.nic.tso.nshared)
+		assert.Len(t, r.nic.tso.free, TSOSlots)
+		assert.Empty(t, r.dev.errors)
+	})
+}
+
+// The slots are one contiguous run, shared as one object; when memory has
+// no such run, TSOSlotsSeparate slots of their own, each shared alone,
+// which send from where they lie all the same.
+func TestSlotsSeparateWithoutARun(t *testing.T) {
+	r := newRigOn(t, newFakeNet(2).offload(), Config{})
+	objs, per := r.nic.SlotObjects()
+	require.Len(t, objs, 1)
+	assert.Equal(t, TSOSlots, per)
+	assert.Equal(t, TSOSlots, r.nic.SlotCount())
+	assert.Equal(t, TSOSlots*SlotSize, r.nic.tso.bytes())
+
+	dev := newFakeNet(2).offload()
+	noRun := func(size int, contiguous bool) (Mem, error) {
+		if contiguous && size == TSOSlots*SlotSize {
+			return nil, errors.New("no run that long")
+		}
+		return dev.bus.alloc(size, contiguous)
+	}
+	nic, err := New(dev, noRun, Config{Deliver: func([]byte) {}, Link: func(bool) {}})
+	require.NoError(t, err)
+	objs, per = nic.SlotObjects()
+	require.Len(t, objs, TSOSlotsSeparate)
+	assert.Equal(t, 1, per)
+	require.Equal(t, TSOSlotsSeparate, nic.SlotCount())
+	mask := nic.LendShared(1, TSOSlotsSeparate)
+	assert.Equal(t, TSOSlotsSeparate-SharedReserve, bits.OnesCount64(mask), "the reserve stays with the driver")
+	i := bits.TrailingZeros64(mask)
+	f := tcpFrame(20, 20, 30000)
+	copy(nic.SlotMem(i).Bytes()[32:], f)
+	require.NoError(t, nic.SendShared(1, i, 32, len(f), 1448))
+	require.Len(t, dev.sent, 1)
+	assert.Equal(t, f, dev.sent[0])
+	assert.Equal(t, nic.SlotMem(i).PA(32-hdrLen(2)), dev.txDescs[0].addr)
 }

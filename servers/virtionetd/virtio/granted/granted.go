@@ -154,6 +154,18 @@ func (r mediatedRegs) Write32(off uint32, v uint32) {
 type shmMem struct {
 	b     []byte
 	pages []uint64
+	fd    int // the object's descriptor, kept to share it (ShareCap)
+}
+
+// ShareCap returns a cap of the memory's shared-memory object, to send
+// to a peer that maps it too: a new descriptor that may map it (and be
+// sent), which the send moves; the driver keeps its own.
+func (m *shmMem) ShareCap() (libipc.Cap, error) {
+	fd, err := libipc.KHandleDup(m.fd, abi.RightMap|abi.RightDup, syscall.O_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("sharing DMA memory: %w", err)
+	}
+	return libipc.NewKernelHandle(fd), nil
 }
 
 func (m *shmMem) Bytes() []byte     { return m.b }
@@ -163,8 +175,8 @@ const pageSize = 4096
 
 // AllocDMA is a virtio.Alloc: a shared-memory object (physically
 // contiguous when asked), mapped, its pages' addresses learnt. The
-// descriptor is closed; the mapping keeps the object for the process's
-// life.
+// descriptor is kept (ShareCap) for the process's life, as the mapping
+// is.
 func AllocDMA(size int, contiguous bool) (virtio.Mem, error) {
 	flags := syscall.O_CLOEXEC
 	if contiguous {
@@ -175,17 +187,18 @@ func AllocDMA(size int, contiguous bool) (virtio.Mem, error) {
 	if err != nil {
 		return nil, fmt.Errorf("shared memory of %d bytes: %w", size, err)
 	}
-	defer syscall.Close(fd)
 	b, err := syscall.Mmap(fd, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
 	if err != nil {
+		syscall.Close(fd)
 		return nil, fmt.Errorf("mapping DMA memory: %w", err)
 	}
 	pages := make([]uint64, size/pageSize)
 	if _, err := libipc.KShmInfo(fd, pages); err != nil {
 		syscall.Munmap(b)
+		syscall.Close(fd)
 		return nil, fmt.Errorf("DMA addresses: %w", err)
 	}
-	return &shmMem{b: b, pages: pages}, nil
+	return &shmMem{b: b, pages: pages, fd: fd}, nil
 }
 
 // Interrupts waits for the device's interrupts and calls service after
