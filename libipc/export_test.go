@@ -29,3 +29,14 @@ func Waiters(e *MemEndpoint) int {
 
 // BufClasses returns the capacities of the message buffer size classes.
 func BufClasses() []int { return bufClasses[:] }
+
+// Posting reports whether e posts its receive buffers now.
+func Posting(e *KernelEndpoint) bool {
+	e.recvMu.Lock()
+	defer e.recvMu.Unlock()
+	return e.posting
+}
+
+// MixedSmallRun is how many small messages in a row end a mixed
+// source's posting.
+const MixedSmallRun = mixedSmallRun

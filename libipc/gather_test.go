@@ -228,7 +228,9 @@ func TestPostSource(t *testing.T) {
 // none (here: its one buffer held by the receiver), so large messages keep
 // landing in posted buffers; a source buffer given back with
 // Message.Release goes to the source (registered), not to libipc's free
-// list; after Close every buffer is back with the source.
+// list; the posting ends after a run of small messages (MixedSmallRun)
+// and starts again with a large one; after Close every buffer is back
+// with the source.
 func TestPostSourceMixed(t *testing.T) {
 	src := newTestSource(1)
 	a, b, kb := postPair(t)
@@ -266,6 +268,23 @@ func TestPostSourceMixed(t *testing.T) {
 	if kernel {
 		assert.Positive(t, inSource, "large messages arrived in the source's buffer")
 		assert.Zero(t, src.out, "Release gave the source its buffer back")
+		// Posting goes on through a few small messages in a row, and
+		// ends with a longer run of them (requests and responses).
+		require.True(t, libipc.Posting(kb), "posting after the last large message")
+		for i := range libipc.MixedSmallRun {
+			require.True(t, libipc.Posting(kb), "still posting after %d small messages", i)
+			require.NoError(t, a.Send(context.Background(), libipc.Message{Data: []byte("small")}))
+			m, err := b.Recv(context.Background())
+			require.NoError(t, err)
+			m.Release()
+		}
+		assert.False(t, libipc.Posting(kb), "a run of small messages ends the posting")
+		// A large one starts it again.
+		require.NoError(t, a.Send(context.Background(), libipc.Message{Data: make([]byte, 30000)}))
+		m, err := b.Recv(context.Background())
+		require.NoError(t, err)
+		m.Release()
+		assert.True(t, libipc.Posting(kb), "a large message starts the posting again")
 	}
 	require.NoError(t, b.Close())
 	if kernel {

@@ -57,6 +57,7 @@ type KernelEndpoint struct {
 	spare      []byte   // a free buffer to post next
 	src        PostSource
 	srcMixed   bool // SetPostSourceMixed: libipc's own buffers when src has none
+	smallRun   int  // small messages received in a row while posting (mixed source)
 	posting    bool
 	registered bool
 	poll       pollWaiter
@@ -476,10 +477,14 @@ func (e *KernelEndpoint) tryRecv(fd int) (Message, error) {
 	return e.received(m, fds[:nfds], reply), nil
 }
 
+// mixedSmallRun is how many small messages in a row end the posting of an
+// endpoint with a mixed source (SetPostSourceMixed).
+const mixedSmallRun = 8
+
 // startPosting makes the endpoint post its receive buffer (with recvMu
 // held), holding it in postingEndpoints until Close.
 func (e *KernelEndpoint) startPosting() {
-	e.posting = true
+	e.posting, e.smallRun = true, 0
 	if !e.registered {
 		e.registered = true
 		postingEndpoints.Store(e, struct{}{})
@@ -560,7 +565,8 @@ func (e *KernelEndpoint) SetPostSource(src PostSource) {
 
 // SetPostSourceMixed makes the endpoint post src's buffers first and
 // libipc's own when src has none to give (SetPostSource posts src's
-// only, beside the first). A message that lands in one of src's buffers
+// only, beside the first), and keep posting through small messages until
+// mixedSmallRun of them come in a row. A message that lands in one of src's buffers
 // comes out of Recv in it, as with SetPostSource, and the buffer may
 // reach ReleaseBuffer, Message.Release or Request.ReleaseBody anywhere in
 // the process: those give it back to src (PutBuf), which is registered
@@ -687,17 +693,22 @@ func (e *KernelEndpoint) tryRecvPosted(fd int) (Message, error) {
 	var m Message
 	if n > bufClasses[len(bufClasses)-2] {
 		m.Data = data[:n]
+		e.smallRun = 0
 	} else {
 		// A small message: the endpoint stops posting until the next
 		// large one (a posting receive costs system calls each time the
 		// receiver waits, worth it only while large messages come),
 		// unless its source is mixed.
 		m.Data = copyToBuf(data[:n])
-		// A mixed source's endpoint keeps posting: its sender's
-		// large messages come between small ones (tcpd's segments and
-		// its window updates), and each large one that finds nothing
-		// posted is copied twice and misses the source's buffers.
-		e.posting = e.srcMixed
+		// A mixed source's endpoint keeps posting through a few small
+		// messages: its sender's large messages come between small
+		// ones (tcpd's segments and its window updates), and each
+		// large one that finds nothing posted is copied twice and
+		// misses the source's buffers. A longer run of small ones
+		// (requests and responses) ends the posting, whose system calls
+		// each wait would cost for nothing.
+		e.smallRun++
+		e.posting = e.srcMixed && e.smallRun < mixedSmallRun
 		if e.spare == nil {
 			e.spare = data
 		} else {
