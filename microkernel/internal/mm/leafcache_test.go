@@ -2,6 +2,7 @@ package mm
 
 import (
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 )
@@ -104,4 +105,128 @@ func TestWritablePtr(t *testing.T) {
 	require.Equal(t, ErrAccess, e)
 	_, _, e = as.WritablePtr(rw + 64*PageSize) // outside any region
 	require.NotEqual(t, OK, e)
+}
+
+// TestLookupRun: a run is the pages after va mapped alike onto
+// consecutive physical pages of va's table, up to max and never less
+// than va's own page: it ends at a gap, a page elsewhere, other
+// attributes, the table's end or max.
+func TestLookupRun(t *testing.T) {
+	pt, _, _ := newTable(t, 64*PageSize)
+	const va = 0x4000_0000 + 500*PageSize // 12 entries before the table's end
+	const pa = 0x8000_0000
+	for i := uint64(0); i < 4; i++ {
+		require.Equal(t, OK, pt.Map(va+i*PageSize, pa+i*PageSize, UserRW))
+	}
+	require.Equal(t, OK, pt.Map(va+4*PageSize, pa+9*PageSize, UserRW)) // elsewhere
+	got, attr, n, ok := pt.LookupRun(va+100, 1<<20)
+	require.True(t, ok)
+	require.Equal(t, uint64(pa+100), got)
+	require.Equal(t, UserRW&attrAllowed, attr&UserRW)
+	require.Equal(t, uint64(4*PageSize-100), n, "four consecutive pages, then one elsewhere")
+	_, _, n, _ = pt.LookupRun(va+100, 2*PageSize)
+	require.Equal(t, uint64(2*PageSize), n, "at most max")
+	_, _, n, _ = pt.LookupRun(va+100, 10)
+	require.Equal(t, uint64(PageSize-100), n, "never less than the page")
+
+	// Other attributes end it; so does a gap.
+	require.Equal(t, OK, pt.Map(va+5*PageSize, pa+10*PageSize, UserRO))
+	_, _, n, _ = pt.LookupRun(va+4*PageSize, 1<<20)
+	require.Equal(t, uint64(PageSize), n, "read-only next")
+	_, e := pt.Unmap(va + 2*PageSize)
+	require.Equal(t, OK, e)
+	_, _, n, _ = pt.LookupRun(va, 1<<20)
+	require.Equal(t, uint64(2*PageSize), n, "a gap")
+
+	// The table's end: 12 consecutive pages, a run of the last 3.
+	const end = 0x4000_0000 + 509*PageSize
+	for i := uint64(0); i < 5; i++ {
+		require.Equal(t, OK, pt.Map(end+i*PageSize, pa+20*PageSize+i*PageSize, UserRW))
+	}
+	_, _, n, _ = pt.LookupRun(end, 1<<20)
+	require.Equal(t, uint64(3*PageSize), n, "the run stays in its table")
+	_, _, _, ok = pt.LookupRun(va+2*PageSize, 1<<20)
+	require.False(t, ok)
+}
+
+// TestWritableRun: the window for writing goes on over pages already
+// mapped writable onto consecutive memory, and is WritablePtr's one page
+// otherwise (not mapped yet, read-only, or the zero page after it);
+// ReadableRun's for reading likewise.
+func TestWritableRun(t *testing.T) {
+	as, p, _ := newSpace(t, 4<<20, false)
+	withZeroPage(t, p)
+	rw, _, e := as.Mmap(0, 8*PageSize, ProtRead|ProtWrite, 0, false, nil)
+	require.Equal(t, OK, e)
+
+	// Not mapped: faulted in, one page.
+	_, n, e := as.WritableRun(rw, 8*PageSize)
+	require.Equal(t, OK, e)
+	require.Equal(t, uint64(PageSize), n)
+	for i := uint64(1); i < 8; i++ {
+		_, _, e = as.WritablePtr(rw + i*PageSize)
+		require.Equal(t, OK, e)
+	}
+	// Each page's pointer is where the run's window says it is.
+	ptr, n, e := as.WritableRun(rw+10, 8*PageSize-10)
+	require.Equal(t, OK, e)
+	require.GreaterOrEqual(t, n, uint64(PageSize-10))
+	require.Zero(t, (n+10)%PageSize, "whole pages after the first")
+	for off := uint64(PageSize - 10); off < n; off += PageSize {
+		want, _, e := as.WritablePtr(rw + 10 + off)
+		require.Equal(t, OK, e)
+		require.Equal(t, want, unsafe.Add(ptr, off), "page at %d of the run", off)
+	}
+	pa0, _, _ := as.PT.Lookup(rw)
+	pa1, _, _ := as.PT.Lookup(rw + PageSize)
+	if pa1 == pa0+PageSize {
+		require.Greater(t, n, uint64(PageSize-10), "consecutive pages make a run")
+	} else {
+		require.Equal(t, uint64(PageSize-10), n)
+	}
+	_, n, e = as.WritableRun(rw+10, 100)
+	require.Equal(t, OK, e)
+	require.Equal(t, uint64(PageSize-10), n, "never less than the page")
+
+	// Four consecutive pages mapped writable (as a driver's contiguous
+	// shared memory is): one window over all four, the bytes written
+	// through it where the process reads them.
+	run, e := p.AllocRun(4, PageSize)
+	require.Equal(t, OK, e)
+	const at = userLo + 0x20_0000
+	for i := uint64(0); i < 4; i++ {
+		require.Equal(t, OK, as.PT.Map(at+i*PageSize, run+i*PageSize, UserRW))
+	}
+	ptr, n, e = as.WritableRun(at+100, 1<<20)
+	require.Equal(t, OK, e)
+	require.Equal(t, uint64(4*PageSize-100), n, "one window over the four pages")
+	w := unsafe.Slice((*byte)(ptr), n)
+	w[0], w[n-1] = 1, 2
+	var b [1]byte
+	_, e = as.CopyIn(b[:], at+100)
+	require.Equal(t, OK, e)
+	require.Equal(t, byte(1), b[0])
+	_, e = as.CopyIn(b[:], at+4*PageSize-1)
+	require.Equal(t, OK, e)
+	require.Equal(t, byte(2), b[0], "the last page's byte")
+	// Read-only: no window at all.
+	_, e = as.PT.Unmap(at + 2*PageSize)
+	require.Equal(t, OK, e)
+	require.Equal(t, OK, as.PT.Map(at+2*PageSize, run+2*PageSize, UserRO))
+	_, n, e = as.WritableRun(at, 1<<20)
+	require.Equal(t, OK, e)
+	require.Equal(t, uint64(2*PageSize), n, "up to the read-only page")
+	// Reading: the read-only page is readable, but mapped otherwise, so
+	// it starts a run of its own.
+	rptr, n, e := as.ReadableRun(at+100, 1<<20)
+	require.Equal(t, OK, e)
+	require.Equal(t, uint64(2*PageSize-100), n)
+	require.Equal(t, byte(1), *(*byte)(rptr))
+	rptr, n, e = as.ReadableRun(at+2*PageSize, 1<<20)
+	require.Equal(t, OK, e)
+	require.Equal(t, uint64(PageSize), n)
+	require.Equal(t, unsafe.Add(ptr, 2*PageSize-100), rptr)
+	_, n, e = as.ReadableRun(at+3*PageSize, 10)
+	require.Equal(t, OK, e)
+	require.Equal(t, uint64(PageSize), n, "the page at least (the caller keeps to what it needs)")
 }

@@ -347,6 +347,40 @@ func (t *PageTable) Lookup(va uint64) (uint64, Attr, bool) {
 	return 0, 0, false
 }
 
+// LookupRun is Lookup that also measures the run at va: the bytes from
+// va, at most max (but never less than the rest of va's page), that map with
+// the same attributes onto physically consecutive pages of va's level 3
+// table. The entries after va's are read one by one from the table
+// Lookup reached (its leaf cache), so a run costs one walk; a block
+// mapping, a borrowed table or a table not cached gives the rest of the
+// page only.
+//
+//go:nosplit
+func (t *PageTable) LookupRun(va, max uint64) (uint64, Attr, uint64, bool) {
+	pa, attr, ok := t.Lookup(va)
+	if !ok {
+		return 0, 0, 0, false
+	}
+	n := PageSize - va&pageMask
+	if n >= max || t.leafKey != leafKeyOf(va) {
+		return pa, attr, n, true
+	}
+	tb := t.tbl(t.leafPA)
+	if tb == nil {
+		return pa, attr, n, true
+	}
+	next := pa&^pageMask + PageSize
+	for i := indexAt(va, 3) + 1; i < entries && n < max; i++ {
+		p, a, ok := leafOf(tb[i], 0, 3)
+		if !ok || a != attr || p != next {
+			break
+		}
+		n += PageSize
+		next += PageSize
+	}
+	return pa, attr, min(n, max), true
+}
+
 // leafOf decodes d, the valid leaf descriptor at level l for va: the
 // physical address of va, the attributes, and false for a reserved
 // encoding (a block at level 0, a level 3 entry that is not a page).

@@ -145,6 +145,23 @@ func FuzzPageTable(f *testing.F) {
 					require.Equal(t, l.pa+(va+off-l.va), got)
 					require.Equal(t, l.attr, attr)
 				}
+				// The run from there: every byte of it maps where the
+				// first does, plus its distance, with its attributes.
+				max := uint64(sel%32+1) * PageSize / 3
+				rpa, rattr, n, rok := pt.LookupRun(va+off, max)
+				require.Equal(t, ok, rok)
+				if rok {
+					require.Equal(t, got, rpa)
+					require.Equal(t, attr, rattr)
+					first := PageSize - (va+off)&pageMask
+					require.True(t, n == first || n <= max, "run %d of at most %d (page %d)", n, max, first)
+					for at := (va + off) &^ pageMask; at < va+off+n; at += PageSize {
+						l, covered := m.covering(at)
+						require.True(t, covered, "run page %#x mapped", at)
+						require.Equal(t, rpa&^pageMask+(at-(va+off)&^pageMask), l.pa+(at-l.va), "run page %#x consecutive", at)
+						require.Equal(t, rattr, l.attr)
+					}
+				}
 			}
 			var pages, blocks uint64
 			for _, l := range m.leaves {

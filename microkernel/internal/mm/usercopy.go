@@ -69,6 +69,22 @@ func (as *AddressSpace) ReadablePtr(va uint64) (unsafe.Pointer, uint64, Errno) {
 	return as.userPage(va, AccessRead)
 }
 
+// ReadableRun is ReadablePtr for up to max bytes: where the page at va is
+// mapped for the process to read, the window goes on over the pages after
+// it mapped alike onto physically consecutive memory (LookupRun), so that
+// a large copy out of the process translates once per run. Anything else
+// is ReadablePtr's whole way, one page.
+//
+//go:nosplit
+func (as *AddressSpace) ReadableRun(va, max uint64) (unsafe.Pointer, uint64, Errno) {
+	if pa, attr, n, ok := as.PT.LookupRun(va, max); ok && (as.kernel || attr&AttrAPEL0 != 0) {
+		if ptr := as.PT.phys().win.Ptr(pa, n); ptr != nil {
+			return ptr, n, OK
+		}
+	}
+	return as.userPage(va, AccessRead)
+}
+
 // WritablePtr returns a kernel pointer to va for writing on the process's
 // behalf (the page faulted in as the process's own write would be) and
 // the bytes left in its page.
@@ -82,6 +98,27 @@ func (as *AddressSpace) WritablePtr(va uint64) (unsafe.Pointer, uint64, Errno) {
 		left := PageSize - va&pageMask
 		if ptr := as.PT.phys().win.Ptr(pa, left); ptr != nil {
 			return ptr, left, OK
+		}
+	}
+	return as.userPage(va, AccessWrite)
+}
+
+// WritableRun is WritablePtr for up to max bytes: where the page at va is
+// already mapped writable for the process, the window goes on over the
+// pages after it that are mapped alike onto physically consecutive
+// memory (a driver's contiguous shared memory, a run of the allocator's
+// pages), up to max, so that a large copy translates once per run
+// instead of once per page (PageTable.LookupRun). Anything else is
+// WritablePtr's whole way, one page.
+//
+//go:nosplit
+func (as *AddressSpace) WritableRun(va, max uint64) (unsafe.Pointer, uint64, Errno) {
+	if pa, attr, n, ok := as.PT.LookupRun(va, max); ok && attr&AttrAPRO == 0 && (as.kernel || attr&AttrAPEL0 != 0) && !isZero(pa) {
+		if z := ZeroPage; z > pa && z < pa+n {
+			n = z - pa // never into the shared zero page
+		}
+		if ptr := as.PT.phys().win.Ptr(pa, n); ptr != nil {
+			return ptr, n, OK
 		}
 	}
 	return as.userPage(va, AccessWrite)

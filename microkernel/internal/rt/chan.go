@@ -469,9 +469,10 @@ func (p *sendPlan) seek(off uint32) {
 func (p *sendPlan) dropWindow() { p.win, p.winN = 0, 0 }
 
 // nextPage opens the window on the source bytes at the cursor: to the end
-// of their page or their piece, whichever comes first. The page is asked
-// of the MMU (fastUser), else mm's walk faults it in or says why not;
-// false: past the message's end, or unreadable.
+// of their piece or of the run of pages they lie in, mapped alike onto
+// consecutive memory (mm.ReadableRun: one walk of the tables for the
+// run; a page not mapped yet is faulted in as the process's read would
+// be); false: past the message's end, or unreadable.
 func (p *sendPlan) nextPage() bool {
 	for p.ci < p.nsrc && p.co >= p.src[p.ci].Len {
 		p.co -= p.src[p.ci].Len
@@ -481,17 +482,11 @@ func (p *sendPlan) nextPage() bool {
 		return false
 	}
 	v := p.src[p.ci]
-	va := v.Base + p.co
-	n := min(pageSize-va&(pageSize-1), v.Len-p.co)
-	ptr := fastUser(va, int(n), false)
-	if ptr == nil {
-		q, left, e := space(curProc()).ReadablePtr(va)
-		if e != 0 {
-			return false
-		}
-		ptr, n = q, min(n, left)
+	ptr, n, e := space(curProc()).ReadableRun(v.Base+p.co, v.Len-p.co)
+	if e != 0 {
+		return false
 	}
-	p.win, p.winN = uintptr(ptr), n
+	p.win, p.winN = uintptr(ptr), min(n, v.Len-p.co)
 	return true
 }
 
@@ -859,10 +854,12 @@ func xfer(m *abi.Msg, plan *sendPlan, reply int32, dp int, dstVA uint64, rm *abi
 }
 
 // userWindow returns kernel access to the bytes at va of process p, at
-// most n and within one page, for writing, faulting the page in as p's
-// own write would.
+// most n, for writing, faulting the page in as p's own write would: the
+// rest of the page, or the run of pages mapped alike onto consecutive
+// memory from there (mm.WritableRun: a posted buffer in a driver's
+// contiguous shared memory is one window).
 func userWindow(p int, va uint64, n uint32) ([]byte, bool) {
-	ptr, left, e := space(p).WritablePtr(va)
+	ptr, left, e := space(p).WritableRun(va, uint64(n))
 	if e != 0 {
 		return nil, false
 	}
