@@ -230,3 +230,62 @@ func TestWritableRun(t *testing.T) {
 	require.Equal(t, OK, e)
 	require.Equal(t, uint64(PageSize), n, "the page at least (the caller keeps to what it needs)")
 }
+
+// TestFaultsInOrderStayConsecutive: pages a process faults in one after
+// another get physically consecutive pages while those are free (the
+// kernel's copies then walk them as one run), and any page when the next
+// one is taken; what is read through them is what was written.
+func TestFaultsInOrderStayConsecutive(t *testing.T) {
+	as, p, _ := newSpace(t, 4<<20, false)
+	withZeroPage(t, p)
+	rw, _, e := as.Mmap(0, 8*PageSize, ProtRead|ProtWrite, 0, false, nil)
+	require.Equal(t, OK, e)
+	// A page freed meanwhile heads the free list (last in, first out):
+	// without the hint, page 2 would get it.
+	early, e := p.Alloc()
+	require.Equal(t, OK, e)
+	var pas [8]uint64
+	for i := uint64(0); i < 4; i++ {
+		if i == 2 {
+			require.Equal(t, OK, p.Free(early))
+		}
+		ptr, _, e := as.WritablePtr(rw + i*PageSize)
+		require.Equal(t, OK, e)
+		*(*byte)(ptr) = byte(i + 1)
+		pas[i], _, _ = as.PT.Lookup(rw + i*PageSize)
+	}
+	require.NotEqual(t, early, pas[2], "the hint, not the free list's head")
+	// (The first page's fault also made the tables, after it.)
+	for i := 2; i < 4; i++ {
+		require.Equal(t, pas[i-1]+PageSize, pas[i], "page %d follows page %d", i, i-1)
+	}
+	_, n, e := as.WritableRun(rw+PageSize, 8*PageSize)
+	require.Equal(t, OK, e)
+	require.Equal(t, uint64(3*PageSize), n, "pages 1-3 are one run")
+
+	// The next page taken meanwhile: the fault gets another, correctly.
+	taken := pas[3] + PageSize
+	for {
+		pa, e := p.Alloc()
+		require.Equal(t, OK, e)
+		if pa == taken {
+			break
+		}
+		t.Cleanup(func() { p.Free(pa) })
+	}
+	var b [1]byte
+	_, e = as.CopyIn(b[:], rw+4*PageSize) // read first: the zero page
+	require.Equal(t, OK, e)
+	ptr, _, e := as.WritablePtr(rw + 4*PageSize) // then written
+	require.Equal(t, OK, e)
+	*(*byte)(ptr) = 5
+	pa4, _, _ := as.PT.Lookup(rw + 4*PageSize)
+	require.NotEqual(t, taken, pa4)
+	require.False(t, isZero(pa4))
+	for i := uint64(0); i < 5; i++ {
+		_, e = as.CopyIn(b[:], rw+i*PageSize)
+		require.Equal(t, OK, e)
+		require.Equal(t, byte(i+1), b[0], "page %d reads back", i)
+	}
+	require.Equal(t, OK, p.Free(taken))
+}

@@ -244,6 +244,30 @@ func (p *PhysMem) AllocZeroed() (uint64, Errno) {
 	return pa, OK
 }
 
+// AllocZeroedNear is AllocZeroed that takes the page at hint when it is
+// free: a process's page after the one before it, so that memory it
+// faults in in order stays physically consecutive, which the kernel's
+// copies walk as one run (PageTable.LookupRun). Any other hint (0, taken,
+// not a page of this memory) is Alloc's page.
+//
+//go:nosplit
+func (p *PhysMem) AllocZeroedNear(hint uint64) (uint64, Errno) {
+	if hint == 0 {
+		return p.AllocZeroed()
+	}
+	i, e := p.index(hint)
+	if e != OK || !p.isFree(i) {
+		return p.AllocZeroed()
+	}
+	p.remove(i)
+	p.take(i)
+	p.noteUsed(1)
+	if pg := p.win.page(hint); pg != nil {
+		*pg = [PageSize]byte{}
+	}
+	return hint, OK
+}
+
 // index converts a page address to its index, validating it.
 //
 //go:nosplit

@@ -297,7 +297,7 @@ func (as *AddressSpace) Fault(va uint64, acc Access) FaultResult {
 		}
 		// No table for it: allocate below, whose failure is the answer.
 	}
-	pa, e := as.PT.phys().AllocZeroed()
+	pa, e := as.PT.phys().AllocZeroedNear(as.nextAfter(page))
 	if e != OK {
 		as.stats.OOM++
 		return FaultOOM
@@ -317,11 +317,26 @@ func (as *AddressSpace) Fault(va uint64, acc Access) FaultResult {
 	return FaultMapped
 }
 
+// nextAfter returns the physical page after the one the space owns at
+// page's predecessor, the page to ask for page (AllocZeroedNear), or 0.
+//
+//go:nosplit
+func (as *AddressSpace) nextAfter(page uint64) uint64 {
+	if page < PageSize {
+		return 0
+	}
+	pa, attr, ok := as.PT.Lookup(page - PageSize)
+	if !ok || attr&AttrSWOwned == 0 {
+		return 0
+	}
+	return pa&^pageMask + PageSize
+}
+
 // copyZero gives page (mapped to the zero page) a zeroed page of the
 // space's own with the region's protection: the first write to memory
 // that was only read so far.
 func (as *AddressSpace) copyZero(r VMA, page uint64) FaultResult {
-	pa, e := as.PT.phys().AllocZeroed()
+	pa, e := as.PT.phys().AllocZeroedNear(as.nextAfter(page))
 	if e != OK {
 		as.stats.OOM++
 		return FaultOOM
