@@ -234,14 +234,7 @@ func (p *PhysMem) Alloc() (uint64, Errno) {
 //
 //go:nosplit
 func (p *PhysMem) AllocZeroed() (uint64, Errno) {
-	pa, e := p.Alloc()
-	if e != OK {
-		return 0, e
-	}
-	if pg := p.win.page(pa); pg != nil {
-		*pg = [PageSize]byte{}
-	}
-	return pa, OK
+	return p.AllocZeroedNear(0)
 }
 
 // AllocZeroedNear is AllocZeroed that takes the page at hint when it is
@@ -252,20 +245,29 @@ func (p *PhysMem) AllocZeroed() (uint64, Errno) {
 //
 //go:nosplit
 func (p *PhysMem) AllocZeroedNear(hint uint64) (uint64, Errno) {
-	if hint == 0 {
-		return p.AllocZeroed()
+	pa, e := p.allocNear(hint)
+	if e != OK {
+		return 0, e
 	}
-	i, e := p.index(hint)
-	if e != OK || !p.isFree(i) {
-		return p.AllocZeroed()
-	}
-	p.remove(i)
-	p.take(i)
-	p.noteUsed(1)
-	if pg := p.win.page(hint); pg != nil {
+	if pg := p.win.page(pa); pg != nil {
 		*pg = [PageSize]byte{}
 	}
-	return hint, OK
+	return pa, OK
+}
+
+// allocNear is Alloc that takes the page at hint if it is free.
+//
+//go:nosplit
+func (p *PhysMem) allocNear(hint uint64) (uint64, Errno) {
+	if hint != 0 {
+		if i, e := p.index(hint); e == OK && p.isFree(i) {
+			p.remove(i)
+			p.take(i)
+			p.noteUsed(1)
+			return hint, OK
+		}
+	}
+	return p.Alloc()
 }
 
 // index converts a page address to its index, validating it.

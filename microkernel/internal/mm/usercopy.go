@@ -66,14 +66,15 @@ func (as *AddressSpace) userPage(va uint64, acc Access) (unsafe.Pointer, uint64,
 //
 //go:nosplit
 func (as *AddressSpace) ReadablePtr(va uint64) (unsafe.Pointer, uint64, Errno) {
-	return as.userPage(va, AccessRead)
+	return as.ReadableRun(va, 1)
 }
 
 // ReadableRun is ReadablePtr for up to max bytes: where the page at va is
 // mapped for the process to read, the window goes on over the pages after
 // it mapped alike onto physically consecutive memory (LookupRun), so that
 // a large copy out of the process translates once per run. Anything else
-// is ReadablePtr's whole way, one page.
+// goes userPA's whole way (faulted in as the process's own read would
+// be): one page.
 //
 //go:nosplit
 func (as *AddressSpace) ReadableRun(va, max uint64) (unsafe.Pointer, uint64, Errno) {
@@ -91,25 +92,17 @@ func (as *AddressSpace) ReadableRun(va, max uint64) (unsafe.Pointer, uint64, Err
 //
 //go:nosplit
 func (as *AddressSpace) WritablePtr(va uint64) (unsafe.Pointer, uint64, Errno) {
-	// The common case, a page mapped writable for the process (a
-	// receiver's posted buffer, a page at a time of a large message),
-	// without userPA's layers; anything else goes the whole way.
-	if pa, attr, ok := as.PT.Lookup(va); ok && attr&AttrAPRO == 0 && (as.kernel || attr&AttrAPEL0 != 0) && !isZero(pa) {
-		left := PageSize - va&pageMask
-		if ptr := as.PT.phys().win.Ptr(pa, left); ptr != nil {
-			return ptr, left, OK
-		}
-	}
-	return as.userPage(va, AccessWrite)
+	return as.WritableRun(va, 1)
 }
 
-// WritableRun is WritablePtr for up to max bytes: where the page at va is
-// already mapped writable for the process, the window goes on over the
-// pages after it that are mapped alike onto physically consecutive
-// memory (a driver's contiguous shared memory, a run of the allocator's
-// pages), up to max, so that a large copy translates once per run
-// instead of once per page (PageTable.LookupRun). Anything else is
-// WritablePtr's whole way, one page.
+// WritableRun is WritablePtr for up to max bytes. The common case, a page
+// already mapped writable for the process (a receiver's posted buffer),
+// skips userPA's layers, and the window goes on over the pages after it
+// that are mapped alike onto physically consecutive memory (a driver's
+// contiguous shared memory, a run of the allocator's pages), up to max,
+// so that a large copy translates once per run instead of once per page
+// (PageTable.LookupRun). Anything else goes userPA's whole way (faulted
+// in as the process's own write would be): one page.
 //
 //go:nosplit
 func (as *AddressSpace) WritableRun(va, max uint64) (unsafe.Pointer, uint64, Errno) {
