@@ -129,6 +129,13 @@ type Config struct {
 
 	SynBacklog int // half-open connections per listener
 
+	// NoTimestamps and NoSACK stop the engine offering, or accepting, the
+	// timestamps option (RFC 7323: round-trip measurement on every ACK,
+	// PAWS) and selective acknowledgments (RFC 2018). Both are on by
+	// default, as in Linux: without them a sender that loses a
+	// retransmission can only time out again, its RTO doubling each time.
+	NoTimestamps, NoSACK bool
+
 	// Offload, when not zero, is the largest segment (header and data)
 	// the engine may hand an OffloadOutput to be cut into MSS-sized
 	// segments (Stack.SetOffload); it must exceed MTU-20 and be at most

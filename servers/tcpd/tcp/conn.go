@@ -4,6 +4,8 @@ import (
 	"io"
 	"net/netip"
 	"time"
+
+	"armos/servers/tcpd/tcp/wire"
 )
 
 // Conn is one TCP connection: its transmission control block (RFC 9293
@@ -47,6 +49,21 @@ type Conn struct {
 	wscale           bool  // both SYNs carry window scale
 	synWindow        int   // the window our SYN advertised (unscaled)
 	synRetransmitted bool
+
+	// Timestamps (RFC 7323) and SACK (RFC 2018), when both SYNs carried
+	// them (and Config allows).
+	tsOK, sackOK bool
+	tsOffset     uint32    // added to the stack's timestamp clock, per connection (RFC 7323 5.4)
+	tsRecent     uint32    // TS.Recent: the timestamp to echo (RFC 7323 4.3)
+	tsRecentAt   time.Time // when TS.Recent was set (PAWS forgets it after 24 days idle)
+	lastAckSent  seq       // Last.ACK.sent: the ACK our last segment carried
+	segEcr       uint32    // the echo of the segment being processed,
+	segHasEcr    bool      // when it carries timestamps and an ACK
+	// sackRecent holds the first sequence numbers of the last out-of-order
+	// segments received, newest first: the SACK blocks that hold them go
+	// first in our ACKs (RFC 2018 section 4).
+	sackRecent  [wire.MaxSACKBlocks]seq
+	nSackRecent int
 
 	// ACK policy.
 	ackNow      bool      // send an ACK with the next output

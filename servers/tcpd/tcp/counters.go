@@ -32,6 +32,7 @@ type Counters struct {
 	RxAfterClose      uint64 // data for a connection its user closed: answered with RST
 	RxAcceptQueueFull uint64 // drop: handshake's last ACK while the accept queue is full
 	RxSynRetransmit   uint64 // peer's SYN again in SYN-RECEIVED: SYN-ACK sent again
+	RxPAWS            uint64 // drop: timestamp older than the last one in sequence (RFC 7323 PAWS): ACK sent
 	RxAccepted        uint64 // processed by a connection
 
 	// Received data and ACKs.
@@ -60,12 +61,14 @@ type Counters struct {
 	TxRetransBytes   uint64 // payload bytes retransmitted
 	TxRSTs           uint64 // RSTs sent
 	TxACKs           uint64 // segments that were only an ACK
+	TxSACKs          uint64 // of those, ACKs carrying SACK blocks (RFC 2018)
 	TxHeld           uint64 // times data waited for a full offloaded segment (two in flight: holdForFullSegment)
 	TxDelayedACKs    uint64 // ACKs sent by the delayed-ACK timer
 	TxWindowUpdates  uint64 // ACKs sent because the application read and the window opened
 	TxChallengeACKs  uint64 // challenge ACKs sent (RFC 5961)
 	ChallengeLimited uint64 // challenge ACKs not sent: ChallengeACKsPerSecond reached
-	InvalidLimited   uint64 // ACKs to out-of-window segments not sent: InvalidACKInterval
+	InvalidLimited   uint64 // ACKs to out-of-window segments without data not sent: InvalidACKInterval
+	RTTFromEcho      uint64 // round trips measured from a timestamp's echo where Karn's rule timed nothing (RFC 7323 4)
 	TxWindowProbes   uint64 // zero-window probes sent
 	TxKeepAlives     uint64 // keep-alive probes sent
 	TxErrors         uint64 // segments Output refused
@@ -132,5 +135,5 @@ func (c Counters) terminal() uint64 {
 		c.RxListenSYN + c.RxListenOverflow + c.RxSynQueueFull + c.RxListenOther +
 		c.RxSynSentDrop + c.RxOutOfWindow + c.RxBadACK + c.RxNoACK + c.RxChallenged +
 		c.RxReset + c.RxTimeWaitRST + c.RxAfterClose + c.RxAcceptQueueFull +
-		c.RxSynRetransmit + c.RxAccepted
+		c.RxSynRetransmit + c.RxPAWS + c.RxAccepted
 }

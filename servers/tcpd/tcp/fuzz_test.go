@@ -76,6 +76,18 @@ func FuzzSegments(f *testing.F) {
 		opAPI, 0, apiCloseWrite, 0,
 		opAdvance, 7,
 	})
+	// Timestamps and SACK offered and used: data out of order with SACK
+	// blocks back, a timestamp gone back (PAWS), a timeout.
+	f.Add([]byte{
+		opConnect, 0,
+		opSegment, 0, byte(SYN | ACK), 0, 0, 1, 0, 255, 0, 0x97,
+		opAPI, 0, apiWrite, 40,
+		opSegment, 0, byte(ACK), 8, 0, 0, 0, 255, 4, 0x45,
+		opSegment, 0, byte(ACK), 0, 0, 10, 0, 255, 4, 0x75,
+		opSegment, 0, byte(ACK | PSH), 0, 0, 10, 0, 255, 4, 0x40,
+		opAdvance, 5,
+		opSegment, 0, byte(ACK), 0, 0, 0, 0, 255, 1, 0x46,
+	})
 	f.Fuzz(func(t *testing.T, script []byte) {
 		runScript(t, script)
 	})
@@ -138,7 +150,8 @@ func runScript(t *testing.T, b []byte) {
 	ln, err := s.Listen(us, 2)
 	require.NoError(t, err)
 	var conns []*tcp.Conn
-	owned := 0 // pieces WriteOwned holds
+	tsVal := uint32(1 << 20) // the peers' timestamp clock
+	owned := 0               // pieces WriteOwned holds
 	payload := make([]byte, 255*8)
 	for i := range payload {
 		payload[i] = byte(i)
@@ -164,8 +177,19 @@ func runScript(t *testing.T, b []byte) {
 				peer, local, rcvNxt, sndUna = c.RemoteAddr(), c.LocalAddr(), i.RcvNxt, i.SndUna
 			}
 			r := wire.Repr{Seq: rcvNxt + uint32(sd*ss), Ack: sndUna + uint32(ad*as), Flags: flags, Window: wnd}
-			if opt&0x80 != 0 {
-				r.Options = wire.Options{MSS: uint16(opt&0x3f) * 64, HasWindowScale: opt&0x40 != 0, WindowScale: opt & 0xf}
+			switch {
+			case opt&0x80 != 0: // a SYN's options, SACK and timestamps offered with 0x10
+				r.Options = wire.Options{MSS: uint16(opt&0x3f) * 64, HasWindowScale: opt&0x40 != 0, WindowScale: opt & 0xf,
+					SACKPermitted: opt&0x10 != 0, HasTimestamps: opt&0x10 != 0, TSVal: tsVal}
+			case opt&0x40 != 0: // timestamps moving on or back (PAWS), SACK blocks with 0x20
+				tsVal += uint32(int(opt&0xf)-4) * 1000
+				r.Options = wire.Options{HasTimestamps: true, TSVal: tsVal, TSEcr: uint32(opt) * 997}
+				if opt&0x20 != 0 {
+					r.Options.NSACK = 1 + int(opt&0x10)/0x10
+					for i := range r.Options.NSACK {
+						r.Options.SACK[i] = wire.SACKBlock{Left: sndUna + uint32(i*100), Right: sndUna + uint32(i*100+n)}
+					}
+				}
 			}
 			s.Input(peer.Addr(), local.Addr(), tcptest.Segment(peer, local, r, payload[:n]))
 		case opAdvance:

@@ -101,7 +101,7 @@ func (c *Conn) icmpError(typ ipwire.ICMPv4Type, code ipwire.ICMPv4Code, mtu uint
 // what is outstanding at the new size. An MTU of 0 (a router older than
 // RFC 1191) or one that would not lower the MSS is ignored.
 func (c *Conn) pathMTU(mtu int) {
-	mss := max(mtu-40, MinMSS)
+	mss := max(mtu-40-c.optionsLen(), MinMSS)
 	if mtu == 0 || mss >= c.sndMSS {
 		c.s.c.ICMPIgnored++
 		return

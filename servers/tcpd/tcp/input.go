@@ -46,14 +46,35 @@ func (c *Conn) input(seg wire.Segment) verdict {
 		return c.textArrived(seg, sq.add(1))
 	}
 
+	// Timestamps: PAWS before the window check (RFC 7323 5.3), and the
+	// echo kept for measuring the round trip.
+	var tsVal uint32
+	hasTS := false
+	c.segHasEcr = false
+	if c.tsOK {
+		var ecr uint32
+		if tsVal, ecr, hasTS = seg.Timestamps(); hasTS {
+			if flags&wire.FlagRST == 0 && c.paws(tsVal, now) {
+				c.invalidACK(seg, now)
+				return vPAWS
+			}
+			c.segEcr, c.segHasEcr = ecr, flags&wire.FlagACK != 0
+		}
+	}
+
 	// First: is the segment in the window?
 	if !c.acceptable(sq, seg.SeqLen()) {
 		if flags&wire.FlagRST == 0 {
-			c.invalidACK(now)
+			c.invalidACK(seg, now)
 		}
 		return vOutOfWindow
 	}
 	c.peerAlive(now)
+	// TS.Recent follows the segments that reach the left edge of the
+	// window (RFC 7323 4.3).
+	if hasTS && !sq.gt(c.lastAckSent) && int32(tsVal-c.tsRecent) >= 0 {
+		c.tsRecent, c.tsRecentAt = tsVal, now
+	}
 
 	// Second: RST (RFC 5961 3.2: only at exactly RCV.NXT).
 	if flags&wire.FlagRST != 0 {
@@ -265,7 +286,15 @@ func (c *Conn) negotiate(o wire.Options) {
 	if mss == 0 {
 		mss = DefaultMSS
 	}
-	c.sndMSS = max(min(mss, c.s.cfg.MTU-40), MinMSS)
+	c.sackOK = o.SACKPermitted && !c.s.cfg.NoSACK
+	c.tsOK = o.HasTimestamps && !c.s.cfg.NoTimestamps
+	if c.tsOK {
+		c.tsRecent, c.tsRecentAt = o.TSVal, c.s.clock.Now()
+		c.tsOffset = c.s.keyedHash('t', c.id.local.Addr(), c.id.local.Port(), c.id.remote)
+	}
+	// The MSS counts no options (RFC 6691): every segment's timestamps
+	// come out of it.
+	c.sndMSS = max(min(mss, c.s.cfg.MTU-40)-c.optionsLen(), MinMSS)
 	c.wscale = o.HasWindowScale
 	if c.wscale {
 		c.sndShift = min(o.WindowScale, wire.MaxWindowScale)
@@ -273,6 +302,37 @@ func (c *Conn) negotiate(o wire.Options) {
 		c.sndShift, c.rcvShift = 0, 0
 	}
 }
+
+// optionsLen is the length of the options on every segment after the
+// SYNs: the timestamps (12 bytes with their padding) or none.
+func (c *Conn) optionsLen() int {
+	if c.tsOK {
+		return tsOptionLen
+	}
+	return 0
+}
+
+// tsOptionLen is the timestamps option as sent after the SYN: NOP, NOP,
+// kind, length and two 4-byte values.
+const tsOptionLen = 12
+
+// paws reports whether a segment with timestamp val is an old duplicate
+// by RFC 7323's PAWS test (5.3): older than TS.Recent, unless TS.Recent
+// is more than 24 days old (the peer's clock may have wrapped a sign).
+func (c *Conn) paws(val uint32, now time.Time) bool {
+	if int32(val-c.tsRecent) >= 0 {
+		return false
+	}
+	if now.Sub(c.tsRecentAt) > pawsIdle {
+		c.tsRecent, c.tsRecentAt = val, now
+		return false
+	}
+	return true
+}
+
+// pawsIdle is how long TS.Recent stays valid without being updated (RFC
+// 7323 5.5: 24 days).
+const pawsIdle = 24 * 24 * time.Hour
 
 // ackArrived is the fifth step: it returns false (and the verdict) when
 // the segment must be dropped.
@@ -290,7 +350,7 @@ func (c *Conn) ackArrived(seg wire.Segment, sq seq, now time.Time) (verdict, boo
 		c.establish(now)
 	}
 	if ack.gt(c.sndMax) || ack.lt(c.sndUna.add(-c.maxSndWnd)) {
-		c.invalidACK(now) // RFC 5961 5.2
+		c.invalidACK(seg, now) // RFC 5961 5.2
 		return vBadACK, false
 	}
 	wnd := int(seg.Window()) << c.sndShift
@@ -336,9 +396,16 @@ func (c *Conn) newAck(ack seq, now time.Time) {
 	c.sndBufSeq = c.sndBufSeq.add(data)
 	c.sndUna = ack
 	c.sndNxt = maxSeq(c.sndNxt, ack)
-	if c.rttTiming && ack.gt(c.rttSeq) {
+	switch {
+	case c.rttTiming && ack.gt(c.rttSeq):
 		c.rttSample(now.Sub(c.rttStart))
 		c.rttTiming = false
+	case !c.rttTiming && c.segHasEcr:
+		// Nothing timed (Karn's rule after a retransmission): the echo
+		// of our timestamp times this ACK (RFC 7323 4.1), so the RTO
+		// backed off by a timeout comes back at once.
+		c.s.c.RTTFromEcho++
+		c.rttSample(time.Duration(c.s.tsClock(now)+c.tsOffset-c.segEcr) * time.Millisecond)
 	}
 	c.retries = 0
 	restart := c.congestionAck(acked, ack, now)
@@ -419,6 +486,7 @@ func (c *Conn) receive(sq seq, data []byte) {
 	if off > 0 {
 		if c.asm.add(off, off+len(data)) {
 			c.s.c.RxOutOfOrder++
+			c.sackNoteRecent(sq)
 		} else {
 			c.s.c.RxOOODropped++
 		}

@@ -98,11 +98,6 @@ func (c *Conn) sendData(now time.Time) bool {
 	return sent
 }
 
-// dataHeaderLen is the header length of a data segment: header() puts no
-// options on one (no timestamps, no SACK). Should it ever, this must
-// count them, or an offloaded segment would outgrow the scratch buffer.
-const dataHeaderLen = wire.HeaderLen
-
 // maxSegmentData is the most data one segment from sendData carries: one
 // MSS, or with segmentation offload (Stack.SetOffload) the most whole
 // MSS whose segment, header included, fits the offload size (at least
@@ -112,7 +107,9 @@ func (c *Conn) maxSegmentData() int {
 	if c.s.offload == 0 {
 		return c.sndMSS
 	}
-	return max((c.s.offload-dataHeaderLen)/c.sndMSS, 1) * c.sndMSS
+	// A data segment's header carries the timestamps and never SACK
+	// blocks (only pure ACKs do: sendACK).
+	return max((c.s.offload-wire.HeaderLen-c.optionsLen())/c.sndMSS, 1) * c.sndMSS
 }
 
 // holdForFullSegment decides whether new data of n bytes, all that is
@@ -224,13 +221,19 @@ func (c *Conn) retransmitFirst(now time.Time) {
 }
 
 // header returns the header of a segment from sequence number sq with an
-// ACK of RCV.NXT and our window.
+// ACK of RCV.NXT and our window, and our timestamps when they are on.
 func (c *Conn) header(sq seq, flags wire.Flags) wire.Repr {
-	return wire.Repr{
+	r := wire.Repr{
 		SrcPort: c.id.local.Port(), DstPort: c.id.remote.Port(),
 		Seq: uint32(sq), Ack: uint32(c.rcvNxt),
 		Flags: flags | wire.FlagACK, Window: c.advertise(),
 	}
+	c.lastAckSent = c.rcvNxt
+	if c.tsOK {
+		r.Options.HasTimestamps = true
+		r.Options.TSVal, r.Options.TSEcr = c.s.tsClock(c.s.clock.Now())+c.tsOffset, c.tsRecent
+	}
+	return r
 }
 
 // sentACK notes that a segment carrying our ACK left.
@@ -240,11 +243,61 @@ func (c *Conn) sentACK() {
 	c.delackAt = time.Time{}
 }
 
-// sendACK sends a segment that is only an ACK, at SND.NXT.
+// sendACK sends a segment that is only an ACK, at SND.NXT, with SACK
+// blocks for the data held out of order when the peer takes them.
 func (c *Conn) sendACK() {
-	c.s.transmit(c.id, c.header(c.sndNxt, wire.FlagACK), c.s.tx[:wire.HeaderLen])
+	r := c.header(c.sndNxt, wire.FlagACK)
+	if c.sackOK && c.asm.n > 0 {
+		c.sackBlocks(&r.Options)
+		c.s.c.TxSACKs++
+	}
+	c.s.transmit(c.id, r, c.s.tx[:r.HeaderLen()])
 	c.s.c.TxACKs++
 	c.sentACK()
+}
+
+// sackNoteRecent records that an out-of-order segment starting at sq
+// arrived: its block goes first in the next ACKs.
+func (c *Conn) sackNoteRecent(sq seq) {
+	if !c.sackOK {
+		return
+	}
+	n := min(c.nSackRecent+1, len(c.sackRecent))
+	copy(c.sackRecent[1:n], c.sackRecent[:n-1])
+	c.sackRecent[0], c.nSackRecent = sq, n
+}
+
+// sackBlocks fills o's SACK blocks from the data held out of order (RFC
+// 2018 section 4): first the block holding the latest segment to arrive,
+// then those of the segments before it, newest first, then the rest
+// from the highest; as many as fit beside the timestamps.
+func (c *Conn) sackBlocks(o *wire.Options) {
+	limit := wire.MaxSACKBlocks
+	if o.HasTimestamps {
+		limit--
+	}
+	var used [maxOutOfOrder]bool
+	add := func(i int) {
+		if used[i] || o.NSACK == limit {
+			return
+		}
+		used[i] = true
+		sp := c.asm.s[i]
+		o.SACK[o.NSACK] = wire.SACKBlock{Left: uint32(c.rcvNxt.add(sp.start)), Right: uint32(c.rcvNxt.add(sp.end))}
+		o.NSACK++
+	}
+	for _, sq := range c.sackRecent[:c.nSackRecent] {
+		off := sq.sub(c.rcvNxt)
+		for i, sp := range c.asm.s[:c.asm.n] {
+			if off >= sp.start && off < sp.end {
+				add(i)
+				break
+			}
+		}
+	}
+	for i := c.asm.n - 1; i >= 0; i-- {
+		add(i)
+	}
 }
 
 // challengeACK sends an ACK in answer to a suspicious RST or SYN (RFC 5961
@@ -256,9 +309,17 @@ func (c *Conn) challengeACK(now time.Time) {
 	}
 }
 
-// invalidACK answers an out-of-window segment with an ACK (RFC 9293), at
-// most once per InvalidACKInterval.
-func (c *Conn) invalidACK(now time.Time) {
+// invalidACK answers an out-of-window segment with an ACK (RFC 9293).
+// One that carries data always gets it: its sender is retransmitting
+// what we hold already, because our ACK was lost, and waits for one (as
+// Linux's tcp_oow_rate_limited). Others, which could be one side of two
+// confused ends ACKing each other in a loop, get one at most once per
+// InvalidACKInterval.
+func (c *Conn) invalidACK(seg wire.Segment, now time.Time) {
+	if len(seg.Payload()) > 0 && seg.Flags()&wire.FlagSYN == 0 {
+		c.sendACK()
+		return
+	}
 	if !c.lastInvalid.IsZero() && now.Sub(c.lastInvalid) < InvalidACKInterval {
 		c.s.c.InvalidLimited++
 		return
@@ -318,11 +379,28 @@ func (c *Conn) sendSYN(now time.Time) {
 	if c.state == SynSent || c.wscale {
 		r.Options.HasWindowScale, r.Options.WindowScale = true, c.rcvShift
 	}
+	// Timestamps and SACK: offered in a SYN, and in a SYN-ACK when the
+	// peer's SYN offered them (negotiate).
+	if c.state == SynSent {
+		c.tsOK, c.sackOK = !c.s.cfg.NoTimestamps, !c.s.cfg.NoSACK
+		if c.tsOK && c.tsOffset == 0 {
+			c.tsOffset = c.s.keyedHash('t', c.id.local.Addr(), c.id.local.Port(), c.id.remote)
+		}
+	}
+	r.Options.SACKPermitted = c.sackOK
+	if c.tsOK {
+		r.Options.HasTimestamps = true
+		r.Options.TSVal = c.s.tsClock(now) + c.tsOffset
+		if c.state == SynReceived {
+			r.Options.TSEcr = c.tsRecent
+		}
+	}
 	c.synWindow = min(c.rcvBuf.free(), 0xffff)
 	r.Window = uint16(c.synWindow)
 	if c.state == SynReceived {
 		r.Flags |= wire.FlagACK
 		r.Ack = uint32(c.rcvNxt)
+		c.lastAckSent = c.rcvNxt
 		c.rcvAdv = maxSeq(c.rcvAdv, c.rcvNxt.add(c.synWindow))
 	}
 	c.s.transmit(c.id, r, c.s.tx[:r.HeaderLen()])

@@ -31,8 +31,9 @@ type Stack struct {
 	list      []*Conn // the same connections, for deterministic timer order
 	listeners map[uint16]*Listener
 
-	c  Counters
-	tx []byte // scratch for the segment being sent: one MTU, or the offload size
+	c     Counters
+	epoch time.Time // the timestamp clock's zero (tsClock)
+	tx    []byte    // scratch for the segment being sent: one MTU, or the offload size
 
 	offload int // the largest offloaded segment (SetOffload), 0: off
 
@@ -72,6 +73,7 @@ func New(cfg Config, out Output, clock Clock) (*Stack, error) {
 		conns:     make(map[tuple]*Conn),
 		listeners: make(map[uint16]*Listener),
 		tx:        make([]byte, cfg.MTU),
+		epoch:     clock.Now(),
 	}
 	s.gather, _ = out.(GatherOutput)
 	s.SetOffload(cfg.Offload)
@@ -144,6 +146,7 @@ const (
 	vAfterClose
 	vAcceptQueueFull
 	vSynRetransmit
+	vPAWS
 	vRedispatch // not terminal: a TIME-WAIT connection gave way; look again
 )
 
@@ -158,6 +161,7 @@ func (s *Stack) count(v verdict) {
 		vBadACK: &c.RxBadACK, vNoACK: &c.RxNoACK, vChallenged: &c.RxChallenged, vReset: &c.RxReset,
 		vTimeWaitRST: &c.RxTimeWaitRST, vAfterClose: &c.RxAfterClose,
 		vAcceptQueueFull: &c.RxAcceptQueueFull, vSynRetransmit: &c.RxSynRetransmit,
+		vPAWS: &c.RxPAWS,
 	}
 	*p[v]++
 }
@@ -236,6 +240,12 @@ func (s *Stack) sendReset(t tuple, sq, ack seq, withACK bool) {
 		r.Ack, r.Flags = uint32(ack), wire.FlagRST|wire.FlagACK
 	}
 	s.transmit(t, r, s.tx[:wire.HeaderLen])
+}
+
+// tsClock returns the stack's timestamp clock at now (RFC 7323 5.4): one
+// tick a millisecond since the stack started.
+func (s *Stack) tsClock(now time.Time) uint32 {
+	return uint32(now.Sub(s.epoch) / time.Millisecond)
 }
 
 // transmit emits r into b (b's payload already in place) and hands the

@@ -26,7 +26,9 @@ func TestActiveOpen(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, tcp.SynSent, c.State())
 	syn := f.expect(SYN, c.Info().ISS, 0, "")
-	assert.Equal(t, wire.Options{MSS: 1460, HasWindowScale: true, WindowScale: 3}, syn.Repr.Options)
+	o := syn.Repr.Options
+	assert.Equal(t, wire.Options{MSS: 1460, HasWindowScale: true, WindowScale: 3, SACKPermitted: true,
+		HasTimestamps: true, TSVal: o.TSVal}, o, "SACK and timestamps offered, nothing echoed")
 	assert.Equal(t, uint16(65535), syn.Repr.Window)
 	assert.Zero(t, c.Readiness()&tcp.Writable, "not writable while connecting")
 
@@ -92,7 +94,7 @@ func TestPassiveOpen(t *testing.T) {
 // SYN-SENT -> SYN-RECEIVED -> ESTABLISHED: both ends send a SYN at once.
 func TestSimultaneousOpen(t *testing.T) {
 	f := newFixture(t, tcp.Config{})
-	f.pOpt = wire.Options{MSS: 1400, HasWindowScale: true, WindowScale: 1}
+	f.pOpt = wire.Options{MSS: 1400, HasWindowScale: true, WindowScale: 1, SACKPermitted: true, HasTimestamps: true, TSVal: 77}
 	c, err := f.s.Connect(f.us, f.peer)
 	require.NoError(t, err)
 	syn := f.expect(SYN, c.Info().ISS, 0, "")
@@ -101,7 +103,9 @@ func TestSimultaneousOpen(t *testing.T) {
 	assert.Equal(t, tcp.SynReceived, c.State())
 	f.pAck = syn.Repr.Seq // the peer has not seen our SYN yet
 	sa := f.expect(SYN|ACK, syn.Repr.Seq, f.pSeq, "")
-	assert.Equal(t, syn.Repr.Options, sa.Repr.Options, "the same SYN, now with an ACK")
+	want := syn.Repr.Options
+	want.TSEcr = 77 // the peer's timestamp, echoed
+	assert.Equal(t, want, sa.Repr.Options, "the same SYN, now with an ACK")
 	// Our first SYN reaches the peer, which answers SYN-ACK (figure 8,
 	// line 6); nothing more needs saying.
 	f.pSeq--
@@ -109,7 +113,7 @@ func TestSimultaneousOpen(t *testing.T) {
 	assert.Equal(t, tcp.Established, c.State())
 	f.expectNone()
 	i := c.Info()
-	assert.Equal(t, 1400, i.SndMSS)
+	assert.Equal(t, 1400-12, i.SndMSS, "the peer's MSS less the timestamps every segment carries")
 	assert.Equal(t, uint8(1), i.SndShift)
 	assert.Equal(t, uint8(3), i.RcvShift)
 	f.write(c, "hi")

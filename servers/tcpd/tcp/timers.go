@@ -2,8 +2,6 @@ package tcp
 
 import (
 	"time"
-
-	"armos/servers/tcpd/tcp/wire"
 )
 
 // A connection's timers are times in its TCB (zero when off); the stack's
@@ -210,7 +208,8 @@ func (c *Conn) keepAliveTimeout(now time.Time) {
 	}
 	c.keepProbes++
 	c.s.c.TxKeepAlives++
-	c.s.transmit(c.id, c.header(c.sndUna.add(-1), 0), c.s.tx[:wire.HeaderLen])
+	r := c.header(c.sndUna.add(-1), 0)
+	c.s.transmit(c.id, r, c.s.tx[:r.HeaderLen()])
 	c.sentACK()
 	c.keepAt = now.Add(c.s.cfg.KeepAliveInterval)
 }

@@ -27,4 +27,7 @@ var (
 	// ErrBadOption: an option whose length byte is below 2 or runs past the
 	// end of the header; options after it cannot be found.
 	ErrBadOption = errors.New("wire: malformed TCP option")
+	// ErrOptionsTooLong: options that need more than the 40 bytes a
+	// header has for them (emit only).
+	ErrOptionsTooLong = errors.New("wire: TCP options longer than 40 bytes")
 )

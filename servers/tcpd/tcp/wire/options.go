@@ -23,7 +23,16 @@ const (
 	lenWindowScale   = 3
 	lenSACKPermitted = 2
 	lenTimestamps    = 10
+	lenSACKBlock     = 8
 )
+
+// MaxSACKBlocks is the most blocks a SACK option can carry in the 40
+// bytes of option space (RFC 2018 section 3: 2 + 8n bytes).
+const MaxSACKBlocks = 4
+
+// SACKBlock is one block of a SACK option: the sequence numbers of the
+// first byte of a run of data the receiver holds and of the byte after it.
+type SACKBlock struct{ Left, Right uint32 }
 
 // MaxWindowScale is the largest shift RFC 7323 allows (2.3: larger values
 // are used as 14).
@@ -45,6 +54,10 @@ type Options struct {
 	// TSEcr.
 	HasTimestamps bool
 	TSVal, TSEcr  uint32
+	// SACK holds the first NSACK blocks of a SACK option (RFC 2018); none
+	// when NSACK is 0.
+	SACK  [MaxSACKBlocks]SACKBlock
+	NSACK int
 }
 
 // Len returns the encoded length of o, padded to a multiple of 4 with NOPs
@@ -63,6 +76,9 @@ func (o Options) Len() int {
 	if o.HasWindowScale {
 		n += 4
 	}
+	if o.NSACK > 0 {
+		n += 4 + lenSACKBlock*o.NSACK // NOP NOP before the option
+	}
 	return n
 }
 
@@ -72,6 +88,7 @@ func (o Options) Len() int {
 //	SACK-permitted:   01 01 04 02, or 04 02 before timestamps
 //	timestamps:       [01 01] 08 0a vvvvvvvv eeeeeeee
 //	window scale:     01 03 03 ss
+//	SACK:             01 01 05 ll (llllllll rrrrrrrr)...
 func (o Options) emit(b []byte) {
 	if o.MSS != 0 {
 		b[0], b[1] = OptMSS, lenMSS
@@ -96,6 +113,14 @@ func (o Options) emit(b []byte) {
 	}
 	if o.HasWindowScale {
 		b[0], b[1], b[2], b[3] = OptNOP, OptWindowScale, lenWindowScale, o.WindowScale
+		b = b[4:]
+	}
+	if o.NSACK > 0 {
+		b[0], b[1], b[2], b[3] = OptNOP, OptNOP, OptSACK, byte(2+lenSACKBlock*o.NSACK)
+		for i, k := range o.SACK[:o.NSACK] {
+			binary.BigEndian.PutUint32(b[4+8*i:], k.Left)
+			binary.BigEndian.PutUint32(b[8+8*i:], k.Right)
+		}
 	}
 }
 
@@ -138,6 +163,11 @@ func (o *Options) set(kind byte, opt []byte) {
 		o.HasTimestamps = true
 		o.TSVal = binary.BigEndian.Uint32(opt[2:])
 		o.TSEcr = binary.BigEndian.Uint32(opt[6:])
+	case kind == OptSACK && len(opt) > 2 && (len(opt)-2)%lenSACKBlock == 0:
+		o.NSACK = (len(opt) - 2) / lenSACKBlock // at most 4: a length byte <= 40 fits the header
+		for i := range o.NSACK {
+			o.SACK[i] = SACKBlock{binary.BigEndian.Uint32(opt[2+8*i:]), binary.BigEndian.Uint32(opt[6+8*i:])}
+		}
 	}
 }
 
@@ -156,6 +186,14 @@ func (o Options) String() string {
 	}
 	if o.HasWindowScale {
 		parts = append(parts, fmt.Sprintf("wscale %d", o.WindowScale))
+	}
+	if o.NSACK > 0 {
+		var sb strings.Builder
+		sb.WriteString("sack")
+		for _, k := range o.SACK[:o.NSACK] {
+			fmt.Fprintf(&sb, " {%d:%d}", k.Left, k.Right)
+		}
+		parts = append(parts, sb.String())
 	}
 	return strings.Join(parts, ",")
 }

@@ -125,6 +125,25 @@ func (s Segment) Options() Options {
 	return o
 }
 
+// Timestamps returns the values of the timestamps option, and false when
+// the segment carries none. Linux's layout (NOP, NOP, timestamps first) is
+// read without walking the options.
+func (s Segment) Timestamps() (val, ecr uint32, ok bool) {
+	hl := s.HeaderLen()
+	if hl == HeaderLen {
+		return 0, 0, false
+	}
+	o := s[HeaderLen:hl]
+	if len(o) >= 12 && o[0] == OptNOP && o[1] == OptNOP && o[2] == OptTimestamps && o[3] == lenTimestamps {
+		return binary.BigEndian.Uint32(o[4:]), binary.BigEndian.Uint32(o[8:]), true
+	}
+	var opts Options
+	if walkOptions(o, &opts) != nil || !opts.HasTimestamps {
+		return 0, 0, false
+	}
+	return opts.TSVal, opts.TSEcr, true
+}
+
 // Payload returns the bytes after the header.
 func (s Segment) Payload() []byte { return s[s.HeaderLen():] }
 
@@ -184,8 +203,9 @@ func (r Repr) HeaderLen() int { return HeaderLen + r.Options.Len() }
 
 // Emit writes the header into b[:r.HeaderLen()], where b is the whole
 // segment (header space followed by the payload already in place), and the
-// checksum over the IPv4 pseudo-header and b. Errors: ErrShortBuffer (b
-// shorter than the header), ErrBadLength (b longer than MaxSegmentLen),
+// checksum over the IPv4 pseudo-header and b. Errors: ErrOptionsTooLong
+// (more than 40 bytes of options), ErrShortBuffer (b shorter than the
+// header), ErrBadLength (b longer than MaxSegmentLen),
 // ErrBadAddress (src or dst not IPv4).
 func (r Repr) Emit(b []byte, src, dst netip.Addr) error {
 	if err := r.EmitNoChecksum(b, src, dst); err != nil {
@@ -199,6 +219,9 @@ func (r Repr) Emit(b []byte, src, dst netip.Addr) error {
 // whose checksum the IP layer or the NIC computes (segmentation offload).
 func (r Repr) EmitNoChecksum(b []byte, src, dst netip.Addr) error {
 	hl := r.HeaderLen()
+	if hl > MaxHeaderLen {
+		return ErrOptionsTooLong
+	}
 	if len(b) < hl {
 		return ErrShortBuffer
 	}

@@ -86,7 +86,8 @@ func TestOptionsSkipped(t *testing.T) {
 	opts := []byte{
 		OptNOP,
 		OptMSS, 3, 0x05, // MSS with length 3: skipped
-		OptSACK, 10, 1, 2, 3, 4, 5, 6, 7, 8, // SACK blocks: ignored
+		OptSACK, 10, 1, 2, 3, 4, 5, 6, 7, 8, // one SACK block
+		OptSACK, 9, 1, 2, 3, 4, 5, 6, 7, // SACK with a length no block count fits: skipped
 		99, 2, // unknown kind
 		OptWindowScale, 3, 7,
 		OptEnd,
@@ -97,7 +98,9 @@ func TestOptionsSkipped(t *testing.T) {
 	b[12] = byte(len(b)/4) << 4
 	s, err := Parse(b)
 	require.NoError(t, err)
-	assert.Equal(t, Options{HasWindowScale: true, WindowScale: 7}, s.Options())
+	want := Options{HasWindowScale: true, WindowScale: 7, NSACK: 1}
+	want.SACK[0] = SACKBlock{0x01020304, 0x05060708}
+	assert.Equal(t, want, s.Options())
 }
 
 // Every combination of options emits in Linux's layout and parses back.
@@ -115,6 +118,10 @@ func TestOptionsLayouts(t *testing.T) {
 		{Options{SACKPermitted: true, HasTimestamps: true, TSVal: 3}, []byte{4, 2, 8, 10, 0, 0, 0, 3, 0, 0, 0, 0}},
 		{Options{MSS: 1, SACKPermitted: true, HasTimestamps: true, HasWindowScale: true, WindowScale: 14},
 			[]byte{2, 4, 0, 1, 4, 2, 8, 10, 0, 0, 0, 0, 0, 0, 0, 0, 1, 3, 3, 14}},
+		{Options{HasTimestamps: true, TSVal: 1, TSEcr: 2, NSACK: 1, SACK: [MaxSACKBlocks]SACKBlock{{5, 9}}},
+			[]byte{1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 1, 1, 5, 10, 0, 0, 0, 5, 0, 0, 0, 9}},
+		{Options{NSACK: 4, SACK: [MaxSACKBlocks]SACKBlock{{1, 2}, {3, 4}, {5, 6}, {7, 0xffffffff}}},
+			[]byte{1, 1, 5, 34, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0, 5, 0, 0, 0, 6, 0, 0, 0, 7, 0xff, 0xff, 0xff, 0xff}},
 	}
 	for _, c := range cases {
 		r := Repr{SrcPort: 1, DstPort: 2, Flags: FlagSYN, Options: c.o}
@@ -124,7 +131,13 @@ func TestOptionsLayouts(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, c.want, s.OptionBytes(), "%v", c.o)
 		assert.Equal(t, c.o, s.Options())
+		val, ecr, ok := s.Timestamps()
+		assert.Equal(t, c.o.HasTimestamps, ok)
+		assert.Equal(t, [2]uint32{c.o.TSVal, c.o.TSEcr}, [2]uint32{val, ecr})
 	}
+	// Four blocks beside the timestamps do not fit a header.
+	r := Repr{Options: Options{HasTimestamps: true, NSACK: 4}}
+	assert.ErrorIs(t, r.Emit(make([]byte, 100), ipA, ipB), ErrOptionsTooLong)
 }
 
 func TestChecksumCatchesCorruption(t *testing.T) {
@@ -197,6 +210,12 @@ func FuzzParseSegment(f *testing.F) {
 		require.LessOrEqual(t, s.SeqLen(), len(s.Payload())+2)
 		// Emit the fields in front of the payload: the result parses to
 		// the same Repr and payload and carries a good checksum.
+		if r.HeaderLen() > MaxHeaderLen {
+			// Options read from several places (MSS, timestamps and
+			// four SACK blocks) may not fit one header: refused.
+			require.ErrorIs(t, r.Emit(make([]byte, MaxSegmentLen), ipA, ipB), ErrOptionsTooLong)
+			return
+		}
 		if r.HeaderLen()+len(s.Payload()) > MaxSegmentLen {
 			return
 		}
