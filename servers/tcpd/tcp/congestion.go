@@ -37,18 +37,28 @@ func (c *Conn) congestionAck(acked int, ack seq, now time.Time) bool {
 			c.inRecovery, c.dupAcks = false, 0
 			return true
 		}
+		c.s.c.PartialACKs++
+		first := !c.partialSeen
+		c.partialSeen = true
+		if c.sackOK {
+			// SACK recovery: the holes go as the scoreboard shows them
+			// lost (output, sackRetransmit); the one the ACK stopped at
+			// goes now unless it went already. cwnd stays at ssthresh.
+			if !c.sndUna.lt(c.highRxt) {
+				c.retransmitFirst(now)
+				c.highRxt = c.sndNxt
+			}
+			return first
+		}
 		// Partial ACK (step 3.2): retransmit the next hole, deflate the
 		// window by what was acknowledged, add back one MSS if that was
 		// at least one.
-		c.s.c.PartialACKs++
 		c.retransmitFirst(now)
 		c.cwnd = max(c.cwnd-acked, 0)
 		if acked >= mss {
 			c.cwnd += mss
 		}
 		c.cwnd = max(c.cwnd, mss)
-		first := !c.partialSeen
-		c.partialSeen = true
 		return first
 	}
 	c.dupAcks = 0
@@ -100,6 +110,10 @@ func (c *Conn) dupAck(now time.Time) {
 	c.dupAcks++
 	mss := c.sndMSS
 	switch {
+	case c.inRecovery && c.sackOK:
+		// SACK recovery: no inflation; pipe falls as the peer SACKs.
+	case c.sackOK && c.sndUna.gt(c.recover) && (c.dupAcks >= DupACKThreshold || c.sackLossDetected()):
+		c.sackEnterRecovery(now)
 	case c.inRecovery:
 		c.cwnd = min(c.cwnd+mss, maxWindow)
 	case c.dupAcks == DupACKThreshold && c.sndUna.gt(c.recover):
@@ -126,4 +140,9 @@ func (c *Conn) congestionTimeout() {
 	c.cwnd, c.caAcked, c.dupAcks = mss, 0, 0
 	c.inRecovery = false
 	c.recover = c.sndMax.add(-1)
+	if c.retries > 1 {
+		// Timed out again: the peer may have dropped what it SACKed
+		// without saying so; send everything.
+		c.sb.n = 0
+	}
 }

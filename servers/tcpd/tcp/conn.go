@@ -86,6 +86,8 @@ type Conn struct {
 	partialSeen    bool // a partial ACK arrived in this recovery
 	recover        seq
 	lastSend       time.Time
+	sb             scoreboard // what the peer SACKed past SND.UNA (sack.go)
+	highRxt        seq        // in SACK recovery: the end of the highest retransmission (RFC 6675 HighRxt)
 
 	// Timers; a zero time is off.
 	rtoAt, persistAt, delackAt, keepAt, closeAt time.Time
@@ -132,6 +134,7 @@ type Info struct {
 	SendQueued             int // bytes in the send buffer (unacknowledged and unsent)
 	RecvQueued             int // bytes waiting to be read
 	RecvOutOfOrder         int // bytes held out of order
+	SACKed                 int // bytes past SndUna the peer reported holding (its SACK blocks)
 	SendBuffer, RecvBuffer int // the buffers' bounds
 	FinQueued, FinReceived bool
 	Persisting             bool
@@ -407,7 +410,7 @@ func (c *Conn) Info() Info {
 		SndUna: uint32(c.sndUna), SndNxt: uint32(c.sndNxt), SndMax: uint32(c.sndMax),
 		SndWnd: c.sndWnd, RcvNxt: uint32(c.rcvNxt), RcvWnd: c.rcvWnd(),
 		SndShift: c.sndShift, RcvShift: c.rcvShift, SndMSS: c.sndMSS, RcvMSS: c.rcvMSS,
-		Cwnd: c.cwnd, Ssthresh: c.ssthresh, InRecovery: c.inRecovery,
+		Cwnd: c.cwnd, Ssthresh: c.ssthresh, InRecovery: c.inRecovery, SACKed: c.sb.heldIn(c.sndUna, c.sndMax),
 		SRTT: c.srtt, RTTVar: c.rttvar, RTO: c.rto, Retries: c.retries,
 		SendQueued: c.sndBuf.len(), RecvQueued: c.rcvBuf.len(), RecvOutOfOrder: c.asm.bytes(),
 		SendBuffer: c.sndBuf.limit, RecvBuffer: c.rcvBuf.limit,

@@ -80,6 +80,9 @@ type Counters struct {
 	EstabResets       uint64 // synchronized connections ended by a RST received
 	Aborts            uint64 // connections ended by their user with a RST (Abort, Close with unread data)
 	Timeouts          uint64 // retransmission timer expiries
+	SACKRetransmits   uint64 // segments retransmitted because SACK blocks showed them lost (RFC 6675), in TxRetransSegs
+	SACKIgnored       uint64 // SACK blocks not recorded: the scoreboard's maxSACKRanges were in use
+	SACKReneging      uint64 // the peer dropped data it had SACKed: scoreboard cleared
 	FastRetransmits   uint64 // fast retransmits (each starts a NewReno fast recovery)
 	PartialACKs       uint64 // partial ACKs in fast recovery (RFC 6582)
 	ConnTimeouts      uint64 // connections ended by retransmission or probe timeouts

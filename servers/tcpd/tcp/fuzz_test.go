@@ -187,7 +187,7 @@ func runScript(t *testing.T, b []byte) {
 				if opt&0x20 != 0 {
 					r.Options.NSACK = 1 + int(opt&0x10)/0x10
 					for i := range r.Options.NSACK {
-						r.Options.SACK[i] = wire.SACKBlock{Left: sndUna + uint32(i*100), Right: sndUna + uint32(i*100+n)}
+						r.Options.SACK[i] = wire.SACKBlock{Left: sndUna + uint32(1+i*200), Right: sndUna + uint32(1+i*200+n)}
 					}
 				}
 			}

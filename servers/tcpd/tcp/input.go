@@ -354,11 +354,17 @@ func (c *Conn) ackArrived(seg wire.Segment, sq seq, now time.Time) (verdict, boo
 		return vBadACK, false
 	}
 	wnd := int(seg.Window()) << c.sndShift
+	// An ACK that SACKs new data counts as a duplicate whatever its
+	// window (RFC 6675 section 2).
+	sacked := c.sackOK && c.sackArrived(seg)
 	switch {
 	case ack.gt(c.sndUna):
 		c.newAck(ack, now)
-	case ack == c.sndUna && len(seg.Payload()) == 0 && seg.Flags()&(wire.FlagSYN|wire.FlagFIN) == 0 &&
-		wnd == c.sndWnd && c.sndMax != c.sndUna && !c.persisting:
+		if sacked && !c.inRecovery && c.sndUna.gt(c.recover) && c.sackLossDetected() {
+			c.sackEnterRecovery(now)
+		}
+	case ack == c.sndUna && c.sndMax != c.sndUna && !c.persisting && (sacked ||
+		len(seg.Payload()) == 0 && seg.Flags()&(wire.FlagSYN|wire.FlagFIN) == 0 && wnd == c.sndWnd):
 		c.s.c.RxDupACKs++
 		c.dupAck(now)
 	}
@@ -396,6 +402,10 @@ func (c *Conn) newAck(ack seq, now time.Time) {
 	c.sndBufSeq = c.sndBufSeq.add(data)
 	c.sndUna = ack
 	c.sndNxt = maxSeq(c.sndNxt, ack)
+	if c.sb.n > 0 {
+		c.sb.trim(ack)
+		c.sackReneged()
+	}
 	switch {
 	case c.rttTiming && ack.gt(c.rttSeq):
 		c.rttSample(now.Sub(c.rttStart))

@@ -71,5 +71,18 @@ func (c *Conn) checkInvariants() error {
 	case c.state != TimeWait && c.deadline().IsZero() && c.synAcked && c.canSend() && c.pending():
 		return fmt.Errorf("data waiting and no timer")
 	}
+	return c.sb.check(c.sndUna, c.sndMax)
+}
+
+// check verifies the scoreboard: runs sorted, apart, non-empty, between
+// una and max.
+func (b *scoreboard) check(una, max seq) error {
+	prev := una
+	for i, r := range b.r[:b.n] {
+		if !r.start.gt(prev) || (i == 0 && !r.start.gt(una)) || !r.end.gt(r.start) || r.end.gt(max) {
+			return fmt.Errorf("scoreboard run %d [%d, %d) (snd.una %d, snd.max %d, previous end %d)", i, r.start, r.end, una, max, prev)
+		}
+		prev = r.end
+	}
 	return nil
 }

@@ -18,7 +18,11 @@ import (
 func (c *Conn) output() {
 	sent := false
 	if c.synAcked && c.canSend() {
-		sent = c.sendData(c.s.clock.Now())
+		now := c.s.clock.Now()
+		if c.inRecovery && c.sackOK {
+			sent = c.sackRetransmit(now)
+		}
+		sent = c.sendData(now) || sent
 	}
 	if c.ackNow && !sent && c.state != SynSent && c.state != Closed {
 		c.sendACK()
@@ -64,13 +68,28 @@ func (c *Conn) sendData(now time.Time) bool {
 		}
 		win := c.sndUna.add(c.sndWnd).sub(c.sndNxt)
 		limit := c.maxSegmentData()
+		flight := c.sndNxt.sub(c.sndUna)
 		if c.sndNxt.lt(c.sndMax) {
 			// Going back over data sent before (the go-back-N after a
 			// timeout, or a lower path MTU): retransmissions are one
-			// MSS each, with or without segmentation offload.
+			// MSS each, with or without segmentation offload, and skip
+			// what the peer SACKed.
 			limit = c.sndMSS
+			if c.sb.n > 0 {
+				if end, held := c.sb.holding(c.sndNxt); held {
+					c.sndNxt = minSeq(end, c.sndMax)
+					continue
+				}
+				if next, ok := c.sb.nextAfter(c.sndNxt); ok {
+					limit = min(limit, next.sub(c.sndNxt))
+				}
+				flight -= c.sb.heldIn(c.sndUna, c.sndNxt)
+			}
 		}
-		n := max(0, min(unsent, win, c.cwnd-c.sndNxt.sub(c.sndUna), limit))
+		if c.inRecovery && c.sackOK {
+			flight = c.pipe() // RFC 6675: what the network holds, not the span
+		}
+		n := max(0, min(unsent, win, c.cwnd-flight, limit))
 		fin := finToSend && n == unsent && win > n
 		if n == 0 && !fin {
 			break

@@ -32,29 +32,43 @@ var faultKinds = []struct {
 }
 
 // Transfers of 0 B, 1 B, 1 MiB and 16 MiB arrive byte-exact under each
-// fault, and both ends close cleanly.
+// fault, and both ends close cleanly: with SACK and timestamps (the
+// default, RFC 6675 recovery) and without either (NewReno, Karn).
 func TestTransferUnderFaults(t *testing.T) {
 	sizes := []int{0, 1, 1 << 20, 16 << 20}
-	for _, fk := range faultKinds {
-		for _, size := range sizes {
-			t.Run(fmt.Sprintf("%s/%d", fk.name, size), func(t *testing.T) {
-				f := fk.f
-				f.Seed = uint64(size) + 1
-				r := runTransfer(t, f, pattern(size, uint64(size)), tcp.Config{}, 24*time.Hour)
-				t.Logf("wall %v, fake %v; link %+v; sender: retrans %d, fast %d, timeouts %d; receiver: bad checksum %d, out of order %d",
-					r.wall.Round(time.Millisecond), r.fake.Round(time.Millisecond), r.link,
-					r.a.TxRetransSegs, r.a.FastRetransmits, r.a.Timeouts, r.b.RxBadChecksum, r.b.RxOutOfOrder)
-				switch fk.name {
-				case "corrupt":
-					if size >= 1<<20 {
-						require.NotZero(t, r.a.RxBadChecksum+r.b.RxBadChecksum, "corruption caught by the checksum")
+	for _, opts := range []struct {
+		name string
+		cfg  tcp.Config
+	}{
+		{"sack", tcp.Config{}},
+		{"plain", tcp.Config{NoSACK: true, NoTimestamps: true}},
+	} {
+		for _, fk := range faultKinds {
+			for _, size := range sizes {
+				t.Run(fmt.Sprintf("%s/%s/%d", opts.name, fk.name, size), func(t *testing.T) {
+					f := fk.f
+					f.Seed = uint64(size) + 1
+					r := runTransfer(t, f, pattern(size, uint64(size)), opts.cfg, 24*time.Hour)
+					t.Logf("wall %v, fake %v; link %+v; sender: retrans %d (by SACK %d), fast %d, timeouts %d; receiver: bad checksum %d, out of order %d",
+						r.wall.Round(time.Millisecond), r.fake.Round(time.Millisecond), r.link,
+						r.a.TxRetransSegs, r.a.SACKRetransmits, r.a.FastRetransmits, r.a.Timeouts, r.b.RxBadChecksum, r.b.RxOutOfOrder)
+					switch fk.name {
+					case "corrupt":
+						if size >= 1<<20 {
+							require.NotZero(t, r.a.RxBadChecksum+r.b.RxBadChecksum, "corruption caught by the checksum")
+						}
+					case "loss":
+						if size >= 1<<20 {
+							require.NotZero(t, r.a.TxRetransSegs)
+							if opts.cfg.NoSACK {
+								require.Zero(t, r.b.TxSACKs+r.a.SACKRetransmits)
+							} else {
+								require.NotZero(t, r.b.TxSACKs, "the receiver SACKs")
+							}
+						}
 					}
-				case "loss":
-					if size >= 1<<20 {
-						require.NotZero(t, r.a.TxRetransSegs)
-					}
-				}
-			})
+				})
+			}
 		}
 	}
 }

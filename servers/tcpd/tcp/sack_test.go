@@ -1,0 +1,167 @@
+package tcp_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"armos/servers/tcpd/tcp"
+	"armos/servers/tcpd/tcp/wire"
+)
+
+// Sending with the peer's SACK blocks (RFC 6675).
+
+const sackMSS = 1460
+
+// sackSender opens a connection to a peer that offered SACK (and no
+// timestamps, so segments carry a whole 1460-byte MSS) and grows cwnd to
+// twelve segments; it returns the connection and the sequence number of
+// the next byte it sends.
+func sackSender(t *testing.T, cfg tcp.Config) (*fixture, *tcp.Conn, uint32) {
+	f := newFixture(t, cfg)
+	f.pOpt = wire.Options{MSS: sackMSS, SACKPermitted: true}
+	c := f.active()
+	for _, k := range []int{3, 6} { // slow start: one MSS per ACK
+		f.write(c, strings.Repeat("a", k*sackMSS))
+		segs := f.take()
+		require.Len(t, segs, k)
+		for _, s := range segs {
+			f.pAck = s.Repr.Seq + uint32(len(s.Payload))
+			f.send(ACK, "")
+		}
+	}
+	require.Equal(t, 12*sackMSS, c.Info().Cwnd)
+	return f, c, f.pAck
+}
+
+// sendSegs writes k segments and returns their sequence numbers.
+func (f *fixture) sendSegs(c *tcp.Conn, k int) []uint32 {
+	f.t.Helper()
+	f.write(c, strings.Repeat("b", k*sackMSS))
+	segs := f.take()
+	require.Len(f.t, segs, k)
+	seqs := make([]uint32, k+1)
+	for i, s := range segs {
+		seqs[i] = s.Repr.Seq
+	}
+	seqs[k] = seqs[k-1] + sackMSS
+	return seqs
+}
+
+// dupSACK injects a duplicate ACK of una carrying the blocks (pairs of
+// segment indexes into seqs: from, to exclusive).
+func (f *fixture) dupSACK(una uint32, seqs []uint32, blocks ...[2]int) {
+	f.t.Helper()
+	o := wire.Options{NSACK: len(blocks)}
+	for i, b := range blocks {
+		o.SACK[i] = wire.SACKBlock{Left: seqs[b[0]], Right: seqs[b[1]]}
+	}
+	f.inject(wire.Repr{Seq: f.pSeq, Ack: una, Flags: ACK, Window: f.pWnd, Options: o}, "")
+}
+
+// retransmitted takes what was sent and returns the sequence numbers.
+func (f *fixture) retransmitted() []uint32 {
+	var out []uint32
+	for _, s := range f.take() {
+		out = append(out, s.Repr.Seq)
+	}
+	return out
+}
+
+// Two holes in one window: both go again within the round trip the SACKs
+// reveal them in, the second before any ACK of the first's
+// retransmission (NewReno, without SACK, would wait for that partial
+// ACK); cwnd is half the flight and is not inflated.
+func TestSACKRecoveryRepairsEveryHole(t *testing.T) {
+	f, c, _ := sackSender(t, tcp.Config{})
+	s := f.sendSegs(c, 8) // 0 and 2 are lost
+	una := s[0]
+	f.dupSACK(una, s, [2]int{1, 2})
+	f.dupSACK(una, s, [2]int{3, 4}, [2]int{1, 2})
+	assert.Empty(t, f.retransmitted(), "two duplicates: nothing yet")
+	f.dupSACK(una, s, [2]int{3, 5}, [2]int{1, 2}) // the third
+	assert.Equal(t, []uint32{s[0]}, f.retransmitted(), "fast retransmit")
+	assert.True(t, c.Info().InRecovery)
+	assert.Equal(t, 4*sackMSS, c.Info().Cwnd, "half the flight of 8")
+	f.dupSACK(una, s, [2]int{3, 6}, [2]int{1, 2}) // three held above hole 2: lost
+	assert.Equal(t, []uint32{s[2]}, f.retransmitted(), "the second hole, at once")
+	assert.Equal(t, 4*sackMSS, c.Info().Cwnd)
+	f.dupSACK(una, s, [2]int{3, 8}, [2]int{1, 2})
+	assert.Empty(t, f.retransmitted(), "nothing else is missing")
+	// The first retransmission arrives: a partial ACK up to hole 2, which
+	// went already.
+	f.pAck = s[2]
+	f.send(ACK, "")
+	assert.Empty(t, f.retransmitted())
+	f.pAck = s[8]
+	f.send(ACK, "")
+	assert.False(t, c.Info().InRecovery)
+	assert.Equal(t, uint64(1), f.s.Counters().SACKRetransmits)
+	assert.Zero(t, f.s.Counters().Timeouts)
+}
+
+// The same losses without SACK: NewReno repairs the second hole only
+// after the partial ACK.
+func TestNewRenoWaitsForThePartialACK(t *testing.T) {
+	f, c, _ := sackSender(t, tcp.Config{NoSACK: true})
+	s := f.sendSegs(c, 8)
+	for range 5 {
+		f.dupSACK(s[0], s) // no blocks: plain duplicates
+	}
+	assert.Equal(t, []uint32{s[0]}, f.retransmitted())
+	f.pAck = s[2]
+	f.send(ACK, "")
+	assert.Equal(t, []uint32{s[2]}, f.retransmitted())
+}
+
+// After a timeout the go-back-N skips what the peer holds.
+func TestGoBackSkipsSACKedData(t *testing.T) {
+	f, c, _ := sackSender(t, tcp.Config{})
+	s := f.sendSegs(c, 5) // the peer holds 1 and 3 only
+	f.dupSACK(s[0], s, [2]int{1, 2})
+	f.dupSACK(s[0], s, [2]int{3, 4}, [2]int{1, 2})
+	assert.Empty(t, f.retransmitted())
+	f.advance(c.Info().RTO)
+	assert.Equal(t, []uint32{s[0]}, f.retransmitted(), "the timeout")
+	f.pAck = s[2] // 0 arrived, 1 was held: up to hole 2
+	f.send(ACK, "")
+	assert.Equal(t, []uint32{s[2], s[4]}, f.retransmitted(), "3 is held: not sent")
+	f.pAck = s[5]
+	f.send(ACK, "")
+	assert.Zero(t, c.Info().SACKed)
+}
+
+// A peer that drops what it SACKed (RFC 2018 section 8) gets it again:
+// its cumulative ACK stopping at a block it reported is taken as that.
+func TestSACKReneging(t *testing.T) {
+	f, c, _ := sackSender(t, tcp.Config{})
+	s := f.sendSegs(c, 4)
+	f.dupSACK(s[0], s, [2]int{1, 3})
+	assert.Equal(t, 2*sackMSS, c.Info().SACKed)
+	f.pAck = s[1] // 0 arrived, but not past 1 and 2, which it SACKed
+	f.send(ACK, "")
+	assert.Equal(t, uint64(1), f.s.Counters().SACKReneging)
+	assert.Zero(t, c.Info().SACKed)
+	f.advance(c.Info().RTO)
+	assert.Equal(t, []uint32{s[1]}, f.retransmitted())
+	f.pAck = s[2]
+	f.send(ACK, "")
+	assert.Equal(t, []uint32{s[2], s[3]}, f.retransmitted(), "2 goes again too")
+}
+
+// Blocks outside SND.UNA..SND.MAX (D-SACKs, stale or forged ones) are
+// not recorded.
+func TestSACKBlocksValidated(t *testing.T) {
+	f, c, _ := sackSender(t, tcp.Config{})
+	s := f.sendSegs(c, 3)
+	f.dupSACK(s[0], s, [2]int{0, 1})                                       // at SND.UNA: would mean it was ACKed
+	f.inject(wire.Repr{Seq: f.pSeq, Ack: s[0], Flags: ACK, Window: f.pWnd, // past SND.MAX
+		Options: wire.Options{NSACK: 1, SACK: [4]wire.SACKBlock{{Left: s[2], Right: s[3] + 1}}}}, "")
+	f.inject(wire.Repr{Seq: f.pSeq, Ack: s[0], Flags: ACK, Window: f.pWnd, // empty
+		Options: wire.Options{NSACK: 1, SACK: [4]wire.SACKBlock{{Left: s[2], Right: s[2]}}}}, "")
+	assert.Zero(t, c.Info().SACKed)
+	f.advance(time.Hour)
+}
