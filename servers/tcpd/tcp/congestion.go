@@ -46,7 +46,7 @@ func (c *Conn) congestionAck(acked int, ack seq, now time.Time) bool {
 			// goes now unless it went already. cwnd stays at ssthresh.
 			if !c.sndUna.lt(c.highRxt) {
 				c.retransmitFirst(now)
-				c.highRxt = c.sndNxt
+				c.highRxt = c.sndUna.add(min(mss, c.sndMax.sub(c.sndUna)))
 			}
 			return first
 		}

@@ -189,6 +189,10 @@ func runScript(t *testing.T, b []byte) {
 					for i := range r.Options.NSACK {
 						r.Options.SACK[i] = wire.SACKBlock{Left: sndUna + uint32(1+i*200), Right: sndUna + uint32(1+i*200+n)}
 					}
+					if opt&0x08 != 0 { // hostile: anywhere, up to 2^31 and more wide
+						l := sndUna + uint32(sd)<<24
+						r.Options.SACK[0] = wire.SACKBlock{Left: l, Right: l + uint32(n+1)<<22}
+					}
 				}
 			}
 			s.Input(peer.Addr(), local.Addr(), tcptest.Segment(peer, local, r, payload[:n]))

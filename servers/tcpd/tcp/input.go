@@ -49,12 +49,13 @@ func (c *Conn) input(seg wire.Segment) verdict {
 	// Timestamps: PAWS before the window check (RFC 7323 5.3), and the
 	// echo kept for measuring the round trip.
 	var tsVal uint32
-	hasTS := false
+	hasTS, stale := false, false
 	c.segHasEcr = false
 	if c.tsOK {
 		var ecr uint32
 		if tsVal, ecr, hasTS = seg.Timestamps(); hasTS {
-			if flags&wire.FlagRST == 0 && c.paws(tsVal, now) {
+			stale = now.Sub(c.tsRecentAt) > pawsIdle
+			if flags&wire.FlagRST == 0 && !stale && int32(tsVal-c.tsRecent) < 0 {
 				c.invalidACK(seg, now)
 				return vPAWS
 			}
@@ -71,10 +72,9 @@ func (c *Conn) input(seg wire.Segment) verdict {
 	}
 	c.peerAlive(now)
 	// TS.Recent follows the segments that reach the left edge of the
-	// window (RFC 7323 4.3).
-	if hasTS && !sq.gt(c.lastAckSent) && int32(tsVal-c.tsRecent) >= 0 {
-		c.tsRecent, c.tsRecentAt = tsVal, now
-	}
+	// window (RFC 7323 4.3), once the segment is known good: after its
+	// ACK is checked, never from a RST or a SYN (as Linux does).
+	updateTS := hasTS && !sq.gt(c.lastAckSent) && (stale || int32(tsVal-c.tsRecent) >= 0)
 
 	// Second: RST (RFC 5961 3.2: only at exactly RCV.NXT).
 	if flags&wire.FlagRST != 0 {
@@ -103,6 +103,9 @@ func (c *Conn) input(seg wire.Segment) verdict {
 	}
 	if v, ok := c.ackArrived(seg, sq, now); !ok {
 		return v
+	}
+	if updateTS {
+		c.tsRecent, c.tsRecentAt = tsVal, now
 	}
 	if c.state == Closed {
 		return vAccepted // LAST-ACK ended
@@ -316,22 +319,10 @@ func (c *Conn) optionsLen() int {
 // kind, length and two 4-byte values.
 const tsOptionLen = 12
 
-// paws reports whether a segment with timestamp val is an old duplicate
-// by RFC 7323's PAWS test (5.3): older than TS.Recent, unless TS.Recent
-// is more than 24 days old (the peer's clock may have wrapped a sign).
-func (c *Conn) paws(val uint32, now time.Time) bool {
-	if int32(val-c.tsRecent) >= 0 {
-		return false
-	}
-	if now.Sub(c.tsRecentAt) > pawsIdle {
-		c.tsRecent, c.tsRecentAt = val, now
-		return false
-	}
-	return true
-}
-
 // pawsIdle is how long TS.Recent stays valid without being updated (RFC
-// 7323 5.5: 24 days).
+// 7323 5.5: 24 days; the peer's clock may have wrapped a sign since): the
+// PAWS test (5.3: a timestamp older than TS.Recent is an old duplicate's)
+// is skipped, and the next good segment at the left edge sets it.
 const pawsIdle = 24 * 24 * time.Hour
 
 // ackArrived is the fifth step: it returns false (and the verdict) when
@@ -413,9 +404,12 @@ func (c *Conn) newAck(ack seq, now time.Time) {
 	case !c.rttTiming && c.segHasEcr:
 		// Nothing timed (Karn's rule after a retransmission): the echo
 		// of our timestamp times this ACK (RFC 7323 4.1), so the RTO
-		// backed off by a timeout comes back at once.
-		c.s.c.RTTFromEcho++
-		c.rttSample(time.Duration(c.s.tsClock(now)+c.tsOffset-c.segEcr) * time.Millisecond)
+		// backed off by a timeout comes back at once. An echo from the
+		// future or from before MaxRTO is not ours to believe.
+		if d := time.Duration(int32(c.s.tsClock(now)+c.tsOffset-c.segEcr)) * time.Millisecond; d >= 0 && d <= c.s.cfg.MaxRTO {
+			c.s.c.RTTFromEcho++
+			c.rttSample(d)
+		}
 	}
 	c.retries = 0
 	restart := c.congestionAck(acked, ack, now)

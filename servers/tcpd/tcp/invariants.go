@@ -79,7 +79,7 @@ func (c *Conn) checkInvariants() error {
 func (b *scoreboard) check(una, max seq) error {
 	prev := una
 	for i, r := range b.r[:b.n] {
-		if !r.start.gt(prev) || (i == 0 && !r.start.gt(una)) || !r.end.gt(r.start) || r.end.gt(max) {
+		if !inFlight(r.start, r.end, una, max) || (i > 0 && uint32(r.start-una) <= uint32(prev-una)) {
 			return fmt.Errorf("scoreboard run %d [%d, %d) (snd.una %d, snd.max %d, previous end %d)", i, r.start, r.end, una, max, prev)
 		}
 		prev = r.end

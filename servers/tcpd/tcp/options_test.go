@@ -176,3 +176,33 @@ func TestSACKBlocks(t *testing.T) {
 	f.sendAt(100, "B", 1008, 0)
 	assert.Zero(t, f.expect(ACK, f.pAck, f.pSeq, "").Repr.Options.NSACK)
 }
+
+// TS.Recent moves only for a segment found good: not for one whose ACK
+// is refused (here, of data never sent), after which genuine segments
+// would all fail PAWS.
+func TestTSRecentNotFromARefusedSegment(t *testing.T) {
+	f := newFixture(t, tcp.Config{})
+	f.pOpt = tsPeer(1000)
+	c := f.active()
+	f.inject(wire.Repr{Seq: f.pSeq, Ack: f.pAck + 100000, Flags: ACK, Window: f.pWnd,
+		Options: wire.Options{HasTimestamps: true, TSVal: 1000 + 1<<30}}, "")
+	f.take()
+	f.sendAt(0, "data", 1001, 0)
+	assert.Equal(t, 4, c.Info().RecvQueued, "genuine data dropped by PAWS")
+	assert.Zero(t, f.s.Counters().RxPAWS)
+}
+
+// After 24 idle days PAWS is skipped, but an out-of-window segment still
+// does not set TS.Recent.
+func TestTSRecentNotFromOutOfWindowAfterIdle(t *testing.T) {
+	f := newFixture(t, tcp.Config{})
+	f.pOpt = tsPeer(1000)
+	c := f.active()
+	f.advance(25 * 24 * time.Hour)
+	f.take()
+	f.inject(wire.Repr{Seq: f.pSeq + 1<<30, Ack: f.pAck, Flags: ACK, Window: f.pWnd,
+		Options: wire.Options{HasTimestamps: true, TSVal: 1000 + 1<<31 + 1}}, "x")
+	f.take()
+	f.sendAt(0, "data", 2000, 0)
+	assert.Equal(t, 4, c.Info().RecvQueued, "genuine data dropped by PAWS")
+}

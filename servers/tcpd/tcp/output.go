@@ -100,7 +100,9 @@ func (c *Conn) sendData(now time.Time) bool {
 		if part := n % c.sndMSS; n > c.sndMSS && part != 0 && !fin && !c.nagleAllows(part, unsent-(n-part)) {
 			n -= part
 		}
-		if n < c.sndMSS && !fin && !c.nagleAllows(n, unsent) {
+		// Nagle holds back small new data, not a retransmission that a
+		// SACKed run bounds (nothing in flight may bring an ACK).
+		if n < c.sndMSS && !fin && !(c.sndNxt.lt(c.sndMax) && n == limit) && !c.nagleAllows(n, unsent) {
 			break
 		}
 		if !fin && c.holdForFullSegment(n, unsent, limit) {

@@ -137,7 +137,7 @@ func (c *Conn) sackArrived(seg wire.Segment) bool {
 	grew := false
 	for _, k := range o.SACK[:o.NSACK] {
 		l, r := seq(k.Left), seq(k.Right)
-		if !l.lt(r) || !l.gt(c.sndUna) || r.gt(c.sndMax) {
+		if !inFlight(l, r, c.sndUna, c.sndMax) {
 			continue
 		}
 		g, ok := c.sb.add(l, r)
@@ -147,6 +147,14 @@ func (c *Conn) sackArrived(seg wire.Segment) bool {
 		grew = grew || g
 	}
 	return grew
+}
+
+// inFlight reports una < l < r <= max, as offsets from una: pairwise
+// comparisons of sequence numbers are not transitive across 2^31, and a
+// hostile block must not pass them.
+func inFlight(l, r, una, max seq) bool {
+	lo, hi := uint32(l-una), uint32(r-una)
+	return lo != 0 && lo < hi && hi <= uint32(max-una)
 }
 
 // sackReneged reports whether the cumulative ACK stopped at or inside
@@ -191,7 +199,7 @@ func (c *Conn) sackRetransmit(now time.Time) bool {
 		if end, held := c.sb.holding(s); held {
 			s = end
 		}
-		if !s.lt(lost) {
+		if !s.lt(lost) || !s.lt(c.sndMax) {
 			break
 		}
 		n := min(c.sndMSS, lost.sub(s))
@@ -207,6 +215,9 @@ func (c *Conn) sackRetransmit(now time.Time) bool {
 		c.s.c.SACKRetransmits++
 		c.sendSegment(s, n, fin, now)
 		c.highRxt = s.add(n)
+		if fin {
+			c.highRxt = c.highRxt.add(1)
+		}
 		sent = true
 	}
 	return sent

@@ -1,6 +1,7 @@
 package tcp_test
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"armos/servers/tcpd/tcp"
+	"armos/servers/tcpd/tcp/tcptest"
 	"armos/servers/tcpd/tcp/wire"
 )
 
@@ -164,4 +166,70 @@ func TestSACKBlocksValidated(t *testing.T) {
 		Options: wire.Options{NSACK: 1, SACK: [4]wire.SACKBlock{{Left: s[2], Right: s[2]}}}}, "")
 	assert.Zero(t, c.Info().SACKed)
 	f.advance(time.Hour)
+}
+
+// A block wider than 2^31 passes pairwise sequence comparisons (they are
+// not transitive that far): it must not be recorded, nor drive the
+// recovery loop into sending for ever.
+func TestSACKBlockAcrossHalfTheSpace(t *testing.T) {
+	const limit = 1000
+	sent := 0
+	f := newFixtureWith(t, tcp.Config{}, func(r *tcptest.Recorder) tcp.Output {
+		return tcp.OutputFunc(func(src, dst netip.Addr, seg []byte) error {
+			if sent++; sent > limit {
+				panic("runaway output")
+			}
+			return r.SendSegment(src, dst, seg)
+		})
+	})
+	f.pOpt = wire.Options{MSS: sackMSS, SACKPermitted: true}
+	c := f.active()
+	f.write(c, strings.Repeat("a", 2*sackMSS))
+	require.NoError(t, c.CloseWrite())
+	f.take()
+	una := c.Info().SndUna
+	bad := wire.SACKBlock{Left: una + 1<<30, Right: una + 1<<31 + 1<<29}
+	f.inject(wire.Repr{Seq: f.pSeq, Ack: una, Flags: ACK, Window: f.pWnd,
+		Options: wire.Options{NSACK: 1, SACK: [4]wire.SACKBlock{bad}}}, "")
+	f.take()
+	assert.Zero(t, c.Info().SACKed, "a block outside SND.UNA..SND.MAX recorded")
+}
+
+// A partial ACK in SACK recovery that stops at a hole not yet resent
+// resends it at once (three holes: 0, 5 and 7).
+func TestSACKPartialACKResendsTheHole(t *testing.T) {
+	f, c, _ := sackSender(t, tcp.Config{})
+	s := f.sendSegs(c, 9)
+	f.dupSACK(s[0], s, [2]int{1, 2})
+	f.dupSACK(s[0], s, [2]int{1, 3})
+	f.dupSACK(s[0], s, [2]int{1, 4})
+	require.Equal(t, []uint32{s[0]}, f.retransmitted())
+	f.dupSACK(s[0], s, [2]int{1, 5})
+	f.dupSACK(s[0], s, [2]int{6, 7}, [2]int{1, 5})
+	f.dupSACK(s[0], s, [2]int{8, 9}, [2]int{6, 7}, [2]int{1, 5})
+	f.retransmitted()
+	f.dupSACK(s[5], s, [2]int{8, 9}, [2]int{6, 7})
+	require.Equal(t, []uint32{s[5]}, f.retransmitted())
+	f.dupSACK(s[7], s, [2]int{8, 9})
+	assert.Equal(t, []uint32{s[7]}, f.retransmitted(), "the last hole, on this partial ACK")
+}
+
+// After a timeout, a hole smaller than an MSS before a SACKed run goes
+// at once: Nagle does not hold a retransmission (nothing else in flight
+// would bring the ACK it waits for).
+func TestGoBackSmallHoleNotHeldByNagle(t *testing.T) {
+	f, c, _ := sackSender(t, tcp.Config{})
+	c.SetNoDelay(true)
+	var s []uint32
+	for _, n := range []int{sackMSS, 500, sackMSS, sackMSS, sackMSS} {
+		f.write(c, strings.Repeat("m", n))
+		s = append(s, f.take()[0].Repr.Seq)
+	}
+	s = append(s, s[4]+sackMSS) // 0 and 1 (500 bytes) lost
+	f.dupSACK(s[0], s, [2]int{2, 3})
+	f.dupSACK(s[0], s, [2]int{2, 4})
+	f.advance(c.Info().RTO)
+	require.Equal(t, []uint32{s[0]}, f.retransmitted())
+	f.dupSACK(s[1], s, [2]int{2, 4})
+	assert.Contains(t, f.retransmitted(), s[1], "the 500-byte hole, at once")
 }
