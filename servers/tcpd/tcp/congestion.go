@@ -34,7 +34,7 @@ func (c *Conn) congestionAck(acked int, ack seq, now time.Time) bool {
 			// Full ACK: leave fast recovery with
 			// min(ssthresh, FlightSize + SMSS) (RFC 6582 3.2, step 3.1).
 			c.cwnd = min(c.ssthresh, max(c.sndMax.sub(ack), mss)+mss)
-			c.inRecovery, c.dupAcks = false, 0
+			c.inRecovery, c.dupAcks, c.lossMarked = false, 0, false
 			return true
 		}
 		c.s.c.PartialACKs++

@@ -88,10 +88,15 @@ type Conn struct {
 	lastSend       time.Time
 	sb             scoreboard // what the peer SACKed past SND.UNA (sack.go)
 	highRxt        seq        // in SACK recovery: the end of the highest retransmission (RFC 6675 HighRxt)
+	tlpOut         bool       // a tail loss probe is out (tlp.go)
+	tlpHigh        seq        // SND.MAX when it went
+	lossMark       seq        // set by a probe's SACK: unSACKed bytes below it are lost
+	lossMarked     bool
 
 	// Timers; a zero time is off.
 	rtoAt, persistAt, delackAt, keepAt, closeAt time.Time
-	persisting                                  bool // a zero-window probe is out
+	ptoAt                                       time.Time // the tail loss probe (tlp.go)
+	persisting                                  bool      // a zero-window probe is out
 	persistShift                                int
 	probes                                      int // unanswered zero-window probes
 	keepProbes                                  int // unanswered keep-alive probes
@@ -444,6 +449,7 @@ func (c *Conn) destroy() {
 	}
 	c.s.remove(c)
 	c.rtoAt, c.persistAt, c.delackAt, c.keepAt, c.closeAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	c.ptoAt = time.Time{}
 	c.setState(Closed)
 	if c.userClosed {
 		c.release()

@@ -74,24 +74,26 @@ type Counters struct {
 	TxErrors         uint64 // segments Output refused
 
 	// Connections.
-	ActiveOpens       uint64 // Connect calls that sent a SYN
-	PassiveOpens      uint64 // handshakes completed by a listener
-	AttemptFails      uint64 // connection attempts ended (refused, reset, timed out, unreachable)
-	EstabResets       uint64 // synchronized connections ended by a RST received
-	Aborts            uint64 // connections ended by their user with a RST (Abort, Close with unread data)
-	Timeouts          uint64 // retransmission timer expiries
-	SACKRetransmits   uint64 // segments retransmitted because SACK blocks showed them lost (RFC 6675), in TxRetransSegs
-	SACKIgnored       uint64 // SACK blocks not recorded: the scoreboard's maxSACKRanges were in use
-	SACKReneging      uint64 // the peer dropped data it had SACKed: scoreboard cleared
-	FastRetransmits   uint64 // fast retransmits (each starts a NewReno fast recovery)
-	PartialACKs       uint64 // partial ACKs in fast recovery (RFC 6582)
-	ConnTimeouts      uint64 // connections ended by retransmission or probe timeouts
-	KeepAliveTimeouts uint64 // connections ended by unanswered keep-alives
-	SynAckTimeouts    uint64 // half-open connections dropped after DefaultSynAckRetries
-	TimeWaitExpired   uint64 // TIME-WAIT connections ended after 2*MSL
-	TimeWaitReopened  uint64 // TIME-WAIT connections replaced by a new SYN (RFC 1122 4.2.2.13)
-	FinWait2Timeouts  uint64 // closed connections whose peer never sent FIN
-	CurrEstab         uint64 // now: connections in ESTABLISHED or CLOSE-WAIT (a gauge)
+	ActiveOpens         uint64 // Connect calls that sent a SYN
+	PassiveOpens        uint64 // handshakes completed by a listener
+	AttemptFails        uint64 // connection attempts ended (refused, reset, timed out, unreachable)
+	EstabResets         uint64 // synchronized connections ended by a RST received
+	Aborts              uint64 // connections ended by their user with a RST (Abort, Close with unread data)
+	Timeouts            uint64 // retransmission timer expiries
+	SACKRetransmits     uint64 // segments retransmitted because SACK blocks showed them lost (RFC 6675), in TxRetransSegs
+	SACKIgnored         uint64 // SACK blocks not recorded: the scoreboard's maxSACKRanges were in use
+	SACKReneging        uint64 // the peer dropped data it had SACKed: scoreboard cleared
+	TxTailProbes        uint64 // tail loss probes sent (RFC 8985 7), in TxSegments
+	TailProbeRecoveries uint64 // probes whose SACK showed the tail lost: SACK recovery started
+	FastRetransmits     uint64 // fast retransmits (each starts a NewReno fast recovery)
+	PartialACKs         uint64 // partial ACKs in fast recovery (RFC 6582)
+	ConnTimeouts        uint64 // connections ended by retransmission or probe timeouts
+	KeepAliveTimeouts   uint64 // connections ended by unanswered keep-alives
+	SynAckTimeouts      uint64 // half-open connections dropped after DefaultSynAckRetries
+	TimeWaitExpired     uint64 // TIME-WAIT connections ended after 2*MSL
+	TimeWaitReopened    uint64 // TIME-WAIT connections replaced by a new SYN (RFC 1122 4.2.2.13)
+	FinWait2Timeouts    uint64 // closed connections whose peer never sent FIN
+	CurrEstab           uint64 // now: connections in ESTABLISHED or CLOSE-WAIT (a gauge)
 }
 
 // CounterRow is one counter: Name and Value.

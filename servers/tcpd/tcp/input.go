@@ -359,6 +359,7 @@ func (c *Conn) ackArrived(seg wire.Segment, sq seq, now time.Time) (verdict, boo
 		c.s.c.RxDupACKs++
 		c.dupAck(now)
 	}
+	c.probeAnswered(sacked, now)
 	if c.sndWl1.lt(sq) || (c.sndWl1 == sq && c.sndWl2.le(ack)) {
 		c.sndWnd, c.sndWl1, c.sndWl2 = wnd, sq, ack
 		c.maxSndWnd = max(c.maxSndWnd, wnd)
@@ -419,6 +420,7 @@ func (c *Conn) newAck(ack seq, now time.Time) {
 	case restart && !c.persisting:
 		c.rtoAt = now.Add(c.rto)
 	}
+	c.armPTO(now)
 	if data > 0 {
 		c.s.wake(&c.notify)
 	}
@@ -432,7 +434,7 @@ func (c *Conn) finAcked() bool {
 // enterTimeWait starts the 2*MSL wait.
 func (c *Conn) enterTimeWait(now time.Time) {
 	c.setState(TimeWait)
-	c.rtoAt, c.persistAt, c.keepAt, c.delackAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	c.rtoAt, c.persistAt, c.keepAt, c.delackAt, c.ptoAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	c.closeAt = now.Add(c.s.cfg.TimeWait)
 	c.sndBuf.release()
 }

@@ -225,6 +225,9 @@ func (c *Conn) sendSegment(sq seq, n int, fin bool, now time.Time) {
 	if c.rtoAt.IsZero() {
 		c.rtoAt = now.Add(c.rto)
 	}
+	if !retransmit {
+		c.armPTO(now)
+	}
 	c.persistAt = time.Time{}
 	c.lastSend = now
 }

@@ -175,7 +175,7 @@ func (c *Conn) sackReneged() bool {
 // counts once if it is not lost, and once more if it was retransmitted.
 func (c *Conn) pipe() int {
 	notHeld := c.sndMax.sub(c.sndUna) - c.sb.heldIn(c.sndUna, c.sndMax)
-	if l, ok := c.sb.lostBelow(c.sndMSS); ok {
+	if l, ok := c.lostPoint(); ok {
 		notHeld -= l.sub(c.sndUna) - c.sb.heldIn(c.sndUna, l)
 	}
 	if c.highRxt.gt(c.sndUna) {
@@ -189,7 +189,7 @@ func (c *Conn) pipe() int {
 // rule 1), one MSS at a time from HighRxt upwards. It reports whether it
 // sent anything.
 func (c *Conn) sackRetransmit(now time.Time) bool {
-	lost, ok := c.sb.lostBelow(c.sndMSS)
+	lost, ok := c.lostPoint()
 	if !ok {
 		return false
 	}
@@ -223,6 +223,17 @@ func (c *Conn) sackRetransmit(now time.Time) bool {
 	return sent
 }
 
+// lostPoint returns the point below which every byte the peer does not
+// hold counts as lost: by the SACKed bytes above it (IsLost), or as a
+// tail loss probe's SACK showed (tlp.go), whichever is higher.
+func (c *Conn) lostPoint() (seq, bool) {
+	l, ok := c.sb.lostBelow(c.sndMSS)
+	if c.lossMarked && c.lossMark.gt(c.sndUna) && (!ok || c.lossMark.gt(l)) {
+		return c.lossMark, true
+	}
+	return l, ok
+}
+
 // sackEnterRecovery starts SACK-based fast recovery (RFC 6675 section 5,
 // step 4): cwnd and ssthresh to half the flight, the recovery point at
 // the highest byte sent, and the first unacknowledged segment sent again
@@ -236,6 +247,7 @@ func (c *Conn) sackEnterRecovery(now time.Time) {
 	c.recover = c.sndMax.add(-1)
 	c.inRecovery, c.partialSeen = true, false
 	c.rttTiming = false
+	c.ptoAt = time.Time{}
 	c.highRxt = c.sndUna
 	c.retransmitFirst(now)
 	c.highRxt = maxSeq(c.highRxt, c.sndUna.add(min(mss, c.sndMax.sub(c.sndUna))))
@@ -246,6 +258,6 @@ func (c *Conn) sackEnterRecovery(now time.Time) {
 // unacknowledged byte lost (RFC 6675 IsLost(HighACK+1)), which starts
 // recovery without waiting for a third duplicate ACK.
 func (c *Conn) sackLossDetected() bool {
-	l, ok := c.sb.lostBelow(c.sndMSS)
+	l, ok := c.lostPoint()
 	return ok && c.sndUna.lt(l)
 }

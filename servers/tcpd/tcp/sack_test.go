@@ -126,6 +126,7 @@ func TestGoBackSkipsSACKedData(t *testing.T) {
 	f.dupSACK(s[0], s, [2]int{1, 2})
 	f.dupSACK(s[0], s, [2]int{3, 4}, [2]int{1, 2})
 	assert.Empty(t, f.retransmitted())
+	f.lostProbe(s[4])
 	f.advance(c.Info().RTO)
 	assert.Equal(t, []uint32{s[0]}, f.retransmitted(), "the timeout")
 	f.pAck = s[2] // 0 arrived, 1 was held: up to hole 2
@@ -147,6 +148,7 @@ func TestSACKReneging(t *testing.T) {
 	f.send(ACK, "")
 	assert.Equal(t, uint64(1), f.s.Counters().SACKReneging)
 	assert.Zero(t, c.Info().SACKed)
+	f.lostProbe(s[3])
 	f.advance(c.Info().RTO)
 	assert.Equal(t, []uint32{s[1]}, f.retransmitted())
 	f.pAck = s[2]
@@ -228,8 +230,81 @@ func TestGoBackSmallHoleNotHeldByNagle(t *testing.T) {
 	s = append(s, s[4]+sackMSS) // 0 and 1 (500 bytes) lost
 	f.dupSACK(s[0], s, [2]int{2, 3})
 	f.dupSACK(s[0], s, [2]int{2, 4})
+	f.lostProbe(s[4])
 	f.advance(c.Info().RTO)
 	require.Equal(t, []uint32{s[0]}, f.retransmitted())
 	f.dupSACK(s[1], s, [2]int{2, 4})
 	assert.Contains(t, f.retransmitted(), s[1], "the 500-byte hole, at once")
+}
+
+// lostProbe lets the tail loss probe go (the flight's last segment, at
+// last) and be lost: what follows is the retransmission timeout's.
+func (f *fixture) lostProbe(last uint32) {
+	f.t.Helper()
+	f.advance(tcp.MinPTO)
+	require.Equal(f.t, []uint32{last}, f.retransmitted(), "the tail loss probe")
+}
+
+// Tail loss probes (RFC 8985 7). The last segment lost, no duplicate ACK
+// to tell: the probe resends it after two round trips (the fake clock's
+// are 0) and, the flight being one segment whose ACK may be delayed, the
+// delayed-ACK time; its ACK ends the episode, where the RTO would have
+// waited a second.
+func TestTailLossProbeRepairsTheTail(t *testing.T) {
+	f, c, _ := sackSender(t, tcp.Config{})
+	s := f.sendSegs(c, 3) // 2 lost
+	f.pAck = s[2]
+	f.send(ACK, "")
+	f.expectNone()
+	f.advance(tcp.DefaultDelayedACK - time.Millisecond)
+	f.expectNone()
+	f.advance(time.Millisecond)
+	assert.Equal(t, []uint32{s[2]}, f.retransmitted())
+	f.pAck = s[3]
+	f.send(ACK, "")
+	f.advance(time.Hour)
+	f.expectNone()
+	assert.Equal(t, uint64(1), f.s.Counters().TxTailProbes)
+	assert.Zero(t, f.s.Counters().Timeouts)
+}
+
+// The probe's SACK shows a hole below it (2, with 4 also lost and 3 held:
+// one duplicate only): everything not SACKed below the probe was sent
+// two round trips before it and is lost (RACK's rule); SACK recovery
+// resends it at once.
+func TestTailLossProbeStartsRecovery(t *testing.T) {
+	f, c, _ := sackSender(t, tcp.Config{})
+	s := f.sendSegs(c, 5)
+	f.pAck = s[2]
+	f.send(ACK, "")
+	f.dupSACK(s[2], s, [2]int{3, 4})
+	assert.Empty(t, f.retransmitted())
+	f.advance(tcp.MinPTO)
+	assert.Equal(t, []uint32{s[4]}, f.retransmitted(), "the probe")
+	f.dupSACK(s[2], s, [2]int{3, 5})
+	assert.Equal(t, []uint32{s[2]}, f.retransmitted(), "the hole, at once")
+	assert.True(t, c.Info().InRecovery)
+	f.pAck = s[5]
+	f.send(ACK, "")
+	assert.False(t, c.Info().InRecovery)
+	assert.Equal(t, uint64(1), f.s.Counters().TailProbeRecoveries)
+	assert.Zero(t, f.s.Counters().Timeouts)
+}
+
+// With one segment out its ACK may be delayed: the probe waits the
+// delayed-ACK time more. Without SACK there is no probe at all.
+func TestTailLossProbeTiming(t *testing.T) {
+	f, c, _ := sackSender(t, tcp.Config{})
+	f.write(c, "x")
+	f.take()
+	f.advance(tcp.DefaultDelayedACK - time.Millisecond)
+	f.expectNone()
+	f.advance(time.Millisecond)
+	assert.Len(t, f.retransmitted(), 1)
+
+	f, c, _ = sackSender(t, tcp.Config{NoSACK: true})
+	f.sendSegs(c, 3)
+	f.advance(c.Info().RTO - time.Millisecond)
+	f.expectNone()
+	assert.Zero(t, f.s.Counters().TxTailProbes)
 }

@@ -14,6 +14,7 @@ import (
 //	keepAt     keep-alive (RFC 9293 3.8.4)
 //	closeAt    the end of TIME-WAIT (2*MSL), or of FIN-WAIT-2 for a
 //	           connection its user closed
+//	ptoAt      the tail loss probe (RFC 8985 7), before the RTO
 
 // clockGranularity is RFC 6298's G: the engine's clock is a time.Time,
 // but a millisecond keeps a zero-variance RTO above the RTT.
@@ -21,7 +22,7 @@ const clockGranularity = time.Millisecond
 
 // deadline returns the earliest running timer, or the zero time.
 func (c *Conn) deadline() time.Time {
-	return earliest(earliest(earliest(c.rtoAt, c.persistAt), earliest(c.delackAt, c.keepAt)), c.closeAt)
+	return earliest(earliest(earliest(c.rtoAt, c.persistAt), earliest(c.delackAt, c.keepAt)), earliest(c.closeAt, c.ptoAt))
 }
 
 // due reports whether timer t runs and has expired at now.
@@ -41,6 +42,10 @@ func (c *Conn) timers(now time.Time) {
 	if due(c.rtoAt, now) {
 		c.rtoAt = time.Time{}
 		c.retransmitTimeout(now)
+	}
+	if c.state != Closed && due(c.ptoAt, now) {
+		c.ptoAt = time.Time{}
+		c.probeTimeout(now)
 	}
 	if c.state != Closed && due(c.persistAt, now) {
 		c.persistAt = time.Time{}
@@ -122,6 +127,7 @@ func (c *Conn) retransmitTimeout(now time.Time) {
 		return
 	}
 	c.retries++
+	c.ptoAt, c.tlpOut, c.lossMarked = time.Time{}, false, false
 	c.congestionTimeout()
 	c.backoff()
 	c.rttTiming = false
@@ -164,7 +170,7 @@ func (c *Conn) persistTimeout(now time.Time) {
 	c.persisting = true
 	n := min(1, max(end.sub(c.sndUna), 0))
 	c.sendSegment(c.sndUna, n, n == 0, now)
-	c.rtoAt = time.Time{}
+	c.rtoAt, c.ptoAt = time.Time{}, time.Time{}
 	c.persistShift++
 	c.persistAt = now.Add(c.persistInterval())
 }
