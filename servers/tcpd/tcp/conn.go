@@ -90,6 +90,7 @@ type Conn struct {
 	highRxt        seq        // in SACK recovery: the end of the highest retransmission (RFC 6675 HighRxt)
 	tlpOut         bool       // a tail loss probe is out (tlp.go)
 	tlpHigh        seq        // SND.MAX when it went
+	tlpSeq, tlpEnd seq        // the probe's bytes
 	lossMark       seq        // set by a probe's SACK: unSACKed bytes below it are lost
 	lossMarked     bool
 

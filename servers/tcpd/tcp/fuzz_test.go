@@ -88,6 +88,18 @@ func FuzzSegments(f *testing.F) {
 		opAdvance, 5,
 		opSegment, 0, byte(ACK), 0, 0, 0, 0, 255, 1, 0x46,
 	})
+	// A tail loss probe of new data, and recovery from its SACK.
+	f.Add([]byte{
+		opConnect, 0,
+		opSegment, 0, byte(SYN | ACK), 0, 0, 1, 0, 255, 0, 0x97,
+		opAPI, 0, apiWrite, 255,
+		opSegment, 0, byte(ACK), 0, 0, 4, 1, 255, 0, 0x44,
+		opAdvance, 3,
+		opSegment, 0, byte(ACK), 0, 0, 0, 0, 255, 50, 0x64,
+		opAdvance, 3,
+		opSegment, 0, byte(ACK), 0, 0, 100, 1, 255, 0, 0x44,
+		opAdvance, 7,
+	})
 	f.Fuzz(func(t *testing.T, script []byte) {
 		runScript(t, script)
 	})

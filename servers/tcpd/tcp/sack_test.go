@@ -308,3 +308,63 @@ func TestTailLossProbeTiming(t *testing.T) {
 	f.expectNone()
 	assert.Zero(t, f.s.Counters().TxTailProbes)
 }
+
+// No probe while the go-back after a timeout runs: it would jump to the
+// top and cut the go-back short, and its SACK could not start recovery.
+func TestNoProbeDuringGoBack(t *testing.T) {
+	f, c, _ := sackSender(t, tcp.Config{})
+	s := f.sendSegs(c, 6) // all lost
+	f.lostProbe(s[5])
+	f.advance(c.Info().RTO)
+	require.Equal(t, []uint32{s[0]}, f.retransmitted(), "the timeout")
+	f.pAck = s[1]
+	f.send(ACK, "")
+	require.Equal(t, []uint32{s[1], s[2]}, f.retransmitted(), "the go-back, cwnd 2")
+	f.advance(tcp.MinPTO)
+	assert.Empty(t, f.retransmitted(), "no probe while the timeout's go-back runs")
+	f.dupSACK(s[3], s, [2]int{5, 6})
+	assert.Contains(t, f.retransmitted(), s[3], "the go-back goes on")
+}
+
+// With the top SACKed, the probe is the highest segment the peer lacks,
+// and its SACK starts recovery.
+func TestProbeSkipsSACKedTail(t *testing.T) {
+	f, c, _ := sackSender(t, tcp.Config{})
+	s := f.sendSegs(c, 5) // 0 to 3 lost, 4 held
+	f.dupSACK(s[0], s, [2]int{4, 5})
+	f.advance(tcp.MinPTO)
+	require.Equal(t, []uint32{s[3]}, f.retransmitted(), "the highest segment the peer does not hold")
+	f.dupSACK(s[0], s, [2]int{3, 5})
+	assert.Contains(t, f.retransmitted(), s[0], "recovery before the RTO")
+}
+
+// Only a SACK of the probe's own bytes marks what lies below it lost: a
+// late ACK of the first flight SACKing one segment shows nothing.
+func TestOnlyTheProbesSACKMarksLoss(t *testing.T) {
+	f, c, _ := sackSender(t, tcp.Config{})
+	s := f.sendSegs(c, 5)
+	f.advance(tcp.MinPTO)
+	require.Equal(t, []uint32{s[4]}, f.retransmitted(), "the probe")
+	f.dupSACK(s[0], s, [2]int{2, 3})
+	assert.Empty(t, f.retransmitted(), "one segment SACKed, sent with 0 and 1: nothing shown lost")
+	assert.False(t, c.Info().InRecovery)
+	assert.Zero(t, f.s.Counters().TailProbeRecoveries)
+}
+
+// A flight that ends with our FIN is probed too, the FIN with the last
+// segment.
+func TestProbeWithFIN(t *testing.T) {
+	f, c, _ := sackSender(t, tcp.Config{})
+	f.write(c, strings.Repeat("b", 3*sackMSS))
+	require.NoError(t, c.CloseWrite())
+	segs := f.take()
+	require.Len(t, segs, 4)   // three segments, then the FIN
+	f.pAck = segs[2].Repr.Seq // 2 and the FIN lost
+	f.send(ACK, "")
+	f.advance(c.Info().RTO / 2)
+	probe := f.take()
+	require.Len(t, probe, 1, "a probe of the tail before the RTO")
+	assert.Equal(t, segs[2].Repr.Seq, probe[0].Repr.Seq)
+	assert.True(t, probe[0].Repr.Flags.Has(FIN), "with the FIN")
+	assert.Equal(t, uint64(1), f.s.Counters().TxTailProbes)
+}

@@ -20,15 +20,18 @@ const (
 )
 
 // armPTO starts the probe timer for the flight now outstanding, when a
-// probe may go: SACK on, data in flight, not in recovery, after no
-// timeout, no probe out already, and earlier than the RTO would fire.
+// probe may go: SACK on, data (or our FIN) in flight, not in recovery
+// (fast recovery, or the go-back after a timeout until its ACKs pass the
+// point it started from), no probe out already, and earlier than the RTO
+// would fire.
 func (c *Conn) armPTO(now time.Time) {
 	c.ptoAt = time.Time{}
-	if !c.sackOK || c.inRecovery || c.tlpOut || c.retries > 0 || c.persisting || c.sndMax == c.sndUna {
+	if !c.sackOK || c.inRecovery || c.tlpOut || c.retries > 0 || c.persisting || c.sndMax == c.sndUna ||
+		c.sndNxt != c.sndMax || !c.sndUna.gt(c.recover) {
 		return
 	}
 	switch c.state {
-	case Established, CloseWait:
+	case Established, CloseWait, FinWait1, Closing, LastAck:
 	default:
 		return
 	}
@@ -48,34 +51,42 @@ func (c *Conn) armPTO(now time.Time) {
 // probeTimeout sends the tail loss probe and leaves the rest to the RTO,
 // restarted (RFC 8985 7.3).
 func (c *Conn) probeTimeout(now time.Time) {
-	if !c.sackOK || c.inRecovery || c.tlpOut || c.sndMax == c.sndUna || c.persisting {
+	if !c.sackOK || c.inRecovery || c.tlpOut || c.sndMax == c.sndUna || c.persisting || c.sndNxt != c.sndMax {
 		return
 	}
-	c.tlpOut, c.tlpHigh = true, c.sndMax
-	c.s.c.TxTailProbes++
 	end := c.dataEnd()
 	win := c.sndUna.add(c.sndWnd).sub(c.sndNxt)
-	if unsent := max(end.sub(c.sndNxt), 0); unsent > 0 && win > 0 && c.sndNxt == c.sndMax {
+	if unsent := max(end.sub(c.sndNxt), 0); unsent > 0 && win > 0 {
 		n := min(unsent, win, c.sndMSS)
+		c.tlpOut, c.tlpSeq, c.tlpEnd = true, c.sndNxt, c.sndNxt.add(n)
 		c.sendSegment(c.sndNxt, n, c.finQueued && n == unsent && win > n, now)
-		c.tlpHigh = c.sndMax
 	} else {
-		// The last segment again (with our FIN if that went last).
+		// The last segment again (with our FIN if that went last), or,
+		// when the peer SACKed the top, the last one below it it lacks.
 		finSent := c.finQueued && c.sndMax.gt(end)
 		top := c.sndMax
 		if finSent {
 			top = end
+		} else if n := c.sb.n; n > 0 && c.sb.r[n-1].end == top {
+			top = c.sb.r[n-1].start
 		}
 		s := maxSeq(c.sndUna, top.add(-c.sndMSS))
+		if top.sub(s) == 0 && !finSent {
+			return
+		}
+		c.tlpOut, c.tlpSeq, c.tlpEnd = true, s, top
 		c.sendSegment(s, top.sub(s), finSent, now)
 	}
+	c.s.c.TxTailProbes++
+	c.tlpHigh = c.sndMax
 	c.rtoAt = now.Add(c.rto)
 }
 
 // probeAnswered looks at an ACK while a probe is out: one covering the
-// flight the probe ended ends it; one that SACKs new data below that
-// shows the bytes under the highest SACKed one lost, and starts SACK
-// recovery for them.
+// flight the probe ended ends it; one that SACKs the probe's bytes while
+// bytes below them are missing shows those lost, and starts SACK recovery
+// for them. (A SACK of other data, an ACK of the first flight late or
+// reordered, shows nothing: what it SACKs went with what is missing.)
 func (c *Conn) probeAnswered(sacked bool, now time.Time) {
 	if !c.tlpOut {
 		return
@@ -84,9 +95,9 @@ func (c *Conn) probeAnswered(sacked bool, now time.Time) {
 	case !c.sndUna.lt(c.tlpHigh):
 		c.tlpOut = false
 		c.armPTO(now) // for what went after the probe
-	case sacked && !c.inRecovery && c.sndUna.gt(c.recover) && c.sb.n > 0:
+	case sacked && !c.inRecovery && c.sndUna.gt(c.recover) && c.tlpSeq.gt(c.sndUna) && c.sb.heldIn(c.tlpSeq, c.tlpEnd) > 0:
 		c.tlpOut = false
-		c.lossMark, c.lossMarked = c.sb.r[c.sb.n-1].end, true
+		c.lossMark, c.lossMarked = c.tlpSeq, true
 		c.s.c.TailProbeRecoveries++
 		c.sackEnterRecovery(now)
 	}
