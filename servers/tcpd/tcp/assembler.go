@@ -11,7 +11,8 @@ type span struct{ start, end int }
 
 // assembler records which bytes past RCV.NXT have arrived out of order
 // (they wait in the receive ring at their offsets): sorted, disjoint,
-// non-touching spans, all starting after offset 0.
+// non-touching spans, all starting after offset 0. The sender's SACK
+// scoreboard is one too, its offsets counted from SND.UNA (sack.go).
 type assembler struct {
 	s [maxOutOfOrder]span
 	n int

@@ -143,6 +143,6 @@ func (c *Conn) congestionTimeout() {
 	if c.retries > 1 {
 		// Timed out again: the peer may have dropped what it SACKed
 		// without saying so; send everything.
-		c.sb.n = 0
+		c.sb.reset()
 	}
 }

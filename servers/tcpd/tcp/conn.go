@@ -416,7 +416,7 @@ func (c *Conn) Info() Info {
 		SndUna: uint32(c.sndUna), SndNxt: uint32(c.sndNxt), SndMax: uint32(c.sndMax),
 		SndWnd: c.sndWnd, RcvNxt: uint32(c.rcvNxt), RcvWnd: c.rcvWnd(),
 		SndShift: c.sndShift, RcvShift: c.rcvShift, SndMSS: c.sndMSS, RcvMSS: c.rcvMSS,
-		Cwnd: c.cwnd, Ssthresh: c.ssthresh, InRecovery: c.inRecovery, SACKed: c.sb.heldIn(c.sndUna, c.sndMax),
+		Cwnd: c.cwnd, Ssthresh: c.ssthresh, InRecovery: c.inRecovery, SACKed: c.sb.bytes(),
 		SRTT: c.srtt, RTTVar: c.rttvar, RTO: c.rto, Retries: c.retries,
 		SendQueued: c.sndBuf.len(), RecvQueued: c.rcvBuf.len(), RecvOutOfOrder: c.asm.bytes(),
 		SendBuffer: c.sndBuf.limit, RecvBuffer: c.rcvBuf.limit,

@@ -81,7 +81,7 @@ type Counters struct {
 	Aborts              uint64 // connections ended by their user with a RST (Abort, Close with unread data)
 	Timeouts            uint64 // retransmission timer expiries
 	SACKRetransmits     uint64 // segments retransmitted because SACK blocks showed them lost (RFC 6675), in TxRetransSegs
-	SACKIgnored         uint64 // SACK blocks not recorded: the scoreboard's maxSACKRanges were in use
+	SACKIgnored         uint64 // SACK blocks not recorded: the scoreboard's maxOutOfOrder runs were in use
 	SACKReneging        uint64 // the peer dropped data it had SACKed: scoreboard cleared
 	TxTailProbes        uint64 // tail loss probes sent (RFC 8985 7), in TxSegments
 	TailProbeRecoveries uint64 // probes whose SACK showed the tail lost: SACK recovery started

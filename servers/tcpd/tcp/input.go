@@ -394,9 +394,8 @@ func (c *Conn) newAck(ack seq, now time.Time) {
 	c.sndBufSeq = c.sndBufSeq.add(data)
 	c.sndUna = ack
 	c.sndNxt = maxSeq(c.sndNxt, ack)
-	if c.sb.n > 0 {
-		c.sb.trim(ack)
-		c.sackReneged()
+	if c.sb.n > 0 && !c.sb.acked(acked) {
+		c.s.c.SACKReneging++
 	}
 	switch {
 	case c.rttTiming && ack.gt(c.rttSeq):

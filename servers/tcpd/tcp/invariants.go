@@ -71,16 +71,16 @@ func (c *Conn) checkInvariants() error {
 	case c.state != TimeWait && c.deadline().IsZero() && c.synAcked && c.canSend() && c.pending():
 		return fmt.Errorf("data waiting and no timer")
 	}
-	return c.sb.check(c.sndUna, c.sndMax)
+	return c.sb.check(c.sndMax.sub(c.sndUna))
 }
 
-// check verifies the scoreboard: runs sorted, apart, non-empty, between
-// una and max.
-func (b *scoreboard) check(una, max seq) error {
-	prev := una
-	for i, r := range b.r[:b.n] {
-		if !inFlight(r.start, r.end, una, max) || (i > 0 && uint32(r.start-una) <= uint32(prev-una)) {
-			return fmt.Errorf("scoreboard run %d [%d, %d) (snd.una %d, snd.max %d, previous end %d)", i, r.start, r.end, una, max, prev)
+// check verifies the scoreboard: runs sorted, apart, non-empty, past
+// SND.UNA (offset 0) and within the flight.
+func (b *scoreboard) check(flight int) error {
+	prev := 0
+	for i, r := range b.s[:b.n] {
+		if r.start <= prev || r.end <= r.start || r.end > flight {
+			return fmt.Errorf("scoreboard run %d [%d, %d) past SND.UNA (flight %d, previous end %d)", i, r.start, r.end, flight, prev)
 		}
 		prev = r.end
 	}

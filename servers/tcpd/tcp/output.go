@@ -76,14 +76,14 @@ func (c *Conn) sendData(now time.Time) bool {
 			// what the peer SACKed.
 			limit = c.sndMSS
 			if c.sb.n > 0 {
-				if end, held := c.sb.holding(c.sndNxt); held {
-					c.sndNxt = minSeq(end, c.sndMax)
+				if end, held := c.sb.holding(flight); held {
+					c.sndNxt = c.sndUna.add(end)
 					continue
 				}
-				if next, ok := c.sb.nextAfter(c.sndNxt); ok {
-					limit = min(limit, next.sub(c.sndNxt))
+				if next, ok := c.sb.nextAfter(flight); ok {
+					limit = min(limit, next-flight)
 				}
-				flight -= c.sb.heldIn(c.sndUna, c.sndNxt)
+				flight -= c.sb.heldIn(0, flight)
 			}
 		}
 		if c.inRecovery && c.sackOK {

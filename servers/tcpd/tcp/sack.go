@@ -15,85 +15,43 @@ import (
 // an inflated cwnd. After a timeout the go-back-N skips what the peer
 // holds.
 
-// maxSACKRanges bounds the scoreboard's separate runs; a block that would
-// need one more is ignored (SACKIgnored): the data it covers is
+// scoreboard keeps the runs of our data past SND.UNA the peer reported
+// holding: the receiver's assembler over the send sequence space, its
+// offsets counted from SND.UNA. A block that would need more than
+// maxOutOfOrder runs is ignored (SACKIgnored): the data it covers is
 // retransmitted as if it were not held.
-const maxSACKRanges = 32
+type scoreboard struct{ assembler }
 
-// seqRange is a run of sequence space [start, end).
-type seqRange struct{ start, end seq }
-
-// scoreboard is the runs of our data the peer reported holding, past
-// SND.UNA: sorted, disjoint, not touching.
-type scoreboard struct {
-	r [maxSACKRanges]seqRange
-	n int
+// acked moves the scoreboard past the k bytes an ACK acknowledged. It
+// reports false, forgetting everything, when a run reaches from at or
+// below the new SND.UNA past it: the peer dropped data it had SACKed (RFC
+// 2018 section 8 allows it), or its cumulative ACK would have covered it.
+func (b *scoreboard) acked(k int) bool {
+	if b.advance(k) > k {
+		b.reset()
+		return false
+	}
+	return true
 }
 
-// add records [start, end), merging the runs it overlaps or touches. It
-// reports whether any byte was new, and ok false when it needed one run
-// too many (nothing recorded).
-func (b *scoreboard) add(start, end seq) (grew, ok bool) {
-	fresh := end.sub(start) - b.heldIn(start, end)
-	var out [maxSACKRanges + 1]seqRange
-	m, placed := 0, false
-	for _, r := range b.r[:b.n] {
-		switch {
-		case r.end.lt(start):
-			out[m] = r
-			m++
-		case end.lt(r.start):
-			if !placed {
-				out[m] = seqRange{start, end}
-				m, placed = m+1, true
-			}
-			out[m] = r
-			m++
-		default: // overlapping or touching: absorb r
-			start, end = minSeq(start, r.start), maxSeq(end, r.end)
-		}
-	}
-	if !placed {
-		out[m] = seqRange{start, end}
-		m++
-	}
-	if m > maxSACKRanges {
-		return false, false
-	}
-	b.n = copy(b.r[:], out[:m])
-	return fresh > 0, true
-}
-
-// trim forgets what lies below una (acknowledged cumulatively).
-func (b *scoreboard) trim(una seq) {
-	i := 0
-	for i < b.n && !b.r[i].end.gt(una) {
-		i++
-	}
-	b.n = copy(b.r[:], b.r[i:b.n])
-	if b.n > 0 && b.r[0].start.lt(una) {
-		b.r[0].start = una
-	}
-}
-
-// holding returns the end of the run holding s, or false.
-func (b *scoreboard) holding(s seq) (seq, bool) {
-	for _, r := range b.r[:b.n] {
-		if r.start.le(s) && s.lt(r.end) {
+// holding returns the end of the run holding offset off, or false.
+func (b *scoreboard) holding(off int) (int, bool) {
+	for _, r := range b.s[:b.n] {
+		if r.start <= off && off < r.end {
 			return r.end, true
 		}
-		if s.lt(r.start) {
+		if off < r.start {
 			break
 		}
 	}
 	return 0, false
 }
 
-// nextAfter returns the start of the first run beginning after s, or
-// false.
-func (b *scoreboard) nextAfter(s seq) (seq, bool) {
-	for _, r := range b.r[:b.n] {
-		if r.start.gt(s) {
+// nextAfter returns the start of the first run beginning after offset
+// off, or false.
+func (b *scoreboard) nextAfter(off int) (int, bool) {
+	for _, r := range b.s[:b.n] {
+		if r.start > off {
 			return r.start, true
 		}
 	}
@@ -101,26 +59,23 @@ func (b *scoreboard) nextAfter(s seq) (seq, bool) {
 }
 
 // heldIn returns how many bytes of [from, to) the peer holds.
-func (b *scoreboard) heldIn(from, to seq) int {
+func (b *scoreboard) heldIn(from, to int) int {
 	n := 0
-	for _, r := range b.r[:b.n] {
-		lo, hi := maxSeq(r.start, from), minSeq(r.end, to)
-		if lo.lt(hi) {
-			n += hi.sub(lo)
-		}
+	for _, r := range b.s[:b.n] {
+		n += max(0, min(r.end, to)-max(r.start, from))
 	}
 	return n
 }
 
-// lostBelow returns the point below which every byte the peer does not
+// lostBelow returns the offset below which every byte the peer does not
 // hold counts as lost (RFC 6675 IsLost: more than DupThresh-1 segments'
 // worth of bytes held above it), or false when nothing is.
-func (b *scoreboard) lostBelow(mss int) (seq, bool) {
+func (b *scoreboard) lostBelow(mss int) (int, bool) {
 	above := 0
 	for i := b.n - 1; i >= 0; i-- {
-		above += b.r[i].end.sub(b.r[i].start)
+		above += b.s[i].end - b.s[i].start
 		if above > (DupACKThreshold-1)*mss {
-			return b.r[i].start, true
+			return b.s[i].start, true
 		}
 	}
 	return 0, false
@@ -140,11 +95,13 @@ func (c *Conn) sackArrived(seg wire.Segment) bool {
 		if !inFlight(l, r, c.sndUna, c.sndMax) {
 			continue
 		}
-		g, ok := c.sb.add(l, r)
-		if !ok {
+		lo, hi := l.sub(c.sndUna), r.sub(c.sndUna)
+		fresh := hi - lo - c.sb.heldIn(lo, hi)
+		if !c.sb.add(lo, hi) {
 			c.s.c.SACKIgnored++
+			continue
 		}
-		grew = grew || g
+		grew = grew || fresh > 0
 	}
 	return grew
 }
@@ -157,29 +114,17 @@ func inFlight(l, r, una, max seq) bool {
 	return lo != 0 && lo < hi && hi <= uint32(max-una)
 }
 
-// sackReneged reports whether the cumulative ACK stopped at or inside
-// data the peer said it held: it dropped what it had SACKed (RFC 2018
-// section 8 allows it). The scoreboard is cleared; the data is sent
-// again.
-func (c *Conn) sackReneged() bool {
-	if c.sb.n == 0 || c.sb.r[0].start.gt(c.sndUna) {
-		return false
-	}
-	c.s.c.SACKReneging++
-	c.sb.n = 0
-	return true
-}
-
 // pipe estimates the bytes in the network in SACK recovery (RFC 6675
 // SetPipe): each byte between SND.UNA and SND.MAX the peer does not hold
 // counts once if it is not lost, and once more if it was retransmitted.
 func (c *Conn) pipe() int {
-	notHeld := c.sndMax.sub(c.sndUna) - c.sb.heldIn(c.sndUna, c.sndMax)
+	flight := c.sndMax.sub(c.sndUna)
+	notHeld := flight - c.sb.bytes()
 	if l, ok := c.lostPoint(); ok {
-		notHeld -= l.sub(c.sndUna) - c.sb.heldIn(c.sndUna, l)
+		notHeld -= l - c.sb.heldIn(0, l)
 	}
-	if c.highRxt.gt(c.sndUna) {
-		notHeld += c.highRxt.sub(c.sndUna) - c.sb.heldIn(c.sndUna, c.highRxt)
+	if h := c.highRxt.sub(c.sndUna); h > 0 {
+		notHeld += h - c.sb.heldIn(0, h)
 	}
 	return max(notHeld, 0)
 }
@@ -195,17 +140,18 @@ func (c *Conn) sackRetransmit(now time.Time) bool {
 	}
 	sent := false
 	for c.cwnd-c.pipe() >= c.sndMSS {
-		s := maxSeq(c.highRxt, c.sndUna)
-		if end, held := c.sb.holding(s); held {
-			s = end
+		off := max(c.highRxt.sub(c.sndUna), 0)
+		if end, held := c.sb.holding(off); held {
+			off = end
 		}
-		if !s.lt(lost) || !s.lt(c.sndMax) {
+		if off >= lost || off >= c.sndMax.sub(c.sndUna) {
 			break
 		}
-		n := min(c.sndMSS, lost.sub(s))
-		if next, ok := c.sb.nextAfter(s); ok {
-			n = min(n, next.sub(s))
+		n := min(c.sndMSS, lost-off)
+		if next, ok := c.sb.nextAfter(off); ok {
+			n = min(n, next-off)
 		}
+		s := c.sndUna.add(off)
 		end := c.dataEnd()
 		n = min(n, max(end.sub(s), 0))
 		fin := c.finQueued && c.sndMax.gt(end) && s.add(n) == end
@@ -223,13 +169,14 @@ func (c *Conn) sackRetransmit(now time.Time) bool {
 	return sent
 }
 
-// lostPoint returns the point below which every byte the peer does not
-// hold counts as lost: by the SACKed bytes above it (IsLost), or as a
-// tail loss probe's SACK showed (tlp.go), whichever is higher.
-func (c *Conn) lostPoint() (seq, bool) {
+// lostPoint returns the offset from SND.UNA below which every byte the
+// peer does not hold counts as lost: by the SACKed bytes above it
+// (IsLost), or as a tail loss probe's SACK showed (tlp.go), whichever is
+// higher.
+func (c *Conn) lostPoint() (int, bool) {
 	l, ok := c.sb.lostBelow(c.sndMSS)
-	if c.lossMarked && c.lossMark.gt(c.sndUna) && (!ok || c.lossMark.gt(l)) {
-		return c.lossMark, true
+	if m := c.lossMark.sub(c.sndUna); c.lossMarked && m > 0 && (!ok || m > l) {
+		return m, true
 	}
 	return l, ok
 }
@@ -259,5 +206,5 @@ func (c *Conn) sackEnterRecovery(now time.Time) {
 // recovery without waiting for a third duplicate ACK.
 func (c *Conn) sackLossDetected() bool {
 	l, ok := c.lostPoint()
-	return ok && c.sndUna.lt(l)
+	return ok && l > 0
 }

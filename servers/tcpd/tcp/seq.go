@@ -27,14 +27,6 @@ func (a seq) ge(b seq) bool { return int32(a-b) >= 0 }
 // in reports lo <= a < lo+n (false when n <= 0).
 func (a seq) in(lo seq, n int) bool { return n > 0 && a.ge(lo) && a.sub(lo) < n }
 
-// minSeq returns the earlier of a and b.
-func minSeq(a, b seq) seq {
-	if a.lt(b) {
-		return a
-	}
-	return b
-}
-
 // maxSeq returns the later of a and b.
 func maxSeq(a, b seq) seq {
 	if a.gt(b) {

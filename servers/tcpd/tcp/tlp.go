@@ -67,8 +67,8 @@ func (c *Conn) probeTimeout(now time.Time) {
 		top := c.sndMax
 		if finSent {
 			top = end
-		} else if n := c.sb.n; n > 0 && c.sb.r[n-1].end == top {
-			top = c.sb.r[n-1].start
+		} else if n := c.sb.n; n > 0 && c.sndUna.add(c.sb.s[n-1].end) == top {
+			top = c.sndUna.add(c.sb.s[n-1].start)
 		}
 		s := maxSeq(c.sndUna, top.add(-c.sndMSS))
 		if top.sub(s) == 0 && !finSent {
@@ -95,7 +95,7 @@ func (c *Conn) probeAnswered(sacked bool, now time.Time) {
 	case !c.sndUna.lt(c.tlpHigh):
 		c.tlpOut = false
 		c.armPTO(now) // for what went after the probe
-	case sacked && !c.inRecovery && c.sndUna.gt(c.recover) && c.tlpSeq.gt(c.sndUna) && c.sb.heldIn(c.tlpSeq, c.tlpEnd) > 0:
+	case sacked && !c.inRecovery && c.sndUna.gt(c.recover) && c.tlpSeq.gt(c.sndUna) && c.sb.heldIn(c.tlpSeq.sub(c.sndUna), c.tlpEnd.sub(c.sndUna)) > 0:
 		c.tlpOut = false
 		c.lossMark, c.lossMarked = c.tlpSeq, true
 		c.s.c.TailProbeRecoveries++
