@@ -57,8 +57,6 @@ type Conn struct {
 	tsRecent     uint32    // TS.Recent: the timestamp to echo (RFC 7323 4.3)
 	tsRecentAt   time.Time // when TS.Recent was set (PAWS forgets it after 24 days idle)
 	lastAckSent  seq       // Last.ACK.sent: the ACK our last segment carried
-	segEcr       uint32    // the echo of the segment being processed,
-	segHasEcr    bool      // when it carries timestamps and an ACK
 	// sackRecent holds the first sequence numbers of the last out-of-order
 	// segments received, newest first: the SACK blocks that hold them go
 	// first in our ACKs (RFC 2018 section 4).

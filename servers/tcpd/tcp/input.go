@@ -46,20 +46,16 @@ func (c *Conn) input(seg wire.Segment) verdict {
 		return c.textArrived(seg, sq.add(1))
 	}
 
-	// Timestamps: PAWS before the window check (RFC 7323 5.3), and the
-	// echo kept for measuring the round trip.
+	// Timestamps: PAWS before the window check (RFC 7323 5.3).
 	var tsVal uint32
 	hasTS, stale := false, false
-	c.segHasEcr = false
 	if c.tsOK {
-		var ecr uint32
-		if tsVal, ecr, hasTS = seg.Timestamps(); hasTS {
+		if tsVal, _, hasTS = seg.Timestamps(); hasTS {
 			stale = now.Sub(c.tsRecentAt) > pawsIdle
 			if flags&wire.FlagRST == 0 && !stale && int32(tsVal-c.tsRecent) < 0 {
 				c.invalidACK(seg, now)
 				return vPAWS
 			}
-			c.segEcr, c.segHasEcr = ecr, flags&wire.FlagACK != 0
 		}
 	}
 
@@ -350,7 +346,7 @@ func (c *Conn) ackArrived(seg wire.Segment, sq seq, now time.Time) (verdict, boo
 	sacked := c.sackOK && c.sackArrived(seg)
 	switch {
 	case ack.gt(c.sndUna):
-		c.newAck(ack, now)
+		c.newAck(ack, seg, now)
 		if sacked && !c.inRecovery && c.sndUna.gt(c.recover) && c.sackLossDetected() {
 			c.sackEnterRecovery(now)
 		}
@@ -387,7 +383,7 @@ func (c *Conn) ackArrived(seg wire.Segment, sq seq, now time.Time) (verdict, boo
 // newAck handles an ACK of new data (or of our FIN): the send buffer
 // gives the bytes back, RTT is sampled, the congestion window grows, and
 // the retransmission timer restarts or stops (RFC 6298 5.2, 5.3).
-func (c *Conn) newAck(ack seq, now time.Time) {
+func (c *Conn) newAck(ack seq, seg wire.Segment, now time.Time) {
 	acked := ack.sub(c.sndUna)
 	data := min(acked, c.sndBuf.len())
 	c.sndBuf.discard(data)
@@ -401,14 +397,16 @@ func (c *Conn) newAck(ack seq, now time.Time) {
 	case c.rttTiming && ack.gt(c.rttSeq):
 		c.rttSample(now.Sub(c.rttStart))
 		c.rttTiming = false
-	case !c.rttTiming && c.segHasEcr:
+	case !c.rttTiming && c.tsOK:
 		// Nothing timed (Karn's rule after a retransmission): the echo
 		// of our timestamp times this ACK (RFC 7323 4.1), so the RTO
 		// backed off by a timeout comes back at once. An echo from the
 		// future or from before MaxRTO is not ours to believe.
-		if d := time.Duration(int32(c.s.tsClock(now)+c.tsOffset-c.segEcr)) * time.Millisecond; d >= 0 && d <= c.s.cfg.MaxRTO {
-			c.s.c.RTTFromEcho++
-			c.rttSample(d)
+		if _, ecr, ok := seg.Timestamps(); ok {
+			if d := time.Duration(int32(c.s.tsClock(now)+c.tsOffset-ecr)) * time.Millisecond; d >= 0 && d <= c.s.cfg.MaxRTO {
+				c.s.c.RTTFromEcho++
+				c.rttSample(d)
+			}
 		}
 	}
 	c.retries = 0
