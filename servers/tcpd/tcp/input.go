@@ -289,7 +289,6 @@ func (c *Conn) negotiate(o wire.Options) {
 	c.tsOK = o.HasTimestamps && !c.s.cfg.NoTimestamps
 	if c.tsOK {
 		c.tsRecent, c.tsRecentAt = o.TSVal, c.s.clock.Now()
-		c.tsOffset = c.s.keyedHash('t', c.id.local.Addr(), c.id.local.Port(), c.id.remote)
 	}
 	// The MSS counts no options (RFC 6691): every segment's timestamps
 	// come out of it.

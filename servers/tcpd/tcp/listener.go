@@ -132,13 +132,16 @@ func (l *Listener) input(t tuple, seg wire.Segment) verdict {
 }
 
 // start sets the send sequence variables from the initial sequence
-// number.
+// number, and the connection's timestamp offset.
 func (c *Conn) start(iss seq) {
 	c.iss = iss
 	c.sndUna, c.sndNxt, c.sndMax = iss, iss, iss
 	c.sndWl2 = iss
 	c.sndBufSeq = iss.add(1)
 	c.recover = iss
+	if !c.s.cfg.NoTimestamps {
+		c.tsOffset = c.s.keyedHash('t', c.id.local.Addr(), c.id.local.Port(), c.id.remote)
+	}
 }
 
 // Connect opens a connection from local (one of our IPv4 addresses; port
@@ -165,6 +168,7 @@ func (s *Stack) Connect(local, remote netip.AddrPort) (*Conn, error) {
 	}
 	c := s.newConn(t)
 	c.state = SynSent
+	c.tsOK, c.sackOK = !s.cfg.NoTimestamps, !s.cfg.NoSACK // offered; the SYN-ACK settles them
 	c.start(s.isn(t))
 	s.add(c)
 	s.c.ActiveOpens++

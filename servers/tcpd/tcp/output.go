@@ -403,14 +403,8 @@ func (c *Conn) sendSYN(now time.Time) {
 	if c.state == SynSent || c.wscale {
 		r.Options.HasWindowScale, r.Options.WindowScale = true, c.rcvShift
 	}
-	// Timestamps and SACK: offered in a SYN, and in a SYN-ACK when the
-	// peer's SYN offered them (negotiate).
-	if c.state == SynSent {
-		c.tsOK, c.sackOK = !c.s.cfg.NoTimestamps, !c.s.cfg.NoSACK
-		if c.tsOK && c.tsOffset == 0 {
-			c.tsOffset = c.s.keyedHash('t', c.id.local.Addr(), c.id.local.Port(), c.id.remote)
-		}
-	}
+	// Timestamps and SACK: offered in a SYN (Connect), and in a SYN-ACK
+	// when the peer's SYN offered them (negotiate).
 	r.Options.SACKPermitted = c.sackOK
 	if c.tsOK {
 		r.Options.HasTimestamps = true
